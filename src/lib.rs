@@ -1,0 +1,3 @@
+//! gitea-nats-sourcer (module map filled in below).
+
+pub mod simulator;
