@@ -1,0 +1,91 @@
+//! The command line: what each command does, taught by `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
+
+/// Turns a Gitea (or Forgejo) server into events on NATS JetStream, without webhooks.
+///
+/// It polls Gitea's activity feeds at a rate-limited cadence, publishes each action once as a
+/// CloudEvents message to a JetStream stream (`Nats-Msg-Id` = the event id), and keeps one
+/// cursor per source in a JetStream key-value bucket, so restarts and outages catch up
+/// without losing or repeating events.
+///
+/// Start with `check` to prove a config works, then `run` (as a systemd service), and watch
+/// events with `tail`. `demo` shows it all against a simulated Gitea.
+#[derive(Debug, Parser)]
+#[command(name = "gitea-nats-sourcer", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML).
+    #[arg(long, global = true, env = "GITEA_NATS_SOURCER_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Log format: human `text` or `json` (one object per line, for journald or shipping).
+    /// Overrides `[log] format`. Levels come from `RUST_LOG` or `[log] level`.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll every configured source forever and publish new actions.
+    ///
+    /// SIGTERM or SIGINT: stop polling, let in-flight publishes finish (or abandon them
+    /// without moving the cursor past them), write the cursors, exit 0 within 10 s.
+    Run,
+    /// Validate the config and reach Gitea and NATS; one line per check.
+    ///
+    /// Checks the config, Gitea's version, whose the token is, that every source is visible,
+    /// that NATS answers with JetStream on, and that the stream and cursor bucket are usable.
+    /// Exits non-zero if any check fails: run it before a deploy.
+    Check,
+    /// Show or delete the stored positions of sources.
+    #[command(subcommand)]
+    Cursors(CursorsCommand),
+    /// Print published events as they arrive, one human-readable line each.
+    ///
+    /// FILTER is a NATS subject filter below the subject prefix, e.g. `acme.>` (all of the
+    /// org acme), `*.*.create_issue`, or `acme.dot%2Efiles.>`; default: everything.
+    Tail {
+        /// Subject filter below `{subject_prefix}.`.
+        filter: Option<String>,
+        /// Start at the first event in the stream instead of new ones.
+        #[arg(long)]
+        all: bool,
+        /// Exit after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Print each event's whole JSON body instead of a summary line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run everything end to end against a bundled simulated Gitea: no Gitea of your own.
+    ///
+    /// Starts a simulated Gitea that generates activity (including the awkward parts: ties,
+    /// copies of each action in the org feed, late rows), a private nats-server (installed
+    /// nats-server needed), the sourcer, and prints events as they arrive.
+    Demo {
+        /// How long to run.
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        /// Use this NATS server instead of starting a private one.
+        #[arg(long)]
+        nats_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CursorsCommand {
+    /// Show every stored cursor (and configured sources that have none).
+    List,
+    /// Delete a source's cursor: it starts again as `poll.start` says.
+    ///
+    /// SPEC is `repo:OWNER/NAME`, `org:NAME` or `user:NAME`.
+    Reset {
+        /// The source.
+        spec: String,
+    },
+}

@@ -1,0 +1,131 @@
+//! `check`: prove a config works before a deploy, one line per check.
+
+use std::path::Path;
+
+use super::{FAILED, OK};
+use crate::config::Config;
+use crate::gitea::GiteaClient;
+use crate::nats;
+
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
+        if !ok {
+            self.failed = true;
+        }
+        println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+    }
+}
+
+pub async fn check(path: &Path, cfg: &Config) -> u8 {
+    let mut r = Report { failed: false };
+    r.line(
+        true,
+        "config",
+        format!("{} ({} sources)", path.display(), cfg.sources.len()),
+    );
+    if let Some(w) = cfg.inline_token_warning(path) {
+        println!("warn config: {w}");
+    }
+    check_gitea(cfg, &mut r).await;
+    check_nats(cfg, &mut r).await;
+    if r.failed { FAILED } else { OK }
+}
+
+async fn check_gitea(cfg: &Config, r: &mut Report) {
+    let token = match cfg.gitea.token() {
+        Ok(t) => t,
+        Err(e) => return r.line(false, "gitea token", e),
+    };
+    let mut gcfg = cfg.gitea.clone();
+    gcfg.max_retries = 1;
+    let client = match GiteaClient::new(&gcfg, token) {
+        Ok(c) => c,
+        Err(e) => return r.line(false, "gitea", e),
+    };
+    match client.version().await {
+        Ok(v) => r.line(true, "gitea", format!("{} answers, version {v}", cfg.gitea.url)),
+        Err(e) => return r.line(false, "gitea", e),
+    }
+    if client.has_token() {
+        match client.current_user().await {
+            Ok(u) => r.line(true, "gitea token", format!("belongs to {}", u.login)),
+            Err(e) => r.line(false, "gitea token", e),
+        }
+    } else {
+        r.line(true, "gitea token", "none: anonymous access sees public activity only");
+    }
+    match client.learn_page_limit().await {
+        Ok(n) => r.line(true, "gitea page size", format!("{n} rows per request")),
+        Err(e) => r.line(false, "gitea page size", e),
+    }
+    for source in cfg.sources() {
+        match client.check_visible(&source.spec).await {
+            Ok(()) => r.line(
+                true,
+                &format!("source {}", source.spec),
+                format!("visible, every {}", humantime::format_duration(source.interval)),
+            ),
+            Err(e) => r.line(false, &format!("source {}", source.spec), e),
+        }
+    }
+}
+
+async fn check_nats(cfg: &Config, r: &mut Report) {
+    let client = match nats::connect(&cfg.nats).await {
+        Ok(c) => c,
+        Err(e) => return r.line(false, "nats", e),
+    };
+    let info = client.server_info();
+    r.line(
+        true,
+        "nats",
+        format!("{} answers (server {} {})", cfg.nats.url, info.server_name, info.version),
+    );
+    let js = nats::jetstream(client);
+    match js.query_account().await {
+        Ok(a) => r.line(true, "jetstream", format!("on ({} streams in the account)", a.streams)),
+        Err(e) => return r.line(false, "jetstream", format!("not usable: {e}")),
+    }
+    match nats::ensure_stream(&js, &cfg.nats).await {
+        Ok(info) => r.line(
+            true,
+            &format!("stream {}", cfg.nats.stream),
+            format!(
+                "subjects {:?}, duplicate window {}, {} messages",
+                info.config.subjects,
+                humantime::format_duration(info.config.duplicate_window),
+                info.state.messages
+            ),
+        ),
+        Err(e) => r.line(false, &format!("stream {}", cfg.nats.stream), e),
+    }
+    match nats::ensure_bucket(&js, &cfg.nats).await {
+        Ok(kv) => {
+            let store = crate::state::CursorStore::new(kv);
+            match store.list().await {
+                Ok(list) => {
+                    r.line(
+                        true,
+                        &format!("bucket {}", cfg.nats.cursor_bucket),
+                        format!("{} cursors", list.len()),
+                    );
+                    for (spec, stored) in list {
+                        if let Some(gap) = &stored.cursor.gap {
+                            r.line(
+                                false,
+                                &format!("history {spec}"),
+                                format!("lost between {} and {} (Gitea deleted it before it was read)", super::cursors::fmt_time(gap.from), super::cursors::fmt_time(gap.to)),
+                            );
+                        }
+                    }
+                }
+                Err(e) => r.line(false, &format!("bucket {}", cfg.nats.cursor_bucket), e),
+            }
+        }
+        Err(e) => r.line(false, &format!("bucket {}", cfg.nats.cursor_bucket), e),
+    }
+}

@@ -1,0 +1,89 @@
+//! The commands: each returns the process exit code (0 ok, 1 failure, 2 bad usage or config).
+
+pub mod check;
+pub mod cursors;
+pub mod demo;
+pub mod tail;
+
+use crate::cli::{Cli, Command, CursorsCommand};
+use crate::config::{Config, LogFormat};
+use crate::telemetry;
+
+/// Exit code of success.
+pub const OK: u8 = 0;
+/// Exit code of a failure at run time.
+pub const FAILED: u8 = 1;
+/// Exit code of bad usage or an invalid config.
+pub const USAGE: u8 = 2;
+
+/// Runs the command line.
+pub async fn dispatch(cli: Cli) -> u8 {
+    if let Command::Demo { duration, nats_url } = &cli.command {
+        telemetry::init(cli.log_format.unwrap_or_default(), None);
+        return demo::demo(*duration, nats_url.clone()).await;
+    }
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(cli.command, Command::Check) {
+                println!("FAIL config: {e}");
+            }
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    let format = cli.log_format.or(config.log.format).unwrap_or(LogFormat::Text);
+    telemetry::init(format, Some(&config.log));
+    if let Some(w) = config.inline_token_warning(&cli.config) {
+        tracing::warn!("{w}");
+    }
+    match cli.command {
+        Command::Run => {
+            let stop = async {
+                stop_signal().await;
+            };
+            match crate::scheduler::run(config, stop).await {
+                Ok(()) => OK,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    FAILED
+                }
+            }
+        }
+        Command::Check => check::check(&cli.config, &config).await,
+        Command::Cursors(CursorsCommand::List) => cursors::list(&config).await,
+        Command::Cursors(CursorsCommand::Reset { spec }) => cursors::reset(&config, &spec).await,
+        Command::Tail {
+            filter,
+            all,
+            count,
+            json,
+        } => tail::tail(&config, filter.as_deref(), all, count, json).await,
+        Command::Demo { .. } => USAGE,
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); only SIGINT stops the sourcer");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

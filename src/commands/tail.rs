@@ -1,0 +1,93 @@
+//! `tail`: print published events as they arrive.
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use futures::StreamExt;
+
+use super::{FAILED, OK};
+use crate::config::{Config, NatsConfig};
+use crate::nats;
+
+pub async fn tail(cfg: &Config, filter: Option<&str>, all: bool, count: Option<usize>, json: bool) -> u8 {
+    match follow(&cfg.nats, filter, all, count, |payload| {
+        println!("{}", if json { String::from_utf8_lossy(payload).into_owned() } else { summary(payload) });
+    })
+    .await
+    {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            FAILED
+        }
+    }
+}
+
+/// Calls `each` with every event body matching `filter`, until `count` were seen.
+pub async fn follow(
+    cfg: &NatsConfig,
+    filter: Option<&str>,
+    all: bool,
+    count: Option<usize>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), String> {
+    let client = nats::connect(cfg).await.map_err(|e| e.to_string())?;
+    let js = nats::jetstream(client);
+    let stream = js
+        .get_stream(&cfg.stream)
+        .await
+        .map_err(|e| format!("stream {}: {e}", cfg.stream))?;
+    let filter_subject = match filter {
+        None => format!("{}.>", cfg.subject_prefix),
+        Some(f) if f.starts_with(&format!("{}.", cfg.subject_prefix)) => f.to_string(),
+        Some(f) => format!("{}.{f}", cfg.subject_prefix),
+    };
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject,
+            deliver_policy: if all { DeliverPolicy::All } else { DeliverPolicy::New },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("cannot follow stream {}: {e}", cfg.stream))?;
+    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    let mut seen = 0;
+    while count.is_none_or(|c| seen < c) {
+        match messages.next().await {
+            Some(Ok(m)) => {
+                each(&m.payload);
+                seen += 1;
+            }
+            Some(Err(e)) => return Err(format!("reading stream {}: {e}", cfg.stream)),
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// One human-readable line for an event body.
+pub fn summary(payload: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return format!("(not JSON: {} bytes)", payload.len());
+    };
+    let a = &v["data"]["activity"];
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    let op = s(&a["op_type"]);
+    let content = s(&a["content"]);
+    let what = match op.as_str() {
+        "commit_repo" | "mirror_sync_push" | "push_tag" => {
+            let n = serde_json::from_str::<serde_json::Value>(&content)
+                .ok()
+                .and_then(|c| c["Len"].as_u64())
+                .unwrap_or(0);
+            format!("{} ({n} commits)", s(&a["ref_name"]))
+        }
+        _ => content.chars().take(60).collect::<String>().replace('\n', " "),
+    };
+    format!(
+        "{}  {:<24} {:<20} {:<10} {}",
+        s(&v["time"]),
+        s(&v["subject"]),
+        op,
+        s(&a["act_user"]["login"]),
+        what
+    )
+}

@@ -1,0 +1,606 @@
+//! The configuration file: typed, strict, and turned into runtime settings at start.
+//!
+//! Every table uses `deny_unknown_fields`, so a typo is an error that names the key instead
+//! of a silent fall-back to a default. [`Config::load`] parses the TOML, then
+//! [`Config::validate`] checks what serde cannot (URLs, exactly one of `org`/`repo`/`user` per
+//! source, positive rates). Secrets are read by [`GiteaConfig::token`] from a file or the
+//! environment and held in [`Secret`], whose `Debug` and `Display` never show the value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Deserializer};
+
+use crate::source::{SourceSpec, SpecError};
+
+/// Where the config is read from when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/gitea-nats-sourcer/config.toml";
+
+/// Errors of loading or validating the config; each names the file, key or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    #[error("cannot read the secret for `{key}` from {path}: {source}")]
+    Secret {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How to reach Gitea and how hard to use it.
+    pub gitea: GiteaConfig,
+    /// How to reach NATS, and the names of the stream and cursor bucket.
+    #[serde(default)]
+    pub nats: NatsConfig,
+    /// Defaults for every source: interval, start position, look-back window.
+    #[serde(default)]
+    pub poll: PollConfig,
+    /// Logging defaults (overridden by `RUST_LOG` and `--log-format`).
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The feeds to poll: one table per organisation, repository or user.
+    #[serde(default, rename = "source")]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[gitea]`: the server and the request budget towards it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GiteaConfig {
+    /// Base URL of the Gitea web UI; a path prefix (sub-URL install) is kept.
+    pub url: String,
+    /// File holding the API token (first line; surrounding white space is ignored).
+    pub token_file: Option<PathBuf>,
+    /// Name of an environment variable holding the API token.
+    pub token_env: Option<String>,
+    /// The token inline. Discouraged: prefer `token_file` or `token_env`.
+    pub token: Option<String>,
+    /// Sustained requests per second towards Gitea, shared by every source.
+    #[serde(default = "default_rps")]
+    pub requests_per_second: u32,
+    /// Requests allowed at once above the sustained rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Time limit of one HTTP request (connect, send, read the whole body).
+    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// How often one request is retried (connect errors, timeouts, 429, 5xx, bad JSON)
+    /// before the poll gives up until its next turn.
+    #[serde(default = "default_retries")]
+    pub max_retries: usize,
+}
+
+fn default_rps() -> u32 {
+    5
+}
+fn default_burst() -> u32 {
+    10
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_retries() -> usize {
+    5
+}
+
+/// `[nats]`: the server, and where events and cursors live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// Server URL; a comma-separated list is allowed.
+    #[serde(default = "default_nats_url")]
+    pub url: String,
+    /// JetStream stream that holds the events (created if missing).
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// First token of every event subject; the stream listens on `{subject_prefix}.>`.
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// JetStream key-value bucket that holds one cursor per source (created if missing).
+    #[serde(default = "default_bucket")]
+    pub cursor_bucket: String,
+    /// Duplicate window of the stream when the sourcer creates it (at least one hour).
+    #[serde(default = "default_dup_window", deserialize_with = "duration")]
+    pub duplicate_window: Duration,
+    /// NATS credentials file (JWT and nkey seed).
+    pub creds_file: Option<PathBuf>,
+    /// File holding an nkey seed.
+    pub nkey_file: Option<PathBuf>,
+    /// File holding a NATS auth token.
+    pub token_file: Option<PathBuf>,
+    /// NATS user name (with `password_file`).
+    pub user: Option<String>,
+    /// File holding the NATS user's password.
+    pub password_file: Option<PathBuf>,
+    /// CA certificate file to verify the NATS server (PEM).
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate file (PEM), with `tls_key_file`.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Client key file (PEM), with `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".into()
+}
+fn default_stream() -> String {
+    "GITEA_EVENTS".into()
+}
+fn default_prefix() -> String {
+    "gitea".into()
+}
+fn default_bucket() -> String {
+    "gitea_cursors".into()
+}
+fn default_dup_window() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: default_nats_url(),
+            stream: default_stream(),
+            subject_prefix: default_prefix(),
+            cursor_bucket: default_bucket(),
+            duplicate_window: default_dup_window(),
+            creds_file: None,
+            nkey_file: None,
+            token_file: None,
+            user: None,
+            password_file: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+}
+
+/// `[poll]`: defaults for every source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// Time between two polls of one source; a source may override it.
+    #[serde(default = "default_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Where a source without a cursor begins: `now`, `beginning` or `YYYY-MM-DD`.
+    #[serde(default)]
+    pub start: StartAt,
+    /// Trailing window re-read on every poll, to catch rows that become visible late
+    /// and rows skipped when offset pages shift (see `feed::cursor`).
+    #[serde(default = "default_lookback", deserialize_with = "duration")]
+    pub lookback: Duration,
+    /// Random extra delay before each poll, as a fraction of the interval (0 to 0.5), so that
+    /// sources do not poll in lock-step.
+    #[serde(default = "default_jitter")]
+    pub jitter: f64,
+    /// Pages a live poll reads before it switches to a day-by-day catch-up walk.
+    #[serde(default = "default_live_pages")]
+    pub live_pages: usize,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_lookback() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_jitter() -> f64 {
+    0.1
+}
+fn default_live_pages() -> usize {
+    8
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            interval: default_interval(),
+            start: StartAt::default(),
+            lookback: default_lookback(),
+            jitter: default_jitter(),
+            live_pages: default_live_pages(),
+        }
+    }
+}
+
+/// `[log]`: logging defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Level filter in `RUST_LOG` syntax (e.g. `info`, `gitea_nats_sourcer=debug`);
+    /// `RUST_LOG` wins when set.
+    pub level: Option<String>,
+    /// `text` (default) or `json`; `--log-format` wins when given.
+    pub format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (journald, log shippers).
+    Json,
+}
+
+/// One `[[source]]` table: exactly one of `org`, `repo`, `user`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Organisation whose feed (every repository of the org) is polled.
+    pub org: Option<String>,
+    /// Repository `OWNER/NAME` whose feed is polled.
+    pub repo: Option<String>,
+    /// User whose own actions are polled (`only-performed-by=true`).
+    pub user: Option<String>,
+    /// Overrides `poll.interval` for this source.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub interval: Option<Duration>,
+    /// Overrides `poll.start` for this source.
+    pub start: Option<StartAt>,
+}
+
+/// Where a source without a cursor begins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StartAt {
+    /// Only actions that happen from now on.
+    #[default]
+    Now,
+    /// Every action Gitea still has.
+    Beginning,
+    /// Actions from this day (server time zone) on.
+    Date(NaiveDate),
+}
+
+impl std::str::FromStr for StartAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "now" => Ok(StartAt::Now),
+            "beginning" => Ok(StartAt::Beginning),
+            other => NaiveDate::parse_from_str(other, "%Y-%m-%d")
+                .map(StartAt::Date)
+                .map_err(|_| {
+                    format!("expected \"now\", \"beginning\" or a date YYYY-MM-DD, got {other:?}")
+                }),
+        }
+    }
+}
+
+impl fmt::Display for StartAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartAt::Now => f.write_str("now"),
+            StartAt::Beginning => f.write_str("beginning"),
+            StartAt::Date(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StartAt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\": {e}")))
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// A secret value: never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The value itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A source with its effective settings (defaults from `[poll]` applied).
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Which feed.
+    pub spec: SourceSpec,
+    /// Time between polls.
+    pub interval: Duration,
+    /// Where to begin without a cursor.
+    pub start: StartAt,
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = reqwest::Url::parse(&self.gitea.url)
+            .map_err(|e| invalid("gitea.url", format!("{:?} is not a URL: {e}", self.gitea.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("gitea.url", "must start with http:// or https://"));
+        }
+        let token_sources = [
+            self.gitea.token.is_some(),
+            self.gitea.token_file.is_some(),
+            self.gitea.token_env.is_some(),
+        ];
+        if token_sources.iter().filter(|b| **b).count() > 1 {
+            return Err(invalid(
+                "gitea.token_file",
+                "give at most one of token, token_file and token_env",
+            ));
+        }
+        if self.gitea.requests_per_second == 0 {
+            return Err(invalid("gitea.requests_per_second", "must be at least 1"));
+        }
+        if self.gitea.burst == 0 {
+            return Err(invalid("gitea.burst", "must be at least 1"));
+        }
+        if self.gitea.timeout.is_zero() {
+            return Err(invalid("gitea.timeout", "must be longer than 0s"));
+        }
+        check_name("nats.stream", &self.nats.stream, false)?;
+        check_name("nats.cursor_bucket", &self.nats.cursor_bucket, false)?;
+        check_name("nats.subject_prefix", &self.nats.subject_prefix, true)?;
+        if self.nats.url.trim().is_empty() {
+            return Err(invalid("nats.url", "must not be empty"));
+        }
+        if self.nats.duplicate_window < Duration::from_secs(1) {
+            return Err(invalid("nats.duplicate_window", "must be at least 1s"));
+        }
+        if self.nats.tls_cert_file.is_some() != self.nats.tls_key_file.is_some() {
+            return Err(invalid(
+                "nats.tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        if self.nats.user.is_some() != self.nats.password_file.is_some() {
+            return Err(invalid("nats.user", "user and password_file go together"));
+        }
+        if self.poll.interval < Duration::from_millis(100) {
+            return Err(invalid("poll.interval", "must be at least 100ms"));
+        }
+        if !(0.0..=0.5).contains(&self.poll.jitter) {
+            return Err(invalid("poll.jitter", "must be between 0 and 0.5"));
+        }
+        if self.poll.live_pages == 0 {
+            return Err(invalid("poll.live_pages", "must be at least 1"));
+        }
+        let mut seen = HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let spec = s.spec().map_err(|e| invalid(format!("source[{i}]"), e.to_string()))?;
+            if let Some(iv) = s.interval
+                && iv < Duration::from_millis(100)
+            {
+                return Err(invalid(format!("source[{i}].interval"), "must be at least 100ms"));
+            }
+            if !seen.insert(spec.clone()) {
+                return Err(invalid(format!("source[{i}]"), format!("{spec} is listed twice")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sources with `[poll]` defaults applied.
+    pub fn sources(&self) -> Vec<Source> {
+        self.sources
+            .iter()
+            .filter_map(|s| {
+                // validate() has accepted every spec, so this keeps them all.
+                let spec = s.spec().ok()?;
+                Some(Source {
+                    spec,
+                    interval: s.interval.unwrap_or(self.poll.interval),
+                    start: s.start.unwrap_or(self.poll.start),
+                })
+            })
+            .collect()
+    }
+
+    /// A warning for a token written inline in a file that other users can read.
+    pub fn inline_token_warning(&self, path: &Path) -> Option<String> {
+        self.gitea.token.as_ref()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).ok()?.permissions().mode();
+            if mode & 0o044 != 0 {
+                return Some(format!(
+                    "{} holds gitea.token inline and is readable by other users (mode {:o}); \
+                     move the token to gitea.token_file or gitea.token_env, or chmod 600 the file",
+                    path.display(),
+                    mode & 0o777
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl SourceConfig {
+    /// The source this table names.
+    pub fn spec(&self) -> Result<SourceSpec, SpecError> {
+        match (&self.org, &self.repo, &self.user) {
+            (Some(o), None, None) => SourceSpec::org(o),
+            (None, Some(r), None) => r.parse::<SourceSpec>().or_else(|_| {
+                let (owner, name) = r.split_once('/').ok_or(SpecError::RepoForm(r.clone()))?;
+                SourceSpec::repo(owner, name)
+            }),
+            (None, None, Some(u)) => SourceSpec::user(u),
+            _ => Err(SpecError::OneKind),
+        }
+    }
+}
+
+impl GiteaConfig {
+    /// Reads the API token from wherever the config says, if anywhere.
+    pub fn token(&self) -> Result<Option<Secret>, ConfigError> {
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+                key: "gitea.token_file",
+                path: path.clone(),
+                source,
+            })?;
+            let token = text.lines().next().unwrap_or("").trim().to_string();
+            if token.is_empty() {
+                return Err(invalid("gitea.token_file", format!("{} is empty", path.display())));
+            }
+            return Ok(Some(Secret(token)));
+        }
+        if let Some(var) = &self.token_env {
+            return match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret(v.trim().to_string()))),
+                _ => Err(invalid(
+                    "gitea.token_env",
+                    format!("environment variable {var} is not set or empty"),
+                )),
+            };
+        }
+        Ok(self.token.clone().map(Secret))
+    }
+}
+
+/// Reads a secret file (first line, trimmed) for a NATS credential.
+pub fn read_secret_file(key: &'static str, path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+        key,
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(Secret(text.lines().next().unwrap_or("").trim().to_string()))
+}
+
+fn check_name(key: &str, value: &str, dots: bool) -> Result<(), ConfigError> {
+    let ok = !value.is_empty()
+        && value
+            .split('.')
+            .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        && (dots || !value.contains('.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!(
+                "{value:?} may hold only letters, digits, '_' and '-'{}",
+                if dots { " (and '.' between tokens)" } else { "" }
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[gitea]\nurl = \"https://git.example.com/sub\"\n";
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse(&format!("{MIN}tokn_file = \"/x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("tokn_file"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = Config::parse(&format!("{MIN}[[source]]\norg = \"acme\"\n")).unwrap();
+        assert_eq!(c.nats.stream, "GITEA_EVENTS");
+        assert_eq!(c.poll.interval, Duration::from_secs(30));
+        assert_eq!(c.sources()[0].spec.to_string(), "org:acme");
+        assert_eq!(c.sources()[0].start, StartAt::Now);
+    }
+
+    #[test]
+    fn source_needs_exactly_one_kind() {
+        let err = Config::parse(&format!("{MIN}[[source]]\norg = \"a\"\nuser = \"b\"\n")).unwrap_err();
+        assert!(err.to_string().contains("source[0]"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_and_start_name_the_key() {
+        let err = Config::parse(&format!("{MIN}[poll]\ninterval = \"soon\"\n")).unwrap_err();
+        assert!(err.to_string().contains("interval"), "{err}");
+        let err = Config::parse(&format!("{MIN}[poll]\nstart = \"yesterday\"\n")).unwrap_err();
+        assert!(err.to_string().contains("start"), "{err}");
+        let c = Config::parse(&format!("{MIN}[poll]\nstart = \"2026-01-02\"\n")).unwrap();
+        assert_eq!(c.poll.start.to_string(), "2026-01-02");
+    }
+
+    #[test]
+    fn secret_is_not_printed() {
+        let s = Secret::new("hunter2-token");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+    }
+}

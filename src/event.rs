@@ -1,0 +1,214 @@
+//! The event model: pure functions from a Gitea activity row to a CloudEvents message.
+//!
+//! ## Identity
+//! Gitea writes one row per receiver of an action (the actor's original, the org's copy,
+//! each watcher's copy), each with its own `id`, and a copy's `created` can be one second
+//! later than the original's. The identity of an action is therefore its content:
+//! `repo_id, op_type, act_user_id, ref_name, comment_id, content` ([`identity_key`]).
+//!
+//! Most actions are unique by that content alone: a comment has its own `comment_id`, an
+//! issue or pull request is created or merged once, a push names its commits. Their event id
+//! is a hash of the content only, so the original and any copy get the same id even when the
+//! copy's `created` is a second later. Actions that can recur with identical content (close
+//! and reopen, star, watch, a branch deleted twice, a push without commits, a release or
+//! rename) also hash `created` ([`is_repeatable`]); for those the sourcer matches copies to
+//! originals within one second (see `feed::dedup`).
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::gitea::{Activity, ActivityRow};
+
+/// The content hash of an action (hex, 32 characters): equal for the original and its copies.
+pub fn identity_key(a: &Activity) -> String {
+    let mut h = Sha256::new();
+    h.update(b"gitea-action-v1\0");
+    h.update(a.repo_id.to_be_bytes());
+    for field in [a.op_type.as_bytes(), a.ref_name.as_bytes()] {
+        h.update((field.len() as u64).to_be_bytes());
+        h.update(field);
+    }
+    h.update(a.act_user_id.to_be_bytes());
+    h.update(a.comment_id.to_be_bytes());
+    h.update((a.content.len() as u64).to_be_bytes());
+    h.update(a.content.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// True when identical content can legitimately happen more than once, so that `created`
+/// must be part of the identity.
+pub fn is_repeatable(a: &Activity) -> bool {
+    if a.comment_id != 0 {
+        return false;
+    }
+    match a.op_type.as_str() {
+        "create_issue" | "create_pull_request" | "merge_pull_request" | "auto_merge_pull_request"
+        | "create_repo" => false,
+        "commit_repo" | "mirror_sync_push" | "push_tag" => {
+            // A push that names its commits is unique; an empty or cut (`{}`) one is not.
+            !(a.content.len() > 2 && a.content.contains("CompareURL"))
+        }
+        _ => true,
+    }
+}
+
+/// The event id: the `Nats-Msg-Id` and the CloudEvents `id`.
+pub fn event_id(key: &str, a: &Activity) -> String {
+    if !is_repeatable(a) {
+        return key.to_string();
+    }
+    let mut h = Sha256::new();
+    h.update(key.as_bytes());
+    h.update(a.created.timestamp().to_be_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Escapes one subject token: every byte outside `[A-Za-z0-9_-]` becomes `%XX`.
+pub fn escape_token(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        // An empty token would break the subject; `%00` cannot come from a real name.
+        out.push_str("%00");
+    }
+    out
+}
+
+/// `{prefix}.{owner}.{repo}.{op_type}`, each name escaped.
+pub fn subject(prefix: &str, a: &Activity) -> String {
+    let (owner, repo) = match a.repo_names() {
+        Some((o, r)) => (escape_token(o), escape_token(r)),
+        // The repository was deleted or is hidden: keep the event, under a token no real
+        // name can produce, so it is neither lost nor confused with a repository.
+        None => ("%00".to_string(), format!("%00{}", a.repo_id)),
+    };
+    format!("{prefix}.{owner}.{repo}.{}", escape_token(&a.op_type))
+}
+
+/// A message ready for JetStream.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// CloudEvents `id` and `Nats-Msg-Id`.
+    pub id: String,
+    /// The identity key (without time), for de-duplication across feeds.
+    pub key: String,
+    /// NATS subject.
+    pub subject: String,
+    /// The CloudEvents JSON.
+    pub payload: Bytes,
+    /// `created` as Unix seconds.
+    pub created: i64,
+    /// The op type, for logs and metrics.
+    pub op_type: String,
+}
+
+#[derive(Serialize)]
+struct CloudEvent<'a> {
+    specversion: &'static str,
+    id: &'a str,
+    source: String,
+    #[serde(rename = "type")]
+    ty: String,
+    subject: String,
+    time: String,
+    datacontenttype: &'static str,
+    data: Data<'a>,
+}
+
+#[derive(Serialize)]
+struct Data<'a> {
+    activity: &'a RawValue,
+}
+
+/// Builds the event of one row. `gitea_url` is the base URL of the web UI (no trailing `/`).
+pub fn build(gitea_url: &str, subject_prefix: &str, row: &ActivityRow) -> Result<Event, serde_json::Error> {
+    let a = &row.activity;
+    let key = identity_key(a);
+    let id = event_id(&key, a);
+    let (source, subject_name) = match a.repo_names() {
+        Some((o, r)) => (format!("{gitea_url}/{o}/{r}"), format!("{o}/{r}")),
+        None => (gitea_url.to_string(), format!("repo_id:{}", a.repo_id)),
+    };
+    let ce = CloudEvent {
+        specversion: "1.0",
+        id: &id,
+        source,
+        ty: format!("io.gitea.activity.{}", a.op_type),
+        subject: subject_name,
+        time: a.created.to_rfc3339(),
+        datacontenttype: "application/json",
+        data: Data { activity: &row.raw },
+    };
+    let payload = Bytes::from(serde_json::to_vec(&ce)?);
+    Ok(Event {
+        subject: subject(subject_prefix, a),
+        id,
+        key,
+        payload,
+        created: a.created.timestamp(),
+        op_type: a.op_type.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(json: &str) -> ActivityRow {
+        ActivityRow::parse(RawValue::from_string(json.to_string()).unwrap()).unwrap()
+    }
+
+    const PUSH: &str = r#"{"id":7,"user_id":1,"op_type":"commit_repo","act_user_id":1,
+        "repo_id":3,"repo":{"id":3,"name":"dot.files","full_name":"alice/dot.files"},
+        "comment_id":0,"ref_name":"refs/heads/main","is_private":false,
+        "content":"{\"Commits\":[],\"CompareURL\":\"alice/dot.files/compare/a...b\",\"Len\":1}",
+        "created":"2026-11-28T16:25:31+08:00","new_field":{"x":1}}"#;
+
+    #[test]
+    fn subject_escapes_dots_and_wildcards() {
+        let r = row(PUSH);
+        assert_eq!(subject("gitea", &r.activity), "gitea.alice.dot%2Efiles.commit_repo");
+        assert_eq!(escape_token("a b*>"), "a%20b%2A%3E");
+    }
+
+    #[test]
+    fn copy_one_second_later_has_the_same_id() {
+        let original = row(PUSH);
+        let copy = row(&PUSH.replace("\"id\":7,\"user_id\":1", "\"id\":8,\"user_id\":9")
+            .replace("16:25:31", "16:25:32"));
+        let a = build("https://g", "gitea", &original).unwrap();
+        let b = build("https://g", "gitea", &copy).unwrap();
+        assert_eq!(a.id, b.id);
+    }
+
+    #[test]
+    fn repeated_close_gets_distinct_ids() {
+        let close = r#"{"id":1,"user_id":1,"op_type":"close_issue","act_user_id":1,"repo_id":3,
+            "content":"4|","created":"2026-11-28T10:00:00+08:00"}"#;
+        let a = build("https://g", "gitea", &row(close)).unwrap();
+        let b = build("https://g", "gitea", &row(&close.replace("10:00:00", "11:00:00"))).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.key, b.key);
+    }
+
+    #[test]
+    fn cloudevent_carries_the_raw_activity() {
+        let e = build("https://g/sub", "gitea", &row(PUSH)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["type"], "io.gitea.activity.commit_repo");
+        assert_eq!(v["source"], "https://g/sub/alice/dot.files");
+        assert_eq!(v["subject"], "alice/dot.files");
+        assert_eq!(v["time"], "2026-11-28T16:25:31+08:00");
+        assert_eq!(v["data"]["activity"]["new_field"]["x"], 1);
+        assert_eq!(v["id"], e.id.as_str());
+    }
+}

@@ -1,0 +1,92 @@
+//! The process-wide index of recently published identities, shared by every source, so that
+//! the same action read through an org feed and a repository feed is published once even
+//! when the copy's `created` is a second later (its id can then differ; see `event`).
+//!
+//! Rows are *reserved* in the index before they are published and released again if the
+//! publish fails, so two sources polling at once cannot both publish one action, and a failed
+//! publish does not hide the row from the retry.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Identity key -> `created` times published (or being published).
+#[derive(Debug, Default)]
+pub struct RecentIndex {
+    map: Mutex<HashMap<String, Vec<i64>>>,
+}
+
+impl RecentIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<i64>>> {
+        // A panic while holding this lock cannot leave the map inconsistent (each
+        // operation is one insert or remove), so a poisoned lock is still usable.
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds an identity without checking (seeding from stored cursors).
+    pub fn insert(&self, key: &str, t: i64) {
+        self.lock().entry(key.to_string()).or_default().push(t);
+    }
+
+    /// Reserves `(key, t)` unless a matching identity is already there; true when reserved.
+    pub fn reserve(&self, key: &str, t: i64, repeatable: bool) -> bool {
+        let mut map = self.lock();
+        let times = map.entry(key.to_string()).or_default();
+        if times.iter().any(|&s| !repeatable || (s - t).abs() <= 1) {
+            return false;
+        }
+        times.push(t);
+        true
+    }
+
+    /// Undoes a reservation whose publish failed.
+    pub fn release(&self, key: &str, t: i64) {
+        let mut map = self.lock();
+        if let Some(times) = map.get_mut(key) {
+            if let Some(i) = times.iter().position(|&s| s == t) {
+                times.swap_remove(i);
+            }
+            if times.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+
+    /// Forgets identities older than `t` (Unix seconds).
+    pub fn prune_before(&self, t: i64) {
+        self.lock().retain(|_, times| {
+            times.retain(|&s| s >= t);
+            !times.is_empty()
+        });
+    }
+
+    /// Number of identities held.
+    pub fn len(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_release_and_one_second_match() {
+        let idx = RecentIndex::new();
+        assert!(idx.reserve("k", 10, true));
+        assert!(!idx.reserve("k", 11, true), "copy one second later");
+        assert!(idx.reserve("k", 20, true), "a later repeat is new");
+        assert!(!idx.reserve("u", 10, false) || !idx.reserve("u", 99, false));
+        idx.release("k", 10);
+        assert!(idx.reserve("k", 10, true));
+        idx.prune_before(15);
+        assert_eq!(idx.len(), 1);
+    }
+}

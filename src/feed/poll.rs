@@ -1,0 +1,363 @@
+//! One poll of one source: read the feed above the cursor's cutoff (or catch up day by day
+//! when far behind), publish what is new oldest first, wait for every ack, move the cursor.
+//! The design is in `feed::cursor`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+
+use super::cursor::{Cursor, Gap, Seen};
+use super::dedup::RecentIndex;
+use super::walk::{self, LiveWalk};
+use crate::config::{Source, StartAt};
+use crate::event::{self, Event};
+use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
+use crate::publish::{PublishError, Publisher};
+use crate::shutdown::Shutdown;
+use crate::source::SourceSpec;
+use crate::state::{CursorStore, StateError, Stored};
+use crate::telemetry;
+
+/// What every source's poller shares.
+pub struct PollContext {
+    pub client: GiteaClient,
+    pub publisher: Publisher,
+    pub store: CursorStore,
+    pub index: Arc<RecentIndex>,
+    /// Base URL of the Gitea web UI, without a trailing `/` (CloudEvents `source`).
+    pub gitea_url: String,
+    pub subject_prefix: String,
+    /// Trailing window, seconds.
+    pub lookback: i64,
+    /// Page budget of a live poll before it switches to catch-up.
+    pub live_pages: usize,
+    /// Events per pipelined batch; the cursor is written after each.
+    pub batch: usize,
+}
+
+/// Why a poll did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Gitea(#[from] GiteaError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl PollError {
+    /// Short label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PollError::Gitea(e) => e.reason(),
+            PollError::Publish(_) => "publish",
+            PollError::State(StateError::Conflict { .. }) => "cursor_conflict",
+            PollError::State(_) => "cursor",
+        }
+    }
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PollReport {
+    /// Rows read from Gitea.
+    pub read: usize,
+    /// Events stored by JetStream.
+    pub published: usize,
+    /// Events JetStream already had (same id).
+    pub duplicates: usize,
+    /// Days walked by a catch-up.
+    pub days: usize,
+    /// Shutdown interrupted the poll (between safe points).
+    pub stopped: bool,
+}
+
+/// Polls one source; keeps its cursor between polls.
+pub struct SourcePoller {
+    ctx: Arc<PollContext>,
+    source: Source,
+    state: Option<Stored>,
+}
+
+/// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
+/// abandoning one loses nothing.
+async fn read<T>(
+    shutdown: &mut Shutdown,
+    f: impl Future<Output = Result<T, GiteaError>>,
+) -> Result<Option<T>, PollError> {
+    tokio::select! {
+        biased;
+        _ = shutdown.wait() => Ok(None),
+        r = f => Ok(Some(r?)),
+    }
+}
+
+struct Candidate {
+    row: ActivityRow,
+    key: String,
+    t: i64,
+}
+
+impl SourcePoller {
+    pub fn new(ctx: Arc<PollContext>, source: Source) -> Self {
+        SourcePoller {
+            ctx,
+            source,
+            state: None,
+        }
+    }
+
+    pub fn spec(&self) -> &SourceSpec {
+        &self.source.spec
+    }
+
+    /// The cursor as last written or read.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.state.as_ref().map(|s| &s.cursor)
+    }
+
+    /// One poll. On error the cursor stays where the last acknowledged batch left it.
+    pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
+        let mut report = PollReport::default();
+        let mut stored = match self.state.take() {
+            Some(s) => s,
+            None => match self.ctx.store.load(&self.source.spec).await? {
+                Some(s) => s,
+                None => match self.initial(shutdown).await? {
+                    Some(s) => s,
+                    None => {
+                        report.stopped = true;
+                        return Ok(report);
+                    }
+                },
+            },
+        };
+        let result = self.poll_with(&mut stored, &mut report, shutdown).await;
+        // Keep the cursor for the next poll unless someone else wrote it: then re-read.
+        if !matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
+            self.state = Some(stored);
+        }
+        result.map(|()| report)
+    }
+
+    async fn poll_with(
+        &self,
+        stored: &mut Stored,
+        report: &mut PollReport,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), PollError> {
+        let ctx = &self.ctx;
+        let cutoff = stored.cursor.cutoff(ctx.lookback);
+        let walked = read(
+            shutdown,
+            walk::walk_back_to(&ctx.client, &self.source.spec, cutoff, ctx.live_pages),
+        )
+        .await?;
+        match walked {
+            None => report.stopped = true,
+            Some(LiveWalk::Done(rows)) => {
+                report.read += rows.len();
+                let newest = rows.iter().map(ActivityRow::created_unix).max();
+                let before = (stored.cursor.position, stored.cursor.seen.len());
+                self.process(stored, rows, report, shutdown).await?;
+                if let Some(newest) = newest
+                    && !report.stopped
+                {
+                    stored.cursor.advance(newest, ctx.lookback);
+                }
+                if (stored.cursor.position, stored.cursor.seen.len()) != before {
+                    self.commit(stored).await?;
+                }
+            }
+            Some(LiveWalk::TooDeep { newest }) => self.catch_up(stored, newest, report, shutdown).await?,
+        }
+        Ok(())
+    }
+
+    /// Creates the cursor of a source that has none, as `start` says.
+    async fn initial(&self, shutdown: &mut Shutdown) -> Result<Option<Stored>, PollError> {
+        let ctx = &self.ctx;
+        let spec = &self.source.spec;
+        let Some(first) = read(shutdown, ctx.client.feed_page(spec, 1, None)).await? else {
+            return Ok(None);
+        };
+        let newest = first.rows.iter().map(|r| r.activity.created).max();
+        let cursor = match (self.source.start, newest) {
+            (StartAt::Beginning, _) | (_, None) => Cursor::new(0, 0),
+            (StartAt::Now, Some(newest)) => {
+                let t = newest.timestamp();
+                let mut c = Cursor::new(t, t - ctx.lookback);
+                let rows = match read(shutdown, walk::walk_back_to(&ctx.client, spec, t - ctx.lookback, ctx.live_pages)).await? {
+                    Some(LiveWalk::Done(rows)) => rows,
+                    Some(LiveWalk::TooDeep { .. }) => first.rows,
+                    None => return Ok(None),
+                };
+                for r in rows.iter().filter(|r| r.created_unix() >= t - ctx.lookback) {
+                    c.seen.push(Seen {
+                        k: event::identity_key(&r.activity),
+                        t: r.created_unix(),
+                    });
+                }
+                c
+            }
+            (StartAt::Date(day), Some(newest)) => {
+                let floor = start_of_day(day, *newest.offset());
+                Cursor::new(floor - 1, floor)
+            }
+        };
+        telemetry::cursor_created(spec, &self.source.start, cursor.position);
+        let mut stored = Stored { cursor, revision: 0 };
+        self.commit(&mut stored).await?;
+        Ok(Some(stored))
+    }
+
+    /// Far behind: walk history one day at a time, oldest first.
+    async fn catch_up(
+        &self,
+        stored: &mut Stored,
+        newest: DateTime<FixedOffset>,
+        report: &mut PollReport,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), PollError> {
+        let ctx = &self.ctx;
+        let spec = &self.source.spec;
+        let Some(oldest) = read(shutdown, walk::oldest_row(&ctx.client, spec)).await? else {
+            report.stopped = true;
+            return Ok(());
+        };
+        let Some(oldest) = oldest else { return Ok(()) };
+        let tz = *newest.offset();
+        let cursor = &mut stored.cursor;
+        if cursor.position > 0 && oldest.created_unix() > cursor.position {
+            let gap = Gap {
+                from: cursor.position,
+                to: oldest.created_unix(),
+                detected_at: chrono::Utc::now(),
+            };
+            telemetry::gap_detected(spec, gap.from, gap.to);
+            cursor.gap = Some(gap);
+        }
+        let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
+        let first_day = tz.timestamp_opt(from, 0).single().map(|d| d.date_naive()).unwrap_or(newest.date_naive());
+        let last_day = newest.date_naive();
+        telemetry::catch_up_started(spec, first_day, last_day);
+        for day in first_day.iter_days().take_while(|d| *d <= last_day) {
+            if shutdown.is_fired() {
+                report.stopped = true;
+                break;
+            }
+            let Some(rows) = read(shutdown, walk::walk_day(&ctx.client, spec, day)).await? else {
+                report.stopped = true;
+                break;
+            };
+            report.read += rows.len();
+            report.days += 1;
+            self.process(stored, rows, report, shutdown).await?;
+            if report.stopped {
+                break;
+            }
+            if day < last_day {
+                stored.cursor.advance(start_of_day(day.succ_opt().unwrap_or(day), tz) - 1, ctx.lookback);
+            }
+            self.commit(stored).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the rows that are new to the cursor, oldest first, in acknowledged batches,
+    /// writing the cursor after each batch.
+    async fn process(
+        &self,
+        stored: &mut Stored,
+        rows: Vec<ActivityRow>,
+        report: &mut PollReport,
+        shutdown: &Shutdown,
+    ) -> Result<(), PollError> {
+        let ctx = &self.ctx;
+        let cutoff = stored.cursor.cutoff(ctx.lookback);
+        let mut fresh: Vec<Candidate> = Vec::new();
+        let mut rows: Vec<ActivityRow> = rows.into_iter().filter(|r| r.created_unix() >= cutoff).collect();
+        rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
+        for row in rows {
+            let key = event::identity_key(&row.activity);
+            let t = row.created_unix();
+            let repeatable = event::is_repeatable(&row.activity);
+            if stored.cursor.has_seen(&key, t, repeatable) {
+                continue;
+            }
+            if !ctx.index.reserve(&key, t, repeatable) {
+                // Another source has published this action (e.g. the repository feed of
+                // an org's repository): remember it, publish nothing.
+                stored.cursor.seen.push(Seen { k: key, t });
+                continue;
+            }
+            fresh.push(Candidate { row, key, t });
+        }
+        let mut remaining = fresh.as_slice();
+        while !remaining.is_empty() {
+            let (batch, rest) = remaining.split_at(ctx.batch.min(remaining.len()));
+            let events: Vec<Event> = batch
+                .iter()
+                .filter_map(|c| match event::build(&ctx.gitea_url, &ctx.subject_prefix, &c.row) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        // Serialising a parsed row cannot fail in practice; if it does, the
+                        // row is skipped loudly rather than blocking the source forever.
+                        telemetry::event_skipped(&self.source.spec, &e.to_string());
+                        None
+                    }
+                })
+                .collect();
+            let outcome = match ctx.publisher.publish_all(&events).await {
+                Ok(o) => o,
+                Err(e) => {
+                    for c in remaining {
+                        ctx.index.release(&c.key, c.t);
+                    }
+                    return Err(e.into());
+                }
+            };
+            report.published += outcome.stored;
+            report.duplicates += outcome.duplicates;
+            let cursor = &mut stored.cursor;
+            for c in batch {
+                cursor.seen.push(Seen { k: c.key.clone(), t: c.t });
+            }
+            cursor.published += outcome.stored as u64;
+            let last = &batch[batch.len() - 1].row;
+            cursor.newest = Some(last.activity.created.to_rfc3339());
+            cursor.advance(last.created_unix(), ctx.lookback);
+            self.commit(stored).await?;
+            telemetry::batch_published(&self.source.spec, outcome.stored, outcome.duplicates, &last.activity.created);
+            remaining = rest;
+            if shutdown.is_fired() && !remaining.is_empty() {
+                for c in remaining {
+                    ctx.index.release(&c.key, c.t);
+                }
+                report.stopped = true;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, stored: &mut Stored) -> Result<(), PollError> {
+        stored.cursor.updated_at = chrono::Utc::now();
+        stored.revision = self
+            .ctx
+            .store
+            .save(&self.source.spec, &stored.cursor, stored.revision)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Unix seconds of 00:00:00 of `day` in the time zone `tz`.
+pub fn start_of_day(day: NaiveDate, tz: FixedOffset) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .and_then(|dt| tz.from_local_datetime(&dt).single())
+        .map(|d| d.timestamp())
+        // A fixed offset has exactly one local midnight; this arm is never taken.
+        .unwrap_or_default()
+}

@@ -1,0 +1,285 @@
+//! The one HTTP client towards Gitea: token header, sub-URL prefix, timeouts, one shared
+//! `governor` rate limit for every request, and `backon` retries with exponential backoff
+//! and jitter that honour `Retry-After`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::NaiveDate;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Response, Url};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::error::{GiteaError, parse_retry_after};
+use super::types::{ActivityRow, ApiSettings, ServerVersion, User};
+use crate::config::{GiteaConfig, Secret};
+use crate::source::SourceSpec;
+use crate::telemetry;
+
+/// One page of a feed.
+#[derive(Debug)]
+pub struct FeedPage {
+    /// The rows that parsed, in the order Gitea sent them (newest first).
+    pub rows: Vec<ActivityRow>,
+    /// `X-Total-Count`: rows of the whole feed (or day), when Gitea sent it.
+    pub total: Option<u64>,
+    /// Whether `Link` announced a next page.
+    pub has_next: bool,
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone)]
+pub struct GiteaClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `{url}/api/v1`, path prefix kept.
+    api: Url,
+    token: Option<Secret>,
+    limiter: DefaultDirectRateLimiter,
+    max_retries: usize,
+    /// Page size asked for: the server's `max_response_items` once known.
+    page_limit: AtomicUsize,
+}
+
+impl GiteaClient {
+    /// Builds the client from `[gitea]`; the token is passed in already read.
+    pub fn new(cfg: &GiteaConfig, token: Option<Secret>) -> Result<GiteaClient, GiteaError> {
+        let mut api = Url::parse(&cfg.url)
+            .map_err(|e| GiteaError::Request(format!("gitea.url {:?}: {e}", cfg.url)))?;
+        {
+            let mut segs = api
+                .path_segments_mut()
+                .map_err(|_| GiteaError::Request(format!("gitea.url {:?} cannot be a base", cfg.url)))?;
+            segs.pop_if_empty().push("api").push("v1");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| GiteaError::Request(format!("cannot build the HTTP client: {e}")))?;
+        // validate() guarantees both are at least 1; max(1) keeps this total anyway.
+        let rps = NonZeroU32::new(cfg.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(cfg.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let limiter = RateLimiter::direct(Quota::per_second(rps).allow_burst(burst));
+        Ok(GiteaClient {
+            inner: Arc::new(Inner {
+                http,
+                api,
+                token,
+                limiter,
+                max_retries: cfg.max_retries,
+                page_limit: AtomicUsize::new(ApiSettings::default().max_response_items),
+            }),
+        })
+    }
+
+    /// The page size used for feeds.
+    pub fn page_limit(&self) -> usize {
+        self.inner.page_limit.load(Ordering::Relaxed)
+    }
+
+    /// Reads `max_response_items` so that every page is a full one. Older servers without
+    /// the endpoint keep Gitea's default of 50.
+    pub async fn learn_page_limit(&self) -> Result<usize, GiteaError> {
+        match self.get_json::<ApiSettings>(&["settings", "api"], &[]).await {
+            Ok(s) if s.max_response_items > 0 => {
+                self.inner.page_limit.store(s.max_response_items, Ordering::Relaxed);
+                Ok(s.max_response_items)
+            }
+            Ok(_) => Ok(self.page_limit()),
+            Err(e) if e.status() == Some(404) => Ok(self.page_limit()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /version`.
+    pub async fn version(&self) -> Result<String, GiteaError> {
+        Ok(self.get_json::<ServerVersion>(&["version"], &[]).await?.version)
+    }
+
+    /// `GET /user`: whom the token belongs to.
+    pub async fn current_user(&self) -> Result<User, GiteaError> {
+        self.get_json(&["user"], &[]).await
+    }
+
+    /// Checks that the source's repository, org or user is visible to the token.
+    pub async fn check_visible(&self, spec: &SourceSpec) -> Result<(), GiteaError> {
+        self.get_json::<serde_json::Value>(&spec.object_path(), &[]).await.map(|_| ())
+    }
+
+    /// Whether a token is configured.
+    pub fn has_token(&self) -> bool {
+        self.inner.token.is_some()
+    }
+
+    /// One page of a source's feed (1-based), optionally of one day (server time zone).
+    pub async fn feed_page(
+        &self,
+        spec: &SourceSpec,
+        page: usize,
+        date: Option<NaiveDate>,
+    ) -> Result<FeedPage, GiteaError> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("page", page.to_string()),
+            ("limit", self.page_limit().to_string()),
+        ];
+        if let Some(d) = date {
+            query.push(("date", d.format("%Y-%m-%d").to_string()));
+        }
+        for (k, v) in spec.feed_query() {
+            query.push((k, v.to_string()));
+        }
+        let url = self.url(&spec.feed_path(), &query)?;
+        let (raws, headers) = self
+            .with_retries(&url, || self.fetch::<Vec<Box<RawValue>>>(url.clone()))
+            .await?;
+        let mut rows = Vec::with_capacity(raws.len());
+        for raw in raws {
+            match ActivityRow::parse(raw) {
+                Ok(row) => rows.push(row),
+                Err(e) => telemetry::row_skipped(spec, &redact(&url), &e.to_string()),
+            }
+        }
+        let total = headers
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let has_next = headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|l| l.contains("rel=\"next\"")));
+        Ok(FeedPage {
+            rows,
+            total,
+            has_next,
+        })
+    }
+
+    /// GET a JSON object with retries.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<T, GiteaError> {
+        let url = self.url(path, query)?;
+        let (v, _) = self.with_retries(&url, || self.fetch::<T>(url.clone())).await?;
+        Ok(v)
+    }
+
+    fn url(&self, path: &[&str], query: &[(&str, String)]) -> Result<Url, GiteaError> {
+        let mut url = self.inner.api.clone();
+        url.path_segments_mut()
+            .map_err(|_| GiteaError::Request("gitea.url cannot be a base".into()))?
+            .extend(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        Ok(url)
+    }
+
+    async fn with_retries<T, F, Fut>(&self, url: &Url, attempt: F) -> Result<T, GiteaError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, GiteaError>>,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(self.inner.max_retries)
+            .with_jitter();
+        let shown = redact(url);
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(GiteaError::is_retryable)
+            .adjust(|e, planned| planned.map(|d| e.retry_after().unwrap_or(d)))
+            .notify(|e, wait| telemetry::gitea_retry(&shown, e, wait))
+            .await
+    }
+
+    /// One attempt: wait for the rate limit, send, classify, decode.
+    async fn fetch<T: DeserializeOwned>(&self, url: Url) -> Result<(T, HeaderMap), GiteaError> {
+        if self.inner.limiter.check().is_err() {
+            telemetry::rate_limit_wait();
+            self.inner.limiter.until_ready().await;
+        }
+        let shown = redact(&url);
+        let mut req = self.inner.http.get(url);
+        if let Some(token) = &self.inner.token {
+            let mut value = HeaderValue::from_str(&format!("token {}", token.expose()))
+                .map_err(|_| GiteaError::Request("the Gitea token holds characters a header cannot carry".into()))?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        let resp = req.send().await.map_err(|e| transport_error(&shown, e))?;
+        telemetry::gitea_response(resp.status().as_u16());
+        let resp = check_status(&shown, resp).await?;
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| transport_error(&shown, e))?;
+        let value = serde_json::from_slice(&body).map_err(|e| GiteaError::Decode {
+            url: shown.clone(),
+            message: e.to_string(),
+        })?;
+        Ok((value, headers))
+    }
+}
+
+async fn check_status(url: &str, resp: Response) -> Result<Response, GiteaError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let body = resp.bytes().await.unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    Err(GiteaError::Status {
+        url: url.to_string(),
+        status: status.as_u16(),
+        message: message.chars().take(200).collect(),
+        retry_after,
+    })
+}
+
+fn transport_error(url: &str, e: reqwest::Error) -> GiteaError {
+    if e.is_timeout() {
+        return GiteaError::Timeout { url: url.to_string() };
+    }
+    // The error chain without the URL (which we print ourselves, redacted).
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    GiteaError::Connect {
+        url: url.to_string(),
+        message,
+    }
+}
+
+/// The URL as it may be shown: without user info (a token could hide there).
+fn redact(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}

@@ -1,0 +1,10 @@
+//! Talking to Gitea: the HTTP client (rate limit, retries, paging), its errors, and the
+//! lenient types of what Gitea returns.
+
+pub mod client;
+pub mod error;
+pub mod types;
+
+pub use client::{FeedPage, GiteaClient};
+pub use error::GiteaError;
+pub use types::{Activity, ActivityRow};

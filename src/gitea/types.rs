@@ -1,0 +1,130 @@
+//! The Gitea objects the sourcer reads, as lenient serde types.
+//!
+//! Gitea adds fields in newer versions and older versions miss some: every field has a
+//! default and unknown fields are ignored, so any version's JSON parses. Only what the
+//! sourcer needs is typed; the raw JSON of an activity is kept and published as Gitea sent it.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A user or organisation (`modules/structs/user.go`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct User {
+    pub id: i64,
+    /// The name in URLs.
+    #[serde(alias = "username")]
+    pub login: String,
+    pub full_name: String,
+}
+
+/// A repository (`modules/structs/repo.go`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Repository {
+    pub id: i64,
+    pub name: String,
+    /// `OWNER/NAME`.
+    pub full_name: String,
+    pub owner: Option<User>,
+    pub private: bool,
+    pub html_url: String,
+}
+
+/// An issue or pull request comment (`modules/structs/issue_comment.go`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Comment {
+    pub id: i64,
+    pub body: String,
+    pub html_url: String,
+    pub user: Option<User>,
+}
+
+/// One row of an activity feed (`modules/structs/activity.go`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Activity {
+    /// Row id: differs between the original and each receiver's copy.
+    #[serde(default)]
+    pub id: i64,
+    /// The receiver of this copy.
+    #[serde(default)]
+    pub user_id: i64,
+    pub op_type: String,
+    #[serde(default)]
+    pub act_user_id: i64,
+    #[serde(default)]
+    pub act_user: Option<User>,
+    #[serde(default)]
+    pub repo_id: i64,
+    #[serde(default)]
+    pub repo: Option<Repository>,
+    #[serde(default)]
+    pub comment_id: i64,
+    #[serde(default)]
+    pub ref_name: String,
+    #[serde(default)]
+    pub is_private: bool,
+    #[serde(default)]
+    pub content: String,
+    /// When the action happened, one-second resolution, in the server's time zone.
+    pub created: DateTime<FixedOffset>,
+}
+
+/// An activity with the exact JSON Gitea sent for it.
+#[derive(Debug, Clone)]
+pub struct ActivityRow {
+    pub activity: Activity,
+    pub raw: Box<RawValue>,
+}
+
+impl ActivityRow {
+    /// Parses one feed row, keeping its raw JSON.
+    pub fn parse(raw: Box<RawValue>) -> Result<ActivityRow, serde_json::Error> {
+        let activity = serde_json::from_str(raw.get())?;
+        Ok(ActivityRow { activity, raw })
+    }
+
+    /// `created` as Unix seconds.
+    pub fn created_unix(&self) -> i64 {
+        self.activity.created.timestamp()
+    }
+}
+
+impl Activity {
+    /// `(owner, name)` of the repository the action happened in, when Gitea sent it.
+    pub fn repo_names(&self) -> Option<(&str, &str)> {
+        let repo = self.repo.as_ref()?;
+        if let Some((o, n)) = repo.full_name.split_once('/') {
+            return Some((o, n));
+        }
+        let owner = repo.owner.as_ref()?;
+        Some((owner.login.as_str(), repo.name.as_str()))
+    }
+}
+
+/// `GET /api/v1/version`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ServerVersion {
+    pub version: String,
+}
+
+/// `GET /api/v1/settings/api`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ApiSettings {
+    pub max_response_items: usize,
+    pub default_paging_num: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        // Gitea's defaults (modules/setting/api.go).
+        ApiSettings {
+            max_response_items: 50,
+            default_paging_num: 30,
+        }
+    }
+}

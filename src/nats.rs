@@ -1,0 +1,178 @@
+//! The NATS side: connecting (auth and TLS from `[nats]`), and making sure the stream and the
+//! cursor bucket exist with sensible settings. An existing stream whose subjects do not take
+//! our events is reported, never changed.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv, stream};
+
+use crate::config::{NatsConfig, read_secret_file};
+use crate::telemetry;
+
+/// Errors of the NATS side; each names the server, stream or bucket.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("cannot read NATS credentials: {0}")]
+    Credentials(String),
+    #[error("JetStream stream {stream}: {message}")]
+    Stream { stream: String, message: String },
+    #[error("JetStream key-value bucket {bucket}: {message}")]
+    Bucket { bucket: String, message: String },
+    #[error(
+        "stream {stream} exists with subjects {subjects:?}, which do not take {wanted:?}; \
+         fix nats.stream or nats.subject_prefix, or add the subject to the stream yourself"
+    )]
+    StreamConflict {
+        stream: String,
+        subjects: Vec<String>,
+        wanted: String,
+    },
+}
+
+/// Builds the connect options from `[nats]`, reading secret files now.
+pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOptions, NatsError> {
+    let mut opts = async_nats::ConnectOptions::new()
+        .name(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(|event| async move { telemetry::nats_event(&event) });
+    if let Some(path) = &cfg.creds_file {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .map_err(|e| NatsError::Credentials(format!("nats.creds_file {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &cfg.nkey_file {
+        let seed = read_secret_file("nats.nkey_file", path).map_err(|e| NatsError::Credentials(e.to_string()))?;
+        opts = opts.nkey(seed.expose().to_string());
+    }
+    if let Some(path) = &cfg.token_file {
+        let token = read_secret_file("nats.token_file", path).map_err(|e| NatsError::Credentials(e.to_string()))?;
+        opts = opts.token(token.expose().to_string());
+    }
+    if let (Some(user), Some(path)) = (&cfg.user, &cfg.password_file) {
+        let pass = read_secret_file("nats.password_file", path).map_err(|e| NatsError::Credentials(e.to_string()))?;
+        opts = opts.user_and_password(user.clone(), pass.expose().to_string());
+    }
+    if let Some(ca) = &cfg.tls_ca_file {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let (Some(cert), Some(key)) = (&cfg.tls_cert_file, &cfg.tls_key_file) {
+        opts = opts.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+    }
+    Ok(opts)
+}
+
+/// Connects once.
+pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
+    let opts = connect_options(cfg).await?;
+    let url = cfg.url.clone();
+    opts.connect(cfg.url.as_str()).await.map_err(|e| NatsError::Connect {
+        url,
+        message: e.to_string(),
+    })
+}
+
+/// A JetStream context with a deep publish pipeline.
+pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
+    jetstream::ContextBuilder::new()
+        .max_ack_inflight(2048)
+        .timeout(Duration::from_secs(5))
+        .build(client)
+}
+
+/// Creates the stream if missing; checks an existing one takes `{prefix}.>`.
+pub async fn ensure_stream(js: &jetstream::Context, cfg: &NatsConfig) -> Result<stream::Info, NatsError> {
+    let wanted = format!("{}.>", cfg.subject_prefix);
+    let err = |message: String| NatsError::Stream {
+        stream: cfg.stream.clone(),
+        message,
+    };
+    match js.get_stream(&cfg.stream).await {
+        Ok(mut s) => {
+            let info = s.info().await.map_err(|e| err(e.to_string()))?.clone();
+            let covers = info
+                .config
+                .subjects
+                .iter()
+                .any(|s| s == &wanted || s == ">" || subject_covers(s, &wanted));
+            if !covers {
+                return Err(NatsError::StreamConflict {
+                    stream: cfg.stream.clone(),
+                    subjects: info.config.subjects.clone(),
+                    wanted,
+                });
+            }
+            Ok(info)
+        }
+        Err(e)
+            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref je)
+                if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            let mut s = js
+                .create_stream(stream::Config {
+                    name: cfg.stream.clone(),
+                    subjects: vec![wanted],
+                    storage: stream::StorageType::File,
+                    duplicate_window: cfg.duplicate_window,
+                    description: Some("Gitea activity, published by gitea-nats-sourcer".into()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| err(format!("cannot create it: {e}")))?;
+            Ok(s.info().await.map_err(|e| err(e.to_string()))?.clone())
+        }
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Whether subscription subject `pattern` matches everything `wanted` (`X.>`) matches.
+fn subject_covers(pattern: &str, wanted: &str) -> bool {
+    let p: Vec<&str> = pattern.split('.').collect();
+    let w: Vec<&str> = wanted.split('.').collect();
+    for (i, pt) in p.iter().enumerate() {
+        match (*pt, w.get(i)) {
+            (">", Some(_)) => return true,
+            ("*", Some(wt)) if *wt != ">" => continue,
+            (a, Some(b)) if a == *b => continue,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Opens the cursor bucket, creating it if missing.
+pub async fn ensure_bucket(js: &jetstream::Context, cfg: &NatsConfig) -> Result<kv::Store, NatsError> {
+    let err = |message: String| NatsError::Bucket {
+        bucket: cfg.cursor_bucket.clone(),
+        message,
+    };
+    match js.get_key_value(&cfg.cursor_bucket).await {
+        Ok(store) => Ok(store),
+        Err(e) if e.kind() == jetstream::context::KeyValueErrorKind::GetBucket => js
+            .create_key_value(kv::Config {
+                bucket: cfg.cursor_bucket.clone(),
+                description: "gitea-nats-sourcer cursors, one key per source".into(),
+                history: 5,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(format!("cannot create it: {e}"))),
+        Err(e) => Err(err(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_covers;
+
+    #[test]
+    fn wildcard_coverage() {
+        assert!(subject_covers("gitea.>", "gitea.>"));
+        assert!(subject_covers("*.>", "gitea.>"));
+        assert!(!subject_covers("gitea.*", "gitea.>"));
+        assert!(!subject_covers("other.>", "gitea.>"));
+    }
+}

@@ -1,0 +1,68 @@
+//! Pipelined publishing to JetStream: every message of a batch is sent before any ack is
+//! awaited (the context bounds how many are in flight), then all acks are awaited. Only
+//! then may the caller move the cursor. `Nats-Msg-Id` = the event id, so a batch retried
+//! after a failure is de-duplicated by the stream.
+
+use async_nats::jetstream::{self, message::PublishMessage};
+
+use crate::event::Event;
+
+/// A batch that could not be published completely; the cursor must not move past it.
+#[derive(Debug, thiserror::Error)]
+#[error("publishing to JetStream failed after {acked} of {total} events: {message}")]
+pub struct PublishError {
+    pub acked: usize,
+    pub total: usize,
+    pub message: String,
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Stored as new messages.
+    pub stored: usize,
+    /// Refused by the stream as duplicates of an earlier publish (same id).
+    pub duplicates: usize,
+}
+
+/// Publishes events to the stream.
+#[derive(Clone)]
+pub struct Publisher {
+    js: jetstream::Context,
+}
+
+impl Publisher {
+    pub fn new(js: jetstream::Context) -> Self {
+        Publisher { js }
+    }
+
+    /// Publishes `events` in order, pipelined, and waits for every ack.
+    pub async fn publish_all(&self, events: &[Event]) -> Result<BatchOutcome, PublishError> {
+        let total = events.len();
+        let fail = |acked, e: &dyn std::fmt::Display| PublishError {
+            acked,
+            total,
+            message: e.to_string(),
+        };
+        let mut pending = Vec::with_capacity(total);
+        for e in events {
+            let msg = PublishMessage::build().payload(e.payload.clone()).message_id(&e.id);
+            let ack = self
+                .js
+                .send_publish(e.subject.clone(), msg)
+                .await
+                .map_err(|err| fail(0, &err))?;
+            pending.push(ack);
+        }
+        let mut out = BatchOutcome::default();
+        for (i, ack) in pending.into_iter().enumerate() {
+            let ack = ack.await.map_err(|err| fail(i, &err))?;
+            if ack.duplicate {
+                out.duplicates += 1;
+            } else {
+                out.stored += 1;
+            }
+        }
+        Ok(out)
+    }
+}
