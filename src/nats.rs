@@ -74,12 +74,11 @@ pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> 
     })
 }
 
-/// A JetStream context with a deep publish pipeline.
+/// A JetStream context; the publish pipeline is bounded by the publisher's batch size.
 pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
-    jetstream::ContextBuilder::new()
-        .max_ack_inflight(2048)
-        .timeout(Duration::from_secs(5))
-        .build(client)
+    let mut js = jetstream::new(client);
+    js.set_timeout(Duration::from_secs(5));
+    js
 }
 
 /// Creates the stream if missing; checks an existing one takes `{prefix}.>`.

@@ -52,7 +52,7 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
     }
     if client.has_token() {
         match client.current_user().await {
-            Ok(u) => r.line(true, "gitea token", format!("belongs to {}", u.login)),
+            Ok(u) => r.line(true, "gitea token", format!("belongs to {}", u.name())),
             Err(e) => r.line(false, "gitea token", e),
         }
     } else {

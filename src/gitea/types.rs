@@ -14,9 +14,17 @@ use serde_json::value::RawValue;
 pub struct User {
     pub id: i64,
     /// The name in URLs.
-    #[serde(alias = "username")]
     pub login: String,
+    /// The same name, as older versions (and some objects of newer ones) call it.
+    pub username: String,
     pub full_name: String,
+}
+
+impl User {
+    /// The name in URLs, whichever field this Gitea version used for it.
+    pub fn name(&self) -> &str {
+        if self.login.is_empty() { &self.username } else { &self.login }
+    }
 }
 
 /// A repository (`modules/structs/repo.go`).
@@ -100,7 +108,7 @@ impl Activity {
             return Some((o, n));
         }
         let owner = repo.owner.as_ref()?;
-        Some((owner.login.as_str(), repo.name.as_str()))
+        Some((owner.name(), repo.name.as_str()))
     }
 }
 

@@ -1,1 +1,607 @@
-//! placeholder
+//! A fake Gitea HTTP server ("the simulator") for integration tests, the `demo`
+//! command and the benchmark.
+//!
+//! It serves the parts of Gitea's REST API that the sourcer reads, with the
+//! awkward behaviour of the real thing (see `shared/gitea/FACTS.md`):
+//!
+//! * **One row per receiver.** Every logical action is stored as the original row
+//!   (`user_id == act_user_id`, shown in the repository feed and the actor's user
+//!   feed), a copy for the repository owner when that is an org or another user
+//!   (shown in `/orgs/{org}/activities/feeds` or the owner's user feed), and a copy
+//!   per watcher. Each row has its own `id`: the same event has a different `id`
+//!   in the repository feed and in the org feed. A copy's `created` may be one
+//!   second later than the original's (`copy_delay_secs`).
+//! * **Ordering by `created` only**, with one-second resolution: rows of the same
+//!   second come back in a fresh random order on every request (the shuffle is
+//!   seeded, so a test run is reproducible).
+//! * **Offset paging on live data** (`page`, `limit`, capped at
+//!   `max_response_items`), `X-Total-Count` and a Gitea-style `Link` header.
+//!   Inserting or deleting rows between two page requests shifts the pages, and
+//!   [`FakeGitea::set_feed_hook`] lets a test do exactly that in the middle of a walk.
+//! * **`date=YYYY-MM-DD`** selects one day in the *server's* time zone
+//!   ([`SimOptions::utc_offset_secs`], `+08:00` by default), and `created` strings
+//!   carry that offset.
+//! * **Late rows** ([`NewAction::hidden`] then [`FakeGitea::reveal`]): a row with an
+//!   earlier `created` and a smaller `id` becomes visible after later ones were
+//!   served. **Soft deletion** ([`FakeGitea::soft_delete`]) removes an action and all
+//!   its copies; **the `delete_old_actions` cron** ([`FakeGitea::delete_older_than`])
+//!   hard-deletes rows.
+//! * **Faults** ([`FakeGitea::inject`]): error statuses with a JSON body, `429` with
+//!   `Retry-After` in seconds or as an HTTP date, a truncated `200` body, delays.
+//! * **Token authentication** (`Authorization: token X` or `Bearer X`) and a
+//!   sub-URL install ([`SimOptions::path_prefix`]).
+//!
+//! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user`,
+//! `/api/v1/repos/{o}/{r}`, `/api/v1/orgs/{org}`, `/api/v1/users/{u}`.
+//!
+//! The data lives in a [`World`] behind a mutex. Rows are stored compactly (no JSON
+//! per row; push payloads made by the generators are re-rendered from a seed on
+//! demand) and indexed per feed, sorted by `created`, so a page costs
+//! `O(page + log n)` plus the shuffle of the same-second groups that touch it.
+//! [`FakeGitea::generate_history`] builds a large history quickly and
+//! [`FakeGitea::spawn_activity`] keeps adding live actions.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use gitea_nats_sourcer::simulator::{FakeGitea, NewAction, SimOptions};
+//! let gitea = FakeGitea::start(SimOptions::default()).await?;
+//! gitea.add_org("acme");
+//! gitea.add_repo("acme", "widgets");
+//! gitea.push_action(NewAction::push("alice", "acme/widgets", "main", 2));
+//! println!("feed: {}/api/v1/orgs/acme/activities/feeds", gitea.url());
+//! gitea.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod generate;
+mod server;
+#[cfg(test)]
+mod tests;
+mod world;
+
+pub use world::World;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use tokio::sync::oneshot;
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// How the fake server behaves.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// When `Some`, every `/api/v1` request must carry `Authorization: token X`
+    /// (or `Bearer X`); otherwise it gets a `401` JSON error.
+    pub token: Option<String>,
+    /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
+    /// Requests outside it get `404`.
+    pub path_prefix: String,
+    /// `MAX_RESPONSE_ITEMS`: `limit` is capped at it (default 50).
+    pub max_response_items: usize,
+    /// `DEFAULT_PAGING_NUM`: the limit used when none is given (default 30).
+    pub default_paging_num: usize,
+    /// Server time zone in seconds east of UTC (default `8 * 3600`, `+08:00`).
+    /// `created` strings and `date=` days use it.
+    pub utc_offset_secs: i32,
+    /// Seed of the rng used for tie shuffling and the generators (default 1).
+    pub seed: u64,
+    /// What `GET /api/v1/version` answers (default `"1.24.6"`).
+    pub version: String,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            token: None,
+            path_prefix: String::new(),
+            max_response_items: 50,
+            default_paging_num: 30,
+            utc_offset_secs: 8 * 3600,
+            seed: 1,
+            version: "1.24.6".to_string(),
+        }
+    }
+}
+
+/// Identity of a logical action: the `id` of its original row (the one in the
+/// repository feed). Its copies have other ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActionId(pub i64);
+
+/// Called after each feed page has been computed and before it is returned.
+/// It must not call back into the [`FakeGitea`] (the world is already locked):
+/// use the `&mut World` it is given.
+pub type FeedHook = Box<dyn FnMut(&FeedPage, &mut World) + Send>;
+
+/// The feed page a [`FeedHook`] is told about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedPage {
+    /// `"repo:owner/name"`, `"org:name"` or `"user:login"` (names as stored).
+    pub feed: String,
+    /// 1-based page number served.
+    pub page: usize,
+    /// Effective limit (after defaulting and capping).
+    pub limit: usize,
+    /// The `date=` filter, if any.
+    pub date: Option<String>,
+    /// `X-Total-Count` of this response.
+    pub total: usize,
+}
+
+/// A fault to inject into the next matching requests.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// How many matching requests it applies to.
+    pub times: usize,
+    /// Applies to requests whose path contains this; `None` = any request.
+    pub path_contains: Option<String>,
+}
+
+impl Fault {
+    /// A fault for the next request (any path).
+    pub fn new(kind: FaultKind) -> Fault {
+        Fault {
+            kind,
+            times: 1,
+            path_contains: None,
+        }
+    }
+
+    /// Apply it to `n` requests.
+    pub fn times(mut self, n: usize) -> Fault {
+        self.times = n;
+        self
+    }
+
+    /// Apply it only to requests whose path contains `s`.
+    pub fn on_path(mut self, s: &str) -> Fault {
+        self.path_contains = Some(s.to_string());
+        self
+    }
+}
+
+/// What an injected fault does to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with this status and a JSON error body.
+    Status(u16),
+    /// `429` with `Retry-After: N` (seconds).
+    RetryAfterSecs(u64),
+    /// `429` with `Retry-After` as an HTTP date N seconds ahead.
+    RetryAfterDate(u64),
+    /// The real response's body cut to half its length, with status 200.
+    Truncated,
+    /// Answer normally after this delay.
+    Delay(Duration),
+}
+
+/// One request the server answered.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// When it arrived.
+    pub at: Instant,
+    /// Request path, including any path prefix.
+    pub path: String,
+    /// Raw query string (without `?`), `""` when none.
+    pub query: String,
+    /// Status answered.
+    pub status: u16,
+}
+
+/// A logical action as the simulator holds it (original row's data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogicalAction {
+    pub id: ActionId,
+    /// `owner/name`.
+    pub repo: String,
+    pub op_type: String,
+    /// Actor's login.
+    pub actor: String,
+    pub content: String,
+    pub ref_name: String,
+    pub comment_id: i64,
+    /// The original row's `created` in the server's time zone.
+    pub created: DateTime<FixedOffset>,
+}
+
+/// What [`FakeGitea::generate_history`] makes.
+#[derive(Clone, Debug)]
+pub struct HistorySpec {
+    /// Number of logical actions.
+    pub actions: usize,
+    /// Spread over this many days ending a few seconds before now (0 is taken as 1).
+    pub days: u32,
+    /// Number of orgs (0: repos are owned by users).
+    pub orgs: usize,
+    /// Number of repos, spread over the orgs (at least one is made when `actions > 0`).
+    pub repos: usize,
+    /// Approximate size of each push's content JSON.
+    pub payload_bytes: usize,
+    /// Put several actions in the same second.
+    pub ties: bool,
+}
+
+impl Default for HistorySpec {
+    fn default() -> Self {
+        HistorySpec {
+            actions: 1000,
+            days: 7,
+            orgs: 2,
+            repos: 6,
+            payload_bytes: 2048,
+            ties: true,
+        }
+    }
+}
+
+/// A comment attached to a [`NewAction`]: the row then carries a `comment` object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewComment {
+    /// Index of the issue or pull request commented on.
+    pub issue_index: i64,
+    /// Full comment body.
+    pub body: String,
+    /// A pull-request comment (changes the URLs in the comment object).
+    pub is_pull: bool,
+}
+
+/// An action to insert with [`FakeGitea::push_action`] / [`World::push_action`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAction {
+    pub op_type: String,
+    /// Actor login (created as a user when missing).
+    pub actor: String,
+    /// `owner/name` (created when missing; a name without `/` is taken as the actor's repo).
+    pub repo: String,
+    pub content: String,
+    pub ref_name: String,
+    pub comment_id: i64,
+    /// When `Some`, the rows carry a comment object (and `comment_id` is its id).
+    pub comment: Option<NewComment>,
+    /// `None` = now.
+    pub created: Option<DateTime<FixedOffset>>,
+    /// The copies' `created` = original's + this (0 or 1 in practice).
+    pub copy_delay_secs: i64,
+    /// `false` = late-visible until [`FakeGitea::reveal`].
+    pub visible: bool,
+}
+
+/// Comment ids handed out by [`NewAction::comment`]. They start high so they do not
+/// collide with the ids the world's own generators allocate (from 1).
+static NEXT_COMMENT_ID: AtomicI64 = AtomicI64::new(1 << 32);
+/// Counter that makes [`NewAction::push`] payloads unique without an rng.
+static PUSH_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+impl NewAction {
+    /// A bare action; set the rest with the builder methods.
+    pub fn new(op_type: &str, actor: &str, repo: &str) -> NewAction {
+        NewAction {
+            op_type: op_type.to_string(),
+            actor: actor.to_string(),
+            repo: repo.to_string(),
+            content: String::new(),
+            ref_name: String::new(),
+            comment_id: 0,
+            comment: None,
+            created: None,
+            copy_delay_secs: 0,
+            visible: true,
+        }
+    }
+
+    pub fn content(mut self, content: &str) -> NewAction {
+        self.content = content.to_string();
+        self
+    }
+
+    pub fn ref_name(mut self, ref_name: &str) -> NewAction {
+        self.ref_name = ref_name.to_string();
+        self
+    }
+
+    pub fn comment_id(mut self, id: i64) -> NewAction {
+        self.comment_id = id;
+        self
+    }
+
+    /// Set `created` (the original row's).
+    pub fn at(mut self, created: DateTime<FixedOffset>) -> NewAction {
+        self.created = Some(created);
+        self
+    }
+
+    /// The copies' `created` = the original's + `secs`.
+    pub fn copy_delay(mut self, secs: i64) -> NewAction {
+        self.copy_delay_secs = secs;
+        self
+    }
+
+    /// Late-visible: the rows exist (and have their ids) but are not served until
+    /// [`FakeGitea::reveal`].
+    pub fn hidden(mut self) -> NewAction {
+        self.visible = false;
+        self
+    }
+
+    /// A `commit_repo` push of `n_commits` commits to `refs/heads/{branch}`, with a
+    /// Gitea-shaped push JSON built from a process-wide counter (no rng). With
+    /// `n_commits == 0` the content is empty (a new branch without commits).
+    pub fn push(actor: &str, repo: &str, branch: &str, n_commits: usize) -> NewAction {
+        let counter = PUSH_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let content = if n_commits == 0 {
+            String::new()
+        } else {
+            generate::counter_push_json(counter, actor, repo, branch, n_commits)
+        };
+        NewAction::new("commit_repo", actor, repo)
+            .content(&content)
+            .ref_name(&format!("refs/heads/{branch}"))
+    }
+
+    /// A `comment_issue` with a fresh comment id and a comment object; content is
+    /// `INDEX|first 200 characters`.
+    pub fn comment(actor: &str, repo: &str, issue_index: i64, body: &str) -> NewAction {
+        let id = NEXT_COMMENT_ID.fetch_add(1, Ordering::Relaxed);
+        let mut a = NewAction::new("comment_issue", actor, repo)
+            .content(&format!(
+                "{issue_index}|{}",
+                generate::truncate_comment(body)
+            ))
+            .comment_id(id);
+        a.comment = Some(NewComment {
+            issue_index,
+            body: body.to_string(),
+            is_pull: false,
+        });
+        a
+    }
+
+    /// `create_issue` with content `INDEX|TITLE`.
+    pub fn create_issue(actor: &str, repo: &str, index: i64, title: &str) -> NewAction {
+        NewAction::new("create_issue", actor, repo).content(&format!("{index}|{title}"))
+    }
+
+    /// `close_issue` with content `INDEX|`.
+    pub fn close_issue(actor: &str, repo: &str, index: i64) -> NewAction {
+        NewAction::new("close_issue", actor, repo).content(&format!("{index}|"))
+    }
+}
+
+/// State shared by the handle, the server task and the generator tasks.
+pub(crate) struct Shared {
+    pub(crate) opts: SimOptions,
+    pub(crate) addr: SocketAddr,
+    pub(crate) world: Mutex<World>,
+    /// Lock order: `hook` before `world`.
+    pub(crate) hook: Mutex<Option<FeedHook>>,
+    pub(crate) faults: Mutex<VecDeque<Fault>>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) tasks: Mutex<Vec<AbortHandle>>,
+}
+
+/// Lock a mutex, ignoring poisoning (a panicking test hook must not wedge the server).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running fake Gitea. Dropping it stops the server (abruptly);
+/// [`FakeGitea::shutdown`] stops it gracefully.
+pub struct FakeGitea {
+    shared: Arc<Shared>,
+    server: Option<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl FakeGitea {
+    /// Start on `127.0.0.1` with an ephemeral port.
+    pub async fn start(opts: SimOptions) -> std::io::Result<FakeGitea> {
+        FakeGitea::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await
+    }
+
+    /// Start on `addr`.
+    pub async fn start_on(addr: SocketAddr, mut opts: SimOptions) -> std::io::Result<FakeGitea> {
+        opts.path_prefix = normalize_prefix(&opts.path_prefix);
+        opts.max_response_items = opts.max_response_items.max(1);
+        opts.default_paging_num = opts.default_paging_num.max(1);
+        let offset = FixedOffset::east_opt(opts.utc_offset_secs).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("utc_offset_secs out of range: {}", opts.utc_offset_secs),
+            )
+        })?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}{}", opts.path_prefix);
+        let world = World::new(base_url, offset, opts.seed);
+        let shared = Arc::new(Shared {
+            opts,
+            addr,
+            world: Mutex::new(world),
+            hook: Mutex::new(None),
+            faults: Mutex::new(VecDeque::new()),
+            requests: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let app = server::router(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "fake gitea server stopped with an error");
+            }
+        });
+        Ok(FakeGitea {
+            shared,
+            server: Some(server),
+            stop: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` + path prefix, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!(
+            "http://{}{}",
+            self.shared.addr, self.shared.opts.path_prefix
+        )
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The options in force (path prefix normalized).
+    pub fn options(&self) -> &SimOptions {
+        &self.shared.opts
+    }
+
+    /// Run `f` with the world locked.
+    pub fn with_world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut lock(&self.shared.world))
+    }
+
+    /// Add a user; idempotent (returns the existing id, also for an org).
+    pub fn add_user(&self, login: &str) -> i64 {
+        self.with_world(|w| w.add_user(login))
+    }
+
+    /// Add an org (a user of type organization); idempotent. An existing plain user
+    /// of that name (e.g. made by `add_repo` as an owner) becomes an org.
+    pub fn add_org(&self, name: &str) -> i64 {
+        self.with_world(|w| w.add_org(name))
+    }
+
+    /// `owner/name` of every repository, in creation order.
+    pub fn repo_names(&self) -> Vec<String> {
+        self.with_world(|w| w.repo_names())
+    }
+
+    /// Names of every org, in creation order.
+    pub fn org_names(&self) -> Vec<String> {
+        self.with_world(|w| w.org_names())
+    }
+
+    /// Add a repository; the owner is created as a user when missing. Idempotent.
+    pub fn add_repo(&self, owner: &str, name: &str) -> i64 {
+        self.with_world(|w| w.add_repo(owner, name))
+    }
+
+    /// `user` watches `repo` (`owner/name`): later actions get a copy for them.
+    pub fn add_watcher(&self, repo: &str, user: &str) {
+        self.with_world(|w| w.add_watcher(repo, user))
+    }
+
+    /// Make a repository private or public (no-op for an unknown repository).
+    pub fn set_private(&self, repo: &str, private: bool) {
+        self.with_world(|w| w.set_private(repo, private))
+    }
+
+    /// Insert an action: its original row and its copies.
+    pub fn push_action(&self, a: NewAction) -> ActionId {
+        self.with_world(|w| w.push_action(a))
+    }
+
+    /// Make a late (hidden) action visible.
+    pub fn reveal(&self, id: ActionId) {
+        self.with_world(|w| w.reveal(id))
+    }
+
+    /// Soft-delete an action and all its copies (`is_deleted`).
+    pub fn soft_delete(&self, id: ActionId) {
+        self.with_world(|w| w.soft_delete(id))
+    }
+
+    /// The `delete_old_actions` cron: hard-delete every row with `created < t`.
+    pub fn delete_older_than(&self, t: DateTime<FixedOffset>) {
+        self.with_world(|w| w.delete_older_than(t))
+    }
+
+    /// Logical actions that are visible, not deleted and whose original row exists.
+    pub fn action_count(&self) -> usize {
+        self.with_world(|w| w.action_count())
+    }
+
+    /// Every visible, not deleted logical action, oldest first (by created, then id).
+    pub fn logical_actions(&self) -> Vec<LogicalAction> {
+        self.with_world(|w| w.logical_actions())
+    }
+
+    /// Queue a fault; faults are matched in the order they were queued.
+    pub fn inject(&self, f: Fault) {
+        if f.times > 0 {
+            lock(&self.shared.faults).push_back(f);
+        }
+    }
+
+    /// Every request served so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Install or remove the feed hook (see [`FeedHook`]).
+    pub fn set_feed_hook(&self, hook: Option<FeedHook>) {
+        *lock(&self.shared.hook) = hook;
+    }
+
+    /// Current time in the server's time zone.
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        self.with_world(|w| w.now())
+    }
+
+    /// Stop the generators and the server; waits up to 2 s for open connections.
+    pub async fn shutdown(mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for t in lock(&self.shared.tasks).drain(..) {
+            t.abort();
+        }
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut server)
+                .await
+                .is_err()
+        {
+            server.abort();
+        }
+    }
+}
+
+impl Drop for FakeGitea {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for t in lock(&self.shared.tasks).drain(..) {
+            t.abort();
+        }
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// `"gitea/"` → `"/gitea"`, `"/"` → `""`.
+fn normalize_prefix(p: &str) -> String {
+    let t = p.trim_matches('/');
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("/{t}")
+    }
+}

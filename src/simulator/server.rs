@@ -1,0 +1,421 @@
+//! HTTP side of the simulator: one axum fallback handler that applies faults,
+//! checks the token, routes by hand (so the path prefix, 404s and the request log
+//! cover every request) and renders Gitea-shaped JSON.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::world::{FeedKey, TOKEN_USER};
+use super::{FaultKind, FeedPage, RequestRecord, Shared, lock};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(shared)
+}
+
+/// A response being built (kept simple so a fault can truncate it).
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    fn value(status: u16, v: &serde_json::Value) -> Reply {
+        // Serializing a `Value` cannot fail.
+        Reply::json(status, serde_json::to_vec(v).unwrap_or_default())
+    }
+
+    fn raw(status: u16, v: &serde_json::value::RawValue) -> Reply {
+        Reply::json(status, v.get().as_bytes().to_vec())
+    }
+
+    fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    fn into_response(self) -> Response {
+        let mut resp = Response::new(Body::from(self.body));
+        *resp.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=utf-8"),
+        );
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.append(name, v);
+            }
+        }
+        resp
+    }
+}
+
+/// What a request needs from its head.
+struct Req {
+    method: Method,
+    path: String,
+    query: String,
+    host: String,
+    auth: Option<String>,
+}
+
+async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    let at = Instant::now();
+    let headers: &HeaderMap = req.headers();
+    let r = Req {
+        method: req.method().clone(),
+        path: req.uri().path().to_string(),
+        query: req.uri().query().unwrap_or("").to_string(),
+        host: headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| sh.addr.to_string(), str::to_string),
+        auth: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    };
+    drop(req);
+
+    let reply = match take_fault(&sh, &r.path) {
+        None => route(&sh, &r),
+        Some(FaultKind::Status(code)) => error(&sh, &r, code, "simulated server error"),
+        Some(FaultKind::RetryAfterSecs(n)) => {
+            error(&sh, &r, 429, "too many requests").header("Retry-After", n.to_string())
+        }
+        Some(FaultKind::RetryAfterDate(n)) => {
+            let secs = i64::try_from(n)
+                .unwrap_or(i64::MAX / 4)
+                .min(100 * 365 * 86_400);
+            let when = chrono::Utc::now() + chrono::Duration::seconds(secs);
+            error(&sh, &r, 429, "too many requests").header(
+                "Retry-After",
+                when.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+            )
+        }
+        Some(FaultKind::Truncated) => {
+            let mut reply = route(&sh, &r);
+            reply.body.truncate(reply.body.len() / 2);
+            reply.status = 200;
+            reply
+        }
+        Some(FaultKind::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            route(&sh, &r)
+        }
+    };
+    lock(&sh.requests).push(RequestRecord {
+        at,
+        path: r.path,
+        query: r.query,
+        status: reply.status,
+    });
+    reply.into_response()
+}
+
+/// Consume one use of the first queued fault matching `path`.
+fn take_fault(sh: &Shared, path: &str) -> Option<FaultKind> {
+    let mut faults = lock(&sh.faults);
+    let i = faults.iter().position(|f| {
+        f.times > 0
+            && f.path_contains
+                .as_deref()
+                .is_none_or(|needle| path.contains(needle))
+    })?;
+    let f = faults.get_mut(i)?;
+    f.times -= 1;
+    let kind = f.kind.clone();
+    if f.times == 0 {
+        faults.remove(i);
+    }
+    Some(kind)
+}
+
+/// Gitea's API error body.
+fn error(sh: &Shared, r: &Req, status: u16, message: &str) -> Reply {
+    Reply::value(
+        status,
+        &json!({
+            "message": message,
+            "url": format!("http://{}{}/api/swagger", r.host, sh.opts.path_prefix),
+        }),
+    )
+}
+
+fn route(sh: &Shared, r: &Req) -> Reply {
+    let prefix = sh.opts.path_prefix.as_str();
+    let rest = match r.path.strip_prefix(prefix) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => return error(sh, r, 404, "not found"),
+    };
+    let api = match rest.strip_prefix("/api/v1") {
+        Some(api) if api.is_empty() || api.starts_with('/') => api,
+        _ => return error(sh, r, 404, "not found"),
+    };
+    let authed = match (&sh.opts.token, &r.auth) {
+        (Some(token), Some(given)) => given_token(given) == Some(token.as_str()),
+        (Some(_), None) => false,
+        (None, given) => given.is_some(),
+    };
+    if sh.opts.token.is_some() && !authed {
+        let msg = if r.auth.is_some() {
+            "invalid username, password or token"
+        } else {
+            "token is required"
+        };
+        return error(sh, r, 401, msg);
+    }
+    if r.method != Method::GET {
+        return error(sh, r, 405, "method not allowed");
+    }
+    let segs: Vec<String> = api
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let q = parse_query(&r.query);
+    match segs.as_slice() {
+        ["version"] => Reply::value(200, &json!({ "version": sh.opts.version })),
+        ["settings", "api"] => Reply::value(
+            200,
+            &json!({
+                "max_response_items": sh.opts.max_response_items,
+                "default_paging_num": sh.opts.default_paging_num,
+                "default_git_trees_per_page": 1000,
+                "default_max_blob_size": 10_485_760,
+            }),
+        ),
+        ["user"] => {
+            if !authed {
+                return error(sh, r, 401, "token is required");
+            }
+            let w = lock(&sh.world);
+            match w.user_by_login(TOKEN_USER) {
+                Some(u) => Reply::raw(200, &u.json),
+                None => error(sh, r, 404, "user does not exist"),
+            }
+        }
+        ["users", login] => {
+            let w = lock(&sh.world);
+            match w.user_by_login(login) {
+                Some(u) => Reply::raw(200, &u.json),
+                None => error(sh, r, 404, "user does not exist"),
+            }
+        }
+        ["orgs", name] => {
+            let w = lock(&sh.world);
+            match w.user_by_login(name).and_then(|u| u.org_json.as_deref()) {
+                Some(j) => Reply::raw(200, j),
+                None => error(sh, r, 404, "org does not exist"),
+            }
+        }
+        ["repos", owner, name] => {
+            let w = lock(&sh.world);
+            match w.repo_by_full_name(owner, name) {
+                Some(repo) => Reply::raw(200, &repo.json),
+                None => error(sh, r, 404, "repository does not exist"),
+            }
+        }
+        ["repos", owner, name, "activities", "feeds"] => feed(sh, r, &q, |w| {
+            w.repo_by_full_name(owner, name)
+                .map(|repo| (FeedKey::Repo(repo.id), format!("repo:{}", repo.full_name)))
+                .ok_or("repository does not exist")
+        }),
+        ["orgs", org, "activities", "feeds"] => feed(sh, r, &q, |w| {
+            w.user_by_login(org)
+                .filter(|u| u.is_org)
+                .map(|u| (FeedKey::Recv(u.id), format!("org:{}", u.login)))
+                .ok_or("org does not exist")
+        }),
+        ["users", login, "activities", "feeds"] => {
+            let only_performed = q
+                .iter()
+                .find(|(k, _)| k == "only-performed-by")
+                .is_some_and(|(_, v)| {
+                    matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+                });
+            feed(sh, r, &q, |w| {
+                w.user_by_login(login)
+                    .map(|u| {
+                        let key = if only_performed {
+                            FeedKey::Actor(u.id)
+                        } else {
+                            FeedKey::Recv(u.id)
+                        };
+                        (key, format!("user:{}", u.login))
+                    })
+                    .ok_or("user does not exist")
+            })
+        }
+        _ => error(sh, r, 404, "not found"),
+    }
+}
+
+/// `token X` / `Bearer X` → `X`.
+fn given_token(h: &str) -> Option<&str> {
+    let (scheme, rest) = h.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer") {
+        Some(rest.trim())
+    } else {
+        None
+    }
+}
+
+fn feed(
+    sh: &Shared,
+    r: &Req,
+    q: &[(String, String)],
+    resolve: impl FnOnce(&super::World) -> Result<(FeedKey, String), &'static str>,
+) -> Reply {
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    // Gitea's FormInt: unparsable is 0; then page < 1 → 1, limit < 1 → default.
+    let page = get("page")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&p| p > 0)
+        .and_then(|p| usize::try_from(p).ok())
+        .unwrap_or(1);
+    let limit = get("limit")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&l| l > 0)
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(sh.opts.default_paging_num)
+        .min(sh.opts.max_response_items);
+    let date_str = get("date").filter(|d| !d.is_empty());
+    let date = match date_str {
+        Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(e) => return error(sh, r, 422, &format!("invalid date {d:?}: {e}")),
+        },
+        None => None,
+    };
+
+    let mut hook = lock(&sh.hook);
+    let mut w = lock(&sh.world);
+    let (key, feed_name) = match resolve(&w) {
+        Ok(x) => x,
+        Err(msg) => return error(sh, r, 404, msg),
+    };
+    let range = date.map(|d| w.day_range(d));
+    let out = w.feed_page(key, page, limit, range);
+    if let Some(h) = hook.as_mut() {
+        let fp = FeedPage {
+            feed: feed_name,
+            page,
+            limit,
+            date: date_str.map(str::to_string),
+            total: out.total,
+        };
+        h(&fp, &mut w);
+    }
+    drop(w);
+    drop(hook);
+
+    let mut reply = Reply::json(200, out.body)
+        .header("X-Total-Count", out.total.to_string())
+        .header(
+            "Access-Control-Expose-Headers",
+            "X-Total-Count, Link".to_string(),
+        );
+    let mut extra = String::new();
+    if let Some(d) = date_str {
+        extra.push_str("&date=");
+        extra.push_str(&percent_encode(d));
+    }
+    if let Some(v) = get("only-performed-by") {
+        extra.push_str("&only-performed-by=");
+        extra.push_str(&percent_encode(v));
+    }
+    let base = format!("http://{}{}", r.host, r.path);
+    if let Some(link) = link_header(&base, page, limit, out.total, &extra) {
+        reply = reply.header("Link", link);
+    }
+    reply
+}
+
+/// Gitea's `Link`: next and last when there are more pages, first and prev past page 1.
+fn link_header(base: &str, page: usize, limit: usize, total: usize, extra: &str) -> Option<String> {
+    let last = total.div_ceil(limit.max(1)).max(1);
+    let url = |p: usize| format!("<{base}?page={p}&limit={limit}{extra}>");
+    let mut links = Vec::new();
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+        links.push(format!("{}; rel=\"last\"", url(last)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"first\"", url(1)));
+        links.push(format!("{}; rel=\"prev\"", url(page - 1)));
+    }
+    (!links.is_empty()).then(|| links.join(","))
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &c in s.as_bytes() {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(c));
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,742 @@
+//! Tests of the fake Gitea over real HTTP.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset, TimeZone};
+use serde_json::Value;
+
+use super::*;
+
+struct Resp {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("bad json {e}: {}", self.body))
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        match self.json() {
+            Value::Array(v) => v,
+            other => panic!("not an array: {other}"),
+        }
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.rows()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    fn total(&self) -> usize {
+        self.header("x-total-count").unwrap().parse().unwrap()
+    }
+}
+
+async fn get_with(url: &str, auth: Option<&str>) -> Resp {
+    let client = reqwest::Client::new();
+    let mut req = client.get(url);
+    if let Some(a) = auth {
+        req = req.header("Authorization", a);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.text().await.unwrap();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn get(url: &str) -> Resp {
+    get_with(url, None).await
+}
+
+fn tz() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<FixedOffset> {
+    tz().with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+}
+
+async fn small_world() -> FakeGitea {
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    g.add_org("acme");
+    g.add_user("alice");
+    g.add_repo("acme", "widgets");
+    g
+}
+
+#[tokio::test]
+async fn original_and_org_copy_have_different_ids_same_content() {
+    let g = small_world().await;
+    let id = g.push_action(NewAction::create_issue(
+        "alice",
+        "acme/widgets",
+        1,
+        "a|b title",
+    ));
+    let repo = get(&format!(
+        "{}/api/v1/repos/acme/widgets/activities/feeds",
+        g.url()
+    ))
+    .await;
+    let org = get(&format!("{}/api/v1/orgs/acme/activities/feeds", g.url())).await;
+    assert_eq!(repo.status, 200);
+    assert_eq!(org.status, 200);
+    let (r, o) = (&repo.rows()[0], &org.rows()[0]);
+    assert_eq!(r["id"].as_i64(), Some(id.0));
+    assert_ne!(r["id"], o["id"]);
+    let alice = g.add_user("alice");
+    let acme = g.add_org("acme");
+    assert_eq!(r["user_id"].as_i64(), Some(alice));
+    assert_eq!(o["user_id"].as_i64(), Some(acme));
+    for k in [
+        "op_type",
+        "act_user_id",
+        "repo_id",
+        "content",
+        "created",
+        "ref_name",
+        "comment_id",
+    ] {
+        assert_eq!(r[k], o[k], "{k}");
+    }
+    assert_eq!(r["content"], "1|a|b title");
+    assert_eq!(r["act_user"]["login"], "alice");
+    assert_eq!(r["repo"]["full_name"], "acme/widgets");
+    assert_eq!(r["repo"]["owner"]["login"], "acme");
+    assert!(
+        r["repo"]["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/widgets")
+    );
+    assert_eq!(r["comment"], Value::Null);
+    assert_eq!(r["is_private"], false);
+    assert!(r["created"].as_str().unwrap().ends_with("+08:00"));
+    // The actor's user feed has the original row.
+    let user = get(&format!("{}/api/v1/users/alice/activities/feeds", g.url())).await;
+    assert_eq!(user.ids(), vec![id.0]);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn watcher_copies_user_feeds_and_only_performed_by() {
+    let g = small_world().await;
+    g.add_user("bob");
+    g.add_watcher("acme/widgets", "bob");
+    let a = g.push_action(NewAction::push("alice", "acme/widgets", "main", 2).copy_delay(1));
+    let b = g.push_action(NewAction::new("star_repo", "bob", "acme/widgets"));
+    let rows = g.with_world(|w| w.row_ids(a));
+    assert_eq!(rows.len(), 3, "original, org copy, bob's copy");
+    let bob = get(&format!("{}/api/v1/users/bob/activities/feeds", g.url())).await;
+    let ids: BTreeSet<i64> = bob.ids().into_iter().collect();
+    assert_eq!(ids, BTreeSet::from([rows[2], b.0]));
+    let bob_own = get(&format!(
+        "{}/api/v1/users/bob/activities/feeds?only-performed-by=true",
+        g.url()
+    ))
+    .await;
+    assert_eq!(bob_own.ids(), vec![b.0]);
+    // Push content is Gitea's push JSON; copies are one second later.
+    let repo = get(&format!(
+        "{}/api/v1/repos/acme/widgets/activities/feeds",
+        g.url()
+    ))
+    .await;
+    let push = repo
+        .rows()
+        .into_iter()
+        .find(|r| r["id"].as_i64() == Some(a.0))
+        .unwrap();
+    let c: Value = serde_json::from_str(push["content"].as_str().unwrap()).unwrap();
+    assert_eq!(c["Len"], 2);
+    assert_eq!(c["Commits"].as_array().unwrap().len(), 2);
+    assert_eq!(c["HeadCommit"]["Sha1"], c["Commits"][0]["Sha1"]);
+    assert_eq!(push["ref_name"], "refs/heads/main");
+    let org = get(&format!("{}/api/v1/orgs/acme/activities/feeds", g.url())).await;
+    let copy = org
+        .rows()
+        .into_iter()
+        .find(|r| r["id"].as_i64() == Some(rows[1]))
+        .unwrap();
+    let t0 = DateTime::parse_from_rfc3339(push["created"].as_str().unwrap()).unwrap();
+    let t1 = DateTime::parse_from_rfc3339(copy["created"].as_str().unwrap()).unwrap();
+    assert_eq!((t1 - t0).num_seconds(), 1);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn comment_rows_carry_comment_objects() {
+    let g = small_world().await;
+    let long = "word ".repeat(60);
+    let a = g.push_action(NewAction::comment("alice", "acme/widgets", 7, &long));
+    let r = get(&format!(
+        "{}/api/v1/repos/acme/widgets/activities/feeds",
+        g.url()
+    ))
+    .await;
+    let row = &r.rows()[0];
+    assert_eq!(row["op_type"], "comment_issue");
+    let cid = row["comment_id"].as_i64().unwrap();
+    assert!(cid > 0);
+    assert_eq!(row["comment"]["id"].as_i64(), Some(cid));
+    assert_eq!(row["comment"]["body"].as_str(), Some(long.as_str()));
+    assert_eq!(row["comment"]["user"]["login"], "alice");
+    assert!(
+        row["comment"]["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/acme/widgets/issues/7#issuecomment-{cid}"))
+    );
+    let content = row["content"].as_str().unwrap();
+    assert!(content.starts_with("7|word word"));
+    assert!(content.chars().count() <= 203);
+    let la = g.logical_actions();
+    assert_eq!(la.len(), 1);
+    assert_eq!(la[0].id, a);
+    assert_eq!(la[0].comment_id, cid);
+    assert_eq!(la[0].content, content);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn paging_headers_and_limits() {
+    let opts = SimOptions {
+        max_response_items: 20,
+        default_paging_num: 7,
+        ..SimOptions::default()
+    };
+    let g = FakeGitea::start(opts).await.unwrap();
+    g.add_org("acme");
+    let t0 = at(2026, 3, 1, 10, 0, 0);
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        let a = NewAction::create_issue("alice", "acme/widgets", i, "t")
+            .at(t0 + chrono::Duration::seconds(i));
+        ids.push(g.push_action(a).0);
+    }
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    let p1 = get(&format!("{base}?limit=10")).await;
+    assert_eq!(p1.total(), 25);
+    let expected: Vec<i64> = ids.iter().rev().copied().collect();
+    assert_eq!(p1.ids(), expected[..10].to_vec());
+    let link = p1.header("link").unwrap();
+    assert!(
+        link.contains(&format!("<{base}?page=2&limit=10>; rel=\"next\"")),
+        "{link}"
+    );
+    assert!(
+        link.contains(&format!("<{base}?page=3&limit=10>; rel=\"last\"")),
+        "{link}"
+    );
+    assert!(!link.contains("rel=\"prev\""));
+    let p3 = get(&format!("{base}?limit=10&page=3")).await;
+    assert_eq!(p3.ids(), expected[20..].to_vec());
+    let link = p3.header("link").unwrap();
+    assert!(link.contains("page=1&limit=10>; rel=\"first\""), "{link}");
+    assert!(link.contains("page=2&limit=10>; rel=\"prev\""), "{link}");
+    assert!(!link.contains("rel=\"next\""));
+    // Past the end: empty array, still a total.
+    let p9 = get(&format!("{base}?limit=10&page=9")).await;
+    assert_eq!(p9.body, "[]");
+    assert_eq!(p9.total(), 25);
+    // Cap and default.
+    assert_eq!(get(&format!("{base}?limit=1000")).await.ids().len(), 20);
+    assert_eq!(get(&base).await.ids().len(), 7);
+    assert_eq!(
+        get(&format!("{base}?limit=abc&page=x")).await.ids().len(),
+        7
+    );
+    // A single page: no Link header.
+    let none = get(&format!("{base}?date=2026-03-02")).await;
+    assert_eq!(none.total(), 0);
+    assert_eq!(none.header("link"), None);
+    let all = get(&format!("{base}?limit=20&date=2026-03-01")).await;
+    assert_eq!(all.total(), 25);
+    let link = all.header("link").unwrap();
+    assert!(
+        link.contains("page=2&limit=20&date=2026-03-01>; rel=\"next\""),
+        "{link}"
+    );
+    let settings = get(&format!("{}/api/v1/settings/api", g.url()))
+        .await
+        .json();
+    assert_eq!(settings["max_response_items"], 20);
+    assert_eq!(settings["default_paging_num"], 7);
+    assert_eq!(
+        get(&format!("{}/api/v1/version", g.url())).await.json()["version"],
+        "1.24.6"
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn date_filter_uses_server_time_zone() {
+    let g = small_world().await;
+    let late = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 1, "late").at(at(2026, 3, 1, 23, 30, 0)),
+    );
+    // 00:30 +08:00 on the 2nd is still the 1st in UTC.
+    let early = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 2, "early").at(at(2026, 3, 2, 0, 30, 0)),
+    );
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    let d1 = get(&format!("{base}?date=2026-03-01")).await;
+    assert_eq!(d1.ids(), vec![late.0]);
+    assert_eq!(d1.total(), 1);
+    let d2 = get(&format!("{base}?date=2026-03-02")).await;
+    assert_eq!(d2.ids(), vec![early.0]);
+    assert_eq!(d2.rows()[0]["created"], "2026-03-02T00:30:00+08:00");
+    assert_eq!(get(&format!("{base}?date=2026-03-03")).await.total(), 0);
+    let bad = get(&format!("{base}?date=2026-13-45")).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.json()["message"].is_string());
+    assert!(bad.json()["url"].is_string());
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn same_second_rows_are_shuffled_per_request() {
+    let g = small_world().await;
+    let t = at(2026, 3, 1, 12, 0, 0);
+    g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 100, "before")
+            .at(t - chrono::Duration::seconds(1)),
+    );
+    let mut tied = BTreeSet::new();
+    for i in 0..8 {
+        tied.insert(
+            g.push_action(NewAction::create_issue("alice", "acme/widgets", i, "x").at(t))
+                .0,
+        );
+    }
+    g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 101, "after")
+            .at(t + chrono::Duration::seconds(1)),
+    );
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    let mut orders = BTreeSet::new();
+    for _ in 0..20 {
+        let ids = get(&base).await.ids();
+        assert_eq!(ids.len(), 10);
+        let mid: Vec<i64> = ids[1..9].to_vec();
+        assert_eq!(mid.iter().copied().collect::<BTreeSet<_>>(), tied);
+        orders.insert(mid);
+    }
+    assert!(orders.len() > 1, "ties never shuffled");
+    // A page boundary inside the tie group: the two pages partition one order per
+    // request, but across requests rows may repeat or be skipped.
+    let mut seen_dupes = false;
+    for _ in 0..20 {
+        let p1 = get(&format!("{base}?limit=5")).await.ids();
+        let p2 = get(&format!("{base}?limit=5&page=2")).await.ids();
+        let all: Vec<i64> = p1.iter().chain(&p2).copied().collect();
+        let set: BTreeSet<i64> = all.iter().copied().collect();
+        if set.len() < all.len() {
+            seen_dupes = true;
+        }
+    }
+    assert!(
+        seen_dupes,
+        "paging inside a tie group should sometimes repeat rows"
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn hidden_rows_reveal_and_soft_delete() {
+    let g = small_world().await;
+    let t = at(2026, 3, 1, 12, 0, 0);
+    let a = g.push_action(NewAction::create_issue("alice", "acme/widgets", 1, "a").at(t));
+    let late = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 2, "late")
+            .at(t - chrono::Duration::seconds(5))
+            .hidden(),
+    );
+    let b = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 3, "b")
+            .at(t + chrono::Duration::seconds(1)),
+    );
+    assert!(late.0 < b.0);
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    let org = format!("{}/api/v1/orgs/acme/activities/feeds", g.url());
+    assert_eq!(get(&base).await.ids(), vec![b.0, a.0]);
+    assert_eq!(get(&org).await.total(), 2);
+    assert_eq!(g.action_count(), 2);
+    g.reveal(late);
+    assert_eq!(get(&base).await.ids(), vec![b.0, a.0, late.0]);
+    assert_eq!(get(&org).await.total(), 3);
+    assert_eq!(g.action_count(), 3);
+    g.soft_delete(a);
+    assert_eq!(get(&base).await.ids(), vec![b.0, late.0]);
+    assert_eq!(get(&org).await.total(), 2);
+    assert_eq!(g.action_count(), 2);
+    let la: Vec<ActionId> = g.logical_actions().iter().map(|l| l.id).collect();
+    assert_eq!(la, vec![late, b]);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_older_than_is_the_cron() {
+    let g = small_world().await;
+    let t = at(2026, 3, 1, 12, 0, 0);
+    let old = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 1, "a")
+            .at(t)
+            .copy_delay(1),
+    );
+    let new = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 2, "b")
+            .at(t + chrono::Duration::seconds(10)),
+    );
+    // Cut between the original (t) and its org copy (t+1).
+    g.delete_older_than(t + chrono::Duration::seconds(1));
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    assert_eq!(get(&base).await.ids(), vec![new.0]);
+    let org = get(&format!("{}/api/v1/orgs/acme/activities/feeds", g.url())).await;
+    assert_eq!(
+        org.total(),
+        2,
+        "the old copy is one second younger and survives"
+    );
+    assert_eq!(g.action_count(), 1);
+    assert_eq!(g.logical_actions()[0].id, new);
+    g.delete_older_than(t + chrono::Duration::seconds(2));
+    let org = get(&format!("{}/api/v1/orgs/acme/activities/feeds", g.url())).await;
+    assert_eq!(org.total(), 1);
+    // A revealed or late row older than the cut-off stays gone.
+    g.reveal(old);
+    assert_eq!(get(&base).await.ids(), vec![new.0]);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn faults_retry_after_truncated_status_delay() {
+    let g = small_world().await;
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 3));
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    g.inject(Fault::new(FaultKind::RetryAfterSecs(7)).on_path("activities"));
+    // The fault does not match other paths.
+    assert_eq!(
+        get(&format!("{}/api/v1/version", g.url())).await.status,
+        200
+    );
+    let r = get(&base).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after").as_deref(), Some("7"));
+    assert_eq!(get(&base).await.status, 200);
+
+    g.inject(Fault::new(FaultKind::RetryAfterDate(30)));
+    let r = get(&base).await;
+    assert_eq!(r.status, 429);
+    let when = r.header("retry-after").unwrap();
+    let parsed = chrono::DateTime::parse_from_rfc2822(&when).unwrap();
+    let ahead = parsed.timestamp() - chrono::Utc::now().timestamp();
+    assert!((25..=31).contains(&ahead), "{when} {ahead}");
+
+    let full = get(&base).await;
+    g.inject(Fault::new(FaultKind::Truncated));
+    let t = get(&base).await;
+    assert_eq!(t.status, 200);
+    assert_eq!(t.body.len(), full.body.len() / 2);
+    assert!(serde_json::from_str::<Value>(&t.body).is_err());
+
+    g.inject(Fault::new(FaultKind::Status(503)).times(2));
+    for _ in 0..2 {
+        let r = get(&base).await;
+        assert_eq!(r.status, 503);
+        assert!(r.json()["message"].is_string());
+    }
+    assert_eq!(get(&base).await.status, 200);
+
+    g.inject(Fault::new(FaultKind::Delay(Duration::from_millis(200))));
+    let start = Instant::now();
+    assert_eq!(get(&base).await.status, 200);
+    assert!(start.elapsed() >= Duration::from_millis(200));
+
+    let statuses: Vec<u16> = g.requests().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        vec![200, 429, 200, 429, 200, 200, 503, 503, 200, 200]
+    );
+    assert_eq!(
+        g.requests()[1].path,
+        "/api/v1/repos/acme/widgets/activities/feeds"
+    );
+    g.clear_requests();
+    assert!(g.requests().is_empty());
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_is_required_when_configured() {
+    let opts = SimOptions {
+        token: Some("s3cret".to_string()),
+        ..SimOptions::default()
+    };
+    let g = FakeGitea::start(opts).await.unwrap();
+    g.add_repo("acme", "widgets");
+    let url = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    let r = get(&url).await;
+    assert_eq!(r.status, 401);
+    assert!(r.json()["message"].is_string());
+    assert!(r.json()["url"].is_string());
+    assert_eq!(get_with(&url, Some("token wrong")).await.status, 401);
+    assert_eq!(get_with(&url, Some("token s3cret")).await.status, 200);
+    assert_eq!(get_with(&url, Some("Bearer s3cret")).await.status, 200);
+    let me = get_with(&format!("{}/api/v1/user", g.url()), Some("token s3cret")).await;
+    assert_eq!(me.json()["login"], "sourcer-bot");
+    assert_eq!(get(&format!("{}/api/v1/user", g.url())).await.status, 401);
+    let statuses: Vec<u16> = g.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![401, 401, 200, 200, 200, 401]);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn path_prefix_and_404s() {
+    let opts = SimOptions {
+        path_prefix: "gitea/".to_string(),
+        ..SimOptions::default()
+    };
+    let g = FakeGitea::start(opts).await.unwrap();
+    assert_eq!(g.url(), format!("http://{}/gitea", g.addr()));
+    // The owner is made a plain user first, then declared an org.
+    g.add_repo("acme", "dot.files");
+    assert_eq!(
+        get(&format!("{}/api/v1/orgs/acme", g.url())).await.status,
+        404
+    );
+    g.add_org("acme");
+    assert_eq!(g.org_names(), vec!["acme".to_string()]);
+    for i in 0..3 {
+        g.push_action(
+            NewAction::close_issue("alice", "acme/dot.files", i).at(at(2026, 1, 1, 0, 0, i as u32)),
+        );
+    }
+    assert_eq!(
+        get(&format!("{}/api/v1/version", g.url())).await.status,
+        200
+    );
+    let outside = get(&format!("http://{}/api/v1/version", g.addr())).await;
+    assert_eq!(outside.status, 404);
+    let r = get(&format!(
+        "{}/api/v1/orgs/acme/activities/feeds?limit=1",
+        g.url()
+    ))
+    .await;
+    assert_eq!(r.total(), 3);
+    assert!(r.header("link").unwrap().contains(&format!(
+        "<{}/api/v1/orgs/acme/activities/feeds?page=2&limit=1>",
+        g.url()
+    )));
+    assert_eq!(
+        get(&format!("{}/api/v1/repos/acme/dot.files", g.url()))
+            .await
+            .json()["full_name"],
+        "acme/dot.files"
+    );
+    assert_eq!(
+        get(&format!("{}/api/v1/orgs/acme", g.url())).await.json()["username"],
+        "acme"
+    );
+    assert_eq!(
+        get(&format!("{}/api/v1/users/alice", g.url())).await.json()["login"],
+        "alice"
+    );
+    for p in [
+        "/api/v1/repos/acme/nope/activities/feeds",
+        "/api/v1/orgs/nope/activities/feeds",
+        "/api/v1/orgs/alice/activities/feeds",
+        "/api/v1/users/nope/activities/feeds",
+        "/api/v1/repos/acme/nope",
+        "/api/v1/nothing",
+    ] {
+        let r = get(&format!("{}{p}", g.url())).await;
+        assert_eq!(r.status, 404, "{p}");
+        assert!(r.json()["message"].is_string(), "{p}");
+    }
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn feed_hook_shifts_pages_mid_walk() {
+    let g = small_world().await;
+    let t = at(2026, 3, 1, 12, 0, 0);
+    for i in 0..10 {
+        g.push_action(
+            NewAction::create_issue("alice", "acme/widgets", i, "x")
+                .at(t + chrono::Duration::seconds(i)),
+        );
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    g.set_feed_hook(Some(Box::new(move |page: &FeedPage, w: &mut World| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            assert_eq!(page.feed, "repo:acme/widgets");
+            assert_eq!((page.page, page.limit, page.total), (1, 5, 10));
+            // A new row arrives after page 1 was served.
+            w.push_action(
+                NewAction::create_issue("bob", "acme/widgets", 99, "new")
+                    .at(t + chrono::Duration::seconds(60)),
+            );
+        }
+    })));
+    let base = format!(
+        "{}/api/v1/repos/acme/widgets/activities/feeds?limit=5",
+        g.url()
+    );
+    let p1 = get(&base).await;
+    assert_eq!(p1.total(), 10);
+    let p2 = get(&format!("{base}&page=2")).await;
+    assert_eq!(p2.total(), 11);
+    assert_eq!(
+        p2.ids()[0],
+        *p1.ids().last().unwrap(),
+        "a row repeats across pages"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    g.set_feed_hook(None);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn generate_history_is_fast_and_consistent() {
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    let spec = HistorySpec {
+        actions: 100_000,
+        days: 30,
+        orgs: 3,
+        repos: 12,
+        payload_bytes: 3000,
+        ties: true,
+    };
+    let start = Instant::now();
+    let n = g.generate_history(&spec);
+    println!("generate_history(100k): {:?}", start.elapsed());
+    assert_eq!(n, 100_000);
+    assert_eq!(g.action_count(), 100_000);
+
+    // Every logical action is in exactly one repo feed.
+    let mut sum = 0;
+    let repos = g.repo_names();
+    let start = Instant::now();
+    for r in &repos {
+        sum += get(&format!(
+            "{}/api/v1/repos/{r}/activities/feeds?limit=50",
+            g.url()
+        ))
+        .await
+        .total();
+    }
+    println!("{} first pages: {:?}", repos.len(), start.elapsed());
+    assert_eq!(sum, 100_000);
+
+    // A deep page, and a date page; rows look like Gitea's.
+    let start = Instant::now();
+    let deep = get(&format!(
+        "{}/api/v1/orgs/acme/activities/feeds?limit=50&page=500",
+        g.url()
+    ))
+    .await;
+    println!(
+        "deep org page: {:?}, {} bytes",
+        start.elapsed(),
+        deep.body.len()
+    );
+    assert_eq!(deep.rows().len(), 50);
+    let day = g.now().date_naive() - chrono::Duration::days(3);
+    let dated = get(&format!(
+        "{}/api/v1/orgs/acme/activities/feeds?limit=50&date={day}",
+        g.url()
+    ))
+    .await;
+    assert!(dated.total() > 0);
+    for row in dated.rows() {
+        let created = DateTime::parse_from_rfc3339(row["created"].as_str().unwrap()).unwrap();
+        assert_eq!(created.date_naive(), day);
+        assert!(row["act_user"]["login"].is_string());
+        if row["op_type"] == "commit_repo" && row["content"] != "" {
+            let c: Value = serde_json::from_str(row["content"].as_str().unwrap()).unwrap();
+            assert!(c["Commits"].is_array());
+            let len = row["content"].as_str().unwrap().len();
+            assert!((2500..4000).contains(&len), "push content {len} bytes");
+        }
+        if row["op_type"] == "comment_issue" {
+            assert!(row["comment"]["id"].as_i64().unwrap() > 0);
+        }
+    }
+
+    // Deterministic from the seed (except times, which end at now).
+    let g2 = FakeGitea::start(SimOptions::default()).await.unwrap();
+    g2.generate_history(&HistorySpec {
+        actions: 2000,
+        ..spec.clone()
+    });
+    let g3 = FakeGitea::start(SimOptions::default()).await.unwrap();
+    g3.generate_history(&HistorySpec {
+        actions: 2000,
+        ..spec.clone()
+    });
+    let key = |g: &FakeGitea| -> Vec<(String, String, String, String)> {
+        g.logical_actions()
+            .into_iter()
+            .map(|a| (a.repo, a.op_type, a.actor, a.ref_name))
+            .collect()
+    };
+    assert_eq!(key(&g2), key(&g3));
+    let start = Instant::now();
+    let all = g.logical_actions();
+    println!("logical_actions(100k): {:?}", start.elapsed());
+    assert_eq!(all.len(), 100_000);
+    assert!(all.windows(2).all(|w| w[0].created <= w[1].created));
+    let ops: BTreeSet<&str> = all.iter().map(|a| a.op_type.as_str()).collect();
+    for op in [
+        "commit_repo",
+        "create_issue",
+        "comment_issue",
+        "close_issue",
+        "create_pull_request",
+        "merge_pull_request",
+        "publish_release",
+        "star_repo",
+    ] {
+        assert!(ops.contains(op), "{op} missing");
+    }
+    g.shutdown().await;
+    g2.shutdown().await;
+    g3.shutdown().await;
+}
+
+#[tokio::test]
+async fn spawn_activity_adds_actions_until_shutdown() {
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    let h = g.spawn_activity(200.0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let n = g.action_count();
+    assert!(n > 10, "only {n} actions");
+    let r = get(&format!("{}/api/v1/orgs/acme/activities/feeds", g.url())).await;
+    assert!(r.total() > 0);
+    g.shutdown().await;
+    // The task ends (aborted) with the server.
+    let _ = tokio::time::timeout(Duration::from_secs(2), h)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,936 @@
+//! The simulated data: users, orgs, repositories and action rows, with per-feed
+//! indexes sorted by `created`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::generate::{self, GenPush, RepoGen};
+use super::{ActionId, LogicalAction, NewAction};
+
+/// Login of the user the configured token belongs to (`GET /api/v1/user`).
+pub(crate) const TOKEN_USER: &str = "sourcer-bot";
+
+/// A user or an organization, with its JSON precomputed.
+pub(crate) struct User {
+    pub(crate) id: i64,
+    pub(crate) login: String,
+    pub(crate) email: String,
+    pub(crate) full_name: String,
+    pub(crate) is_org: bool,
+    /// `User` object (also used for orgs in `act_user` / `repo.owner`).
+    pub(crate) json: Box<RawValue>,
+    /// `Organization` object, for orgs.
+    pub(crate) org_json: Option<Box<RawValue>>,
+}
+
+/// A repository, with its JSON precomputed (rebuilt when it changes).
+pub(crate) struct Repo {
+    pub(crate) id: i64,
+    pub(crate) owner_id: i64,
+    pub(crate) name: String,
+    pub(crate) full_name: String,
+    pub(crate) private: bool,
+    pub(crate) watchers: Vec<i64>,
+    pub(crate) json: Box<RawValue>,
+}
+
+/// An action's content: stored text, or a push payload re-rendered from a seed.
+pub(crate) enum Content {
+    Text(Box<str>),
+    Push(GenPush),
+}
+
+pub(crate) struct CommentData {
+    pub(crate) id: i64,
+    pub(crate) body: Box<str>,
+    pub(crate) issue_index: i64,
+    pub(crate) is_pull: bool,
+}
+
+/// One logical action and the ids of its rows: the original row has id `id`, copy
+/// `i` (receiver `receivers[i]`) has id `id + i`.
+pub(crate) struct Action {
+    pub(crate) id: i64,
+    pub(crate) op: u16,
+    pub(crate) actor: i64,
+    pub(crate) repo: i64,
+    pub(crate) content: Content,
+    pub(crate) ref_name: Box<str>,
+    pub(crate) comment_id: i64,
+    pub(crate) comment: Option<Box<CommentData>>,
+    /// Unix seconds of the original row.
+    pub(crate) created: i64,
+    pub(crate) copy_delay: i64,
+    /// `receivers[0]` is the actor (original row); then the owner and watchers.
+    pub(crate) receivers: Box<[i64]>,
+    pub(crate) visible: bool,
+    pub(crate) deleted: bool,
+    /// The original row was removed by `delete_older_than` (copies may remain).
+    pub(crate) original_purged: bool,
+}
+
+impl Action {
+    fn row_created(&self, i: usize) -> i64 {
+        if i == 0 {
+            self.created
+        } else {
+            self.created + self.copy_delay
+        }
+    }
+
+    fn last_row_created(&self) -> i64 {
+        self.row_created(self.receivers.len().saturating_sub(1))
+    }
+
+    fn is_live(&self) -> bool {
+        self.visible && !self.deleted && !self.original_purged
+    }
+}
+
+/// Which feed an index serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FeedKey {
+    /// Original rows of a repository.
+    Repo(i64),
+    /// Rows received by a user or org (`user_id == id`).
+    Recv(i64),
+    /// Original rows performed by a user (`user_id == act_user_id == id`).
+    Actor(i64),
+}
+
+/// One row in a feed index. Indexes are sorted by `(created, row)`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    created: i64,
+    row: i64,
+    action: i64,
+}
+
+impl Entry {
+    fn key(&self) -> (i64, i64) {
+        (self.created, self.row)
+    }
+}
+
+/// Everything needed to insert an action (ids already resolved).
+pub(crate) struct ActionSpec {
+    pub(crate) op: u16,
+    pub(crate) actor: i64,
+    pub(crate) repo: i64,
+    pub(crate) content: Content,
+    pub(crate) ref_name: Box<str>,
+    pub(crate) comment_id: i64,
+    pub(crate) comment: Option<Box<CommentData>>,
+    pub(crate) created: i64,
+    pub(crate) copy_delay: i64,
+    pub(crate) visible: bool,
+}
+
+/// A computed feed page.
+pub(crate) struct PageOut {
+    pub(crate) body: Vec<u8>,
+    pub(crate) total: usize,
+}
+
+/// The simulated Gitea database. A [`super::FeedHook`] gets `&mut World` and can
+/// change it with the same operations as [`super::FakeGitea`].
+pub struct World {
+    base_url: String,
+    offset: FixedOffset,
+    users: Vec<User>,
+    user_by_login: HashMap<String, i64>,
+    repos: Vec<Repo>,
+    repo_by_name: HashMap<String, i64>,
+    actions: HashMap<i64, Action>,
+    indexes: HashMap<FeedKey, Vec<Entry>>,
+    ops: Vec<Box<str>>,
+    op_ids: HashMap<Box<str>, u16>,
+    next_row_id: i64,
+    next_comment_id: i64,
+    /// Rows created before this were hard-deleted and are never indexed again.
+    purged_before: i64,
+    pub(crate) rng: StdRng,
+    pub(crate) gen_calls: u64,
+    pub(crate) repo_gen: HashMap<i64, RepoGen>,
+}
+
+impl World {
+    pub(crate) fn new(base_url: String, offset: FixedOffset, seed: u64) -> World {
+        let mut w = World {
+            base_url,
+            offset,
+            users: Vec::new(),
+            user_by_login: HashMap::new(),
+            repos: Vec::new(),
+            repo_by_name: HashMap::new(),
+            actions: HashMap::new(),
+            indexes: HashMap::new(),
+            ops: Vec::new(),
+            op_ids: HashMap::new(),
+            next_row_id: 1,
+            next_comment_id: 1,
+            purged_before: i64::MIN,
+            rng: StdRng::seed_from_u64(seed),
+            gen_calls: 0,
+            repo_gen: HashMap::new(),
+        };
+        w.add_user(TOKEN_USER);
+        w
+    }
+
+    // ----- users, orgs, repositories -------------------------------------------------
+
+    /// Add a user; idempotent (returns the existing id, also when it is an org).
+    pub fn add_user(&mut self, login: &str) -> i64 {
+        self.add_account(login, false)
+    }
+
+    /// Add an org; idempotent. An existing plain user of that name (e.g. created as
+    /// a repository owner by `add_repo`) becomes an org.
+    pub fn add_org(&mut self, name: &str) -> i64 {
+        self.add_account(name, true)
+    }
+
+    fn add_account(&mut self, login: &str, is_org: bool) -> i64 {
+        let key = login.to_lowercase();
+        if let Some(&id) = self.user_by_login.get(&key) {
+            let convert = is_org && self.user(id).is_some_and(|u| !u.is_org);
+            if convert {
+                // A name first seen as a repository owner, now declared an org.
+                let login = self.user(id).map_or_else(String::new, |u| u.login.clone());
+                let user = self.make_account(id, &login, true);
+                if let Some(slot) = usize::try_from(id - 1)
+                    .ok()
+                    .and_then(|i| self.users.get_mut(i))
+                {
+                    *slot = user;
+                }
+                let owned: Vec<i64> = self
+                    .repos
+                    .iter()
+                    .filter(|r| r.owner_id == id)
+                    .map(|r| r.id)
+                    .collect();
+                for rid in owned {
+                    self.rebuild_repo_json(rid);
+                }
+            }
+            return id;
+        }
+        let id = self.users.len() as i64 + 1;
+        let user = self.make_account(id, login, is_org);
+        self.users.push(user);
+        self.user_by_login.insert(key, id);
+        id
+    }
+
+    fn make_account(&self, id: i64, login: &str, is_org: bool) -> User {
+        let full_name = if is_org {
+            format!("{login} Inc.")
+        } else {
+            let mut c = login.chars();
+            match c.next() {
+                Some(f) => format!("{}{} Example", f.to_uppercase(), c.as_str()),
+                None => String::new(),
+            }
+        };
+        let email = if is_org {
+            String::new()
+        } else {
+            format!("{login}@noreply.example.org")
+        };
+        let base = &self.base_url;
+        let avatar = format!("{base}/avatars/{:016x}{:016x}", splitmix(id as u64), id);
+        let created = fmt_time(self.offset, 1_700_000_000 + id * 3600);
+        let user_json = json!({
+            "id": id,
+            "login": login,
+            "login_name": "",
+            "source_id": 0,
+            "full_name": full_name,
+            "email": email,
+            "avatar_url": avatar,
+            "html_url": format!("{base}/{login}"),
+            "language": "",
+            "is_admin": false,
+            "last_login": "0001-01-01T00:00:00Z",
+            "created": created,
+            "restricted": false,
+            "active": !is_org,
+            "prohibit_login": false,
+            "location": "",
+            "website": "",
+            "description": "",
+            "visibility": "public",
+            "followers_count": 0,
+            "following_count": 0,
+            "starred_repos_count": 0,
+            "username": login,
+        });
+        let org_json = is_org.then(|| {
+            raw(json!({
+                "id": id,
+                "name": login,
+                "username": login,
+                "full_name": full_name,
+                "email": "",
+                "avatar_url": avatar,
+                "description": "",
+                "website": "",
+                "location": "",
+                "visibility": "public",
+                "repo_admin_change_team_access": false,
+            }))
+        });
+        User {
+            id,
+            login: login.to_string(),
+            email,
+            full_name,
+            is_org,
+            json: raw(user_json),
+            org_json,
+        }
+    }
+
+    /// `owner/name` of every repository, in creation order.
+    pub fn repo_names(&self) -> Vec<String> {
+        self.repos.iter().map(|r| r.full_name.clone()).collect()
+    }
+
+    /// Names of every org, in creation order.
+    pub fn org_names(&self) -> Vec<String> {
+        self.users
+            .iter()
+            .filter(|u| u.is_org)
+            .map(|u| u.login.clone())
+            .collect()
+    }
+
+    /// Add a repository (the owner is created as a user when missing); idempotent.
+    pub fn add_repo(&mut self, owner: &str, name: &str) -> i64 {
+        let owner_id = self.add_user(owner);
+        self.add_repo_for(owner_id, name)
+    }
+
+    pub(crate) fn add_repo_for(&mut self, owner_id: i64, name: &str) -> i64 {
+        let owner_login = match self.user(owner_id) {
+            Some(u) => u.login.clone(),
+            None => return 0,
+        };
+        let full_name = format!("{owner_login}/{name}");
+        let key = full_name.to_lowercase();
+        if let Some(&id) = self.repo_by_name.get(&key) {
+            return id;
+        }
+        let id = self.repos.len() as i64 + 1;
+        self.repos.push(Repo {
+            id,
+            owner_id,
+            name: name.to_string(),
+            full_name,
+            private: false,
+            watchers: Vec::new(),
+            json: raw(serde_json::Value::Null),
+        });
+        self.repo_by_name.insert(key, id);
+        self.rebuild_repo_json(id);
+        id
+    }
+
+    /// `user` watches `repo` (`owner/name`; created when missing).
+    pub fn add_watcher(&mut self, repo: &str, user: &str) {
+        let uid = self.add_user(user);
+        let rid = self.ensure_repo(repo, user);
+        self.add_watcher_id(rid, uid);
+    }
+
+    pub(crate) fn add_watcher_id(&mut self, rid: i64, uid: i64) {
+        if let Some(r) = self.repo_mut(rid)
+            && r.owner_id != uid
+            && !r.watchers.contains(&uid)
+        {
+            r.watchers.push(uid);
+            self.rebuild_repo_json(rid);
+        }
+    }
+
+    /// Make a repository private or public; no-op when unknown.
+    pub fn set_private(&mut self, repo: &str, private: bool) {
+        if let Some(rid) = self.repo_by_name.get(&repo.to_lowercase()).copied()
+            && let Some(r) = self.repo_mut(rid)
+        {
+            r.private = private;
+            self.rebuild_repo_json(rid);
+        }
+    }
+
+    fn rebuild_repo_json(&mut self, rid: i64) {
+        let Some(r) = self.repo(rid) else { return };
+        let Some(owner) = self.user(r.owner_id) else {
+            return;
+        };
+        let base = &self.base_url;
+        let host = base
+            .split("://")
+            .nth(1)
+            .and_then(|s| s.split(['/', ':']).next())
+            .unwrap_or("localhost");
+        let html = format!("{base}/{}", r.full_name);
+        let created = fmt_time(self.offset, 1_700_000_000 + rid * 7200);
+        let v = json!({
+            "id": r.id,
+            "owner": owner.json,
+            "name": r.name,
+            "full_name": r.full_name,
+            "description": "",
+            "empty": false,
+            "private": r.private,
+            "fork": false,
+            "template": false,
+            "parent": null,
+            "mirror": false,
+            "size": 1024,
+            "language": "",
+            "languages_url": format!("{base}/api/v1/repos/{}/languages", r.full_name),
+            "html_url": html,
+            "url": format!("{base}/api/v1/repos/{}", r.full_name),
+            "link": "",
+            "ssh_url": format!("git@{host}:{}.git", r.full_name),
+            "clone_url": format!("{html}.git"),
+            "original_url": "",
+            "website": "",
+            "stars_count": 0,
+            "forks_count": 0,
+            "watchers_count": r.watchers.len() + 1,
+            "open_issues_count": 0,
+            "open_pr_counter": 0,
+            "release_counter": 0,
+            "default_branch": "main",
+            "archived": false,
+        });
+        let more = json!({
+            "created_at": created,
+            "updated_at": created,
+            "archived_at": "1970-01-01T00:00:00Z",
+            "permissions": {"admin": true, "push": true, "pull": true},
+            "has_issues": true,
+            "has_wiki": true,
+            "has_pull_requests": true,
+            "has_projects": true,
+            "has_releases": true,
+            "has_packages": true,
+            "has_actions": true,
+            "ignore_whitespace_conflicts": false,
+            "allow_merge_commits": true,
+            "allow_rebase": true,
+            "allow_squash_merge": true,
+            "default_merge_style": "merge",
+            "avatar_url": "",
+            "internal": false,
+            "mirror_interval": "",
+            "object_format_name": "sha1",
+        });
+        // Two literals: one would exceed `json!`'s macro recursion limit.
+        let mut v = v;
+        if let (Some(a), serde_json::Value::Object(b)) = (v.as_object_mut(), more) {
+            a.extend(b);
+        }
+        let j = raw(v);
+        if let Some(r) = self.repo_mut(rid) {
+            r.json = j;
+        }
+    }
+
+    /// Resolve `owner/name`, creating it when missing; a name without `/` is a repo
+    /// of `default_owner`.
+    fn ensure_repo(&mut self, repo: &str, default_owner: &str) -> i64 {
+        if let Some(&id) = self.repo_by_name.get(&repo.to_lowercase()) {
+            return id;
+        }
+        match repo.split_once('/') {
+            Some((o, n)) => self.add_repo(o, n),
+            None => self.add_repo(default_owner, repo),
+        }
+    }
+
+    pub(crate) fn user(&self, id: i64) -> Option<&User> {
+        usize::try_from(id - 1).ok().and_then(|i| self.users.get(i))
+    }
+
+    pub(crate) fn user_by_login(&self, login: &str) -> Option<&User> {
+        let id = *self.user_by_login.get(&login.to_lowercase())?;
+        self.user(id)
+    }
+
+    pub(crate) fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    pub(crate) fn repo(&self, id: i64) -> Option<&Repo> {
+        usize::try_from(id - 1).ok().and_then(|i| self.repos.get(i))
+    }
+
+    fn repo_mut(&mut self, id: i64) -> Option<&mut Repo> {
+        usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.repos.get_mut(i))
+    }
+
+    pub(crate) fn repo_by_full_name(&self, owner: &str, name: &str) -> Option<&Repo> {
+        let id = *self
+            .repo_by_name
+            .get(&format!("{owner}/{name}").to_lowercase())?;
+        self.repo(id)
+    }
+
+    pub(crate) fn repos(&self) -> &[Repo] {
+        &self.repos
+    }
+
+    /// The server's time zone.
+    pub fn offset(&self) -> FixedOffset {
+        self.offset
+    }
+
+    /// Current time in the server's time zone.
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        Utc::now().with_timezone(&self.offset)
+    }
+
+    pub(crate) fn op_id(&mut self, op: &str) -> u16 {
+        if let Some(&id) = self.op_ids.get(op) {
+            return id;
+        }
+        // More than 65,535 distinct op types would be absurd; share the last slot then.
+        let id = u16::try_from(self.ops.len()).unwrap_or(u16::MAX);
+        if usize::from(id) == self.ops.len() {
+            self.ops.push(op.into());
+            self.op_ids.insert(op.into(), id);
+        }
+        id
+    }
+
+    fn op_name(&self, op: u16) -> &str {
+        self.ops.get(usize::from(op)).map_or("", |s| s)
+    }
+
+    pub(crate) fn alloc_comment_id(&mut self) -> i64 {
+        let id = self.next_comment_id;
+        self.next_comment_id += 1;
+        id
+    }
+
+    // ----- actions ------------------------------------------------------------------
+
+    /// Insert an action: the original row and one copy per receiver.
+    pub fn push_action(&mut self, a: NewAction) -> ActionId {
+        let actor = self.add_user(&a.actor);
+        let repo = self.ensure_repo(&a.repo, &a.actor);
+        let op = self.op_id(&a.op_type);
+        let created = a
+            .created
+            .map_or_else(|| Utc::now().timestamp(), |t| t.timestamp());
+        let comment = a.comment.map(|c| {
+            Box::new(CommentData {
+                id: a.comment_id,
+                body: c.body.into(),
+                issue_index: c.issue_index,
+                is_pull: c.is_pull,
+            })
+        });
+        self.insert(ActionSpec {
+            op,
+            actor,
+            repo,
+            content: Content::Text(a.content.into()),
+            ref_name: a.ref_name.into(),
+            comment_id: a.comment_id,
+            comment,
+            created,
+            copy_delay: a.copy_delay_secs,
+            visible: a.visible,
+        })
+    }
+
+    pub(crate) fn insert(&mut self, s: ActionSpec) -> ActionId {
+        let mut receivers = vec![s.actor];
+        if let Some(r) = self.repo(s.repo) {
+            if r.owner_id != s.actor {
+                receivers.push(r.owner_id);
+            }
+            for &w in &r.watchers {
+                if !receivers.contains(&w) {
+                    receivers.push(w);
+                }
+            }
+        }
+        let id = self.next_row_id;
+        self.next_row_id += receivers.len() as i64;
+        let action = Action {
+            id,
+            op: s.op,
+            actor: s.actor,
+            repo: s.repo,
+            content: s.content,
+            ref_name: s.ref_name,
+            comment_id: s.comment_id,
+            comment: s.comment,
+            created: s.created,
+            copy_delay: s.copy_delay,
+            receivers: receivers.into_boxed_slice(),
+            visible: s.visible,
+            deleted: false,
+            original_purged: false,
+        };
+        if action.visible {
+            index_action(&mut self.indexes, &action, self.purged_before);
+        }
+        self.actions.insert(id, action);
+        ActionId(id)
+    }
+
+    /// Make a late action visible (no-op when unknown, already visible or deleted).
+    pub fn reveal(&mut self, id: ActionId) {
+        if let Some(a) = self.actions.get_mut(&id.0)
+            && !a.visible
+        {
+            a.visible = true;
+            if !a.deleted {
+                index_action(&mut self.indexes, a, self.purged_before);
+            }
+        }
+    }
+
+    /// Soft-delete an action and all its copies.
+    pub fn soft_delete(&mut self, id: ActionId) {
+        if let Some(a) = self.actions.get_mut(&id.0)
+            && !a.deleted
+        {
+            a.deleted = true;
+            if a.visible {
+                unindex_action(&mut self.indexes, a);
+            }
+        }
+    }
+
+    /// Hard-delete every row with `created < t` (Gitea's `delete_old_actions` cron).
+    pub fn delete_older_than(&mut self, t: DateTime<FixedOffset>) {
+        let cutoff = t.timestamp();
+        self.purged_before = self.purged_before.max(cutoff);
+        for v in self.indexes.values_mut() {
+            let p = v.partition_point(|e| e.created < cutoff);
+            v.drain(..p);
+        }
+        self.indexes.retain(|_, v| !v.is_empty());
+        self.actions.retain(|_, a| {
+            if a.created < cutoff {
+                a.original_purged = true;
+            }
+            a.last_row_created() >= cutoff
+        });
+    }
+
+    /// Visible, not deleted logical actions whose original row exists.
+    pub fn action_count(&self) -> usize {
+        self.actions.values().filter(|a| a.is_live()).count()
+    }
+
+    /// Every visible, not deleted logical action, oldest first.
+    pub fn logical_actions(&self) -> Vec<LogicalAction> {
+        let mut live: Vec<&Action> = self.actions.values().filter(|a| a.is_live()).collect();
+        live.sort_by_key(|a| (a.created, a.id));
+        live.into_iter()
+            .map(|a| LogicalAction {
+                id: ActionId(a.id),
+                repo: self
+                    .repo(a.repo)
+                    .map(|r| r.full_name.clone())
+                    .unwrap_or_default(),
+                op_type: self.op_name(a.op).to_string(),
+                actor: self
+                    .user(a.actor)
+                    .map(|u| u.login.clone())
+                    .unwrap_or_default(),
+                content: self.render_content(a).into_owned(),
+                ref_name: a.ref_name.to_string(),
+                comment_id: a.comment_id,
+                created: to_datetime(self.offset, a.created),
+            })
+            .collect()
+    }
+
+    /// Ids of every row of an action (original first), for tests.
+    pub fn row_ids(&self, id: ActionId) -> Vec<i64> {
+        self.actions.get(&id.0).map_or_else(Vec::new, |a| {
+            (0..a.receivers.len() as i64).map(|i| a.id + i).collect()
+        })
+    }
+
+    fn render_content<'a>(&'a self, a: &'a Action) -> Cow<'a, str> {
+        match &a.content {
+            Content::Text(s) => Cow::Borrowed(s),
+            Content::Push(p) => {
+                let repo = self.repo(a.repo).map_or("", |r| r.full_name.as_str());
+                let (login, email) = self
+                    .user(a.actor)
+                    .map_or(("", ""), |u| (u.login.as_str(), u.email.as_str()));
+                let name = self.user(a.actor).map_or("", |u| u.full_name.as_str());
+                Cow::Owned(generate::render_push(
+                    p,
+                    repo,
+                    login,
+                    name,
+                    email,
+                    to_datetime(self.offset, a.created),
+                ))
+            }
+        }
+    }
+
+    // ----- feeds --------------------------------------------------------------------
+
+    /// Unix-second range `[start, end)` of a day in the server's time zone.
+    pub(crate) fn day_range(&self, date: NaiveDate) -> (i64, i64) {
+        let start = date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
+            - i64::from(self.offset.local_minus_utc());
+        (start, start + 86_400)
+    }
+
+    /// One page of a feed, newest first, ties shuffled afresh.
+    pub(crate) fn feed_page(
+        &mut self,
+        key: FeedKey,
+        page: usize,
+        limit: usize,
+        range: Option<(i64, i64)>,
+    ) -> PageOut {
+        let empty: &[Entry] = &[];
+        let all = self.indexes.get(&key).map_or(empty, |v| v.as_slice());
+        let slice = match range {
+            Some((start, end)) => {
+                let lo = all.partition_point(|e| e.created < start);
+                let hi = all.partition_point(|e| e.created < end);
+                &all[lo..hi.max(lo)]
+            }
+            None => all,
+        };
+        let total = slice.len();
+        let off = page.saturating_sub(1).saturating_mul(limit);
+        if off >= total || limit == 0 {
+            return PageOut {
+                body: b"[]".to_vec(),
+                total,
+            };
+        }
+        let end = off.saturating_add(limit).min(total);
+        // Descending position p is ascending index total-1-p: the page is the
+        // ascending range [total-end, total-off).
+        let lo = total - end;
+        let hi = total - off;
+        // Widen to whole same-second groups at both edges, so the page is a window
+        // over one shuffled order of every group it touches.
+        let lo_created = slice[lo].created;
+        let glo = slice[..lo].partition_point(|e| e.created < lo_created);
+        let hi_created = slice[hi - 1].created;
+        let ghi = hi + slice[hi..].partition_point(|e| e.created <= hi_created);
+        let mut window: Vec<Entry> = slice[glo..ghi].iter().rev().copied().collect();
+        let rng = &mut self.rng;
+        let mut i = 0;
+        while i < window.len() {
+            let c = window[i].created;
+            let mut j = i + 1;
+            while j < window.len() && window[j].created == c {
+                j += 1;
+            }
+            if j - i > 1 {
+                window[i..j].shuffle(rng);
+            }
+            i = j;
+        }
+        // Descending position of window[0] is total - ghi.
+        let skip = off - (total - ghi);
+        let rows = &window[skip..skip + (end - off)];
+        PageOut {
+            body: self.render_rows(rows),
+            total,
+        }
+    }
+
+    fn render_rows(&self, rows: &[Entry]) -> Vec<u8> {
+        let items: Vec<ActivityJson<'_>> =
+            rows.iter().filter_map(|e| self.activity_json(e)).collect();
+        // Serializing these plain structs cannot fail (no maps with non-string keys,
+        // no fallible Serialize impls); fall back to an empty array anyway.
+        serde_json::to_vec(&items).unwrap_or_else(|_| b"[]".to_vec())
+    }
+
+    fn activity_json<'a>(&'a self, e: &Entry) -> Option<ActivityJson<'a>> {
+        let a = self.actions.get(&e.action)?;
+        let i = usize::try_from(e.row - a.id).ok()?;
+        let user_id = *a.receivers.get(i)?;
+        let actor = self.user(a.actor)?;
+        let repo = self.repo(a.repo)?;
+        let comment = a.comment.as_deref().map(|c| {
+            let kind = if c.is_pull { "pulls" } else { "issues" };
+            let issue_html = format!(
+                "{}/{}/{kind}/{}",
+                self.base_url, repo.full_name, c.issue_index
+            );
+            let t = fmt_time(self.offset, a.created);
+            CommentJson {
+                id: c.id,
+                html_url: format!("{issue_html}#issuecomment-{}", c.id),
+                pull_request_url: if c.is_pull {
+                    issue_html.clone()
+                } else {
+                    String::new()
+                },
+                issue_url: if c.is_pull { String::new() } else { issue_html },
+                user: &actor.json,
+                original_author: "",
+                original_author_id: 0,
+                body: &c.body,
+                assets: &[],
+                created_at: t.clone(),
+                updated_at: t,
+            }
+        });
+        Some(ActivityJson {
+            id: e.row,
+            user_id,
+            op_type: self.op_name(a.op),
+            act_user_id: a.actor,
+            act_user: &actor.json,
+            repo_id: a.repo,
+            repo: &repo.json,
+            comment_id: a.comment_id,
+            comment,
+            ref_name: &a.ref_name,
+            is_private: repo.private,
+            content: self.render_content(a),
+            created: fmt_time(self.offset, e.created),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ActivityJson<'a> {
+    id: i64,
+    user_id: i64,
+    op_type: &'a str,
+    act_user_id: i64,
+    act_user: &'a RawValue,
+    repo_id: i64,
+    repo: &'a RawValue,
+    comment_id: i64,
+    comment: Option<CommentJson<'a>>,
+    ref_name: &'a str,
+    is_private: bool,
+    content: Cow<'a, str>,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct CommentJson<'a> {
+    id: i64,
+    html_url: String,
+    pull_request_url: String,
+    issue_url: String,
+    user: &'a RawValue,
+    original_author: &'a str,
+    original_author_id: i64,
+    body: &'a str,
+    assets: &'a [u8],
+    created_at: String,
+    updated_at: String,
+}
+
+/// The index keys a row of an action belongs to.
+fn row_keys(a: &Action, i: usize) -> ([Option<FeedKey>; 3], i64) {
+    if i == 0 {
+        (
+            [
+                Some(FeedKey::Repo(a.repo)),
+                Some(FeedKey::Recv(a.actor)),
+                Some(FeedKey::Actor(a.actor)),
+            ],
+            a.created,
+        )
+    } else {
+        let r = a.receivers.get(i).copied().unwrap_or(0);
+        ([Some(FeedKey::Recv(r)), None, None], a.row_created(i))
+    }
+}
+
+fn index_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action, purged_before: i64) {
+    for i in 0..a.receivers.len() {
+        let (keys, created) = row_keys(a, i);
+        if created < purged_before {
+            continue;
+        }
+        let e = Entry {
+            created,
+            row: a.id + i as i64,
+            action: a.id,
+        };
+        for k in keys.into_iter().flatten() {
+            let v = indexes.entry(k).or_default();
+            match v.last() {
+                Some(last) if last.key() > e.key() => {
+                    let p = v.partition_point(|x| x.key() < e.key());
+                    v.insert(p, e);
+                }
+                _ => v.push(e),
+            }
+        }
+    }
+}
+
+fn unindex_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action) {
+    for i in 0..a.receivers.len() {
+        let (keys, created) = row_keys(a, i);
+        let k = (created, a.id + i as i64);
+        for key in keys.into_iter().flatten() {
+            if let Some(v) = indexes.get_mut(&key) {
+                let p = v.partition_point(|x| x.key() < k);
+                if v.get(p).is_some_and(|x| x.key() == k) {
+                    v.remove(p);
+                }
+            }
+        }
+    }
+}
+
+/// Serialize a `Value` to a `RawValue`.
+fn raw(v: serde_json::Value) -> Box<RawValue> {
+    // Serializing a `Value` cannot fail (its map keys are strings); fall back to null.
+    serde_json::value::to_raw_value(&v).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+pub(crate) fn to_datetime(offset: FixedOffset, secs: i64) -> DateTime<FixedOffset> {
+    DateTime::from_timestamp(secs, 0)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .with_timezone(&offset)
+}
+
+/// RFC 3339 with the server's offset, seconds precision.
+pub(crate) fn fmt_time(offset: FixedOffset, secs: i64) -> String {
+    to_datetime(offset, secs).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub(crate) fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

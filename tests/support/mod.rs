@@ -1,0 +1,224 @@
+//! Test support: a real nats-server per test (free port, own store dir, stop and restart),
+//! the fake Gitea from `gitea_nats_sourcer::simulator`, the sourcer run in-process with a
+//! stop handle, and helpers that wait on conditions with deadlines (never plain sleeps).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use futures::StreamExt;
+use gitea_nats_sourcer::config::Config;
+use gitea_nats_sourcer::local_nats::LocalNats;
+use gitea_nats_sourcer::scheduler;
+use gitea_nats_sourcer::simulator::{FakeGitea, SimOptions};
+
+/// A nats-server with its temp dir. Fails loudly when nats-server is missing.
+pub struct Nats {
+    pub server: LocalNats,
+    _dir: tempfile::TempDir,
+}
+
+impl Nats {
+    pub async fn start() -> Nats {
+        Self::start_with(&[]).await
+    }
+    pub async fn start_with(extra: &[String]) -> Nats {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = LocalNats::start_with(&dir.path().join("store"), extra)
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
+        Nats { server, _dir: dir }
+    }
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url()).await.expect("connect to test nats")
+    }
+}
+
+pub async fn gitea() -> FakeGitea {
+    gitea_with(SimOptions::default()).await
+}
+
+pub async fn gitea_with(opts: SimOptions) -> FakeGitea {
+    FakeGitea::start(opts).await.expect("start fake gitea")
+}
+
+/// A config for the fake Gitea and test NATS, fast intervals; `extra` is appended verbatim
+/// (more `[[source]]` tables, or keys for `[poll]` given as `poll_extra`).
+pub fn config(gitea_url: &str, nats_url: &str, poll_extra: &str, sources: &str) -> Config {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_test_writer()
+        .try_init();
+    let text = format!(
+        r#"
+[gitea]
+url = "{gitea_url}"
+requests_per_second = 200
+burst = 50
+timeout = "5s"
+
+[nats]
+url = "{nats_url}"
+
+[poll]
+interval = "200ms"
+jitter = 0.0
+{poll_extra}
+
+{sources}
+"#
+    );
+    Config::parse(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"))
+}
+
+/// The sourcer running in-process.
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), scheduler::RunError>>,
+}
+
+pub fn run(cfg: Config) -> Running {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(scheduler::run(cfg, async {
+        let _ = rx.await;
+    }));
+    Running { stop: Some(tx), task }
+}
+
+impl Running {
+    /// Stops like SIGTERM does and waits for a clean exit.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let r = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("sourcer stops within 10 s");
+        r.expect("task").expect("run ends without error");
+    }
+    /// Kills it: no cleanup at all (like SIGKILL of the process).
+    pub fn kill(self) {
+        self.task.abort();
+    }
+}
+
+/// Waits until `cond` is true, checking every 50 ms; panics with `what` after `secs`.
+pub async fn wait_for<F, Fut>(secs: u64, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One stored message.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub subject: String,
+    pub msg_id: String,
+    pub body: serde_json::Value,
+    pub seq: u64,
+}
+
+impl Msg {
+    pub fn activity(&self) -> &serde_json::Value {
+        &self.body["data"]["activity"]
+    }
+    pub fn repo(&self) -> String {
+        self.body["subject"].as_str().unwrap_or("").to_string()
+    }
+    pub fn time(&self) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(self.body["time"].as_str().unwrap_or(""))
+            .expect("time is RFC 3339")
+            .timestamp()
+    }
+}
+
+/// Number of messages in the stream.
+pub async fn stream_count(nats_url: &str, stream: &str) -> u64 {
+    let Ok(client) = async_nats::connect(nats_url).await else { return 0 };
+    let js = async_nats::jetstream::new(client);
+    match js.get_stream(stream).await {
+        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Every message of the stream, in stream order.
+pub async fn read_stream(nats_url: &str, stream: &str) -> Vec<Msg> {
+    let client = async_nats::connect(nats_url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let mut s = js.get_stream(stream).await.expect("stream exists");
+    let n = s.info().await.expect("info").state.messages as usize;
+    if n == 0 {
+        return Vec::new();
+    }
+    let consumer = s
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("stream read in time")
+            .expect("message")
+            .expect("message ok");
+        let msg_id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+        out.push(Msg {
+            subject: m.subject.to_string(),
+            msg_id,
+            body: serde_json::from_slice(&m.payload).expect("body is JSON"),
+            seq,
+        });
+    }
+    out
+}
+
+/// Asserts every id is unique and returns a map id -> count for diagnostics.
+pub fn assert_no_repeats(msgs: &[Msg]) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for m in msgs {
+        *counts.entry(m.msg_id.as_str()).or_default() += 1;
+        assert_eq!(m.body["id"].as_str(), Some(m.msg_id.as_str()), "Nats-Msg-Id equals the CloudEvents id");
+    }
+    let repeated: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(repeated.is_empty(), "repeated events: {repeated:?}");
+}
+
+/// The logical identity used to compare the stream with the fake's truth.
+pub fn identity(repo: &str, op: &str, content: &str, comment_id: i64) -> String {
+    format!("{repo}|{op}|{content}|{comment_id}")
+}
+
+pub fn msg_identity(m: &Msg) -> String {
+    let a = m.activity();
+    identity(
+        &m.repo(),
+        a["op_type"].as_str().unwrap_or(""),
+        a["content"].as_str().unwrap_or(""),
+        a["comment_id"].as_i64().unwrap_or(0),
+    )
+}
