@@ -386,8 +386,12 @@ impl Config {
 
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = reqwest::Url::parse(&self.gitea.url)
-            .map_err(|e| invalid("gitea.url", format!("{:?} is not a URL: {e}", self.gitea.url)))?;
+        let url = reqwest::Url::parse(&self.gitea.url).map_err(|e| {
+            invalid(
+                "gitea.url",
+                format!("{:?} is not a URL: {e}", self.gitea.url),
+            )
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("gitea.url", "must start with http:// or https://"));
         }
@@ -440,14 +444,22 @@ impl Config {
         }
         let mut seen = HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let spec = s.spec().map_err(|e| invalid(format!("source[{i}]"), e.to_string()))?;
+            let spec = s
+                .spec()
+                .map_err(|e| invalid(format!("source[{i}]"), e.to_string()))?;
             if let Some(iv) = s.interval
                 && iv < Duration::from_millis(100)
             {
-                return Err(invalid(format!("source[{i}].interval"), "must be at least 100ms"));
+                return Err(invalid(
+                    format!("source[{i}].interval"),
+                    "must be at least 100ms",
+                ));
             }
             if !seen.insert(spec.clone()) {
-                return Err(invalid(format!("source[{i}]"), format!("{spec} is listed twice")));
+                return Err(invalid(
+                    format!("source[{i}]"),
+                    format!("{spec} is listed twice"),
+                ));
             }
         }
         Ok(())
@@ -515,7 +527,10 @@ impl GiteaConfig {
             })?;
             let token = text.lines().next().unwrap_or("").trim().to_string();
             if token.is_empty() {
-                return Err(invalid("gitea.token_file", format!("{} is empty", path.display())));
+                return Err(invalid(
+                    "gitea.token_file",
+                    format!("{} is empty", path.display()),
+                ));
             }
             return Ok(Some(Secret(token)));
         }
@@ -544,9 +559,11 @@ pub fn read_secret_file(key: &'static str, path: &Path) -> Result<Secret, Config
 
 fn check_name(key: &str, value: &str, dots: bool) -> Result<(), ConfigError> {
     let ok = !value.is_empty()
-        && value
-            .split('.')
-            .all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        && value.split('.').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
         && (dots || !value.contains('.'));
     if ok {
         Ok(())
@@ -555,7 +572,11 @@ fn check_name(key: &str, value: &str, dots: bool) -> Result<(), ConfigError> {
             key,
             format!(
                 "{value:?} may hold only letters, digits, '_' and '-'{}",
-                if dots { " (and '.' between tokens)" } else { "" }
+                if dots {
+                    " (and '.' between tokens)"
+                } else {
+                    ""
+                }
             ),
         ))
     }
@@ -584,7 +605,8 @@ mod tests {
 
     #[test]
     fn source_needs_exactly_one_kind() {
-        let err = Config::parse(&format!("{MIN}[[source]]\norg = \"a\"\nuser = \"b\"\n")).unwrap_err();
+        let err =
+            Config::parse(&format!("{MIN}[[source]]\norg = \"a\"\nuser = \"b\"\n")).unwrap_err();
         assert!(err.to_string().contains("source[0]"), "{err}");
     }
 

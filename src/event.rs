@@ -44,7 +44,10 @@ pub fn is_repeatable(a: &Activity) -> bool {
         return false;
     }
     match a.op_type.as_str() {
-        "create_issue" | "create_pull_request" | "merge_pull_request" | "auto_merge_pull_request"
+        "create_issue"
+        | "create_pull_request"
+        | "merge_pull_request"
+        | "auto_merge_pull_request"
         | "create_repo" => false,
         "commit_repo" | "mirror_sync_push" | "push_tag" => {
             // A push that names its commits is unique; an empty or cut (`{}`) one is not.
@@ -129,7 +132,11 @@ struct Data<'a> {
 }
 
 /// Builds the event of one row. `gitea_url` is the base URL of the web UI (no trailing `/`).
-pub fn build(gitea_url: &str, subject_prefix: &str, row: &ActivityRow) -> Result<Event, serde_json::Error> {
+pub fn build(
+    gitea_url: &str,
+    subject_prefix: &str,
+    row: &ActivityRow,
+) -> Result<Event, serde_json::Error> {
     let a = &row.activity;
     let key = identity_key(a);
     let id = event_id(&key, a);
@@ -175,14 +182,18 @@ mod tests {
     #[test]
     fn subject_escapes_dots_and_wildcards() {
         let r = row(PUSH);
-        assert_eq!(subject("gitea", &r.activity), "gitea.alice.dot%2Efiles.commit_repo");
+        assert_eq!(
+            subject("gitea", &r.activity),
+            "gitea.alice.dot%2Efiles.commit_repo"
+        );
         assert_eq!(escape_token("a b*>"), "a%20b%2A%3E");
     }
 
     #[test]
     fn copy_one_second_later_has_the_same_id() {
         let original = row(PUSH);
-        let copy = row(&PUSH.replace("\"id\":7,\"user_id\":1", "\"id\":8,\"user_id\":9")
+        let copy = row(&PUSH
+            .replace("\"id\":7,\"user_id\":1", "\"id\":8,\"user_id\":9")
             .replace("16:25:31", "16:25:32"));
         let a = build("https://g", "gitea", &original).unwrap();
         let b = build("https://g", "gitea", &copy).unwrap();
@@ -194,7 +205,12 @@ mod tests {
         let close = r#"{"id":1,"user_id":1,"op_type":"close_issue","act_user_id":1,"repo_id":3,
             "content":"4|","created":"2026-11-28T10:00:00+08:00"}"#;
         let a = build("https://g", "gitea", &row(close)).unwrap();
-        let b = build("https://g", "gitea", &row(&close.replace("10:00:00", "11:00:00"))).unwrap();
+        let b = build(
+            "https://g",
+            "gitea",
+            &row(&close.replace("10:00:00", "11:00:00")),
+        )
+        .unwrap();
         assert_ne!(a.id, b.id);
         assert_eq!(a.key, b.key);
     }

@@ -25,7 +25,11 @@ pub struct LocalNats {
 /// Finds `nats-server` on PATH or where Debian installs it.
 pub fn find_binary() -> Result<PathBuf, String> {
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nats-server")).collect())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("nats-server"))
+                .collect()
+        })
         .unwrap_or_default();
     candidates.push("/usr/sbin/nats-server".into());
     candidates.push("/usr/local/bin/nats-server".into());
@@ -88,7 +92,14 @@ impl LocalNats {
         std::fs::create_dir_all(&self.store)
             .map_err(|e| format!("cannot create {}: {e}", self.store.display()))?;
         let child = Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(&self.store)
             .args(&self.extra)
             .stdin(Stdio::null())
@@ -100,17 +111,26 @@ impl LocalNats {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 self.child = None;
-                return Err(format!("nats-server exited at start ({status}); port {} taken?", self.port));
+                return Err(format!(
+                    "nats-server exited at start ({status}); port {} taken?",
+                    self.port
+                ));
             }
             if Instant::now() > deadline {
-                return Err(format!("nats-server did not listen on port {} within 15 s", self.port));
+                return Err(format!(
+                    "nats-server did not listen on port {} within 15 s",
+                    self.port
+                ));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

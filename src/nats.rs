@@ -38,28 +38,32 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
         .connection_timeout(Duration::from_secs(5))
         .event_callback(|event| async move { telemetry::nats_event(&event) });
     if let Some(path) = &cfg.creds_file {
-        opts = opts
-            .credentials_file(path)
-            .await
-            .map_err(|e| NatsError::Credentials(format!("nats.creds_file {}: {e}", path.display())))?;
+        opts = opts.credentials_file(path).await.map_err(|e| {
+            NatsError::Credentials(format!("nats.creds_file {}: {e}", path.display()))
+        })?;
     }
     if let Some(path) = &cfg.nkey_file {
-        let seed = read_secret_file("nats.nkey_file", path).map_err(|e| NatsError::Credentials(e.to_string()))?;
+        let seed = read_secret_file("nats.nkey_file", path)
+            .map_err(|e| NatsError::Credentials(e.to_string()))?;
         opts = opts.nkey(seed.expose().to_string());
     }
     if let Some(path) = &cfg.token_file {
-        let token = read_secret_file("nats.token_file", path).map_err(|e| NatsError::Credentials(e.to_string()))?;
+        let token = read_secret_file("nats.token_file", path)
+            .map_err(|e| NatsError::Credentials(e.to_string()))?;
         opts = opts.token(token.expose().to_string());
     }
     if let (Some(user), Some(path)) = (&cfg.user, &cfg.password_file) {
-        let pass = read_secret_file("nats.password_file", path).map_err(|e| NatsError::Credentials(e.to_string()))?;
+        let pass = read_secret_file("nats.password_file", path)
+            .map_err(|e| NatsError::Credentials(e.to_string()))?;
         opts = opts.user_and_password(user.clone(), pass.expose().to_string());
     }
     if let Some(ca) = &cfg.tls_ca_file {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
     }
     if let (Some(cert), Some(key)) = (&cfg.tls_cert_file, &cfg.tls_key_file) {
-        opts = opts.add_client_certificate(cert.clone(), key.clone()).require_tls(true);
+        opts = opts
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
     }
     Ok(opts)
 }
@@ -68,10 +72,12 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
 pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
     let opts = connect_options(cfg).await?;
     let url = cfg.url.clone();
-    opts.connect(cfg.url.as_str()).await.map_err(|e| NatsError::Connect {
-        url,
-        message: e.to_string(),
-    })
+    opts.connect(cfg.url.as_str())
+        .await
+        .map_err(|e| NatsError::Connect {
+            url,
+            message: e.to_string(),
+        })
 }
 
 /// A JetStream context; the publish pipeline is bounded by the publisher's batch size.
@@ -82,7 +88,10 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
 }
 
 /// Creates the stream if missing; checks an existing one takes `{prefix}.>`.
-pub async fn ensure_stream(js: &jetstream::Context, cfg: &NatsConfig) -> Result<stream::Info, NatsError> {
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    cfg: &NatsConfig,
+) -> Result<stream::Info, NatsError> {
     let wanted = format!("{}.>", cfg.subject_prefix);
     let err = |message: String| NatsError::Stream {
         stream: cfg.stream.clone(),
@@ -142,7 +151,10 @@ fn subject_covers(pattern: &str, wanted: &str) -> bool {
 }
 
 /// Opens the cursor bucket, creating it if missing.
-pub async fn ensure_bucket(js: &jetstream::Context, cfg: &NatsConfig) -> Result<kv::Store, NatsError> {
+pub async fn ensure_bucket(
+    js: &jetstream::Context,
+    cfg: &NatsConfig,
+) -> Result<kv::Store, NatsError> {
     let err = |message: String| NatsError::Bucket {
         bucket: cfg.cursor_bucket.clone(),
         message,

@@ -46,7 +46,9 @@ impl Publisher {
         };
         let mut pending = Vec::with_capacity(total);
         for e in events {
-            let msg = PublishMessage::build().payload(e.payload.clone()).message_id(&e.id);
+            let msg = PublishMessage::build()
+                .payload(e.payload.clone())
+                .message_id(&e.id);
             let ack = self
                 .js
                 .send_publish(e.subject.clone(), msg)

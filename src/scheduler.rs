@@ -113,7 +113,11 @@ pub async fn run(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), RunE
                 shutdown.clone(),
             ));
         }
-        tasks.spawn(prune_loop(services.ctx.clone(), cfg.poll.lookback, shutdown.clone()));
+        tasks.spawn(prune_loop(
+            services.ctx.clone(),
+            cfg.poll.lookback,
+            shutdown.clone(),
+        ));
         tracing::info!(sources = cfg.sources.len(), "running");
         shutdown.wait().await;
         if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
@@ -154,7 +158,9 @@ pub async fn source_loop(
     let mut poller = SourcePoller::new(ctx, source);
     let mut failures: u32 = 0;
     // Spread the first polls so sources do not start in lock-step.
-    let mut wait = interval.min(Duration::from_secs(1)).mul_f64(rand::rng().random_range(0.0..1.0));
+    let mut wait = interval
+        .min(Duration::from_secs(1))
+        .mul_f64(rand::rng().random_range(0.0..1.0));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -169,7 +175,12 @@ pub async fn source_loop(
         match poller.poll(&mut shutdown).await {
             Ok(report) => {
                 failures = 0;
-                telemetry::poll_completed(poller.spec(), report.read, report.published, started.elapsed());
+                telemetry::poll_completed(
+                    poller.spec(),
+                    report.read,
+                    report.published,
+                    started.elapsed(),
+                );
                 if report.stopped {
                     break;
                 }
@@ -207,6 +218,7 @@ async fn prune_loop(ctx: Arc<PollContext>, lookback: Duration, mut shutdown: Shu
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = shutdown.wait() => break,
         }
-        ctx.index.prune_before(chrono::Utc::now().timestamp() - keep.as_secs() as i64);
+        ctx.index
+            .prune_before(chrono::Utc::now().timestamp() - keep.as_secs() as i64);
     }
 }

@@ -23,9 +23,7 @@ pub enum SpecError {
     Form(String),
     #[error("repo {0:?} must be written OWNER/NAME")]
     RepoForm(String),
-    #[error(
-        "{0:?} is not a Gitea name: use letters, digits, '-', '_' and '.' (not first or last)"
-    )]
+    #[error("{0:?} is not a Gitea name: use letters, digits, '-', '_' and '.' (not first or last)")]
     Name(String),
     #[error("a [[source]] takes exactly one of org, repo and user")]
     OneKind,
@@ -95,7 +93,9 @@ impl SourceSpec {
     /// names are escaped so that every spec maps to exactly one valid key.
     pub fn kv_key(&self) -> String {
         match self {
-            SourceSpec::Repo { owner, name } => format!("repo/{}/{}", kv_escape(owner), kv_escape(name)),
+            SourceSpec::Repo { owner, name } => {
+                format!("repo/{}/{}", kv_escape(owner), kv_escape(name))
+            }
             SourceSpec::Org(o) => format!("org/{}", kv_escape(o)),
             SourceSpec::User(u) => format!("user/{}", kv_escape(u)),
         }
@@ -160,7 +160,9 @@ impl fmt::Display for SourceSpec {
 impl FromStr for SourceSpec {
     type Err = SpecError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, rest) = s.split_once(':').ok_or_else(|| SpecError::Form(s.to_string()))?;
+        let (kind, rest) = s
+            .split_once(':')
+            .ok_or_else(|| SpecError::Form(s.to_string()))?;
         match kind {
             "repo" => {
                 let (owner, name) = rest
@@ -187,7 +189,10 @@ mod tests {
             assert_eq!(SourceSpec::from_kv_key(&spec.kv_key()), Some(spec));
         }
         assert_eq!(
-            "repo:alice/dot.files".parse::<SourceSpec>().unwrap().kv_key(),
+            "repo:alice/dot.files"
+                .parse::<SourceSpec>()
+                .unwrap()
+                .kv_key(),
             "repo/alice/dot=2Efiles"
         );
     }

@@ -18,9 +18,14 @@ pub enum StateError {
     Conflict { source_spec: SourceSpec },
     #[error("cursor bucket: {0}")]
     Kv(String),
-    #[error("the stored cursor of {source_spec} is not valid JSON ({message}); reset it with \
-             `cursors reset {source_spec}`")]
-    Corrupt { source_spec: SourceSpec, message: String },
+    #[error(
+        "the stored cursor of {source_spec} is not valid JSON ({message}); reset it with \
+             `cursors reset {source_spec}`"
+    )]
+    Corrupt {
+        source_spec: SourceSpec,
+        message: String,
+    },
 }
 
 /// A cursor and the KV revision it was read at (0: not stored yet).
@@ -64,16 +69,25 @@ impl CursorStore {
 
     /// Writes `cursor` if the stored revision is still `revision` (0: must not exist yet).
     /// Returns the new revision.
-    pub async fn save(&self, spec: &SourceSpec, cursor: &Cursor, revision: u64) -> Result<u64, StateError> {
+    pub async fn save(
+        &self,
+        spec: &SourceSpec,
+        cursor: &Cursor,
+        revision: u64,
+    ) -> Result<u64, StateError> {
         let value = serde_json::to_vec(cursor).map_err(|e| StateError::Kv(e.to_string()))?;
         let key = spec.kv_key();
         if revision == 0 {
-            return self.kv.create(&key, value.into()).await.map_err(|e| match e.kind() {
-                kv::CreateErrorKind::AlreadyExists => StateError::Conflict {
-                    source_spec: spec.clone(),
-                },
-                _ => StateError::Kv(e.to_string()),
-            });
+            return self
+                .kv
+                .create(&key, value.into())
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::CreateErrorKind::AlreadyExists => StateError::Conflict {
+                        source_spec: spec.clone(),
+                    },
+                    _ => StateError::Kv(e.to_string()),
+                });
         }
         self.kv
             .update(&key, value.into(), revision)

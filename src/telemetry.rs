@@ -13,19 +13,30 @@ use crate::source::SourceSpec;
 /// Sets up `tracing`: `RUST_LOG` wins, then `[log] level`, then `info`. Logs go to stderr.
 pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
     use tracing_subscriber::EnvFilter;
-    let default = cfg.and_then(|c| c.level.clone()).unwrap_or_else(|| "info".into());
+    let default = cfg
+        .and_then(|c| c.level.clone())
+        .unwrap_or_else(|| "info".into());
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&default))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
     };
 }
 
 pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
-    tracing::warn!(url, reason = err.reason(), wait_ms = wait.as_millis() as u64, "Gitea request failed, retrying: {err}");
+    tracing::warn!(
+        url,
+        reason = err.reason(),
+        wait_ms = wait.as_millis() as u64,
+        "Gitea request failed, retrying: {err}"
+    );
 }
 
 pub fn gitea_response(_status: u16) {}
@@ -55,7 +66,11 @@ pub fn catch_up_started(spec: &SourceSpec, from: NaiveDate, to: NaiveDate) {
 }
 
 pub fn gap_detected(spec: &SourceSpec, from: i64, to: i64) {
-    let fmt = |t: i64| DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+    let fmt = |t: i64| {
+        DateTime::from_timestamp(t, 0)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_default()
+    };
     tracing::error!(
         source = %spec, from = %fmt(from), to = %fmt(to),
         "history lost: Gitea no longer has the actions between the cursor and its oldest row \
@@ -63,7 +78,12 @@ pub fn gap_detected(spec: &SourceSpec, from: i64, to: i64) {
     );
 }
 
-pub fn batch_published(spec: &SourceSpec, stored: usize, duplicates: usize, newest: &DateTime<FixedOffset>) {
+pub fn batch_published(
+    spec: &SourceSpec,
+    stored: usize,
+    duplicates: usize,
+    newest: &DateTime<FixedOffset>,
+) {
     tracing::info!(source = %spec, count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
 }
 
@@ -71,7 +91,12 @@ pub fn poll_completed(spec: &SourceSpec, read: usize, published: usize, took: Du
     tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
 }
 
-pub fn poll_failed(spec: &SourceSpec, reason: &str, err: &dyn std::fmt::Display, retry_in: Duration) {
+pub fn poll_failed(
+    spec: &SourceSpec,
+    reason: &str,
+    err: &dyn std::fmt::Display,
+    retry_in: Duration,
+) {
     tracing::warn!(source = %spec, reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
 }
 

@@ -11,7 +11,12 @@ use support::*;
 const BIN: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
 const TOKEN: &str = "tok-7f3a9c-DISTINCTIVE-SECRET";
 
-fn write_config(dir: &std::path::Path, gitea: &str, nats: &str, sources: &str) -> std::path::PathBuf {
+fn write_config(
+    dir: &std::path::Path,
+    gitea: &str,
+    nats: &str,
+    sources: &str,
+) -> std::path::PathBuf {
     let token = dir.join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     let path = dir.join("config.toml");
@@ -31,8 +36,17 @@ fn write_config(dir: &std::path::Path, gitea: &str, nats: &str, sources: &str) -
 fn an_unknown_config_key_exits_2_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
-    std::fs::write(&path, "[gitea]\nurl = \"http://x\"\nrequest_per_second = 3\n").unwrap();
-    let out = Command::new(BIN).args(["--config"]).arg(&path).arg("check").output().unwrap();
+    std::fs::write(
+        &path,
+        "[gitea]\nurl = \"http://x\"\nrequest_per_second = 3\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["--config"])
+        .arg(&path)
+        .arg("check")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("request_per_second"), "{err}");
@@ -49,18 +63,52 @@ async fn check_passes_on_a_good_config_and_names_the_url_and_status_of_a_bad_sou
     g.add_org("acme");
     g.add_repo("acme", "widgets");
     let dir = tempfile::tempdir().unwrap();
-    let good = write_config(dir.path(), &g.url(), &nats.url(), "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"");
-    let out = tokio::process::Command::new(BIN).arg("--config").arg(&good).arg("check").output().await.unwrap();
+    let good = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&good)
+        .arg("check")
+        .output()
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    for want in ["ok   gitea:", "belongs to", "ok   source org:acme", "ok   nats", "ok   stream GITEA_EVENTS", "ok   bucket gitea_cursors"] {
+    for want in [
+        "ok   gitea:",
+        "belongs to",
+        "ok   source org:acme",
+        "ok   nats",
+        "ok   stream GITEA_EVENTS",
+        "ok   bucket gitea_cursors",
+    ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
-    let bad = write_config(dir.path(), &g.url(), &nats.url(), "[[source]]\nrepo = \"acme/nope\"");
-    let out = tokio::process::Command::new(BIN).arg("--config").arg(&bad).arg("check").output().await.unwrap();
+    let bad = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\nrepo = \"acme/nope\"",
+    );
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&bad)
+        .arg("check")
+        .output()
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("FAIL source repo:acme/nope") && text.contains("/api/v1/repos/acme/nope") && text.contains("404"), "{text}");
+    assert!(
+        text.contains("FAIL source repo:acme/nope")
+            && text.contains("/api/v1/repos/acme/nope")
+            && text.contains("404"),
+        "{text}"
+    );
     assert!(!text.contains(TOKEN) && !String::from_utf8_lossy(&out.stderr).contains(TOKEN));
 }
 
@@ -78,7 +126,12 @@ async fn run_exits_0_within_10s_of_sigterm_and_never_logs_the_token() {
         g.push_action(NewAction::push("alice", "acme/widgets", "main", 2));
     }
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &g.url(), &nats.url(), "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/gone\"");
+    let cfg = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/gone\"",
+    );
     let child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
@@ -95,18 +148,32 @@ async fn run_exits_0_within_10s_of_sigterm_and_never_logs_the_token() {
     })
     .await;
     // ps must not show the token either: it is read from a file, never an argument.
-    let cmdline = std::fs::read_to_string(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
+    let cmdline =
+        std::fs::read_to_string(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
     assert!(!cmdline.contains(TOKEN));
     let started = Instant::now();
     // SAFETY-free: plain kill(2) through the shell's kill command.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(out.status.code(), Some(0));
     let logs = String::from_utf8_lossy(&out.stderr);
     assert!(logs.contains("published"), "{logs}");
-    assert!(logs.contains("acme/gone"), "the refused source is reported with its URL");
+    assert!(
+        logs.contains("acme/gone"),
+        "the refused source is reported with its URL"
+    );
     assert!(!logs.contains(TOKEN), "token leaked into logs");
 }
 
@@ -118,7 +185,12 @@ async fn cursors_list_shows_progress_and_reset_deletes_it() {
     g.add_repo("acme", "widgets");
     g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
     let dir = tempfile::tempdir().unwrap();
-    let cfg_path = write_config(dir.path(), &g.url(), &nats.url(), "[[source]]\nrepo = \"acme/widgets\"\n[[source]]\nuser = \"bob\"");
+    let cfg_path = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\nrepo = \"acme/widgets\"\n[[source]]\nuser = \"bob\"",
+    );
     let cfg = gitea_nats_sourcer::config::Config::load(&cfg_path).unwrap();
     let r = run(cfg);
     let url = nats.url();
@@ -128,15 +200,45 @@ async fn cursors_list_shows_progress_and_reset_deletes_it() {
     })
     .await;
     r.stop().await;
-    let out = tokio::process::Command::new(BIN).arg("--config").arg(&cfg_path).args(["cursors", "list"]).output().await.unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg_path)
+        .args(["cursors", "list"])
+        .output()
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("repo:acme/widgets") && text.contains("complete"), "{text}");
-    let out = tokio::process::Command::new(BIN).arg("--config").arg(&cfg_path).args(["cursors", "reset", "repo:acme/widgets"]).output().await.unwrap();
+    assert!(
+        text.contains("repo:acme/widgets") && text.contains("complete"),
+        "{text}"
+    );
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg_path)
+        .args(["cursors", "reset", "repo:acme/widgets"])
+        .output()
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = tokio::process::Command::new(BIN).arg("--config").arg(&cfg_path).args(["cursors", "list"]).output().await.unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg_path)
+        .args(["cursors", "list"])
+        .output()
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("repo:acme/widgets") && text.contains("no cursor"), "{text}");
-    let out = tokio::process::Command::new(BIN).arg("--config").arg(&cfg_path).args(["cursors", "reset", "team:x"]).output().await.unwrap();
+    assert!(
+        text.contains("repo:acme/widgets") && text.contains("no cursor"),
+        "{text}"
+    );
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg_path)
+        .args(["cursors", "reset", "team:x"])
+        .output()
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use gitea_nats_sourcer::simulator::{Fault, FaultKind, FakeGitea, NewAction, SimOptions};
+use gitea_nats_sourcer::simulator::{FakeGitea, Fault, FaultKind, NewAction, SimOptions};
 use support::*;
 
 const STREAM: &str = "GITEA_EVENTS";
@@ -37,7 +37,8 @@ fn truth(g: &FakeGitea, repo_filter: impl Fn(&str) -> bool) -> HashMap<String, u
     let mut c = HashMap::new();
     for a in g.logical_actions() {
         if repo_filter(&a.repo) {
-            *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id)).or_default() += 1;
+            *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id))
+                .or_default() += 1;
         }
     }
     c
@@ -49,7 +50,13 @@ fn assert_ordered_per_repo(msgs: &[Msg]) {
     for m in msgs {
         let t = m.time();
         let prev = last.entry(m.repo()).or_insert(i64::MIN);
-        assert!(t >= *prev, "out of order in {}: {} after {}", m.repo(), t, prev);
+        assert!(
+            t >= *prev,
+            "out of order in {}: {} after {}",
+            m.repo(),
+            t,
+            prev
+        );
         *prev = t;
     }
 }
@@ -75,7 +82,9 @@ async fn start_at_beginning_publishes_history_over_several_days_once_and_in_orde
     // 3 days of history, several actions in the same second.
     for i in 0..60i64 {
         let at = ago(&g, 3 * 86400 - i * 3600 - (i % 3));
-        g.push_action(NewAction::push("alice", "acme/widgets", "main", 1 + (i as usize % 3)).at(at));
+        g.push_action(
+            NewAction::push("alice", "acme/widgets", "main", 1 + (i as usize % 3)).at(at),
+        );
         if i % 4 == 0 {
             g.push_action(NewAction::close_issue("bob", "acme/widgets", 1).at(at));
         }
@@ -105,7 +114,12 @@ async fn start_at_now_publishes_only_what_happens_after_start() {
     for i in 0..10 {
         g.push_action(NewAction::push("alice", "acme/widgets", "old", 1).at(ago(&g, 100 - i)));
     }
-    let cfg = config(&g.url(), &nats.url(), "", "[[source]]\nrepo = \"acme/widgets\"");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
     let run = run(cfg);
     // Wait until the cursor exists (the first poll happened), then add new actions.
     let url = nats.url();
@@ -128,7 +142,10 @@ async fn start_at_now_publishes_only_what_happens_after_start() {
     run.stop().await;
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), 5, "only the 5 new actions");
-    assert!(msgs.iter().all(|m| m.activity()["ref_name"] == "refs/heads/new"));
+    assert!(
+        msgs.iter()
+            .all(|m| m.activity()["ref_name"] == "refs/heads/new")
+    );
 }
 
 #[tokio::test]
@@ -179,13 +196,29 @@ async fn same_action_through_org_and_repository_feeds_is_published_once() {
     for i in 0..10i64 {
         let at = base + chrono::Duration::seconds(i * 2);
         // Copies a second later than the original, for unique and repeatable kinds.
-        g.push_action(NewAction::push("alice", "acme/widgets", "main", 1).at(at).copy_delay(1));
-        g.push_action(NewAction::close_issue("bob", "acme/widgets", 100 + i).at(at).copy_delay(i % 2));
+        g.push_action(
+            NewAction::push("alice", "acme/widgets", "main", 1)
+                .at(at)
+                .copy_delay(1),
+        );
+        g.push_action(
+            NewAction::close_issue("bob", "acme/widgets", 100 + i)
+                .at(at)
+                .copy_delay(i % 2),
+        );
         if i % 5 == 0 {
             // The same issue closed again later (after a reopen): a repeat, not a copy.
-            g.push_action(NewAction::close_issue("bob", "acme/widgets", 3).at(at).copy_delay(1));
+            g.push_action(
+                NewAction::close_issue("bob", "acme/widgets", 3)
+                    .at(at)
+                    .copy_delay(1),
+            );
         }
-        g.push_action(NewAction::comment("bob", "acme/widgets", 3, "hi").at(at).copy_delay(1));
+        g.push_action(
+            NewAction::comment("bob", "acme/widgets", 3, "hi")
+                .at(at)
+                .copy_delay(1),
+        );
     }
     let expected = g.action_count() as u64;
     let cfg = config(
@@ -198,10 +231,17 @@ async fn same_action_through_org_and_repository_feeds_is_published_once() {
     wait_count(&nats, expected, "every action").await;
     // Let both sources poll a few more times: nothing more may arrive.
     let reqs = g.requests().len();
-    wait_for(20, "more polls of both feeds", || async { g.requests().len() > reqs + 6 }).await;
+    wait_for(20, "more polls of both feeds", || async {
+        g.requests().len() > reqs + 6
+    })
+    .await;
     run.stop().await;
     let msgs = read_stream(&nats.url(), STREAM).await;
-    assert_eq!(msgs.len() as u64, expected, "one event per action, not per feed");
+    assert_eq!(
+        msgs.len() as u64,
+        expected,
+        "one event per action, not per feed"
+    );
     assert_no_repeats(&msgs);
     assert_eq!(counts(&msgs), truth(&g, |_| true));
 }
@@ -215,16 +255,29 @@ async fn ties_and_late_visible_rows_are_published_exactly_once() {
     })
     .await;
     world(&g);
-    let cfg = config(&g.url(), &nats.url(), "start = \"beginning\"", "[[source]]\nrepo = \"acme/widgets\"");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
     let run = run(cfg);
     let same_second = ago(&g, 5);
     let mut hidden = Vec::new();
     for i in 0..12 {
-        g.push_action(NewAction::comment("alice", "acme/widgets", 1, &format!("tie {i}")).at(same_second));
+        g.push_action(
+            NewAction::comment("alice", "acme/widgets", 1, &format!("tie {i}")).at(same_second),
+        );
     }
     // Rows that become visible after newer rows were served, with an older `created`.
     for i in 0..4 {
-        hidden.push(g.push_action(NewAction::comment("bob", "acme/widgets", 2, &format!("late {i}")).at(ago(&g, 20)).hidden()));
+        hidden.push(
+            g.push_action(
+                NewAction::comment("bob", "acme/widgets", 2, &format!("late {i}"))
+                    .at(ago(&g, 20))
+                    .hidden(),
+            ),
+        );
     }
     wait_count(&nats, 12, "the tied rows").await;
     for _ in 0..3 {
@@ -236,7 +289,10 @@ async fn ties_and_late_visible_rows_are_published_exactly_once() {
     }
     wait_count(&nats, 19, "late rows").await;
     let reqs = g.requests().len();
-    wait_for(20, "a few more polls", || async { g.requests().len() > reqs + 4 }).await;
+    wait_for(20, "a few more polls", || async {
+        g.requests().len() > reqs + 4
+    })
+    .await;
     run.stop().await;
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), 19);
@@ -257,7 +313,12 @@ async fn pages_shifting_during_a_walk_lose_and_repeat_nothing() {
         g.push_action(NewAction::push("alice", "acme/widgets", "main", 1).at(ago(&g, 200 - i * 2)));
     }
     let victims: Vec<_> = (0..3)
-        .map(|i| g.push_action(NewAction::comment("bob", "acme/widgets", 9, &format!("doomed {i}")).at(ago(&g, 150 - i))))
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("bob", "acme/widgets", 9, &format!("doomed {i}"))
+                    .at(ago(&g, 150 - i)),
+            )
+        })
         .collect();
     // After page 2 of a walk: new rows arrive (pages shift down) and a row is soft-deleted
     // (pages shift up), every time until the victims are gone.
@@ -270,7 +331,12 @@ async fn pages_shifting_during_a_walk_lose_and_repeat_nothing() {
             }
         }
     })));
-    let cfg = config(&g.url(), &nats.url(), "start = \"beginning\"\nlookback = \"10m\"", "[[source]]\nrepo = \"acme/widgets\"");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlookback = \"10m\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
     let run = run(cfg);
     wait_for(30, "stream holds every visible action", || async {
         stream_count(&nats.url(), STREAM).await >= 40
@@ -285,7 +351,12 @@ async fn pages_shifting_during_a_walk_lose_and_repeat_nothing() {
     let truth = truth(&g, |_| true);
     let got = counts(&msgs);
     for (k, n) in &truth {
-        assert_eq!(got.get(k), Some(n), "action {k} published {:?} times", got.get(k));
+        assert_eq!(
+            got.get(k),
+            Some(n),
+            "action {k} published {:?} times",
+            got.get(k)
+        );
     }
 }
 
@@ -297,9 +368,21 @@ async fn retries_429_with_retry_after_and_5xx_bursts_while_the_rate_limit_holds(
     for _ in 0..5 {
         g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
     }
-    g.inject(Fault::new(FaultKind::RetryAfterSecs(1)).times(2).on_path("activities/feeds"));
-    g.inject(Fault::new(FaultKind::Status(500)).times(3).on_path("activities/feeds"));
-    g.inject(Fault::new(FaultKind::Status(503)).times(1).on_path("activities/feeds"));
+    g.inject(
+        Fault::new(FaultKind::RetryAfterSecs(1))
+            .times(2)
+            .on_path("activities/feeds"),
+    );
+    g.inject(
+        Fault::new(FaultKind::Status(500))
+            .times(3)
+            .on_path("activities/feeds"),
+    );
+    g.inject(
+        Fault::new(FaultKind::Status(503))
+            .times(1)
+            .on_path("activities/feeds"),
+    );
     let mut cfg = config(
         &g.url(),
         &nats.url(),
@@ -312,21 +395,42 @@ async fn retries_429_with_retry_after_and_5xx_bursts_while_the_rate_limit_holds(
     wait_count(&nats, 5, "events despite faults").await;
     // Let the sources poll against the limit for a while.
     let start = std::time::Instant::now();
-    wait_for(20, "40 requests served", || async { g.requests().len() >= 40 }).await;
+    wait_for(20, "40 requests served", || async {
+        g.requests().len() >= 40
+    })
+    .await;
     run.stop().await;
     let reqs = g.requests();
     let statuses: Vec<u16> = reqs.iter().map(|r| r.status).collect();
-    assert!(statuses.contains(&429) && statuses.contains(&500), "faults were served: {statuses:?}");
+    assert!(
+        statuses.contains(&429) && statuses.contains(&500),
+        "faults were served: {statuses:?}"
+    );
     // The 429 asked for 1 s: the retry came no sooner.
     let i429 = reqs.iter().position(|r| r.status == 429).unwrap();
-    let next = &reqs[i429 + 1..].iter().find(|r| r.path == reqs[i429].path).unwrap();
-    assert!(next.at.duration_since(reqs[i429].at) >= Duration::from_millis(950), "Retry-After honoured");
+    let next = &reqs[i429 + 1..]
+        .iter()
+        .find(|r| r.path == reqs[i429].path)
+        .unwrap();
+    assert!(
+        next.at.duration_since(reqs[i429].at) >= Duration::from_millis(950),
+        "Retry-After honoured"
+    );
     // Rate: in any one-second window, at most burst + rate requests.
     for (i, r) in reqs.iter().enumerate() {
-        let in_window = reqs[i..].iter().take_while(|q| q.at.duration_since(r.at) < Duration::from_secs(1)).count();
-        assert!(in_window <= 2 + 5 + 1, "{in_window} requests within one second at #{i}");
+        let in_window = reqs[i..]
+            .iter()
+            .take_while(|q| q.at.duration_since(r.at) < Duration::from_secs(1))
+            .count();
+        assert!(
+            in_window <= 2 + 5 + 1,
+            "{in_window} requests within one second at #{i}"
+        );
     }
-    assert!(start.elapsed() >= Duration::from_secs(5), "40 requests at 5/s take at least 5 s");
+    assert!(
+        start.elapsed() >= Duration::from_secs(5),
+        "40 requests at 5/s take at least 5 s"
+    );
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), 5);
 }
@@ -339,12 +443,25 @@ async fn malformed_json_is_logged_and_retried_not_a_crash() {
     for _ in 0..7 {
         g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
     }
-    g.inject(Fault::new(FaultKind::Truncated).times(4).on_path("activities/feeds"));
-    let cfg = config(&g.url(), &nats.url(), "start = \"beginning\"", "[[source]]\nrepo = \"acme/widgets\"");
+    g.inject(
+        Fault::new(FaultKind::Truncated)
+            .times(4)
+            .on_path("activities/feeds"),
+    );
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
     let run = run(cfg);
     wait_count(&nats, 7, "events after truncated responses").await;
     run.stop().await;
-    let truncated = g.requests().iter().filter(|r| r.status == 200 && r.path.contains("feeds")).count();
+    let truncated = g
+        .requests()
+        .iter()
+        .filter(|r| r.status == 200 && r.path.contains("feeds"))
+        .count();
     assert!(truncated >= 5, "truncated answers were served and retried");
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), 7);
@@ -357,7 +474,12 @@ async fn a_repo_named_dot_files_gets_the_escaped_subject_and_a_full_cloudevent()
     let g = gitea().await;
     world(&g);
     g.push_action(NewAction::push("alice", "alice/dot.files", "main", 2));
-    let cfg = config(&g.url(), &nats.url(), "start = \"beginning\"", "[[source]]\nrepo = \"alice/dot.files\"");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"alice/dot.files\"",
+    );
     let run = run(cfg);
     wait_count(&nats, 1, "the push").await;
     run.stop().await;
@@ -389,10 +511,18 @@ async fn a_source_refused_with_404_waits_while_the_others_go_on() {
     g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
     wait_count(&nats, 2, "and keeps polling").await;
     run.stop().await;
-    let missing: Vec<_> = g.requests().into_iter().filter(|r| r.path.contains("acme/missing")).collect();
+    let missing: Vec<_> = g
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("acme/missing"))
+        .collect();
     assert!(!missing.is_empty() && missing.iter().all(|r| r.status == 404));
     // Not retried in a tight loop: the refused source backs off.
-    assert!(missing.len() <= 8, "404 source polled {} times", missing.len());
+    assert!(
+        missing.len() <= 8,
+        "404 source polled {} times",
+        missing.len()
+    );
 }
 
 #[tokio::test]
@@ -408,11 +538,17 @@ async fn a_stream_with_conflicting_subjects_is_reported_not_changed() {
     .await
     .unwrap();
     let cfg = config(&g.url(), &nats.url(), "", "[[source]]\norg = \"acme\"");
-    let err = tokio::time::timeout(Duration::from_secs(10), gitea_nats_sourcer::scheduler::run(cfg, std::future::pending()))
-        .await
-        .expect("fails fast")
-        .unwrap_err();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        gitea_nats_sourcer::scheduler::run(cfg, std::future::pending()),
+    )
+    .await
+    .expect("fails fast")
+    .unwrap_err();
     assert!(err.to_string().contains("other.>"), "{err}");
     let mut s = js.get_stream(STREAM).await.unwrap();
-    assert_eq!(s.info().await.unwrap().config.subjects, vec!["other.>".to_string()]);
+    assert_eq!(
+        s.info().await.unwrap().config.subjects,
+        vec!["other.>".to_string()]
+    );
 }

@@ -16,7 +16,7 @@ impl Report {
         if !ok {
             self.failed = true;
         }
-        println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+        crate::say!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
     }
 }
 
@@ -28,7 +28,7 @@ pub async fn check(path: &Path, cfg: &Config) -> u8 {
         format!("{} ({} sources)", path.display(), cfg.sources.len()),
     );
     if let Some(w) = cfg.inline_token_warning(path) {
-        println!("warn config: {w}");
+        crate::say!("warn config: {w}");
     }
     check_gitea(cfg, &mut r).await;
     check_nats(cfg, &mut r).await;
@@ -47,7 +47,11 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
         Err(e) => return r.line(false, "gitea", e),
     };
     match client.version().await {
-        Ok(v) => r.line(true, "gitea", format!("{} answers, version {v}", cfg.gitea.url)),
+        Ok(v) => r.line(
+            true,
+            "gitea",
+            format!("{} answers, version {v}", cfg.gitea.url),
+        ),
         Err(e) => return r.line(false, "gitea", e),
     }
     if client.has_token() {
@@ -56,7 +60,11 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
             Err(e) => r.line(false, "gitea token", e),
         }
     } else {
-        r.line(true, "gitea token", "none: anonymous access sees public activity only");
+        r.line(
+            true,
+            "gitea token",
+            "none: anonymous access sees public activity only",
+        );
     }
     match client.learn_page_limit().await {
         Ok(n) => r.line(true, "gitea page size", format!("{n} rows per request")),
@@ -67,7 +75,10 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
             Ok(()) => r.line(
                 true,
                 &format!("source {}", source.spec),
-                format!("visible, every {}", humantime::format_duration(source.interval)),
+                format!(
+                    "visible, every {}",
+                    humantime::format_duration(source.interval)
+                ),
             ),
             Err(e) => r.line(false, &format!("source {}", source.spec), e),
         }
@@ -83,11 +94,18 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
     r.line(
         true,
         "nats",
-        format!("{} answers (server {} {})", cfg.nats.url, info.server_name, info.version),
+        format!(
+            "{} answers (server {} {})",
+            cfg.nats.url, info.server_name, info.version
+        ),
     );
     let js = nats::jetstream(client);
     match js.query_account().await {
-        Ok(a) => r.line(true, "jetstream", format!("on ({} streams in the account)", a.streams)),
+        Ok(a) => r.line(
+            true,
+            "jetstream",
+            format!("on ({} streams in the account)", a.streams),
+        ),
         Err(e) => return r.line(false, "jetstream", format!("not usable: {e}")),
     }
     match nats::ensure_stream(&js, &cfg.nats).await {
@@ -118,7 +136,11 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
                             r.line(
                                 false,
                                 &format!("history {spec}"),
-                                format!("lost between {} and {} (Gitea deleted it before it was read)", super::cursors::fmt_time(gap.from), super::cursors::fmt_time(gap.to)),
+                                format!(
+                                    "lost between {} and {} (Gitea deleted it before it was read)",
+                                    super::cursors::fmt_time(gap.from),
+                                    super::cursors::fmt_time(gap.to)
+                                ),
                             );
                         }
                     }

@@ -9,7 +9,9 @@ use crate::state::CursorStore;
 async fn open(cfg: &Config) -> Result<CursorStore, String> {
     let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
     let js = nats::jetstream(client);
-    let kv = nats::ensure_bucket(&js, &cfg.nats).await.map_err(|e| e.to_string())?;
+    let kv = nats::ensure_bucket(&js, &cfg.nats)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(CursorStore::new(kv))
 }
 
@@ -38,14 +40,20 @@ pub async fn list(cfg: &Config) -> u8 {
             return FAILED;
         }
     };
-    println!("{:<32} {:<27} {:>10}  {:<27} history", "SOURCE", "NEWEST PUBLISHED", "PUBLISHED", "UPDATED");
+    crate::say!(
+        "{:<32} {:<27} {:>10}  {:<27} history",
+        "SOURCE",
+        "NEWEST PUBLISHED",
+        "PUBLISHED",
+        "UPDATED"
+    );
     for (spec, stored) in &list {
         let c = &stored.cursor;
         let gap = match &c.gap {
             Some(g) => format!("GAP: lost {} .. {}", fmt_time(g.from), fmt_time(g.to)),
             None => "complete".into(),
         };
-        println!(
+        crate::say!(
             "{:<32} {:<27} {:>10}  {:<27} {gap}",
             spec.to_string(),
             c.newest.clone().unwrap_or_else(|| fmt_time(c.position)),
@@ -55,7 +63,11 @@ pub async fn list(cfg: &Config) -> u8 {
     }
     for source in cfg.sources() {
         if !list.iter().any(|(s, _)| *s == source.spec) {
-            println!("{:<32} no cursor: starts at {}", source.spec.to_string(), source.start);
+            crate::say!(
+                "{:<32} no cursor: starts at {}",
+                source.spec.to_string(),
+                source.start
+            );
         }
     }
     OK
@@ -78,11 +90,11 @@ pub async fn reset(cfg: &Config, spec: &str) -> u8 {
     };
     match store.reset(&spec).await {
         Ok(true) => {
-            println!("reset {spec}: it starts again at {}", cfg.poll.start);
+            crate::say!("reset {spec}: it starts again at {}", cfg.poll.start);
             OK
         }
         Ok(false) => {
-            println!("{spec} had no cursor");
+            crate::say!("{spec} had no cursor");
             OK
         }
         Err(e) => {

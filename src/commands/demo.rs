@@ -1,1 +1,158 @@
-pub async fn demo(_d: std::time::Duration, _n: Option<String>) -> u8 { 2 }
+//! `demo`: the whole pipeline on one machine with no Gitea of your own: a simulated Gitea
+//! generating activity (ties, org copies a second late), a private nats-server, the sourcer,
+//! and a tail of what arrives.
+
+use std::time::Duration;
+
+use super::{FAILED, OK};
+use crate::config::Config;
+use crate::local_nats::LocalNats;
+use crate::nats;
+use crate::simulator::{FakeGitea, HistorySpec, SimOptions};
+
+pub async fn demo(duration: Duration, nats_url: Option<String>) -> u8 {
+    match run_demo(duration, nats_url).await {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            FAILED
+        }
+    }
+}
+
+async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    let mut local = None;
+    let nats_url = match nats_url {
+        Some(u) => u,
+        None => {
+            let n = LocalNats::start(&dir.path().join("nats")).await?;
+            let url = n.url();
+            local = Some(n);
+            url
+        }
+    };
+    let gitea = FakeGitea::start(SimOptions {
+        seed: 7,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the simulated Gitea: {e}"))?;
+    let history = gitea.generate_history(&HistorySpec {
+        actions: 40,
+        days: 2,
+        orgs: 1,
+        repos: 3,
+        payload_bytes: 600,
+        ties: true,
+    });
+    let activity = gitea.spawn_activity(2.0);
+    let orgs = gitea.org_names();
+    let repos = gitea.repo_names();
+    let mut sources = String::new();
+    for o in &orgs {
+        sources.push_str(&format!("[[source]]\norg = \"{o}\"\n"));
+    }
+    // One repository also on its own: the same actions through two feeds, published once.
+    if let Some(r) = repos.first() {
+        sources.push_str(&format!("[[source]]\nrepo = \"{r}\"\ninterval = \"1s\"\n"));
+    }
+    let text = format!(
+        "[gitea]\nurl = \"{}\"\nrequests_per_second = 20\nburst = 10\n\
+         [nats]\nurl = \"{nats_url}\"\nstream = \"GITEA_DEMO\"\nsubject_prefix = \"gitea_demo\"\ncursor_bucket = \"gitea_demo_cursors\"\n\
+         [poll]\ninterval = \"2s\"\nstart = \"beginning\"\n{sources}",
+        gitea.url()
+    );
+    let cfg = Config::parse(&text).map_err(|e| e.to_string())?;
+    crate::say!(
+        "demo: simulated Gitea at {} with {history} past actions in {} repositories, 2 new actions a second",
+        gitea.url(),
+        repos.len()
+    );
+    crate::say!(
+        "demo: NATS at {nats_url}{}",
+        if local.is_some() {
+            " (private nats-server, temp store)"
+        } else {
+            ""
+        }
+    );
+    crate::say!("demo: config:\n{}", indent(&text));
+    crate::say!("demo: events as they arrive on stream GITEA_DEMO (subject gitea_demo.>):");
+    let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
+    nats::ensure_stream(&nats::jetstream(client.clone()), &cfg.nats)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let nats_cfg = cfg.nats.clone();
+    let tail = tokio::spawn(async move {
+        let mut first = true;
+        let mut n = 0usize;
+        let r = super::tail::follow(&nats_cfg, None, true, None, |payload| {
+            n += 1;
+            if first {
+                first = false;
+                crate::say!("first event, whole:\n{}", indent(&pretty(payload)));
+            }
+            crate::say!("{}", super::tail::summary(payload));
+        })
+        .await;
+        if let Err(e) = r {
+            eprintln!("tail stopped: {e}");
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(crate::scheduler::run(cfg.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => {}
+        _ = super::stop_signal() => {}
+    }
+    activity.abort();
+    // Give the sourcer a moment to publish the last actions (at most two intervals).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let js = nats::jetstream(client.clone());
+    while tokio::time::Instant::now() < deadline {
+        let n = match js.get_stream(&cfg.nats.stream).await {
+            Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+            Err(_) => 0,
+        };
+        if n as usize >= gitea.action_count() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop_tx.send(());
+    match run.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) => return Err(format!("the sourcer task failed: {e}")),
+    }
+    tail.abort();
+    let published = match js.get_stream(&cfg.nats.stream).await {
+        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    };
+    crate::say!(
+        "demo: {published} events in the stream for {} actions in the simulated Gitea \
+         (each read through an org feed and, for {}, its repository feed too)",
+        gitea.action_count(),
+        repos.first().map(String::as_str).unwrap_or("-")
+    );
+    drop(local);
+    Ok(())
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn pretty(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| String::from_utf8_lossy(payload).into_owned())
+}

@@ -9,6 +9,15 @@ use crate::cli::{Cli, Command, CursorsCommand};
 use crate::config::{Config, LogFormat};
 use crate::telemetry;
 
+/// Prints a line to stdout, ignoring a closed pipe (`tail | head` must not panic).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Exit code of success.
 pub const OK: u8 = 0;
 /// Exit code of a failure at run time.
@@ -32,7 +41,10 @@ pub async fn dispatch(cli: Cli) -> u8 {
             return USAGE;
         }
     };
-    let format = cli.log_format.or(config.log.format).unwrap_or(LogFormat::Text);
+    let format = cli
+        .log_format
+        .or(config.log.format)
+        .unwrap_or(LogFormat::Text);
     telemetry::init(format, Some(&config.log));
     if let Some(w) = config.inline_token_warning(&cli.config) {
         tracing::warn!("{w}");

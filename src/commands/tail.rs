@@ -7,9 +7,22 @@ use super::{FAILED, OK};
 use crate::config::{Config, NatsConfig};
 use crate::nats;
 
-pub async fn tail(cfg: &Config, filter: Option<&str>, all: bool, count: Option<usize>, json: bool) -> u8 {
+pub async fn tail(
+    cfg: &Config,
+    filter: Option<&str>,
+    all: bool,
+    count: Option<usize>,
+    json: bool,
+) -> u8 {
     match follow(&cfg.nats, filter, all, count, |payload| {
-        println!("{}", if json { String::from_utf8_lossy(payload).into_owned() } else { summary(payload) });
+        crate::say!(
+            "{}",
+            if json {
+                String::from_utf8_lossy(payload).into_owned()
+            } else {
+                summary(payload)
+            }
+        );
     })
     .await
     {
@@ -43,7 +56,11 @@ pub async fn follow(
     let consumer = stream
         .create_consumer(OrderedConfig {
             filter_subject,
-            deliver_policy: if all { DeliverPolicy::All } else { DeliverPolicy::New },
+            deliver_policy: if all {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::New
+            },
             ..Default::default()
         })
         .await
@@ -80,7 +97,11 @@ pub fn summary(payload: &[u8]) -> String {
                 .unwrap_or(0);
             format!("{} ({n} commits)", s(&a["ref_name"]))
         }
-        _ => content.chars().take(60).collect::<String>().replace('\n', " "),
+        _ => content
+            .chars()
+            .take(60)
+            .collect::<String>()
+            .replace('\n', " "),
     };
     format!(
         "{}  {:<24} {:<20} {:<10} {}",

@@ -127,8 +127,14 @@ mod tests {
     #[test]
     fn advance_keeps_only_the_window() {
         let mut c = Cursor::new(100, 0);
-        c.seen.push(Seen { k: "a".into(), t: 95 });
-        c.seen.push(Seen { k: "b".into(), t: 60 });
+        c.seen.push(Seen {
+            k: "a".into(),
+            t: 95,
+        });
+        c.seen.push(Seen {
+            k: "b".into(),
+            t: 60,
+        });
         c.advance(110, 20);
         assert_eq!(c.position, 110);
         assert_eq!(c.seen.len(), 1);
@@ -140,7 +146,10 @@ mod tests {
     #[test]
     fn repeatable_match_allows_one_second() {
         let mut c = Cursor::new(100, 0);
-        c.seen.push(Seen { k: "a".into(), t: 95 });
+        c.seen.push(Seen {
+            k: "a".into(),
+            t: 95,
+        });
         assert!(c.has_seen("a", 96, true));
         assert!(!c.has_seen("a", 97, true));
         assert!(c.has_seen("a", 10, false));

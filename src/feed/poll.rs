@@ -170,7 +170,9 @@ impl SourcePoller {
                     self.commit(stored).await?;
                 }
             }
-            Some(LiveWalk::TooDeep { newest }) => self.catch_up(stored, newest, report, shutdown).await?,
+            Some(LiveWalk::TooDeep { newest }) => {
+                self.catch_up(stored, newest, report, shutdown).await?
+            }
         }
         Ok(())
     }
@@ -188,7 +190,12 @@ impl SourcePoller {
             (StartAt::Now, Some(newest)) => {
                 let t = newest.timestamp();
                 let mut c = Cursor::new(t, t - ctx.lookback);
-                let rows = match read(shutdown, walk::walk_back_to(&ctx.client, spec, t - ctx.lookback, ctx.live_pages)).await? {
+                let rows = match read(
+                    shutdown,
+                    walk::walk_back_to(&ctx.client, spec, t - ctx.lookback, ctx.live_pages),
+                )
+                .await?
+                {
                     Some(LiveWalk::Done(rows)) => rows,
                     Some(LiveWalk::TooDeep { .. }) => first.rows,
                     None => return Ok(None),
@@ -207,7 +214,10 @@ impl SourcePoller {
             }
         };
         telemetry::cursor_created(spec, &self.source.start, cursor.position);
-        let mut stored = Stored { cursor, revision: 0 };
+        let mut stored = Stored {
+            cursor,
+            revision: 0,
+        };
         self.commit(&mut stored).await?;
         Ok(Some(stored))
     }
@@ -239,7 +249,11 @@ impl SourcePoller {
             cursor.gap = Some(gap);
         }
         let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
-        let first_day = tz.timestamp_opt(from, 0).single().map(|d| d.date_naive()).unwrap_or(newest.date_naive());
+        let first_day = tz
+            .timestamp_opt(from, 0)
+            .single()
+            .map(|d| d.date_naive())
+            .unwrap_or(newest.date_naive());
         let last_day = newest.date_naive();
         telemetry::catch_up_started(spec, first_day, last_day);
         for day in first_day.iter_days().take_while(|d| *d <= last_day) {
@@ -258,7 +272,10 @@ impl SourcePoller {
                 break;
             }
             if day < last_day {
-                stored.cursor.advance(start_of_day(day.succ_opt().unwrap_or(day), tz) - 1, ctx.lookback);
+                stored.cursor.advance(
+                    start_of_day(day.succ_opt().unwrap_or(day), tz) - 1,
+                    ctx.lookback,
+                );
             }
             self.commit(stored).await?;
         }
@@ -277,7 +294,10 @@ impl SourcePoller {
         let ctx = &self.ctx;
         let cutoff = stored.cursor.cutoff(ctx.lookback);
         let mut fresh: Vec<Candidate> = Vec::new();
-        let mut rows: Vec<ActivityRow> = rows.into_iter().filter(|r| r.created_unix() >= cutoff).collect();
+        let mut rows: Vec<ActivityRow> = rows
+            .into_iter()
+            .filter(|r| r.created_unix() >= cutoff)
+            .collect();
         rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
         for row in rows {
             let key = event::identity_key(&row.activity);
@@ -299,15 +319,17 @@ impl SourcePoller {
             let (batch, rest) = remaining.split_at(ctx.batch.min(remaining.len()));
             let events: Vec<Event> = batch
                 .iter()
-                .filter_map(|c| match event::build(&ctx.gitea_url, &ctx.subject_prefix, &c.row) {
-                    Ok(e) => Some(e),
-                    Err(e) => {
-                        // Serialising a parsed row cannot fail in practice; if it does, the
-                        // row is skipped loudly rather than blocking the source forever.
-                        telemetry::event_skipped(&self.source.spec, &e.to_string());
-                        None
-                    }
-                })
+                .filter_map(
+                    |c| match event::build(&ctx.gitea_url, &ctx.subject_prefix, &c.row) {
+                        Ok(e) => Some(e),
+                        Err(e) => {
+                            // Serialising a parsed row cannot fail in practice; if it does, the
+                            // row is skipped loudly rather than blocking the source forever.
+                            telemetry::event_skipped(&self.source.spec, &e.to_string());
+                            None
+                        }
+                    },
+                )
                 .collect();
             let outcome = match ctx.publisher.publish_all(&events).await {
                 Ok(o) => o,
@@ -322,14 +344,22 @@ impl SourcePoller {
             report.duplicates += outcome.duplicates;
             let cursor = &mut stored.cursor;
             for c in batch {
-                cursor.seen.push(Seen { k: c.key.clone(), t: c.t });
+                cursor.seen.push(Seen {
+                    k: c.key.clone(),
+                    t: c.t,
+                });
             }
             cursor.published += outcome.stored as u64;
             let last = &batch[batch.len() - 1].row;
             cursor.newest = Some(last.activity.created.to_rfc3339());
             cursor.advance(last.created_unix(), ctx.lookback);
             self.commit(stored).await?;
-            telemetry::batch_published(&self.source.spec, outcome.stored, outcome.duplicates, &last.activity.created);
+            telemetry::batch_published(
+                &self.source.spec,
+                outcome.stored,
+                outcome.duplicates,
+                &last.activity.created,
+            );
             remaining = rest;
             if shutdown.is_fired() && !remaining.is_empty() {
                 for c in remaining {

@@ -55,9 +55,9 @@ impl GiteaClient {
         let mut api = Url::parse(&cfg.url)
             .map_err(|e| GiteaError::Request(format!("gitea.url {:?}: {e}", cfg.url)))?;
         {
-            let mut segs = api
-                .path_segments_mut()
-                .map_err(|_| GiteaError::Request(format!("gitea.url {:?} cannot be a base", cfg.url)))?;
+            let mut segs = api.path_segments_mut().map_err(|_| {
+                GiteaError::Request(format!("gitea.url {:?} cannot be a base", cfg.url))
+            })?;
             segs.pop_if_empty().push("api").push("v1");
         }
         let http = reqwest::Client::builder()
@@ -90,9 +90,14 @@ impl GiteaClient {
     /// Reads `max_response_items` so that every page is a full one. Older servers without
     /// the endpoint keep Gitea's default of 50.
     pub async fn learn_page_limit(&self) -> Result<usize, GiteaError> {
-        match self.get_json::<ApiSettings>(&["settings", "api"], &[]).await {
+        match self
+            .get_json::<ApiSettings>(&["settings", "api"], &[])
+            .await
+        {
             Ok(s) if s.max_response_items > 0 => {
-                self.inner.page_limit.store(s.max_response_items, Ordering::Relaxed);
+                self.inner
+                    .page_limit
+                    .store(s.max_response_items, Ordering::Relaxed);
                 Ok(s.max_response_items)
             }
             Ok(_) => Ok(self.page_limit()),
@@ -103,7 +108,10 @@ impl GiteaClient {
 
     /// `GET /version`.
     pub async fn version(&self) -> Result<String, GiteaError> {
-        Ok(self.get_json::<ServerVersion>(&["version"], &[]).await?.version)
+        Ok(self
+            .get_json::<ServerVersion>(&["version"], &[])
+            .await?
+            .version)
     }
 
     /// `GET /user`: whom the token belongs to.
@@ -113,7 +121,9 @@ impl GiteaClient {
 
     /// Checks that the source's repository, org or user is visible to the token.
     pub async fn check_visible(&self, spec: &SourceSpec) -> Result<(), GiteaError> {
-        self.get_json::<serde_json::Value>(&spec.object_path(), &[]).await.map(|_| ())
+        self.get_json::<serde_json::Value>(&spec.object_path(), &[])
+            .await
+            .map(|_| ())
     }
 
     /// Whether a token is configured.
@@ -172,7 +182,9 @@ impl GiteaClient {
         query: &[(&str, String)],
     ) -> Result<T, GiteaError> {
         let url = self.url(path, query)?;
-        let (v, _) = self.with_retries(&url, || self.fetch::<T>(url.clone())).await?;
+        let (v, _) = self
+            .with_retries(&url, || self.fetch::<T>(url.clone()))
+            .await?;
         Ok(v)
     }
 
@@ -182,7 +194,8 @@ impl GiteaClient {
             .map_err(|_| GiteaError::Request("gitea.url cannot be a base".into()))?
             .extend(path);
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         Ok(url)
     }
@@ -216,8 +229,12 @@ impl GiteaClient {
         let shown = redact(&url);
         let mut req = self.inner.http.get(url);
         if let Some(token) = &self.inner.token {
-            let mut value = HeaderValue::from_str(&format!("token {}", token.expose()))
-                .map_err(|_| GiteaError::Request("the Gitea token holds characters a header cannot carry".into()))?;
+            let mut value =
+                HeaderValue::from_str(&format!("token {}", token.expose())).map_err(|_| {
+                    GiteaError::Request(
+                        "the Gitea token holds characters a header cannot carry".into(),
+                    )
+                })?;
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
@@ -259,7 +276,9 @@ async fn check_status(url: &str, resp: Response) -> Result<Response, GiteaError>
 
 fn transport_error(url: &str, e: reqwest::Error) -> GiteaError {
     if e.is_timeout() {
-        return GiteaError::Timeout { url: url.to_string() };
+        return GiteaError::Timeout {
+            url: url.to_string(),
+        };
     }
     // The error chain without the URL (which we print ourselves, redacted).
     let e = e.without_url();

@@ -97,7 +97,9 @@ mod tests {
 
     #[test]
     fn retry_after_seconds_and_http_date() {
-        let now = chrono::Utc.with_ymd_and_hms(2026, 11, 28, 17, 56, 20).unwrap();
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 28, 17, 56, 20)
+            .unwrap();
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
         assert_eq!(
             parse_retry_after("Sat, 28 Nov 2026 17:56:28 GMT", now),
@@ -107,7 +109,10 @@ mod tests {
             parse_retry_after("Sat, 28 Nov 2026 17:56:00 GMT", now),
             Some(Duration::ZERO)
         );
-        assert_eq!(parse_retry_after("99999", now), Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse_retry_after("99999", now),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 

@@ -23,7 +23,11 @@ pub struct User {
 impl User {
     /// The name in URLs, whichever field this Gitea version used for it.
     pub fn name(&self) -> &str {
-        if self.login.is_empty() { &self.username } else { &self.login }
+        if self.login.is_empty() {
+            &self.username
+        } else {
+            &self.login
+        }
     }
 }
 

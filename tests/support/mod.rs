@@ -35,7 +35,9 @@ impl Nats {
         self.server.url()
     }
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connect to test nats")
+        async_nats::connect(self.url())
+            .await
+            .expect("connect to test nats")
     }
 }
 
@@ -51,7 +53,9 @@ pub async fn gitea_with(opts: SimOptions) -> FakeGitea {
 /// (more `[[source]]` tables, or keys for `[poll]` given as `poll_extra`).
 pub fn config(gitea_url: &str, nats_url: &str, poll_extra: &str, sources: &str) -> Config {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_test_writer()
         .try_init();
     let text = format!(
@@ -87,7 +91,10 @@ pub fn run(cfg: Config) -> Running {
     let task = tokio::spawn(scheduler::run(cfg, async {
         let _ = rx.await;
     }));
-    Running { stop: Some(tx), task }
+    Running {
+        stop: Some(tx),
+        task,
+    }
 }
 
 impl Running {
@@ -118,7 +125,10 @@ where
         if cond().await {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs}s waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -148,7 +158,9 @@ impl Msg {
 
 /// Number of messages in the stream.
 pub async fn stream_count(nats_url: &str, stream: &str) -> u64 {
-    let Ok(client) = async_nats::connect(nats_url).await else { return 0 };
+    let Ok(client) = async_nats::connect(nats_url).await else {
+        return 0;
+    };
     let js = async_nats::jetstream::new(client);
     match js.get_stream(stream).await {
         Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
@@ -202,7 +214,11 @@ pub fn assert_no_repeats(msgs: &[Msg]) {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for m in msgs {
         *counts.entry(m.msg_id.as_str()).or_default() += 1;
-        assert_eq!(m.body["id"].as_str(), Some(m.msg_id.as_str()), "Nats-Msg-Id equals the CloudEvents id");
+        assert_eq!(
+            m.body["id"].as_str(),
+            Some(m.msg_id.as_str()),
+            "Nats-Msg-Id equals the CloudEvents id"
+        );
     }
     let repeated: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
     assert!(repeated.is_empty(), "repeated events: {repeated:?}");
