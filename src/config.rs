@@ -621,6 +621,12 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let c = Config::parse(include_str!("../config.example.toml")).unwrap();
+        assert_eq!(c.sources().len(), 3);
+    }
+
+    #[test]
     fn secret_is_not_printed() {
         let s = Secret::new("hunter2-token");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
