@@ -147,6 +147,12 @@ async fn run_exits_0_within_10s_of_sigterm_and_never_logs_the_token() {
         async move { stream_count(&url, "GITEA_EVENTS").await >= 20 }
     })
     .await;
+    wait_for(30, "the refused source was polled", || async {
+        g.requests()
+            .iter()
+            .any(|r| r.path.contains("acme/gone") && r.status == 404)
+    })
+    .await;
     // ps must not show the token either: it is read from a file, never an argument.
     let cmdline =
         std::fs::read_to_string(format!("/proc/{}/cmdline", child.id())).unwrap_or_default();
