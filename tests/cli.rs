@@ -248,3 +248,66 @@ async fn cursors_list_shows_progress_and_reset_deletes_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn a_cursor_older_than_the_oldest_row_is_reported_as_lost_history_in_check_and_cursors_list()
+{
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    for i in 0..5 {
+        g.push_action(
+            NewAction::push("alice", "acme/widgets", "main", 1)
+                .at(g.now() - chrono::Duration::seconds(5000 - i)),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let cfg = gitea_nats_sourcer::config::Config::load(&cfg_path).unwrap();
+    let url = nats.url();
+    let count = |n: u64| {
+        let url = url.clone();
+        move || {
+            let url = url.clone();
+            async move { stream_count(&url, "GITEA_EVENTS").await >= n }
+        }
+    };
+    let r = run(cfg.clone());
+    wait_for(20, "history published", count(5)).await;
+    r.stop().await;
+    // The delete_old_actions cron runs while the sourcer is down, then life goes on.
+    g.delete_older_than(g.now() - chrono::Duration::seconds(100));
+    for _ in 0..2 {
+        g.push_action(NewAction::push("bob", "acme/widgets", "main", 1));
+    }
+    let r = run(cfg);
+    wait_for(20, "new actions published", count(7)).await;
+    r.stop().await;
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg_path)
+        .arg("check")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warn history repo:acme/widgets: lost between"),
+        "{text}"
+    );
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg_path)
+        .args(["cursors", "list"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("GAP: lost"), "{text}");
+}

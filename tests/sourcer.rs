@@ -552,3 +552,78 @@ async fn a_stream_with_conflicting_subjects_is_reported_not_changed() {
         vec!["other.>".to_string()]
     );
 }
+
+#[tokio::test]
+async fn nats_stopped_and_restarted_on_the_same_store_loses_and_repeats_nothing() {
+    let mut nats = Nats::start().await;
+    let g = gitea().await;
+    world(&g);
+    for _ in 0..5 {
+        g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    }
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let run = run(cfg);
+    wait_count(&nats, 5, "before the outage").await;
+    nats.server.stop().await;
+    for i in 0..6 {
+        g.push_action(NewAction::comment(
+            "bob",
+            "acme/widgets",
+            4,
+            &format!("during outage {i}"),
+        ));
+    }
+    // Wait until the sourcer has polled Gitea after the outage began (it sees the new rows
+    // and cannot publish them), then bring NATS back.
+    let before = g.requests().len();
+    wait_for(20, "a poll during the outage", || async {
+        g.requests().len() > before
+    })
+    .await;
+    nats.server.restart().await.expect("restart nats");
+    wait_count(&nats, 11, "after the outage").await;
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    wait_count(&nats, 12, "live again").await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_eq!(msgs.len(), 12);
+    assert_no_repeats(&msgs);
+    assert_eq!(counts(&msgs), truth(&g, |_| true));
+}
+
+#[tokio::test]
+async fn start_at_a_date_publishes_from_that_day_on() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    world(&g);
+    let day = 86400;
+    g.push_action(NewAction::push("alice", "acme/widgets", "old", 1).at(ago(&g, 5 * day)));
+    g.push_action(NewAction::push("alice", "acme/widgets", "new", 1).at(ago(&g, day)));
+    g.push_action(NewAction::push("alice", "acme/widgets", "new", 1).at(ago(&g, 10)));
+    let since = (g.now() - chrono::Duration::days(2)).date_naive();
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        &format!("start = \"{since}\""),
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let run = run(cfg);
+    wait_count(&nats, 2, "the two recent pushes").await;
+    let reqs = g.requests().len();
+    wait_for(20, "a few more polls", || async {
+        g.requests().len() > reqs + 3
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_eq!(msgs.len(), 2);
+    assert!(
+        msgs.iter()
+            .all(|m| m.activity()["ref_name"] == "refs/heads/new")
+    );
+}

@@ -133,14 +133,10 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
                     );
                     for (spec, stored) in list {
                         if let Some(gap) = &stored.cursor.gap {
-                            r.line(
-                                false,
-                                &format!("history {spec}"),
-                                format!(
-                                    "lost between {} and {} (Gitea deleted it before it was read)",
-                                    super::cursors::fmt_time(gap.from),
-                                    super::cursors::fmt_time(gap.to)
-                                ),
+                            crate::say!(
+                                "warn history {spec}: lost between {} and {}: Gitea deleted it before it was read",
+                                super::cursors::fmt_time(gap.from),
+                                super::cursors::fmt_time(gap.to)
                             );
                         }
                     }

@@ -156,17 +156,30 @@ impl SourcePoller {
         .await?;
         match walked {
             None => report.stopped = true,
-            Some(LiveWalk::Done(rows)) => {
+            Some(LiveWalk::Done { rows, exhausted }) => {
                 report.read += rows.len();
+                if exhausted && let Some(oldest) = rows.iter().map(ActivityRow::created_unix).min()
+                {
+                    Self::check_gap(&self.source.spec, &mut stored.cursor, oldest);
+                }
                 let newest = rows.iter().map(ActivityRow::created_unix).max();
-                let before = (stored.cursor.position, stored.cursor.seen.len());
+                let before = (
+                    stored.cursor.position,
+                    stored.cursor.seen.len(),
+                    stored.cursor.gap.clone(),
+                );
                 self.process(stored, rows, report, shutdown).await?;
                 if let Some(newest) = newest
                     && !report.stopped
                 {
                     stored.cursor.advance(newest, ctx.lookback);
                 }
-                if (stored.cursor.position, stored.cursor.seen.len()) != before {
+                if (
+                    stored.cursor.position,
+                    stored.cursor.seen.len(),
+                    stored.cursor.gap.clone(),
+                ) != before
+                {
                     self.commit(stored).await?;
                 }
             }
@@ -196,7 +209,7 @@ impl SourcePoller {
                 )
                 .await?
                 {
-                    Some(LiveWalk::Done(rows)) => rows,
+                    Some(LiveWalk::Done { rows, .. }) => rows,
                     Some(LiveWalk::TooDeep { .. }) => first.rows,
                     None => return Ok(None),
                 };
@@ -239,15 +252,7 @@ impl SourcePoller {
         let Some(oldest) = oldest else { return Ok(()) };
         let tz = *newest.offset();
         let cursor = &mut stored.cursor;
-        if cursor.position > 0 && oldest.created_unix() > cursor.position {
-            let gap = Gap {
-                from: cursor.position,
-                to: oldest.created_unix(),
-                detected_at: chrono::Utc::now(),
-            };
-            telemetry::gap_detected(spec, gap.from, gap.to);
-            cursor.gap = Some(gap);
-        }
+        Self::check_gap(spec, cursor, oldest.created_unix());
         let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
         let first_day = tz
             .timestamp_opt(from, 0)
@@ -370,6 +375,20 @@ impl SourcePoller {
             }
         }
         Ok(())
+    }
+
+    /// The cursor's own row is gone and every row Gitea has is newer: the history between
+    /// was deleted (the `delete_old_actions` cron) before it was read. Say so, loudly.
+    fn check_gap(spec: &SourceSpec, cursor: &mut Cursor, oldest: i64) {
+        if cursor.position > 0 && oldest > cursor.position {
+            let gap = Gap {
+                from: cursor.position,
+                to: oldest,
+                detected_at: chrono::Utc::now(),
+            };
+            telemetry::gap_detected(spec, gap.from, gap.to);
+            cursor.gap = Some(gap);
+        }
     }
 
     async fn commit(&self, stored: &mut Stored) -> Result<(), PollError> {

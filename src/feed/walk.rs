@@ -17,7 +17,11 @@ const MAX_RESTARTS: usize = 5;
 #[derive(Debug)]
 pub enum LiveWalk {
     /// Every row down to the cutoff (and the rest of the last page), newest first.
-    Done(Vec<ActivityRow>),
+    Done {
+        rows: Vec<ActivityRow>,
+        /// The feed ended before a row older than the cutoff: these are all its rows.
+        exhausted: bool,
+    },
     /// More than the page budget lies above the cutoff: catch up by day instead.
     TooDeep {
         /// `created` of the newest row (server time zone).
@@ -58,7 +62,10 @@ pub async fn walk_back_to(
                 }
             }
             if reached || short || !p.has_next {
-                return Ok(LiveWalk::Done(rows));
+                return Ok(LiveWalk::Done {
+                    rows,
+                    exhausted: !reached,
+                });
             }
             if page >= max_pages {
                 let newest = rows
