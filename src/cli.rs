@@ -36,6 +36,24 @@ pub enum Command {
     /// SIGTERM or SIGINT: stop polling, let in-flight publishes finish (or abandon them
     /// without moving the cursor past them), write the cursors, exit 0 within 10 s.
     Run,
+    /// Publish the history of a range of days, skipping what is already published.
+    ///
+    /// Walks each day (Gitea's `date=`, server time zone) of each source, oldest first. Safe
+    /// while `run` runs elsewhere: live cursors are never moved, and rows `run` publishes
+    /// (from where its cursor began) are left to it. Running it twice over the same range
+    /// publishes nothing the second time, however long after: a ledger per day in the
+    /// cursor bucket records what was published.
+    Backfill {
+        /// First day, YYYY-MM-DD (server time zone).
+        #[arg(long)]
+        since: chrono::NaiveDate,
+        /// Last day, inclusive; default today.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+        /// Only these sources (repo:OWNER/NAME, org:NAME, user:NAME); default all configured.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+    },
     /// Validate the config and reach Gitea and NATS; one line per check.
     ///
     /// Checks the config, Gitea's version, whose the token is, that every source is visible,

@@ -13,6 +13,7 @@
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
 //! * [`state`]: cursors in the JetStream key-value bucket, compare-and-set.
 //! * [`nats`]: connecting, and creating or checking the stream and bucket.
+//! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
 //! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, shutdown.
 //! * [`shutdown`]: the shutdown signal passed into every task.
 //! * [`telemetry`]: one function per happening, writing its log line.
@@ -20,6 +21,7 @@
 //! * [`simulator`]: a fake Gitea that behaves like the real one (demo, tests, benchmark).
 //! * [`local_nats`]: a private nats-server process (demo, tests, benchmark).
 
+pub mod backfill;
 pub mod cli;
 pub mod commands;
 pub mod config;

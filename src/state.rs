@@ -46,6 +46,11 @@ impl CursorStore {
         CursorStore { kv }
     }
 
+    /// The bucket itself (backfill ledgers live beside the cursors).
+    pub fn kv(&self) -> &kv::Store {
+        &self.kv
+    }
+
     /// The stored cursor of a source, if any.
     pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StateError> {
         let entry = self

@@ -311,3 +311,96 @@ async fn a_cursor_older_than_the_oldest_row_is_reported_as_lost_history_in_check
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("GAP: lost"), "{text}");
 }
+
+#[tokio::test]
+async fn backfill_twice_over_the_same_range_publishes_nothing_the_second_time_even_after_the_duplicate_window()
+ {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gears");
+    let day = 86400;
+    for i in 0..30i64 {
+        let at = g.now() - chrono::Duration::seconds(5 * day - i * 3 * 3600);
+        g.push_action(
+            NewAction::push("alice", "acme/widgets", "main", 1)
+                .at(at)
+                .copy_delay(i % 2),
+        );
+        g.push_action(
+            NewAction::close_issue("bob", "acme/gears", i)
+                .at(at)
+                .copy_delay(1),
+        );
+    }
+    let expected = g.action_count() as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
+    );
+    // A one-second duplicate window: JetStream alone would accept the second run's events.
+    let text = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("[nats]\n", "[nats]\nduplicate_window = \"1s\"\n");
+    std::fs::write(&cfg_path, text).unwrap();
+    let since = (g.now() - chrono::Duration::days(7))
+        .date_naive()
+        .to_string();
+    let until = (g.now() - chrono::Duration::days(1))
+        .date_naive()
+        .to_string();
+    let backfill = || {
+        tokio::process::Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg_path)
+            .args(["backfill", "--since", &since, "--until", &until])
+            .output()
+    };
+    let out = backfill().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("{expected} events published")),
+        "{text}"
+    );
+    assert_eq!(stream_count(&nats.url(), "GITEA_EVENTS").await, expected);
+    // Wait until the duplicate window has provably passed: the same probe id is accepted twice.
+    let js = async_nats::jetstream::new(nats.client().await);
+    let probe = || async {
+        js.send_publish(
+            "gitea.probe.probe.probe",
+            async_nats::jetstream::context::Publish::build()
+                .payload("p".into())
+                .message_id("probe"),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .duplicate
+    };
+    assert!(!probe().await);
+    wait_for(10, "the duplicate window to pass", || async {
+        !probe().await
+    })
+    .await;
+    let before = stream_count(&nats.url(), "GITEA_EVENTS").await;
+    let out = backfill().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(" 0 events published"), "{text}");
+    assert_eq!(
+        stream_count(&nats.url(), "GITEA_EVENTS").await,
+        before,
+        "nothing new in the stream"
+    );
+}

@@ -63,6 +63,11 @@ pub async fn dispatch(cli: Cli) -> u8 {
                 }
             }
         }
+        Command::Backfill {
+            since,
+            until,
+            sources,
+        } => backfill(config, since, until, &sources).await,
         Command::Check => check::check(&cli.config, &config).await,
         Command::Cursors(CursorsCommand::List) => cursors::list(&config).await,
         Command::Cursors(CursorsCommand::Reset { spec }) => cursors::reset(&config, &spec).await,
@@ -73,6 +78,73 @@ pub async fn dispatch(cli: Cli) -> u8 {
             json,
         } => tail::tail(&config, filter.as_deref(), all, count, json).await,
         Command::Demo { .. } => USAGE,
+    }
+}
+
+async fn backfill(
+    config: Config,
+    since: chrono::NaiveDate,
+    until: Option<chrono::NaiveDate>,
+    sources: &[String],
+) -> u8 {
+    let until = until.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    if until < since {
+        eprintln!("error: --until {until} is before --since {since}");
+        return USAGE;
+    }
+    let specs: Vec<crate::source::SourceSpec> = if sources.is_empty() {
+        config.sources().into_iter().map(|s| s.spec).collect()
+    } else {
+        match sources
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: --source: {e}");
+                return USAGE;
+            }
+        }
+    };
+    let (trigger, mut shutdown) = crate::shutdown::channel();
+    let work = async {
+        let Some(services) = crate::scheduler::connect(&config, &mut shutdown.clone())
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let kv = services.ctx.store.kv().clone();
+        crate::backfill::backfill(&services.ctx, &kv, &specs, since, until, &mut shutdown)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    };
+    tokio::pin!(work);
+    // A signal stops the backfill at its next safe point (after a batch's ledger write).
+    let result: Result<Option<crate::backfill::Totals>, String> = tokio::select! {
+        r = &mut work => r,
+        _ = stop_signal() => {
+            trigger.fire();
+            work.await
+        }
+    };
+    match result {
+        Ok(Some(t)) => {
+            say!(
+                "backfill done: {} source-days, {} events published, {} already published",
+                t.days,
+                t.published,
+                t.skipped
+            );
+            OK
+        }
+        Ok(None) => OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            FAILED
+        }
     }
 }
 
