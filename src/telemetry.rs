@@ -57,6 +57,10 @@ pub fn walk_restarted(spec: &SourceSpec, before: u64, now: u64) {
     tracing::debug!(source = %spec, before, now, "feed total changed during a walk; reading it again");
 }
 
+pub fn walk_incomplete(spec: &SourceSpec, day: NaiveDate, read: usize, total: u64) {
+    tracing::error!(source = %spec, %day, read, total, "could not read every row of the day (the feed kept moving); publishing what was read");
+}
+
 pub fn cursor_created(spec: &SourceSpec, start: &StartAt, position: i64) {
     tracing::info!(source = %spec, %start, position, "no stored cursor; starting at {start}");
 }

@@ -80,31 +80,26 @@ pub async fn walk_back_to(
     }
 }
 
-/// Reads every row of one day (server time zone), newest first. Starts over when the day's
-/// total changes during the walk (a late row or a deletion moved the pages).
+/// Reads every row of one day (server time zone), newest first.
+///
+/// Rows of the same second come back in a new random order on every request, so a tie
+/// that straddles a page boundary can show one row twice and hide another; shifting pages do
+/// the same. The walk therefore passes over the day again (keeping what it has, de-duplicated
+/// by row id) until it holds as many distinct rows as `X-Total-Count` says the day has.
 pub async fn walk_day(
     client: &GiteaClient,
     spec: &SourceSpec,
     date: NaiveDate,
 ) -> Result<Vec<ActivityRow>, GiteaError> {
+    const MAX_PASSES: usize = 25;
     let mut rows = Vec::new();
     let mut ids = HashSet::new();
-    let mut restarts = 0;
-    'walk: loop {
-        let mut first_total = None;
+    let mut total = None;
+    for _pass in 0..MAX_PASSES {
         let mut page = 1;
         loop {
             let p = client.feed_page(spec, page, Some(date)).await?;
-            if let (Some(first), Some(now)) = (first_total, p.total)
-                && now != first
-                && restarts < MAX_RESTARTS
-            {
-                restarts += 1;
-                telemetry::walk_restarted(spec, first, now);
-                // Keep what was read: ids de-duplicate the second pass.
-                continue 'walk;
-            }
-            first_total = first_total.or(p.total);
+            total = p.total.or(total);
             let short = p.rows.len() < client.page_limit();
             for r in p.rows {
                 if ids.insert(r.activity.id) {
@@ -112,11 +107,19 @@ pub async fn walk_day(
                 }
             }
             if short || !p.has_next {
-                return Ok(rows);
+                break;
             }
             page += 1;
         }
+        match total {
+            Some(t) if (ids.len() as u64) < t => {
+                telemetry::walk_restarted(spec, t, ids.len() as u64)
+            }
+            _ => return Ok(rows),
+        }
     }
+    telemetry::walk_incomplete(spec, date, ids.len(), total.unwrap_or_default());
+    Ok(rows)
 }
 
 /// The oldest row the feed still holds (one request for the total, one for the last page).
