@@ -1,2 +1,991 @@
-//! Placeholder; the benchmark is being written.
-fn main() {}
+//! Benchmark of the sourcer; one run, one markdown table at the end, no assertion on speed.
+//!
+//! 1. **Raw limit**: acknowledged JetStream publishes against a private nats-server, with
+//!    real event payloads (CloudEvents built by `event::build` from fake Gitea rows) and a
+//!    unique `Nats-Msg-Id` each: pipelined in batches of 512 (all sent, then all acks
+//!    awaited, as `src/publish.rs` does) and serial (one ack awaited before the next send).
+//! 2. **Catch-up end to end**: the fake Gitea (in this process) with a generated history, the
+//!    release binary `gitea-nats-sourcer run` as a child process with `start = "beginning"`,
+//!    timed until the stream holds one message per logical action; the child's peak RSS
+//!    (`VmHWM`) and CPU time (`utime + stime`) from `/proc`. Then a 10k-action gap for the
+//!    memory-against-gap-size figure.
+//! 3. **Steady state**: 1,000 idle repository sources at `interval = "30s"`; once every
+//!    source has a cursor, the child's CPU over `BENCH_IDLE_SECS` seconds and its RSS.
+//!
+//! Environment: `BENCH_ACTIONS` (catch-up size, default 100000), `BENCH_RAW` (pipelined raw
+//! publishes, default 50000), `BENCH_IDLE_SECS` (default 60), `BENCH_DEADLINE_SECS`
+//! (catch-up deadline, default 120 + actions/100), `BENCH_KEEP_LOGS=1` (keep the child's
+//! log files and print where they are).
+//!
+//! Every child process is killed and every temp dir removed when the benchmark ends, also
+//! on failure (failures are returned as errors, never panics, so destructors run).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, context::Publish};
+use chrono::Duration as ChronoDuration;
+use futures::StreamExt;
+use gitea_nats_sourcer::config::Config;
+use gitea_nats_sourcer::event::{self, Event};
+use gitea_nats_sourcer::gitea::GiteaClient;
+use gitea_nats_sourcer::local_nats::LocalNats;
+use gitea_nats_sourcer::nats;
+use gitea_nats_sourcer::simulator::{FakeGitea, HistorySpec, NewAction, SimOptions};
+use gitea_nats_sourcer::source::SourceSpec;
+use tokio::process::{Child, Command};
+
+type Res<T> = Result<T, String>;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
+const STREAM: &str = "GITEA_EVENTS";
+const BUCKET: &str = "gitea_cursors";
+/// The sourcer's publish batch (`scheduler::connect`, `batch: 512`).
+const BATCH: usize = 512;
+/// Gitea's `MAX_RESPONSE_ITEMS` in the fake (the page maximum).
+const PAGE_MAX: f64 = 50.0;
+const SERIAL_MSGS: usize = 5_000;
+const IDLE_SOURCES: usize = 1_000;
+
+fn main() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("benchmark failed: cannot build a tokio runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(bench());
+    // Children (kill_on_drop), nats-servers and temp dirs are gone once `bench` returned;
+    // dropping the runtime reaps what is left.
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match result {
+        Ok(table) => println!("{table}"),
+        Err(e) => {
+            eprintln!("benchmark failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> Res<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .map_err(|e| format!("{name}={v:?} is not a number: {e}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn progress(msg: &str) {
+    eprintln!("bench: {msg}");
+}
+
+async fn bench() -> Res<String> {
+    let actions = env_usize("BENCH_ACTIONS", 100_000)?;
+    let raw_n = env_usize("BENCH_RAW", 50_000)?;
+    let idle_secs = env_usize("BENCH_IDLE_SECS", 60)? as u64;
+    let deadline_secs = env_usize("BENCH_DEADLINE_SECS", 120 + actions / 100)? as u64;
+    if !Path::new(BINARY).is_file() {
+        return Err(format!(
+            "the sourcer binary {BINARY} is missing; run the benchmark with `cargo bench --bench sourcer`"
+        ));
+    }
+    nats_available()?;
+    let clk_tck = clock_ticks();
+
+    progress("building sample events from the fake Gitea");
+    let samples = sample_events().await?;
+    let avg_bytes = samples.iter().map(|e| e.payload.len()).sum::<usize>() / samples.len();
+
+    progress(&format!(
+        "raw JetStream publishes: {raw_n} pipelined (batches of {BATCH}), {SERIAL_MSGS} serial"
+    ));
+    let raw = raw_publish(&samples, raw_n, SERIAL_MSGS).await?;
+
+    let big_spec = HistorySpec {
+        actions,
+        days: 20,
+        orgs: 3,
+        repos: 20,
+        payload_bytes: 2500,
+        ties: true,
+    };
+    progress(&format!(
+        "catch-up of {actions} actions over 20 days, 3 orgs, 20 repos (deadline {deadline_secs} s)"
+    ));
+    let big = catch_up("catch-up", &big_spec, deadline_secs, clk_tck).await?;
+
+    let small_spec = HistorySpec {
+        actions: 10_000,
+        days: 5,
+        orgs: 1,
+        repos: 5,
+        payload_bytes: 2500,
+        ties: true,
+    };
+    progress("catch-up of a 10000-action gap over 5 days, 1 org, 5 repos");
+    let small = catch_up("gap-10k", &small_spec, 120 + 100, clk_tck).await?;
+
+    progress(&format!(
+        "steady state: {IDLE_SOURCES} idle repository sources, interval 30s, measured over {idle_secs} s"
+    ));
+    let idle = steady_state(IDLE_SOURCES, idle_secs, clk_tck).await?;
+
+    Ok(table(&Figures {
+        avg_bytes,
+        raw,
+        big,
+        small,
+        idle,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Machine, /proc and child processes
+
+fn nats_available() -> Res<()> {
+    gitea_nats_sourcer::local_nats::find_binary()
+        .map(|_| ())
+        .map_err(|_| {
+            "nats-server is missing: install it with apt-get install -y nats-server \
+             (or run scripts/ensure-nats-server)"
+                .to_string()
+        })
+}
+
+/// `getconf CLK_TCK`, 100 when it cannot be read.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| format!(", {:.1} GiB RAM", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!("{cpus} CPUs (nproc), {model}{mem}")
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`), in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// `utime + stime` of `/proc/PID/stat`, in seconds.
+fn proc_cpu_secs(pid: u32, clk_tck: f64) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / clk_tck)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The sourcer as a child process, logging at `warn` to a file.
+struct Sourcer {
+    child: Child,
+    pid: u32,
+    log: PathBuf,
+}
+
+impl Sourcer {
+    fn spawn(config: &Path, log: &Path) -> Res<Sourcer> {
+        let log_file = std::fs::File::create(log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let child = Command::new(BINARY)
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .env_remove("GITEA_NATS_SOURCER_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {BINARY}: {e}"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| "the sourcer exited at once".to_string())?;
+        Ok(Sourcer {
+            child,
+            pid,
+            log: log.to_owned(),
+        })
+    }
+
+    /// Fails (with the log's tail) when the child has exited.
+    fn check_alive(&mut self) -> Res<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!(
+                "the sourcer exited early ({status}); its log ends with:\n{}",
+                tail(&self.log, 20)
+            )),
+            Err(e) => Err(format!("cannot watch the sourcer: {e}")),
+        }
+    }
+
+    /// SIGTERM, then waits up to 15 s (SIGKILL after that). Returns how it ended.
+    async fn terminate(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await;
+        let started = Instant::now();
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {
+                format!(
+                    "exit 0 {:.1} s after SIGTERM",
+                    started.elapsed().as_secs_f64()
+                )
+            }
+            Ok(Ok(status)) => format!("{status} after SIGTERM"),
+            Ok(Err(e)) => format!("wait failed: {e}"),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                "did not exit within 15 s of SIGTERM; killed".into()
+            }
+        }
+    }
+}
+
+/// The last `n` lines of a file.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Log lines of the child (it logs at `warn`, so every line is a warning or an error).
+fn log_issues(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn keep_logs() -> bool {
+    std::env::var("BENCH_KEEP_LOGS").is_ok_and(|v| v == "1")
+}
+
+/// A temp dir, kept (and named) when `BENCH_KEEP_LOGS=1`.
+fn temp_dir(label: &str) -> Res<tempfile::TempDir> {
+    let mut dir = tempfile::Builder::new()
+        .prefix(&format!("sourcer-bench-{label}-"))
+        .tempdir()
+        .map_err(|e| format!("cannot create a temp dir: {e}"))?;
+    if keep_logs() {
+        dir.disable_cleanup(true);
+        progress(&format!("{label}: files kept in {}", dir.path().display()));
+    }
+    Ok(dir)
+}
+
+async fn start_nats(dir: &Path) -> Res<LocalNats> {
+    LocalNats::start(&dir.join("nats"))
+        .await
+        .map_err(|e| format!("cannot start a private nats-server: {e}"))
+}
+
+async fn start_gitea() -> Res<FakeGitea> {
+    FakeGitea::start(SimOptions::default())
+        .await
+        .map_err(|e| format!("cannot start the fake Gitea: {e}"))
+}
+
+fn write_config(
+    path: &Path,
+    gitea_url: &str,
+    nats_url: &str,
+    gitea_extra: &str,
+    poll: &str,
+    sources: &str,
+) -> Res<()> {
+    let text = format!(
+        "[gitea]\nurl = \"{gitea_url}\"\n{gitea_extra}\n\n[nats]\nurl = \"{nats_url}\"\n\n\
+         [poll]\n{poll}\n\n{sources}"
+    );
+    Config::parse(&text).map_err(|e| format!("the benchmark's config is invalid: {e}"))?;
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+async fn connect(url: &str) -> Res<jetstream::Context> {
+    let client = async_nats::connect(url)
+        .await
+        .map_err(|e| format!("cannot connect to the private nats-server at {url}: {e}"))?;
+    Ok(jetstream::new(client))
+}
+
+/// Messages in the events stream; 0 while it does not exist.
+async fn stream_count(js: &jetstream::Context) -> u64 {
+    match js.get_stream(STREAM).await {
+        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Keys in the cursor bucket; 0 while it does not exist.
+async fn cursor_count(js: &jetstream::Context) -> usize {
+    let Ok(kv) = js.get_key_value(BUCKET).await else {
+        return 0;
+    };
+    match kv.keys().await {
+        Ok(keys) => {
+            keys.filter(|k| futures::future::ready(k.is_ok()))
+                .count()
+                .await
+        }
+        Err(_) => 0,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Raw limit
+
+/// Real events, built by the sourcer's own code from fake Gitea rows of ~2500-byte pushes.
+async fn sample_events() -> Res<Vec<Event>> {
+    let gitea = start_gitea().await?;
+    gitea.generate_history(&HistorySpec {
+        actions: 500,
+        days: 1,
+        orgs: 1,
+        repos: 5,
+        payload_bytes: 2500,
+        ties: true,
+    });
+    let org = gitea
+        .org_names()
+        .into_iter()
+        .next()
+        .ok_or("the fake Gitea made no org")?;
+    let cfg = Config::parse(&format!(
+        "[gitea]\nurl = \"{}\"\n[nats]\n[[source]]\norg = \"{org}\"\n",
+        gitea.url()
+    ))
+    .map_err(|e| format!("sample config: {e}"))?;
+    let client = GiteaClient::new(&cfg.gitea, None).map_err(|e| format!("gitea client: {e}"))?;
+    let spec = SourceSpec::Org(org);
+    let mut events = Vec::new();
+    for page in 1..=10 {
+        let p = client
+            .feed_page(&spec, page, None)
+            .await
+            .map_err(|e| format!("reading the fake Gitea's feed: {e}"))?;
+        for row in &p.rows {
+            events.push(
+                event::build(&gitea.url(), "gitea", row)
+                    .map_err(|e| format!("building an event: {e}"))?,
+            );
+        }
+        if !p.has_next {
+            break;
+        }
+    }
+    gitea.shutdown().await;
+    if events.is_empty() {
+        return Err("the fake Gitea served no rows for the sample events".into());
+    }
+    Ok(events)
+}
+
+struct Raw {
+    pipelined_n: usize,
+    pipelined_per_sec: f64,
+    serial_n: usize,
+    serial_per_sec: f64,
+}
+
+async fn raw_publish(samples: &[Event], pipelined_n: usize, serial_n: usize) -> Res<Raw> {
+    let dir = temp_dir("raw")?;
+    let server = start_nats(dir.path()).await?;
+    let cfg = Config::parse(&format!(
+        "[gitea]\nurl = \"http://127.0.0.1:1\"\n[nats]\nurl = \"{}\"\n[[source]]\norg = \"x\"\n",
+        server.url()
+    ))
+    .map_err(|e| format!("raw config: {e}"))?;
+    // The same client, context and stream settings as the sourcer.
+    let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
+    let js = nats::jetstream(client);
+    nats::ensure_stream(&js, &cfg.nats)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let msg = |i: usize| {
+        let e = &samples[i % samples.len()];
+        let p = Publish::build()
+            .payload(e.payload.clone())
+            .message_id(format!("bench-{i}"));
+        (e.subject.clone(), p)
+    };
+    let publish_err = |e: &dyn std::fmt::Display| format!("raw JetStream publish failed: {e}");
+
+    // Warm-up: one batch, not timed.
+    let mut next = 0usize;
+    let mut pending = Vec::with_capacity(BATCH);
+    for _ in 0..BATCH {
+        let (s, p) = msg(next);
+        next += 1;
+        pending.push(js.send_publish(s, p).await.map_err(|e| publish_err(&e))?);
+    }
+    for ack in pending.drain(..) {
+        ack.await.map_err(|e| publish_err(&e))?;
+    }
+
+    let started = Instant::now();
+    let mut left = pipelined_n;
+    while left > 0 {
+        let n = left.min(BATCH);
+        for _ in 0..n {
+            let (s, p) = msg(next);
+            next += 1;
+            pending.push(js.send_publish(s, p).await.map_err(|e| publish_err(&e))?);
+        }
+        for ack in pending.drain(..) {
+            let ack = ack.await.map_err(|e| publish_err(&e))?;
+            if ack.duplicate {
+                return Err("raw publish: a unique Nats-Msg-Id was taken as a duplicate".into());
+            }
+        }
+        left -= n;
+    }
+    let pipelined_secs = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    for _ in 0..serial_n {
+        let (s, p) = msg(next);
+        next += 1;
+        js.send_publish(s, p)
+            .await
+            .map_err(|e| publish_err(&e))?
+            .await
+            .map_err(|e| publish_err(&e))?;
+    }
+    let serial_secs = started.elapsed().as_secs_f64();
+
+    let stored = stream_count(&js).await;
+    if stored != next as u64 {
+        return Err(format!(
+            "raw publish: the stream holds {stored} messages for {next} publishes"
+        ));
+    }
+    drop(server);
+    Ok(Raw {
+        pipelined_n,
+        pipelined_per_sec: pipelined_n as f64 / pipelined_secs,
+        serial_n,
+        serial_per_sec: serial_n as f64 / serial_secs,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Catch-up
+
+struct CatchUp {
+    actions: usize,
+    /// Seconds from spawn until the stream held one message per action (or the deadline).
+    secs: f64,
+    /// Messages in the stream when done, and 3 s later (more would mean repeats).
+    stored: u64,
+    stored_later: u64,
+    completed: bool,
+    first_event_secs: Option<f64>,
+    requests: usize,
+    feed_requests: usize,
+    failed_requests: usize,
+    peak_rss_kib: u64,
+    cpu_secs: f64,
+    exit: String,
+    log: Vec<String>,
+}
+
+async fn catch_up(
+    label: &str,
+    spec: &HistorySpec,
+    deadline_secs: u64,
+    clk_tck: f64,
+) -> Res<CatchUp> {
+    let dir = temp_dir(label)?;
+    let server = start_nats(dir.path()).await?;
+    let gitea = start_gitea().await?;
+    let t = Instant::now();
+    gitea.generate_history(spec);
+    let actions = gitea.action_count();
+    progress(&format!(
+        "{label}: {actions} logical actions generated in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
+    let sources: String = gitea
+        .org_names()
+        .iter()
+        .map(|o| format!("[[source]]\norg = \"{o}\"\n\n"))
+        .collect();
+    let config = dir.path().join("config.toml");
+    write_config(
+        &config,
+        &gitea.url(),
+        &server.url(),
+        "requests_per_second = 1000\nburst = 100",
+        "start = \"beginning\"\ninterval = \"1s\"",
+        &sources,
+    )?;
+    let js = connect(&server.url()).await?;
+    gitea.clear_requests();
+
+    let mut sourcer = Sourcer::spawn(&config, &dir.path().join("sourcer.log"))?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(deadline_secs);
+    let mut peak = 0u64;
+    let mut first_event_secs = None;
+    let mut last_report = Instant::now();
+    let (stored, completed) = loop {
+        sourcer.check_alive()?;
+        peak = peak.max(proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0));
+        let n = stream_count(&js).await;
+        if n > 0 && first_event_secs.is_none() {
+            first_event_secs = Some(started.elapsed().as_secs_f64());
+        }
+        if n >= actions as u64 {
+            break (n, true);
+        }
+        if Instant::now() >= deadline {
+            break (n, false);
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = Instant::now();
+            progress(&format!(
+                "{label}: {n} of {actions} events after {:.0} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let cpu_secs = proc_cpu_secs(sourcer.pid, clk_tck).unwrap_or(f64::NAN);
+    peak = peak.max(proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0));
+    if !completed {
+        progress(&format!(
+            "{label}: DEADLINE: {stored} of {actions} events after {secs:.0} s"
+        ));
+    }
+    // A few more polls: anything published now would be a repeat.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stored_later = stream_count(&js).await;
+    peak = peak.max(proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0));
+    let records = gitea.requests();
+    let exit = sourcer.terminate().await;
+    let log = log_issues(&dir.path().join("sourcer.log"));
+    gitea.shutdown().await;
+    drop(server);
+    progress(&format!(
+        "{label}: {stored} events in {secs:.1} s, {} Gitea requests, peak RSS {:.1} MiB, {cpu_secs:.1} CPU s",
+        records.len(),
+        mib(peak)
+    ));
+    Ok(CatchUp {
+        actions,
+        secs,
+        stored,
+        stored_later,
+        completed,
+        first_event_secs,
+        requests: records.len(),
+        feed_requests: records
+            .iter()
+            .filter(|r| r.path.ends_with("/activities/feeds"))
+            .count(),
+        failed_requests: records.iter().filter(|r| r.status != 200).count(),
+        peak_rss_kib: peak,
+        cpu_secs,
+        exit,
+        log,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Steady state
+
+struct Idle {
+    sources: usize,
+    secs: u64,
+    cursors_secs: f64,
+    cpu_percent: f64,
+    rss_kib: u64,
+    peak_rss_kib: u64,
+    requests_per_sec: f64,
+    stored: u64,
+    exit: String,
+    log: Vec<String>,
+}
+
+async fn steady_state(sources: usize, secs: u64, clk_tck: f64) -> Res<Idle> {
+    let dir = temp_dir("idle")?;
+    let server = start_nats(dir.path()).await?;
+    let gitea = start_gitea().await?;
+    let old = gitea.now() - ChronoDuration::days(2);
+    let mut table = String::new();
+    for i in 0..sources {
+        let owner = format!("team{:02}", i / 100);
+        let name = format!("repo{i:04}");
+        gitea.add_repo(&owner, &name);
+        let repo = format!("{owner}/{name}");
+        gitea.push_action(NewAction::create_issue("alice", &repo, 1, "an old issue").at(old));
+        let _ = write!(table, "[[source]]\nrepo = \"{repo}\"\n\n");
+    }
+    let config = dir.path().join("config.toml");
+    write_config(
+        &config,
+        &gitea.url(),
+        &server.url(),
+        "requests_per_second = 200\nburst = 200",
+        "start = \"now\"\ninterval = \"30s\"",
+        &table,
+    )?;
+    let js = connect(&server.url()).await?;
+
+    let mut sourcer = Sourcer::spawn(&config, &dir.path().join("sourcer.log"))?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    loop {
+        sourcer.check_alive()?;
+        let n = cursor_count(&js).await;
+        if n >= sources {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "steady state: only {n} of {sources} sources have a cursor after 180 s; the sourcer's log ends with:\n{}",
+                tail(&sourcer.log, 20)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cursors_secs = started.elapsed().as_secs_f64();
+    progress(&format!(
+        "idle: {sources} cursors after {cursors_secs:.1} s; measuring {secs} s"
+    ));
+
+    let cpu0 = proc_cpu_secs(sourcer.pid, clk_tck).ok_or("cannot read the sourcer's CPU time")?;
+    let req0 = gitea.requests().len();
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(secs);
+    while Instant::now() < end {
+        sourcer.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(500).min(end - Instant::now())).await;
+    }
+    let cpu1 = proc_cpu_secs(sourcer.pid, clk_tck).ok_or("cannot read the sourcer's CPU time")?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let req1 = gitea.requests().len();
+    let rss_kib = proc_status_kib(sourcer.pid, "VmRSS").unwrap_or(0);
+    let peak_rss_kib = proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0);
+    let stored = stream_count(&js).await;
+    let exit = sourcer.terminate().await;
+    let log = log_issues(&dir.path().join("sourcer.log"));
+    gitea.shutdown().await;
+    drop(server);
+    Ok(Idle {
+        sources,
+        secs,
+        cursors_secs,
+        cpu_percent: (cpu1 - cpu0) / elapsed * 100.0,
+        rss_kib,
+        peak_rss_kib,
+        requests_per_sec: (req1 - req0) as f64 / elapsed,
+        stored,
+        exit,
+        log,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. The table
+
+struct Figures {
+    avg_bytes: usize,
+    raw: Raw,
+    big: CatchUp,
+    small: CatchUp,
+    idle: Idle,
+}
+
+fn status(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+/// `12345.6` → `12,346`.
+fn thousands(v: f64) -> String {
+    let s = format!("{:.0}", v);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+fn table(f: &Figures) -> String {
+    let b = &f.big;
+    let s = &f.small;
+    let i = &f.idle;
+    let events_per_sec = b.stored.min(b.actions as u64) as f64 / b.secs;
+    let ratio = events_per_sec / f.raw.pipelined_per_sec;
+    let per_request = b.actions as f64 / b.requests.max(1) as f64;
+    let per_feed_request = b.actions as f64 / b.feed_requests.max(1) as f64;
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut row = |a: String, v: String, g: &str, st: &str| {
+        rows.push([a, v, g.to_string(), st.to_string()]);
+    };
+    row("machine".into(), machine(), "", "");
+    row(
+        format!(
+            "raw JetStream publish, pipelined in batches of {BATCH} ({} msgs, {} B avg, unique Nats-Msg-Id)",
+            thousands(f.raw.pipelined_n as f64),
+            thousands(f.avg_bytes as f64)
+        ),
+        format!("{} msg/s", thousands(f.raw.pipelined_per_sec)),
+        "",
+        "",
+    );
+    row(
+        format!(
+            "raw JetStream publish, serial ({} msgs)",
+            thousands(f.raw.serial_n as f64)
+        ),
+        format!("{} msg/s", thousands(f.raw.serial_per_sec)),
+        "",
+        "",
+    );
+    let label = format!("catch-up {}k", b.actions / 1000);
+    row(
+        format!("{label}: logical actions / events in the stream"),
+        format!(
+            "{} / {}{}",
+            thousands(b.actions as f64),
+            thousands(b.stored as f64),
+            if b.completed { "" } else { " (deadline hit)" }
+        ),
+        "equal",
+        status(b.completed && b.stored_later == b.actions as u64),
+    );
+    row(
+        format!("{label}: wall time (spawn to last event)"),
+        format!(
+            "{:.1} s (first event after {})",
+            b.secs,
+            b.first_event_secs
+                .map_or("-".into(), |t| format!("{t:.1} s"))
+        ),
+        "",
+        "",
+    );
+    row(
+        format!("{label}: events/s"),
+        thousands(events_per_sec),
+        "",
+        "",
+    );
+    row(
+        format!("{label}: events/s ÷ raw pipelined publishes/s"),
+        format!("{:.0} %", ratio * 100.0),
+        "≥ 50 %",
+        status(ratio >= 0.5),
+    );
+    row(
+        format!("{label}: Gitea requests (feed pages; non-200)"),
+        format!(
+            "{} ({}; {})",
+            thousands(b.requests as f64),
+            thousands(b.feed_requests as f64),
+            b.failed_requests
+        ),
+        "",
+        "",
+    );
+    row(
+        format!("{label}: Gitea requests per event"),
+        format!("{:.4}", b.requests as f64 / b.actions.max(1) as f64),
+        "",
+        "",
+    );
+    row(
+        format!("{label}: events per Gitea request (per feed page)"),
+        format!("{per_request:.1} ({per_feed_request:.1})"),
+        "close to the page maximum 50 (≥ 45)",
+        status(per_request >= 0.9 * PAGE_MAX),
+    );
+    row(
+        format!("{label}: peak RSS of the sourcer (VmHWM)"),
+        format!("{:.1} MiB", mib(b.peak_rss_kib)),
+        "< 64 MiB",
+        status(mib(b.peak_rss_kib) < 64.0),
+    );
+    row(
+        format!("{label}: CPU time of the sourcer (user + system)"),
+        format!(
+            "{:.1} s ({:.0} µs per event, {:.0} % of one core)",
+            b.cpu_secs,
+            b.cpu_secs / b.actions.max(1) as f64 * 1e6,
+            b.cpu_secs / b.secs * 100.0
+        ),
+        "",
+        "",
+    );
+    row(
+        format!(
+            "gap {}k (5 days, 1 org): peak RSS / events/s",
+            s.actions / 1000
+        ),
+        format!(
+            "{:.1} MiB / {} ({} of {} events in {:.1} s{})",
+            mib(s.peak_rss_kib),
+            thousands(s.stored.min(s.actions as u64) as f64 / s.secs),
+            thousands(s.stored as f64),
+            thousands(s.actions as f64),
+            s.secs,
+            if s.completed { "" } else { ", deadline hit" }
+        ),
+        "memory flat against gap size",
+        "",
+    );
+    row(
+        format!(
+            "idle: {} repo sources, interval 30s: CPU over {} s",
+            thousands(i.sources as f64),
+            i.secs
+        ),
+        format!("{:.2} % of one core", i.cpu_percent),
+        "< 1 %",
+        status(i.cpu_percent < 1.0),
+    );
+    row(
+        "idle: RSS of the sourcer (now / peak)".into(),
+        format!("{:.1} MiB / {:.1} MiB", mib(i.rss_kib), mib(i.peak_rss_kib)),
+        "",
+        "",
+    );
+    row(
+        "idle: Gitea requests/s; time until every source had a cursor".into(),
+        format!("{:.1} /s; {:.1} s", i.requests_per_sec, i.cursors_secs),
+        "",
+        "",
+    );
+
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## gitea-nats-sourcer benchmark\n");
+    let _ = writeln!(out, "| figure | value | goal | status |");
+    let _ = writeln!(out, "| --- | --- | --- | --- |");
+    for [a, v, g, st] in &rows {
+        let _ = writeln!(out, "| {a} | {v} | {g} | {st} |");
+    }
+
+    let mut notes = Vec::new();
+    for (what, c) in [("catch-up", b), ("gap 10k", s)] {
+        if c.stored_later != c.stored {
+            notes.push(format!(
+                "{what}: the stream grew from {} to {} messages after every action was in it (repeats?)",
+                c.stored, c.stored_later
+            ));
+        }
+        if c.stored_later > c.actions as u64 {
+            notes.push(format!(
+                "{what}: {} messages for {} logical actions",
+                c.stored_later, c.actions
+            ));
+        }
+        if !c.completed {
+            notes.push(format!(
+                "{what}: deadline hit with {} of {} events",
+                c.stored, c.actions
+            ));
+        }
+        if !c.exit.starts_with("exit 0") {
+            notes.push(format!("{what}: the sourcer {}", c.exit));
+        }
+        push_log_notes(&mut notes, what, &c.log);
+    }
+    if i.stored != 0 {
+        notes.push(format!(
+            "idle: {} events published although every source started at `now`",
+            i.stored
+        ));
+    }
+    if !i.exit.starts_with("exit 0") {
+        notes.push(format!("idle: the sourcer {}", i.exit));
+    }
+    push_log_notes(&mut notes, "idle", &i.log);
+    let _ = writeln!(
+        out,
+        "\nThe fake Gitea runs inside the benchmark process and nats-server beside it, on the same \
+         machine; CPU and RSS figures are the sourcer's process only."
+    );
+    if notes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No anomalies: no warnings or errors in the sourcer's logs."
+        );
+    } else {
+        let _ = writeln!(out, "\nAnomalies:");
+        for n in notes {
+            let _ = writeln!(out, "- {n}");
+        }
+    }
+    out
+}
+
+fn push_log_notes(notes: &mut Vec<String>, what: &str, log: &[String]) {
+    if log.is_empty() {
+        return;
+    }
+    notes.push(format!(
+        "{what}: {} warning/error lines in the sourcer's log; first: {}",
+        log.len(),
+        log.iter().take(3).cloned().collect::<Vec<_>>().join(" / ")
+    ));
+}

@@ -61,6 +61,9 @@ pub struct Config {
     /// Logging defaults (overridden by `RUST_LOG` and `--log-format`).
     #[serde(default)]
     pub log: LogConfig,
+    /// The HTTP listener for metrics and health; off when absent.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// The feeds to poll: one table per organisation, repository or user.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -72,7 +75,8 @@ pub struct Config {
 pub struct GiteaConfig {
     /// Base URL of the Gitea web UI; a path prefix (sub-URL install) is kept.
     pub url: String,
-    /// File holding the API token (first line; surrounding white space is ignored).
+    /// File holding the API token (first line; surrounding white space is ignored). A
+    /// relative path is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
     pub token_file: Option<PathBuf>,
     /// Name of an environment variable holding the API token.
     pub token_env: Option<String>,
@@ -87,6 +91,11 @@ pub struct GiteaConfig {
     /// Time limit of one HTTP request (connect, send, read the whole body).
     #[serde(default = "default_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
+    /// CA certificate file (PEM) to verify Gitea's TLS certificate, beside the system roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Skip verifying Gitea's TLS certificate. Dangerous; a warning is logged at every start.
+    #[serde(default)]
+    pub tls_insecure_skip_verify: bool,
     /// How often one request is retried (connect errors, timeouts, 429, 5xx, bad JSON)
     /// before the poll gives up until its next turn.
     #[serde(default = "default_retries")]
@@ -225,6 +234,14 @@ impl Default for PollConfig {
             live_pages: default_live_pages(),
         }
     }
+}
+
+/// `[http]`: metrics and health endpoints.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address for `/metrics`, `/healthz` and `/readyz`, e.g. `127.0.0.1:9464`; off when absent.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// `[log]`: logging defaults.
@@ -520,6 +537,7 @@ impl GiteaConfig {
     /// Reads the API token from wherever the config says, if anywhere.
     pub fn token(&self) -> Result<Option<Secret>, ConfigError> {
         if let Some(path) = &self.token_file {
+            let path = &secret_path(path);
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
                 key: "gitea.token_file",
                 path: path.clone(),
@@ -547,8 +565,18 @@ impl GiteaConfig {
     }
 }
 
+/// Where a secret file really is: a relative path is looked up in systemd's
+/// `$CREDENTIALS_DIRECTORY` (`LoadCredential=`) when it is set, else taken as given.
+pub fn secret_path(path: &Path) -> PathBuf {
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if path.is_relative() => Path::new(&dir).join(path),
+        _ => path.to_owned(),
+    }
+}
+
 /// Reads a secret file (first line, trimmed) for a NATS credential.
 pub fn read_secret_file(key: &'static str, path: &Path) -> Result<Secret, ConfigError> {
+    let path = &secret_path(path);
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
         key,
         path: path.to_owned(),

@@ -16,7 +16,8 @@
 //! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
 //! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, shutdown.
 //! * [`shutdown`]: the shutdown signal passed into every task.
-//! * [`telemetry`]: one function per happening, writing its log line.
+//! * [`telemetry`]: one function per happening, writing its log line and bumping its metric.
+//! * [`metrics`], [`health`], [`http`]: Prometheus metrics, readiness, `/metrics` `/healthz` `/readyz`.
 //! * [`cli`], [`commands`]: the command line and each command.
 //! * [`simulator`]: a fake Gitea that behaves like the real one (demo, tests, benchmark).
 //! * [`local_nats`]: a private nats-server process (demo, tests, benchmark).
@@ -28,7 +29,10 @@ pub mod config;
 pub mod event;
 pub mod feed;
 pub mod gitea;
+pub mod health;
+pub mod http;
 pub mod local_nats;
+pub mod metrics;
 pub mod nats;
 pub mod publish;
 pub mod scheduler;
@@ -37,3 +41,11 @@ pub mod simulator;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+
+/// Chooses the TLS crypto provider once for the process. Two dependencies bring two
+/// providers (async-nats: ring, reqwest: aws-lc-rs); without a choice rustls panics at the
+/// first TLS connection. Safe to call many times.
+pub fn init_tls() {
+    // Err means a provider is already installed: exactly what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -17,12 +17,14 @@ pub struct PublishError {
 }
 
 /// What a batch did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
     /// Stored as new messages.
     pub stored: usize,
     /// Refused by the stream as duplicates of an earlier publish (same id).
     pub duplicates: usize,
+    /// Per event of the batch: whether it was a duplicate.
+    pub duplicate: Vec<bool>,
 }
 
 /// Publishes events to the stream.
@@ -59,6 +61,7 @@ impl Publisher {
         let mut out = BatchOutcome::default();
         for (i, ack) in pending.into_iter().enumerate() {
             let ack = ack.await.map_err(|err| fail(i, &err))?;
+            out.duplicate.push(ack.duplicate);
             if ack.duplicate {
                 out.duplicates += 1;
             } else {

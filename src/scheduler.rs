@@ -2,18 +2,20 @@
 //! interval (with jitter), each in its own task, until shutdown. One poll at a time per
 //! source; a failing source backs off alone while the others go on.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError, Source};
 use crate::feed::{PollContext, PollError, RecentIndex, SourcePoller};
 use crate::gitea::{GiteaClient, GiteaError};
 use crate::nats::{self, NatsError};
 use crate::publish::Publisher;
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{self, Shutdown, Trigger};
+use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError};
 use crate::telemetry;
 
@@ -28,6 +30,8 @@ pub enum RunError {
     Nats(#[from] NatsError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("cannot listen on http.listen {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
 }
 
 /// The longest a failing source waits before trying again.
@@ -98,36 +102,83 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
 /// Polls every configured source until `stop` completes; then lets running polls reach a
 /// safe point (cursor written for everything acknowledged) and returns.
 pub async fn run(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), RunError> {
+    run_with_reload(cfg, None, stop).await
+}
+
+/// A running source task and how to stop it alone.
+struct Running {
+    source: Source,
+    trigger: Trigger,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Like [`run`]; with `config_path`, SIGHUP re-reads the source list from that file: added
+/// sources start, removed ones stop at a safe point, changed ones restart, cursors are kept
+/// (they live in the bucket). Other sections need a restart and say so.
+pub async fn run_with_reload(
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     let (trigger, mut shutdown) = shutdown::channel();
     let work = async {
+        let listener = match cfg.http.listen {
+            Some(addr) => Some(
+                crate::http::bind(addr)
+                    .await
+                    .map_err(|e| RunError::Listen(addr, e))?,
+            ),
+            None => None,
+        };
         let Some(services) = connect(&cfg, &mut shutdown).await? else {
             return Ok(());
         };
-        let mut tasks = JoinSet::new();
-        for source in cfg.sources() {
-            tasks.spawn(source_loop(
-                services.ctx.clone(),
-                source,
-                services.nats.clone(),
-                cfg.poll.jitter,
-                shutdown.clone(),
-            ));
+        telemetry::nats_connected(
+            services.nats.connection_state() == async_nats::connection::State::Connected,
+        );
+        if let Some(l) = listener {
+            tokio::spawn(crate::http::serve(l, shutdown.clone()));
         }
-        tasks.spawn(prune_loop(
-            services.ctx.clone(),
-            cfg.poll.lookback,
-            shutdown.clone(),
-        ));
-        tracing::info!(sources = cfg.sources.len(), "running");
-        shutdown.wait().await;
-        if tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
-        {
+        let mut running: HashMap<SourceSpec, Running> = HashMap::new();
+        for source in cfg.sources() {
+            running.insert(
+                source.spec.clone(),
+                start_source(&services, source, cfg.poll.jitter),
+            );
+        }
+        let background = [
+            tokio::spawn(prune_loop(
+                services.ctx.clone(),
+                cfg.poll.lookback,
+                shutdown.clone(),
+            )),
+            tokio::spawn(watchdog_loop(shutdown.clone())),
+        ];
+        telemetry::ready(running.len());
+        let mut current = cfg.clone();
+        let mut hup = hangup_signal(config_path.is_some());
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = hup.recv() => {
+                    if let Some(path) = &config_path {
+                        reload(path, &mut current, &mut running, &services);
+                    }
+                }
+            }
+        }
+        for r in running.values() {
+            r.trigger.fire();
+        }
+        let tasks: Vec<_> = running.into_values().map(|r| r.task).collect();
+        let drained = tokio::time::timeout(DRAIN, futures::future::join_all(tasks)).await;
+        if drained.is_err() {
             tracing::warn!(
                 "polls did not stop in time; abandoning them (their cursors stay at the last acknowledged batch)"
             );
-            tasks.abort_all();
+        }
+        for b in background {
+            b.abort();
         }
         if let Err(e) = services.nats.flush().await {
             tracing::debug!("NATS flush at shutdown: {e}");
@@ -139,11 +190,143 @@ pub async fn run(cfg: Config, stop: impl Future<Output = ()>) -> Result<(), RunE
     tokio::select! {
         r = &mut work => return r,
         _ = &mut stop => {
-            tracing::info!("shutting down");
+            telemetry::stopping();
             trigger.fire();
         }
     }
     work.await
+}
+
+fn start_source(services: &Services, source: Source, jitter: f64) -> Running {
+    let (trigger, shutdown) = shutdown::channel();
+    crate::health::HEALTH.register(&source.spec.to_string(), source.interval);
+    let task = tokio::spawn(source_loop(
+        services.ctx.clone(),
+        source.clone(),
+        services.nats.clone(),
+        jitter,
+        shutdown,
+    ));
+    Running {
+        source,
+        trigger,
+        task,
+    }
+}
+
+/// SIGHUP on Unix when reloading is possible; otherwise a stream that never yields.
+fn hangup_signal(enabled: bool) -> Hangup {
+    #[cfg(unix)]
+    if enabled {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(s) => return Hangup(Some(s)),
+            Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reload by restarting"),
+        }
+    }
+    let _ = enabled;
+    Hangup(None)
+}
+
+struct Hangup(
+    #[cfg(unix)] Option<tokio::signal::unix::Signal>,
+    #[cfg(not(unix))] Option<()>,
+);
+
+impl Hangup {
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = self.0.as_mut() {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    }
+}
+
+fn reload(
+    path: &std::path::Path,
+    current: &mut Config,
+    running: &mut HashMap<SourceSpec, Running>,
+    services: &Services,
+) {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return telemetry::reload_failed(&e),
+    };
+    for (section, changed) in [
+        (
+            "gitea",
+            format!("{:?}", new.gitea) != format!("{:?}", current.gitea),
+        ),
+        (
+            "nats",
+            format!("{:?}", new.nats) != format!("{:?}", current.nats),
+        ),
+        (
+            "http",
+            format!("{:?}", new.http) != format!("{:?}", current.http),
+        ),
+        (
+            "log",
+            format!("{:?}", new.log) != format!("{:?}", current.log),
+        ),
+    ] {
+        if changed {
+            telemetry::reload_needs_restart(section);
+        }
+    }
+    let wanted: HashMap<SourceSpec, Source> = new
+        .sources()
+        .into_iter()
+        .map(|s| (s.spec.clone(), s))
+        .collect();
+    let (mut added, mut removed, mut changed) = (0, 0, 0);
+    running.retain(|spec, r| {
+        let keep = wanted
+            .get(spec)
+            .is_some_and(|w| w.interval == r.source.interval && w.start == r.source.start);
+        if !keep {
+            // Stops at its next safe point; its cursor stays in the bucket.
+            r.trigger.fire();
+            crate::health::HEALTH.unregister(&spec.to_string());
+            if wanted.contains_key(spec) {
+                changed += 1;
+            } else {
+                removed += 1;
+            }
+        }
+        keep
+    });
+    for (spec, source) in wanted {
+        if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(spec) {
+            added += 1;
+            slot.insert(start_source(services, source, new.poll.jitter));
+        }
+    }
+    added -= changed.min(added);
+    *current = new;
+    telemetry::reloaded(added, removed, changed);
+}
+
+/// Pings the systemd watchdog (when enabled) while no poll is stuck.
+async fn watchdog_loop(mut shutdown: Shutdown) {
+    let Some(period) = sd_notify::watchdog_enabled() else {
+        return;
+    };
+    let every = period / 3;
+    loop {
+        if crate::health::HEALTH.scheduler_alive() {
+            telemetry::watchdog_ping();
+        } else {
+            telemetry::watchdog_withheld();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
 }
 
 /// Polls one source forever (until shutdown).
@@ -172,6 +355,7 @@ pub async fn source_loop(
             continue;
         }
         let started = Instant::now();
+        telemetry::poll_started(poller.spec());
         match poller.poll(&mut shutdown).await {
             Ok(report) => {
                 failures = 0;
@@ -194,7 +378,7 @@ pub async fn source_loop(
                 wait = with_jitter(backoff, jitter);
                 match &e {
                     PollError::Gitea(g) if matches!(g.status(), Some(401 | 403 | 404)) => {
-                        telemetry::source_refused(poller.spec(), &e, wait)
+                        telemetry::source_refused(poller.spec(), e.reason(), &e, wait)
                     }
                     _ => telemetry::poll_failed(poller.spec(), e.reason(), &e, wait),
                 }

@@ -7,8 +7,21 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use crate::config::{LogConfig, LogFormat, StartAt};
+use crate::event::Event;
+use crate::feed::Cursor;
 use crate::gitea::GiteaError;
+use crate::health::HEALTH;
+use crate::metrics::{
+    ClassLabel, METRICS, PublishedLabels, ReasonLabel, SourceLabel, SourceReasonLabels,
+};
+use crate::publish::BatchOutcome;
 use crate::source::SourceSpec;
+
+fn source_label(spec: &SourceSpec) -> SourceLabel {
+    SourceLabel {
+        source: spec.to_string(),
+    }
+}
 
 /// Sets up `tracing`: `RUST_LOG` wins, then `[log] level`, then `info`. Logs go to stderr.
 pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
@@ -31,6 +44,12 @@ pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
 }
 
 pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
+    METRICS
+        .gitea_retries
+        .get_or_create(&ReasonLabel {
+            reason: err.reason().into(),
+        })
+        .inc();
     tracing::warn!(
         url,
         reason = err.reason(),
@@ -39,9 +58,41 @@ pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
     );
 }
 
-pub fn gitea_response(_status: u16) {}
+pub fn gitea_response(status: u16) {
+    let class = match status {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    METRICS
+        .gitea_requests
+        .get_or_create(&ClassLabel {
+            class: class.into(),
+        })
+        .inc();
+    HEALTH.set_gitea_ok(status < 500);
+}
+
+pub fn gitea_unreachable() {
+    METRICS
+        .gitea_requests
+        .get_or_create(&ClassLabel {
+            class: "error".into(),
+        })
+        .inc();
+    HEALTH.set_gitea_ok(false);
+}
+
+pub fn gitea_tls_unverified(url: &str) {
+    tracing::warn!(
+        url,
+        "gitea.tls_insecure_skip_verify is on: Gitea's TLS certificate is NOT verified; anyone on the path can read the token"
+    );
+}
 
 pub fn rate_limit_wait() {
+    METRICS.rate_limit_waits.inc();
     tracing::trace!("waiting for the Gitea rate limit");
 }
 
@@ -70,6 +121,10 @@ pub fn catch_up_started(spec: &SourceSpec, from: NaiveDate, to: NaiveDate) {
 }
 
 pub fn gap_detected(spec: &SourceSpec, from: i64, to: i64) {
+    METRICS
+        .gaps_detected
+        .get_or_create(&source_label(spec))
+        .inc();
     let fmt = |t: i64| {
         DateTime::from_timestamp(t, 0)
             .map(|d| d.to_rfc3339())
@@ -84,15 +139,62 @@ pub fn gap_detected(spec: &SourceSpec, from: i64, to: i64) {
 
 pub fn batch_published(
     spec: &SourceSpec,
-    stored: usize,
-    duplicates: usize,
+    events: &[Event],
+    outcome: &BatchOutcome,
     newest: &DateTime<FixedOffset>,
 ) {
-    tracing::info!(source = %spec, count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
+    let source = spec.to_string();
+    for (e, dup) in events.iter().zip(&outcome.duplicate) {
+        if !dup {
+            METRICS
+                .events_published
+                .get_or_create(&PublishedLabels {
+                    source: source.clone(),
+                    op_type: e.op_type.clone(),
+                })
+                .inc();
+        }
+    }
+    if outcome.duplicates > 0 {
+        METRICS
+            .events_duplicate
+            .get_or_create(&source_label(spec))
+            .inc_by(outcome.duplicates as u64);
+    }
+    tracing::info!(source = %spec, count = outcome.stored, duplicates = outcome.duplicates, newest = %newest.to_rfc3339(), "published");
+}
+
+pub fn cursor_written(spec: &SourceSpec, cursor: &Cursor) {
+    let newest = cursor
+        .newest
+        .as_deref()
+        .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
+        .map(|d| d.timestamp());
+    METRICS.cursor_written(&spec.to_string(), newest);
+}
+
+pub fn poll_started(spec: &SourceSpec) {
+    HEALTH.poll_started(&spec.to_string());
 }
 
 pub fn poll_completed(spec: &SourceSpec, read: usize, published: usize, took: Duration) {
+    METRICS
+        .poll_duration
+        .get_or_create(&source_label(spec))
+        .observe(took.as_secs_f64());
+    HEALTH.poll_finished(&spec.to_string(), None);
     tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
+}
+
+fn poll_error(spec: &SourceSpec, reason: &str, err: &dyn std::fmt::Display) {
+    METRICS
+        .poll_errors
+        .get_or_create(&SourceReasonLabels {
+            source: spec.to_string(),
+            reason: reason.into(),
+        })
+        .inc();
+    HEALTH.poll_finished(&spec.to_string(), Some(err.to_string()));
 }
 
 pub fn poll_failed(
@@ -101,21 +203,82 @@ pub fn poll_failed(
     err: &dyn std::fmt::Display,
     retry_in: Duration,
 ) {
+    poll_error(spec, reason, err);
     tracing::warn!(source = %spec, reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
 }
 
-pub fn source_refused(spec: &SourceSpec, err: &dyn std::fmt::Display, retry_in: Duration) {
+pub fn source_refused(
+    spec: &SourceSpec,
+    reason: &str,
+    err: &dyn std::fmt::Display,
+    retry_in: Duration,
+) {
+    poll_error(spec, reason, err);
     tracing::error!(source = %spec, retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
+}
+
+pub fn ready(sources: usize) {
+    tracing::info!(sources, "running");
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::debug!("sd_notify READY: {e}");
+    }
+}
+
+pub fn stopping() {
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+}
+
+pub fn watchdog_ping() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+}
+
+pub fn watchdog_withheld() {
+    tracing::error!(
+        "a poll has been running for too long; withholding the systemd watchdog ping so the service is restarted"
+    );
+}
+
+pub fn reloaded(added: usize, removed: usize, changed: usize) {
+    tracing::info!(
+        added,
+        removed,
+        changed,
+        "config reloaded (SIGHUP): sources updated, cursors kept"
+    );
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+pub fn reload_failed(err: &dyn std::fmt::Display) {
+    tracing::error!("config reload (SIGHUP) failed, keeping the running config: {err}");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+pub fn reload_needs_restart(section: &str) {
+    tracing::warn!(
+        "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
+    );
 }
 
 pub fn nats_waiting(spec: &SourceSpec) {
     tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
 }
 
+pub fn nats_connected(connected: bool) {
+    METRICS.nats_connected.set(connected as i64);
+    HEALTH.set_nats_ok(connected);
+}
+
 pub fn nats_event(event: &async_nats::Event) {
     match event {
-        async_nats::Event::Connected => tracing::info!("NATS connected"),
-        async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+        async_nats::Event::Connected => {
+            nats_connected(true);
+            tracing::info!("NATS connected")
+        }
+        async_nats::Event::Disconnected => {
+            nats_connected(false);
+            tracing::warn!("NATS disconnected; reconnecting")
+        }
         other => tracing::info!("NATS: {other}"),
     }
 }

@@ -46,6 +46,18 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
         Ok(c) => c,
         Err(e) => return r.line(false, "gitea", e),
     };
+    if let Some(ca) = &cfg.gitea.tls_ca_file {
+        r.line(
+            true,
+            "gitea tls",
+            format!("verified against {} and the system roots", ca.display()),
+        );
+    }
+    if cfg.gitea.tls_insecure_skip_verify {
+        crate::say!(
+            "warn gitea tls: certificate verification is OFF (gitea.tls_insecure_skip_verify)"
+        );
+    }
     match client.version().await {
         Ok(v) => r.line(
             true,
@@ -86,6 +98,32 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
 }
 
 async fn check_nats(cfg: &Config, r: &mut Report) {
+    let n = &cfg.nats;
+    let auth = if let Some(p) = &n.creds_file {
+        format!("credentials file {}", p.display())
+    } else if let Some(p) = &n.nkey_file {
+        format!("nkey from {}", p.display())
+    } else if let Some(p) = &n.token_file {
+        format!("token from {}", p.display())
+    } else if let Some(u) = &n.user {
+        format!("user {u}, password from a file")
+    } else {
+        "none".to_string()
+    };
+    let tls = match (&n.tls_ca_file, &n.tls_cert_file) {
+        (Some(ca), Some(cert)) => format!(
+            "required, CA {}, client certificate {}",
+            ca.display(),
+            cert.display()
+        ),
+        (Some(ca), None) => format!("required, CA {}", ca.display()),
+        (None, Some(cert)) => format!(
+            "required, system roots, client certificate {}",
+            cert.display()
+        ),
+        (None, None) => "as the server asks (system roots)".to_string(),
+    };
+    crate::say!("info nats auth: {auth}; tls: {tls}");
     let client = match nats::connect(&cfg.nats).await {
         Ok(c) => c,
         Err(e) => return r.line(false, "nats", e),

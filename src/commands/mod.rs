@@ -54,7 +54,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
             let stop = async {
                 stop_signal().await;
             };
-            match crate::scheduler::run(config, stop).await {
+            match crate::scheduler::run_with_reload(config, Some(cli.config.clone()), stop).await {
                 Ok(()) => OK,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -361,8 +361,8 @@ impl SourcePoller {
             self.commit(stored).await?;
             telemetry::batch_published(
                 &self.source.spec,
-                outcome.stored,
-                outcome.duplicates,
+                &events,
+                &outcome,
                 &last.activity.created,
             );
             remaining = rest;
@@ -398,6 +398,7 @@ impl SourcePoller {
             .store
             .save(&self.source.spec, &stored.cursor, stored.revision)
             .await?;
+        telemetry::cursor_written(&self.source.spec, &stored.cursor);
         Ok(())
     }
 }

@@ -52,6 +52,7 @@ struct Inner {
 impl GiteaClient {
     /// Builds the client from `[gitea]`; the token is passed in already read.
     pub fn new(cfg: &GiteaConfig, token: Option<Secret>) -> Result<GiteaClient, GiteaError> {
+        crate::init_tls();
         let mut api = Url::parse(&cfg.url)
             .map_err(|e| GiteaError::Request(format!("gitea.url {:?}: {e}", cfg.url)))?;
         {
@@ -60,7 +61,24 @@ impl GiteaClient {
             })?;
             segs.pop_if_empty().push("api").push("v1");
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &cfg.tls_ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                GiteaError::Request(format!("gitea.tls_ca_file {}: {e}", path.display()))
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                GiteaError::Request(format!(
+                    "gitea.tls_ca_file {} is not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if cfg.tls_insecure_skip_verify {
+            telemetry::gitea_tls_unverified(&cfg.url);
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
@@ -238,7 +256,10 @@ impl GiteaClient {
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);
         }
-        let resp = req.send().await.map_err(|e| transport_error(&shown, e))?;
+        let resp = req.send().await.map_err(|e| {
+            telemetry::gitea_unreachable();
+            transport_error(&shown, e)
+        })?;
         telemetry::gitea_response(resp.status().as_u16());
         let resp = check_status(&shown, resp).await?;
         let headers = resp.headers().clone();

@@ -1,0 +1,61 @@
+//! The optional HTTP listener (`[http] listen`): `/metrics` (Prometheus text), `/healthz`
+//! (the process is alive) and `/readyz` (NATS and Gitea reachable, no source stuck).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::health::HEALTH;
+use crate::metrics::METRICS;
+use crate::shutdown::Shutdown;
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        METRICS.encode(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz() -> impl IntoResponse {
+    let problems = HEALTH.problems();
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{}\n", problems.join("\n")),
+        )
+    }
+}
+
+/// The routes.
+pub fn router() -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// Binds `addr` (so a taken port fails at start, naming it) and serves until shutdown.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, std::io::Error> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, mut shutdown: Shutdown) {
+    let r = axum::serve(listener, router())
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await;
+    if let Err(e) = r {
+        tracing::error!("HTTP listener failed: {e}");
+    }
+}

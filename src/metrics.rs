@@ -1,0 +1,179 @@
+//! Prometheus metrics, in one `prometheus_client` registry. Only `telemetry` (one function
+//! per happening) and the scrape handler touch them. Labels come from a small fixed set:
+//! source specs, op types, status classes, reasons.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PublishedLabels {
+    pub source: String,
+    pub op_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    pub class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceReasonLabels {
+    pub source: String,
+    pub reason: String,
+}
+
+fn poll_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 16))
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    pub registry: Registry,
+    pub events_published: Family<PublishedLabels, Counter>,
+    pub events_duplicate: Family<SourceLabel, Counter>,
+    pub gitea_requests: Family<ClassLabel, Counter>,
+    pub gitea_retries: Family<ReasonLabel, Counter>,
+    pub rate_limit_waits: Counter,
+    pub poll_duration: Family<SourceLabel, Histogram, fn() -> Histogram>,
+    pub poll_errors: Family<SourceReasonLabels, Counter>,
+    pub source_lag: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub cursor_age: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub gaps_detected: Family<SourceLabel, Counter>,
+    pub nats_connected: Gauge,
+    /// Unix seconds of each source's newest published `created` and last cursor write;
+    /// the lag and age gauges are computed from them at scrape time.
+    times: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("gitea_nats_sourcer");
+        let m = Metrics {
+            events_published: Family::default(),
+            events_duplicate: Family::default(),
+            gitea_requests: Family::default(),
+            gitea_retries: Family::default(),
+            rate_limit_waits: Counter::default(),
+            poll_duration: Family::new_with_constructor(poll_histogram as fn() -> Histogram),
+            poll_errors: Family::default(),
+            source_lag: Family::default(),
+            cursor_age: Family::default(),
+            gaps_detected: Family::default(),
+            nats_connected: Gauge::default(),
+            times: Mutex::new(HashMap::new()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events_published",
+            "Events stored by JetStream, by source and op_type",
+            m.events_published.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Publishes JetStream refused as duplicates (same Nats-Msg-Id)",
+            m.events_duplicate.clone(),
+        );
+        registry.register(
+            "gitea_requests",
+            "HTTP requests to Gitea by status class (2xx, 4xx, 5xx, error)",
+            m.gitea_requests.clone(),
+        );
+        registry.register(
+            "gitea_retries",
+            "Gitea requests retried, by reason",
+            m.gitea_retries.clone(),
+        );
+        registry.register(
+            "rate_limit_waits",
+            "Gitea requests that waited for the shared rate limit",
+            m.rate_limit_waits.clone(),
+        );
+        registry.register(
+            "poll_duration_seconds",
+            "Duration of one poll of one source",
+            m.poll_duration.clone(),
+        );
+        registry.register(
+            "poll_errors",
+            "Polls that failed, by source and reason",
+            m.poll_errors.clone(),
+        );
+        registry.register(
+            "source_lag_seconds",
+            "Now minus the newest published action's created, per source",
+            m.source_lag.clone(),
+        );
+        registry.register(
+            "cursor_age_seconds",
+            "Seconds since the source's cursor was last written",
+            m.cursor_age.clone(),
+        );
+        registry.register(
+            "gaps_detected",
+            "History found deleted before it was read, per source",
+            m.gaps_detected.clone(),
+        );
+        registry.register(
+            "nats_connected",
+            "1 while connected to NATS",
+            m.nats_connected.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    fn lock_times(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, i64)>> {
+        // Plain inserts and reads: a poisoned map is still consistent.
+        self.times.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a cursor write (and the newest published `created`, when known).
+    pub fn cursor_written(&self, source: &str, newest_created: Option<i64>) {
+        let now = chrono::Utc::now().timestamp();
+        let mut t = self.lock_times();
+        let e = t.entry(source.to_string()).or_insert((0, now));
+        if let Some(c) = newest_created {
+            e.0 = e.0.max(c);
+        }
+        e.1 = now;
+    }
+
+    /// The text exposition, with the time-derived gauges brought up to date.
+    pub fn encode(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        for (source, (newest, written)) in self.lock_times().iter() {
+            let l = SourceLabel {
+                source: source.clone(),
+            };
+            if *newest > 0 {
+                self.source_lag.get_or_create(&l).set((now - newest) as f64);
+            }
+            self.cursor_age
+                .get_or_create(&l)
+                .set((now - written) as f64);
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,322 @@
+//! Running as a service: metrics and health endpoints, systemd notify and watchdog, NATS
+//! with TLS (test certificates made at test time) and user/password, secrets kept out of
+//! logs, metrics and errors.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use gitea_nats_sourcer::local_nats::free_port;
+use gitea_nats_sourcer::simulator::{NewAction, SimOptions};
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
+const TOKEN: &str = "tok-metrics-9e1d-DISTINCTIVE";
+
+async fn get(url: &str) -> (u16, String) {
+    match reqwest::get(url).await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// The value of one sample line `name{labels} value` whose text contains every `needle`.
+fn sample(metrics: &str, name: &str, needles: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .next()
+}
+
+#[tokio::test]
+async fn metrics_and_health_endpoints_move_when_events_flow_and_never_show_the_token() {
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        token: Some(TOKEN.into()),
+        ..Default::default()
+    })
+    .await;
+    g.add_org("metricsorg");
+    g.add_repo("metricsorg", "gauges");
+    for _ in 0..3 {
+        g.push_action(NewAction::push("alice", "metricsorg/gauges", "main", 1));
+    }
+    let port = free_port().unwrap();
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"metricsorg/gauges\"",
+    );
+    cfg.gitea.token = Some(TOKEN.into());
+    cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let run = run(cfg);
+    wait_for(20, "healthz answers", || async {
+        get(&format!("{base}/healthz")).await.0 == 200
+    })
+    .await;
+    wait_for(20, "readyz is ready", || async {
+        get(&format!("{base}/readyz")).await.0 == 200
+    })
+    .await;
+    let published = |m: &str| {
+        sample(
+            m,
+            "gitea_nats_sourcer_events_published_total",
+            &["metricsorg/gauges", "commit_repo"],
+        )
+    };
+    wait_for(20, "three events counted", || async {
+        published(&get(&format!("{base}/metrics")).await.1) == Some(3.0)
+    })
+    .await;
+    for _ in 0..2 {
+        g.push_action(NewAction::comment("bob", "metricsorg/gauges", 1, "hello"));
+    }
+    wait_for(20, "the comments counted", || async {
+        let m = get(&format!("{base}/metrics")).await.1;
+        sample(
+            &m,
+            "gitea_nats_sourcer_events_published_total",
+            &["metricsorg/gauges", "comment_issue"],
+        ) == Some(2.0)
+    })
+    .await;
+    let m = get(&format!("{base}/metrics")).await.1;
+    for name in [
+        "gitea_nats_sourcer_gitea_requests_total{class=\"2xx\"}",
+        "gitea_nats_sourcer_poll_duration_seconds_count{source=\"repo:metricsorg/gauges\"}",
+        "gitea_nats_sourcer_source_lag_seconds{source=\"repo:metricsorg/gauges\"}",
+        "gitea_nats_sourcer_cursor_age_seconds{source=\"repo:metricsorg/gauges\"}",
+        "gitea_nats_sourcer_nats_connected 1",
+        "gitea_nats_sourcer_rate_limit_waits_total",
+    ] {
+        assert!(m.contains(name), "missing {name} in:\n{m}");
+    }
+    assert!(!m.contains(TOKEN));
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn the_binary_tells_systemd_it_is_ready_and_pings_the_watchdog() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n[poll]\ninterval = \"200ms\"\n[[source]]\norg = \"acme\"\n", g.url(), nats.url()),
+    )
+    .unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = tokio::net::UnixDatagram::bind(&sock_path).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "600000")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 512];
+    while !(got.contains("READY=1") && got.contains("WATCHDOG=1")) {
+        let n = tokio::time::timeout(Duration::from_secs(20), sock.recv(&mut buf))
+            .await
+            .expect("a notification within 20 s")
+            .unwrap();
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        got.push('\n');
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    while !got.contains("STOPPING=1") {
+        let n = tokio::time::timeout(Duration::from_secs(10), sock.recv(&mut buf))
+            .await
+            .expect("STOPPING within 10 s")
+            .unwrap();
+        got.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+            KeyPair,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", ca.pem());
+        for (name, usage) in [
+            ("server", ExtendedKeyUsagePurpose::ServerAuth),
+            ("client", ExtendedKeyUsagePurpose::ClientAuth),
+        ] {
+            let mut p =
+                CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                    .unwrap();
+            p.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().unwrap();
+            let cert = p.signed_by(&key, &ca).unwrap();
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}-key.pem"), key.serialize_pem());
+        }
+        std::fs::write(dir.path().join("password"), "s3cret-nats-pw\n").unwrap();
+        Pki { dir }
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+#[tokio::test]
+async fn nats_with_tls_client_certificates_and_a_password_is_reached_with_the_config_and_refused_without()
+ {
+    let pki = Pki::new();
+    let server_conf = pki.dir.path().join("nats.conf");
+    std::fs::write(
+        &server_conf,
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n}}\n\
+             authorization {{\n  user: \"sourcer\"\n  password: \"s3cret-nats-pw\"\n}}\n",
+            pki.path("server.pem"),
+            pki.path("server-key.pem"),
+            pki.path("ca.pem")
+        ),
+    )
+    .unwrap();
+    let nats = Nats::start_with(&["--config".to_string(), server_conf.display().to_string()]).await;
+    let g = gitea().await;
+    g.add_org("acme");
+    let dir = tempfile::tempdir().unwrap();
+    let full = format!(
+        "user = \"sourcer\"\npassword_file = \"{}\"\ntls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        pki.path("password"),
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client-key.pem")
+    );
+    let check = |nats_extra: String| {
+        let path = dir.path().join(format!("c{}.toml", nats_extra.len()));
+        std::fs::write(
+            &path,
+            format!("[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n{nats_extra}[[source]]\norg = \"acme\"\n", g.url(), nats.url()),
+        )
+        .unwrap();
+        async move {
+            let out = tokio::process::Command::new(BIN)
+                .arg("--config")
+                .arg(&path)
+                .arg("check")
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let (code, text) = check(full.clone()).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("ok   stream GITEA_EVENTS"), "{text}");
+    let no_password = full.replace("user = \"sourcer\"\n", "").replace(
+        &format!("password_file = \"{}\"\n", pki.path("password")),
+        "",
+    );
+    let (code, text) = check(no_password).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL nats"), "{text}");
+    let no_tls = format!(
+        "user = \"sourcer\"\npassword_file = \"{}\"\n",
+        pki.path("password")
+    );
+    let (code, text) = check(no_tls).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("FAIL nats"), "{text}");
+    assert!(!text.contains("s3cret-nats-pw"), "password leaked: {text}");
+}
+
+#[tokio::test]
+async fn sighup_rereads_the_source_list_and_keeps_cursors() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "one");
+    g.add_repo("acme", "two");
+    g.push_action(NewAction::push("alice", "acme/one", "main", 1));
+    g.push_action(NewAction::push("alice", "acme/two", "main", 1));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let write = |sources: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n[poll]\ninterval = \"200ms\"\nstart = \"beginning\"\n{sources}",
+                g.url(),
+                nats.url()
+            ),
+        )
+        .unwrap()
+    };
+    write("[[source]]\nrepo = \"acme/one\"\n");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = nats.url();
+    let count = |n: u64| {
+        let url = url.clone();
+        move || {
+            let url = url.clone();
+            async move { stream_count(&url, "GITEA_EVENTS").await >= n }
+        }
+    };
+    wait_for(20, "acme/one published", count(1)).await;
+    write("[[source]]\nrepo = \"acme/one\"\n[[source]]\nrepo = \"acme/two\"\n");
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for(20, "acme/two published after SIGHUP", count(2)).await;
+    g.push_action(NewAction::push("bob", "acme/one", "main", 1));
+    wait_for(20, "acme/one still polled, from its cursor", count(3)).await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
+    assert_eq!(msgs.len(), 3);
+    assert_no_repeats(&msgs);
+}
