@@ -645,6 +645,8 @@ async fn start_at_a_date_publishes_from_that_day_on() {
     g.push_action(NewAction::push("alice", "acme/widgets", "new", 1).at(ago(&g, day)));
     g.push_action(NewAction::push("alice", "acme/widgets", "new", 1).at(ago(&g, 10)));
     let since = (g.now() - chrono::Duration::days(2)).date_naive();
+    // The oldest rows are gone (the cron ran): the oldest left is newer than the start date.
+    g.delete_older_than(g.now() - chrono::Duration::days(3));
     let cfg = config(
         &g.url(),
         &nats.url(),
@@ -665,6 +667,12 @@ async fn start_at_a_date_publishes_from_that_day_on() {
         msgs.iter()
             .all(|m| m.activity()["ref_name"] == "refs/heads/new")
     );
+    // A start date before the oldest row Gitea has is not lost history.
+    let js = async_nats::jetstream::new(nats.client().await);
+    let kv = js.get_key_value("gitea_cursors").await.unwrap();
+    let entry = kv.get("repo/acme/widgets").await.unwrap().unwrap();
+    let cursor: serde_json::Value = serde_json::from_slice(&entry).unwrap();
+    assert!(cursor["gap"].is_null(), "{cursor}");
 }
 
 /// Peak resident memory of this process (kB), for the log: measured, not asserted.

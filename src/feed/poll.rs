@@ -379,8 +379,10 @@ impl SourcePoller {
 
     /// The cursor's own row is gone and every row Gitea has is newer: the history between
     /// was deleted (the `delete_old_actions` cron) before it was read. Say so, loudly.
+    /// Only a cursor that has published something can miss history: a fresh cursor at a
+    /// start date before the oldest row Gitea has has nothing to miss.
     fn check_gap(spec: &SourceSpec, cursor: &mut Cursor, oldest: i64) {
-        if cursor.position > 0 && oldest > cursor.position {
+        if cursor.newest.is_some() && cursor.position > 0 && oldest > cursor.position {
             let gap = Gap {
                 from: cursor.position,
                 to: oldest,
