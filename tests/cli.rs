@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use gitea_nats_sourcer::simulator::{NewAction, SimOptions};
 use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
 const TOKEN: &str = "tok-7f3a9c-DISTINCTIVE-SECRET";
 
 fn write_config(
@@ -69,15 +68,8 @@ async fn check_passes_on_a_good_config_and_names_the_url_and_status_of_a_bad_sou
         &nats.url(),
         "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
     );
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&good)
-        .arg("check")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = sourcer(&good, &["check"]).await;
+    assert_eq!(code, Some(0), "{text}");
     for want in [
         "ok   gitea:",
         "belongs to",
@@ -94,22 +86,15 @@ async fn check_passes_on_a_good_config_and_names_the_url_and_status_of_a_bad_sou
         &nats.url(),
         "[[source]]\nrepo = \"acme/nope\"",
     );
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&bad)
-        .arg("check")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text, stderr) = sourcer(&bad, &["check"]).await;
+    assert_eq!(code, Some(1), "{text}");
     assert!(
         text.contains("FAIL source repo:acme/nope")
             && text.contains("/api/v1/repos/acme/nope")
             && text.contains("404"),
         "{text}"
     );
-    assert!(!text.contains(TOKEN) && !String::from_utf8_lossy(&out.stderr).contains(TOKEN));
+    assert!(!text.contains(TOKEN) && !stderr.contains(TOKEN));
 }
 
 #[tokio::test]
@@ -141,11 +126,12 @@ async fn run_exits_0_within_10s_of_sigterm_and_never_logs_the_token() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let url = nats.url();
-    wait_for(30, "events published by the binary", || {
-        let url = url.clone();
-        async move { stream_count(&url, "GITEA_EVENTS").await >= 20 }
-    })
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        20,
+        "events published by the binary",
+    )
     .await;
     wait_for(30, "the refused source was polled", || async {
         g.requests()
@@ -199,54 +185,23 @@ async fn cursors_list_shows_progress_and_reset_deletes_it() {
     );
     let cfg = gitea_nats_sourcer::config::Config::load(&cfg_path).unwrap();
     let r = run(cfg);
-    let url = nats.url();
-    wait_for(20, "published", || {
-        let url = url.clone();
-        async move { stream_count(&url, "GITEA_EVENTS").await >= 1 }
-    })
-    .await;
+    wait_stream(&nats.url(), "GITEA_EVENTS", 1, "published").await;
     r.stop().await;
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg_path)
-        .args(["cursors", "list"])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (code, text, _) = sourcer(&cfg_path, &["cursors", "list"]).await;
+    assert_eq!(code, Some(0), "{text}");
     assert!(
         text.contains("repo:acme/widgets") && text.contains("complete"),
         "{text}"
     );
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg_path)
-        .args(["cursors", "reset", "repo:acme/widgets"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg_path)
-        .args(["cursors", "list"])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, _, _) = sourcer(&cfg_path, &["cursors", "reset", "repo:acme/widgets"]).await;
+    assert_eq!(code, Some(0));
+    let (_, text, _) = sourcer(&cfg_path, &["cursors", "list"]).await;
     assert!(
         text.contains("repo:acme/widgets") && text.contains("no cursor"),
         "{text}"
     );
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg_path)
-        .args(["cursors", "reset", "team:x"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let (code, _, _) = sourcer(&cfg_path, &["cursors", "reset", "team:x"]).await;
+    assert_eq!(code, Some(2));
 }
 
 #[tokio::test]
@@ -270,16 +225,8 @@ async fn a_cursor_older_than_the_oldest_row_is_reported_as_lost_history_in_check
         "[[source]]\nrepo = \"acme/widgets\"",
     );
     let cfg = gitea_nats_sourcer::config::Config::load(&cfg_path).unwrap();
-    let url = nats.url();
-    let count = |n: u64| {
-        let url = url.clone();
-        move || {
-            let url = url.clone();
-            async move { stream_count(&url, "GITEA_EVENTS").await >= n }
-        }
-    };
     let r = run(cfg.clone());
-    wait_for(20, "history published", count(5)).await;
+    wait_stream(&nats.url(), "GITEA_EVENTS", 5, "history published").await;
     r.stop().await;
     // The delete_old_actions cron runs while the sourcer is down, then life goes on.
     g.delete_older_than(g.now() - chrono::Duration::seconds(100));
@@ -287,28 +234,20 @@ async fn a_cursor_older_than_the_oldest_row_is_reported_as_lost_history_in_check
         g.push_action(NewAction::push("bob", "acme/widgets", "main", 1));
     }
     let r = run(cfg);
-    wait_for(20, "new actions published", count(7)).await;
+    wait_stream(&nats.url(), "GITEA_EVENTS", 7, "new actions published").await;
     r.stop().await;
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg_path)
-        .arg("check")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text, _) = sourcer(&cfg_path, &["check"]).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "lost history warns, it does not fail check: {text}"
+    );
     assert!(
         text.contains("warn history repo:acme/widgets: lost between"),
         "{text}"
     );
-    let out = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg_path)
-        .args(["cursors", "list"])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text, _) = sourcer(&cfg_path, &["cursors", "list"]).await;
+    assert_eq!(code, Some(0));
     assert!(text.contains("GAP: lost"), "{text}");
 }
 

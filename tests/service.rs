@@ -11,7 +11,6 @@ use gitea_nats_sourcer::local_nats::free_port;
 use gitea_nats_sourcer::simulator::{NewAction, SimOptions};
 use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
 const TOKEN: &str = "tok-metrics-9e1d-DISTINCTIVE";
 
 async fn get(url: &str) -> (u16, String) {
@@ -290,23 +289,27 @@ async fn sighup_rereads_the_source_list_and_keeps_cursors() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = nats.url();
-    let count = |n: u64| {
-        let url = url.clone();
-        move || {
-            let url = url.clone();
-            async move { stream_count(&url, "GITEA_EVENTS").await >= n }
-        }
-    };
-    wait_for(20, "acme/one published", count(1)).await;
+    wait_stream(&nats.url(), "GITEA_EVENTS", 1, "acme/one published").await;
     write("[[source]]\nrepo = \"acme/one\"\n[[source]]\nrepo = \"acme/two\"\n");
     Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()
         .unwrap();
-    wait_for(20, "acme/two published after SIGHUP", count(2)).await;
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        2,
+        "acme/two published after SIGHUP",
+    )
+    .await;
     g.push_action(NewAction::push("bob", "acme/one", "main", 1));
-    wait_for(20, "acme/one still polled, from its cursor", count(3)).await;
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        3,
+        "acme/one still polled, from its cursor",
+    )
+    .await;
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

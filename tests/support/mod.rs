@@ -238,3 +238,30 @@ pub fn msg_identity(m: &Msg) -> String {
         a["comment_id"].as_i64().unwrap_or(0),
     )
 }
+
+/// The built binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
+
+/// Runs `gitea-nats-sourcer --config CONFIG ARGS...` to completion: (exit code, stdout, stderr).
+pub async fn sourcer(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .expect("run the binary");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits until the stream holds at least `n` messages.
+pub async fn wait_stream(nats_url: &str, stream: &str, n: u64, what: &str) {
+    wait_for(30, what, || async move {
+        stream_count(nats_url, stream).await >= n
+    })
+    .await;
+}
