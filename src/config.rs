@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
+use crate::repo::RepoKind;
 use crate::source::{SourceSpec, SpecError};
 
 /// Where the config is read from when `--config` is not given.
@@ -209,6 +210,13 @@ pub struct PollConfig {
     /// Pages a live poll reads before it switches to a day-by-day catch-up walk.
     #[serde(default = "default_live_pages")]
     pub live_pages: usize,
+    /// How often an org source with `repos = true` lists its repositories again.
+    #[serde(default = "default_repos_refresh", deserialize_with = "duration")]
+    pub repos_refresh: Duration,
+}
+
+fn default_repos_refresh() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_interval() -> Duration {
@@ -232,6 +240,7 @@ impl Default for PollConfig {
             lookback: default_lookback(),
             jitter: default_jitter(),
             live_pages: default_live_pages(),
+            repos_refresh: default_repos_refresh(),
         }
     }
 }
@@ -281,6 +290,14 @@ pub struct SourceConfig {
     pub interval: Option<Duration>,
     /// Overrides `poll.start` for this source.
     pub start: Option<StartAt>,
+    /// Repository endpoints polled besides the feed (opt-in; see README for their cost):
+    /// `issues`, `comments`, `releases`, `statuses`, `actions`.
+    #[serde(default)]
+    pub kinds: Vec<RepoKind>,
+    /// Org sources: also poll `kinds` for every repository of the org (listed through the API
+    /// and refreshed every `poll.repos_refresh`).
+    #[serde(default)]
+    pub repos: bool,
 }
 
 /// Where a source without a cursor begins.
@@ -372,6 +389,12 @@ pub struct Source {
     pub interval: Duration,
     /// Where to begin without a cursor.
     pub start: StartAt,
+    /// Repository endpoints polled besides the feed.
+    pub kinds: Vec<RepoKind>,
+    /// Org sources: poll `kinds` for each of the org's repositories.
+    pub repos: bool,
+    /// How often the org's repositories are listed again.
+    pub repos_refresh: Duration,
 }
 
 impl Config {
@@ -472,6 +495,27 @@ impl Config {
                     "must be at least 100ms",
                 ));
             }
+            match (&spec, s.repos, s.kinds.is_empty()) {
+                (SourceSpec::Org(_), false, false) => {
+                    return Err(invalid(
+                        format!("source[{i}].kinds"),
+                        "kinds on an org source need repos = true (poll every repository of the org)",
+                    ));
+                }
+                (SourceSpec::User(_), _, false) => {
+                    return Err(invalid(
+                        format!("source[{i}].kinds"),
+                        "kinds apply to repo and org sources",
+                    ));
+                }
+                (SourceSpec::User(_) | SourceSpec::Repo { .. }, true, _) => {
+                    return Err(invalid(
+                        format!("source[{i}].repos"),
+                        "repos = true applies to org sources",
+                    ));
+                }
+                _ => {}
+            }
             if !seen.insert(spec.clone()) {
                 return Err(invalid(
                     format!("source[{i}]"),
@@ -493,6 +537,9 @@ impl Config {
                     spec,
                     interval: s.interval.unwrap_or(self.poll.interval),
                     start: s.start.unwrap_or(self.poll.start),
+                    kinds: s.kinds.clone(),
+                    repos: s.repos,
+                    repos_refresh: self.poll.repos_refresh,
                 })
             })
             .collect()
@@ -646,6 +693,25 @@ mod tests {
         assert!(err.to_string().contains("start"), "{err}");
         let c = Config::parse(&format!("{MIN}[poll]\nstart = \"2026-01-02\"\n")).unwrap();
         assert_eq!(c.poll.start.to_string(), "2026-01-02");
+    }
+
+    #[test]
+    fn repository_kinds_are_checked() {
+        let c = Config::parse(&format!(
+            "{MIN}[[source]]\nrepo = \"a/b\"\nkinds = [\"issues\", \"statuses\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(c.sources()[0].kinds.len(), 2);
+        let err = Config::parse(&format!(
+            "{MIN}[[source]]\nrepo = \"a/b\"\nkinds = [\"labels\"]\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("labels"), "{err}");
+        let err = Config::parse(&format!(
+            "{MIN}[[source]]\norg = \"a\"\nkinds = [\"issues\"]\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("repos = true"), "{err}");
     }
 
     #[test]

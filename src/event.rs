@@ -21,8 +21,45 @@ use sha2::{Digest, Sha256};
 
 use crate::gitea::{Activity, ActivityRow};
 
+fn short_hash(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The identity of a comment's creation, shared by the feed row (`comment_issue`,
+/// `comment_pull`) and the comments endpoint, so a comment seen by both is published once.
+pub fn comment_key(repo_id: i64, comment_id: i64) -> String {
+    short_hash(&[
+        b"gitea-comment-v1",
+        &repo_id.to_be_bytes(),
+        &comment_id.to_be_bytes(),
+    ])
+}
+
+/// The identity of a release's publication, shared by the feed row (`publish_release`) and
+/// the releases endpoint (matched within one second of `created`, like other repeatables).
+pub fn release_key(repo_id: i64, tag: &str) -> String {
+    let tag = tag.strip_prefix("refs/tags/").unwrap_or(tag);
+    short_hash(&[b"gitea-release-v1", &repo_id.to_be_bytes(), tag.as_bytes()])
+}
+
+/// An id made of parts (repository events: a timeline item, a status, a run's state).
+pub fn parts_id(parts: &[&[u8]]) -> String {
+    short_hash(parts)
+}
+
 /// The content hash of an action (hex, 32 characters): equal for the original and its copies.
 pub fn identity_key(a: &Activity) -> String {
+    if a.comment_id != 0 && matches!(a.op_type.as_str(), "comment_issue" | "comment_pull") {
+        return comment_key(a.repo_id, a.comment_id);
+    }
+    if a.op_type == "publish_release" {
+        return release_key(a.repo_id, &a.ref_name);
+    }
     let mut h = Sha256::new();
     h.update(b"gitea-action-v1\0");
     h.update(a.repo_id.to_be_bytes());
@@ -62,9 +99,14 @@ pub fn event_id(key: &str, a: &Activity) -> String {
     if !is_repeatable(a) {
         return key.to_string();
     }
+    timed_id(key, a.created.timestamp())
+}
+
+/// The id of a repeatable action: its content key and when it happened.
+pub fn timed_id(key: &str, t: i64) -> String {
     let mut h = Sha256::new();
     h.update(key.as_bytes());
-    h.update(a.created.timestamp().to_be_bytes());
+    h.update(t.to_be_bytes());
     hex::encode(&h.finalize()[..16])
 }
 

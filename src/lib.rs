@@ -10,6 +10,7 @@
 //! * [`feed`]: walking the feeds without losing or repeating rows: the cursor design
 //!   (`feed::cursor`), page walks, cross-feed de-duplication, one poll of one source.
 //! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
+//! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs).
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
 //! * [`state`]: cursors in the JetStream key-value bucket, compare-and-set.
 //! * [`nats`]: connecting, and creating or checking the stream and bucket.
@@ -35,6 +36,7 @@ pub mod local_nats;
 pub mod metrics;
 pub mod nats;
 pub mod publish;
+pub mod repo;
 pub mod scheduler;
 pub mod shutdown;
 pub mod simulator;

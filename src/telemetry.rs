@@ -260,6 +260,18 @@ pub fn reload_needs_restart(section: &str) {
     );
 }
 
+pub fn repo_event_skipped(owner: &str, repo: &str, kind: &str, reason: &str) {
+    tracing::error!(repo = %format!("{owner}/{repo}"), kind, "skipping a change whose event cannot be built: {reason}");
+}
+
+pub fn repo_changes_published(owner: &str, repo: &str, kind: &str, count: usize) {
+    tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
+}
+
+pub fn actions_unsupported(owner: &str, repo: &str) {
+    tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
+}
+
 pub fn nats_waiting(spec: &SourceSpec) {
     tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
 }

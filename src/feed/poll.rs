@@ -78,6 +78,8 @@ pub struct SourcePoller {
     ctx: Arc<PollContext>,
     source: Source,
     state: Option<Stored>,
+    /// An org source's repositories (for `kinds`) and when they were listed.
+    repos: Option<(std::time::Instant, Vec<(String, String)>)>,
 }
 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
@@ -105,6 +107,7 @@ impl SourcePoller {
             ctx,
             source,
             state: None,
+            repos: None,
         }
     }
 
@@ -138,7 +141,50 @@ impl SourcePoller {
         if !matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
             self.state = Some(stored);
         }
-        result.map(|()| report)
+        result?;
+        if !self.source.kinds.is_empty() && !report.stopped {
+            report.published += self.poll_repositories(shutdown).await?;
+        }
+        Ok(report)
+    }
+
+    /// The repository endpoints (`kinds`) of this source's repository or org repositories.
+    async fn poll_repositories(&mut self, shutdown: &mut Shutdown) -> Result<usize, PollError> {
+        let repos = match &self.source.spec {
+            SourceSpec::Repo { owner, name } => vec![(owner.clone(), name.clone())],
+            SourceSpec::Org(org) => {
+                let stale = self
+                    .repos
+                    .as_ref()
+                    .is_none_or(|(at, _)| at.elapsed() >= self.source.repos_refresh);
+                if stale {
+                    let list = crate::repo::org_repos(&self.ctx.client, org).await?;
+                    self.repos = Some((std::time::Instant::now(), list));
+                }
+                self.repos
+                    .as_ref()
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default()
+            }
+            SourceSpec::User(_) => Vec::new(),
+        };
+        let start_now = self.source.start == StartAt::Now;
+        let mut published = 0;
+        for (owner, name) in repos {
+            if shutdown.is_fired() {
+                break;
+            }
+            published += crate::repo::poll_repo(
+                &self.ctx,
+                &owner,
+                &name,
+                &self.source.kinds,
+                start_now,
+                shutdown,
+            )
+            .await?;
+        }
+        Ok(published)
     }
 
     async fn poll_with(

@@ -32,6 +32,14 @@ pub struct FeedPage {
     pub has_next: bool,
 }
 
+/// One page of a list endpoint.
+#[derive(Debug)]
+pub struct ListPage {
+    pub items: Vec<serde_json::Value>,
+    pub total: Option<u64>,
+    pub has_next: bool,
+}
+
 /// Shared, cheap to clone.
 #[derive(Clone)]
 pub struct GiteaClient {
@@ -177,17 +185,59 @@ impl GiteaClient {
                 Err(e) => telemetry::row_skipped(spec, &redact(&url), &e.to_string()),
             }
         }
-        let total = headers
-            .get("x-total-count")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let has_next = headers
-            .get_all(reqwest::header::LINK)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|l| l.contains("rel=\"next\"")));
+        let (total, has_next) = paging(&headers);
         Ok(FeedPage {
             rows,
+            total,
+            has_next,
+        })
+    }
+
+    /// How many items a list endpoint holds for `query` (`X-Total-Count`), asking for one.
+    pub async fn count(&self, path: &[&str], query: &[(&str, String)]) -> Result<Option<u64>, GiteaError> {
+        let mut q: Vec<(&str, String)> = query.to_vec();
+        q.push(("page", "1".into()));
+        q.push(("limit", "1".into()));
+        let url = self.url(path, &q)?;
+        let (_, headers) = self
+            .with_retries(&url, || self.fetch::<serde_json::Value>(url.clone()))
+            .await?;
+        Ok(paging(&headers).0)
+    }
+
+    /// One page (1-based, full size) of a list endpoint below `/api/v1`, as JSON values.
+    /// An endpoint that wraps its list in an object (Actions runs) is unwrapped by `field`.
+    pub async fn list_page(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+        page: usize,
+        field: Option<&str>,
+    ) -> Result<ListPage, GiteaError> {
+        let mut q: Vec<(&str, String)> = query.to_vec();
+        q.push(("page", page.to_string()));
+        q.push(("limit", self.page_limit().to_string()));
+        let url = self.url(path, &q)?;
+        let (value, headers) = self
+            .with_retries(&url, || self.fetch::<serde_json::Value>(url.clone()))
+            .await?;
+        let (total, has_next) = paging(&headers);
+        let list = match (field, value) {
+            (Some(f), serde_json::Value::Object(mut m)) => m.remove(f).unwrap_or_default(),
+            (_, v) => v,
+        };
+        let items = match list {
+            serde_json::Value::Array(items) => items,
+            serde_json::Value::Null => Vec::new(),
+            other => {
+                return Err(GiteaError::Decode {
+                    url: redact(&url),
+                    message: format!("expected a list, got {}", kind_of(&other)),
+                });
+            }
+        };
+        Ok(ListPage {
+            items,
             total,
             has_next,
         })
@@ -269,6 +319,30 @@ impl GiteaClient {
             message: e.to_string(),
         })?;
         Ok((value, headers))
+    }
+}
+
+/// `X-Total-Count` and whether `Link` announces a next page.
+fn paging(headers: &HeaderMap) -> (Option<u64>, bool) {
+    let total = headers
+        .get("x-total-count")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let has_next = headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|l| l.contains("rel=\"next\"")));
+    (total, has_next)
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Object(_) => "an object",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Bool(_) => "a boolean",
+        _ => "something else",
     }
 }
 

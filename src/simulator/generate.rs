@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -38,6 +38,19 @@ pub(crate) struct RepoGen {
     open_prs: Vec<i64>,
     releases: u32,
     branches: u32,
+}
+
+impl RepoGen {
+    /// Make the generators number their next issue after `index` (an issue or pull
+    /// request made by `World::create_issue`).
+    pub(crate) fn reserve_index(&mut self, index: i64) {
+        self.next_index = self.next_index.max(index + 1);
+    }
+
+    /// The next issue index the generators would hand out.
+    pub(crate) fn next_index(&self) -> i64 {
+        self.next_index.max(1)
+    }
 }
 
 const ORG_NAMES: &[&str] = &["acme", "globex", "initech", "umbrella", "hooli", "stark"];
@@ -379,6 +392,7 @@ fn random_action(
                 body: body.into(),
                 issue_index: idx,
                 is_pull,
+                updated: 0,
             }));
             if is_pull {
                 "comment_pull"
@@ -498,7 +512,7 @@ pub(crate) fn generate_history(w: &mut World, spec: &HistorySpec, seed: u64) -> 
         return 0;
     }
 
-    let end = Utc::now().timestamp() - 3;
+    let end = w.now().timestamp() - 3;
     let span = i64::from(spec.days.max(1)) * 86_400;
     let start = end - span;
     let mut sizes: Vec<u8> = Vec::new();
@@ -603,7 +617,7 @@ impl FakeGitea {
                     continue;
                 }
                 while done < due {
-                    let now = Utc::now().timestamp();
+                    let now = w.now().timestamp();
                     let burst = if rng.random_bool(0.08) {
                         rng.random_range(2..=4u64)
                     } else {

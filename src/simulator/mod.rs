@@ -32,7 +32,21 @@
 //!   sub-URL install ([`SimOptions::path_prefix`]).
 //!
 //! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user`,
-//! `/api/v1/repos/{o}/{r}`, `/api/v1/orgs/{org}`, `/api/v1/users/{u}`.
+//! `/api/v1/repos/{o}/{r}`, `/api/v1/orgs/{org}`, `/api/v1/orgs/{org}/repos`,
+//! `/api/v1/users/{u}`.
+//!
+//! **Repository objects the feed does not carry** (issues and pull requests with
+//! labels, assignees, milestones, review requests and timelines; comments; releases;
+//! branches; commit statuses; Actions runs) are changed with
+//! [`FakeGitea::create_issue`], [`FakeGitea::label_issue`], [`FakeGitea::comment_on`],
+//! [`FakeGitea::add_status`], [`FakeGitea::add_run`] and friends, and served by
+//! `/api/v1/repos/{o}/{r}/issues` (`state`, `type`, `since`, `before`; newest
+//! `updated_at` first), `/issues/{index}`, `/issues/{index}/timeline`,
+//! `/issues/comments`, `/issues/comments/{id}`, `/releases`, `/branches`,
+//! `/statuses/{sha}` and `/actions/runs` (`404` after
+//! [`FakeGitea::set_actions_supported`]`(false)`). Lists are paged like the feeds.
+//! [`FakeGitea::advance_clock`] moves the simulated clock so `since` filters can be
+//! tested without sleeping.
 //!
 //! The data lives in a [`World`] behind a mutex. Rows are stored compactly (no JSON
 //! per row; push payloads made by the generators are re-rendered from a seed on
@@ -54,6 +68,7 @@
 //! ```
 
 mod generate;
+mod repo_api;
 mod server;
 #[cfg(test)]
 mod tests;

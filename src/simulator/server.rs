@@ -13,8 +13,9 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::world::{FeedKey, TOKEN_USER};
-use super::{FaultKind, FeedPage, RequestRecord, Shared, lock};
+use super::repo_api::{KindFilter, StateFilter, TimeRange, Window};
+use super::world::{FeedKey, PageOut, TOKEN_USER};
+use super::{FaultKind, FeedPage, RequestRecord, Shared, World, lock};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
@@ -266,8 +267,168 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                     .ok_or("user does not exist")
             })
         }
+        ["orgs", org, "repos"] => list(sh, r, &q, |w, win| {
+            let org = w
+                .user_by_login(org)
+                .filter(|u| u.is_org)
+                .ok_or((404, "org does not exist".to_string()))?;
+            Ok(w.api_org_repos(org.id, win))
+        }),
+        ["repos", owner, name, "issues"] => list(sh, r, &q, |w, win| {
+            let rid = repo_id(w, owner, name)?;
+            let state = match query_get(&q, "state") {
+                Some("all") => StateFilter::All,
+                Some("closed") => StateFilter::Closed,
+                _ => StateFilter::Open,
+            };
+            let kind = match query_get(&q, "type") {
+                Some("issues") => KindFilter::Issues,
+                Some("pulls") => KindFilter::Pulls,
+                _ => KindFilter::Both,
+            };
+            Ok(w.api_issues(rid, state, kind, time_range(&q)?, win))
+        }),
+        ["repos", owner, name, "issues", "comments"] => list(sh, r, &q, |w, win| {
+            let rid = repo_id(w, owner, name)?;
+            Ok(w.api_comments(rid, time_range(&q)?, win))
+        }),
+        ["repos", owner, name, "issues", "comments", id] => {
+            let w = lock(&sh.world);
+            let found = repo_id(&w, owner, name).and_then(|rid| {
+                id.parse::<i64>()
+                    .ok()
+                    .and_then(|id| w.api_comment(rid, id))
+                    .ok_or((404, "comment does not exist".to_string()))
+            });
+            match found {
+                Ok(body) => Reply::json(200, body),
+                Err((code, msg)) => error(sh, r, code, &msg),
+            }
+        }
+        ["repos", owner, name, "issues", index] => {
+            let w = lock(&sh.world);
+            let found = repo_id(&w, owner, name).and_then(|rid| {
+                index
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|i| w.api_issue(rid, i))
+                    .ok_or((404, "issue does not exist".to_string()))
+            });
+            match found {
+                Ok(body) => Reply::json(200, body),
+                Err((code, msg)) => error(sh, r, code, &msg),
+            }
+        }
+        ["repos", owner, name, "issues", index, "timeline"] => list(sh, r, &q, |w, win| {
+            let rid = repo_id(w, owner, name)?;
+            let range = time_range(&q)?;
+            index
+                .parse::<i64>()
+                .ok()
+                .and_then(|i| w.api_timeline(rid, i, range, win))
+                .ok_or((404, "issue does not exist".to_string()))
+        }),
+        ["repos", owner, name, "releases"] => list(sh, r, &q, |w, win| {
+            Ok(w.api_releases(repo_id(w, owner, name)?, win))
+        }),
+        ["repos", owner, name, "branches"] => list(sh, r, &q, |w, win| {
+            Ok(w.api_branches(repo_id(w, owner, name)?, win))
+        }),
+        ["repos", owner, name, "statuses", sha] => list(sh, r, &q, |w, win| {
+            let rid = repo_id(w, owner, name)?;
+            let oldest = matches!(
+                query_get(&q, "sort"),
+                Some("oldest" | "leastupdate" | "leastindex")
+            );
+            let state = query_get(&q, "state").filter(|s| !s.is_empty());
+            Ok(w.api_statuses(rid, sha, oldest, state, win))
+        }),
+        ["repos", owner, name, "actions", "runs"] => list(sh, r, &q, |w, win| {
+            if !w.actions_supported() {
+                return Err((404, "not found".to_string()));
+            }
+            Ok(w.api_runs(repo_id(w, owner, name)?, win))
+        }),
         _ => error(sh, r, 404, "not found"),
     }
+}
+
+fn query_get<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// An error status and message for [`list`].
+type ApiError = (u16, String);
+
+fn repo_id(w: &World, owner: &str, name: &str) -> Result<i64, ApiError> {
+    w.repo_by_full_name(owner, name)
+        .map(|repo| repo.id)
+        .ok_or((404, "repository does not exist".to_string()))
+}
+
+/// `since` / `before` (RFC 3339); unparsable is a `422`, like Gitea.
+fn time_range(q: &[(String, String)]) -> Result<TimeRange, ApiError> {
+    let parse = |name: &str| -> Result<Option<i64>, ApiError> {
+        match query_get(q, name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| Some(t.timestamp()))
+                .map_err(|e| (422, format!("invalid {name} {v:?}: {e}"))),
+        }
+    };
+    Ok(TimeRange {
+        since: parse("since")?,
+        before: parse("before")?,
+    })
+}
+
+/// `page` and `limit` like Gitea's `FormInt`: unparsable is 0; then page < 1 → 1,
+/// limit < 1 → the default; limit capped at `max_response_items`.
+fn paging(sh: &Shared, q: &[(String, String)]) -> (usize, usize) {
+    let page = query_get(q, "page")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&p| p > 0)
+        .and_then(|p| usize::try_from(p).ok())
+        .unwrap_or(1);
+    let limit = query_get(q, "limit")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&l| l > 0)
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(sh.opts.default_paging_num)
+        .min(sh.opts.max_response_items);
+    (page, limit)
+}
+
+/// A paged list of repository objects: `X-Total-Count` and a `Link` header that
+/// keeps the other query parameters.
+fn list(
+    sh: &Shared,
+    r: &Req,
+    q: &[(String, String)],
+    f: impl FnOnce(&World, Window) -> Result<PageOut, ApiError>,
+) -> Reply {
+    let (page, limit) = paging(sh, q);
+    let out = f(&lock(&sh.world), Window { page, limit });
+    let out = match out {
+        Ok(out) => out,
+        Err((code, msg)) => return error(sh, r, code, &msg),
+    };
+    let mut reply = Reply::json(200, out.body)
+        .header("X-Total-Count", out.total.to_string())
+        .header(
+            "Access-Control-Expose-Headers",
+            "X-Total-Count, Link".to_string(),
+        );
+    let extra: String = q
+        .iter()
+        .filter(|(k, _)| k != "page" && k != "limit")
+        .map(|(k, v)| format!("&{}={}", percent_encode(k), percent_encode(v)))
+        .collect();
+    let base = format!("http://{}{}", r.host, r.path);
+    if let Some(link) = link_header(&base, page, limit, out.total, &extra) {
+        reply = reply.header("Link", link);
+    }
+    reply
 }
 
 /// `token X` / `Bearer X` → `X`.
@@ -284,21 +445,10 @@ fn feed(
     sh: &Shared,
     r: &Req,
     q: &[(String, String)],
-    resolve: impl FnOnce(&super::World) -> Result<(FeedKey, String), &'static str>,
+    resolve: impl FnOnce(&World) -> Result<(FeedKey, String), &'static str>,
 ) -> Reply {
-    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    // Gitea's FormInt: unparsable is 0; then page < 1 → 1, limit < 1 → default.
-    let page = get("page")
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|&p| p > 0)
-        .and_then(|p| usize::try_from(p).ok())
-        .unwrap_or(1);
-    let limit = get("limit")
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|&l| l > 0)
-        .and_then(|l| usize::try_from(l).ok())
-        .unwrap_or(sh.opts.default_paging_num)
-        .min(sh.opts.max_response_items);
+    let get = |name: &str| query_get(q, name);
+    let (page, limit) = paging(sh, q);
     let date_str = get("date").filter(|d| !d.is_empty());
     let date = match date_str {
         Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {

@@ -740,3 +740,553 @@ async fn spawn_activity_adds_actions_until_shutdown() {
         .await
         .unwrap();
 }
+
+// ----- repository objects ------------------------------------------------------------
+
+fn api(g: &FakeGitea, path: &str) -> String {
+    format!("{}/api/v1/{path}", g.url())
+}
+
+fn rfc(t: DateTime<FixedOffset>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .replace('+', "%2B")
+}
+
+#[tokio::test]
+async fn issues_ordered_by_update_with_filters() {
+    let g = small_world().await;
+    let a = g.create_issue("acme/widgets", "alice", "first", false);
+    g.advance_clock(10);
+    let b = g.create_issue("acme/widgets", "bob", "a pull", true);
+    g.advance_clock(10);
+    let c = g.create_issue("acme/widgets", "alice", "third", false);
+    assert_eq!((a, b, c), (1, 2, 3));
+    g.advance_clock(10);
+    let t_label = g.now();
+    g.label_issue("acme/widgets", a, "bob", "bug", true);
+    g.assign_issue("acme/widgets", a, "bob", "carol", true);
+    g.advance_clock(10);
+    g.close_issue_as("acme/widgets", b, "bob");
+
+    let number = |r: &Resp| -> Vec<i64> {
+        r.rows()
+            .iter()
+            .map(|i| i["number"].as_i64().unwrap())
+            .collect()
+    };
+    let base = api(&g, "repos/acme/widgets/issues");
+    // Default: open only, newest update first.
+    assert_eq!(number(&get(&base).await), vec![a, c]);
+    let all = get(&format!("{base}?state=all")).await;
+    assert_eq!(number(&all), vec![b, a, c]);
+    assert_eq!(all.total(), 3);
+    assert_eq!(number(&get(&format!("{base}?state=closed")).await), vec![b]);
+    assert_eq!(
+        number(&get(&format!("{base}?state=all&type=issues")).await),
+        vec![a, c]
+    );
+    assert_eq!(
+        number(&get(&format!("{base}?state=all&type=pulls")).await),
+        vec![b]
+    );
+    let since = get(&format!("{base}?state=all&since={}", rfc(t_label))).await;
+    assert_eq!(number(&since), vec![b, a]);
+    assert_eq!(since.total(), 2);
+    // `before` is inclusive too.
+    let before = get(&format!(
+        "{base}?state=all&before={}",
+        rfc(t_label - chrono::Duration::seconds(1))
+    ))
+    .await;
+    assert_eq!(number(&before), vec![c]);
+    assert_eq!(get(&format!("{base}?since=yesterday")).await.status, 422);
+    // Paging keeps the other parameters in the Link header.
+    let p1 = get(&format!("{base}?state=all&limit=1")).await;
+    assert_eq!(number(&p1), vec![b]);
+    let link = p1.header("link").unwrap();
+    assert!(
+        link.contains(&format!("<{base}?page=2&limit=1&state=all>; rel=\"next\"")),
+        "{link}"
+    );
+    assert_eq!(
+        number(&get(&format!("{base}?state=all&limit=1&page=3")).await),
+        vec![c]
+    );
+
+    // Shapes.
+    let rows = all.rows();
+    let (pull, issue) = (&rows[0], &rows[1]);
+    assert_eq!(pull["pull_request"]["merged"], false);
+    assert_eq!(pull["pull_request"]["merged_at"], Value::Null);
+    assert_eq!(pull["state"], "closed");
+    assert!(pull["closed_at"].as_str().unwrap().ends_with("+08:00"));
+    assert!(
+        pull["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/widgets/pulls/2")
+    );
+    assert_eq!(pull["user"]["login"], "bob");
+    assert_eq!(pull["assignees"], Value::Null);
+    assert_eq!(pull["assignee"], Value::Null);
+    assert_eq!(issue["pull_request"], Value::Null);
+    assert_eq!(issue["closed_at"], Value::Null);
+    assert_eq!(issue["title"], "first");
+    assert_eq!(issue["labels"][0]["name"], "bug");
+    assert_eq!(issue["assignee"]["login"], "carol");
+    assert_eq!(issue["assignees"][0]["login"], "carol");
+    assert_eq!(issue["milestone"], Value::Null);
+    assert_eq!(issue["comments"], 0);
+    assert_eq!(issue["repository"]["full_name"], "acme/widgets");
+    assert_eq!(issue["repository"]["owner"], "acme");
+    assert!(
+        issue["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/repos/acme/widgets/issues/1")
+    );
+    let created = DateTime::parse_from_rfc3339(issue["created_at"].as_str().unwrap()).unwrap();
+    let updated = DateTime::parse_from_rfc3339(issue["updated_at"].as_str().unwrap()).unwrap();
+    // 30 simulated seconds, plus at most one if the wall clock ticked meanwhile.
+    assert!((30..=31).contains(&(updated - created).num_seconds()));
+    assert_eq!(updated.offset().local_minus_utc(), 8 * 3600);
+    // One issue by index.
+    let one = get(&api(&g, "repos/acme/widgets/issues/3")).await;
+    assert_eq!(one.json()["title"], "third");
+    assert_eq!(
+        get(&api(&g, "repos/acme/widgets/issues/99")).await.status,
+        404
+    );
+
+    // The feed got create / close rows.
+    let ops: Vec<(String, String)> = g
+        .logical_actions()
+        .into_iter()
+        .map(|a| (a.op_type, a.content))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("create_issue".to_string(), "1|first".to_string()),
+            ("create_pull_request".to_string(), "2|a pull".to_string()),
+            ("create_issue".to_string(), "3|third".to_string()),
+            ("close_pull_request".to_string(), "2|".to_string()),
+        ]
+    );
+    // Edits: a body change only moves updated_at, a title change adds an item.
+    g.advance_clock(10);
+    g.edit_issue("acme/widgets", c, "alice", None, Some("details"));
+    assert_eq!(number(&get(&base).await), vec![c, a]);
+    g.reopen_issue_as("acme/widgets", b, "alice");
+    assert_eq!(
+        g.logical_actions().last().map(|a| a.op_type.clone()),
+        Some("reopen_pull_request".to_string())
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn timeline_items_in_order_with_since() {
+    let g = small_world().await;
+    let i = g.create_issue("acme/widgets", "alice", "old title", true);
+    g.label_issue("acme/widgets", i, "bob", "bug", true);
+    g.label_issue("acme/widgets", i, "bob", "bug", true); // already there: nothing
+    g.advance_clock(5);
+    g.label_issue("acme/widgets", i, "bob", "bug", false);
+    g.assign_issue("acme/widgets", i, "bob", "carol", true);
+    g.assign_issue("acme/widgets", i, "bob", "carol", false);
+    g.set_milestone("acme/widgets", i, "bob", Some("v1"));
+    g.set_milestone("acme/widgets", i, "bob", Some("v2"));
+    g.set_milestone("acme/widgets", i, "bob", None);
+    g.request_review("acme/widgets", i, "alice", "dave");
+    g.advance_clock(5);
+    let t_edit = g.now();
+    g.edit_issue("acme/widgets", i, "alice", Some("new title"), None);
+    g.close_issue_as("acme/widgets", i, "alice");
+    g.reopen_issue_as("acme/widgets", i, "alice");
+
+    let url = api(&g, "repos/acme/widgets/issues/1/timeline");
+    let r = get(&url).await;
+    let rows = r.rows();
+    let kinds: Vec<&str> = rows.iter().map(|t| t["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "label",
+            "label",
+            "assignees",
+            "assignees",
+            "milestone",
+            "milestone",
+            "milestone",
+            "review_request",
+            "change_title",
+            "close",
+            "reopen",
+        ]
+    );
+    let ids = r.ids();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(r.total(), 11);
+    // Label added then removed.
+    assert_eq!(rows[0]["body"], "1");
+    assert_eq!(rows[1]["body"], "");
+    for t in &rows[..2] {
+        assert_eq!(t["label"]["name"], "bug");
+        assert_eq!(t["label"]["color"].as_str().unwrap().len(), 6);
+        assert!(
+            t["label"]["url"]
+                .as_str()
+                .unwrap()
+                .contains("/api/v1/repos/acme/widgets/labels/")
+        );
+        assert_eq!(t["user"]["login"], "bob");
+    }
+    assert_eq!(rows[0]["assignee"], Value::Null);
+    assert_eq!(rows[2]["assignee"]["login"], "carol");
+    assert_eq!(rows[2]["removed_assignee"], false);
+    assert_eq!(rows[3]["removed_assignee"], true);
+    assert_eq!(rows[4]["milestone"]["title"], "v1");
+    assert_eq!(rows[4]["old_milestone"], Value::Null);
+    assert_eq!(rows[5]["milestone"]["title"], "v2");
+    assert_eq!(rows[5]["old_milestone"]["title"], "v1");
+    assert_eq!(rows[6]["milestone"], Value::Null);
+    assert_eq!(rows[6]["old_milestone"]["title"], "v2");
+    assert_eq!(rows[7]["assignee"]["login"], "dave");
+    assert_eq!(rows[8]["old_title"], "old title");
+    assert_eq!(rows[8]["new_title"], "new title");
+    assert_eq!(rows[0]["old_title"], "");
+    assert_eq!(rows[0]["resolve_doer"], Value::Null);
+    assert_eq!(rows[0]["review_id"], 0);
+    // A pull request: the pull URL is set, the issue URL is empty.
+    assert!(
+        rows[0]["pull_request_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/widgets/pulls/1")
+    );
+    assert_eq!(rows[0]["issue_url"], "");
+    assert!(
+        rows[0]["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/acme/widgets/pulls/1#issuecomment-{}", ids[0]))
+    );
+    // since: only the last three.
+    let s = get(&format!("{url}?since={}", rfc(t_edit))).await;
+    assert_eq!(s.ids(), ids[8..].to_vec());
+    let p = get(&format!("{url}?limit=4&page=3")).await;
+    assert_eq!(p.ids(), ids[8..].to_vec());
+    // The issue's updated_at follows the last change.
+    let issue = get(&api(&g, "repos/acme/widgets/issues/1")).await.json();
+    assert_eq!(issue["updated_at"], rows[10]["created_at"]);
+    assert_eq!(issue["title"], "new title");
+    assert_eq!(
+        get(&api(&g, "repos/acme/widgets/issues/2/timeline"))
+            .await
+            .status,
+        404
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn comment_id_shared_by_comment_timeline_and_feed() {
+    let g = small_world().await;
+    let i = g.create_issue("acme/widgets", "alice", "t", false);
+    let j = g.create_issue("acme/widgets", "alice", "u", false);
+    let c1 = g.comment_on("acme/widgets", i, "bob", "first line\nsecond line");
+    g.label_issue("acme/widgets", i, "bob", "bug", true);
+    g.advance_clock(5);
+    let c2 = g.comment_on("acme/widgets", j, "carol", "on the other one");
+    g.advance_clock(5);
+    let c3 = g.comment_on("acme/widgets", i, "bob", "third");
+    assert!(c1 < c2 && c2 < c3);
+    assert_eq!(g.comment_on("acme/widgets", 99, "bob", "nowhere"), 0);
+
+    // /issues/comments: comments only, id ascending.
+    let url = api(&g, "repos/acme/widgets/issues/comments");
+    let r = get(&url).await;
+    assert_eq!(r.ids(), vec![c1, c2, c3]);
+    let first = &r.rows()[0];
+    assert_eq!(first["body"], "first line\nsecond line");
+    assert_eq!(first["user"]["login"], "bob");
+    assert!(
+        first["html_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/acme/widgets/issues/1#issuecomment-{c1}"))
+    );
+    assert!(first["issue_url"].as_str().unwrap().ends_with("/issues/1"));
+    assert_eq!(first["pull_request_url"], "");
+
+    // The timeline item has the same id.
+    let tl = get(&api(&g, "repos/acme/widgets/issues/1/timeline")).await;
+    let comments: Vec<i64> = tl
+        .rows()
+        .iter()
+        .filter(|t| t["type"] == "comment")
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(comments, vec![c1, c3]);
+    let issue = get(&api(&g, "repos/acme/widgets/issues/1")).await.json();
+    assert_eq!(issue["comments"], 2);
+
+    // And so does the feed row.
+    let feed = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    let row = feed
+        .rows()
+        .into_iter()
+        .find(|r| r["comment_id"].as_i64() == Some(c1))
+        .unwrap();
+    assert_eq!(row["op_type"], "comment_issue");
+    assert_eq!(row["comment"]["id"].as_i64(), Some(c1));
+    assert_eq!(row["content"], "1|first line\nsecond line");
+
+    // Edit: body and updated_at; since selects it again.
+    g.advance_clock(5);
+    let t_edit = g.now();
+    g.edit_comment("acme/widgets", c1, "edited");
+    let s = get(&format!("{url}?since={}", rfc(t_edit))).await;
+    assert_eq!(s.ids(), vec![c1]);
+    assert_eq!(s.rows()[0]["body"], "edited");
+    assert_ne!(s.rows()[0]["created_at"], s.rows()[0]["updated_at"]);
+    let b = get(&format!(
+        "{url}?before={}",
+        rfc(t_edit - chrono::Duration::seconds(1))
+    ))
+    .await;
+    assert_eq!(b.ids(), vec![c2, c3]);
+    let one = get(&api(
+        &g,
+        &format!("repos/acme/widgets/issues/comments/{c1}"),
+    ))
+    .await;
+    assert_eq!(one.json()["body"], "edited");
+    let tl = get(&format!(
+        "{}?since={}",
+        api(&g, "repos/acme/widgets/issues/1/timeline"),
+        rfc(t_edit)
+    ))
+    .await;
+    assert_eq!(tl.ids(), vec![c1]);
+    let feed = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    let row = feed
+        .rows()
+        .into_iter()
+        .find(|r| r["comment_id"].as_i64() == Some(c1))
+        .unwrap();
+    assert_eq!(row["comment"]["body"], "edited");
+    assert_eq!(row["content"], "1|first line\nsecond line");
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn releases_branches_statuses() {
+    let g = small_world().await;
+    let r1 = g.add_release("acme/widgets", "alice", "v1.0.0", "One");
+    let r2 = g.add_release("acme/widgets", "alice", "v1.1.0", "One point one");
+    let r3 = g.add_release("acme/widgets", "bob", "v2.0.0", "Two");
+    g.delete_release("acme/widgets", r2);
+    g.edit_release("acme/widgets", r3, "Two (final)");
+    let rel = get(&api(&g, "repos/acme/widgets/releases")).await;
+    assert_eq!(rel.ids(), vec![r3, r1]);
+    assert_eq!(rel.total(), 2);
+    let top = &rel.rows()[0];
+    assert_eq!(top["name"], "Two (final)");
+    assert_eq!(top["tag_name"], "v2.0.0");
+    assert_eq!(top["author"]["login"], "bob");
+    assert_eq!(top["draft"], false);
+    assert!(
+        top["tarball_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/acme/widgets/archive/v2.0.0.tar.gz")
+    );
+    let la = g.logical_actions();
+    let pub_rel = la.iter().find(|a| a.op_type == "publish_release").unwrap();
+    assert_eq!(pub_rel.content, "One");
+    assert_eq!(pub_rel.ref_name, "refs/tags/v1.0.0");
+
+    g.set_branch_head("acme/widgets", "main", "aaa111");
+    g.set_branch_head("acme/widgets", "feature", "bbb222");
+    g.set_branch_head("acme/widgets", "main", "ccc333");
+    let br = get(&api(&g, "repos/acme/widgets/branches")).await;
+    let heads: Vec<(String, String)> = br
+        .rows()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["commit"]["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        heads,
+        vec![
+            ("feature".to_string(), "bbb222".to_string()),
+            ("main".to_string(), "ccc333".to_string()),
+        ]
+    );
+    assert_eq!(br.rows()[0]["protected"], false);
+    assert!(br.rows()[0]["commit"]["timestamp"].is_string());
+
+    let s1 = g.add_status("acme/widgets", "ccc333", "ci/build", "pending");
+    let other = g.add_status("acme/widgets", "bbb222", "ci/build", "success");
+    let s2 = g.add_status("acme/widgets", "ccc333", "ci/build", "success");
+    assert!(s1 < other && other < s2);
+    let url = api(&g, "repos/acme/widgets/statuses/ccc333");
+    let st = get(&url).await;
+    assert_eq!(st.ids(), vec![s2, s1]);
+    assert_eq!(st.total(), 2);
+    assert_eq!(st.rows()[0]["status"], "success");
+    assert_eq!(st.rows()[1]["status"], "pending");
+    assert_eq!(st.rows()[0]["context"], "ci/build");
+    assert!(
+        st.rows()[0]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/repos/acme/widgets/statuses/ccc333")
+    );
+    assert_eq!(st.rows()[0]["creator"]["login"], "acme");
+    assert_eq!(get(&format!("{url}?sort=oldest")).await.ids(), vec![s1, s2]);
+    assert_eq!(get(&format!("{url}?state=pending")).await.ids(), vec![s1]);
+    assert_eq!(
+        get(&api(&g, "repos/acme/widgets/statuses/nope")).await.body,
+        "[]"
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn actions_runs_and_the_404_switch() {
+    let g = small_world().await;
+    let url = api(&g, "repos/acme/widgets/actions/runs");
+    let empty = get(&url).await;
+    assert_eq!(empty.json()["total_count"], 0);
+    let r1 = g.add_run("acme/widgets", "ci.yml", "abc", "queued");
+    let r2 = g.add_run("acme/widgets", "release.yml", "abc", "in_progress");
+    g.advance_clock(3);
+    g.update_run("acme/widgets", r1, "completed", Some("success"));
+    let r = get(&url).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.total(), 2);
+    let v = r.json();
+    assert_eq!(v["total_count"], 2);
+    let runs = v["workflow_runs"].as_array().unwrap();
+    let ids: Vec<i64> = runs.iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![r2, r1]);
+    assert_eq!(runs[0]["status"], "in_progress");
+    assert_eq!(runs[0]["conclusion"], Value::Null);
+    assert_eq!(runs[0]["path"], "release.yml");
+    assert_eq!(runs[0]["run_number"], 2);
+    assert!(runs[0]["started_at"].is_string());
+    assert_eq!(runs[0]["completed_at"], Value::Null);
+    assert_eq!(runs[1]["status"], "completed");
+    assert_eq!(runs[1]["conclusion"], "success");
+    assert_eq!(runs[1]["head_sha"], "abc");
+    assert_eq!(runs[1]["event"], "push");
+    assert_eq!(runs[1]["run_attempt"], 1);
+    assert_ne!(runs[1]["created_at"], runs[1]["updated_at"]);
+    assert_eq!(runs[1]["updated_at"], runs[1]["completed_at"]);
+    assert!(runs[1]["repository_id"].as_i64().unwrap() > 0);
+    let p2 = get(&format!("{url}?limit=1&page=2")).await.json();
+    assert_eq!(p2["workflow_runs"][0]["id"].as_i64(), Some(r1));
+    assert_eq!(p2["total_count"], 2);
+    g.set_actions_supported(false);
+    let off = get(&url).await;
+    assert_eq!(off.status, 404);
+    assert!(off.json()["message"].is_string());
+    g.set_actions_supported(true);
+    assert_eq!(get(&url).await.status, 200);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn org_repos_listing_and_unknown_repos() {
+    let g = small_world().await;
+    g.add_repo("acme", "gadgets");
+    g.add_repo("alice", "dotfiles");
+    g.add_org("globex");
+    g.add_repo("acme", "zeta");
+    let r = get(&api(&g, "orgs/acme/repos")).await;
+    let names: Vec<String> = r
+        .rows()
+        .iter()
+        .map(|x| x["full_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["acme/widgets", "acme/gadgets", "acme/zeta"]);
+    assert_eq!(r.total(), 3);
+    assert_eq!(r.rows()[0]["owner"]["login"], "acme");
+    let p = get(&api(&g, "orgs/acme/repos?limit=2&page=2")).await;
+    assert_eq!(p.rows()[0]["full_name"], "acme/zeta");
+    assert_eq!(get(&api(&g, "orgs/globex/repos")).await.body, "[]");
+    assert_eq!(get(&api(&g, "orgs/alice/repos")).await.status, 404);
+    assert_eq!(get(&api(&g, "orgs/nope/repos")).await.status, 404);
+    for p in [
+        "repos/acme/nope/issues",
+        "repos/acme/nope/issues/1",
+        "repos/acme/nope/issues/1/timeline",
+        "repos/acme/nope/issues/comments",
+        "repos/acme/nope/releases",
+        "repos/acme/nope/branches",
+        "repos/acme/nope/statuses/abc",
+        "repos/acme/nope/actions/runs",
+    ] {
+        let r = get(&api(&g, p)).await;
+        assert_eq!(r.status, 404, "{p}");
+        assert!(r.json()["message"].is_string(), "{p}");
+    }
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn repo_endpoints_use_auth_faults_and_prefix() {
+    let opts = SimOptions {
+        token: Some("s3cret".to_string()),
+        path_prefix: "/gitea".to_string(),
+        ..SimOptions::default()
+    };
+    let g = FakeGitea::start(opts).await.unwrap();
+    g.create_issue("acme/widgets", "alice", "t", false);
+    let url = api(&g, "repos/acme/widgets/issues");
+    assert!(url.contains("/gitea/api/v1/"));
+    assert_eq!(get(&url).await.status, 401);
+    assert_eq!(get_with(&url, Some("token s3cret")).await.total(), 1);
+    g.inject(Fault::new(FaultKind::Status(502)).on_path("/issues"));
+    assert_eq!(get_with(&url, Some("token s3cret")).await.status, 502);
+    assert_eq!(get_with(&url, Some("token s3cret")).await.status, 200);
+    let paths: Vec<String> = g.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| p == "/gitea/api/v1/repos/acme/widgets/issues")
+    );
+    assert_eq!(paths.len(), 4);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn created_issues_follow_generated_numbers() {
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    g.generate_history(&HistorySpec {
+        actions: 300,
+        days: 1,
+        orgs: 1,
+        repos: 1,
+        payload_bytes: 200,
+        ties: false,
+    });
+    let repo = g.repo_names()[0].clone();
+    let max_feed_index = g
+        .logical_actions()
+        .iter()
+        .filter(|a| a.op_type == "create_issue" || a.op_type == "create_pull_request")
+        .filter_map(|a| a.content.split('|').next()?.parse::<i64>().ok())
+        .max()
+        .unwrap_or(0);
+    let i = g.create_issue(&repo, "alice", "after the history", false);
+    assert!(i > max_feed_index, "{i} <= {max_feed_index}");
+    g.shutdown().await;
+}

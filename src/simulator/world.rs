@@ -13,6 +13,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::generate::{self, GenPush, RepoGen};
+use super::repo_api::Objects;
 use super::{ActionId, LogicalAction, NewAction};
 
 /// Login of the user the configured token belongs to (`GET /api/v1/user`).
@@ -53,6 +54,8 @@ pub(crate) struct CommentData {
     pub(crate) body: Box<str>,
     pub(crate) issue_index: i64,
     pub(crate) is_pull: bool,
+    /// Unix seconds of the last edit; `0` = never edited (`updated_at` = `created`).
+    pub(crate) updated: i64,
 }
 
 /// One logical action and the ids of its rows: the original row has id `id`, copy
@@ -160,6 +163,10 @@ pub struct World {
     pub(crate) rng: StdRng,
     pub(crate) gen_calls: u64,
     pub(crate) repo_gen: HashMap<i64, RepoGen>,
+    /// Issues, comments, releases, branches, statuses and runs (see `repo_api`).
+    pub(crate) objects: Objects,
+    /// Seconds added to the wall clock by [`World::now`] ([`World::advance_clock`]).
+    clock_skew: i64,
 }
 
 impl World {
@@ -181,6 +188,8 @@ impl World {
             rng: StdRng::seed_from_u64(seed),
             gen_calls: 0,
             repo_gen: HashMap::new(),
+            objects: Objects::default(),
+            clock_skew: 0,
         };
         w.add_user(TOKEN_USER);
         w
@@ -452,7 +461,7 @@ impl World {
 
     /// Resolve `owner/name`, creating it when missing; a name without `/` is a repo
     /// of `default_owner`.
-    fn ensure_repo(&mut self, repo: &str, default_owner: &str) -> i64 {
+    pub(crate) fn ensure_repo(&mut self, repo: &str, default_owner: &str) -> i64 {
         if let Some(&id) = self.repo_by_name.get(&repo.to_lowercase()) {
             return id;
         }
@@ -496,14 +505,36 @@ impl World {
         &self.repos
     }
 
+    /// Id of the repository `owner/name` (case-insensitive).
+    pub(crate) fn repo_id(&self, full_name: &str) -> Option<i64> {
+        self.repo_by_name.get(&full_name.to_lowercase()).copied()
+    }
+
+    /// `http://host:port` + path prefix.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The server's time zone.
     pub fn offset(&self) -> FixedOffset {
         self.offset
     }
 
-    /// Current time in the server's time zone.
+    /// Current time in the server's time zone (the wall clock plus any
+    /// [`World::advance_clock`]).
     pub fn now(&self) -> DateTime<FixedOffset> {
-        Utc::now().with_timezone(&self.offset)
+        let now = Utc::now();
+        chrono::TimeDelta::try_seconds(self.clock_skew)
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(now)
+            .with_timezone(&self.offset)
+    }
+
+    /// Move the simulated clock `secs` seconds forward (negative: back). It is used by
+    /// [`World::now`], hence by the default `created` of new actions, the times of the
+    /// repository objects and the generators.
+    pub fn advance_clock(&mut self, secs: i64) {
+        self.clock_skew = self.clock_skew.saturating_add(secs);
     }
 
     pub(crate) fn op_id(&mut self, op: &str) -> u16 {
@@ -538,13 +569,14 @@ impl World {
         let op = self.op_id(&a.op_type);
         let created = a
             .created
-            .map_or_else(|| Utc::now().timestamp(), |t| t.timestamp());
+            .map_or_else(|| self.now().timestamp(), |t| t.timestamp());
         let comment = a.comment.map(|c| {
             Box::new(CommentData {
                 id: a.comment_id,
                 body: c.body.into(),
                 issue_index: c.issue_index,
                 is_pull: c.is_pull,
+                updated: 0,
             })
         });
         self.insert(ActionSpec {
@@ -596,6 +628,19 @@ impl World {
         }
         self.actions.insert(id, action);
         ActionId(id)
+    }
+
+    /// Replace the comment object's body of an action (an edited comment: the feed
+    /// renders the comment as it is now, its `content` stays as it was).
+    pub(crate) fn edit_action_comment(&mut self, id: ActionId, body: &str, updated: i64) {
+        if let Some(c) = self
+            .actions
+            .get_mut(&id.0)
+            .and_then(|a| a.comment.as_deref_mut())
+        {
+            c.body = body.into();
+            c.updated = updated;
+        }
     }
 
     /// Make a late action visible (no-op when unknown, already visible or deleted).
@@ -786,6 +831,11 @@ impl World {
                 self.base_url, repo.full_name, c.issue_index
             );
             let t = fmt_time(self.offset, a.created);
+            let updated = if c.updated > 0 {
+                fmt_time(self.offset, c.updated)
+            } else {
+                t.clone()
+            };
             CommentJson {
                 id: c.id,
                 html_url: format!("{issue_html}#issuecomment-{}", c.id),
@@ -800,8 +850,8 @@ impl World {
                 original_author_id: 0,
                 body: &c.body,
                 assets: &[],
-                created_at: t.clone(),
-                updated_at: t,
+                created_at: t,
+                updated_at: updated,
             }
         });
         Some(ActivityJson {
@@ -911,7 +961,7 @@ fn unindex_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action) {
 }
 
 /// Serialize a `Value` to a `RawValue`.
-fn raw(v: serde_json::Value) -> Box<RawValue> {
+pub(crate) fn raw(v: serde_json::Value) -> Box<RawValue> {
     // Serializing a `Value` cannot fail (its map keys are strings); fall back to null.
     serde_json::value::to_raw_value(&v).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }

@@ -1,0 +1,88 @@
+//! `actions`: Actions runs and their state changes, from `/actions/runs` (first page,
+//! newest runs). A server without Actions answers 404: the kind is skipped for this
+//! repository with one info line (re-checked after a restart).
+
+use serde_json::{Map, json};
+
+use super::{Change, Collected, KindCursor, Repo, change_id, unix};
+use crate::gitea::GiteaError;
+use crate::telemetry;
+
+pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
+    let now = chrono::Utc::now().timestamp();
+    if cursor.state["unsupported"].as_bool() == Some(true) {
+        return Ok(Collected {
+            changes: Vec::new(),
+            since: now,
+            state: cursor.state.clone(),
+        });
+    }
+    let page = match repo
+        .client
+        .list_page(
+            &repo.path(&["actions", "runs"]),
+            &[],
+            1,
+            Some("workflow_runs"),
+        )
+        .await
+    {
+        Ok(p) => p,
+        Err(e) if e.status() == Some(404) => {
+            telemetry::actions_unsupported(repo.owner, repo.name);
+            return Ok(Collected {
+                changes: Vec::new(),
+                since: now,
+                state: json!({ "unsupported": true }),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let baseline = cursor.state["runs"].is_null() && cursor.since > 0;
+    let known = cursor.state["runs"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut next = Map::new();
+    let mut changes = Vec::new();
+    for run in page.items {
+        let id = run["id"].as_i64().unwrap_or(0);
+        let status = run["status"].as_str().unwrap_or("unknown").to_string();
+        let conclusion = run["conclusion"].as_str().unwrap_or("").to_string();
+        let sig = format!("{status}/{conclusion}");
+        next.insert(id.to_string(), json!(sig));
+        if baseline || known.get(&id.to_string()).and_then(|v| v.as_str()) == Some(sig.as_str()) {
+            continue;
+        }
+        let change = if status == "completed" && !conclusion.is_empty() {
+            conclusion
+        } else {
+            status
+        };
+        let time = run["updated_at"]
+            .as_str()
+            .or(run["created_at"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let key = change_id("actions_run", repo, id, &sig);
+        changes.push(Change {
+            id: key.clone(),
+            key,
+            t: unix(&json!(time)).unwrap_or(now),
+            seq: id,
+            repeatable: false,
+            noun: "actions_run",
+            change: change
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect(),
+            time,
+            data: json!({ "run": run }),
+        });
+    }
+    Ok(Collected {
+        changes,
+        since: now,
+        state: json!({ "runs": next }),
+    })
+}

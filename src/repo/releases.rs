@@ -1,0 +1,120 @@
+//! `releases`: published, edited and deleted releases, by comparing `/releases` with the
+//! releases known from the last poll (kept in the cursor). A publication has the identity
+//! of the feed's `publish_release` row (`event::release_key`, matched within a second).
+
+use serde_json::{Map, Value, json};
+
+use super::{Change, Collected, KindCursor, Repo, change_id, unix};
+use crate::event;
+use crate::gitea::GiteaError;
+
+fn fingerprint(r: &Value) -> String {
+    event::parts_id(&[
+        r["tag_name"].as_str().unwrap_or("").as_bytes(),
+        r["name"].as_str().unwrap_or("").as_bytes(),
+        r["body"].as_str().unwrap_or("").as_bytes(),
+        r["draft"].to_string().as_bytes(),
+        r["prerelease"].to_string().as_bytes(),
+    ])
+}
+
+pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
+    let repo_id = super::comments::repo_id(repo, &cursor.state).await?;
+    // A cursor created at "now" records what exists without announcing it.
+    let baseline = cursor.state["known"].is_null() && cursor.since > 0;
+    let known = cursor.state["known"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    const PAGES: usize = 5;
+    let releases = repo.list_all(&["releases"], &[], None, PAGES).await?;
+    // Fewer than the pages hold: every release was listed, so an absent one was deleted.
+    let complete = releases.len() < PAGES * repo.client.page_limit();
+    let now = chrono::Utc::now();
+    let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut changes = Vec::new();
+    let mut next = Map::new();
+    let oldest_listed = releases
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .min()
+        .unwrap_or(i64::MAX);
+    for r in &releases {
+        let id = r["id"].as_i64().unwrap_or(0);
+        let fp = fingerprint(r);
+        let tag = r["tag_name"].as_str().unwrap_or("");
+        next.insert(
+            id.to_string(),
+            json!({ "fp": fp, "tag_name": tag, "name": r["name"] }),
+        );
+        if baseline {
+            continue;
+        }
+        match known.get(&id.to_string()) {
+            None => {
+                let time = r["published_at"]
+                    .as_str()
+                    .or(r["created_at"].as_str())
+                    .unwrap_or("");
+                let t = unix(&json!(time)).unwrap_or(now.timestamp());
+                let key = event::release_key(repo_id, tag);
+                let change = if r["draft"].as_bool() == Some(true) {
+                    "drafted"
+                } else {
+                    "published"
+                };
+                changes.push(Change {
+                    id: event::timed_id(&key, t),
+                    key,
+                    t,
+                    seq: id,
+                    repeatable: true,
+                    noun: "release",
+                    change: change.into(),
+                    time: time.to_string(),
+                    data: json!({ "release": r }),
+                });
+            }
+            Some(k) if k["fp"].as_str() != Some(fp.as_str()) => {
+                let key = change_id("release", repo, id, &fp);
+                changes.push(Change {
+                    id: key.clone(),
+                    key,
+                    t: now.timestamp(),
+                    seq: id,
+                    repeatable: false,
+                    noun: "release",
+                    change: "edited".into(),
+                    time: now_s.clone(),
+                    data: json!({ "release": r }),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for (id, k) in &known {
+        let n: i64 = id.parse().unwrap_or(0);
+        if !next.contains_key(id) && (complete || n >= oldest_listed) {
+            let key = change_id("release", repo, n, "deleted");
+            changes.push(Change {
+                id: key.clone(),
+                key,
+                t: now.timestamp(),
+                seq: n,
+                repeatable: false,
+                noun: "release",
+                change: "deleted".into(),
+                time: now_s.clone(),
+                data: json!({ "release": { "id": n, "tag_name": k["tag_name"], "name": k["name"] } }),
+            });
+        } else if !next.contains_key(id) {
+            // Older than the pages read: still known, not deleted.
+            next.insert(id.clone(), k.clone());
+        }
+    }
+    Ok(Collected {
+        changes,
+        since: now.timestamp(),
+        state: json!({ "repo_id": repo_id, "known": next }),
+    })
+}

@@ -1,0 +1,327 @@
+//! Repository endpoints (`kinds`): the changes the feed never carries, against the fake
+//! Gitea, with a real nats-server.
+
+mod support;
+
+use std::collections::HashMap;
+
+use gitea_nats_sourcer::simulator::FakeGitea;
+use support::*;
+
+const STREAM: &str = "GITEA_EVENTS";
+
+fn types(msgs: &[Msg]) -> Vec<String> {
+    msgs.iter()
+        .map(|m| m.body["type"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+async fn wait_type(nats: &Nats, ty: &str, n: usize) {
+    let url = nats.url();
+    wait_for(30, &format!("{n} x {ty}"), || {
+        let url = url.clone();
+        async move {
+            stream_count(&url, STREAM).await > 0
+                && types(&read_stream(&url, STREAM).await)
+                    .iter()
+                    .filter(|t| *t == ty)
+                    .count()
+                    >= n
+        }
+    })
+    .await;
+}
+
+fn repo_source(kinds: &str) -> String {
+    format!("[[source]]\nrepo = \"acme/widgets\"\nkinds = [{kinds}]\n")
+}
+
+async fn setup() -> (Nats, FakeGitea) {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    (nats, g)
+}
+
+#[tokio::test]
+async fn issue_changes_label_added_and_removed_within_one_interval_give_both_events_in_order() {
+    let (nats, g) = setup().await;
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"issues\""),
+    );
+    let run = run(cfg);
+    wait_type(&nats, "io.gitea.activity.create_issue", 1).await;
+    g.label_issue("acme/widgets", index, "bob", "bug", true);
+    g.label_issue("acme/widgets", index, "bob", "bug", false);
+    g.assign_issue("acme/widgets", index, "bob", "alice", true);
+    g.set_milestone("acme/widgets", index, "bob", Some("v1.0"));
+    g.edit_issue(
+        "acme/widgets",
+        index,
+        "alice",
+        Some("Crash on start (Linux)"),
+        None,
+    );
+    wait_type(&nats, "io.gitea.issue.title_edited", 1).await;
+    let pr = g.create_issue("acme/widgets", "alice", "Fix crash", true);
+    g.request_review("acme/widgets", pr, "alice", "bob");
+    wait_type(&nats, "io.gitea.pull_request.review_requested", 1).await;
+    // Let a few more polls happen: nothing is published twice.
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 8 }).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    let pos = |ty: &str| {
+        t.iter()
+            .position(|x| x == ty)
+            .unwrap_or_else(|| panic!("no {ty} in {t:?}"))
+    };
+    assert!(
+        pos("io.gitea.issue.labeled") < pos("io.gitea.issue.unlabeled"),
+        "{t:?}"
+    );
+    for ty in ["io.gitea.issue.assigned", "io.gitea.issue.milestoned"] {
+        pos(ty);
+    }
+    let labeled = &msgs[pos("io.gitea.issue.labeled")];
+    assert_eq!(labeled.subject, "gitea.acme.widgets.issue_labeled");
+    assert_eq!(labeled.body["data"]["timeline"]["label"]["name"], "bug");
+    assert_eq!(labeled.body["data"]["issue"]["number"], index);
+    // The feed's own rows are not published again from the timeline.
+    assert_eq!(
+        t.iter()
+            .filter(|x| x.starts_with("io.gitea.activity.create"))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_comment_seen_in_the_feed_and_in_the_comments_endpoint_is_one_event_and_edits_follow() {
+    let (nats, g) = setup().await;
+    let index = g.create_issue("acme/widgets", "alice", "Question", false);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"comments\""),
+    );
+    let run = run(cfg);
+    let c1 = g.comment_on(
+        "acme/widgets",
+        index,
+        "bob",
+        "Have you tried turning it off and on?",
+    );
+    let _c2 = g.comment_on("acme/widgets", index, "alice", "Yes.");
+    wait_type(&nats, "io.gitea.activity.comment_issue", 2).await;
+    // Gitea's times have one-second resolution: an edit is told from the creation by a later
+    // `updated_at`, so let the simulated clock move on first.
+    g.advance_clock(2);
+    g.edit_comment(
+        "acme/widgets",
+        c1,
+        "Have you tried turning it off and on again?",
+    );
+    wait_type(&nats, "io.gitea.comment.edited", 1).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 6 }).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    let created = t
+        .iter()
+        .filter(|x| *x == "io.gitea.activity.comment_issue" || *x == "io.gitea.comment.created")
+        .count();
+    assert_eq!(
+        created, 2,
+        "each comment's creation once, from whichever read it first: {t:?}"
+    );
+    assert_eq!(
+        t.iter().filter(|x| *x == "io.gitea.comment.edited").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn releases_published_edited_and_deleted_each_once() {
+    let (nats, g) = setup().await;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"releases\""),
+    );
+    let run = run(cfg);
+    let r1 = g.add_release("acme/widgets", "alice", "v1.0.0", "First");
+    wait_for(30, "the release", || async {
+        if stream_count(&nats.url(), STREAM).await == 0 {
+            return false;
+        }
+        let t = types(&read_stream(&nats.url(), STREAM).await);
+        t.iter()
+            .any(|x| x == "io.gitea.activity.publish_release" || x == "io.gitea.release.published")
+    })
+    .await;
+    g.edit_release("acme/widgets", r1, "First (fixed notes)");
+    wait_type(&nats, "io.gitea.release.edited", 1).await;
+    g.delete_release("acme/widgets", r1);
+    wait_type(&nats, "io.gitea.release.deleted", 1).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 6 }).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    let published = t
+        .iter()
+        .filter(|x| *x == "io.gitea.activity.publish_release" || *x == "io.gitea.release.published")
+        .count();
+    assert_eq!(published, 1, "{t:?}");
+    assert_eq!(
+        t.iter().filter(|x| *x == "io.gitea.release.edited").count(),
+        1
+    );
+    assert_eq!(
+        t.iter()
+            .filter(|x| *x == "io.gitea.release.deleted")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_status_that_changes_twice_between_polls_gives_both_events_in_order() {
+    let (nats, g) = setup().await;
+    g.set_branch_head(
+        "acme/widgets",
+        "main",
+        "aaaa000000000000000000000000000000000001",
+    );
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"statuses\""),
+    );
+    // One poll every two seconds, so the changes land between polls.
+    cfg.poll.interval = std::time::Duration::from_secs(2);
+    let run = run(cfg);
+    let sha = "bbbb000000000000000000000000000000000002";
+    g.set_branch_head("acme/widgets", "main", sha);
+    g.add_status("acme/widgets", sha, "ci/build", "pending");
+    g.add_status("acme/widgets", sha, "ci/build", "success");
+    g.add_status("acme/widgets", sha, "ci/lint", "failure");
+    wait_type(&nats, "io.gitea.status.failure", 1).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t: Vec<String> = types(&msgs)
+        .into_iter()
+        .filter(|x| x.starts_with("io.gitea.status."))
+        .collect();
+    assert_eq!(
+        t,
+        [
+            "io.gitea.status.pending",
+            "io.gitea.status.success",
+            "io.gitea.status.failure"
+        ]
+    );
+    assert_eq!(msgs[0].body["data"]["sha"], sha);
+    assert!(
+        msgs.iter()
+            .all(|m| m.subject.starts_with("gitea.acme.widgets.status_"))
+    );
+}
+
+#[tokio::test]
+async fn actions_runs_publish_each_state_and_a_server_without_actions_is_skipped() {
+    let (nats, g) = setup().await;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"actions\""),
+    );
+    let running = run(cfg);
+    let id = g.add_run(
+        "acme/widgets",
+        "ci.yml",
+        "cccc000000000000000000000000000000000003",
+        "queued",
+    );
+    wait_type(&nats, "io.gitea.actions_run.queued", 1).await;
+    g.update_run("acme/widgets", id, "in_progress", None);
+    wait_type(&nats, "io.gitea.actions_run.in_progress", 1).await;
+    g.update_run("acme/widgets", id, "completed", Some("success"));
+    wait_type(&nats, "io.gitea.actions_run.success", 1).await;
+    running.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    assert_eq!(msgs.len(), 3);
+
+    let (nats, g) = setup().await;
+    g.set_actions_supported(false);
+    g.push_action(gitea_nats_sourcer::simulator::NewAction::push(
+        "alice",
+        "acme/widgets",
+        "main",
+        1,
+    ));
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"actions\""),
+    );
+    let run = run(cfg);
+    wait_stream(&nats.url(), STREAM, 1, "the feed still flows").await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 4 }).await;
+    run.stop().await;
+    let runs_asked = g
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/actions/runs"))
+        .count();
+    assert_eq!(runs_asked, 1, "asked once, then skipped");
+}
+
+#[tokio::test]
+async fn an_org_source_with_repos_polls_the_kinds_of_every_repository() {
+    let (nats, g) = setup().await;
+    g.add_repo("acme", "gears");
+    let a = g.create_issue("acme/widgets", "alice", "One", false);
+    let b = g.create_issue("acme/gears", "alice", "Two", false);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\norg = \"acme\"\nrepos = true\nkinds = [\"issues\"]\n",
+    );
+    let run = run(cfg);
+    g.label_issue("acme/widgets", a, "bob", "bug", true);
+    g.label_issue("acme/gears", b, "bob", "bug", true);
+    wait_type(&nats, "io.gitea.issue.labeled", 2).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let mut by_repo: HashMap<String, usize> = HashMap::new();
+    for m in msgs
+        .iter()
+        .filter(|m| m.body["type"] == "io.gitea.issue.labeled")
+    {
+        *by_repo.entry(m.repo()).or_default() += 1;
+    }
+    assert_eq!(by_repo.get("acme/widgets"), Some(&1));
+    assert_eq!(by_repo.get("acme/gears"), Some(&1));
+}
