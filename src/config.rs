@@ -298,6 +298,10 @@ pub struct SourceConfig {
     /// and refreshed every `poll.repos_refresh`).
     #[serde(default)]
     pub repos: bool,
+    /// Attach the issue or pull request a thin feed row points to (`data.issue`); one extra
+    /// request per issue, cached.
+    #[serde(default)]
+    pub enrich: bool,
 }
 
 /// Where a source without a cursor begins.
@@ -395,6 +399,8 @@ pub struct Source {
     pub repos: bool,
     /// How often the org's repositories are listed again.
     pub repos_refresh: Duration,
+    /// Attach the issue a feed row points to.
+    pub enrich: bool,
 }
 
 impl Config {
@@ -540,6 +546,7 @@ impl Config {
                     kinds: s.kinds.clone(),
                     repos: s.repos,
                     repos_refresh: self.poll.repos_refresh,
+                    enrich: s.enrich,
                 })
             })
             .collect()

@@ -171,6 +171,22 @@ struct CloudEvent<'a> {
 #[derive(Serialize)]
 struct Data<'a> {
     activity: &'a RawValue,
+    /// With `enrich = true`: the issue or pull request a thin row points to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issue: Option<&'a serde_json::Value>,
+}
+
+/// The issue index a row's content names (`INDEX|...`), for enrichment.
+pub fn issue_index(a: &Activity) -> Option<i64> {
+    let (index, _) = a.content.split_once('|')?;
+    if a.op_type.contains("issue")
+        || a.op_type.contains("pull")
+        || a.op_type.starts_with("comment_")
+    {
+        index.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Builds the event of one row. `gitea_url` is the base URL of the web UI (no trailing `/`).
@@ -178,6 +194,16 @@ pub fn build(
     gitea_url: &str,
     subject_prefix: &str,
     row: &ActivityRow,
+) -> Result<Event, serde_json::Error> {
+    build_with(gitea_url, subject_prefix, row, None)
+}
+
+/// Like [`build`], with the issue the row points to (enrichment).
+pub fn build_with(
+    gitea_url: &str,
+    subject_prefix: &str,
+    row: &ActivityRow,
+    issue: Option<&serde_json::Value>,
 ) -> Result<Event, serde_json::Error> {
     let a = &row.activity;
     let key = identity_key(a);
@@ -194,7 +220,10 @@ pub fn build(
         subject: subject_name,
         time: a.created.to_rfc3339(),
         datacontenttype: "application/json",
-        data: Data { activity: &row.raw },
+        data: Data {
+            activity: &row.raw,
+            issue,
+        },
     };
     let payload = Bytes::from(serde_json::to_vec(&ce)?);
     Ok(Event {

@@ -92,6 +92,7 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         batch: 512,
+        issues: Default::default(),
     });
     Ok(Some(Services {
         ctx,

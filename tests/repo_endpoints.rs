@@ -325,3 +325,30 @@ async fn an_org_source_with_repos_polls_the_kinds_of_every_repository() {
     assert_eq!(by_repo.get("acme/widgets"), Some(&1));
     assert_eq!(by_repo.get("acme/gears"), Some(&1));
 }
+
+#[tokio::test]
+async fn enrich_attaches_the_issue_a_thin_feed_row_points_to() {
+    let (nats, g) = setup().await;
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    g.close_issue_as("acme/widgets", index, "bob");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"\nenrich = true\n",
+    );
+    let run = run(cfg);
+    wait_stream(&nats.url(), STREAM, 2, "create and close").await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    for m in &msgs {
+        assert_eq!(m.body["data"]["issue"]["number"], index, "{}", m.body);
+        assert_eq!(m.body["data"]["issue"]["title"], "Crash on start");
+    }
+    let fetched = g
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/issues/{index}")))
+        .count();
+    assert_eq!(fetched, 1, "fetched once, then cached");
+}

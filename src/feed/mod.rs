@@ -4,6 +4,7 @@
 
 pub mod cursor;
 pub mod dedup;
+pub mod enrich;
 pub mod poll;
 pub mod walk;
 

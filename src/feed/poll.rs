@@ -33,6 +33,8 @@ pub struct PollContext {
     pub live_pages: usize,
     /// Events per pipelined batch; the cursor is written after each.
     pub batch: usize,
+    /// Issues fetched for `enrich = true` sources.
+    pub issues: super::enrich::IssueCache,
 }
 
 /// Why a poll did not finish.
@@ -368,20 +370,23 @@ impl SourcePoller {
         let mut remaining = fresh.as_slice();
         while !remaining.is_empty() {
             let (batch, rest) = remaining.split_at(ctx.batch.min(remaining.len()));
-            let events: Vec<Event> = batch
-                .iter()
-                .filter_map(
-                    |c| match event::build(&ctx.gitea_url, &ctx.subject_prefix, &c.row) {
-                        Ok(e) => Some(e),
-                        Err(e) => {
-                            // Serialising a parsed row cannot fail in practice; if it does, the
-                            // row is skipped loudly rather than blocking the source forever.
-                            telemetry::event_skipped(&self.source.spec, &e.to_string());
-                            None
-                        }
-                    },
-                )
-                .collect();
+            let mut issues = Vec::with_capacity(batch.len());
+            for c in batch {
+                issues.push(match self.source.enrich {
+                    true => ctx.issues.issue_for(&ctx.client, &c.row).await,
+                    false => None,
+                });
+            }
+            let mut events: Vec<Event> = Vec::with_capacity(batch.len());
+            for (c, issue) in batch.iter().zip(&issues) {
+                match event::build_with(&ctx.gitea_url, &ctx.subject_prefix, &c.row, issue.as_ref())
+                {
+                    Ok(e) => events.push(e),
+                    // Serialising a parsed row cannot fail in practice; if it does, the row
+                    // is skipped loudly rather than blocking the source forever.
+                    Err(e) => telemetry::event_skipped(&self.source.spec, &e.to_string()),
+                }
+            }
             let outcome = match ctx.publisher.publish_all(&events).await {
                 Ok(o) => o,
                 Err(e) => {

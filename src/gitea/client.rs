@@ -194,7 +194,11 @@ impl GiteaClient {
     }
 
     /// How many items a list endpoint holds for `query` (`X-Total-Count`), asking for one.
-    pub async fn count(&self, path: &[&str], query: &[(&str, String)]) -> Result<Option<u64>, GiteaError> {
+    pub async fn count(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Option<u64>, GiteaError> {
         let mut q: Vec<(&str, String)> = query.to_vec();
         q.push(("page", "1".into()));
         q.push(("limit", "1".into()));

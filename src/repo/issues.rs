@@ -36,7 +36,9 @@ fn change_of(item: &Value) -> Option<String> {
 
 pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
     let from = repo.from;
-    let before = repo.window(&["issues"], &[("state", "all".to_string())]).await?;
+    let before = repo
+        .window(&["issues"], &[("state", "all".to_string())])
+        .await?;
     let mut query = vec![("state", "all".to_string()), ("since", rfc3339(from))];
     if let Some(b) = before {
         query.push(("before", rfc3339(b)));

@@ -144,7 +144,11 @@ impl Repo<'_> {
     /// The `before` bound of the next slice to read when far behind: one day after `from`,
     /// widened (x4) over empty stretches, found by counting (`X-Total-Count`, one item
     /// asked). `None`: read up to now.
-    async fn window(&self, tail: &[&str], base: &[(&str, String)]) -> Result<Option<i64>, GiteaError> {
+    async fn window(
+        &self,
+        tail: &[&str],
+        base: &[(&str, String)],
+    ) -> Result<Option<i64>, GiteaError> {
         const DAY: i64 = 86_400;
         let now = chrono::Utc::now().timestamp();
         let mut width = DAY;

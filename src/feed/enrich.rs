@@ -1,0 +1,76 @@
+//! `enrich = true`: feed rows are thin (go-gitea/gitea issue 34291); a row that points to an
+//! issue or pull request (`INDEX|...`) gets the object itself in `data.issue`, fetched once
+//! per issue and kept in a small cache (an issue's later changes come as their own events).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::event;
+use crate::gitea::{ActivityRow, GiteaClient};
+
+/// How many issues are kept.
+const CAPACITY: usize = 2048;
+
+/// `(repo_id, issue index)`.
+type IssueRef = (i64, i64);
+
+/// The issues and the order they came in (the oldest is dropped first).
+type Entries = (HashMap<IssueRef, Value>, VecDeque<IssueRef>);
+
+/// The cache of fetched issues.
+#[derive(Default)]
+pub struct IssueCache {
+    inner: Mutex<Entries>,
+}
+
+impl IssueCache {
+    fn get(&self, k: (i64, i64)) -> Option<Value> {
+        // Inserts and lookups only: a poisoned cache is still consistent.
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(&k)
+            .cloned()
+    }
+
+    fn put(&self, k: (i64, i64), v: Value) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.0.insert(k, v).is_none() {
+            g.1.push_back(k);
+        }
+        while g.1.len() > CAPACITY {
+            if let Some(old) = g.1.pop_front() {
+                g.0.remove(&old);
+            }
+        }
+    }
+
+    /// The issue `row` points to, if any: from the cache or fetched. A failed fetch leaves
+    /// the event unenriched rather than holding it back.
+    pub async fn issue_for(&self, client: &GiteaClient, row: &ActivityRow) -> Option<Value> {
+        let a = &row.activity;
+        let index = event::issue_index(a)?;
+        let k = (a.repo_id, index);
+        if let Some(v) = self.get(k) {
+            return Some(v);
+        }
+        let (owner, name) = a.repo_names()?;
+        let index_s = index.to_string();
+        match client
+            .get_json::<Value>(&["repos", owner, name, "issues", &index_s], &[])
+            .await
+        {
+            Ok(v) => {
+                self.put(k, v.clone());
+                Some(v)
+            }
+            Err(e) => {
+                tracing::warn!(repo = %format!("{owner}/{name}"), index, "enrichment skipped: {e}");
+                None
+            }
+        }
+    }
+}
