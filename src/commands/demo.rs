@@ -49,14 +49,21 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     let activity = gitea.spawn_activity(2.0);
     let orgs = gitea.org_names();
     let repos = gitea.repo_names();
+    let first = repos.first().cloned().unwrap_or_default();
+    let mut story = None;
     let mut sources = String::new();
     for o in &orgs {
         sources.push_str(&format!("[[source]]\norg = \"{o}\"\n"));
     }
-    // One repository also on its own: the same actions through two feeds, published once.
+    // One repository also on its own: the same actions through two feeds, published once;
+    // with every repository endpoint, so the changes the feed never carries show up too.
     if let Some(r) = repos.first() {
-        sources.push_str(&format!("[[source]]\nrepo = \"{r}\"\ninterval = \"1s\"\n"));
+        sources.push_str(&format!(
+            "[[source]]\nrepo = \"{r}\"\ninterval = \"1s\"\nkinds = [\"issues\", \"comments\", \"releases\", \"statuses\", \"actions\"]\n"
+        ));
+        story = Some(repository_story(&gitea, r));
     }
+
     let text = format!(
         "[gitea]\nurl = \"{}\"\nrequests_per_second = 20\nburst = 10\n\
          [nats]\nurl = \"{nats_url}\"\nstream = \"GITEA_DEMO\"\nsubject_prefix = \"gitea_demo\"\ncursor_bucket = \"gitea_demo_cursors\"\n\
@@ -105,9 +112,19 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     let run = tokio::spawn(crate::scheduler::run(cfg.clone(), async {
         let _ = stop_rx.await;
     }));
-    tokio::select! {
-        _ = tokio::time::sleep(duration) => {}
-        _ = super::stop_signal() => {}
+    let edits_at = duration.min(Duration::from_secs(3));
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(edits_at) => false,
+        _ = super::stop_signal() => true,
+    };
+    if !stopped {
+        if let Some(st) = &story {
+            repository_edits(&gitea, &first, st);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(duration - edits_at) => {}
+            _ = super::stop_signal() => {}
+        }
     }
     activity.abort();
     // Give the sourcer a moment to publish the last actions (at most two intervals).
@@ -135,13 +152,60 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         Err(_) => 0,
     };
     crate::say!(
-        "demo: {published} events in the stream for {} actions in the simulated Gitea \
-         (each read through an org feed and, for {}, its repository feed too)",
+        "demo: {published} events in the stream: one per action of the {} in the simulated \
+         Gitea's feeds (each read through the org feed and, for {first}, its repository feed \
+         too), plus the changes of {first} that only its repository endpoints show",
         gitea.action_count(),
-        repos.first().map(String::as_str).unwrap_or("-")
     );
     drop(local);
     Ok(())
+}
+
+/// Changes only the repository endpoints show: labels, assignees, a milestone, an edited
+/// comment, a release edited, commit statuses, an Actions run.
+fn repository_story(g: &FakeGitea, repo: &str) -> Story {
+    let issue = g.create_issue(repo, "alice", "Crash when the config is empty", false);
+    g.label_issue(repo, issue, "bob", "bug", true);
+    g.assign_issue(repo, issue, "bob", "alice", true);
+    g.set_milestone(repo, issue, "bob", Some("v1.6"));
+    let comment = g.comment_on(repo, issue, "bob", "Reproduced on main.");
+    let pr = g.create_issue(repo, "alice", "Handle an empty config", true);
+    g.request_review(repo, pr, "alice", "bob");
+    let sha = "5e1f4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c";
+    g.set_branch_head(repo, "main", sha);
+    g.add_status(repo, sha, "ci/build", "pending");
+    g.add_status(repo, sha, "ci/build", "success");
+    let run = g.add_run(repo, "ci.yml", sha, "queued");
+    g.update_run(repo, run, "completed", Some("success"));
+    let release = g.add_release(repo, "alice", "v1.6.0", "v1.6.0");
+    Story {
+        issue,
+        comment,
+        release,
+    }
+}
+
+/// What the story made, for the edits that follow.
+struct Story {
+    issue: i64,
+    comment: i64,
+    release: i64,
+}
+
+/// A few seconds later (Gitea's times have one-second resolution, and an edit is told from
+/// the creation by a later `updated_at`): edits, a label removed, a release edited.
+fn repository_edits(g: &FakeGitea, repo: &str, st: &Story) {
+    g.label_issue(repo, st.issue, "alice", "needs-info", true);
+    g.label_issue(repo, st.issue, "alice", "needs-info", false);
+    g.edit_comment(repo, st.comment, "Reproduced on main and on v1.5.");
+    g.edit_issue(
+        repo,
+        st.issue,
+        "alice",
+        None,
+        Some("Steps: start with an empty config file."),
+    );
+    g.edit_release(repo, st.release, "v1.6.0: empty configs");
 }
 
 fn indent(s: &str) -> String {

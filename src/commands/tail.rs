@@ -87,6 +87,41 @@ pub fn summary(payload: &[u8]) -> String {
     };
     let a = &v["data"]["activity"];
     let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    if a.is_null() {
+        // A repository-endpoint event: name the change and its object.
+        let d = &v["data"];
+        let what = if !d["timeline"].is_null() {
+            format!("#{} {}", d["issue"]["number"], s(&d["issue"]["title"]))
+        } else if !d["issue"].is_null() {
+            format!("#{} {}", d["issue"]["number"], s(&d["issue"]["title"]))
+        } else if !d["comment"].is_null() {
+            s(&d["comment"]["body"]).chars().take(60).collect()
+        } else if !d["release"].is_null() {
+            format!(
+                "{} {}",
+                s(&d["release"]["tag_name"]),
+                s(&d["release"]["name"])
+            )
+        } else if !d["status"].is_null() {
+            format!(
+                "{} {}",
+                s(&d["status"]["context"]),
+                s(&d["sha"]).chars().take(10).collect::<String>()
+            )
+        } else if !d["run"].is_null() {
+            format!("run {} {}", d["run"]["id"], s(&d["run"]["path"]))
+        } else {
+            String::new()
+        };
+        let ty = s(&v["type"]);
+        return format!(
+            "{}  {:<24} {:<31} {}",
+            s(&v["time"]),
+            s(&v["subject"]),
+            ty.trim_start_matches("io.gitea."),
+            what.replace('\n', " ")
+        );
+    }
     let op = s(&a["op_type"]);
     let content = s(&a["content"]);
     let what = match op.as_str() {
