@@ -90,9 +90,7 @@ pub fn summary(payload: &[u8]) -> String {
     if a.is_null() {
         // A repository-endpoint event: name the change and its object.
         let d = &v["data"];
-        let what = if !d["timeline"].is_null() {
-            format!("#{} {}", d["issue"]["number"], s(&d["issue"]["title"]))
-        } else if !d["issue"].is_null() {
+        let what = if !d["issue"].is_null() {
             format!("#{} {}", d["issue"]["number"], s(&d["issue"]["title"]))
         } else if !d["comment"].is_null() {
             s(&d["comment"]["body"]).chars().take(60).collect()
