@@ -731,3 +731,53 @@ async fn a_gap_of_twenty_thousand_actions_over_days_is_caught_up_once_and_in_ord
         peak_rss_kb()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_catching_up_does_not_starve_a_live_source() {
+    use gitea_nats_sourcer::simulator::HistorySpec;
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.generate_history(&HistorySpec {
+        actions: 4_000,
+        days: 4,
+        orgs: 1,
+        repos: 2,
+        payload_bytes: 300,
+        ties: false,
+    });
+    let org = g.org_names()[0].clone();
+    let backlog = g.action_count() as u64;
+    g.add_user("zoe");
+    g.add_repo("zoe", "live");
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &format!("[[source]]\norg = \"{org}\"\n[[source]]\nrepo = \"zoe/live\"\n"),
+    );
+    // A tight budget: the catch-up needs well over a hundred requests, about ten seconds.
+    cfg.gitea.requests_per_second = 15;
+    cfg.gitea.burst = 5;
+    let run = run(cfg);
+    wait_stream(&nats.url(), STREAM, 200, "the catch-up is under way").await;
+    g.push_action(NewAction::push("zoe", "zoe/live", "main", 1));
+    let url = nats.url();
+    wait_for(30, "the live source's action", || {
+        let url = url.clone();
+        async move {
+            stream_count(&url, STREAM).await > 0
+                && read_stream(&url, STREAM)
+                    .await
+                    .iter()
+                    .any(|m| m.repo() == "zoe/live")
+        }
+    })
+    .await;
+    let when_live_arrived = stream_count(&nats.url(), STREAM).await;
+    assert!(
+        when_live_arrived < backlog,
+        "the live action waited for the whole backlog ({when_live_arrived} of {backlog} published first)"
+    );
+    wait_stream(&nats.url(), STREAM, backlog + 1, "the backlog").await;
+    run.stop().await;
+}
