@@ -14,8 +14,11 @@
 //!
 //! Environment: `BENCH_ACTIONS` (catch-up size, default 100000), `BENCH_RAW` (pipelined raw
 //! publishes, default 50000), `BENCH_IDLE_SECS` (default 60), `BENCH_DEADLINE_SECS`
-//! (catch-up deadline, default 120 + actions/100), `BENCH_KEEP_LOGS=1` (keep the child's
-//! log files and print where they are).
+//! (catch-up deadline, default 120 + actions/100), `BENCH_KEEP_LOGS=1` (keep the temp dirs
+//! with the child's config and log, and print where they are), `BENCH_CHILD_WRAPPER` (run the
+//! sourcer under a tool, e.g. `valgrind --tool=massif --massif-out-file=/tmp/massif.%p`; the
+//! figures then describe the tool). A catch-up also ends when the stream stops growing for
+//! 60 s, and its figures are then marked incomplete.
 //!
 //! Every child process is killed and every temp dir removed when the benchmark ends, also
 //! on failure (failures are returned as errors, never panics, so destructors run).
@@ -48,6 +51,8 @@ const BATCH: usize = 512;
 const PAGE_MAX: f64 = 50.0;
 const SERIAL_MSGS: usize = 5_000;
 const IDLE_SOURCES: usize = 1_000;
+/// `gitea.requests_per_second` of the catch-up runs.
+const CATCH_UP_RPS: u32 = 1000;
 
 fn main() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -173,10 +178,14 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism()
+fn cores() -> usize {
+    std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(0);
+        .unwrap_or(1)
+}
+
+fn machine() -> String {
+    let cpus = cores();
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -197,6 +206,21 @@ fn machine() -> String {
         .map(|kb| format!(", {:.1} GiB RAM", kb / 1024.0 / 1024.0))
         .unwrap_or_default();
     format!("{cpus} CPUs (nproc), {model}{mem}")
+}
+
+/// The pid of the nats-server listening on `port` (its command line holds `-p PORT`).
+fn nats_server_pid(port: u16) -> Option<u32> {
+    let port = port.to_string();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_nats = args.first().is_some_and(|a| a.ends_with(b"nats-server"));
+        let on_port = args
+            .windows(2)
+            .any(|w| w[0] == b"-p" && w[1] == port.as_bytes());
+        (is_nats && on_port).then_some(pid)
+    })
 }
 
 /// A `kB` field of `/proc/PID/status` (`VmHWM`, `VmRSS`), in KiB.
@@ -234,7 +258,22 @@ impl Sourcer {
     fn spawn(config: &Path, log: &Path) -> Res<Sourcer> {
         let log_file = std::fs::File::create(log)
             .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-        let child = Command::new(BINARY)
+        // BENCH_CHILD_WRAPPER (e.g. "valgrind --tool=massif --massif-out-file=/tmp/m.out"):
+        // run the sourcer under a tool; the figures then describe the tool, not the sourcer.
+        let wrapper: Vec<String> = std::env::var("BENCH_CHILD_WRAPPER")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let mut command = match wrapper.split_first() {
+            Some((tool, args)) => {
+                let mut c = Command::new(tool);
+                c.args(args).arg(BINARY);
+                c
+            }
+            None => Command::new(BINARY),
+        };
+        let child = command
             .arg("--config")
             .arg(config)
             .arg("run")
@@ -249,6 +288,7 @@ impl Sourcer {
         let pid = child
             .id()
             .ok_or_else(|| "the sourcer exited at once".to_string())?;
+        progress(&format!("sourcer started, pid {pid}"));
         Ok(Sourcer {
             child,
             pid,
@@ -526,21 +566,63 @@ async fn raw_publish(samples: &[Event], pipelined_n: usize, serial_n: usize) -> 
 // 2. Catch-up
 
 struct CatchUp {
+    /// Logical actions in the fake Gitea (`action_count()`).
     actions: usize,
-    /// Seconds from spawn until the stream held one message per action (or the deadline).
+    /// Actions the sourcer can tell apart: identical actions (same repository, kind, actor,
+    /// ref, comment and content) in the same second count once; the sourcer documents that
+    /// it takes them for copies of one (README, "Limits").
+    distinct: usize,
+    /// Seconds from spawn until the stream held `distinct` messages (or its last growth).
     secs: f64,
     /// Messages in the stream when done, and 3 s later (more would mean repeats).
     stored: u64,
     stored_later: u64,
-    completed: bool,
+    /// `None`: every distinct action arrived; otherwise why the wait ended.
+    incomplete: Option<String>,
     first_event_secs: Option<f64>,
     requests: usize,
     feed_requests: usize,
     failed_requests: usize,
+    /// Distinct (feed, date) pairs read, and requests for their first page (passes).
+    day_walks: usize,
+    day_passes: usize,
+    day_requests: usize,
     peak_rss_kib: u64,
     cpu_secs: f64,
+    /// CPU seconds over the same span of the benchmark process (the fake Gitea serving
+    /// pages, plus this loop) and of the nats-server.
+    gitea_cpu_secs: f64,
+    nats_cpu_secs: f64,
     exit: String,
     log: Vec<String>,
+}
+
+/// How long the stream may stay unchanged before the wait gives up (the sourcer polls
+/// every second in the catch-up scenarios).
+const STALL_SECS: u64 = 60;
+
+fn distinct_actions(gitea: &FakeGitea) -> usize {
+    let mut keys = std::collections::HashSet::new();
+    for a in gitea.logical_actions() {
+        keys.insert((
+            a.repo,
+            a.op_type,
+            a.actor,
+            a.ref_name,
+            a.comment_id,
+            a.content,
+            a.created.timestamp(),
+        ));
+    }
+    keys.len()
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
 }
 
 async fn catch_up(
@@ -555,8 +637,9 @@ async fn catch_up(
     let t = Instant::now();
     gitea.generate_history(spec);
     let actions = gitea.action_count();
+    let distinct = distinct_actions(&gitea);
     progress(&format!(
-        "{label}: {actions} logical actions generated in {:.1} s",
+        "{label}: {actions} logical actions ({distinct} distinguishable) generated in {:.1} s",
         t.elapsed().as_secs_f64()
     ));
     let sources: String = gitea
@@ -569,12 +652,23 @@ async fn catch_up(
         &config,
         &gitea.url(),
         &server.url(),
-        "requests_per_second = 1000\nburst = 100",
+        &format!("requests_per_second = {CATCH_UP_RPS}\nburst = 100"),
         "start = \"beginning\"\ninterval = \"1s\"",
         &sources,
     )?;
     let js = connect(&server.url()).await?;
     gitea.clear_requests();
+    let nats_pid = nats_server_pid(server.port());
+    let self_pid = std::process::id();
+    let others_cpu = |clk| {
+        (
+            proc_cpu_secs(self_pid, clk).unwrap_or(f64::NAN),
+            nats_pid
+                .and_then(|p| proc_cpu_secs(p, clk))
+                .unwrap_or(f64::NAN),
+        )
+    };
+    let (gitea_cpu0, nats_cpu0) = others_cpu(clk_tck);
 
     let mut sourcer = Sourcer::spawn(&config, &dir.path().join("sourcer.log"))?;
     let started = Instant::now();
@@ -582,35 +676,53 @@ async fn catch_up(
     let mut peak = 0u64;
     let mut first_event_secs = None;
     let mut last_report = Instant::now();
-    let (stored, completed) = loop {
+    let (mut last_n, mut last_change) = (0u64, started);
+    let (stored, incomplete, secs, cpu_secs, gitea_cpu_secs, nats_cpu_secs) = loop {
         sourcer.check_alive()?;
         peak = peak.max(proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0));
         let n = stream_count(&js).await;
+        let now = Instant::now();
+        if n != last_n {
+            (last_n, last_change) = (n, now);
+        }
         if n > 0 && first_event_secs.is_none() {
             first_event_secs = Some(started.elapsed().as_secs_f64());
         }
-        if n >= actions as u64 {
-            break (n, true);
-        }
-        if Instant::now() >= deadline {
-            break (n, false);
+        let why = if n >= distinct as u64 {
+            Some(None)
+        } else if now >= deadline {
+            Some(Some(format!(
+                "deadline of {deadline_secs} s hit with {n} of {distinct} events"
+            )))
+        } else if n > 0 && now - last_change >= Duration::from_secs(STALL_SECS) {
+            Some(Some(format!(
+                "stalled at {n} of {distinct} events (no new event for {STALL_SECS} s)"
+            )))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let secs = if why.is_none() {
+                started.elapsed().as_secs_f64()
+            } else {
+                (last_change - started).as_secs_f64()
+            };
+            let cpu = proc_cpu_secs(sourcer.pid, clk_tck).unwrap_or(f64::NAN);
+            let (g, n2) = others_cpu(clk_tck);
+            break (n, why, secs, cpu, g - gitea_cpu0, n2 - nats_cpu0);
         }
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();
             progress(&format!(
-                "{label}: {n} of {actions} events after {:.0} s",
+                "{label}: {n} of {distinct} events after {:.0} s",
                 started.elapsed().as_secs_f64()
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let secs = started.elapsed().as_secs_f64();
-    let cpu_secs = proc_cpu_secs(sourcer.pid, clk_tck).unwrap_or(f64::NAN);
     peak = peak.max(proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0));
-    if !completed {
-        progress(&format!(
-            "{label}: DEADLINE: {stored} of {actions} events after {secs:.0} s"
-        ));
+    if let Some(why) = &incomplete {
+        progress(&format!("{label}: INCOMPLETE: {why}"));
     }
     // A few more polls: anything published now would be a repeat.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -628,10 +740,11 @@ async fn catch_up(
     ));
     Ok(CatchUp {
         actions,
+        distinct,
         secs,
         stored,
         stored_later,
-        completed,
+        incomplete,
         first_event_secs,
         requests: records.len(),
         feed_requests: records
@@ -639,8 +752,26 @@ async fn catch_up(
             .filter(|r| r.path.ends_with("/activities/feeds"))
             .count(),
         failed_requests: records.iter().filter(|r| r.status != 200).count(),
+        day_walks: records
+            .iter()
+            .filter_map(|r| query_param(&r.query, "date").map(|d| (r.path.clone(), d)))
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        day_passes: records
+            .iter()
+            .filter(|r| {
+                query_param(&r.query, "date").is_some()
+                    && query_param(&r.query, "page").is_none_or(|p| p == "1")
+            })
+            .count(),
+        day_requests: records
+            .iter()
+            .filter(|r| query_param(&r.query, "date").is_some())
+            .count(),
         peak_rss_kib: peak,
         cpu_secs,
+        gitea_cpu_secs,
+        nats_cpu_secs,
         exit,
         log,
     })
@@ -774,10 +905,11 @@ fn table(f: &Figures) -> String {
     let b = &f.big;
     let s = &f.small;
     let i = &f.idle;
-    let events_per_sec = b.stored.min(b.actions as u64) as f64 / b.secs;
+    let events = |c: &CatchUp| c.stored.min(c.distinct as u64) as f64;
+    let events_per_sec = events(b) / b.secs;
     let ratio = events_per_sec / f.raw.pipelined_per_sec;
-    let per_request = b.actions as f64 / b.requests.max(1) as f64;
-    let per_feed_request = b.actions as f64 / b.feed_requests.max(1) as f64;
+    let per_request = events(b) / b.requests.max(1) as f64;
+    let per_feed_request = events(b) / b.feed_requests.max(1) as f64;
     let mut rows: Vec<[String; 4]> = Vec::new();
     let mut row = |a: String, v: String, g: &str, st: &str| {
         rows.push([a, v, g.to_string(), st.to_string()]);
@@ -804,15 +936,18 @@ fn table(f: &Figures) -> String {
     );
     let label = format!("catch-up {}k", b.actions / 1000);
     row(
-        format!("{label}: logical actions / events in the stream"),
+        format!("{label}: logical actions / distinguishable / events in the stream"),
         format!(
-            "{} / {}{}",
+            "{} / {} / {}{}",
             thousands(b.actions as f64),
+            thousands(b.distinct as f64),
             thousands(b.stored as f64),
-            if b.completed { "" } else { " (deadline hit)" }
+            b.incomplete
+                .as_ref()
+                .map_or(String::new(), |w| format!(" ({w})"))
         ),
-        "equal",
-        status(b.completed && b.stored_later == b.actions as u64),
+        "one event per distinguishable action",
+        status(b.incomplete.is_none() && b.stored_later == b.distinct as u64),
     );
     row(
         format!("{label}: wall time (spawn to last event)"),
@@ -838,19 +973,32 @@ fn table(f: &Figures) -> String {
         status(ratio >= 0.5),
     );
     row(
-        format!("{label}: Gitea requests (feed pages; non-200)"),
+        format!("{label}: Gitea requests (feed pages; non-200; rate against the budget)"),
         format!(
-            "{} ({}; {})",
+            "{} ({}; {}; {:.0}/s of {CATCH_UP_RPS}/s)",
             thousands(b.requests as f64),
             thousands(b.feed_requests as f64),
-            b.failed_requests
+            b.failed_requests,
+            b.requests as f64 / b.secs
         ),
         "",
         "",
     );
     row(
+        format!("{label}: day walks (feed × date) / passes over a day / pages per pass"),
+        format!(
+            "{} / {} ({:.2} passes per day) / {:.1}",
+            b.day_walks,
+            b.day_passes,
+            b.day_passes as f64 / b.day_walks.max(1) as f64,
+            b.day_requests as f64 / b.day_passes.max(1) as f64
+        ),
+        "1 pass per day",
+        "",
+    );
+    row(
         format!("{label}: Gitea requests per event"),
-        format!("{:.4}", b.requests as f64 / b.actions.max(1) as f64),
+        format!("{:.4}", b.requests as f64 / events(b).max(1.0)),
         "",
         "",
     );
@@ -871,8 +1019,20 @@ fn table(f: &Figures) -> String {
         format!(
             "{:.1} s ({:.0} µs per event, {:.0} % of one core)",
             b.cpu_secs,
-            b.cpu_secs / b.actions.max(1) as f64 * 1e6,
+            b.cpu_secs / events(b).max(1.0) * 1e6,
             b.cpu_secs / b.secs * 100.0
+        ),
+        "",
+        "",
+    );
+    row(
+        format!("{label}: CPU over the same span of the fake Gitea (bench process) / nats-server"),
+        format!(
+            "{:.1} s / {:.1} s (machine busy: {:.0} % of {} cores, sourcer included)",
+            b.gitea_cpu_secs,
+            b.nats_cpu_secs,
+            (b.cpu_secs + b.gitea_cpu_secs + b.nats_cpu_secs) / b.secs / cores() as f64 * 100.0,
+            cores()
         ),
         "",
         "",
@@ -885,11 +1045,13 @@ fn table(f: &Figures) -> String {
         format!(
             "{:.1} MiB / {} ({} of {} events in {:.1} s{})",
             mib(s.peak_rss_kib),
-            thousands(s.stored.min(s.actions as u64) as f64 / s.secs),
+            thousands(events(s) / s.secs),
             thousands(s.stored as f64),
-            thousands(s.actions as f64),
+            thousands(s.distinct as f64),
             s.secs,
-            if s.completed { "" } else { ", deadline hit" }
+            s.incomplete
+                .as_ref()
+                .map_or(String::new(), |w| format!(", {w}"))
         ),
         "memory flat against gap size",
         "",
@@ -933,17 +1095,24 @@ fn table(f: &Figures) -> String {
                 c.stored, c.stored_later
             ));
         }
-        if c.stored_later > c.actions as u64 {
+        if c.stored_later > c.distinct as u64 {
             notes.push(format!(
-                "{what}: {} messages for {} logical actions",
-                c.stored_later, c.actions
+                "{what}: {} messages for {} distinguishable actions (repeats)",
+                c.stored_later, c.distinct
             ));
         }
-        if !c.completed {
+        if c.distinct != c.actions {
             notes.push(format!(
-                "{what}: deadline hit with {} of {} events",
-                c.stored, c.actions
+                "{what}: the fake Gitea generated {} action(s) identical to another in the same second \
+                 (same repository, kind, actor and content, e.g. a double star_repo); the sourcer \
+                 documents that it takes them for copies of one, so the target is {} events, not {}",
+                c.actions - c.distinct,
+                c.distinct,
+                c.actions
             ));
+        }
+        if let Some(why) = &c.incomplete {
+            notes.push(format!("{what}: {why}"));
         }
         if !c.exit.starts_with("exit 0") {
             notes.push(format!("{what}: the sourcer {}", c.exit));

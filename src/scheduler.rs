@@ -93,6 +93,9 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         live_pages: cfg.poll.live_pages,
         batch: 512,
         issues: Default::default(),
+        owners: std::sync::RwLock::new(crate::feed::poll::Owners::new(
+            cfg.sources().iter().map(|s| &s.spec),
+        )),
     });
     Ok(Some(Services {
         ctx,
@@ -283,6 +286,11 @@ fn reload(
         .into_iter()
         .map(|s| (s.spec.clone(), s))
         .collect();
+    *services
+        .ctx
+        .owners
+        .write()
+        .unwrap_or_else(|e| e.into_inner()) = crate::feed::poll::Owners::new(wanted.keys());
     let (mut added, mut removed, mut changed) = (0, 0, 0);
     running.retain(|spec, r| {
         let keep = wanted

@@ -35,6 +35,52 @@ pub struct PollContext {
     pub batch: usize,
     /// Issues fetched for `enrich = true` sources.
     pub issues: super::enrich::IssueCache,
+    /// Which source publishes which repository (updated on reload).
+    pub owners: std::sync::RwLock<Owners>,
+}
+
+/// Each repository's actions are published by exactly one source: its `repo:` source if
+/// there is one, else its org's `org:` source, else a `user:` source. The same action read
+/// through several feeds then never races itself, even across restarts and outages.
+#[derive(Debug, Default, Clone)]
+pub struct Owners {
+    /// `owner/name` (lower case) of the repository sources.
+    repos: std::collections::HashSet<String>,
+    /// Org names (lower case) of the org sources.
+    orgs: std::collections::HashSet<String>,
+}
+
+impl Owners {
+    pub fn new<'a>(specs: impl IntoIterator<Item = &'a SourceSpec>) -> Owners {
+        let mut o = Owners::default();
+        for spec in specs {
+            match spec {
+                SourceSpec::Repo { owner, name } => {
+                    o.repos.insert(format!("{owner}/{name}").to_lowercase());
+                }
+                SourceSpec::Org(org) => {
+                    o.orgs.insert(org.to_lowercase());
+                }
+                SourceSpec::User(_) => {}
+            }
+        }
+        o
+    }
+
+    /// Whether `spec` publishes this row (another source may own its repository).
+    pub fn publishes(&self, spec: &SourceSpec, row: &ActivityRow) -> bool {
+        let Some((owner, name)) = row.activity.repo_names() else {
+            return true;
+        };
+        let repo = format!("{owner}/{name}").to_lowercase();
+        match spec {
+            SourceSpec::Repo { .. } => true,
+            SourceSpec::Org(_) => !self.repos.contains(&repo),
+            SourceSpec::User(_) => {
+                !self.repos.contains(&repo) && !self.orgs.contains(&owner.to_lowercase())
+            }
+        }
+    }
 }
 
 /// Why a poll did not finish.
@@ -347,9 +393,11 @@ impl SourcePoller {
         let ctx = &self.ctx;
         let cutoff = stored.cursor.cutoff(ctx.lookback);
         let mut fresh: Vec<Candidate> = Vec::new();
+        // Cloned so that no lock is held across the awaits below (reload may write it).
+        let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut rows: Vec<ActivityRow> = rows
             .into_iter()
-            .filter(|r| r.created_unix() >= cutoff)
+            .filter(|r| r.created_unix() >= cutoff && owners.publishes(&self.source.spec, r))
             .collect();
         rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
         for row in rows {
@@ -409,7 +457,14 @@ impl SourcePoller {
             let last = &batch[batch.len() - 1].row;
             cursor.newest = Some(last.activity.created.to_rfc3339());
             cursor.advance(last.created_unix(), ctx.lookback);
-            self.commit(stored).await?;
+            if let Err(e) = self.commit(stored).await {
+                // This batch is in the stream (a retry is de-duplicated by its ids); the
+                // later ones were never published: free them for the retry.
+                for c in rest {
+                    ctx.index.release(&c.key, c.t);
+                }
+                return Err(e);
+            }
             telemetry::batch_published(
                 &self.source.spec,
                 &events,

@@ -30,6 +30,8 @@ pub struct FeedPage {
     pub total: Option<u64>,
     /// Whether `Link` announced a next page.
     pub has_next: bool,
+    /// Rows the server sent, including any that did not parse.
+    pub served: usize,
 }
 
 /// One page of a list endpoint.
@@ -178,7 +180,8 @@ impl GiteaClient {
         let (raws, headers) = self
             .with_retries(&url, || self.fetch::<Vec<Box<RawValue>>>(url.clone()))
             .await?;
-        let mut rows = Vec::with_capacity(raws.len());
+        let served = raws.len();
+        let mut rows = Vec::with_capacity(served);
         for raw in raws {
             match ActivityRow::parse(raw) {
                 Ok(row) => rows.push(row),
@@ -186,10 +189,16 @@ impl GiteaClient {
             }
         }
         let (total, has_next) = paging(&headers);
+        if has_next && served > 0 && served < self.page_limit() {
+            // A full page shorter than asked: the server caps pages lower than we thought
+            // (its settings could not be read). Ask for what it serves from now on.
+            self.inner.page_limit.store(served, Ordering::Relaxed);
+        }
         Ok(FeedPage {
             rows,
             total,
             has_next,
+            served,
         })
     }
 
