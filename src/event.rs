@@ -195,18 +195,19 @@ pub fn build(
     subject_prefix: &str,
     row: &ActivityRow,
 ) -> Result<Event, serde_json::Error> {
-    build_with(gitea_url, subject_prefix, row, None)
+    build_with(gitea_url, subject_prefix, row, identity_key(&row.activity), None)
 }
 
-/// Like [`build`], with the issue the row points to (enrichment).
+/// Like [`build`], with the identity key already computed (`identity_key(&row.activity)`)
+/// and the issue the row points to (enrichment).
 pub fn build_with(
     gitea_url: &str,
     subject_prefix: &str,
     row: &ActivityRow,
+    key: String,
     issue: Option<&serde_json::Value>,
 ) -> Result<Event, serde_json::Error> {
     let a = &row.activity;
-    let key = identity_key(a);
     let id = event_id(&key, a);
     let (source, subject_name) = match a.repo_names() {
         Some((o, r)) => (format!("{gitea_url}/{o}/{r}"), format!("{o}/{r}")),
@@ -225,7 +226,11 @@ pub fn build_with(
             issue,
         },
     };
-    let payload = Bytes::from(serde_json::to_vec(&ce)?);
+    // Sized up front: `Bytes::from(Vec)` keeps the Vec's capacity, and a doubling Vec would
+    // hold up to twice the payload for as long as the event lives.
+    let mut buf = Vec::with_capacity(row.raw.get().len() + 512);
+    serde_json::to_writer(&mut buf, &ce)?;
+    let payload = Bytes::from(buf);
     Ok(Event {
         subject: subject(subject_prefix, a),
         id,

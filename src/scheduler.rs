@@ -77,6 +77,7 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         _ = shutdown.wait() => return Ok(None),
     }
     let index = Arc::new(RecentIndex::new());
+    index.prune_before(chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64);
     for (_, stored) in store.list().await? {
         for s in &stored.cursor.seen {
             index.insert(&s.k, s.t);
@@ -404,8 +405,13 @@ fn with_jitter(d: Duration, jitter: f64) -> Duration {
 }
 
 /// Forgets cross-feed identities that no poll can meet again.
+/// How long the cross-feed index keeps identities.
+fn index_keep(lookback: Duration) -> Duration {
+    lookback.max(Duration::from_secs(1800)) * 2
+}
+
 async fn prune_loop(ctx: Arc<PollContext>, lookback: Duration, mut shutdown: Shutdown) {
-    let keep = lookback.max(Duration::from_secs(1800)) * 2;
+    let keep = index_keep(lookback);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}

@@ -8,11 +8,15 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Identity key -> `created` times published (or being published).
 #[derive(Debug, Default)]
 pub struct RecentIndex {
     map: Mutex<HashMap<String, Vec<i64>>>,
+    /// Identities older than this (Unix seconds) are not kept: a catch-up through old days
+    /// would otherwise fill the index with the whole gap until the next prune.
+    horizon: AtomicI64,
 }
 
 impl RecentIndex {
@@ -32,7 +36,12 @@ impl RecentIndex {
     }
 
     /// Reserves `(key, t)` unless a matching identity is already there; true when reserved.
+    /// Below the horizon nothing is stored (and nothing found): each repository is published
+    /// by one source, so old rows need no cross-feed matching.
     pub fn reserve(&self, key: &str, t: i64, repeatable: bool) -> bool {
+        if t < self.horizon.load(Ordering::Relaxed) {
+            return true;
+        }
         let mut map = self.lock();
         let times = map.entry(key.to_string()).or_default();
         if times.iter().any(|&s| !repeatable || (s - t).abs() <= 1) {
@@ -55,8 +64,9 @@ impl RecentIndex {
         }
     }
 
-    /// Forgets identities older than `t` (Unix seconds).
+    /// Forgets identities older than `t` (Unix seconds) and keeps none older from now on.
     pub fn prune_before(&self, t: i64) {
+        self.horizon.store(t, Ordering::Relaxed);
         self.lock().retain(|_, times| {
             times.retain(|&s| s >= t);
             !times.is_empty()
