@@ -195,7 +195,13 @@ pub fn build(
     subject_prefix: &str,
     row: &ActivityRow,
 ) -> Result<Event, serde_json::Error> {
-    build_with(gitea_url, subject_prefix, row, identity_key(&row.activity), None)
+    build_with(
+        gitea_url,
+        subject_prefix,
+        row,
+        identity_key(&row.activity),
+        None,
+    )
 }
 
 /// Like [`build`], with the identity key already computed (`identity_key(&row.activity)`)

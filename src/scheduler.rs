@@ -77,7 +77,9 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         _ = shutdown.wait() => return Ok(None),
     }
     let index = Arc::new(RecentIndex::new());
-    index.prune_before(chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64);
+    index.prune_before(
+        chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
+    );
     for (_, stored) in store.list().await? {
         for s in &stored.cursor.seen {
             index.insert(&s.k, s.t);

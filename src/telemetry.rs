@@ -264,6 +264,22 @@ pub fn repo_event_skipped(owner: &str, repo: &str, kind: &str, reason: &str) {
     tracing::error!(repo = %format!("{owner}/{repo}"), kind, "skipping a change whose event cannot be built: {reason}");
 }
 
+/// Counts a batch of repository-endpoint events under `source="repo:OWNER/NAME"`.
+pub fn repo_batch_published(owner: &str, repo: &str, events: &[Event], outcome: &BatchOutcome) {
+    let source = format!("repo:{owner}/{repo}");
+    for (e, dup) in events.iter().zip(&outcome.duplicate) {
+        if !dup {
+            METRICS
+                .events_published
+                .get_or_create(&PublishedLabels {
+                    source: source.clone(),
+                    op_type: e.op_type.clone(),
+                })
+                .inc();
+        }
+    }
+}
+
 pub fn repo_changes_published(owner: &str, repo: &str, kind: &str, count: usize) {
     tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
 }

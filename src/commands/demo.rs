@@ -64,10 +64,12 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         story = Some(repository_story(&gitea, r));
     }
 
+    let metrics_port = crate::local_nats::free_port().map_err(|e| format!("no free port: {e}"))?;
     let text = format!(
         "[gitea]\nurl = \"{}\"\nrequests_per_second = 20\nburst = 10\n\
          [nats]\nurl = \"{nats_url}\"\nstream = \"GITEA_DEMO\"\nsubject_prefix = \"gitea_demo\"\ncursor_bucket = \"gitea_demo_cursors\"\n\
-         [poll]\ninterval = \"2s\"\nstart = \"beginning\"\n{sources}",
+         [poll]\ninterval = \"2s\"\nstart = \"beginning\"\n\
+         [http]\nlisten = \"127.0.0.1:{metrics_port}\"\n{sources}",
         gitea.url()
     );
     let cfg = Config::parse(&text).map_err(|e| e.to_string())?;
@@ -139,6 +141,23 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // What an operator's scraper would see: an excerpt of /metrics.
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    if let Ok(r) = reqwest::get(&metrics_url).await
+        && let Ok(body) = r.text().await
+    {
+        crate::say!("demo: curl {metrics_url} (excerpt):");
+        for line in body.lines().filter(|l| {
+            !l.starts_with('#')
+                && (l.contains("events_published_total{") && l.contains("repo:")
+                    || l.contains("gitea_requests_total")
+                    || l.contains("source_lag_seconds")
+                    || l.contains("poll_duration_seconds_count")
+                    || l.contains("nats_connected"))
+        }) {
+            crate::say!("    {line}");
+        }
     }
     let _ = stop_tx.send(());
     match run.await {

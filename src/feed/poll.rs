@@ -427,8 +427,13 @@ impl SourcePoller {
             }
             let mut events: Vec<Event> = Vec::with_capacity(batch.len());
             for (c, issue) in batch.iter().zip(&issues) {
-                match event::build_with(&ctx.gitea_url, &ctx.subject_prefix, &c.row, c.key.clone(), issue.as_ref())
-                {
+                match event::build_with(
+                    &ctx.gitea_url,
+                    &ctx.subject_prefix,
+                    &c.row,
+                    c.key.clone(),
+                    issue.as_ref(),
+                ) {
                     Ok(e) => events.push(e),
                     // Serialising a parsed row cannot fail in practice; if it does, the row
                     // is skipped loudly rather than blocking the source forever.

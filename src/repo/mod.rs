@@ -367,7 +367,10 @@ async fn poll_kind(
     let mut stored = 0;
     for batch in events.chunks(ctx.batch) {
         match ctx.publisher.publish_all(batch).await {
-            Ok(o) => stored += o.stored,
+            Ok(o) => {
+                stored += o.stored;
+                telemetry::repo_batch_published(owner, name, batch, &o);
+            }
             Err(e) => {
                 for c in &fresh {
                     ctx.index.release(&c.key, c.t);
