@@ -54,6 +54,10 @@ struct Inner {
     api: Url,
     token: Option<Secret>,
     limiter: DefaultDirectRateLimiter,
+    /// Requests take their turn at the limiter in arrival order (tokio's mutex is FIFO):
+    /// governor alone lets whoever wakes first take a freed slot, which can starve a source
+    /// for as long as others keep asking.
+    turn: tokio::sync::Mutex<()>,
     max_retries: usize,
     /// Page size asked for: the server's `max_response_items` once known.
     page_limit: AtomicUsize,
@@ -104,6 +108,7 @@ impl GiteaClient {
                 api,
                 token,
                 limiter,
+                turn: tokio::sync::Mutex::new(()),
                 max_retries: cfg.max_retries,
                 page_limit: AtomicUsize::new(ApiSettings::default().max_response_items),
             }),
@@ -303,9 +308,12 @@ impl GiteaClient {
 
     /// One attempt: wait for the rate limit, send, classify, decode.
     async fn fetch<T: DeserializeOwned>(&self, url: Url) -> Result<(T, HeaderMap), GiteaError> {
-        if self.inner.limiter.check().is_err() {
-            telemetry::rate_limit_wait();
-            self.inner.limiter.until_ready().await;
+        {
+            let _turn = self.inner.turn.lock().await;
+            if self.inner.limiter.check().is_err() {
+                telemetry::rate_limit_wait();
+                self.inner.limiter.until_ready().await;
+            }
         }
         let shown = redact(&url);
         let mut req = self.inner.http.get(url);
