@@ -19,7 +19,6 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use async_nats::jetstream::kv;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +29,6 @@ use crate::feed::{PollContext, PollError};
 use crate::gitea::ActivityRow;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::StateError;
 
 /// What one day's ledger holds.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -55,38 +53,9 @@ fn ledger_key(day: NaiveDate) -> String {
     format!("backfill/{}", day.format("%Y-%m-%d"))
 }
 
-async fn load(kvs: &kv::Store, day: NaiveDate) -> Result<(Ledger, u64), StateError> {
-    match kvs
-        .entry(ledger_key(day))
-        .await
-        .map_err(|e| StateError::Kv(e.to_string()))?
-    {
-        Some(e) if e.operation == kv::Operation::Put => {
-            let l = serde_json::from_slice(&e.value)
-                .map_err(|e| StateError::Kv(format!("ledger of {day}: {e}")))?;
-            Ok((l, e.revision))
-        }
-        _ => Ok((Ledger::default(), 0)),
-    }
-}
-
-async fn save(kvs: &kv::Store, day: NaiveDate, l: &Ledger, rev: u64) -> Result<u64, StateError> {
-    let v = serde_json::to_vec(l).map_err(|e| StateError::Kv(e.to_string()))?;
-    let key = ledger_key(day);
-    let r = if rev == 0 {
-        kvs.create(&key, v.into()).await.map_err(|e| e.to_string())
-    } else {
-        kvs.update(&key, v.into(), rev)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    r.map_err(|e| StateError::Kv(format!("ledger of {day} (another backfill at once?): {e}")))
-}
-
 /// Runs a backfill of `sources` over `since..=until` (server days).
 pub async fn backfill(
     ctx: &PollContext,
-    kvs: &kv::Store,
     sources: &[SourceSpec],
     since: NaiveDate,
     until: NaiveDate,
@@ -104,7 +73,8 @@ pub async fn backfill(
             if shutdown.is_fired() {
                 return Ok(totals);
             }
-            let (mut ledger, mut rev) = load(kvs, day).await?;
+            let key = ledger_key(day);
+            let (mut ledger, mut rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
             if !ledger.done.iter().any(|s| *s == spec.to_string()) {
                 let rows = tokio::select! {
                     r = walk::walk_day(&ctx.client, spec, day) => r?,
@@ -138,11 +108,11 @@ pub async fn backfill(
                     totals.published += outcome.stored;
                     totals.skipped += outcome.duplicates;
                     ledger.seen.extend(batch.iter().map(|(s, _)| s.clone()));
-                    rev = save(kvs, day, &ledger, rev).await?;
+                    rev = ctx.store.put(&key, &ledger, rev).await?;
                 }
                 if day < complete_before {
                     ledger.done.push(spec.to_string());
-                    rev = save(kvs, day, &ledger, rev).await?;
+                    rev = ctx.store.put(&key, &ledger, rev).await?;
                 }
                 let _ = rev;
             }

@@ -118,7 +118,7 @@ impl SourceSpec {
 }
 
 /// Escapes `.` (a token separator in KV subjects) as `=2E`, and `=` itself.
-fn kv_escape(name: &str) -> String {
+pub(crate) fn kv_escape(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {

@@ -4,6 +4,8 @@
 
 use async_nats::jetstream::kv;
 use futures::TryStreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::feed::cursor::Cursor;
 use crate::source::SourceSpec;
@@ -18,6 +20,13 @@ pub enum StateError {
     Conflict { source_spec: SourceSpec },
     #[error("cursor bucket: {0}")]
     Kv(String),
+    #[error(
+        "{key} in the cursor bucket was changed by someone else (another sourcer or backfill at \
+         once?); not overwriting it"
+    )]
+    Taken { key: String },
+    #[error("{key} in the cursor bucket is not valid JSON ({message}); delete it to start it over")]
+    CorruptKey { key: String, message: String },
     #[error(
         "the stored cursor of {source_spec} is not valid JSON ({message}); reset it with \
              `cursors reset {source_spec}`"
@@ -46,30 +55,71 @@ impl CursorStore {
         CursorStore { kv }
     }
 
-    /// The bucket itself (backfill ledgers live beside the cursors).
-    pub fn kv(&self) -> &kv::Store {
-        &self.kv
+    /// The JSON value stored under `key` and its revision; `None` when absent or deleted.
+    /// Cursors, repository-kind cursors and backfill ledgers all live in the bucket this way.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, u64)>, StateError> {
+        let entry = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let value =
+                    serde_json::from_slice(&e.value).map_err(|err| StateError::CorruptKey {
+                        key: key.to_string(),
+                        message: err.to_string(),
+                    })?;
+                Ok(Some((value, e.revision)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes `value` under `key` if the stored revision is still `revision` (0: the key
+    /// must not exist yet). Returns the new revision.
+    pub async fn put<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        revision: u64,
+    ) -> Result<u64, StateError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StateError::Kv(e.to_string()))?;
+        let taken = || StateError::Taken {
+            key: key.to_string(),
+        };
+        if revision == 0 {
+            return self
+                .kv
+                .create(key, bytes.into())
+                .await
+                .map_err(|e| match e.kind() {
+                    kv::CreateErrorKind::AlreadyExists => taken(),
+                    _ => StateError::Kv(e.to_string()),
+                });
+        }
+        self.kv
+            .update(key, bytes.into(), revision)
+            .await
+            .map_err(|e| match e.kind() {
+                kv::UpdateErrorKind::WrongLastRevision => taken(),
+                _ => StateError::Kv(e.to_string()),
+            })
     }
 
     /// The stored cursor of a source, if any.
     pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StateError> {
-        let entry = self
-            .kv
-            .entry(spec.kv_key())
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
-        let Some(entry) = entry else { return Ok(None) };
-        if entry.operation != kv::Operation::Put {
-            return Ok(None);
+        match self.get::<Cursor>(&spec.kv_key()).await {
+            Ok(v) => Ok(v.map(|(cursor, revision)| Stored { cursor, revision })),
+            Err(StateError::CorruptKey { message, .. }) => Err(StateError::Corrupt {
+                source_spec: spec.clone(),
+                message,
+            }),
+            Err(e) => Err(e),
         }
-        let cursor = serde_json::from_slice(&entry.value).map_err(|e| StateError::Corrupt {
-            source_spec: spec.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(Some(Stored {
-            cursor,
-            revision: entry.revision,
-        }))
     }
 
     /// Writes `cursor` if the stored revision is still `revision` (0: must not exist yet).
@@ -80,29 +130,12 @@ impl CursorStore {
         cursor: &Cursor,
         revision: u64,
     ) -> Result<u64, StateError> {
-        let value = serde_json::to_vec(cursor).map_err(|e| StateError::Kv(e.to_string()))?;
-        let key = spec.kv_key();
-        if revision == 0 {
-            return self
-                .kv
-                .create(&key, value.into())
-                .await
-                .map_err(|e| match e.kind() {
-                    kv::CreateErrorKind::AlreadyExists => StateError::Conflict {
-                        source_spec: spec.clone(),
-                    },
-                    _ => StateError::Kv(e.to_string()),
-                });
+        match self.put(&spec.kv_key(), cursor, revision).await {
+            Err(StateError::Taken { .. }) => Err(StateError::Conflict {
+                source_spec: spec.clone(),
+            }),
+            other => other,
         }
-        self.kv
-            .update(&key, value.into(), revision)
-            .await
-            .map_err(|e| match e.kind() {
-                kv::UpdateErrorKind::WrongLastRevision => StateError::Conflict {
-                    source_spec: spec.clone(),
-                },
-                _ => StateError::Kv(e.to_string()),
-            })
     }
 
     /// Deletes a source's cursor: it starts over as `poll.start` says.

@@ -143,18 +143,7 @@ pub fn batch_published(
     outcome: &BatchOutcome,
     newest: &DateTime<FixedOffset>,
 ) {
-    let source = spec.to_string();
-    for (e, dup) in events.iter().zip(&outcome.duplicate) {
-        if !dup {
-            METRICS
-                .events_published
-                .get_or_create(&PublishedLabels {
-                    source: source.clone(),
-                    op_type: e.op_type.clone(),
-                })
-                .inc();
-        }
-    }
+    count_published(&spec.to_string(), events, outcome);
     if outcome.duplicates > 0 {
         METRICS
             .events_duplicate
@@ -264,20 +253,24 @@ pub fn repo_event_skipped(owner: &str, repo: &str, kind: &str, reason: &str) {
     tracing::error!(repo = %format!("{owner}/{repo}"), kind, "skipping a change whose event cannot be built: {reason}");
 }
 
-/// Counts a batch of repository-endpoint events under `source="repo:OWNER/NAME"`.
-pub fn repo_batch_published(owner: &str, repo: &str, events: &[Event], outcome: &BatchOutcome) {
-    let source = format!("repo:{owner}/{repo}");
+/// Counts the events of a batch that JetStream stored (not its duplicates) by op type.
+fn count_published(source: &str, events: &[Event], outcome: &BatchOutcome) {
     for (e, dup) in events.iter().zip(&outcome.duplicate) {
         if !dup {
             METRICS
                 .events_published
                 .get_or_create(&PublishedLabels {
-                    source: source.clone(),
+                    source: source.to_string(),
                     op_type: e.op_type.clone(),
                 })
                 .inc();
         }
     }
+}
+
+/// Counts a batch of repository-endpoint events under `source="repo:OWNER/NAME"`.
+pub fn repo_batch_published(owner: &str, repo: &str, events: &[Event], outcome: &BatchOutcome) {
+    count_published(&format!("repo:{owner}/{repo}"), events, outcome);
 }
 
 pub fn repo_changes_published(owner: &str, repo: &str, kind: &str, count: usize) {

@@ -115,8 +115,7 @@ async fn backfill(
         else {
             return Ok(None);
         };
-        let kv = services.ctx.store.kv().clone();
-        crate::backfill::backfill(&services.ctx, &kv, &specs, since, until, &mut shutdown)
+        crate::backfill::backfill(&services.ctx, &specs, since, until, &mut shutdown)
             .await
             .map(Some)
             .map_err(|e| e.to_string())

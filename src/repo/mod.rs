@@ -41,7 +41,7 @@ use crate::feed::{PollContext, PollError};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
 use crate::shutdown::Shutdown;
-use crate::state::StateError;
+use crate::source::kv_escape;
 use crate::telemetry;
 
 /// A repository endpoint to poll.
@@ -204,18 +204,12 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 fn kv_key(kind: RepoKind, owner: &str, name: &str) -> String {
-    let esc = |s: &str| {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-                    (b as char).to_string()
-                } else {
-                    format!("={b:02X}")
-                }
-            })
-            .collect::<String>()
-    };
-    format!("kind/{}/{}/{}", kind.name(), esc(owner), esc(name))
+    format!(
+        "kind/{}/{}/{}",
+        kind.name(),
+        kv_escape(owner),
+        kv_escape(name)
+    )
 }
 
 fn build(
@@ -290,19 +284,10 @@ async fn poll_kind(
     start_now: bool,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
-    let kv = ctx.store.kv();
     let key = kv_key(kind, owner, name);
-    let entry = kv
-        .entry(&key)
-        .await
-        .map_err(|e| StateError::Kv(e.to_string()))?;
-    let (mut cursor, mut revision) = match entry {
-        Some(e) if e.operation == async_nats::jetstream::kv::Operation::Put => (
-            serde_json::from_slice::<KindCursor>(&e.value)
-                .map_err(|e| StateError::Kv(format!("cursor {key}: {e}")))?,
-            e.revision,
-        ),
-        _ => (
+    let (mut cursor, revision) = match ctx.store.get::<KindCursor>(&key).await? {
+        Some(stored) => stored,
+        None => (
             KindCursor {
                 since: if start_now {
                     chrono::Utc::now().timestamp() - 1
@@ -390,17 +375,7 @@ async fn poll_kind(
     cursor.state = collected.state;
     let keep_from = cursor.since - ctx.lookback;
     cursor.seen.retain(|s| s.t >= keep_from);
-    let value = serde_json::to_vec(&cursor).map_err(|e| StateError::Kv(e.to_string()))?;
-    revision = if revision == 0 {
-        kv.create(&key, value.into())
-            .await
-            .map_err(|e| StateError::Kv(format!("{key}: {e}")))?
-    } else {
-        kv.update(&key, value.into(), revision)
-            .await
-            .map_err(|e| StateError::Kv(format!("{key} (written by someone else?): {e}")))?
-    };
-    let _ = revision;
+    ctx.store.put(&key, &cursor, revision).await?;
     if stored > 0 {
         telemetry::repo_changes_published(owner, name, kind.name(), stored);
     }
