@@ -11,10 +11,14 @@
 //! ledger with compare-and-set after every acknowledged batch, so a crash or a second run
 //! resumes exactly where the first stopped.
 //!
-//! It never touches live cursors. Rows at or after a live cursor's `floor` (where `run`
-//! began publishing that source) belong to `run` and are skipped, so the two never publish
-//! the same action. A day of more than roughly 15,000 actions exceeds the bucket's value
-//! size; such a day fails with an error naming it.
+//! It never touches live cursors. Rows a live cursor owns (at or after where `run` began
+//! publishing that source, `Cursor::owns`) belong to `run` and are skipped, so the two never
+//! publish the same action. A day is the server's local day, whatever its length: the rows
+//! `date=` returns from the next day (a 23-hour day) are left to that day, and the last hour
+//! of a 25-hour day, which no `date=` returns, is read through plain paging
+//! (`feed::walk::DayWalker`). A day that cannot be proven whole is not marked done, so the
+//! next backfill reads it again. A day of more than roughly 15,000 actions exceeds the
+//! bucket's value size; such a day fails with an error naming it.
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -22,11 +26,13 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::event;
-use crate::feed::cursor::Seen;
+use crate::event::{self, Event};
+use crate::feed::cursor::{Identity, SeenSet};
+use crate::feed::pipeline::{Pending, Pipeline, Target};
 use crate::feed::walk;
 use crate::feed::{PollContext, PollError};
 use crate::gitea::ActivityRow;
+use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 
@@ -38,7 +44,7 @@ pub struct Ledger {
     pub done: Vec<String>,
     /// Identities published for this day by backfills.
     #[serde(default)]
-    pub seen: Vec<Seen>,
+    pub seen: SeenSet,
 }
 
 /// Totals of a backfill.
@@ -51,6 +57,58 @@ pub struct Totals {
 
 fn ledger_key(day: NaiveDate) -> String {
     format!("backfill/{}", day.format("%Y-%m-%d"))
+}
+
+/// A day's ledger as the pipeline's target.
+struct LedgerTarget<'a> {
+    ctx: &'a PollContext,
+    spec: &'a SourceSpec,
+    key: String,
+    ledger: Ledger,
+    rev: u64,
+}
+
+impl Target for LedgerTarget<'_> {
+    type Item = ActivityRow;
+
+    fn seen(&mut self) -> &mut SeenSet {
+        &mut self.ledger.seen
+    }
+
+    async fn build(&mut self, batch: &[Pending<ActivityRow>]) -> Vec<Event> {
+        batch
+            .iter()
+            .filter_map(|c| {
+                match event::build_with(
+                    &self.ctx.gitea_url,
+                    &self.ctx.subject_prefix,
+                    &c.item,
+                    c.id.key.clone(),
+                    None,
+                ) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        crate::telemetry::event_skipped(self.spec, &e.to_string());
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    async fn commit(
+        &mut self,
+        _batch: &[Pending<ActivityRow>],
+        _events: &[Event],
+        _outcome: &BatchOutcome,
+    ) -> Result<(), PollError> {
+        self.rev = self
+            .ctx
+            .store
+            .put(&self.key, &self.ledger, self.rev)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Runs a backfill of `sources` over `since..=until` (server days).
@@ -67,54 +125,69 @@ pub async fn backfill(
     let mut totals = Totals::default();
     let terminal = std::io::stderr().is_terminal();
     let complete_before = chrono::Utc::now().date_naive().pred_opt().unwrap_or(until);
+    // Days after the range are read only for the offset after its last day (a 25-hour day
+    // at the end of the range), never past the server's today.
+    let look_ahead_until = chrono::Utc::now().date_naive().succ_opt().unwrap_or(until);
+    let pipeline = Pipeline {
+        publisher: &ctx.publisher,
+        index: None,
+        batch: ctx.batch,
+    };
     for spec in sources {
-        let floor = ctx.store.load(spec).await?.map(|s| s.cursor.floor);
+        // Rows the live cursor owns (at or after its start) are `run`'s, never backfill's.
+        let live = ctx.store.load(spec).await?.map(|s| s.cursor);
+        let mut walker = walk::DayWalker::new(&ctx.client, spec, look_ahead_until);
         for &day in &days {
             if shutdown.is_fired() {
                 return Ok(totals);
             }
             let key = ledger_key(day);
-            let (mut ledger, mut rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
+            let (ledger, rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
             if !ledger.done.iter().any(|s| *s == spec.to_string()) {
-                let rows = tokio::select! {
-                    r = walk::walk_day(&ctx.client, spec, day) => r?,
+                let walked = tokio::select! {
+                    r = walker.day(day) => r?,
                     _ = shutdown.wait() => return Ok(totals),
                 };
-                let mut rows: Vec<ActivityRow> = rows
+                // The server's local day: rows `date=` returns from the next day (a 23-hour
+                // day) are that day's.
+                let mut rows: Vec<ActivityRow> = walked
+                    .rows
                     .into_iter()
-                    .filter(|r| floor.is_none_or(|f| r.created_unix() < f))
+                    .filter(|r| r.activity.created.date_naive() == day)
+                    .filter(|r| live.as_ref().is_none_or(|c| !c.owns(&r.activity.created)))
                     .collect();
                 rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
-                let mut fresh = Vec::new();
-                for row in rows {
-                    let key = event::identity_key(&row.activity);
-                    let t = row.created_unix();
-                    let rep = event::is_repeatable(&row.activity);
-                    let known = |s: &Seen| s.k == key && (!rep || (s.t - t).abs() <= 1);
-                    if ledger.seen.iter().any(known) || fresh.iter().any(|(s, _)| known(s)) {
-                        totals.skipped += 1;
-                        continue;
-                    }
-                    match event::build(&ctx.gitea_url, &ctx.subject_prefix, &row) {
-                        Ok(e) => fresh.push((Seen { k: key, t }, e)),
-                        Err(e) => crate::telemetry::event_skipped(spec, &e.to_string()),
-                    }
+                let candidates = rows
+                    .into_iter()
+                    .map(|row| Pending {
+                        id: Identity {
+                            key: event::identity_key(&row.activity),
+                            t: row.created_unix(),
+                            repeatable: event::is_repeatable(&row.activity),
+                        },
+                        item: row,
+                    })
+                    .collect();
+                let mut target = LedgerTarget {
+                    ctx,
+                    spec,
+                    key,
+                    ledger,
+                    rev,
+                };
+                let out = pipeline.run(&mut target, candidates, shutdown).await?;
+                totals.published += out.published;
+                totals.skipped += out.known + out.duplicates;
+                if out.stopped {
+                    return Ok(totals);
                 }
-                // Publish in batches; the ledger is written only after a batch's acks, so a
-                // failure leaves it listing exactly what was acknowledged.
-                for batch in fresh.chunks(ctx.batch) {
-                    let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-                    let outcome = ctx.publisher.publish_all(&events).await?;
-                    totals.published += outcome.stored;
-                    totals.skipped += outcome.duplicates;
-                    ledger.seen.extend(batch.iter().map(|(s, _)| s.clone()));
-                    rev = ctx.store.put(&key, &ledger, rev).await?;
+                if walked.unproven.is_none() && day < complete_before {
+                    target.ledger.done.push(spec.to_string());
+                    target.rev = ctx
+                        .store
+                        .put(&target.key, &target.ledger, target.rev)
+                        .await?;
                 }
-                if day < complete_before {
-                    ledger.done.push(spec.to_string());
-                    rev = ctx.store.put(&key, &ledger, rev).await?;
-                }
-                let _ = rev;
             }
             totals.days += 1;
             let rate = totals.published as f64 / started.elapsed().as_secs_f64().max(0.001);

@@ -56,6 +56,7 @@ pub struct Metrics {
     pub source_lag: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub cursor_age: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub gaps_detected: Family<SourceLabel, Counter>,
+    pub walks_unproven: Family<SourceLabel, Counter>,
     pub nats_connected: Gauge,
     /// Unix seconds of each source's newest published `created` and last cursor write;
     /// the lag and age gauges are computed from them at scrape time.
@@ -79,6 +80,7 @@ impl Metrics {
             source_lag: Family::default(),
             cursor_age: Family::default(),
             gaps_detected: Family::default(),
+            walks_unproven: Family::default(),
             nats_connected: Gauge::default(),
             times: Mutex::new(HashMap::new()),
             registry: Registry::default(),
@@ -132,6 +134,11 @@ impl Metrics {
             "gaps_detected",
             "History found deleted before it was read, per source",
             m.gaps_detected.clone(),
+        );
+        registry.register(
+            "walks_unproven",
+            "Feed walks that could not prove every row held (a tie at a page boundary, a moving feed); the cursor waited",
+            m.walks_unproven.clone(),
         );
         registry.register(
             "nats_connected",

@@ -81,8 +81,8 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
     );
     for (_, stored) in store.list().await? {
-        for s in &stored.cursor.seen {
-            index.insert(&s.k, s.t);
+        for (k, t) in stored.cursor.seen.iter() {
+            index.insert(k, t);
         }
     }
     let ctx = Arc::new(PollContext {

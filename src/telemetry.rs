@@ -104,12 +104,32 @@ pub fn event_skipped(spec: &SourceSpec, reason: &str) {
     tracing::error!(source = %spec, "skipping an action whose event cannot be built: {reason}");
 }
 
-pub fn walk_restarted(spec: &SourceSpec, before: u64, now: u64) {
-    tracing::debug!(source = %spec, before, now, "feed total changed during a walk; reading it again");
+pub fn walk_restarted(spec: &SourceSpec, pass: u64, unproven: i64) {
+    tracing::debug!(source = %spec, pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
 }
 
-pub fn walk_incomplete(spec: &SourceSpec, day: NaiveDate, read: usize, total: u64) {
-    tracing::error!(source = %spec, %day, read, total, "could not read every row of the day (the feed kept moving); publishing what was read");
+pub fn walk_unproven(spec: &SourceSpec, unproven: i64, passes: usize) {
+    METRICS
+        .walks_unproven
+        .get_or_create(&source_label(spec))
+        .inc();
+    tracing::warn!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
+}
+
+pub fn walk_incomplete(spec: &SourceSpec, day: NaiveDate, read: usize, unproven: i64) {
+    METRICS
+        .walks_unproven
+        .get_or_create(&source_label(spec))
+        .inc();
+    tracing::warn!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
+}
+
+pub fn window_shortened(spec: &SourceSpec, from: i64, max: usize) {
+    tracing::warn!(source = %spec, from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
+}
+
+pub fn dst_span(spec: &SourceSpec, day: NaiveDate, from: i64, to: i64) {
+    tracing::info!(source = %spec, %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
 }
 
 pub fn cursor_created(spec: &SourceSpec, start: &StartAt, position: i64) {

@@ -37,16 +37,131 @@
 //! that walks history one day at a time (`date=`, server time zone), oldest day first, and
 //! commits the cursor after every acknowledged chunk: memory holds one day, not the gap.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The identity of a published row inside the trailing window.
+/// The identity of a published row inside the trailing window (the stored form).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     /// Content key (`event::identity_key`).
     pub k: String,
     /// `created`, Unix seconds.
     pub t: i64,
+}
+
+/// The identity of one action or change, as the pipeline checks it: its content key, when
+/// it happened, and whether identical content can happen again (then a match must also be
+/// within one second, the lag of a copy in another feed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub key: String,
+    pub t: i64,
+    pub repeatable: bool,
+}
+
+/// The most identities one window keeps. Each costs about 55 bytes of the cursor's KV value
+/// (1 MiB at most by default); past this, the oldest seconds are forgotten first and the
+/// window is shorter than `lookback` until the burst has passed (logged).
+pub const MAX_SEEN: usize = 12_000;
+
+/// Identities published inside a window, looked up in O(1). Stored as the list of [`Seen`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeenSet {
+    map: HashMap<String, Vec<i64>>,
+    len: usize,
+}
+
+impl SeenSet {
+    /// Whether an identity matching `id` was published: the same key, and for a repeatable
+    /// one a time at most one second apart.
+    pub fn contains(&self, id: &Identity) -> bool {
+        self.map
+            .get(&id.key)
+            .is_some_and(|ts| !id.repeatable || ts.iter().any(|&s| (s - id.t).abs() <= 1))
+    }
+
+    pub fn insert(&mut self, key: &str, t: i64) {
+        let ts = self.map.entry(key.to_string()).or_default();
+        if !ts.contains(&t) {
+            ts.push(t);
+            self.len += 1;
+        }
+    }
+
+    /// Forgets identities older than `from`.
+    pub fn retain_from(&mut self, from: i64) {
+        let mut len = 0;
+        self.map.retain(|_, ts| {
+            ts.retain(|&t| t >= from);
+            len += ts.len();
+            !ts.is_empty()
+        });
+        self.len = len;
+    }
+
+    /// Keeps at most `max` identities, dropping whole seconds from the oldest. Returns the
+    /// oldest second still held when something was dropped.
+    pub fn bound(&mut self, max: usize) -> Option<i64> {
+        if self.len <= max {
+            return None;
+        }
+        let mut times: Vec<i64> = self.map.values().flatten().copied().collect();
+        times.sort_unstable();
+        // The second of the `len - max`-th oldest identity and everything below it go.
+        let cut = times[self.len - max - 1] + 1;
+        self.retain_from(cut);
+        Some(cut)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.map
+            .iter()
+            .flat_map(|(k, ts)| ts.iter().map(move |&t| (k.as_str(), t)))
+    }
+}
+
+impl From<Vec<Seen>> for SeenSet {
+    fn from(list: Vec<Seen>) -> SeenSet {
+        let mut s = SeenSet::default();
+        for e in list {
+            s.insert(&e.k, e.t);
+        }
+        s
+    }
+}
+
+impl From<SeenSet> for Vec<Seen> {
+    fn from(set: SeenSet) -> Vec<Seen> {
+        let mut v: Vec<Seen> = set
+            .map
+            .into_iter()
+            .flat_map(|(k, ts)| ts.into_iter().map(move |t| Seen { k: k.clone(), t }))
+            .collect();
+        v.sort_by(|a, b| (a.t, &a.k).cmp(&(b.t, &b.k)));
+        v
+    }
+}
+
+impl Serialize for SeenSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Vec::<Seen>::from(self.clone()).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeenSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SeenSet, D::Error> {
+        Vec::<Seen>::deserialize(d).map(SeenSet::from)
+    }
 }
 
 /// History that Gitea no longer has (the `delete_old_actions` cron ran before we read it).
@@ -68,9 +183,14 @@ pub struct Cursor {
     /// Rows older than this are never published (start date or "now"); Unix seconds.
     #[serde(default)]
     pub floor: i64,
+    /// `start = "YYYY-MM-DD"`: rows whose local date (as Gitea wrote `created`) is earlier
+    /// are never published. `floor` is then the earliest instant that date can begin at
+    /// (offsets differ across daylight saving time), and this is the exact rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_day: Option<chrono::NaiveDate>,
     /// Published identities with `t >= position - lookback`.
     #[serde(default)]
-    pub seen: Vec<Seen>,
+    pub seen: SeenSet,
     /// The last gap found, if any.
     #[serde(default)]
     pub gap: Option<Gap>,
@@ -90,7 +210,8 @@ impl Cursor {
         Cursor {
             position,
             floor,
-            seen: Vec::new(),
+            floor_day: None,
+            seen: SeenSet::default(),
             gap: None,
             published: 0,
             newest: None,
@@ -103,11 +224,11 @@ impl Cursor {
         (self.position - lookback).max(self.floor)
     }
 
-    /// Whether a row with this identity is already covered by this cursor.
-    pub fn has_seen(&self, key: &str, t: i64, repeatable: bool) -> bool {
-        self.seen
-            .iter()
-            .any(|s| s.k == key && (!repeatable || (s.t - t).abs() <= 1))
+    /// Whether a row created at `created` is this cursor's to publish (at or after its start);
+    /// older rows belong to `backfill`.
+    pub fn owns(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
+        created.timestamp() >= self.floor
+            && self.floor_day.is_none_or(|d| created.date_naive() >= d)
     }
 
     /// Moves the position forward (never back) and forgets identities below the window.
@@ -115,8 +236,7 @@ impl Cursor {
         if position > self.position {
             self.position = position;
         }
-        let keep_from = self.position - lookback;
-        self.seen.retain(|s| s.t >= keep_from);
+        self.seen.retain_from(self.position - lookback);
     }
 }
 
@@ -124,17 +244,19 @@ impl Cursor {
 mod tests {
     use super::*;
 
+    fn id(key: &str, t: i64, repeatable: bool) -> Identity {
+        Identity {
+            key: key.into(),
+            t,
+            repeatable,
+        }
+    }
+
     #[test]
     fn advance_keeps_only_the_window() {
         let mut c = Cursor::new(100, 0);
-        c.seen.push(Seen {
-            k: "a".into(),
-            t: 95,
-        });
-        c.seen.push(Seen {
-            k: "b".into(),
-            t: 60,
-        });
+        c.seen.insert("a", 95);
+        c.seen.insert("b", 60);
         c.advance(110, 20);
         assert_eq!(c.position, 110);
         assert_eq!(c.seen.len(), 1);
@@ -145,13 +267,32 @@ mod tests {
 
     #[test]
     fn repeatable_match_allows_one_second() {
-        let mut c = Cursor::new(100, 0);
-        c.seen.push(Seen {
-            k: "a".into(),
-            t: 95,
-        });
-        assert!(c.has_seen("a", 96, true));
-        assert!(!c.has_seen("a", 97, true));
-        assert!(c.has_seen("a", 10, false));
+        let mut s = SeenSet::default();
+        s.insert("a", 95);
+        assert!(s.contains(&id("a", 96, true)));
+        assert!(!s.contains(&id("a", 97, true)));
+        assert!(s.contains(&id("a", 10, false)));
+        assert!(!s.contains(&id("b", 95, false)));
+    }
+
+    #[test]
+    fn stored_form_is_the_old_list() {
+        let json = r#"[{"k":"a","t":5},{"k":"b","t":6},{"k":"a","t":9}]"#;
+        let s: SeenSet = serde_json::from_str(json).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(serde_json::to_string(&s).unwrap(), json);
+    }
+
+    #[test]
+    fn bound_drops_the_oldest_seconds() {
+        let mut s = SeenSet::default();
+        for t in 0..100 {
+            s.insert(&format!("k{t}"), t / 10);
+        }
+        assert_eq!(s.bound(200), None);
+        assert_eq!(s.bound(35), Some(7));
+        assert_eq!(s.len(), 30);
+        assert!(!s.contains(&id("k69", 6, false)));
+        assert!(s.contains(&id("k70", 7, false)));
     }
 }

@@ -5,6 +5,8 @@
 pub mod cursor;
 pub mod dedup;
 pub mod enrich;
+pub mod evidence;
+pub mod pipeline;
 pub mod poll;
 pub mod walk;
 

@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use chrono::{DateTime, FixedOffset, TimeZone};
 
-use super::cursor::{Cursor, Gap, Seen};
+use super::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
 use super::dedup::RecentIndex;
+use super::pipeline::{Pending, Pipeline, Target};
 use super::walk::{self, LiveWalk};
 use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
-use crate::publish::{PublishError, Publisher};
+use crate::publish::{BatchOutcome, PublishError, Publisher};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError, Stored};
@@ -37,6 +38,17 @@ pub struct PollContext {
     pub issues: super::enrich::IssueCache,
     /// Which source publishes which repository (updated on reload).
     pub owners: std::sync::RwLock<Owners>,
+}
+
+impl PollContext {
+    /// The publish pipeline with the cross-feed index (live polls and repository kinds).
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            publisher: &self.publisher,
+            index: Some(&self.index),
+            batch: self.batch,
+        }
+    }
 }
 
 /// Each repository's actions are published by exactly one source: its `repo:` source if
@@ -143,12 +155,6 @@ async fn read<T>(
     }
 }
 
-struct Candidate {
-    row: ActivityRow,
-    key: String,
-    t: i64,
-}
-
 impl SourcePoller {
     pub fn new(ctx: Arc<PollContext>, source: Source) -> Self {
         SourcePoller {
@@ -250,7 +256,11 @@ impl SourcePoller {
         .await?;
         match walked {
             None => report.stopped = true,
-            Some(LiveWalk::Done { rows, exhausted }) => {
+            Some(LiveWalk::Done {
+                rows,
+                exhausted,
+                unproven,
+            }) => {
                 report.read += rows.len();
                 if exhausted && let Some(oldest) = rows.iter().map(ActivityRow::created_unix).min()
                 {
@@ -262,11 +272,13 @@ impl SourcePoller {
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
                 );
-                self.process(stored, rows, report, shutdown).await?;
+                self.process(stored, rows, unproven, report, shutdown)
+                    .await?;
                 if let Some(newest) = newest
                     && !report.stopped
                 {
-                    stored.cursor.advance(newest, ctx.lookback);
+                    let to = unproven.map_or(newest, |u| newest.min(u));
+                    stored.cursor.advance(to, ctx.lookback);
                 }
                 if (
                     stored.cursor.position,
@@ -308,16 +320,18 @@ impl SourcePoller {
                     None => return Ok(None),
                 };
                 for r in rows.iter().filter(|r| r.created_unix() >= t - ctx.lookback) {
-                    c.seen.push(Seen {
-                        k: event::identity_key(&r.activity),
-                        t: r.created_unix(),
-                    });
+                    c.seen
+                        .insert(&event::identity_key(&r.activity), r.created_unix());
                 }
                 c
             }
-            (StartAt::Date(day), Some(newest)) => {
-                let floor = start_of_day(day, *newest.offset());
-                Cursor::new(floor - 1, floor)
+            (StartAt::Date(day), Some(_)) => {
+                // The earliest instant the local day can begin at (any offset); the exact
+                // rule is the row's own local date (`floor_day`).
+                let floor = walk::midnight(day, MAX_OFFSET);
+                let mut c = Cursor::new(floor - 1, floor);
+                c.floor_day = Some(day);
+                c
             }
         };
         telemetry::cursor_created(spec, &self.source.start, cursor.position);
@@ -329,7 +343,8 @@ impl SourcePoller {
         Ok(Some(stored))
     }
 
-    /// Far behind: walk history one day at a time, oldest first.
+    /// Far behind: walk history one day at a time, oldest first. A day that cannot be proven
+    /// whole stops the catch-up there (the cursor stays below it; the next poll retries).
     async fn catch_up(
         &self,
         stored: &mut Stored,
@@ -344,147 +359,97 @@ impl SourcePoller {
             return Ok(());
         };
         let Some(oldest) = oldest else { return Ok(()) };
-        let tz = *newest.offset();
         let cursor = &mut stored.cursor;
         Self::check_gap(spec, cursor, oldest.created_unix());
         let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
-        let first_day = tz
-            .timestamp_opt(from, 0)
-            .single()
-            .map(|d| d.date_naive())
+        // The local date of `from`: offsets differ across daylight saving time, so take the
+        // earliest date any known offset gives (a day read twice costs only requests).
+        let known_offsets = [*newest.offset(), *oldest.activity.created.offset()]
+            .into_iter()
+            .chain(
+                cursor
+                    .newest
+                    .as_deref()
+                    .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
+                    .map(|d| *d.offset()),
+            );
+        let first_day = known_offsets
+            .filter_map(|tz| tz.timestamp_opt(from, 0).single().map(|d| d.date_naive()))
+            .min()
             .unwrap_or(newest.date_naive());
         let last_day = newest.date_naive();
         telemetry::catch_up_started(spec, first_day, last_day);
+        let mut days = walk::DayWalker::new(&ctx.client, spec, last_day);
         for day in first_day.iter_days().take_while(|d| *d <= last_day) {
             if shutdown.is_fired() {
                 report.stopped = true;
                 break;
             }
-            let Some(rows) = read(shutdown, walk::walk_day(&ctx.client, spec, day)).await? else {
+            let Some(walked) = read(shutdown, days.day(day)).await? else {
                 report.stopped = true;
                 break;
             };
-            report.read += rows.len();
+            report.read += walked.rows.len();
             report.days += 1;
-            self.process(stored, rows, report, shutdown).await?;
-            if report.stopped {
+            let before = stored.cursor.clone();
+            self.process(stored, walked.rows, walked.unproven, report, shutdown)
+                .await?;
+            if stored.cursor != before {
+                self.commit(stored).await?;
+            }
+            if report.stopped || walked.unproven.is_some() {
                 break;
             }
-            if day < last_day {
-                stored.cursor.advance(
-                    start_of_day(day.succ_opt().unwrap_or(day), tz) - 1,
-                    ctx.lookback,
-                );
-            }
-            self.commit(stored).await?;
         }
         Ok(())
     }
 
-    /// Publishes the rows that are new to the cursor, oldest first, in acknowledged batches,
-    /// writing the cursor after each batch.
+    /// Publishes the rows that are new to the cursor, oldest first, through the pipeline,
+    /// writing the cursor after each acknowledged batch; never moves it past `unproven`.
     async fn process(
         &self,
         stored: &mut Stored,
         rows: Vec<ActivityRow>,
+        unproven: Option<i64>,
         report: &mut PollReport,
         shutdown: &Shutdown,
     ) -> Result<(), PollError> {
         let ctx = &self.ctx;
         let cutoff = stored.cursor.cutoff(ctx.lookback);
-        let mut fresh: Vec<Candidate> = Vec::new();
         // Cloned so that no lock is held across the awaits below (reload may write it).
         let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut rows: Vec<ActivityRow> = rows
             .into_iter()
-            .filter(|r| r.created_unix() >= cutoff && owners.publishes(&self.source.spec, r))
+            .filter(|r| {
+                r.created_unix() >= cutoff
+                    && stored.cursor.owns(&r.activity.created)
+                    && owners.publishes(&self.source.spec, r)
+            })
             .collect();
         rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
-        for row in rows {
-            let key = event::identity_key(&row.activity);
-            let t = row.created_unix();
-            let repeatable = event::is_repeatable(&row.activity);
-            if stored.cursor.has_seen(&key, t, repeatable) {
-                continue;
-            }
-            if !ctx.index.reserve(&key, t, repeatable) {
-                // Another source has published this action (e.g. the repository feed of
-                // an org's repository): remember it, publish nothing.
-                stored.cursor.seen.push(Seen { k: key, t });
-                continue;
-            }
-            fresh.push(Candidate { row, key, t });
-        }
-        let mut remaining = fresh.as_slice();
-        while !remaining.is_empty() {
-            let (batch, rest) = remaining.split_at(ctx.batch.min(remaining.len()));
-            let mut issues = Vec::with_capacity(batch.len());
-            for c in batch {
-                issues.push(match self.source.enrich {
-                    true => ctx.issues.issue_for(&ctx.client, &c.row).await,
-                    false => None,
-                });
-            }
-            let mut events: Vec<Event> = Vec::with_capacity(batch.len());
-            for (c, issue) in batch.iter().zip(&issues) {
-                match event::build_with(
-                    &ctx.gitea_url,
-                    &ctx.subject_prefix,
-                    &c.row,
-                    c.key.clone(),
-                    issue.as_ref(),
-                ) {
-                    Ok(e) => events.push(e),
-                    // Serialising a parsed row cannot fail in practice; if it does, the row
-                    // is skipped loudly rather than blocking the source forever.
-                    Err(e) => telemetry::event_skipped(&self.source.spec, &e.to_string()),
-                }
-            }
-            let outcome = match ctx.publisher.publish_all(&events).await {
-                Ok(o) => o,
-                Err(e) => {
-                    for c in remaining {
-                        ctx.index.release(&c.key, c.t);
-                    }
-                    return Err(e.into());
-                }
-            };
-            report.published += outcome.stored;
-            report.duplicates += outcome.duplicates;
-            let cursor = &mut stored.cursor;
-            for c in batch {
-                cursor.seen.push(Seen {
-                    k: c.key.clone(),
-                    t: c.t,
-                });
-            }
-            cursor.published += outcome.stored as u64;
-            let last = &batch[batch.len() - 1].row;
-            cursor.newest = Some(last.activity.created.to_rfc3339());
-            cursor.advance(last.created_unix(), ctx.lookback);
-            if let Err(e) = self.commit(stored).await {
-                // This batch is in the stream (a retry is de-duplicated by its ids); the
-                // later ones were never published: free them for the retry.
-                for c in rest {
-                    ctx.index.release(&c.key, c.t);
-                }
-                return Err(e);
-            }
-            telemetry::batch_published(
-                &self.source.spec,
-                &events,
-                &outcome,
-                &last.activity.created,
-            );
-            remaining = rest;
-            if shutdown.is_fired() && !remaining.is_empty() {
-                for c in remaining {
-                    ctx.index.release(&c.key, c.t);
-                }
-                report.stopped = true;
-                break;
-            }
-        }
+        let candidates = rows
+            .into_iter()
+            .map(|row| Pending {
+                id: Identity {
+                    key: event::identity_key(&row.activity),
+                    t: row.created_unix(),
+                    repeatable: event::is_repeatable(&row.activity),
+                },
+                item: row,
+            })
+            .collect();
+        let mut target = FeedTarget {
+            poller: self,
+            stored,
+            cap: unproven,
+        };
+        let out = ctx
+            .pipeline()
+            .run(&mut target, candidates, shutdown)
+            .await?;
+        report.published += out.published;
+        report.duplicates += out.duplicates;
+        report.stopped |= out.stopped;
         Ok(())
     }
 
@@ -516,11 +481,74 @@ impl SourcePoller {
     }
 }
 
-/// Unix seconds of 00:00:00 of `day` in the time zone `tz`.
-pub fn start_of_day(day: NaiveDate, tz: FixedOffset) -> i64 {
-    day.and_hms_opt(0, 0, 0)
-        .and_then(|dt| tz.from_local_datetime(&dt).single())
-        .map(|d| d.timestamp())
-        // A fixed offset has exactly one local midnight; this arm is never taken.
-        .unwrap_or_default()
+/// The most a server's offset can be east of UTC (UTC+14:00).
+const MAX_OFFSET: i32 = 14 * 3600;
+
+/// A feed cursor as the pipeline's target.
+struct FeedTarget<'a> {
+    poller: &'a SourcePoller,
+    stored: &'a mut Stored,
+    /// The oldest unproven second: the position never passes it.
+    cap: Option<i64>,
+}
+
+impl Target for FeedTarget<'_> {
+    type Item = ActivityRow;
+
+    fn seen(&mut self) -> &mut SeenSet {
+        &mut self.stored.cursor.seen
+    }
+
+    async fn build(&mut self, batch: &[Pending<ActivityRow>]) -> Vec<Event> {
+        let p = self.poller;
+        let ctx = &p.ctx;
+        let mut events = Vec::with_capacity(batch.len());
+        for c in batch {
+            let issue = match p.source.enrich {
+                true => ctx.issues.issue_for(&ctx.client, &c.item).await,
+                false => None,
+            };
+            match event::build_with(
+                &ctx.gitea_url,
+                &ctx.subject_prefix,
+                &c.item,
+                c.id.key.clone(),
+                issue.as_ref(),
+            ) {
+                Ok(e) => events.push(e),
+                // Serialising a parsed row cannot fail in practice; if it does, the row is
+                // skipped loudly rather than blocking the source forever.
+                Err(e) => telemetry::event_skipped(&p.source.spec, &e.to_string()),
+            }
+        }
+        events
+    }
+
+    async fn commit(
+        &mut self,
+        batch: &[Pending<ActivityRow>],
+        events: &[Event],
+        outcome: &BatchOutcome,
+    ) -> Result<(), PollError> {
+        let lookback = self.poller.ctx.lookback;
+        let cursor = &mut self.stored.cursor;
+        cursor.published += outcome.stored as u64;
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        cursor.newest = Some(last.item.activity.created.to_rfc3339());
+        let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
+        cursor.advance(to, lookback);
+        if let Some(from) = cursor.seen.bound(MAX_SEEN) {
+            telemetry::window_shortened(&self.poller.source.spec, from, MAX_SEEN);
+        }
+        self.poller.commit(self.stored).await?;
+        telemetry::batch_published(
+            &self.poller.source.spec,
+            events,
+            outcome,
+            &last.item.activity.created,
+        );
+        Ok(())
+    }
 }

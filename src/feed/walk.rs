@@ -1,16 +1,22 @@
-//! Reading a feed: newest first down to a cutoff (live polls), one whole day (catch-up), and
-//! the oldest row still there (gap detection). Each walk de-duplicates rows by id and starts
-//! over when `X-Total-Count` shows that rows vanished under it (offset pages shifted up).
+//! Reading a feed: newest first down to a cutoff (live polls), one whole day (catch-up), a
+//! span of seconds through plain paging (the hour of a 25-hour day that no `date=` returns),
+//! and the oldest row still there (gap detection).
+//!
+//! Every walk de-duplicates rows by id and ends only with positive evidence that it holds
+//! every row of the range it read (`feed::evidence`): passes repeat until every second split
+//! by a page boundary is proven, up to a budget. What stays unproven is returned
+//! (`unproven`), and the caller must not move a cursor past it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
-use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
+use super::evidence::{self, PageShape, Run};
+use crate::gitea::{ActivityRow, FeedPage, GiteaClient, GiteaError};
 use crate::source::SourceSpec;
 use crate::telemetry;
 
-/// How many passes one walk makes at most before it goes on with what it has.
+/// How many passes one walk makes at most before it gives up proving (and says so).
 const MAX_PASSES: usize = 6;
 
 /// The outcome of a live walk.
@@ -21,6 +27,9 @@ pub enum LiveWalk {
         rows: Vec<ActivityRow>,
         /// The feed ended before a row older than the cutoff: these are all its rows.
         exhausted: bool,
+        /// The oldest second (at or above the cutoff) not proven whole: a row of it may be
+        /// missing. The cursor must stay at or below it.
+        unproven: Option<i64>,
     },
     /// More than the page budget lies above the cutoff: catch up by day instead.
     TooDeep {
@@ -29,27 +38,41 @@ pub enum LiveWalk {
     },
 }
 
-/// Rows gathered over the passes of one walk, de-duplicated by row id.
+/// The rows of a day or a span, and the oldest second not proven whole.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub rows: Vec<ActivityRow>,
+    pub unproven: Option<i64>,
+}
+
+/// Rows gathered over the runs of one walk, de-duplicated by row id.
 #[derive(Default)]
 struct Gathered {
     rows: Vec<ActivityRow>,
     ids: HashSet<i64>,
+    /// Distinct rows held per second.
+    held: HashMap<i64, usize>,
+    /// Every run read, for the evidence.
+    runs: Vec<Run>,
 }
 
 impl Gathered {
-    /// Adds a page's rows; returns (new rows, rows this pass had already read).
-    fn add(&mut self, page: Vec<ActivityRow>, pass_ids: &mut HashSet<i64>) -> (usize, usize) {
-        let (mut new, mut again) = (0, 0);
-        for r in page {
-            if !pass_ids.insert(r.activity.id) {
-                again += 1;
-            }
+    /// Adds a page's rows to the run being read.
+    fn add(&mut self, run: &mut Run, page: FeedPage) {
+        run.pages.push(PageShape {
+            total: page.total,
+            seconds: page.rows.iter().map(ActivityRow::created_unix).collect(),
+        });
+        for r in page.rows {
             if self.ids.insert(r.activity.id) {
+                *self.held.entry(r.created_unix()).or_default() += 1;
                 self.rows.push(r);
-                new += 1;
             }
         }
-        (new, again)
+    }
+
+    fn unproven(&self, from: i64) -> Option<i64> {
+        evidence::oldest_unproven(&self.runs, &self.held, from)
     }
 }
 
@@ -63,53 +86,43 @@ enum PassEnd {
     TooDeep,
 }
 
-/// One pass from page 1 down to the cutoff. Returns how it ended, whether it saw the pages
-/// move (a row read twice in this pass, or the total shrinking: either means a row may have
-/// been hidden), and how many rows it added.
+/// One pass from page 1 down to the cutoff.
 async fn live_pass(
     client: &GiteaClient,
     spec: &SourceSpec,
     cutoff: i64,
     max_pages: usize,
     got: &mut Gathered,
-) -> Result<(PassEnd, bool, usize), GiteaError> {
-    let mut pass_ids = HashSet::new();
-    let (mut moved, mut added) = (false, 0);
-    let mut first_total = None;
+) -> Result<PassEnd, GiteaError> {
+    let mut run = Run {
+        first_page: 1,
+        ..Run::default()
+    };
     let mut page = 1;
-    loop {
+    let end = loop {
         let p = client.feed_page(spec, page, None).await?;
-        if let (Some(first), Some(now)) = (first_total, p.total)
-            && now < first
-        {
-            moved = true;
-        }
-        first_total = first_total.or(p.total);
         let reached = p.rows.iter().any(|r| r.created_unix() < cutoff);
         let end = p.served == 0 || !p.has_next;
-        let (new, again) = got.add(p.rows, &mut pass_ids);
-        added += new;
-        moved |= again > 0;
+        got.add(&mut run, p);
         if reached {
-            return Ok((PassEnd::Reached, moved, added));
+            break PassEnd::Reached;
         }
         if end {
-            return Ok((PassEnd::Exhausted, moved, added));
+            run.to_end = true;
+            break PassEnd::Exhausted;
         }
         if page >= max_pages {
-            return Ok((PassEnd::TooDeep, moved, added));
+            break PassEnd::TooDeep;
         }
         page += 1;
-    }
+    };
+    got.runs.push(run);
+    Ok(end)
 }
 
 /// Reads pages from the newest down until a row older than `cutoff` (Unix seconds) shows up,
-/// the feed ends, or `max_pages` were read.
-///
-/// Same-second rows come back in a new random order on every request, so a tie straddling a
-/// page boundary can show one row twice and hide another (and a deletion can pull a row past
-/// the walk). A pass that read a row twice, or saw the total shrink, is followed by another
-/// pass, until one finds nothing new.
+/// the feed ends, or `max_pages` were read; passes again until every row at or above the
+/// cutoff is proven held (see `feed::evidence`), at most [`MAX_PASSES`] times.
 pub async fn walk_back_to(
     client: &GiteaClient,
     spec: &SourceSpec,
@@ -117,10 +130,10 @@ pub async fn walk_back_to(
     max_pages: usize,
 ) -> Result<LiveWalk, GiteaError> {
     let mut got = Gathered::default();
-    let mut passes = 0;
-    loop {
-        let (end, moved, added) = live_pass(client, spec, cutoff, max_pages, &mut got).await?;
-        passes += 1;
+    let mut unproven = None;
+    let mut exhausted = false;
+    for pass in 1..=MAX_PASSES {
+        let end = live_pass(client, spec, cutoff, max_pages, &mut got).await?;
         if let PassEnd::TooDeep = end {
             let newest = got
                 .rows
@@ -130,93 +143,212 @@ pub async fn walk_back_to(
                 .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
             return Ok(LiveWalk::TooDeep { newest });
         }
-        let again = moved && (passes == 1 || added > 0) && passes < MAX_PASSES;
-        if !again {
-            return Ok(LiveWalk::Done {
-                rows: got.rows,
-                exhausted: matches!(end, PassEnd::Exhausted),
-            });
+        exhausted = matches!(end, PassEnd::Exhausted);
+        unproven = got.unproven(cutoff);
+        match unproven {
+            None => break,
+            Some(t) => telemetry::walk_restarted(spec, pass as u64, t),
         }
-        telemetry::walk_restarted(spec, passes as u64, added as u64);
     }
+    if let Some(t) = unproven {
+        telemetry::walk_unproven(spec, t, MAX_PASSES);
+    }
+    Ok(LiveWalk::Done {
+        rows: got.rows,
+        exhausted,
+        unproven,
+    })
 }
 
-/// Reads every row of one day (server time zone), newest first.
-///
-/// Rows of the same second come back in a new random order on every request, so a tie that
-/// straddles a page boundary can show one row twice and hide another; shifting pages do the
-/// same. The walk therefore reads again until it holds as many distinct rows as
-/// `X-Total-Count` says the day has: first only the pages on both sides of each boundary
-/// that splits a second (where ties can hide), then, if that was not enough, every page.
+/// Reads every page of one `date=` day (or of plain paging from `first_page`, for a span) as
+/// one run.
+async fn full_run(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: Option<NaiveDate>,
+    first_page: usize,
+    stop_below: Option<i64>,
+    got: &mut Gathered,
+) -> Result<(), GiteaError> {
+    let mut run = Run {
+        first_page,
+        ..Run::default()
+    };
+    let mut page = first_page;
+    loop {
+        let p = client.feed_page(spec, page, date).await?;
+        let end = p.served == 0 || !p.has_next;
+        let reached = stop_below.is_some_and(|lo| p.rows.iter().any(|r| r.created_unix() < lo));
+        got.add(&mut run, p);
+        if end {
+            run.to_end = true;
+        }
+        if end || reached {
+            break;
+        }
+        page += 1;
+    }
+    got.runs.push(run);
+    Ok(())
+}
+
+/// Re-reads only the pages around the unproven seconds, as laid out by the last full run,
+/// one page more on each side so that each second lies inside a run. `false`: there was
+/// nothing to re-read that way.
+async fn targeted_runs(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: Option<NaiveDate>,
+    from: i64,
+    got: &mut Gathered,
+) -> Result<bool, GiteaError> {
+    let Some(layout) = got.runs.iter().rev().find(|r| r.first_page == 1) else {
+        return Ok(false);
+    };
+    let unproven = evidence::unproven(&got.runs, &got.held, from);
+    if unproven.is_empty() {
+        return Ok(false);
+    }
+    let last = layout.first_page + layout.pages.len().saturating_sub(1);
+    // Page ranges holding each unproven second, widened by one page, merged.
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for t in unproven {
+        let holding: Vec<usize> = layout
+            .pages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                let lo = p.seconds.iter().min().copied().unwrap_or(i64::MAX);
+                let hi = p.seconds.iter().max().copied().unwrap_or(i64::MIN);
+                lo <= t && t <= hi
+            })
+            .map(|(i, _)| layout.first_page + i)
+            .collect();
+        let (Some(&a), Some(&b)) = (holding.first(), holding.last()) else {
+            // Not laid out by that run (the feed moved): read everything again.
+            return Ok(false);
+        };
+        let (a, b) = (a.saturating_sub(1).max(1), (b + 1).min(last));
+        match ranges.last_mut() {
+            Some(r) if a <= r.1 + 1 && b + 1 >= r.0 => *r = (r.0.min(a), r.1.max(b)),
+            _ => ranges.push((a, b)),
+        }
+    }
+    ranges.sort_unstable();
+    for (a, b) in ranges {
+        let mut run = Run {
+            first_page: a,
+            ..Run::default()
+        };
+        for page in a..=b {
+            let p = client.feed_page(spec, page, date).await?;
+            let end_here = p.served == 0 || !p.has_next;
+            got.add(&mut run, p);
+            if end_here {
+                run.to_end = true;
+                break;
+            }
+        }
+        got.runs.push(run);
+    }
+    Ok(true)
+}
+
+/// Reads every row of one day (the server's `date=` window), newest first, until every row
+/// is proven held (`X-Total-Count` distinct rows, and every split second whole): first only
+/// the pages around the unproven seconds, then, if that was not enough, every page again.
 pub async fn walk_day(
     client: &GiteaClient,
     spec: &SourceSpec,
     date: NaiveDate,
-) -> Result<Vec<ActivityRow>, GiteaError> {
+) -> Result<Walked, GiteaError> {
     let mut got = Gathered::default();
-    let mut total = None;
-    // (newest, oldest) `created` of each page of the last full pass.
-    let mut spans: Vec<(i64, i64)> = Vec::new();
+    let mut unproven = None;
     for pass in 0..MAX_PASSES {
-        let pages: Vec<usize> = if pass % 2 == 0 {
-            spans.clear();
-            Vec::new() // every page, until the feed ends
-        } else {
-            // Boundaries where the oldest second of page p is the newest of page p + 1.
-            let mut ps = Vec::new();
-            for (i, w) in spans.windows(2).enumerate() {
-                if w[0].1 == w[1].0 {
-                    ps.extend([i + 1, i + 2]);
-                }
-            }
-            ps.dedup();
-            if ps.is_empty() {
-                continue;
-            }
-            ps
-        };
-        let mut pass_ids = HashSet::new();
-        if pages.is_empty() {
-            let mut page = 1;
-            loop {
-                let p = client.feed_page(spec, page, Some(date)).await?;
-                total = p.total.or(total);
-                let end = p.served == 0 || !p.has_next;
-                let newest = p
-                    .rows
-                    .iter()
-                    .map(ActivityRow::created_unix)
-                    .max()
-                    .unwrap_or(0);
-                let oldest = p
-                    .rows
-                    .iter()
-                    .map(ActivityRow::created_unix)
-                    .min()
-                    .unwrap_or(0);
-                spans.push((newest, oldest));
-                got.add(p.rows, &mut pass_ids);
-                if end {
-                    break;
-                }
-                page += 1;
-            }
-        } else {
-            for page in pages {
-                let p = client.feed_page(spec, page, Some(date)).await?;
-                total = p.total.or(total);
-                got.add(p.rows, &mut pass_ids);
-            }
+        if pass % 2 == 0 || !targeted_runs(client, spec, Some(date), i64::MIN, &mut got).await? {
+            full_run(client, spec, Some(date), 1, None, &mut got).await?;
         }
-        match total {
-            Some(t) if (got.ids.len() as u64) < t => {
-                telemetry::walk_restarted(spec, t, got.ids.len() as u64)
-            }
-            _ => return Ok(got.rows),
+        unproven = got.unproven(i64::MIN);
+        match unproven {
+            None => break,
+            Some(t) => telemetry::walk_restarted(spec, pass as u64 + 1, t),
         }
     }
-    telemetry::walk_incomplete(spec, date, got.ids.len(), total.unwrap_or_default());
-    Ok(got.rows)
+    if let Some(t) = unproven {
+        telemetry::walk_incomplete(spec, date, got.ids.len(), t);
+    }
+    Ok(Walked {
+        rows: got.rows,
+        unproven,
+    })
+}
+
+/// Reads the rows with `lo <= created <= hi` through plain paging (no `date=`): the page
+/// where they start is found by bisection over the feed's pages, then read down past `lo`.
+/// This is how a catch-up reaches the last hour of a 25-hour day, which no `date=` query
+/// returns (FACTS.md, daylight saving time).
+pub async fn walk_span(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    lo: i64,
+    hi: i64,
+) -> Result<Walked, GiteaError> {
+    let first = client.feed_page(spec, 1, None).await?;
+    let limit = client.page_limit().max(1) as u64;
+    let pages = first
+        .total
+        .map(|t| t.div_ceil(limit).max(1) as usize)
+        .unwrap_or(1);
+    // The first page whose oldest row is at or below `hi`.
+    let (mut a, mut b) = (1usize, pages);
+    let oldest = |p: &FeedPage| p.rows.iter().map(ActivityRow::created_unix).min();
+    if oldest(&first).is_some_and(|o| o > hi) {
+        a = 2;
+        while a < b {
+            let mid = (a + b) / 2;
+            let p = client.feed_page(spec, mid, None).await?;
+            match oldest(&p) {
+                Some(o) if o > hi => a = mid + 1,
+                _ => b = mid,
+            }
+        }
+    } else {
+        b = 1;
+    }
+    let mut start = b.min(a).max(1);
+    let mut got = Gathered::default();
+    let mut unproven = None;
+    for pass in 0..MAX_PASSES {
+        // Start one page above, so rows pushed down while bisecting are not missed, and
+        // further up until the run's first row is newer than `hi`.
+        loop {
+            let from = start.saturating_sub(1).max(1);
+            full_run(client, spec, None, from, Some(lo), &mut got).await?;
+            let newest_first = got
+                .runs
+                .last()
+                .and_then(|r| r.pages.first())
+                .and_then(|p| p.seconds.iter().max().copied());
+            if from == 1 || newest_first.is_some_and(|n| n > hi) {
+                break;
+            }
+            start = from.saturating_sub(1).max(1);
+        }
+        unproven = got.unproven(lo).filter(|t| *t <= hi);
+        match unproven {
+            None => break,
+            Some(t) => telemetry::walk_restarted(spec, pass as u64 + 1, t),
+        }
+    }
+    if let Some(t) = unproven {
+        telemetry::walk_unproven(spec, t, MAX_PASSES);
+    }
+    let rows = got
+        .rows
+        .into_iter()
+        .filter(|r| (lo..=hi).contains(&r.created_unix()))
+        .collect();
+    Ok(Walked { rows, unproven })
 }
 
 /// The oldest row the feed still holds (one request for the total, one for the last page).
@@ -246,4 +378,131 @@ pub async fn oldest_row(
         page = next;
     }
     Ok(page.rows.into_iter().min_by_key(|r| r.created_unix()))
+}
+
+/// The offset of a row's `created`, seconds east of UTC.
+fn offset_of(r: &ActivityRow) -> i32 {
+    r.activity.created.offset().local_minus_utc()
+}
+
+/// Unix seconds of local midnight starting `day`, at the fixed offset `offset`.
+pub fn midnight(day: NaiveDate, offset: i32) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map(|dt| dt.and_utc().timestamp() - i64::from(offset))
+        // 00:00:00 exists on every date; this arm is never taken.
+        .unwrap_or_default()
+}
+
+/// Walks days oldest first, each with the rows of its local day that no `date=` query
+/// returns.
+///
+/// Gitea's `date=D` is `[local midnight of D, + 86,399 s]` in the server's named zone
+/// (FACTS.md). The zone's name is not published, only each row's offset, so days are told
+/// apart by those offsets: where the offset falls (clocks go back) between the newest row
+/// known up to day D and the oldest row after it, the end of the day it fell on, up to local
+/// midnight at the new offset, is read through plain paging ([`walk_span`]). Where the
+/// offset rises (a 23-hour day), `date=D` also returns the first hour of D + 1: harmless,
+/// those rows are matched by identity.
+pub struct DayWalker<'a> {
+    client: &'a GiteaClient,
+    spec: &'a SourceSpec,
+    /// Days read ahead (for the offset after a day), by date.
+    ahead: HashMap<NaiveDate, Walked>,
+    /// The newest row before the current day: its date and offset.
+    prev: Option<(NaiveDate, i32)>,
+    /// No day after this one is read ahead (today, for a catch-up).
+    last: NaiveDate,
+}
+
+/// How many empty days a walker looks past for the next row's offset.
+const LOOK_AHEAD_DAYS: u64 = 7;
+
+impl<'a> DayWalker<'a> {
+    pub fn new(client: &'a GiteaClient, spec: &'a SourceSpec, last: NaiveDate) -> Self {
+        DayWalker {
+            client,
+            spec,
+            ahead: HashMap::new(),
+            prev: None,
+            last,
+        }
+    }
+
+    async fn walk(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
+        match self.ahead.remove(&day) {
+            Some(w) => Ok(w),
+            None => walk_day(self.client, self.spec, day).await,
+        }
+    }
+
+    /// The offset of the oldest row after `day`, reading up to [`LOOK_AHEAD_DAYS`] ahead.
+    async fn offset_after(&mut self, day: NaiveDate) -> Result<Option<i32>, GiteaError> {
+        for next in day.iter_days().skip(1).take(LOOK_AHEAD_DAYS as usize) {
+            if next > self.last {
+                break;
+            }
+            if !self.ahead.contains_key(&next) {
+                let w = walk_day(self.client, self.spec, next).await?;
+                self.ahead.insert(next, w);
+            }
+            let oldest = self.ahead.get(&next).and_then(|w| {
+                w.rows
+                    .iter()
+                    .min_by_key(|r| r.created_unix())
+                    .map(offset_of)
+            });
+            if oldest.is_some() {
+                return Ok(oldest);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The rows of `date=day`, plus those of the end of the local day that no `date=`
+    /// returns, newest first is not kept: sort before use.
+    pub async fn day(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
+        let mut w = self.walk(day).await?;
+        let mut rows: Vec<&ActivityRow> = w.rows.iter().collect();
+        rows.sort_by_key(|r| r.created_unix());
+        // The highest offset known up to this day, and the newest day it was seen on.
+        let mut old: Option<(NaiveDate, i32)> = self.prev;
+        for r in &rows {
+            let o = offset_of(r);
+            if old.is_none_or(|(_, oo)| o >= oo) {
+                old = Some((r.activity.created.date_naive(), o));
+            }
+        }
+        let newest = rows
+            .last()
+            .map(|r| (r.activity.created.date_naive(), offset_of(r)));
+        let after = match self.offset_after(day).await? {
+            Some(o) => Some(o),
+            None => newest.map(|(_, o)| o),
+        };
+        if let (Some((anchor, o_old)), Some(o_new)) = (old, after)
+            && o_new < o_old
+            && let Some(next) = day.succ_opt()
+        {
+            let lo = midnight(anchor.succ_opt().unwrap_or(anchor), o_old);
+            let hi = midnight(next, o_new) - 1;
+            if lo <= hi {
+                telemetry::dst_span(self.spec, day, lo, hi);
+                let span = walk_span(self.client, self.spec, lo, hi).await?;
+                let ids: HashSet<i64> = w.rows.iter().map(|r| r.activity.id).collect();
+                w.rows.extend(
+                    span.rows
+                        .into_iter()
+                        .filter(|r| !ids.contains(&r.activity.id)),
+                );
+                w.unproven = match (w.unproven, span.unproven) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        if let Some(r) = w.rows.iter().max_by_key(|r| r.created_unix()) {
+            self.prev = Some((r.activity.created.date_naive(), offset_of(r)));
+        }
+        Ok(w)
+    }
 }

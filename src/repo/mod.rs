@@ -36,10 +36,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::{self, Event, escape_token};
-use crate::feed::cursor::Seen;
+use crate::feed::cursor::{Identity, MAX_SEEN, SeenSet};
+use crate::feed::pipeline::{Pending, Target};
 use crate::feed::{PollContext, PollError};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
+use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
 use crate::telemetry;
@@ -86,7 +88,7 @@ pub struct KindCursor {
     pub since: i64,
     /// Identities published with `t >= since - lookback`.
     #[serde(default)]
-    pub seen: Vec<Seen>,
+    pub seen: SeenSet,
     /// Kind-specific memory (known releases, tracked heads, runs in progress).
     #[serde(default)]
     pub state: Value,
@@ -285,7 +287,7 @@ async fn poll_kind(
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
-    let (mut cursor, revision) = match ctx.store.get::<KindCursor>(&key).await? {
+    let (cursor, revision) = match ctx.store.get::<KindCursor>(&key).await? {
         Some(stored) => stored,
         None => (
             KindCursor {
@@ -321,65 +323,102 @@ async fn poll_kind(
     };
     let mut changes = collected.changes;
     changes.sort_by(|a, b| (a.t, a.seq, &a.id).cmp(&(b.t, b.seq, &b.id)));
-    let mut fresh = Vec::new();
-    for c in changes {
-        let known = cursor
-            .seen
-            .iter()
-            .any(|s| s.k == c.key && (!c.repeatable || (s.t - c.t).abs() <= 1));
-        if known {
-            continue;
-        }
-        if !ctx.index.reserve(&c.key, c.t, c.repeatable) {
-            cursor.seen.push(Seen {
-                k: c.key.clone(),
+    let candidates = changes
+        .into_iter()
+        .map(|c| Pending {
+            id: Identity {
+                key: c.key.clone(),
                 t: c.t,
-            });
-            continue;
-        }
-        fresh.push(c);
-    }
-    let events: Vec<Event> = fresh
-        .iter()
-        .filter_map(|c| match build(ctx, owner, name, c) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                telemetry::repo_event_skipped(owner, name, kind.name(), &e.to_string());
-                None
-            }
+                repeatable: c.repeatable,
+            },
+            item: c,
         })
         .collect();
-    let mut stored = 0;
-    for batch in events.chunks(ctx.batch) {
-        match ctx.publisher.publish_all(batch).await {
-            Ok(o) => {
-                stored += o.stored;
-                telemetry::repo_batch_published(owner, name, batch, &o);
-            }
-            Err(e) => {
-                for c in &fresh {
-                    ctx.index.release(&c.key, c.t);
+    let mut target = KindTarget {
+        ctx,
+        owner,
+        name,
+        kind,
+        key,
+        cursor,
+        revision,
+    };
+    let out = ctx
+        .pipeline()
+        .run(&mut target, candidates, shutdown)
+        .await?;
+    if !out.stopped {
+        let cursor = &mut target.cursor;
+        cursor.since = cursor.since.max(collected.since);
+        cursor.state = collected.state;
+        cursor.seen.retain_from(cursor.since - ctx.lookback);
+        ctx.store.put(&target.key, cursor, target.revision).await?;
+    }
+    if out.published > 0 {
+        telemetry::repo_changes_published(owner, name, kind.name(), out.published);
+    }
+    Ok(out.published)
+}
+
+/// One kind's cursor of one repository as the pipeline's target.
+struct KindTarget<'a> {
+    ctx: &'a PollContext,
+    owner: &'a str,
+    name: &'a str,
+    kind: RepoKind,
+    key: String,
+    cursor: KindCursor,
+    revision: u64,
+}
+
+impl Target for KindTarget<'_> {
+    type Item = Change;
+
+    fn seen(&mut self) -> &mut SeenSet {
+        &mut self.cursor.seen
+    }
+
+    async fn build(&mut self, batch: &[Pending<Change>]) -> Vec<Event> {
+        batch
+            .iter()
+            .filter_map(|c| match build(self.ctx, self.owner, self.name, &c.item) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    telemetry::repo_event_skipped(
+                        self.owner,
+                        self.name,
+                        self.kind.name(),
+                        &e.to_string(),
+                    );
+                    None
                 }
-                return Err(e.into());
-            }
+            })
+            .collect()
+    }
+
+    async fn commit(
+        &mut self,
+        batch: &[Pending<Change>],
+        events: &[Event],
+        outcome: &BatchOutcome,
+    ) -> Result<(), PollError> {
+        let cursor = &mut self.cursor;
+        cursor.published += outcome.stored as u64;
+        if let Some(last) = batch.last() {
+            // Everything read up to this change is published; the trailing window re-reads
+            // what shares its second.
+            cursor.since = cursor.since.max(last.id.t);
         }
+        cursor.seen.retain_from(cursor.since - self.ctx.lookback);
+        cursor.seen.bound(MAX_SEEN);
+        self.revision = self
+            .ctx
+            .store
+            .put(&self.key, &*cursor, self.revision)
+            .await?;
+        telemetry::repo_batch_published(self.owner, self.name, events, outcome);
+        Ok(())
     }
-    for c in &fresh {
-        cursor.seen.push(Seen {
-            k: c.key.clone(),
-            t: c.t,
-        });
-    }
-    cursor.published += stored as u64;
-    cursor.since = cursor.since.max(collected.since);
-    cursor.state = collected.state;
-    let keep_from = cursor.since - ctx.lookback;
-    cursor.seen.retain(|s| s.t >= keep_from);
-    ctx.store.put(&key, &cursor, revision).await?;
-    if stored > 0 {
-        telemetry::repo_changes_published(owner, name, kind.name(), stored);
-    }
-    Ok(stored)
 }
 
 /// Lists an org's repositories (for `repos = true`).

@@ -1,0 +1,313 @@
+//! Proof that a walk holds every row of the range it read.
+//!
+//! Gitea pages by offset over rows ordered by `created` (one-second resolution) alone, and
+//! returns the rows of one second in a new random order on every request. A second whose
+//! rows straddle a page boundary (a *split* second) can therefore show one row twice and hide
+//! another; a row deleted between two page reads pulls the rows below it up, so one is never
+//! served. A walk may end only with positive evidence that it holds every row:
+//!
+//! * a second that lies inside one page was served whole by that one request;
+//! * a split second is proven by a run of pages read at one `X-Total-Count` (nothing was
+//!   inserted or deleted between those requests) when the walk holds at least as many
+//!   distinct rows of that second as the slots the second filled on those pages;
+//! * where the total shrank between two pages, every second between them is suspect until
+//!   another run reads that stretch at a steady total; where it grew (inserts push rows down:
+//!   a row seen twice, none hidden), only a split second there is unproven;
+//! * a run over the whole feed (or day) at a steady total must hold as many distinct rows as
+//!   that total.
+//!
+//! [`oldest_unproven`] combines every run of a walk: the oldest second that some run flags, or
+//! that holds a row, and that no run proves. The cursor must not move past it.
+
+use std::collections::HashMap;
+
+/// One page as one request served it.
+#[derive(Debug, Clone, Default)]
+pub struct PageShape {
+    /// `X-Total-Count` of that response.
+    pub total: Option<u64>,
+    /// `created` (Unix seconds) of each row, in the order served (newest first).
+    pub seconds: Vec<i64>,
+}
+
+impl PageShape {
+    fn newest(&self) -> Option<i64> {
+        self.seconds.iter().copied().max()
+    }
+    fn oldest(&self) -> Option<i64> {
+        self.seconds.iter().copied().min()
+    }
+}
+
+/// Contiguous pages read one after the other.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// Number of the first page (1-based).
+    pub first_page: usize,
+    pub pages: Vec<PageShape>,
+    /// The last page had no next page: nothing older exists.
+    pub to_end: bool,
+}
+
+/// Inclusive range of seconds.
+pub type Span = (i64, i64);
+
+/// What one run proves and what it flags.
+#[derive(Debug, Default, PartialEq)]
+pub struct Judgement {
+    pub proven: Vec<Span>,
+    pub suspect: Vec<Span>,
+}
+
+impl Run {
+    /// Judges the run against the distinct rows held per second (over every run of the walk).
+    pub fn judge(&self, held: &HashMap<i64, usize>) -> Judgement {
+        let pages: Vec<&PageShape> = self
+            .pages
+            .iter()
+            .filter(|p| !p.seconds.is_empty())
+            .collect();
+        let (Some(first), Some(last)) = (pages.first(), pages.last()) else {
+            return Judgement::default();
+        };
+        let (Some(mut hi), Some(mut lo)) = (first.newest(), last.oldest()) else {
+            return Judgement::default();
+        };
+        // Edge seconds may continue on pages this run did not read.
+        if self.first_page > 1 {
+            hi -= 1;
+        }
+        if !self.to_end {
+            lo += 1;
+        }
+        let mut not_proven: Vec<Span> = Vec::new();
+        let mut suspect: Vec<Span> = Vec::new();
+        for (i, w) in pages.windows(2).enumerate() {
+            let (a, b) = (w[0], w[1]);
+            let (Some(a_old), Some(b_new)) = (a.oldest(), b.newest()) else {
+                continue;
+            };
+            let shrank = matches!((a.total, b.total), (Some(x), Some(y)) if y < x);
+            if shrank {
+                // A row between these two pages may have been pulled up past the walk.
+                suspect.push((b_new, a_old));
+                not_proven.push((b_new, a_old));
+                continue;
+            }
+            if a_old != b_new {
+                continue;
+            }
+            let s = a_old;
+            // Every page of this run holding second `s`, and its slots there.
+            let holding: Vec<&PageShape> = pages[..=i + 1]
+                .iter()
+                .rev()
+                .take_while(|p| p.seconds.contains(&s))
+                .chain(pages[i + 2..].iter().take_while(|p| p.seconds.contains(&s)))
+                .copied()
+                .collect();
+            let slots: usize = holding
+                .iter()
+                .map(|p| p.seconds.iter().filter(|&&t| t == s).count())
+                .sum();
+            let steady = holding.windows(2).all(|w| w[0].total == w[1].total);
+            let have = held.get(&s).copied().unwrap_or(0);
+            if !steady || have < slots {
+                not_proven.push((s, s));
+            }
+        }
+        if self.first_page == 1 && self.to_end {
+            let steady = pages.windows(2).all(|w| w[0].total == w[1].total);
+            if let (true, Some(total)) = (steady, first.total) {
+                let have: usize = held
+                    .iter()
+                    .filter(|(t, _)| (lo..=hi).contains(*t))
+                    .map(|(_, n)| n)
+                    .sum();
+                if (have as u64) < total {
+                    return Judgement {
+                        proven: Vec::new(),
+                        suspect: vec![(lo, hi)],
+                    };
+                }
+            }
+        }
+        let proven = if lo <= hi {
+            subtract((lo, hi), &not_proven)
+        } else {
+            Vec::new()
+        };
+        Judgement { proven, suspect }
+    }
+}
+
+/// `span` minus every span of `holes`.
+fn subtract(span: Span, holes: &[Span]) -> Vec<Span> {
+    let mut out = vec![span];
+    for &(hlo, hhi) in holes {
+        let mut next = Vec::with_capacity(out.len() + 1);
+        for (lo, hi) in out {
+            if hhi < lo || hlo > hi {
+                next.push((lo, hi));
+                continue;
+            }
+            if hlo > lo {
+                next.push((lo, hlo - 1));
+            }
+            if hhi < hi {
+                next.push((hhi + 1, hi));
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn covered(t: i64, proven: &[Span]) -> bool {
+    proven.iter().any(|&(lo, hi)| lo <= t && t <= hi)
+}
+
+/// The seconds at or above `from` that the walk cannot prove it holds whole, oldest first:
+/// each second of a held row, and the oldest second of each suspect stretch, that no run
+/// proves. Empty: everything is proven.
+pub fn unproven(runs: &[Run], held: &HashMap<i64, usize>, from: i64) -> Vec<i64> {
+    let mut proven = Vec::new();
+    let mut suspect = Vec::new();
+    for run in runs {
+        let j = run.judge(held);
+        proven.extend(j.proven);
+        suspect.extend(j.suspect);
+    }
+    let mut out: Vec<i64> = held
+        .keys()
+        .copied()
+        .filter(|&t| t >= from && !covered(t, &proven))
+        .collect();
+    for &(lo, hi) in &suspect {
+        if lo.max(from) <= hi {
+            out.extend(
+                subtract((lo.max(from), hi), &proven)
+                    .iter()
+                    .map(|&(l, _)| l),
+            );
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The oldest of [`unproven`]: the cursor must not move past it.
+pub fn oldest_unproven(runs: &[Run], held: &HashMap<i64, usize>, from: i64) -> Option<i64> {
+    unproven(runs, held, from).first().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(total: u64, seconds: &[i64]) -> PageShape {
+        PageShape {
+            total: Some(total),
+            seconds: seconds.to_vec(),
+        }
+    }
+
+    fn held(rows: &[(i64, usize)]) -> HashMap<i64, usize> {
+        rows.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_split_second_needs_as_many_rows_as_its_slots() {
+        // Second 10 fills two slots on page 1 and two on page 2: four rows.
+        let run = Run {
+            first_page: 1,
+            pages: vec![page(6, &[12, 11, 10, 10]), page(6, &[10, 10])],
+            to_end: true,
+        };
+        // A row shown twice: only three distinct rows of second 10 held.
+        let h = held(&[(12, 1), (11, 1), (10, 3)]);
+        assert_eq!(oldest_unproven(std::slice::from_ref(&run), &h, 0), Some(10));
+        let h = held(&[(12, 1), (11, 1), (10, 4)]);
+        assert_eq!(oldest_unproven(&[run], &h, 0), None);
+    }
+
+    #[test]
+    fn a_split_second_read_across_a_growing_total_is_not_proven() {
+        let run = Run {
+            first_page: 1,
+            pages: vec![page(4, &[12, 10]), page(5, &[10, 9])],
+            to_end: false,
+        };
+        let h = held(&[(12, 1), (10, 2), (9, 1)]);
+        // Second 9 is the run's lower edge: below the walk's cutoff of 10.
+        assert_eq!(
+            oldest_unproven(std::slice::from_ref(&run), &h, 10),
+            Some(10)
+        );
+        // Inserts without a split second: duplicates only, nothing hidden.
+        let run = Run {
+            first_page: 1,
+            pages: vec![page(4, &[12, 11]), page(5, &[10, 9])],
+            to_end: false,
+        };
+        let h = held(&[(12, 1), (11, 1), (10, 1), (9, 1)]);
+        assert_eq!(oldest_unproven(&[run], &h, 10), None);
+    }
+
+    #[test]
+    fn a_shrinking_total_makes_the_stretch_suspect_until_a_steady_run_reads_it() {
+        let moved = Run {
+            first_page: 1,
+            pages: vec![page(5, &[20, 18]), page(4, &[15, 14])],
+            to_end: true,
+        };
+        let h = held(&[(20, 1), (18, 1), (15, 1), (14, 1)]);
+        assert_eq!(
+            oldest_unproven(std::slice::from_ref(&moved), &h, 0),
+            Some(15)
+        );
+        let steady = Run {
+            first_page: 1,
+            pages: vec![page(4, &[20, 18]), page(4, &[15, 14])],
+            to_end: true,
+        };
+        assert_eq!(oldest_unproven(&[moved, steady], &h, 0), None);
+    }
+
+    #[test]
+    fn a_whole_feed_run_must_hold_its_total() {
+        let run = Run {
+            first_page: 1,
+            pages: vec![page(5, &[20, 18]), page(5, &[15, 14])],
+            to_end: true,
+        };
+        let h = held(&[(20, 1), (18, 1), (15, 1), (14, 1)]);
+        assert_eq!(oldest_unproven(&[run], &h, 0), Some(14));
+    }
+
+    #[test]
+    fn a_targeted_run_proves_only_its_interior() {
+        // Pages 3 and 4 re-read: second 30 lies inside, 40 and 20 are edges.
+        let run = Run {
+            first_page: 3,
+            pages: vec![page(9, &[40, 30]), page(9, &[30, 20])],
+            to_end: false,
+        };
+        let h = held(&[(40, 1), (30, 2), (20, 1)]);
+        let j = run.judge(&h);
+        assert_eq!(j.proven, vec![(21, 39)]);
+    }
+
+    #[test]
+    fn seconds_below_the_floor_do_not_count() {
+        let run = Run {
+            first_page: 1,
+            pages: vec![page(4, &[12, 10]), page(4, &[10, 9])],
+            to_end: false,
+        };
+        let h = held(&[(12, 1), (10, 1), (9, 1)]);
+        assert_eq!(oldest_unproven(std::slice::from_ref(&run), &h, 11), None);
+        assert_eq!(oldest_unproven(&[run], &h, 10), Some(10));
+    }
+}
