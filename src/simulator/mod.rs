@@ -232,7 +232,8 @@ pub struct LogicalAction {
     pub created: DateTime<FixedOffset>,
 }
 
-/// What [`FakeGitea::generate_history`] makes.
+/// What [`FakeGitea::generate_history`] (and
+/// [`FakeGitea::generate_history_between`]) makes.
 #[derive(Clone, Debug)]
 pub struct HistorySpec {
     /// Number of logical actions.

@@ -1495,6 +1495,76 @@ async fn named_zone_23_hour_day_returns_the_next_days_first_hour() {
 }
 
 #[tokio::test]
+async fn history_between_crosses_both_changes_of_a_year() {
+    let g = berlin_world().await;
+    let spec = HistorySpec {
+        actions: 300,
+        orgs: 1,
+        repos: 3,
+        payload_bytes: 200,
+        ..HistorySpec::default()
+    };
+    let n = g.generate_history_between(
+        &spec,
+        berlin_at(2026, 3, 27, 0, 0),
+        berlin_at(2026, 3, 31, 23, 59),
+    );
+    let m = g.generate_history_between(
+        &spec,
+        berlin_at(2026, 10, 23, 0, 0),
+        berlin_at(2026, 10, 27, 23, 59),
+    );
+    // And rows in the two awkward hours.
+    let hour = HistorySpec {
+        actions: 10,
+        ..spec.clone()
+    };
+    let k = g.generate_history_between(
+        &hour,
+        berlin_at(2026, 10, 25, 23, 0),
+        berlin_at(2026, 10, 25, 23, 59),
+    );
+    let j = g.generate_history_between(
+        &hour,
+        berlin_at(2026, 3, 30, 0, 0),
+        berlin_at(2026, 3, 30, 0, 59),
+    );
+    assert_eq!((n, m, k, j), (300, 300, 10, 10));
+    assert_eq!(g.action_count(), 620);
+    let all = g.logical_actions();
+    let lo = berlin_at(2026, 3, 27, 0, 0).timestamp();
+    let hi = berlin_at(2026, 10, 27, 23, 59).timestamp();
+    assert!(
+        all.iter()
+            .all(|a| (lo..=hi).contains(&a.created.timestamp()))
+    );
+    let offsets: BTreeSet<i32> = all
+        .iter()
+        .map(|a| a.created.offset().local_minus_utc())
+        .collect();
+    assert_eq!(offsets, BTreeSet::from([3600, 7200]));
+    let last_hour = all
+        .iter()
+        .filter(|a| a.created.to_rfc3339().starts_with("2026-10-25T23:"))
+        .count();
+    assert!(last_hour >= 10, "{last_hour}");
+    assert!(
+        all.iter()
+            .any(|a| a.created.to_rfc3339().starts_with("2026-03-30T00:"))
+    );
+    // Served with their own offsets.
+    let org = g.org_names()[0].clone();
+    let url = format!("{}/api/v1/orgs/{org}/activities/feeds", g.url());
+    let page = get(&format!("{url}?limit=50&date=2026-03-28")).await.rows();
+    assert!(!page.is_empty());
+    assert!(
+        page.iter()
+            .all(|r| r["created"].as_str().unwrap().ends_with("+01:00"))
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
 async fn without_time_zone_the_fixed_offset_is_used() {
     let g = small_world().await;
     assert_eq!(g.zone(), ServerZone::Fixed(tz()));
