@@ -477,8 +477,14 @@ fn random_action(
     });
 }
 
-/// Bulk history, deterministic from `seed` (and the number of earlier calls).
-pub(crate) fn generate_history(w: &mut World, spec: &HistorySpec, seed: u64) -> usize {
+/// Bulk history, deterministic from `seed` (and the number of earlier calls), in
+/// `[start, end]` (Unix seconds), or over `spec.days` ending a few seconds before now.
+pub(crate) fn generate_history(
+    w: &mut World,
+    spec: &HistorySpec,
+    seed: u64,
+    between: Option<(i64, i64)>,
+) -> usize {
     let mut rng = StdRng::seed_from_u64(splitmix(seed ^ 0x6869_7374) ^ splitmix(w.gen_calls));
     w.gen_calls += 1;
     let orgs: Vec<i64> = (0..spec.orgs)
@@ -512,9 +518,15 @@ pub(crate) fn generate_history(w: &mut World, spec: &HistorySpec, seed: u64) -> 
         return 0;
     }
 
-    let end = w.now().timestamp() - 3;
-    let span = i64::from(spec.days.max(1)) * 86_400;
-    let start = end - span;
+    let (start, end) = match between {
+        Some((start, end)) => (start.min(end), start.max(end)),
+        None => {
+            let end = w.now().timestamp() - 3;
+            (end - i64::from(spec.days.max(1)) * 86_400, end)
+        }
+    };
+    // At least one second, so that every slot is inside `[start, end]`.
+    let span = (end - start).max(1);
     let mut sizes: Vec<u8> = Vec::new();
     let mut left = spec.actions;
     while left > 0 {
@@ -569,7 +581,22 @@ impl FakeGitea {
     /// missing; idempotent names). Deterministic from the seed; returns the count.
     pub fn generate_history(&self, spec: &HistorySpec) -> usize {
         let seed = self.shared.opts.seed;
-        self.with_world(|w| generate_history(w, spec, seed))
+        self.with_world(|w| generate_history(w, spec, seed, None))
+    }
+
+    /// Bulk history like [`FakeGitea::generate_history`], spread over
+    /// `[from, to]` (`spec.days` is ignored): any range, e.g. one that crosses the
+    /// days a named [`super::SimOptions::time_zone`] changes its offset. Call it
+    /// again with a narrow range to put rows in one given hour.
+    pub fn generate_history_between(
+        &self,
+        spec: &HistorySpec,
+        from: chrono::DateTime<chrono::FixedOffset>,
+        to: chrono::DateTime<chrono::FixedOffset>,
+    ) -> usize {
+        let seed = self.shared.opts.seed;
+        let range = (from.timestamp(), to.timestamp());
+        self.with_world(|w| generate_history(w, spec, seed, Some(range)))
     }
 
     /// Live random activity at roughly `per_second` actions per second on the

@@ -19,8 +19,11 @@
 //!   Inserting or deleting rows between two page requests shifts the pages, and
 //!   [`FakeGitea::set_feed_hook`] lets a test do exactly that in the middle of a walk.
 //! * **`date=YYYY-MM-DD`** selects one day in the *server's* time zone
-//!   ([`SimOptions::utc_offset_secs`], `+08:00` by default), and `created` strings
-//!   carry that offset.
+//!   ([`SimOptions::utc_offset_secs`], `+08:00` by default, or the named zone
+//!   [`SimOptions::time_zone`] with its daylight saving time), and `created` strings
+//!   carry the offset in force at that instant. As in Gitea, `date=D` is the 86,400 s
+//!   from local midnight of `D`: on a 25-hour day the last hour is in no `date=`
+//!   answer, on a 23-hour day `date=D` also returns the first hour of `D+1`.
 //! * **Late rows** ([`NewAction::hidden`] then [`FakeGitea::reveal`]): a row with an
 //!   earlier `created` and a smaller `id` becomes visible after later ones were
 //!   served. **Soft deletion** ([`FakeGitea::soft_delete`]) removes an action and all
@@ -74,7 +77,7 @@ mod server;
 mod tests;
 mod world;
 
-pub use world::World;
+pub use world::{ServerZone, World};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -102,6 +105,10 @@ pub struct SimOptions {
     /// Server time zone in seconds east of UTC (default `8 * 3600`, `+08:00`).
     /// `created` strings and `date=` days use it.
     pub utc_offset_secs: i32,
+    /// A named server zone (e.g. `Europe/Berlin`); when `Some`, it replaces
+    /// `utc_offset_secs`: every time is written with the zone's offset at that
+    /// instant and `date=` counts from the zone's local midnight (default `None`).
+    pub time_zone: Option<chrono_tz::Tz>,
     /// Seed of the rng used for tie shuffling and the generators (default 1).
     pub seed: u64,
     /// What `GET /api/v1/version` answers (default `"1.24.6"`).
@@ -116,6 +123,7 @@ impl Default for SimOptions {
             max_response_items: 50,
             default_paging_num: 30,
             utc_offset_secs: 8 * 3600,
+            time_zone: None,
             seed: 1,
             version: "1.24.6".to_string(),
         }
@@ -224,7 +232,8 @@ pub struct LogicalAction {
     pub created: DateTime<FixedOffset>,
 }
 
-/// What [`FakeGitea::generate_history`] makes.
+/// What [`FakeGitea::generate_history`] (and
+/// [`FakeGitea::generate_history_between`]) makes.
 #[derive(Clone, Debug)]
 pub struct HistorySpec {
     /// Number of logical actions.
@@ -433,7 +442,11 @@ impl FakeGitea {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}{}", opts.path_prefix);
-        let world = World::new(base_url, offset, opts.seed);
+        let zone = match opts.time_zone {
+            Some(tz) => ServerZone::Named(tz),
+            None => ServerZone::Fixed(offset),
+        };
+        let world = World::new(base_url, zone, opts.seed);
         let shared = Arc::new(Shared {
             opts,
             addr,
@@ -575,6 +588,11 @@ impl FakeGitea {
     /// Current time in the server's time zone.
     pub fn now(&self) -> DateTime<FixedOffset> {
         self.with_world(|w| w.now())
+    }
+
+    /// The server's time zone.
+    pub fn zone(&self) -> ServerZone {
+        self.with_world(|w| w.offset())
     }
 
     /// Stop the generators and the server; waits up to 2 s for open connections.

@@ -1290,3 +1290,284 @@ async fn created_issues_follow_generated_numbers() {
     assert!(i > max_feed_index, "{i} <= {max_feed_index}");
     g.shutdown().await;
 }
+
+// ----- a named server zone with daylight saving time ---------------------------------
+
+fn berlin() -> ServerZone {
+    ServerZone::Named(chrono_tz::Europe::Berlin)
+}
+
+/// A local time in Berlin (the earlier instant when it exists twice).
+fn berlin_at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<FixedOffset> {
+    let t = chrono::NaiveDate::from_ymd_opt(y, mo, d)
+        .and_then(|d| d.and_hms_opt(h, mi, 0))
+        .unwrap();
+    berlin().local(t).unwrap()
+}
+
+async fn berlin_world() -> FakeGitea {
+    let g = FakeGitea::start(SimOptions {
+        time_zone: Some(chrono_tz::Europe::Berlin),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    g.add_org("acme");
+    g.add_user("alice");
+    g.add_repo("acme", "widgets");
+    g
+}
+
+/// Ids of every row of a feed, walking the pages without `date=` (or with it).
+async fn walk(url: &str, date: Option<&str>) -> BTreeSet<i64> {
+    let mut out = BTreeSet::new();
+    for page in 1.. {
+        let q = match date {
+            Some(d) => format!("{url}?limit=50&page={page}&date={d}"),
+            None => format!("{url}?limit=50&page={page}"),
+        };
+        let ids = get(&q).await.ids();
+        if ids.is_empty() {
+            break;
+        }
+        out.extend(ids);
+    }
+    out
+}
+
+#[test]
+fn server_zone_midnight_is_gos_parse_in_location() {
+    let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    // Berlin: midnight before and after each change.
+    assert_eq!(
+        berlin().midnight(day(2026, 3, 29)),
+        utc("2026-03-28T23:00:00Z")
+    );
+    assert_eq!(
+        berlin().midnight(day(2026, 3, 30)),
+        utc("2026-03-29T22:00:00Z")
+    );
+    assert_eq!(
+        berlin().midnight(day(2026, 10, 25)),
+        utc("2026-10-24T22:00:00Z")
+    );
+    assert_eq!(
+        berlin().midnight(day(2026, 10, 26)),
+        utc("2026-10-25T23:00:00Z")
+    );
+    // Santiago moves its clocks at midnight: 2026-09-06 00:00 does not exist; Go reads
+    // it with the offset before the gap (-04:00), i.e. 01:00-03:00, the first instant
+    // after the gap.
+    let santiago = ServerZone::Named(chrono_tz::America::Santiago);
+    assert_eq!(
+        santiago.midnight(day(2026, 9, 6)),
+        utc("2026-09-06T04:00:00Z")
+    );
+    assert_eq!(
+        santiago.at(utc("2026-09-06T04:00:00Z")).to_rfc3339(),
+        "2026-09-06T01:00:00-03:00"
+    );
+    // A fixed zone: as before.
+    let fixed = ServerZone::Fixed(tz());
+    assert_eq!(fixed.midnight(day(2026, 3, 2)), utc("2026-03-01T16:00:00Z"));
+    assert_eq!(
+        fixed.at(utc("2026-03-01T16:00:00Z")).to_rfc3339(),
+        "2026-03-02T00:00:00+08:00"
+    );
+}
+
+#[tokio::test]
+async fn named_zone_created_carries_the_offset_of_its_instant() {
+    let g = berlin_world().await;
+    let summer = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 1, "summer")
+            .at(berlin_at(2026, 7, 1, 12, 0)),
+    );
+    let winter = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 2, "winter")
+            .at(berlin_at(2026, 1, 15, 12, 0)),
+    );
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    let rows = get(&format!("{base}?limit=50")).await.rows();
+    let created = |id: ActionId| {
+        rows.iter()
+            .find(|r| r["id"] == id.0)
+            .map(|r| r["created"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(created(summer), "2026-07-01T12:00:00+02:00");
+    assert_eq!(created(winter), "2026-01-15T12:00:00+01:00");
+    // Other rendered times too (the repository was made in November 2023: winter).
+    let repo_created = rows[0]["repo"]["created_at"].as_str().unwrap().to_string();
+    assert!(repo_created.ends_with("+01:00"), "{repo_created}");
+    let logical = g.logical_actions();
+    assert_eq!(logical[1].created.to_rfc3339(), "2026-07-01T12:00:00+02:00");
+    // The clock too: `now` carries the offset in force now.
+    let now = g.now();
+    assert_eq!(*now.offset(), berlin().offset_at(now.timestamp()));
+    assert!(matches!(g.zone(), ServerZone::Named(_)));
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn named_zone_25_hour_day_last_hour_is_in_no_date() {
+    let g = berlin_world().await;
+    // 2026-10-25 is 25 hours long in Berlin: its last hour, 23:00-24:00 +01:00, is
+    // 2026-10-25T22:00Z..23:00Z, after the 86,400 s window of `date=2026-10-25`
+    // (22:00Z on the 24th to 21:59:59Z on the 25th).
+    let t = berlin_at(2026, 10, 25, 23, 30);
+    assert_eq!(t.to_rfc3339(), "2026-10-25T23:30:00+01:00");
+    let lost = g.push_action(NewAction::create_issue("alice", "acme/widgets", 1, "25th").at(t));
+    let before = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 2, "22h")
+            .at(berlin_at(2026, 10, 25, 22, 30)),
+    );
+    let next = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 3, "next")
+            .at(berlin_at(2026, 10, 26, 0, 30)),
+    );
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    for d in ["2026-10-24", "2026-10-25", "2026-10-26"] {
+        let ids = walk(&base, Some(d)).await;
+        assert!(
+            !ids.contains(&lost.0),
+            "date={d} returned the 25th hour: {ids:?}"
+        );
+    }
+    assert_eq!(
+        walk(&base, Some("2026-10-25")).await,
+        BTreeSet::from([before.0])
+    );
+    assert_eq!(
+        walk(&base, Some("2026-10-26")).await,
+        BTreeSet::from([next.0])
+    );
+    let rows = get(&format!("{base}?limit=50")).await.rows();
+    let row = rows
+        .iter()
+        .find(|r| r["id"] == lost.0)
+        .expect("plain paging returns it");
+    assert_eq!(row["created"], "2026-10-25T23:30:00+01:00");
+    assert_eq!(
+        walk(&base, None).await,
+        BTreeSet::from([lost.0, before.0, next.0])
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn named_zone_23_hour_day_returns_the_next_days_first_hour() {
+    let g = berlin_world().await;
+    // 2026-03-29 is 23 hours long: `date=2026-03-29` runs 23:00Z on the 28th to
+    // 22:59:59Z on the 29th, i.e. up to 00:59:59+02:00 on the 30th.
+    let t = berlin_at(2026, 3, 30, 0, 30);
+    assert_eq!(t.to_rfc3339(), "2026-03-30T00:30:00+02:00");
+    let twice = g.push_action(NewAction::create_issue("alice", "acme/widgets", 1, "both").at(t));
+    let later = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 2, "1h").at(berlin_at(2026, 3, 30, 1, 30)),
+    );
+    let winter = g.push_action(
+        NewAction::create_issue("alice", "acme/widgets", 3, "0h").at(berlin_at(2026, 3, 29, 0, 30)),
+    );
+    let base = format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url());
+    assert_eq!(
+        walk(&base, Some("2026-03-29")).await,
+        BTreeSet::from([winter.0, twice.0])
+    );
+    assert_eq!(
+        walk(&base, Some("2026-03-30")).await,
+        BTreeSet::from([twice.0, later.0])
+    );
+    let d29 = get(&format!("{base}?date=2026-03-29")).await.rows();
+    let created: BTreeSet<String> = d29
+        .iter()
+        .map(|r| r["created"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        created,
+        BTreeSet::from([
+            "2026-03-29T00:30:00+01:00".to_string(),
+            "2026-03-30T00:30:00+02:00".to_string()
+        ])
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn history_between_crosses_both_changes_of_a_year() {
+    let g = berlin_world().await;
+    let spec = HistorySpec {
+        actions: 300,
+        orgs: 1,
+        repos: 3,
+        payload_bytes: 200,
+        ..HistorySpec::default()
+    };
+    let n = g.generate_history_between(
+        &spec,
+        berlin_at(2026, 3, 27, 0, 0),
+        berlin_at(2026, 3, 31, 23, 59),
+    );
+    let m = g.generate_history_between(
+        &spec,
+        berlin_at(2026, 10, 23, 0, 0),
+        berlin_at(2026, 10, 27, 23, 59),
+    );
+    // And rows in the two awkward hours.
+    let hour = HistorySpec {
+        actions: 10,
+        ..spec.clone()
+    };
+    let k = g.generate_history_between(
+        &hour,
+        berlin_at(2026, 10, 25, 23, 0),
+        berlin_at(2026, 10, 25, 23, 59),
+    );
+    let j = g.generate_history_between(
+        &hour,
+        berlin_at(2026, 3, 30, 0, 0),
+        berlin_at(2026, 3, 30, 0, 59),
+    );
+    assert_eq!((n, m, k, j), (300, 300, 10, 10));
+    assert_eq!(g.action_count(), 620);
+    let all = g.logical_actions();
+    let lo = berlin_at(2026, 3, 27, 0, 0).timestamp();
+    let hi = berlin_at(2026, 10, 27, 23, 59).timestamp();
+    assert!(
+        all.iter()
+            .all(|a| (lo..=hi).contains(&a.created.timestamp()))
+    );
+    let offsets: BTreeSet<i32> = all
+        .iter()
+        .map(|a| a.created.offset().local_minus_utc())
+        .collect();
+    assert_eq!(offsets, BTreeSet::from([3600, 7200]));
+    let last_hour = all
+        .iter()
+        .filter(|a| a.created.to_rfc3339().starts_with("2026-10-25T23:"))
+        .count();
+    assert!(last_hour >= 10, "{last_hour}");
+    assert!(
+        all.iter()
+            .any(|a| a.created.to_rfc3339().starts_with("2026-03-30T00:"))
+    );
+    // Served with their own offsets.
+    let org = g.org_names()[0].clone();
+    let url = format!("{}/api/v1/orgs/{org}/activities/feeds", g.url());
+    let page = get(&format!("{url}?limit=50&date=2026-03-28")).await.rows();
+    assert!(!page.is_empty());
+    assert!(
+        page.iter()
+            .all(|r| r["created"].as_str().unwrap().ends_with("+01:00"))
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_time_zone_the_fixed_offset_is_used() {
+    let g = small_world().await;
+    assert_eq!(g.zone(), ServerZone::Fixed(tz()));
+    assert_eq!(g.now().offset().local_minus_utc(), 8 * 3600);
+    g.shutdown().await;
+}

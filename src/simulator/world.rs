@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
+use chrono::{
+    DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, SecondsFormat, TimeZone, Utc,
+};
+use chrono_tz::Tz;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -147,7 +150,7 @@ pub(crate) struct PageOut {
 /// change it with the same operations as [`super::FakeGitea`].
 pub struct World {
     base_url: String,
-    offset: FixedOffset,
+    offset: ServerZone,
     users: Vec<User>,
     user_by_login: HashMap<String, i64>,
     repos: Vec<Repo>,
@@ -170,7 +173,7 @@ pub struct World {
 }
 
 impl World {
-    pub(crate) fn new(base_url: String, offset: FixedOffset, seed: u64) -> World {
+    pub(crate) fn new(base_url: String, offset: ServerZone, seed: u64) -> World {
         let mut w = World {
             base_url,
             offset,
@@ -515,19 +518,20 @@ impl World {
         &self.base_url
     }
 
-    /// The server's time zone.
-    pub fn offset(&self) -> FixedOffset {
+    /// The server's time zone (a fixed offset, or a named zone with its
+    /// daylight-saving rules).
+    pub fn offset(&self) -> ServerZone {
         self.offset
     }
 
     /// Current time in the server's time zone (the wall clock plus any
     /// [`World::advance_clock`]).
     pub fn now(&self) -> DateTime<FixedOffset> {
-        let now = Utc::now();
-        chrono::TimeDelta::try_seconds(self.clock_skew)
-            .and_then(|d| now.checked_add_signed(d))
-            .unwrap_or(now)
-            .with_timezone(&self.offset)
+        let wall = Utc::now();
+        let now = chrono::TimeDelta::try_seconds(self.clock_skew)
+            .and_then(|d| wall.checked_add_signed(d))
+            .unwrap_or(wall);
+        now.with_timezone(&self.offset.offset_at(now.timestamp()))
     }
 
     /// Move the simulated clock `secs` seconds forward (negative: back). It is used by
@@ -743,10 +747,14 @@ impl World {
 
     // ----- feeds --------------------------------------------------------------------
 
-    /// Unix-second range `[start, end)` of a day in the server's time zone.
+    /// Unix-second range `[start, end)` that `date=D` selects: Gitea's
+    /// `created_unix BETWEEN dateLow AND dateLow + 86399`, with `dateLow` the local
+    /// midnight of `D` in the server's zone. The window is always 86,400 s long, so
+    /// under daylight saving time it is not the local day: on a 25-hour day its last
+    /// hour is in no window, on a 23-hour day the window also takes the first hour of
+    /// the next day.
     pub(crate) fn day_range(&self, date: NaiveDate) -> (i64, i64) {
-        let start = date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
-            - i64::from(self.offset.local_minus_utc());
+        let start = self.offset.midnight(date);
         (start, start + 86_400)
     }
 
@@ -960,20 +968,80 @@ fn unindex_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action) {
     }
 }
 
+/// The server's time zone: what `created` strings carry and what `date=` days are
+/// counted in. Gitea runs in a named zone (`[time] DEFAULT_UI_LOCATION`), usually with
+/// daylight saving time; `Fixed` is a zone without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerZone {
+    /// One offset all year.
+    Fixed(FixedOffset),
+    /// A named zone: the offset depends on the instant.
+    Named(Tz),
+}
+
+impl ServerZone {
+    /// The zone's offset at Unix second `unix`.
+    pub fn offset_at(self, unix: i64) -> FixedOffset {
+        match self {
+            ServerZone::Fixed(o) => o,
+            ServerZone::Named(tz) => {
+                let utc = DateTime::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH);
+                tz.offset_from_utc_datetime(&utc.naive_utc()).fix()
+            }
+        }
+    }
+
+    /// Unix second `unix` in the zone, with the offset in force at that instant
+    /// (`timeutil.TimeStamp.AsTime`).
+    pub fn at(self, unix: i64) -> DateTime<FixedOffset> {
+        DateTime::from_timestamp(unix, 0)
+            .unwrap_or(DateTime::UNIX_EPOCH)
+            .with_timezone(&self.offset_at(unix))
+    }
+
+    /// Local midnight of `day` as a Unix second, as Go's
+    /// `time.ParseInLocation("2006-01-02", day, loc)` computes it: when midnight
+    /// does not exist (a gap), the local time is read with the offset in force before
+    /// the gap, which for a gap that starts at midnight is the first instant after
+    /// it; when it exists twice, the earlier.
+    pub fn midnight(self, day: NaiveDate) -> i64 {
+        let naive = day.and_time(chrono::NaiveTime::MIN);
+        match self {
+            ServerZone::Fixed(o) => naive.and_utc().timestamp() - i64::from(o.local_minus_utc()),
+            ServerZone::Named(tz) => match tz.from_local_datetime(&naive).earliest() {
+                Some(t) => t.timestamp(),
+                None => {
+                    let as_utc = naive.and_utc().timestamp();
+                    let before = self.offset_at(as_utc - 86_400);
+                    as_utc - i64::from(before.local_minus_utc())
+                }
+            },
+        }
+    }
+
+    /// A local time of the zone; the earlier instant when it exists twice, `None`
+    /// when it does not exist (in a gap).
+    pub fn local(self, t: NaiveDateTime) -> Option<DateTime<FixedOffset>> {
+        let unix = match self {
+            ServerZone::Fixed(o) => o.from_local_datetime(&t).earliest()?.timestamp(),
+            ServerZone::Named(tz) => tz.from_local_datetime(&t).earliest()?.timestamp(),
+        };
+        Some(self.at(unix))
+    }
+}
+
 /// Serialize a `Value` to a `RawValue`.
 pub(crate) fn raw(v: serde_json::Value) -> Box<RawValue> {
     // Serializing a `Value` cannot fail (its map keys are strings); fall back to null.
     serde_json::value::to_raw_value(&v).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
-pub(crate) fn to_datetime(offset: FixedOffset, secs: i64) -> DateTime<FixedOffset> {
-    DateTime::from_timestamp(secs, 0)
-        .unwrap_or(DateTime::UNIX_EPOCH)
-        .with_timezone(&offset)
+pub(crate) fn to_datetime(offset: ServerZone, secs: i64) -> DateTime<FixedOffset> {
+    offset.at(secs)
 }
 
-/// RFC 3339 with the server's offset, seconds precision.
-pub(crate) fn fmt_time(offset: FixedOffset, secs: i64) -> String {
+/// RFC 3339 with the server's offset at that instant, seconds precision.
+pub(crate) fn fmt_time(offset: ServerZone, secs: i64) -> String {
     to_datetime(offset, secs).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
