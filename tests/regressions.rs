@@ -165,3 +165,100 @@ async fn a_failed_cursor_write_mid_catch_up_loses_nothing() {
     assert_eq!(msgs.len(), 1200);
     assert_no_repeats(&msgs);
 }
+
+/// One trial of a tie split by a page boundary: pages of ten, ten older rows, then a
+/// same-second tie of four rows at positions 10 to 13 (one on page 1, three on page 2, in a
+/// new random order on every request), then nine newer ones in their own seconds. Returns how
+/// many of the 23 actions reached the stream (repeats fail).
+async fn tie_trial(nats: &Nats, seed: u64, live_pages: usize) -> usize {
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        seed,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    let mut at = |secs: i64| {
+        g.push_action(
+            NewAction::push("bob", "acme/widgets", "main", 1)
+                .at(now - chrono::Duration::seconds(secs)),
+        );
+    };
+    // Hours apart, so that the next poll's trailing window (five minutes) cannot reach back
+    // to the tie: what the first walk misses is lost for good.
+    for i in 0..10 {
+        at(4 * 3600 - i);
+    }
+    for _ in 0..4 {
+        at(3 * 3600);
+    }
+    for i in 0..9 {
+        at(3600 - i);
+    }
+    let n = 23;
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        &format!("start = \"beginning\"\nlive_pages = {live_pages}"),
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    // A stream of its own per trial, with a one-second duplicate window: a repeat shows.
+    cfg.nats.stream = format!("TIES_{live_pages}_{seed}");
+    cfg.nats.subject_prefix = format!("ties{live_pages}x{seed}");
+    cfg.nats.cursor_bucket = format!("ties_{live_pages}_{seed}");
+    cfg.nats.duplicate_window = std::time::Duration::from_secs(1);
+    let stream = cfg.nats.stream.clone();
+    let r = run(cfg);
+    // Every action, or the poll after the one that hid a row: three polls at most.
+    let url = nats.url();
+    let _ = wait_until(10, || {
+        let (url, stream) = (url.clone(), stream.clone());
+        async move { stream_count(&url, &stream).await >= n as u64 }
+    })
+    .await;
+    r.stop().await;
+    let msgs = read_stream(&nats.url(), &stream).await;
+    assert_no_repeats(&msgs);
+    msgs.len()
+}
+
+/// Bug (issue 10): a same-second tie split by a page boundary lost a row for good on a walk
+/// that read the whole feed (a fresh `start = "beginning"` cursor): the walk stopped once a
+/// pass added nothing new although a row was still hidden, and the cursor moved past it.
+/// Walks now end only with evidence that every split second is held whole. Before the fix,
+/// about one trial in four lost a row.
+#[tokio::test]
+async fn a_tie_split_by_a_page_boundary_is_never_lost_by_a_whole_feed_walk() {
+    let nats = Nats::start().await;
+    let mut short = Vec::new();
+    for seed in 1..=24 {
+        let got = tie_trial(&nats, seed, 40).await;
+        if got < 23 {
+            short.push((seed, got));
+        }
+    }
+    assert!(
+        short.is_empty(),
+        "trials (seed, actions in the stream) that lost actions: {short:?}"
+    );
+}
+
+/// The same through the day-by-day catch-up (`live_pages = 1`): a day walk re-reads the
+/// pages around every split second until each is held whole.
+#[tokio::test]
+async fn a_tie_split_by_a_page_boundary_is_never_lost_by_a_day_walk() {
+    let nats = Nats::start().await;
+    let mut short = Vec::new();
+    for seed in 1..=24 {
+        let got = tie_trial(&nats, seed, 1).await;
+        if got < 23 {
+            short.push((seed, got));
+        }
+    }
+    assert!(
+        short.is_empty(),
+        "trials (seed, actions in the stream) that lost actions: {short:?}"
+    );
+}

@@ -133,6 +133,25 @@ where
     }
 }
 
+/// Like [`wait_for`], but says whether the condition came true before the deadline
+/// instead of failing: for tests that count what did not arrive.
+pub async fn wait_until<F, Fut>(secs: u64, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One stored message.
 #[derive(Debug, Clone)]
 pub struct Msg {
