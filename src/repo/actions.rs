@@ -2,15 +2,44 @@
 //! newest runs). A server without Actions answers 404: the kind is skipped for this
 //! repository with one info line (re-checked after a restart).
 
-use serde_json::{Map, json};
+use std::collections::BTreeMap;
 
-use super::{Change, Collected, KindCursor, Repo, change_id, unix};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Change, Collected, KindCursor, Reader, Repo, change_id, unix};
 use crate::gitea::GiteaError;
 use crate::telemetry;
 
-pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
+/// The `actions` reader.
+pub struct Actions;
+
+/// What `actions` keeps: whether the server lacks Actions, and the runs last listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    /// The server answered 404 on `/actions/runs`.
+    pub unsupported: bool,
+    /// Run id to `status/conclusion`; `None` until the first listing.
+    pub runs: Option<BTreeMap<i64, String>>,
+}
+
+impl Reader for Actions {
+    type State = State;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<State>,
+    ) -> Result<Collected<State>, GiteaError> {
+        collect(repo, cursor).await
+    }
+}
+
+async fn collect(
+    repo: &Repo<'_>,
+    cursor: &KindCursor<State>,
+) -> Result<Collected<State>, GiteaError> {
     let now = chrono::Utc::now().timestamp();
-    if cursor.state["unsupported"].as_bool() == Some(true) {
+    if cursor.state.unsupported {
         return Ok(Collected {
             changes: Vec::new(),
             since: now,
@@ -33,25 +62,25 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
             return Ok(Collected {
                 changes: Vec::new(),
                 since: now,
-                state: json!({ "unsupported": true }),
+                state: State {
+                    unsupported: true,
+                    runs: None,
+                },
             });
         }
         Err(e) => return Err(e),
     };
-    let baseline = cursor.state["runs"].is_null() && cursor.since > 0;
-    let known = cursor.state["runs"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut next = Map::new();
+    let baseline = cursor.state.runs.is_none() && cursor.since > 0;
+    let known = cursor.state.runs.clone().unwrap_or_default();
+    let mut next = BTreeMap::new();
     let mut changes = Vec::new();
     for run in page.items {
         let id = run["id"].as_i64().unwrap_or(0);
         let status = run["status"].as_str().unwrap_or("unknown").to_string();
         let conclusion = run["conclusion"].as_str().unwrap_or("").to_string();
         let sig = format!("{status}/{conclusion}");
-        next.insert(id.to_string(), json!(sig));
-        if baseline || known.get(&id.to_string()).and_then(|v| v.as_str()) == Some(sig.as_str()) {
+        next.insert(id, sig.clone());
+        if baseline || known.get(&id) == Some(&sig) {
             continue;
         }
         let change = if status == "completed" && !conclusion.is_empty() {
@@ -83,6 +112,9 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
     Ok(Collected {
         changes,
         since: now,
-        state: json!({ "runs": next }),
+        state: State {
+            unsupported: false,
+            runs: Some(next),
+        },
     })
 }

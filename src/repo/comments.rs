@@ -2,15 +2,36 @@
 //! the identity of the feed's `comment_issue` row (`event::comment_key`), so a comment seen
 //! in both is published once.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Change, Collected, KindCursor, Repo, change_id, rfc3339, unix};
+use super::{Change, Collected, KindCursor, Reader, Repo, change_id, rfc3339, unix};
 use crate::event;
 use crate::gitea::GiteaError;
 
+/// The `comments` reader.
+pub struct Comments;
+
+/// What `comments` keeps: the repository id, once read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub repo_id: Option<i64>,
+}
+
+impl Reader for Comments {
+    type State = State;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<State>,
+    ) -> Result<Collected<State>, GiteaError> {
+        collect(repo, cursor).await
+    }
+}
+
 /// The repository id (comment identities include it), fetched once and kept in the state.
-pub(super) async fn repo_id(repo: &Repo<'_>, state: &Value) -> Result<i64, GiteaError> {
-    if let Some(id) = state["repo_id"].as_i64() {
+pub(super) async fn repo_id(repo: &Repo<'_>, known: Option<i64>) -> Result<i64, GiteaError> {
+    if let Some(id) = known {
         return Ok(id);
     }
     let r: Value = repo
@@ -20,8 +41,11 @@ pub(super) async fn repo_id(repo: &Repo<'_>, state: &Value) -> Result<i64, Gitea
     Ok(r["id"].as_i64().unwrap_or(0))
 }
 
-pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
-    let repo_id = repo_id(repo, &cursor.state).await?;
+async fn collect(
+    repo: &Repo<'_>,
+    cursor: &KindCursor<State>,
+) -> Result<Collected<State>, GiteaError> {
+    let repo_id = repo_id(repo, cursor.state.repo_id).await?;
     let from = repo.from;
     let before = repo.window(&["issues", "comments"], &[]).await?;
     let mut query = vec![("since", rfc3339(from))];
@@ -76,6 +100,8 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
     Ok(Collected {
         changes,
         since,
-        state: json!({ "repo_id": repo_id }),
+        state: State {
+            repo_id: Some(repo_id),
+        },
     })
 }

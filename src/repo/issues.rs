@@ -4,10 +4,29 @@
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Change, Collected, KindCursor, Repo, change_id, rfc3339, unix};
+use super::{Change, Collected, KindCursor, Reader, Repo, change_id, rfc3339, unix};
 use crate::gitea::GiteaError;
+
+/// The `issues` reader.
+pub struct Issues;
+
+/// `issues` keeps nothing but its position (older cursors stored `null`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {}
+
+impl Reader for Issues {
+    type State = State;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<State>,
+    ) -> Result<Collected<State>, GiteaError> {
+        collect(repo, cursor).await
+    }
+}
 
 /// Timeline types the activity feed already carries (published from there, not again).
 const IN_FEED: &[&str] = &["comment", "close", "reopen", "merge_pull"];
@@ -34,7 +53,10 @@ fn change_of(item: &Value) -> Option<String> {
     })
 }
 
-pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
+async fn collect(
+    repo: &Repo<'_>,
+    cursor: &KindCursor<State>,
+) -> Result<Collected<State>, GiteaError> {
     let from = repo.from;
     let before = repo
         .window(&["issues"], &[("state", "all".to_string())])
@@ -121,6 +143,6 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
     Ok(Collected {
         changes,
         since,
-        state: Value::Null,
+        state: State {},
     })
 }

@@ -79,20 +79,34 @@ impl fmt::Display for RepoKind {
     }
 }
 
-/// The cursor of one kind of one repository.
+/// The cursor of one kind of one repository; `S` is the kind's own state
+/// (`issues::State`, `releases::State`, ...).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KindCursor {
+#[serde(bound(
+    serialize = "S: Serialize",
+    deserialize = "S: Deserialize<'de> + Default"
+))]
+pub struct KindCursor<S = Value> {
     /// Unix seconds of the newest change read.
     pub since: i64,
     /// Identities published with `t >= since - lookback`.
     #[serde(default)]
     pub seen: Vec<Seen>,
-    /// Kind-specific memory (known releases, tracked heads, runs in progress).
-    #[serde(default)]
-    pub state: Value,
+    /// Kind-specific memory (known releases, tracked heads, runs in progress). Absent or
+    /// `null` (a cursor written before the kind had state) is the kind's default.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub state: S,
     /// Events published in total.
     #[serde(default)]
     pub published: u64,
+}
+
+fn null_as_default<'de, D, S>(d: D) -> Result<S, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    S: Deserialize<'de> + Default,
+{
+    Ok(Option::<S>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One change read from an endpoint.
@@ -119,10 +133,20 @@ pub struct Change {
 }
 
 /// What a kind's reader returns: the changes and the cursor's new position and state.
-pub struct Collected {
+pub struct Collected<S> {
     pub changes: Vec<Change>,
     pub since: i64,
-    pub state: Value,
+    pub state: S,
+}
+
+/// One kind's reader: its typed state and how it reads its changes.
+trait Reader {
+    /// What the kind keeps between polls (serde defaults, so older cursors load).
+    type State: Serialize + serde::de::DeserializeOwned + Default + Send + Sync;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<Self::State>,
+    ) -> Result<Collected<Self::State>, GiteaError>;
 }
 
 /// The repository a reader works on.
@@ -271,12 +295,28 @@ pub async fn poll_repo(
         if shutdown.is_fired() {
             break;
         }
-        published += poll_kind(ctx, owner, name, kind, start_now, shutdown).await?;
+        published += match kind {
+            RepoKind::Issues => {
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, start_now, shutdown).await?
+            }
+            RepoKind::Comments => {
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, start_now, shutdown).await?
+            }
+            RepoKind::Releases => {
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, start_now, shutdown).await?
+            }
+            RepoKind::Statuses => {
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start_now, shutdown).await?
+            }
+            RepoKind::Actions => {
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, start_now, shutdown).await?
+            }
+        };
     }
     Ok(published)
 }
 
-async fn poll_kind(
+async fn poll_kind<R: Reader>(
     ctx: &PollContext,
     owner: &str,
     name: &str,
@@ -285,7 +325,7 @@ async fn poll_kind(
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
-    let (mut cursor, revision) = match ctx.store.get::<KindCursor>(&key).await? {
+    let (mut cursor, revision) = match ctx.store.get::<KindCursor<R::State>>(&key).await? {
         Some(stored) => stored,
         None => (
             KindCursor {
@@ -305,15 +345,7 @@ async fn poll_kind(
         name,
         from: (cursor.since - ctx.lookback).max(0),
     };
-    let read = async {
-        match kind {
-            RepoKind::Issues => issues::collect(&repo, &cursor).await,
-            RepoKind::Comments => comments::collect(&repo, &cursor).await,
-            RepoKind::Releases => releases::collect(&repo, &cursor).await,
-            RepoKind::Statuses => statuses::collect(&repo, &cursor).await,
-            RepoKind::Actions => actions::collect(&repo, &cursor).await,
-        }
-    };
+    let read = R::collect(&repo, &cursor);
     let collected = tokio::select! {
         biased;
         _ = shutdown.wait() => return Ok(0),
@@ -416,4 +448,58 @@ fn change_id(noun: &str, repo: &Repo<'_>, object: i64, extra: &str) -> String {
         &object.to_be_bytes(),
         extra.as_bytes(),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load<S: serde::de::DeserializeOwned + Default>(v: Value) -> KindCursor<S> {
+        serde_json::from_value(v).expect("an old cursor loads")
+    }
+
+    #[test]
+    fn cursors_written_with_untyped_state_still_load_into_each_kinds_state() {
+        let seen = json!([{ "k": "abc", "t": 5 }]);
+        let c: KindCursor<issues::State> =
+            load(json!({ "since": 7, "seen": seen, "state": null, "published": 3 }));
+        assert_eq!((c.since, c.seen.len(), c.published), (7, 1, 3));
+        let c: KindCursor<issues::State> = load(json!({ "since": 7 }));
+        assert_eq!(c.state, issues::State {});
+
+        let c: KindCursor<comments::State> =
+            load(json!({ "since": 1, "state": { "repo_id": 42 } }));
+        assert_eq!(c.state.repo_id, Some(42));
+
+        let c: KindCursor<releases::State> = load(json!({ "since": 1, "state": {
+            "repo_id": 42,
+            "known": { "9": { "fp": "f", "tag_name": "v1", "name": "First" } }
+        } }));
+        assert_eq!(c.state.repo_id, Some(42));
+        let known = c.state.known.expect("known releases");
+        assert_eq!(known[&9].fp, "f");
+        assert_eq!(known[&9].tag_name, "v1");
+        assert_eq!(known[&9].name, json!("First"));
+        let c: KindCursor<releases::State> =
+            load(json!({ "since": 1, "state": { "repo_id": 42 } }));
+        assert!(c.state.known.is_none(), "never listed stays never listed");
+
+        let c: KindCursor<statuses::State> = load(json!({ "since": 1, "state": {
+            "heads": { "main": "aaa" },
+            "tracked": { "bbb": { "since": 100, "last": 4, "branch": "main" } }
+        } }));
+        assert_eq!(c.state.heads.expect("heads")["main"], "aaa");
+        assert_eq!(c.state.tracked["bbb"].last, 4);
+        assert_eq!(c.state.tracked["bbb"].branch, "main");
+
+        let c: KindCursor<actions::State> =
+            load(json!({ "since": 1, "state": { "unsupported": true } }));
+        assert!(c.state.unsupported);
+        let c: KindCursor<actions::State> = load(json!({ "since": 1, "state": {
+            "runs": { "12": "completed/success" }
+        } }));
+        assert!(!c.state.unsupported);
+        assert_eq!(c.state.runs.expect("runs")[&12], "completed/success");
+    }
 }
