@@ -277,6 +277,16 @@ pub fn repo_changes_published(owner: &str, repo: &str, kind: &str, count: usize)
     tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
 }
 
+pub fn list_truncated(what: &str, path: &str, pages: usize, items: usize) {
+    tracing::warn!(
+        of = what,
+        path,
+        pages,
+        items,
+        "list longer than the pages read: reading {pages} pages at most; the rest is not read this poll and the list is taken as incomplete"
+    );
+}
+
 pub fn actions_unsupported(owner: &str, repo: &str) {
     tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
 }

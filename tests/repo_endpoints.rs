@@ -352,3 +352,62 @@ async fn enrich_attaches_the_issue_a_thin_feed_row_points_to() {
         .count();
     assert_eq!(fetched, 1, "fetched once, then cached");
 }
+
+#[tokio::test]
+async fn releases_on_pages_smaller_than_the_client_guessed_are_all_seen_and_none_falsely_deleted() {
+    let nats = Nats::start().await;
+    // The server serves 7 a page; the client cannot read its settings (an older server:
+    // 404), so it keeps guessing 50. The releases came from a migration: no feed rows, so
+    // nothing else teaches the client the real page size.
+    let g = gitea_with(gitea_nats_sourcer::simulator::SimOptions {
+        max_response_items: 7,
+        ..Default::default()
+    })
+    .await;
+    g.inject(
+        gitea_nats_sourcer::simulator::Fault::new(
+            gitea_nats_sourcer::simulator::FaultKind::Status(404),
+        )
+        .on_path("/settings/api"),
+    );
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    for i in 0..5 {
+        g.import_release("acme/widgets", "alice", &format!("v0.{i}"), "old");
+    }
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"releases\""),
+    );
+    let run = run(cfg);
+    wait_type(&nats, "io.gitea.release.published", 5).await;
+    // Now the five known releases fall off the first page.
+    for i in 0..25 {
+        g.import_release("acme/widgets", "alice", &format!("v1.{i}"), "new");
+    }
+    wait_type(&nats, "io.gitea.release.published", 30).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reqs + 12
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    assert_eq!(
+        t.iter()
+            .filter(|x| *x == "io.gitea.release.deleted")
+            .count(),
+        0,
+        "{t:?}"
+    );
+    let tags: std::collections::BTreeSet<String> = msgs
+        .iter()
+        .filter_map(|m| m.body["data"]["release"]["tag_name"].as_str())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(tags.len(), 30, "every release seen: {tags:?}");
+}

@@ -46,17 +46,9 @@ async fn collect(
             state: cursor.state.clone(),
         });
     }
-    let page = match repo
-        .client
-        .list_page(
-            &repo.path(&["actions", "runs"]),
-            &[],
-            1,
-            Some("workflow_runs"),
-        )
-        .await
-    {
-        Ok(p) => p,
+    let known = cursor.state.runs.clone().unwrap_or_default();
+    let runs = match read_runs(repo, &known).await {
+        Ok(runs) => runs,
         Err(e) if e.status() == Some(404) => {
             telemetry::actions_unsupported(repo.owner, repo.name);
             return Ok(Collected {
@@ -71,10 +63,15 @@ async fn collect(
         Err(e) => return Err(e),
     };
     let baseline = cursor.state.runs.is_none() && cursor.since > 0;
-    let known = cursor.state.runs.clone().unwrap_or_default();
     let mut next = BTreeMap::new();
+    // Runs not read this time (older than the pages read) stay known as they were.
+    for (id, sig) in &known {
+        if *id < runs.oldest {
+            next.insert(*id, sig.clone());
+        }
+    }
     let mut changes = Vec::new();
-    for run in page.items {
+    for run in runs.items {
         let id = run["id"].as_i64().unwrap_or(0);
         let status = run["status"].as_str().unwrap_or("unknown").to_string();
         let conclusion = run["conclusion"].as_str().unwrap_or("").to_string();
@@ -117,4 +114,55 @@ async fn collect(
             runs: Some(next),
         },
     })
+}
+
+/// Runs read newest first, and the oldest id the pages reached.
+struct Runs {
+    items: Vec<serde_json::Value>,
+    oldest: i64,
+}
+
+/// Pages of `/actions/runs` (newest first) until every run still running when last seen
+/// is passed, or the list ends (`Link`; a short page is not the end). At most 10 pages.
+async fn read_runs(repo: &Repo<'_>, known: &BTreeMap<i64, String>) -> Result<Runs, GiteaError> {
+    const PAGES: usize = 10;
+    // The oldest run that may still change.
+    let unfinished = known
+        .iter()
+        .filter(|(_, sig)| !sig.starts_with("completed/"))
+        .map(|(id, _)| *id)
+        .min()
+        .unwrap_or(i64::MAX);
+    let path = repo.path(&["actions", "runs"]);
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    for page in 1..=PAGES {
+        let asked = repo.client.page_limit();
+        let p = repo
+            .client
+            .list_page(&path, &[], page, Some("workflow_runs"))
+            .await?;
+        let more = p.more(items.len() + p.items.len(), asked);
+        items.extend(p.items);
+        let oldest = items
+            .iter()
+            .filter_map(|r| r["id"].as_i64())
+            .min()
+            .unwrap_or(i64::MAX);
+        if !more || oldest <= unfinished {
+            let oldest = if more { oldest } else { i64::MIN };
+            return Ok(Runs { items, oldest });
+        }
+    }
+    let oldest = items
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .min()
+        .unwrap_or(i64::MAX);
+    telemetry::list_truncated(
+        &format!("{}/{}", repo.owner, repo.name),
+        &path.join("/"),
+        PAGES,
+        items.len(),
+    );
+    Ok(Runs { items, oldest })
 }

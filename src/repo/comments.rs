@@ -52,12 +52,12 @@ async fn collect(
     if let Some(b) = before {
         query.push(("before", rfc3339(b)));
     }
-    let comments = repo
+    let listed = repo
         .list_all(&["issues", "comments"], &query, None, 200)
         .await?;
     let mut changes = Vec::new();
     let mut since = cursor.since;
-    for c in comments {
+    for c in listed.items {
         let id = c["id"].as_i64().unwrap_or(0);
         let (Some(created), Some(updated)) = (unix(&c["created_at"]), unix(&c["updated_at"]))
         else {
@@ -96,6 +96,10 @@ async fn collect(
     }
     if let Some(b) = before {
         since = since.max(b - 1);
+    }
+    if !listed.complete {
+        // Some comments were not read: read the same span again next poll.
+        since = cursor.since;
     }
     Ok(Collected {
         changes,

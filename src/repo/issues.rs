@@ -66,9 +66,10 @@ async fn collect(
         query.push(("before", rfc3339(b)));
     }
     let issues = repo.list_all(&["issues"], &query, None, 200).await?;
+    let complete = issues.complete;
     let mut changes = Vec::new();
     let mut since = cursor.since;
-    for issue in issues {
+    for issue in issues.items {
         let Some(updated) = unix(&issue["updated_at"]) else {
             continue;
         };
@@ -92,7 +93,7 @@ async fn collect(
             )
             .await?;
         let mut explained = HashSet::new();
-        for item in timeline {
+        for item in timeline.items {
             let Some(t) = unix(&item["created_at"]) else {
                 continue;
             };
@@ -139,6 +140,10 @@ async fn collect(
     }
     if let Some(b) = before {
         since = since.max(b - 1);
+    }
+    if !complete {
+        // Some issues were not read (newest first: the oldest): read the span again.
+        since = cursor.since;
     }
     Ok(Collected {
         changes,

@@ -198,19 +198,59 @@ impl Repo<'_> {
         query: &[(&str, String)],
         field: Option<&str>,
         max_pages: usize,
-    ) -> Result<Vec<Value>, GiteaError> {
-        let path = self.path(tail);
-        let mut out = Vec::new();
-        for page in 1..=max_pages {
-            let p = self.client.list_page(&path, query, page, field).await?;
-            let short = p.items.len() < self.client.page_limit();
-            out.extend(p.items);
-            if short || !p.has_next {
-                break;
-            }
-        }
-        Ok(out)
+    ) -> Result<Listed, GiteaError> {
+        let what = format!("{}/{}", self.owner, self.name);
+        list_pages(
+            self.client,
+            &what,
+            &self.path(tail),
+            query,
+            field,
+            max_pages,
+        )
+        .await
     }
+}
+
+/// The items of a list endpoint, and whether they are all of them.
+pub(crate) struct Listed {
+    pub items: Vec<Value>,
+    /// The last page read announced no next one, and the count matched (when sent). A
+    /// list that is not complete must not be taken for the whole set (absent is not deleted).
+    pub complete: bool,
+}
+
+/// Reads a list page by page, following `Link` (`ListPage::more`): a short page is not
+/// the end. At most `max_pages` pages; hitting the bound is logged and the list is
+/// incomplete.
+async fn list_pages(
+    client: &GiteaClient,
+    what: &str,
+    path: &[&str],
+    query: &[(&str, String)],
+    field: Option<&str>,
+    max_pages: usize,
+) -> Result<Listed, GiteaError> {
+    let mut items = Vec::new();
+    for page in 1..=max_pages {
+        let asked = client.page_limit();
+        let p = client.list_page(path, query, page, field).await?;
+        let total = p.total;
+        let linked = p.linked;
+        let more = p.more(items.len() + p.items.len(), asked);
+        items.extend(p.items);
+        if !more {
+            // With `Link`, X-Total-Count is the list's: fewer read means rows moved
+            // between pages while walking (offset paging), so something was skipped.
+            let complete = !linked || total.is_none_or(|t| t == items.len() as u64);
+            return Ok(Listed { items, complete });
+        }
+    }
+    telemetry::list_truncated(what, &path.join("/"), max_pages, items.len());
+    Ok(Listed {
+        items,
+        complete: false,
+    })
 }
 
 /// RFC 3339 `s` (as Gitea writes times) to Unix seconds.
@@ -419,20 +459,12 @@ pub async fn org_repos(
     client: &GiteaClient,
     org: &str,
 ) -> Result<Vec<(String, String)>, GiteaError> {
+    let listed = list_pages(client, org, &["orgs", org, "repos"], &[], None, 100).await?;
     let mut out = Vec::new();
-    for page in 1..=100 {
-        let p = client
-            .list_page(&["orgs", org, "repos"], &[], page, None)
-            .await?;
-        let short = p.items.len() < client.page_limit();
-        for r in &p.items {
-            let full = r["full_name"].as_str().unwrap_or("");
-            if let Some((o, n)) = full.split_once('/') {
-                out.push((o.to_string(), n.to_string()));
-            }
-        }
-        if short || !p.has_next {
-            break;
+    for r in &listed.items {
+        let full = r["full_name"].as_str().unwrap_or("");
+        if let Some((o, n)) = full.split_once('/') {
+            out.push((o.to_string(), n.to_string()));
         }
     }
     Ok(out)
@@ -454,6 +486,100 @@ fn change_id(noun: &str, repo: &Repo<'_>, object: i64, extra: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    use crate::simulator::{FakeGitea, SimOptions};
+
+    /// A fake Gitea serving at most `max` items a page, and a client that guesses 50 (it
+    /// never read the server's settings).
+    async fn small_pages(max: usize) -> (FakeGitea, GiteaClient) {
+        let g = FakeGitea::start(SimOptions {
+            max_response_items: max,
+            ..Default::default()
+        })
+        .await
+        .expect("the fake Gitea starts");
+        g.add_org("acme");
+        g.add_repo("acme", "widgets");
+        let cfg: crate::config::GiteaConfig = toml::from_str(&format!(
+            "url = \"{}\"\nrequests_per_second = 500\nburst = 100",
+            g.url()
+        ))
+        .expect("gitea config");
+        let client = GiteaClient::new(&cfg, None).expect("client");
+        assert_eq!(client.page_limit(), 50);
+        (g, client)
+    }
+
+    fn repo(client: &GiteaClient) -> Repo<'_> {
+        Repo {
+            client,
+            owner: "acme",
+            name: "widgets",
+            from: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_follow_link_past_pages_shorter_than_the_client_asked_for() {
+        let (g, client) = small_pages(7).await;
+        for i in 0..30 {
+            g.import_release("acme/widgets", "alice", &format!("v{i}"), "r");
+        }
+        for i in 0..11 {
+            g.add_repo("acme", &format!("r{i}"));
+        }
+        let listed = repo(&client)
+            .list_all(&["releases"], &[], None, 100)
+            .await
+            .expect("releases");
+        assert_eq!(
+            listed.items.len(),
+            30,
+            "every page read, not only the first"
+        );
+        assert!(listed.complete);
+        let repos = org_repos(&client, "acme").await.expect("org repos");
+        assert_eq!(repos.len(), 12);
+        // The bound: fewer pages than the list holds is an incomplete list.
+        let listed = repo(&client)
+            .list_all(&["releases"], &[], None, 2)
+            .await
+            .expect("releases");
+        assert!(!listed.complete);
+    }
+
+    #[tokio::test]
+    async fn releases_on_pages_smaller_than_guessed_are_all_seen_and_none_is_taken_for_deleted() {
+        let (g, client) = small_pages(7).await;
+        let ids: Vec<i64> = (0..30)
+            .map(|i| g.import_release("acme/widgets", "alice", &format!("v{i}"), "r"))
+            .collect();
+        let repo = repo(&client);
+        let first = releases::Releases::collect(&repo, &KindCursor::default())
+            .await
+            .expect("first poll");
+        let published = first
+            .changes
+            .iter()
+            .filter(|c| c.change == "published")
+            .count();
+        assert_eq!(published, 30);
+        g.delete_release("acme/widgets", ids[3]);
+        let cursor = KindCursor {
+            since: first.since,
+            state: first.state,
+            ..Default::default()
+        };
+        let second = releases::Releases::collect(&repo, &cursor)
+            .await
+            .expect("second poll");
+        let changes: Vec<(&str, i64)> = second
+            .changes
+            .iter()
+            .map(|c| (c.change.as_str(), c.seq))
+            .collect();
+        assert_eq!(changes, [("deleted", ids[3])]);
+    }
 
     fn load<S: serde::de::DeserializeOwned + Default>(v: Value) -> KindCursor<S> {
         serde_json::from_value(v).expect("an old cursor loads")

@@ -62,19 +62,15 @@ async fn collect(
     // A cursor created at "now" records what exists without announcing it.
     let baseline = cursor.state.known.is_none() && cursor.since > 0;
     let known = cursor.state.known.clone().unwrap_or_default();
-    const PAGES: usize = 5;
-    let releases = repo.list_all(&["releases"], &[], None, PAGES).await?;
-    // Fewer than the pages hold: every release was listed, so an absent one was deleted.
-    let complete = releases.len() < PAGES * repo.client.page_limit();
+    let listed = repo.list_all(&["releases"], &[], None, 100).await?;
+    // Only a complete list tells deletions: from one that may miss releases (the page
+    // bound, or releases moving between pages while walking), an absent one is not gone.
+    let complete = listed.complete;
+    let releases = listed.items;
     let now = chrono::Utc::now();
     let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut changes = Vec::new();
     let mut next = BTreeMap::new();
-    let oldest_listed = releases
-        .iter()
-        .filter_map(|r| r["id"].as_i64())
-        .min()
-        .unwrap_or(i64::MAX);
     for r in &releases {
         let id = r["id"].as_i64().unwrap_or(0);
         let fp = fingerprint(r);
@@ -136,7 +132,7 @@ async fn collect(
         if next.contains_key(&n) {
             continue;
         }
-        if complete || n >= oldest_listed {
+        if complete {
             let key = change_id("release", repo, n, "deleted");
             changes.push(Change {
                 id: key.clone(),
@@ -150,7 +146,7 @@ async fn collect(
                 data: json!({ "release": { "id": n, "tag_name": k.tag_name, "name": k.name } }),
             });
         } else {
-            // Older than the pages read: still known, not deleted.
+            // Not listed this time, but the list may be incomplete: still known.
             next.insert(n, k.clone());
         }
     }

@@ -58,7 +58,7 @@ async fn collect(
     let mut tracked = cursor.state.tracked.clone();
     let branches = repo.list_all(&["branches"], &[], None, 20).await?;
     let mut next_heads = BTreeMap::new();
-    for b in &branches {
+    for b in &branches.items {
         let (Some(name), Some(sha)) = (b["name"].as_str(), b["commit"]["id"].as_str()) else {
             continue;
         };
@@ -74,6 +74,14 @@ async fn collect(
             );
         }
     }
+    if !branches.complete {
+        // Branches not listed this time keep their known heads (not taken for new ones).
+        for (name, sha) in &heads {
+            next_heads
+                .entry(name.clone())
+                .or_insert_with(|| sha.clone());
+        }
+    }
     tracked.retain(|_, v| v.since > now - TRACK_SECS);
     let mut changes = Vec::new();
     for (sha, info) in tracked.iter_mut() {
@@ -87,7 +95,7 @@ async fn collect(
             )
             .await?;
         let mut newest = last;
-        for s in statuses {
+        for s in statuses.items {
             let id = s["id"].as_i64().unwrap_or(0);
             newest = newest.max(id);
             if id <= last || baseline {
