@@ -411,3 +411,67 @@ async fn releases_on_pages_smaller_than_the_client_guessed_are_all_seen_and_none
         .collect();
     assert_eq!(tags.len(), 30, "every release seen: {tags:?}");
 }
+
+#[tokio::test]
+async fn a_repository_whose_endpoint_fails_fails_alone_and_is_backed_off() {
+    let (nats, g) = setup().await;
+    g.add_repo("acme", "gears");
+    g.add_repo("acme", "sprockets");
+    // Listed first (id order): issues disabled (404); another's issues answer 500.
+    g.disable_issues("acme/widgets");
+    g.fail_endpoint("acme/sprockets", "issues", 500);
+    let b = g.create_issue("acme/gears", "alice", "Two", false);
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\norg = \"acme\"\nrepos = true\nkinds = [\"issues\"]\n",
+    );
+    cfg.gitea.max_retries = 0;
+    let run = run(cfg);
+    g.label_issue("acme/gears", b, "bob", "bug", true);
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    // The org's feed goes on at its own pace (no backoff): a new action arrives.
+    g.push_action(gitea_nats_sourcer::simulator::NewAction::push(
+        "alice",
+        "acme/gears",
+        "main",
+        1,
+    ));
+    wait_type(&nats, "io.gitea.activity.commit_repo", 1).await;
+    let feed_polls = |g: &FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/orgs/acme/activities/feeds"))
+            .count()
+    };
+    let start = feed_polls(&g);
+    wait_for(30, "20 more feed polls", || async {
+        feed_polls(&g) >= start + 20
+    })
+    .await;
+    run.stop().await;
+    let polls = feed_polls(&g);
+    for repo in ["widgets", "sprockets"] {
+        let asked = g
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/repos/acme/{repo}/issues")))
+            .count();
+        assert!(
+            asked * 3 <= polls,
+            "acme/{repo}: failing issues asked {asked} times in {polls} polls"
+        );
+    }
+    let gears = g
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/repos/acme/gears/issues"))
+        .count();
+    assert!(
+        gears * 2 >= polls,
+        "gears asked {gears} times in {polls} polls"
+    );
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+}

@@ -322,6 +322,12 @@ fn build(
 
 /// Polls `kinds` of one repository: read, publish new changes oldest first, move each
 /// kind's cursor after its acks. `start_now`: a kind without a cursor starts at the present.
+///
+/// Each kind fails alone: a Gitea error (issues disabled: 404; a 500; anything) or a cursor
+/// written meanwhile by someone else is logged once with the repository, kind, URL and
+/// status, counted, and the other kinds (and repositories) go on. A kind that keeps
+/// failing is skipped for a growing number of polls (1, 3, 7, ... 63). Only NATS trouble
+/// (publishing, the bucket) ends the poll: it stops every repository alike.
 pub async fn poll_repo(
     ctx: &PollContext,
     owner: &str,
@@ -335,25 +341,94 @@ pub async fn poll_repo(
         if shutdown.is_fired() {
             break;
         }
-        published += match kind {
+        let failing = format!("{} {}", ctx.gitea_url, kv_key(kind, owner, name));
+        if backoff::skip(&failing) {
+            continue;
+        }
+        let result = match kind {
             RepoKind::Issues => {
-                poll_kind::<issues::Issues>(ctx, owner, name, kind, start_now, shutdown).await?
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, start_now, shutdown).await
             }
             RepoKind::Comments => {
-                poll_kind::<comments::Comments>(ctx, owner, name, kind, start_now, shutdown).await?
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, start_now, shutdown).await
             }
             RepoKind::Releases => {
-                poll_kind::<releases::Releases>(ctx, owner, name, kind, start_now, shutdown).await?
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, start_now, shutdown).await
             }
             RepoKind::Statuses => {
-                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start_now, shutdown).await?
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start_now, shutdown).await
             }
             RepoKind::Actions => {
-                poll_kind::<actions::Actions>(ctx, owner, name, kind, start_now, shutdown).await?
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, start_now, shutdown).await
             }
         };
+        match result {
+            Ok(n) => {
+                published += n;
+                if let Some(failures) = backoff::succeeded(&failing) {
+                    telemetry::repo_kind_recovered(owner, name, kind.name(), failures);
+                }
+            }
+            Err(PollError::Gitea(e)) => {
+                let (failures, skip) = backoff::failed(&failing);
+                telemetry::repo_kind_failed(owner, name, kind.name(), &e, failures, skip);
+            }
+            Err(PollError::State(e @ crate::state::StateError::Conflict { .. })) => {
+                telemetry::repo_kind_conflict(owner, name, kind.name(), &e);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(published)
+}
+
+/// Kinds of repositories that keep failing, skipped for a growing number of polls. In
+/// memory (a restart tries each once again), keyed by Gitea URL and cursor key.
+mod backoff {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex, MutexGuard};
+
+    /// At most this many polls skipped in a row.
+    const MAX_SKIP: u32 = 63;
+
+    #[derive(Default)]
+    struct Failing {
+        failures: u32,
+        skip: u32,
+    }
+
+    static FAILING: LazyLock<Mutex<HashMap<String, Failing>>> = LazyLock::new(Default::default);
+
+    fn map() -> MutexGuard<'static, HashMap<String, Failing>> {
+        // Each use is one insert, update or remove: a poisoned map is still consistent.
+        FAILING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether to skip this poll of `key` (counts the skip).
+    pub(super) fn skip(key: &str) -> bool {
+        match map().get_mut(key) {
+            Some(f) if f.skip > 0 => {
+                f.skip -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records a failure: consecutive failures and the polls now skipped.
+    pub(super) fn failed(key: &str) -> (u32, u32) {
+        let mut m = map();
+        let f = m.entry(key.to_string()).or_default();
+        f.failures = f.failures.saturating_add(1);
+        f.skip = (1u32 << f.failures.min(6)) - 1;
+        f.skip = f.skip.min(MAX_SKIP);
+        (f.failures, f.skip)
+    }
+
+    /// Records a success: the failures it ends, if any.
+    pub(super) fn succeeded(key: &str) -> Option<u32> {
+        map().remove(key).map(|f| f.failures)
+    }
 }
 
 async fn poll_kind<R: Reader>(
