@@ -475,3 +475,40 @@ async fn a_repository_whose_endpoint_fails_fails_alone_and_is_backed_off() {
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_no_repeats(&msgs);
 }
+
+#[tokio::test]
+async fn release_events_carry_gitea_s_own_time_in_the_server_s_offset() {
+    let (nats, g) = setup().await;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"releases\""),
+    );
+    let run = run(cfg);
+    // Imported: only the releases endpoint announces it.
+    let r1 = g.import_release("acme/widgets", "alice", "v1.0.0", "First");
+    wait_type(&nats, "io.gitea.release.published", 1).await;
+    g.advance_clock(30);
+    g.edit_release("acme/widgets", r1, "First (fixed notes)");
+    wait_type(&nats, "io.gitea.release.edited", 1).await;
+    g.advance_clock(30);
+    g.delete_release("acme/widgets", r1);
+    wait_type(&nats, "io.gitea.release.deleted", 1).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let mut published_at = None;
+    for m in msgs.iter().filter(|m| m.body["type"] != "") {
+        let time = m.body["time"].as_str().unwrap_or("");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok() && time.ends_with("+08:00"),
+            "{}: time {time:?}",
+            m.body["type"]
+        );
+        let own = m.body["data"]["release"]["published_at"].as_str();
+        assert_eq!(Some(time), own, "{}", m.body["type"]);
+        published_at.get_or_insert(time.to_string());
+        assert_eq!(Some(time), published_at.as_deref());
+    }
+    assert_eq!(msgs.len(), 3);
+}

@@ -32,6 +32,17 @@ pub struct Known {
     pub fp: String,
     pub tag_name: String,
     pub name: Value,
+    /// Gitea's `published_at` (else `created_at`), as written (server offset); the `time`
+    /// of its deletion, since Gitea keeps no time of its own for that.
+    pub published_at: Option<String>,
+}
+
+/// The release's own time as Gitea wrote it: `published_at`, else `created_at`.
+fn gitea_time(r: &Value) -> Option<&str> {
+    r["published_at"]
+        .as_str()
+        .or(r["created_at"].as_str())
+        .filter(|t| !t.is_empty())
 }
 
 impl Reader for Releases {
@@ -68,6 +79,7 @@ async fn collect(
     let complete = listed.complete;
     let releases = listed.items;
     let now = chrono::Utc::now();
+    // Only for a release known from a cursor written before its time was kept.
     let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut changes = Vec::new();
     let mut next = BTreeMap::new();
@@ -81,6 +93,7 @@ async fn collect(
                 fp: fp.clone(),
                 tag_name: tag.to_string(),
                 name: r["name"].clone(),
+                published_at: gitea_time(r).map(str::to_string),
             },
         );
         if baseline {
@@ -88,10 +101,7 @@ async fn collect(
         }
         match known.get(&id) {
             None => {
-                let time = r["published_at"]
-                    .as_str()
-                    .or(r["created_at"].as_str())
-                    .unwrap_or("");
+                let time = gitea_time(r).unwrap_or("");
                 let t = unix(&json!(time)).unwrap_or(now.timestamp());
                 let key = event::release_key(repo_id, tag);
                 let change = if r["draft"].as_bool() == Some(true) {
@@ -121,7 +131,8 @@ async fn collect(
                     repeatable: false,
                     noun: "release",
                     change: "edited".into(),
-                    time: now_s.clone(),
+                    // Gitea keeps no edit time: the release's own time, as Gitea wrote it.
+                    time: gitea_time(r).unwrap_or(&now_s).to_string(),
                     data: json!({ "release": r }),
                 });
             }
@@ -142,8 +153,10 @@ async fn collect(
                 repeatable: false,
                 noun: "release",
                 change: "deleted".into(),
-                time: now_s.clone(),
-                data: json!({ "release": { "id": n, "tag_name": k.tag_name, "name": k.name } }),
+                time: k.published_at.clone().unwrap_or_else(|| now_s.clone()),
+                data: json!({ "release": {
+                    "id": n, "tag_name": k.tag_name, "name": k.name, "published_at": k.published_at
+                } }),
             });
         } else {
             // Not listed this time, but the list may be incomplete: still known.
