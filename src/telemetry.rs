@@ -297,6 +297,77 @@ pub fn repo_changes_published(owner: &str, repo: &str, kind: &str, count: usize)
     tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
 }
 
+/// One kind of one repository failed (the others go on); `skip_polls` polls skip it now.
+pub fn repo_kind_failed(
+    owner: &str,
+    repo: &str,
+    kind: &str,
+    err: &GiteaError,
+    failures: u32,
+    skip_polls: u32,
+) {
+    let source = format!("repo:{owner}/{repo}");
+    METRICS
+        .poll_errors
+        .get_or_create(&SourceReasonLabels {
+            source: source.clone(),
+            reason: format!("{kind}_{}", err.reason()),
+        })
+        .inc();
+    let url = match err {
+        GiteaError::Connect { url, .. }
+        | GiteaError::Timeout { url }
+        | GiteaError::Status { url, .. }
+        | GiteaError::Decode { url, .. } => url.as_str(),
+        GiteaError::Request(_) => "",
+    };
+    let status = err.status().map(|s| s.to_string()).unwrap_or_default();
+    tracing::warn!(
+        repo = %format!("{owner}/{repo}"),
+        kind,
+        url,
+        status,
+        reason = err.reason(),
+        failures,
+        skip_polls,
+        "repository endpoint failed; this kind of this repository waits {skip_polls} polls, the others go on: {err}"
+    );
+}
+
+pub fn repo_kind_recovered(owner: &str, repo: &str, kind: &str, failures: u32) {
+    tracing::info!(repo = %format!("{owner}/{repo}"), kind, failures, "repository endpoint answers again");
+}
+
+pub fn repo_kind_conflict(owner: &str, repo: &str, kind: &str, err: &dyn std::fmt::Display) {
+    tracing::warn!(repo = %format!("{owner}/{repo}"), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
+}
+
+pub fn repo_list_failed(org: &str, err: &GiteaError, kept: usize) {
+    METRICS
+        .poll_errors
+        .get_or_create(&SourceReasonLabels {
+            source: format!("org:{org}"),
+            reason: format!("repos_{}", err.reason()),
+        })
+        .inc();
+    tracing::warn!(
+        org,
+        reason = err.reason(),
+        kept,
+        "cannot list the org's repositories; polling the {kept} known ones: {err}"
+    );
+}
+
+pub fn list_truncated(what: &str, path: &str, pages: usize, items: usize) {
+    tracing::warn!(
+        of = what,
+        path,
+        pages,
+        items,
+        "list longer than the pages read: reading {pages} pages at most; the rest is not read this poll and the list is taken as incomplete"
+    );
+}
+
 pub fn actions_unsupported(owner: &str, repo: &str) {
     tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
 }

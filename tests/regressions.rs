@@ -180,7 +180,7 @@ async fn tie_trial(nats: &Nats, seed: u64, live_pages: usize) -> usize {
     g.add_org("acme");
     g.add_repo("acme", "widgets");
     let now = g.now();
-    let mut at = |secs: i64| {
+    let at = |secs: i64| {
         g.push_action(
             NewAction::push("bob", "acme/widgets", "main", 1)
                 .at(now - chrono::Duration::seconds(secs)),

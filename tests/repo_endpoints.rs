@@ -352,3 +352,163 @@ async fn enrich_attaches_the_issue_a_thin_feed_row_points_to() {
         .count();
     assert_eq!(fetched, 1, "fetched once, then cached");
 }
+
+#[tokio::test]
+async fn releases_on_pages_smaller_than_the_client_guessed_are_all_seen_and_none_falsely_deleted() {
+    let nats = Nats::start().await;
+    // The server serves 7 a page; the client cannot read its settings (an older server:
+    // 404), so it keeps guessing 50. The releases came from a migration: no feed rows, so
+    // nothing else teaches the client the real page size.
+    let g = gitea_with(gitea_nats_sourcer::simulator::SimOptions {
+        max_response_items: 7,
+        ..Default::default()
+    })
+    .await;
+    g.inject(
+        gitea_nats_sourcer::simulator::Fault::new(
+            gitea_nats_sourcer::simulator::FaultKind::Status(404),
+        )
+        .on_path("/settings/api"),
+    );
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    for i in 0..5 {
+        g.import_release("acme/widgets", "alice", &format!("v0.{i}"), "old");
+    }
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"releases\""),
+    );
+    let run = run(cfg);
+    wait_type(&nats, "io.gitea.release.published", 5).await;
+    // Now the five known releases fall off the first page.
+    for i in 0..25 {
+        g.import_release("acme/widgets", "alice", &format!("v1.{i}"), "new");
+    }
+    wait_type(&nats, "io.gitea.release.published", 30).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reqs + 12
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    assert_eq!(
+        t.iter()
+            .filter(|x| *x == "io.gitea.release.deleted")
+            .count(),
+        0,
+        "{t:?}"
+    );
+    let tags: std::collections::BTreeSet<String> = msgs
+        .iter()
+        .filter_map(|m| m.body["data"]["release"]["tag_name"].as_str())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(tags.len(), 30, "every release seen: {tags:?}");
+}
+
+#[tokio::test]
+async fn a_repository_whose_endpoint_fails_fails_alone_and_is_backed_off() {
+    let (nats, g) = setup().await;
+    g.add_repo("acme", "gears");
+    g.add_repo("acme", "sprockets");
+    // Listed first (id order): issues disabled (404); another's issues answer 500.
+    g.disable_issues("acme/widgets");
+    g.fail_endpoint("acme/sprockets", "issues", 500);
+    let b = g.create_issue("acme/gears", "alice", "Two", false);
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\norg = \"acme\"\nrepos = true\nkinds = [\"issues\"]\n",
+    );
+    cfg.gitea.max_retries = 0;
+    let run = run(cfg);
+    g.label_issue("acme/gears", b, "bob", "bug", true);
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    // The org's feed goes on at its own pace (no backoff): a new action arrives.
+    g.push_action(gitea_nats_sourcer::simulator::NewAction::push(
+        "alice",
+        "acme/gears",
+        "main",
+        1,
+    ));
+    wait_type(&nats, "io.gitea.activity.commit_repo", 1).await;
+    let feed_polls = |g: &FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/orgs/acme/activities/feeds"))
+            .count()
+    };
+    let start = feed_polls(&g);
+    wait_for(30, "20 more feed polls", || async {
+        feed_polls(&g) >= start + 20
+    })
+    .await;
+    run.stop().await;
+    let polls = feed_polls(&g);
+    for repo in ["widgets", "sprockets"] {
+        let asked = g
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/repos/acme/{repo}/issues")))
+            .count();
+        assert!(
+            asked * 3 <= polls,
+            "acme/{repo}: failing issues asked {asked} times in {polls} polls"
+        );
+    }
+    let gears = g
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/repos/acme/gears/issues"))
+        .count();
+    assert!(
+        gears * 2 >= polls,
+        "gears asked {gears} times in {polls} polls"
+    );
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+}
+
+#[tokio::test]
+async fn release_events_carry_gitea_s_own_time_in_the_server_s_offset() {
+    let (nats, g) = setup().await;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"releases\""),
+    );
+    let run = run(cfg);
+    // Imported: only the releases endpoint announces it.
+    let r1 = g.import_release("acme/widgets", "alice", "v1.0.0", "First");
+    wait_type(&nats, "io.gitea.release.published", 1).await;
+    g.advance_clock(30);
+    g.edit_release("acme/widgets", r1, "First (fixed notes)");
+    wait_type(&nats, "io.gitea.release.edited", 1).await;
+    g.advance_clock(30);
+    g.delete_release("acme/widgets", r1);
+    wait_type(&nats, "io.gitea.release.deleted", 1).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let mut published_at = None;
+    for m in msgs.iter().filter(|m| m.body["type"] != "") {
+        let time = m.body["time"].as_str().unwrap_or("");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok() && time.ends_with("+08:00"),
+            "{}: time {time:?}",
+            m.body["type"]
+        );
+        let own = m.body["data"]["release"]["published_at"].as_str();
+        assert_eq!(Some(time), own, "{}", m.body["type"]);
+        published_at.get_or_insert(time.to_string());
+        assert_eq!(Some(time), published_at.as_deref());
+    }
+    assert_eq!(msgs.len(), 3);
+}

@@ -212,8 +212,16 @@ impl SourcePoller {
                     .as_ref()
                     .is_none_or(|(at, _)| at.elapsed() >= self.source.repos_refresh);
                 if stale {
-                    let list = crate::repo::org_repos(&self.ctx.client, org).await?;
-                    self.repos = Some((std::time::Instant::now(), list));
+                    // A failed listing keeps the repositories known (if any) and is tried
+                    // again next poll; it does not fail the org's feed poll.
+                    match crate::repo::org_repos(&self.ctx.client, org).await {
+                        Ok(list) => self.repos = Some((std::time::Instant::now(), list)),
+                        Err(e) => telemetry::repo_list_failed(
+                            org,
+                            &e,
+                            self.repos.as_ref().map_or(0, |(_, l)| l.len()),
+                        ),
+                    }
                 }
                 self.repos
                     .as_ref()

@@ -38,8 +38,33 @@ pub struct FeedPage {
 #[derive(Debug)]
 pub struct ListPage {
     pub items: Vec<serde_json::Value>,
+    /// `X-Total-Count`, when sent (for some endpoints, e.g. a timeline, only this page's).
     pub total: Option<u64>,
+    /// Whether `Link` announced a next page.
     pub has_next: bool,
+    /// Whether the answer had a `Link` header at all (Gitea sends none for a single page,
+    /// and none ever for `/issues/comments` and `/issues/{index}/timeline`).
+    pub linked: bool,
+}
+
+impl ListPage {
+    /// Whether another page may follow, `read` being the items of every page so far
+    /// (this one included) and `asked` the page size asked for. `Link` decides when there
+    /// is one: a page shorter than asked is not the end (the server may cap pages lower
+    /// than we think). Without `Link`, a total larger than what was read, or else a full
+    /// page, means more.
+    pub fn more(&self, read: usize, asked: usize) -> bool {
+        if self.linked {
+            return self.has_next;
+        }
+        if self.items.is_empty() {
+            return false;
+        }
+        match self.total {
+            Some(total) if total > read as u64 => true,
+            _ => self.items.len() >= asked,
+        }
+    }
 }
 
 /// Shared, cheap to clone.
@@ -240,6 +265,8 @@ impl GiteaClient {
             .with_retries(&url, || self.fetch::<serde_json::Value>(url.clone()))
             .await?;
         let (total, has_next) = paging(&headers);
+        let linked = headers.contains_key(reqwest::header::LINK);
+        let asked = self.page_limit();
         let list = match (field, value) {
             (Some(f), serde_json::Value::Object(mut m)) => m.remove(f).unwrap_or_default(),
             (_, v) => v,
@@ -254,10 +281,16 @@ impl GiteaClient {
                 });
             }
         };
+        if has_next && !items.is_empty() && items.len() < asked {
+            // A full page shorter than asked: the server caps pages lower than we thought.
+            // Lists without `Link` (timelines) can only tell a full page by its size.
+            self.inner.page_limit.store(items.len(), Ordering::Relaxed);
+        }
         Ok(ListPage {
             items,
             total,
             has_next,
+            linked,
         })
     }
 

@@ -2,56 +2,82 @@
 //! newest runs). A server without Actions answers 404: the kind is skipped for this
 //! repository with one info line (re-checked after a restart).
 
-use serde_json::{Map, json};
+use std::collections::BTreeMap;
 
-use super::{Change, Collected, KindCursor, Repo, change_id, unix};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Change, Collected, KindCursor, Reader, Repo, change_id, unix};
 use crate::gitea::GiteaError;
 use crate::telemetry;
 
-pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
+/// The `actions` reader.
+pub struct Actions;
+
+/// What `actions` keeps: whether the server lacks Actions, and the runs last listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    /// The server answered 404 on `/actions/runs`.
+    pub unsupported: bool,
+    /// Run id to `status/conclusion`; `None` until the first listing.
+    pub runs: Option<BTreeMap<i64, String>>,
+}
+
+impl Reader for Actions {
+    type State = State;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<State>,
+    ) -> Result<Collected<State>, GiteaError> {
+        collect(repo, cursor).await
+    }
+}
+
+async fn collect(
+    repo: &Repo<'_>,
+    cursor: &KindCursor<State>,
+) -> Result<Collected<State>, GiteaError> {
     let now = chrono::Utc::now().timestamp();
-    if cursor.state["unsupported"].as_bool() == Some(true) {
+    if cursor.state.unsupported {
         return Ok(Collected {
             changes: Vec::new(),
             since: now,
             state: cursor.state.clone(),
         });
     }
-    let page = match repo
-        .client
-        .list_page(
-            &repo.path(&["actions", "runs"]),
-            &[],
-            1,
-            Some("workflow_runs"),
-        )
-        .await
-    {
-        Ok(p) => p,
+    let known = cursor.state.runs.clone().unwrap_or_default();
+    let runs = match read_runs(repo, &known).await {
+        Ok(runs) => runs,
         Err(e) if e.status() == Some(404) => {
             telemetry::actions_unsupported(repo.owner, repo.name);
             return Ok(Collected {
                 changes: Vec::new(),
                 since: now,
-                state: json!({ "unsupported": true }),
+                state: State {
+                    unsupported: true,
+                    runs: None,
+                },
             });
         }
         Err(e) => return Err(e),
     };
-    let baseline = cursor.state["runs"].is_null() && cursor.since > 0;
-    let known = cursor.state["runs"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut next = Map::new();
+    let baseline = cursor.state.runs.is_none() && cursor.since > 0;
+    let mut next = BTreeMap::new();
+    // Runs not read this time (older than the pages read) stay known as they were.
+    for (id, sig) in &known {
+        if *id < runs.oldest {
+            next.insert(*id, sig.clone());
+        }
+    }
     let mut changes = Vec::new();
-    for run in page.items {
+    for run in runs.items {
         let id = run["id"].as_i64().unwrap_or(0);
         let status = run["status"].as_str().unwrap_or("unknown").to_string();
         let conclusion = run["conclusion"].as_str().unwrap_or("").to_string();
         let sig = format!("{status}/{conclusion}");
-        next.insert(id.to_string(), json!(sig));
-        if baseline || known.get(&id.to_string()).and_then(|v| v.as_str()) == Some(sig.as_str()) {
+        next.insert(id, sig.clone());
+        if baseline || known.get(&id) == Some(&sig) {
             continue;
         }
         let change = if status == "completed" && !conclusion.is_empty() {
@@ -83,6 +109,60 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
     Ok(Collected {
         changes,
         since: now,
-        state: json!({ "runs": next }),
+        state: State {
+            unsupported: false,
+            runs: Some(next),
+        },
     })
+}
+
+/// Runs read newest first, and the oldest id the pages reached.
+struct Runs {
+    items: Vec<serde_json::Value>,
+    oldest: i64,
+}
+
+/// Pages of `/actions/runs` (newest first) until every run still running when last seen
+/// is passed, or the list ends (`Link`; a short page is not the end). At most 10 pages.
+async fn read_runs(repo: &Repo<'_>, known: &BTreeMap<i64, String>) -> Result<Runs, GiteaError> {
+    const PAGES: usize = 10;
+    // The oldest run that may still change.
+    let unfinished = known
+        .iter()
+        .filter(|(_, sig)| !sig.starts_with("completed/"))
+        .map(|(id, _)| *id)
+        .min()
+        .unwrap_or(i64::MAX);
+    let path = repo.path(&["actions", "runs"]);
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    for page in 1..=PAGES {
+        let asked = repo.client.page_limit();
+        let p = repo
+            .client
+            .list_page(&path, &[], page, Some("workflow_runs"))
+            .await?;
+        let more = p.more(items.len() + p.items.len(), asked);
+        items.extend(p.items);
+        let oldest = items
+            .iter()
+            .filter_map(|r| r["id"].as_i64())
+            .min()
+            .unwrap_or(i64::MAX);
+        if !more || oldest <= unfinished {
+            let oldest = if more { oldest } else { i64::MIN };
+            return Ok(Runs { items, oldest });
+        }
+    }
+    let oldest = items
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .min()
+        .unwrap_or(i64::MAX);
+    telemetry::list_truncated(
+        &format!("{}/{}", repo.owner, repo.name),
+        &path.join("/"),
+        PAGES,
+        items.len(),
+    );
+    Ok(Runs { items, oldest })
 }

@@ -4,10 +4,29 @@
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Change, Collected, KindCursor, Repo, change_id, rfc3339, unix};
+use super::{Change, Collected, KindCursor, Reader, Repo, change_id, rfc3339, unix};
 use crate::gitea::GiteaError;
+
+/// The `issues` reader.
+pub struct Issues;
+
+/// `issues` keeps nothing but its position (older cursors stored `null`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {}
+
+impl Reader for Issues {
+    type State = State;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<State>,
+    ) -> Result<Collected<State>, GiteaError> {
+        collect(repo, cursor).await
+    }
+}
 
 /// Timeline types the activity feed already carries (published from there, not again).
 const IN_FEED: &[&str] = &["comment", "close", "reopen", "merge_pull"];
@@ -34,7 +53,10 @@ fn change_of(item: &Value) -> Option<String> {
     })
 }
 
-pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, GiteaError> {
+async fn collect(
+    repo: &Repo<'_>,
+    cursor: &KindCursor<State>,
+) -> Result<Collected<State>, GiteaError> {
     let from = repo.from;
     let before = repo
         .window(&["issues"], &[("state", "all".to_string())])
@@ -44,9 +66,10 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
         query.push(("before", rfc3339(b)));
     }
     let issues = repo.list_all(&["issues"], &query, None, 200).await?;
+    let complete = issues.complete;
     let mut changes = Vec::new();
     let mut since = cursor.since;
-    for issue in issues {
+    for issue in issues.items {
         let Some(updated) = unix(&issue["updated_at"]) else {
             continue;
         };
@@ -70,7 +93,7 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
             )
             .await?;
         let mut explained = HashSet::new();
-        for item in timeline {
+        for item in timeline.items {
             let Some(t) = unix(&item["created_at"]) else {
                 continue;
             };
@@ -118,9 +141,13 @@ pub async fn collect(repo: &Repo<'_>, cursor: &KindCursor) -> Result<Collected, 
     if let Some(b) = before {
         since = since.max(b - 1);
     }
+    if !complete {
+        // Some issues were not read (newest first: the oldest): read the span again.
+        since = cursor.since;
+    }
     Ok(Collected {
         changes,
         since,
-        state: Value::Null,
+        state: State {},
     })
 }

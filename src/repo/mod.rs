@@ -81,20 +81,34 @@ impl fmt::Display for RepoKind {
     }
 }
 
-/// The cursor of one kind of one repository.
+/// The cursor of one kind of one repository; `S` is the kind's own state
+/// (`issues::State`, `releases::State`, ...).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KindCursor {
+#[serde(bound(
+    serialize = "S: Serialize",
+    deserialize = "S: Deserialize<'de> + Default"
+))]
+pub struct KindCursor<S = Value> {
     /// Unix seconds of the newest change read.
     pub since: i64,
     /// Identities published with `t >= since - lookback`.
     #[serde(default)]
     pub seen: SeenSet,
-    /// Kind-specific memory (known releases, tracked heads, runs in progress).
-    #[serde(default)]
-    pub state: Value,
+    /// Kind-specific memory (known releases, tracked heads, runs in progress). Absent or
+    /// `null` (a cursor written before the kind had state) is the kind's default.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub state: S,
     /// Events published in total.
     #[serde(default)]
     pub published: u64,
+}
+
+fn null_as_default<'de, D, S>(d: D) -> Result<S, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    S: Deserialize<'de> + Default,
+{
+    Ok(Option::<S>::deserialize(d)?.unwrap_or_default())
 }
 
 /// One change read from an endpoint.
@@ -121,10 +135,20 @@ pub struct Change {
 }
 
 /// What a kind's reader returns: the changes and the cursor's new position and state.
-pub struct Collected {
+pub struct Collected<S> {
     pub changes: Vec<Change>,
     pub since: i64,
-    pub state: Value,
+    pub state: S,
+}
+
+/// One kind's reader: its typed state and how it reads its changes.
+trait Reader {
+    /// What the kind keeps between polls (serde defaults, so older cursors load).
+    type State: Serialize + serde::de::DeserializeOwned + Default + Send + Sync;
+    async fn collect(
+        repo: &Repo<'_>,
+        cursor: &KindCursor<Self::State>,
+    ) -> Result<Collected<Self::State>, GiteaError>;
 }
 
 /// The repository a reader works on.
@@ -176,19 +200,59 @@ impl Repo<'_> {
         query: &[(&str, String)],
         field: Option<&str>,
         max_pages: usize,
-    ) -> Result<Vec<Value>, GiteaError> {
-        let path = self.path(tail);
-        let mut out = Vec::new();
-        for page in 1..=max_pages {
-            let p = self.client.list_page(&path, query, page, field).await?;
-            let short = p.items.len() < self.client.page_limit();
-            out.extend(p.items);
-            if short || !p.has_next {
-                break;
-            }
-        }
-        Ok(out)
+    ) -> Result<Listed, GiteaError> {
+        let what = format!("{}/{}", self.owner, self.name);
+        list_pages(
+            self.client,
+            &what,
+            &self.path(tail),
+            query,
+            field,
+            max_pages,
+        )
+        .await
     }
+}
+
+/// The items of a list endpoint, and whether they are all of them.
+pub(crate) struct Listed {
+    pub items: Vec<Value>,
+    /// The last page read announced no next one, and the count matched (when sent). A
+    /// list that is not complete must not be taken for the whole set (absent is not deleted).
+    pub complete: bool,
+}
+
+/// Reads a list page by page, following `Link` (`ListPage::more`): a short page is not
+/// the end. At most `max_pages` pages; hitting the bound is logged and the list is
+/// incomplete.
+async fn list_pages(
+    client: &GiteaClient,
+    what: &str,
+    path: &[&str],
+    query: &[(&str, String)],
+    field: Option<&str>,
+    max_pages: usize,
+) -> Result<Listed, GiteaError> {
+    let mut items = Vec::new();
+    for page in 1..=max_pages {
+        let asked = client.page_limit();
+        let p = client.list_page(path, query, page, field).await?;
+        let total = p.total;
+        let linked = p.linked;
+        let more = p.more(items.len() + p.items.len(), asked);
+        items.extend(p.items);
+        if !more {
+            // With `Link`, X-Total-Count is the list's: fewer read means rows moved
+            // between pages while walking (offset paging), so something was skipped.
+            let complete = !linked || total.is_none_or(|t| t == items.len() as u64);
+            return Ok(Listed { items, complete });
+        }
+    }
+    telemetry::list_truncated(what, &path.join("/"), max_pages, items.len());
+    Ok(Listed {
+        items,
+        complete: false,
+    })
 }
 
 /// RFC 3339 `s` (as Gitea writes times) to Unix seconds.
@@ -260,6 +324,12 @@ fn build(
 
 /// Polls `kinds` of one repository: read, publish new changes oldest first, move each
 /// kind's cursor after its acks. `start_now`: a kind without a cursor starts at the present.
+///
+/// Each kind fails alone: a Gitea error (issues disabled: 404; a 500; anything) or a cursor
+/// written meanwhile by someone else is logged once with the repository, kind, URL and
+/// status, counted, and the other kinds (and repositories) go on. A kind that keeps
+/// failing is skipped for a growing number of polls (1, 3, 7, ... 63). Only NATS trouble
+/// (publishing, the bucket) ends the poll: it stops every repository alike.
 pub async fn poll_repo(
     ctx: &PollContext,
     owner: &str,
@@ -273,12 +343,97 @@ pub async fn poll_repo(
         if shutdown.is_fired() {
             break;
         }
-        published += poll_kind(ctx, owner, name, kind, start_now, shutdown).await?;
+        let failing = format!("{} {}", ctx.gitea_url, kv_key(kind, owner, name));
+        if backoff::skip(&failing) {
+            continue;
+        }
+        let result = match kind {
+            RepoKind::Issues => {
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, start_now, shutdown).await
+            }
+            RepoKind::Comments => {
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, start_now, shutdown).await
+            }
+            RepoKind::Releases => {
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, start_now, shutdown).await
+            }
+            RepoKind::Statuses => {
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start_now, shutdown).await
+            }
+            RepoKind::Actions => {
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, start_now, shutdown).await
+            }
+        };
+        match result {
+            Ok(n) => {
+                published += n;
+                if let Some(failures) = backoff::succeeded(&failing) {
+                    telemetry::repo_kind_recovered(owner, name, kind.name(), failures);
+                }
+            }
+            Err(PollError::Gitea(e)) => {
+                let (failures, skip) = backoff::failed(&failing);
+                telemetry::repo_kind_failed(owner, name, kind.name(), &e, failures, skip);
+            }
+            Err(PollError::State(e @ crate::state::StateError::Conflict { .. })) => {
+                telemetry::repo_kind_conflict(owner, name, kind.name(), &e);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(published)
 }
 
-async fn poll_kind(
+/// Kinds of repositories that keep failing, skipped for a growing number of polls. In
+/// memory (a restart tries each once again), keyed by Gitea URL and cursor key.
+mod backoff {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex, MutexGuard};
+
+    /// At most this many polls skipped in a row.
+    const MAX_SKIP: u32 = 63;
+
+    #[derive(Default)]
+    struct Failing {
+        failures: u32,
+        skip: u32,
+    }
+
+    static FAILING: LazyLock<Mutex<HashMap<String, Failing>>> = LazyLock::new(Default::default);
+
+    fn map() -> MutexGuard<'static, HashMap<String, Failing>> {
+        // Each use is one insert, update or remove: a poisoned map is still consistent.
+        FAILING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether to skip this poll of `key` (counts the skip).
+    pub(super) fn skip(key: &str) -> bool {
+        match map().get_mut(key) {
+            Some(f) if f.skip > 0 => {
+                f.skip -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records a failure: consecutive failures and the polls now skipped.
+    pub(super) fn failed(key: &str) -> (u32, u32) {
+        let mut m = map();
+        let f = m.entry(key.to_string()).or_default();
+        f.failures = f.failures.saturating_add(1);
+        f.skip = (1u32 << f.failures.min(6)) - 1;
+        f.skip = f.skip.min(MAX_SKIP);
+        (f.failures, f.skip)
+    }
+
+    /// Records a success: the failures it ends, if any.
+    pub(super) fn succeeded(key: &str) -> Option<u32> {
+        map().remove(key).map(|f| f.failures)
+    }
+}
+
+async fn poll_kind<R: Reader>(
     ctx: &PollContext,
     owner: &str,
     name: &str,
@@ -287,7 +442,7 @@ async fn poll_kind(
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
-    let (cursor, revision) = match ctx.store.get::<KindCursor>(&key).await? {
+    let (cursor, revision) = match ctx.store.get::<KindCursor<R::State>>(&key).await? {
         Some(stored) => stored,
         None => (
             KindCursor {
@@ -307,15 +462,7 @@ async fn poll_kind(
         name,
         from: (cursor.since - ctx.lookback).max(0),
     };
-    let read = async {
-        match kind {
-            RepoKind::Issues => issues::collect(&repo, &cursor).await,
-            RepoKind::Comments => comments::collect(&repo, &cursor).await,
-            RepoKind::Releases => releases::collect(&repo, &cursor).await,
-            RepoKind::Statuses => statuses::collect(&repo, &cursor).await,
-            RepoKind::Actions => actions::collect(&repo, &cursor).await,
-        }
-    };
+    let read = R::collect(&repo, &cursor);
     let collected = tokio::select! {
         biased;
         _ = shutdown.wait() => return Ok(0),
@@ -342,6 +489,7 @@ async fn poll_kind(
         key,
         cursor,
         revision,
+        read_to: collected.since,
     };
     let out = ctx
         .pipeline()
@@ -361,17 +509,20 @@ async fn poll_kind(
 }
 
 /// One kind's cursor of one repository as the pipeline's target.
-struct KindTarget<'a> {
+struct KindTarget<'a, S> {
     ctx: &'a PollContext,
     owner: &'a str,
     name: &'a str,
     kind: RepoKind,
     key: String,
-    cursor: KindCursor,
+    cursor: KindCursor<S>,
     revision: u64,
+    /// Where the reader says the kind is read up to: a batch never moves `since` past it
+    /// (an incomplete list leaves it below what was missed).
+    read_to: i64,
 }
 
-impl Target for KindTarget<'_> {
+impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
     type Item = Change;
 
     fn seen(&mut self) -> &mut SeenSet {
@@ -407,7 +558,7 @@ impl Target for KindTarget<'_> {
         if let Some(last) = batch.last() {
             // Everything read up to this change is published; the trailing window re-reads
             // what shares its second.
-            cursor.since = cursor.since.max(last.id.t);
+            cursor.since = cursor.since.max(last.id.t.min(self.read_to));
         }
         cursor.seen.retain_from(cursor.since - self.ctx.lookback);
         cursor.seen.bound(MAX_SEEN);
@@ -426,20 +577,12 @@ pub async fn org_repos(
     client: &GiteaClient,
     org: &str,
 ) -> Result<Vec<(String, String)>, GiteaError> {
+    let listed = list_pages(client, org, &["orgs", org, "repos"], &[], None, 100).await?;
     let mut out = Vec::new();
-    for page in 1..=100 {
-        let p = client
-            .list_page(&["orgs", org, "repos"], &[], page, None)
-            .await?;
-        let short = p.items.len() < client.page_limit();
-        for r in &p.items {
-            let full = r["full_name"].as_str().unwrap_or("");
-            if let Some((o, n)) = full.split_once('/') {
-                out.push((o.to_string(), n.to_string()));
-            }
-        }
-        if short || !p.has_next {
-            break;
+    for r in &listed.items {
+        let full = r["full_name"].as_str().unwrap_or("");
+        if let Some((o, n)) = full.split_once('/') {
+            out.push((o.to_string(), n.to_string()));
         }
     }
     Ok(out)
@@ -455,4 +598,152 @@ fn change_id(noun: &str, repo: &Repo<'_>, object: i64, extra: &str) -> String {
         &object.to_be_bytes(),
         extra.as_bytes(),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    use crate::simulator::{FakeGitea, SimOptions};
+
+    /// A fake Gitea serving at most `max` items a page, and a client that guesses 50 (it
+    /// never read the server's settings).
+    async fn small_pages(max: usize) -> (FakeGitea, GiteaClient) {
+        let g = FakeGitea::start(SimOptions {
+            max_response_items: max,
+            ..Default::default()
+        })
+        .await
+        .expect("the fake Gitea starts");
+        g.add_org("acme");
+        g.add_repo("acme", "widgets");
+        let cfg: crate::config::GiteaConfig = toml::from_str(&format!(
+            "url = \"{}\"\nrequests_per_second = 500\nburst = 100",
+            g.url()
+        ))
+        .expect("gitea config");
+        let client = GiteaClient::new(&cfg, None).expect("client");
+        assert_eq!(client.page_limit(), 50);
+        (g, client)
+    }
+
+    fn repo(client: &GiteaClient) -> Repo<'_> {
+        Repo {
+            client,
+            owner: "acme",
+            name: "widgets",
+            from: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn lists_follow_link_past_pages_shorter_than_the_client_asked_for() {
+        let (g, client) = small_pages(7).await;
+        for i in 0..30 {
+            g.import_release("acme/widgets", "alice", &format!("v{i}"), "r");
+        }
+        for i in 0..11 {
+            g.add_repo("acme", &format!("r{i}"));
+        }
+        let listed = repo(&client)
+            .list_all(&["releases"], &[], None, 100)
+            .await
+            .expect("releases");
+        assert_eq!(
+            listed.items.len(),
+            30,
+            "every page read, not only the first"
+        );
+        assert!(listed.complete);
+        let repos = org_repos(&client, "acme").await.expect("org repos");
+        assert_eq!(repos.len(), 12);
+        // The bound: fewer pages than the list holds is an incomplete list.
+        let listed = repo(&client)
+            .list_all(&["releases"], &[], None, 2)
+            .await
+            .expect("releases");
+        assert!(!listed.complete);
+    }
+
+    #[tokio::test]
+    async fn releases_on_pages_smaller_than_guessed_are_all_seen_and_none_is_taken_for_deleted() {
+        let (g, client) = small_pages(7).await;
+        let ids: Vec<i64> = (0..30)
+            .map(|i| g.import_release("acme/widgets", "alice", &format!("v{i}"), "r"))
+            .collect();
+        let repo = repo(&client);
+        let first = releases::Releases::collect(&repo, &KindCursor::default())
+            .await
+            .expect("first poll");
+        let published = first
+            .changes
+            .iter()
+            .filter(|c| c.change == "published")
+            .count();
+        assert_eq!(published, 30);
+        g.delete_release("acme/widgets", ids[3]);
+        let cursor = KindCursor {
+            since: first.since,
+            state: first.state,
+            ..Default::default()
+        };
+        let second = releases::Releases::collect(&repo, &cursor)
+            .await
+            .expect("second poll");
+        let changes: Vec<(&str, i64)> = second
+            .changes
+            .iter()
+            .map(|c| (c.change.as_str(), c.seq))
+            .collect();
+        assert_eq!(changes, [("deleted", ids[3])]);
+    }
+
+    fn load<S: serde::de::DeserializeOwned + Default>(v: Value) -> KindCursor<S> {
+        serde_json::from_value(v).expect("an old cursor loads")
+    }
+
+    #[test]
+    fn cursors_written_with_untyped_state_still_load_into_each_kinds_state() {
+        let seen = json!([{ "k": "abc", "t": 5 }]);
+        let c: KindCursor<issues::State> =
+            load(json!({ "since": 7, "seen": seen, "state": null, "published": 3 }));
+        assert_eq!((c.since, c.seen.len(), c.published), (7, 1, 3));
+        let c: KindCursor<issues::State> = load(json!({ "since": 7 }));
+        assert_eq!(c.state, issues::State {});
+
+        let c: KindCursor<comments::State> =
+            load(json!({ "since": 1, "state": { "repo_id": 42 } }));
+        assert_eq!(c.state.repo_id, Some(42));
+
+        let c: KindCursor<releases::State> = load(json!({ "since": 1, "state": {
+            "repo_id": 42,
+            "known": { "9": { "fp": "f", "tag_name": "v1", "name": "First" } }
+        } }));
+        assert_eq!(c.state.repo_id, Some(42));
+        let known = c.state.known.expect("known releases");
+        assert_eq!(known[&9].fp, "f");
+        assert_eq!(known[&9].tag_name, "v1");
+        assert_eq!(known[&9].name, json!("First"));
+        let c: KindCursor<releases::State> =
+            load(json!({ "since": 1, "state": { "repo_id": 42 } }));
+        assert!(c.state.known.is_none(), "never listed stays never listed");
+
+        let c: KindCursor<statuses::State> = load(json!({ "since": 1, "state": {
+            "heads": { "main": "aaa" },
+            "tracked": { "bbb": { "since": 100, "last": 4, "branch": "main" } }
+        } }));
+        assert_eq!(c.state.heads.expect("heads")["main"], "aaa");
+        assert_eq!(c.state.tracked["bbb"].last, 4);
+        assert_eq!(c.state.tracked["bbb"].branch, "main");
+
+        let c: KindCursor<actions::State> =
+            load(json!({ "since": 1, "state": { "unsupported": true } }));
+        assert!(c.state.unsupported);
+        let c: KindCursor<actions::State> = load(json!({ "since": 1, "state": {
+            "runs": { "12": "completed/success" }
+        } }));
+        assert!(!c.state.unsupported);
+        assert_eq!(c.state.runs.expect("runs")[&12], "completed/success");
+    }
 }

@@ -662,6 +662,27 @@ impl World {
         id
     }
 
+    /// A release that no feed action announces, as Gitea's repository migration (or a
+    /// mirror) creates them. Returns the release id.
+    pub fn import_release(&mut self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
+        let author = self.add_user(actor);
+        let rid = self.ensure_repo(repo, actor);
+        if self.repo(rid).is_none() {
+            return 0;
+        }
+        let now = self.now_secs();
+        let id = bump(&mut self.objects.next_release_id);
+        self.objs_mut(rid).releases.push(Release {
+            id,
+            tag: tag.to_string(),
+            title: title.to_string(),
+            author,
+            created: now,
+            deleted: false,
+        });
+        id
+    }
+
     fn release_mut(&mut self, repo: &str, id: i64) -> Option<&mut Release> {
         let rid = self.repo_id(repo)?;
         self.objects
@@ -1641,6 +1662,27 @@ impl FakeGitea {
     /// See [`World::add_release`].
     pub fn add_release(&self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
         self.with_world(|w| w.add_release(repo, actor, tag, title))
+    }
+
+    /// See [`World::import_release`].
+    pub fn import_release(&self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
+        self.with_world(|w| w.import_release(repo, actor, tag, title))
+    }
+
+    /// A repository whose issues are disabled: Gitea answers `404` on `/issues` and
+    /// everything below it (comments, timelines), for good.
+    pub fn disable_issues(&self, repo: &str) {
+        self.fail_endpoint(repo, "issues", 404);
+    }
+
+    /// Every request below `/repos/{repo}/{tail}` answers `status` (a JSON error), for
+    /// good: one repository's endpoint broken (e.g. `500` from a corrupt row).
+    pub fn fail_endpoint(&self, repo: &str, tail: &str, status: u16) {
+        self.inject(
+            super::Fault::new(super::FaultKind::Status(status))
+                .on_path(&format!("/repos/{repo}/{tail}"))
+                .times(usize::MAX),
+        );
     }
 
     /// See [`World::edit_release`].
