@@ -200,9 +200,10 @@ async fn targeted_runs(
     spec: &SourceSpec,
     date: Option<NaiveDate>,
     from: i64,
+    layout: usize,
     got: &mut Gathered,
 ) -> Result<bool, GiteaError> {
-    let Some(layout) = got.runs.iter().rev().find(|r| r.first_page == 1) else {
+    let Some(layout) = got.runs.get(layout).cloned() else {
         return Ok(false);
     };
     let unproven = evidence::unproven(&got.runs, &got.held, from);
@@ -265,7 +266,14 @@ pub async fn walk_day(
     let mut got = Gathered::default();
     let mut unproven = None;
     for pass in 0..MAX_PASSES {
-        if pass % 2 == 0 || !targeted_runs(client, spec, Some(date), i64::MIN, &mut got).await? {
+        let layout = got
+            .runs
+            .iter()
+            .rposition(|r| r.first_page == 1)
+            .unwrap_or(0);
+        if pass % 2 == 0
+            || !targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?
+        {
             full_run(client, spec, Some(date), 1, None, &mut got).await?;
         }
         unproven = got.unproven(i64::MIN);
@@ -318,7 +326,19 @@ pub async fn walk_span(
     let mut start = b.min(a).max(1);
     let mut got = Gathered::default();
     let mut unproven = None;
+    let mut layout = None;
     for pass in 0..MAX_PASSES {
+        if pass % 2 == 1
+            && let Some(l) = layout
+            && targeted_runs(client, spec, None, lo, l, &mut got).await?
+        {
+            unproven = got.unproven(lo).filter(|t| *t <= hi);
+            match unproven {
+                None => break,
+                Some(t) => telemetry::walk_restarted(spec, pass as u64 + 1, t),
+            }
+            continue;
+        }
         // Start one page above, so rows pushed down while bisecting are not missed, and
         // further up until the run's first row is newer than `hi`.
         loop {
@@ -330,6 +350,7 @@ pub async fn walk_span(
                 .and_then(|r| r.pages.first())
                 .and_then(|p| p.seconds.iter().max().copied());
             if from == 1 || newest_first.is_some_and(|n| n > hi) {
+                layout = Some(got.runs.len().saturating_sub(1));
                 break;
             }
             start = from.saturating_sub(1).max(1);
@@ -504,5 +525,185 @@ impl<'a> DayWalker<'a> {
             self.prev = Some((r.activity.created.date_naive(), offset_of(r)));
         }
         Ok(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::simulator::{FakeGitea, NewAction, SimOptions};
+
+    const REPO: &str = "acme/widgets";
+
+    async fn gitea(seed: u64, page: usize) -> (FakeGitea, GiteaClient, SourceSpec) {
+        let g = FakeGitea::start(SimOptions {
+            max_response_items: page,
+            seed,
+            ..Default::default()
+        })
+        .await
+        .expect("the fake Gitea starts");
+        g.add_org("acme");
+        g.add_repo("acme", "widgets");
+        let cfg: crate::config::GiteaConfig = toml::from_str(&format!(
+            "url = \"{}\"\nrequests_per_second = 1000\nburst = 200",
+            g.url()
+        ))
+        .expect("gitea config");
+        let client = GiteaClient::new(&cfg, None).expect("client");
+        client.learn_page_limit().await.expect("page size");
+        let spec: SourceSpec = "repo:acme/widgets".parse().expect("spec");
+        (g, client, spec)
+    }
+
+    /// `n` pushes, `tie` to a second, ending `secs_ago` seconds before now.
+    fn ties(g: &FakeGitea, n: i64, tie: i64, secs_ago: i64) {
+        let now = g.now();
+        for i in 0..n {
+            g.push_action(
+                NewAction::push("bob", REPO, "main", 1)
+                    .at(now - chrono::Duration::seconds(secs_ago + (n - i) / tie)),
+            );
+        }
+    }
+
+    fn ids(rows: &[ActivityRow]) -> HashSet<i64> {
+        rows.iter().map(|r| r.activity.id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_live_walk_over_ties_at_every_boundary_holds_every_row_or_says_which_second() {
+        let mut proven = 0;
+        for seed in 1..=10 {
+            let (g, client, spec) = gitea(seed, 10).await;
+            ties(&g, 120, 7, 3600);
+            let w = walk_back_to(&client, &spec, 0, 40).await.expect("walk");
+            let LiveWalk::Done { rows, unproven, .. } = w else {
+                panic!("the feed is 12 pages, the budget 40");
+            };
+            match unproven {
+                None => {
+                    proven += 1;
+                    assert_eq!(ids(&rows).len(), 120, "seed {seed}: proven means whole");
+                }
+                // Allowed, but then the walk really may have missed a row of that second.
+                Some(t) => assert!(ids(&rows).len() <= 120, "seed {seed}: unproven at {t}"),
+            }
+            g.shutdown().await;
+        }
+        // Six passes prove a static feed (the passes only reshuffle ties).
+        assert_eq!(proven, 10);
+    }
+
+    #[tokio::test]
+    async fn a_day_walk_re_reads_only_the_pages_around_split_seconds() {
+        let (g, client, spec) = gitea(3, 10).await;
+        ties(&g, 200, 5, 7200);
+        let day = g.now().date_naive();
+        g.clear_requests();
+        let w = walk_day(&client, &spec, day).await.expect("walk");
+        let today = g
+            .logical_actions()
+            .iter()
+            .filter(|a| a.created.date_naive() == day)
+            .count();
+        assert_eq!(w.unproven, None);
+        assert_eq!(ids(&w.rows).len(), today);
+        let pages = today.div_ceil(10);
+        let requests = g.requests().len();
+        // One full pass, and re-reads of a few pages around split seconds: far fewer than
+        // the six full passes the budget allows.
+        assert!(
+            requests < 3 * pages,
+            "{requests} requests for {pages} pages"
+        );
+        g.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_walk_ends_on_a_feed_that_keeps_moving() {
+        let (g, client, spec) = gitea(5, 10).await;
+        ties(&g, 60, 3, 3600);
+        // A new row before every page served: every page boundary moves, nothing is hidden.
+        let served = Arc::new(AtomicUsize::new(0));
+        let s = served.clone();
+        g.set_feed_hook(Some(Box::new(move |_, w| {
+            s.fetch_add(1, Ordering::Relaxed);
+            w.push_action(NewAction::push("carol", REPO, "busy", 1));
+        })));
+        let w = walk_back_to(&client, &spec, 0, 100).await.expect("walk");
+        g.set_feed_hook(None);
+        let LiveWalk::Done { rows, .. } = w else {
+            panic!("within the budget");
+        };
+        let n = served.load(Ordering::Relaxed);
+        assert!(n <= 6 * 20, "ended after {n} pages");
+        // Every row that existed before the walk began is held.
+        let held = rows
+            .iter()
+            .filter(|r| r.activity.ref_name == "refs/heads/main")
+            .count();
+        assert_eq!(held, 60);
+        g.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_walk_that_cannot_prove_a_stretch_says_where_and_stops() {
+        let (g, client, spec) = gitea(7, 10).await;
+        ties(&g, 60, 1, 3600);
+        // A row deleted before every page: the total always shrinks mid-walk.
+        let victims: Arc<std::sync::Mutex<Vec<crate::simulator::ActionId>>> = Default::default();
+        {
+            let now = g.now();
+            let mut v = victims.lock().expect("lock");
+            for i in 0..40 {
+                v.push(
+                    g.push_action(
+                        NewAction::push("dave", REPO, "doomed", 1)
+                            .at(now - chrono::Duration::seconds(4000 + i)),
+                    ),
+                );
+            }
+        }
+        let v = victims.clone();
+        g.set_feed_hook(Some(Box::new(move |_, w| {
+            if let Some(id) = v.lock().expect("lock").pop() {
+                w.soft_delete(id);
+            }
+        })));
+        let w = walk_back_to(&client, &spec, 0, 100).await.expect("walk");
+        g.set_feed_hook(None);
+        let LiveWalk::Done { unproven, .. } = w else {
+            panic!("within the budget");
+        };
+        assert!(
+            unproven.is_some(),
+            "a feed that shrinks under every page is never proven"
+        );
+        g.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_span_walk_reads_exactly_the_rows_of_a_stretch_deep_in_the_feed() {
+        let (g, client, spec) = gitea(11, 10).await;
+        ties(&g, 300, 4, 60);
+        let now = g.now().timestamp();
+        let (lo, hi) = (now - 60 - 50, now - 60 - 30);
+        g.clear_requests();
+        let w = walk_span(&client, &spec, lo, hi).await.expect("walk");
+        let want = g
+            .logical_actions()
+            .iter()
+            .filter(|a| (lo..=hi).contains(&a.created.timestamp()))
+            .count();
+        assert_eq!(w.unproven, None);
+        assert_eq!(ids(&w.rows).len(), want);
+        assert!(w.rows.iter().all(|r| (lo..=hi).contains(&r.created_unix())));
+        // Bisection over 30 pages, then the few pages of the stretch: not a walk from page 1.
+        assert!(g.requests().len() < 30, "{} requests", g.requests().len());
+        g.shutdown().await;
     }
 }
