@@ -132,6 +132,10 @@ pub fn dst_span(spec: &SourceSpec, day: NaiveDate, from: i64, to: i64) {
     tracing::info!(source = %spec, %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
 }
 
+pub fn cursor_handed_over(from: &SourceSpec, to: &SourceSpec, position: i64) {
+    tracing::info!(source = %to, from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
+}
+
 pub fn cursor_created(spec: &SourceSpec, start: &StartAt, position: i64) {
     tracing::info!(source = %spec, %start, position, "no stored cursor; starting at {start}");
 }

@@ -262,3 +262,65 @@ async fn a_tie_split_by_a_page_boundary_is_never_lost_by_a_day_walk() {
         "trials (seed, actions in the stream) that lost actions: {short:?}"
     );
 }
+
+/// Issue 10: adding `repo:X` beside the `org:` source that published X until now. The new
+/// source takes X over where the org's cursor is: with `start = "beginning"` it must not
+/// publish X's history again, and with `start = "now"` it must not skip what the org had
+/// not reached yet (the org skips X from then on). One-second duplicate window: a repeat
+/// would show.
+#[tokio::test]
+async fn a_repo_source_added_beside_its_org_neither_repeats_nor_skips() {
+    for start in ["beginning", "now"] {
+        let nats = Nats::start().await;
+        let g = gitea().await;
+        g.add_org("acme");
+        g.add_repo("acme", "widgets");
+        g.add_repo("acme", "gadgets");
+        let t = g.now();
+        for i in 0..20 {
+            let repo = if i % 2 == 0 {
+                "acme/widgets"
+            } else {
+                "acme/gadgets"
+            };
+            g.push_action(
+                NewAction::push("bob", repo, "main", 1)
+                    .at(t - chrono::Duration::seconds(7200 - 360 * i)),
+            );
+        }
+        let mk = |sources: &str, poll: &str| {
+            let mut cfg = config(&g.url(), &nats.url(), poll, sources);
+            cfg.nats.duplicate_window = std::time::Duration::from_secs(1);
+            cfg
+        };
+        let first = run(mk("[[source]]\norg = \"acme\"", "start = \"beginning\""));
+        wait_stream(&nats.url(), STREAM, 20, "the org's history").await;
+        first.stop().await;
+        // While nothing runs: five actions in widgets that the org never read.
+        for _ in 0..5 {
+            g.push_action(NewAction::push("carol", "acme/widgets", "main", 1));
+        }
+        let second = run(mk(
+            &format!(
+                "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"\nstart = \"{start}\""
+            ),
+            "start = \"beginning\"",
+        ));
+        wait_stream(
+            &nats.url(),
+            STREAM,
+            25,
+            "the five actions made while stopped",
+        )
+        .await;
+        // Two more, read by the repository source only.
+        for _ in 0..2 {
+            g.push_action(NewAction::push("dave", "acme/widgets", "main", 1));
+        }
+        wait_stream(&nats.url(), STREAM, 27, "the two new actions").await;
+        second.stop().await;
+        let msgs = read_stream(&nats.url(), STREAM).await;
+        assert_eq!(msgs.len(), 27, "start = {start}");
+        assert_no_repeats(&msgs);
+    }
+}

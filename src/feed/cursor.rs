@@ -202,6 +202,9 @@ pub struct Cursor {
     pub newest: Option<String>,
     /// Last write.
     pub updated_at: DateTime<Utc>,
+    /// First write (absent in cursors written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl Cursor {
@@ -216,6 +219,7 @@ impl Cursor {
             published: 0,
             newest: None,
             updated_at: Utc::now(),
+            created_at: Some(Utc::now()),
         }
     }
 

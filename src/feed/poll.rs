@@ -60,6 +60,8 @@ pub struct Owners {
     repos: std::collections::HashSet<String>,
     /// Org names (lower case) of the org sources.
     orgs: std::collections::HashSet<String>,
+    /// The user sources.
+    users: Vec<SourceSpec>,
 }
 
 impl Owners {
@@ -73,10 +75,23 @@ impl Owners {
                 SourceSpec::Org(org) => {
                     o.orgs.insert(org.to_lowercase());
                 }
-                SourceSpec::User(_) => {}
+                SourceSpec::User(_) => o.users.push(spec.clone()),
             }
         }
         o
+    }
+
+    /// The source that publishes `owner/name` when no `repo:` source does: its org's source,
+    /// else the owner's `user:` source (the user's own repositories), if configured.
+    pub fn fallback_for(&self, owner: &str, users: &[SourceSpec]) -> Option<SourceSpec> {
+        let o = owner.to_lowercase();
+        if self.orgs.contains(&o) {
+            return Some(SourceSpec::Org(owner.to_string()));
+        }
+        users
+            .iter()
+            .find(|u| matches!(u, SourceSpec::User(n) if n.to_lowercase() == o))
+            .cloned()
     }
 
     /// Whether `spec` publishes this row (another source may own its repository).
@@ -140,6 +155,8 @@ pub struct SourcePoller {
     state: Option<Stored>,
     /// An org source's repositories (for `kinds`) and when they were listed.
     repos: Option<(std::time::Instant, Vec<(String, String)>)>,
+    /// When this source was configured in this process (start or reload).
+    configured_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
@@ -162,6 +179,7 @@ impl SourcePoller {
             source,
             state: None,
             repos: None,
+            configured_at: chrono::Utc::now(),
         }
     }
 
@@ -304,8 +322,48 @@ impl SourcePoller {
         Ok(())
     }
 
-    /// Creates the cursor of a source that has none, as `start` says.
+    /// A new `repo:` source takes its repository over from the org (or user) source that
+    /// published it until now: it starts where that source's cursor is, whatever `start`
+    /// says, so that it neither publishes again what that source published (the window's
+    /// identities are in the cross-feed index) nor skips what it had not reached yet.
+    async fn handover(&self) -> Result<Option<Stored>, PollError> {
+        let SourceSpec::Repo { owner, .. } = &self.source.spec else {
+            return Ok(None);
+        };
+        let from = {
+            let owners = self.ctx.owners.read().unwrap_or_else(|e| e.into_inner());
+            owners.fallback_for(owner, &owners.users)
+        };
+        let Some(from) = from else { return Ok(None) };
+        let Some(prev) = self.ctx.store.load(&from).await? else {
+            return Ok(None);
+        };
+        // Only a cursor older than this source's configuration published the repository:
+        // on a fresh install both start together and the other source never owned it.
+        if prev
+            .cursor
+            .created_at
+            .is_some_and(|c| c >= self.configured_at)
+        {
+            return Ok(None);
+        }
+        let mut cursor = Cursor::new(prev.cursor.position, prev.cursor.floor);
+        cursor.floor_day = prev.cursor.floor_day;
+        telemetry::cursor_handed_over(&from, &self.source.spec, cursor.position);
+        let mut stored = Stored {
+            cursor,
+            revision: 0,
+        };
+        self.commit(&mut stored).await?;
+        Ok(Some(stored))
+    }
+
+    /// Creates the cursor of a source that has none, as `start` says (or from the source
+    /// that published its repository until now: [`Self::handover`]).
     async fn initial(&self, shutdown: &mut Shutdown) -> Result<Option<Stored>, PollError> {
+        if let Some(stored) = self.handover().await? {
+            return Ok(Some(stored));
+        }
         let ctx = &self.ctx;
         let spec = &self.source.spec;
         let Some(first) = read(shutdown, ctx.client.feed_page(spec, 1, None)).await? else {
