@@ -204,11 +204,10 @@ async fn tie_trial(nats: &Nats, seed: u64, live_pages: usize) -> usize {
         &format!("start = \"beginning\"\nlive_pages = {live_pages}"),
         "[[source]]\nrepo = \"acme/widgets\"",
     );
-    // A stream of its own per trial, with a one-second duplicate window: a repeat shows.
+    // A stream of its own per trial.
     cfg.nats.stream = format!("TIES_{live_pages}_{seed}");
     cfg.nats.subject_prefix = format!("ties{live_pages}x{seed}");
     cfg.nats.cursor_bucket = format!("ties_{live_pages}_{seed}");
-    cfg.nats.duplicate_window = std::time::Duration::from_secs(1);
     let stream = cfg.nats.stream.clone();
     let r = run(cfg);
     // Every action, or the poll after the one that hid a row: three polls at most.
@@ -288,11 +287,7 @@ async fn a_repo_source_added_beside_its_org_neither_repeats_nor_skips() {
                     .at(t - chrono::Duration::seconds(7200 - 360 * i)),
             );
         }
-        let mk = |sources: &str, poll: &str| {
-            let mut cfg = config(&g.url(), &nats.url(), poll, sources);
-            cfg.nats.duplicate_window = std::time::Duration::from_secs(1);
-            cfg
-        };
+        let mk = |sources: &str, poll: &str| config(&g.url(), &nats.url(), poll, sources);
         let first = run(mk("[[source]]\norg = \"acme\"", "start = \"beginning\""));
         wait_stream(&nats.url(), STREAM, 20, "the org's history").await;
         first.stop().await;

@@ -50,7 +50,9 @@ pub async fn gitea_with(opts: SimOptions) -> FakeGitea {
 }
 
 /// A config for the fake Gitea and test NATS, fast intervals; `extra` is appended verbatim
-/// (more `[[source]]` tables, or keys for `[poll]` given as `poll_extra`).
+/// (more `[[source]]` tables, or keys for `[poll]` given as `poll_extra`). The stream has a
+/// one-second duplicate window, so "nothing repeated" is proven by the stream itself, not
+/// by JetStream absorbing repeats.
 pub fn config(gitea_url: &str, nats_url: &str, poll_extra: &str, sources: &str) -> Config {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -68,6 +70,8 @@ timeout = "5s"
 
 [nats]
 url = "{nats_url}"
+# One second: a repeat shows in the stream instead of being absorbed by JetStream.
+duplicate_window = "1s"
 
 [poll]
 interval = "200ms"
