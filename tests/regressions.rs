@@ -319,3 +319,58 @@ async fn a_repo_source_added_beside_its_org_neither_repeats_nor_skips() {
         assert_no_repeats(&msgs);
     }
 }
+
+/// Issue 10: a cursor's identity list was rewritten whole each commit and reached the KV
+/// value limit (1 MiB) at about 20,000 events in one trailing window: the cursor could no
+/// longer be written and the source was stuck re-publishing. The window now keeps at most
+/// `MAX_SEEN` identities (the oldest seconds go first, logged), and the source goes on.
+#[tokio::test]
+async fn a_burst_larger_than_a_cursor_can_remember_still_moves_the_cursor() {
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 500,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    let n: i64 = 22_000;
+    for i in 0..n {
+        g.push_action(
+            NewAction::push("bob", "acme/widgets", "main", 1)
+                .at(now - chrono::Duration::seconds(1200 - i * 1200 / n)),
+        );
+    }
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlookback = \"30m\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let r = run(cfg);
+    let url = nats.url();
+    wait_for(120, "every action of the burst", || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= n as u64 }
+    })
+    .await;
+    // The cursor was written at the end, and holds no more identities than it can store.
+    let url = nats.url();
+    wait_for(30, "the cursor at the newest action", || {
+        let url = url.clone();
+        async move {
+            let c = cursor_of(&url, "repo:acme/widgets").await;
+            c.is_some_and(|c| c.position >= now.timestamp() - 1)
+        }
+    })
+    .await;
+    r.stop().await;
+    let c = cursor_of(&nats.url(), "repo:acme/widgets")
+        .await
+        .expect("a cursor");
+    assert!(c.seen.len() <= gitea_nats_sourcer::feed::cursor::MAX_SEEN);
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_eq!(msgs.len(), n as usize);
+    assert_no_repeats(&msgs);
+}

@@ -101,16 +101,23 @@ impl SeenSet {
         self.len = len;
     }
 
-    /// Keeps at most `max` identities, dropping whole seconds from the oldest. Returns the
+    /// Keeps at most `max` identities, dropping whole seconds from the oldest, but never a
+    /// second at or above `keep_from` (an unproven second must stay readable). Returns the
     /// oldest second still held when something was dropped.
-    pub fn bound(&mut self, max: usize) -> Option<i64> {
+    pub fn bound(&mut self, max: usize, keep_from: Option<i64>) -> Option<i64> {
         if self.len <= max {
             return None;
         }
         let mut times: Vec<i64> = self.map.values().flatten().copied().collect();
         times.sort_unstable();
         // The second of the `len - max`-th oldest identity and everything below it go.
-        let cut = times[self.len - max - 1] + 1;
+        let mut cut = times[self.len - max - 1] + 1;
+        if let Some(k) = keep_from {
+            cut = cut.min(k);
+        }
+        if times.first().is_none_or(|&oldest| oldest >= cut) {
+            return None;
+        }
         self.retain_from(cut);
         Some(cut)
     }
@@ -164,6 +171,10 @@ impl<'de> Deserialize<'de> for SeenSet {
     }
 }
 
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
 /// History that Gitea no longer has (the `delete_old_actions` cron ran before we read it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gap {
@@ -191,6 +202,10 @@ pub struct Cursor {
     /// Published identities with `t >= position - lookback`.
     #[serde(default)]
     pub seen: SeenSet,
+    /// Set when more identities than [`MAX_SEEN`] fell in the window: the window starts
+    /// here instead (what is below was forgotten, so it must not be read again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_floor: i64,
     /// The last gap found, if any.
     #[serde(default)]
     pub gap: Option<Gap>,
@@ -215,6 +230,7 @@ impl Cursor {
             floor,
             floor_day: None,
             seen: SeenSet::default(),
+            window_floor: 0,
             gap: None,
             published: 0,
             newest: None,
@@ -225,7 +241,17 @@ impl Cursor {
 
     /// The oldest `created` a poll still needs to read.
     pub fn cutoff(&self, lookback: i64) -> i64 {
-        (self.position - lookback).max(self.floor)
+        (self.position - lookback)
+            .max(self.floor)
+            .max(self.window_floor)
+    }
+
+    /// Keeps the window's identities within [`MAX_SEEN`]; returns where the window now
+    /// starts when it had to forget the oldest seconds.
+    pub fn bound_window(&mut self, keep_from: Option<i64>) -> Option<i64> {
+        let from = self.seen.bound(MAX_SEEN, keep_from)?;
+        self.window_floor = self.window_floor.max(from);
+        Some(from)
     }
 
     /// Whether a row created at `created` is this cursor's to publish (at or after its start);
@@ -293,8 +319,10 @@ mod tests {
         for t in 0..100 {
             s.insert(&format!("k{t}"), t / 10);
         }
-        assert_eq!(s.bound(200), None);
-        assert_eq!(s.bound(35), Some(7));
+        assert_eq!(s.bound(200, None), None);
+        assert_eq!(s.bound(35, Some(5)), Some(5), "never past a second to keep");
+        assert_eq!(s.len(), 50);
+        assert_eq!(s.bound(35, None), Some(7));
         assert_eq!(s.len(), 30);
         assert!(!s.contains(&id("k69", 6, false)));
         assert!(s.contains(&id("k70", 7, false)));

@@ -605,7 +605,7 @@ impl Target for FeedTarget<'_> {
         cursor.newest = Some(last.item.activity.created.to_rfc3339());
         let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
         cursor.advance(to, lookback);
-        if let Some(from) = cursor.seen.bound(MAX_SEEN) {
+        if let Some(from) = cursor.bound_window(self.cap) {
             telemetry::window_shortened(&self.poller.source.spec, from, MAX_SEEN);
         }
         self.poller.commit(self.stored).await?;

@@ -561,7 +561,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             cursor.since = cursor.since.max(last.id.t.min(self.read_to));
         }
         cursor.seen.retain_from(cursor.since - self.ctx.lookback);
-        cursor.seen.bound(MAX_SEEN);
+        cursor.seen.bound(MAX_SEEN, None);
         self.revision = self
             .ctx
             .store
