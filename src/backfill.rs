@@ -124,7 +124,8 @@ pub async fn backfill(
     let started = Instant::now();
     let mut totals = Totals::default();
     let terminal = std::io::stderr().is_terminal();
-    let complete_before = chrono::Utc::now().date_naive().pred_opt().unwrap_or(until);
+    // A day is over on the server once it is over in the westernmost zone (UTC-12).
+    let complete_before = (chrono::Utc::now() - chrono::Duration::hours(12)).date_naive();
     // Days after the range are read only for the offset after its last day (a 25-hour day
     // at the end of the range), never past the server's today.
     let look_ahead_until = chrono::Utc::now().date_naive().succ_opt().unwrap_or(until);

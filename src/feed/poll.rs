@@ -458,8 +458,18 @@ impl SourcePoller {
             report.read += walked.rows.len();
             report.days += 1;
             let before = stored.cursor.clone();
+            let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
             self.process(stored, walked.rows, walked.unproven, report, shutdown)
                 .await?;
+            // Every row of the day is held (or the cursor stops below the unproven second):
+            // rows another source publishes move the position too, so a source whose newest
+            // rows are all another's does not read today again at every poll.
+            if let Some(newest) = newest_read
+                && !report.stopped
+            {
+                let to = walked.unproven.map_or(newest, |u| newest.min(u));
+                stored.cursor.advance(to, ctx.lookback);
+            }
             if stored.cursor != before {
                 self.commit(stored).await?;
             }
