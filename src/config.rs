@@ -384,8 +384,9 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A source with its effective settings (defaults from `[poll]` applied).
-#[derive(Debug, Clone)]
+/// A source with its effective settings (defaults from `[poll]` applied). Equal when every
+/// setting is: a reload restarts a source whose settings changed in any way.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Source {
     /// Which feed.
     pub spec: SourceSpec,

@@ -243,6 +243,13 @@ pub fn reload_failed(err: &dyn std::fmt::Display) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 }
 
+pub fn reload_abandoned(tasks: usize) {
+    tracing::warn!(
+        tasks,
+        "config reload (SIGHUP): a stopped source did not reach a safe point in time; abandoning it (its cursor stays at its last acknowledged batch)"
+    );
+}
+
 pub fn reload_needs_restart(section: &str) {
     tracing::warn!(
         "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
