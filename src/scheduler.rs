@@ -274,6 +274,9 @@ async fn reload(
         Ok(c) => c,
         Err(e) => return telemetry::reload_failed(&e),
     };
+    if let Err(e) = new.require_sources() {
+        return telemetry::reload_failed(&e);
+    }
     for (section, changed) in [
         (
             "gitea",
