@@ -355,14 +355,15 @@ async fn reload(
     telemetry::reloaded(added, removed, changed);
 }
 
-/// Pings the systemd watchdog (when enabled) while no poll is stuck.
+/// Pings the systemd watchdog (when enabled) while progress is made within its interval
+/// or no poll runs (see [`crate::health::Health::progress`]).
 async fn watchdog_loop(mut shutdown: Shutdown) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
     };
     let every = period / 3;
     loop {
-        if crate::health::HEALTH.scheduler_alive() {
+        if crate::health::HEALTH.scheduler_alive(period) {
             telemetry::watchdog_ping();
         } else {
             telemetry::watchdog_withheld();

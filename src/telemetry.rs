@@ -44,6 +44,7 @@ pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
 }
 
 pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
+    HEALTH.progress();
     METRICS
         .gitea_retries
         .get_or_create(&ReasonLabel {
@@ -59,6 +60,7 @@ pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
 }
 
 pub fn gitea_response(status: u16) {
+    HEALTH.progress();
     let class = match status {
         200..=299 => "2xx",
         300..=399 => "3xx",
@@ -143,6 +145,7 @@ pub fn batch_published(
     outcome: &BatchOutcome,
     newest: &DateTime<FixedOffset>,
 ) {
+    HEALTH.progress();
     count_published(&spec.to_string(), events, outcome);
     if outcome.duplicates > 0 {
         METRICS
@@ -154,6 +157,7 @@ pub fn batch_published(
 }
 
 pub fn cursor_written(spec: &SourceSpec, cursor: &Cursor) {
+    HEALTH.progress();
     let newest = cursor
         .newest
         .as_deref()
@@ -224,7 +228,7 @@ pub fn watchdog_ping() {
 
 pub fn watchdog_withheld() {
     tracing::error!(
-        "a poll has been running for too long; withholding the systemd watchdog ping so the service is restarted"
+        "a poll is running and made no progress (no Gitea answer, no acknowledged batch) within the watchdog interval; withholding the systemd watchdog ping so the service is restarted"
     );
 }
 
@@ -277,6 +281,7 @@ fn count_published(source: &str, events: &[Event], outcome: &BatchOutcome) {
 
 /// Counts a batch of repository-endpoint events under `source="repo:OWNER/NAME"`.
 pub fn repo_batch_published(owner: &str, repo: &str, events: &[Event], outcome: &BatchOutcome) {
+    HEALTH.progress();
     count_published(&format!("repo:{owner}/{repo}"), events, outcome);
 }
 

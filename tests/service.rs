@@ -508,3 +508,82 @@ async fn sighup_changing_the_interval_mid_catch_up_loses_nothing_and_repeats_not
     assert!(repeated.is_empty(), "stored more than once: {repeated:?}");
     assert_eq!(msgs.len(), total, "every row exactly once");
 }
+
+#[tokio::test]
+async fn the_watchdog_is_pinged_through_a_catch_up_longer_than_its_interval() {
+    let nats = Nats::start().await;
+    // Deep history in small pages: one poll walks it day by day at 2 requests a second,
+    // which takes several watchdog intervals.
+    let g = gitea_with(SimOptions {
+        max_response_items: 2,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let (days, per_day) = (6i64, 4i64);
+    let now = g.now();
+    for d in 0..days {
+        for i in 0..per_day {
+            let at = now - chrono::Duration::days(days - d) + chrono::Duration::minutes(i);
+            g.push_action(NewAction::push("alice", "acme/widgets", "main", 1).at(at));
+        }
+    }
+    let total = (days * per_day) as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gitea]\nurl = \"{}\"\nrequests_per_second = 2\nburst = 1\n[nats]\nurl = \"{}\"\n\
+             [poll]\ninterval = \"200ms\"\nstart = \"beginning\"\nlive_pages = 1\n\
+             [[source]]\nrepo = \"acme/widgets\"\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = tokio::net::UnixDatagram::bind(&sock_path).unwrap();
+    let watchdog = Duration::from_secs(1);
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Reaper(Some(child));
+    let mut buf = [0u8; 512];
+    let mut ready_at = None;
+    let mut pings_while_catching_up = 0;
+    loop {
+        // systemd would restart the service after a whole interval without a ping.
+        let n = tokio::time::timeout(watchdog, sock.recv(&mut buf))
+            .await
+            .expect("a notification within every watchdog interval")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains("READY=1") && ready_at.is_none() {
+            ready_at = Some(std::time::Instant::now());
+        }
+        if stream_count(&nats.url(), "GITEA_EVENTS").await >= total {
+            break;
+        }
+        if ready_at.is_some() && text.contains("WATCHDOG=1") {
+            pings_while_catching_up += 1;
+        }
+    }
+    let took = ready_at.expect("READY=1 sent").elapsed();
+    assert!(
+        took > watchdog * 2,
+        "the catch-up took {took:?}, not longer than the watchdog interval"
+    );
+    assert!(
+        pings_while_catching_up >= 3,
+        "{pings_while_catching_up} pings during the catch-up"
+    );
+    stop_child(child.take()).await;
+}
