@@ -95,7 +95,7 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         batch: 512,
-        issues: Default::default(),
+        issues: crate::feed::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(crate::feed::poll::Owners::new(
             cfg.sources().iter().map(|s| &s.spec),
         )),

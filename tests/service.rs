@@ -587,3 +587,52 @@ async fn the_watchdog_is_pinged_through_a_catch_up_longer_than_its_interval() {
     );
     stop_child(child.take()).await;
 }
+
+#[tokio::test]
+async fn shutdown_abandons_a_slow_enrichment_fetch_and_stops_at_a_safe_point_at_once() {
+    use gitea_nats_sourcer::simulator::{Fault, FaultKind};
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    g.push_action(NewAction::comment("bob", "acme/widgets", index, "me too"));
+    // The first issue fetch is answered at once (cut short, so it is retried); every retry
+    // hangs far beyond the request timeout.
+    g.inject(Fault::new(FaultKind::Truncated).on_path("/issues/"));
+    g.inject(
+        Fault::new(FaultKind::Delay(Duration::from_secs(60)))
+            .times(100)
+            .on_path("/issues/"),
+    );
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"\nenrich = true",
+    );
+    let running = run(cfg);
+    wait_for(20, "the first issue fetch answered", || async {
+        g.requests().iter().any(|r| r.path.contains("/issues/"))
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    running.stop().await;
+    // Well before the drain limit (8 s) after which polls are abandoned unfinished.
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "stopped after {:?}",
+        asked.elapsed()
+    );
+    let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
+    assert_no_repeats(&msgs);
+    assert!(
+        msgs.iter()
+            .any(|m| m.body["type"] == "io.gitea.activity.comment_issue"),
+        "the batch reached its safe point: published, without the issue"
+    );
+    assert!(
+        msgs.iter().all(|m| m.body["data"].get("issue").is_none()),
+        "an abandoned fetch enriches nothing"
+    );
+}

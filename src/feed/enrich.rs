@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::event;
 use crate::gitea::{ActivityRow, GiteaClient};
+use crate::shutdown::Shutdown;
 
 /// How many issues are kept.
 const CAPACITY: usize = 2048;
@@ -23,9 +24,21 @@ type Entries = (HashMap<IssueRef, Value>, VecDeque<IssueRef>);
 #[derive(Default)]
 pub struct IssueCache {
     inner: Mutex<Entries>,
+    /// Fetches are abandoned when this fires (they are reads: nothing is lost).
+    shutdown: Option<Shutdown>,
 }
 
 impl IssueCache {
+    /// A cache whose fetches are abandoned once `shutdown` fires: the event then goes out
+    /// without `data.issue`, as after a failed fetch, and the poll reaches its safe point
+    /// without waiting for Gitea.
+    pub fn cancelled_by(shutdown: Shutdown) -> IssueCache {
+        IssueCache {
+            inner: Mutex::default(),
+            shutdown: Some(shutdown),
+        }
+    }
+
     fn get(&self, k: (i64, i64)) -> Option<Value> {
         // Inserts and lookups only: a poisoned cache is still consistent.
         self.inner
@@ -59,10 +72,20 @@ impl IssueCache {
         }
         let (owner, name) = a.repo_names()?;
         let index_s = index.to_string();
-        match client
-            .get_json::<Value>(&["repos", owner, name, "issues", &index_s], &[])
-            .await
-        {
+        let path = ["repos", owner, name, "issues", &index_s];
+        let fetch = client.get_json::<Value>(&path, &[]);
+        let fetched = match self.shutdown.clone() {
+            Some(mut shutdown) => tokio::select! {
+                biased;
+                _ = shutdown.wait() => {
+                    tracing::debug!(repo = %format!("{owner}/{name}"), index, "enrichment abandoned at shutdown");
+                    return None;
+                }
+                r = fetch => r,
+            },
+            None => fetch.await,
+        };
+        match fetched {
             Ok(v) => {
                 self.put(k, v.clone());
                 Some(v)
