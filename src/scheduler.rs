@@ -38,6 +38,8 @@ pub enum RunError {
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long running polls get to reach a safe point after shutdown.
 const DRAIN: Duration = Duration::from_secs(8);
+/// How long the last flush towards NATS may take at shutdown (DRAIN + FLUSH < 10 s).
+const FLUSH: Duration = Duration::from_secs(1);
 
 /// Connected and ready services, built from the config.
 pub struct Services {
@@ -191,8 +193,12 @@ pub async fn run_with_reload(
         for b in background {
             b.abort();
         }
-        if let Err(e) = services.nats.flush().await {
-            tracing::debug!("NATS flush at shutdown: {e}");
+        // Bounded: with NATS down a flush waits for a reconnect that may never come. Every
+        // acknowledged batch is already stored; this only speeds up unacknowledged writes.
+        match tokio::time::timeout(FLUSH, services.nats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("NATS flush at shutdown: {e}"),
+            Err(_) => tracing::debug!("NATS flush at shutdown: no answer within {FLUSH:?}"),
         }
         Ok::<(), RunError>(())
     };

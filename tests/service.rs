@@ -636,3 +636,23 @@ async fn shutdown_abandons_a_slow_enrichment_fetch_and_stops_at_a_safe_point_at_
         "an abandoned fetch enriches nothing"
     );
 }
+
+#[tokio::test]
+async fn run_stops_within_10s_while_nats_is_down() {
+    let mut nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let running = run(cfg);
+    wait_stream(&nats.url(), "GITEA_EVENTS", 1, "the push published").await;
+    nats.server.stop().await;
+    // Running::stop asserts a clean exit within 10 s.
+    running.stop().await;
+}
