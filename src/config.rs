@@ -17,6 +17,9 @@ use serde::{Deserialize, Deserializer};
 use crate::repo::RepoKind;
 use crate::source::{SourceSpec, SpecError};
 
+/// The shortest `poll.lookback` accepted (below a minute is accepted with a warning).
+pub const MIN_LOOKBACK: Duration = Duration::from_secs(1);
+
 /// Where the config is read from when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/gitea-nats-sourcer/config.toml";
 
@@ -384,8 +387,9 @@ impl fmt::Display for Secret {
     }
 }
 
-/// A source with its effective settings (defaults from `[poll]` applied).
-#[derive(Debug, Clone)]
+/// A source with its effective settings (defaults from `[poll]` applied). Equal when every
+/// setting is: a reload restarts a source whose settings changed in any way.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Source {
     /// Which feed.
     pub spec: SourceSpec,
@@ -467,6 +471,22 @@ impl Config {
         if self.nats.url.trim().is_empty() {
             return Err(invalid("nats.url", "must not be empty"));
         }
+        for part in self.nats.url.split(',').map(str::trim) {
+            if part.is_empty() {
+                return Err(invalid(
+                    "nats.url",
+                    "has an empty entry in its comma-separated list",
+                ));
+            }
+            if let Err(e) = part.parse::<async_nats::ServerAddr>() {
+                return Err(invalid(
+                    "nats.url",
+                    format!(
+                        "{part:?} is not a NATS server URL (nats://HOST:PORT, tls://, ws:// or wss://, comma-separated): {e}"
+                    ),
+                ));
+            }
+        }
         if self.nats.duplicate_window < Duration::from_secs(1) {
             return Err(invalid("nats.duplicate_window", "must be at least 1s"));
         }
@@ -481,6 +501,15 @@ impl Config {
         }
         if self.poll.interval < Duration::from_millis(100) {
             return Err(invalid("poll.interval", "must be at least 100ms"));
+        }
+        if self.poll.lookback < MIN_LOOKBACK {
+            return Err(invalid(
+                "poll.lookback",
+                format!(
+                    "must be at least {}: every poll re-reads this trailing window to catch rows that become visible late; without it they are lost",
+                    humantime::format_duration(MIN_LOOKBACK)
+                ),
+            ));
         }
         if !(0.0..=0.5).contains(&self.poll.jitter) {
             return Err(invalid("poll.jitter", "must be between 0 and 0.5"));
@@ -530,6 +559,55 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// What `run` needs beyond a valid file: at least one `[[source]]` (without one it would
+    /// run doing nothing). `check` asks the same; `tail`, `cursors` and `backfill --source`
+    /// work without sources.
+    pub fn require_sources(&self) -> Result<(), ConfigError> {
+        if self.sources.is_empty() {
+            return Err(invalid(
+                "source",
+                "no [[source]] table: add one per org, repo or user to poll",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads every secret file the config names (Gitea token, NATS credentials) once, so
+    /// that a missing or unreadable one is a config error at start that names the key and
+    /// the path. The values are dropped at once.
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        self.gitea.token()?;
+        for (key, path) in [
+            ("nats.nkey_file", &self.nats.nkey_file),
+            ("nats.token_file", &self.nats.token_file),
+            ("nats.password_file", &self.nats.password_file),
+            ("nats.creds_file", &self.nats.creds_file),
+        ] {
+            if let Some(path) = path {
+                read_secret_file(key, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings that are legal but risky: one sentence each, logged as warnings at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.poll.lookback < Duration::from_secs(60) {
+            out.push(format!(
+                "poll.lookback = {} is short: rows that Gitea shows later than that after they happened are missed (the default is 5m)",
+                humantime::format_duration(self.poll.lookback)
+            ));
+        }
+        if self.nats.duplicate_window < Duration::from_secs(3600) {
+            out.push(format!(
+                "nats.duplicate_window = {} is short: a batch retried after a longer outage may be stored twice (at least 1h is advised; it applies only when the sourcer creates the stream)",
+                humantime::format_duration(self.nats.duplicate_window)
+            ));
+        }
+        out
     }
 
     /// The sources with `[poll]` defaults applied.
@@ -725,6 +803,36 @@ mod tests {
     fn the_example_config_is_valid() {
         let c = Config::parse(include_str!("../config.example.toml")).unwrap();
         assert_eq!(c.sources().len(), 3);
+    }
+
+    #[test]
+    fn nats_url_must_be_a_list_of_server_urls() {
+        for good in [
+            "nats://127.0.0.1:4222",
+            "nats://a:4222, tls://b:4222",
+            "127.0.0.1:4222",
+        ] {
+            Config::parse(&format!("{MIN}[nats]\nurl = \"{good}\"\n"))
+                .unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for bad in ["not a url", "http://x:4222", "nats://a:4222,"] {
+            let err = Config::parse(&format!("{MIN}[nats]\nurl = \"{bad}\"\n")).unwrap_err();
+            assert!(err.to_string().contains("nats.url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_lookback_below_the_minimum_is_refused_and_a_short_one_warned() {
+        let err = Config::parse(&format!("{MIN}[poll]\nlookback = \"0s\"\n")).unwrap_err();
+        assert!(err.to_string().contains("poll.lookback"), "{err}");
+        let c = Config::parse(&format!("{MIN}[poll]\nlookback = \"20s\"\n")).unwrap();
+        assert!(
+            c.warnings().iter().any(|w| w.contains("poll.lookback")),
+            "{:?}",
+            c.warnings()
+        );
+        let c = Config::parse(MIN).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! What `/readyz` and the systemd watchdog judge by: NATS connected, Gitea answering, and no
 //! source stuck (a poll running far too long, or no successful poll for several intervals).
+//! The watchdog judges by progress, not by how long a poll runs: a catch-up at a low request
+//! budget may take hours and is healthy while requests are answered and batches acknowledged.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,15 @@ pub struct Health {
     sources: Mutex<HashMap<String, SourceHealth>>,
     gitea_ok: AtomicBool,
     nats_ok: AtomicBool,
+    /// Milliseconds since [`EPOCH`] of the last [`Health::progress`].
+    progress_ms: AtomicU64,
+}
+
+/// What `progress_ms` counts from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
 }
 
 /// The process-wide health state.
@@ -53,13 +64,29 @@ impl Health {
         self.lock().remove(source);
     }
 
+    /// Records that the service got something done: a Gitea request answered (whatever its
+    /// status), a batch acknowledged by JetStream, a cursor written, a poll started or ended.
+    /// One relaxed atomic store: cheap enough to call per request and per batch, from any
+    /// task. The systemd watchdog is pinged while progress was made within its interval
+    /// (or no poll runs), so any long-running step that makes progress should call it.
+    pub fn progress(&self) {
+        self.progress_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long ago the last progress was.
+    fn since_progress(&self) -> Duration {
+        Duration::from_millis(now_ms().saturating_sub(self.progress_ms.load(Ordering::Relaxed)))
+    }
+
     pub fn poll_started(&self, source: &str) {
+        self.progress();
         if let Some(s) = self.lock().get_mut(source) {
             s.polling_since = Some(Instant::now());
         }
     }
 
     pub fn poll_finished(&self, source: &str, error: Option<String>) {
+        self.progress();
         if let Some(s) = self.lock().get_mut(source) {
             s.polling_since = None;
             match error {
@@ -80,12 +107,13 @@ impl Health {
         self.nats_ok.store(ok, Ordering::Relaxed);
     }
 
-    /// False when some poll has run for longer than [`POLL_STUCK`]: the watchdog stops
-    /// pinging and systemd restarts the service.
-    pub fn scheduler_alive(&self) -> bool {
-        self.lock()
-            .values()
-            .all(|s| s.polling_since.is_none_or(|t| t.elapsed() < POLL_STUCK))
+    /// Whether the systemd watchdog may be pinged: no poll is running, or progress (see
+    /// [`Health::progress`]) was made within `within` (the watchdog interval). False means
+    /// a poll is running and nothing moved for that long: the ping is withheld and systemd
+    /// restarts the service. How long a poll has run does not matter.
+    pub fn scheduler_alive(&self, within: Duration) -> bool {
+        let polling = self.lock().values().any(|s| s.polling_since.is_some());
+        !polling || self.since_progress() < within
     }
 
     /// Readiness problems, empty when ready.
@@ -122,5 +150,31 @@ impl Health {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_judges_by_progress_not_by_how_long_a_poll_runs() {
+        let h = Health::default();
+        let within = Duration::from_secs(60);
+        // Idle: nothing to be stuck on.
+        assert!(h.scheduler_alive(within));
+        h.register("org:acme", Duration::from_secs(30));
+        h.poll_started("org:acme");
+        // A catch-up running far longer than the old 15-minute limit, still making progress.
+        let long_ago = Instant::now().checked_sub(POLL_STUCK * 2);
+        if let Some(s) = h.lock().get_mut("org:acme") {
+            s.polling_since = long_ago.or(s.polling_since);
+        }
+        h.progress();
+        assert!(h.scheduler_alive(within));
+        // Nothing moved within the watchdog interval (zero here) while the poll runs.
+        assert!(!h.scheduler_alive(Duration::ZERO));
+        h.poll_finished("org:acme", None);
+        assert!(h.scheduler_alive(Duration::ZERO), "no poll running");
     }
 }

@@ -38,6 +38,8 @@ pub enum RunError {
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How long running polls get to reach a safe point after shutdown.
 const DRAIN: Duration = Duration::from_secs(8);
+/// How long the last flush towards NATS may take at shutdown (DRAIN + FLUSH < 10 s).
+const FLUSH: Duration = Duration::from_secs(1);
 
 /// Connected and ready services, built from the config.
 pub struct Services {
@@ -95,7 +97,7 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         batch: 512,
-        issues: Default::default(),
+        issues: crate::feed::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(crate::feed::poll::Owners::new(
             cfg.sources().iter().map(|s| &s.spec),
         )),
@@ -164,12 +166,15 @@ pub async fn run_with_reload(
         telemetry::ready(running.len());
         let mut current = cfg.clone();
         let mut hup = hangup_signal(config_path.is_some());
+        // Tasks stopped by a reload that shutdown interrupted: drained with the others.
+        let mut retired: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         loop {
             tokio::select! {
                 _ = shutdown.wait() => break,
                 _ = hup.recv() => {
                     if let Some(path) = &config_path {
-                        reload(path, &mut current, &mut running, &services);
+                        let mut stop = shutdown.clone();
+                        reload(path, &mut current, &mut running, &mut retired, &services, &mut stop).await;
                     }
                 }
             }
@@ -177,7 +182,8 @@ pub async fn run_with_reload(
         for r in running.values() {
             r.trigger.fire();
         }
-        let tasks: Vec<_> = running.into_values().map(|r| r.task).collect();
+        let mut tasks: Vec<_> = running.into_values().map(|r| r.task).collect();
+        tasks.append(&mut retired);
         let drained = tokio::time::timeout(DRAIN, futures::future::join_all(tasks)).await;
         if drained.is_err() {
             tracing::warn!(
@@ -187,8 +193,12 @@ pub async fn run_with_reload(
         for b in background {
             b.abort();
         }
-        if let Err(e) = services.nats.flush().await {
-            tracing::debug!("NATS flush at shutdown: {e}");
+        // Bounded: with NATS down a flush waits for a reconnect that may never come. Every
+        // acknowledged batch is already stored; this only speeds up unacknowledged writes.
+        match tokio::time::timeout(FLUSH, services.nats.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("NATS flush at shutdown: {e}"),
+            Err(_) => tracing::debug!("NATS flush at shutdown: no answer within {FLUSH:?}"),
         }
         Ok::<(), RunError>(())
     };
@@ -251,17 +261,28 @@ impl Hangup {
     }
 }
 
-fn reload(
+/// Applies a changed config file (SIGHUP). Sources whose settings changed in any way, and
+/// removed ones, are stopped and awaited (each reaches a safe point: its cursor written for
+/// everything acknowledged) before the ownership map is updated and new tasks start, so an
+/// old and a new task never poll one source at once. A task that does not stop within
+/// [`DRAIN`] is abandoned (its cursor stays at its last acknowledged batch). Shutdown during
+/// the wait leaves the stopping tasks in `retired` and starts nothing.
+async fn reload(
     path: &std::path::Path,
     current: &mut Config,
     running: &mut HashMap<SourceSpec, Running>,
+    retired: &mut Vec<tokio::task::JoinHandle<()>>,
     services: &Services,
+    shutdown: &mut Shutdown,
 ) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
     let new = match Config::load(path) {
         Ok(c) => c,
         Err(e) => return telemetry::reload_failed(&e),
     };
+    if let Err(e) = new.require_sources() {
+        return telemetry::reload_failed(&e);
+    }
     for (section, changed) in [
         (
             "gitea",
@@ -289,28 +310,46 @@ fn reload(
         .into_iter()
         .map(|s| (s.spec.clone(), s))
         .collect();
+    let (mut removed, mut changed) = (0, 0);
+    let stale: Vec<SourceSpec> = running
+        .iter()
+        .filter(|(spec, r)| wanted.get(*spec) != Some(&r.source))
+        .map(|(spec, _)| spec.clone())
+        .collect();
+    let mut stopping = Vec::with_capacity(stale.len());
+    for spec in stale {
+        let Some(r) = running.remove(&spec) else {
+            continue;
+        };
+        // Stops at its next safe point; its cursor stays in the bucket.
+        r.trigger.fire();
+        crate::health::HEALTH.unregister(&spec.to_string());
+        if wanted.contains_key(&spec) {
+            changed += 1;
+        } else {
+            removed += 1;
+        }
+        stopping.push(r.task);
+    }
+    let drained = tokio::select! {
+        r = tokio::time::timeout(DRAIN, futures::future::join_all(stopping.iter_mut())) => r.is_ok(),
+        _ = shutdown.wait() => {
+            retired.append(&mut stopping);
+            return;
+        }
+    };
+    if !drained {
+        telemetry::reload_abandoned(stopping.iter().filter(|t| !t.is_finished()).count());
+        for t in &stopping {
+            t.abort();
+        }
+    }
     *services
         .ctx
         .owners
         .write()
         .unwrap_or_else(|e| e.into_inner()) = crate::feed::poll::Owners::new(wanted.keys());
-    let (mut added, mut removed, mut changed) = (0, 0, 0);
-    running.retain(|spec, r| {
-        let keep = wanted
-            .get(spec)
-            .is_some_and(|w| w.interval == r.source.interval && w.start == r.source.start);
-        if !keep {
-            // Stops at its next safe point; its cursor stays in the bucket.
-            r.trigger.fire();
-            crate::health::HEALTH.unregister(&spec.to_string());
-            if wanted.contains_key(spec) {
-                changed += 1;
-            } else {
-                removed += 1;
-            }
-        }
-        keep
-    });
+    let mut added = 0;
     for (spec, source) in wanted {
         if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(spec) {
             added += 1;
@@ -322,14 +361,15 @@ fn reload(
     telemetry::reloaded(added, removed, changed);
 }
 
-/// Pings the systemd watchdog (when enabled) while no poll is stuck.
+/// Pings the systemd watchdog (when enabled) while progress is made within its interval
+/// or no poll runs (see [`crate::health::Health::progress`]).
 async fn watchdog_loop(mut shutdown: Shutdown) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
     };
     let every = period / 3;
     loop {
-        if crate::health::HEALTH.scheduler_alive() {
+        if crate::health::HEALTH.scheduler_alive(period) {
             telemetry::watchdog_ping();
         } else {
             telemetry::watchdog_withheld();

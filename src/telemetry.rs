@@ -44,6 +44,7 @@ pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
 }
 
 pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
+    HEALTH.progress();
     METRICS
         .gitea_retries
         .get_or_create(&ReasonLabel {
@@ -59,6 +60,7 @@ pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
 }
 
 pub fn gitea_response(status: u16) {
+    HEALTH.progress();
     let class = match status {
         200..=299 => "2xx",
         300..=399 => "3xx",
@@ -167,6 +169,7 @@ pub fn batch_published(
     outcome: &BatchOutcome,
     newest: &DateTime<FixedOffset>,
 ) {
+    HEALTH.progress();
     count_published(&spec.to_string(), events, outcome);
     if outcome.duplicates > 0 {
         METRICS
@@ -178,6 +181,7 @@ pub fn batch_published(
 }
 
 pub fn cursor_written(spec: &SourceSpec, cursor: &Cursor) {
+    HEALTH.progress();
     let newest = cursor
         .newest
         .as_deref()
@@ -248,7 +252,7 @@ pub fn watchdog_ping() {
 
 pub fn watchdog_withheld() {
     tracing::error!(
-        "a poll has been running for too long; withholding the systemd watchdog ping so the service is restarted"
+        "a poll is running and made no progress (no Gitea answer, no acknowledged batch) within the watchdog interval; withholding the systemd watchdog ping so the service is restarted"
     );
 }
 
@@ -265,6 +269,13 @@ pub fn reloaded(added: usize, removed: usize, changed: usize) {
 pub fn reload_failed(err: &dyn std::fmt::Display) {
     tracing::error!("config reload (SIGHUP) failed, keeping the running config: {err}");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+pub fn reload_abandoned(tasks: usize) {
+    tracing::warn!(
+        tasks,
+        "config reload (SIGHUP): a stopped source did not reach a safe point in time; abandoning it (its cursor stays at its last acknowledged batch)"
+    );
 }
 
 pub fn reload_needs_restart(section: &str) {
@@ -294,6 +305,7 @@ fn count_published(source: &str, events: &[Event], outcome: &BatchOutcome) {
 
 /// Counts a batch of repository-endpoint events under `source="repo:OWNER/NAME"`.
 pub fn repo_batch_published(owner: &str, repo: &str, events: &[Event], outcome: &BatchOutcome) {
+    HEALTH.progress();
     count_published(&format!("repo:{owner}/{repo}"), events, outcome);
 }
 

@@ -343,3 +343,124 @@ async fn backfill_twice_over_the_same_range_publishes_nothing_the_second_time_ev
         "nothing new in the stream"
     );
 }
+
+/// Runs the binary with `args` on a config holding `text`; kills it after 15 s (a command
+/// that should have refused the config at once and runs instead fails the test, not hangs it).
+async fn refused(text: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        text.replace("DIR", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    let child = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("`{}` did not exit within 15 s on:\n{text}", args.join(" ")))
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Nothing listens on port 9 (discard): anything that tries Gitea or NATS fails fast.
+const NOWHERE: &str =
+    "[gitea]\nurl = \"http://127.0.0.1:9\"\n[nats]\nurl = \"nats://127.0.0.1:9\"\n";
+
+/// The `error:` lines of stderr.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains("error")).collect()
+}
+
+#[tokio::test]
+async fn run_refuses_a_nats_url_that_is_not_a_url_with_exit_2_naming_the_key() {
+    let text = "[gitea]\nurl = \"http://127.0.0.1:9\"\n[nats]\nurl = \"not a url\"\n\
+                [[source]]\norg = \"acme\"\n";
+    let (code, _, stderr) = refused(text, &["run"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors = error_lines(&stderr);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("nats.url") && errors[0].contains("not a url"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn run_refuses_a_missing_secret_file_once_with_exit_2_naming_the_key_and_path() {
+    let missing_token = format!("{NOWHERE}[[source]]\norg = \"acme\"\n")
+        .replace("[nats]", "token_file = \"DIR/no-such-token\"\n[nats]");
+    let (code, _, stderr) = refused(&missing_token, &["run"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors = error_lines(&stderr);
+    assert_eq!(errors.len(), 1, "printed once: {stderr}");
+    assert!(
+        errors[0].contains("gitea.token_file") && errors[0].contains("no-such-token"),
+        "{stderr}"
+    );
+    // A readable token, a missing NATS password file: the same, and the token never shows.
+    let missing_password = format!(
+        "{NOWHERE}user = \"sourcer\"\npassword_file = \"DIR/no-such-password\"\n[[source]]\norg = \"acme\"\n"
+    )
+    .replace("[nats]", "token = \"tok-inline-DISTINCTIVE\"\n[nats]");
+    let (code, stdout, stderr) = refused(&missing_password, &["run"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors = error_lines(&stderr);
+    assert_eq!(errors.len(), 1, "printed once: {stderr}");
+    assert!(
+        errors[0].contains("nats.password_file") && errors[0].contains("no-such-password"),
+        "{stderr}"
+    );
+    assert!(!(stdout + &stderr).contains("tok-inline-DISTINCTIVE"));
+}
+
+#[tokio::test]
+async fn run_and_check_refuse_a_config_without_sources_with_exit_2() {
+    let (code, _, stderr) = refused(NOWHERE, &["run"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors = error_lines(&stderr);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("`source`") && errors[0].contains("[[source]]"),
+        "{stderr}"
+    );
+    let (code, stdout, _) = refused(NOWHERE, &["check"]).await;
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.contains("FAIL config") && stdout.contains("[[source]]"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = refused(NOWHERE, &["backfill", "--since", "2026-01-01"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_zero_lookback_is_refused_with_exit_2_and_a_short_one_is_warned_about() {
+    let zero = format!("{NOWHERE}[poll]\nlookback = \"0s\"\n[[source]]\norg = \"acme\"\n");
+    let (code, _, stderr) = refused(&zero, &["run"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    let errors = error_lines(&stderr);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("poll.lookback"), "{stderr}");
+    // Legal but risky: `check` runs (and fails to reach anything), warning at start.
+    let short = zero.replace("\"0s\"", "\"20s\"");
+    let (code, _, stderr) = refused(&short, &["check"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("poll.lookback")),
+        "{stderr}"
+    );
+}

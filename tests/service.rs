@@ -323,3 +323,336 @@ async fn sighup_rereads_the_source_list_and_keeps_cursors() {
     assert_eq!(msgs.len(), 3);
     assert_no_repeats(&msgs);
 }
+
+/// Kills the child if the test ends without stopping it (a failed assertion), so that no
+/// sourcer outlives its test.
+struct Reaper(Option<std::process::Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Reaper {
+    fn child(&self) -> &std::process::Child {
+        self.0.as_ref().expect("running")
+    }
+    fn take(mut self) -> std::process::Child {
+        self.0.take().expect("running")
+    }
+}
+
+/// Sends `sig` (`-HUP`, `-TERM`) to the child.
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// SIGTERM, then waits (10 s at most) for exit 0.
+async fn stop_child(child: std::process::Child) {
+    signal(&child, "-TERM");
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("exits within 10 s of SIGTERM")
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// How often each `Nats-Msg-Id` is stored in the stream (every stored copy counted).
+fn counts_per_id(msgs: &[Msg]) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for m in msgs {
+        *counts.entry(m.msg_id.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn sighup_notices_new_kinds_of_a_repo_source_and_publishes_label_changes() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let write = |source_extra: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n[poll]\ninterval = \"200ms\"\nstart = \"beginning\"\n\
+                 [[source]]\nrepo = \"acme/widgets\"\n{source_extra}",
+                g.url(),
+                nats.url()
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Reaper(Some(child));
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        1,
+        "the create_issue row published",
+    )
+    .await;
+    write("kinds = [\"issues\"]\n");
+    signal(child.child(), "-HUP");
+    // The label change happens after the reload was asked for; only the issues endpoint
+    // (kinds = ["issues"]) turns it into an event.
+    g.label_issue("acme/widgets", index, "bob", "bug", true);
+    wait_for(30, "an io.gitea.issue.labeled event", || async {
+        read_stream(&nats.url(), "GITEA_EVENTS")
+            .await
+            .iter()
+            .any(|m| m.body["type"] == "io.gitea.issue.labeled")
+    })
+    .await;
+    stop_child(child.take()).await;
+    let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
+    assert_no_repeats(&msgs);
+}
+
+#[tokio::test]
+async fn sighup_changing_the_interval_mid_catch_up_loses_nothing_and_repeats_nothing() {
+    let nats = Nats::start().await;
+    // Small pages: the history is too deep for the live walk, so the source catches up day
+    // by day; enrichment makes each day's batch take a while at 5 requests a second.
+    let g = gitea_with(SimOptions {
+        max_response_items: 4,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let (days, per_day) = (5i64, 6i64);
+    let now = g.now();
+    for d in 0..days {
+        for i in 0..per_day {
+            let at = now - chrono::Duration::days(days - d) + chrono::Duration::minutes(i);
+            g.push_action(
+                NewAction::comment("bob", "acme/widgets", 1 + d * per_day + i, "hi").at(at),
+            );
+        }
+    }
+    let total = (days * per_day) as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let write = |interval: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[gitea]\nurl = \"{}\"\nrequests_per_second = 5\nburst = 1\n\
+                 [nats]\nurl = \"{}\"\nduplicate_window = \"1s\"\n\
+                 [poll]\ninterval = \"{interval}\"\njitter = 0.0\nstart = \"beginning\"\nlive_pages = 1\n\
+                 [[source]]\nrepo = \"acme/widgets\"\nenrich = true\n",
+                g.url(),
+                nats.url()
+            ),
+        )
+        .unwrap()
+    };
+    write("200ms");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Reaper(Some(child));
+    wait_stream(&nats.url(), "GITEA_EVENTS", 1, "the catch-up has begun").await;
+    let at_reload = stream_count(&nats.url(), "GITEA_EVENTS").await as usize;
+    assert!(
+        at_reload < total,
+        "the catch-up ended before the reload ({at_reload} of {total})"
+    );
+    write("300ms");
+    signal(child.child(), "-HUP");
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        total as u64,
+        "every row published",
+    )
+    .await;
+    // A few more polls after the catch-up: nothing more may appear.
+    let reqs = g.requests().len();
+    wait_for(30, "more polls", || async { g.requests().len() > reqs + 6 }).await;
+    stop_child(child.take()).await;
+    let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
+    let repeated: Vec<_> = counts_per_id(&msgs)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(repeated.is_empty(), "stored more than once: {repeated:?}");
+    assert_eq!(msgs.len(), total, "every row exactly once");
+}
+
+#[tokio::test]
+async fn the_watchdog_is_pinged_through_a_catch_up_longer_than_its_interval() {
+    let nats = Nats::start().await;
+    // Deep history in small pages: one poll walks it day by day at 2 requests a second,
+    // which takes several watchdog intervals.
+    let g = gitea_with(SimOptions {
+        max_response_items: 2,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let (days, per_day) = (6i64, 4i64);
+    let now = g.now();
+    for d in 0..days {
+        for i in 0..per_day {
+            let at = now - chrono::Duration::days(days - d) + chrono::Duration::minutes(i);
+            g.push_action(NewAction::push("alice", "acme/widgets", "main", 1).at(at));
+        }
+    }
+    let total = (days * per_day) as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[gitea]\nurl = \"{}\"\nrequests_per_second = 2\nburst = 1\n[nats]\nurl = \"{}\"\n\
+             [poll]\ninterval = \"200ms\"\nstart = \"beginning\"\nlive_pages = 1\n\
+             [[source]]\nrepo = \"acme/widgets\"\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = tokio::net::UnixDatagram::bind(&sock_path).unwrap();
+    let watchdog = Duration::from_secs(1);
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Reaper(Some(child));
+    let mut buf = [0u8; 512];
+    let mut ready_at = None;
+    let mut pings_while_catching_up = 0;
+    loop {
+        // systemd would restart the service after a whole interval without a ping.
+        let n = tokio::time::timeout(watchdog, sock.recv(&mut buf))
+            .await
+            .expect("a notification within every watchdog interval")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.contains("READY=1") && ready_at.is_none() {
+            ready_at = Some(std::time::Instant::now());
+        }
+        if stream_count(&nats.url(), "GITEA_EVENTS").await >= total {
+            break;
+        }
+        if ready_at.is_some() && text.contains("WATCHDOG=1") {
+            pings_while_catching_up += 1;
+        }
+    }
+    let took = ready_at.expect("READY=1 sent").elapsed();
+    assert!(
+        took > watchdog * 2,
+        "the catch-up took {took:?}, not longer than the watchdog interval"
+    );
+    assert!(
+        pings_while_catching_up >= 3,
+        "{pings_while_catching_up} pings during the catch-up"
+    );
+    stop_child(child.take()).await;
+}
+
+#[tokio::test]
+async fn shutdown_abandons_a_slow_enrichment_fetch_and_stops_at_a_safe_point_at_once() {
+    use gitea_nats_sourcer::simulator::{Fault, FaultKind};
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    g.push_action(NewAction::comment("bob", "acme/widgets", index, "me too"));
+    // The first issue fetch is answered at once (cut short, so it is retried); every retry
+    // hangs far beyond the request timeout.
+    g.inject(Fault::new(FaultKind::Truncated).on_path("/issues/"));
+    g.inject(
+        Fault::new(FaultKind::Delay(Duration::from_secs(60)))
+            .times(100)
+            .on_path("/issues/"),
+    );
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"\nenrich = true",
+    );
+    let running = run(cfg);
+    wait_for(20, "the first issue fetch answered", || async {
+        g.requests().iter().any(|r| r.path.contains("/issues/"))
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    running.stop().await;
+    // Well before the drain limit (8 s) after which polls are abandoned unfinished.
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "stopped after {:?}",
+        asked.elapsed()
+    );
+    let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
+    assert_no_repeats(&msgs);
+    assert!(
+        msgs.iter()
+            .any(|m| m.body["type"] == "io.gitea.activity.comment_issue"),
+        "the batch reached its safe point: published, without the issue"
+    );
+    assert!(
+        msgs.iter().all(|m| m.body["data"].get("issue").is_none()),
+        "an abandoned fetch enriches nothing"
+    );
+}
+
+#[tokio::test]
+async fn run_stops_within_10s_while_nats_is_down() {
+    let mut nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let running = run(cfg);
+    wait_stream(&nats.url(), "GITEA_EVENTS", 1, "the push published").await;
+    nats.server.stop().await;
+    // Running::stop asserts a clean exit within 10 s.
+    running.stop().await;
+}

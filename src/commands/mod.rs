@@ -49,6 +49,28 @@ pub async fn dispatch(cli: Cli) -> u8 {
     if let Some(w) = config.inline_token_warning(&cli.config) {
         tracing::warn!("{w}");
     }
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
+    // What each command needs of the config beyond parsing: secrets readable for every
+    // command that talks to Gitea or NATS; a source for `run`, `check` (it proves `run` will
+    // work) and `backfill` without `--source`.
+    let needs_sources = match &cli.command {
+        Command::Run | Command::Check => true,
+        Command::Backfill { sources, .. } => sources.is_empty(),
+        _ => false,
+    };
+    let prepared = config.check_secrets().and_then(|()| match needs_sources {
+        true => config.require_sources(),
+        false => Ok(()),
+    });
+    if let Err(e) = prepared {
+        if matches!(cli.command, Command::Check) {
+            println!("FAIL config: {e}");
+        }
+        eprintln!("error: {e}");
+        return USAGE;
+    }
     match cli.command {
         Command::Run => {
             let stop = async {
@@ -56,10 +78,13 @@ pub async fn dispatch(cli: Cli) -> u8 {
             };
             match crate::scheduler::run_with_reload(config, Some(cli.config.clone()), stop).await {
                 Ok(()) => OK,
+                // Printed once: stderr is the log too (journald).
                 Err(e) => {
-                    tracing::error!("{e}");
                     eprintln!("error: {e}");
-                    FAILED
+                    match e {
+                        crate::scheduler::RunError::Config(_) => USAGE,
+                        _ => FAILED,
+                    }
                 }
             }
         }

@@ -367,7 +367,7 @@ impl GiteaClient {
         telemetry::gitea_response(resp.status().as_u16());
         let resp = check_status(&shown, resp).await?;
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(|e| transport_error(&shown, e))?;
+        let body = read_body(&shown, resp, MAX_BODY).await?;
         let value = serde_json::from_slice(&body).map_err(|e| GiteaError::Decode {
             url: shown.clone(),
             message: e.to_string(),
@@ -410,7 +410,10 @@ async fn check_status(url: &str, resp: Response) -> Result<Response, GiteaError>
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-    let body = resp.bytes().await.unwrap_or_default();
+    // Only the start of an error body matters (its `message`).
+    let body = read_body(url, resp, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
@@ -421,6 +424,37 @@ async fn check_status(url: &str, resp: Response) -> Result<Response, GiteaError>
         message: message.chars().take(200).collect(),
         retry_after,
     })
+}
+
+/// The largest response body read from Gitea (a page of 50 rows is well below 1 MiB). A
+/// larger one is an error naming the URL and the limit, retried like a malformed body.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// The largest error body read (for its `message`).
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Reads the body, refusing more than `limit` bytes (by `Content-Length` up front, else
+/// while reading), so a misbehaving server or proxy cannot make the sourcer buffer without
+/// bound.
+async fn read_body(url: &str, mut resp: Response, limit: usize) -> Result<Vec<u8>, GiteaError> {
+    let too_big = || GiteaError::Decode {
+        url: url.to_string(),
+        message: format!(
+            "the response body is larger than the limit of {limit} bytes ({} KiB)",
+            limit >> 10
+        ),
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(url, e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn transport_error(url: &str, e: reqwest::Error) -> GiteaError {
@@ -450,4 +484,65 @@ fn redact(url: &Url) -> String {
     let _ = u.set_username("");
     let _ = u.set_password(None);
     u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every request with `len` bytes of body, announced by
+    /// `Content-Length` or (without it) ended by closing the connection.
+    async fn oversized(len: usize, announce: bool) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let head = match announce {
+                        true => format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"),
+                        false => "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".to_string(),
+                    };
+                    if conn.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b' '; 1 << 16];
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if conn.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_an_error_naming_the_url_and_the_limit() {
+        for announce in [true, false] {
+            let url = oversized(MAX_BODY + 1, announce).await;
+            let cfg: GiteaConfig = toml::from_str(&format!(
+                "url = \"{url}\"\nmax_retries = 0\nrequests_per_second = 100\nburst = 100\n"
+            ))
+            .unwrap();
+            let client = GiteaClient::new(&cfg, None).unwrap();
+            let err = client.version().await.unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, GiteaError::Decode { .. }) && err.is_retryable(),
+                "announce={announce}: {text}"
+            );
+            assert!(
+                text.contains(&format!("{url}/api/v1/version"))
+                    && text.contains(&MAX_BODY.to_string()),
+                "announce={announce}: {text}"
+            );
+        }
+    }
 }
