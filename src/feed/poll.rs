@@ -518,6 +518,7 @@ impl SourcePoller {
             poller: self,
             stored,
             cap: unproven,
+            shutdown,
         };
         let out = ctx
             .pipeline()
@@ -566,6 +567,8 @@ struct FeedTarget<'a> {
     stored: &'a mut Stored,
     /// The oldest unproven second: the position never passes it.
     cap: Option<i64>,
+    /// This source's stop: enrichment fetches (reads only) are abandoned at it.
+    shutdown: &'a Shutdown,
 }
 
 impl Target for FeedTarget<'_> {
@@ -581,7 +584,11 @@ impl Target for FeedTarget<'_> {
         let mut events = Vec::with_capacity(batch.len());
         for c in batch {
             let issue = match p.source.enrich {
-                true => ctx.issues.issue_for(&ctx.client, &c.item).await,
+                true => {
+                    ctx.issues
+                        .issue_for_until(&ctx.client, &c.item, self.shutdown)
+                        .await
+                }
                 false => None,
             };
             match event::build_with(
