@@ -512,3 +512,87 @@ async fn release_events_carry_gitea_s_own_time_in_the_server_s_offset() {
     }
     assert_eq!(msgs.len(), 3);
 }
+
+/// The Gitea object's own timestamp that an event of `ty` must carry as its `time`.
+fn own_time(body: &serde_json::Value) -> Option<&str> {
+    let ty = body["type"].as_str().unwrap_or("");
+    let d = &body["data"];
+    let noun = ty.strip_prefix("io.gitea.")?.split('.').next()?;
+    match (noun, ty.rsplit('.').next()?) {
+        ("activity", _) => d["activity"]["created"].as_str(),
+        ("issue" | "pull_request", "edited") => d["issue"]["updated_at"].as_str(),
+        ("issue" | "pull_request", _) => d["timeline"]["created_at"].as_str(),
+        ("comment", "edited") => d["comment"]["updated_at"].as_str(),
+        ("comment", _) => d["comment"]["created_at"].as_str(),
+        ("status", _) => d["status"]["created_at"].as_str(),
+        ("actions_run", _) => d["run"]["updated_at"].as_str(),
+        ("release", _) => d["release"]["published_at"].as_str(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_kind_s_events_carry_gitea_s_own_time_in_the_server_s_offset() {
+    let (nats, g) = setup().await;
+    let sha = "dddd000000000000000000000000000000000004";
+    g.set_branch_head("acme/widgets", "main", sha);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"issues\", \"comments\", \"releases\", \"statuses\", \"actions\""),
+    );
+    let run = run(cfg);
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    g.label_issue("acme/widgets", index, "bob", "bug", true);
+    g.add_status("acme/widgets", sha, "ci/build", "success");
+    let run_id = g.add_run("acme/widgets", "ci.yml", sha, "queued");
+    g.import_release("acme/widgets", "alice", "v1.0.0", "First");
+    g.comment_on("acme/widgets", index, "bob", "Seen it too");
+    // Migrated: no feed row, so only the comments endpoint announces it.
+    let c = g.import_comment("acme/widgets", index, "carol", "Here as well");
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    wait_type(&nats, "io.gitea.actions_run.queued", 1).await;
+    // Later changes, so that edits are told from creations (one-second resolution).
+    g.advance_clock(30);
+    g.edit_comment("acme/widgets", c, "Seen it too, on Linux");
+    g.edit_issue(
+        "acme/widgets",
+        index,
+        "alice",
+        None,
+        Some("Steps: start it"),
+    );
+    g.update_run("acme/widgets", run_id, "completed", Some("success"));
+    let wanted = [
+        "io.gitea.issue.labeled",
+        "io.gitea.comment.created",
+        "io.gitea.issue.edited",
+        "io.gitea.comment.edited",
+        "io.gitea.status.success",
+        "io.gitea.actions_run.queued",
+        "io.gitea.actions_run.success",
+        "io.gitea.release.published",
+    ];
+    for ty in wanted {
+        wait_type(&nats, ty, 1).await;
+    }
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    for m in &msgs {
+        let time = m.body["time"].as_str().unwrap_or("");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok() && time.ends_with("+08:00"),
+            "{}: time {time:?}",
+            m.body["type"]
+        );
+        assert_eq!(
+            Some(time),
+            own_time(&m.body),
+            "{}: {}",
+            m.body["type"],
+            m.body["data"]
+        );
+    }
+}
