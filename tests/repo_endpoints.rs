@@ -596,3 +596,87 @@ async fn every_kind_s_events_carry_gitea_s_own_time_in_the_server_s_offset() {
         );
     }
 }
+
+/// Moves the last 404 of `repo`'s actions cursor `secs` into the past: the time that
+/// passes before the sourcer asks again, without waiting for it.
+async fn age_actions_check(nats: &Nats, repo: &str, secs: i64) {
+    let js = async_nats::jetstream::new(nats.client().await);
+    let kv = js
+        .get_key_value("gitea_cursors")
+        .await
+        .expect("the cursor bucket");
+    let key = format!("kind/actions/{repo}");
+    // The sourcer writes the cursor every poll: retry until this write lands between two.
+    wait_for(20, "the aged actions cursor written", || {
+        let kv = kv.clone();
+        let key = key.clone();
+        async move {
+            let Ok(Some(entry)) = kv.entry(&key).await else {
+                return false;
+            };
+            let Ok(mut cursor) = serde_json::from_slice::<serde_json::Value>(&entry.value) else {
+                return false;
+            };
+            if cursor["state"]["unsupported"] != true {
+                return false;
+            }
+            let at = cursor["state"]["checked_at"].as_i64().unwrap_or(0);
+            cursor["state"]["checked_at"] = (at - secs).into();
+            let body = serde_json::to_vec(&cursor).expect("json");
+            kv.update(&key, body.into(), entry.revision).await.is_ok()
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn actions_enabled_after_a_404_is_asked_again_after_the_recheck_interval_and_its_runs_flow() {
+    let (nats, g) = setup().await;
+    g.set_actions_supported(false);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"actions\""),
+    );
+    let run = run(cfg);
+    let runs_asked = |g: &FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/actions/runs"))
+            .count()
+    };
+    wait_for(20, "actions asked", || async { runs_asked(&g) == 1 }).await;
+    // The server gets Actions, and a run starts.
+    g.set_actions_supported(true);
+    let id = g.add_run(
+        "acme/widgets",
+        "ci.yml",
+        "eeee000000000000000000000000000000000005",
+        "queued",
+    );
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 4 }).await;
+    assert_eq!(runs_asked(&g), 1, "not asked again before the interval");
+    // The interval passes.
+    age_actions_check(
+        &nats,
+        "acme/widgets",
+        gitea_nats_sourcer::repo::ACTIONS_RECHECK_SECS,
+    )
+    .await;
+    wait_type(&nats, "io.gitea.actions_run.queued", 1).await;
+    g.update_run("acme/widgets", id, "completed", Some("success"));
+    wait_type(&nats, "io.gitea.actions_run.success", 1).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    assert_eq!(
+        types(&msgs),
+        [
+            "io.gitea.actions_run.queued",
+            "io.gitea.actions_run.success"
+        ]
+    );
+    assert_eq!(msgs[0].body["data"]["run"]["id"], id);
+}

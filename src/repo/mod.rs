@@ -29,6 +29,8 @@ mod issues;
 mod releases;
 mod statuses;
 
+pub use actions::RECHECK_SECS as ACTIONS_RECHECK_SECS;
+
 use std::fmt;
 
 use bytes::Bytes;
