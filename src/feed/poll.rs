@@ -230,7 +230,6 @@ impl SourcePoller {
             }
             SourceSpec::User(_) => Vec::new(),
         };
-        let start_now = self.source.start == StartAt::Now;
         let mut published = 0;
         for (owner, name) in repos {
             if shutdown.is_fired() {
@@ -241,7 +240,7 @@ impl SourcePoller {
                 &owner,
                 &name,
                 &self.source.kinds,
-                start_now,
+                self.source.start,
                 shutdown,
             )
             .await?;

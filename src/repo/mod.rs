@@ -37,6 +37,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::StartAt;
 use crate::event::{self, Event, escape_token};
 use crate::feed::cursor::{Identity, MAX_SEEN, SeenSet};
 use crate::feed::pipeline::{Pending, Target};
@@ -325,7 +326,7 @@ fn build(
 }
 
 /// Polls `kinds` of one repository: read, publish new changes oldest first, move each
-/// kind's cursor after its acks. `start_now`: a kind without a cursor starts at the present.
+/// kind's cursor after its acks. `start`: where a kind without a cursor begins.
 ///
 /// Each kind fails alone: a Gitea error (issues disabled: 404; a 500; anything) or a cursor
 /// written meanwhile by someone else is logged once with the repository, kind, URL and
@@ -337,7 +338,7 @@ pub async fn poll_repo(
     owner: &str,
     name: &str,
     kinds: &[RepoKind],
-    start_now: bool,
+    start: StartAt,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let mut published = 0;
@@ -351,19 +352,19 @@ pub async fn poll_repo(
         }
         let result = match kind {
             RepoKind::Issues => {
-                poll_kind::<issues::Issues>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Comments => {
-                poll_kind::<comments::Comments>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Releases => {
-                poll_kind::<releases::Releases>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Statuses => {
-                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Actions => {
-                poll_kind::<actions::Actions>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, start, shutdown).await
             }
         };
         match result {
@@ -440,9 +441,10 @@ async fn poll_kind<R: Reader>(
     owner: &str,
     name: &str,
     kind: RepoKind,
-    start_now: bool,
+    start: StartAt,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
+    let start_now = start == StartAt::Now;
     let key = kv_key(kind, owner, name);
     let (cursor, revision) = match ctx.store.get::<KindCursor<R::State>>(&key).await? {
         Some(stored) => stored,
