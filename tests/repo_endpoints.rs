@@ -680,3 +680,172 @@ async fn actions_enabled_after_a_404_is_asked_again_after_the_recheck_interval_a
     );
     assert_eq!(msgs[0].body["data"]["run"]["id"], id);
 }
+
+/// Moves the fake Gitea's clock to Unix second `t`.
+fn clock_to(g: &FakeGitea, t: i64) {
+    g.advance_clock(t - g.now().timestamp());
+}
+
+#[tokio::test]
+async fn a_start_date_begins_every_kind_at_local_midnight_and_publishes_nothing_of_the_day_before()
+{
+    let (nats, g) = setup().await;
+    let now = g.now();
+    // Yesterday in the server's zone (+08:00): its local midnight is 16:00 UTC the day
+    // before, eight hours before UTC midnight.
+    let day = now.date_naive() - chrono::Days::new(1);
+    let midnight = day
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_local_timezone(*now.offset())
+        .single()
+        .expect("a fixed offset")
+        .timestamp();
+    let sha = "ffff000000000000000000000000000000000006";
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    // A minute before local midnight: the day before the start.
+    clock_to(&g, midnight - 60);
+    g.set_branch_head("acme/widgets", "main", sha);
+    g.label_issue("acme/widgets", index, "bob", "early", true);
+    let c_early = g.import_comment("acme/widgets", index, "bob", "early");
+    g.import_release("acme/widgets", "alice", "v0.9", "early");
+    let run_early = g.add_run("acme/widgets", "ci.yml", sha, "queued");
+    g.add_status("acme/widgets", sha, "ci/early", "failure");
+    // A minute after: the start day.
+    clock_to(&g, midnight + 60);
+    g.label_issue("acme/widgets", index, "bob", "late", true);
+    let c_late = g.import_comment("acme/widgets", index, "bob", "late");
+    g.import_release("acme/widgets", "alice", "v1.0", "late");
+    let run_late = g.add_run("acme/widgets", "ci.yml", sha, "queued");
+    g.add_status("acme/widgets", sha, "ci/late", "success");
+    clock_to(&g, now.timestamp());
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        &format!("start = \"{day}\""),
+        &repo_source("\"issues\", \"comments\", \"releases\", \"statuses\", \"actions\""),
+    );
+    let run = run(cfg);
+    for ty in [
+        "io.gitea.issue.labeled",
+        "io.gitea.comment.created",
+        "io.gitea.release.published",
+        "io.gitea.actions_run.queued",
+        "io.gitea.status.success",
+    ] {
+        wait_type(&nats, ty, 1).await;
+    }
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reqs + 20
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let repo_events: Vec<&Msg> = msgs
+        .iter()
+        .filter(|m| {
+            !m.body["type"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("io.gitea.activity.")
+        })
+        .collect();
+    let d = |m: &Msg| m.body["data"].clone();
+    let label = |m: &Msg| d(m)["timeline"]["label"]["name"].clone();
+    assert!(repo_events.iter().any(|m| label(m) == "late"));
+    assert!(repo_events.iter().any(|m| d(m)["comment"]["id"] == c_late));
+    assert!(
+        repo_events
+            .iter()
+            .any(|m| d(m)["release"]["tag_name"] == "v1.0")
+    );
+    assert!(repo_events.iter().any(|m| d(m)["run"]["id"] == run_late));
+    assert!(
+        repo_events
+            .iter()
+            .any(|m| d(m)["status"]["context"] == "ci/late")
+    );
+    for m in &repo_events {
+        assert!(
+            label(m) != "early"
+                && d(m)["comment"]["id"] != c_early
+                && d(m)["release"]["tag_name"] != "v0.9"
+                && d(m)["run"]["id"] != run_early
+                && d(m)["status"]["context"] != "ci/early",
+            "published from before the start day: {}",
+            m.body
+        );
+    }
+    assert_eq!(repo_events.len(), 5, "{:?}", types(&msgs));
+}
+
+#[tokio::test]
+async fn start_now_publishes_no_change_of_the_lookback_window_before_the_start() {
+    let (nats, g) = setup().await;
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    // A minute ago: inside the trailing window the first poll reads, but before the start.
+    g.advance_clock(-60);
+    g.label_issue("acme/widgets", index, "bob", "before", true);
+    let c_before = g.import_comment("acme/widgets", index, "bob", "before");
+    g.advance_clock(60);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"",
+        &repo_source("\"issues\", \"comments\""),
+    );
+    let run = run(cfg);
+    // Both kinds have their cursors: they started.
+    let js = async_nats::jetstream::new(nats.client().await);
+    wait_for(20, "the kinds' cursors", || {
+        let js = js.clone();
+        async move {
+            let Ok(kv) = js.get_key_value("gitea_cursors").await else {
+                return false;
+            };
+            let mut have = 0;
+            for k in ["kind/issues/acme/widgets", "kind/comments/acme/widgets"] {
+                if matches!(kv.get(k).await, Ok(Some(_))) {
+                    have += 1;
+                }
+            }
+            have == 2
+        }
+    })
+    .await;
+    g.advance_clock(2);
+    g.label_issue("acme/widgets", index, "bob", "after", true);
+    let c_after = g.import_comment("acme/widgets", index, "bob", "after");
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    wait_type(&nats, "io.gitea.comment.created", 1).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reqs + 10
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    let labeled: Vec<&Msg> = msgs
+        .iter()
+        .filter(|m| m.body["type"] == "io.gitea.issue.labeled")
+        .collect();
+    assert_eq!(labeled.len(), 1, "{t:?}");
+    assert_eq!(
+        labeled[0].body["data"]["timeline"]["label"]["name"],
+        "after"
+    );
+    let comments: Vec<&serde_json::Value> = msgs
+        .iter()
+        .filter(|m| m.body["type"] == "io.gitea.comment.created")
+        .map(|m| &m.body["data"]["comment"]["id"])
+        .collect();
+    assert_eq!(
+        comments,
+        [&serde_json::json!(c_after)],
+        "not {c_before}: {t:?}"
+    );
+}

@@ -78,7 +78,8 @@ async fn collect(
     }
     // A cursor created at "now" records the runs that exist without announcing them; runs
     // found once Actions appeared are news (they began after it was last asked).
-    let baseline = cursor.state.runs.is_none() && cursor.since > 0 && !was_unsupported;
+    let baseline =
+        cursor.state.runs.is_none() && cursor.first_listing_is_baseline() && !was_unsupported;
     let mut next = BTreeMap::new();
     // Runs not read this time (older than the pages read) stay known as they were.
     for (id, sig) in &known {
