@@ -388,6 +388,14 @@ pub fn actions_unsupported(owner: &str, repo: &str) {
     tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
 }
 
+pub fn actions_supported(owner: &str, repo: &str) {
+    tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
+}
+
+pub fn repo_changes_before_start(owner: &str, repo: &str, kind: &str, n: usize) {
+    tracing::debug!(repo = %format!("{owner}/{repo}"), kind, n, "changes before the source's start not published");
+}
+
 pub fn nats_waiting(spec: &SourceSpec) {
     tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
 }

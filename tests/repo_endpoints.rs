@@ -512,3 +512,340 @@ async fn release_events_carry_gitea_s_own_time_in_the_server_s_offset() {
     }
     assert_eq!(msgs.len(), 3);
 }
+
+/// The Gitea object's own timestamp that an event of `ty` must carry as its `time`.
+fn own_time(body: &serde_json::Value) -> Option<&str> {
+    let ty = body["type"].as_str().unwrap_or("");
+    let d = &body["data"];
+    let noun = ty.strip_prefix("io.gitea.")?.split('.').next()?;
+    match (noun, ty.rsplit('.').next()?) {
+        ("activity", _) => d["activity"]["created"].as_str(),
+        ("issue" | "pull_request", "edited") => d["issue"]["updated_at"].as_str(),
+        ("issue" | "pull_request", _) => d["timeline"]["created_at"].as_str(),
+        ("comment", "edited") => d["comment"]["updated_at"].as_str(),
+        ("comment", _) => d["comment"]["created_at"].as_str(),
+        ("status", _) => d["status"]["created_at"].as_str(),
+        ("actions_run", _) => d["run"]["updated_at"].as_str(),
+        ("release", _) => d["release"]["published_at"].as_str(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_kind_s_events_carry_gitea_s_own_time_in_the_server_s_offset() {
+    let (nats, g) = setup().await;
+    let sha = "dddd000000000000000000000000000000000004";
+    g.set_branch_head("acme/widgets", "main", sha);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"issues\", \"comments\", \"releases\", \"statuses\", \"actions\""),
+    );
+    let run = run(cfg);
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    g.label_issue("acme/widgets", index, "bob", "bug", true);
+    g.add_status("acme/widgets", sha, "ci/build", "success");
+    let run_id = g.add_run("acme/widgets", "ci.yml", sha, "queued");
+    g.import_release("acme/widgets", "alice", "v1.0.0", "First");
+    g.comment_on("acme/widgets", index, "bob", "Seen it too");
+    // Migrated: no feed row, so only the comments endpoint announces it.
+    let c = g.import_comment("acme/widgets", index, "carol", "Here as well");
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    wait_type(&nats, "io.gitea.actions_run.queued", 1).await;
+    // Later changes, so that edits are told from creations (one-second resolution).
+    g.advance_clock(30);
+    g.edit_comment("acme/widgets", c, "Seen it too, on Linux");
+    g.edit_issue(
+        "acme/widgets",
+        index,
+        "alice",
+        None,
+        Some("Steps: start it"),
+    );
+    g.update_run("acme/widgets", run_id, "completed", Some("success"));
+    let wanted = [
+        "io.gitea.issue.labeled",
+        "io.gitea.comment.created",
+        "io.gitea.issue.edited",
+        "io.gitea.comment.edited",
+        "io.gitea.status.success",
+        "io.gitea.actions_run.queued",
+        "io.gitea.actions_run.success",
+        "io.gitea.release.published",
+    ];
+    for ty in wanted {
+        wait_type(&nats, ty, 1).await;
+    }
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    for m in &msgs {
+        let time = m.body["time"].as_str().unwrap_or("");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok() && time.ends_with("+08:00"),
+            "{}: time {time:?}",
+            m.body["type"]
+        );
+        assert_eq!(
+            Some(time),
+            own_time(&m.body),
+            "{}: {}",
+            m.body["type"],
+            m.body["data"]
+        );
+    }
+}
+
+/// Moves the last 404 of `repo`'s actions cursor `secs` into the past: the time that
+/// passes before the sourcer asks again, without waiting for it.
+async fn age_actions_check(nats: &Nats, repo: &str, secs: i64) {
+    let js = async_nats::jetstream::new(nats.client().await);
+    let kv = js
+        .get_key_value("gitea_cursors")
+        .await
+        .expect("the cursor bucket");
+    let key = format!("kind/actions/{repo}");
+    // The sourcer writes the cursor every poll: retry until this write lands between two.
+    wait_for(20, "the aged actions cursor written", || {
+        let kv = kv.clone();
+        let key = key.clone();
+        async move {
+            let Ok(Some(entry)) = kv.entry(&key).await else {
+                return false;
+            };
+            let Ok(mut cursor) = serde_json::from_slice::<serde_json::Value>(&entry.value) else {
+                return false;
+            };
+            if cursor["state"]["unsupported"] != true {
+                return false;
+            }
+            let at = cursor["state"]["checked_at"].as_i64().unwrap_or(0);
+            cursor["state"]["checked_at"] = (at - secs).into();
+            let body = serde_json::to_vec(&cursor).expect("json");
+            kv.update(&key, body.into(), entry.revision).await.is_ok()
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn actions_enabled_after_a_404_is_asked_again_after_the_recheck_interval_and_its_runs_flow() {
+    let (nats, g) = setup().await;
+    g.set_actions_supported(false);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &repo_source("\"actions\""),
+    );
+    let run = run(cfg);
+    let runs_asked = |g: &FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/actions/runs"))
+            .count()
+    };
+    wait_for(20, "actions asked", || async { runs_asked(&g) == 1 }).await;
+    // The server gets Actions, and a run starts.
+    g.set_actions_supported(true);
+    let id = g.add_run(
+        "acme/widgets",
+        "ci.yml",
+        "eeee000000000000000000000000000000000005",
+        "queued",
+    );
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 4 }).await;
+    assert_eq!(runs_asked(&g), 1, "not asked again before the interval");
+    // The interval passes.
+    age_actions_check(
+        &nats,
+        "acme/widgets",
+        gitea_nats_sourcer::repo::ACTIONS_RECHECK_SECS,
+    )
+    .await;
+    wait_type(&nats, "io.gitea.actions_run.queued", 1).await;
+    g.update_run("acme/widgets", id, "completed", Some("success"));
+    wait_type(&nats, "io.gitea.actions_run.success", 1).await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    assert_eq!(
+        types(&msgs),
+        [
+            "io.gitea.actions_run.queued",
+            "io.gitea.actions_run.success"
+        ]
+    );
+    assert_eq!(msgs[0].body["data"]["run"]["id"], id);
+}
+
+/// Moves the fake Gitea's clock to Unix second `t`.
+fn clock_to(g: &FakeGitea, t: i64) {
+    g.advance_clock(t - g.now().timestamp());
+}
+
+#[tokio::test]
+async fn a_start_date_begins_every_kind_at_local_midnight_and_publishes_nothing_of_the_day_before()
+{
+    let (nats, g) = setup().await;
+    let now = g.now();
+    // Yesterday in the server's zone (+08:00): its local midnight is 16:00 UTC the day
+    // before, eight hours before UTC midnight.
+    let day = now.date_naive() - chrono::Days::new(1);
+    let midnight = day
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_local_timezone(*now.offset())
+        .single()
+        .expect("a fixed offset")
+        .timestamp();
+    let sha = "ffff000000000000000000000000000000000006";
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    // A minute before local midnight: the day before the start.
+    clock_to(&g, midnight - 60);
+    g.set_branch_head("acme/widgets", "main", sha);
+    g.label_issue("acme/widgets", index, "bob", "early", true);
+    let c_early = g.import_comment("acme/widgets", index, "bob", "early");
+    g.import_release("acme/widgets", "alice", "v0.9", "early");
+    let run_early = g.add_run("acme/widgets", "ci.yml", sha, "queued");
+    g.add_status("acme/widgets", sha, "ci/early", "failure");
+    // A minute after: the start day.
+    clock_to(&g, midnight + 60);
+    g.label_issue("acme/widgets", index, "bob", "late", true);
+    let c_late = g.import_comment("acme/widgets", index, "bob", "late");
+    g.import_release("acme/widgets", "alice", "v1.0", "late");
+    let run_late = g.add_run("acme/widgets", "ci.yml", sha, "queued");
+    g.add_status("acme/widgets", sha, "ci/late", "success");
+    clock_to(&g, now.timestamp());
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        &format!("start = \"{day}\""),
+        &repo_source("\"issues\", \"comments\", \"releases\", \"statuses\", \"actions\""),
+    );
+    let run = run(cfg);
+    for ty in [
+        "io.gitea.issue.labeled",
+        "io.gitea.comment.created",
+        "io.gitea.release.published",
+        "io.gitea.actions_run.queued",
+        "io.gitea.status.success",
+    ] {
+        wait_type(&nats, ty, 1).await;
+    }
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reqs + 20
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let repo_events: Vec<&Msg> = msgs
+        .iter()
+        .filter(|m| {
+            !m.body["type"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("io.gitea.activity.")
+        })
+        .collect();
+    let d = |m: &Msg| m.body["data"].clone();
+    let label = |m: &Msg| d(m)["timeline"]["label"]["name"].clone();
+    assert!(repo_events.iter().any(|m| label(m) == "late"));
+    assert!(repo_events.iter().any(|m| d(m)["comment"]["id"] == c_late));
+    assert!(
+        repo_events
+            .iter()
+            .any(|m| d(m)["release"]["tag_name"] == "v1.0")
+    );
+    assert!(repo_events.iter().any(|m| d(m)["run"]["id"] == run_late));
+    assert!(
+        repo_events
+            .iter()
+            .any(|m| d(m)["status"]["context"] == "ci/late")
+    );
+    for m in &repo_events {
+        assert!(
+            label(m) != "early"
+                && d(m)["comment"]["id"] != c_early
+                && d(m)["release"]["tag_name"] != "v0.9"
+                && d(m)["run"]["id"] != run_early
+                && d(m)["status"]["context"] != "ci/early",
+            "published from before the start day: {}",
+            m.body
+        );
+    }
+    assert_eq!(repo_events.len(), 5, "{:?}", types(&msgs));
+}
+
+#[tokio::test]
+async fn start_now_publishes_no_change_of_the_lookback_window_before_the_start() {
+    let (nats, g) = setup().await;
+    let index = g.create_issue("acme/widgets", "alice", "Crash on start", false);
+    // A minute ago: inside the trailing window the first poll reads, but before the start.
+    g.advance_clock(-60);
+    g.label_issue("acme/widgets", index, "bob", "before", true);
+    let c_before = g.import_comment("acme/widgets", index, "bob", "before");
+    g.advance_clock(60);
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"",
+        &repo_source("\"issues\", \"comments\""),
+    );
+    let run = run(cfg);
+    // Both kinds have their cursors: they started.
+    let js = async_nats::jetstream::new(nats.client().await);
+    wait_for(20, "the kinds' cursors", || {
+        let js = js.clone();
+        async move {
+            let Ok(kv) = js.get_key_value("gitea_cursors").await else {
+                return false;
+            };
+            let mut have = 0;
+            for k in ["kind/issues/acme/widgets", "kind/comments/acme/widgets"] {
+                if matches!(kv.get(k).await, Ok(Some(_))) {
+                    have += 1;
+                }
+            }
+            have == 2
+        }
+    })
+    .await;
+    g.advance_clock(2);
+    g.label_issue("acme/widgets", index, "bob", "after", true);
+    let c_after = g.import_comment("acme/widgets", index, "bob", "after");
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    wait_type(&nats, "io.gitea.comment.created", 1).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reqs + 10
+    })
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let t = types(&msgs);
+    let labeled: Vec<&Msg> = msgs
+        .iter()
+        .filter(|m| m.body["type"] == "io.gitea.issue.labeled")
+        .collect();
+    assert_eq!(labeled.len(), 1, "{t:?}");
+    assert_eq!(
+        labeled[0].body["data"]["timeline"]["label"]["name"],
+        "after"
+    );
+    let comments: Vec<&serde_json::Value> = msgs
+        .iter()
+        .filter(|m| m.body["type"] == "io.gitea.comment.created")
+        .map(|m| &m.body["data"]["comment"]["id"])
+        .collect();
+    assert_eq!(
+        comments,
+        [&serde_json::json!(c_after)],
+        "not {c_before}: {t:?}"
+    );
+}

@@ -248,7 +248,6 @@ impl SourcePoller {
             }
             SourceSpec::User(_) => Vec::new(),
         };
-        let start_now = self.source.start == StartAt::Now;
         let mut published = 0;
         for (owner, name) in repos {
             if shutdown.is_fired() {
@@ -259,7 +258,7 @@ impl SourcePoller {
                 &owner,
                 &name,
                 &self.source.kinds,
-                start_now,
+                self.source.start,
                 shutdown,
             )
             .await?;

@@ -1,6 +1,8 @@
 //! `actions`: Actions runs and their state changes, from `/actions/runs` (first page,
 //! newest runs). A server without Actions answers 404: the kind is skipped for this
-//! repository with one info line (re-checked after a restart).
+//! repository with one info line, and asked again every [`RECHECK_SECS`] (Actions can be
+//! enabled later, or the server upgraded); when it answers, one info line says so and its
+//! runs are published from then on.
 
 use std::collections::BTreeMap;
 
@@ -14,12 +16,17 @@ use crate::telemetry;
 /// The `actions` reader.
 pub struct Actions;
 
+/// How often a repository whose server answered 404 on `/actions/runs` is asked again.
+pub const RECHECK_SECS: i64 = 3600;
+
 /// What `actions` keeps: whether the server lacks Actions, and the runs last listed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct State {
     /// The server answered 404 on `/actions/runs`.
     pub unsupported: bool,
+    /// Unix seconds of the last 404 (`0`: a cursor written before it was kept: ask now).
+    pub checked_at: i64,
     /// Run id to `status/conclusion`; `None` until the first listing.
     pub runs: Option<BTreeMap<i64, String>>,
 }
@@ -39,7 +46,8 @@ async fn collect(
     cursor: &KindCursor<State>,
 ) -> Result<Collected<State>, GiteaError> {
     let now = chrono::Utc::now().timestamp();
-    if cursor.state.unsupported {
+    let was_unsupported = cursor.state.unsupported;
+    if was_unsupported && now - cursor.state.checked_at < RECHECK_SECS {
         return Ok(Collected {
             changes: Vec::new(),
             since: now,
@@ -50,19 +58,28 @@ async fn collect(
     let runs = match read_runs(repo, &known).await {
         Ok(runs) => runs,
         Err(e) if e.status() == Some(404) => {
-            telemetry::actions_unsupported(repo.owner, repo.name);
+            if !was_unsupported {
+                telemetry::actions_unsupported(repo.owner, repo.name);
+            }
             return Ok(Collected {
                 changes: Vec::new(),
                 since: now,
                 state: State {
                     unsupported: true,
+                    checked_at: now,
                     runs: None,
                 },
             });
         }
         Err(e) => return Err(e),
     };
-    let baseline = cursor.state.runs.is_none() && cursor.since > 0;
+    if was_unsupported {
+        telemetry::actions_supported(repo.owner, repo.name);
+    }
+    // A cursor created at "now" records the runs that exist without announcing them; runs
+    // found once Actions appeared are news (they began after it was last asked).
+    let baseline =
+        cursor.state.runs.is_none() && cursor.first_listing_is_baseline() && !was_unsupported;
     let mut next = BTreeMap::new();
     // Runs not read this time (older than the pages read) stay known as they were.
     for (id, sig) in &known {
@@ -111,6 +128,7 @@ async fn collect(
         since: now,
         state: State {
             unsupported: false,
+            checked_at: 0,
             runs: Some(next),
         },
     })

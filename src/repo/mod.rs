@@ -29,15 +29,20 @@ mod issues;
 mod releases;
 mod statuses;
 
+pub use actions::RECHECK_SECS as ACTIONS_RECHECK_SECS;
+
 use std::fmt;
 
 use bytes::Bytes;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::config::StartAt;
 use crate::event::{self, Event, escape_token};
 use crate::feed::cursor::{Identity, MAX_SEEN, SeenSet};
 use crate::feed::pipeline::{Pending, Target};
+use crate::feed::walk;
 use crate::feed::{PollContext, PollError};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
@@ -101,6 +106,60 @@ pub struct KindCursor<S = Value> {
     /// Events published in total.
     #[serde(default)]
     pub published: u64,
+    /// `start = "now"`: Unix seconds of the cursor's creation; changes before it (read in
+    /// the trailing window of the first poll) are never published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<i64>,
+    /// `start = "YYYY-MM-DD"`: changes whose own local date (in the offset of their own
+    /// Gitea timestamp) is before this day are never published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_day: Option<NaiveDate>,
+}
+
+impl<S> KindCursor<S> {
+    /// Whether a kind's first listing (known releases, heads, runs) only records what
+    /// exists without announcing it: a cursor created at "now" (or by a version that kept
+    /// no start). From a start date on, the listing is announced, `floor_day` filtering.
+    pub fn first_listing_is_baseline(&self) -> bool {
+        self.since > 0 && self.floor_day.is_none()
+    }
+
+    /// Whether `c` is at or after where this kind's history begins.
+    fn admits(&self, c: &Change) -> bool {
+        if self.floor.is_some_and(|f| c.t < f) {
+            return false;
+        }
+        let Some(day) = self.floor_day else {
+            return true;
+        };
+        match chrono::DateTime::parse_from_rfc3339(&c.time) {
+            // The change's instant in the offset Gitea wrote its own time with.
+            Ok(own) => chrono::DateTime::from_timestamp(c.t, 0)
+                .is_some_and(|t| t.with_timezone(own.offset()).date_naive() >= day),
+            // No offset to tell its local date: only what is on or after `day` in every
+            // zone (its latest midnight).
+            Err(_) => c.t >= walk::midnight(day, MIN_OFFSET),
+        }
+    }
+}
+
+/// The most western and eastern UTC offsets there are (seconds).
+const MIN_OFFSET: i32 = -12 * 3600;
+const MAX_OFFSET: i32 = 14 * 3600;
+
+/// Added to the server's known offset when a start date is turned into an instant: the
+/// offset at that date may be another (daylight saving time), so start earlier, never later.
+const DST_MARGIN: i32 = 2 * 3600;
+
+/// The server's UTC offset (seconds) as the repository's own Gitea timestamps carry it (the
+/// most eastern of them), `None` when none parses.
+async fn server_offset(repo: &Repo<'_>) -> Result<Option<i32>, GiteaError> {
+    let r: Value = repo.client.get_json(&repo.path(&[]), &[]).await?;
+    Ok(["created_at", "updated_at", "pushed_at"]
+        .iter()
+        .filter_map(|k| chrono::DateTime::parse_from_rfc3339(r[*k].as_str()?).ok())
+        .map(|t| t.offset().local_minus_utc())
+        .max())
 }
 
 fn null_as_default<'de, D, S>(d: D) -> Result<S, D::Error>
@@ -323,7 +382,7 @@ fn build(
 }
 
 /// Polls `kinds` of one repository: read, publish new changes oldest first, move each
-/// kind's cursor after its acks. `start_now`: a kind without a cursor starts at the present.
+/// kind's cursor after its acks. `start`: where a kind without a cursor begins.
 ///
 /// Each kind fails alone: a Gitea error (issues disabled: 404; a 500; anything) or a cursor
 /// written meanwhile by someone else is logged once with the repository, kind, URL and
@@ -335,7 +394,7 @@ pub async fn poll_repo(
     owner: &str,
     name: &str,
     kinds: &[RepoKind],
-    start_now: bool,
+    start: StartAt,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let mut published = 0;
@@ -349,19 +408,19 @@ pub async fn poll_repo(
         }
         let result = match kind {
             RepoKind::Issues => {
-                poll_kind::<issues::Issues>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Comments => {
-                poll_kind::<comments::Comments>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Releases => {
-                poll_kind::<releases::Releases>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Statuses => {
-                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start, shutdown).await
             }
             RepoKind::Actions => {
-                poll_kind::<actions::Actions>(ctx, owner, name, kind, start_now, shutdown).await
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, start, shutdown).await
             }
         };
         match result {
@@ -438,30 +497,22 @@ async fn poll_kind<R: Reader>(
     owner: &str,
     name: &str,
     kind: RepoKind,
-    start_now: bool,
+    start: StartAt,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
-    let (cursor, revision) = match ctx.store.get::<KindCursor<R::State>>(&key).await? {
-        Some(stored) => stored,
-        None => (
-            KindCursor {
-                since: if start_now {
-                    chrono::Utc::now().timestamp() - 1
-                } else {
-                    0
-                },
-                ..Default::default()
-            },
-            0,
-        ),
-    };
-    let repo = Repo {
+    let stored = ctx.store.get::<KindCursor<R::State>>(&key).await?;
+    let mut repo = Repo {
         client: &ctx.client,
         owner,
         name,
-        from: (cursor.since - ctx.lookback).max(0),
+        from: 0,
     };
+    let (cursor, revision) = match stored {
+        Some(stored) => stored,
+        None => (new_cursor(&repo, start).await?, 0),
+    };
+    repo.from = (cursor.since - ctx.lookback).max(0);
     let read = R::collect(&repo, &cursor);
     let collected = tokio::select! {
         biased;
@@ -469,6 +520,11 @@ async fn poll_kind<R: Reader>(
         r = read => r?,
     };
     let mut changes = collected.changes;
+    let n_read = changes.len();
+    changes.retain(|c| cursor.admits(c));
+    if changes.len() < n_read {
+        telemetry::repo_changes_before_start(owner, name, kind.name(), n_read - changes.len());
+    }
     changes.sort_by(|a, b| (a.t, a.seq, &a.id).cmp(&(b.t, b.seq, &b.id)));
     let candidates = changes
         .into_iter()
@@ -506,6 +562,33 @@ async fn poll_kind<R: Reader>(
         telemetry::repo_changes_published(owner, name, kind.name(), out.published);
     }
     Ok(out.published)
+}
+
+/// The cursor of a kind that has none, as `start` says.
+async fn new_cursor<S: Default>(
+    repo: &Repo<'_>,
+    start: StartAt,
+) -> Result<KindCursor<S>, GiteaError> {
+    let mut cursor = KindCursor::default();
+    match start {
+        StartAt::Beginning => {}
+        StartAt::Now => {
+            let now = chrono::Utc::now().timestamp();
+            cursor.since = now - 1;
+            cursor.floor = Some(now);
+        }
+        StartAt::Date(day) => {
+            // Local midnight of `day` at the server's offset (pushed east by the margin:
+            // earlier), or at the most eastern offset there is when none is known. Which
+            // changes belong is decided by each one's own local date (`admits`).
+            let offset = server_offset(repo)
+                .await?
+                .map_or(MAX_OFFSET, |o| o.saturating_add(DST_MARGIN).min(MAX_OFFSET));
+            cursor.since = walk::midnight(day, offset);
+            cursor.floor_day = Some(day);
+        }
+    }
+    Ok(cursor)
 }
 
 /// One kind's cursor of one repository as the pipeline's target.

@@ -71,7 +71,7 @@ async fn collect(
 ) -> Result<Collected<State>, GiteaError> {
     let repo_id = super::comments::repo_id(repo, cursor.state.repo_id).await?;
     // A cursor created at "now" records what exists without announcing it.
-    let baseline = cursor.state.known.is_none() && cursor.since > 0;
+    let baseline = cursor.state.known.is_none() && cursor.first_listing_is_baseline();
     let known = cursor.state.known.clone().unwrap_or_default();
     let listed = repo.list_all(&["releases"], &[], None, 100).await?;
     // Only a complete list tells deletions: from one that may miss releases (the page

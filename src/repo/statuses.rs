@@ -53,7 +53,7 @@ async fn collect(
     cursor: &KindCursor<State>,
 ) -> Result<Collected<State>, GiteaError> {
     let now = chrono::Utc::now().timestamp();
-    let baseline = cursor.state.heads.is_none() && cursor.since > 0;
+    let baseline = cursor.state.heads.is_none() && cursor.first_listing_is_baseline();
     let heads = cursor.state.heads.clone().unwrap_or_default();
     let mut tracked = cursor.state.tracked.clone();
     let branches = repo.list_all(&["branches"], &[], None, 20).await?;

@@ -613,6 +613,19 @@ impl World {
         id
     }
 
+    /// A comment that no feed action announces, as Gitea's repository migration creates
+    /// them (a `comment` timeline item only). Returns the comment id (0 when the issue
+    /// does not exist).
+    pub fn import_comment(&mut self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
+        let Some((rid, poster)) = self.target(repo, index, actor) else {
+            return 0;
+        };
+        let now = self.now_secs();
+        let id = self.add_item(rid, index, poster, body, Event::Comment, now);
+        self.objs_mut(rid).comments.insert(id, (index, None));
+        id
+    }
+
     /// Edit a comment: its body and `updated_at` (also in the feed row's comment
     /// object; the row's `content` keeps the old text, as in Gitea). The issue's
     /// `updated_at` does not change.
@@ -1652,6 +1665,11 @@ impl FakeGitea {
     /// See [`World::comment_on`].
     pub fn comment_on(&self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
         self.with_world(|w| w.comment_on(repo, index, actor, body))
+    }
+
+    /// See [`World::import_comment`].
+    pub fn import_comment(&self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
+        self.with_world(|w| w.import_comment(repo, index, actor, body))
     }
 
     /// See [`World::edit_comment`].
