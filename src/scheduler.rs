@@ -149,6 +149,18 @@ pub async fn run_with_reload(
             tokio::spawn(crate::http::serve(l, shutdown.clone()));
         }
         let mut running: HashMap<SourceSpec, Running> = HashMap::new();
+        let mut draining: HashMap<SourceSpec, Running> = HashMap::new();
+        let configured: Vec<SourceSpec> = cfg.sources().into_iter().map(|s| s.spec).collect();
+        let stored: Vec<SourceSpec> = services
+            .ctx
+            .store
+            .list()
+            .await?
+            .into_iter()
+            .filter(|(_, s)| s.cursor.handed_to.is_none())
+            .map(|(spec, _)| spec)
+            .collect();
+        start_drains(&services, &cfg, &configured, stored, &mut draining);
         for source in cfg.sources() {
             running.insert(
                 source.spec.clone(),
@@ -174,15 +186,19 @@ pub async fn run_with_reload(
                 _ = hup.recv() => {
                     if let Some(path) = &config_path {
                         let mut stop = shutdown.clone();
-                        reload(path, &mut current, &mut running, &mut retired, &services, &mut stop).await;
+                        reload(path, &mut current, &mut running, &mut draining, &mut retired, &services, &mut stop).await;
                     }
                 }
             }
         }
-        for r in running.values() {
+        for r in running.values().chain(draining.values()) {
             r.trigger.fire();
         }
-        let mut tasks: Vec<_> = running.into_values().map(|r| r.task).collect();
+        let mut tasks: Vec<_> = running
+            .into_values()
+            .chain(draining.into_values())
+            .map(|r| r.task)
+            .collect();
         tasks.append(&mut retired);
         let drained = tokio::time::timeout(DRAIN, futures::future::join_all(tasks)).await;
         if drained.is_err() {
@@ -231,6 +247,122 @@ fn start_source(services: &Services, source: Source, jitter: f64) -> Running {
     }
 }
 
+/// Starts a drain for each `repo:` source in `candidates` that is not configured and whose
+/// repository a configured org (or user) source covers: it is polled until it reaches the
+/// head of its feed once more, then its repository is handed over. Until then it keeps
+/// publishing its repository (the org skips it), so what it had not reached yet (a source
+/// removed while behind) is neither lost nor read by two sources.
+fn start_drains(
+    services: &Services,
+    cfg: &Config,
+    configured: &[SourceSpec],
+    candidates: Vec<SourceSpec>,
+    draining: &mut HashMap<SourceSpec, Running>,
+) {
+    let mut started = Vec::new();
+    for spec in candidates {
+        let SourceSpec::Repo { owner, .. } = &spec else {
+            continue;
+        };
+        if configured.contains(&spec) || draining.contains_key(&spec) {
+            continue;
+        }
+        let to = {
+            let owners = services
+                .ctx
+                .owners
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            owners.fallback_for(owner, owners.users())
+        };
+        let Some(to) = to else { continue };
+        let Some(template) = cfg.sources().into_iter().find(|s| s.spec == to) else {
+            continue;
+        };
+        let source = Source {
+            spec: spec.clone(),
+            kinds: Vec::new(),
+            repos: false,
+            enrich: false,
+            ..template
+        };
+        telemetry::repository_draining(&spec, &to);
+        let (trigger, shutdown) = shutdown::channel();
+        let task = tokio::spawn(drain(
+            services.ctx.clone(),
+            source.clone(),
+            to,
+            services.nats.clone(),
+            shutdown,
+        ));
+        started.push(spec.clone());
+        draining.insert(
+            spec,
+            Running {
+                source,
+                trigger,
+                task,
+            },
+        );
+    }
+    if !started.is_empty() {
+        let mut owners = services
+            .ctx
+            .owners
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let o = std::mem::take(&mut *owners);
+        *owners = o.with_draining(started);
+    }
+}
+
+/// One drain (see [`start_drains`]): polls until a poll reaches the head with every row
+/// proven, marks the cursor handed over, and gives the repository to `to`.
+async fn drain(
+    ctx: Arc<PollContext>,
+    source: Source,
+    to: SourceSpec,
+    nats: async_nats::Client,
+    mut shutdown: Shutdown,
+) {
+    let spec = source.spec.clone();
+    let interval = source.interval;
+    let mut poller = SourcePoller::new(ctx.clone(), source);
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => return,
+        }
+        wait = interval;
+        if nats.connection_state() != async_nats::connection::State::Connected {
+            continue;
+        }
+        match poller.poll(&mut shutdown).await {
+            Ok(r) if r.stopped => return,
+            Ok(r) if r.caught_up => break,
+            Ok(_) => {}
+            Err(e) => telemetry::poll_failed(&spec, e.reason(), &e, wait),
+        }
+    }
+    loop {
+        match poller.hand_over(&to).await {
+            Ok(()) => break,
+            Err(e) => {
+                telemetry::poll_failed(&spec, e.reason(), &e, interval);
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = shutdown.wait() => return,
+                }
+            }
+        }
+    }
+    ctx.owners
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .drained(&spec);
+}
+
 /// SIGHUP on Unix when reloading is possible; otherwise a stream that never yields.
 fn hangup_signal(enabled: bool) -> Hangup {
     #[cfg(unix)]
@@ -271,6 +403,7 @@ async fn reload(
     path: &std::path::Path,
     current: &mut Config,
     running: &mut HashMap<SourceSpec, Running>,
+    draining: &mut HashMap<SourceSpec, Running>,
     retired: &mut Vec<tokio::task::JoinHandle<()>>,
     services: &Services,
     shutdown: &mut Shutdown,
@@ -317,6 +450,24 @@ async fn reload(
         .map(|(spec, _)| spec.clone())
         .collect();
     let mut stopping = Vec::with_capacity(stale.len());
+    // A drained repository configured again: its drain stops first.
+    draining.retain(|_, r| !r.task.is_finished());
+    let again: Vec<SourceSpec> = draining
+        .keys()
+        .filter(|spec| wanted.contains_key(*spec))
+        .cloned()
+        .collect();
+    for spec in &again {
+        if let Some(r) = draining.remove(spec) {
+            r.trigger.fire();
+            stopping.push(r.task);
+        }
+    }
+    let removed_specs: Vec<SourceSpec> = stale
+        .iter()
+        .filter(|spec| !wanted.contains_key(*spec))
+        .cloned()
+        .collect();
     for spec in stale {
         let Some(r) = running.remove(&spec) else {
             continue;
@@ -344,11 +495,21 @@ async fn reload(
             t.abort();
         }
     }
-    *services
-        .ctx
-        .owners
-        .write()
-        .unwrap_or_else(|e| e.into_inner()) = crate::feed::poll::Owners::new(wanted.keys());
+    {
+        let mut owners = services
+            .ctx
+            .owners
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let still: Vec<SourceSpec> = owners
+            .draining()
+            .filter(|d| !wanted.contains_key(*d))
+            .cloned()
+            .collect();
+        *owners = crate::feed::poll::Owners::new(wanted.keys()).with_draining(still);
+    }
+    let configured: Vec<SourceSpec> = wanted.keys().cloned().collect();
+    start_drains(services, &new, &configured, removed_specs, draining);
     let mut added = 0;
     for (spec, source) in wanted {
         if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(spec) {

@@ -130,12 +130,24 @@ pub fn window_shortened(spec: &SourceSpec, from: i64, max: usize) {
     tracing::warn!(source = %spec, from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
 }
 
+pub fn repo_window_shortened(owner: &str, repo: &str, kind: &str, from: i64) {
+    tracing::warn!(repo = %format!("{owner}/{repo}"), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
+}
+
 pub fn dst_span(spec: &SourceSpec, day: NaiveDate, from: i64, to: i64) {
     tracing::info!(source = %spec, %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
 }
 
 pub fn cursor_handed_over(from: &SourceSpec, to: &SourceSpec, position: i64) {
     tracing::info!(source = %to, from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
+}
+
+pub fn repository_draining(spec: &SourceSpec, to: &SourceSpec) {
+    tracing::info!(source = %spec, to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
+}
+
+pub fn repository_handed_over(spec: &SourceSpec, to: &SourceSpec) {
+    tracing::info!(source = %spec, to = %to, "repository handed over to {to}");
 }
 
 pub fn cursor_created(spec: &SourceSpec, start: &StartAt, position: i64) {

@@ -374,3 +374,106 @@ async fn a_burst_larger_than_a_cursor_can_remember_still_moves_the_cursor() {
     assert_eq!(msgs.len(), n as usize);
     assert_no_repeats(&msgs);
 }
+
+/// Issue 10: removing `repo:X` while `org:` of its owner stays. The org had skipped X's rows
+/// (X published them) and its cursor moved on; what X had not reached yet (here: X failing
+/// while the org went on) fell between the two and was lost. A removed repository source is
+/// now drained: polled to the head of its feed once more, then handed over to the org.
+#[tokio::test]
+async fn a_repo_source_removed_while_behind_its_org_is_drained_before_the_handover() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    let t = g.now();
+    g.push_action(
+        NewAction::push("bob", "acme/widgets", "main", 1).at(t - chrono::Duration::seconds(30)),
+    );
+    let both = "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"";
+    let first = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlookback = \"3s\"",
+        both,
+    ));
+    let url = nats.url();
+    wait_for(30, "both cursors", || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "org:acme").await.is_some()
+                && cursor_of(&url, "repo:acme/widgets").await.is_some()
+        }
+    })
+    .await;
+    // The repository feed fails from now on; its five new actions wait for it, while the
+    // org goes on past them (it leaves widgets to its own source).
+    g.inject(
+        Fault::new(FaultKind::Status(500))
+            .times(1_000_000)
+            .on_path("/repos/acme/widgets/activities"),
+    );
+    // Newer than the repository cursor, older than the org's next position by more than
+    // the trailing window.
+    for _ in 0..5 {
+        g.push_action(
+            NewAction::push("carol", "acme/widgets", "main", 1)
+                .at(t - chrono::Duration::seconds(20)),
+        );
+    }
+    for _ in 0..3 {
+        g.push_action(NewAction::push("dave", "acme/gadgets", "main", 1).at(t));
+    }
+    wait_for(30, "the org past the widgets actions", || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "org:acme")
+                .await
+                .is_some_and(|c| c.position >= t.timestamp())
+        }
+    })
+    .await;
+    first.stop().await;
+    let before = read_stream(&nats.url(), STREAM).await.len();
+    assert_eq!(
+        before, 4,
+        "the first widgets action and the three gadgets actions"
+    );
+    g.clear_faults();
+    // The repository source is removed.
+    let second = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlookback = \"3s\"",
+        "[[source]]\norg = \"acme\"",
+    ));
+    wait_stream(
+        &nats.url(),
+        STREAM,
+        9,
+        "the five actions the repository source had not read",
+    )
+    .await;
+    wait_for(30, "the widgets cursor handed over", || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "repo:acme/widgets")
+                .await
+                .is_some_and(|c| c.handed_to.as_deref() == Some("org:acme"))
+        }
+    })
+    .await;
+    // After the handover the org publishes widgets.
+    g.push_action(NewAction::push("erin", "acme/widgets", "main", 1));
+    wait_stream(
+        &nats.url(),
+        STREAM,
+        10,
+        "a widgets action after the handover",
+    )
+    .await;
+    second.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_eq!(msgs.len(), 10);
+    assert_no_repeats(&msgs);
+}

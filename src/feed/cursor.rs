@@ -217,6 +217,11 @@ pub struct Cursor {
     pub newest: Option<String>,
     /// Last write.
     pub updated_at: DateTime<Utc>,
+    /// The source this repository was handed over to when its `repo:` source was removed
+    /// (after a last poll to the head of its feed). Such a cursor only seeds the cross-feed
+    /// index; a `repo:` source added again takes over from that source instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed_to: Option<String>,
     /// First write (absent in cursors written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
@@ -235,6 +240,7 @@ impl Cursor {
             published: 0,
             newest: None,
             updated_at: Utc::now(),
+            handed_to: None,
             created_at: Some(Utc::now()),
         }
     }

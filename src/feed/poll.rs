@@ -62,6 +62,8 @@ pub struct Owners {
     orgs: std::collections::HashSet<String>,
     /// The user sources.
     users: Vec<SourceSpec>,
+    /// Removed `repo:` sources still publishing their repository until drained.
+    draining: std::collections::HashSet<SourceSpec>,
 }
 
 impl Owners {
@@ -79,6 +81,44 @@ impl Owners {
             }
         }
         o
+    }
+
+    /// Ownership with these removed `repo:` sources still publishing their repositories
+    /// while they are drained (polled to the head once more) before the handover.
+    pub fn with_draining(mut self, specs: impl IntoIterator<Item = SourceSpec>) -> Owners {
+        for spec in specs {
+            if let SourceSpec::Repo { owner, name } = &spec
+                && !self
+                    .repos
+                    .contains(&format!("{owner}/{name}").to_lowercase())
+            {
+                self.draining.insert(spec);
+            }
+        }
+        self
+    }
+
+    /// The removed `repo:` sources being drained.
+    pub fn draining(&self) -> impl Iterator<Item = &SourceSpec> {
+        self.draining.iter()
+    }
+
+    /// A drained repository changes hands: its org or user source publishes it from now on.
+    pub fn drained(&mut self, spec: &SourceSpec) {
+        self.draining.remove(spec);
+    }
+
+    /// The users of the user sources.
+    pub fn users(&self) -> &[SourceSpec] {
+        &self.users
+    }
+
+    fn repo_owned(&self, repo: &str) -> bool {
+        self.repos.contains(repo)
+            || self.draining.iter().any(|d| {
+                matches!(d, SourceSpec::Repo { owner, name }
+                    if format!("{owner}/{name}").to_lowercase() == repo)
+            })
     }
 
     /// The source that publishes `owner/name` when no `repo:` source does: its org's source,
@@ -102,9 +142,9 @@ impl Owners {
         let repo = format!("{owner}/{name}").to_lowercase();
         match spec {
             SourceSpec::Repo { .. } => true,
-            SourceSpec::Org(_) => !self.repos.contains(&repo),
+            SourceSpec::Org(_) => !self.repo_owned(&repo),
             SourceSpec::User(_) => {
-                !self.repos.contains(&repo) && !self.orgs.contains(&owner.to_lowercase())
+                !self.repo_owned(&repo) && !self.orgs.contains(&owner.to_lowercase())
             }
         }
     }
@@ -146,6 +186,8 @@ pub struct PollReport {
     pub days: usize,
     /// Shutdown interrupted the poll (between safe points).
     pub stopped: bool,
+    /// The walk reached the head of the feed with every row proven held.
+    pub caught_up: bool,
 }
 
 /// Polls one source; keeps its cursor between polls.
@@ -198,8 +240,9 @@ impl SourcePoller {
         let mut stored = match self.state.take() {
             Some(s) => s,
             None => match self.ctx.store.load(&self.source.spec).await? {
-                Some(s) => s,
-                None => match self.initial(shutdown).await? {
+                // A cursor handed over to another source is that source's history now.
+                Some(s) if s.cursor.handed_to.is_none() => s,
+                _ => match self.initial(shutdown).await? {
                     Some(s) => s,
                     None => {
                         report.stopped = true;
@@ -305,6 +348,7 @@ impl SourcePoller {
                     let to = unproven.map_or(newest, |u| newest.min(u));
                     stored.cursor.advance(to, ctx.lookback);
                 }
+                report.caught_up = !report.stopped && unproven.is_none();
                 if (
                     stored.cursor.position,
                     stored.cursor.seen.len(),
@@ -318,6 +362,29 @@ impl SourcePoller {
                 self.catch_up(stored, newest, report, shutdown).await?
             }
         }
+        Ok(())
+    }
+
+    /// The revision of a stored cursor that is being replaced (one handed over), else 0.
+    async fn stored_revision(&self) -> Result<u64, PollError> {
+        Ok(self
+            .ctx
+            .store
+            .load(&self.source.spec)
+            .await?
+            .map_or(0, |s| s.revision))
+    }
+
+    /// The last step of a removed `repo:` source whose repository another source covers:
+    /// marks its cursor handed over (it was polled to the head first, see
+    /// `scheduler::drain`), so a `repo:` source added again takes over from that source.
+    pub async fn hand_over(&mut self, to: &SourceSpec) -> Result<(), PollError> {
+        let Some(mut stored) = self.ctx.store.load(&self.source.spec).await? else {
+            return Ok(());
+        };
+        stored.cursor.handed_to = Some(to.to_string());
+        self.commit(&mut stored).await?;
+        telemetry::repository_handed_over(&self.source.spec, to);
         Ok(())
     }
 
@@ -351,7 +418,7 @@ impl SourcePoller {
         telemetry::cursor_handed_over(&from, &self.source.spec, cursor.position);
         let mut stored = Stored {
             cursor,
-            revision: 0,
+            revision: self.stored_revision().await?,
         };
         self.commit(&mut stored).await?;
         Ok(Some(stored))
@@ -402,7 +469,7 @@ impl SourcePoller {
         telemetry::cursor_created(spec, &self.source.start, cursor.position);
         let mut stored = Stored {
             cursor,
-            revision: 0,
+            revision: self.stored_revision().await?,
         };
         self.commit(&mut stored).await?;
         Ok(Some(stored))

@@ -114,6 +114,11 @@ pub struct KindCursor<S = Value> {
     /// Gitea timestamp) is before this day are never published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_day: Option<NaiveDate>,
+    /// Set when more identities than the window can keep fell in it: reading starts here
+    /// instead of `since - lookback` (what is below was forgotten; reading it again would
+    /// publish it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_floor: Option<i64>,
 }
 
 impl<S> KindCursor<S> {
@@ -512,7 +517,9 @@ async fn poll_kind<R: Reader>(
         Some(stored) => stored,
         None => (new_cursor(&repo, start).await?, 0),
     };
-    repo.from = (cursor.since - ctx.lookback).max(0);
+    repo.from = (cursor.since - ctx.lookback)
+        .max(cursor.window_floor.unwrap_or(0))
+        .max(0);
     let read = R::collect(&repo, &cursor);
     let collected = tokio::select! {
         biased;
@@ -644,7 +651,10 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             cursor.since = cursor.since.max(last.id.t.min(self.read_to));
         }
         cursor.seen.retain_from(cursor.since - self.ctx.lookback);
-        cursor.seen.bound(MAX_SEEN, None);
+        if let Some(from) = cursor.seen.bound(MAX_SEEN, None) {
+            cursor.window_floor = Some(cursor.window_floor.unwrap_or(0).max(from));
+            telemetry::repo_window_shortened(self.owner, self.name, self.kind.name(), from);
+        }
         self.revision = self
             .ctx
             .store

@@ -571,6 +571,11 @@ impl FakeGitea {
         }
     }
 
+    /// Drop every queued fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
     /// Every request served so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.requests).clone()
