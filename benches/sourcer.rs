@@ -34,10 +34,10 @@ use futures::StreamExt;
 use gitea_nats_sourcer::config::Config;
 use gitea_nats_sourcer::event::{self, Event};
 use gitea_nats_sourcer::gitea::GiteaClient;
-use gitea_nats_sourcer::local_nats::LocalNats;
 use gitea_nats_sourcer::nats;
-use gitea_nats_sourcer::simulator::{FakeGitea, HistorySpec, NewAction, SimOptions};
 use gitea_nats_sourcer::source::SourceSpec;
+use gitea_sim::{FakeGitea, HistorySpec, NewAction, SimOptions};
+use nats_harness::LocalNats;
 use tokio::process::{Child, Command};
 
 type Res<T> = Result<T, String>;
@@ -157,13 +157,11 @@ async fn bench() -> Res<String> {
 // Machine, /proc and child processes
 
 fn nats_available() -> Res<()> {
-    gitea_nats_sourcer::local_nats::find_binary()
-        .map(|_| ())
-        .map_err(|_| {
-            "nats-server is missing: install it with apt-get install -y nats-server \
+    nats_harness::find_binary().map(|_| ()).map_err(|_| {
+        "nats-server is missing: install it with apt-get install -y nats-server \
              (or run scripts/ensure-nats-server)"
-                .to_string()
-        })
+            .to_string()
+    })
 }
 
 /// `getconf CLK_TCK`, 100 when it cannot be read.

@@ -14,7 +14,7 @@ use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
 /// without losing or repeating events.
 ///
 /// Start with `check` to prove a config works, then `run` (as a systemd service), and watch
-/// events with `tail`. `demo` shows it all against a simulated Gitea.
+/// events with `tail`. `scripts/demo` shows it all against a simulated Gitea.
 #[derive(Debug, Parser)]
 #[command(name = "gitea-nats-sourcer", version, propagate_version = true)]
 pub struct Cli {
@@ -79,19 +79,6 @@ pub enum Command {
         /// Print each event's whole JSON body instead of a summary line.
         #[arg(long)]
         json: bool,
-    },
-    /// Run everything end to end against a bundled simulated Gitea: no Gitea of your own.
-    ///
-    /// Starts a simulated Gitea that generates activity (including the awkward parts: ties,
-    /// copies of each action in the org feed, late rows), a private nats-server (installed
-    /// nats-server needed), the sourcer, and prints events as they arrive.
-    Demo {
-        /// How long to run.
-        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
-        duration: std::time::Duration,
-        /// Use this NATS server instead of starting a private one.
-        #[arg(long)]
-        nats_url: Option<String>,
     },
 }
 

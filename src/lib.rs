@@ -20,8 +20,11 @@
 //! * [`telemetry`]: one function per happening, writing its log line and bumping its metric.
 //! * [`metrics`], [`health`], [`http`]: Prometheus metrics, readiness, `/metrics` `/healthz` `/readyz`.
 //! * [`cli`], [`commands`]: the command line and each command.
-//! * [`simulator`]: a fake Gitea that behaves like the real one (demo, tests, benchmark).
-//! * [`local_nats`]: a private nats-server process (demo, tests, benchmark).
+//!
+//! Not in this crate (the workspace's `crates/`, never in a release build): `gitea-sim`, a
+//! fake Gitea that behaves like the real one; `nats-harness`, private nats-server processes;
+//! `gitea-nats-demo`, the demo (`scripts/demo`). Tests and the benchmark use the first two as
+//! dev-dependencies.
 
 pub mod backfill;
 pub mod cli;
@@ -32,14 +35,12 @@ pub mod feed;
 pub mod gitea;
 pub mod health;
 pub mod http;
-pub mod local_nats;
 pub mod metrics;
 pub mod nats;
 pub mod publish;
 pub mod repo;
 pub mod scheduler;
 pub mod shutdown;
-pub mod simulator;
 pub mod source;
 pub mod state;
 pub mod telemetry;

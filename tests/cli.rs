@@ -5,7 +5,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gitea_nats_sourcer::simulator::{NewAction, SimOptions};
+use gitea_sim::{NewAction, SimOptions};
 use support::*;
 
 const TOKEN: &str = "tok-7f3a9c-DISTINCTIVE-SECRET";

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
-use chrono_tz::Europe::Berlin;
-use gitea_nats_sourcer::simulator::{FakeGitea, NewAction, SimOptions};
+use gitea_sim::chrono_tz::Europe::Berlin;
+use gitea_sim::{FakeGitea, NewAction, SimOptions};
 use support::{Msg, Nats, config, identity, msg_identity, read_stream, run, sourcer, stream_count};
 
 const STREAM: &str = "GITEA_EVENTS";

@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gitea_nats_sourcer::local_nats::LocalNats;
-use gitea_nats_sourcer::simulator::{ActionId, FakeGitea, Fault, FaultKind, NewAction, SimOptions};
+use gitea_sim::{ActionId, FakeGitea, Fault, FaultKind, NewAction, SimOptions};
+use nats_harness::LocalNats;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::{Msg, read_stream, stream_count};

@@ -2,7 +2,7 @@
 
 mod support;
 
-use gitea_nats_sourcer::simulator::{Fault, FaultKind, NewAction, SimOptions};
+use gitea_sim::{Fault, FaultKind, NewAction, SimOptions};
 use support::*;
 
 const STREAM: &str = "GITEA_EVENTS";
@@ -97,7 +97,7 @@ async fn a_lagging_org_source_does_not_repeat_what_the_repository_source_publish
     );
     // The org feed recovers and the org source publishes the gears push.
     wait_stream(&nats.url(), STREAM, 3, "the org source's own repository").await;
-    let ok = |g: &gitea_nats_sourcer::simulator::FakeGitea| {
+    let ok = |g: &gitea_sim::FakeGitea| {
         g.requests()
             .iter()
             .filter(|r| r.path.contains("/orgs/acme/") && r.status == 200)

@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use gitea_nats_sourcer::simulator::FakeGitea;
+use gitea_sim::FakeGitea;
 use support::*;
 
 const STREAM: &str = "GITEA_EVENTS";
@@ -271,7 +271,7 @@ async fn actions_runs_publish_each_state_and_a_server_without_actions_is_skipped
 
     let (nats, g) = setup().await;
     g.set_actions_supported(false);
-    g.push_action(gitea_nats_sourcer::simulator::NewAction::push(
+    g.push_action(gitea_sim::NewAction::push(
         "alice",
         "acme/widgets",
         "main",
@@ -359,17 +359,12 @@ async fn releases_on_pages_smaller_than_the_client_guessed_are_all_seen_and_none
     // The server serves 7 a page; the client cannot read its settings (an older server:
     // 404), so it keeps guessing 50. The releases came from a migration: no feed rows, so
     // nothing else teaches the client the real page size.
-    let g = gitea_with(gitea_nats_sourcer::simulator::SimOptions {
+    let g = gitea_with(gitea_sim::SimOptions {
         max_response_items: 7,
         ..Default::default()
     })
     .await;
-    g.inject(
-        gitea_nats_sourcer::simulator::Fault::new(
-            gitea_nats_sourcer::simulator::FaultKind::Status(404),
-        )
-        .on_path("/settings/api"),
-    );
+    g.inject(gitea_sim::Fault::new(gitea_sim::FaultKind::Status(404)).on_path("/settings/api"));
     g.add_org("acme");
     g.add_repo("acme", "widgets");
     for i in 0..5 {
@@ -432,12 +427,7 @@ async fn a_repository_whose_endpoint_fails_fails_alone_and_is_backed_off() {
     g.label_issue("acme/gears", b, "bob", "bug", true);
     wait_type(&nats, "io.gitea.issue.labeled", 1).await;
     // The org's feed goes on at its own pace (no backoff): a new action arrives.
-    g.push_action(gitea_nats_sourcer::simulator::NewAction::push(
-        "alice",
-        "acme/gears",
-        "main",
-        1,
-    ));
+    g.push_action(gitea_sim::NewAction::push("alice", "acme/gears", "main", 1));
     wait_type(&nats, "io.gitea.activity.commit_repo", 1).await;
     let feed_polls = |g: &FakeGitea| {
         g.requests()

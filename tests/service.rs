@@ -7,8 +7,8 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use gitea_nats_sourcer::local_nats::free_port;
-use gitea_nats_sourcer::simulator::{NewAction, SimOptions};
+use gitea_sim::{NewAction, SimOptions};
+use nats_harness::free_port;
 use support::*;
 
 const TOKEN: &str = "tok-metrics-9e1d-DISTINCTIVE";
@@ -590,7 +590,7 @@ async fn the_watchdog_is_pinged_through_a_catch_up_longer_than_its_interval() {
 
 #[tokio::test]
 async fn shutdown_abandons_a_slow_enrichment_fetch_and_stops_at_a_safe_point_at_once() {
-    use gitea_nats_sourcer::simulator::{Fault, FaultKind};
+    use gitea_sim::{Fault, FaultKind};
     let nats = Nats::start().await;
     let g = gitea().await;
     g.add_org("acme");

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
-use gitea_nats_sourcer::simulator::{FakeGitea, Fault, FaultKind, NewAction, SimOptions};
+use gitea_sim::{FakeGitea, Fault, FaultKind, NewAction, SimOptions};
 use support::*;
 
 const STREAM: &str = "GITEA_EVENTS";
@@ -688,7 +688,7 @@ fn peak_rss_kb() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_of_twenty_thousand_actions_over_days_is_caught_up_once_and_in_order() {
-    use gitea_nats_sourcer::simulator::HistorySpec;
+    use gitea_sim::HistorySpec;
     let nats = Nats::start().await;
     let g = gitea().await;
     let n = g.generate_history(&HistorySpec {
@@ -735,7 +735,7 @@ async fn a_gap_of_twenty_thousand_actions_over_days_is_caught_up_once_and_in_ord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_catching_up_does_not_starve_a_live_source() {
-    use gitea_nats_sourcer::simulator::HistorySpec;
+    use gitea_sim::HistorySpec;
     let nats = Nats::start().await;
     let g = gitea().await;
     g.generate_history(&HistorySpec {

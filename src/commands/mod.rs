@@ -2,7 +2,6 @@
 
 pub mod check;
 pub mod cursors;
-pub mod demo;
 pub mod tail;
 
 use crate::cli::{Cli, Command, CursorsCommand};
@@ -27,10 +26,6 @@ pub const USAGE: u8 = 2;
 
 /// Runs the command line.
 pub async fn dispatch(cli: Cli) -> u8 {
-    if let Command::Demo { duration, nats_url } = &cli.command {
-        telemetry::init(cli.log_format.unwrap_or_default(), None);
-        return demo::demo(*duration, nats_url.clone()).await;
-    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -102,7 +97,6 @@ pub async fn dispatch(cli: Cli) -> u8 {
             count,
             json,
         } => tail::tail(&config, filter.as_deref(), all, count, json).await,
-        Command::Demo { .. } => USAGE,
     }
 }
 

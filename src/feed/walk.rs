@@ -534,7 +534,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::simulator::{FakeGitea, NewAction, SimOptions};
+    use gitea_sim::{FakeGitea, NewAction, SimOptions};
 
     const REPO: &str = "acme/widgets";
 
@@ -655,7 +655,7 @@ mod tests {
         let (g, client, spec) = gitea(7, 10).await;
         ties(&g, 60, 1, 3600);
         // A row deleted before every page: the total always shrinks mid-walk.
-        let victims: Arc<std::sync::Mutex<Vec<crate::simulator::ActionId>>> = Default::default();
+        let victims: Arc<std::sync::Mutex<Vec<gitea_sim::ActionId>>> = Default::default();
         {
             let now = g.now();
             let mut v = victims.lock().expect("lock");

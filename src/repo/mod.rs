@@ -698,7 +698,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    use crate::simulator::{FakeGitea, SimOptions};
+    use gitea_sim::{FakeGitea, SimOptions};
 
     /// A fake Gitea serving at most `max` items a page, and a client that guesses 50 (it
     /// never read the server's settings).

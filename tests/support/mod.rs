@@ -1,5 +1,5 @@
 //! Test support: a real nats-server per test (free port, own store dir, stop and restart),
-//! the fake Gitea from `gitea_nats_sourcer::simulator`, the sourcer run in-process with a
+//! the fake Gitea from `gitea_sim`, the sourcer run in-process with a
 //! stop handle, and helpers that wait on conditions with deadlines (never plain sleeps).
 #![allow(dead_code)]
 
@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use gitea_nats_sourcer::config::Config;
-use gitea_nats_sourcer::local_nats::LocalNats;
 use gitea_nats_sourcer::scheduler;
-use gitea_nats_sourcer::simulator::{FakeGitea, SimOptions};
+use gitea_sim::{FakeGitea, SimOptions};
+use nats_harness::LocalNats;
 
 /// A nats-server with its temp dir. Fails loudly when nats-server is missing.
 pub struct Nats {

@@ -60,7 +60,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use gitea_nats_sourcer::simulator::{FakeGitea, NewAction, SimOptions};
+//! use gitea_sim::{FakeGitea, NewAction, SimOptions};
 //! let gitea = FakeGitea::start(SimOptions::default()).await?;
 //! gitea.add_org("acme");
 //! gitea.add_repo("acme", "widgets");
@@ -69,6 +69,9 @@
 //! gitea.shutdown().await;
 //! # Ok(()) }
 //! ```
+
+/// The zone database of [`SimOptions::time_zone`], re-exported for callers.
+pub use chrono_tz;
 
 mod generate;
 mod repo_api;

@@ -1,21 +1,53 @@
-//! `demo`: the whole pipeline on one machine with no Gitea of your own: a simulated Gitea
-//! generating activity (ties, org copies a second late), a private nats-server, the sourcer,
-//! and a tail of what arrives.
+//! `gitea-nats-demo` (`scripts/demo`): the whole pipeline on one machine with no Gitea of
+//! your own: a simulated Gitea generating activity (ties, org copies a second late), a
+//! private nats-server, the sourcer, and a tail of what arrives.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{FAILED, OK};
-use crate::config::Config;
-use crate::local_nats::LocalNats;
-use crate::nats;
-use crate::simulator::{FakeGitea, HistorySpec, SimOptions};
+use clap::Parser;
+use gitea_nats_sourcer::commands::{stop_signal, tail};
+use gitea_nats_sourcer::config::{Config, LogFormat};
+use gitea_nats_sourcer::{nats, scheduler, telemetry};
+use gitea_sim::{FakeGitea, HistorySpec, SimOptions};
+use nats_harness::LocalNats;
 
-pub async fn demo(duration: Duration, nats_url: Option<String>) -> u8 {
-    match run_demo(duration, nats_url).await {
-        Ok(()) => OK,
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Run the sourcer end to end against a bundled simulated Gitea: no Gitea of your own.
+///
+/// Starts a simulated Gitea that generates activity (including the awkward parts: ties,
+/// copies of each action in the org feed, late rows), a private nats-server (see
+/// `scripts/ensure-nats-server`), the sourcer, and prints events as they arrive.
+#[derive(Debug, Parser)]
+#[command(name = "gitea-nats-demo", version)]
+struct Args {
+    /// How long to run.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Use this NATS server instead of starting a private one.
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    telemetry::init(args.log_format, None);
+    match run_demo(args.duration, args.nats_url).await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            FAILED
+            ExitCode::FAILURE
         }
     }
 }
@@ -64,7 +96,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         story = Some(repository_story(&gitea, r));
     }
 
-    let metrics_port = crate::local_nats::free_port().map_err(|e| format!("no free port: {e}"))?;
+    let metrics_port = nats_harness::free_port().map_err(|e| format!("no free port: {e}"))?;
     let text = format!(
         "[gitea]\nurl = \"{}\"\nrequests_per_second = 20\nburst = 10\n\
          [nats]\nurl = \"{nats_url}\"\nstream = \"GITEA_DEMO\"\nsubject_prefix = \"gitea_demo\"\ncursor_bucket = \"gitea_demo_cursors\"\n\
@@ -73,12 +105,12 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         gitea.url()
     );
     let cfg = Config::parse(&text).map_err(|e| e.to_string())?;
-    crate::say!(
+    say!(
         "demo: simulated Gitea at {} with {history} past actions in {} repositories, 2 new actions a second",
         gitea.url(),
         repos.len()
     );
-    crate::say!(
+    say!(
         "demo: NATS at {nats_url}{}",
         if local.is_some() {
             " (private nats-server, temp store)"
@@ -86,8 +118,8 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
             ""
         }
     );
-    crate::say!("demo: config:\n{}", indent(&text));
-    crate::say!("demo: events as they arrive on stream GITEA_DEMO (subject gitea_demo.>):");
+    say!("demo: config:\n{}", indent(&text));
+    say!("demo: events as they arrive on stream GITEA_DEMO (subject gitea_demo.>):");
     let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
     nats::ensure_stream(&nats::jetstream(client.clone()), &cfg.nats)
         .await
@@ -97,13 +129,13 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     let tail = tokio::spawn(async move {
         let mut first = true;
         let mut n = 0usize;
-        let r = super::tail::follow(&nats_cfg, None, true, None, |payload| {
+        let r = tail::follow(&nats_cfg, None, true, None, |payload| {
             n += 1;
             if first {
                 first = false;
-                crate::say!("first event, whole:\n{}", indent(&pretty(payload)));
+                say!("first event, whole:\n{}", indent(&pretty(payload)));
             }
-            crate::say!("{}", super::tail::summary(payload));
+            say!("{}", tail::summary(payload));
         })
         .await;
         if let Err(e) = r {
@@ -111,13 +143,13 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(crate::scheduler::run(cfg.clone(), async {
+    let run = tokio::spawn(scheduler::run(cfg.clone(), async {
         let _ = stop_rx.await;
     }));
     let edits_at = duration.min(Duration::from_secs(3));
     let stopped = tokio::select! {
         _ = tokio::time::sleep(edits_at) => false,
-        _ = super::stop_signal() => true,
+        _ = stop_signal() => true,
     };
     if !stopped {
         if let Some(st) = &story {
@@ -125,7 +157,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         }
         tokio::select! {
             _ = tokio::time::sleep(duration - edits_at) => {}
-            _ = super::stop_signal() => {}
+            _ = stop_signal() => {}
         }
     }
     activity.abort();
@@ -147,7 +179,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     if let Ok(r) = reqwest::get(&metrics_url).await
         && let Ok(body) = r.text().await
     {
-        crate::say!("demo: curl {metrics_url} (excerpt):");
+        say!("demo: curl {metrics_url} (excerpt):");
         for line in body.lines().filter(|l| {
             !l.starts_with('#')
                 && (l.contains("events_published_total{") && l.contains("repo:")
@@ -156,7 +188,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
                     || l.contains("poll_duration_seconds_count")
                     || l.contains("nats_connected"))
         }) {
-            crate::say!("    {line}");
+            say!("    {line}");
         }
     }
     let _ = stop_tx.send(());
@@ -170,7 +202,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
         Err(_) => 0,
     };
-    crate::say!(
+    say!(
         "demo: {published} events in the stream: one per action of the {} in the simulated \
          Gitea's feeds (each read through the org feed and, for {first}, its repository feed \
          too), plus the changes of {first} that only its repository endpoints show",
