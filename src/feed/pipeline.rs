@@ -139,3 +139,173 @@ impl Pipeline<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::NatsConfig;
+    use crate::state::StateError;
+
+    /// A target that records what the pipeline asked of it; its commit fails on request.
+    #[derive(Default)]
+    struct Recorder {
+        seen: SeenSet,
+        /// The ids of each committed batch, in order.
+        commits: Vec<Vec<String>>,
+        /// Fail the commit of this batch (0-based).
+        fail_commit: Option<usize>,
+    }
+
+    impl Target for Recorder {
+        type Item = String;
+
+        fn seen(&mut self) -> &mut SeenSet {
+            &mut self.seen
+        }
+
+        async fn build(&mut self, batch: &[Pending<String>]) -> Vec<Event> {
+            batch
+                .iter()
+                .map(|c| Event {
+                    id: c.item.clone(),
+                    key: c.id.key.clone(),
+                    subject: format!("pipe.t.{}", c.item),
+                    payload: Bytes::from(c.item.clone()),
+                    created: c.id.t,
+                    op_type: "test".into(),
+                })
+                .collect()
+        }
+
+        async fn commit(
+            &mut self,
+            batch: &[Pending<String>],
+            _events: &[Event],
+            _outcome: &BatchOutcome,
+        ) -> Result<(), PollError> {
+            if self.fail_commit == Some(self.commits.len()) {
+                return Err(PollError::State(StateError::Kv(
+                    "test: commit refused".into(),
+                )));
+            }
+            self.commits
+                .push(batch.iter().map(|c| c.item.clone()).collect());
+            Ok(())
+        }
+    }
+
+    fn pending(n: usize, t0: i64) -> Vec<Pending<String>> {
+        (0..n)
+            .map(|i| Pending {
+                id: Identity {
+                    key: format!("k{i}"),
+                    t: t0 + i as i64,
+                    repeatable: false,
+                },
+                item: format!("e{i}"),
+            })
+            .collect()
+    }
+
+    async fn publisher() -> (nats_harness::LocalNats, tempfile::TempDir, Publisher) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = nats_harness::LocalNats::start(&dir.path().join("store"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
+        let client = async_nats::connect(server.url()).await.expect("connect");
+        let js = crate::nats::jetstream(client);
+        let cfg = NatsConfig {
+            stream: "PIPE".into(),
+            subject_prefix: "pipe".into(),
+            duplicate_window: std::time::Duration::from_secs(1),
+            ..NatsConfig::default()
+        };
+        crate::nats::ensure_stream(&js, &cfg).await.expect("stream");
+        (server, dir, Publisher::new(js))
+    }
+
+    #[tokio::test]
+    async fn batches_commit_in_order_and_what_the_target_or_another_source_holds_is_skipped() {
+        let (_server, _dir, publisher) = publisher().await;
+        let index = RecentIndex::new();
+        // Another source published k3 already.
+        assert!(index.reserve("k3", 103, false));
+        let p = Pipeline {
+            publisher: &publisher,
+            index: Some(&index),
+            batch: 2,
+        };
+        let mut target = Recorder::default();
+        target.seen.insert("k0", 100);
+        let out = p
+            .run(&mut target, pending(6, 100), &Shutdown::never())
+            .await
+            .expect("run");
+        assert_eq!(out.published, 4);
+        assert_eq!(out.known, 2);
+        assert_eq!(
+            target.commits,
+            vec![vec!["e1", "e2"], vec!["e4", "e5"]],
+            "batches of two, oldest first, after their acks"
+        );
+        assert!(target.seen.contains(&pending(6, 100)[3].id), "remembered");
+        // Run again: everything is known now, nothing is published.
+        let out = p
+            .run(&mut target, pending(6, 100), &Shutdown::never())
+            .await
+            .expect("run");
+        assert_eq!((out.published, out.known), (0, 6));
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_frees_the_later_batches_for_the_retry() {
+        let (_server, _dir, publisher) = publisher().await;
+        let index = RecentIndex::new();
+        let p = Pipeline {
+            publisher: &publisher,
+            index: Some(&index),
+            batch: 2,
+        };
+        let mut target = Recorder {
+            fail_commit: Some(1),
+            ..Recorder::default()
+        };
+        let err = p
+            .run(&mut target, pending(6, 100), &Shutdown::never())
+            .await;
+        assert!(err.is_err());
+        assert_eq!(target.commits, vec![vec!["e0", "e1"]]);
+        // The third batch was never published: its reservations are gone.
+        assert!(index.reserve("k4", 104, false));
+        assert!(index.reserve("k5", 105, false));
+        // The second batch was published (its ids de-duplicate a retry): still reserved.
+        assert!(!index.reserve("k2", 102, false));
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_between_batches_and_frees_the_rest() {
+        let (_server, _dir, publisher) = publisher().await;
+        let index = RecentIndex::new();
+        let p = Pipeline {
+            publisher: &publisher,
+            index: Some(&index),
+            batch: 2,
+        };
+        let (trigger, shutdown) = crate::shutdown::channel();
+        trigger.fire();
+        let mut target = Recorder::default();
+        let out = p
+            .run(&mut target, pending(6, 100), &shutdown)
+            .await
+            .expect("run");
+        assert!(out.stopped);
+        assert_eq!(
+            target.commits,
+            vec![vec!["e0", "e1"]],
+            "the batch under way ends"
+        );
+        assert!(index.reserve("k2", 102, false), "the rest is free again");
+    }
+}
