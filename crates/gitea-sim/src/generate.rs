@@ -14,8 +14,9 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use super::world::{ActionSpec, CommentData, Content, TOKEN_USER, World, splitmix};
-use super::{FakeGitea, HistorySpec, lock};
+use crate::base::{TOKEN_USER, lock, splitmix};
+use crate::world::{ActionSpec, CommentData, Content, World};
+use crate::{FakeGitea, HistorySpec};
 
 /// A push payload rendered on demand from a seed.
 #[derive(Clone, Copy, Debug)]

@@ -73,19 +73,25 @@
 /// The zone database of [`SimOptions::time_zone`], re-exported for callers.
 pub use chrono_tz;
 
+mod base;
 mod generate;
 mod repo_api;
 mod server;
 #[cfg(test)]
 mod tests;
 mod world;
+mod zone;
 
-pub use world::{ServerZone, World};
+pub use base::ActionId;
+pub use world::World;
+pub use zone::ServerZone;
+
+use base::lock;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
@@ -132,11 +138,6 @@ impl Default for SimOptions {
         }
     }
 }
-
-/// Identity of a logical action: the `id` of its original row (the one in the
-/// repository feed). Its copies have other ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ActionId(pub i64);
 
 /// Called after each feed page has been computed and before it is returned.
 /// It must not call back into the [`FakeGitea`] (the world is already locked):
@@ -410,11 +411,6 @@ pub(crate) struct Shared {
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) stopping: AtomicBool,
     pub(crate) tasks: Mutex<Vec<AbortHandle>>,
-}
-
-/// Lock a mutex, ignoring poisoning (a panicking test hook must not wedge the server).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A running fake Gitea. Dropping it stops the server (abruptly);

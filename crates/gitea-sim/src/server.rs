@@ -13,9 +13,10 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::repo_api::{KindFilter, StateFilter, TimeRange, Window};
-use super::world::{FeedKey, PageOut, TOKEN_USER};
-use super::{FaultKind, FeedPage, RequestRecord, Shared, World, lock};
+use crate::base::{TOKEN_USER, lock};
+use crate::repo_api::{KindFilter, StateFilter, TimeRange, Window};
+use crate::world::{FeedKey, PageOut, World};
+use crate::{FaultKind, FeedPage, RequestRecord, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
