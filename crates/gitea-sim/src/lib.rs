@@ -75,7 +75,9 @@ pub use chrono_tz;
 
 mod base;
 mod generate;
+mod push;
 mod repo_api;
+mod rows;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -83,6 +85,7 @@ mod world;
 mod zone;
 
 pub use base::ActionId;
+pub use rows::{LogicalAction, NewAction, NewComment};
 pub use world::World;
 pub use zone::ServerZone;
 
@@ -90,7 +93,7 @@ use base::lock;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -220,22 +223,6 @@ pub struct RequestRecord {
     pub status: u16,
 }
 
-/// A logical action as the simulator holds it (original row's data).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogicalAction {
-    pub id: ActionId,
-    /// `owner/name`.
-    pub repo: String,
-    pub op_type: String,
-    /// Actor's login.
-    pub actor: String,
-    pub content: String,
-    pub ref_name: String,
-    pub comment_id: i64,
-    /// The original row's `created` in the server's time zone.
-    pub created: DateTime<FixedOffset>,
-}
-
 /// What [`FakeGitea::generate_history`] (and
 /// [`FakeGitea::generate_history_between`]) makes.
 #[derive(Clone, Debug)]
@@ -264,139 +251,6 @@ impl Default for HistorySpec {
             payload_bytes: 2048,
             ties: true,
         }
-    }
-}
-
-/// A comment attached to a [`NewAction`]: the row then carries a `comment` object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewComment {
-    /// Index of the issue or pull request commented on.
-    pub issue_index: i64,
-    /// Full comment body.
-    pub body: String,
-    /// A pull-request comment (changes the URLs in the comment object).
-    pub is_pull: bool,
-}
-
-/// An action to insert with [`FakeGitea::push_action`] / [`World::push_action`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewAction {
-    pub op_type: String,
-    /// Actor login (created as a user when missing).
-    pub actor: String,
-    /// `owner/name` (created when missing; a name without `/` is taken as the actor's repo).
-    pub repo: String,
-    pub content: String,
-    pub ref_name: String,
-    pub comment_id: i64,
-    /// When `Some`, the rows carry a comment object (and `comment_id` is its id).
-    pub comment: Option<NewComment>,
-    /// `None` = now.
-    pub created: Option<DateTime<FixedOffset>>,
-    /// The copies' `created` = original's + this (0 or 1 in practice).
-    pub copy_delay_secs: i64,
-    /// `false` = late-visible until [`FakeGitea::reveal`].
-    pub visible: bool,
-}
-
-/// Comment ids handed out by [`NewAction::comment`]. They start high so they do not
-/// collide with the ids the world's own generators allocate (from 1).
-static NEXT_COMMENT_ID: AtomicI64 = AtomicI64::new(1 << 32);
-/// Counter that makes [`NewAction::push`] payloads unique without an rng.
-static PUSH_COUNTER: AtomicU64 = AtomicU64::new(1);
-
-impl NewAction {
-    /// A bare action; set the rest with the builder methods.
-    pub fn new(op_type: &str, actor: &str, repo: &str) -> NewAction {
-        NewAction {
-            op_type: op_type.to_string(),
-            actor: actor.to_string(),
-            repo: repo.to_string(),
-            content: String::new(),
-            ref_name: String::new(),
-            comment_id: 0,
-            comment: None,
-            created: None,
-            copy_delay_secs: 0,
-            visible: true,
-        }
-    }
-
-    pub fn content(mut self, content: &str) -> NewAction {
-        self.content = content.to_string();
-        self
-    }
-
-    pub fn ref_name(mut self, ref_name: &str) -> NewAction {
-        self.ref_name = ref_name.to_string();
-        self
-    }
-
-    pub fn comment_id(mut self, id: i64) -> NewAction {
-        self.comment_id = id;
-        self
-    }
-
-    /// Set `created` (the original row's).
-    pub fn at(mut self, created: DateTime<FixedOffset>) -> NewAction {
-        self.created = Some(created);
-        self
-    }
-
-    /// The copies' `created` = the original's + `secs`.
-    pub fn copy_delay(mut self, secs: i64) -> NewAction {
-        self.copy_delay_secs = secs;
-        self
-    }
-
-    /// Late-visible: the rows exist (and have their ids) but are not served until
-    /// [`FakeGitea::reveal`].
-    pub fn hidden(mut self) -> NewAction {
-        self.visible = false;
-        self
-    }
-
-    /// A `commit_repo` push of `n_commits` commits to `refs/heads/{branch}`, with a
-    /// Gitea-shaped push JSON built from a process-wide counter (no rng). With
-    /// `n_commits == 0` the content is empty (a new branch without commits).
-    pub fn push(actor: &str, repo: &str, branch: &str, n_commits: usize) -> NewAction {
-        let counter = PUSH_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let content = if n_commits == 0 {
-            String::new()
-        } else {
-            generate::counter_push_json(counter, actor, repo, branch, n_commits)
-        };
-        NewAction::new("commit_repo", actor, repo)
-            .content(&content)
-            .ref_name(&format!("refs/heads/{branch}"))
-    }
-
-    /// A `comment_issue` with a fresh comment id and a comment object; content is
-    /// `INDEX|first 200 characters`.
-    pub fn comment(actor: &str, repo: &str, issue_index: i64, body: &str) -> NewAction {
-        let id = NEXT_COMMENT_ID.fetch_add(1, Ordering::Relaxed);
-        let mut a = NewAction::new("comment_issue", actor, repo)
-            .content(&format!(
-                "{issue_index}|{}",
-                generate::truncate_comment(body)
-            ))
-            .comment_id(id);
-        a.comment = Some(NewComment {
-            issue_index,
-            body: body.to_string(),
-            is_pull: false,
-        });
-        a
-    }
-
-    /// `create_issue` with content `INDEX|TITLE`.
-    pub fn create_issue(actor: &str, repo: &str, index: i64, title: &str) -> NewAction {
-        NewAction::new("create_issue", actor, repo).content(&format!("{index}|{title}"))
-    }
-
-    /// `close_issue` with content `INDEX|`.
-    pub fn close_issue(actor: &str, repo: &str, index: i64) -> NewAction {
-        NewAction::new("close_issue", actor, repo).content(&format!("{index}|"))
     }
 }
 

@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::FakeGitea;
 use crate::base::{ActionId, TOKEN_USER, splitmix};
-use crate::generate::truncate_comment;
+use crate::rows::{NewAction, NewComment, truncate_comment};
 use crate::world::{PageOut, World};
 use crate::zone::{fmt_time, to_datetime};
-use crate::{FakeGitea, NewAction, NewComment};
 
 /// Every repository's objects and the id counters (one per Gitea table).
 pub(crate) struct Objects {

@@ -15,7 +15,8 @@ use serde_json::json;
 
 use crate::base::{TOKEN_USER, lock};
 use crate::repo_api::{KindFilter, StateFilter, TimeRange, Window};
-use crate::world::{FeedKey, PageOut, World};
+use crate::rows::FeedKey;
+use crate::world::{PageOut, World};
 use crate::{FaultKind, FeedPage, RequestRecord, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {

@@ -13,100 +13,12 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::base::{ActionId, TOKEN_USER, raw, splitmix};
-use crate::generate::{self, GenPush, RepoGen};
+use crate::push;
 use crate::repo_api::Objects;
+use crate::rows::{
+    Action, ActionSpec, CommentData, Content, FeedKey, LogicalAction, NewAction, Repo, User,
+};
 use crate::zone::{ServerZone, fmt_time, to_datetime};
-use crate::{LogicalAction, NewAction};
-
-/// A user or an organization, with its JSON precomputed.
-pub(crate) struct User {
-    pub(crate) id: i64,
-    pub(crate) login: String,
-    pub(crate) email: String,
-    pub(crate) full_name: String,
-    pub(crate) is_org: bool,
-    /// `User` object (also used for orgs in `act_user` / `repo.owner`).
-    pub(crate) json: Box<RawValue>,
-    /// `Organization` object, for orgs.
-    pub(crate) org_json: Option<Box<RawValue>>,
-}
-
-/// A repository, with its JSON precomputed (rebuilt when it changes).
-pub(crate) struct Repo {
-    pub(crate) id: i64,
-    pub(crate) owner_id: i64,
-    pub(crate) name: String,
-    pub(crate) full_name: String,
-    pub(crate) private: bool,
-    pub(crate) watchers: Vec<i64>,
-    pub(crate) json: Box<RawValue>,
-}
-
-/// An action's content: stored text, or a push payload re-rendered from a seed.
-pub(crate) enum Content {
-    Text(Box<str>),
-    Push(GenPush),
-}
-
-pub(crate) struct CommentData {
-    pub(crate) id: i64,
-    pub(crate) body: Box<str>,
-    pub(crate) issue_index: i64,
-    pub(crate) is_pull: bool,
-    /// Unix seconds of the last edit; `0` = never edited (`updated_at` = `created`).
-    pub(crate) updated: i64,
-}
-
-/// One logical action and the ids of its rows: the original row has id `id`, copy
-/// `i` (receiver `receivers[i]`) has id `id + i`.
-pub(crate) struct Action {
-    pub(crate) id: i64,
-    pub(crate) op: u16,
-    pub(crate) actor: i64,
-    pub(crate) repo: i64,
-    pub(crate) content: Content,
-    pub(crate) ref_name: Box<str>,
-    pub(crate) comment_id: i64,
-    pub(crate) comment: Option<Box<CommentData>>,
-    /// Unix seconds of the original row.
-    pub(crate) created: i64,
-    pub(crate) copy_delay: i64,
-    /// `receivers[0]` is the actor (original row); then the owner and watchers.
-    pub(crate) receivers: Box<[i64]>,
-    pub(crate) visible: bool,
-    pub(crate) deleted: bool,
-    /// The original row was removed by `delete_older_than` (copies may remain).
-    pub(crate) original_purged: bool,
-}
-
-impl Action {
-    fn row_created(&self, i: usize) -> i64 {
-        if i == 0 {
-            self.created
-        } else {
-            self.created + self.copy_delay
-        }
-    }
-
-    fn last_row_created(&self) -> i64 {
-        self.row_created(self.receivers.len().saturating_sub(1))
-    }
-
-    fn is_live(&self) -> bool {
-        self.visible && !self.deleted && !self.original_purged
-    }
-}
-
-/// Which feed an index serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum FeedKey {
-    /// Original rows of a repository.
-    Repo(i64),
-    /// Rows received by a user or org (`user_id == id`).
-    Recv(i64),
-    /// Original rows performed by a user (`user_id == act_user_id == id`).
-    Actor(i64),
-}
 
 /// One row in a feed index. Indexes are sorted by `(created, row)`.
 #[derive(Clone, Copy, Debug)]
@@ -122,24 +34,34 @@ impl Entry {
     }
 }
 
-/// Everything needed to insert an action (ids already resolved).
-pub(crate) struct ActionSpec {
-    pub(crate) op: u16,
-    pub(crate) actor: i64,
-    pub(crate) repo: i64,
-    pub(crate) content: Content,
-    pub(crate) ref_name: Box<str>,
-    pub(crate) comment_id: i64,
-    pub(crate) comment: Option<Box<CommentData>>,
-    pub(crate) created: i64,
-    pub(crate) copy_delay: i64,
-    pub(crate) visible: bool,
-}
-
 /// A computed feed page.
 pub(crate) struct PageOut {
     pub(crate) body: Vec<u8>,
     pub(crate) total: usize,
+}
+
+/// Per-repository generator state (issue numbers, open issues and pulls, tags).
+#[derive(Default)]
+pub(crate) struct RepoGen {
+    pub(crate) next_index: i64,
+    pub(crate) open_issues: Vec<i64>,
+    pub(crate) closed_issues: Vec<i64>,
+    pub(crate) open_prs: Vec<i64>,
+    pub(crate) releases: u32,
+    pub(crate) branches: u32,
+}
+
+impl RepoGen {
+    /// Make the generators number their next issue after `index` (an issue or pull
+    /// request made by `World::create_issue`).
+    pub(crate) fn reserve_index(&mut self, index: i64) {
+        self.next_index = self.next_index.max(index + 1);
+    }
+
+    /// The next issue index the generators would hand out.
+    pub(crate) fn next_index(&self) -> i64 {
+        self.next_index.max(1)
+    }
 }
 
 /// The simulated Gitea database. A [`super::FeedHook`] gets `&mut World` and can
@@ -729,7 +651,7 @@ impl World {
                     .user(a.actor)
                     .map_or(("", ""), |u| (u.login.as_str(), u.email.as_str()));
                 let name = self.user(a.actor).map_or("", |u| u.full_name.as_str());
-                Cow::Owned(generate::render_push(
+                Cow::Owned(push::render_push(
                     p,
                     repo,
                     login,
