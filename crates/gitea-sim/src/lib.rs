@@ -75,8 +75,11 @@ pub use chrono_tz;
 
 mod base;
 mod generate;
+mod objects;
 mod push;
-mod repo_api;
+mod repo_http;
+mod repo_json;
+mod repo_ops;
 mod rows;
 mod server;
 #[cfg(test)]
@@ -469,6 +472,136 @@ impl FakeGitea {
         {
             server.abort();
         }
+    }
+}
+
+impl FakeGitea {
+    /// Move the simulated clock (see [`World::advance_clock`]).
+    pub fn advance_clock(&self, secs: i64) {
+        self.with_world(|w| w.advance_clock(secs))
+    }
+
+    /// See [`World::create_issue`].
+    pub fn create_issue(&self, repo: &str, actor: &str, title: &str, is_pull: bool) -> i64 {
+        self.with_world(|w| w.create_issue(repo, actor, title, is_pull))
+    }
+
+    /// See [`World::edit_issue`].
+    pub fn edit_issue(
+        &self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) {
+        self.with_world(|w| w.edit_issue(repo, index, actor, title, body))
+    }
+
+    /// See [`World::close_issue_as`].
+    pub fn close_issue_as(&self, repo: &str, index: i64, actor: &str) {
+        self.with_world(|w| w.close_issue_as(repo, index, actor))
+    }
+
+    /// See [`World::reopen_issue_as`].
+    pub fn reopen_issue_as(&self, repo: &str, index: i64, actor: &str) {
+        self.with_world(|w| w.reopen_issue_as(repo, index, actor))
+    }
+
+    /// See [`World::label_issue`].
+    pub fn label_issue(&self, repo: &str, index: i64, actor: &str, label: &str, add: bool) {
+        self.with_world(|w| w.label_issue(repo, index, actor, label, add))
+    }
+
+    /// See [`World::assign_issue`].
+    pub fn assign_issue(&self, repo: &str, index: i64, actor: &str, assignee: &str, add: bool) {
+        self.with_world(|w| w.assign_issue(repo, index, actor, assignee, add))
+    }
+
+    /// See [`World::set_milestone`].
+    pub fn set_milestone(&self, repo: &str, index: i64, actor: &str, milestone: Option<&str>) {
+        self.with_world(|w| w.set_milestone(repo, index, actor, milestone))
+    }
+
+    /// See [`World::request_review`].
+    pub fn request_review(&self, repo: &str, index: i64, actor: &str, reviewer: &str) {
+        self.with_world(|w| w.request_review(repo, index, actor, reviewer))
+    }
+
+    /// See [`World::comment_on`].
+    pub fn comment_on(&self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
+        self.with_world(|w| w.comment_on(repo, index, actor, body))
+    }
+
+    /// See [`World::import_comment`].
+    pub fn import_comment(&self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
+        self.with_world(|w| w.import_comment(repo, index, actor, body))
+    }
+
+    /// See [`World::edit_comment`].
+    pub fn edit_comment(&self, repo: &str, comment_id: i64, body: &str) {
+        self.with_world(|w| w.edit_comment(repo, comment_id, body))
+    }
+
+    /// See [`World::add_release`].
+    pub fn add_release(&self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
+        self.with_world(|w| w.add_release(repo, actor, tag, title))
+    }
+
+    /// See [`World::import_release`].
+    pub fn import_release(&self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
+        self.with_world(|w| w.import_release(repo, actor, tag, title))
+    }
+
+    /// A repository whose issues are disabled: Gitea answers `404` on `/issues` and
+    /// everything below it (comments, timelines), for good.
+    pub fn disable_issues(&self, repo: &str) {
+        self.fail_endpoint(repo, "issues", 404);
+    }
+
+    /// Every request below `/repos/{repo}/{tail}` answers `status` (a JSON error), for
+    /// good: one repository's endpoint broken (e.g. `500` from a corrupt row).
+    pub fn fail_endpoint(&self, repo: &str, tail: &str, status: u16) {
+        self.inject(
+            Fault::new(FaultKind::Status(status))
+                .on_path(&format!("/repos/{repo}/{tail}"))
+                .times(usize::MAX),
+        );
+    }
+
+    /// See [`World::edit_release`].
+    pub fn edit_release(&self, repo: &str, id: i64, title: &str) {
+        self.with_world(|w| w.edit_release(repo, id, title))
+    }
+
+    /// See [`World::delete_release`].
+    pub fn delete_release(&self, repo: &str, id: i64) {
+        self.with_world(|w| w.delete_release(repo, id))
+    }
+
+    /// See [`World::set_branch_head`].
+    pub fn set_branch_head(&self, repo: &str, branch: &str, sha: &str) {
+        self.with_world(|w| w.set_branch_head(repo, branch, sha))
+    }
+
+    /// See [`World::add_status`].
+    pub fn add_status(&self, repo: &str, sha: &str, context: &str, state: &str) -> i64 {
+        self.with_world(|w| w.add_status(repo, sha, context, state))
+    }
+
+    /// See [`World::set_actions_supported`].
+    pub fn set_actions_supported(&self, yes: bool) {
+        self.with_world(|w| w.set_actions_supported(yes))
+    }
+
+    /// See [`World::add_run`].
+    pub fn add_run(&self, repo: &str, workflow: &str, head_sha: &str, status: &str) -> i64 {
+        self.with_world(|w| w.add_run(repo, workflow, head_sha, status))
+    }
+
+    /// See [`World::update_run`].
+    pub fn update_run(&self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
+        self.with_world(|w| w.update_run(repo, id, status, conclusion))
     }
 }
 

@@ -14,7 +14,8 @@ use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::base::{TOKEN_USER, lock};
-use crate::repo_api::{KindFilter, StateFilter, TimeRange, Window};
+use crate::objects::{KindFilter, StateFilter, TimeRange};
+use crate::repo_http::Window;
 use crate::rows::FeedKey;
 use crate::world::{PageOut, World};
 use crate::{FaultKind, FeedPage, RequestRecord, Shared};

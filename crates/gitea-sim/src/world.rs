@@ -13,8 +13,8 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::base::{ActionId, TOKEN_USER, raw, splitmix};
+use crate::objects::Objects;
 use crate::push;
-use crate::repo_api::Objects;
 use crate::rows::{
     Action, ActionSpec, CommentData, Content, FeedKey, LogicalAction, NewAction, Repo, User,
 };
@@ -84,7 +84,7 @@ pub struct World {
     pub(crate) rng: StdRng,
     pub(crate) gen_calls: u64,
     pub(crate) repo_gen: HashMap<i64, RepoGen>,
-    /// Issues, comments, releases, branches, statuses and runs (see `repo_api`).
+    /// Issues, comments, releases, branches, statuses and runs (see `objects`).
     pub(crate) objects: Objects,
     /// Seconds added to the wall clock by [`World::now`] ([`World::advance_clock`]).
     clock_skew: i64,
