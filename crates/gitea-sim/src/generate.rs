@@ -1,22 +1,17 @@
-//! Random activity: bulk history ([`FakeGitea::generate_history`]) and live activity
-//! ([`FakeGitea::spawn_activity`]).
+//! Random activity: bulk history ([`FakeGitea::generate_history`](crate::FakeGitea::generate_history)) and the actions of
+//! live activity ([`FakeGitea::spawn_activity`](crate::FakeGitea::spawn_activity), whose loop is in `lib.rs`).
 //!
 //! Generated pushes do not store their JSON: they keep a seed ([`GenPush`]) and
-//! re-render the same payload whenever a page or [`FakeGitea::logical_actions`]
+//! re-render the same payload whenever a page or [`FakeGitea::logical_actions`](crate::FakeGitea::logical_actions)
 //! needs it.
-
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::task::JoinHandle;
 
-use crate::base::{TOKEN_USER, lock, splitmix};
+use crate::base::{TOKEN_USER, splitmix};
 use crate::push::GenPush;
 use crate::rows::{ActionSpec, CommentData, Content, truncate_comment};
 use crate::world::World;
-use crate::{FakeGitea, HistorySpec};
 
 const ORG_NAMES: &[&str] = &["acme", "globex", "initech", "umbrella", "hooli", "stark"];
 const USER_NAMES: &[&str] = &[
@@ -73,7 +68,7 @@ fn title(index: i64) -> &'static str {
 }
 
 /// Insert one random action on `repo` by `actor` at `created`.
-fn random_action(
+pub(crate) fn random_action(
     w: &mut World,
     rng: &mut StdRng,
     repo: i64,
@@ -310,7 +305,7 @@ fn skewed(rng: &mut StdRng, n: usize) -> usize {
 }
 
 /// The default world of the demo, when there are no repositories yet.
-fn ensure_default_world(w: &mut World) {
+pub(crate) fn ensure_default_world(w: &mut World) {
     if w.repos().is_empty() {
         w.add_org("acme");
         w.add_user("alice");
@@ -324,91 +319,33 @@ fn ensure_default_world(w: &mut World) {
     }
 }
 
-impl FakeGitea {
-    /// Bulk history: `spec.actions` actions over `spec.days` days ending a few
-    /// seconds before now, on `spec.orgs` orgs and `spec.repos` repos (made when
-    /// missing; idempotent names). Deterministic from the seed; returns the count.
-    pub fn generate_history(&self, spec: &HistorySpec) -> usize {
-        let seed = self.shared.opts.seed;
-        self.with_world(|w| generate_history(w, spec, seed, None))
-    }
+/// What [`FakeGitea::generate_history`](crate::FakeGitea::generate_history) (and
+/// [`FakeGitea::generate_history_between`](crate::FakeGitea::generate_history_between)) makes.
+#[derive(Clone, Debug)]
+pub struct HistorySpec {
+    /// Number of logical actions.
+    pub actions: usize,
+    /// Spread over this many days ending a few seconds before now (0 is taken as 1).
+    pub days: u32,
+    /// Number of orgs (0: repos are owned by users).
+    pub orgs: usize,
+    /// Number of repos, spread over the orgs (at least one is made when `actions > 0`).
+    pub repos: usize,
+    /// Approximate size of each push's content JSON.
+    pub payload_bytes: usize,
+    /// Put several actions in the same second.
+    pub ties: bool,
+}
 
-    /// Bulk history like [`FakeGitea::generate_history`], spread over
-    /// `[from, to]` (`spec.days` is ignored): any range, e.g. one that crosses the
-    /// days a named [`super::SimOptions::time_zone`] changes its offset. Call it
-    /// again with a narrow range to put rows in one given hour.
-    pub fn generate_history_between(
-        &self,
-        spec: &HistorySpec,
-        from: chrono::DateTime<chrono::FixedOffset>,
-        to: chrono::DateTime<chrono::FixedOffset>,
-    ) -> usize {
-        let seed = self.shared.opts.seed;
-        let range = (from.timestamp(), to.timestamp());
-        self.with_world(|w| generate_history(w, spec, seed, Some(range)))
-    }
-
-    /// Live random activity at roughly `per_second` actions per second on the
-    /// existing repositories (a default org `acme` with `widgets` and `dot.files`
-    /// and users `alice` and `bob` when there are none), some with a copy delay of
-    /// one second, with occasional same-second bursts. Runs until the handle is
-    /// aborted or the server shut down; a rate that is not positive does nothing.
-    pub fn spawn_activity(&self, per_second: f64) -> JoinHandle<()> {
-        let shared = self.shared.clone();
-        let seed = self.with_world(|w| {
-            w.gen_calls += 1;
-            splitmix(shared.opts.seed ^ 0x6c69_7665 ^ splitmix(w.gen_calls))
-        });
-        let handle = tokio::spawn(async move {
-            if !(per_second.is_finite() && per_second > 0.0) {
-                return;
-            }
-            let mut rng = StdRng::seed_from_u64(seed);
-            ensure_default_world(&mut lock(&shared.world));
-            let started = Instant::now();
-            let tick = (1.0 / per_second).clamp(0.005, 0.5);
-            let mut done: u64 = 0;
-            loop {
-                let jitter: f64 = rng.random_range(0.5..1.5);
-                tokio::time::sleep(Duration::from_secs_f64(tick * jitter)).await;
-                if shared.stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let due = (started.elapsed().as_secs_f64() * per_second) as u64;
-                // Do not flood after a stall: catch up at most ~2 s worth.
-                let cap = (per_second * 2.0).max(1.0) as u64;
-                done = done.max(due.saturating_sub(cap));
-                if due <= done {
-                    continue;
-                }
-                let mut w = lock(&shared.world);
-                let repos: Vec<i64> = w.repos().iter().map(|r| r.id).collect();
-                let users: Vec<i64> = w
-                    .users()
-                    .iter()
-                    .filter(|u| !u.is_org && u.login != TOKEN_USER)
-                    .map(|u| u.id)
-                    .collect();
-                if repos.is_empty() || users.is_empty() {
-                    continue;
-                }
-                while done < due {
-                    let now = w.now().timestamp();
-                    let burst = if rng.random_bool(0.08) {
-                        rng.random_range(2..=4u64)
-                    } else {
-                        1
-                    };
-                    for _ in 0..burst {
-                        let r = repos[rng.random_range(0..repos.len())];
-                        let a = users[rng.random_range(0..users.len())];
-                        random_action(&mut w, &mut rng, r, a, now, 600);
-                    }
-                    done += burst;
-                }
-            }
-        });
-        lock(&self.shared.tasks).push(handle.abort_handle());
-        handle
+impl Default for HistorySpec {
+    fn default() -> Self {
+        HistorySpec {
+            actions: 1000,
+            days: 7,
+            orgs: 2,
+            repos: 6,
+            payload_bytes: 2048,
+            ties: true,
+        }
     }
 }

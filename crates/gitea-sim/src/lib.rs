@@ -82,17 +82,21 @@ mod repo_json;
 mod repo_ops;
 mod rows;
 mod server;
+mod shared;
 #[cfg(test)]
 mod tests;
 mod world;
 mod zone;
 
 pub use base::ActionId;
+pub use generate::HistorySpec;
 pub use rows::{LogicalAction, NewAction, NewComment};
+pub use shared::{Fault, FaultKind, FeedHook, FeedPage, RequestRecord, SimOptions};
 pub use world::World;
 pub use zone::ServerZone;
 
-use base::lock;
+use base::{TOKEN_USER, lock, splitmix};
+use shared::Shared;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -101,174 +105,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
-use tokio::task::{AbortHandle, JoinHandle};
-
-/// How the fake server behaves.
-#[derive(Clone, Debug)]
-pub struct SimOptions {
-    /// When `Some`, every `/api/v1` request must carry `Authorization: token X`
-    /// (or `Bearer X`); otherwise it gets a `401` JSON error.
-    pub token: Option<String>,
-    /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
-    /// Requests outside it get `404`.
-    pub path_prefix: String,
-    /// `MAX_RESPONSE_ITEMS`: `limit` is capped at it (default 50).
-    pub max_response_items: usize,
-    /// `DEFAULT_PAGING_NUM`: the limit used when none is given (default 30).
-    pub default_paging_num: usize,
-    /// Server time zone in seconds east of UTC (default `8 * 3600`, `+08:00`).
-    /// `created` strings and `date=` days use it.
-    pub utc_offset_secs: i32,
-    /// A named server zone (e.g. `Europe/Berlin`); when `Some`, it replaces
-    /// `utc_offset_secs`: every time is written with the zone's offset at that
-    /// instant and `date=` counts from the zone's local midnight (default `None`).
-    pub time_zone: Option<chrono_tz::Tz>,
-    /// Seed of the rng used for tie shuffling and the generators (default 1).
-    pub seed: u64,
-    /// What `GET /api/v1/version` answers (default `"1.24.6"`).
-    pub version: String,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            token: None,
-            path_prefix: String::new(),
-            max_response_items: 50,
-            default_paging_num: 30,
-            utc_offset_secs: 8 * 3600,
-            time_zone: None,
-            seed: 1,
-            version: "1.24.6".to_string(),
-        }
-    }
-}
-
-/// Called after each feed page has been computed and before it is returned.
-/// It must not call back into the [`FakeGitea`] (the world is already locked):
-/// use the `&mut World` it is given.
-pub type FeedHook = Box<dyn FnMut(&FeedPage, &mut World) + Send>;
-
-/// The feed page a [`FeedHook`] is told about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeedPage {
-    /// `"repo:owner/name"`, `"org:name"` or `"user:login"` (names as stored).
-    pub feed: String,
-    /// 1-based page number served.
-    pub page: usize,
-    /// Effective limit (after defaulting and capping).
-    pub limit: usize,
-    /// The `date=` filter, if any.
-    pub date: Option<String>,
-    /// `X-Total-Count` of this response.
-    pub total: usize,
-}
-
-/// A fault to inject into the next matching requests.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    pub kind: FaultKind,
-    /// How many matching requests it applies to.
-    pub times: usize,
-    /// Applies to requests whose path contains this; `None` = any request.
-    pub path_contains: Option<String>,
-}
-
-impl Fault {
-    /// A fault for the next request (any path).
-    pub fn new(kind: FaultKind) -> Fault {
-        Fault {
-            kind,
-            times: 1,
-            path_contains: None,
-        }
-    }
-
-    /// Apply it to `n` requests.
-    pub fn times(mut self, n: usize) -> Fault {
-        self.times = n;
-        self
-    }
-
-    /// Apply it only to requests whose path contains `s`.
-    pub fn on_path(mut self, s: &str) -> Fault {
-        self.path_contains = Some(s.to_string());
-        self
-    }
-}
-
-/// What an injected fault does to a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// Answer with this status and a JSON error body.
-    Status(u16),
-    /// `429` with `Retry-After: N` (seconds).
-    RetryAfterSecs(u64),
-    /// `429` with `Retry-After` as an HTTP date N seconds ahead.
-    RetryAfterDate(u64),
-    /// The real response's body cut to half its length, with status 200.
-    Truncated,
-    /// Answer normally after this delay.
-    Delay(Duration),
-}
-
-/// One request the server answered.
-#[derive(Clone, Debug)]
-pub struct RequestRecord {
-    /// When it arrived.
-    pub at: Instant,
-    /// Request path, including any path prefix.
-    pub path: String,
-    /// Raw query string (without `?`), `""` when none.
-    pub query: String,
-    /// Status answered.
-    pub status: u16,
-}
-
-/// What [`FakeGitea::generate_history`] (and
-/// [`FakeGitea::generate_history_between`]) makes.
-#[derive(Clone, Debug)]
-pub struct HistorySpec {
-    /// Number of logical actions.
-    pub actions: usize,
-    /// Spread over this many days ending a few seconds before now (0 is taken as 1).
-    pub days: u32,
-    /// Number of orgs (0: repos are owned by users).
-    pub orgs: usize,
-    /// Number of repos, spread over the orgs (at least one is made when `actions > 0`).
-    pub repos: usize,
-    /// Approximate size of each push's content JSON.
-    pub payload_bytes: usize,
-    /// Put several actions in the same second.
-    pub ties: bool,
-}
-
-impl Default for HistorySpec {
-    fn default() -> Self {
-        HistorySpec {
-            actions: 1000,
-            days: 7,
-            orgs: 2,
-            repos: 6,
-            payload_bytes: 2048,
-            ties: true,
-        }
-    }
-}
-
-/// State shared by the handle, the server task and the generator tasks.
-pub(crate) struct Shared {
-    pub(crate) opts: SimOptions,
-    pub(crate) addr: SocketAddr,
-    pub(crate) world: Mutex<World>,
-    /// Lock order: `hook` before `world`.
-    pub(crate) hook: Mutex<Option<FeedHook>>,
-    pub(crate) faults: Mutex<VecDeque<Fault>>,
-    pub(crate) requests: Mutex<Vec<RequestRecord>>,
-    pub(crate) stopping: AtomicBool,
-    pub(crate) tasks: Mutex<Vec<AbortHandle>>,
-}
+use tokio::task::JoinHandle;
 
 /// A running fake Gitea. Dropping it stops the server (abruptly);
 /// [`FakeGitea::shutdown`] stops it gracefully.
@@ -602,6 +442,95 @@ impl FakeGitea {
     /// See [`World::update_run`].
     pub fn update_run(&self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
         self.with_world(|w| w.update_run(repo, id, status, conclusion))
+    }
+}
+
+impl FakeGitea {
+    /// Bulk history: `spec.actions` actions over `spec.days` days ending a few
+    /// seconds before now, on `spec.orgs` orgs and `spec.repos` repos (made when
+    /// missing; idempotent names). Deterministic from the seed; returns the count.
+    pub fn generate_history(&self, spec: &HistorySpec) -> usize {
+        let seed = self.shared.opts.seed;
+        self.with_world(|w| generate::generate_history(w, spec, seed, None))
+    }
+
+    /// Bulk history like [`FakeGitea::generate_history`], spread over
+    /// `[from, to]` (`spec.days` is ignored): any range, e.g. one that crosses the
+    /// days a named [`SimOptions::time_zone`] changes its offset. Call it
+    /// again with a narrow range to put rows in one given hour.
+    pub fn generate_history_between(
+        &self,
+        spec: &HistorySpec,
+        from: chrono::DateTime<chrono::FixedOffset>,
+        to: chrono::DateTime<chrono::FixedOffset>,
+    ) -> usize {
+        let seed = self.shared.opts.seed;
+        let range = (from.timestamp(), to.timestamp());
+        self.with_world(|w| generate::generate_history(w, spec, seed, Some(range)))
+    }
+
+    /// Live random activity at roughly `per_second` actions per second on the
+    /// existing repositories (a default org `acme` with `widgets` and `dot.files`
+    /// and users `alice` and `bob` when there are none), some with a copy delay of
+    /// one second, with occasional same-second bursts. Runs until the handle is
+    /// aborted or the server shut down; a rate that is not positive does nothing.
+    pub fn spawn_activity(&self, per_second: f64) -> JoinHandle<()> {
+        let shared = self.shared.clone();
+        let seed = self.with_world(|w| {
+            w.gen_calls += 1;
+            splitmix(shared.opts.seed ^ 0x6c69_7665 ^ splitmix(w.gen_calls))
+        });
+        let handle = tokio::spawn(async move {
+            if !(per_second.is_finite() && per_second > 0.0) {
+                return;
+            }
+            let mut rng = StdRng::seed_from_u64(seed);
+            generate::ensure_default_world(&mut lock(&shared.world));
+            let started = Instant::now();
+            let tick = (1.0 / per_second).clamp(0.005, 0.5);
+            let mut done: u64 = 0;
+            loop {
+                let jitter: f64 = rng.random_range(0.5..1.5);
+                tokio::time::sleep(Duration::from_secs_f64(tick * jitter)).await;
+                if shared.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let due = (started.elapsed().as_secs_f64() * per_second) as u64;
+                // Do not flood after a stall: catch up at most ~2 s worth.
+                let cap = (per_second * 2.0).max(1.0) as u64;
+                done = done.max(due.saturating_sub(cap));
+                if due <= done {
+                    continue;
+                }
+                let mut w = lock(&shared.world);
+                let repos: Vec<i64> = w.repos().iter().map(|r| r.id).collect();
+                let users: Vec<i64> = w
+                    .users()
+                    .iter()
+                    .filter(|u| !u.is_org && u.login != TOKEN_USER)
+                    .map(|u| u.id)
+                    .collect();
+                if repos.is_empty() || users.is_empty() {
+                    continue;
+                }
+                while done < due {
+                    let now = w.now().timestamp();
+                    let burst = if rng.random_bool(0.08) {
+                        rng.random_range(2..=4u64)
+                    } else {
+                        1
+                    };
+                    for _ in 0..burst {
+                        let r = repos[rng.random_range(0..repos.len())];
+                        let a = users[rng.random_range(0..users.len())];
+                        generate::random_action(&mut w, &mut rng, r, a, now, 600);
+                    }
+                    done += burst;
+                }
+            }
+        });
+        lock(&self.shared.tasks).push(handle.abort_handle());
+        handle
     }
 }
 

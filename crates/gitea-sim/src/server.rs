@@ -17,8 +17,8 @@ use crate::base::{TOKEN_USER, lock};
 use crate::objects::{KindFilter, StateFilter, TimeRange};
 use crate::repo_http::Window;
 use crate::rows::FeedKey;
+use crate::shared::{FaultKind, FeedPage, RequestRecord, Shared};
 use crate::world::{PageOut, World};
-use crate::{FaultKind, FeedPage, RequestRecord, Shared};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
