@@ -1,6 +1,25 @@
 //! A fake Gitea HTTP server ("the simulator") for integration tests, the `demo`
 //! command and the benchmark.
 //!
+//! Modules, lowest first; each imports only modules above it in this list
+//! (`scripts/module-graph.py` checks that there is no circle):
+//!
+//! * `zone`: the server's time zone ([`ServerZone`]) and time formatting (leaf).
+//! * `base`: [`ActionId`], the token user, `lock`, `raw`, `splitmix` (leaf).
+//! * `push`: push payload JSON, rendered from a seed or a counter (model).
+//! * `rows`: feed-row model: accounts, repositories, actions, [`NewAction`] (model).
+//! * `objects`: repository objects (issues, comments, releases, branches,
+//!   statuses, runs) with their queries and mutations (model).
+//! * `world`: the [`World`]: state, actions, per-feed indexes and feed paging.
+//! * `repo_ops`: the [`World`] methods that change repository objects.
+//! * `generate`: history and live-activity generators over the [`World`] API.
+//! * `shared`: what the handle, server and tasks share ([`SimOptions`], faults, hook).
+//! * `repo_json`: the serde structs of the repository endpoints (http).
+//! * `repo_http`: the repository endpoints' handlers: filter, page, render (http).
+//! * `server`: axum front: faults, token, routing, feeds, `Link`/`X-Total-Count` (http).
+//! * `lib` (this file): the [`FakeGitea`] facade and the public re-exports.
+//! * `tests`: the simulator's own tests over real HTTP.
+//!
 //! It serves the parts of Gitea's REST API that the sourcer reads, with the
 //! awkward behaviour of the real thing (see `shared/gitea/FACTS.md`):
 //!
