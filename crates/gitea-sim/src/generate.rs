@@ -1,57 +1,17 @@
-//! Random activity: bulk history ([`FakeGitea::generate_history`]), live activity
-//! ([`FakeGitea::spawn_activity`]) and the push payloads they carry.
+//! Random activity: bulk history ([`FakeGitea::generate_history`](crate::FakeGitea::generate_history)) and the actions of
+//! live activity ([`FakeGitea::spawn_activity`](crate::FakeGitea::spawn_activity), whose loop is in `lib.rs`).
 //!
-//! Generated pushes do not store their JSON: they keep a seed and re-render the
-//! same payload whenever a page or [`FakeGitea::logical_actions`] needs it.
+//! Generated pushes do not store their JSON: they keep a seed ([`GenPush`]) and
+//! re-render the same payload whenever a page or [`FakeGitea::logical_actions`](crate::FakeGitea::logical_actions)
+//! needs it.
 
-use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
-
-use chrono::SecondsFormat;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
-use tokio::task::JoinHandle;
 
-use super::world::{ActionSpec, CommentData, Content, TOKEN_USER, World, splitmix};
-use super::{FakeGitea, HistorySpec, lock};
-
-/// A push payload rendered on demand from a seed.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GenPush {
-    pub(crate) seed: u64,
-    /// Commits listed (1..=5, like Gitea's `FEED_MAX_COMMIT_NUM`).
-    pub(crate) commits: u8,
-    /// `Len`: commits pushed (may exceed `commits`).
-    pub(crate) len: u16,
-    /// Approximate JSON size to pad to.
-    pub(crate) bytes: u32,
-}
-
-/// Per-repository generator state (issue numbers, open issues and pulls, tags).
-#[derive(Default)]
-pub(crate) struct RepoGen {
-    next_index: i64,
-    open_issues: Vec<i64>,
-    closed_issues: Vec<i64>,
-    open_prs: Vec<i64>,
-    releases: u32,
-    branches: u32,
-}
-
-impl RepoGen {
-    /// Make the generators number their next issue after `index` (an issue or pull
-    /// request made by `World::create_issue`).
-    pub(crate) fn reserve_index(&mut self, index: i64) {
-        self.next_index = self.next_index.max(index + 1);
-    }
-
-    /// The next issue index the generators would hand out.
-    pub(crate) fn next_index(&self) -> i64 {
-        self.next_index.max(1)
-    }
-}
+use crate::base::{TOKEN_USER, splitmix};
+use crate::push::GenPush;
+use crate::rows::{ActionSpec, CommentData, Content, truncate_comment};
+use crate::world::World;
 
 const ORG_NAMES: &[&str] = &["acme", "globex", "initech", "umbrella", "hooli", "stark"];
 const USER_NAMES: &[&str] = &[
@@ -90,36 +50,6 @@ const COMMENTS: &[&str] = &[
      hundred characters so the feed row carries only its beginning.",
     "👍 works for me",
 ];
-const SUBJECTS: &[&str] = &[
-    "Fix off-by-one in pager",
-    "Add retry with backoff",
-    "Refactor config loading",
-    "Update changelog",
-    "Bump version",
-    "Improve error messages",
-    "Remove dead code",
-];
-const WORDS: &[&str] = &[
-    "lorem",
-    "ipsum",
-    "dolor",
-    "sit",
-    "amet",
-    "consectetur",
-    "adipiscing",
-    "elit",
-    "sed",
-    "do",
-    "eiusmod",
-    "tempor",
-    "incididunt",
-    "ut",
-    "labore",
-    "et",
-    "dolore",
-    "magna",
-    "aliqua",
-];
 
 /// `names[i]`, then `names[i % len]` with a numeric suffix once they run out.
 fn numbered(names: &[&str], i: usize) -> String {
@@ -137,194 +67,8 @@ fn title(index: i64) -> &'static str {
     TITLES.get(i).copied().unwrap_or("Untitled")
 }
 
-/// Gitea's feed content for a comment: the first 200 characters, cut at a word
-/// boundary with an ellipsis when longer.
-pub(crate) fn truncate_comment(body: &str) -> String {
-    match body.char_indices().nth(200) {
-        None => body.to_string(),
-        Some((cut, _)) => {
-            let head = &body[..cut];
-            match head.rfind(' ') {
-                Some(sp) if head.len() - sp < 15 => format!("{}…", &head[..sp]),
-                _ => head.to_string(),
-            }
-        }
-    }
-}
-
-fn sha_hex(seed: u64, k: u64) -> String {
-    let a = splitmix(seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let b = splitmix(a ^ seed.rotate_left(17));
-    let c = splitmix(b.wrapping_add(k));
-    format!("{a:016x}{b:016x}{:08x}", c >> 32)
-}
-
-/// Size of the precomputed filler text.
-const LOREM_LEN: usize = 16 * 1024;
-
-/// Filler text (ASCII words, a line break about every 70 characters), built once.
-fn lorem() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        let mut out = String::with_capacity(LOREM_LEN + 16);
-        let mut x = 0x006c_6f72_656d_u64;
-        let mut line = 0;
-        while out.len() < LOREM_LEN {
-            x = splitmix(x);
-            let w = WORDS[usize::try_from(x % WORDS.len() as u64).unwrap_or(0)];
-            if line + w.len() > 70 {
-                out.push('\n');
-                line = 0;
-            } else if line > 0 {
-                out.push(' ');
-                line += 1;
-            }
-            out.push_str(w);
-            line += w.len();
-        }
-        out
-    })
-}
-
-/// About `len` bytes of filler text, deterministic in `seed`: a slice of
-/// [`lorem`] (repeated when longer) after a blank line.
-fn filler(seed: u64, len: usize) -> String {
-    let text = lorem().as_bytes();
-    let mut out = Vec::with_capacity(len + 2);
-    out.extend_from_slice(b"\n\n");
-    let mut off = usize::try_from(splitmix(seed) % (text.len() as u64 / 2)).unwrap_or(0);
-    while out.len() < len {
-        let take = (len - out.len()).min(text.len() - off);
-        out.extend_from_slice(&text[off..off + take]);
-        off = 0;
-    }
-    // The text is ASCII, so any byte slice of it is valid UTF-8.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-#[derive(Serialize, Clone)]
-#[serde(rename_all = "PascalCase")]
-struct PushCommit<'a> {
-    sha1: String,
-    message: String,
-    author_email: &'a str,
-    author_name: &'a str,
-    committer_email: &'a str,
-    committer_name: &'a str,
-    timestamp: String,
-}
-
-#[derive(Serialize)]
-struct PushPayload<'a> {
-    #[serde(rename = "Commits")]
-    commits: Vec<PushCommit<'a>>,
-    #[serde(rename = "HeadCommit")]
-    head_commit: Option<PushCommit<'a>>,
-    #[serde(rename = "CompareURL")]
-    compare_url: String,
-    #[serde(rename = "Len")]
-    len: usize,
-}
-
-fn to_json(p: &PushPayload<'_>) -> String {
-    // Plain structs of strings and integers: serialization cannot fail.
-    serde_json::to_string(p).unwrap_or_else(|_| "{}".to_string())
-}
-
-/// Render a generated push payload (same bytes every time for the same inputs).
-pub(crate) fn render_push(
-    p: &GenPush,
-    repo: &str,
-    login: &str,
-    name: &str,
-    email: &str,
-    created: chrono::DateTime<chrono::FixedOffset>,
-) -> String {
-    let n = usize::from(p.commits.max(1));
-    let name = if name.is_empty() { login } else { name };
-    let mut commits: Vec<PushCommit<'_>> = (0..n)
-        .map(|k| {
-            let subject = SUBJECTS
-                [usize::try_from(splitmix(p.seed ^ k as u64) % SUBJECTS.len() as u64).unwrap_or(0)];
-            PushCommit {
-                sha1: sha_hex(p.seed, k as u64),
-                message: format!("{subject} ({})\n", k + 1),
-                author_email: email,
-                author_name: name,
-                committer_email: email,
-                committer_name: name,
-                timestamp: (created - chrono::Duration::seconds(97 * k as i64))
-                    .to_rfc3339_opts(SecondsFormat::Secs, true),
-            }
-        })
-        .collect();
-    let old = sha_hex(p.seed, 1_000_003);
-    let compare_url = format!("{repo}/compare/{old}...{}", commits[0].sha1);
-    let len = usize::from(p.len).max(n);
-    let mut payload = PushPayload {
-        head_commit: Some(commits[0].clone()),
-        commits: Vec::new(),
-        compare_url,
-        len,
-    };
-    payload.commits = std::mem::take(&mut commits);
-    let target = usize::try_from(p.bytes).unwrap_or(0);
-    let first = to_json(&payload);
-    if target <= first.len() {
-        return first;
-    }
-    let remaining = target - first.len();
-    if n == 1 {
-        let pad = filler(p.seed, remaining / 2);
-        payload.commits[0].message.push_str(&pad);
-        if let Some(h) = payload.head_commit.as_mut() {
-            h.message.push_str(&pad);
-        }
-    } else {
-        let per = remaining / (n - 1);
-        for (k, c) in payload.commits.iter_mut().enumerate().skip(1) {
-            c.message.push_str(&filler(p.seed ^ k as u64, per));
-        }
-    }
-    to_json(&payload)
-}
-
-/// The push JSON of [`super::NewAction::push`]: built from a counter, no rng, no clock.
-pub(crate) fn counter_push_json(
-    counter: u64,
-    actor: &str,
-    repo: &str,
-    branch: &str,
-    n_commits: usize,
-) -> String {
-    let email = format!("{actor}@noreply.example.org");
-    let base = 1_735_689_600 + i64::try_from(counter).unwrap_or(0) * 60;
-    let all: Vec<PushCommit<'_>> = (0..n_commits)
-        .map(|k| PushCommit {
-            sha1: sha_hex(counter, k as u64),
-            message: format!("commit {} of push {counter} to {branch}\n", n_commits - k),
-            author_email: &email,
-            author_name: actor,
-            committer_email: &email,
-            committer_name: actor,
-            timestamp: chrono::DateTime::from_timestamp(base - k as i64, 0)
-                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-                .unwrap_or_default(),
-        })
-        .collect();
-    let head = all.first().cloned();
-    let new = head.as_ref().map_or_else(String::new, |h| h.sha1.clone());
-    let payload = PushPayload {
-        compare_url: format!("{repo}/compare/{}...{new}", sha_hex(counter, 1_000_003)),
-        commits: all.into_iter().take(5).collect(),
-        head_commit: head,
-        len: n_commits,
-    };
-    to_json(&payload)
-}
-
 /// Insert one random action on `repo` by `actor` at `created`.
-fn random_action(
+pub(crate) fn random_action(
     w: &mut World,
     rng: &mut StdRng,
     repo: i64,
@@ -561,7 +305,7 @@ fn skewed(rng: &mut StdRng, n: usize) -> usize {
 }
 
 /// The default world of the demo, when there are no repositories yet.
-fn ensure_default_world(w: &mut World) {
+pub(crate) fn ensure_default_world(w: &mut World) {
     if w.repos().is_empty() {
         w.add_org("acme");
         w.add_user("alice");
@@ -575,91 +319,33 @@ fn ensure_default_world(w: &mut World) {
     }
 }
 
-impl FakeGitea {
-    /// Bulk history: `spec.actions` actions over `spec.days` days ending a few
-    /// seconds before now, on `spec.orgs` orgs and `spec.repos` repos (made when
-    /// missing; idempotent names). Deterministic from the seed; returns the count.
-    pub fn generate_history(&self, spec: &HistorySpec) -> usize {
-        let seed = self.shared.opts.seed;
-        self.with_world(|w| generate_history(w, spec, seed, None))
-    }
+/// What [`FakeGitea::generate_history`](crate::FakeGitea::generate_history) (and
+/// [`FakeGitea::generate_history_between`](crate::FakeGitea::generate_history_between)) makes.
+#[derive(Clone, Debug)]
+pub struct HistorySpec {
+    /// Number of logical actions.
+    pub actions: usize,
+    /// Spread over this many days ending a few seconds before now (0 is taken as 1).
+    pub days: u32,
+    /// Number of orgs (0: repos are owned by users).
+    pub orgs: usize,
+    /// Number of repos, spread over the orgs (at least one is made when `actions > 0`).
+    pub repos: usize,
+    /// Approximate size of each push's content JSON.
+    pub payload_bytes: usize,
+    /// Put several actions in the same second.
+    pub ties: bool,
+}
 
-    /// Bulk history like [`FakeGitea::generate_history`], spread over
-    /// `[from, to]` (`spec.days` is ignored): any range, e.g. one that crosses the
-    /// days a named [`super::SimOptions::time_zone`] changes its offset. Call it
-    /// again with a narrow range to put rows in one given hour.
-    pub fn generate_history_between(
-        &self,
-        spec: &HistorySpec,
-        from: chrono::DateTime<chrono::FixedOffset>,
-        to: chrono::DateTime<chrono::FixedOffset>,
-    ) -> usize {
-        let seed = self.shared.opts.seed;
-        let range = (from.timestamp(), to.timestamp());
-        self.with_world(|w| generate_history(w, spec, seed, Some(range)))
-    }
-
-    /// Live random activity at roughly `per_second` actions per second on the
-    /// existing repositories (a default org `acme` with `widgets` and `dot.files`
-    /// and users `alice` and `bob` when there are none), some with a copy delay of
-    /// one second, with occasional same-second bursts. Runs until the handle is
-    /// aborted or the server shut down; a rate that is not positive does nothing.
-    pub fn spawn_activity(&self, per_second: f64) -> JoinHandle<()> {
-        let shared = self.shared.clone();
-        let seed = self.with_world(|w| {
-            w.gen_calls += 1;
-            splitmix(shared.opts.seed ^ 0x6c69_7665 ^ splitmix(w.gen_calls))
-        });
-        let handle = tokio::spawn(async move {
-            if !(per_second.is_finite() && per_second > 0.0) {
-                return;
-            }
-            let mut rng = StdRng::seed_from_u64(seed);
-            ensure_default_world(&mut lock(&shared.world));
-            let started = Instant::now();
-            let tick = (1.0 / per_second).clamp(0.005, 0.5);
-            let mut done: u64 = 0;
-            loop {
-                let jitter: f64 = rng.random_range(0.5..1.5);
-                tokio::time::sleep(Duration::from_secs_f64(tick * jitter)).await;
-                if shared.stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                let due = (started.elapsed().as_secs_f64() * per_second) as u64;
-                // Do not flood after a stall: catch up at most ~2 s worth.
-                let cap = (per_second * 2.0).max(1.0) as u64;
-                done = done.max(due.saturating_sub(cap));
-                if due <= done {
-                    continue;
-                }
-                let mut w = lock(&shared.world);
-                let repos: Vec<i64> = w.repos().iter().map(|r| r.id).collect();
-                let users: Vec<i64> = w
-                    .users()
-                    .iter()
-                    .filter(|u| !u.is_org && u.login != TOKEN_USER)
-                    .map(|u| u.id)
-                    .collect();
-                if repos.is_empty() || users.is_empty() {
-                    continue;
-                }
-                while done < due {
-                    let now = w.now().timestamp();
-                    let burst = if rng.random_bool(0.08) {
-                        rng.random_range(2..=4u64)
-                    } else {
-                        1
-                    };
-                    for _ in 0..burst {
-                        let r = repos[rng.random_range(0..repos.len())];
-                        let a = users[rng.random_range(0..users.len())];
-                        random_action(&mut w, &mut rng, r, a, now, 600);
-                    }
-                    done += burst;
-                }
-            }
-        });
-        lock(&self.shared.tasks).push(handle.abort_handle());
-        handle
+impl Default for HistorySpec {
+    fn default() -> Self {
+        HistorySpec {
+            actions: 1000,
+            days: 7,
+            orgs: 2,
+            repos: 6,
+            payload_bytes: 2048,
+            ties: true,
+        }
     }
 }

@@ -1,6 +1,25 @@
 //! A fake Gitea HTTP server ("the simulator") for integration tests, the `demo`
 //! command and the benchmark.
 //!
+//! Modules, lowest first; each imports only modules above it in this list
+//! (`scripts/module-graph.py` checks that there is no circle):
+//!
+//! * `zone`: the server's time zone ([`ServerZone`]) and time formatting (leaf).
+//! * `base`: [`ActionId`], the token user, `lock`, `raw`, `splitmix` (leaf).
+//! * `push`: push payload JSON, rendered from a seed or a counter (model).
+//! * `rows`: feed-row model: accounts, repositories, actions, [`NewAction`] (model).
+//! * `objects`: repository objects (issues, comments, releases, branches,
+//!   statuses, runs) with their queries and mutations (model).
+//! * `world`: the [`World`]: state, actions, per-feed indexes and feed paging.
+//! * `repo_ops`: the [`World`] methods that change repository objects.
+//! * `generate`: history and live-activity generators over the [`World`] API.
+//! * `shared`: what the handle, server and tasks share ([`SimOptions`], faults, hook).
+//! * `repo_json`: the serde structs of the repository endpoints (http).
+//! * `repo_http`: the repository endpoints' handlers: filter, page, render (http).
+//! * `server`: axum front: faults, token, routing, feeds, `Link`/`X-Total-Count` (http).
+//! * `lib` (this file): the [`FakeGitea`] facade and the public re-exports.
+//! * `tests`: the simulator's own tests over real HTTP.
+//!
 //! It serves the parts of Gitea's REST API that the sourcer reads, with the
 //! awkward behaviour of the real thing (see `shared/gitea/FACTS.md`):
 //!
@@ -73,349 +92,42 @@
 /// The zone database of [`SimOptions::time_zone`], re-exported for callers.
 pub use chrono_tz;
 
+mod base;
 mod generate;
-mod repo_api;
+mod objects;
+mod push;
+mod repo_http;
+mod repo_json;
+mod repo_ops;
+mod rows;
 mod server;
+mod shared;
 #[cfg(test)]
 mod tests;
 mod world;
+mod zone;
 
-pub use world::{ServerZone, World};
+pub use base::ActionId;
+pub use generate::HistorySpec;
+pub use rows::{LogicalAction, NewAction, NewComment};
+pub use shared::{Fault, FaultKind, FeedHook, FeedPage, RequestRecord, SimOptions};
+pub use world::World;
+pub use zone::ServerZone;
+
+use base::{TOKEN_USER, lock, splitmix};
+use shared::Shared;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::oneshot;
-use tokio::task::{AbortHandle, JoinHandle};
-
-/// How the fake server behaves.
-#[derive(Clone, Debug)]
-pub struct SimOptions {
-    /// When `Some`, every `/api/v1` request must carry `Authorization: token X`
-    /// (or `Bearer X`); otherwise it gets a `401` JSON error.
-    pub token: Option<String>,
-    /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
-    /// Requests outside it get `404`.
-    pub path_prefix: String,
-    /// `MAX_RESPONSE_ITEMS`: `limit` is capped at it (default 50).
-    pub max_response_items: usize,
-    /// `DEFAULT_PAGING_NUM`: the limit used when none is given (default 30).
-    pub default_paging_num: usize,
-    /// Server time zone in seconds east of UTC (default `8 * 3600`, `+08:00`).
-    /// `created` strings and `date=` days use it.
-    pub utc_offset_secs: i32,
-    /// A named server zone (e.g. `Europe/Berlin`); when `Some`, it replaces
-    /// `utc_offset_secs`: every time is written with the zone's offset at that
-    /// instant and `date=` counts from the zone's local midnight (default `None`).
-    pub time_zone: Option<chrono_tz::Tz>,
-    /// Seed of the rng used for tie shuffling and the generators (default 1).
-    pub seed: u64,
-    /// What `GET /api/v1/version` answers (default `"1.24.6"`).
-    pub version: String,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions {
-            token: None,
-            path_prefix: String::new(),
-            max_response_items: 50,
-            default_paging_num: 30,
-            utc_offset_secs: 8 * 3600,
-            time_zone: None,
-            seed: 1,
-            version: "1.24.6".to_string(),
-        }
-    }
-}
-
-/// Identity of a logical action: the `id` of its original row (the one in the
-/// repository feed). Its copies have other ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ActionId(pub i64);
-
-/// Called after each feed page has been computed and before it is returned.
-/// It must not call back into the [`FakeGitea`] (the world is already locked):
-/// use the `&mut World` it is given.
-pub type FeedHook = Box<dyn FnMut(&FeedPage, &mut World) + Send>;
-
-/// The feed page a [`FeedHook`] is told about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FeedPage {
-    /// `"repo:owner/name"`, `"org:name"` or `"user:login"` (names as stored).
-    pub feed: String,
-    /// 1-based page number served.
-    pub page: usize,
-    /// Effective limit (after defaulting and capping).
-    pub limit: usize,
-    /// The `date=` filter, if any.
-    pub date: Option<String>,
-    /// `X-Total-Count` of this response.
-    pub total: usize,
-}
-
-/// A fault to inject into the next matching requests.
-#[derive(Clone, Debug)]
-pub struct Fault {
-    pub kind: FaultKind,
-    /// How many matching requests it applies to.
-    pub times: usize,
-    /// Applies to requests whose path contains this; `None` = any request.
-    pub path_contains: Option<String>,
-}
-
-impl Fault {
-    /// A fault for the next request (any path).
-    pub fn new(kind: FaultKind) -> Fault {
-        Fault {
-            kind,
-            times: 1,
-            path_contains: None,
-        }
-    }
-
-    /// Apply it to `n` requests.
-    pub fn times(mut self, n: usize) -> Fault {
-        self.times = n;
-        self
-    }
-
-    /// Apply it only to requests whose path contains `s`.
-    pub fn on_path(mut self, s: &str) -> Fault {
-        self.path_contains = Some(s.to_string());
-        self
-    }
-}
-
-/// What an injected fault does to a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// Answer with this status and a JSON error body.
-    Status(u16),
-    /// `429` with `Retry-After: N` (seconds).
-    RetryAfterSecs(u64),
-    /// `429` with `Retry-After` as an HTTP date N seconds ahead.
-    RetryAfterDate(u64),
-    /// The real response's body cut to half its length, with status 200.
-    Truncated,
-    /// Answer normally after this delay.
-    Delay(Duration),
-}
-
-/// One request the server answered.
-#[derive(Clone, Debug)]
-pub struct RequestRecord {
-    /// When it arrived.
-    pub at: Instant,
-    /// Request path, including any path prefix.
-    pub path: String,
-    /// Raw query string (without `?`), `""` when none.
-    pub query: String,
-    /// Status answered.
-    pub status: u16,
-}
-
-/// A logical action as the simulator holds it (original row's data).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogicalAction {
-    pub id: ActionId,
-    /// `owner/name`.
-    pub repo: String,
-    pub op_type: String,
-    /// Actor's login.
-    pub actor: String,
-    pub content: String,
-    pub ref_name: String,
-    pub comment_id: i64,
-    /// The original row's `created` in the server's time zone.
-    pub created: DateTime<FixedOffset>,
-}
-
-/// What [`FakeGitea::generate_history`] (and
-/// [`FakeGitea::generate_history_between`]) makes.
-#[derive(Clone, Debug)]
-pub struct HistorySpec {
-    /// Number of logical actions.
-    pub actions: usize,
-    /// Spread over this many days ending a few seconds before now (0 is taken as 1).
-    pub days: u32,
-    /// Number of orgs (0: repos are owned by users).
-    pub orgs: usize,
-    /// Number of repos, spread over the orgs (at least one is made when `actions > 0`).
-    pub repos: usize,
-    /// Approximate size of each push's content JSON.
-    pub payload_bytes: usize,
-    /// Put several actions in the same second.
-    pub ties: bool,
-}
-
-impl Default for HistorySpec {
-    fn default() -> Self {
-        HistorySpec {
-            actions: 1000,
-            days: 7,
-            orgs: 2,
-            repos: 6,
-            payload_bytes: 2048,
-            ties: true,
-        }
-    }
-}
-
-/// A comment attached to a [`NewAction`]: the row then carries a `comment` object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewComment {
-    /// Index of the issue or pull request commented on.
-    pub issue_index: i64,
-    /// Full comment body.
-    pub body: String,
-    /// A pull-request comment (changes the URLs in the comment object).
-    pub is_pull: bool,
-}
-
-/// An action to insert with [`FakeGitea::push_action`] / [`World::push_action`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewAction {
-    pub op_type: String,
-    /// Actor login (created as a user when missing).
-    pub actor: String,
-    /// `owner/name` (created when missing; a name without `/` is taken as the actor's repo).
-    pub repo: String,
-    pub content: String,
-    pub ref_name: String,
-    pub comment_id: i64,
-    /// When `Some`, the rows carry a comment object (and `comment_id` is its id).
-    pub comment: Option<NewComment>,
-    /// `None` = now.
-    pub created: Option<DateTime<FixedOffset>>,
-    /// The copies' `created` = original's + this (0 or 1 in practice).
-    pub copy_delay_secs: i64,
-    /// `false` = late-visible until [`FakeGitea::reveal`].
-    pub visible: bool,
-}
-
-/// Comment ids handed out by [`NewAction::comment`]. They start high so they do not
-/// collide with the ids the world's own generators allocate (from 1).
-static NEXT_COMMENT_ID: AtomicI64 = AtomicI64::new(1 << 32);
-/// Counter that makes [`NewAction::push`] payloads unique without an rng.
-static PUSH_COUNTER: AtomicU64 = AtomicU64::new(1);
-
-impl NewAction {
-    /// A bare action; set the rest with the builder methods.
-    pub fn new(op_type: &str, actor: &str, repo: &str) -> NewAction {
-        NewAction {
-            op_type: op_type.to_string(),
-            actor: actor.to_string(),
-            repo: repo.to_string(),
-            content: String::new(),
-            ref_name: String::new(),
-            comment_id: 0,
-            comment: None,
-            created: None,
-            copy_delay_secs: 0,
-            visible: true,
-        }
-    }
-
-    pub fn content(mut self, content: &str) -> NewAction {
-        self.content = content.to_string();
-        self
-    }
-
-    pub fn ref_name(mut self, ref_name: &str) -> NewAction {
-        self.ref_name = ref_name.to_string();
-        self
-    }
-
-    pub fn comment_id(mut self, id: i64) -> NewAction {
-        self.comment_id = id;
-        self
-    }
-
-    /// Set `created` (the original row's).
-    pub fn at(mut self, created: DateTime<FixedOffset>) -> NewAction {
-        self.created = Some(created);
-        self
-    }
-
-    /// The copies' `created` = the original's + `secs`.
-    pub fn copy_delay(mut self, secs: i64) -> NewAction {
-        self.copy_delay_secs = secs;
-        self
-    }
-
-    /// Late-visible: the rows exist (and have their ids) but are not served until
-    /// [`FakeGitea::reveal`].
-    pub fn hidden(mut self) -> NewAction {
-        self.visible = false;
-        self
-    }
-
-    /// A `commit_repo` push of `n_commits` commits to `refs/heads/{branch}`, with a
-    /// Gitea-shaped push JSON built from a process-wide counter (no rng). With
-    /// `n_commits == 0` the content is empty (a new branch without commits).
-    pub fn push(actor: &str, repo: &str, branch: &str, n_commits: usize) -> NewAction {
-        let counter = PUSH_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let content = if n_commits == 0 {
-            String::new()
-        } else {
-            generate::counter_push_json(counter, actor, repo, branch, n_commits)
-        };
-        NewAction::new("commit_repo", actor, repo)
-            .content(&content)
-            .ref_name(&format!("refs/heads/{branch}"))
-    }
-
-    /// A `comment_issue` with a fresh comment id and a comment object; content is
-    /// `INDEX|first 200 characters`.
-    pub fn comment(actor: &str, repo: &str, issue_index: i64, body: &str) -> NewAction {
-        let id = NEXT_COMMENT_ID.fetch_add(1, Ordering::Relaxed);
-        let mut a = NewAction::new("comment_issue", actor, repo)
-            .content(&format!(
-                "{issue_index}|{}",
-                generate::truncate_comment(body)
-            ))
-            .comment_id(id);
-        a.comment = Some(NewComment {
-            issue_index,
-            body: body.to_string(),
-            is_pull: false,
-        });
-        a
-    }
-
-    /// `create_issue` with content `INDEX|TITLE`.
-    pub fn create_issue(actor: &str, repo: &str, index: i64, title: &str) -> NewAction {
-        NewAction::new("create_issue", actor, repo).content(&format!("{index}|{title}"))
-    }
-
-    /// `close_issue` with content `INDEX|`.
-    pub fn close_issue(actor: &str, repo: &str, index: i64) -> NewAction {
-        NewAction::new("close_issue", actor, repo).content(&format!("{index}|"))
-    }
-}
-
-/// State shared by the handle, the server task and the generator tasks.
-pub(crate) struct Shared {
-    pub(crate) opts: SimOptions,
-    pub(crate) addr: SocketAddr,
-    pub(crate) world: Mutex<World>,
-    /// Lock order: `hook` before `world`.
-    pub(crate) hook: Mutex<Option<FeedHook>>,
-    pub(crate) faults: Mutex<VecDeque<Fault>>,
-    pub(crate) requests: Mutex<Vec<RequestRecord>>,
-    pub(crate) stopping: AtomicBool,
-    pub(crate) tasks: Mutex<Vec<AbortHandle>>,
-}
-
-/// Lock a mutex, ignoring poisoning (a panicking test hook must not wedge the server).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use tokio::task::JoinHandle;
 
 /// A running fake Gitea. Dropping it stops the server (abruptly);
 /// [`FakeGitea::shutdown`] stops it gracefully.
@@ -619,6 +331,225 @@ impl FakeGitea {
         {
             server.abort();
         }
+    }
+}
+
+impl FakeGitea {
+    /// Move the simulated clock (see [`World::advance_clock`]).
+    pub fn advance_clock(&self, secs: i64) {
+        self.with_world(|w| w.advance_clock(secs))
+    }
+
+    /// See [`World::create_issue`].
+    pub fn create_issue(&self, repo: &str, actor: &str, title: &str, is_pull: bool) -> i64 {
+        self.with_world(|w| w.create_issue(repo, actor, title, is_pull))
+    }
+
+    /// See [`World::edit_issue`].
+    pub fn edit_issue(
+        &self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        title: Option<&str>,
+        body: Option<&str>,
+    ) {
+        self.with_world(|w| w.edit_issue(repo, index, actor, title, body))
+    }
+
+    /// See [`World::close_issue_as`].
+    pub fn close_issue_as(&self, repo: &str, index: i64, actor: &str) {
+        self.with_world(|w| w.close_issue_as(repo, index, actor))
+    }
+
+    /// See [`World::reopen_issue_as`].
+    pub fn reopen_issue_as(&self, repo: &str, index: i64, actor: &str) {
+        self.with_world(|w| w.reopen_issue_as(repo, index, actor))
+    }
+
+    /// See [`World::label_issue`].
+    pub fn label_issue(&self, repo: &str, index: i64, actor: &str, label: &str, add: bool) {
+        self.with_world(|w| w.label_issue(repo, index, actor, label, add))
+    }
+
+    /// See [`World::assign_issue`].
+    pub fn assign_issue(&self, repo: &str, index: i64, actor: &str, assignee: &str, add: bool) {
+        self.with_world(|w| w.assign_issue(repo, index, actor, assignee, add))
+    }
+
+    /// See [`World::set_milestone`].
+    pub fn set_milestone(&self, repo: &str, index: i64, actor: &str, milestone: Option<&str>) {
+        self.with_world(|w| w.set_milestone(repo, index, actor, milestone))
+    }
+
+    /// See [`World::request_review`].
+    pub fn request_review(&self, repo: &str, index: i64, actor: &str, reviewer: &str) {
+        self.with_world(|w| w.request_review(repo, index, actor, reviewer))
+    }
+
+    /// See [`World::comment_on`].
+    pub fn comment_on(&self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
+        self.with_world(|w| w.comment_on(repo, index, actor, body))
+    }
+
+    /// See [`World::import_comment`].
+    pub fn import_comment(&self, repo: &str, index: i64, actor: &str, body: &str) -> i64 {
+        self.with_world(|w| w.import_comment(repo, index, actor, body))
+    }
+
+    /// See [`World::edit_comment`].
+    pub fn edit_comment(&self, repo: &str, comment_id: i64, body: &str) {
+        self.with_world(|w| w.edit_comment(repo, comment_id, body))
+    }
+
+    /// See [`World::add_release`].
+    pub fn add_release(&self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
+        self.with_world(|w| w.add_release(repo, actor, tag, title))
+    }
+
+    /// See [`World::import_release`].
+    pub fn import_release(&self, repo: &str, actor: &str, tag: &str, title: &str) -> i64 {
+        self.with_world(|w| w.import_release(repo, actor, tag, title))
+    }
+
+    /// A repository whose issues are disabled: Gitea answers `404` on `/issues` and
+    /// everything below it (comments, timelines), for good.
+    pub fn disable_issues(&self, repo: &str) {
+        self.fail_endpoint(repo, "issues", 404);
+    }
+
+    /// Every request below `/repos/{repo}/{tail}` answers `status` (a JSON error), for
+    /// good: one repository's endpoint broken (e.g. `500` from a corrupt row).
+    pub fn fail_endpoint(&self, repo: &str, tail: &str, status: u16) {
+        self.inject(
+            Fault::new(FaultKind::Status(status))
+                .on_path(&format!("/repos/{repo}/{tail}"))
+                .times(usize::MAX),
+        );
+    }
+
+    /// See [`World::edit_release`].
+    pub fn edit_release(&self, repo: &str, id: i64, title: &str) {
+        self.with_world(|w| w.edit_release(repo, id, title))
+    }
+
+    /// See [`World::delete_release`].
+    pub fn delete_release(&self, repo: &str, id: i64) {
+        self.with_world(|w| w.delete_release(repo, id))
+    }
+
+    /// See [`World::set_branch_head`].
+    pub fn set_branch_head(&self, repo: &str, branch: &str, sha: &str) {
+        self.with_world(|w| w.set_branch_head(repo, branch, sha))
+    }
+
+    /// See [`World::add_status`].
+    pub fn add_status(&self, repo: &str, sha: &str, context: &str, state: &str) -> i64 {
+        self.with_world(|w| w.add_status(repo, sha, context, state))
+    }
+
+    /// See [`World::set_actions_supported`].
+    pub fn set_actions_supported(&self, yes: bool) {
+        self.with_world(|w| w.set_actions_supported(yes))
+    }
+
+    /// See [`World::add_run`].
+    pub fn add_run(&self, repo: &str, workflow: &str, head_sha: &str, status: &str) -> i64 {
+        self.with_world(|w| w.add_run(repo, workflow, head_sha, status))
+    }
+
+    /// See [`World::update_run`].
+    pub fn update_run(&self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
+        self.with_world(|w| w.update_run(repo, id, status, conclusion))
+    }
+}
+
+impl FakeGitea {
+    /// Bulk history: `spec.actions` actions over `spec.days` days ending a few
+    /// seconds before now, on `spec.orgs` orgs and `spec.repos` repos (made when
+    /// missing; idempotent names). Deterministic from the seed; returns the count.
+    pub fn generate_history(&self, spec: &HistorySpec) -> usize {
+        let seed = self.shared.opts.seed;
+        self.with_world(|w| generate::generate_history(w, spec, seed, None))
+    }
+
+    /// Bulk history like [`FakeGitea::generate_history`], spread over
+    /// `[from, to]` (`spec.days` is ignored): any range, e.g. one that crosses the
+    /// days a named [`SimOptions::time_zone`] changes its offset. Call it
+    /// again with a narrow range to put rows in one given hour.
+    pub fn generate_history_between(
+        &self,
+        spec: &HistorySpec,
+        from: chrono::DateTime<chrono::FixedOffset>,
+        to: chrono::DateTime<chrono::FixedOffset>,
+    ) -> usize {
+        let seed = self.shared.opts.seed;
+        let range = (from.timestamp(), to.timestamp());
+        self.with_world(|w| generate::generate_history(w, spec, seed, Some(range)))
+    }
+
+    /// Live random activity at roughly `per_second` actions per second on the
+    /// existing repositories (a default org `acme` with `widgets` and `dot.files`
+    /// and users `alice` and `bob` when there are none), some with a copy delay of
+    /// one second, with occasional same-second bursts. Runs until the handle is
+    /// aborted or the server shut down; a rate that is not positive does nothing.
+    pub fn spawn_activity(&self, per_second: f64) -> JoinHandle<()> {
+        let shared = self.shared.clone();
+        let seed = self.with_world(|w| {
+            w.gen_calls += 1;
+            splitmix(shared.opts.seed ^ 0x6c69_7665 ^ splitmix(w.gen_calls))
+        });
+        let handle = tokio::spawn(async move {
+            if !(per_second.is_finite() && per_second > 0.0) {
+                return;
+            }
+            let mut rng = StdRng::seed_from_u64(seed);
+            generate::ensure_default_world(&mut lock(&shared.world));
+            let started = Instant::now();
+            let tick = (1.0 / per_second).clamp(0.005, 0.5);
+            let mut done: u64 = 0;
+            loop {
+                let jitter: f64 = rng.random_range(0.5..1.5);
+                tokio::time::sleep(Duration::from_secs_f64(tick * jitter)).await;
+                if shared.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let due = (started.elapsed().as_secs_f64() * per_second) as u64;
+                // Do not flood after a stall: catch up at most ~2 s worth.
+                let cap = (per_second * 2.0).max(1.0) as u64;
+                done = done.max(due.saturating_sub(cap));
+                if due <= done {
+                    continue;
+                }
+                let mut w = lock(&shared.world);
+                let repos: Vec<i64> = w.repos().iter().map(|r| r.id).collect();
+                let users: Vec<i64> = w
+                    .users()
+                    .iter()
+                    .filter(|u| !u.is_org && u.login != TOKEN_USER)
+                    .map(|u| u.id)
+                    .collect();
+                if repos.is_empty() || users.is_empty() {
+                    continue;
+                }
+                while done < due {
+                    let now = w.now().timestamp();
+                    let burst = if rng.random_bool(0.08) {
+                        rng.random_range(2..=4u64)
+                    } else {
+                        1
+                    };
+                    for _ in 0..burst {
+                        let r = repos[rng.random_range(0..repos.len())];
+                        let a = users[rng.random_range(0..users.len())];
+                        generate::random_action(&mut w, &mut rng, r, a, now, 600);
+                    }
+                    done += burst;
+                }
+            }
+        });
+        lock(&self.shared.tasks).push(handle.abort_handle());
+        handle
     }
 }
 

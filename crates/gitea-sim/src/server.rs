@@ -13,9 +13,12 @@ use axum::response::Response;
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::repo_api::{KindFilter, StateFilter, TimeRange, Window};
-use super::world::{FeedKey, PageOut, TOKEN_USER};
-use super::{FaultKind, FeedPage, RequestRecord, Shared, World, lock};
+use crate::base::{TOKEN_USER, lock};
+use crate::objects::{KindFilter, StateFilter, TimeRange};
+use crate::repo_http::Window;
+use crate::rows::FeedKey;
+use crate::shared::{FaultKind, FeedPage, RequestRecord, Shared};
+use crate::world::{PageOut, World};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)

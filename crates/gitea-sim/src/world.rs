@@ -4,10 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use chrono::{
-    DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, SecondsFormat, TimeZone, Utc,
-};
-use chrono_tz::Tz;
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -15,102 +12,13 @@ use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::generate::{self, GenPush, RepoGen};
-use super::repo_api::Objects;
-use super::{ActionId, LogicalAction, NewAction};
-
-/// Login of the user the configured token belongs to (`GET /api/v1/user`).
-pub(crate) const TOKEN_USER: &str = "sourcer-bot";
-
-/// A user or an organization, with its JSON precomputed.
-pub(crate) struct User {
-    pub(crate) id: i64,
-    pub(crate) login: String,
-    pub(crate) email: String,
-    pub(crate) full_name: String,
-    pub(crate) is_org: bool,
-    /// `User` object (also used for orgs in `act_user` / `repo.owner`).
-    pub(crate) json: Box<RawValue>,
-    /// `Organization` object, for orgs.
-    pub(crate) org_json: Option<Box<RawValue>>,
-}
-
-/// A repository, with its JSON precomputed (rebuilt when it changes).
-pub(crate) struct Repo {
-    pub(crate) id: i64,
-    pub(crate) owner_id: i64,
-    pub(crate) name: String,
-    pub(crate) full_name: String,
-    pub(crate) private: bool,
-    pub(crate) watchers: Vec<i64>,
-    pub(crate) json: Box<RawValue>,
-}
-
-/// An action's content: stored text, or a push payload re-rendered from a seed.
-pub(crate) enum Content {
-    Text(Box<str>),
-    Push(GenPush),
-}
-
-pub(crate) struct CommentData {
-    pub(crate) id: i64,
-    pub(crate) body: Box<str>,
-    pub(crate) issue_index: i64,
-    pub(crate) is_pull: bool,
-    /// Unix seconds of the last edit; `0` = never edited (`updated_at` = `created`).
-    pub(crate) updated: i64,
-}
-
-/// One logical action and the ids of its rows: the original row has id `id`, copy
-/// `i` (receiver `receivers[i]`) has id `id + i`.
-pub(crate) struct Action {
-    pub(crate) id: i64,
-    pub(crate) op: u16,
-    pub(crate) actor: i64,
-    pub(crate) repo: i64,
-    pub(crate) content: Content,
-    pub(crate) ref_name: Box<str>,
-    pub(crate) comment_id: i64,
-    pub(crate) comment: Option<Box<CommentData>>,
-    /// Unix seconds of the original row.
-    pub(crate) created: i64,
-    pub(crate) copy_delay: i64,
-    /// `receivers[0]` is the actor (original row); then the owner and watchers.
-    pub(crate) receivers: Box<[i64]>,
-    pub(crate) visible: bool,
-    pub(crate) deleted: bool,
-    /// The original row was removed by `delete_older_than` (copies may remain).
-    pub(crate) original_purged: bool,
-}
-
-impl Action {
-    fn row_created(&self, i: usize) -> i64 {
-        if i == 0 {
-            self.created
-        } else {
-            self.created + self.copy_delay
-        }
-    }
-
-    fn last_row_created(&self) -> i64 {
-        self.row_created(self.receivers.len().saturating_sub(1))
-    }
-
-    fn is_live(&self) -> bool {
-        self.visible && !self.deleted && !self.original_purged
-    }
-}
-
-/// Which feed an index serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum FeedKey {
-    /// Original rows of a repository.
-    Repo(i64),
-    /// Rows received by a user or org (`user_id == id`).
-    Recv(i64),
-    /// Original rows performed by a user (`user_id == act_user_id == id`).
-    Actor(i64),
-}
+use crate::base::{ActionId, TOKEN_USER, raw, splitmix};
+use crate::objects::Objects;
+use crate::push;
+use crate::rows::{
+    Action, ActionSpec, CommentData, Content, FeedKey, LogicalAction, NewAction, Repo, User,
+};
+use crate::zone::{ServerZone, fmt_time, to_datetime};
 
 /// One row in a feed index. Indexes are sorted by `(created, row)`.
 #[derive(Clone, Copy, Debug)]
@@ -126,24 +34,34 @@ impl Entry {
     }
 }
 
-/// Everything needed to insert an action (ids already resolved).
-pub(crate) struct ActionSpec {
-    pub(crate) op: u16,
-    pub(crate) actor: i64,
-    pub(crate) repo: i64,
-    pub(crate) content: Content,
-    pub(crate) ref_name: Box<str>,
-    pub(crate) comment_id: i64,
-    pub(crate) comment: Option<Box<CommentData>>,
-    pub(crate) created: i64,
-    pub(crate) copy_delay: i64,
-    pub(crate) visible: bool,
-}
-
 /// A computed feed page.
 pub(crate) struct PageOut {
     pub(crate) body: Vec<u8>,
     pub(crate) total: usize,
+}
+
+/// Per-repository generator state (issue numbers, open issues and pulls, tags).
+#[derive(Default)]
+pub(crate) struct RepoGen {
+    pub(crate) next_index: i64,
+    pub(crate) open_issues: Vec<i64>,
+    pub(crate) closed_issues: Vec<i64>,
+    pub(crate) open_prs: Vec<i64>,
+    pub(crate) releases: u32,
+    pub(crate) branches: u32,
+}
+
+impl RepoGen {
+    /// Make the generators number their next issue after `index` (an issue or pull
+    /// request made by `World::create_issue`).
+    pub(crate) fn reserve_index(&mut self, index: i64) {
+        self.next_index = self.next_index.max(index + 1);
+    }
+
+    /// The next issue index the generators would hand out.
+    pub(crate) fn next_index(&self) -> i64 {
+        self.next_index.max(1)
+    }
 }
 
 /// The simulated Gitea database. A [`super::FeedHook`] gets `&mut World` and can
@@ -166,7 +84,7 @@ pub struct World {
     pub(crate) rng: StdRng,
     pub(crate) gen_calls: u64,
     pub(crate) repo_gen: HashMap<i64, RepoGen>,
-    /// Issues, comments, releases, branches, statuses and runs (see `repo_api`).
+    /// Issues, comments, releases, branches, statuses and runs (see `objects`).
     pub(crate) objects: Objects,
     /// Seconds added to the wall clock by [`World::now`] ([`World::advance_clock`]).
     clock_skew: i64,
@@ -733,7 +651,7 @@ impl World {
                     .user(a.actor)
                     .map_or(("", ""), |u| (u.login.as_str(), u.email.as_str()));
                 let name = self.user(a.actor).map_or("", |u| u.full_name.as_str());
-                Cow::Owned(generate::render_push(
+                Cow::Owned(push::render_push(
                     p,
                     repo,
                     login,
@@ -966,89 +884,4 @@ fn unindex_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action) {
             }
         }
     }
-}
-
-/// The server's time zone: what `created` strings carry and what `date=` days are
-/// counted in. Gitea runs in a named zone (`[time] DEFAULT_UI_LOCATION`), usually with
-/// daylight saving time; `Fixed` is a zone without it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerZone {
-    /// One offset all year.
-    Fixed(FixedOffset),
-    /// A named zone: the offset depends on the instant.
-    Named(Tz),
-}
-
-impl ServerZone {
-    /// The zone's offset at Unix second `unix`.
-    pub fn offset_at(self, unix: i64) -> FixedOffset {
-        match self {
-            ServerZone::Fixed(o) => o,
-            ServerZone::Named(tz) => {
-                let utc = DateTime::from_timestamp(unix, 0).unwrap_or(DateTime::UNIX_EPOCH);
-                tz.offset_from_utc_datetime(&utc.naive_utc()).fix()
-            }
-        }
-    }
-
-    /// Unix second `unix` in the zone, with the offset in force at that instant
-    /// (`timeutil.TimeStamp.AsTime`).
-    pub fn at(self, unix: i64) -> DateTime<FixedOffset> {
-        DateTime::from_timestamp(unix, 0)
-            .unwrap_or(DateTime::UNIX_EPOCH)
-            .with_timezone(&self.offset_at(unix))
-    }
-
-    /// Local midnight of `day` as a Unix second, as Go's
-    /// `time.ParseInLocation("2006-01-02", day, loc)` computes it: when midnight
-    /// does not exist (a gap), the local time is read with the offset in force before
-    /// the gap, which for a gap that starts at midnight is the first instant after
-    /// it; when it exists twice, the earlier.
-    pub fn midnight(self, day: NaiveDate) -> i64 {
-        let naive = day.and_time(chrono::NaiveTime::MIN);
-        match self {
-            ServerZone::Fixed(o) => naive.and_utc().timestamp() - i64::from(o.local_minus_utc()),
-            ServerZone::Named(tz) => match tz.from_local_datetime(&naive).earliest() {
-                Some(t) => t.timestamp(),
-                None => {
-                    let as_utc = naive.and_utc().timestamp();
-                    let before = self.offset_at(as_utc - 86_400);
-                    as_utc - i64::from(before.local_minus_utc())
-                }
-            },
-        }
-    }
-
-    /// A local time of the zone; the earlier instant when it exists twice, `None`
-    /// when it does not exist (in a gap).
-    pub fn local(self, t: NaiveDateTime) -> Option<DateTime<FixedOffset>> {
-        let unix = match self {
-            ServerZone::Fixed(o) => o.from_local_datetime(&t).earliest()?.timestamp(),
-            ServerZone::Named(tz) => tz.from_local_datetime(&t).earliest()?.timestamp(),
-        };
-        Some(self.at(unix))
-    }
-}
-
-/// Serialize a `Value` to a `RawValue`.
-pub(crate) fn raw(v: serde_json::Value) -> Box<RawValue> {
-    // Serializing a `Value` cannot fail (its map keys are strings); fall back to null.
-    serde_json::value::to_raw_value(&v).unwrap_or_else(|_| RawValue::NULL.to_owned())
-}
-
-pub(crate) fn to_datetime(offset: ServerZone, secs: i64) -> DateTime<FixedOffset> {
-    offset.at(secs)
-}
-
-/// RFC 3339 with the server's offset at that instant, seconds precision.
-pub(crate) fn fmt_time(offset: ServerZone, secs: i64) -> String {
-    to_datetime(offset, secs).to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-pub(crate) fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

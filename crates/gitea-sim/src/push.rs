@@ -1,0 +1,223 @@
+//! Push payloads (the `content` of `commit_repo` and `push_tag` rows): Gitea-shaped
+//! JSON rendered from a seed ([`GenPush`]) or from a counter. No world state.
+
+use std::sync::OnceLock;
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use crate::base::splitmix;
+
+/// A push payload rendered on demand from a seed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GenPush {
+    pub(crate) seed: u64,
+    /// Commits listed (1..=5, like Gitea's `FEED_MAX_COMMIT_NUM`).
+    pub(crate) commits: u8,
+    /// `Len`: commits pushed (may exceed `commits`).
+    pub(crate) len: u16,
+    /// Approximate JSON size to pad to.
+    pub(crate) bytes: u32,
+}
+
+const SUBJECTS: &[&str] = &[
+    "Fix off-by-one in pager",
+    "Add retry with backoff",
+    "Refactor config loading",
+    "Update changelog",
+    "Bump version",
+    "Improve error messages",
+    "Remove dead code",
+];
+const WORDS: &[&str] = &[
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "sed",
+    "do",
+    "eiusmod",
+    "tempor",
+    "incididunt",
+    "ut",
+    "labore",
+    "et",
+    "dolore",
+    "magna",
+    "aliqua",
+];
+
+fn sha_hex(seed: u64, k: u64) -> String {
+    let a = splitmix(seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let b = splitmix(a ^ seed.rotate_left(17));
+    let c = splitmix(b.wrapping_add(k));
+    format!("{a:016x}{b:016x}{:08x}", c >> 32)
+}
+
+/// Size of the precomputed filler text.
+const LOREM_LEN: usize = 16 * 1024;
+
+/// Filler text (ASCII words, a line break about every 70 characters), built once.
+fn lorem() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let mut out = String::with_capacity(LOREM_LEN + 16);
+        let mut x = 0x006c_6f72_656d_u64;
+        let mut line = 0;
+        while out.len() < LOREM_LEN {
+            x = splitmix(x);
+            let w = WORDS[usize::try_from(x % WORDS.len() as u64).unwrap_or(0)];
+            if line + w.len() > 70 {
+                out.push('\n');
+                line = 0;
+            } else if line > 0 {
+                out.push(' ');
+                line += 1;
+            }
+            out.push_str(w);
+            line += w.len();
+        }
+        out
+    })
+}
+
+/// About `len` bytes of filler text, deterministic in `seed`: a slice of
+/// [`lorem`] (repeated when longer) after a blank line.
+fn filler(seed: u64, len: usize) -> String {
+    let text = lorem().as_bytes();
+    let mut out = Vec::with_capacity(len + 2);
+    out.extend_from_slice(b"\n\n");
+    let mut off = usize::try_from(splitmix(seed) % (text.len() as u64 / 2)).unwrap_or(0);
+    while out.len() < len {
+        let take = (len - out.len()).min(text.len() - off);
+        out.extend_from_slice(&text[off..off + take]);
+        off = 0;
+    }
+    // The text is ASCII, so any byte slice of it is valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+struct PushCommit<'a> {
+    sha1: String,
+    message: String,
+    author_email: &'a str,
+    author_name: &'a str,
+    committer_email: &'a str,
+    committer_name: &'a str,
+    timestamp: String,
+}
+
+#[derive(Serialize)]
+struct PushPayload<'a> {
+    #[serde(rename = "Commits")]
+    commits: Vec<PushCommit<'a>>,
+    #[serde(rename = "HeadCommit")]
+    head_commit: Option<PushCommit<'a>>,
+    #[serde(rename = "CompareURL")]
+    compare_url: String,
+    #[serde(rename = "Len")]
+    len: usize,
+}
+
+fn to_json(p: &PushPayload<'_>) -> String {
+    // Plain structs of strings and integers: serialization cannot fail.
+    serde_json::to_string(p).unwrap_or_else(|_| "{}".to_string())
+}
+
+/// Render a generated push payload (same bytes every time for the same inputs).
+pub(crate) fn render_push(
+    p: &GenPush,
+    repo: &str,
+    login: &str,
+    name: &str,
+    email: &str,
+    created: chrono::DateTime<chrono::FixedOffset>,
+) -> String {
+    let n = usize::from(p.commits.max(1));
+    let name = if name.is_empty() { login } else { name };
+    let mut commits: Vec<PushCommit<'_>> = (0..n)
+        .map(|k| {
+            let subject = SUBJECTS
+                [usize::try_from(splitmix(p.seed ^ k as u64) % SUBJECTS.len() as u64).unwrap_or(0)];
+            PushCommit {
+                sha1: sha_hex(p.seed, k as u64),
+                message: format!("{subject} ({})\n", k + 1),
+                author_email: email,
+                author_name: name,
+                committer_email: email,
+                committer_name: name,
+                timestamp: (created - chrono::Duration::seconds(97 * k as i64))
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+            }
+        })
+        .collect();
+    let old = sha_hex(p.seed, 1_000_003);
+    let compare_url = format!("{repo}/compare/{old}...{}", commits[0].sha1);
+    let len = usize::from(p.len).max(n);
+    let mut payload = PushPayload {
+        head_commit: Some(commits[0].clone()),
+        commits: Vec::new(),
+        compare_url,
+        len,
+    };
+    payload.commits = std::mem::take(&mut commits);
+    let target = usize::try_from(p.bytes).unwrap_or(0);
+    let first = to_json(&payload);
+    if target <= first.len() {
+        return first;
+    }
+    let remaining = target - first.len();
+    if n == 1 {
+        let pad = filler(p.seed, remaining / 2);
+        payload.commits[0].message.push_str(&pad);
+        if let Some(h) = payload.head_commit.as_mut() {
+            h.message.push_str(&pad);
+        }
+    } else {
+        let per = remaining / (n - 1);
+        for (k, c) in payload.commits.iter_mut().enumerate().skip(1) {
+            c.message.push_str(&filler(p.seed ^ k as u64, per));
+        }
+    }
+    to_json(&payload)
+}
+
+/// The push JSON of [`NewAction::push`](crate::NewAction::push): built from a counter, no rng, no clock.
+pub(crate) fn counter_push_json(
+    counter: u64,
+    actor: &str,
+    repo: &str,
+    branch: &str,
+    n_commits: usize,
+) -> String {
+    let email = format!("{actor}@noreply.example.org");
+    let base = 1_735_689_600 + i64::try_from(counter).unwrap_or(0) * 60;
+    let all: Vec<PushCommit<'_>> = (0..n_commits)
+        .map(|k| PushCommit {
+            sha1: sha_hex(counter, k as u64),
+            message: format!("commit {} of push {counter} to {branch}\n", n_commits - k),
+            author_email: &email,
+            author_name: actor,
+            committer_email: &email,
+            committer_name: actor,
+            timestamp: chrono::DateTime::from_timestamp(base - k as i64, 0)
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        })
+        .collect();
+    let head = all.first().cloned();
+    let new = head.as_ref().map_or_else(String::new, |h| h.sha1.clone());
+    let payload = PushPayload {
+        compare_url: format!("{repo}/compare/{}...{new}", sha_hex(counter, 1_000_003)),
+        commits: all.into_iter().take(5).collect(),
+        head_commit: head,
+        len: n_commits,
+    };
+    to_json(&payload)
+}

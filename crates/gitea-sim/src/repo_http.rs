@@ -1,0 +1,605 @@
+//! The repository endpoints' handlers: from a repository, the parsed filters and a
+//! page window to the page's JSON and its total (`X-Total-Count`), reading the model
+//! (`objects`) through the world. Routing, query parsing and the `Link` header are
+//! in `server`.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::objects::{
+    Branch, Event, Issue, Item, KindFilter, Release, RepoObjects, Run, StateFilter, Status,
+    TimeRange,
+};
+use crate::repo_json::{
+    ArchiveCountJson, BranchJson, CommentJson, IssueJson, LabelJson, MilestoneJson,
+    PayloadCommitJson, PayloadUserJson, PullMetaJson, ReleaseJson, RepoMetaJson, RunJson, RunsJson,
+    StatusJson, TimelineJson,
+};
+use crate::world::{PageOut, World};
+use crate::zone::fmt_time;
+
+/// Which page of a list to serve (already defaulted and capped).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub(crate) page: usize,
+    pub(crate) limit: usize,
+}
+
+impl Window {
+    fn of<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        let off = self.page.saturating_sub(1).saturating_mul(self.limit);
+        if off >= items.len() {
+            return &[];
+        }
+        let end = off.saturating_add(self.limit).min(items.len());
+        &items[off..end]
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Plain structs of strings, integers and raw JSON: serialization cannot fail.
+    serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec())
+}
+
+/// What rendering an issue or timeline item needs about its repository.
+struct RepoCtx<'a> {
+    rid: i64,
+    name: &'a str,
+    owner: &'a str,
+    full_name: &'a str,
+    /// `{base}/api/v1/repos/{full_name}`.
+    api: String,
+    /// `{base}/{full_name}`.
+    html: String,
+    objs: Option<&'a RepoObjects>,
+    /// Milestone id → (open, closed) issue counts.
+    milestone_counts: HashMap<i64, (usize, usize)>,
+}
+
+impl World {
+    fn user_raw(&self, id: i64) -> Option<&RawValue> {
+        self.user(id).map(|u| &*u.json)
+    }
+
+    fn repo_ctx(&self, rid: i64) -> Option<RepoCtx<'_>> {
+        let repo = self.repo(rid)?;
+        let owner = self.user(repo.owner_id).map_or("", |u| u.login.as_str());
+        let objs = self.objects.repo(rid);
+        let mut milestone_counts: HashMap<i64, (usize, usize)> = HashMap::new();
+        for issue in objs.iter().flat_map(|o| o.issues.values()) {
+            if let Some(m) = issue.milestone {
+                let c = milestone_counts.entry(m).or_default();
+                if issue.closed.is_some() {
+                    c.1 += 1;
+                } else {
+                    c.0 += 1;
+                }
+            }
+        }
+        Some(RepoCtx {
+            rid,
+            name: &repo.name,
+            owner,
+            full_name: &repo.full_name,
+            api: format!("{}/api/v1/repos/{}", self.base_url(), repo.full_name),
+            html: format!("{}/{}", self.base_url(), repo.full_name),
+            objs,
+            milestone_counts,
+        })
+    }
+
+    fn label_json<'a>(&self, c: &RepoCtx<'a>, id: i64) -> Option<LabelJson<'a>> {
+        let l = c.objs?.labels.iter().find(|l| l.id == id)?;
+        Some(LabelJson {
+            id,
+            name: &l.name,
+            exclusive: false,
+            is_archived: false,
+            color: &l.color,
+            description: "",
+            url: format!("{}/labels/{id}", c.api),
+        })
+    }
+
+    fn milestone_json<'a>(&self, c: &RepoCtx<'a>, id: Option<i64>) -> Option<MilestoneJson<'a>> {
+        let id = id?;
+        let m = c.objs?.milestones.iter().find(|m| m.id == id)?;
+        let (open, closed) = c.milestone_counts.get(&id).copied().unwrap_or_default();
+        let t = fmt_time(self.offset(), m.created);
+        Some(MilestoneJson {
+            id,
+            title: &m.title,
+            description: "",
+            state: "open",
+            open_issues: open,
+            closed_issues: closed,
+            created_at: t.clone(),
+            updated_at: t,
+            closed_at: None,
+            due_on: None,
+        })
+    }
+
+    fn issue_html(c: &RepoCtx<'_>, issue: &Issue) -> String {
+        let kind = if issue.is_pull { "pulls" } else { "issues" };
+        format!("{}/{kind}/{}", c.html, issue.index)
+    }
+
+    fn issue_json<'a>(&'a self, c: &RepoCtx<'a>, issue: &'a Issue) -> IssueJson<'a> {
+        let off = self.offset();
+        let html_url = World::issue_html(c, issue);
+        let comments = issue
+            .timeline
+            .iter()
+            .filter(|t| matches!(t.event, Event::Comment))
+            .count();
+        let assignees: Vec<&RawValue> = issue
+            .assignees
+            .iter()
+            .filter_map(|&u| self.user_raw(u))
+            .collect();
+        IssueJson {
+            id: issue.id,
+            url: format!("{}/issues/{}", c.api, issue.index),
+            number: issue.index,
+            user: self.user_raw(issue.poster),
+            original_author: "",
+            original_author_id: 0,
+            title: &issue.title,
+            body: &issue.body,
+            ref_name: "",
+            assets: [],
+            labels: issue
+                .labels
+                .iter()
+                .filter_map(|&l| self.label_json(c, l))
+                .collect(),
+            milestone: self.milestone_json(c, issue.milestone),
+            assignee: assignees.first().copied(),
+            assignees: (!assignees.is_empty()).then_some(assignees),
+            state: if issue.closed.is_some() {
+                "closed"
+            } else {
+                "open"
+            },
+            is_locked: false,
+            comments,
+            created_at: fmt_time(off, issue.created),
+            updated_at: fmt_time(off, issue.updated),
+            closed_at: issue.closed.map(|t| fmt_time(off, t)),
+            due_date: None,
+            pull_request: issue.is_pull.then(|| PullMetaJson {
+                merged: false,
+                merged_at: None,
+                draft: false,
+                html_url: html_url.clone(),
+            }),
+            html_url,
+            repository: RepoMetaJson {
+                id: c.rid,
+                name: c.name,
+                owner: c.owner,
+                full_name: c.full_name,
+            },
+            pin_order: 0,
+        }
+    }
+
+    fn timeline_json<'a>(
+        &'a self,
+        c: &RepoCtx<'a>,
+        issue: &'a Issue,
+        item: &'a Item,
+    ) -> TimelineJson<'a> {
+        let off = self.offset();
+        let issue_html = World::issue_html(c, issue);
+        let (mut label, mut assignee, mut removed, mut milestone, mut old_milestone) =
+            (None, None, false, None, None);
+        let (mut old_title, mut new_title) = ("", "");
+        match &item.event {
+            Event::Label { label: l } => label = self.label_json(c, *l),
+            Event::Assignees { user, removed: r } => {
+                assignee = self.user_raw(*user);
+                removed = *r;
+            }
+            Event::ReviewRequest { reviewer } => assignee = self.user_raw(*reviewer),
+            Event::Milestone { new, old } => {
+                milestone = self.milestone_json(c, *new);
+                old_milestone = self.milestone_json(c, *old);
+            }
+            Event::ChangeTitle { old, new } => {
+                old_title = old.as_str();
+                new_title = new.as_str();
+            }
+            Event::Comment | Event::Close | Event::Reopen => {}
+        }
+        TimelineJson {
+            id: item.id,
+            kind: item.event.kind(),
+            html_url: format!("{issue_html}#issuecomment-{}", item.id),
+            pull_request_url: if issue.is_pull {
+                issue_html.clone()
+            } else {
+                String::new()
+            },
+            issue_url: if issue.is_pull {
+                String::new()
+            } else {
+                issue_html
+            },
+            user: self.user_raw(item.poster),
+            body: &item.body,
+            created_at: fmt_time(off, item.created),
+            updated_at: fmt_time(off, item.updated),
+            old_project_id: 0,
+            project_id: 0,
+            old_milestone,
+            milestone,
+            tracked_time: None,
+            old_title,
+            new_title,
+            old_ref: "",
+            new_ref: "",
+            ref_issue: None,
+            ref_comment: None,
+            ref_action: "",
+            ref_commit_sha: "",
+            review_id: 0,
+            label,
+            assignee,
+            assignee_team: None,
+            removed_assignee: removed,
+            resolve_doer: None,
+            dependent_issue: None,
+        }
+    }
+
+    fn comment_json<'a>(
+        &'a self,
+        c: &RepoCtx<'a>,
+        issue: &'a Issue,
+        item: &'a Item,
+    ) -> CommentJson<'a> {
+        let off = self.offset();
+        let issue_html = World::issue_html(c, issue);
+        CommentJson {
+            id: item.id,
+            html_url: format!("{issue_html}#issuecomment-{}", item.id),
+            pull_request_url: if issue.is_pull {
+                issue_html.clone()
+            } else {
+                String::new()
+            },
+            issue_url: if issue.is_pull {
+                String::new()
+            } else {
+                issue_html
+            },
+            user: self.user_raw(item.poster),
+            original_author: "",
+            original_author_id: 0,
+            body: &item.body,
+            assets: [],
+            created_at: fmt_time(off, item.created),
+            updated_at: fmt_time(off, item.updated),
+        }
+    }
+
+    // ----- endpoints ---------------------------------------------------------------
+
+    /// `GET /repos/{o}/{r}/issues`: newest `updated_at` first (ties: id DESC).
+    pub(crate) fn api_issues(
+        &self,
+        rid: i64,
+        state: StateFilter,
+        kind: KindFilter,
+        range: TimeRange,
+        win: Window,
+    ) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let mut v: Vec<&Issue> = c
+            .objs
+            .iter()
+            .flat_map(|o| o.issues.values())
+            .filter(|i| match state {
+                StateFilter::Open => i.closed.is_none(),
+                StateFilter::Closed => i.closed.is_some(),
+                StateFilter::All => true,
+            })
+            .filter(|i| match kind {
+                KindFilter::Issues => !i.is_pull,
+                KindFilter::Pulls => i.is_pull,
+                KindFilter::Both => true,
+            })
+            .filter(|i| range.contains(i.updated))
+            .collect();
+        v.sort_by_key(|i| (Reverse(i.updated), Reverse(i.id)));
+        let items: Vec<IssueJson<'_>> =
+            win.of(&v).iter().map(|&i| self.issue_json(&c, i)).collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/issues/{index}`.
+    pub(crate) fn api_issue(&self, rid: i64, index: i64) -> Option<Vec<u8>> {
+        let c = self.repo_ctx(rid)?;
+        let issue = c.objs?.issues.get(&index)?;
+        Some(to_json(&self.issue_json(&c, issue)))
+    }
+
+    /// `GET /repos/{o}/{r}/issues/{index}/timeline`: id ascending; `None` when the
+    /// issue does not exist.
+    pub(crate) fn api_timeline(
+        &self,
+        rid: i64,
+        index: i64,
+        range: TimeRange,
+        win: Window,
+    ) -> Option<PageOut> {
+        let c = self.repo_ctx(rid)?;
+        let issue = c.objs?.issues.get(&index)?;
+        let v: Vec<&Item> = issue
+            .timeline
+            .iter()
+            .filter(|t| range.contains(t.updated))
+            .collect();
+        let items: Vec<TimelineJson<'_>> = win
+            .of(&v)
+            .iter()
+            .map(|&t| self.timeline_json(&c, issue, t))
+            .collect();
+        Some(PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        })
+    }
+
+    /// `GET /repos/{o}/{r}/issues/comments`: comments of every issue, id ascending.
+    pub(crate) fn api_comments(&self, rid: i64, range: TimeRange, win: Window) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let mut v: Vec<(&Issue, &Item)> = c
+            .objs
+            .iter()
+            .flat_map(|o| o.issues.values())
+            .flat_map(|i| i.timeline.iter().map(move |t| (i, t)))
+            .filter(|(_, t)| matches!(t.event, Event::Comment) && range.contains(t.updated))
+            .collect();
+        v.sort_by_key(|(_, t)| t.id);
+        let items: Vec<CommentJson<'_>> = win
+            .of(&v)
+            .iter()
+            .map(|&(i, t)| self.comment_json(&c, i, t))
+            .collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/issues/comments/{id}`.
+    pub(crate) fn api_comment(&self, rid: i64, id: i64) -> Option<Vec<u8>> {
+        let c = self.repo_ctx(rid)?;
+        let &(index, _) = c.objs?.comments.get(&id)?;
+        let issue = c.objs?.issues.get(&index)?;
+        let item = issue.timeline.iter().find(|t| t.id == id)?;
+        Some(to_json(&self.comment_json(&c, issue, item)))
+    }
+
+    /// `GET /repos/{o}/{r}/releases`: not deleted, id descending.
+    pub(crate) fn api_releases(&self, rid: i64, win: Window) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let off = self.offset();
+        let v: Vec<&Release> = c
+            .objs
+            .iter()
+            .flat_map(|o| o.releases.iter().rev())
+            .filter(|r| !r.deleted)
+            .collect();
+        let items: Vec<ReleaseJson<'_>> = win
+            .of(&v)
+            .iter()
+            .map(|r| {
+                let t = fmt_time(off, r.created);
+                ReleaseJson {
+                    id: r.id,
+                    tag_name: &r.tag,
+                    target_commitish: "main",
+                    name: &r.title,
+                    body: "",
+                    url: format!("{}/releases/{}", c.api, r.id),
+                    html_url: format!("{}/releases/tag/{}", c.html, r.tag),
+                    tarball_url: format!("{}/archive/{}.tar.gz", c.html, r.tag),
+                    zipball_url: format!("{}/archive/{}.zip", c.html, r.tag),
+                    upload_url: format!("{}/releases/{}/assets", c.api, r.id),
+                    hide_archive_links: false,
+                    archive_download_count: ArchiveCountJson { zip: 0, tar_gz: 0 },
+                    draft: false,
+                    prerelease: false,
+                    created_at: t.clone(),
+                    published_at: t,
+                    author: self.user_raw(r.author),
+                    assets: [],
+                }
+            })
+            .collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/branches`: by name. The commit's author is the owner.
+    pub(crate) fn api_branches(&self, rid: i64, win: Window) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let owner = self.repo(rid).and_then(|r| self.user(r.owner_id));
+        let (name, email, login) = owner.map_or(("", "", ""), |u| {
+            (u.full_name.as_str(), u.email.as_str(), u.login.as_str())
+        });
+        let who = || PayloadUserJson {
+            name,
+            email,
+            username: login,
+        };
+        let v: Vec<(&String, &Branch)> = c.objs.iter().flat_map(|o| o.branches.iter()).collect();
+        let items: Vec<BranchJson<'_>> = win
+            .of(&v)
+            .iter()
+            .map(|(b, br)| BranchJson {
+                name: b,
+                commit: PayloadCommitJson {
+                    id: &br.sha,
+                    message: format!("Update {b}\n"),
+                    url: format!("{}/commit/{}", c.html, br.sha),
+                    author: who(),
+                    committer: who(),
+                    verification: None,
+                    timestamp: fmt_time(self.offset(), br.updated),
+                    added: None,
+                    removed: None,
+                    modified: None,
+                },
+                protected: false,
+                required_approvals: 0,
+                enable_status_check: false,
+                status_check_contexts: [],
+                user_can_push: true,
+                user_can_merge: true,
+                effective_branch_protection_name: "",
+            })
+            .collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/statuses/{sha}`: newest (highest id) first, or oldest
+    /// first; optionally only one state.
+    pub(crate) fn api_statuses(
+        &self,
+        rid: i64,
+        sha: &str,
+        oldest_first: bool,
+        state: Option<&str>,
+        win: Window,
+    ) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let off = self.offset();
+        let mut v: Vec<&Status> = c
+            .objs
+            .iter()
+            .flat_map(|o| o.statuses.iter())
+            .filter(|s| s.sha == sha && state.is_none_or(|st| s.state == st))
+            .collect();
+        if !oldest_first {
+            v.reverse();
+        }
+        let items: Vec<StatusJson<'_>> = win
+            .of(&v)
+            .iter()
+            .map(|s| {
+                let t = fmt_time(off, s.created);
+                StatusJson {
+                    id: s.id,
+                    status: &s.state,
+                    target_url: String::new(),
+                    description: match s.state.as_str() {
+                        "pending" => "Waiting to run",
+                        "success" => "Successful",
+                        "failure" => "Failing",
+                        "error" => "Has been cancelled",
+                        _ => "",
+                    },
+                    url: format!("{}/statuses/{}", c.api, s.sha),
+                    context: &s.context,
+                    creator: self.user_raw(s.creator),
+                    created_at: t.clone(),
+                    updated_at: t,
+                }
+            })
+            .collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/actions/runs`: `{"workflow_runs":[...],"total_count":N}`,
+    /// id descending.
+    pub(crate) fn api_runs(&self, rid: i64, win: Window) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let off = self.offset();
+        let v: Vec<&Run> = c.objs.iter().flat_map(|o| o.runs.iter().rev()).collect();
+        let runs: Vec<RunJson<'_>> = win
+            .of(&v)
+            .iter()
+            .map(|r| RunJson {
+                id: r.id,
+                url: format!("{}/actions/runs/{}", c.api, r.id),
+                html_url: format!("{}/actions/runs/{}", c.html, r.number),
+                display_title: r
+                    .workflow
+                    .rsplit_once('.')
+                    .map_or(r.workflow.as_str(), |(stem, _)| stem),
+                path: &r.workflow,
+                event: "push",
+                status: &r.status,
+                conclusion: r.conclusion.as_deref(),
+                head_sha: &r.head_sha,
+                head_branch: "main",
+                run_number: r.number,
+                run_attempt: 1,
+                created_at: fmt_time(off, r.created),
+                updated_at: fmt_time(off, r.updated),
+                started_at: r.started.map(|t| fmt_time(off, t)),
+                completed_at: r.completed.map(|t| fmt_time(off, t)),
+                repository_id: rid,
+            })
+            .collect();
+        PageOut {
+            body: to_json(&RunsJson {
+                workflow_runs: runs,
+                total_count: v.len(),
+            }),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /orgs/{org}/repos`: the org's repositories, id ascending.
+    pub(crate) fn api_org_repos(&self, org_id: i64, win: Window) -> PageOut {
+        let v: Vec<&RawValue> = self
+            .repos()
+            .iter()
+            .filter(|r| r.owner_id == org_id)
+            .map(|r| &*r.json)
+            .collect();
+        PageOut {
+            body: to_json(&win.of(&v)),
+            total: v.len(),
+        }
+    }
+}
+
+fn empty() -> PageOut {
+    PageOut {
+        body: b"[]".to_vec(),
+        total: 0,
+    }
+}

@@ -1,0 +1,276 @@
+//! The model of feed rows: accounts and repositories with their precomputed JSON,
+//! logical actions and their copies' data, the index keys of the feeds, and the
+//! public builders of new actions ([`NewAction`]). No world state, no HTTP.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::value::RawValue;
+
+use crate::base::ActionId;
+use crate::push::{self, GenPush};
+
+/// A user or an organization, with its JSON precomputed.
+pub(crate) struct User {
+    pub(crate) id: i64,
+    pub(crate) login: String,
+    pub(crate) email: String,
+    pub(crate) full_name: String,
+    pub(crate) is_org: bool,
+    /// `User` object (also used for orgs in `act_user` / `repo.owner`).
+    pub(crate) json: Box<RawValue>,
+    /// `Organization` object, for orgs.
+    pub(crate) org_json: Option<Box<RawValue>>,
+}
+
+/// A repository, with its JSON precomputed (rebuilt when it changes).
+pub(crate) struct Repo {
+    pub(crate) id: i64,
+    pub(crate) owner_id: i64,
+    pub(crate) name: String,
+    pub(crate) full_name: String,
+    pub(crate) private: bool,
+    pub(crate) watchers: Vec<i64>,
+    pub(crate) json: Box<RawValue>,
+}
+
+/// An action's content: stored text, or a push payload re-rendered from a seed.
+pub(crate) enum Content {
+    Text(Box<str>),
+    Push(GenPush),
+}
+
+pub(crate) struct CommentData {
+    pub(crate) id: i64,
+    pub(crate) body: Box<str>,
+    pub(crate) issue_index: i64,
+    pub(crate) is_pull: bool,
+    /// Unix seconds of the last edit; `0` = never edited (`updated_at` = `created`).
+    pub(crate) updated: i64,
+}
+
+/// One logical action and the ids of its rows: the original row has id `id`, copy
+/// `i` (receiver `receivers[i]`) has id `id + i`.
+pub(crate) struct Action {
+    pub(crate) id: i64,
+    pub(crate) op: u16,
+    pub(crate) actor: i64,
+    pub(crate) repo: i64,
+    pub(crate) content: Content,
+    pub(crate) ref_name: Box<str>,
+    pub(crate) comment_id: i64,
+    pub(crate) comment: Option<Box<CommentData>>,
+    /// Unix seconds of the original row.
+    pub(crate) created: i64,
+    pub(crate) copy_delay: i64,
+    /// `receivers[0]` is the actor (original row); then the owner and watchers.
+    pub(crate) receivers: Box<[i64]>,
+    pub(crate) visible: bool,
+    pub(crate) deleted: bool,
+    /// The original row was removed by `delete_older_than` (copies may remain).
+    pub(crate) original_purged: bool,
+}
+
+impl Action {
+    pub(crate) fn row_created(&self, i: usize) -> i64 {
+        if i == 0 {
+            self.created
+        } else {
+            self.created + self.copy_delay
+        }
+    }
+
+    pub(crate) fn last_row_created(&self) -> i64 {
+        self.row_created(self.receivers.len().saturating_sub(1))
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.visible && !self.deleted && !self.original_purged
+    }
+}
+
+/// Which feed an index serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FeedKey {
+    /// Original rows of a repository.
+    Repo(i64),
+    /// Rows received by a user or org (`user_id == id`).
+    Recv(i64),
+    /// Original rows performed by a user (`user_id == act_user_id == id`).
+    Actor(i64),
+}
+
+/// Everything needed to insert an action (ids already resolved).
+pub(crate) struct ActionSpec {
+    pub(crate) op: u16,
+    pub(crate) actor: i64,
+    pub(crate) repo: i64,
+    pub(crate) content: Content,
+    pub(crate) ref_name: Box<str>,
+    pub(crate) comment_id: i64,
+    pub(crate) comment: Option<Box<CommentData>>,
+    pub(crate) created: i64,
+    pub(crate) copy_delay: i64,
+    pub(crate) visible: bool,
+}
+
+/// A logical action as the simulator holds it (original row's data).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogicalAction {
+    pub id: ActionId,
+    /// `owner/name`.
+    pub repo: String,
+    pub op_type: String,
+    /// Actor's login.
+    pub actor: String,
+    pub content: String,
+    pub ref_name: String,
+    pub comment_id: i64,
+    /// The original row's `created` in the server's time zone.
+    pub created: DateTime<FixedOffset>,
+}
+
+/// A comment attached to a [`NewAction`]: the row then carries a `comment` object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewComment {
+    /// Index of the issue or pull request commented on.
+    pub issue_index: i64,
+    /// Full comment body.
+    pub body: String,
+    /// A pull-request comment (changes the URLs in the comment object).
+    pub is_pull: bool,
+}
+
+/// An action to insert with [`FakeGitea::push_action`](crate::FakeGitea::push_action) / [`World::push_action`](crate::World::push_action).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAction {
+    pub op_type: String,
+    /// Actor login (created as a user when missing).
+    pub actor: String,
+    /// `owner/name` (created when missing; a name without `/` is taken as the actor's repo).
+    pub repo: String,
+    pub content: String,
+    pub ref_name: String,
+    pub comment_id: i64,
+    /// When `Some`, the rows carry a comment object (and `comment_id` is its id).
+    pub comment: Option<NewComment>,
+    /// `None` = now.
+    pub created: Option<DateTime<FixedOffset>>,
+    /// The copies' `created` = original's + this (0 or 1 in practice).
+    pub copy_delay_secs: i64,
+    /// `false` = late-visible until [`FakeGitea::reveal`](crate::FakeGitea::reveal).
+    pub visible: bool,
+}
+
+/// Comment ids handed out by [`NewAction::comment`]. They start high so they do not
+/// collide with the ids the world's own generators allocate (from 1).
+static NEXT_COMMENT_ID: AtomicI64 = AtomicI64::new(1 << 32);
+/// Counter that makes [`NewAction::push`] payloads unique without an rng.
+static PUSH_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+impl NewAction {
+    /// A bare action; set the rest with the builder methods.
+    pub fn new(op_type: &str, actor: &str, repo: &str) -> NewAction {
+        NewAction {
+            op_type: op_type.to_string(),
+            actor: actor.to_string(),
+            repo: repo.to_string(),
+            content: String::new(),
+            ref_name: String::new(),
+            comment_id: 0,
+            comment: None,
+            created: None,
+            copy_delay_secs: 0,
+            visible: true,
+        }
+    }
+
+    pub fn content(mut self, content: &str) -> NewAction {
+        self.content = content.to_string();
+        self
+    }
+
+    pub fn ref_name(mut self, ref_name: &str) -> NewAction {
+        self.ref_name = ref_name.to_string();
+        self
+    }
+
+    pub fn comment_id(mut self, id: i64) -> NewAction {
+        self.comment_id = id;
+        self
+    }
+
+    /// Set `created` (the original row's).
+    pub fn at(mut self, created: DateTime<FixedOffset>) -> NewAction {
+        self.created = Some(created);
+        self
+    }
+
+    /// The copies' `created` = the original's + `secs`.
+    pub fn copy_delay(mut self, secs: i64) -> NewAction {
+        self.copy_delay_secs = secs;
+        self
+    }
+
+    /// Late-visible: the rows exist (and have their ids) but are not served until
+    /// [`FakeGitea::reveal`](crate::FakeGitea::reveal).
+    pub fn hidden(mut self) -> NewAction {
+        self.visible = false;
+        self
+    }
+
+    /// A `commit_repo` push of `n_commits` commits to `refs/heads/{branch}`, with a
+    /// Gitea-shaped push JSON built from a process-wide counter (no rng). With
+    /// `n_commits == 0` the content is empty (a new branch without commits).
+    pub fn push(actor: &str, repo: &str, branch: &str, n_commits: usize) -> NewAction {
+        let counter = PUSH_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let content = if n_commits == 0 {
+            String::new()
+        } else {
+            push::counter_push_json(counter, actor, repo, branch, n_commits)
+        };
+        NewAction::new("commit_repo", actor, repo)
+            .content(&content)
+            .ref_name(&format!("refs/heads/{branch}"))
+    }
+
+    /// A `comment_issue` with a fresh comment id and a comment object; content is
+    /// `INDEX|first 200 characters`.
+    pub fn comment(actor: &str, repo: &str, issue_index: i64, body: &str) -> NewAction {
+        let id = NEXT_COMMENT_ID.fetch_add(1, Ordering::Relaxed);
+        let mut a = NewAction::new("comment_issue", actor, repo)
+            .content(&format!("{issue_index}|{}", truncate_comment(body)))
+            .comment_id(id);
+        a.comment = Some(NewComment {
+            issue_index,
+            body: body.to_string(),
+            is_pull: false,
+        });
+        a
+    }
+
+    /// `create_issue` with content `INDEX|TITLE`.
+    pub fn create_issue(actor: &str, repo: &str, index: i64, title: &str) -> NewAction {
+        NewAction::new("create_issue", actor, repo).content(&format!("{index}|{title}"))
+    }
+
+    /// `close_issue` with content `INDEX|`.
+    pub fn close_issue(actor: &str, repo: &str, index: i64) -> NewAction {
+        NewAction::new("close_issue", actor, repo).content(&format!("{index}|"))
+    }
+}
+
+/// Gitea's feed content for a comment: the first 200 characters, cut at a word
+/// boundary with an ellipsis when longer.
+pub(crate) fn truncate_comment(body: &str) -> String {
+    match body.char_indices().nth(200) {
+        None => body.to_string(),
+        Some((cut, _)) => {
+            let head = &body[..cut];
+            match head.rfind(' ') {
+                Some(sp) if head.len() - sp < 15 => format!("{}…", &head[..sp]),
+                _ => head.to_string(),
+            }
+        }
+    }
+}

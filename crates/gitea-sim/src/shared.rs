@@ -1,0 +1,148 @@
+//! What the handle, the server task and the generator tasks share: the options,
+//! the locked world, the feed hook, the fault queue and the request log, with the
+//! public types that configure them.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use tokio::task::AbortHandle;
+
+use crate::world::World;
+
+/// How the fake server behaves.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// When `Some`, every `/api/v1` request must carry `Authorization: token X`
+    /// (or `Bearer X`); otherwise it gets a `401` JSON error.
+    pub token: Option<String>,
+    /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
+    /// Requests outside it get `404`.
+    pub path_prefix: String,
+    /// `MAX_RESPONSE_ITEMS`: `limit` is capped at it (default 50).
+    pub max_response_items: usize,
+    /// `DEFAULT_PAGING_NUM`: the limit used when none is given (default 30).
+    pub default_paging_num: usize,
+    /// Server time zone in seconds east of UTC (default `8 * 3600`, `+08:00`).
+    /// `created` strings and `date=` days use it.
+    pub utc_offset_secs: i32,
+    /// A named server zone (e.g. `Europe/Berlin`); when `Some`, it replaces
+    /// `utc_offset_secs`: every time is written with the zone's offset at that
+    /// instant and `date=` counts from the zone's local midnight (default `None`).
+    pub time_zone: Option<chrono_tz::Tz>,
+    /// Seed of the rng used for tie shuffling and the generators (default 1).
+    pub seed: u64,
+    /// What `GET /api/v1/version` answers (default `"1.24.6"`).
+    pub version: String,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            token: None,
+            path_prefix: String::new(),
+            max_response_items: 50,
+            default_paging_num: 30,
+            utc_offset_secs: 8 * 3600,
+            time_zone: None,
+            seed: 1,
+            version: "1.24.6".to_string(),
+        }
+    }
+}
+
+/// Called after each feed page has been computed and before it is returned.
+/// It must not call back into the [`FakeGitea`](crate::FakeGitea) (the world is already locked):
+/// use the `&mut World` it is given.
+pub type FeedHook = Box<dyn FnMut(&FeedPage, &mut World) + Send>;
+
+/// The feed page a [`FeedHook`] is told about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedPage {
+    /// `"repo:owner/name"`, `"org:name"` or `"user:login"` (names as stored).
+    pub feed: String,
+    /// 1-based page number served.
+    pub page: usize,
+    /// Effective limit (after defaulting and capping).
+    pub limit: usize,
+    /// The `date=` filter, if any.
+    pub date: Option<String>,
+    /// `X-Total-Count` of this response.
+    pub total: usize,
+}
+
+/// A fault to inject into the next matching requests.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// How many matching requests it applies to.
+    pub times: usize,
+    /// Applies to requests whose path contains this; `None` = any request.
+    pub path_contains: Option<String>,
+}
+
+impl Fault {
+    /// A fault for the next request (any path).
+    pub fn new(kind: FaultKind) -> Fault {
+        Fault {
+            kind,
+            times: 1,
+            path_contains: None,
+        }
+    }
+
+    /// Apply it to `n` requests.
+    pub fn times(mut self, n: usize) -> Fault {
+        self.times = n;
+        self
+    }
+
+    /// Apply it only to requests whose path contains `s`.
+    pub fn on_path(mut self, s: &str) -> Fault {
+        self.path_contains = Some(s.to_string());
+        self
+    }
+}
+
+/// What an injected fault does to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with this status and a JSON error body.
+    Status(u16),
+    /// `429` with `Retry-After: N` (seconds).
+    RetryAfterSecs(u64),
+    /// `429` with `Retry-After` as an HTTP date N seconds ahead.
+    RetryAfterDate(u64),
+    /// The real response's body cut to half its length, with status 200.
+    Truncated,
+    /// Answer normally after this delay.
+    Delay(Duration),
+}
+
+/// One request the server answered.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// When it arrived.
+    pub at: Instant,
+    /// Request path, including any path prefix.
+    pub path: String,
+    /// Raw query string (without `?`), `""` when none.
+    pub query: String,
+    /// Status answered.
+    pub status: u16,
+}
+
+/// State shared by the handle, the server task and the generator tasks.
+pub(crate) struct Shared {
+    pub(crate) opts: SimOptions,
+    pub(crate) addr: SocketAddr,
+    pub(crate) world: Mutex<World>,
+    /// Lock order: `hook` before `world`.
+    pub(crate) hook: Mutex<Option<FeedHook>>,
+    pub(crate) faults: Mutex<VecDeque<Fault>>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) tasks: Mutex<Vec<AbortHandle>>,
+}
