@@ -1,6 +1,5 @@
 //! `cursors list` and `cursors reset`.
 
-use super::UsageError;
 use crate::config::Config;
 use crate::nats;
 use crate::source::SourceSpec;
@@ -59,10 +58,9 @@ pub async fn list(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn reset(cfg: &Config, spec: &str) -> anyhow::Result<()> {
-    let spec: SourceSpec = spec.parse().map_err(|e| UsageError(format!("{e}")))?;
+pub async fn reset(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
     let store = open(cfg).await?;
-    match store.reset(&spec).await? {
+    match store.reset(spec).await? {
         true => crate::say!("reset {spec}: it starts again at {}", cfg.poll.start),
         false => crate::say!("{spec} had no cursor"),
     }

@@ -25,7 +25,8 @@ pub const FAILED: u8 = 1;
 /// Exit code of bad usage or an invalid config.
 pub const USAGE: u8 = 2;
 
-/// Bad usage that the argument parser cannot see (`--until` before `--since`): exit 2.
+/// Bad usage that the argument parser cannot see (`--until` before `--since`): exit 2. A bad
+/// `--source` or SPEC never gets here: clap refuses it (exit 2) with its own usage message.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
@@ -106,7 +107,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             since,
             until,
             sources,
-        } => backfill(config, since, until, &sources).await,
+        } => backfill(config, since, until, sources).await,
         Command::Check => check::check(&cli.config, &config).await,
         Command::Cursors(CursorsCommand::List) => cursors::list(&config).await,
         Command::Cursors(CursorsCommand::Reset { spec }) => cursors::reset(&config, &spec).await,
@@ -123,20 +124,15 @@ async fn backfill(
     config: Config,
     since: chrono::NaiveDate,
     until: Option<chrono::NaiveDate>,
-    sources: &[String],
+    sources: Vec<crate::source::SourceSpec>,
 ) -> anyhow::Result<()> {
     let until = until.unwrap_or_else(|| chrono::Utc::now().date_naive());
     if until < since {
         return Err(UsageError(format!("--until {until} is before --since {since}")).into());
     }
-    let specs: Vec<crate::source::SourceSpec> = if sources.is_empty() {
-        config.sources().into_iter().map(|s| s.spec).collect()
-    } else {
-        sources
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| UsageError(format!("--source: {e}")))?
+    let specs = match sources.is_empty() {
+        true => config.sources().into_iter().map(|s| s.spec).collect(),
+        false => sources,
     };
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
