@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
+use crate::source::SourceSpec;
 
 /// Turns a Gitea (or Forgejo) server into events on NATS JetStream, without webhooks.
 ///
@@ -51,8 +52,8 @@ pub enum Command {
         #[arg(long)]
         until: Option<chrono::NaiveDate>,
         /// Only these sources (repo:OWNER/NAME, org:NAME, user:NAME); default all configured.
-        #[arg(long = "source")]
-        sources: Vec<String>,
+        #[arg(long = "source", value_parser = clap::value_parser!(SourceSpec))]
+        sources: Vec<SourceSpec>,
     },
     /// Validate the config and reach Gitea and NATS; one line per check.
     ///
@@ -91,6 +92,7 @@ pub enum CursorsCommand {
     /// SPEC is `repo:OWNER/NAME`, `org:NAME` or `user:NAME`.
     Reset {
         /// The source.
-        spec: String,
+        #[arg(value_parser = clap::value_parser!(SourceSpec))]
+        spec: SourceSpec,
     },
 }

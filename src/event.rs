@@ -110,19 +110,13 @@ pub fn timed_id(key: &str, t: i64) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Escapes one subject token: every byte outside `[A-Za-z0-9_-]` becomes `%XX`.
+/// Escapes one subject token: every byte outside `[A-Za-z0-9_-]` becomes `%XX`
+/// ([`crate::source::ESCAPED`]).
 pub fn escape_token(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 8);
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let out = percent_encoding::utf8_percent_encode(name, crate::source::ESCAPED).to_string();
     if out.is_empty() {
         // An empty token would break the subject; `%00` cannot come from a real name.
-        out.push_str("%00");
+        return "%00".to_string();
     }
     out
 }
@@ -269,6 +263,40 @@ mod tests {
             "gitea.alice.dot%2Efiles.commit_repo"
         );
         assert_eq!(escape_token("a b*>"), "a%20b%2A%3E");
+    }
+
+    /// `escape_token` as it was before percent-encoding.
+    fn old_escape_token(name: &str) -> String {
+        let mut out = String::with_capacity(name.len() + 8);
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if out.is_empty() {
+            out.push_str("%00");
+        }
+        out
+    }
+
+    #[test]
+    fn escape_token_is_what_it_was_on_awkward_names() {
+        for name in crate::source::tests::awkward_names() {
+            let token = escape_token(&name);
+            assert_eq!(token, old_escape_token(&name), "{name:?}");
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'%')),
+                "{name:?} -> {token:?}"
+            );
+        }
+        assert_eq!(escape_token("dot.files"), "dot%2Efiles");
+        assert_eq!(escape_token("%"), "%25");
+        assert_eq!(escape_token("ü.>"), "%C3%BC%2E%3E");
+        assert_eq!(escape_token(""), "%00");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The binary: parse arguments, set up logging, hand over to the command.
+//! The binary: parse arguments, hand over to the command, print its error once and exit
+//! with its code.
 
 use std::process::ExitCode;
 
@@ -9,5 +10,15 @@ use gitea_nats_sourcer::commands;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    ExitCode::from(commands::dispatch(cli).await)
+    match commands::dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        // The one place an error is printed (stderr is the log too: journald) and mapped to
+        // its exit code.
+        Err(e) => {
+            if let Some(m) = commands::message(&e) {
+                eprintln!("{m}");
+            }
+            ExitCode::from(commands::exit_code(&e))
+        }
+    }
 }

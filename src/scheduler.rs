@@ -160,11 +160,18 @@ pub async fn run_with_reload(
             .filter(|(_, s)| s.cursor.handed_to.is_none())
             .map(|(spec, _)| spec)
             .collect();
-        start_drains(&services, &cfg, &configured, stored, &mut draining);
+        start_drains(
+            &services,
+            &cfg,
+            &configured,
+            stored,
+            &mut draining,
+            &shutdown,
+        );
         for source in cfg.sources() {
             running.insert(
                 source.spec.clone(),
-                start_source(&services, source, cfg.poll.jitter),
+                start_source(&services, source, cfg.poll.jitter, &shutdown),
             );
         }
         let background = [
@@ -230,8 +237,8 @@ pub async fn run_with_reload(
     work.await
 }
 
-fn start_source(services: &Services, source: Source, jitter: f64) -> Running {
-    let (trigger, shutdown) = shutdown::channel();
+fn start_source(services: &Services, source: Source, jitter: f64, parent: &Shutdown) -> Running {
+    let (trigger, shutdown) = parent.child();
     crate::health::HEALTH.register(&source.spec.to_string(), source.interval);
     let task = tokio::spawn(source_loop(
         services.ctx.clone(),
@@ -258,6 +265,7 @@ fn start_drains(
     configured: &[SourceSpec],
     candidates: Vec<SourceSpec>,
     draining: &mut HashMap<SourceSpec, Running>,
+    parent: &Shutdown,
 ) {
     let mut started = Vec::new();
     for spec in candidates {
@@ -287,7 +295,7 @@ fn start_drains(
             ..template
         };
         telemetry::repository_draining(&spec, &to);
-        let (trigger, shutdown) = shutdown::channel();
+        let (trigger, shutdown) = parent.child();
         let task = tokio::spawn(drain(
             services.ctx.clone(),
             source.clone(),
@@ -509,12 +517,19 @@ async fn reload(
         *owners = crate::feed::poll::Owners::new(wanted.keys()).with_draining(still);
     }
     let configured: Vec<SourceSpec> = wanted.keys().cloned().collect();
-    start_drains(services, &new, &configured, removed_specs, draining);
+    start_drains(
+        services,
+        &new,
+        &configured,
+        removed_specs,
+        draining,
+        shutdown,
+    );
     let mut added = 0;
     for (spec, source) in wanted {
         if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(spec) {
             added += 1;
-            slot.insert(start_source(services, source, new.poll.jitter));
+            slot.insert(start_source(services, source, new.poll.jitter, shutdown));
         }
     }
     added -= changed.min(added);

@@ -5,6 +5,12 @@
 use std::fmt;
 use std::str::FromStr;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// The bytes a name is escaped at, in subject tokens and cursor keys: every byte outside
+/// `[A-Za-z0-9_-]` (non-ASCII bytes always are), written as two upper-case hex digits.
+pub(crate) const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-');
+
 /// A feed of Gitea's activity API.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SourceSpec {
@@ -117,17 +123,13 @@ impl SourceSpec {
     }
 }
 
-/// Escapes `.` (a token separator in KV subjects) as `=2E`, and `=` itself.
+/// Escapes `.` (a token separator in KV subjects) as `=2E`, `=` itself, and every other byte
+/// outside `[A-Za-z0-9_-]`: [`ESCAPED`] with `=` for `%` (a `%` in the name is escaped too, so
+/// every `%` the encoder writes starts an escape).
 pub(crate) fn kv_escape(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("={b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(name, ESCAPED)
+        .to_string()
+        .replace('%', "=")
 }
 
 fn kv_unescape(s: &str) -> Option<String> {
@@ -178,7 +180,7 @@ impl FromStr for SourceSpec {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -195,6 +197,81 @@ mod tests {
                 .kv_key(),
             "repo/alice/dot=2Efiles"
         );
+    }
+
+    /// Names no Gitea accepts, but escaping must not care: dots, spaces, wildcards, the
+    /// escape characters themselves, control bytes, UTF-8, every ASCII byte.
+    pub(crate) fn awkward_names() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "dot.files",
+            "a b",
+            "*",
+            ">",
+            "a.>",
+            "a.*.b",
+            "%",
+            "%2E",
+            "%%",
+            "=",
+            "=2E",
+            "a=b",
+            "",
+            "-_",
+            "A-z_09",
+            ".",
+            "..",
+            "/",
+            "a/b",
+            "tab\t",
+            "new\nline",
+            "\0",
+            "\u{7f}",
+            "ü",
+            "naïve.files",
+            "日本語",
+            "🎉 party",
+            "\u{feff}bom",
+            "~!@#$^&()+[]{}|\\:;\"'<>,?`",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        names.push((0u8..128).map(char::from).collect());
+        names.push("x".repeat(300));
+        names
+    }
+
+    /// `kv_escape` as it was before percent-encoding.
+    fn old_kv_escape(name: &str) -> String {
+        let mut out = String::with_capacity(name.len());
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("={b:02X}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn kv_escape_is_what_it_was_and_unescapes_back() {
+        for name in awkward_names() {
+            let key = kv_escape(&name);
+            assert_eq!(key, old_kv_escape(&name), "{name:?}");
+            assert!(
+                key.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=')),
+                "{name:?} -> {key:?}"
+            );
+            assert_eq!(
+                kv_unescape(&key).as_deref(),
+                Some(name.as_str()),
+                "{name:?}"
+            );
+        }
+        assert_eq!(kv_escape("dot.files"), "dot=2Efiles");
+        assert_eq!(kv_escape("é="), "=C3=A9=3D");
     }
 
     #[test]

@@ -464,3 +464,50 @@ async fn a_zero_lookback_is_refused_with_exit_2_and_a_short_one_is_warned_about(
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_bad_source_spec_is_a_usage_error_of_the_argument_parser_exit_2_naming_the_value() {
+    let text = format!("{NOWHERE}[[source]]\norg = \"acme\"\n");
+    let (code, stdout, stderr) = refused(
+        &text,
+        &["backfill", "--since", "2026-01-01", "--source", "team:x"],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("invalid value 'team:x' for '--source <SOURCES>'")
+            && stderr.contains("is not a source: write repo:OWNER/NAME, org:NAME or user:NAME"),
+        "{stderr}"
+    );
+    // A good spec beside a bad one: still refused, naming the bad one.
+    let (code, _, stderr) = refused(
+        &text,
+        &[
+            "backfill",
+            "--since",
+            "2026-01-01",
+            "--source",
+            "org:acme",
+            "--source",
+            "repo:alice",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'repo:alice'")
+            && stderr.contains("must be written OWNER/NAME"),
+        "{stderr}"
+    );
+    for bad in ["org:a.>", "user:", "repo:alice/dot.files."] {
+        let (code, stdout, stderr) = refused(&text, &["cursors", "reset", bad]).await;
+        assert_eq!(code, Some(2), "{bad}: {stderr}");
+        assert!(stdout.is_empty(), "{bad}: {stdout}");
+        assert!(
+            stderr.contains(&format!("invalid value '{bad}' for '<SPEC>'"))
+                && stderr.contains("is not a Gitea name"),
+            "{bad}: {stderr}"
+        );
+    }
+}

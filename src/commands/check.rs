@@ -2,26 +2,28 @@
 
 use std::path::Path;
 
-use super::{FAILED, OK};
+use super::Reported;
 use crate::config::Config;
 use crate::gitea::GiteaClient;
 use crate::nats;
 
 struct Report {
-    failed: bool,
+    failed: usize,
 }
 
 impl Report {
     fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
         if !ok {
-            self.failed = true;
+            self.failed += 1;
         }
         crate::say!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
     }
 }
 
-pub async fn check(path: &Path, cfg: &Config) -> u8 {
-    let mut r = Report { failed: false };
+/// Every check, one line each on stdout; a failed one makes the command fail (exit 1) without
+/// more on stderr: its line said why.
+pub async fn check(path: &Path, cfg: &Config) -> anyhow::Result<()> {
+    let mut r = Report { failed: 0 };
     r.line(
         true,
         "config",
@@ -32,7 +34,10 @@ pub async fn check(path: &Path, cfg: &Config) -> u8 {
     }
     check_gitea(cfg, &mut r).await;
     check_nats(cfg, &mut r).await;
-    if r.failed { FAILED } else { OK }
+    match r.failed {
+        0 => Ok(()),
+        n => Err(Reported(format!("{n} checks failed")).into()),
+    }
 }
 
 async fn check_gitea(cfg: &Config, r: &mut Report) {

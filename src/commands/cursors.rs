@@ -1,17 +1,14 @@
 //! `cursors list` and `cursors reset`.
 
-use super::{FAILED, OK, USAGE};
 use crate::config::Config;
 use crate::nats;
 use crate::source::SourceSpec;
 use crate::state::CursorStore;
 
-async fn open(cfg: &Config) -> Result<CursorStore, String> {
-    let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
+async fn open(cfg: &Config) -> anyhow::Result<CursorStore> {
+    let client = nats::connect(&cfg.nats).await?;
     let js = nats::jetstream(client);
-    let kv = nats::ensure_bucket(&js, &cfg.nats)
-        .await
-        .map_err(|e| e.to_string())?;
+    let kv = nats::ensure_bucket(&js, &cfg.nats).await?;
     Ok(CursorStore::new(kv))
 }
 
@@ -25,21 +22,9 @@ pub fn fmt_time(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
-pub async fn list(cfg: &Config) -> u8 {
-    let store = match open(cfg).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return FAILED;
-        }
-    };
-    let list = match store.list().await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return FAILED;
-        }
-    };
+pub async fn list(cfg: &Config) -> anyhow::Result<()> {
+    let store = open(cfg).await?;
+    let list = store.list().await?;
     crate::say!(
         "{:<32} {:<27} {:>10}  {:<27} history",
         "SOURCE",
@@ -70,36 +55,14 @@ pub async fn list(cfg: &Config) -> u8 {
             );
         }
     }
-    OK
+    Ok(())
 }
 
-pub async fn reset(cfg: &Config, spec: &str) -> u8 {
-    let spec: SourceSpec = match spec.parse() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return USAGE;
-        }
-    };
-    let store = match open(cfg).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return FAILED;
-        }
-    };
-    match store.reset(&spec).await {
-        Ok(true) => {
-            crate::say!("reset {spec}: it starts again at {}", cfg.poll.start);
-            OK
-        }
-        Ok(false) => {
-            crate::say!("{spec} had no cursor");
-            OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            FAILED
-        }
+pub async fn reset(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
+    let store = open(cfg).await?;
+    match store.reset(spec).await? {
+        true => crate::say!("reset {spec}: it starts again at {}", cfg.poll.start),
+        false => crate::say!("{spec} had no cursor"),
     }
+    Ok(())
 }

@@ -1,11 +1,12 @@
-//! The commands: each returns the process exit code (0 ok, 1 failure, 2 bad usage or config).
+//! The commands: each returns `anyhow::Result`; the binary prints an error once, on stderr,
+//! and exits with [`exit_code`] (1 failure, 2 bad usage or an invalid config).
 
 pub mod check;
 pub mod cursors;
 pub mod tail;
 
 use crate::cli::{Cli, Command, CursorsCommand};
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, ConfigError, LogFormat};
 use crate::telemetry;
 
 /// Prints a line to stdout, ignoring a closed pipe (`tail | head` must not panic).
@@ -24,18 +25,48 @@ pub const FAILED: u8 = 1;
 /// Exit code of bad usage or an invalid config.
 pub const USAGE: u8 = 2;
 
+/// Bad usage that the argument parser cannot see (`--until` before `--since`): exit 2. A bad
+/// `--source` or SPEC never gets here: clap refuses it (exit 2) with its own usage message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A failure the command already reported on stdout, line by line (`check`'s `FAIL` lines):
+/// exit 1, and nothing more on stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Reported(pub String);
+
+/// The exit code of a command's error: 2 for a [`UsageError`] or a [`ConfigError`], 1 for
+/// anything else. Only the outermost error counts: a config error deep inside a run-time
+/// failure (say, a secret file that vanished after start) stays a run-time failure.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.is::<UsageError>() || e.is::<ConfigError>() {
+        USAGE
+    } else {
+        FAILED
+    }
+}
+
+/// What the binary prints on stderr for a command's error (`None`: already reported).
+pub fn message(e: &anyhow::Error) -> Option<String> {
+    match e.is::<Reported>() {
+        true => None,
+        false => Some(format!("error: {e}")),
+    }
+}
+
 /// Runs the command line.
-pub async fn dispatch(cli: Cli) -> u8 {
-    let config = match Config::load(&cli.config) {
-        Ok(c) => c,
-        Err(e) => {
-            if matches!(cli.command, Command::Check) {
-                println!("FAIL config: {e}");
-            }
-            eprintln!("error: {e}");
-            return USAGE;
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let is_check = matches!(cli.command, Command::Check);
+    // `check` reports a bad config as one of its lines too; the error itself goes to stderr.
+    let config_failed = |e: ConfigError| {
+        if is_check {
+            println!("FAIL config: {e}");
         }
+        e
     };
+    let config = Config::load(&cli.config).map_err(config_failed)?;
     let format = cli
         .log_format
         .or(config.log.format)
@@ -55,39 +86,28 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Backfill { sources, .. } => sources.is_empty(),
         _ => false,
     };
-    let prepared = config.check_secrets().and_then(|()| match needs_sources {
-        true => config.require_sources(),
-        false => Ok(()),
-    });
-    if let Err(e) = prepared {
-        if matches!(cli.command, Command::Check) {
-            println!("FAIL config: {e}");
-        }
-        eprintln!("error: {e}");
-        return USAGE;
-    }
+    config
+        .check_secrets()
+        .and_then(|()| match needs_sources {
+            true => config.require_sources(),
+            false => Ok(()),
+        })
+        .map_err(config_failed)?;
     match cli.command {
         Command::Run => {
-            let stop = async {
-                stop_signal().await;
-            };
-            match crate::scheduler::run_with_reload(config, Some(cli.config.clone()), stop).await {
-                Ok(()) => OK,
-                // Printed once: stderr is the log too (journald).
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    match e {
-                        crate::scheduler::RunError::Config(_) => USAGE,
-                        _ => FAILED,
-                    }
-                }
-            }
+            crate::scheduler::run_with_reload(config, Some(cli.config.clone()), stop_signal())
+                .await
+                .map_err(|e| match e {
+                    // A config error (exit 2), with the same message.
+                    crate::scheduler::RunError::Config(c) => anyhow::Error::new(c),
+                    e => anyhow::Error::new(e),
+                })
         }
         Command::Backfill {
             since,
             until,
             sources,
-        } => backfill(config, since, until, &sources).await,
+        } => backfill(config, since, until, sources).await,
         Command::Check => check::check(&cli.config, &config).await,
         Command::Cursors(CursorsCommand::List) => cursors::list(&config).await,
         Command::Cursors(CursorsCommand::Reset { spec }) => cursors::reset(&config, &spec).await,
@@ -104,66 +124,44 @@ async fn backfill(
     config: Config,
     since: chrono::NaiveDate,
     until: Option<chrono::NaiveDate>,
-    sources: &[String],
-) -> u8 {
+    sources: Vec<crate::source::SourceSpec>,
+) -> anyhow::Result<()> {
     let until = until.unwrap_or_else(|| chrono::Utc::now().date_naive());
     if until < since {
-        eprintln!("error: --until {until} is before --since {since}");
-        return USAGE;
+        return Err(UsageError(format!("--until {until} is before --since {since}")).into());
     }
-    let specs: Vec<crate::source::SourceSpec> = if sources.is_empty() {
-        config.sources().into_iter().map(|s| s.spec).collect()
-    } else {
-        match sources
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("error: --source: {e}");
-                return USAGE;
-            }
-        }
+    let specs = match sources.is_empty() {
+        true => config.sources().into_iter().map(|s| s.spec).collect(),
+        false => sources,
     };
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
-        let Some(services) = crate::scheduler::connect(&config, &mut shutdown.clone())
-            .await
-            .map_err(|e| e.to_string())?
+        let Some(services) = crate::scheduler::connect(&config, &mut shutdown.clone()).await?
         else {
             return Ok(None);
         };
-        crate::backfill::backfill(&services.ctx, &specs, since, until, &mut shutdown)
-            .await
-            .map(Some)
-            .map_err(|e| e.to_string())
+        let totals =
+            crate::backfill::backfill(&services.ctx, &specs, since, until, &mut shutdown).await?;
+        anyhow::Ok(Some(totals))
     };
     tokio::pin!(work);
     // A signal stops the backfill at its next safe point (after a batch's ledger write).
-    let result: Result<Option<crate::backfill::Totals>, String> = tokio::select! {
+    let result = tokio::select! {
         r = &mut work => r,
         _ = stop_signal() => {
             trigger.fire();
             work.await
         }
     };
-    match result {
-        Ok(Some(t)) => {
-            say!(
-                "backfill done: {} source-days, {} events published, {} already published",
-                t.days,
-                t.published,
-                t.skipped
-            );
-            OK
-        }
-        Ok(None) => OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            FAILED
-        }
+    if let Some(t) = result? {
+        say!(
+            "backfill done: {} source-days, {} events published, {} already published",
+            t.days,
+            t.published,
+            t.skipped
+        );
     }
+    Ok(())
 }
 
 /// Completes on SIGTERM or SIGINT.
@@ -187,5 +185,31 @@ pub async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_and_config_errors_exit_2_the_rest_1_and_reported_ones_print_nothing() {
+        let config: anyhow::Error = crate::config::Config::parse("[gitea]\nurl = 3\n")
+            .err()
+            .map(anyhow::Error::new)
+            .unwrap_or_else(|| anyhow::anyhow!("no config error"));
+        assert_eq!(exit_code(&config), USAGE);
+        let usage = anyhow::Error::new(UsageError("--until 1 is before --since 2".into()));
+        assert_eq!(exit_code(&usage), USAGE);
+        assert_eq!(
+            message(&usage).as_deref(),
+            Some("error: --until 1 is before --since 2")
+        );
+        let failed = anyhow::anyhow!("stream S: gone");
+        assert_eq!(exit_code(&failed), FAILED);
+        assert_eq!(message(&failed).as_deref(), Some("error: stream S: gone"));
+        let reported = anyhow::Error::new(Reported("1 checks failed".into()));
+        assert_eq!(exit_code(&reported), FAILED);
+        assert_eq!(message(&reported), None);
     }
 }

@@ -3,7 +3,8 @@
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 
-use super::{FAILED, OK};
+use anyhow::anyhow;
+
 use crate::config::{Config, NatsConfig};
 use crate::nats;
 
@@ -13,8 +14,8 @@ pub async fn tail(
     all: bool,
     count: Option<usize>,
     json: bool,
-) -> u8 {
-    match follow(&cfg.nats, filter, all, count, |payload| {
+) -> anyhow::Result<()> {
+    follow(&cfg.nats, filter, all, count, |payload| {
         crate::say!(
             "{}",
             if json {
@@ -25,13 +26,6 @@ pub async fn tail(
         );
     })
     .await
-    {
-        Ok(()) => OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            FAILED
-        }
-    }
 }
 
 /// Calls `each` with every event body matching `filter`, until `count` were seen.
@@ -41,13 +35,13 @@ pub async fn follow(
     all: bool,
     count: Option<usize>,
     mut each: impl FnMut(&[u8]),
-) -> Result<(), String> {
-    let client = nats::connect(cfg).await.map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let client = nats::connect(cfg).await?;
     let js = nats::jetstream(client);
     let stream = js
         .get_stream(&cfg.stream)
         .await
-        .map_err(|e| format!("stream {}: {e}", cfg.stream))?;
+        .map_err(|e| anyhow!("stream {}: {e}", cfg.stream))?;
     let filter_subject = match filter {
         None => format!("{}.>", cfg.subject_prefix),
         Some(f) if f.starts_with(&format!("{}.", cfg.subject_prefix)) => f.to_string(),
@@ -64,8 +58,8 @@ pub async fn follow(
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("cannot follow stream {}: {e}", cfg.stream))?;
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        .map_err(|e| anyhow!("cannot follow stream {}: {e}", cfg.stream))?;
+    let mut messages = consumer.messages().await?;
     let mut seen = 0;
     while count.is_none_or(|c| seen < c) {
         match messages.next().await {
@@ -73,7 +67,7 @@ pub async fn follow(
                 each(&m.payload);
                 seen += 1;
             }
-            Some(Err(e)) => return Err(format!("reading stream {}: {e}", cfg.stream)),
+            Some(Err(e)) => return Err(anyhow!("reading stream {}: {e}", cfg.stream)),
             None => break,
         }
     }
