@@ -319,7 +319,13 @@ impl SourcePoller {
         let cutoff = stored.cursor.cutoff(ctx.lookback);
         let walked = read(
             shutdown,
-            walk::walk_back_to(&ctx.client, &self.source.spec, cutoff, ctx.live_pages),
+            walk::walk_back_to_known(
+                &ctx.client,
+                &self.source.spec,
+                cutoff,
+                ctx.live_pages,
+                Some(&stored.cursor.seen),
+            ),
         )
         .await?;
         match walked {

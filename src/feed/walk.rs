@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
+use super::cursor::SeenSet;
 use super::evidence::{self, PageShape, Run};
 use crate::gitea::{ActivityRow, FeedPage, GiteaClient, GiteaError};
 use crate::source::SourceSpec;
@@ -50,13 +51,33 @@ pub struct Walked {
 struct Gathered {
     rows: Vec<ActivityRow>,
     ids: HashSet<i64>,
-    /// Distinct rows held per second.
+    /// Distinct rows held per second: read by this walk, or already published (the cursor's
+    /// window: a row of a split second published by an earlier poll need not be read again).
     held: HashMap<i64, usize>,
+    /// The identity keys behind `held`, per second, when identities are known.
+    keys: Option<HashMap<i64, HashSet<String>>>,
     /// Every run read, for the evidence.
     runs: Vec<Run>,
 }
 
 impl Gathered {
+    /// Gathering that counts the identities of `known` (at or above `from`) as held.
+    fn with_known(known: Option<&SeenSet>, from: i64) -> Gathered {
+        let Some(known) = known else {
+            return Gathered::default();
+        };
+        let mut keys: HashMap<i64, HashSet<String>> = HashMap::new();
+        for (k, t) in known.iter().filter(|(_, t)| *t >= from) {
+            keys.entry(t).or_default().insert(k.to_string());
+        }
+        let held = keys.iter().map(|(t, k)| (*t, k.len())).collect();
+        Gathered {
+            held,
+            keys: Some(keys),
+            ..Gathered::default()
+        }
+    }
+
     /// Adds a page's rows to the run being read.
     fn add(&mut self, run: &mut Run, page: FeedPage) {
         run.pages.push(PageShape {
@@ -65,7 +86,15 @@ impl Gathered {
         });
         for r in page.rows {
             if self.ids.insert(r.activity.id) {
-                *self.held.entry(r.created_unix()).or_default() += 1;
+                let t = r.created_unix();
+                match &mut self.keys {
+                    Some(keys) => {
+                        let at = keys.entry(t).or_default();
+                        at.insert(crate::event::identity_key(&r.activity));
+                        self.held.insert(t, at.len());
+                    }
+                    None => *self.held.entry(t).or_default() += 1,
+                }
                 self.rows.push(r);
             }
         }
@@ -129,7 +158,20 @@ pub async fn walk_back_to(
     cutoff: i64,
     max_pages: usize,
 ) -> Result<LiveWalk, GiteaError> {
-    let mut got = Gathered::default();
+    walk_back_to_known(client, spec, cutoff, max_pages, None).await
+}
+
+/// [`walk_back_to`], counting the identities already published (`known`: the cursor's
+/// window) as held, so a split second whose rows were published by earlier polls is proven
+/// without reading it whole again.
+pub async fn walk_back_to_known(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    cutoff: i64,
+    max_pages: usize,
+    known: Option<&SeenSet>,
+) -> Result<LiveWalk, GiteaError> {
+    let mut got = Gathered::with_known(known, cutoff);
     let mut unproven = None;
     let mut exhausted = false;
     for pass in 1..=MAX_PASSES {
@@ -596,6 +638,30 @@ mod tests {
         }
         // Six passes prove a static feed (the passes only reshuffle ties).
         assert_eq!(proven, 10);
+    }
+
+    #[tokio::test]
+    async fn a_split_second_already_published_is_proven_without_reading_it_whole_again() {
+        let (g, client, spec) = gitea(2, 10).await;
+        ties(&g, 60, 15, 3600);
+        let LiveWalk::Done { rows, .. } = walk_back_to(&client, &spec, 0, 40).await.expect("walk")
+        else {
+            panic!("within the budget");
+        };
+        let mut known = SeenSet::default();
+        for r in &rows {
+            known.insert(&crate::event::identity_key(&r.activity), r.created_unix());
+        }
+        g.clear_requests();
+        let w = walk_back_to_known(&client, &spec, 0, 40, Some(&known))
+            .await
+            .expect("walk");
+        let LiveWalk::Done { unproven, .. } = w else {
+            panic!("within the budget");
+        };
+        assert_eq!(unproven, None);
+        assert_eq!(g.requests().len(), 6, "one pass over six pages");
+        g.shutdown().await;
     }
 
     #[tokio::test]
