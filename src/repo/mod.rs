@@ -31,14 +31,12 @@ mod statuses;
 
 pub use actions::RECHECK_SECS as ACTIONS_RECHECK_SECS;
 
-use std::fmt;
-
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::StartAt;
+use crate::config::{RepoKind, StartAt};
 use crate::event::{self, Event, escape_token};
 use crate::feed::cursor::{Identity, MAX_SEEN, SeenSet};
 use crate::feed::pipeline::{Pending, Target};
@@ -50,41 +48,6 @@ use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
 use crate::telemetry;
-
-/// A repository endpoint to poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RepoKind {
-    /// Issue and pull request changes: labels, assignees, milestones, review requests,
-    /// title and body edits (`/issues?since=` then `/issues/{index}/timeline`).
-    Issues,
-    /// Comments created and edited (`/issues/comments?since=`).
-    Comments,
-    /// Releases published, edited, deleted (`/releases`).
-    Releases,
-    /// Commit statuses of recently pushed heads (`/branches`, `/statuses/{sha}`).
-    Statuses,
-    /// Actions runs and their state changes (`/actions/runs`), where the server has them.
-    Actions,
-}
-
-impl RepoKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            RepoKind::Issues => "issues",
-            RepoKind::Comments => "comments",
-            RepoKind::Releases => "releases",
-            RepoKind::Statuses => "statuses",
-            RepoKind::Actions => "actions",
-        }
-    }
-}
-
-impl fmt::Display for RepoKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
 /// (`issues::State`, `releases::State`, ...).
