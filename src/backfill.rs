@@ -5,7 +5,7 @@
 //! JetStream's duplicate window forgets ids after `duplicate_window`, so it cannot protect a
 //! month-old range run twice. Instead each day has a **ledger** in the cursor bucket
 //! (`backfill/{YYYY-MM-DD}`, one per server day, shared by all sources): the identities
-//! (`feed::cursor::Seen`) published for that day by any backfill, and the sources whose day
+//! (`state::cursor::Seen`) published for that day by any backfill, and the sources whose day
 //! is complete. A backfill skips complete days, skips identities already in the ledger
 //! (matching copies from other feeds a second late, as the live poll does), and writes the
 //! ledger with compare-and-set after every acknowledged batch, so a crash or a second run
@@ -27,7 +27,6 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{self, Event};
-use crate::feed::cursor::{Identity, SeenSet};
 use crate::feed::pipeline::{Pending, Pipeline, Target};
 use crate::feed::walk;
 use crate::feed::{PollContext, PollError};
@@ -35,6 +34,7 @@ use crate::gitea::ActivityRow;
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
+use crate::state::cursor::{Identity, SeenSet};
 
 /// What one day's ledger holds.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

@@ -202,7 +202,7 @@ pub struct PollConfig {
     #[serde(default)]
     pub start: StartAt,
     /// Trailing window re-read on every poll, to catch rows that become visible late
-    /// and rows skipped when offset pages shift (see `feed::cursor`).
+    /// and rows skipped when offset pages shift (see `state::cursor`).
     #[serde(default = "default_lookback", deserialize_with = "duration")]
     pub lookback: Duration,
     /// Random extra delay before each poll, as a fraction of the interval (0 to 0.5), so that

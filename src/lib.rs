@@ -8,7 +8,7 @@
 //! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
 //! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging) and its types.
 //! * [`feed`]: walking the feeds without losing or repeating rows: the cursor design
-//!   (`feed::cursor`), page walks, cross-feed de-duplication, one poll of one source.
+//!   (`state::cursor`), page walks, cross-feed de-duplication, one poll of one source.
 //! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
 //! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs).
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.

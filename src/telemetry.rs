@@ -8,7 +8,6 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use crate::config::{LogConfig, LogFormat, StartAt};
 use crate::event::Event;
-use crate::feed::Cursor;
 use crate::gitea::GiteaError;
 use crate::health::HEALTH;
 use crate::metrics::{
@@ -16,6 +15,7 @@ use crate::metrics::{
 };
 use crate::publish::BatchOutcome;
 use crate::source::SourceSpec;
+use crate::state::cursor::Cursor;
 
 fn source_label(spec: &SourceSpec) -> SourceLabel {
     SourceLabel {

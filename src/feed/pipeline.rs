@@ -13,12 +13,12 @@
 //! A crash between a batch's acks and its state write re-publishes at most that batch; its
 //! ids are derived from the actions, so JetStream's duplicate window absorbs the repeat.
 
-use super::cursor::{Identity, SeenSet};
 use super::dedup::RecentIndex;
 use super::poll::PollError;
 use crate::event::Event;
 use crate::publish::{BatchOutcome, Publisher};
 use crate::shutdown::Shutdown;
+use crate::state::cursor::{Identity, SeenSet};
 
 /// One candidate: its identity and what its event is built from.
 pub struct Pending<T> {

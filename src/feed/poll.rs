@@ -1,12 +1,11 @@
 //! One poll of one source: read the feed above the cursor's cutoff (or catch up day by day
 //! when far behind), publish what is new oldest first, wait for every ack, move the cursor.
-//! The design is in `feed::cursor`.
+//! The design is in `state::cursor`.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 
-use super::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
 use super::dedup::RecentIndex;
 use super::pipeline::{Pending, Pipeline, Target};
 use super::walk::{self, LiveWalk};
@@ -16,6 +15,7 @@ use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
 use crate::publish::{BatchOutcome, PublishError, Publisher};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
+use crate::state::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
 use crate::state::{CursorStore, StateError, Stored};
 use crate::telemetry;
 

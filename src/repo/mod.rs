@@ -38,7 +38,6 @@ use serde_json::Value;
 
 use crate::config::{RepoKind, StartAt};
 use crate::event::{self, Event, escape_token};
-use crate::feed::cursor::{Identity, MAX_SEEN, SeenSet};
 use crate::feed::pipeline::{Pending, Target};
 use crate::feed::walk;
 use crate::feed::{PollContext, PollError};
@@ -47,6 +46,7 @@ use crate::gitea::GiteaError;
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
+use crate::state::cursor::{Identity, MAX_SEEN, SeenSet};
 use crate::telemetry;
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
