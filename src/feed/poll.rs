@@ -11,6 +11,7 @@ use super::pipeline::{Pending, Pipeline, Target};
 use super::walk::{self, LiveWalk};
 use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
+use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
 use crate::publish::{BatchOutcome, PublishError, Publisher};
 use crate::shutdown::Shutdown;
@@ -460,7 +461,7 @@ impl SourcePoller {
             (StartAt::Date(day), Some(_)) => {
                 // The earliest instant the local day can begin at (any offset); the exact
                 // rule is the row's own local date (`floor_day`).
-                let floor = walk::midnight(day, MAX_OFFSET);
+                let floor = midnight(day, MAX_OFFSET);
                 let mut c = Cursor::new(floor - 1, floor);
                 c.floor_day = Some(day);
                 c

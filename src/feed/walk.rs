@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use super::evidence::{self, PageShape, Run};
+use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, FeedPage, GiteaClient, GiteaError};
 use crate::source::SourceSpec;
 use crate::telemetry;
@@ -404,14 +405,6 @@ pub async fn oldest_row(
 /// The offset of a row's `created`, seconds east of UTC.
 fn offset_of(r: &ActivityRow) -> i32 {
     r.activity.created.offset().local_minus_utc()
-}
-
-/// Unix seconds of local midnight starting `day`, at the fixed offset `offset`.
-pub fn midnight(day: NaiveDate, offset: i32) -> i64 {
-    day.and_hms_opt(0, 0, 0)
-        .map(|dt| dt.and_utc().timestamp() - i64::from(offset))
-        // 00:00:00 exists on every date; this arm is never taken.
-        .unwrap_or_default()
 }
 
 /// Walks days oldest first, each with the rows of its local day that no `date=` query

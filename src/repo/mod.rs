@@ -39,10 +39,10 @@ use serde_json::Value;
 use crate::config::{RepoKind, StartAt};
 use crate::event::{self, Event, escape_token};
 use crate::feed::pipeline::{Pending, Target};
-use crate::feed::walk;
 use crate::feed::{PollContext, PollError};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
+use crate::gitea::day::midnight;
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
@@ -106,7 +106,7 @@ impl<S> KindCursor<S> {
                 .is_some_and(|t| t.with_timezone(own.offset()).date_naive() >= day),
             // No offset to tell its local date: only what is on or after `day` in every
             // zone (its latest midnight).
-            Err(_) => c.t >= walk::midnight(day, MIN_OFFSET),
+            Err(_) => c.t >= midnight(day, MIN_OFFSET),
         }
     }
 }
@@ -554,7 +554,7 @@ async fn new_cursor<S: Default>(
             let offset = server_offset(repo)
                 .await?
                 .map_or(MAX_OFFSET, |o| o.saturating_add(DST_MARGIN).min(MAX_OFFSET));
-            cursor.since = walk::midnight(day, offset);
+            cursor.since = midnight(day, offset);
             cursor.floor_day = Some(day);
         }
     }
