@@ -27,10 +27,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{self, Event};
-use crate::feed::pipeline::{Pending, Pipeline, Target};
 use crate::feed::walk;
-use crate::feed::{PollContext, PollError};
 use crate::gitea::ActivityRow;
+use crate::pipeline::{Context, Pending, Pipeline, PollError, Target};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
@@ -61,7 +60,7 @@ fn ledger_key(day: NaiveDate) -> String {
 
 /// A day's ledger as the pipeline's target.
 struct LedgerTarget<'a> {
-    ctx: &'a PollContext,
+    ctx: &'a Context,
     spec: &'a SourceSpec,
     key: String,
     ledger: Ledger,
@@ -113,7 +112,7 @@ impl Target for LedgerTarget<'_> {
 
 /// Runs a backfill of `sources` over `since..=until` (server days).
 pub async fn backfill(
-    ctx: &PollContext,
+    ctx: &Context,
     sources: &[SourceSpec],
     since: NaiveDate,
     until: NaiveDate,

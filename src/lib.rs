@@ -37,6 +37,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod nats;
+pub mod pipeline;
 pub mod publish;
 pub mod repo;
 pub mod scheduler;

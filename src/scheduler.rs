@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::config::{Config, ConfigError, Source};
-use crate::feed::{PollContext, PollError, RecentIndex, SourcePoller};
+use crate::feed::SourcePoller;
 use crate::gitea::{GiteaClient, GiteaError};
 use crate::nats::{self, NatsError};
+use crate::pipeline::{Context, Owners, PollError, RecentIndex};
 use crate::publish::Publisher;
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::source::SourceSpec;
@@ -43,7 +44,7 @@ const FLUSH: Duration = Duration::from_secs(1);
 
 /// Connected and ready services, built from the config.
 pub struct Services {
-    pub ctx: Arc<PollContext>,
+    pub ctx: Arc<Context>,
     pub nats: async_nats::Client,
 }
 
@@ -87,7 +88,7 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
             index.insert(k, t);
         }
     }
-    let ctx = Arc::new(PollContext {
+    let ctx = Arc::new(Context {
         client,
         publisher: Publisher::new(js),
         store,
@@ -97,10 +98,8 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         batch: 512,
-        issues: crate::feed::enrich::IssueCache::cancelled_by(shutdown.clone()),
-        owners: std::sync::RwLock::new(crate::feed::poll::Owners::new(
-            cfg.sources().iter().map(|s| &s.spec),
-        )),
+        issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
+        owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
     });
     Ok(Some(Services {
         ctx,
@@ -319,7 +318,7 @@ fn start_drains(
 /// One drain (see [`start_drains`]): polls until a poll reaches the head with every row
 /// proven, marks the cursor handed over, and gives the repository to `to`.
 async fn drain(
-    ctx: Arc<PollContext>,
+    ctx: Arc<Context>,
     source: Source,
     to: SourceSpec,
     nats: async_nats::Client,
@@ -506,7 +505,7 @@ async fn reload(
             .filter(|d| !wanted.contains_key(*d))
             .cloned()
             .collect();
-        *owners = crate::feed::poll::Owners::new(wanted.keys()).with_draining(still);
+        *owners = Owners::new(wanted.keys()).with_draining(still);
     }
     let configured: Vec<SourceSpec> = wanted.keys().cloned().collect();
     start_drains(services, &new, &configured, removed_specs, draining);
@@ -544,7 +543,7 @@ async fn watchdog_loop(mut shutdown: Shutdown) {
 
 /// Polls one source forever (until shutdown).
 pub async fn source_loop(
-    ctx: Arc<PollContext>,
+    ctx: Arc<Context>,
     source: Source,
     nats: async_nats::Client,
     jitter: f64,
@@ -613,7 +612,7 @@ fn index_keep(lookback: Duration) -> Duration {
     lookback.max(Duration::from_secs(1800)) * 2
 }
 
-async fn prune_loop(ctx: Arc<PollContext>, lookback: Duration, mut shutdown: Shutdown) {
+async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {
     let keep = index_keep(lookback);
     loop {
         tokio::select! {

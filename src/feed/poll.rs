@@ -6,173 +6,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 
-use super::dedup::RecentIndex;
-use super::pipeline::{Pending, Pipeline, Target};
 use super::walk::{self, LiveWalk};
 use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::day::midnight;
-use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
-use crate::publish::{BatchOutcome, PublishError, Publisher};
+use crate::gitea::{ActivityRow, GiteaError};
+use crate::pipeline::{Context, Pending, PollError, Target};
+use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
-use crate::state::{CursorStore, StateError, Stored};
+use crate::state::{StateError, Stored};
 use crate::telemetry;
-
-/// What every source's poller shares.
-pub struct PollContext {
-    pub client: GiteaClient,
-    pub publisher: Publisher,
-    pub store: CursorStore,
-    pub index: Arc<RecentIndex>,
-    /// Base URL of the Gitea web UI, without a trailing `/` (CloudEvents `source`).
-    pub gitea_url: String,
-    pub subject_prefix: String,
-    /// Trailing window, seconds.
-    pub lookback: i64,
-    /// Page budget of a live poll before it switches to catch-up.
-    pub live_pages: usize,
-    /// Events per pipelined batch; the cursor is written after each.
-    pub batch: usize,
-    /// Issues fetched for `enrich = true` sources.
-    pub issues: super::enrich::IssueCache,
-    /// Which source publishes which repository (updated on reload).
-    pub owners: std::sync::RwLock<Owners>,
-}
-
-impl PollContext {
-    /// The publish pipeline with the cross-feed index (live polls and repository kinds).
-    pub fn pipeline(&self) -> Pipeline<'_> {
-        Pipeline {
-            publisher: &self.publisher,
-            index: Some(&self.index),
-            batch: self.batch,
-        }
-    }
-}
-
-/// Each repository's actions are published by exactly one source: its `repo:` source if
-/// there is one, else its org's `org:` source, else a `user:` source. The same action read
-/// through several feeds then never races itself, even across restarts and outages.
-#[derive(Debug, Default, Clone)]
-pub struct Owners {
-    /// `owner/name` (lower case) of the repository sources.
-    repos: std::collections::HashSet<String>,
-    /// Org names (lower case) of the org sources.
-    orgs: std::collections::HashSet<String>,
-    /// The user sources.
-    users: Vec<SourceSpec>,
-    /// Removed `repo:` sources still publishing their repository until drained.
-    draining: std::collections::HashSet<SourceSpec>,
-}
-
-impl Owners {
-    pub fn new<'a>(specs: impl IntoIterator<Item = &'a SourceSpec>) -> Owners {
-        let mut o = Owners::default();
-        for spec in specs {
-            match spec {
-                SourceSpec::Repo { owner, name } => {
-                    o.repos.insert(format!("{owner}/{name}").to_lowercase());
-                }
-                SourceSpec::Org(org) => {
-                    o.orgs.insert(org.to_lowercase());
-                }
-                SourceSpec::User(_) => o.users.push(spec.clone()),
-            }
-        }
-        o
-    }
-
-    /// Ownership with these removed `repo:` sources still publishing their repositories
-    /// while they are drained (polled to the head once more) before the handover.
-    pub fn with_draining(mut self, specs: impl IntoIterator<Item = SourceSpec>) -> Owners {
-        for spec in specs {
-            if let SourceSpec::Repo { owner, name } = &spec
-                && !self
-                    .repos
-                    .contains(&format!("{owner}/{name}").to_lowercase())
-            {
-                self.draining.insert(spec);
-            }
-        }
-        self
-    }
-
-    /// The removed `repo:` sources being drained.
-    pub fn draining(&self) -> impl Iterator<Item = &SourceSpec> {
-        self.draining.iter()
-    }
-
-    /// A drained repository changes hands: its org or user source publishes it from now on.
-    pub fn drained(&mut self, spec: &SourceSpec) {
-        self.draining.remove(spec);
-    }
-
-    /// The users of the user sources.
-    pub fn users(&self) -> &[SourceSpec] {
-        &self.users
-    }
-
-    fn repo_owned(&self, repo: &str) -> bool {
-        self.repos.contains(repo)
-            || self.draining.iter().any(|d| {
-                matches!(d, SourceSpec::Repo { owner, name }
-                    if format!("{owner}/{name}").to_lowercase() == repo)
-            })
-    }
-
-    /// The source that publishes `owner/name` when no `repo:` source does: its org's source,
-    /// else the owner's `user:` source (the user's own repositories), if configured.
-    pub fn fallback_for(&self, owner: &str, users: &[SourceSpec]) -> Option<SourceSpec> {
-        let o = owner.to_lowercase();
-        if self.orgs.contains(&o) {
-            return Some(SourceSpec::Org(owner.to_string()));
-        }
-        users
-            .iter()
-            .find(|u| matches!(u, SourceSpec::User(n) if n.to_lowercase() == o))
-            .cloned()
-    }
-
-    /// Whether `spec` publishes this row (another source may own its repository).
-    pub fn publishes(&self, spec: &SourceSpec, row: &ActivityRow) -> bool {
-        let Some((owner, name)) = row.activity.repo_names() else {
-            return true;
-        };
-        let repo = format!("{owner}/{name}").to_lowercase();
-        match spec {
-            SourceSpec::Repo { .. } => true,
-            SourceSpec::Org(_) => !self.repo_owned(&repo),
-            SourceSpec::User(_) => {
-                !self.repo_owned(&repo) && !self.orgs.contains(&owner.to_lowercase())
-            }
-        }
-    }
-}
-
-/// Why a poll did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    #[error(transparent)]
-    Gitea(#[from] GiteaError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    #[error(transparent)]
-    State(#[from] StateError),
-}
-
-impl PollError {
-    /// Short label for logs and metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            PollError::Gitea(e) => e.reason(),
-            PollError::Publish(_) => "publish",
-            PollError::State(StateError::Conflict { .. }) => "cursor_conflict",
-            PollError::State(_) => "cursor",
-        }
-    }
-}
 
 /// What one poll did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -193,7 +38,7 @@ pub struct PollReport {
 
 /// Polls one source; keeps its cursor between polls.
 pub struct SourcePoller {
-    ctx: Arc<PollContext>,
+    ctx: Arc<Context>,
     source: Source,
     state: Option<Stored>,
     /// An org source's repositories (for `kinds`) and when they were listed.
@@ -216,7 +61,7 @@ async fn read<T>(
 }
 
 impl SourcePoller {
-    pub fn new(ctx: Arc<PollContext>, source: Source) -> Self {
+    pub fn new(ctx: Arc<Context>, source: Source) -> Self {
         SourcePoller {
             ctx,
             source,
@@ -399,7 +244,7 @@ impl SourcePoller {
         };
         let from = {
             let owners = self.ctx.owners.read().unwrap_or_else(|e| e.into_inner());
-            owners.fallback_for(owner, &owners.users)
+            owners.fallback_for(owner, owners.users())
         };
         let Some(from) = from else { return Ok(None) };
         let Some(prev) = self.ctx.store.load(&from).await? else {

@@ -38,11 +38,10 @@ use serde_json::Value;
 
 use crate::config::{RepoKind, StartAt};
 use crate::event::{self, Event, escape_token};
-use crate::feed::pipeline::{Pending, Target};
-use crate::feed::{PollContext, PollError};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
 use crate::gitea::day::midnight;
+use crate::pipeline::{Context, Pending, PollError, Target};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
@@ -305,12 +304,7 @@ fn kv_key(kind: RepoKind, owner: &str, name: &str) -> String {
     )
 }
 
-fn build(
-    ctx: &PollContext,
-    owner: &str,
-    name: &str,
-    c: &Change,
-) -> Result<Event, serde_json::Error> {
+fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, serde_json::Error> {
     #[derive(Serialize)]
     struct Ce<'a> {
         specversion: &'static str,
@@ -358,7 +352,7 @@ fn build(
 /// failing is skipped for a growing number of polls (1, 3, 7, ... 63). Only NATS trouble
 /// (publishing, the bucket) ends the poll: it stops every repository alike.
 pub async fn poll_repo(
-    ctx: &PollContext,
+    ctx: &Context,
     owner: &str,
     name: &str,
     kinds: &[RepoKind],
@@ -461,7 +455,7 @@ mod backoff {
 }
 
 async fn poll_kind<R: Reader>(
-    ctx: &PollContext,
+    ctx: &Context,
     owner: &str,
     name: &str,
     kind: RepoKind,
@@ -563,7 +557,7 @@ async fn new_cursor<S: Default>(
 
 /// One kind's cursor of one repository as the pipeline's target.
 struct KindTarget<'a, S> {
-    ctx: &'a PollContext,
+    ctx: &'a Context,
     owner: &'a str,
     name: &'a str,
     kind: RepoKind,

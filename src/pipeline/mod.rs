@@ -1,4 +1,8 @@
-//! The one publish pipeline: feed polls, repository kinds and backfill all publish through it.
+//! The one publish pipeline: feed polls, repository kinds and backfill all publish through it,
+//! with what they share: the [`Context`] (client, publisher, bucket, settings), the
+//! process-wide cross-feed index ([`RecentIndex`]), the issue cache of `enrich = true`
+//! ([`enrich::IssueCache`]), which source publishes which repository ([`Owners`]), and why a
+//! poll does not finish ([`PollError`]).
 //!
 //! Given candidates sorted oldest first, it
 //! 1. drops those whose identity the target already holds (its cursor's window, a kind's
@@ -13,8 +17,15 @@
 //! A crash between a batch's acks and its state write re-publishes at most that batch; its
 //! ids are derived from the actions, so JetStream's duplicate window absorbs the repeat.
 
-use super::dedup::RecentIndex;
-use super::poll::PollError;
+pub mod context;
+pub mod dedup;
+pub mod enrich;
+pub mod owners;
+
+pub use context::{Context, PollError};
+pub use dedup::RecentIndex;
+pub use owners::Owners;
+
 use crate::event::Event;
 use crate::publish::{BatchOutcome, Publisher};
 use crate::shutdown::Shutdown;
