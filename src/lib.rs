@@ -26,6 +26,7 @@
 //! `gitea-nats-demo`, the demo (`scripts/demo`). Tests and the benchmark use the first two as
 //! dev-dependencies.
 
+pub mod app;
 pub mod backfill;
 pub mod cli;
 pub mod commands;

@@ -9,31 +9,12 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::config::{Config, ConfigError, Source};
-use crate::feed::SourcePoller;
-use crate::gitea::{GiteaClient, GiteaError};
-use crate::nats::{self, NatsError};
-use crate::pipeline::{Context, Owners, PollError, RecentIndex};
-use crate::publish::Publisher;
+use crate::app::{RunError, Services, SourcePoller, connect, index_keep};
+use crate::config::{Config, Source};
+use crate::pipeline::{Context, Owners, PollError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::source::SourceSpec;
-use crate::state::{CursorStore, StateError};
 use crate::telemetry;
-
-/// Errors that stop `run` (everything else is retried or logged per source).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Gitea(#[from] GiteaError),
-    #[error(transparent)]
-    Nats(#[from] NatsError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("cannot listen on http.listen {0}: {1}")]
-    Listen(std::net::SocketAddr, std::io::Error),
-}
 
 /// The longest a failing source waits before trying again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -41,71 +22,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const DRAIN: Duration = Duration::from_secs(8);
 /// How long the last flush towards NATS may take at shutdown (DRAIN + FLUSH < 10 s).
 const FLUSH: Duration = Duration::from_secs(1);
-
-/// Connected and ready services, built from the config.
-pub struct Services {
-    pub ctx: Arc<Context>,
-    pub nats: async_nats::Client,
-}
-
-/// Connects to NATS (retrying with backoff until it answers or shutdown), ensures the stream
-/// and bucket, reads Gitea's page size. `None` when shutdown came first.
-pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Services>, RunError> {
-    let token = cfg.gitea.token()?;
-    let client = GiteaClient::new(&cfg.gitea, token)?;
-    let mut delay = Duration::from_millis(500);
-    let nats_client = loop {
-        match nats::connect(&cfg.nats).await {
-            Ok(c) => break c,
-            Err(NatsError::Credentials(m)) => return Err(NatsError::Credentials(m).into()),
-            Err(e) => {
-                tracing::warn!(retry_in_ms = delay.as_millis() as u64, "{e}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return Ok(None),
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    };
-    let js = nats::jetstream(nats_client.clone());
-    nats::ensure_stream(&js, &cfg.nats).await?;
-    let kv = nats::ensure_bucket(&js, &cfg.nats).await?;
-    let store = CursorStore::new(kv);
-    tokio::select! {
-        r = client.learn_page_limit() => match r {
-            Ok(n) => tracing::debug!(page_limit = n, "Gitea page size"),
-            Err(e) => tracing::warn!("cannot read Gitea's page size, using {}: {e}", client.page_limit()),
-        },
-        _ = shutdown.wait() => return Ok(None),
-    }
-    let index = Arc::new(RecentIndex::new());
-    index.prune_before(
-        chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
-    );
-    for (_, stored) in store.list().await? {
-        for (k, t) in stored.cursor.seen.iter() {
-            index.insert(k, t);
-        }
-    }
-    let ctx = Arc::new(Context {
-        client,
-        publisher: Publisher::new(js),
-        store,
-        index,
-        gitea_url: cfg.gitea.url.trim_end_matches('/').to_string(),
-        subject_prefix: cfg.nats.subject_prefix.clone(),
-        lookback: cfg.poll.lookback.as_secs() as i64,
-        live_pages: cfg.poll.live_pages,
-        batch: 512,
-        issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
-        owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
-    });
-    Ok(Some(Services {
-        ctx,
-        nats: nats_client,
-    }))
-}
 
 /// Polls every configured source until `stop` completes; then lets running polls reach a
 /// safe point (cursor written for everything acknowledged) and returns.
@@ -604,12 +520,6 @@ fn with_jitter(d: Duration, jitter: f64) -> Duration {
         return d;
     }
     d.mul_f64(1.0 + rand::rng().random_range(0.0..jitter))
-}
-
-/// Forgets cross-feed identities that no poll can meet again.
-/// How long the cross-feed index keeps identities.
-fn index_keep(lookback: Duration) -> Duration {
-    lookback.max(Duration::from_secs(1800)) * 2
 }
 
 async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {

@@ -77,7 +77,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
                 Err(e) => {
                     eprintln!("error: {e}");
                     match e {
-                        crate::scheduler::RunError::Config(_) => USAGE,
+                        crate::app::RunError::Config(_) => USAGE,
                         _ => FAILED,
                     }
                 }
@@ -128,7 +128,7 @@ async fn backfill(
     };
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
-        let Some(services) = crate::scheduler::connect(&config, &mut shutdown.clone())
+        let Some(services) = crate::app::connect(&config, &mut shutdown.clone())
             .await
             .map_err(|e| e.to_string())?
         else {

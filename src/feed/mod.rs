@@ -7,4 +7,4 @@ pub mod evidence;
 pub mod poll;
 pub mod walk;
 
-pub use poll::{PollReport, SourcePoller};
+pub use poll::{FeedPoller, PollReport};

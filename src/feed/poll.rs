@@ -36,13 +36,11 @@ pub struct PollReport {
     pub caught_up: bool,
 }
 
-/// Polls one source; keeps its cursor between polls.
-pub struct SourcePoller {
+/// Polls one source's feed; keeps its cursor between polls.
+pub struct FeedPoller {
     ctx: Arc<Context>,
     source: Source,
     state: Option<Stored>,
-    /// An org source's repositories (for `kinds`) and when they were listed.
-    repos: Option<(std::time::Instant, Vec<(String, String)>)>,
     /// When this source was configured in this process (start or reload).
     configured_at: chrono::DateTime<chrono::Utc>,
 }
@@ -60,13 +58,12 @@ async fn read<T>(
     }
 }
 
-impl SourcePoller {
+impl FeedPoller {
     pub fn new(ctx: Arc<Context>, source: Source) -> Self {
-        SourcePoller {
+        FeedPoller {
             ctx,
             source,
             state: None,
-            repos: None,
             configured_at: chrono::Utc::now(),
         }
     }
@@ -80,7 +77,8 @@ impl SourcePoller {
         self.state.as_ref().map(|s| &s.cursor)
     }
 
-    /// One poll. On error the cursor stays where the last acknowledged batch left it.
+    /// One poll of the feed. On error the cursor stays where the last acknowledged batch
+    /// left it.
     pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
         let mut report = PollReport::default();
         let mut stored = match self.state.take() {
@@ -103,56 +101,7 @@ impl SourcePoller {
             self.state = Some(stored);
         }
         result?;
-        if !self.source.kinds.is_empty() && !report.stopped {
-            report.published += self.poll_repositories(shutdown).await?;
-        }
         Ok(report)
-    }
-
-    /// The repository endpoints (`kinds`) of this source's repository or org repositories.
-    async fn poll_repositories(&mut self, shutdown: &mut Shutdown) -> Result<usize, PollError> {
-        let repos = match &self.source.spec {
-            SourceSpec::Repo { owner, name } => vec![(owner.clone(), name.clone())],
-            SourceSpec::Org(org) => {
-                let stale = self
-                    .repos
-                    .as_ref()
-                    .is_none_or(|(at, _)| at.elapsed() >= self.source.repos_refresh);
-                if stale {
-                    // A failed listing keeps the repositories known (if any) and is tried
-                    // again next poll; it does not fail the org's feed poll.
-                    match crate::repo::org_repos(&self.ctx.client, org).await {
-                        Ok(list) => self.repos = Some((std::time::Instant::now(), list)),
-                        Err(e) => telemetry::repo_list_failed(
-                            org,
-                            &e,
-                            self.repos.as_ref().map_or(0, |(_, l)| l.len()),
-                        ),
-                    }
-                }
-                self.repos
-                    .as_ref()
-                    .map(|(_, l)| l.clone())
-                    .unwrap_or_default()
-            }
-            SourceSpec::User(_) => Vec::new(),
-        };
-        let mut published = 0;
-        for (owner, name) in repos {
-            if shutdown.is_fired() {
-                break;
-            }
-            published += crate::repo::poll_repo(
-                &self.ctx,
-                &owner,
-                &name,
-                &self.source.kinds,
-                self.source.start,
-                shutdown,
-            )
-            .await?;
-        }
-        Ok(published)
     }
 
     async fn poll_with(
@@ -475,7 +424,7 @@ const MAX_OFFSET: i32 = 14 * 3600;
 
 /// A feed cursor as the pipeline's target.
 struct FeedTarget<'a> {
-    poller: &'a SourcePoller,
+    poller: &'a FeedPoller,
     stored: &'a mut Stored,
     /// The oldest unproven second: the position never passes it.
     cap: Option<i64>,

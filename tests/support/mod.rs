@@ -87,7 +87,7 @@ jitter = 0.0
 /// The sourcer running in-process.
 pub struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), scheduler::RunError>>,
+    task: tokio::task::JoinHandle<Result<(), gitea_nats_sourcer::app::RunError>>,
 }
 
 pub fn run(cfg: Config) -> Running {
