@@ -36,6 +36,7 @@ pub mod feed;
 pub mod gitea;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod nats;
 pub mod pipeline;

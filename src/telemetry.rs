@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
-use crate::config::{LogConfig, LogFormat, StartAt};
+use crate::config::StartAt;
 use crate::event::Event;
 use crate::gitea::GiteaError;
 use crate::health::HEALTH;
@@ -21,26 +21,6 @@ fn source_label(spec: &SourceSpec) -> SourceLabel {
     SourceLabel {
         source: spec.to_string(),
     }
-}
-
-/// Sets up `tracing`: `RUST_LOG` wins, then `[log] level`, then `info`. Logs go to stderr.
-pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
-    use tracing_subscriber::EnvFilter;
-    let default = cfg
-        .and_then(|c| c.level.clone())
-        .unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&default))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-    };
 }
 
 pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {

@@ -6,7 +6,7 @@ pub mod tail;
 
 use crate::cli::{Cli, Command, CursorsCommand};
 use crate::config::{Config, LogFormat};
-use crate::telemetry;
+use crate::logging;
 
 /// Prints a line to stdout, ignoring a closed pipe (`tail | head` must not panic).
 #[macro_export]
@@ -40,7 +40,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         .log_format
         .or(config.log.format)
         .unwrap_or(LogFormat::Text);
-    telemetry::init(format, Some(&config.log));
+    logging::init(format, Some(&config.log));
     if let Some(w) = config.inline_token_warning(&cli.config) {
         tracing::warn!("{w}");
     }
