@@ -15,7 +15,7 @@ use crate::repo;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError};
-use crate::telemetry;
+use crate::telemetry::{self, emit};
 
 /// Errors that stop [`connect`] and `scheduler::run` (everything else is retried or logged
 /// per source).
@@ -157,11 +157,12 @@ impl SourcePoller {
                     // again next poll; it does not fail the org's feed poll.
                     match repo::org_repos(&self.ctx.client, org).await {
                         Ok(list) => self.repos = Some((Instant::now(), list)),
-                        Err(e) => telemetry::repo_list_failed(
+                        Err(e) => emit(telemetry::RepoListFailed {
                             org,
-                            &e,
-                            self.repos.as_ref().map_or(0, |(_, l)| l.len()),
-                        ),
+                            reason: e.reason(),
+                            error: &e,
+                            kept: self.repos.as_ref().map_or(0, |(_, l)| l.len()),
+                        }),
                     }
                 }
                 self.repos

@@ -34,6 +34,7 @@ use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::cursor::{Identity, SeenSet};
+use crate::telemetry;
 
 /// What one day's ledger holds.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -87,7 +88,10 @@ impl Target for LedgerTarget<'_> {
                 ) {
                     Ok(e) => Some(e),
                     Err(e) => {
-                        crate::telemetry::event_skipped(self.spec, &e.to_string());
+                        telemetry::emit(telemetry::EventSkipped {
+                            source: self.spec,
+                            reason: &e.to_string(),
+                        });
                         None
                     }
                 }

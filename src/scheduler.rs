@@ -14,7 +14,7 @@ use crate::config::{Config, Source};
 use crate::pipeline::{Context, Owners, PollError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::source::SourceSpec;
-use crate::telemetry;
+use crate::telemetry::{self, emit};
 
 /// The longest a failing source waits before trying again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -57,9 +57,9 @@ pub async fn run_with_reload(
         let Some(services) = connect(&cfg, &mut shutdown).await? else {
             return Ok(());
         };
-        telemetry::nats_connected(
-            services.nats.connection_state() == async_nats::connection::State::Connected,
-        );
+        emit(telemetry::NatsConnected {
+            connected: services.nats.connection_state() == async_nats::connection::State::Connected,
+        });
         if let Some(l) = listener {
             tokio::spawn(crate::http::serve(l, shutdown.clone()));
         }
@@ -90,7 +90,9 @@ pub async fn run_with_reload(
             )),
             tokio::spawn(watchdog_loop(shutdown.clone())),
         ];
-        telemetry::ready(running.len());
+        emit(telemetry::Ready {
+            sources: running.len(),
+        });
         let mut current = cfg.clone();
         let mut hup = hangup_signal(config_path.is_some());
         // Tasks stopped by a reload that shutdown interrupted: drained with the others.
@@ -138,7 +140,7 @@ pub async fn run_with_reload(
     tokio::select! {
         r = &mut work => return r,
         _ = &mut stop => {
-            telemetry::stopping();
+            emit(telemetry::Stopping);
             trigger.fire();
         }
     }
@@ -201,7 +203,10 @@ fn start_drains(
             enrich: false,
             ..template
         };
-        telemetry::repository_draining(&spec, &to);
+        emit(telemetry::RepositoryDraining {
+            source: &spec,
+            to: &to,
+        });
         let (trigger, shutdown) = shutdown::channel();
         let task = tokio::spawn(drain(
             services.ctx.clone(),
@@ -257,14 +262,24 @@ async fn drain(
             Ok(r) if r.stopped => return,
             Ok(r) if r.caught_up => break,
             Ok(_) => {}
-            Err(e) => telemetry::poll_failed(&spec, e.reason(), &e, wait),
+            Err(e) => emit(telemetry::PollFailed {
+                source: &spec,
+                reason: e.reason(),
+                error: &e,
+                retry_in: wait,
+            }),
         }
     }
     loop {
         match poller.hand_over(&to).await {
             Ok(()) => break,
             Err(e) => {
-                telemetry::poll_failed(&spec, e.reason(), &e, interval);
+                emit(telemetry::PollFailed {
+                    source: &spec,
+                    reason: e.reason(),
+                    error: &e,
+                    retry_in: interval,
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = shutdown.wait() => return,
@@ -326,10 +341,10 @@ async fn reload(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
     let new = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => return telemetry::reload_failed(&e),
+        Err(e) => return emit(telemetry::ReloadFailed { error: &e }),
     };
     if let Err(e) = new.require_sources() {
-        return telemetry::reload_failed(&e);
+        return emit(telemetry::ReloadFailed { error: &e });
     }
     for (section, changed) in [
         (
@@ -350,7 +365,7 @@ async fn reload(
         ),
     ] {
         if changed {
-            telemetry::reload_needs_restart(section);
+            emit(telemetry::ReloadNeedsRestart { section });
         }
     }
     let wanted: HashMap<SourceSpec, Source> = new
@@ -405,7 +420,9 @@ async fn reload(
         }
     };
     if !drained {
-        telemetry::reload_abandoned(stopping.iter().filter(|t| !t.is_finished()).count());
+        emit(telemetry::ReloadAbandoned {
+            tasks: stopping.iter().filter(|t| !t.is_finished()).count(),
+        });
         for t in &stopping {
             t.abort();
         }
@@ -434,7 +451,11 @@ async fn reload(
     }
     added -= changed.min(added);
     *current = new;
-    telemetry::reloaded(added, removed, changed);
+    emit(telemetry::Reloaded {
+        added,
+        removed,
+        changed,
+    });
 }
 
 /// Pings the systemd watchdog (when enabled) while progress is made within its interval
@@ -446,9 +467,9 @@ async fn watchdog_loop(mut shutdown: Shutdown) {
     let every = period / 3;
     loop {
         if crate::health::HEALTH.scheduler_alive(period) {
-            telemetry::watchdog_ping();
+            emit(telemetry::WatchdogPing);
         } else {
-            telemetry::watchdog_withheld();
+            emit(telemetry::WatchdogWithheld);
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -478,21 +499,25 @@ pub async fn source_loop(
             _ = shutdown.wait() => break,
         }
         if nats.connection_state() != async_nats::connection::State::Connected {
-            telemetry::nats_waiting(poller.spec());
+            emit(telemetry::NatsWaiting {
+                source: poller.spec(),
+            });
             wait = Duration::from_secs(1);
             continue;
         }
         let started = Instant::now();
-        telemetry::poll_started(poller.spec());
+        emit(telemetry::PollStarted {
+            source: poller.spec(),
+        });
         match poller.poll(&mut shutdown).await {
             Ok(report) => {
                 failures = 0;
-                telemetry::poll_completed(
-                    poller.spec(),
-                    report.read,
-                    report.published,
-                    started.elapsed(),
-                );
+                emit(telemetry::PollCompleted {
+                    source: poller.spec(),
+                    read: report.read,
+                    published: report.published,
+                    took: started.elapsed(),
+                });
                 if report.stopped {
                     break;
                 }
@@ -506,9 +531,19 @@ pub async fn source_loop(
                 wait = with_jitter(backoff, jitter);
                 match &e {
                     PollError::Gitea(g) if matches!(g.status(), Some(401 | 403 | 404)) => {
-                        telemetry::source_refused(poller.spec(), e.reason(), &e, wait)
+                        emit(telemetry::SourceRefused {
+                            source: poller.spec(),
+                            reason: e.reason(),
+                            error: &e,
+                            retry_in: wait,
+                        })
                     }
-                    _ => telemetry::poll_failed(poller.spec(), e.reason(), &e, wait),
+                    _ => emit(telemetry::PollFailed {
+                        source: poller.spec(),
+                        reason: e.reason(),
+                        error: &e,
+                        retry_in: wait,
+                    }),
                 }
             }
         }

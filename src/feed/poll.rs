@@ -11,13 +11,13 @@ use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, GiteaError};
-use crate::pipeline::{Context, Pending, PollError, Target};
+use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
 use crate::state::{StateError, Stored};
-use crate::telemetry;
+use crate::telemetry::{self, emit};
 
 /// What one poll did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -179,7 +179,10 @@ impl FeedPoller {
         };
         stored.cursor.handed_to = Some(to.to_string());
         self.commit(&mut stored).await?;
-        telemetry::repository_handed_over(&self.source.spec, to);
+        emit(telemetry::RepositoryHandedOver {
+            source: &self.source.spec,
+            to,
+        });
         Ok(())
     }
 
@@ -210,7 +213,11 @@ impl FeedPoller {
         }
         let mut cursor = Cursor::new(prev.cursor.position, prev.cursor.floor);
         cursor.floor_day = prev.cursor.floor_day;
-        telemetry::cursor_handed_over(&from, &self.source.spec, cursor.position);
+        emit(telemetry::CursorHandedOver {
+            from: &from,
+            to: &self.source.spec,
+            position: cursor.position,
+        });
         let mut stored = Stored {
             cursor,
             revision: self.stored_revision().await?,
@@ -261,7 +268,11 @@ impl FeedPoller {
                 c
             }
         };
-        telemetry::cursor_created(spec, &self.source.start, cursor.position);
+        emit(telemetry::CursorCreated {
+            source: spec,
+            start: &self.source.start,
+            position: cursor.position,
+        });
         let mut stored = Stored {
             cursor,
             revision: self.stored_revision().await?,
@@ -305,7 +316,11 @@ impl FeedPoller {
             .min()
             .unwrap_or(newest.date_naive());
         let last_day = newest.date_naive();
-        telemetry::catch_up_started(spec, first_day, last_day);
+        emit(telemetry::CatchUpStarted {
+            source: spec,
+            from: first_day,
+            to: last_day,
+        });
         let mut days = walk::DayWalker::new(&ctx.client, spec, last_day);
         for day in first_day.iter_days().take_while(|d| *d <= last_day) {
             if shutdown.is_fired() {
@@ -402,7 +417,11 @@ impl FeedPoller {
                 to: oldest,
                 detected_at: chrono::Utc::now(),
             };
-            telemetry::gap_detected(spec, gap.from, gap.to);
+            emit(telemetry::GapDetected {
+                source: spec,
+                from: gap.from,
+                to: gap.to,
+            });
             cursor.gap = Some(gap);
         }
     }
@@ -414,7 +433,10 @@ impl FeedPoller {
             .store
             .save(&self.source.spec, &stored.cursor, stored.revision)
             .await?;
-        telemetry::cursor_written(&self.source.spec, &stored.cursor);
+        emit(telemetry::CursorWritten {
+            source: &self.source.spec,
+            newest: stored.cursor.newest.as_deref(),
+        });
         Ok(())
     }
 }
@@ -462,7 +484,10 @@ impl Target for FeedTarget<'_> {
                 Ok(e) => events.push(e),
                 // Serialising a parsed row cannot fail in practice; if it does, the row is
                 // skipped loudly rather than blocking the source forever.
-                Err(e) => telemetry::event_skipped(&p.source.spec, &e.to_string()),
+                Err(e) => emit(telemetry::EventSkipped {
+                    source: &p.source.spec,
+                    reason: &e.to_string(),
+                }),
             }
         }
         events
@@ -484,15 +509,20 @@ impl Target for FeedTarget<'_> {
         let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
         cursor.advance(to, lookback);
         if let Some(from) = cursor.bound_window(self.cap) {
-            telemetry::window_shortened(&self.poller.source.spec, from, MAX_SEEN);
+            emit(telemetry::WindowShortened {
+                source: &self.poller.source.spec,
+                from,
+                max: MAX_SEEN,
+            });
         }
         self.poller.commit(self.stored).await?;
-        telemetry::batch_published(
-            &self.poller.source.spec,
-            events,
-            outcome,
-            &last.item.activity.created,
-        );
+        emit(telemetry::BatchPublished {
+            source: &self.poller.source.spec,
+            stored: outcome.stored,
+            duplicates: outcome.duplicates,
+            stored_op_types: &stored_op_types(events, outcome),
+            newest: &last.item.activity.created,
+        });
         Ok(())
     }
 }

@@ -58,6 +58,17 @@ pub trait Target {
     ) -> impl Future<Output = Result<(), PollError>>;
 }
 
+/// The op type of each event of a batch that JetStream stored (not its duplicates), oldest
+/// first: what the published-events counter counts.
+pub fn stored_op_types<'a>(events: &'a [Event], outcome: &BatchOutcome) -> Vec<&'a str> {
+    events
+        .iter()
+        .zip(&outcome.duplicate)
+        .filter(|(_, dup)| !**dup)
+        .map(|(e, _)| e.op_type.as_str())
+        .collect()
+}
+
 /// What a pipeline run did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Outcome {

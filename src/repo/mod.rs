@@ -41,12 +41,12 @@ use crate::event::{self, Event, escape_token};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
 use crate::gitea::day::midnight;
-use crate::pipeline::{Context, Pending, PollError, Target};
+use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
 use crate::state::cursor::{Identity, MAX_SEEN, SeenSet};
-use crate::telemetry;
+use crate::telemetry::{self, emit};
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
 /// (`issues::State`, `releases::State`, ...).
@@ -274,7 +274,12 @@ async fn list_pages(
             return Ok(Listed { items, complete });
         }
     }
-    telemetry::list_truncated(what, &path.join("/"), max_pages, items.len());
+    emit(telemetry::ListTruncated {
+        what,
+        path: &path.join("/"),
+        pages: max_pages,
+        items: items.len(),
+    });
     Ok(Listed {
         items,
         complete: false,
@@ -389,15 +394,35 @@ pub async fn poll_repo(
             Ok(n) => {
                 published += n;
                 if let Some(failures) = backoff::succeeded(&failing) {
-                    telemetry::repo_kind_recovered(owner, name, kind.name(), failures);
+                    emit(telemetry::RepoKindRecovered {
+                        owner,
+                        repo: name,
+                        kind: kind.name(),
+                        failures,
+                    });
                 }
             }
             Err(PollError::Gitea(e)) => {
                 let (failures, skip) = backoff::failed(&failing);
-                telemetry::repo_kind_failed(owner, name, kind.name(), &e, failures, skip);
+                emit(telemetry::RepoKindFailed {
+                    owner,
+                    repo: name,
+                    kind: kind.name(),
+                    url: e.url(),
+                    status: e.status(),
+                    reason: e.reason(),
+                    error: &e,
+                    failures,
+                    skip_polls: skip,
+                });
             }
             Err(PollError::State(e @ crate::state::StateError::Conflict { .. })) => {
-                telemetry::repo_kind_conflict(owner, name, kind.name(), &e);
+                emit(telemetry::RepoKindConflict {
+                    owner,
+                    repo: name,
+                    kind: kind.name(),
+                    error: &e,
+                });
             }
             Err(e) => return Err(e),
         }
@@ -487,7 +512,12 @@ async fn poll_kind<R: Reader>(
     let n_read = changes.len();
     changes.retain(|c| cursor.admits(c));
     if changes.len() < n_read {
-        telemetry::repo_changes_before_start(owner, name, kind.name(), n_read - changes.len());
+        emit(telemetry::RepoChangesBeforeStart {
+            owner,
+            repo: name,
+            kind: kind.name(),
+            n: n_read - changes.len(),
+        });
     }
     changes.sort_by(|a, b| (a.t, a.seq, &a.id).cmp(&(b.t, b.seq, &b.id)));
     let candidates = changes
@@ -523,7 +553,12 @@ async fn poll_kind<R: Reader>(
         ctx.store.put(&target.key, cursor, target.revision).await?;
     }
     if out.published > 0 {
-        telemetry::repo_changes_published(owner, name, kind.name(), out.published);
+        emit(telemetry::RepoChangesPublished {
+            owner,
+            repo: name,
+            kind: kind.name(),
+            count: out.published,
+        });
     }
     Ok(out.published)
 }
@@ -582,12 +617,12 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             .filter_map(|c| match build(self.ctx, self.owner, self.name, &c.item) {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    telemetry::repo_event_skipped(
-                        self.owner,
-                        self.name,
-                        self.kind.name(),
-                        &e.to_string(),
-                    );
+                    emit(telemetry::RepoEventSkipped {
+                        owner: self.owner,
+                        repo: self.name,
+                        kind: self.kind.name(),
+                        reason: &e.to_string(),
+                    });
                     None
                 }
             })
@@ -610,14 +645,23 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
         cursor.seen.retain_from(cursor.since - self.ctx.lookback);
         if let Some(from) = cursor.seen.bound(MAX_SEEN, None) {
             cursor.window_floor = Some(cursor.window_floor.unwrap_or(0).max(from));
-            telemetry::repo_window_shortened(self.owner, self.name, self.kind.name(), from);
+            emit(telemetry::RepoWindowShortened {
+                owner: self.owner,
+                repo: self.name,
+                kind: self.kind.name(),
+                from,
+            });
         }
         self.revision = self
             .ctx
             .store
             .put(&self.key, &*cursor, self.revision)
             .await?;
-        telemetry::repo_batch_published(self.owner, self.name, events, outcome);
+        emit(telemetry::RepoBatchPublished {
+            owner: self.owner,
+            repo: self.name,
+            stored_op_types: &stored_op_types(events, outcome),
+        });
         Ok(())
     }
 }
