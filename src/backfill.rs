@@ -5,7 +5,7 @@
 //! JetStream's duplicate window forgets ids after `duplicate_window`, so it cannot protect a
 //! month-old range run twice. Instead each day has a **ledger** in the cursor bucket
 //! (`backfill/{YYYY-MM-DD}`, one per server day, shared by all sources): the identities
-//! (`feed::cursor::Seen`) published for that day by any backfill, and the sources whose day
+//! (`state::cursor::Seen`) published for that day by any backfill, and the sources whose day
 //! is complete. A backfill skips complete days, skips identities already in the ledger
 //! (matching copies from other feeds a second late, as the live poll does), and writes the
 //! ledger with compare-and-set after every acknowledged batch, so a crash or a second run
@@ -27,14 +27,14 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{self, Event};
-use crate::feed::cursor::{Identity, SeenSet};
-use crate::feed::pipeline::{Pending, Pipeline, Target};
 use crate::feed::walk;
-use crate::feed::{PollContext, PollError};
 use crate::gitea::ActivityRow;
+use crate::pipeline::{Context, Pending, Pipeline, PollError, Target};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
+use crate::state::cursor::{Identity, SeenSet};
+use crate::telemetry;
 
 /// What one day's ledger holds.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ fn ledger_key(day: NaiveDate) -> String {
 
 /// A day's ledger as the pipeline's target.
 struct LedgerTarget<'a> {
-    ctx: &'a PollContext,
+    ctx: &'a Context,
     spec: &'a SourceSpec,
     key: String,
     ledger: Ledger,
@@ -88,7 +88,10 @@ impl Target for LedgerTarget<'_> {
                 ) {
                     Ok(e) => Some(e),
                     Err(e) => {
-                        crate::telemetry::event_skipped(self.spec, &e.to_string());
+                        telemetry::emit(telemetry::EventSkipped {
+                            source: self.spec,
+                            reason: &e.to_string(),
+                        });
                         None
                     }
                 }
@@ -113,7 +116,7 @@ impl Target for LedgerTarget<'_> {
 
 /// Runs a backfill of `sources` over `since..=until` (server days).
 pub async fn backfill(
-    ctx: &PollContext,
+    ctx: &Context,
     sources: &[SourceSpec],
     since: NaiveDate,
     until: NaiveDate,

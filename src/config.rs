@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::repo::RepoKind;
 use crate::source::{SourceSpec, SpecError};
 
 /// The shortest `poll.lookback` accepted (below a minute is accepted with a warning).
@@ -203,7 +202,7 @@ pub struct PollConfig {
     #[serde(default)]
     pub start: StartAt,
     /// Trailing window re-read on every poll, to catch rows that become visible late
-    /// and rows skipped when offset pages shift (see `feed::cursor`).
+    /// and rows skipped when offset pages shift (see `state::cursor`).
     #[serde(default = "default_lookback", deserialize_with = "duration")]
     pub lookback: Duration,
     /// Random extra delay before each poll, as a fraction of the interval (0 to 0.5), so that
@@ -276,6 +275,41 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (journald, log shippers).
     Json,
+}
+
+/// A repository endpoint to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    /// Issue and pull request changes: labels, assignees, milestones, review requests,
+    /// title and body edits (`/issues?since=` then `/issues/{index}/timeline`).
+    Issues,
+    /// Comments created and edited (`/issues/comments?since=`).
+    Comments,
+    /// Releases published, edited, deleted (`/releases`).
+    Releases,
+    /// Commit statuses of recently pushed heads (`/branches`, `/statuses/{sha}`).
+    Statuses,
+    /// Actions runs and their state changes (`/actions/runs`), where the server has them.
+    Actions,
+}
+
+impl RepoKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RepoKind::Issues => "issues",
+            RepoKind::Comments => "comments",
+            RepoKind::Releases => "releases",
+            RepoKind::Statuses => "statuses",
+            RepoKind::Actions => "actions",
+        }
+    }
+}
+
+impl fmt::Display for RepoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One `[[source]]` table: exactly one of `org`, `repo`, `user`.

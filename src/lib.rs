@@ -3,22 +3,26 @@
 //! Turns a Gitea (or Forgejo) server into a stream of CloudEvents on NATS JetStream, by
 //! polling its activity feeds instead of waiting for webhooks.
 //!
-//! The map, in the order data flows:
-//! * [`config`]: the TOML config, typed and strict; secrets in [`config::Secret`].
+//! The map, in layers: each module uses only those above it in this list
+//! (`scripts/check-layers` fails on any circle).
+//! * [`config`]: the TOML config, typed and strict (repository kinds too); secrets in [`config::Secret`].
 //! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
-//! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging) and its types.
-//! * [`feed`]: walking the feeds without losing or repeating rows: the cursor design
-//!   (`feed::cursor`), page walks, cross-feed de-duplication, one poll of one source.
-//! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
-//! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs).
-//! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
-//! * [`state`]: cursors in the JetStream key-value bucket, compare-and-set.
-//! * [`nats`]: connecting, and creating or checking the stream and bucket.
-//! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
-//! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, shutdown.
+//! * [`metrics`], [`health`]: the Prometheus registry and readiness state.
+//! * [`telemetry`]: one struct per happening; its `emit` writes the log line and moves the metric.
+//! * [`logging`]: setting up `tracing` from `[log]`.
 //! * [`shutdown`]: the shutdown signal passed into every task.
-//! * [`telemetry`]: one function per happening, writing its log line and bumping its metric.
-//! * [`metrics`], [`health`], [`http`]: Prometheus metrics, readiness, `/metrics` `/healthz` `/readyz`.
+//! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.
+//! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
+//! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
+//! * [`state`]: cursors in the key-value bucket (compare-and-set) and the cursor design (`state::cursor`).
+//! * [`nats`]: connecting, and creating or checking the stream and bucket.
+//! * [`pipeline`]: the one publish pipeline and what polls share: `Context`, cross-feed index, issue cache, ownership.
+//! * [`feed`]: walking a source's feed without losing or repeating rows: evidence, page walks, one feed poll.
+//! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs), beside `feed`.
+//! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
+//! * [`app`]: the services: `connect`, and one poll of one source (its feed, then its repository kinds).
+//! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, reload, drains, watchdog.
 //! * [`cli`], [`commands`]: the command line and each command.
 //!
 //! Not in this crate (the workspace's `crates/`, never in a release build): `gitea-sim`, a
@@ -26,6 +30,7 @@
 //! `gitea-nats-demo`, the demo (`scripts/demo`). Tests and the benchmark use the first two as
 //! dev-dependencies.
 
+pub mod app;
 pub mod backfill;
 pub mod cli;
 pub mod commands;
@@ -35,8 +40,10 @@ pub mod feed;
 pub mod gitea;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod nats;
+pub mod pipeline;
 pub mod publish;
 pub mod repo;
 pub mod scheduler;

@@ -37,7 +37,9 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
     let mut opts = async_nats::ConnectOptions::new()
         .name(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
         .connection_timeout(Duration::from_secs(5))
-        .event_callback(|event| async move { telemetry::nats_event(&event) });
+        .event_callback(
+            |event| async move { telemetry::emit(telemetry::NatsEvent { event: &event }) },
+        );
     if let Some(path) = &cfg.creds_file {
         opts = opts.credentials_file(path).await.map_err(|e| {
             NatsError::Credentials(format!("nats.creds_file {}: {e}", path.display()))

@@ -9,30 +9,12 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::config::{Config, ConfigError, Source};
-use crate::feed::{PollContext, PollError, RecentIndex, SourcePoller};
-use crate::gitea::{GiteaClient, GiteaError};
-use crate::nats::{self, NatsError};
-use crate::publish::Publisher;
+use crate::app::{RunError, Services, SourcePoller, connect, index_keep};
+use crate::config::{Config, Source};
+use crate::pipeline::{Context, Owners, PollError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::source::SourceSpec;
-use crate::state::{CursorStore, StateError};
-use crate::telemetry;
-
-/// Errors that stop `run` (everything else is retried or logged per source).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Gitea(#[from] GiteaError),
-    #[error(transparent)]
-    Nats(#[from] NatsError),
-    #[error(transparent)]
-    State(#[from] StateError),
-    #[error("cannot listen on http.listen {0}: {1}")]
-    Listen(std::net::SocketAddr, std::io::Error),
-}
+use crate::telemetry::{self, emit};
 
 /// The longest a failing source waits before trying again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -40,73 +22,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const DRAIN: Duration = Duration::from_secs(8);
 /// How long the last flush towards NATS may take at shutdown (DRAIN + FLUSH < 10 s).
 const FLUSH: Duration = Duration::from_secs(1);
-
-/// Connected and ready services, built from the config.
-pub struct Services {
-    pub ctx: Arc<PollContext>,
-    pub nats: async_nats::Client,
-}
-
-/// Connects to NATS (retrying with backoff until it answers or shutdown), ensures the stream
-/// and bucket, reads Gitea's page size. `None` when shutdown came first.
-pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Services>, RunError> {
-    let token = cfg.gitea.token()?;
-    let client = GiteaClient::new(&cfg.gitea, token)?;
-    let mut delay = Duration::from_millis(500);
-    let nats_client = loop {
-        match nats::connect(&cfg.nats).await {
-            Ok(c) => break c,
-            Err(NatsError::Credentials(m)) => return Err(NatsError::Credentials(m).into()),
-            Err(e) => {
-                tracing::warn!(retry_in_ms = delay.as_millis() as u64, "{e}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return Ok(None),
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    };
-    let js = nats::jetstream(nats_client.clone());
-    nats::ensure_stream(&js, &cfg.nats).await?;
-    let kv = nats::ensure_bucket(&js, &cfg.nats).await?;
-    let store = CursorStore::new(kv);
-    tokio::select! {
-        r = client.learn_page_limit() => match r {
-            Ok(n) => tracing::debug!(page_limit = n, "Gitea page size"),
-            Err(e) => tracing::warn!("cannot read Gitea's page size, using {}: {e}", client.page_limit()),
-        },
-        _ = shutdown.wait() => return Ok(None),
-    }
-    let index = Arc::new(RecentIndex::new());
-    index.prune_before(
-        chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
-    );
-    for (_, stored) in store.list().await? {
-        for (k, t) in stored.cursor.seen.iter() {
-            index.insert(k, t);
-        }
-    }
-    let ctx = Arc::new(PollContext {
-        client,
-        publisher: Publisher::new(js),
-        store,
-        index,
-        gitea_url: cfg.gitea.url.trim_end_matches('/').to_string(),
-        subject_prefix: cfg.nats.subject_prefix.clone(),
-        lookback: cfg.poll.lookback.as_secs() as i64,
-        live_pages: cfg.poll.live_pages,
-        batch: 512,
-        issues: crate::feed::enrich::IssueCache::cancelled_by(shutdown.clone()),
-        owners: std::sync::RwLock::new(crate::feed::poll::Owners::new(
-            cfg.sources().iter().map(|s| &s.spec),
-        )),
-    });
-    Ok(Some(Services {
-        ctx,
-        nats: nats_client,
-    }))
-}
 
 /// Polls every configured source until `stop` completes; then lets running polls reach a
 /// safe point (cursor written for everything acknowledged) and returns.
@@ -142,9 +57,9 @@ pub async fn run_with_reload(
         let Some(services) = connect(&cfg, &mut shutdown).await? else {
             return Ok(());
         };
-        telemetry::nats_connected(
-            services.nats.connection_state() == async_nats::connection::State::Connected,
-        );
+        emit(telemetry::NatsConnected {
+            connected: services.nats.connection_state() == async_nats::connection::State::Connected,
+        });
         if let Some(l) = listener {
             tokio::spawn(crate::http::serve(l, shutdown.clone()));
         }
@@ -182,7 +97,9 @@ pub async fn run_with_reload(
             )),
             tokio::spawn(watchdog_loop(shutdown.clone())),
         ];
-        telemetry::ready(running.len());
+        emit(telemetry::Ready {
+            sources: running.len(),
+        });
         let mut current = cfg.clone();
         let mut hup = hangup_signal(config_path.is_some());
         // Tasks stopped by a reload that shutdown interrupted: drained with the others.
@@ -230,7 +147,7 @@ pub async fn run_with_reload(
     tokio::select! {
         r = &mut work => return r,
         _ = &mut stop => {
-            telemetry::stopping();
+            emit(telemetry::Stopping);
             trigger.fire();
         }
     }
@@ -294,7 +211,10 @@ fn start_drains(
             enrich: false,
             ..template
         };
-        telemetry::repository_draining(&spec, &to);
+        emit(telemetry::RepositoryDraining {
+            source: &spec,
+            to: &to,
+        });
         let (trigger, shutdown) = parent.child();
         let task = tokio::spawn(drain(
             services.ctx.clone(),
@@ -327,7 +247,7 @@ fn start_drains(
 /// One drain (see [`start_drains`]): polls until a poll reaches the head with every row
 /// proven, marks the cursor handed over, and gives the repository to `to`.
 async fn drain(
-    ctx: Arc<PollContext>,
+    ctx: Arc<Context>,
     source: Source,
     to: SourceSpec,
     nats: async_nats::Client,
@@ -350,14 +270,24 @@ async fn drain(
             Ok(r) if r.stopped => return,
             Ok(r) if r.caught_up => break,
             Ok(_) => {}
-            Err(e) => telemetry::poll_failed(&spec, e.reason(), &e, wait),
+            Err(e) => emit(telemetry::PollFailed {
+                source: &spec,
+                reason: e.reason(),
+                error: &e,
+                retry_in: wait,
+            }),
         }
     }
     loop {
         match poller.hand_over(&to).await {
             Ok(()) => break,
             Err(e) => {
-                telemetry::poll_failed(&spec, e.reason(), &e, interval);
+                emit(telemetry::PollFailed {
+                    source: &spec,
+                    reason: e.reason(),
+                    error: &e,
+                    retry_in: interval,
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = shutdown.wait() => return,
@@ -419,10 +349,10 @@ async fn reload(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
     let new = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => return telemetry::reload_failed(&e),
+        Err(e) => return emit(telemetry::ReloadFailed { error: &e }),
     };
     if let Err(e) = new.require_sources() {
-        return telemetry::reload_failed(&e);
+        return emit(telemetry::ReloadFailed { error: &e });
     }
     for (section, changed) in [
         (
@@ -443,7 +373,7 @@ async fn reload(
         ),
     ] {
         if changed {
-            telemetry::reload_needs_restart(section);
+            emit(telemetry::ReloadNeedsRestart { section });
         }
     }
     let wanted: HashMap<SourceSpec, Source> = new
@@ -498,7 +428,9 @@ async fn reload(
         }
     };
     if !drained {
-        telemetry::reload_abandoned(stopping.iter().filter(|t| !t.is_finished()).count());
+        emit(telemetry::ReloadAbandoned {
+            tasks: stopping.iter().filter(|t| !t.is_finished()).count(),
+        });
         for t in &stopping {
             t.abort();
         }
@@ -514,7 +446,7 @@ async fn reload(
             .filter(|d| !wanted.contains_key(*d))
             .cloned()
             .collect();
-        *owners = crate::feed::poll::Owners::new(wanted.keys()).with_draining(still);
+        *owners = Owners::new(wanted.keys()).with_draining(still);
     }
     let configured: Vec<SourceSpec> = wanted.keys().cloned().collect();
     start_drains(
@@ -534,7 +466,11 @@ async fn reload(
     }
     added -= changed.min(added);
     *current = new;
-    telemetry::reloaded(added, removed, changed);
+    emit(telemetry::Reloaded {
+        added,
+        removed,
+        changed,
+    });
 }
 
 /// Pings the systemd watchdog (when enabled) while progress is made within its interval
@@ -546,9 +482,9 @@ async fn watchdog_loop(mut shutdown: Shutdown) {
     let every = period / 3;
     loop {
         if crate::health::HEALTH.scheduler_alive(period) {
-            telemetry::watchdog_ping();
+            emit(telemetry::WatchdogPing);
         } else {
-            telemetry::watchdog_withheld();
+            emit(telemetry::WatchdogWithheld);
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -559,7 +495,7 @@ async fn watchdog_loop(mut shutdown: Shutdown) {
 
 /// Polls one source forever (until shutdown).
 pub async fn source_loop(
-    ctx: Arc<PollContext>,
+    ctx: Arc<Context>,
     source: Source,
     nats: async_nats::Client,
     jitter: f64,
@@ -578,21 +514,25 @@ pub async fn source_loop(
             _ = shutdown.wait() => break,
         }
         if nats.connection_state() != async_nats::connection::State::Connected {
-            telemetry::nats_waiting(poller.spec());
+            emit(telemetry::NatsWaiting {
+                source: poller.spec(),
+            });
             wait = Duration::from_secs(1);
             continue;
         }
         let started = Instant::now();
-        telemetry::poll_started(poller.spec());
+        emit(telemetry::PollStarted {
+            source: poller.spec(),
+        });
         match poller.poll(&mut shutdown).await {
             Ok(report) => {
                 failures = 0;
-                telemetry::poll_completed(
-                    poller.spec(),
-                    report.read,
-                    report.published,
-                    started.elapsed(),
-                );
+                emit(telemetry::PollCompleted {
+                    source: poller.spec(),
+                    read: report.read,
+                    published: report.published,
+                    took: started.elapsed(),
+                });
                 if report.stopped {
                     break;
                 }
@@ -606,9 +546,19 @@ pub async fn source_loop(
                 wait = with_jitter(backoff, jitter);
                 match &e {
                     PollError::Gitea(g) if matches!(g.status(), Some(401 | 403 | 404)) => {
-                        telemetry::source_refused(poller.spec(), e.reason(), &e, wait)
+                        emit(telemetry::SourceRefused {
+                            source: poller.spec(),
+                            reason: e.reason(),
+                            error: &e,
+                            retry_in: wait,
+                        })
                     }
-                    _ => telemetry::poll_failed(poller.spec(), e.reason(), &e, wait),
+                    _ => emit(telemetry::PollFailed {
+                        source: poller.spec(),
+                        reason: e.reason(),
+                        error: &e,
+                        retry_in: wait,
+                    }),
                 }
             }
         }
@@ -622,13 +572,7 @@ fn with_jitter(d: Duration, jitter: f64) -> Duration {
     d.mul_f64(1.0 + rand::rng().random_range(0.0..jitter))
 }
 
-/// Forgets cross-feed identities that no poll can meet again.
-/// How long the cross-feed index keeps identities.
-fn index_keep(lookback: Duration) -> Duration {
-    lookback.max(Duration::from_secs(1800)) * 2
-}
-
-async fn prune_loop(ctx: Arc<PollContext>, lookback: Duration, mut shutdown: Shutdown) {
+async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {
     let keep = index_keep(lookback);
     loop {
         tokio::select! {

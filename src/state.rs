@@ -7,8 +7,11 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::feed::cursor::Cursor;
 use crate::source::SourceSpec;
+
+pub mod cursor;
+
+use cursor::Cursor;
 
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]

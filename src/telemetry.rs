@@ -1,21 +1,30 @@
-//! One function per happening (Vector's internal events): each writes the happening's log
-//! line, so call sites say what happened and nothing more. Tokens never reach this module:
-//! URLs carry none, and errors are built without them.
+//! One struct per happening (Vector's internal events): its `emit` writes the happening's
+//! log line and moves its metrics, so call sites say what happened and nothing more:
+//! `emit(PollCompleted { .. })`. Happenings carry plain values (strings, numbers, times,
+//! `&dyn Display` errors, [`SourceSpec`]); this module imports nothing of the product but
+//! `source`, `metrics` and `health`, so every layer can call it. Tokens never reach this
+//! module: URLs carry none, and errors are built without them.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
-use crate::config::{LogConfig, LogFormat, StartAt};
-use crate::event::Event;
-use crate::feed::Cursor;
-use crate::gitea::GiteaError;
 use crate::health::HEALTH;
 use crate::metrics::{
     ClassLabel, METRICS, PublishedLabels, ReasonLabel, SourceLabel, SourceReasonLabels,
 };
-use crate::publish::BatchOutcome;
 use crate::source::SourceSpec;
+
+/// A happening: what it writes to the log and the metrics it moves.
+pub trait Happening {
+    fn emit(self);
+}
+
+/// Emits a happening: `emit(PollCompleted { .. })`.
+pub fn emit(happening: impl Happening) {
+    happening.emit()
+}
 
 fn source_label(spec: &SourceSpec) -> SourceLabel {
     SourceLabel {
@@ -23,199 +32,475 @@ fn source_label(spec: &SourceSpec) -> SourceLabel {
     }
 }
 
-/// Sets up `tracing`: `RUST_LOG` wins, then `[log] level`, then `info`. Logs go to stderr.
-pub fn init(format: LogFormat, cfg: Option<&LogConfig>) {
-    use tracing_subscriber::EnvFilter;
-    let default = cfg
-        .and_then(|c| c.level.clone())
-        .unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&default))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .try_init(),
-    };
+/// A Gitea request failed and is retried after `wait`.
+pub struct GiteaRetry<'a> {
+    pub url: &'a str,
+    /// The error's short label (`GiteaError::reason`).
+    pub reason: &'a str,
+    pub error: &'a dyn Display,
+    pub wait: Duration,
 }
 
-pub fn gitea_retry(url: &str, err: &GiteaError, wait: Duration) {
-    HEALTH.progress();
-    METRICS
-        .gitea_retries
-        .get_or_create(&ReasonLabel {
-            reason: err.reason().into(),
-        })
-        .inc();
-    tracing::warn!(
-        url,
-        reason = err.reason(),
-        wait_ms = wait.as_millis() as u64,
-        "Gitea request failed, retrying: {err}"
-    );
-}
-
-pub fn gitea_response(status: u16) {
-    HEALTH.progress();
-    let class = match status {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    METRICS
-        .gitea_requests
-        .get_or_create(&ClassLabel {
-            class: class.into(),
-        })
-        .inc();
-    HEALTH.set_gitea_ok(status < 500);
-}
-
-pub fn gitea_unreachable() {
-    METRICS
-        .gitea_requests
-        .get_or_create(&ClassLabel {
-            class: "error".into(),
-        })
-        .inc();
-    HEALTH.set_gitea_ok(false);
-}
-
-pub fn gitea_tls_unverified(url: &str) {
-    tracing::warn!(
-        url,
-        "gitea.tls_insecure_skip_verify is on: Gitea's TLS certificate is NOT verified; anyone on the path can read the token"
-    );
-}
-
-pub fn rate_limit_wait() {
-    METRICS.rate_limit_waits.inc();
-    tracing::trace!("waiting for the Gitea rate limit");
-}
-
-pub fn row_skipped(spec: &SourceSpec, url: &str, reason: &str) {
-    tracing::warn!(source = %spec, url, "skipping a feed row that does not parse: {reason}");
-}
-
-pub fn event_skipped(spec: &SourceSpec, reason: &str) {
-    tracing::error!(source = %spec, "skipping an action whose event cannot be built: {reason}");
-}
-
-pub fn walk_restarted(spec: &SourceSpec, pass: u64, unproven: i64) {
-    tracing::debug!(source = %spec, pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
-}
-
-pub fn walk_unproven(spec: &SourceSpec, unproven: i64, passes: usize) {
-    METRICS
-        .walks_unproven
-        .get_or_create(&source_label(spec))
-        .inc();
-    tracing::warn!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
-}
-
-pub fn walk_incomplete(spec: &SourceSpec, day: NaiveDate, read: usize, unproven: i64) {
-    METRICS
-        .walks_unproven
-        .get_or_create(&source_label(spec))
-        .inc();
-    tracing::warn!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
-}
-
-pub fn window_shortened(spec: &SourceSpec, from: i64, max: usize) {
-    tracing::warn!(source = %spec, from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
-}
-
-pub fn repo_window_shortened(owner: &str, repo: &str, kind: &str, from: i64) {
-    tracing::warn!(repo = %format!("{owner}/{repo}"), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
-}
-
-pub fn dst_span(spec: &SourceSpec, day: NaiveDate, from: i64, to: i64) {
-    tracing::info!(source = %spec, %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
-}
-
-pub fn cursor_handed_over(from: &SourceSpec, to: &SourceSpec, position: i64) {
-    tracing::info!(source = %to, from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
-}
-
-pub fn repository_draining(spec: &SourceSpec, to: &SourceSpec) {
-    tracing::info!(source = %spec, to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
-}
-
-pub fn repository_handed_over(spec: &SourceSpec, to: &SourceSpec) {
-    tracing::info!(source = %spec, to = %to, "repository handed over to {to}");
-}
-
-pub fn cursor_created(spec: &SourceSpec, start: &StartAt, position: i64) {
-    tracing::info!(source = %spec, %start, position, "no stored cursor; starting at {start}");
-}
-
-pub fn catch_up_started(spec: &SourceSpec, from: NaiveDate, to: NaiveDate) {
-    tracing::info!(source = %spec, %from, %to, "far behind: catching up day by day");
-}
-
-pub fn gap_detected(spec: &SourceSpec, from: i64, to: i64) {
-    METRICS
-        .gaps_detected
-        .get_or_create(&source_label(spec))
-        .inc();
-    let fmt = |t: i64| {
-        DateTime::from_timestamp(t, 0)
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_default()
-    };
-    tracing::error!(
-        source = %spec, from = %fmt(from), to = %fmt(to),
-        "history lost: Gitea no longer has the actions between the cursor and its oldest row \
-         (delete_old_actions cron?); continuing from the oldest row"
-    );
-}
-
-pub fn batch_published(
-    spec: &SourceSpec,
-    events: &[Event],
-    outcome: &BatchOutcome,
-    newest: &DateTime<FixedOffset>,
-) {
-    HEALTH.progress();
-    count_published(&spec.to_string(), events, outcome);
-    if outcome.duplicates > 0 {
+impl Happening for GiteaRetry<'_> {
+    fn emit(self) {
+        let GiteaRetry {
+            url,
+            reason,
+            error,
+            wait,
+        } = self;
+        HEALTH.progress();
         METRICS
-            .events_duplicate
-            .get_or_create(&source_label(spec))
-            .inc_by(outcome.duplicates as u64);
+            .gitea_retries
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+        tracing::warn!(
+            url,
+            reason,
+            wait_ms = wait.as_millis() as u64,
+            "Gitea request failed, retrying: {error}"
+        );
     }
-    tracing::info!(source = %spec, count = outcome.stored, duplicates = outcome.duplicates, newest = %newest.to_rfc3339(), "published");
 }
 
-pub fn cursor_written(spec: &SourceSpec, cursor: &Cursor) {
-    HEALTH.progress();
-    let newest = cursor
-        .newest
-        .as_deref()
-        .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
-        .map(|d| d.timestamp());
-    METRICS.cursor_written(&spec.to_string(), newest);
+/// Gitea answered with an HTTP status.
+pub struct GiteaResponse {
+    pub status: u16,
 }
 
-pub fn poll_started(spec: &SourceSpec) {
-    HEALTH.poll_started(&spec.to_string());
+impl Happening for GiteaResponse {
+    fn emit(self) {
+        let status = self.status;
+        HEALTH.progress();
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        METRICS
+            .gitea_requests
+            .get_or_create(&ClassLabel {
+                class: class.into(),
+            })
+            .inc();
+        HEALTH.set_gitea_ok(status < 500);
+    }
 }
 
-pub fn poll_completed(spec: &SourceSpec, read: usize, published: usize, took: Duration) {
-    METRICS
-        .poll_duration
-        .get_or_create(&source_label(spec))
-        .observe(took.as_secs_f64());
-    HEALTH.poll_finished(&spec.to_string(), None);
-    tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
+/// Gitea did not answer at all.
+pub struct GiteaUnreachable;
+
+impl Happening for GiteaUnreachable {
+    fn emit(self) {
+        METRICS
+            .gitea_requests
+            .get_or_create(&ClassLabel {
+                class: "error".into(),
+            })
+            .inc();
+        HEALTH.set_gitea_ok(false);
+    }
 }
 
-fn poll_error(spec: &SourceSpec, reason: &str, err: &dyn std::fmt::Display) {
+/// The client was built with `gitea.tls_insecure_skip_verify`.
+pub struct GiteaTlsUnverified<'a> {
+    pub url: &'a str,
+}
+
+impl Happening for GiteaTlsUnverified<'_> {
+    fn emit(self) {
+        let url = self.url;
+        tracing::warn!(
+            url,
+            "gitea.tls_insecure_skip_verify is on: Gitea's TLS certificate is NOT verified; anyone on the path can read the token"
+        );
+    }
+}
+
+/// A request waits for the shared rate limit.
+pub struct RateLimitWait;
+
+impl Happening for RateLimitWait {
+    fn emit(self) {
+        METRICS.rate_limit_waits.inc();
+        tracing::trace!("waiting for the Gitea rate limit");
+    }
+}
+
+/// A feed row that does not parse is skipped.
+pub struct RowSkipped<'a> {
+    pub source: &'a SourceSpec,
+    pub url: &'a str,
+    pub reason: &'a str,
+}
+
+impl Happening for RowSkipped<'_> {
+    fn emit(self) {
+        let RowSkipped {
+            source: spec,
+            url,
+            reason,
+        } = self;
+        tracing::warn!(source = %spec, url, "skipping a feed row that does not parse: {reason}");
+    }
+}
+
+/// An action whose event cannot be built is skipped.
+pub struct EventSkipped<'a> {
+    pub source: &'a SourceSpec,
+    pub reason: &'a str,
+}
+
+impl Happening for EventSkipped<'_> {
+    fn emit(self) {
+        let EventSkipped {
+            source: spec,
+            reason,
+        } = self;
+        tracing::error!(source = %spec, "skipping an action whose event cannot be built: {reason}");
+    }
+}
+
+/// A walk reads the feed again (a row may be hidden by a page boundary).
+pub struct WalkRestarted<'a> {
+    pub source: &'a SourceSpec,
+    pub pass: u64,
+    pub unproven: i64,
+}
+
+impl Happening for WalkRestarted<'_> {
+    fn emit(self) {
+        let WalkRestarted {
+            source: spec,
+            pass,
+            unproven,
+        } = self;
+        tracing::debug!(source = %spec, pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
+    }
+}
+
+/// A live walk could not prove every row held.
+pub struct WalkUnproven<'a> {
+    pub source: &'a SourceSpec,
+    pub unproven: i64,
+    pub passes: usize,
+}
+
+impl Happening for WalkUnproven<'_> {
+    fn emit(self) {
+        let WalkUnproven {
+            source: spec,
+            unproven,
+            passes,
+        } = self;
+        METRICS
+            .walks_unproven
+            .get_or_create(&source_label(spec))
+            .inc();
+        tracing::warn!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
+    }
+}
+
+/// A day walk could not prove every row of the day held.
+pub struct WalkIncomplete<'a> {
+    pub source: &'a SourceSpec,
+    pub day: NaiveDate,
+    pub read: usize,
+    pub unproven: i64,
+}
+
+impl Happening for WalkIncomplete<'_> {
+    fn emit(self) {
+        let WalkIncomplete {
+            source: spec,
+            day,
+            read,
+            unproven,
+        } = self;
+        METRICS
+            .walks_unproven
+            .get_or_create(&source_label(spec))
+            .inc();
+        tracing::warn!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
+    }
+}
+
+/// A feed cursor's window holds more identities than it can store.
+pub struct WindowShortened<'a> {
+    pub source: &'a SourceSpec,
+    pub from: i64,
+    pub max: usize,
+}
+
+impl Happening for WindowShortened<'_> {
+    fn emit(self) {
+        let WindowShortened {
+            source: spec,
+            from,
+            max,
+        } = self;
+        tracing::warn!(source = %spec, from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
+    }
+}
+
+/// A repository kind's window holds more identities than its cursor can store.
+pub struct RepoWindowShortened<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    pub from: i64,
+}
+
+impl Happening for RepoWindowShortened<'_> {
+    fn emit(self) {
+        let RepoWindowShortened {
+            owner,
+            repo,
+            kind,
+            from,
+        } = self;
+        tracing::warn!(repo = %format!("{owner}/{repo}"), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
+    }
+}
+
+/// Daylight saving time ended: the end of the day is read through plain paging.
+pub struct DstSpan<'a> {
+    pub source: &'a SourceSpec,
+    pub day: NaiveDate,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Happening for DstSpan<'_> {
+    fn emit(self) {
+        let DstSpan {
+            source: spec,
+            day,
+            from,
+            to,
+        } = self;
+        tracing::info!(source = %spec, %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
+    }
+}
+
+/// A new `repo:` source takes its repository over from the source that published it.
+pub struct CursorHandedOver<'a> {
+    pub from: &'a SourceSpec,
+    pub to: &'a SourceSpec,
+    pub position: i64,
+}
+
+impl Happening for CursorHandedOver<'_> {
+    fn emit(self) {
+        let CursorHandedOver { from, to, position } = self;
+        tracing::info!(source = %to, from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
+    }
+}
+
+/// A removed `repo:` source is drained before `to` takes its repository over.
+pub struct RepositoryDraining<'a> {
+    pub source: &'a SourceSpec,
+    pub to: &'a SourceSpec,
+}
+
+impl Happening for RepositoryDraining<'_> {
+    fn emit(self) {
+        let RepositoryDraining { source: spec, to } = self;
+        tracing::info!(source = %spec, to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
+    }
+}
+
+/// A drained repository is handed over to `to`.
+pub struct RepositoryHandedOver<'a> {
+    pub source: &'a SourceSpec,
+    pub to: &'a SourceSpec,
+}
+
+impl Happening for RepositoryHandedOver<'_> {
+    fn emit(self) {
+        let RepositoryHandedOver { source: spec, to } = self;
+        tracing::info!(source = %spec, to = %to, "repository handed over to {to}");
+    }
+}
+
+/// A source without a cursor gets one, as its `start` says.
+pub struct CursorCreated<'a> {
+    pub source: &'a SourceSpec,
+    /// The `start` setting, as written in the config.
+    pub start: &'a dyn Display,
+    pub position: i64,
+}
+
+impl Happening for CursorCreated<'_> {
+    fn emit(self) {
+        let CursorCreated {
+            source: spec,
+            start,
+            position,
+        } = self;
+        tracing::info!(source = %spec, %start, position, "no stored cursor; starting at {start}");
+    }
+}
+
+/// A source far behind catches up day by day.
+pub struct CatchUpStarted<'a> {
+    pub source: &'a SourceSpec,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Happening for CatchUpStarted<'_> {
+    fn emit(self) {
+        let CatchUpStarted {
+            source: spec,
+            from,
+            to,
+        } = self;
+        tracing::info!(source = %spec, %from, %to, "far behind: catching up day by day");
+    }
+}
+
+/// History between the cursor and Gitea's oldest row was deleted before it was read.
+pub struct GapDetected<'a> {
+    pub source: &'a SourceSpec,
+    /// Unix seconds.
+    pub from: i64,
+    /// Unix seconds.
+    pub to: i64,
+}
+
+impl Happening for GapDetected<'_> {
+    fn emit(self) {
+        let GapDetected {
+            source: spec,
+            from,
+            to,
+        } = self;
+        METRICS
+            .gaps_detected
+            .get_or_create(&source_label(spec))
+            .inc();
+        let fmt = |t: i64| {
+            DateTime::from_timestamp(t, 0)
+                .map(|d| d.to_rfc3339())
+                .unwrap_or_default()
+        };
+        tracing::error!(
+            source = %spec, from = %fmt(from), to = %fmt(to),
+            "history lost: Gitea no longer has the actions between the cursor and its oldest row \
+             (delete_old_actions cron?); continuing from the oldest row"
+        );
+    }
+}
+
+/// Counts the events of a batch that JetStream stored (not its duplicates) by op type.
+fn count_published(source: &str, stored_op_types: &[&str]) {
+    for op_type in stored_op_types {
+        METRICS
+            .events_published
+            .get_or_create(&PublishedLabels {
+                source: source.to_string(),
+                op_type: op_type.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// A feed batch was acknowledged and its cursor written.
+pub struct BatchPublished<'a> {
+    pub source: &'a SourceSpec,
+    /// Events JetStream stored.
+    pub stored: usize,
+    /// Events JetStream already had.
+    pub duplicates: usize,
+    /// The op type of each stored event (not the duplicates), oldest first.
+    pub stored_op_types: &'a [&'a str],
+    /// `created` of the batch's newest row.
+    pub newest: &'a DateTime<FixedOffset>,
+}
+
+impl Happening for BatchPublished<'_> {
+    fn emit(self) {
+        let BatchPublished {
+            source: spec,
+            stored,
+            duplicates,
+            stored_op_types,
+            newest,
+        } = self;
+        HEALTH.progress();
+        count_published(&spec.to_string(), stored_op_types);
+        if duplicates > 0 {
+            METRICS
+                .events_duplicate
+                .get_or_create(&source_label(spec))
+                .inc_by(duplicates as u64);
+        }
+        tracing::info!(source = %spec, count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
+    }
+}
+
+/// A feed cursor was written.
+pub struct CursorWritten<'a> {
+    pub source: &'a SourceSpec,
+    /// The cursor's newest published `created` (RFC 3339), if any.
+    pub newest: Option<&'a str>,
+}
+
+impl Happening for CursorWritten<'_> {
+    fn emit(self) {
+        let CursorWritten {
+            source: spec,
+            newest,
+        } = self;
+        HEALTH.progress();
+        let newest = newest
+            .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
+            .map(|d| d.timestamp());
+        METRICS.cursor_written(&spec.to_string(), newest);
+    }
+}
+
+/// A poll of a source starts.
+pub struct PollStarted<'a> {
+    pub source: &'a SourceSpec,
+}
+
+impl Happening for PollStarted<'_> {
+    fn emit(self) {
+        HEALTH.poll_started(&self.source.to_string());
+    }
+}
+
+/// A poll of a source finished.
+pub struct PollCompleted<'a> {
+    pub source: &'a SourceSpec,
+    pub read: usize,
+    pub published: usize,
+    pub took: Duration,
+}
+
+impl Happening for PollCompleted<'_> {
+    fn emit(self) {
+        let PollCompleted {
+            source: spec,
+            read,
+            published,
+            took,
+        } = self;
+        METRICS
+            .poll_duration
+            .get_or_create(&source_label(spec))
+            .observe(took.as_secs_f64());
+        HEALTH.poll_finished(&spec.to_string(), None);
+        tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
+    }
+}
+
+fn poll_error(spec: &SourceSpec, reason: &str, err: &dyn Display) {
     METRICS
         .poll_errors
         .get_or_create(&SourceReasonLabels {
@@ -226,207 +511,459 @@ fn poll_error(spec: &SourceSpec, reason: &str, err: &dyn std::fmt::Display) {
     HEALTH.poll_finished(&spec.to_string(), Some(err.to_string()));
 }
 
-pub fn poll_failed(
-    spec: &SourceSpec,
-    reason: &str,
-    err: &dyn std::fmt::Display,
-    retry_in: Duration,
-) {
-    poll_error(spec, reason, err);
-    tracing::warn!(source = %spec, reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
+/// A poll failed; the source tries again in `retry_in`.
+pub struct PollFailed<'a> {
+    pub source: &'a SourceSpec,
+    /// The error's short label (`PollError::reason`).
+    pub reason: &'a str,
+    pub error: &'a dyn Display,
+    pub retry_in: Duration,
 }
 
-pub fn source_refused(
-    spec: &SourceSpec,
-    reason: &str,
-    err: &dyn std::fmt::Display,
-    retry_in: Duration,
-) {
-    poll_error(spec, reason, err);
-    tracing::error!(source = %spec, retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
-}
-
-pub fn ready(sources: usize) {
-    tracing::info!(sources, "running");
-    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-        tracing::debug!("sd_notify READY: {e}");
+impl Happening for PollFailed<'_> {
+    fn emit(self) {
+        let PollFailed {
+            source: spec,
+            reason,
+            error: err,
+            retry_in,
+        } = self;
+        poll_error(spec, reason, err);
+        tracing::warn!(source = %spec, reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
     }
 }
 
-pub fn stopping() {
-    tracing::info!("shutting down");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+/// Gitea refused a source (401, 403, 404); it waits, the others go on.
+pub struct SourceRefused<'a> {
+    pub source: &'a SourceSpec,
+    pub reason: &'a str,
+    pub error: &'a dyn Display,
+    pub retry_in: Duration,
 }
 
-pub fn watchdog_ping() {
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+impl Happening for SourceRefused<'_> {
+    fn emit(self) {
+        let SourceRefused {
+            source: spec,
+            reason,
+            error: err,
+            retry_in,
+        } = self;
+        poll_error(spec, reason, err);
+        tracing::error!(source = %spec, retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
+    }
 }
 
-pub fn watchdog_withheld() {
-    tracing::error!(
-        "a poll is running and made no progress (no Gitea answer, no acknowledged batch) within the watchdog interval; withholding the systemd watchdog ping so the service is restarted"
-    );
+/// Every source is started.
+pub struct Ready {
+    pub sources: usize,
 }
 
-pub fn reloaded(added: usize, removed: usize, changed: usize) {
-    tracing::info!(
-        added,
-        removed,
-        changed,
-        "config reloaded (SIGHUP): sources updated, cursors kept"
-    );
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-}
-
-pub fn reload_failed(err: &dyn std::fmt::Display) {
-    tracing::error!("config reload (SIGHUP) failed, keeping the running config: {err}");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-}
-
-pub fn reload_abandoned(tasks: usize) {
-    tracing::warn!(
-        tasks,
-        "config reload (SIGHUP): a stopped source did not reach a safe point in time; abandoning it (its cursor stays at its last acknowledged batch)"
-    );
-}
-
-pub fn reload_needs_restart(section: &str) {
-    tracing::warn!(
-        "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
-    );
-}
-
-pub fn repo_event_skipped(owner: &str, repo: &str, kind: &str, reason: &str) {
-    tracing::error!(repo = %format!("{owner}/{repo}"), kind, "skipping a change whose event cannot be built: {reason}");
-}
-
-/// Counts the events of a batch that JetStream stored (not its duplicates) by op type.
-fn count_published(source: &str, events: &[Event], outcome: &BatchOutcome) {
-    for (e, dup) in events.iter().zip(&outcome.duplicate) {
-        if !dup {
-            METRICS
-                .events_published
-                .get_or_create(&PublishedLabels {
-                    source: source.to_string(),
-                    op_type: e.op_type.clone(),
-                })
-                .inc();
+impl Happening for Ready {
+    fn emit(self) {
+        let sources = self.sources;
+        tracing::info!(sources, "running");
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::debug!("sd_notify READY: {e}");
         }
     }
 }
 
-/// Counts a batch of repository-endpoint events under `source="repo:OWNER/NAME"`.
-pub fn repo_batch_published(owner: &str, repo: &str, events: &[Event], outcome: &BatchOutcome) {
-    HEALTH.progress();
-    count_published(&format!("repo:{owner}/{repo}"), events, outcome);
+/// Shutdown began.
+pub struct Stopping;
+
+impl Happening for Stopping {
+    fn emit(self) {
+        tracing::info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    }
 }
 
-pub fn repo_changes_published(owner: &str, repo: &str, kind: &str, count: usize) {
-    tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
+/// The systemd watchdog is pinged.
+pub struct WatchdogPing;
+
+impl Happening for WatchdogPing {
+    fn emit(self) {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+    }
+}
+
+/// A poll made no progress within the watchdog interval: the ping is withheld.
+pub struct WatchdogWithheld;
+
+impl Happening for WatchdogWithheld {
+    fn emit(self) {
+        tracing::error!(
+            "a poll is running and made no progress (no Gitea answer, no acknowledged batch) within the watchdog interval; withholding the systemd watchdog ping so the service is restarted"
+        );
+    }
+}
+
+/// A config reload (SIGHUP) was applied.
+pub struct Reloaded {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+}
+
+impl Happening for Reloaded {
+    fn emit(self) {
+        let Reloaded {
+            added,
+            removed,
+            changed,
+        } = self;
+        tracing::info!(
+            added,
+            removed,
+            changed,
+            "config reloaded (SIGHUP): sources updated, cursors kept"
+        );
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
+/// A config reload (SIGHUP) failed; the running config is kept.
+pub struct ReloadFailed<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl Happening for ReloadFailed<'_> {
+    fn emit(self) {
+        let err = self.error;
+        tracing::error!("config reload (SIGHUP) failed, keeping the running config: {err}");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
+/// Sources stopped by a reload did not reach a safe point in time.
+pub struct ReloadAbandoned {
+    pub tasks: usize,
+}
+
+impl Happening for ReloadAbandoned {
+    fn emit(self) {
+        let tasks = self.tasks;
+        tracing::warn!(
+            tasks,
+            "config reload (SIGHUP): a stopped source did not reach a safe point in time; abandoning it (its cursor stays at its last acknowledged batch)"
+        );
+    }
+}
+
+/// A reloaded section other than the sources needs a restart.
+pub struct ReloadNeedsRestart<'a> {
+    pub section: &'a str,
+}
+
+impl Happening for ReloadNeedsRestart<'_> {
+    fn emit(self) {
+        let section = self.section;
+        tracing::warn!(
+            "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
+        );
+    }
+}
+
+/// A repository change whose event cannot be built is skipped.
+pub struct RepoEventSkipped<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    pub reason: &'a str,
+}
+
+impl Happening for RepoEventSkipped<'_> {
+    fn emit(self) {
+        let RepoEventSkipped {
+            owner,
+            repo,
+            kind,
+            reason,
+        } = self;
+        tracing::error!(repo = %format!("{owner}/{repo}"), kind, "skipping a change whose event cannot be built: {reason}");
+    }
+}
+
+/// A batch of repository-endpoint events was acknowledged; counted under
+/// `source="repo:OWNER/NAME"`.
+pub struct RepoBatchPublished<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    /// The op type of each stored event (not the duplicates), oldest first.
+    pub stored_op_types: &'a [&'a str],
+}
+
+impl Happening for RepoBatchPublished<'_> {
+    fn emit(self) {
+        let RepoBatchPublished {
+            owner,
+            repo,
+            stored_op_types,
+        } = self;
+        HEALTH.progress();
+        count_published(&format!("repo:{owner}/{repo}"), stored_op_types);
+    }
+}
+
+/// One kind of one repository published changes in a poll.
+pub struct RepoChangesPublished<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    pub count: usize,
+}
+
+impl Happening for RepoChangesPublished<'_> {
+    fn emit(self) {
+        let RepoChangesPublished {
+            owner,
+            repo,
+            kind,
+            count,
+        } = self;
+        tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
+    }
 }
 
 /// One kind of one repository failed (the others go on); `skip_polls` polls skip it now.
-pub fn repo_kind_failed(
-    owner: &str,
-    repo: &str,
-    kind: &str,
-    err: &GiteaError,
-    failures: u32,
-    skip_polls: u32,
-) {
-    let source = format!("repo:{owner}/{repo}");
-    METRICS
-        .poll_errors
-        .get_or_create(&SourceReasonLabels {
-            source: source.clone(),
-            reason: format!("{kind}_{}", err.reason()),
-        })
-        .inc();
-    let url = match err {
-        GiteaError::Connect { url, .. }
-        | GiteaError::Timeout { url }
-        | GiteaError::Status { url, .. }
-        | GiteaError::Decode { url, .. } => url.as_str(),
-        GiteaError::Request(_) => "",
-    };
-    let status = err.status().map(|s| s.to_string()).unwrap_or_default();
-    tracing::warn!(
-        repo = %format!("{owner}/{repo}"),
-        kind,
-        url,
-        status,
-        reason = err.reason(),
-        failures,
-        skip_polls,
-        "repository endpoint failed; this kind of this repository waits {skip_polls} polls, the others go on: {err}"
-    );
+pub struct RepoKindFailed<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    /// The failed request's URL (empty when unknown).
+    pub url: &'a str,
+    /// The HTTP status, when Gitea answered with one.
+    pub status: Option<u16>,
+    /// The error's short label (`GiteaError::reason`).
+    pub reason: &'a str,
+    pub error: &'a dyn Display,
+    pub failures: u32,
+    pub skip_polls: u32,
 }
 
-pub fn repo_kind_recovered(owner: &str, repo: &str, kind: &str, failures: u32) {
-    tracing::info!(repo = %format!("{owner}/{repo}"), kind, failures, "repository endpoint answers again");
+impl Happening for RepoKindFailed<'_> {
+    fn emit(self) {
+        let RepoKindFailed {
+            owner,
+            repo,
+            kind,
+            url,
+            status,
+            reason,
+            error: err,
+            failures,
+            skip_polls,
+        } = self;
+        let source = format!("repo:{owner}/{repo}");
+        METRICS
+            .poll_errors
+            .get_or_create(&SourceReasonLabels {
+                source: source.clone(),
+                reason: format!("{kind}_{reason}"),
+            })
+            .inc();
+        let status = status.map(|s| s.to_string()).unwrap_or_default();
+        tracing::warn!(
+            repo = %format!("{owner}/{repo}"),
+            kind,
+            url,
+            status,
+            reason,
+            failures,
+            skip_polls,
+            "repository endpoint failed; this kind of this repository waits {skip_polls} polls, the others go on: {err}"
+        );
+    }
 }
 
-pub fn repo_kind_conflict(owner: &str, repo: &str, kind: &str, err: &dyn std::fmt::Display) {
-    tracing::warn!(repo = %format!("{owner}/{repo}"), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
+/// A kind of a repository that was failing answers again.
+pub struct RepoKindRecovered<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    pub failures: u32,
 }
 
-pub fn repo_list_failed(org: &str, err: &GiteaError, kept: usize) {
-    METRICS
-        .poll_errors
-        .get_or_create(&SourceReasonLabels {
-            source: format!("org:{org}"),
-            reason: format!("repos_{}", err.reason()),
-        })
-        .inc();
-    tracing::warn!(
-        org,
-        reason = err.reason(),
-        kept,
-        "cannot list the org's repositories; polling the {kept} known ones: {err}"
-    );
+impl Happening for RepoKindRecovered<'_> {
+    fn emit(self) {
+        let RepoKindRecovered {
+            owner,
+            repo,
+            kind,
+            failures,
+        } = self;
+        tracing::info!(repo = %format!("{owner}/{repo}"), kind, failures, "repository endpoint answers again");
+    }
 }
 
-pub fn list_truncated(what: &str, path: &str, pages: usize, items: usize) {
-    tracing::warn!(
-        of = what,
-        path,
-        pages,
-        items,
-        "list longer than the pages read: reading {pages} pages at most; the rest is not read this poll and the list is taken as incomplete"
-    );
+/// A kind's cursor was written elsewhere meanwhile.
+pub struct RepoKindConflict<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    pub error: &'a dyn Display,
 }
 
-pub fn actions_unsupported(owner: &str, repo: &str) {
-    tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
+impl Happening for RepoKindConflict<'_> {
+    fn emit(self) {
+        let RepoKindConflict {
+            owner,
+            repo,
+            kind,
+            error: err,
+        } = self;
+        tracing::warn!(repo = %format!("{owner}/{repo}"), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
+    }
 }
 
-pub fn actions_supported(owner: &str, repo: &str) {
-    tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
+/// An org's repositories cannot be listed; the `kept` known ones are polled.
+pub struct RepoListFailed<'a> {
+    pub org: &'a str,
+    /// The error's short label (`GiteaError::reason`).
+    pub reason: &'a str,
+    pub error: &'a dyn Display,
+    pub kept: usize,
 }
 
-pub fn repo_changes_before_start(owner: &str, repo: &str, kind: &str, n: usize) {
-    tracing::debug!(repo = %format!("{owner}/{repo}"), kind, n, "changes before the source's start not published");
+impl Happening for RepoListFailed<'_> {
+    fn emit(self) {
+        let RepoListFailed {
+            org,
+            reason,
+            error: err,
+            kept,
+        } = self;
+        METRICS
+            .poll_errors
+            .get_or_create(&SourceReasonLabels {
+                source: format!("org:{org}"),
+                reason: format!("repos_{reason}"),
+            })
+            .inc();
+        tracing::warn!(
+            org,
+            reason,
+            kept,
+            "cannot list the org's repositories; polling the {kept} known ones: {err}"
+        );
+    }
 }
 
-pub fn nats_waiting(spec: &SourceSpec) {
-    tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
+/// A list is longer than the pages read.
+pub struct ListTruncated<'a> {
+    pub what: &'a str,
+    pub path: &'a str,
+    pub pages: usize,
+    pub items: usize,
 }
 
-pub fn nats_connected(connected: bool) {
-    METRICS.nats_connected.set(connected as i64);
-    HEALTH.set_nats_ok(connected);
+impl Happening for ListTruncated<'_> {
+    fn emit(self) {
+        let ListTruncated {
+            what,
+            path,
+            pages,
+            items,
+        } = self;
+        tracing::warn!(
+            of = what,
+            path,
+            pages,
+            items,
+            "list longer than the pages read: reading {pages} pages at most; the rest is not read this poll and the list is taken as incomplete"
+        );
+    }
 }
 
-pub fn nats_event(event: &async_nats::Event) {
-    match event {
-        async_nats::Event::Connected => {
-            nats_connected(true);
-            tracing::info!("NATS connected")
+/// The server has no Actions API (404) for this repository.
+pub struct ActionsUnsupported<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+}
+
+impl Happening for ActionsUnsupported<'_> {
+    fn emit(self) {
+        let ActionsUnsupported { owner, repo } = self;
+        tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
+    }
+}
+
+/// The server answers on its Actions API now.
+pub struct ActionsSupported<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+}
+
+impl Happening for ActionsSupported<'_> {
+    fn emit(self) {
+        let ActionsSupported { owner, repo } = self;
+        tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
+    }
+}
+
+/// Changes read before the source's start are not published.
+pub struct RepoChangesBeforeStart<'a> {
+    pub owner: &'a str,
+    pub repo: &'a str,
+    pub kind: &'a str,
+    pub n: usize,
+}
+
+impl Happening for RepoChangesBeforeStart<'_> {
+    fn emit(self) {
+        let RepoChangesBeforeStart {
+            owner,
+            repo,
+            kind,
+            n,
+        } = self;
+        tracing::debug!(repo = %format!("{owner}/{repo}"), kind, n, "changes before the source's start not published");
+    }
+}
+
+/// A source waits for NATS before polling Gitea.
+pub struct NatsWaiting<'a> {
+    pub source: &'a SourceSpec,
+}
+
+impl Happening for NatsWaiting<'_> {
+    fn emit(self) {
+        let spec = self.source;
+        tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
+    }
+}
+
+/// NATS is connected, or not.
+pub struct NatsConnected {
+    pub connected: bool,
+}
+
+impl Happening for NatsConnected {
+    fn emit(self) {
+        let connected = self.connected;
+        METRICS.nats_connected.set(connected as i64);
+        HEALTH.set_nats_ok(connected);
+    }
+}
+
+/// An event of the NATS connection (connected, disconnected, anything else).
+pub struct NatsEvent<'a> {
+    pub event: &'a async_nats::Event,
+}
+
+impl Happening for NatsEvent<'_> {
+    fn emit(self) {
+        match self.event {
+            async_nats::Event::Connected => {
+                emit(NatsConnected { connected: true });
+                tracing::info!("NATS connected")
+            }
+            async_nats::Event::Disconnected => {
+                emit(NatsConnected { connected: false });
+                tracing::warn!("NATS disconnected; reconnecting")
+            }
+            other => tracing::info!("NATS: {other}"),
         }
-        async_nats::Event::Disconnected => {
-            nats_connected(false);
-            tracing::warn!("NATS disconnected; reconnecting")
-        }
-        other => tracing::info!("NATS: {other}"),
     }
 }

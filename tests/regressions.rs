@@ -369,7 +369,7 @@ async fn a_burst_larger_than_a_cursor_can_remember_still_moves_the_cursor() {
     let c = cursor_of(&nats.url(), "repo:acme/widgets")
         .await
         .expect("a cursor");
-    assert!(c.seen.len() <= gitea_nats_sourcer::feed::cursor::MAX_SEEN);
+    assert!(c.seen.len() <= gitea_nats_sourcer::state::cursor::MAX_SEEN);
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), n as usize);
     assert_no_repeats(&msgs);

@@ -7,7 +7,7 @@ pub mod tail;
 
 use crate::cli::{Cli, Command, CursorsCommand};
 use crate::config::{Config, ConfigError, LogFormat};
-use crate::telemetry;
+use crate::logging;
 
 /// Prints a line to stdout, ignoring a closed pipe (`tail | head` must not panic).
 #[macro_export]
@@ -71,7 +71,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         .log_format
         .or(config.log.format)
         .unwrap_or(LogFormat::Text);
-    telemetry::init(format, Some(&config.log));
+    logging::init(format, Some(&config.log));
     if let Some(w) = config.inline_token_warning(&cli.config) {
         tracing::warn!("{w}");
     }
@@ -99,7 +99,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| match e {
                     // A config error (exit 2), with the same message.
-                    crate::scheduler::RunError::Config(c) => anyhow::Error::new(c),
+                    crate::app::RunError::Config(c) => anyhow::Error::new(c),
                     e => anyhow::Error::new(e),
                 })
         }
@@ -136,8 +136,7 @@ async fn backfill(
     };
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
-        let Some(services) = crate::scheduler::connect(&config, &mut shutdown.clone()).await?
-        else {
+        let Some(services) = crate::app::connect(&config, &mut shutdown.clone()).await? else {
             return Ok(None);
         };
         let totals =

@@ -1,15 +1,10 @@
-//! Walking Gitea's activity feeds without losing or repeating actions: the cursor and its
-//! design (`cursor`), the page walks (`walk`), cross-feed de-duplication (`dedup`) and one
-//! poll of one source (`poll`).
+//! Walking Gitea's activity feeds without losing or repeating actions: the walk's evidence
+//! (`evidence`), the page walks (`walk`) and one poll of one source's feed (`poll`). The
+//! cursor design is in `state::cursor`; what feed and repository polls share is in
+//! `pipeline`.
 
-pub mod cursor;
-pub mod dedup;
-pub mod enrich;
 pub mod evidence;
-pub mod pipeline;
 pub mod poll;
 pub mod walk;
 
-pub use cursor::Cursor;
-pub use dedup::RecentIndex;
-pub use poll::{PollContext, PollError, PollReport, SourcePoller};
+pub use poll::{FeedPoller, PollReport};

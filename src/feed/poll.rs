@@ -1,177 +1,23 @@
 //! One poll of one source: read the feed above the cursor's cutoff (or catch up day by day
 //! when far behind), publish what is new oldest first, wait for every ack, move the cursor.
-//! The design is in `feed::cursor`.
+//! The design is in `state::cursor`.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 
-use super::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
-use super::dedup::RecentIndex;
-use super::pipeline::{Pending, Pipeline, Target};
 use super::walk::{self, LiveWalk};
 use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
-use crate::gitea::{ActivityRow, GiteaClient, GiteaError};
-use crate::publish::{BatchOutcome, PublishError, Publisher};
+use crate::gitea::day::midnight;
+use crate::gitea::{ActivityRow, GiteaError};
+use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
+use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::{CursorStore, StateError, Stored};
-use crate::telemetry;
-
-/// What every source's poller shares.
-pub struct PollContext {
-    pub client: GiteaClient,
-    pub publisher: Publisher,
-    pub store: CursorStore,
-    pub index: Arc<RecentIndex>,
-    /// Base URL of the Gitea web UI, without a trailing `/` (CloudEvents `source`).
-    pub gitea_url: String,
-    pub subject_prefix: String,
-    /// Trailing window, seconds.
-    pub lookback: i64,
-    /// Page budget of a live poll before it switches to catch-up.
-    pub live_pages: usize,
-    /// Events per pipelined batch; the cursor is written after each.
-    pub batch: usize,
-    /// Issues fetched for `enrich = true` sources.
-    pub issues: super::enrich::IssueCache,
-    /// Which source publishes which repository (updated on reload).
-    pub owners: std::sync::RwLock<Owners>,
-}
-
-impl PollContext {
-    /// The publish pipeline with the cross-feed index (live polls and repository kinds).
-    pub fn pipeline(&self) -> Pipeline<'_> {
-        Pipeline {
-            publisher: &self.publisher,
-            index: Some(&self.index),
-            batch: self.batch,
-        }
-    }
-}
-
-/// Each repository's actions are published by exactly one source: its `repo:` source if
-/// there is one, else its org's `org:` source, else a `user:` source. The same action read
-/// through several feeds then never races itself, even across restarts and outages.
-#[derive(Debug, Default, Clone)]
-pub struct Owners {
-    /// `owner/name` (lower case) of the repository sources.
-    repos: std::collections::HashSet<String>,
-    /// Org names (lower case) of the org sources.
-    orgs: std::collections::HashSet<String>,
-    /// The user sources.
-    users: Vec<SourceSpec>,
-    /// Removed `repo:` sources still publishing their repository until drained.
-    draining: std::collections::HashSet<SourceSpec>,
-}
-
-impl Owners {
-    pub fn new<'a>(specs: impl IntoIterator<Item = &'a SourceSpec>) -> Owners {
-        let mut o = Owners::default();
-        for spec in specs {
-            match spec {
-                SourceSpec::Repo { owner, name } => {
-                    o.repos.insert(format!("{owner}/{name}").to_lowercase());
-                }
-                SourceSpec::Org(org) => {
-                    o.orgs.insert(org.to_lowercase());
-                }
-                SourceSpec::User(_) => o.users.push(spec.clone()),
-            }
-        }
-        o
-    }
-
-    /// Ownership with these removed `repo:` sources still publishing their repositories
-    /// while they are drained (polled to the head once more) before the handover.
-    pub fn with_draining(mut self, specs: impl IntoIterator<Item = SourceSpec>) -> Owners {
-        for spec in specs {
-            if let SourceSpec::Repo { owner, name } = &spec
-                && !self
-                    .repos
-                    .contains(&format!("{owner}/{name}").to_lowercase())
-            {
-                self.draining.insert(spec);
-            }
-        }
-        self
-    }
-
-    /// The removed `repo:` sources being drained.
-    pub fn draining(&self) -> impl Iterator<Item = &SourceSpec> {
-        self.draining.iter()
-    }
-
-    /// A drained repository changes hands: its org or user source publishes it from now on.
-    pub fn drained(&mut self, spec: &SourceSpec) {
-        self.draining.remove(spec);
-    }
-
-    /// The users of the user sources.
-    pub fn users(&self) -> &[SourceSpec] {
-        &self.users
-    }
-
-    fn repo_owned(&self, repo: &str) -> bool {
-        self.repos.contains(repo)
-            || self.draining.iter().any(|d| {
-                matches!(d, SourceSpec::Repo { owner, name }
-                    if format!("{owner}/{name}").to_lowercase() == repo)
-            })
-    }
-
-    /// The source that publishes `owner/name` when no `repo:` source does: its org's source,
-    /// else the owner's `user:` source (the user's own repositories), if configured.
-    pub fn fallback_for(&self, owner: &str, users: &[SourceSpec]) -> Option<SourceSpec> {
-        let o = owner.to_lowercase();
-        if self.orgs.contains(&o) {
-            return Some(SourceSpec::Org(owner.to_string()));
-        }
-        users
-            .iter()
-            .find(|u| matches!(u, SourceSpec::User(n) if n.to_lowercase() == o))
-            .cloned()
-    }
-
-    /// Whether `spec` publishes this row (another source may own its repository).
-    pub fn publishes(&self, spec: &SourceSpec, row: &ActivityRow) -> bool {
-        let Some((owner, name)) = row.activity.repo_names() else {
-            return true;
-        };
-        let repo = format!("{owner}/{name}").to_lowercase();
-        match spec {
-            SourceSpec::Repo { .. } => true,
-            SourceSpec::Org(_) => !self.repo_owned(&repo),
-            SourceSpec::User(_) => {
-                !self.repo_owned(&repo) && !self.orgs.contains(&owner.to_lowercase())
-            }
-        }
-    }
-}
-
-/// Why a poll did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum PollError {
-    #[error(transparent)]
-    Gitea(#[from] GiteaError),
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    #[error(transparent)]
-    State(#[from] StateError),
-}
-
-impl PollError {
-    /// Short label for logs and metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            PollError::Gitea(e) => e.reason(),
-            PollError::Publish(_) => "publish",
-            PollError::State(StateError::Conflict { .. }) => "cursor_conflict",
-            PollError::State(_) => "cursor",
-        }
-    }
-}
+use crate::state::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
+use crate::state::{StateError, Stored};
+use crate::telemetry::{self, emit};
 
 /// What one poll did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -190,13 +36,11 @@ pub struct PollReport {
     pub caught_up: bool,
 }
 
-/// Polls one source; keeps its cursor between polls.
-pub struct SourcePoller {
-    ctx: Arc<PollContext>,
+/// Polls one source's feed; keeps its cursor between polls.
+pub struct FeedPoller {
+    ctx: Arc<Context>,
     source: Source,
     state: Option<Stored>,
-    /// An org source's repositories (for `kinds`) and when they were listed.
-    repos: Option<(std::time::Instant, Vec<(String, String)>)>,
     /// When this source was configured in this process (start or reload).
     configured_at: chrono::DateTime<chrono::Utc>,
 }
@@ -214,13 +58,12 @@ async fn read<T>(
     }
 }
 
-impl SourcePoller {
-    pub fn new(ctx: Arc<PollContext>, source: Source) -> Self {
-        SourcePoller {
+impl FeedPoller {
+    pub fn new(ctx: Arc<Context>, source: Source) -> Self {
+        FeedPoller {
             ctx,
             source,
             state: None,
-            repos: None,
             configured_at: chrono::Utc::now(),
         }
     }
@@ -234,7 +77,8 @@ impl SourcePoller {
         self.state.as_ref().map(|s| &s.cursor)
     }
 
-    /// One poll. On error the cursor stays where the last acknowledged batch left it.
+    /// One poll of the feed. On error the cursor stays where the last acknowledged batch
+    /// left it.
     pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
         let mut report = PollReport::default();
         let mut stored = match self.state.take() {
@@ -257,56 +101,7 @@ impl SourcePoller {
             self.state = Some(stored);
         }
         result?;
-        if !self.source.kinds.is_empty() && !report.stopped {
-            report.published += self.poll_repositories(shutdown).await?;
-        }
         Ok(report)
-    }
-
-    /// The repository endpoints (`kinds`) of this source's repository or org repositories.
-    async fn poll_repositories(&mut self, shutdown: &mut Shutdown) -> Result<usize, PollError> {
-        let repos = match &self.source.spec {
-            SourceSpec::Repo { owner, name } => vec![(owner.clone(), name.clone())],
-            SourceSpec::Org(org) => {
-                let stale = self
-                    .repos
-                    .as_ref()
-                    .is_none_or(|(at, _)| at.elapsed() >= self.source.repos_refresh);
-                if stale {
-                    // A failed listing keeps the repositories known (if any) and is tried
-                    // again next poll; it does not fail the org's feed poll.
-                    match crate::repo::org_repos(&self.ctx.client, org).await {
-                        Ok(list) => self.repos = Some((std::time::Instant::now(), list)),
-                        Err(e) => telemetry::repo_list_failed(
-                            org,
-                            &e,
-                            self.repos.as_ref().map_or(0, |(_, l)| l.len()),
-                        ),
-                    }
-                }
-                self.repos
-                    .as_ref()
-                    .map(|(_, l)| l.clone())
-                    .unwrap_or_default()
-            }
-            SourceSpec::User(_) => Vec::new(),
-        };
-        let mut published = 0;
-        for (owner, name) in repos {
-            if shutdown.is_fired() {
-                break;
-            }
-            published += crate::repo::poll_repo(
-                &self.ctx,
-                &owner,
-                &name,
-                &self.source.kinds,
-                self.source.start,
-                shutdown,
-            )
-            .await?;
-        }
-        Ok(published)
     }
 
     async fn poll_with(
@@ -390,7 +185,10 @@ impl SourcePoller {
         };
         stored.cursor.handed_to = Some(to.to_string());
         self.commit(&mut stored).await?;
-        telemetry::repository_handed_over(&self.source.spec, to);
+        emit(telemetry::RepositoryHandedOver {
+            source: &self.source.spec,
+            to,
+        });
         Ok(())
     }
 
@@ -404,7 +202,7 @@ impl SourcePoller {
         };
         let from = {
             let owners = self.ctx.owners.read().unwrap_or_else(|e| e.into_inner());
-            owners.fallback_for(owner, &owners.users)
+            owners.fallback_for(owner, owners.users())
         };
         let Some(from) = from else { return Ok(None) };
         let Some(prev) = self.ctx.store.load(&from).await? else {
@@ -421,7 +219,11 @@ impl SourcePoller {
         }
         let mut cursor = Cursor::new(prev.cursor.position, prev.cursor.floor);
         cursor.floor_day = prev.cursor.floor_day;
-        telemetry::cursor_handed_over(&from, &self.source.spec, cursor.position);
+        emit(telemetry::CursorHandedOver {
+            from: &from,
+            to: &self.source.spec,
+            position: cursor.position,
+        });
         let mut stored = Stored {
             cursor,
             revision: self.stored_revision().await?,
@@ -466,13 +268,17 @@ impl SourcePoller {
             (StartAt::Date(day), Some(_)) => {
                 // The earliest instant the local day can begin at (any offset); the exact
                 // rule is the row's own local date (`floor_day`).
-                let floor = walk::midnight(day, MAX_OFFSET);
+                let floor = midnight(day, MAX_OFFSET);
                 let mut c = Cursor::new(floor - 1, floor);
                 c.floor_day = Some(day);
                 c
             }
         };
-        telemetry::cursor_created(spec, &self.source.start, cursor.position);
+        emit(telemetry::CursorCreated {
+            source: spec,
+            start: &self.source.start,
+            position: cursor.position,
+        });
         let mut stored = Stored {
             cursor,
             revision: self.stored_revision().await?,
@@ -516,7 +322,11 @@ impl SourcePoller {
             .min()
             .unwrap_or(newest.date_naive());
         let last_day = newest.date_naive();
-        telemetry::catch_up_started(spec, first_day, last_day);
+        emit(telemetry::CatchUpStarted {
+            source: spec,
+            from: first_day,
+            to: last_day,
+        });
         let mut days = walk::DayWalker::new(&ctx.client, spec, last_day);
         for day in first_day.iter_days().take_while(|d| *d <= last_day) {
             if shutdown.is_fired() {
@@ -613,7 +423,11 @@ impl SourcePoller {
                 to: oldest,
                 detected_at: chrono::Utc::now(),
             };
-            telemetry::gap_detected(spec, gap.from, gap.to);
+            emit(telemetry::GapDetected {
+                source: spec,
+                from: gap.from,
+                to: gap.to,
+            });
             cursor.gap = Some(gap);
         }
     }
@@ -625,7 +439,10 @@ impl SourcePoller {
             .store
             .save(&self.source.spec, &stored.cursor, stored.revision)
             .await?;
-        telemetry::cursor_written(&self.source.spec, &stored.cursor);
+        emit(telemetry::CursorWritten {
+            source: &self.source.spec,
+            newest: stored.cursor.newest.as_deref(),
+        });
         Ok(())
     }
 }
@@ -635,7 +452,7 @@ const MAX_OFFSET: i32 = 14 * 3600;
 
 /// A feed cursor as the pipeline's target.
 struct FeedTarget<'a> {
-    poller: &'a SourcePoller,
+    poller: &'a FeedPoller,
     stored: &'a mut Stored,
     /// The oldest unproven second: the position never passes it.
     cap: Option<i64>,
@@ -673,7 +490,10 @@ impl Target for FeedTarget<'_> {
                 Ok(e) => events.push(e),
                 // Serialising a parsed row cannot fail in practice; if it does, the row is
                 // skipped loudly rather than blocking the source forever.
-                Err(e) => telemetry::event_skipped(&p.source.spec, &e.to_string()),
+                Err(e) => emit(telemetry::EventSkipped {
+                    source: &p.source.spec,
+                    reason: &e.to_string(),
+                }),
             }
         }
         events
@@ -695,15 +515,20 @@ impl Target for FeedTarget<'_> {
         let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
         cursor.advance(to, lookback);
         if let Some(from) = cursor.bound_window(self.cap) {
-            telemetry::window_shortened(&self.poller.source.spec, from, MAX_SEEN);
+            emit(telemetry::WindowShortened {
+                source: &self.poller.source.spec,
+                from,
+                max: MAX_SEEN,
+            });
         }
         self.poller.commit(self.stored).await?;
-        telemetry::batch_published(
-            &self.poller.source.spec,
-            events,
-            outcome,
-            &last.item.activity.created,
-        );
+        emit(telemetry::BatchPublished {
+            source: &self.poller.source.spec,
+            stored: outcome.stored,
+            duplicates: outcome.duplicates,
+            stored_op_types: &stored_op_types(events, outcome),
+            newest: &last.item.activity.created,
+        });
         Ok(())
     }
 }

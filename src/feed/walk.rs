@@ -11,11 +11,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
-use super::cursor::SeenSet;
 use super::evidence::{self, PageShape, Run};
+use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, FeedPage, GiteaClient, GiteaError};
 use crate::source::SourceSpec;
-use crate::telemetry;
+use crate::state::cursor::SeenSet;
+use crate::telemetry::{self, emit};
 
 /// How many passes one walk makes at most before it gives up proving (and says so).
 const MAX_PASSES: usize = 6;
@@ -189,11 +190,19 @@ pub async fn walk_back_to_known(
         unproven = got.unproven(cutoff);
         match unproven {
             None => break,
-            Some(t) => telemetry::walk_restarted(spec, pass as u64, t),
+            Some(t) => emit(telemetry::WalkRestarted {
+                source: spec,
+                pass: pass as u64,
+                unproven: t,
+            }),
         }
     }
     if let Some(t) = unproven {
-        telemetry::walk_unproven(spec, t, MAX_PASSES);
+        emit(telemetry::WalkUnproven {
+            source: spec,
+            unproven: t,
+            passes: MAX_PASSES,
+        });
     }
     Ok(LiveWalk::Done {
         rows: got.rows,
@@ -321,11 +330,20 @@ pub async fn walk_day(
         unproven = got.unproven(i64::MIN);
         match unproven {
             None => break,
-            Some(t) => telemetry::walk_restarted(spec, pass as u64 + 1, t),
+            Some(t) => emit(telemetry::WalkRestarted {
+                source: spec,
+                pass: pass as u64 + 1,
+                unproven: t,
+            }),
         }
     }
     if let Some(t) = unproven {
-        telemetry::walk_incomplete(spec, date, got.ids.len(), t);
+        emit(telemetry::WalkIncomplete {
+            source: spec,
+            day: date,
+            read: got.ids.len(),
+            unproven: t,
+        });
     }
     Ok(Walked {
         rows: got.rows,
@@ -377,7 +395,11 @@ pub async fn walk_span(
             unproven = got.unproven(lo).filter(|t| *t <= hi);
             match unproven {
                 None => break,
-                Some(t) => telemetry::walk_restarted(spec, pass as u64 + 1, t),
+                Some(t) => emit(telemetry::WalkRestarted {
+                    source: spec,
+                    pass: pass as u64 + 1,
+                    unproven: t,
+                }),
             }
             continue;
         }
@@ -400,11 +422,19 @@ pub async fn walk_span(
         unproven = got.unproven(lo).filter(|t| *t <= hi);
         match unproven {
             None => break,
-            Some(t) => telemetry::walk_restarted(spec, pass as u64 + 1, t),
+            Some(t) => emit(telemetry::WalkRestarted {
+                source: spec,
+                pass: pass as u64 + 1,
+                unproven: t,
+            }),
         }
     }
     if let Some(t) = unproven {
-        telemetry::walk_unproven(spec, t, MAX_PASSES);
+        emit(telemetry::WalkUnproven {
+            source: spec,
+            unproven: t,
+            passes: MAX_PASSES,
+        });
     }
     let rows = got
         .rows
@@ -446,14 +476,6 @@ pub async fn oldest_row(
 /// The offset of a row's `created`, seconds east of UTC.
 fn offset_of(r: &ActivityRow) -> i32 {
     r.activity.created.offset().local_minus_utc()
-}
-
-/// Unix seconds of local midnight starting `day`, at the fixed offset `offset`.
-pub fn midnight(day: NaiveDate, offset: i32) -> i64 {
-    day.and_hms_opt(0, 0, 0)
-        .map(|dt| dt.and_utc().timestamp() - i64::from(offset))
-        // 00:00:00 exists on every date; this arm is never taken.
-        .unwrap_or_default()
 }
 
 /// Walks days oldest first, each with the rows of its local day that no `date=` query
@@ -549,7 +571,12 @@ impl<'a> DayWalker<'a> {
             let lo = midnight(anchor.succ_opt().unwrap_or(anchor), o_old);
             let hi = midnight(next, o_new) - 1;
             if lo <= hi {
-                telemetry::dst_span(self.spec, day, lo, hi);
+                emit(telemetry::DstSpan {
+                    source: self.spec,
+                    day,
+                    from: lo,
+                    to: hi,
+                });
                 let span = walk_span(self.client, self.spec, lo, hi).await?;
                 let ids: HashSet<i64> = w.rows.iter().map(|r| r.activity.id).collect();
                 w.rows.extend(

@@ -19,7 +19,7 @@ use super::error::{GiteaError, parse_retry_after};
 use super::types::{ActivityRow, ApiSettings, ServerVersion, User};
 use crate::config::{GiteaConfig, Secret};
 use crate::source::SourceSpec;
-use crate::telemetry;
+use crate::telemetry::{self, emit};
 
 /// One page of a feed.
 #[derive(Debug)]
@@ -114,7 +114,7 @@ impl GiteaClient {
             builder = builder.add_root_certificate(cert);
         }
         if cfg.tls_insecure_skip_verify {
-            telemetry::gitea_tls_unverified(&cfg.url);
+            emit(telemetry::GiteaTlsUnverified { url: &cfg.url });
             builder = builder.danger_accept_invalid_certs(true);
         }
         let http = builder
@@ -215,7 +215,11 @@ impl GiteaClient {
         for raw in raws {
             match ActivityRow::parse(raw) {
                 Ok(row) => rows.push(row),
-                Err(e) => telemetry::row_skipped(spec, &redact(&url), &e.to_string()),
+                Err(e) => emit(telemetry::RowSkipped {
+                    source: spec,
+                    url: &redact(&url),
+                    reason: &e.to_string(),
+                }),
             }
         }
         let (total, has_next) = paging(&headers);
@@ -335,7 +339,14 @@ impl GiteaClient {
             .sleep(tokio::time::sleep)
             .when(GiteaError::is_retryable)
             .adjust(|e, planned| planned.map(|d| e.retry_after().unwrap_or(d)))
-            .notify(|e, wait| telemetry::gitea_retry(&shown, e, wait))
+            .notify(|e, wait| {
+                emit(telemetry::GiteaRetry {
+                    url: &shown,
+                    reason: e.reason(),
+                    error: e,
+                    wait,
+                })
+            })
             .await
     }
 
@@ -344,7 +355,7 @@ impl GiteaClient {
         {
             let _turn = self.inner.turn.lock().await;
             if self.inner.limiter.check().is_err() {
-                telemetry::rate_limit_wait();
+                emit(telemetry::RateLimitWait);
                 self.inner.limiter.until_ready().await;
             }
         }
@@ -361,10 +372,12 @@ impl GiteaClient {
             req = req.header(AUTHORIZATION, value);
         }
         let resp = req.send().await.map_err(|e| {
-            telemetry::gitea_unreachable();
+            emit(telemetry::GiteaUnreachable);
             transport_error(&shown, e)
         })?;
-        telemetry::gitea_response(resp.status().as_u16());
+        emit(telemetry::GiteaResponse {
+            status: resp.status().as_u16(),
+        });
         let resp = check_status(&shown, resp).await?;
         let headers = resp.headers().clone();
         let body = read_body(&shown, resp, MAX_BODY).await?;

@@ -52,6 +52,17 @@ impl GiteaError {
         }
     }
 
+    /// The URL of the failed request (redacted), or empty when unknown.
+    pub fn url(&self) -> &str {
+        match self {
+            GiteaError::Connect { url, .. }
+            | GiteaError::Timeout { url }
+            | GiteaError::Status { url, .. }
+            | GiteaError::Decode { url, .. } => url.as_str(),
+            GiteaError::Request(_) => "",
+        }
+    }
+
     /// HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {

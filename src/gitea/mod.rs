@@ -2,6 +2,7 @@
 //! lenient types of what Gitea returns.
 
 pub mod client;
+pub mod day;
 pub mod error;
 pub mod types;
 

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Change, Collected, KindCursor, Reader, Repo, change_id, unix};
 use crate::gitea::GiteaError;
-use crate::telemetry;
+use crate::telemetry::{self, emit};
 
 /// The `actions` reader.
 pub struct Actions;
@@ -59,7 +59,10 @@ async fn collect(
         Ok(runs) => runs,
         Err(e) if e.status() == Some(404) => {
             if !was_unsupported {
-                telemetry::actions_unsupported(repo.owner, repo.name);
+                emit(telemetry::ActionsUnsupported {
+                    owner: repo.owner,
+                    repo: repo.name,
+                });
             }
             return Ok(Collected {
                 changes: Vec::new(),
@@ -74,7 +77,10 @@ async fn collect(
         Err(e) => return Err(e),
     };
     if was_unsupported {
-        telemetry::actions_supported(repo.owner, repo.name);
+        emit(telemetry::ActionsSupported {
+            owner: repo.owner,
+            repo: repo.name,
+        });
     }
     // A cursor created at "now" records the runs that exist without announcing them; runs
     // found once Actions appeared are news (they began after it was last asked).
@@ -176,11 +182,11 @@ async fn read_runs(repo: &Repo<'_>, known: &BTreeMap<i64, String>) -> Result<Run
         .filter_map(|r| r["id"].as_i64())
         .min()
         .unwrap_or(i64::MAX);
-    telemetry::list_truncated(
-        &format!("{}/{}", repo.owner, repo.name),
-        &path.join("/"),
-        PAGES,
-        items.len(),
-    );
+    emit(telemetry::ListTruncated {
+        what: &format!("{}/{}", repo.owner, repo.name),
+        path: &path.join("/"),
+        pages: PAGES,
+        items: items.len(),
+    });
     Ok(Runs { items, oldest })
 }

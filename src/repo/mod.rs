@@ -31,60 +31,22 @@ mod statuses;
 
 pub use actions::RECHECK_SECS as ACTIONS_RECHECK_SECS;
 
-use std::fmt;
-
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::StartAt;
+use crate::config::{RepoKind, StartAt};
 use crate::event::{self, Event, escape_token};
-use crate::feed::cursor::{Identity, MAX_SEEN, SeenSet};
-use crate::feed::pipeline::{Pending, Target};
-use crate::feed::walk;
-use crate::feed::{PollContext, PollError};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
+use crate::gitea::day::midnight;
+use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
-use crate::telemetry;
-
-/// A repository endpoint to poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RepoKind {
-    /// Issue and pull request changes: labels, assignees, milestones, review requests,
-    /// title and body edits (`/issues?since=` then `/issues/{index}/timeline`).
-    Issues,
-    /// Comments created and edited (`/issues/comments?since=`).
-    Comments,
-    /// Releases published, edited, deleted (`/releases`).
-    Releases,
-    /// Commit statuses of recently pushed heads (`/branches`, `/statuses/{sha}`).
-    Statuses,
-    /// Actions runs and their state changes (`/actions/runs`), where the server has them.
-    Actions,
-}
-
-impl RepoKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            RepoKind::Issues => "issues",
-            RepoKind::Comments => "comments",
-            RepoKind::Releases => "releases",
-            RepoKind::Statuses => "statuses",
-            RepoKind::Actions => "actions",
-        }
-    }
-}
-
-impl fmt::Display for RepoKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::state::cursor::{Identity, MAX_SEEN, SeenSet};
+use crate::telemetry::{self, emit};
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
 /// (`issues::State`, `releases::State`, ...).
@@ -143,7 +105,7 @@ impl<S> KindCursor<S> {
                 .is_some_and(|t| t.with_timezone(own.offset()).date_naive() >= day),
             // No offset to tell its local date: only what is on or after `day` in every
             // zone (its latest midnight).
-            Err(_) => c.t >= walk::midnight(day, MIN_OFFSET),
+            Err(_) => c.t >= midnight(day, MIN_OFFSET),
         }
     }
 }
@@ -312,7 +274,12 @@ async fn list_pages(
             return Ok(Listed { items, complete });
         }
     }
-    telemetry::list_truncated(what, &path.join("/"), max_pages, items.len());
+    emit(telemetry::ListTruncated {
+        what,
+        path: &path.join("/"),
+        pages: max_pages,
+        items: items.len(),
+    });
     Ok(Listed {
         items,
         complete: false,
@@ -342,12 +309,7 @@ fn kv_key(kind: RepoKind, owner: &str, name: &str) -> String {
     )
 }
 
-fn build(
-    ctx: &PollContext,
-    owner: &str,
-    name: &str,
-    c: &Change,
-) -> Result<Event, serde_json::Error> {
+fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, serde_json::Error> {
     #[derive(Serialize)]
     struct Ce<'a> {
         specversion: &'static str,
@@ -395,7 +357,7 @@ fn build(
 /// failing is skipped for a growing number of polls (1, 3, 7, ... 63). Only NATS trouble
 /// (publishing, the bucket) ends the poll: it stops every repository alike.
 pub async fn poll_repo(
-    ctx: &PollContext,
+    ctx: &Context,
     owner: &str,
     name: &str,
     kinds: &[RepoKind],
@@ -432,15 +394,35 @@ pub async fn poll_repo(
             Ok(n) => {
                 published += n;
                 if let Some(failures) = backoff::succeeded(&failing) {
-                    telemetry::repo_kind_recovered(owner, name, kind.name(), failures);
+                    emit(telemetry::RepoKindRecovered {
+                        owner,
+                        repo: name,
+                        kind: kind.name(),
+                        failures,
+                    });
                 }
             }
             Err(PollError::Gitea(e)) => {
                 let (failures, skip) = backoff::failed(&failing);
-                telemetry::repo_kind_failed(owner, name, kind.name(), &e, failures, skip);
+                emit(telemetry::RepoKindFailed {
+                    owner,
+                    repo: name,
+                    kind: kind.name(),
+                    url: e.url(),
+                    status: e.status(),
+                    reason: e.reason(),
+                    error: &e,
+                    failures,
+                    skip_polls: skip,
+                });
             }
             Err(PollError::State(e @ crate::state::StateError::Conflict { .. })) => {
-                telemetry::repo_kind_conflict(owner, name, kind.name(), &e);
+                emit(telemetry::RepoKindConflict {
+                    owner,
+                    repo: name,
+                    kind: kind.name(),
+                    error: &e,
+                });
             }
             Err(e) => return Err(e),
         }
@@ -498,7 +480,7 @@ mod backoff {
 }
 
 async fn poll_kind<R: Reader>(
-    ctx: &PollContext,
+    ctx: &Context,
     owner: &str,
     name: &str,
     kind: RepoKind,
@@ -530,7 +512,12 @@ async fn poll_kind<R: Reader>(
     let n_read = changes.len();
     changes.retain(|c| cursor.admits(c));
     if changes.len() < n_read {
-        telemetry::repo_changes_before_start(owner, name, kind.name(), n_read - changes.len());
+        emit(telemetry::RepoChangesBeforeStart {
+            owner,
+            repo: name,
+            kind: kind.name(),
+            n: n_read - changes.len(),
+        });
     }
     changes.sort_by(|a, b| (a.t, a.seq, &a.id).cmp(&(b.t, b.seq, &b.id)));
     let candidates = changes
@@ -566,7 +553,12 @@ async fn poll_kind<R: Reader>(
         ctx.store.put(&target.key, cursor, target.revision).await?;
     }
     if out.published > 0 {
-        telemetry::repo_changes_published(owner, name, kind.name(), out.published);
+        emit(telemetry::RepoChangesPublished {
+            owner,
+            repo: name,
+            kind: kind.name(),
+            count: out.published,
+        });
     }
     Ok(out.published)
 }
@@ -591,7 +583,7 @@ async fn new_cursor<S: Default>(
             let offset = server_offset(repo)
                 .await?
                 .map_or(MAX_OFFSET, |o| o.saturating_add(DST_MARGIN).min(MAX_OFFSET));
-            cursor.since = walk::midnight(day, offset);
+            cursor.since = midnight(day, offset);
             cursor.floor_day = Some(day);
         }
     }
@@ -600,7 +592,7 @@ async fn new_cursor<S: Default>(
 
 /// One kind's cursor of one repository as the pipeline's target.
 struct KindTarget<'a, S> {
-    ctx: &'a PollContext,
+    ctx: &'a Context,
     owner: &'a str,
     name: &'a str,
     kind: RepoKind,
@@ -625,12 +617,12 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             .filter_map(|c| match build(self.ctx, self.owner, self.name, &c.item) {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    telemetry::repo_event_skipped(
-                        self.owner,
-                        self.name,
-                        self.kind.name(),
-                        &e.to_string(),
-                    );
+                    emit(telemetry::RepoEventSkipped {
+                        owner: self.owner,
+                        repo: self.name,
+                        kind: self.kind.name(),
+                        reason: &e.to_string(),
+                    });
                     None
                 }
             })
@@ -653,14 +645,23 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
         cursor.seen.retain_from(cursor.since - self.ctx.lookback);
         if let Some(from) = cursor.seen.bound(MAX_SEEN, None) {
             cursor.window_floor = Some(cursor.window_floor.unwrap_or(0).max(from));
-            telemetry::repo_window_shortened(self.owner, self.name, self.kind.name(), from);
+            emit(telemetry::RepoWindowShortened {
+                owner: self.owner,
+                repo: self.name,
+                kind: self.kind.name(),
+                from,
+            });
         }
         self.revision = self
             .ctx
             .store
             .put(&self.key, &*cursor, self.revision)
             .await?;
-        telemetry::repo_batch_published(self.owner, self.name, events, outcome);
+        emit(telemetry::RepoBatchPublished {
+            owner: self.owner,
+            repo: self.name,
+            stored_op_types: &stored_op_types(events, outcome),
+        });
         Ok(())
     }
 }

@@ -87,7 +87,7 @@ jitter = 0.0
 /// The sourcer running in-process.
 pub struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), scheduler::RunError>>,
+    task: tokio::task::JoinHandle<Result<(), gitea_nats_sourcer::app::RunError>>,
 }
 
 pub fn run(cfg: Config) -> Running {
@@ -290,7 +290,10 @@ pub async fn wait_stream(nats_url: &str, stream: &str, n: u64, what: &str) {
 }
 
 /// The stored cursor of `spec` in the default cursor bucket, if any.
-pub async fn cursor_of(nats_url: &str, spec: &str) -> Option<gitea_nats_sourcer::feed::Cursor> {
+pub async fn cursor_of(
+    nats_url: &str,
+    spec: &str,
+) -> Option<gitea_nats_sourcer::state::cursor::Cursor> {
     let client = async_nats::connect(nats_url).await.expect("connect");
     let js = async_nats::jetstream::new(client);
     let kv = js.get_key_value("gitea_cursors").await.ok()?;

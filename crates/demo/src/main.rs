@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use gitea_nats_sourcer::commands::{stop_signal, tail};
 use gitea_nats_sourcer::config::{Config, LogFormat};
-use gitea_nats_sourcer::{nats, scheduler, telemetry};
+use gitea_nats_sourcer::{logging, nats, scheduler};
 use gitea_sim::{FakeGitea, HistorySpec, SimOptions};
 use nats_harness::LocalNats;
 
@@ -42,7 +42,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    telemetry::init(args.log_format, None);
+    logging::init(args.log_format, None);
     match run_demo(args.duration, args.nats_url).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

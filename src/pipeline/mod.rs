@@ -1,4 +1,8 @@
-//! The one publish pipeline: feed polls, repository kinds and backfill all publish through it.
+//! The one publish pipeline: feed polls, repository kinds and backfill all publish through it,
+//! with what they share: the [`Context`] (client, publisher, bucket, settings), the
+//! process-wide cross-feed index ([`RecentIndex`]), the issue cache of `enrich = true`
+//! ([`enrich::IssueCache`]), which source publishes which repository ([`Owners`]), and why a
+//! poll does not finish ([`PollError`]).
 //!
 //! Given candidates sorted oldest first, it
 //! 1. drops those whose identity the target already holds (its cursor's window, a kind's
@@ -13,12 +17,19 @@
 //! A crash between a batch's acks and its state write re-publishes at most that batch; its
 //! ids are derived from the actions, so JetStream's duplicate window absorbs the repeat.
 
-use super::cursor::{Identity, SeenSet};
-use super::dedup::RecentIndex;
-use super::poll::PollError;
+pub mod context;
+pub mod dedup;
+pub mod enrich;
+pub mod owners;
+
+pub use context::{Context, PollError};
+pub use dedup::RecentIndex;
+pub use owners::Owners;
+
 use crate::event::Event;
 use crate::publish::{BatchOutcome, Publisher};
 use crate::shutdown::Shutdown;
+use crate::state::cursor::{Identity, SeenSet};
 
 /// One candidate: its identity and what its event is built from.
 pub struct Pending<T> {
@@ -45,6 +56,17 @@ pub trait Target {
         events: &[Event],
         outcome: &BatchOutcome,
     ) -> impl Future<Output = Result<(), PollError>>;
+}
+
+/// The op type of each event of a batch that JetStream stored (not its duplicates), oldest
+/// first: what the published-events counter counts.
+pub fn stored_op_types<'a>(events: &'a [Event], outcome: &BatchOutcome) -> Vec<&'a str> {
+    events
+        .iter()
+        .zip(&outcome.duplicate)
+        .filter(|(_, dup)| !**dup)
+        .map(|(e, _)| e.op_type.as_str())
+        .collect()
 }
 
 /// What a pipeline run did.

@@ -1,0 +1,192 @@
+//! The application's services, between the polls and the scheduler: connecting to NATS and
+//! Gitea and building the shared [`Context`] ([`connect`]), and one poll of one source: its
+//! feed, then its repository kinds ([`SourcePoller`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ConfigError, Source};
+use crate::feed::{FeedPoller, PollReport};
+use crate::gitea::{GiteaClient, GiteaError};
+use crate::nats::{self, NatsError};
+use crate::pipeline::{Context, Owners, PollError, RecentIndex};
+use crate::publish::Publisher;
+use crate::repo;
+use crate::shutdown::Shutdown;
+use crate::source::SourceSpec;
+use crate::state::{CursorStore, StateError};
+use crate::telemetry::{self, emit};
+
+/// Errors that stop [`connect`] and `scheduler::run` (everything else is retried or logged
+/// per source).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Gitea(#[from] GiteaError),
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot listen on http.listen {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// Connected and ready services, built from the config.
+pub struct Services {
+    pub ctx: Arc<Context>,
+    pub nats: async_nats::Client,
+}
+
+/// Connects to NATS (retrying with backoff until it answers or shutdown), ensures the stream
+/// and bucket, reads Gitea's page size. `None` when shutdown came first.
+pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Services>, RunError> {
+    let token = cfg.gitea.token()?;
+    let client = GiteaClient::new(&cfg.gitea, token)?;
+    let mut delay = Duration::from_millis(500);
+    let nats_client = loop {
+        match nats::connect(&cfg.nats).await {
+            Ok(c) => break c,
+            Err(NatsError::Credentials(m)) => return Err(NatsError::Credentials(m).into()),
+            Err(e) => {
+                tracing::warn!(retry_in_ms = delay.as_millis() as u64, "{e}; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.wait() => return Ok(None),
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    let js = nats::jetstream(nats_client.clone());
+    nats::ensure_stream(&js, &cfg.nats).await?;
+    let kv = nats::ensure_bucket(&js, &cfg.nats).await?;
+    let store = CursorStore::new(kv);
+    tokio::select! {
+        r = client.learn_page_limit() => match r {
+            Ok(n) => tracing::debug!(page_limit = n, "Gitea page size"),
+            Err(e) => tracing::warn!("cannot read Gitea's page size, using {}: {e}", client.page_limit()),
+        },
+        _ = shutdown.wait() => return Ok(None),
+    }
+    let index = Arc::new(RecentIndex::new());
+    index.prune_before(
+        chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
+    );
+    for (_, stored) in store.list().await? {
+        for (k, t) in stored.cursor.seen.iter() {
+            index.insert(k, t);
+        }
+    }
+    let ctx = Arc::new(Context {
+        client,
+        publisher: Publisher::new(js),
+        store,
+        index,
+        gitea_url: cfg.gitea.url.trim_end_matches('/').to_string(),
+        subject_prefix: cfg.nats.subject_prefix.clone(),
+        lookback: cfg.poll.lookback.as_secs() as i64,
+        live_pages: cfg.poll.live_pages,
+        batch: 512,
+        issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
+        owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
+    });
+    Ok(Some(Services {
+        ctx,
+        nats: nats_client,
+    }))
+}
+
+/// Forgets cross-feed identities that no poll can meet again.
+/// How long the cross-feed index keeps identities.
+pub fn index_keep(lookback: Duration) -> Duration {
+    lookback.max(Duration::from_secs(1800)) * 2
+}
+
+/// Polls one source: its feed, then the repository kinds (`kinds`) of its repository or of
+/// its org's repositories. Keeps the feed's cursor between polls.
+pub struct SourcePoller {
+    ctx: Arc<Context>,
+    feed: FeedPoller,
+    source: Source,
+    /// An org source's repositories (for `kinds`) and when they were listed.
+    repos: Option<(Instant, Vec<(String, String)>)>,
+}
+
+impl SourcePoller {
+    pub fn new(ctx: Arc<Context>, source: Source) -> Self {
+        SourcePoller {
+            feed: FeedPoller::new(ctx.clone(), source.clone()),
+            ctx,
+            source,
+            repos: None,
+        }
+    }
+
+    pub fn spec(&self) -> &SourceSpec {
+        &self.source.spec
+    }
+
+    /// One poll: the feed, then (unless it stopped) the repository kinds. On error the
+    /// feed's cursor stays where the last acknowledged batch left it.
+    pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
+        let mut report = self.feed.poll(shutdown).await?;
+        if !self.source.kinds.is_empty() && !report.stopped {
+            report.published += self.poll_repositories(shutdown).await?;
+        }
+        Ok(report)
+    }
+
+    /// The last step of a drain: see [`FeedPoller::hand_over`].
+    pub async fn hand_over(&mut self, to: &SourceSpec) -> Result<(), PollError> {
+        self.feed.hand_over(to).await
+    }
+
+    /// The repository endpoints (`kinds`) of this source's repository or org repositories.
+    async fn poll_repositories(&mut self, shutdown: &mut Shutdown) -> Result<usize, PollError> {
+        let repos = match &self.source.spec {
+            SourceSpec::Repo { owner, name } => vec![(owner.clone(), name.clone())],
+            SourceSpec::Org(org) => {
+                let stale = self
+                    .repos
+                    .as_ref()
+                    .is_none_or(|(at, _)| at.elapsed() >= self.source.repos_refresh);
+                if stale {
+                    // A failed listing keeps the repositories known (if any) and is tried
+                    // again next poll; it does not fail the org's feed poll.
+                    match repo::org_repos(&self.ctx.client, org).await {
+                        Ok(list) => self.repos = Some((Instant::now(), list)),
+                        Err(e) => emit(telemetry::RepoListFailed {
+                            org,
+                            reason: e.reason(),
+                            error: &e,
+                            kept: self.repos.as_ref().map_or(0, |(_, l)| l.len()),
+                        }),
+                    }
+                }
+                self.repos
+                    .as_ref()
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default()
+            }
+            SourceSpec::User(_) => Vec::new(),
+        };
+        let mut published = 0;
+        for (owner, name) in repos {
+            if shutdown.is_fired() {
+                break;
+            }
+            published += repo::poll_repo(
+                &self.ctx,
+                &owner,
+                &name,
+                &self.source.kinds,
+                self.source.start,
+                shutdown,
+            )
+            .await?;
+        }
+        Ok(published)
+    }
+}

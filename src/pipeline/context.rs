@@ -1,0 +1,68 @@
+//! What every poll shares (the Gitea client, the publisher, the cursor bucket, the
+//! cross-feed index, the issue cache, the ownership of repositories, the settings), and why a
+//! poll does not finish.
+
+use std::sync::{Arc, RwLock};
+
+use super::Pipeline;
+use super::dedup::RecentIndex;
+use super::enrich::IssueCache;
+use super::owners::Owners;
+use crate::gitea::{GiteaClient, GiteaError};
+use crate::publish::{PublishError, Publisher};
+use crate::state::{CursorStore, StateError};
+
+/// What every source's poller shares.
+pub struct Context {
+    pub client: GiteaClient,
+    pub publisher: Publisher,
+    pub store: CursorStore,
+    pub index: Arc<RecentIndex>,
+    /// Base URL of the Gitea web UI, without a trailing `/` (CloudEvents `source`).
+    pub gitea_url: String,
+    pub subject_prefix: String,
+    /// Trailing window, seconds.
+    pub lookback: i64,
+    /// Page budget of a live poll before it switches to catch-up.
+    pub live_pages: usize,
+    /// Events per pipelined batch; the cursor is written after each.
+    pub batch: usize,
+    /// Issues fetched for `enrich = true` sources.
+    pub issues: IssueCache,
+    /// Which source publishes which repository (updated on reload).
+    pub owners: RwLock<Owners>,
+}
+
+impl Context {
+    /// The publish pipeline with the cross-feed index (live polls and repository kinds).
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            publisher: &self.publisher,
+            index: Some(&self.index),
+            batch: self.batch,
+        }
+    }
+}
+
+/// Why a poll did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error(transparent)]
+    Gitea(#[from] GiteaError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl PollError {
+    /// Short label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PollError::Gitea(e) => e.reason(),
+            PollError::Publish(_) => "publish",
+            PollError::State(StateError::Conflict { .. }) => "cursor_conflict",
+            PollError::State(_) => "cursor",
+        }
+    }
+}
