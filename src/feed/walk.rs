@@ -104,6 +104,10 @@ impl Gathered {
     fn unproven(&self, from: i64) -> Option<i64> {
         evidence::oldest_unproven(&self.runs, &self.held, from)
     }
+
+    fn unproven_all(&self, from: i64) -> Vec<i64> {
+        evidence::unproven(&self.runs, &self.held, from)
+    }
 }
 
 /// How one pass over the newest pages ended.
@@ -196,6 +200,9 @@ pub async fn walk_back_to_known(
                 unproven: t,
             }),
         }
+    }
+    if unproven.is_some() {
+        unproven = prove_by_spans(client, spec, cutoff, &mut got).await?;
     }
     if let Some(t) = unproven {
         emit(telemetry::WalkUnproven {
@@ -337,6 +344,9 @@ pub async fn walk_day(
             }),
         }
     }
+    if unproven.is_some() {
+        unproven = prove_by_spans(client, spec, i64::MIN, &mut got).await?;
+    }
     if let Some(t) = unproven {
         emit(telemetry::WalkIncomplete {
             source: spec,
@@ -349,6 +359,36 @@ pub async fn walk_day(
         rows: got.rows,
         unproven,
     })
+}
+
+/// How many unproven seconds a walk reads again one by one before it gives up.
+const MAX_SPANS: usize = 16;
+
+/// The last resort of a walk whose passes could not prove every second (a long walk over a
+/// feed that keeps moving: each pass takes long enough to see inserts and deletions): each
+/// unproven second is read again on its own, through plain paging around it
+/// ([`walk_span`]: a few pages, read quickly enough to be steady). Returns the oldest second
+/// still unproven.
+async fn prove_by_spans(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    from: i64,
+    got: &mut Gathered,
+) -> Result<Option<i64>, GiteaError> {
+    let unproven = got.unproven_all(from);
+    let mut still: Option<i64> = unproven.get(MAX_SPANS).copied();
+    for &t in unproven.iter().take(MAX_SPANS) {
+        let span = walk_span(client, spec, t, t).await?;
+        for r in span.rows {
+            if got.ids.insert(r.activity.id) {
+                got.rows.push(r);
+            }
+        }
+        if span.unproven.is_some() {
+            still = Some(still.map_or(t, |s| s.min(t)));
+        }
+    }
+    Ok(still)
 }
 
 /// Reads the rows with `lo <= created <= hi` through plain paging (no `date=`): the page
