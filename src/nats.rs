@@ -33,7 +33,6 @@ pub enum NatsError {
 
 /// Builds the connect options from `[nats]`, reading secret files now.
 pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOptions, NatsError> {
-    crate::init_tls();
     let mut opts = async_nats::ConnectOptions::new()
         .name(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
         .connection_timeout(Duration::from_secs(5))

@@ -3,7 +3,7 @@
 //! then may the caller move the cursor. `Nats-Msg-Id` = the event id, so a batch retried
 //! after a failure is de-duplicated by the stream.
 
-use async_nats::jetstream::{self, context::Publish as PublishMessage};
+use async_nats::jetstream::{self, message::PublishMessage};
 
 use crate::event::Event;
 
