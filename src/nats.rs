@@ -100,18 +100,7 @@ pub async fn ensure_stream(
     match js.get_stream(&cfg.stream).await {
         Ok(mut s) => {
             let info = s.info().await.map_err(|e| err(e.to_string()))?.clone();
-            let covers = info
-                .config
-                .subjects
-                .iter()
-                .any(|s| s == &wanted || s == ">" || subject_covers(s, &wanted));
-            if !covers {
-                return Err(NatsError::StreamConflict {
-                    stream: cfg.stream.clone(),
-                    subjects: info.config.subjects.clone(),
-                    wanted,
-                });
-            }
+            takes_our_subjects(&info, cfg)?;
             Ok(info)
         }
         Err(e)
@@ -132,6 +121,25 @@ pub async fn ensure_stream(
             Ok(s.info().await.map_err(|e| err(e.to_string()))?.clone())
         }
         Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Checks that an existing stream takes `{subject_prefix}.>`.
+pub fn takes_our_subjects(info: &stream::Info, cfg: &NatsConfig) -> Result<(), NatsError> {
+    let wanted = format!("{}.>", cfg.subject_prefix);
+    let covers = info
+        .config
+        .subjects
+        .iter()
+        .any(|s| s == &wanted || s == ">" || subject_covers(s, &wanted));
+    if covers {
+        Ok(())
+    } else {
+        Err(NatsError::StreamConflict {
+            stream: cfg.stream.clone(),
+            subjects: info.config.subjects.clone(),
+            wanted,
+        })
     }
 }
 
