@@ -72,12 +72,26 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
 pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
     let opts = connect_options(cfg).await?;
     let url = cfg.url.clone();
-    opts.connect(cfg.url.as_str())
-        .await
-        .map_err(|e| NatsError::Connect {
-            url,
-            message: e.to_string(),
+    let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
+        url: url.clone(),
+        message,
+    })?;
+    opts.connect(servers).await.map_err(|e| NatsError::Connect {
+        url,
+        message: e.to_string(),
+    })
+}
+
+/// The servers of `nats.url`, a comma-separated list (async-nats parses one URL per string).
+pub fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| format!("{u:?} is not a NATS server URL: {e}"))
         })
+        .collect()
 }
 
 /// A JetStream context; the publish pipeline is bounded by the publisher's batch size.
@@ -186,6 +200,14 @@ pub async fn ensure_bucket(
 #[cfg(test)]
 mod tests {
     use super::subject_covers;
+
+    #[test]
+    fn a_comma_separated_url_is_a_server_list() {
+        let list = super::server_list("nats://a:4222, nats://b:4223,nats://c:4224").unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[1].port(), 4223);
+        assert!(super::server_list("nats://a:4222,nats://b:x").is_err());
+    }
 
     #[test]
     fn wildcard_coverage() {
