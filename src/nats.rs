@@ -29,6 +29,30 @@ pub enum NatsError {
         subjects: Vec<String>,
         wanted: String,
     },
+    #[error(
+        "nats-server {version} at {url} is not supported: the oldest supported is \
+         {MIN_SERVER_MAJOR}.{MIN_SERVER_MINOR}; upgrade the server"
+    )]
+    UnsupportedServer { url: String, version: String },
+}
+
+/// The oldest nats-server supported: 2.10 (stream and bucket settings, and what the tests
+/// run in CI besides the newest).
+pub const MIN_SERVER_MAJOR: u64 = 2;
+pub const MIN_SERVER_MINOR: u64 = 10;
+
+/// Whether a server version string (`2.15.1`, `2.11.0-RC.2`, `v2.10.26`) is supported;
+/// an unreadable one is not.
+pub fn server_version_supported(version: &str) -> bool {
+    let mut parts = version
+        .trim()
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (MIN_SERVER_MAJOR, MIN_SERVER_MINOR),
+        _ => false,
+    }
 }
 
 /// Builds the connect options from `[nats]`, reading secret files now.
@@ -68,7 +92,7 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
     Ok(opts)
 }
 
-/// Connects once.
+/// Connects once; refuses a server older than 2.10.
 pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
     let opts = connect_options(cfg).await?;
     let url = cfg.url.clone();
@@ -76,10 +100,18 @@ pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> 
         url: url.clone(),
         message,
     })?;
-    opts.connect(servers).await.map_err(|e| NatsError::Connect {
-        url,
-        message: e.to_string(),
-    })
+    let client = opts
+        .connect(servers)
+        .await
+        .map_err(|e| NatsError::Connect {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    let version = client.server_info().version;
+    if !server_version_supported(&version) {
+        return Err(NatsError::UnsupportedServer { url, version });
+    }
+    Ok(client)
 }
 
 /// The servers of `nats.url`, a comma-separated list (async-nats parses one URL per string).
@@ -199,7 +231,7 @@ pub async fn ensure_bucket(
 
 #[cfg(test)]
 mod tests {
-    use super::subject_covers;
+    use super::{server_version_supported, subject_covers};
 
     #[test]
     fn a_comma_separated_url_is_a_server_list() {
@@ -207,6 +239,23 @@ mod tests {
         assert_eq!(list.len(), 3);
         assert_eq!(list[1].port(), 4223);
         assert!(super::server_list("nats://a:4222,nats://b:x").is_err());
+    }
+
+    #[test]
+    fn server_versions() {
+        for ok in [
+            "2.10.0",
+            "2.10.26",
+            "2.11.0-RC.2",
+            "v2.15.1",
+            "2.12.0-dev",
+            "3.0.0",
+        ] {
+            assert!(server_version_supported(ok), "{ok}");
+        }
+        for old in ["2.9.10", "2.2.0", "1.4.1", "", "dev"] {
+            assert!(!server_version_supported(old), "{old}");
+        }
     }
 
     #[test]
