@@ -159,6 +159,11 @@ pub async fn ensure_stream(
                     subjects: vec![wanted],
                     storage: stream::StorageType::File,
                     duplicate_window: cfg.duplicate_window,
+                    num_replicas: cfg.replicas,
+                    max_age: cfg.max_age,
+                    // The config refuses sizes below 64 MiB; above i64::MAX means no limit.
+                    max_bytes: i64::try_from(cfg.max_bytes).unwrap_or(-1),
+                    discard: stream::DiscardPolicy::Old,
                     description: Some("Gitea activity, published by gitea-nats-sourcer".into()),
                     ..Default::default()
                 })
@@ -221,6 +226,7 @@ pub async fn ensure_bucket(
                 description: "gitea-nats-sourcer cursors, one key per source".into(),
                 history: 5,
                 storage: stream::StorageType::File,
+                num_replicas: cfg.replicas,
                 ..Default::default()
             })
             .await
