@@ -235,6 +235,86 @@ pub async fn ensure_bucket(
     }
 }
 
+/// What `check` reads about the stream or the bucket, without creating or changing anything.
+pub enum Found {
+    /// It exists: its settings, state and (clustered) placement.
+    Exists(Box<stream::Info>),
+    /// It does not exist: `run` will create it.
+    Missing,
+}
+
+/// The stream's info if it exists (read-only; `check` uses it).
+pub async fn inspect_stream(js: &jetstream::Context, cfg: &NatsConfig) -> Result<Found, NatsError> {
+    inspect(js, &cfg.stream)
+        .await
+        .map_err(|message| NatsError::Stream {
+            stream: cfg.stream.clone(),
+            message,
+        })
+}
+
+/// The info of the stream behind the cursor bucket (`KV_{bucket}`) if it exists (read-only).
+pub async fn inspect_bucket(js: &jetstream::Context, cfg: &NatsConfig) -> Result<Found, NatsError> {
+    inspect(js, &format!("KV_{}", cfg.cursor_bucket))
+        .await
+        .map_err(|message| NatsError::Bucket {
+            bucket: cfg.cursor_bucket.clone(),
+            message,
+        })
+}
+
+async fn inspect(js: &jetstream::Context, name: &str) -> Result<Found, String> {
+    match js.get_stream(name).await {
+        Ok(mut s) => Ok(Found::Exists(Box::new(
+            s.info().await.map_err(|e| e.to_string())?.clone(),
+        ))),
+        Err(e)
+            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref je)
+                if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            Ok(Found::Missing)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether a stream keeps everything forever (no age, size or count limit).
+pub fn unbounded(config: &stream::Config) -> bool {
+    config.max_age.is_zero() && config.max_bytes < 0 && config.max_messages < 0
+}
+
+/// One line on where a stream lives: `cluster C, leader L, replicas A (current), B (current)`,
+/// or `single server` when not clustered.
+pub fn placement(info: &stream::Info) -> String {
+    let Some(c) = &info.cluster else {
+        return "single server".to_string();
+    };
+    let mut out = format!(
+        "R{}, cluster {}, leader {}",
+        info.config.num_replicas,
+        c.name.as_deref().unwrap_or("?"),
+        c.leader.as_deref().unwrap_or("none (election under way?)")
+    );
+    if !c.replicas.is_empty() {
+        let peers: Vec<String> = c
+            .replicas
+            .iter()
+            .map(|p| {
+                let state = if p.offline {
+                    "offline".to_string()
+                } else if p.current {
+                    "current".to_string()
+                } else {
+                    format!("behind by {} operations", p.lag.unwrap_or(0))
+                };
+                format!("{} ({state})", p.name)
+            })
+            .collect();
+        out.push_str(&format!(", replicas {}", peers.join(", ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::{server_version_supported, subject_covers};
