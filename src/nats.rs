@@ -315,6 +315,25 @@ pub fn placement(info: &stream::Info) -> String {
     out
 }
 
+/// The first day whose backfill ledger (`backfill/YYYY-MM-DD`) may still be needed, given the
+/// stream's `max_age`: a ledger of an earlier day only guards events the stream has already
+/// dropped, so it can be pruned ([`crate::state::CursorStore::prune_backfill_ledgers`]).
+/// Two days of margin cover the server's time zone (days are Gitea's, not UTC) and the day
+/// being partly inside the window. `None` for a stream without `max_age`: keep every ledger.
+pub fn ledgers_needed_from(
+    info: &stream::Info,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::NaiveDate> {
+    if info.config.max_age.is_zero() {
+        return None;
+    }
+    let age = chrono::Duration::from_std(info.config.max_age).ok()?;
+    let oldest_kept = now.checked_sub_signed(age)?;
+    oldest_kept
+        .date_naive()
+        .checked_sub_days(chrono::Days::new(2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{server_version_supported, subject_covers};
