@@ -286,7 +286,12 @@ pub fn unbounded(config: &stream::Config) -> bool {
 /// One line on where a stream lives: `cluster C, leader L, replicas A (current), B (current)`,
 /// or `single server` when not clustered.
 pub fn placement(info: &stream::Info) -> String {
-    let Some(c) = &info.cluster else {
+    // A server outside a cluster reports itself as leader, with no cluster name or peers.
+    let Some(c) = info
+        .cluster
+        .as_ref()
+        .filter(|c| c.name.is_some() || !c.replicas.is_empty())
+    else {
         return "single server".to_string();
     };
     let mut out = format!(
