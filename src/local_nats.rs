@@ -235,7 +235,52 @@ impl LocalCluster {
             c.await_listening(i).await?;
         }
         c.wait_jetstream(Duration::from_secs(30)).await?;
+        c.wait_replicated(Duration::from_secs(30)).await?;
         Ok(c)
+    }
+
+    /// Waits until a stream with one replica on every node can be created (every peer has
+    /// joined the meta group: before that, an R3 create fails with insufficient resources);
+    /// the probe stream is deleted again.
+    pub async fn wait_replicated(&self, within: Duration) -> Result<(), String> {
+        use async_nats::jetstream::stream;
+        let deadline = Instant::now() + within;
+        let servers = crate::nats::server_list(&self.urls())?;
+        loop {
+            let last = if let Ok(client) = async_nats::connect(servers.clone()).await {
+                let js = async_nats::jetstream::new(client);
+                match js
+                    .create_stream(stream::Config {
+                        name: "CLUSTER_READY_PROBE".into(),
+                        subjects: vec!["cluster-ready-probe".into()],
+                        storage: stream::StorageType::Memory,
+                        num_replicas: self.nodes.len(),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    Ok(_) => {
+                        return js
+                            .delete_stream("CLUSTER_READY_PROBE")
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| format!("cannot delete the probe stream: {e}"));
+                    }
+                    Err(e) => e.to_string(),
+                }
+            } else {
+                "no node answers".to_string()
+            };
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no stream of {} replicas could be created within {within:?}: {last} \
+                     (logs under {})",
+                    self.nodes.len(),
+                    self.dir.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Number of nodes.
