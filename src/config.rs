@@ -187,9 +187,11 @@ fn default_replicas() -> usize {
 fn default_max_age() -> Duration {
     Duration::from_secs(30 * 24 * 3600)
 }
-/// 10 GiB per replica: about 2.5 million events of 4 KB.
+/// 2 GiB per replica: about 500,000 events of 4 KB, 30 days of an instance doing 16,000
+/// actions a day. JetStream reserves it on every replica's store when the stream is
+/// created, so the default must fit a modest server; a bigger instance raises it.
 fn default_max_bytes() -> u64 {
-    10 << 30
+    2 << 30
 }
 
 /// The smallest `nats.max_bytes` accepted: 64 MiB, about 16,000 events of 4 KB, one busy
@@ -788,7 +790,7 @@ mod tests {
         let c = Config::parse(MIN).unwrap();
         assert_eq!(c.nats.replicas, 1);
         assert_eq!(c.nats.max_age, Duration::from_secs(30 * 86400));
-        assert_eq!(c.nats.max_bytes, 10 << 30);
+        assert_eq!(c.nats.max_bytes, 2 << 30);
         let c = Config::parse(&format!(
             "{MIN}[nats]\nreplicas = 3\nmax_age = \"7days\"\nmax_bytes = \"512MiB\"\n"
         ))

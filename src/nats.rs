@@ -168,7 +168,18 @@ pub async fn ensure_stream(
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| err(format!("cannot create it: {e}")))?;
+                .map_err(|e| {
+                    let hint = if e.to_string().contains("insufficient storage") {
+                        format!(
+                            "; JetStream reserves nats.max_bytes ({} bytes) on each of the \
+                             nats.replicas ({}) servers: lower it or raise their max_file_store",
+                            cfg.max_bytes, cfg.replicas
+                        )
+                    } else {
+                        String::new()
+                    };
+                    err(format!("cannot create it: {e}{hint}"))
+                })?;
             Ok(s.info().await.map_err(|e| err(e.to_string()))?.clone())
         }
         Err(e) => Err(err(e.to_string())),
