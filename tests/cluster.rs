@@ -342,7 +342,7 @@ async fn check_shows_the_cluster_the_leader_and_the_replicas_of_stream_and_bucke
     std::fs::write(
         &path,
         format!(
-            "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\nreplicas = 3\n[[source]]\norg = \"acme\"\n",
+            "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\nreplicas = 3\nmax_bytes = \"256MiB\"\n[[source]]\norg = \"acme\"\n",
             g.url(),
             cluster.urls()
         ),

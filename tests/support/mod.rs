@@ -72,6 +72,10 @@ timeout = "5s"
 url = "{nats_url}"
 # One second: a repeat shows in the stream instead of being absorbed by JetStream.
 duplicate_window = "1s"
+# JetStream reserves max_bytes per stream against a store of 75 % of the free disk; tests
+# making many streams on one server would run out at the 2 GiB default (256 MiB holds the
+# largest test, 20,000 events).
+max_bytes = "256MiB"
 
 [poll]
 interval = "200ms"
@@ -338,6 +342,12 @@ pub fn config_with_nats(
     } else {
         "duplicate_window = \"1s\""
     };
+    // As in `config`: small reservations, whatever the free disk.
+    let bytes = if nats_extra.contains("max_bytes") {
+        ""
+    } else {
+        "max_bytes = \"256MiB\""
+    };
     let text = format!(
         r#"
 [gitea]
@@ -349,6 +359,7 @@ timeout = "5s"
 [nats]
 url = "{nats_url}"
 {window}
+{bytes}
 {nats_extra}
 
 [poll]
