@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, context::Publish};
+use async_nats::jetstream::{self, message::PublishMessage as Publish};
 use chrono::Duration as ChronoDuration;
 use futures::StreamExt;
 use gitea_nats_sourcer::config::Config;

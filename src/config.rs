@@ -137,6 +137,18 @@ pub struct NatsConfig {
     /// Duplicate window of the stream when the sourcer creates it (at least one hour).
     #[serde(default = "default_dup_window", deserialize_with = "duration")]
     pub duplicate_window: Duration,
+    /// Replicas of the stream and the bucket when the sourcer creates them (1 to 5; 3 on a
+    /// three-node JetStream cluster survives the loss of any one node).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Oldest message the stream keeps when the sourcer creates it (at least the duplicate
+    /// window, else a retry could repeat an event the stream already dropped).
+    #[serde(default = "default_max_age", deserialize_with = "duration")]
+    pub max_age: Duration,
+    /// Most bytes the stream keeps when the sourcer creates it (the oldest go first): an
+    /// integer or a string like `"10GiB"`, at least [`MIN_MAX_BYTES`].
+    #[serde(default = "default_max_bytes", deserialize_with = "byte_size")]
+    pub max_bytes: u64,
     /// NATS credentials file (JWT and nkey seed).
     pub creds_file: Option<PathBuf>,
     /// File holding an nkey seed.
@@ -170,6 +182,26 @@ fn default_bucket() -> String {
 fn default_dup_window() -> Duration {
     Duration::from_secs(2 * 3600)
 }
+fn default_replicas() -> usize {
+    1
+}
+/// 30 days: a month for consumers to be away and replay, and for `backfill` ledgers to matter.
+fn default_max_age() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
+}
+/// 2 GiB per replica: about 500,000 events of 4 KB, 30 days of an instance doing 16,000
+/// actions a day. JetStream reserves it on every replica's store when the stream is
+/// created, so the default must fit a modest server; a bigger instance raises it.
+fn default_max_bytes() -> u64 {
+    2 << 30
+}
+
+/// The smallest `nats.max_bytes` accepted: 64 MiB, about 16,000 events of 4 KB, one busy
+/// day; less would evict events before most consumers could read them.
+pub const MIN_MAX_BYTES: u64 = 64 << 20;
+
+/// `nats.replicas` allowed by JetStream.
+pub const MAX_REPLICAS: usize = 5;
 
 impl Default for NatsConfig {
     fn default() -> Self {
@@ -179,6 +211,9 @@ impl Default for NatsConfig {
             subject_prefix: default_prefix(),
             cursor_bucket: default_bucket(),
             duplicate_window: default_dup_window(),
+            replicas: default_replicas(),
+            max_age: default_max_age(),
+            max_bytes: default_max_bytes(),
             creds_file: None,
             nkey_file: None,
             token_file: None,
@@ -391,6 +426,45 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\": {e}")))
 }
 
+/// A byte count: an integer, or a string with a unit (`"512MiB"`, `"10GiB"`, `"1TB"`).
+fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Int(n) => Ok(n),
+        Raw::Text(s) => parse_byte_size(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{s:?} is not a size like \"10GiB\", \"512MiB\" or a number of bytes"
+            ))
+        }),
+    }
+}
+
+/// Parses `"10GiB"`, `"512 MiB"`, `"1TB"`, `"4096"`.
+pub fn parse_byte_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
@@ -523,6 +597,32 @@ impl Config {
         }
         if self.nats.duplicate_window < Duration::from_secs(1) {
             return Err(invalid("nats.duplicate_window", "must be at least 1s"));
+        }
+        if !(1..=MAX_REPLICAS).contains(&self.nats.replicas) {
+            return Err(invalid(
+                "nats.replicas",
+                format!("must be 1 to {MAX_REPLICAS}, not {}", self.nats.replicas),
+            ));
+        }
+        if self.nats.max_age < self.nats.duplicate_window {
+            return Err(invalid(
+                "nats.max_age",
+                format!(
+                    "{} is shorter than nats.duplicate_window ({}): a retried event could be \
+                     stored again after the stream dropped the first copy",
+                    humantime::format_duration(self.nats.max_age),
+                    humantime::format_duration(self.nats.duplicate_window)
+                ),
+            ));
+        }
+        if self.nats.max_bytes < MIN_MAX_BYTES {
+            return Err(invalid(
+                "nats.max_bytes",
+                format!(
+                    "{} bytes is below the minimum of 64MiB (about one busy day of events)",
+                    self.nats.max_bytes
+                ),
+            ));
         }
         if self.nats.tls_cert_file.is_some() != self.nats.tls_key_file.is_some() {
             return Err(invalid(
@@ -795,6 +895,48 @@ mod tests {
         assert_eq!(c.poll.interval, Duration::from_secs(30));
         assert_eq!(c.sources()[0].spec.to_string(), "org:acme");
         assert_eq!(c.sources()[0].start, StartAt::Now);
+    }
+
+    #[test]
+    fn stream_bounds_default_and_parse() {
+        let c = Config::parse(MIN).unwrap();
+        assert_eq!(c.nats.replicas, 1);
+        assert_eq!(c.nats.max_age, Duration::from_secs(30 * 86400));
+        assert_eq!(c.nats.max_bytes, 2 << 30);
+        let c = Config::parse(&format!(
+            "{MIN}[nats]\nreplicas = 3\nmax_age = \"7days\"\nmax_bytes = \"512MiB\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.nats.replicas, 3);
+        assert_eq!(c.nats.max_age, Duration::from_secs(7 * 86400));
+        assert_eq!(c.nats.max_bytes, 512 << 20);
+        let c = Config::parse(&format!("{MIN}[nats]\nmax_bytes = 100000000\n")).unwrap();
+        assert_eq!(c.nats.max_bytes, 100_000_000);
+        assert_eq!(parse_byte_size("1TB"), Some(1_000_000_000_000));
+        assert_eq!(parse_byte_size("ten"), None);
+    }
+
+    #[test]
+    fn stream_bounds_too_small_are_refused_naming_the_key() {
+        for (extra, key) in [
+            ("max_age = \"1h\"", "nats.max_age"),
+            (
+                "duplicate_window = \"3h\"\nmax_age = \"2h\"",
+                "nats.max_age",
+            ),
+            ("max_bytes = \"1MiB\"", "nats.max_bytes"),
+            ("max_bytes = 1000", "nats.max_bytes"),
+            ("replicas = 0", "nats.replicas"),
+            ("replicas = 7", "nats.replicas"),
+        ] {
+            let err = Config::parse(&format!("{MIN}[nats]\n{extra}\n")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{extra}: {err}"
+            );
+        }
+        let err = Config::parse(&format!("{MIN}[nats]\nmax_bytes = \"lots\"\n")).unwrap_err();
+        assert!(err.to_string().contains("max_bytes"), "{err}");
     }
 
     #[test]

@@ -51,11 +51,3 @@ pub mod shutdown;
 pub mod source;
 pub mod state;
 pub mod telemetry;
-
-/// Chooses the TLS crypto provider once for the process. Two dependencies bring two
-/// providers (async-nats: ring, reqwest: aws-lc-rs); without a choice rustls panics at the
-/// first TLS connection. Safe to call many times.
-pub fn init_tls() {
-    // Err means a provider is already installed: exactly what we want.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}

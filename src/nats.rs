@@ -29,11 +29,34 @@ pub enum NatsError {
         subjects: Vec<String>,
         wanted: String,
     },
+    #[error(
+        "nats-server {version} at {url} is not supported: the oldest supported is \
+         {MIN_SERVER_MAJOR}.{MIN_SERVER_MINOR}; upgrade the server"
+    )]
+    UnsupportedServer { url: String, version: String },
+}
+
+/// The oldest nats-server supported: 2.10 (stream and bucket settings, and what the tests
+/// run in CI besides the newest).
+pub const MIN_SERVER_MAJOR: u64 = 2;
+pub const MIN_SERVER_MINOR: u64 = 10;
+
+/// Whether a server version string (`2.15.1`, `2.11.0-RC.2`, `v2.10.26`) is supported;
+/// an unreadable one is not.
+pub fn server_version_supported(version: &str) -> bool {
+    let mut parts = version
+        .trim()
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (MIN_SERVER_MAJOR, MIN_SERVER_MINOR),
+        _ => false,
+    }
 }
 
 /// Builds the connect options from `[nats]`, reading secret files now.
 pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOptions, NatsError> {
-    crate::init_tls();
     let mut opts = async_nats::ConnectOptions::new()
         .name(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
         .connection_timeout(Duration::from_secs(5))
@@ -71,16 +94,38 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
     Ok(opts)
 }
 
-/// Connects once.
+/// Connects once; refuses a server older than 2.10.
 pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
     let opts = connect_options(cfg).await?;
     let url = cfg.url.clone();
-    opts.connect(cfg.url.as_str())
+    let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
+        url: url.clone(),
+        message,
+    })?;
+    let client = opts
+        .connect(servers)
         .await
         .map_err(|e| NatsError::Connect {
-            url,
+            url: url.clone(),
             message: e.to_string(),
+        })?;
+    let version = client.server_info().version;
+    if !server_version_supported(&version) {
+        return Err(NatsError::UnsupportedServer { url, version });
+    }
+    Ok(client)
+}
+
+/// The servers of `nats.url`, a comma-separated list (async-nats parses one URL per string).
+pub fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| format!("{u:?} is not a NATS server URL: {e}"))
         })
+        .collect()
 }
 
 /// A JetStream context; the publish pipeline is bounded by the publisher's batch size.
@@ -103,18 +148,7 @@ pub async fn ensure_stream(
     match js.get_stream(&cfg.stream).await {
         Ok(mut s) => {
             let info = s.info().await.map_err(|e| err(e.to_string()))?.clone();
-            let covers = info
-                .config
-                .subjects
-                .iter()
-                .any(|s| s == &wanted || s == ">" || subject_covers(s, &wanted));
-            if !covers {
-                return Err(NatsError::StreamConflict {
-                    stream: cfg.stream.clone(),
-                    subjects: info.config.subjects.clone(),
-                    wanted,
-                });
-            }
+            takes_our_subjects(&info, cfg)?;
             Ok(info)
         }
         Err(e)
@@ -127,14 +161,49 @@ pub async fn ensure_stream(
                     subjects: vec![wanted],
                     storage: stream::StorageType::File,
                     duplicate_window: cfg.duplicate_window,
+                    num_replicas: cfg.replicas,
+                    max_age: cfg.max_age,
+                    // The config refuses sizes below 64 MiB; above i64::MAX means no limit.
+                    max_bytes: i64::try_from(cfg.max_bytes).unwrap_or(-1),
+                    discard: stream::DiscardPolicy::Old,
                     description: Some("Gitea activity, published by gitea-nats-sourcer".into()),
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| err(format!("cannot create it: {e}")))?;
+                .map_err(|e| {
+                    let hint = if e.to_string().contains("insufficient storage") {
+                        format!(
+                            "; JetStream reserves nats.max_bytes ({} bytes) on each of the \
+                             nats.replicas ({}) servers: lower it or raise their max_file_store",
+                            cfg.max_bytes, cfg.replicas
+                        )
+                    } else {
+                        String::new()
+                    };
+                    err(format!("cannot create it: {e}{hint}"))
+                })?;
             Ok(s.info().await.map_err(|e| err(e.to_string()))?.clone())
         }
         Err(e) => Err(err(e.to_string())),
+    }
+}
+
+/// Checks that an existing stream takes `{subject_prefix}.>`.
+pub fn takes_our_subjects(info: &stream::Info, cfg: &NatsConfig) -> Result<(), NatsError> {
+    let wanted = format!("{}.>", cfg.subject_prefix);
+    let covers = info
+        .config
+        .subjects
+        .iter()
+        .any(|s| s == &wanted || s == ">" || subject_covers(s, &wanted));
+    if covers {
+        Ok(())
+    } else {
+        Err(NatsError::StreamConflict {
+            stream: cfg.stream.clone(),
+            subjects: info.config.subjects.clone(),
+            wanted,
+        })
     }
 }
 
@@ -170,6 +239,7 @@ pub async fn ensure_bucket(
                 description: "gitea-nats-sourcer cursors, one key per source".into(),
                 history: 5,
                 storage: stream::StorageType::File,
+                num_replicas: cfg.replicas,
                 ..Default::default()
             })
             .await
@@ -178,9 +248,138 @@ pub async fn ensure_bucket(
     }
 }
 
+/// What `check` reads about the stream or the bucket, without creating or changing anything.
+pub enum Found {
+    /// It exists: its settings, state and (clustered) placement.
+    Exists(Box<stream::Info>),
+    /// It does not exist: `run` will create it.
+    Missing,
+}
+
+/// The stream's info if it exists (read-only; `check` uses it).
+pub async fn inspect_stream(js: &jetstream::Context, cfg: &NatsConfig) -> Result<Found, NatsError> {
+    inspect(js, &cfg.stream)
+        .await
+        .map_err(|message| NatsError::Stream {
+            stream: cfg.stream.clone(),
+            message,
+        })
+}
+
+/// The info of the stream behind the cursor bucket (`KV_{bucket}`) if it exists (read-only).
+pub async fn inspect_bucket(js: &jetstream::Context, cfg: &NatsConfig) -> Result<Found, NatsError> {
+    inspect(js, &format!("KV_{}", cfg.cursor_bucket))
+        .await
+        .map_err(|message| NatsError::Bucket {
+            bucket: cfg.cursor_bucket.clone(),
+            message,
+        })
+}
+
+async fn inspect(js: &jetstream::Context, name: &str) -> Result<Found, String> {
+    match js.get_stream(name).await {
+        Ok(mut s) => Ok(Found::Exists(Box::new(
+            s.info().await.map_err(|e| e.to_string())?.clone(),
+        ))),
+        Err(e)
+            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref je)
+                if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            Ok(Found::Missing)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether a stream keeps everything forever (no age, size or count limit).
+pub fn unbounded(config: &stream::Config) -> bool {
+    config.max_age.is_zero() && config.max_bytes < 0 && config.max_messages < 0
+}
+
+/// One line on where a stream lives: `cluster C, leader L, replicas A (current), B (current)`,
+/// or `single server` when not clustered.
+pub fn placement(info: &stream::Info) -> String {
+    // A server outside a cluster reports itself as leader, with no cluster name or peers.
+    let Some(c) = info
+        .cluster
+        .as_ref()
+        .filter(|c| c.name.is_some() || !c.replicas.is_empty())
+    else {
+        return "single server".to_string();
+    };
+    let mut out = format!(
+        "R{}, cluster {}, leader {}",
+        info.config.num_replicas,
+        c.name.as_deref().unwrap_or("?"),
+        c.leader.as_deref().unwrap_or("none (election under way?)")
+    );
+    if !c.replicas.is_empty() {
+        let peers: Vec<String> = c
+            .replicas
+            .iter()
+            .map(|p| {
+                let state = if p.offline {
+                    "offline".to_string()
+                } else if p.current {
+                    "current".to_string()
+                } else {
+                    format!("behind by {} operations", p.lag.unwrap_or(0))
+                };
+                format!("{} ({state})", p.name)
+            })
+            .collect();
+        out.push_str(&format!(", replicas {}", peers.join(", ")));
+    }
+    out
+}
+
+/// The first day whose backfill ledger (`backfill/YYYY-MM-DD`) may still be needed, given the
+/// stream's `max_age`: a ledger of an earlier day only guards events the stream has already
+/// dropped, so it can be pruned ([`crate::state::CursorStore::prune_backfill_ledgers`]).
+/// Two days of margin cover the server's time zone (days are Gitea's, not UTC) and the day
+/// being partly inside the window. `None` for a stream without `max_age`: keep every ledger.
+pub fn ledgers_needed_from(
+    info: &stream::Info,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::NaiveDate> {
+    if info.config.max_age.is_zero() {
+        return None;
+    }
+    let age = chrono::Duration::from_std(info.config.max_age).ok()?;
+    let oldest_kept = now.checked_sub_signed(age)?;
+    oldest_kept
+        .date_naive()
+        .checked_sub_days(chrono::Days::new(2))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::subject_covers;
+    use super::{server_version_supported, subject_covers};
+
+    #[test]
+    fn a_comma_separated_url_is_a_server_list() {
+        let list = super::server_list("nats://a:4222, nats://b:4223,nats://c:4224").unwrap();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[1].port(), 4223);
+        assert!(super::server_list("nats://a:4222,nats://b:x").is_err());
+    }
+
+    #[test]
+    fn server_versions() {
+        for ok in [
+            "2.10.0",
+            "2.10.26",
+            "2.11.0-RC.2",
+            "v2.15.1",
+            "2.12.0-dev",
+            "3.0.0",
+        ] {
+            assert!(server_version_supported(ok), "{ok}");
+        }
+        for old in ["2.9.10", "2.2.0", "1.4.1", "", "dev"] {
+            assert!(!server_version_supported(old), "{old}");
+        }
+    }
 
     #[test]
     fn wildcard_coverage() {

@@ -1,11 +1,15 @@
 //! Pipelined publishing to JetStream: every message of a batch is sent before any ack is
 //! awaited (the context bounds how many are in flight), then all acks are awaited. Only
 //! then may the caller move the cursor. `Nats-Msg-Id` = the event id, so a batch retried
-//! after a failure is de-duplicated by the stream.
+//! after a failure is de-duplicated by the stream. `Content-Type:
+//! application/cloudevents+json` marks the structured mode (the CloudEvents NATS binding).
 
-use async_nats::jetstream::{self, context::Publish as PublishMessage};
+use async_nats::jetstream::{self, message::PublishMessage};
 
 use crate::event::Event;
+
+/// The header the CloudEvents NATS protocol binding gives a structured-mode message.
+pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 
 /// A batch that could not be published completely; the cursor must not move past it.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,7 @@ impl Publisher {
         for e in events {
             let msg = PublishMessage::build()
                 .payload(e.payload.clone())
+                .header("Content-Type", STRUCTURED_CONTENT_TYPE)
                 .message_id(&e.id);
             let ack = self
                 .js

@@ -173,4 +173,57 @@ impl CursorStore {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
+
+    /// Deletes the backfill ledgers (`backfill/YYYY-MM-DD`) of the days before `keep_from`,
+    /// returning the days pruned, oldest first. Their events are beyond the stream's
+    /// `max_age` (see [`crate::nats::ledgers_needed_from`]), so the ledgers guard nothing;
+    /// a later `backfill` of such a day publishes it again. Other keys are never touched.
+    pub async fn prune_backfill_ledgers(
+        &self,
+        keep_from: chrono::NaiveDate,
+    ) -> Result<Vec<chrono::NaiveDate>, StateError> {
+        let keys: Vec<String> = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let mut days: Vec<chrono::NaiveDate> = keys
+            .iter()
+            .filter_map(|k| ledger_day(k))
+            .filter(|d| *d < keep_from)
+            .collect();
+        days.sort();
+        for day in &days {
+            self.kv
+                .purge(format!("backfill/{}", day.format("%Y-%m-%d")))
+                .await
+                .map_err(|e| StateError::Kv(e.to_string()))?;
+        }
+        Ok(days)
+    }
+}
+
+/// The day of a backfill ledger key (`backfill/2026-10-01`), `None` for any other key.
+pub fn ledger_day(key: &str) -> Option<chrono::NaiveDate> {
+    let day = key.strip_prefix("backfill/")?;
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ledger_day;
+
+    #[test]
+    fn ledger_keys_are_told_from_other_keys() {
+        assert_eq!(
+            ledger_day("backfill/2026-10-01"),
+            chrono::NaiveDate::from_ymd_opt(2026, 10, 1)
+        );
+        assert_eq!(ledger_day("backfill/2026-13-01"), None);
+        assert_eq!(ledger_day("org.acme"), None);
+        assert_eq!(ledger_day("kind/issues/acme/widgets"), None);
+    }
 }

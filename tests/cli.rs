@@ -317,7 +317,7 @@ async fn backfill_twice_over_the_same_range_publishes_nothing_the_second_time_ev
     let probe = || async {
         js.send_publish(
             "gitea.probe.probe.probe",
-            async_nats::jetstream::context::Publish::build()
+            async_nats::jetstream::message::PublishMessage::build()
                 .payload("p".into())
                 .message_id("probe"),
         )

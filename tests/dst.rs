@@ -342,7 +342,7 @@ async fn duplicate_window_passed(nats: &Nats) {
     let probe = || async {
         js.send_publish(
             "dstprobe.x",
-            async_nats::jetstream::context::Publish::build()
+            async_nats::jetstream::message::PublishMessage::build()
                 .payload("p".into())
                 .message_id("probe"),
         )

@@ -138,7 +138,7 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
         true,
         "nats",
         format!(
-            "{} answers (server {} {})",
+            "{} answers (server {} version {}, supported: 2.10 or newer)",
             cfg.nats.url, info.server_name, info.version
         ),
     );
@@ -151,42 +151,123 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
         ),
         Err(e) => return r.line(false, "jetstream", format!("not usable: {e}")),
     }
-    match nats::ensure_stream(&js, &cfg.nats).await {
-        Ok(info) => r.line(
-            true,
-            &format!("stream {}", cfg.nats.stream),
-            format!(
-                "subjects {:?}, duplicate window {}, {} messages",
-                info.config.subjects,
-                humantime::format_duration(info.config.duplicate_window),
-                info.state.messages
-            ),
-        ),
-        Err(e) => r.line(false, &format!("stream {}", cfg.nats.stream), e),
+    check_stream(&js, cfg, r).await;
+    check_bucket(&js, cfg, r).await;
+}
+
+/// The stream as it is, never created or changed here.
+async fn check_stream(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut Report) {
+    let n = &cfg.nats;
+    let what = format!("stream {}", n.stream);
+    let info = match nats::inspect_stream(js, n).await {
+        Ok(nats::Found::Exists(info)) => info,
+        Ok(nats::Found::Missing) => {
+            return r.line(
+                true,
+                &what,
+                format!(
+                    "missing: run will create it (subjects [\"{}.>\"], R{}, max age {}, max \
+                     {} bytes, duplicate window {})",
+                    n.subject_prefix,
+                    n.replicas,
+                    humantime::format_duration(n.max_age),
+                    n.max_bytes,
+                    humantime::format_duration(n.duplicate_window)
+                ),
+            );
+        }
+        Err(e) => return r.line(false, &what, e),
+    };
+    if let Err(e) = nats::takes_our_subjects(&info, n) {
+        return r.line(false, &what, e);
     }
-    match nats::ensure_bucket(&js, &cfg.nats).await {
-        Ok(kv) => {
-            let store = crate::state::CursorStore::new(kv);
-            match store.list().await {
-                Ok(list) => {
-                    r.line(
-                        true,
-                        &format!("bucket {}", cfg.nats.cursor_bucket),
-                        format!("{} cursors", list.len()),
+    let c = &info.config;
+    let bounds = if nats::unbounded(c) {
+        "unbounded".to_string()
+    } else {
+        format!(
+            "max age {}, max bytes {}, max messages {}",
+            if c.max_age.is_zero() {
+                "none".to_string()
+            } else {
+                humantime::format_duration(c.max_age).to_string()
+            },
+            if c.max_bytes < 0 {
+                "none".to_string()
+            } else {
+                c.max_bytes.to_string()
+            },
+            if c.max_messages < 0 {
+                "none".to_string()
+            } else {
+                c.max_messages.to_string()
+            },
+        )
+    };
+    r.line(
+        true,
+        &what,
+        format!(
+            "subjects {:?}, duplicate window {}, {bounds}, {} messages, {} bytes",
+            c.subjects,
+            humantime::format_duration(c.duplicate_window),
+            info.state.messages,
+            info.state.bytes
+        ),
+    );
+    crate::say!("info {what} placement: {}", nats::placement(&info));
+    if nats::unbounded(c) {
+        crate::say!(
+            "warn {what}: unbounded (no max age, bytes or messages): it grows until the \
+             server's disk is full; set limits on it (the sourcer uses an existing stream as it is)"
+        );
+    }
+    if c.num_replicas != n.replicas {
+        crate::say!(
+            "warn {what}: has {} replicas, nats.replicas says {} (an existing stream is used as it is)",
+            c.num_replicas,
+            n.replicas
+        );
+    }
+}
+
+/// The bucket as it is, never created here; its cursors and lost history.
+async fn check_bucket(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut Report) {
+    let n = &cfg.nats;
+    let what = format!("bucket {}", n.cursor_bucket);
+    let info = match nats::inspect_bucket(js, n).await {
+        Ok(nats::Found::Exists(info)) => info,
+        Ok(nats::Found::Missing) => {
+            return r.line(
+                true,
+                &what,
+                format!(
+                    "missing: run will create it (R{}); no cursors yet",
+                    n.replicas
+                ),
+            );
+        }
+        Err(e) => return r.line(false, &what, e),
+    };
+    let kv = match js.get_key_value(&n.cursor_bucket).await {
+        Ok(kv) => kv,
+        Err(e) => return r.line(false, &what, e),
+    };
+    let store = crate::state::CursorStore::new(kv);
+    match store.list().await {
+        Ok(list) => {
+            r.line(true, &what, format!("{} cursors", list.len()));
+            crate::say!("info {what} placement: {}", nats::placement(&info));
+            for (spec, stored) in list {
+                if let Some(gap) = &stored.cursor.gap {
+                    crate::say!(
+                        "warn history {spec}: lost between {} and {}: Gitea deleted it before it was read",
+                        super::cursors::fmt_time(gap.from),
+                        super::cursors::fmt_time(gap.to)
                     );
-                    for (spec, stored) in list {
-                        if let Some(gap) = &stored.cursor.gap {
-                            crate::say!(
-                                "warn history {spec}: lost between {} and {}: Gitea deleted it before it was read",
-                                super::cursors::fmt_time(gap.from),
-                                super::cursors::fmt_time(gap.to)
-                            );
-                        }
-                    }
                 }
-                Err(e) => r.line(false, &format!("bucket {}", cfg.nats.cursor_bucket), e),
             }
         }
-        Err(e) => r.line(false, &format!("bucket {}", cfg.nats.cursor_bucket), e),
+        Err(e) => r.line(false, &what, e),
     }
 }

