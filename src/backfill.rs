@@ -136,6 +136,7 @@ pub async fn backfill(
         publisher: &ctx.publisher,
         index: None,
         batch: ctx.batch,
+        owner: 0,
     };
     for spec in sources {
         // Rows the live cursor owns (at or after its start) are `run`'s, never backfill's.

@@ -402,8 +402,9 @@ impl FeedPoller {
             cap: unproven,
             shutdown,
         };
+        let owner = self.source.spec.to_string();
         let out = ctx
-            .pipeline()
+            .pipeline(&owner)
             .run(&mut target, candidates, shutdown)
             .await?;
         report.published += out.published;

@@ -35,11 +35,12 @@ pub struct Context {
 
 impl Context {
     /// The publish pipeline with the cross-feed index (live polls and repository kinds).
-    pub fn pipeline(&self) -> Pipeline<'_> {
+    pub fn pipeline(&self, owner: &str) -> Pipeline<'_> {
         Pipeline {
             publisher: &self.publisher,
             index: Some(&self.index),
             batch: self.batch,
+            owner: super::owner_tag(owner),
         }
     }
 }

@@ -2,18 +2,22 @@
 //! the same action read through an org feed and a repository feed is published once even
 //! when the copy's `created` is a second later (its id can then differ; see `event`).
 //!
-//! Rows are *reserved* in the index before they are published and released again if the
-//! publish fails, so two sources polling at once cannot both publish one action, and a failed
-//! publish does not hide the row from the retry.
+//! Rows are *reserved* in the index before they are published, by the source that will
+//! publish them, so two sources polling at once cannot both publish one action. A
+//! reservation is released when its batch was never sent; a batch whose publish failed stays
+//! reserved (JetStream may have stored it without the ack arriving), and the same source
+//! may reserve it again for its retry, which JetStream de-duplicates by id, while another
+//! source's copy of it (another id, when the copy's `created` is a second late) is refused.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// Identity key -> `created` times published (or being published).
+/// Identity key -> (`created`, reserving source) of what was published (or is being
+/// published). Source 0: seeded from stored cursors, published for sure.
 #[derive(Debug, Default)]
 pub struct RecentIndex {
-    map: Mutex<HashMap<String, Vec<i64>>>,
+    map: Mutex<HashMap<String, Vec<(i64, u64)>>>,
     /// Identities older than this (Unix seconds) are not kept: a catch-up through old days
     /// would otherwise fill the index with the whole gap until the next prune.
     horizon: AtomicI64,
@@ -24,7 +28,7 @@ impl RecentIndex {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<i64>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(i64, u64)>>> {
         // A panic while holding this lock cannot leave the map inconsistent (each
         // operation is one insert or remove), so a poisoned lock is still usable.
         self.map.lock().unwrap_or_else(|e| e.into_inner())
@@ -32,22 +36,29 @@ impl RecentIndex {
 
     /// Adds an identity without checking (seeding from stored cursors).
     pub fn insert(&self, key: &str, t: i64) {
-        self.lock().entry(key.to_string()).or_default().push(t);
+        self.lock().entry(key.to_string()).or_default().push((t, 0));
     }
 
     /// Reserves `(key, t)` unless a matching identity is already there; true when reserved.
     /// Below the horizon nothing is stored (and nothing found): each repository is published
     /// by one source, so old rows need no cross-feed matching.
     pub fn reserve(&self, key: &str, t: i64, repeatable: bool) -> bool {
+        self.reserve_as(0, key, t, repeatable)
+    }
+
+    /// [`RecentIndex::reserve`] by source `owner` (non-zero): a matching reservation of its
+    /// own (a batch whose publish failed, retried) is granted again.
+    pub fn reserve_as(&self, owner: u64, key: &str, t: i64, repeatable: bool) -> bool {
         if t < self.horizon.load(Ordering::Relaxed) {
             return true;
         }
         let mut map = self.lock();
         let times = map.entry(key.to_string()).or_default();
-        if times.iter().any(|&s| !repeatable || (s - t).abs() <= 1) {
-            return false;
+        let matching = |&(s, _): &(i64, u64)| !repeatable || (s - t).abs() <= 1;
+        if let Some(&(_, by)) = times.iter().find(|e| matching(e)) {
+            return owner != 0 && by == owner;
         }
-        times.push(t);
+        times.push((t, owner));
         true
     }
 
@@ -55,7 +66,7 @@ impl RecentIndex {
     pub fn release(&self, key: &str, t: i64) {
         let mut map = self.lock();
         if let Some(times) = map.get_mut(key) {
-            if let Some(i) = times.iter().position(|&s| s == t) {
+            if let Some(i) = times.iter().position(|&(s, _)| s == t) {
                 times.swap_remove(i);
             }
             if times.is_empty() {
@@ -68,7 +79,7 @@ impl RecentIndex {
     pub fn prune_before(&self, t: i64) {
         self.horizon.store(t, Ordering::Relaxed);
         self.lock().retain(|_, times| {
-            times.retain(|&s| s >= t);
+            times.retain(|&(s, _)| s >= t);
             !times.is_empty()
         });
     }
@@ -98,5 +109,21 @@ mod tests {
         assert!(idx.reserve("k", 10, true));
         idx.prune_before(15);
         assert_eq!(idx.len(), 1);
+    }
+
+    #[test]
+    fn a_source_may_retry_its_own_reservation_but_not_take_another_s() {
+        let idx = RecentIndex::new();
+        assert!(idx.reserve_as(7, "k", 10, true));
+        assert!(idx.reserve_as(7, "k", 10, true), "the same source's retry");
+        assert!(
+            !idx.reserve_as(8, "k", 11, true),
+            "another source's copy a second late"
+        );
+        idx.insert("seeded", 5);
+        assert!(
+            !idx.reserve_as(7, "seeded", 5, false),
+            "seeded from cursors: published"
+        );
     }
 }

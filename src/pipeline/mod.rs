@@ -88,6 +88,17 @@ pub struct Pipeline<'a> {
     /// `None`: no cross-feed matching (backfill, whose ledgers are shared by every source).
     pub index: Option<&'a RecentIndex>,
     pub batch: usize,
+    /// Who reserves in the index (see [`owner_tag`]); 0 for a pipeline without an owner.
+    pub owner: u64,
+}
+
+/// The index owner tag of a source (or of a repository kind's reader): its name, hashed.
+pub fn owner_tag(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    // 0 is "seeded, nobody's": never a source's tag.
+    h.finish().max(1)
 }
 
 impl Pipeline<'_> {
@@ -109,7 +120,7 @@ impl Pipeline<'_> {
                 continue;
             }
             if let Some(index) = self.index
-                && !index.reserve(&c.id.key, c.id.t, c.id.repeatable)
+                && !index.reserve_as(self.owner, &c.id.key, c.id.t, c.id.repeatable)
             {
                 // Another source has published this action (e.g. the repository feed of an
                 // org's repository): remember it, publish nothing.
@@ -128,7 +139,9 @@ impl Pipeline<'_> {
             let outcome = match self.publisher.publish_all(&events).await {
                 Ok(o) => o,
                 Err(e) => {
-                    self.release(&fresh[at..]);
+                    // This batch may be stored without its ack having arrived: it stays
+                    // reserved for this source's retry; the later ones were never sent.
+                    self.release(&fresh[end..]);
                     return Err(e.into());
                 }
             };
@@ -258,6 +271,7 @@ mod tests {
             publisher: &publisher,
             index: Some(&index),
             batch: 2,
+            owner: owner_tag("test"),
         };
         let mut target = Recorder::default();
         target.seen.insert("k0", 100);
@@ -289,6 +303,7 @@ mod tests {
             publisher: &publisher,
             index: Some(&index),
             batch: 2,
+            owner: owner_tag("test"),
         };
         let mut target = Recorder {
             fail_commit: Some(1),
@@ -314,6 +329,7 @@ mod tests {
             publisher: &publisher,
             index: Some(&index),
             batch: 2,
+            owner: owner_tag("test"),
         };
         let (trigger, shutdown) = crate::shutdown::channel();
         trigger.fire();

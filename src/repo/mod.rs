@@ -541,8 +541,10 @@ async fn poll_kind<R: Reader>(
         revision,
         read_to: collected.since,
     };
+    // The kind's cursor key names the reader: its own failed batch it may publish again.
+    let reader = target.key.clone();
     let out = ctx
-        .pipeline()
+        .pipeline(&reader)
         .run(&mut target, candidates, shutdown)
         .await?;
     if !out.stopped {
