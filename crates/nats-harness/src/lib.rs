@@ -99,12 +99,14 @@ impl LocalNats {
     }
 
     /// Like [`LocalNats::start`] with extra command-line arguments (e.g. `--config FILE`).
+    /// The server picks its own port (`-p -1`) and writes it to a ports file, which is read
+    /// back: no other process can take the port between our choice and the server's bind,
+    /// and no one else's listener can be mistaken for it.
     pub async fn start_with(store: &Path, extra: &[String]) -> Result<LocalNats, String> {
         let binary = find_binary()?;
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let mut n = LocalNats {
             binary,
-            port,
+            port: 0,
             store: store.to_owned(),
             extra: extra.to_vec(),
             child: None,
@@ -134,21 +136,30 @@ impl LocalNats {
         }
     }
 
-    /// Starts the server again on the same port and store; waits until it accepts clients.
+    /// Starts the server again on the same port and store (the first start: on a port the
+    /// server picks); waits until its ports file names its client port.
     pub async fn restart(&mut self) -> Result<(), String> {
         self.stop().await;
         std::fs::create_dir_all(&self.store)
             .map_err(|e| format!("cannot create {}: {e}", self.store.display()))?;
+        let ports_dir = self.store.with_extension("ports");
+        std::fs::create_dir_all(&ports_dir)
+            .map_err(|e| format!("cannot create {}: {e}", ports_dir.display()))?;
+        // A stale ports file of an earlier incarnation must not be read as this one's.
+        if let Ok(entries) = std::fs::read_dir(&ports_dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let port = match self.port {
+            0 => "-1".to_string(),
+            p => p.to_string(),
+        };
         let child = Command::new(&self.binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
+            .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(&self.store)
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -159,10 +170,8 @@ impl LocalNats {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            if let Some(p) = read_client_port(&ports_dir) {
+                self.port = p;
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
@@ -170,14 +179,13 @@ impl LocalNats {
             {
                 self.child = None;
                 return Err(format!(
-                    "nats-server exited at start ({status}); port {} taken?",
-                    self.port
+                    "nats-server exited at start ({status}); port {port} taken?"
                 ));
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "nats-server did not listen on port {} within 15 s",
-                    self.port
+                    "nats-server wrote no ports file in {} within 15 s",
+                    ports_dir.display()
                 ));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
