@@ -44,20 +44,8 @@ pub struct Services {
 pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Services>, RunError> {
     let token = cfg.gitea.token()?;
     let client = GiteaClient::new(&cfg.gitea, token)?;
-    let mut delay = Duration::from_millis(500);
-    let nats_client = loop {
-        match nats::connect(&cfg.nats).await {
-            Ok(c) => break c,
-            Err(NatsError::Credentials(m)) => return Err(NatsError::Credentials(m).into()),
-            Err(e) => {
-                tracing::warn!(retry_in_ms = delay.as_millis() as u64, "{e}; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.wait() => return Ok(None),
-                }
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
+    let Some(nats_client) = nats::connect_retrying(&cfg.nats, shutdown).await? else {
+        return Ok(None);
     };
     let js = nats::jetstream(nats_client.clone());
     nats::ensure_stream(&js, &cfg.nats).await?;

@@ -94,6 +94,41 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
     Ok(opts)
 }
 
+/// Connects for `run`: the client's own `retry_on_initial_connect` keeps trying (with its
+/// backoff, each failure logged through the event callback) while this waits for the
+/// connection, or for `shutdown` (`None`); then refuses a server older than 2.10.
+pub async fn connect_retrying(
+    cfg: &NatsConfig,
+    shutdown: &mut crate::shutdown::Shutdown,
+) -> Result<Option<async_nats::Client>, NatsError> {
+    let opts = connect_options(cfg).await?.retry_on_initial_connect();
+    let url = cfg.url.clone();
+    let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
+        url: url.clone(),
+        message,
+    })?;
+    let client = opts
+        .connect(servers)
+        .await
+        .map_err(|e| NatsError::Connect {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
+    // The client reports its state, not a future of the first connection: look again
+    // every 100 ms, racing shutdown.
+    while client.connection_state() != async_nats::connection::State::Connected {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shutdown.wait() => return Ok(None),
+        }
+    }
+    let version = client.server_info().version;
+    if !server_version_supported(&version) {
+        return Err(NatsError::UnsupportedServer { url, version });
+    }
+    Ok(Some(client))
+}
+
 /// Connects once; refuses a server older than 2.10.
 pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
     let opts = connect_options(cfg).await?;
