@@ -220,6 +220,11 @@ async fn tie_trial(nats: &Nats, seed: u64, live_pages: usize) -> usize {
     r.stop().await;
     let msgs = read_stream(&nats.url(), &stream).await;
     assert_no_repeats(&msgs);
+    // Each stream reserves its `max_bytes` on the server: free it for the next trial.
+    let js = async_nats::jetstream::new(nats.client().await);
+    js.delete_stream(&stream)
+        .await
+        .expect("delete the trial's stream");
     msgs.len()
 }
 
