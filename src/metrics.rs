@@ -66,8 +66,15 @@ pub struct Metrics {
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
 impl Metrics {
-    fn new() -> Metrics {
+    /// A fresh registry with every metric registered (one per run; tests make their own).
+    pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("gitea_nats_sourcer");
         let m = Metrics {
             events_published: Family::default(),
