@@ -47,7 +47,7 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
     };
     let mut gcfg = cfg.gitea.clone();
     gcfg.max_retries = 1;
-    let client = match GiteaClient::new(&gcfg, token) {
+    let client = match GiteaClient::new(&gcfg, token, crate::telemetry::Telemetry::new()) {
         Ok(c) => c,
         Err(e) => return r.line(false, "gitea", e),
     };
@@ -129,7 +129,7 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
         (None, None) => "as the server asks (system roots)".to_string(),
     };
     crate::say!("info nats auth: {auth}; tls: {tls}");
-    let client = match nats::connect(&cfg.nats).await {
+    let client = match nats::connect(&cfg.nats, &crate::telemetry::Telemetry::new()).await {
         Ok(c) => c,
         Err(e) => return r.line(false, "nats", e),
     };
