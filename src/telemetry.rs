@@ -58,11 +58,6 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
-/// Emits a happening into the process-wide statics (being replaced by [`Telemetry::emit`]).
-pub fn emit(happening: impl Happening) {
-    happening.emit(&crate::metrics::METRICS, &crate::health::HEALTH)
-}
-
 fn source_label(spec: &SourceSpec) -> SourceLabel {
     SourceLabel {
         source: spec.to_string(),
@@ -984,5 +979,35 @@ impl Happening for NatsEvent<'_> {
             }
             other => tracing::info!("NATS: {other}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn happenings_move_only_the_handle_they_are_emitted_into() {
+        let moved = Telemetry::new();
+        let other = Telemetry::new();
+        let clone = moved.clone();
+        let before = other.metrics.encode();
+        clone.emit(RateLimitWait);
+        clone.emit(NatsConnected { connected: true });
+        assert!(
+            moved
+                .metrics
+                .encode()
+                .contains("gitea_nats_sourcer_rate_limit_waits_total 1")
+        );
+        assert!(
+            moved
+                .metrics
+                .encode()
+                .contains("gitea_nats_sourcer_nats_connected 1")
+        );
+        assert!(!moved.health.problems().iter().any(|p| p.contains("NATS")));
+        assert_eq!(other.metrics.encode(), before);
+        assert!(other.health.problems().iter().any(|p| p.contains("NATS")));
     }
 }
