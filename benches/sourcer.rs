@@ -446,7 +446,12 @@ async fn sample_events() -> Res<Vec<Event>> {
         gitea.url()
     ))
     .map_err(|e| format!("sample config: {e}"))?;
-    let client = GiteaClient::new(&cfg.gitea, None).map_err(|e| format!("gitea client: {e}"))?;
+    let client = GiteaClient::new(
+        &cfg.gitea,
+        None,
+        gitea_nats_sourcer::telemetry::Telemetry::new(),
+    )
+    .map_err(|e| format!("gitea client: {e}"))?;
     let spec = SourceSpec::Org(org);
     let mut events = Vec::new();
     for page in 1..=10 {
@@ -487,7 +492,9 @@ async fn raw_publish(samples: &[Event], pipelined_n: usize, serial_n: usize) -> 
     ))
     .map_err(|e| format!("raw config: {e}"))?;
     // The same client, context and stream settings as the sourcer.
-    let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
+    let client = nats::connect(&cfg.nats, &gitea_nats_sourcer::telemetry::Telemetry::new())
+        .await
+        .map_err(|e| e.to_string())?;
     let js = nats::jetstream(client);
     nats::ensure_stream(&js, &cfg.nats)
         .await

@@ -15,7 +15,7 @@ use crate::repo;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError};
-use crate::telemetry::{self, emit};
+use crate::telemetry::{self, Telemetry};
 
 /// Errors that stop [`connect`] and `scheduler::run` (everything else is retried or logged
 /// per source).
@@ -40,11 +40,16 @@ pub struct Services {
 }
 
 /// Connects to NATS (retrying with backoff until it answers or shutdown), ensures the stream
-/// and bucket, reads Gitea's page size. `None` when shutdown came first.
-pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Services>, RunError> {
+/// and bucket, reads Gitea's page size. `None` when shutdown came first. Everything built
+/// emits into `telemetry` (the run's).
+pub async fn connect(
+    cfg: &Config,
+    telemetry: &Telemetry,
+    shutdown: &mut Shutdown,
+) -> Result<Option<Services>, RunError> {
     let token = cfg.gitea.token()?;
-    let client = GiteaClient::new(&cfg.gitea, token)?;
-    let Some(nats_client) = nats::connect_retrying(&cfg.nats, shutdown).await? else {
+    let client = GiteaClient::new(&cfg.gitea, token, telemetry.clone())?;
+    let Some(nats_client) = nats::connect_retrying(&cfg.nats, telemetry, shutdown).await? else {
         return Ok(None);
     };
     let js = nats::jetstream(nats_client.clone());
@@ -79,6 +84,7 @@ pub async fn connect(cfg: &Config, shutdown: &mut Shutdown) -> Result<Option<Ser
         batch: 512,
         issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
+        telemetry: telemetry.clone(),
     });
     Ok(Some(Services {
         ctx,
@@ -145,7 +151,7 @@ impl SourcePoller {
                     // again next poll; it does not fail the org's feed poll.
                     match repo::org_repos(&self.ctx.client, org).await {
                         Ok(list) => self.repos = Some((Instant::now(), list)),
-                        Err(e) => emit(telemetry::RepoListFailed {
+                        Err(e) => self.ctx.telemetry.emit(telemetry::RepoListFailed {
                             org,
                             reason: e.reason(),
                             error: &e,

@@ -88,7 +88,7 @@ impl Target for LedgerTarget<'_> {
                 ) {
                     Ok(e) => Some(e),
                     Err(e) => {
-                        telemetry::emit(telemetry::EventSkipped {
+                        self.ctx.telemetry.emit(telemetry::EventSkipped {
                             source: self.spec,
                             reason: &e.to_string(),
                         });

@@ -4,8 +4,8 @@
 //! budget may take hours and is healthy while requests are answered and batches acknowledged.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// A poll running longer than this means the scheduler is stuck (catch-up commits a batch
@@ -21,27 +21,35 @@ struct SourceHealth {
     last_error: Option<String>,
 }
 
-/// Shared health state.
-#[derive(Debug, Default)]
+/// The health state of one run (`telemetry::Telemetry` holds it; nothing is process-wide).
+#[derive(Debug)]
 pub struct Health {
     sources: Mutex<HashMap<String, SourceHealth>>,
     gitea_ok: AtomicBool,
     nats_ok: AtomicBool,
-    /// Milliseconds since [`EPOCH`] of the last [`Health::progress`].
+    /// What `progress_ms` counts from: when this state was made.
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last [`Health::progress`].
     progress_ms: AtomicU64,
 }
 
-/// What `progress_ms` counts from.
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-fn now_ms() -> u64 {
-    EPOCH.elapsed().as_millis() as u64
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            sources: Mutex::new(HashMap::new()),
+            gitea_ok: AtomicBool::new(false),
+            nats_ok: AtomicBool::new(false),
+            epoch: Instant::now(),
+            progress_ms: AtomicU64::new(0),
+        }
+    }
 }
 
-/// The process-wide health state.
-pub static HEALTH: LazyLock<Health> = LazyLock::new(Health::default);
-
 impl Health {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceHealth>> {
         // Field updates only: a poisoned map is still consistent.
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
@@ -70,12 +78,15 @@ impl Health {
     /// task. The systemd watchdog is pinged while progress was made within its interval
     /// (or no poll runs), so any long-running step that makes progress should call it.
     pub fn progress(&self) {
-        self.progress_ms.store(now_ms(), Ordering::Relaxed);
+        self.progress_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// How long ago the last progress was.
     fn since_progress(&self) -> Duration {
-        Duration::from_millis(now_ms().saturating_sub(self.progress_ms.load(Ordering::Relaxed)))
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(self.progress_ms.load(Ordering::Relaxed)),
+        )
     }
 
     pub fn poll_started(&self, source: &str) {

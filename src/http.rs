@@ -4,21 +4,21 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::health::HEALTH;
-use crate::metrics::METRICS;
 use crate::shutdown::Shutdown;
+use crate::telemetry::Telemetry;
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(t): State<Telemetry>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        METRICS.encode(),
+        t.metrics.encode(),
     )
 }
 
@@ -26,8 +26,8 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz() -> impl IntoResponse {
-    let problems = HEALTH.problems();
+async fn readyz(State(t): State<Telemetry>) -> impl IntoResponse {
+    let problems = t.health.problems();
     if problems.is_empty() {
         (StatusCode::OK, "ready\n".to_string())
     } else {
@@ -38,12 +38,13 @@ async fn readyz() -> impl IntoResponse {
     }
 }
 
-/// The routes.
-pub fn router() -> Router {
+/// The routes, showing `telemetry` (the run's metrics and health).
+pub fn router(telemetry: Telemetry) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .with_state(telemetry)
 }
 
 /// Binds `addr` (so a taken port fails at start, naming it) and serves until shutdown.
@@ -51,8 +52,12 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, std::io::
     tokio::net::TcpListener::bind(addr).await
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, mut shutdown: Shutdown) {
-    let r = axum::serve(listener, router())
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    telemetry: Telemetry,
+    mut shutdown: Shutdown,
+) {
+    let r = axum::serve(listener, router(telemetry))
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await;
     if let Err(e) = r {

@@ -8,7 +8,8 @@
 //! * [`config`]: the TOML config, typed and strict (repository kinds too); secrets in [`config::Secret`].
 //! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
 //! * [`metrics`], [`health`]: the Prometheus registry and readiness state.
-//! * [`telemetry`]: one struct per happening; its `emit` writes the log line and moves the metric.
+//! * [`telemetry`]: one struct per happening; its `emit` writes the log line and moves the metric, on
+//!   the run's [`telemetry::Telemetry`] handle (its metrics and health; no statics).
 //! * [`logging`]: setting up `tracing` from `[log]`.
 //! * [`shutdown`]: the shutdown signal passed into every task.
 //! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.

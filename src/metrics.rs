@@ -3,7 +3,7 @@
 //! source specs, op types, status classes, reasons.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -43,7 +43,7 @@ fn poll_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 16))
 }
 
-/// Every metric of the process.
+/// Every metric of one run (`telemetry::Telemetry` holds it; nothing is process-wide).
 pub struct Metrics {
     pub registry: Registry,
     pub events_published: Family<PublishedLabels, Counter>,
@@ -63,11 +63,15 @@ pub struct Metrics {
     times: Mutex<HashMap<String, (i64, i64)>>,
 }
 
-/// The process-wide metrics.
-pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
 
 impl Metrics {
-    fn new() -> Metrics {
+    /// A fresh registry with every metric registered (one per run; tests make their own).
+    pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("gitea_nats_sourcer");
         let m = Metrics {
             events_published: Family::default(),
@@ -182,5 +186,36 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_runs_in_one_process_do_not_share_metrics() {
+        let moved = Metrics::new();
+        let other = Metrics::new();
+        let before = other.encode();
+        moved
+            .gitea_requests
+            .get_or_create(&ClassLabel {
+                class: "2xx".into(),
+            })
+            .inc();
+        moved.rate_limit_waits.inc();
+        moved.nats_connected.set(1);
+        moved.cursor_written("org:acme", Some(1_700_000_000));
+        let after = moved.encode();
+        assert!(after.contains("gitea_nats_sourcer_gitea_requests_total{class=\"2xx\"} 1"));
+        assert!(after.contains("gitea_nats_sourcer_cursor_age_seconds{source=\"org:acme\"}"));
+        assert_eq!(
+            other.encode(),
+            before,
+            "the other run's registry did not move"
+        );
+        assert!(!before.contains("org:acme"));
+        assert!(before.contains("gitea_nats_sourcer_nats_connected 0"));
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 
 use crate::config::{NatsConfig, read_secret_file};
-use crate::telemetry;
+use crate::telemetry::{self, Telemetry};
 
 /// Errors of the NATS side; each names the server, stream or bucket.
 #[derive(Debug, thiserror::Error)]
@@ -55,14 +55,20 @@ pub fn server_version_supported(version: &str) -> bool {
     }
 }
 
-/// Builds the connect options from `[nats]`, reading secret files now.
-pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOptions, NatsError> {
+/// Builds the connect options from `[nats]`, reading secret files now; the connection's
+/// events are emitted into `telemetry`.
+pub async fn connect_options(
+    cfg: &NatsConfig,
+    telemetry: &Telemetry,
+) -> Result<async_nats::ConnectOptions, NatsError> {
+    let events = telemetry.clone();
     let mut opts = async_nats::ConnectOptions::new()
         .name(concat!("gitea-nats-sourcer/", env!("CARGO_PKG_VERSION")))
         .connection_timeout(Duration::from_secs(5))
-        .event_callback(
-            |event| async move { telemetry::emit(telemetry::NatsEvent { event: &event }) },
-        );
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move { events.emit(telemetry::NatsEvent { event: &event }) }
+        });
     if let Some(path) = &cfg.creds_file {
         opts = opts.credentials_file(path).await.map_err(|e| {
             NatsError::Credentials(format!("nats.creds_file {}: {e}", path.display()))
@@ -99,9 +105,12 @@ pub async fn connect_options(cfg: &NatsConfig) -> Result<async_nats::ConnectOpti
 /// connection, or for `shutdown` (`None`); then refuses a server older than 2.10.
 pub async fn connect_retrying(
     cfg: &NatsConfig,
+    telemetry: &Telemetry,
     shutdown: &mut crate::shutdown::Shutdown,
 ) -> Result<Option<async_nats::Client>, NatsError> {
-    let opts = connect_options(cfg).await?.retry_on_initial_connect();
+    let opts = connect_options(cfg, telemetry)
+        .await?
+        .retry_on_initial_connect();
     let url = cfg.url.clone();
     let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
         url: url.clone(),
@@ -130,8 +139,11 @@ pub async fn connect_retrying(
 }
 
 /// Connects once; refuses a server older than 2.10.
-pub async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, NatsError> {
-    let opts = connect_options(cfg).await?;
+pub async fn connect(
+    cfg: &NatsConfig,
+    telemetry: &Telemetry,
+) -> Result<async_nats::Client, NatsError> {
+    let opts = connect_options(cfg, telemetry).await?;
     let url = cfg.url.clone();
     let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
         url: url.clone(),

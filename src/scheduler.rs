@@ -14,7 +14,7 @@ use crate::config::{Config, Source};
 use crate::pipeline::{Context, Owners, PollError};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::source::SourceSpec;
-use crate::telemetry::{self, emit};
+use crate::telemetry::{self, Telemetry};
 
 /// The longest a failing source waits before trying again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -45,6 +45,7 @@ pub async fn run_with_reload(
     stop: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let (trigger, mut shutdown) = shutdown::channel();
+    let telemetry = Telemetry::new();
     let work = async {
         let listener = match cfg.http.listen {
             Some(addr) => Some(
@@ -54,14 +55,14 @@ pub async fn run_with_reload(
             ),
             None => None,
         };
-        let Some(services) = connect(&cfg, &mut shutdown).await? else {
+        let Some(services) = connect(&cfg, &telemetry, &mut shutdown).await? else {
             return Ok(());
         };
-        emit(telemetry::NatsConnected {
+        services.ctx.telemetry.emit(telemetry::NatsConnected {
             connected: services.nats.connection_state() == async_nats::connection::State::Connected,
         });
         if let Some(l) = listener {
-            tokio::spawn(crate::http::serve(l, shutdown.clone()));
+            tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
         }
         let mut running: HashMap<SourceSpec, Running> = HashMap::new();
         let mut draining: HashMap<SourceSpec, Running> = HashMap::new();
@@ -95,9 +96,9 @@ pub async fn run_with_reload(
                 cfg.poll.lookback,
                 shutdown.clone(),
             )),
-            tokio::spawn(watchdog_loop(shutdown.clone())),
+            tokio::spawn(watchdog_loop(telemetry.clone(), shutdown.clone())),
         ];
-        emit(telemetry::Ready {
+        services.ctx.telemetry.emit(telemetry::Ready {
             sources: running.len(),
         });
         let mut current = cfg.clone();
@@ -147,7 +148,7 @@ pub async fn run_with_reload(
     tokio::select! {
         r = &mut work => return r,
         _ = &mut stop => {
-            emit(telemetry::Stopping);
+            telemetry.emit(telemetry::Stopping);
             trigger.fire();
         }
     }
@@ -156,7 +157,11 @@ pub async fn run_with_reload(
 
 fn start_source(services: &Services, source: Source, jitter: f64, parent: &Shutdown) -> Running {
     let (trigger, shutdown) = parent.child();
-    crate::health::HEALTH.register(&source.spec.to_string(), source.interval);
+    services
+        .ctx
+        .telemetry
+        .health
+        .register(&source.spec.to_string(), source.interval);
     let task = tokio::spawn(source_loop(
         services.ctx.clone(),
         source.clone(),
@@ -211,7 +216,7 @@ fn start_drains(
             enrich: false,
             ..template
         };
-        emit(telemetry::RepositoryDraining {
+        services.ctx.telemetry.emit(telemetry::RepositoryDraining {
             source: &spec,
             to: &to,
         });
@@ -270,7 +275,7 @@ async fn drain(
             Ok(r) if r.stopped => return,
             Ok(r) if r.caught_up => break,
             Ok(_) => {}
-            Err(e) => emit(telemetry::PollFailed {
+            Err(e) => ctx.telemetry.emit(telemetry::PollFailed {
                 source: &spec,
                 reason: e.reason(),
                 error: &e,
@@ -282,7 +287,7 @@ async fn drain(
         match poller.hand_over(&to).await {
             Ok(()) => break,
             Err(e) => {
-                emit(telemetry::PollFailed {
+                ctx.telemetry.emit(telemetry::PollFailed {
                     source: &spec,
                     reason: e.reason(),
                     error: &e,
@@ -349,10 +354,18 @@ async fn reload(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
     let new = match Config::load(path) {
         Ok(c) => c,
-        Err(e) => return emit(telemetry::ReloadFailed { error: &e }),
+        Err(e) => {
+            return services
+                .ctx
+                .telemetry
+                .emit(telemetry::ReloadFailed { error: &e });
+        }
     };
     if let Err(e) = new.require_sources() {
-        return emit(telemetry::ReloadFailed { error: &e });
+        return services
+            .ctx
+            .telemetry
+            .emit(telemetry::ReloadFailed { error: &e });
     }
     for (section, changed) in [
         (
@@ -373,7 +386,10 @@ async fn reload(
         ),
     ] {
         if changed {
-            emit(telemetry::ReloadNeedsRestart { section });
+            services
+                .ctx
+                .telemetry
+                .emit(telemetry::ReloadNeedsRestart { section });
         }
     }
     let wanted: HashMap<SourceSpec, Source> = new
@@ -412,7 +428,7 @@ async fn reload(
         };
         // Stops at its next safe point; its cursor stays in the bucket.
         r.trigger.fire();
-        crate::health::HEALTH.unregister(&spec.to_string());
+        services.ctx.telemetry.health.unregister(&spec.to_string());
         if wanted.contains_key(&spec) {
             changed += 1;
         } else {
@@ -428,7 +444,7 @@ async fn reload(
         }
     };
     if !drained {
-        emit(telemetry::ReloadAbandoned {
+        services.ctx.telemetry.emit(telemetry::ReloadAbandoned {
             tasks: stopping.iter().filter(|t| !t.is_finished()).count(),
         });
         for t in &stopping {
@@ -466,7 +482,7 @@ async fn reload(
     }
     added -= changed.min(added);
     *current = new;
-    emit(telemetry::Reloaded {
+    services.ctx.telemetry.emit(telemetry::Reloaded {
         added,
         removed,
         changed,
@@ -475,16 +491,16 @@ async fn reload(
 
 /// Pings the systemd watchdog (when enabled) while progress is made within its interval
 /// or no poll runs (see [`crate::health::Health::progress`]).
-async fn watchdog_loop(mut shutdown: Shutdown) {
+async fn watchdog_loop(telemetry: Telemetry, mut shutdown: Shutdown) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
     };
     let every = period / 3;
     loop {
-        if crate::health::HEALTH.scheduler_alive(period) {
-            emit(telemetry::WatchdogPing);
+        if telemetry.health.scheduler_alive(period) {
+            telemetry.emit(telemetry::WatchdogPing);
         } else {
-            emit(telemetry::WatchdogWithheld);
+            telemetry.emit(telemetry::WatchdogWithheld);
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -502,6 +518,7 @@ pub async fn source_loop(
     mut shutdown: Shutdown,
 ) {
     let interval = source.interval;
+    let telemetry = ctx.telemetry.clone();
     let mut poller = SourcePoller::new(ctx, source);
     let mut failures: u32 = 0;
     // Spread the first polls so sources do not start in lock-step.
@@ -514,20 +531,20 @@ pub async fn source_loop(
             _ = shutdown.wait() => break,
         }
         if nats.connection_state() != async_nats::connection::State::Connected {
-            emit(telemetry::NatsWaiting {
+            telemetry.emit(telemetry::NatsWaiting {
                 source: poller.spec(),
             });
             wait = Duration::from_secs(1);
             continue;
         }
         let started = Instant::now();
-        emit(telemetry::PollStarted {
+        telemetry.emit(telemetry::PollStarted {
             source: poller.spec(),
         });
         match poller.poll(&mut shutdown).await {
             Ok(report) => {
                 failures = 0;
-                emit(telemetry::PollCompleted {
+                telemetry.emit(telemetry::PollCompleted {
                     source: poller.spec(),
                     read: report.read,
                     published: report.published,
@@ -545,15 +562,14 @@ pub async fn source_loop(
                     .min(MAX_BACKOFF.max(interval));
                 wait = with_jitter(backoff, jitter);
                 match &e {
-                    PollError::Gitea(g) if matches!(g.status(), Some(401 | 403 | 404)) => {
-                        emit(telemetry::SourceRefused {
+                    PollError::Gitea(g) if matches!(g.status(), Some(401 | 403 | 404)) => telemetry
+                        .emit(telemetry::SourceRefused {
                             source: poller.spec(),
                             reason: e.reason(),
                             error: &e,
                             retry_in: wait,
-                        })
-                    }
-                    _ => emit(telemetry::PollFailed {
+                        }),
+                    _ => telemetry.emit(telemetry::PollFailed {
                         source: poller.spec(),
                         reason: e.reason(),
                         error: &e,

@@ -1,29 +1,61 @@
 //! One struct per happening (Vector's internal events): its `emit` writes the happening's
 //! log line and moves its metrics, so call sites say what happened and nothing more:
-//! `emit(PollCompleted { .. })`. Happenings carry plain values (strings, numbers, times,
+//! `telemetry.emit(PollCompleted { .. })`, on the run's [`Telemetry`]. Happenings carry plain values (strings, numbers, times,
 //! `&dyn Display` errors, [`SourceSpec`]); this module imports nothing of the product but
 //! `source`, `metrics` and `health`, so every layer can call it. Tokens never reach this
 //! module: URLs carry none, and errors are built without them.
 
 use std::fmt::Display;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
-use crate::health::HEALTH;
+use crate::health::Health;
 use crate::metrics::{
-    ClassLabel, METRICS, PublishedLabels, ReasonLabel, SourceLabel, SourceReasonLabels,
+    ClassLabel, Metrics, PublishedLabels, ReasonLabel, SourceLabel, SourceReasonLabels,
 };
 use crate::source::SourceSpec;
 
 /// A happening: what it writes to the log and the metrics it moves.
 pub trait Happening {
-    fn emit(self);
+    fn emit(self, m: &Metrics, h: &Health);
 }
 
-/// Emits a happening: `emit(PollCompleted { .. })`.
-pub fn emit(happening: impl Happening) {
-    happening.emit()
+/// The metrics registry and the health state of one run, handed to what emits happenings
+/// (the Gitea client, the NATS event callback, the polls, the scheduler) and to the HTTP
+/// listener that shows them. Cheap to clone: clones share both.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+impl Telemetry {
+    /// A fresh registry and health state.
+    pub fn new() -> Telemetry {
+        Telemetry {
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::default()),
+        }
+    }
+
+    /// Emits a happening: `telemetry.emit(PollCompleted { .. })`.
+    pub fn emit(&self, happening: impl Happening) {
+        happening.emit(&self.metrics, &self.health)
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
 }
 
 fn source_label(spec: &SourceSpec) -> SourceLabel {
@@ -42,16 +74,15 @@ pub struct GiteaRetry<'a> {
 }
 
 impl Happening for GiteaRetry<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let GiteaRetry {
             url,
             reason,
             error,
             wait,
         } = self;
-        HEALTH.progress();
-        METRICS
-            .gitea_retries
+        h.progress();
+        m.gitea_retries
             .get_or_create(&ReasonLabel {
                 reason: reason.into(),
             })
@@ -71,22 +102,21 @@ pub struct GiteaResponse {
 }
 
 impl Happening for GiteaResponse {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let status = self.status;
-        HEALTH.progress();
+        h.progress();
         let class = match status {
             200..=299 => "2xx",
             300..=399 => "3xx",
             400..=499 => "4xx",
             _ => "5xx",
         };
-        METRICS
-            .gitea_requests
+        m.gitea_requests
             .get_or_create(&ClassLabel {
                 class: class.into(),
             })
             .inc();
-        HEALTH.set_gitea_ok(status < 500);
+        h.set_gitea_ok(status < 500);
     }
 }
 
@@ -94,14 +124,13 @@ impl Happening for GiteaResponse {
 pub struct GiteaUnreachable;
 
 impl Happening for GiteaUnreachable {
-    fn emit(self) {
-        METRICS
-            .gitea_requests
+    fn emit(self, m: &Metrics, h: &Health) {
+        m.gitea_requests
             .get_or_create(&ClassLabel {
                 class: "error".into(),
             })
             .inc();
-        HEALTH.set_gitea_ok(false);
+        h.set_gitea_ok(false);
     }
 }
 
@@ -111,7 +140,7 @@ pub struct GiteaTlsUnverified<'a> {
 }
 
 impl Happening for GiteaTlsUnverified<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let url = self.url;
         tracing::warn!(
             url,
@@ -124,8 +153,8 @@ impl Happening for GiteaTlsUnverified<'_> {
 pub struct RateLimitWait;
 
 impl Happening for RateLimitWait {
-    fn emit(self) {
-        METRICS.rate_limit_waits.inc();
+    fn emit(self, m: &Metrics, _: &Health) {
+        m.rate_limit_waits.inc();
         tracing::trace!("waiting for the Gitea rate limit");
     }
 }
@@ -138,7 +167,7 @@ pub struct RowSkipped<'a> {
 }
 
 impl Happening for RowSkipped<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RowSkipped {
             source: spec,
             url,
@@ -155,7 +184,7 @@ pub struct EventSkipped<'a> {
 }
 
 impl Happening for EventSkipped<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let EventSkipped {
             source: spec,
             reason,
@@ -172,7 +201,7 @@ pub struct WalkRestarted<'a> {
 }
 
 impl Happening for WalkRestarted<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let WalkRestarted {
             source: spec,
             pass,
@@ -190,16 +219,13 @@ pub struct WalkUnproven<'a> {
 }
 
 impl Happening for WalkUnproven<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, _: &Health) {
         let WalkUnproven {
             source: spec,
             unproven,
             passes,
         } = self;
-        METRICS
-            .walks_unproven
-            .get_or_create(&source_label(spec))
-            .inc();
+        m.walks_unproven.get_or_create(&source_label(spec)).inc();
         tracing::warn!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
     }
 }
@@ -213,17 +239,14 @@ pub struct WalkIncomplete<'a> {
 }
 
 impl Happening for WalkIncomplete<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, _: &Health) {
         let WalkIncomplete {
             source: spec,
             day,
             read,
             unproven,
         } = self;
-        METRICS
-            .walks_unproven
-            .get_or_create(&source_label(spec))
-            .inc();
+        m.walks_unproven.get_or_create(&source_label(spec)).inc();
         tracing::warn!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
     }
 }
@@ -236,7 +259,7 @@ pub struct WindowShortened<'a> {
 }
 
 impl Happening for WindowShortened<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let WindowShortened {
             source: spec,
             from,
@@ -255,7 +278,7 @@ pub struct RepoWindowShortened<'a> {
 }
 
 impl Happening for RepoWindowShortened<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepoWindowShortened {
             owner,
             repo,
@@ -275,7 +298,7 @@ pub struct DstSpan<'a> {
 }
 
 impl Happening for DstSpan<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let DstSpan {
             source: spec,
             day,
@@ -294,7 +317,7 @@ pub struct CursorHandedOver<'a> {
 }
 
 impl Happening for CursorHandedOver<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let CursorHandedOver { from, to, position } = self;
         tracing::info!(source = %to, from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
     }
@@ -307,7 +330,7 @@ pub struct RepositoryDraining<'a> {
 }
 
 impl Happening for RepositoryDraining<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepositoryDraining { source: spec, to } = self;
         tracing::info!(source = %spec, to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
     }
@@ -320,7 +343,7 @@ pub struct RepositoryHandedOver<'a> {
 }
 
 impl Happening for RepositoryHandedOver<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepositoryHandedOver { source: spec, to } = self;
         tracing::info!(source = %spec, to = %to, "repository handed over to {to}");
     }
@@ -335,7 +358,7 @@ pub struct CursorCreated<'a> {
 }
 
 impl Happening for CursorCreated<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let CursorCreated {
             source: spec,
             start,
@@ -353,7 +376,7 @@ pub struct CatchUpStarted<'a> {
 }
 
 impl Happening for CatchUpStarted<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let CatchUpStarted {
             source: spec,
             from,
@@ -373,16 +396,13 @@ pub struct GapDetected<'a> {
 }
 
 impl Happening for GapDetected<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, _: &Health) {
         let GapDetected {
             source: spec,
             from,
             to,
         } = self;
-        METRICS
-            .gaps_detected
-            .get_or_create(&source_label(spec))
-            .inc();
+        m.gaps_detected.get_or_create(&source_label(spec)).inc();
         let fmt = |t: i64| {
             DateTime::from_timestamp(t, 0)
                 .map(|d| d.to_rfc3339())
@@ -397,10 +417,9 @@ impl Happening for GapDetected<'_> {
 }
 
 /// Counts the events of a batch that JetStream stored (not its duplicates) by op type.
-fn count_published(source: &str, stored_op_types: &[&str]) {
+fn count_published(m: &Metrics, source: &str, stored_op_types: &[&str]) {
     for op_type in stored_op_types {
-        METRICS
-            .events_published
+        m.events_published
             .get_or_create(&PublishedLabels {
                 source: source.to_string(),
                 op_type: op_type.to_string(),
@@ -423,7 +442,7 @@ pub struct BatchPublished<'a> {
 }
 
 impl Happening for BatchPublished<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let BatchPublished {
             source: spec,
             stored,
@@ -431,11 +450,10 @@ impl Happening for BatchPublished<'_> {
             stored_op_types,
             newest,
         } = self;
-        HEALTH.progress();
-        count_published(&spec.to_string(), stored_op_types);
+        h.progress();
+        count_published(m, &spec.to_string(), stored_op_types);
         if duplicates > 0 {
-            METRICS
-                .events_duplicate
+            m.events_duplicate
                 .get_or_create(&source_label(spec))
                 .inc_by(duplicates as u64);
         }
@@ -451,16 +469,16 @@ pub struct CursorWritten<'a> {
 }
 
 impl Happening for CursorWritten<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let CursorWritten {
             source: spec,
             newest,
         } = self;
-        HEALTH.progress();
+        h.progress();
         let newest = newest
             .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
             .map(|d| d.timestamp());
-        METRICS.cursor_written(&spec.to_string(), newest);
+        m.cursor_written(&spec.to_string(), newest);
     }
 }
 
@@ -470,8 +488,8 @@ pub struct PollStarted<'a> {
 }
 
 impl Happening for PollStarted<'_> {
-    fn emit(self) {
-        HEALTH.poll_started(&self.source.to_string());
+    fn emit(self, _: &Metrics, h: &Health) {
+        h.poll_started(&self.source.to_string());
     }
 }
 
@@ -484,31 +502,29 @@ pub struct PollCompleted<'a> {
 }
 
 impl Happening for PollCompleted<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let PollCompleted {
             source: spec,
             read,
             published,
             took,
         } = self;
-        METRICS
-            .poll_duration
+        m.poll_duration
             .get_or_create(&source_label(spec))
             .observe(took.as_secs_f64());
-        HEALTH.poll_finished(&spec.to_string(), None);
+        h.poll_finished(&spec.to_string(), None);
         tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
     }
 }
 
-fn poll_error(spec: &SourceSpec, reason: &str, err: &dyn Display) {
-    METRICS
-        .poll_errors
+fn poll_error(m: &Metrics, h: &Health, spec: &SourceSpec, reason: &str, err: &dyn Display) {
+    m.poll_errors
         .get_or_create(&SourceReasonLabels {
             source: spec.to_string(),
             reason: reason.into(),
         })
         .inc();
-    HEALTH.poll_finished(&spec.to_string(), Some(err.to_string()));
+    h.poll_finished(&spec.to_string(), Some(err.to_string()));
 }
 
 /// A poll failed; the source tries again in `retry_in`.
@@ -521,14 +537,14 @@ pub struct PollFailed<'a> {
 }
 
 impl Happening for PollFailed<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let PollFailed {
             source: spec,
             reason,
             error: err,
             retry_in,
         } = self;
-        poll_error(spec, reason, err);
+        poll_error(m, h, spec, reason, err);
         tracing::warn!(source = %spec, reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
     }
 }
@@ -542,14 +558,14 @@ pub struct SourceRefused<'a> {
 }
 
 impl Happening for SourceRefused<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let SourceRefused {
             source: spec,
             reason,
             error: err,
             retry_in,
         } = self;
-        poll_error(spec, reason, err);
+        poll_error(m, h, spec, reason, err);
         tracing::error!(source = %spec, retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
     }
 }
@@ -560,7 +576,7 @@ pub struct Ready {
 }
 
 impl Happening for Ready {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let sources = self.sources;
         tracing::info!(sources, "running");
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
@@ -573,7 +589,7 @@ impl Happening for Ready {
 pub struct Stopping;
 
 impl Happening for Stopping {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         tracing::info!("shutting down");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     }
@@ -583,7 +599,7 @@ impl Happening for Stopping {
 pub struct WatchdogPing;
 
 impl Happening for WatchdogPing {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
     }
 }
@@ -592,7 +608,7 @@ impl Happening for WatchdogPing {
 pub struct WatchdogWithheld;
 
 impl Happening for WatchdogWithheld {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         tracing::error!(
             "a poll is running and made no progress (no Gitea answer, no acknowledged batch) within the watchdog interval; withholding the systemd watchdog ping so the service is restarted"
         );
@@ -607,7 +623,7 @@ pub struct Reloaded {
 }
 
 impl Happening for Reloaded {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let Reloaded {
             added,
             removed,
@@ -629,7 +645,7 @@ pub struct ReloadFailed<'a> {
 }
 
 impl Happening for ReloadFailed<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let err = self.error;
         tracing::error!("config reload (SIGHUP) failed, keeping the running config: {err}");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -642,7 +658,7 @@ pub struct ReloadAbandoned {
 }
 
 impl Happening for ReloadAbandoned {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let tasks = self.tasks;
         tracing::warn!(
             tasks,
@@ -657,7 +673,7 @@ pub struct ReloadNeedsRestart<'a> {
 }
 
 impl Happening for ReloadNeedsRestart<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let section = self.section;
         tracing::warn!(
             "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
@@ -674,7 +690,7 @@ pub struct RepoEventSkipped<'a> {
 }
 
 impl Happening for RepoEventSkipped<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepoEventSkipped {
             owner,
             repo,
@@ -695,14 +711,14 @@ pub struct RepoBatchPublished<'a> {
 }
 
 impl Happening for RepoBatchPublished<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let RepoBatchPublished {
             owner,
             repo,
             stored_op_types,
         } = self;
-        HEALTH.progress();
-        count_published(&format!("repo:{owner}/{repo}"), stored_op_types);
+        h.progress();
+        count_published(m, &format!("repo:{owner}/{repo}"), stored_op_types);
     }
 }
 
@@ -715,7 +731,7 @@ pub struct RepoChangesPublished<'a> {
 }
 
 impl Happening for RepoChangesPublished<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepoChangesPublished {
             owner,
             repo,
@@ -743,7 +759,7 @@ pub struct RepoKindFailed<'a> {
 }
 
 impl Happening for RepoKindFailed<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, _: &Health) {
         let RepoKindFailed {
             owner,
             repo,
@@ -756,8 +772,7 @@ impl Happening for RepoKindFailed<'_> {
             skip_polls,
         } = self;
         let source = format!("repo:{owner}/{repo}");
-        METRICS
-            .poll_errors
+        m.poll_errors
             .get_or_create(&SourceReasonLabels {
                 source: source.clone(),
                 reason: format!("{kind}_{reason}"),
@@ -786,7 +801,7 @@ pub struct RepoKindRecovered<'a> {
 }
 
 impl Happening for RepoKindRecovered<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepoKindRecovered {
             owner,
             repo,
@@ -806,7 +821,7 @@ pub struct RepoKindConflict<'a> {
 }
 
 impl Happening for RepoKindConflict<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepoKindConflict {
             owner,
             repo,
@@ -827,15 +842,14 @@ pub struct RepoListFailed<'a> {
 }
 
 impl Happening for RepoListFailed<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, _: &Health) {
         let RepoListFailed {
             org,
             reason,
             error: err,
             kept,
         } = self;
-        METRICS
-            .poll_errors
+        m.poll_errors
             .get_or_create(&SourceReasonLabels {
                 source: format!("org:{org}"),
                 reason: format!("repos_{reason}"),
@@ -859,7 +873,7 @@ pub struct ListTruncated<'a> {
 }
 
 impl Happening for ListTruncated<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let ListTruncated {
             what,
             path,
@@ -883,7 +897,7 @@ pub struct ActionsUnsupported<'a> {
 }
 
 impl Happening for ActionsUnsupported<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let ActionsUnsupported { owner, repo } = self;
         tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
     }
@@ -896,7 +910,7 @@ pub struct ActionsSupported<'a> {
 }
 
 impl Happening for ActionsSupported<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let ActionsSupported { owner, repo } = self;
         tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
     }
@@ -911,7 +925,7 @@ pub struct RepoChangesBeforeStart<'a> {
 }
 
 impl Happening for RepoChangesBeforeStart<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let RepoChangesBeforeStart {
             owner,
             repo,
@@ -928,7 +942,7 @@ pub struct NatsWaiting<'a> {
 }
 
 impl Happening for NatsWaiting<'_> {
-    fn emit(self) {
+    fn emit(self, _: &Metrics, _: &Health) {
         let spec = self.source;
         tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
     }
@@ -940,10 +954,10 @@ pub struct NatsConnected {
 }
 
 impl Happening for NatsConnected {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let connected = self.connected;
-        METRICS.nats_connected.set(connected as i64);
-        HEALTH.set_nats_ok(connected);
+        m.nats_connected.set(connected as i64);
+        h.set_nats_ok(connected);
     }
 }
 
@@ -953,17 +967,47 @@ pub struct NatsEvent<'a> {
 }
 
 impl Happening for NatsEvent<'_> {
-    fn emit(self) {
+    fn emit(self, m: &Metrics, h: &Health) {
         match self.event {
             async_nats::Event::Connected => {
-                emit(NatsConnected { connected: true });
+                NatsConnected { connected: true }.emit(m, h);
                 tracing::info!("NATS connected")
             }
             async_nats::Event::Disconnected => {
-                emit(NatsConnected { connected: false });
+                NatsConnected { connected: false }.emit(m, h);
                 tracing::warn!("NATS disconnected; reconnecting")
             }
             other => tracing::info!("NATS: {other}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn happenings_move_only_the_handle_they_are_emitted_into() {
+        let moved = Telemetry::new();
+        let other = Telemetry::new();
+        let clone = moved.clone();
+        let before = other.metrics.encode();
+        clone.emit(RateLimitWait);
+        clone.emit(NatsConnected { connected: true });
+        assert!(
+            moved
+                .metrics
+                .encode()
+                .contains("gitea_nats_sourcer_rate_limit_waits_total 1")
+        );
+        assert!(
+            moved
+                .metrics
+                .encode()
+                .contains("gitea_nats_sourcer_nats_connected 1")
+        );
+        assert!(!moved.health.problems().iter().any(|p| p.contains("NATS")));
+        assert_eq!(other.metrics.encode(), before);
+        assert!(other.health.problems().iter().any(|p| p.contains("NATS")));
     }
 }

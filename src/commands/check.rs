@@ -6,6 +6,7 @@ use super::Reported;
 use crate::config::Config;
 use crate::gitea::GiteaClient;
 use crate::nats;
+use crate::telemetry::Telemetry;
 
 struct Report {
     failed: usize,
@@ -32,22 +33,24 @@ pub async fn check(path: &Path, cfg: &Config) -> anyhow::Result<()> {
     if let Some(w) = cfg.inline_token_warning(path) {
         crate::say!("warn config: {w}");
     }
-    check_gitea(cfg, &mut r).await;
-    check_nats(cfg, &mut r).await;
+    // The command's own metrics and health: nothing serves them, the happenings still log.
+    let telemetry = Telemetry::new();
+    check_gitea(cfg, &telemetry, &mut r).await;
+    check_nats(cfg, &telemetry, &mut r).await;
     match r.failed {
         0 => Ok(()),
         n => Err(Reported(format!("{n} checks failed")).into()),
     }
 }
 
-async fn check_gitea(cfg: &Config, r: &mut Report) {
+async fn check_gitea(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
     let token = match cfg.gitea.token() {
         Ok(t) => t,
         Err(e) => return r.line(false, "gitea token", e),
     };
     let mut gcfg = cfg.gitea.clone();
     gcfg.max_retries = 1;
-    let client = match GiteaClient::new(&gcfg, token) {
+    let client = match GiteaClient::new(&gcfg, token, telemetry.clone()) {
         Ok(c) => c,
         Err(e) => return r.line(false, "gitea", e),
     };
@@ -102,7 +105,7 @@ async fn check_gitea(cfg: &Config, r: &mut Report) {
     }
 }
 
-async fn check_nats(cfg: &Config, r: &mut Report) {
+async fn check_nats(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
     let n = &cfg.nats;
     let auth = if let Some(p) = &n.creds_file {
         format!("credentials file {}", p.display())
@@ -129,7 +132,7 @@ async fn check_nats(cfg: &Config, r: &mut Report) {
         (None, None) => "as the server asks (system roots)".to_string(),
     };
     crate::say!("info nats auth: {auth}; tls: {tls}");
-    let client = match nats::connect(&cfg.nats).await {
+    let client = match nats::connect(&cfg.nats, telemetry).await {
         Ok(c) => c,
         Err(e) => return r.line(false, "nats", e),
     };

@@ -6,7 +6,7 @@ use crate::source::SourceSpec;
 use crate::state::CursorStore;
 
 async fn open(cfg: &Config) -> anyhow::Result<CursorStore> {
-    let client = nats::connect(&cfg.nats).await?;
+    let client = nats::connect(&cfg.nats, &crate::telemetry::Telemetry::new()).await?;
     let js = nats::jetstream(client);
     let kv = nats::ensure_bucket(&js, &cfg.nats).await?;
     Ok(CursorStore::new(kv))

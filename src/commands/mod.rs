@@ -136,7 +136,13 @@ async fn backfill(
     };
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
-        let Some(services) = crate::app::connect(&config, &mut shutdown.clone()).await? else {
+        let Some(services) = crate::app::connect(
+            &config,
+            &crate::telemetry::Telemetry::new(),
+            &mut shutdown.clone(),
+        )
+        .await?
+        else {
             return Ok(None);
         };
         let totals =

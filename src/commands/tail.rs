@@ -36,7 +36,7 @@ pub async fn follow(
     count: Option<usize>,
     mut each: impl FnMut(&[u8]),
 ) -> anyhow::Result<()> {
-    let client = nats::connect(cfg).await?;
+    let client = nats::connect(cfg, &crate::telemetry::Telemetry::new()).await?;
     let js = nats::jetstream(client);
     let stream = js
         .get_stream(&cfg.stream)

@@ -17,7 +17,7 @@ use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
 use crate::state::{StateError, Stored};
-use crate::telemetry::{self, emit};
+use crate::telemetry::{self, Telemetry};
 
 /// What one poll did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -133,7 +133,12 @@ impl FeedPoller {
                 report.read += rows.len();
                 if exhausted && let Some(oldest) = rows.iter().map(ActivityRow::created_unix).min()
                 {
-                    Self::check_gap(&self.source.spec, &mut stored.cursor, oldest);
+                    Self::check_gap(
+                        &self.ctx.telemetry,
+                        &self.source.spec,
+                        &mut stored.cursor,
+                        oldest,
+                    );
                 }
                 let newest = rows.iter().map(ActivityRow::created_unix).max();
                 let before = (
@@ -185,7 +190,7 @@ impl FeedPoller {
         };
         stored.cursor.handed_to = Some(to.to_string());
         self.commit(&mut stored).await?;
-        emit(telemetry::RepositoryHandedOver {
+        self.ctx.telemetry.emit(telemetry::RepositoryHandedOver {
             source: &self.source.spec,
             to,
         });
@@ -219,7 +224,7 @@ impl FeedPoller {
         }
         let mut cursor = Cursor::new(prev.cursor.position, prev.cursor.floor);
         cursor.floor_day = prev.cursor.floor_day;
-        emit(telemetry::CursorHandedOver {
+        self.ctx.telemetry.emit(telemetry::CursorHandedOver {
             from: &from,
             to: &self.source.spec,
             position: cursor.position,
@@ -274,7 +279,7 @@ impl FeedPoller {
                 c
             }
         };
-        emit(telemetry::CursorCreated {
+        self.ctx.telemetry.emit(telemetry::CursorCreated {
             source: spec,
             start: &self.source.start,
             position: cursor.position,
@@ -304,7 +309,7 @@ impl FeedPoller {
         };
         let Some(oldest) = oldest else { return Ok(()) };
         let cursor = &mut stored.cursor;
-        Self::check_gap(spec, cursor, oldest.created_unix());
+        Self::check_gap(&ctx.telemetry, spec, cursor, oldest.created_unix());
         let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
         // The local date of `from`: offsets differ across daylight saving time, so take the
         // earliest date any known offset gives (a day read twice costs only requests).
@@ -322,7 +327,7 @@ impl FeedPoller {
             .min()
             .unwrap_or(newest.date_naive());
         let last_day = newest.date_naive();
-        emit(telemetry::CatchUpStarted {
+        self.ctx.telemetry.emit(telemetry::CatchUpStarted {
             source: spec,
             from: first_day,
             to: last_day,
@@ -417,14 +422,14 @@ impl FeedPoller {
     /// was deleted (the `delete_old_actions` cron) before it was read. Say so, loudly.
     /// Only a cursor that has published something can miss history: a fresh cursor at a
     /// start date before the oldest row Gitea has has nothing to miss.
-    fn check_gap(spec: &SourceSpec, cursor: &mut Cursor, oldest: i64) {
+    fn check_gap(telemetry: &Telemetry, spec: &SourceSpec, cursor: &mut Cursor, oldest: i64) {
         if cursor.newest.is_some() && cursor.position > 0 && oldest > cursor.position {
             let gap = Gap {
                 from: cursor.position,
                 to: oldest,
                 detected_at: chrono::Utc::now(),
             };
-            emit(telemetry::GapDetected {
+            telemetry.emit(telemetry::GapDetected {
                 source: spec,
                 from: gap.from,
                 to: gap.to,
@@ -440,7 +445,7 @@ impl FeedPoller {
             .store
             .save(&self.source.spec, &stored.cursor, stored.revision)
             .await?;
-        emit(telemetry::CursorWritten {
+        self.ctx.telemetry.emit(telemetry::CursorWritten {
             source: &self.source.spec,
             newest: stored.cursor.newest.as_deref(),
         });
@@ -491,7 +496,7 @@ impl Target for FeedTarget<'_> {
                 Ok(e) => events.push(e),
                 // Serialising a parsed row cannot fail in practice; if it does, the row is
                 // skipped loudly rather than blocking the source forever.
-                Err(e) => emit(telemetry::EventSkipped {
+                Err(e) => self.poller.ctx.telemetry.emit(telemetry::EventSkipped {
                     source: &p.source.spec,
                     reason: &e.to_string(),
                 }),
@@ -516,14 +521,14 @@ impl Target for FeedTarget<'_> {
         let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
         cursor.advance(to, lookback);
         if let Some(from) = cursor.bound_window(self.cap) {
-            emit(telemetry::WindowShortened {
+            self.poller.ctx.telemetry.emit(telemetry::WindowShortened {
                 source: &self.poller.source.spec,
                 from,
                 max: MAX_SEEN,
             });
         }
         self.poller.commit(self.stored).await?;
-        emit(telemetry::BatchPublished {
+        self.poller.ctx.telemetry.emit(telemetry::BatchPublished {
             source: &self.poller.source.spec,
             stored: outcome.stored,
             duplicates: outcome.duplicates,

@@ -16,7 +16,7 @@ use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, FeedPage, GiteaClient, GiteaError};
 use crate::source::SourceSpec;
 use crate::state::cursor::SeenSet;
-use crate::telemetry::{self, emit};
+use crate::telemetry;
 
 /// How many passes one walk makes at most before it gives up proving (and says so).
 const MAX_PASSES: usize = 6;
@@ -194,7 +194,7 @@ pub async fn walk_back_to_known(
         unproven = got.unproven(cutoff);
         match unproven {
             None => break,
-            Some(t) => emit(telemetry::WalkRestarted {
+            Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
                 source: spec,
                 pass: pass as u64,
                 unproven: t,
@@ -205,7 +205,7 @@ pub async fn walk_back_to_known(
         unproven = prove_by_spans(client, spec, cutoff, &mut got).await?;
     }
     if let Some(t) = unproven {
-        emit(telemetry::WalkUnproven {
+        client.telemetry().emit(telemetry::WalkUnproven {
             source: spec,
             unproven: t,
             passes: MAX_PASSES,
@@ -347,7 +347,7 @@ pub async fn walk_day(
         unproven = got.unproven(i64::MIN);
         match unproven {
             None => break,
-            Some(t) => emit(telemetry::WalkRestarted {
+            Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
                 source: spec,
                 pass: pass as u64 + 1,
                 unproven: t,
@@ -358,7 +358,7 @@ pub async fn walk_day(
         unproven = prove_by_spans(client, spec, i64::MIN, &mut got).await?;
     }
     if let Some(t) = unproven {
-        emit(telemetry::WalkIncomplete {
+        client.telemetry().emit(telemetry::WalkIncomplete {
             source: spec,
             day: date,
             read: got.ids.len(),
@@ -445,7 +445,7 @@ pub async fn walk_span(
             unproven = got.unproven(lo).filter(|t| *t <= hi);
             match unproven {
                 None => break,
-                Some(t) => emit(telemetry::WalkRestarted {
+                Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
                     source: spec,
                     pass: pass as u64 + 1,
                     unproven: t,
@@ -472,7 +472,7 @@ pub async fn walk_span(
         unproven = got.unproven(lo).filter(|t| *t <= hi);
         match unproven {
             None => break,
-            Some(t) => emit(telemetry::WalkRestarted {
+            Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
                 source: spec,
                 pass: pass as u64 + 1,
                 unproven: t,
@@ -480,7 +480,7 @@ pub async fn walk_span(
         }
     }
     if let Some(t) = unproven {
-        emit(telemetry::WalkUnproven {
+        client.telemetry().emit(telemetry::WalkUnproven {
             source: spec,
             unproven: t,
             passes: MAX_PASSES,
@@ -621,7 +621,7 @@ impl<'a> DayWalker<'a> {
             let lo = midnight(anchor.succ_opt().unwrap_or(anchor), o_old);
             let hi = midnight(next, o_new) - 1;
             if lo <= hi {
-                emit(telemetry::DstSpan {
+                self.client.telemetry().emit(telemetry::DstSpan {
                     source: self.spec,
                     day,
                     from: lo,
@@ -672,7 +672,8 @@ mod tests {
             g.url()
         ))
         .expect("gitea config");
-        let client = GiteaClient::new(&cfg, None).expect("client");
+        let client =
+            GiteaClient::new(&cfg, None, crate::telemetry::Telemetry::new()).expect("client");
         client.learn_page_limit().await.expect("page size");
         let spec: SourceSpec = "repo:acme/widgets".parse().expect("spec");
         (g, client, spec)

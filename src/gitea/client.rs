@@ -19,7 +19,7 @@ use super::error::{GiteaError, parse_retry_after};
 use super::types::{ActivityRow, ApiSettings, ServerVersion, User};
 use crate::config::{GiteaConfig, Secret};
 use crate::source::SourceSpec;
-use crate::telemetry::{self, emit};
+use crate::telemetry::{self, Telemetry};
 
 /// One page of a feed.
 #[derive(Debug)]
@@ -86,11 +86,18 @@ struct Inner {
     max_retries: usize,
     /// Page size asked for: the server's `max_response_items` once known.
     page_limit: AtomicUsize,
+    /// Where requests, retries and waits are counted.
+    telemetry: Telemetry,
 }
 
 impl GiteaClient {
-    /// Builds the client from `[gitea]`; the token is passed in already read.
-    pub fn new(cfg: &GiteaConfig, token: Option<Secret>) -> Result<GiteaClient, GiteaError> {
+    /// Builds the client from `[gitea]`; the token is passed in already read. Requests,
+    /// retries and waits are emitted into `telemetry`.
+    pub fn new(
+        cfg: &GiteaConfig,
+        token: Option<Secret>,
+        telemetry: Telemetry,
+    ) -> Result<GiteaClient, GiteaError> {
         let mut api = Url::parse(&cfg.url)
             .map_err(|e| GiteaError::Request(format!("gitea.url {:?}: {e}", cfg.url)))?;
         {
@@ -113,7 +120,7 @@ impl GiteaClient {
             builder = builder.add_root_certificate(cert);
         }
         if cfg.tls_insecure_skip_verify {
-            emit(telemetry::GiteaTlsUnverified { url: &cfg.url });
+            telemetry.emit(telemetry::GiteaTlsUnverified { url: &cfg.url });
             builder = builder.danger_accept_invalid_certs(true);
         }
         let http = builder
@@ -135,8 +142,14 @@ impl GiteaClient {
                 turn: tokio::sync::Mutex::new(()),
                 max_retries: cfg.max_retries,
                 page_limit: AtomicUsize::new(ApiSettings::default().max_response_items),
+                telemetry,
             }),
         })
+    }
+
+    /// Where this client's happenings go (the run's [`Telemetry`]).
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
     }
 
     /// The page size used for feeds.
@@ -214,7 +227,7 @@ impl GiteaClient {
         for raw in raws {
             match ActivityRow::parse(raw) {
                 Ok(row) => rows.push(row),
-                Err(e) => emit(telemetry::RowSkipped {
+                Err(e) => self.inner.telemetry.emit(telemetry::RowSkipped {
                     source: spec,
                     url: &redact(&url),
                     reason: &e.to_string(),
@@ -339,7 +352,7 @@ impl GiteaClient {
             .when(GiteaError::is_retryable)
             .adjust(|e, planned| planned.map(|d| e.retry_after().unwrap_or(d)))
             .notify(|e, wait| {
-                emit(telemetry::GiteaRetry {
+                self.inner.telemetry.emit(telemetry::GiteaRetry {
                     url: &shown,
                     reason: e.reason(),
                     error: e,
@@ -354,7 +367,7 @@ impl GiteaClient {
         {
             let _turn = self.inner.turn.lock().await;
             if self.inner.limiter.check().is_err() {
-                emit(telemetry::RateLimitWait);
+                self.inner.telemetry.emit(telemetry::RateLimitWait);
                 self.inner.limiter.until_ready().await;
             }
         }
@@ -371,10 +384,10 @@ impl GiteaClient {
             req = req.header(AUTHORIZATION, value);
         }
         let resp = req.send().await.map_err(|e| {
-            emit(telemetry::GiteaUnreachable);
+            self.inner.telemetry.emit(telemetry::GiteaUnreachable);
             transport_error(&shown, e)
         })?;
-        emit(telemetry::GiteaResponse {
+        self.inner.telemetry.emit(telemetry::GiteaResponse {
             status: resp.status().as_u16(),
         });
         let resp = check_status(&shown, resp).await?;
@@ -543,7 +556,7 @@ mod tests {
                 "url = \"{url}\"\nmax_retries = 0\nrequests_per_second = 100\nburst = 100\n"
             ))
             .unwrap();
-            let client = GiteaClient::new(&cfg, None).unwrap();
+            let client = GiteaClient::new(&cfg, None, Telemetry::new()).unwrap();
             let err = client.version().await.unwrap_err();
             let text = err.to_string();
             assert!(

@@ -11,6 +11,7 @@ use super::owners::Owners;
 use crate::gitea::{GiteaClient, GiteaError};
 use crate::publish::{PublishError, Publisher};
 use crate::state::{CursorStore, StateError};
+use crate::telemetry::Telemetry;
 
 /// What every source's poller shares.
 pub struct Context {
@@ -31,6 +32,8 @@ pub struct Context {
     pub issues: IssueCache,
     /// Which source publishes which repository (updated on reload).
     pub owners: RwLock<Owners>,
+    /// The run's metrics and health (the client's too).
+    pub telemetry: Telemetry,
 }
 
 impl Context {

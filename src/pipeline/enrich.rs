@@ -137,7 +137,7 @@ mod tests {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let cfg: GiteaConfig =
             toml::from_str(&format!("url = \"{url}\"\ntimeout = \"30s\"\n")).unwrap();
-        let client = GiteaClient::new(&cfg, None).unwrap();
+        let client = GiteaClient::new(&cfg, None, crate::telemetry::Telemetry::new()).unwrap();
         let raw = serde_json::value::RawValue::from_string(
             r#"{"id":1,"op_type":"comment_issue","repo_id":7,"content":"3|hi",
                 "repo":{"id":7,"name":"w","full_name":"o/w","owner":{"id":1,"login":"o"}},

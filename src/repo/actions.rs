@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Change, Collected, KindCursor, Reader, Repo, change_id, unix};
 use crate::gitea::GiteaError;
-use crate::telemetry::{self, emit};
+use crate::telemetry;
 
 /// The `actions` reader.
 pub struct Actions;
@@ -59,7 +59,7 @@ async fn collect(
         Ok(runs) => runs,
         Err(e) if e.status() == Some(404) => {
             if !was_unsupported {
-                emit(telemetry::ActionsUnsupported {
+                repo.client.telemetry().emit(telemetry::ActionsUnsupported {
                     owner: repo.owner,
                     repo: repo.name,
                 });
@@ -77,7 +77,7 @@ async fn collect(
         Err(e) => return Err(e),
     };
     if was_unsupported {
-        emit(telemetry::ActionsSupported {
+        repo.client.telemetry().emit(telemetry::ActionsSupported {
             owner: repo.owner,
             repo: repo.name,
         });
@@ -182,7 +182,7 @@ async fn read_runs(repo: &Repo<'_>, known: &BTreeMap<i64, String>) -> Result<Run
         .filter_map(|r| r["id"].as_i64())
         .min()
         .unwrap_or(i64::MAX);
-    emit(telemetry::ListTruncated {
+    repo.client.telemetry().emit(telemetry::ListTruncated {
         what: &format!("{}/{}", repo.owner, repo.name),
         path: &path.join("/"),
         pages: PAGES,

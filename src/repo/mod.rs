@@ -46,7 +46,7 @@ use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::kv_escape;
 use crate::state::cursor::{Identity, MAX_SEEN, SeenSet};
-use crate::telemetry::{self, emit};
+use crate::telemetry;
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
 /// (`issues::State`, `releases::State`, ...).
@@ -274,7 +274,7 @@ async fn list_pages(
             return Ok(Listed { items, complete });
         }
     }
-    emit(telemetry::ListTruncated {
+    client.telemetry().emit(telemetry::ListTruncated {
         what,
         path: &path.join("/"),
         pages: max_pages,
@@ -394,7 +394,7 @@ pub async fn poll_repo(
             Ok(n) => {
                 published += n;
                 if let Some(failures) = backoff::succeeded(&failing) {
-                    emit(telemetry::RepoKindRecovered {
+                    ctx.telemetry.emit(telemetry::RepoKindRecovered {
                         owner,
                         repo: name,
                         kind: kind.name(),
@@ -404,7 +404,7 @@ pub async fn poll_repo(
             }
             Err(PollError::Gitea(e)) => {
                 let (failures, skip) = backoff::failed(&failing);
-                emit(telemetry::RepoKindFailed {
+                ctx.telemetry.emit(telemetry::RepoKindFailed {
                     owner,
                     repo: name,
                     kind: kind.name(),
@@ -417,7 +417,7 @@ pub async fn poll_repo(
                 });
             }
             Err(PollError::State(e @ crate::state::StateError::Conflict { .. })) => {
-                emit(telemetry::RepoKindConflict {
+                ctx.telemetry.emit(telemetry::RepoKindConflict {
                     owner,
                     repo: name,
                     kind: kind.name(),
@@ -512,7 +512,7 @@ async fn poll_kind<R: Reader>(
     let n_read = changes.len();
     changes.retain(|c| cursor.admits(c));
     if changes.len() < n_read {
-        emit(telemetry::RepoChangesBeforeStart {
+        ctx.telemetry.emit(telemetry::RepoChangesBeforeStart {
             owner,
             repo: name,
             kind: kind.name(),
@@ -555,7 +555,7 @@ async fn poll_kind<R: Reader>(
         ctx.store.put(&target.key, cursor, target.revision).await?;
     }
     if out.published > 0 {
-        emit(telemetry::RepoChangesPublished {
+        ctx.telemetry.emit(telemetry::RepoChangesPublished {
             owner,
             repo: name,
             kind: kind.name(),
@@ -619,7 +619,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             .filter_map(|c| match build(self.ctx, self.owner, self.name, &c.item) {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    emit(telemetry::RepoEventSkipped {
+                    self.ctx.telemetry.emit(telemetry::RepoEventSkipped {
                         owner: self.owner,
                         repo: self.name,
                         kind: self.kind.name(),
@@ -647,7 +647,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
         cursor.seen.retain_from(cursor.since - self.ctx.lookback);
         if let Some(from) = cursor.seen.bound(MAX_SEEN, None) {
             cursor.window_floor = Some(cursor.window_floor.unwrap_or(0).max(from));
-            emit(telemetry::RepoWindowShortened {
+            self.ctx.telemetry.emit(telemetry::RepoWindowShortened {
                 owner: self.owner,
                 repo: self.name,
                 kind: self.kind.name(),
@@ -659,7 +659,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             .store
             .put(&self.key, &*cursor, self.revision)
             .await?;
-        emit(telemetry::RepoBatchPublished {
+        self.ctx.telemetry.emit(telemetry::RepoBatchPublished {
             owner: self.owner,
             repo: self.name,
             stored_op_types: &stored_op_types(events, outcome),
@@ -719,7 +719,8 @@ mod tests {
             g.url()
         ))
         .expect("gitea config");
-        let client = GiteaClient::new(&cfg, None).expect("client");
+        let client =
+            GiteaClient::new(&cfg, None, crate::telemetry::Telemetry::new()).expect("client");
         assert_eq!(client.page_limit(), 50);
         (g, client)
     }

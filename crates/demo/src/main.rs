@@ -120,7 +120,9 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     );
     say!("demo: config:\n{}", indent(&text));
     say!("demo: events as they arrive on stream GITEA_DEMO (subject gitea_demo.>):");
-    let client = nats::connect(&cfg.nats).await.map_err(|e| e.to_string())?;
+    let client = nats::connect(&cfg.nats, &gitea_nats_sourcer::telemetry::Telemetry::new())
+        .await
+        .map_err(|e| e.to_string())?;
     nats::ensure_stream(&nats::jetstream(client.clone()), &cfg.nats)
         .await
         .map_err(|e| e.to_string())?;
