@@ -235,14 +235,7 @@ async fn tie_trial(nats: &Nats, seed: u64, live_pages: usize) -> usize {
 /// about one trial in four lost a row.
 #[tokio::test]
 async fn a_tie_split_by_a_page_boundary_is_never_lost_by_a_whole_feed_walk() {
-    let nats = Nats::start().await;
-    let mut short = Vec::new();
-    for seed in 1..=24 {
-        let got = tie_trial(&nats, seed, 40).await;
-        if got < 23 {
-            short.push((seed, got));
-        }
-    }
+    let short = tie_trials(40).await;
     assert!(
         short.is_empty(),
         "trials (seed, actions in the stream) that lost actions: {short:?}"
@@ -253,18 +246,25 @@ async fn a_tie_split_by_a_page_boundary_is_never_lost_by_a_whole_feed_walk() {
 /// pages around every split second until each is held whole.
 #[tokio::test]
 async fn a_tie_split_by_a_page_boundary_is_never_lost_by_a_day_walk() {
-    let nats = Nats::start().await;
-    let mut short = Vec::new();
-    for seed in 1..=24 {
-        let got = tie_trial(&nats, seed, 1).await;
-        if got < 23 {
-            short.push((seed, got));
-        }
-    }
+    let short = tie_trials(1).await;
     assert!(
         short.is_empty(),
         "trials (seed, actions in the stream) that lost actions: {short:?}"
     );
+}
+
+/// 24 [`tie_trial`]s (seeds 1 to 24) on one server: the (seed, actions stored) of those
+/// that lost actions.
+async fn tie_trials(live_pages: usize) -> Vec<(u64, usize)> {
+    let nats = Nats::start().await;
+    let mut short = Vec::new();
+    for seed in 1..=24 {
+        let got = tie_trial(&nats, seed, live_pages).await;
+        if got < 23 {
+            short.push((seed, got));
+        }
+    }
+    short
 }
 
 /// Issue 10: adding `repo:X` beside the `org:` source that published X until now. The new
