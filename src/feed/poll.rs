@@ -368,7 +368,8 @@ impl FeedPoller {
     }
 
     /// Publishes the rows that are new to the cursor, oldest first, through the pipeline,
-    /// writing the cursor after each acknowledged batch; never moves it past `unproven`.
+    /// writing the cursor after each acknowledged batch; publishes nothing from the unproven
+    /// second on, and never moves the cursor past it.
     async fn process(
         &self,
         stored: &mut Stored,
@@ -385,6 +386,9 @@ impl FeedPoller {
             .into_iter()
             .filter(|r| {
                 r.created_unix() >= cutoff
+                    // Nothing from the unproven second on: published after the row a tie
+                    // still hides, it would come out of order; the next poll reads it.
+                    && unproven.is_none_or(|u| r.created_unix() < u)
                     && stored.cursor.owns(&r.activity.created)
                     && owners.publishes(&self.source.spec, r)
             })
