@@ -146,7 +146,7 @@ impl FeedPoller {
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
                 );
-                self.process(stored, rows, unproven, false, report, shutdown)
+                self.process(stored, rows, unproven, report, shutdown)
                     .await?;
                 if let Some(newest) = newest
                     && !report.stopped
@@ -346,7 +346,7 @@ impl FeedPoller {
             report.days += 1;
             let before = stored.cursor.clone();
             let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
-            self.process(stored, walked.rows, walked.unproven, true, report, shutdown)
+            self.process(stored, walked.rows, walked.unproven, report, shutdown)
                 .await?;
             // Every row of the day is held (or the cursor stops below the unproven second):
             // rows another source publishes move the position too, so a source whose newest
@@ -369,13 +369,12 @@ impl FeedPoller {
 
     /// Publishes the rows that are new to the cursor, oldest first, through the pipeline,
     /// writing the cursor after each acknowledged batch; never moves the cursor past the
-    /// unproven second, and with `hold_back` publishes nothing from it on.
+    /// unproven second (what a tie still hides there comes with a later poll: late, not lost).
     async fn process(
         &self,
         stored: &mut Stored,
         rows: Vec<ActivityRow>,
         unproven: Option<i64>,
-        hold_back: bool,
         report: &mut PollReport,
         shutdown: &Shutdown,
     ) -> Result<(), PollError> {
@@ -387,11 +386,6 @@ impl FeedPoller {
             .into_iter()
             .filter(|r| {
                 r.created_unix() >= cutoff
-                    // A day of a catch-up publishes nothing from its unproven second on:
-                    // published before the row a tie still hides, it would come out of
-                    // order; the next poll reads it. (A live walk publishes what it read:
-                    // the head keeps moving and holding it back would stall the source.)
-                    && (!hold_back || unproven.is_none_or(|u| r.created_unix() < u))
                     && stored.cursor.owns(&r.activity.created)
                     && owners.publishes(&self.source.spec, r)
             })

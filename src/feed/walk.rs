@@ -329,16 +329,6 @@ pub async fn walk_day(
             .iter()
             .rposition(|r| r.first_page == 1)
             .unwrap_or(0);
-        // A whole day is many pages: after the first pass, re-read only around what is
-        // unproven, then each unproven second on its own (a day that is still being written,
-        // today, moves under a long pass), and only then every page again.
-        if pass == 2 {
-            unproven = prove_by_spans(client, spec, i64::MIN, &mut got).await?;
-            if unproven.is_none() {
-                break;
-            }
-            continue;
-        }
         if pass % 2 == 0
             || !targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?
         {
