@@ -44,41 +44,6 @@ fn truth(g: &FakeGitea, repo_filter: impl Fn(&str) -> bool) -> HashMap<String, u
     c
 }
 
-/// Like `truth`, but a repeatable action repeated by the same actor within one second counts
-/// once (the documented limit of telling copies from repeats).
-fn truth_without_same_second_repeats(g: &FakeGitea) -> HashMap<String, usize> {
-    let unique_kinds = [
-        "create_issue",
-        "create_pull_request",
-        "merge_pull_request",
-        "create_repo",
-    ];
-    let mut last: HashMap<(String, String, String, String, String), i64> = HashMap::new();
-    let mut c = HashMap::new();
-    let mut all = g.logical_actions();
-    all.sort_by_key(|a| a.created);
-    for a in all {
-        let repeatable = a.comment_id == 0
-            && !unique_kinds.contains(&a.op_type.as_str())
-            && !(a.content.len() > 2 && a.content.contains("CompareURL"));
-        let key = (
-            a.repo.clone(),
-            a.op_type.clone(),
-            a.actor.clone(),
-            a.content.clone(),
-            a.ref_name.clone(),
-        );
-        let t = a.created.timestamp();
-        if repeatable && last.get(&key).is_some_and(|p| t - p <= 1) {
-            continue;
-        }
-        last.insert(key, t);
-        *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id))
-            .or_default() += 1;
-    }
-    c
-}
-
 /// Within each source repository, events are in `created` order.
 fn assert_ordered_per_repo(msgs: &[Msg]) {
     let mut last: HashMap<String, i64> = HashMap::new();
@@ -703,7 +668,7 @@ async fn a_gap_of_twenty_thousand_actions_over_days_is_caught_up_once_and_in_ord
     assert_eq!(n, g.action_count());
     // The generator sometimes repeats a repeatable action (a star) by the same user within one
     // second; the sourcer takes such a pair for an original and its copy (README, limits).
-    let want = truth_without_same_second_repeats(&g);
+    let want = truth_once_per_second(&g);
     let expected = want.values().sum::<usize>() as u64;
     let cfg = config(
         &g.url(),

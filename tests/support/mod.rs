@@ -452,7 +452,7 @@ pub async fn read_stream_stored(nats_url: &str, stream: &str) -> Vec<StoredMsg> 
 
 /// What the fake Gitea holds, per logical identity, counting once a repeatable action
 /// repeated by the same actor within one second (the documented limit of telling copies from
-/// repeats). The same as `tests/sourcer.rs` uses.
+/// repeats).
 pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
     let unique_kinds = [
         "create_issue",
