@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 
-use super::walk::{self, LiveWalk};
+use super::walk::{self, Depth, LiveWalk, Walked};
 use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::day::midnight;
@@ -117,8 +117,11 @@ impl FeedPoller {
             walk::walk_back_to_known(
                 &ctx.client,
                 &self.source.spec,
-                cutoff,
-                ctx.live_pages,
+                Depth {
+                    cutoff,
+                    max_pages: ctx.live_pages,
+                    settled: Some(stored.cursor.position),
+                },
                 Some(&stored.cursor.seen),
             ),
         )
@@ -338,7 +341,16 @@ impl FeedPoller {
                 report.stopped = true;
                 break;
             }
-            let Some(walked) = read(shutdown, days.day(day)).await? else {
+            // The last day is read from the head down to the cursor's cutoff, as a live
+            // poll reads: `date=` would read the whole of today again at every poll of a
+            // source whose trailing window is deeper than `live_pages`, and no day after it
+            // can hide the end of it.
+            let walked = if day == last_day {
+                self.head(stored, shutdown).await?
+            } else {
+                read(shutdown, days.day(day)).await?
+            };
+            let Some(walked) = walked else {
                 report.stopped = true;
                 break;
             };
@@ -365,6 +377,34 @@ impl FeedPoller {
             }
         }
         Ok(())
+    }
+
+    /// Every row from the head of the feed down to the cursor's cutoff, however deep.
+    async fn head(
+        &self,
+        stored: &Stored,
+        shutdown: &mut Shutdown,
+    ) -> Result<Option<Walked>, PollError> {
+        let depth = Depth {
+            cutoff: stored.cursor.cutoff(self.ctx.lookback),
+            max_pages: usize::MAX,
+            settled: None,
+        };
+        let walked = read(
+            shutdown,
+            walk::walk_back_to_known(
+                &self.ctx.client,
+                &self.source.spec,
+                depth,
+                Some(&stored.cursor.seen),
+            ),
+        )
+        .await?;
+        Ok(walked.map(|w| match w {
+            LiveWalk::Done { rows, unproven, .. } => Walked { rows, unproven },
+            // Not with `usize::MAX` pages; were it so, nothing was read and nothing moves.
+            LiveWalk::TooDeep { .. } => Walked::default(),
+        }))
     }
 
     /// Publishes the rows that are new to the cursor, oldest first, through the pipeline,

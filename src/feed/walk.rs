@@ -120,12 +120,36 @@ enum PassEnd {
     TooDeep,
 }
 
+/// How deep a live walk reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Depth {
+    /// Read down to the first row older than this (Unix seconds): the cursor's cutoff.
+    pub cutoff: i64,
+    /// Pages a walk reads before it gives up as too deep...
+    pub max_pages: usize,
+    /// ...unless it has read a row at or below this second (the cursor's position): then
+    /// only the trailing window is left, and it reads on down to the cutoff whatever its
+    /// depth. A window deeper than `max_pages` (a busy feed, a long lookback) is still a
+    /// live poll: a day-by-day catch-up would read the whole of today instead.
+    pub settled: Option<i64>,
+}
+
+impl Depth {
+    /// Down to `cutoff`, at most `max_pages` pages.
+    pub fn pages(cutoff: i64, max_pages: usize) -> Depth {
+        Depth {
+            cutoff,
+            max_pages,
+            settled: None,
+        }
+    }
+}
+
 /// One pass from page 1 down to the cutoff.
 async fn live_pass(
     client: &GiteaClient,
     spec: &SourceSpec,
-    cutoff: i64,
-    max_pages: usize,
+    depth: Depth,
     got: &mut Gathered,
 ) -> Result<PassEnd, GiteaError> {
     let mut run = Run {
@@ -133,9 +157,13 @@ async fn live_pass(
         ..Run::default()
     };
     let mut page = 1;
+    let mut settled = false;
     let end = loop {
         let p = client.feed_page(spec, page, None).await?;
-        let reached = p.rows.iter().any(|r| r.created_unix() < cutoff);
+        let reached = p.rows.iter().any(|r| r.created_unix() < depth.cutoff);
+        settled |= depth
+            .settled
+            .is_some_and(|s| p.rows.iter().any(|r| r.created_unix() <= s));
         let end = p.served == 0 || !p.has_next;
         got.add(&mut run, p);
         if reached {
@@ -145,7 +173,7 @@ async fn live_pass(
             run.to_end = true;
             break PassEnd::Exhausted;
         }
-        if page >= max_pages {
+        if page >= depth.max_pages && !settled {
             break PassEnd::TooDeep;
         }
         page += 1;
@@ -163,7 +191,7 @@ pub async fn walk_back_to(
     cutoff: i64,
     max_pages: usize,
 ) -> Result<LiveWalk, GiteaError> {
-    walk_back_to_known(client, spec, cutoff, max_pages, None).await
+    walk_back_to_known(client, spec, Depth::pages(cutoff, max_pages), None).await
 }
 
 /// [`walk_back_to`], counting the identities already published (`known`: the cursor's
@@ -172,15 +200,34 @@ pub async fn walk_back_to(
 pub async fn walk_back_to_known(
     client: &GiteaClient,
     spec: &SourceSpec,
-    cutoff: i64,
-    max_pages: usize,
+    depth: Depth,
     known: Option<&SeenSet>,
 ) -> Result<LiveWalk, GiteaError> {
+    let cutoff = depth.cutoff;
     let mut got = Gathered::with_known(known, cutoff);
     let mut unproven = None;
     let mut exhausted = false;
     for pass in 1..=MAX_PASSES {
-        let end = live_pass(client, spec, cutoff, max_pages, &mut got).await?;
+        // Every other pass re-reads only the pages around the unproven seconds (the feed
+        // moves under a live walk: where a second left the pages it was on, the run proves
+        // nothing and the next pass reads the window again).
+        let layout = got.runs.iter().rposition(|r| r.first_page == 1);
+        if pass % 2 == 0
+            && let Some(layout) = layout
+            && targeted_runs(client, spec, None, cutoff, layout, &mut got).await?
+        {
+            unproven = got.unproven(cutoff);
+            match unproven {
+                None => break,
+                Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
+                    source: spec,
+                    pass: pass as u64,
+                    unproven: t,
+                }),
+            }
+            continue;
+        }
+        let end = live_pass(client, spec, depth, &mut got).await?;
         if let PassEnd::TooDeep = end {
             let newest = got
                 .rows
@@ -531,8 +578,6 @@ fn offset_of(r: &ActivityRow) -> i32 {
 pub struct DayWalker<'a> {
     client: &'a GiteaClient,
     spec: &'a SourceSpec,
-    /// Days read ahead (for the offset after a day), by date.
-    ahead: HashMap<NaiveDate, Walked>,
     /// The newest row before the current day: its date and offset.
     prev: Option<(NaiveDate, i32)>,
     /// No day after this one is read ahead (today, for a catch-up).
@@ -547,35 +592,47 @@ impl<'a> DayWalker<'a> {
         DayWalker {
             client,
             spec,
-            ahead: HashMap::new(),
             prev: None,
             last,
         }
     }
 
     async fn walk(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
-        match self.ahead.remove(&day) {
-            Some(w) => Ok(w),
-            None => walk_day(self.client, self.spec, day).await,
-        }
+        walk_day(self.client, self.spec, day).await
     }
 
-    /// The offset of the oldest row after `day`, reading up to [`LOOK_AHEAD_DAYS`] ahead.
+    /// The offset of the oldest row after `day`, looking up to [`LOOK_AHEAD_DAYS`] ahead:
+    /// the last page of the first day after it that has rows (two requests a day; reading
+    /// that day whole here would read today whole at the end of every catch-up).
     async fn offset_after(&mut self, day: NaiveDate) -> Result<Option<i32>, GiteaError> {
         for next in day.iter_days().skip(1).take(LOOK_AHEAD_DAYS as usize) {
             if next > self.last {
                 break;
             }
-            if !self.ahead.contains_key(&next) {
-                let w = walk_day(self.client, self.spec, next).await?;
-                self.ahead.insert(next, w);
+            let first = self.client.feed_page(self.spec, 1, Some(next)).await?;
+            if first.rows.is_empty() {
+                continue;
             }
-            let oldest = self.ahead.get(&next).and_then(|w| {
-                w.rows
-                    .iter()
-                    .min_by_key(|r| r.created_unix())
-                    .map(offset_of)
-            });
+            let limit = self.client.page_limit().max(1) as u64;
+            let last_page = match first.total {
+                Some(total) if total > limit => total.div_ceil(limit) as usize,
+                _ => 1,
+            };
+            let oldest_page = if last_page > 1 {
+                let p = self
+                    .client
+                    .feed_page(self.spec, last_page, Some(next))
+                    .await?;
+                // Rows deleted since the total was read: the first page is the best known.
+                if p.rows.is_empty() { first } else { p }
+            } else {
+                first
+            };
+            let oldest = oldest_page
+                .rows
+                .iter()
+                .min_by_key(|r| r.created_unix())
+                .map(offset_of);
             if oldest.is_some() {
                 return Ok(oldest);
             }
@@ -721,7 +778,7 @@ mod tests {
             known.insert(&crate::event::identity_key(&r.activity), r.created_unix());
         }
         g.clear_requests();
-        let w = walk_back_to_known(&client, &spec, 0, 40, Some(&known))
+        let w = walk_back_to_known(&client, &spec, Depth::pages(0, 40), Some(&known))
             .await
             .expect("walk");
         let LiveWalk::Done { unproven, .. } = w else {
