@@ -181,6 +181,8 @@ struct Sourcer {
     dir: PathBuf,
     gitea_url: String,
     nats_url: String,
+    /// The port of the sourcer's `/metrics`.
+    metrics: u16,
     /// Repositories given a source of their own at a restart.
     fresh: Vec<String>,
     child: Option<Child>,
@@ -278,7 +280,7 @@ impl Sourcer {
 
 /// The config: a one-second duplicate window, the three sources, and one repository source
 /// per name in `fresh`.
-fn write_config(dir: &Path, gitea: &str, nats: &str, fresh: &[String]) -> PathBuf {
+fn write_config(dir: &Path, gitea: &str, nats: &str, metrics: u16, fresh: &[String]) -> PathBuf {
     let path = dir.join("config.toml");
     let mut sources = "[[source]]\norg = \"acme\"\n\
                    [[source]]\nrepo = \"acme/widgets\"\n\
@@ -293,6 +295,7 @@ fn write_config(dir: &Path, gitea: &str, nats: &str, fresh: &[String]) -> PathBu
             "[gitea]\nurl = \"{gitea}\"\nrequests_per_second = 60\nburst = 20\ntimeout = \"2s\"\n\
              [nats]\nurl = \"{nats}\"\nduplicate_window = \"1s\"\n\
              [poll]\ninterval = \"300ms\"\njitter = 0.2\nstart = \"beginning\"\nlookback = \"20s\"\nlive_pages = 3\n\
+             [http]\nlisten = \"127.0.0.1:{metrics}\"\n\
              {sources}"
         ),
     )
@@ -678,12 +681,14 @@ async fn faults_lose_and_repeat_nothing() {
     let mut next_issue = HashMap::new();
     seed_history(&g, &records, &mut rng, &mut next_issue);
 
-    let config = write_config(&dir, &g.url(), &nats.url(), &[]);
+    let metrics = nats_harness::free_port().expect("a free port for /metrics");
+    let config = write_config(&dir, &g.url(), &nats.url(), metrics, &[]);
     let mut sourcer = Sourcer {
         config,
         dir: dir.clone(),
         gitea_url: g.url(),
         nats_url: nats.url(),
+        metrics,
         fresh: Vec::new(),
         child: None,
         incarnation: 0,
@@ -767,42 +772,32 @@ async fn faults_lose_and_repeat_nothing() {
     let url = nats.url();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut covered = false;
-    // Per source, its live polls so far: first pages without `date=` (a catch-up walks
-    // `date=` days, deep pages follow a first page). A stream that stopped growing while
-    // every source started three more polls will not get its missing rows: faults are
-    // over, so each of those polls read its feed cleanly.
-    let mut feeds: Vec<String> = vec![
-        "/orgs/acme/activities/feeds".to_string(),
-        "/repos/acme/widgets/activities/feeds".to_string(),
-        "/repos/alice/dot.files/activities/feeds".to_string(),
+    // Per source, the polls it finished so far (the sourcer's own count, from `/metrics`:
+    // a catch-up is one poll however many pages it reads). A stream that stopped growing
+    // while every source finished three more polls will not get its missing rows: faults
+    // are over, so each of those polls read its feed cleanly.
+    let mut sources: Vec<String> = vec![
+        "org:acme".to_string(),
+        "repo:acme/widgets".to_string(),
+        "repo:alice/dot.files".to_string(),
     ];
-    feeds.extend(
-        sourcer
-            .fresh
-            .iter()
-            .map(|r| format!("/repos/{r}/activities/feeds")),
-    );
+    sources.extend(sourcer.fresh.iter().map(|r| format!("repo:{r}")));
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", sourcer.metrics);
+    let http = reqwest::Client::new();
     let feed_polls = || {
-        let requests = g.requests();
-        feeds
-            .iter()
-            .map(|f| {
-                requests
-                    .iter()
-                    .filter(|r| {
-                        r.path.ends_with(f.as_str())
-                            && r.status == 200
-                            && !r.query.contains("date=")
-                            && !r
-                                .query
-                                .split('&')
-                                .any(|p| p.starts_with("page=") && p != "page=1")
-                    })
-                    .count()
-            })
-            .collect::<Vec<usize>>()
+        let (http, url, sources) = (&http, &metrics_url, &sources);
+        async move {
+            let text = match http.get(url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            sources
+                .iter()
+                .map(|s| finished_polls(&text, s))
+                .collect::<Vec<u64>>()
+        }
     };
-    let mut still = (0u64, feed_polls());
+    let mut still = (0u64, feed_polls().await);
     while Instant::now() < deadline {
         sourcer.check_alive(&journal);
         let n = stream_count(&url, STREAM).await;
@@ -815,8 +810,9 @@ async fn faults_lose_and_repeat_nothing() {
             }
         }
         if n != still.0 {
-            still = (n, feed_polls());
+            still = (n, feed_polls().await);
         } else if feed_polls()
+            .await
             .iter()
             .zip(&still.1)
             .all(|(now, then)| *now >= then + 3)
@@ -954,6 +950,21 @@ async fn faults_lose_and_repeat_nothing() {
     drop(nats);
 }
 
+/// The polls `source` finished (successful or not), from a `/metrics` text; 0 when absent.
+fn finished_polls(metrics: &str, source: &str) -> u64 {
+    let label = format!("{{source=\"{source}\"");
+    metrics
+        .lines()
+        .filter(|l| {
+            (l.starts_with("gitea_nats_sourcer_poll_duration_seconds_count")
+                || l.starts_with("gitea_nats_sourcer_poll_errors_total"))
+                && l.contains(&label)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
 /// At most this many fresh sources: a long soak would otherwise add one at most restarts
 /// (84 in ten minutes), and 87 sources on the suite's budget of 60 requests a second cannot
 /// keep up with the generator: what that measures is the budget, not loss.
@@ -977,6 +988,7 @@ async fn restart_sourcer(
             &sourcer.dir,
             &sourcer.gitea_url,
             &sourcer.nats_url,
+            sourcer.metrics,
             &sourcer.fresh,
         );
     }
