@@ -612,6 +612,30 @@ struct KillMark {
     label: String,
     lo: u64,
     hi: u64,
+    /// A nats-server kill: when it was back (Unix ms). A batch in flight at the kill is
+    /// buffered by the client and sent when it reconnects, which can be seconds after the
+    /// restart: its copies stored up to [`RECONNECT_SLACK_MS`] later count as in flight.
+    restarted_ms: Option<i64>,
+}
+
+/// How long after a nats-server restart the sourcer's client may still be reconnecting
+/// (its reconnect backoff) and flush what it buffered.
+const RECONNECT_SLACK_MS: i64 = 10_000;
+
+impl KillMark {
+    /// The last sequence a copy of a batch in flight at this kill can have.
+    fn in_flight_until(&self, msgs: &[Msg]) -> u64 {
+        match self.restarted_ms {
+            None => self.hi,
+            Some(t) => msgs
+                .iter()
+                .filter(|m| m.stored_ms <= t + RECONNECT_SLACK_MS)
+                .map(|m| m.seq)
+                .max()
+                .unwrap_or(0)
+                .max(self.hi),
+        }
+    }
 }
 
 impl Tally {
@@ -623,6 +647,7 @@ impl Tally {
             label: format!("kill {}", self.kills),
             lo: seq,
             hi: seq,
+            restarted_ms: None,
         });
     }
 }
@@ -1067,6 +1092,7 @@ async fn nats_outage(nats: &mut LocalNats, rng: &mut StdRng, journal: &Journal, 
         label: format!("nats kill {}", tally.nats_restarts),
         lo,
         hi,
+        restarted_ms: Some(chrono::Utc::now().timestamp_millis()),
     });
     journal.note(format!("nats-server restarted (stream at {lo}..{hi})"));
 }
@@ -1098,6 +1124,8 @@ struct Verdict {
 }
 
 fn judge(all: &[Record], msgs: &[Msg], gitea_url: &str, marks: &[KillMark]) -> Verdict {
+    let in_flight: Vec<(&KillMark, u64)> =
+        marks.iter().map(|m| (m, m.in_flight_until(msgs))).collect();
     let mut v = Verdict {
         per_mark: vec![0; marks.len()],
         ..Verdict::default()
@@ -1198,7 +1226,9 @@ fn judge(all: &[Record], msgs: &[Msg], gitea_url: &str, marks: &[KillMark]) -> V
             let mut blamed = Vec::new();
             for w in seqs.windows(2) {
                 // The latest kill between the two copies.
-                let k = marks.iter().rposition(|m| w[0] <= m.hi && w[1] > m.lo);
+                let k = in_flight
+                    .iter()
+                    .rposition(|&(m, until)| w[0] <= until && w[1] > m.lo);
                 match k {
                     Some(k) => {
                         v.per_mark[k] += 1;

@@ -167,6 +167,8 @@ pub struct Msg {
     pub msg_id: String,
     pub body: serde_json::Value,
     pub seq: u64,
+    /// When JetStream stored it (Unix milliseconds).
+    pub stored_ms: i64,
 }
 
 impl Msg {
@@ -225,12 +227,13 @@ pub async fn read_stream(nats_url: &str, stream: &str) -> Vec<Msg> {
             .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let seq = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+        let info = m.info().expect("a stream message has info");
         out.push(Msg {
             subject: m.subject.to_string(),
             msg_id,
             body: serde_json::from_slice(&m.payload).expect("body is JSON"),
-            seq,
+            seq: info.stream_sequence,
+            stored_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
         });
     }
     out
@@ -442,6 +445,7 @@ pub async fn read_stream_stored(nats_url: &str, stream: &str) -> Vec<StoredMsg> 
                 msg_id: header("Nats-Msg-Id").unwrap_or_default(),
                 body: serde_json::from_slice(&m.payload).expect("body is JSON"),
                 seq: info.stream_sequence,
+                stored_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
             },
             content_type: header("Content-Type"),
             stored_unix_nanos: info.published.unix_timestamp_nanos(),
