@@ -482,3 +482,67 @@ async fn a_repo_source_removed_while_behind_its_org_is_drained_before_the_handov
     assert_eq!(msgs.len(), 10);
     assert_no_repeats(&msgs);
 }
+
+/// Bug (soak): a source whose trailing window held more than `live_pages` pages (a busy org
+/// feed) fell into the day-by-day catch-up at every poll and read the whole of today again
+/// with `date=`, pass after pass; in a 200 s soak the org source never kept up (775 lost).
+/// Now a live poll that finds its cursor's position within `live_pages` reads the window
+/// below it whatever its depth, and a catch-up reads its last day from the head.
+#[tokio::test]
+async fn a_window_deeper_than_live_pages_is_read_live_not_day_by_day() {
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    // Sixty actions in the last minute: six pages, all inside the five-minute window.
+    for i in 0..60 {
+        g.push_action(
+            NewAction::push("bob", "acme/widgets", "main", 1)
+                .at(now - chrono::Duration::seconds(60 - i)),
+        );
+    }
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlive_pages = 2\nlookback = \"5m\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let r = run(cfg);
+    wait_stream(&nats.url(), STREAM, 60, "the first sixty").await;
+    g.clear_requests();
+    for i in 0..5 {
+        g.push_action(
+            NewAction::push("alice", "acme/widgets", "main", 1)
+                .at(g.now() + chrono::Duration::seconds(i)),
+        );
+    }
+    wait_stream(&nats.url(), STREAM, 65, "five more").await;
+    // Three more live polls: each starts with page 1 of the plain feed.
+    let firsts = |g: &gitea_sim::FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/activities/feeds") && r.query.contains("page=1&"))
+            .count()
+    };
+    let n = firsts(&g);
+    wait_for(20, "three more polls", || async { firsts(&g) >= n + 3 }).await;
+    r.stop().await;
+    let by_day: Vec<String> = g
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("date="))
+        .map(|r| r.query.clone())
+        .collect();
+    assert!(
+        by_day.is_empty(),
+        "a poll near the head read by day: {by_day:?}"
+    );
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_eq!(msgs.len(), 65);
+    assert_no_repeats(&msgs);
+}
