@@ -33,6 +33,22 @@ pub enum RunError {
     Listen(std::net::SocketAddr, std::io::Error),
 }
 
+impl RunError {
+    /// What retrying cannot fix: the operator must (a stream that takes other subjects, a
+    /// server too old, unreadable credentials, a bad config).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            RunError::Nats(e) => e.is_permanent(),
+            RunError::Config(_) | RunError::Listen(..) => true,
+            RunError::State(e) => matches!(
+                e,
+                StateError::Corrupt { .. } | StateError::CorruptKey { .. }
+            ),
+            RunError::Gitea(_) => false,
+        }
+    }
+}
+
 /// Connected and ready services, built from the config.
 pub struct Services {
     pub ctx: Arc<Context>,
@@ -53,9 +69,9 @@ pub async fn connect(
         return Ok(None);
     };
     let js = nats::jetstream(nats_client.clone());
-    nats::ensure_stream(&js, &cfg.nats).await?;
-    let kv = nats::ensure_bucket(&js, &cfg.nats).await?;
-    let store = CursorStore::new(kv);
+    let Some((store, stored)) = setup_retrying(&js, cfg, telemetry, shutdown).await? else {
+        return Ok(None);
+    };
     tokio::select! {
         r = client.learn_page_limit() => match r {
             Ok(n) => tracing::debug!(page_limit = n, "Gitea page size"),
@@ -67,7 +83,7 @@ pub async fn connect(
     index.prune_before(
         chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
     );
-    for (_, stored) in store.list().await? {
+    for stored in stored {
         for (k, t) in stored.cursor.seen.iter() {
             index.insert(k, t);
         }
@@ -90,6 +106,52 @@ pub async fn connect(
         ctx,
         nats: nats_client,
     }))
+}
+
+/// The stream, the bucket and the stored cursors, tried again until they can be had (a
+/// server still starting, a cluster without a JetStream leader or quorum: a service started
+/// before NATS is ready waits for it, as it waits for the connection). Only what an operator
+/// must fix (the stream takes other subjects, the server is too old) ends `run`. `None`:
+/// shutdown came first.
+async fn setup_retrying(
+    js: &async_nats::jetstream::Context,
+    cfg: &Config,
+    telemetry: &Telemetry,
+    shutdown: &mut Shutdown,
+) -> Result<Option<(CursorStore, Vec<crate::state::Stored>)>, RunError> {
+    let mut delays = backon::BackoffBuilder::build(
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .without_max_times(),
+    );
+    loop {
+        let attempt = async {
+            nats::ensure_stream(js, &cfg.nats).await?;
+            let store = CursorStore::new(nats::ensure_bucket(js, &cfg.nats).await?);
+            let stored = store.list().await?;
+            Ok::<_, RunError>((store, stored.into_iter().map(|(_, s)| s).collect()))
+        };
+        let err = tokio::select! {
+            r = attempt => match r {
+                Ok(done) => return Ok(Some(done)),
+                Err(e) if e.is_permanent() => return Err(e),
+                Err(e) => e,
+            },
+            _ = shutdown.wait() => return Ok(None),
+        };
+        // The builder has no maximum of attempts: it never runs out.
+        let retry_in = delays.next().unwrap_or(Duration::from_secs(30));
+        telemetry.emit(telemetry::NatsSetupFailed {
+            error: &err,
+            retry_in,
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(retry_in) => {}
+            _ = shutdown.wait() => return Ok(None),
+        }
+    }
 }
 
 /// Forgets cross-feed identities that no poll can meet again.

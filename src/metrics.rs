@@ -58,6 +58,8 @@ pub struct Metrics {
     pub gaps_detected: Family<SourceLabel, Counter>,
     pub walks_unproven: Family<SourceLabel, Counter>,
     pub nats_connected: Gauge,
+    /// Start-up attempts to read or create the stream, bucket or cursors that failed.
+    pub nats_setup_failures: Counter,
     /// Unix seconds of each source's newest published `created` and last cursor write;
     /// the lag and age gauges are computed from them at scrape time.
     times: Mutex<HashMap<String, (i64, i64)>>,
@@ -86,6 +88,7 @@ impl Metrics {
             gaps_detected: Family::default(),
             walks_unproven: Family::default(),
             nats_connected: Gauge::default(),
+            nats_setup_failures: Counter::default(),
             times: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -93,6 +96,11 @@ impl Metrics {
             "events_published",
             "Events stored by JetStream, by source and op_type",
             m.events_published.clone(),
+        );
+        registry.register(
+            "nats_setup_failures",
+            "Start-up attempts to read or create the stream, bucket or cursors that failed (retried)",
+            m.nats_setup_failures.clone(),
         );
         registry.register(
             "events_duplicate",

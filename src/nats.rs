@@ -36,6 +36,21 @@ pub enum NatsError {
     UnsupportedServer { url: String, version: String },
 }
 
+impl NatsError {
+    /// What retrying cannot fix. A stream or bucket that cannot be read or created now (a
+    /// server starting, a cluster electing its JetStream leader, too few servers up for the
+    /// replicas) may be tomorrow; a stream that takes other subjects, a server too old or
+    /// credentials that cannot be read need the operator.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            NatsError::StreamConflict { .. }
+                | NatsError::UnsupportedServer { .. }
+                | NatsError::Credentials(_)
+        )
+    }
+}
+
 /// The oldest nats-server supported: 2.10 (stream and bucket settings, and what the tests
 /// run in CI besides the newest).
 pub const MIN_SERVER_MAJOR: u64 = 2;

@@ -47,23 +47,20 @@ pub async fn run_with_reload(
     let (trigger, mut shutdown) = shutdown::channel();
     let telemetry = Telemetry::new();
     let work = async {
-        let listener = match cfg.http.listen {
-            Some(addr) => Some(
-                crate::http::bind(addr)
-                    .await
-                    .map_err(|e| RunError::Listen(addr, e))?,
-            ),
-            None => None,
-        };
+        // Served from the start: while NATS is not there yet, `/healthz` says the process
+        // lives, `/readyz` that it is not ready, `/metrics` what setup tried.
+        if let Some(addr) = cfg.http.listen {
+            let l = crate::http::bind(addr)
+                .await
+                .map_err(|e| RunError::Listen(addr, e))?;
+            tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
+        }
         let Some(services) = connect(&cfg, &telemetry, &mut shutdown).await? else {
             return Ok(());
         };
         services.ctx.telemetry.emit(telemetry::NatsConnected {
             connected: services.nats.connection_state() == async_nats::connection::State::Connected,
         });
-        if let Some(l) = listener {
-            tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
-        }
         let mut running: HashMap<SourceSpec, Running> = HashMap::new();
         let mut draining: HashMap<SourceSpec, Running> = HashMap::new();
         let configured: Vec<SourceSpec> = cfg.sources().into_iter().map(|s| s.spec).collect();

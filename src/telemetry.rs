@@ -527,6 +527,24 @@ fn poll_error(m: &Metrics, h: &Health, spec: &SourceSpec, reason: &str, err: &dy
     h.poll_finished(&spec.to_string(), Some(err.to_string()));
 }
 
+/// The stream, the bucket or the cursors could not be had at start; tried again in
+/// `retry_in` (nothing is polled until then).
+pub struct NatsSetupFailed<'a> {
+    pub error: &'a dyn Display,
+    pub retry_in: Duration,
+}
+
+impl Happening for NatsSetupFailed<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        m.nats_setup_failures.inc();
+        tracing::warn!(
+            retry_in_ms = self.retry_in.as_millis() as u64,
+            "cannot set up JetStream yet (stream, bucket or cursors); retrying: {}",
+            self.error
+        );
+    }
+}
+
 /// A poll failed; the source tries again in `retry_in`.
 pub struct PollFailed<'a> {
     pub source: &'a SourceSpec,

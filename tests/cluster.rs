@@ -385,3 +385,71 @@ async fn check_shows_the_cluster_the_leader_and_the_replicas_of_stream_and_bucke
         );
     }
 }
+
+/// Issue 12: a sourcer started while its cluster has no JetStream quorum (two of three nodes
+/// down) cannot create its three-replica stream. It says so, counts the attempts, answers
+/// `/readyz` with 503, and tries again, instead of ending `run`; once the nodes are back it
+/// creates the stream and bucket and publishes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sourcer_started_before_its_cluster_has_a_quorum_waits_for_it() {
+    let _one = ONE_CLUSTER.lock().await;
+    let mut cluster = Cluster::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    for _ in 0..5 {
+        g.push_action(gitea_sim::NewAction::push("bob", "acme/widgets", "main", 1));
+    }
+    cluster.nodes.kill(1).await;
+    cluster.nodes.kill(2).await;
+    let mut cfg = config_with_nats(
+        &g.url(),
+        &cluster.nodes.node_url(0),
+        "replicas = 3",
+        50,
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let port = nats_harness::free_port().expect("a free port");
+    cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
+    let run = run(cfg);
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let failures = || async {
+        let text = match reqwest::get(&metrics).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .find(|l| l.starts_with("gitea_nats_sourcer_nats_setup_failures_total "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    wait_for(60, "two failed attempts to set up the stream", || async {
+        failures().await >= 2.0
+    })
+    .await;
+    assert!(!run.is_finished(), "run ended instead of waiting for NATS");
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(ready, 503, "/readyz while the stream cannot be set up");
+    let tried = failures().await;
+    cluster.nodes.restart(1).await.expect("restart node 1");
+    cluster.nodes.restart(2).await.expect("restart node 2");
+    wait_stream(
+        &cluster.nodes.node_url(0),
+        STREAM,
+        5,
+        "every event once the cluster is back",
+    )
+    .await;
+    run.stop().await;
+    let msgs = read_stream(&cluster.nodes.node_url(0), STREAM).await;
+    assert_eq!(msgs.len(), 5);
+    assert_no_repeats(&msgs);
+    assert_r3(&cluster.nodes.node_url(0)).await;
+    println!(
+        "cluster: setup failed {tried} times while two of three nodes were down, then went on"
+    );
+}

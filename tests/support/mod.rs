@@ -116,6 +116,10 @@ impl Running {
             .expect("sourcer stops within 10 s");
         r.expect("task").expect("run ends without error");
     }
+    /// Whether `run` has ended (by itself, unless stopped).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
     /// Kills it: no cleanup at all (like SIGKILL of the process).
     pub fn kill(self) {
         self.task.abort();
