@@ -546,3 +546,59 @@ async fn a_window_deeper_than_live_pages_is_read_live_not_day_by_day() {
     assert_eq!(msgs.len(), 65);
     assert_no_repeats(&msgs);
 }
+
+/// Bug (fault suite, 3 lost): an org source and a `repo:` source of one of its repositories
+/// configured together; the repository source's feed failed until the process was killed,
+/// so it never wrote a cursor, while the org source wrote one past the repository's history
+/// (skipping it: the repository source owns it). After the restart the repository source,
+/// finding no cursor of its own, took the repository over from the org's cursor as if the
+/// org had published it, and its history was never published. The org's cursor now records
+/// the repositories it left to other sources, and those take nothing over from it.
+#[tokio::test]
+async fn a_repo_source_that_never_wrote_a_cursor_takes_nothing_over_from_its_org() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    let t = g.now();
+    for i in 0..10 {
+        g.push_action(
+            NewAction::push("bob", "acme/widgets", "main", 1)
+                .at(t - chrono::Duration::seconds(7200 - 60 * i)),
+        );
+    }
+    g.push_action(NewAction::push("bob", "acme/gadgets", "main", 1));
+    // The repository source's feed fails all through the first run.
+    g.inject(
+        Fault::new(FaultKind::Status(500))
+            .times(100_000)
+            .on_path("/repos/acme/widgets/"),
+    );
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let first = run(cfg.clone());
+    wait_stream(&nats.url(), STREAM, 1, "the org publishes gadgets").await;
+    wait_for(10, "the org's cursor past the widgets history", || async {
+        cursor_of(&nats.url(), "org:acme")
+            .await
+            .is_some_and(|c| c.position >= t.timestamp() - 7200 + 540)
+    })
+    .await;
+    first.stop().await;
+    assert!(
+        cursor_of(&nats.url(), "repo:acme/widgets").await.is_none(),
+        "the repository source wrote no cursor in the first run"
+    );
+    g.clear_faults();
+    let second = run(cfg);
+    wait_stream(&nats.url(), STREAM, 11, "the widgets history").await;
+    second.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_eq!(msgs.len(), 11);
+    assert_no_repeats(&msgs);
+}

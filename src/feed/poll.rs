@@ -216,6 +216,16 @@ impl FeedPoller {
         let Some(prev) = self.ctx.store.load(&from).await? else {
             return Ok(None);
         };
+        // That source left this repository to this one (configured before, its cursor never
+        // written): it published none of it, so there is nothing to take over.
+        if let SourceSpec::Repo { owner, name } = &self.source.spec
+            && prev
+                .cursor
+                .left_to
+                .contains(&format!("{owner}/{name}").to_lowercase())
+        {
+            return Ok(None);
+        }
         // Only a cursor older than this source's configuration published the repository:
         // on a fresh install both start together and the other source never owned it.
         if prev
@@ -481,6 +491,12 @@ impl FeedPoller {
 
     async fn commit(&self, stored: &mut Stored) -> Result<(), PollError> {
         stored.cursor.updated_at = chrono::Utc::now();
+        stored.cursor.left_to = self
+            .ctx
+            .owners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .left_to_others(&self.source.spec);
         stored.revision = self
             .ctx
             .store

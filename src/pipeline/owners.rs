@@ -75,6 +75,30 @@ impl Owners {
             })
     }
 
+    /// The repositories of `spec`'s org (or user) that other sources publish: `owner/name`,
+    /// lower case, sorted. Recorded in its cursor, so that a `repo:` source of one of them
+    /// that has no cursor of its own takes nothing over from it (it published none of it).
+    pub fn left_to_others(&self, spec: &SourceSpec) -> Vec<String> {
+        let of = match spec {
+            SourceSpec::Org(n) | SourceSpec::User(n) => n.to_lowercase(),
+            SourceSpec::Repo { .. } => return Vec::new(),
+        };
+        let drained = self.draining.iter().filter_map(|d| match d {
+            SourceSpec::Repo { owner, name } => Some(format!("{owner}/{name}").to_lowercase()),
+            _ => None,
+        });
+        let mut out: Vec<String> = self
+            .repos
+            .iter()
+            .cloned()
+            .chain(drained)
+            .filter(|r| r.split_once('/').is_some_and(|(o, _)| o == of))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The source that publishes `owner/name` when no `repo:` source does: its org's source,
     /// else the owner's `user:` source (the user's own repositories), if configured.
     pub fn fallback_for(&self, owner: &str, users: &[SourceSpec]) -> Option<SourceSpec> {

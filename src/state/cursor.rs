@@ -222,6 +222,12 @@ pub struct Cursor {
     /// index; a `repo:` source added again takes over from that source instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_to: Option<String>,
+    /// An org or user cursor: the repositories of that org or user that other (`repo:`)
+    /// sources published at its last write (`owner/name`, lower case). A `repo:` source of
+    /// one of them without a cursor of its own starts as `start` says instead of taking
+    /// over from this cursor: this source published none of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_to: Vec<String>,
     /// First write (absent in cursors written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
@@ -241,6 +247,7 @@ impl Cursor {
             newest: None,
             updated_at: Utc::now(),
             handed_to: None,
+            left_to: Vec::new(),
             created_at: Some(Utc::now()),
         }
     }
