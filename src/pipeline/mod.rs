@@ -210,6 +210,7 @@ mod tests {
                     payload: Bytes::from(c.item.clone()),
                     created: c.id.t,
                     op_type: "test".into(),
+                    headers: Vec::new(),
                 })
                 .collect()
         }

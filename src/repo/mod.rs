@@ -345,6 +345,7 @@ fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, se
         payload: Bytes::from(serde_json::to_vec(&ce)?),
         created: c.t,
         op_type: format!("{}_{}", c.noun, c.change),
+        headers: Vec::new(),
     })
 }
 
