@@ -80,6 +80,11 @@ pub(crate) struct Issue {
     pub(crate) closed: Option<i64>,
     /// Ascending id.
     pub(crate) timeline: Vec<Item>,
+    /// Pull requests: the head branch (in the same repository) and the base branch.
+    pub(crate) head: String,
+    pub(crate) base: String,
+    /// Pull requests: when and by whom it was merged.
+    pub(crate) merged: Option<(i64, i64)>,
 }
 
 /// One timeline item (a row of Gitea's comment table).
