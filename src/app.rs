@@ -177,6 +177,7 @@ impl SourcePoller {
                 &name,
                 &self.source.kinds,
                 self.source.start,
+                self.source.webhooks,
                 shutdown,
             )
             .await?;
