@@ -101,11 +101,26 @@ pub(crate) enum Event {
     Comment,
     Close,
     Reopen,
-    Label { label: i64 },
-    Assignees { user: i64, removed: bool },
-    Milestone { new: Option<i64>, old: Option<i64> },
-    ReviewRequest { reviewer: i64 },
-    ChangeTitle { old: String, new: String },
+    /// A pull request merged (Gitea's `merge_pull` comment).
+    MergePull,
+    Label {
+        label: i64,
+    },
+    Assignees {
+        user: i64,
+        removed: bool,
+    },
+    Milestone {
+        new: Option<i64>,
+        old: Option<i64>,
+    },
+    ReviewRequest {
+        reviewer: i64,
+    },
+    ChangeTitle {
+        old: String,
+        new: String,
+    },
 }
 
 impl Event {
@@ -114,6 +129,7 @@ impl Event {
             Event::Comment => "comment",
             Event::Close => "close",
             Event::Reopen => "reopen",
+            Event::MergePull => "merge_pull",
             Event::Label { .. } => "label",
             Event::Assignees { .. } => "assignees",
             Event::Milestone { .. } => "milestone",

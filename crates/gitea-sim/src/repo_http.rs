@@ -214,7 +214,7 @@ impl World {
                 old_title = old.as_str();
                 new_title = new.as_str();
             }
-            Event::Comment | Event::Close | Event::Reopen => {}
+            Event::Comment | Event::Close | Event::Reopen | Event::MergePull => {}
         }
         TimelineJson {
             id: item.id,

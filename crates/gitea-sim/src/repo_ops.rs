@@ -192,6 +192,7 @@ impl World {
             }
             _ => return,
         };
+        self.add_item(rid, index, poster, "", Event::MergePull, now);
         self.issue_action(
             rid,
             actor,
