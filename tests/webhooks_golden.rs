@@ -133,7 +133,12 @@ fn a_push_to_an_open_pull_request_s_head_is_also_pull_request_sync() {
     assert_shape("pull_request_synchronized.json", &sync, SKIP, false);
     assert_eq!(sync["action"], "synchronized");
     // A push to another branch is not.
-    let other = row("commit_repo", "refs/heads/other", &push_content(&push_fx), &fx);
+    let other = row(
+        "commit_repo",
+        "refs/heads/other",
+        &push_content(&push_fx),
+        &fx,
+    );
     let hooks = webhook::from_row(GITEA, &other.activity, &o).unwrap();
     assert_eq!(hooks.len(), 1);
 }
@@ -141,10 +146,25 @@ fn a_push_to_an_open_pull_request_s_head_is_also_pull_request_sync() {
 #[test]
 fn create_and_delete_of_branches_and_tags() {
     for (name, op, r#ref, ty) in [
-        ("branch_create.json", "commit_repo", "refs/heads/feature", "create"),
+        (
+            "branch_create.json",
+            "commit_repo",
+            "refs/heads/feature",
+            "create",
+        ),
         ("tag_create.json", "push_tag", "refs/tags/v1.0.0", "create"),
-        ("branch_delete.json", "delete_branch", "refs/heads/feature", "delete"),
-        ("tag_delete.json", "delete_tag", "refs/tags/v1.0.0", "delete"),
+        (
+            "branch_delete.json",
+            "delete_branch",
+            "refs/heads/feature",
+            "delete",
+        ),
+        (
+            "tag_delete.json",
+            "delete_tag",
+            "refs/tags/v1.0.0",
+            "delete",
+        ),
     ] {
         let fx = webhook_fixture(name);
         let r = row(op, r#ref, "", &fx);
@@ -200,7 +220,10 @@ fn pull_requests_opened_closed_reopened_and_merged() {
         assert_eq!(body["action"], fx["action"], "{name}");
     }
     let fx = webhook_fixture("pull_request_merged.json");
-    assert_eq!(fx["action"], "closed", "a merge is closed with merged: true");
+    assert_eq!(
+        fx["action"], "closed",
+        "a merge is closed with merged: true"
+    );
     assert_eq!(fx["pull_request"]["merged"], true);
 }
 
@@ -217,16 +240,28 @@ fn reviews_are_the_pull_request_payload_with_the_review() {
             ..objects(&fx)
         };
         let body = only(webhook::from_row(GITEA, &r.activity, &o).unwrap(), ty);
-        assert_shape("pull_request_opened.json", &body, &["secret", "action"], false);
+        assert_shape(
+            "pull_request_opened.json",
+            &body,
+            &["secret", "action"],
+            false,
+        );
         assert_eq!(body["action"], "reviewed");
-        assert_eq!(body["review"], json!({ "type": ty, "content": "Looks good" }));
+        assert_eq!(
+            body["review"],
+            json!({ "type": ty, "content": "Looks good" })
+        );
     }
 }
 
 #[test]
 fn comments_created() {
     for (name, op, ty) in [
-        ("issue_comment_created.json", "comment_issue", "issue_comment"),
+        (
+            "issue_comment_created.json",
+            "comment_issue",
+            "issue_comment",
+        ),
         (
             "pull_request_comment_created.json",
             "comment_pull",

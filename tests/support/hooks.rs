@@ -90,8 +90,7 @@ pub fn webhook_fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/webhooks")
         .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -165,7 +164,11 @@ fn walk(path: &str, f: &Value, o: &Value, skip: &[&str], nullable: bool, out: &m
             }
         }
         _ if kind(f) == kind(o) => {}
-        _ => out.push(format!("{path}: {} in Gitea's body, {} in ours", kind(f), kind(o))),
+        _ => out.push(format!(
+            "{path}: {} in Gitea's body, {} in ours",
+            kind(f),
+            kind(o)
+        )),
     }
 }
 
