@@ -733,8 +733,9 @@ impl Happening for HookSkipped<'_> {
     }
 }
 
-/// A webhook-shaped event goes out with a value left empty, because the API could not tell
-/// it (a created ref's commit that is gone again).
+/// A webhook-shaped event goes out with a value left empty (a created ref's commit that is
+/// gone again), or one is not made (`pull_request_sync` when the open pull requests could not
+/// be listed), because the API could not tell it.
 pub struct HookIncomplete<'a> {
     /// `owner/name`.
     pub repo: &'a str,

@@ -141,11 +141,17 @@ async fn fetch(f: &mut Fetcher<'_>, owner: &str, name: &str, n: &Needs) -> Fetch
     let mut out = Fetched::default();
     let note = |what: &str, e: String| format!("{what}: {e}");
     let base = ["repos", owner, name];
+    // `last` is one segment per `/` (a branch `feature/x` is `branches/feature/x`, as
+    // Gitea's routes take it).
     let path = |tail: &[&'static str], last: Option<&str>| -> Vec<String> {
         base.iter()
             .map(|s| s.to_string())
             .chain(tail.iter().map(|s| s.to_string()))
-            .chain(last.map(str::to_string))
+            .chain(
+                last.into_iter()
+                    .flat_map(|l| l.split('/'))
+                    .map(str::to_string),
+            )
             .collect()
     };
     async fn one(
@@ -314,7 +320,23 @@ pub async fn row_events(
         return Vec::new();
     };
     let raw: Value = serde_json::from_str(row.raw.get()).unwrap_or_default();
+    let row_comment = raw.get("comment").filter(|c| c.is_object());
+    let mut needs = needs;
+    if row_comment.is_some() {
+        // The row carries its comment: no request for it.
+        needs.comment = None;
+    }
     let mut fetched = fetch(f, owner, name, &needs).await;
+    if needs.open_pulls
+        && let Some(why) = fetched.missing.iter().find(|m| m.starts_with("open pull"))
+    {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "pull_request_sync",
+            reason: why,
+        });
+    }
     if !needs.commits.is_empty() && fetched.commits.len() < needs.commits.len() {
         ctx.telemetry.emit(telemetry::HookIncomplete {
             repo: &format!("{owner}/{name}"),
@@ -331,9 +353,8 @@ pub async fn row_events(
             reason: &fetched.missing.join("; "),
         });
     }
-    if needs.comment.is_some() && raw["comment"].is_object() {
-        // The row carries its comment: no fetch needed, and no reason to fail on one.
-        fetched.comment = Some(raw["comment"].clone());
+    if let Some(c) = row_comment {
+        fetched.comment = Some(c.clone());
     }
     let repo = raw.get("repo").filter(|r| r.is_object());
     let sender = raw.get("act_user").filter(|u| u.is_object());
