@@ -593,9 +593,10 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
                 "in_progress" | "running" => "in_progress",
                 _ => "requested",
             };
+            // `.gitea/workflows/ci.yml@refs/heads/main`: the file is the workflow's id.
             let path = run["path"].as_str().unwrap_or("");
+            let path = path.split('@').next().unwrap_or(path);
             let file = path.rsplit('/').next().unwrap_or(path);
-            let file = file.split('@').next().unwrap_or(file);
             let mut m = base(action);
             m.insert("workflow".into(), json!({ "id": file, "path": path }));
             m.insert("workflow_run".into(), run.clone());
