@@ -104,6 +104,19 @@ fn make_everything(g: &FakeGitea) -> Made {
     g.edit_issue(REPO, issue, "alice", Some("Crash on start (Linux)"), None);
     let comment = g.comment_on(REPO, issue, "bob", "Cannot reproduce");
     g.close_issue_as(REPO, issue, "alice");
+    let other = g.create_issue(REPO, "bob", "Flaky test", false);
+    g.label_issue(REPO, other, "bob", "flaky", true);
+    g.label_issue(REPO, other, "bob", "flaky", false);
+    g.close_issue_as(REPO, other, "bob");
+    g.reopen_issue_as(REPO, other, "bob");
+    g.push_action(NewAction::new("delete_tag", "alice", REPO).ref_name("refs/tags/v0.0.9"));
+    let dropped = g.create_issue(REPO, "bob", "Another approach", true);
+    g.push_action(
+        NewAction::new("reject_pull_request", "alice", REPO)
+            .content(&format!("{dropped}|Not like this")),
+    );
+    g.close_issue_as(REPO, dropped, "bob");
+    g.reopen_issue_as(REPO, dropped, "bob");
     let pr = g.create_issue(REPO, "alice", "Fix crash", true);
     g.set_pull_head(REPO, pr, "feature");
     g.label_issue(REPO, pr, "bob", "bug", true);
@@ -147,7 +160,12 @@ const EVERY_KIND: &[(&str, &str)] = &[
     ("create", "branch"),
     ("create", "tag"),
     ("delete", "branch"),
+    ("delete", "tag"),
     ("issues", "opened"),
+    ("issues", "reopened"),
+    ("issue_label", "label_cleared"),
+    ("pull_request", "reopened"),
+    ("pull_request_review_rejected", "reviewed"),
     ("issue_label", "label_updated"),
     ("issue_assign", "assigned"),
     ("issue_milestone", "milestoned"),
@@ -289,6 +307,13 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
     shape("branch_create.json", "create", "branch", skip);
     shape("tag_create.json", "create", "tag", skip);
     shape("branch_delete.json", "delete", "branch", skip);
+    shape("tag_delete.json", "delete", "tag", skip);
+    shape(
+        "pull_request_reopened.json",
+        "pull_request",
+        "reopened",
+        skip,
+    );
     shape("issues_opened.json", "issues", "opened", skip);
     shape("issues_closed.json", "issues", "closed", skip);
     for (ty, action) in [
@@ -329,6 +354,7 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
         ("pull_request_label", "label_updated"),
         ("pull_request_review_request", "review_requested"),
         ("pull_request_review_approved", "reviewed"),
+        ("pull_request_review_rejected", "reviewed"),
     ] {
         shape(
             "pull_request_opened.json",
@@ -337,10 +363,29 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
             &["secret", "action"],
         );
     }
+    shape(
+        "issues_opened.json",
+        "issue_label",
+        "label_cleared",
+        &["action"],
+    );
+    let rejected = find(&hooks, "pull_request_review_rejected", "reviewed");
+    assert_eq!(rejected.header("X-Gitea-Event"), "pull_request_rejected");
+    assert_eq!(rejected.json()["review"]["content"], "Not like this");
 
     // Values a receiver acts on.
-    let merged = find(&hooks, "pull_request", "closed").json();
-    assert_eq!(merged["pull_request"]["merged"], true);
+    let closed: Vec<Value> = hooks
+        .iter()
+        .filter(|h| h.event_type() == "pull_request" && action_of(&h.json()) == "closed")
+        .map(RawMsg::json)
+        .collect();
+    assert_eq!(closed.len(), 2, "one closed, one merged");
+    let merged = closed
+        .iter()
+        .find(|c| c["pull_request"]["merged"] == true)
+        .expect("the merge: closed with merged: true");
+    assert_shape("pull_request_merged.json", merged, skip, true);
+    assert!(closed.iter().any(|c| c["pull_request"]["merged"] == false));
     assert_eq!(merged["pull_request"]["head"]["ref"], "feature");
     let created = find(&hooks, "create", "branch").json();
     assert_eq!(created["ref"], "feature");

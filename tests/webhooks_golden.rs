@@ -398,3 +398,156 @@ fn the_copied_fixtures_are_the_shared_ones() {
         assert_eq!(copy, std::fs::read(&p).unwrap(), "{name}");
     }
 }
+
+/// An API object from `tests/fixtures/api/`.
+fn api_fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/api")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The JSON keys of a payload struct of Gitea's `modules/structs/hook.go` (no body of these
+/// events is among the fixtures), each with its JSON type.
+fn assert_keys(what: &str, body: &Value, keys: &[(&str, &str)]) {
+    for (k, ty) in keys {
+        let v = &body[*k];
+        let got = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        assert!(
+            body.get(*k).is_some()
+                && (got == *ty || (*ty == "object|null" && matches!(got, "object" | "null"))),
+            "{what}: {k} is {got}, Gitea's is {ty}: {body:#}"
+        );
+    }
+}
+
+#[test]
+fn releases_statuses_runs_and_repositories_have_the_keys_of_gitea_s_payload_structs() {
+    let fx = webhook_fixture("push.json");
+    let repo = &fx["repository"];
+    let o = RowObjects {
+        repo: Some(repo),
+        ..RowObjects::default()
+    };
+    // ReleasePayload: action, release, repository, sender.
+    let release = api_fixture("release.json");
+    let mut author_release = release.clone();
+    author_release["author"] = fx["sender"].clone();
+    for change in ["published", "edited", "deleted"] {
+        let data = json!({ "release": author_release });
+        let c = Change {
+            noun: "release",
+            change,
+            data: &data,
+        };
+        let body = only(webhook::from_change(&c, &o).unwrap(), "release");
+        assert_keys(
+            change,
+            &body,
+            &[
+                ("action", "string"),
+                ("release", "object"),
+                ("repository", "object"),
+                ("sender", "object"),
+            ],
+        );
+        assert_shape_of(&release, &body["release"]);
+    }
+    // CommitStatusPayload.
+    let status = api_fixture("status.json");
+    let data = json!({ "sha": "4522cbcefc20728a5b72b3a86af35e608622c514", "branch": "master", "status": status });
+    let c = Change {
+        noun: "status",
+        change: "success",
+        data: &data,
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "status");
+    assert_keys(
+        "status",
+        &body,
+        &[
+            ("commit", "object"),
+            ("context", "string"),
+            ("created_at", "string"),
+            ("description", "string"),
+            ("id", "number"),
+            ("repository", "object"),
+            ("sender", "object"),
+            ("sha", "string"),
+            ("state", "string"),
+            ("target_url", "string"),
+            ("updated_at", "string"),
+        ],
+    );
+    assert_eq!(body["commit"]["id"], data["sha"]);
+    // WorkflowRunPayload (`organization` and `pull_request` are omitempty).
+    let data = json!({ "run": { "id": 7, "path": ".gitea/workflows/ci.yml@refs/heads/main",
+        "status": "completed", "conclusion": "success", "trigger_actor": fx["sender"] } });
+    let c = Change {
+        noun: "actions_run",
+        change: "success",
+        data: &data,
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "workflow_run");
+    assert_keys(
+        "workflow_run",
+        &body,
+        &[
+            ("action", "string"),
+            ("workflow", "object"),
+            ("workflow_run", "object"),
+            ("repository", "object"),
+            ("sender", "object"),
+        ],
+    );
+    assert_eq!(body["action"], "completed");
+    assert_eq!(body["workflow"]["id"], "ci.yml");
+    assert_eq!(body["workflow"]["path"], ".gitea/workflows/ci.yml");
+    // RepositoryPayload.
+    let r = row("create_repo", "", "", &fx);
+    let body = only(
+        webhook::from_row(GITEA, &r.activity, &objects(&fx)).unwrap(),
+        "repository",
+    );
+    assert_keys(
+        "repository",
+        &body,
+        &[
+            ("action", "string"),
+            ("repository", "object"),
+            ("organization", "object"),
+            ("sender", "object"),
+        ],
+    );
+}
+
+/// `ours` has every key of API object `api` with its type.
+fn assert_shape_of(api: &Value, ours: &Value) {
+    let diff = shape_diff(api, ours, &[], false);
+    assert!(diff.is_empty(), "{diff:?}");
+}
+
+#[test]
+fn a_required_object_missing_is_an_error_that_names_it_not_a_hook_without_it() {
+    let fx = webhook_fixture("issues_opened.json");
+    let r = row("create_issue", "", "1|Problem", &fx);
+    let err = webhook::from_row(GITEA, &r.activity, &objects(&fx)).unwrap_err();
+    assert!(err.contains("issue"), "{err}");
+    let r = row("merge_pull_request", "", "1|Fix", &fx);
+    let err = webhook::from_row(GITEA, &r.activity, &objects(&fx)).unwrap_err();
+    assert!(err.contains("pull request"), "{err}");
+    // Stars and watches make no webhook at all.
+    let r = row("star_repo", "", "", &fx);
+    assert!(
+        webhook::from_row(GITEA, &r.activity, &objects(&fx))
+            .unwrap()
+            .is_empty()
+    );
+}
