@@ -303,6 +303,7 @@ fn repository_story(g: &FakeGitea, repo: &str) -> Story {
     g.push_action(NewAction::push("alice", repo, "empty-config", 1));
     g.push_action(NewAction::new("push_tag", "alice", repo).ref_name("refs/tags/v1.6.0-rc1"));
     g.push_action(NewAction::new("delete_branch", "bob", repo).ref_name("refs/heads/old-work"));
+    g.push_action(NewAction::new("delete_tag", "bob", repo).ref_name("refs/tags/v1.5.0-rc1"));
     let issue = g.create_issue(repo, "alice", "Crash when the config is empty", false);
     g.label_issue(repo, issue, "bob", "bug", true);
     g.assign_issue(repo, issue, "bob", "alice", true);
@@ -317,6 +318,13 @@ fn repository_story(g: &FakeGitea, repo: &str) -> Story {
         NewAction::new("approve_pull_request", "bob", repo).content(&format!("{pr}|LGTM")),
     );
     g.close_issue_as(repo, issue, "alice");
+    // A second attempt, rejected and closed.
+    let other = g.create_issue(repo, "bob", "Ignore empty configs", true);
+    g.push_action(
+        NewAction::new("reject_pull_request", "alice", repo)
+            .content(&format!("{other}|Rather fail loudly")),
+    );
+    g.close_issue_as(repo, other, "bob");
     g.add_status(repo, sha, "ci/build", "pending");
     g.add_status(repo, sha, "ci/build", "success");
     let run = g.add_run(repo, "ci.yml", sha, "queued");
@@ -352,9 +360,11 @@ fn repository_edits(g: &FakeGitea, repo: &str, st: &Story) {
         Some("Steps: start with an empty config file."),
     );
     g.edit_release(repo, st.release, "v1.6.0: empty configs");
-    // A push to the pull request's head (`pull_request_sync`), then its merge.
+    // A push to the pull request's head (`pull_request_sync`), then its merge; the issue
+    // reopened.
     g.push_action(NewAction::push("alice", repo, "empty-config", 1));
     g.merge_pull(repo, st.pr, "alice");
+    g.reopen_issue_as(repo, st.issue, "bob");
 }
 
 fn indent(s: &str) -> String {
