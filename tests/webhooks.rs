@@ -690,3 +690,94 @@ async fn an_issue_the_api_cannot_return_publishes_the_action_without_its_hook() 
         "the issue was asked for"
     );
 }
+
+/// Kills the child if the test ends without stopping it, so no sourcer outlives its test.
+struct Reaper(Option<std::process::Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_binary_publishes_every_kind_and_tail_shows_them_readably() {
+    let (nats, g) = setup().await;
+    make_everything(&g);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[gitea]\nurl = \"{}\"\nrequests_per_second = 200\nburst = 50\n\
+             [nats]\nurl = \"{}\"\nduplicate_window = \"1s\"\nmax_bytes = \"256MiB\"\n\
+             [poll]\ninterval = \"200ms\"\njitter = 0.0\nstart = \"beginning\"\nwebhooks = true\n\
+             [[source]]\nrepo = \"{REPO}\"\n{ALL_KINDS}\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reaper = Reaper(Some(child));
+    wait_hooks(&nats, "every kind, from the binary", EVERY_KIND).await;
+    let n = read_hooks(&nats.url(), STREAM).await.len();
+    let (code, stdout, stderr) = tokio::time::timeout(
+        Duration::from_secs(30),
+        sourcer(
+            &path,
+            &[
+                "tail",
+                "--all",
+                "--count",
+                &n.to_string(),
+                "acme.widgets.hook.>",
+            ],
+        ),
+    )
+    .await
+    .expect("tail prints the hooks there are and exits");
+    let Some(child) = reaper.0.take() else {
+        unreachable!("the child is there")
+    };
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), n, "one line per hook event: {stdout}");
+    for (ty, _) in EVERY_KIND {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!(" hook {ty} "))),
+            "tail shows {ty}: {stdout}"
+        );
+    }
+    let push = lines
+        .iter()
+        .find(|l| l.contains(" hook push ") && l.contains("refs/heads/main"))
+        .expect("the push to main");
+    assert!(push.contains("2 commits by alice"), "{push}");
+}
