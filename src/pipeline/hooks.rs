@@ -308,15 +308,16 @@ pub async fn row_events(
     let a = &row.activity;
     let ctx = f.ctx;
     let needs = webhook::needs(a, settings.push_files);
+    if !webhook::makes_hooks(&a.op_type) {
+        return Vec::new();
+    }
     let Some((owner, name)) = a.repo_names() else {
         // No repository (deleted or hidden): nothing a webhook could name.
-        if needs != Needs::default() || a.op_type != "star_repo" {
-            ctx.telemetry.emit(telemetry::HookSkipped {
-                repo: "",
-                op_type: &a.op_type,
-                reason: "the row names no repository",
-            });
-        }
+        ctx.telemetry.emit(telemetry::HookSkipped {
+            repo: "",
+            op_type: &a.op_type,
+            reason: "the row names no repository",
+        });
         return Vec::new();
     };
     let raw: Value = serde_json::from_str(row.raw.get()).unwrap_or_default();

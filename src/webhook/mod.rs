@@ -23,7 +23,8 @@
 mod payload;
 
 pub use payload::{
-    Change, Needs, RowObjects, from_change, from_row, index_in_url, needs, needs_change,
+    Change, Needs, RowObjects, from_change, from_row, index_in_url, makes_hooks, needs,
+    needs_change,
 };
 
 use bytes::Bytes;

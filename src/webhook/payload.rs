@@ -406,6 +406,33 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
     })
 }
 
+/// Whether rows of `op_type` can make webhook events at all (stars, watches, renames and
+/// transfers make none).
+pub fn makes_hooks(op_type: &str) -> bool {
+    matches!(
+        op_type,
+        "commit_repo"
+            | "mirror_sync_push"
+            | "push_tag"
+            | "delete_tag"
+            | "delete_branch"
+            | "create_issue"
+            | "close_issue"
+            | "reopen_issue"
+            | "comment_issue"
+            | "comment_pull"
+            | "create_pull_request"
+            | "close_pull_request"
+            | "reopen_pull_request"
+            | "merge_pull_request"
+            | "auto_merge_pull_request"
+            | "approve_pull_request"
+            | "reject_pull_request"
+            | "publish_release"
+            | "create_repo"
+    )
+}
+
 /// `INDEX` at the end of an issue's or pull request's web URL (`.../issues/7`).
 pub fn index_in_url(url: &str) -> Option<i64> {
     url.rsplit('/').next()?.parse().ok()
@@ -613,4 +640,95 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
 
 fn pick(is_pull: bool, pull: &'static str, issue: &'static str) -> &'static str {
     if is_pull { pull } else { issue }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitea::ActivityRow;
+
+    fn activity(op_type: &str, ref_name: &str, content: &str) -> Activity {
+        let v = json!({ "op_type": op_type, "ref_name": ref_name, "content": content,
+            "comment_id": 9, "created": "2026-01-02T03:04:05+08:00" });
+        let raw = serde_json::value::RawValue::from_string(v.to_string()).unwrap();
+        ActivityRow::parse(raw).unwrap().activity
+    }
+
+    #[test]
+    fn what_each_row_needs_fetched() {
+        let push = r#"{"Commits":[{"Sha1":"abc"}],"CompareURL":"o/r/compare/a...abc","Len":1}"#;
+        let n = needs(&activity("commit_repo", "refs/heads/main", push), true);
+        assert!(n.open_pulls);
+        assert_eq!(n.commits, ["abc"]);
+        assert!(
+            needs(&activity("commit_repo", "refs/heads/main", push), false)
+                .commits
+                .is_empty()
+        );
+        assert!(!needs(&activity("push_tag", "refs/tags/v1", push), false).open_pulls);
+        assert_eq!(
+            needs(&activity("commit_repo", "refs/heads/new", ""), false)
+                .branch
+                .as_deref(),
+            Some("new")
+        );
+        assert_eq!(
+            needs(&activity("push_tag", "refs/tags/v1", ""), false)
+                .tag
+                .as_deref(),
+            Some("v1")
+        );
+        let c = needs(&activity("comment_pull", "", "7|hi"), false);
+        assert_eq!((c.issue, c.comment), (Some(7), Some(9)));
+        assert_eq!(
+            needs(&activity("merge_pull_request", "", "7|t"), false).pull,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("publish_release", "refs/tags/v2", "v2"), false)
+                .release_tag
+                .as_deref(),
+            Some("v2")
+        );
+        assert_eq!(
+            needs(&activity("star_repo", "", ""), false),
+            Needs::default()
+        );
+        assert!(!makes_hooks("star_repo") && makes_hooks("delete_tag"));
+    }
+
+    #[test]
+    fn before_and_after_from_the_compare_url() {
+        assert_eq!(
+            compare_ends("o/r/compare/aaa...bbb"),
+            (Some("aaa"), Some("bbb"))
+        );
+        assert_eq!(compare_ends(""), (None, None));
+        assert!(is_sha("4522cbcefc20728a5b72b3a86af35e608622c514"));
+        assert!(!is_sha("main"));
+        assert_eq!(index_in_url("http://g/o/r/pulls/12"), Some(12));
+    }
+
+    #[test]
+    fn a_push_with_a_branch_name_as_old_has_zeros_before() {
+        // Gitea writes the default branch's name as OLD for some new branches.
+        let push = r#"{"Commits":[{"Sha1":"4522cbcefc20728a5b72b3a86af35e608622c514"}],
+            "HeadCommit":{"Sha1":"4522cbcefc20728a5b72b3a86af35e608622c514"},
+            "CompareURL":"o/r/compare/main...4522cbcefc20728a5b72b3a86af35e608622c514","Len":1}"#;
+        let a = activity("commit_repo", "refs/heads/x", push);
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let o = RowObjects {
+            repo: Some(&repo),
+            ..RowObjects::default()
+        };
+        let hooks = from_row("http://g", &a, &o).unwrap();
+        assert_eq!(hooks[0].body["before"], ZERO_SHA);
+        assert_eq!(
+            hooks[0].body["compare_url"],
+            format!(
+                "http://g/{}",
+                "o/r/compare/main...4522cbcefc20728a5b72b3a86af35e608622c514"
+            )
+        );
+    }
 }
