@@ -120,6 +120,8 @@ fn make_everything(g: &FakeGitea) -> Made {
     let pr = g.create_issue(REPO, "alice", "Fix crash", true);
     g.set_pull_head(REPO, pr, "feature");
     g.label_issue(REPO, pr, "bob", "bug", true);
+    g.assign_issue(REPO, pr, "alice", "alice", true);
+    g.set_milestone(REPO, pr, "alice", Some("v1.0"));
     g.request_review(REPO, pr, "alice", "bob");
     g.comment_on(REPO, pr, "bob", "Looks fine");
     g.push_action(
@@ -174,6 +176,8 @@ const EVERY_KIND: &[(&str, &str)] = &[
     ("issues", "closed"),
     ("pull_request", "opened"),
     ("pull_request_label", "label_updated"),
+    ("pull_request_assign", "assigned"),
+    ("pull_request_milestone", "milestoned"),
     ("pull_request_review_request", "review_requested"),
     ("pull_request_comment", "created"),
     ("pull_request_review_approved", "reviewed"),
@@ -352,6 +356,8 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
     );
     for (ty, action) in [
         ("pull_request_label", "label_updated"),
+        ("pull_request_assign", "assigned"),
+        ("pull_request_milestone", "milestoned"),
         ("pull_request_review_request", "review_requested"),
         ("pull_request_review_approved", "reviewed"),
         ("pull_request_review_rejected", "reviewed"),
