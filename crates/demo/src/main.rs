@@ -312,6 +312,8 @@ fn repository_story(g: &FakeGitea, repo: &str) -> Story {
     let pr = g.create_issue(repo, "alice", "Handle an empty config", true);
     g.set_pull_head(repo, pr, "empty-config");
     g.label_issue(repo, pr, "bob", "bug", true);
+    g.assign_issue(repo, pr, "alice", "alice", true);
+    g.set_milestone(repo, pr, "alice", Some("v1.6"));
     g.request_review(repo, pr, "alice", "bob");
     g.comment_on(repo, pr, "bob", "One nit inline.");
     g.push_action(
