@@ -245,11 +245,15 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
 
 /// A hook body's `action`, else its `ref_type` (create, delete), else nothing.
 fn hook_action(body: &serde_json::Value) -> String {
-    body["action"]
+    let action = body["action"]
         .as_str()
         .or(body["ref_type"].as_str())
-        .unwrap_or("")
-        .to_string()
+        .unwrap_or("");
+    if action == "closed" && body["pull_request"]["merged"].as_bool() == Some(true) {
+        // A merge is `closed` with `merged: true`: shown as a kind of its own.
+        return "closed (merged)".to_string();
+    }
+    action.to_string()
 }
 
 /// A hook event's headers and body, the repository and user objects shortened.
