@@ -239,6 +239,7 @@ impl SourcePoller {
                 &name,
                 &self.source.kinds,
                 self.source.start,
+                self.source.webhooks,
                 shutdown,
             )
             .await?;

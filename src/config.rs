@@ -250,6 +250,15 @@ pub struct PollConfig {
     /// How often an org source with `repos = true` lists its repositories again.
     #[serde(default = "default_repos_refresh", deserialize_with = "duration")]
     pub repos_refresh: Duration,
+    /// Also publish, for every action Gitea would send a webhook for, the payload Gitea would
+    /// POST, on `{prefix}.{owner}.{repo}.hook.{event_type}` (CloudEvents binary mode); a
+    /// source may override it. Costs requests: see the README's table of event types.
+    #[serde(default)]
+    pub webhooks: bool,
+    /// With `webhooks`: fill each pushed commit's `added`/`removed`/`modified` from the commit
+    /// API (one request per listed commit); a source may override it.
+    #[serde(default)]
+    pub push_files: bool,
 }
 
 fn default_repos_refresh() -> Duration {
@@ -278,6 +287,8 @@ impl Default for PollConfig {
             jitter: default_jitter(),
             live_pages: default_live_pages(),
             repos_refresh: default_repos_refresh(),
+            webhooks: false,
+            push_files: false,
         }
     }
 }
@@ -374,6 +385,10 @@ pub struct SourceConfig {
     /// request per issue, cached.
     #[serde(default)]
     pub enrich: bool,
+    /// Overrides `poll.webhooks`: also publish webhook-shaped events for this source.
+    pub webhooks: Option<bool>,
+    /// Overrides `poll.push_files`: pushes' file lists from the commit API.
+    pub push_files: Option<bool>,
 }
 
 /// Where a source without a cursor begins.
@@ -513,6 +528,10 @@ pub struct Source {
     pub repos_refresh: Duration,
     /// Attach the issue a feed row points to.
     pub enrich: bool,
+    /// Also publish webhook-shaped events (`{prefix}.{owner}.{repo}.hook.{event_type}`).
+    pub webhooks: bool,
+    /// With `webhooks`: pushes' `added`/`removed`/`modified` from the commit API.
+    pub push_files: bool,
 }
 
 impl Config {
@@ -759,6 +778,8 @@ impl Config {
                     repos: s.repos,
                     repos_refresh: self.poll.repos_refresh,
                     enrich: s.enrich,
+                    webhooks: s.webhooks.unwrap_or(self.poll.webhooks),
+                    push_files: s.push_files.unwrap_or(self.poll.push_files),
                 })
             })
             .collect()
@@ -954,6 +975,29 @@ mod tests {
         assert!(err.to_string().contains("start"), "{err}");
         let c = Config::parse(&format!("{MIN}[poll]\nstart = \"2026-01-02\"\n")).unwrap();
         assert_eq!(c.poll.start.to_string(), "2026-01-02");
+    }
+
+    #[test]
+    fn webhooks_default_from_poll_and_a_source_overrides_them() {
+        let c = Config::parse(&format!(
+            "{MIN}[poll]\nwebhooks = true\n[[source]]\nrepo = \"a/b\"\n[[source]]\nrepo = \"a/c\"\nwebhooks = false\n[[source]]\nrepo = \"a/d\"\npush_files = true\n"
+        ))
+        .expect("valid");
+        let s = c.sources();
+        assert_eq!(
+            s.iter()
+                .map(|s| (s.webhooks, s.push_files))
+                .collect::<Vec<_>>(),
+            [(true, false), (false, false), (true, true)]
+        );
+        let off = Config::parse(&format!("{MIN}[[source]]\nrepo = \"a/b\"\n")).expect("valid");
+        assert!(!off.sources()[0].webhooks, "off unless asked for");
+        assert!(
+            Config::parse(&format!(
+                "{MIN}[[source]]\nrepo = \"a/b\"\nwebhook = true\n"
+            ))
+            .is_err()
+        );
     }
 
     #[test]

@@ -147,6 +147,10 @@ pub struct Event {
     pub created: i64,
     /// The op type, for logs and metrics.
     pub op_type: String,
+    /// CloudEvents binary mode: the message's headers (attributes as `ce-*`, the content
+    /// type, and any others), besides `Nats-Msg-Id`. Empty: structured mode (the payload is
+    /// the whole CloudEvent; `Content-Type: application/cloudevents+json`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Serialize)]
@@ -238,6 +242,7 @@ pub fn build_with(
         payload,
         created: a.created.timestamp(),
         op_type: a.op_type.clone(),
+        headers: Vec::new(),
     })
 }
 

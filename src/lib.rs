@@ -14,6 +14,8 @@
 //! * [`shutdown`]: the shutdown signal passed into every task.
 //! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.
 //! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
+//! * [`webhook`]: pure functions from an action (a feed row or a repository change) and the
+//!   Gitea objects it names to the payloads Gitea's webhooks would POST, as binary-mode events.
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
 //! * [`state`]: cursors in the key-value bucket (compare-and-set) and the cursor design (`state::cursor`).
 //! * [`nats`]: connecting, and creating or checking the stream and bucket.
@@ -52,3 +54,4 @@ pub mod shutdown;
 pub mod source;
 pub mod state;
 pub mod telemetry;
+pub mod webhook;

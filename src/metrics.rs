@@ -60,6 +60,8 @@ pub struct Metrics {
     pub nats_connected: Gauge,
     /// Start-up attempts to read or create the stream, bucket or cursors that failed.
     pub nats_setup_failures: Counter,
+    /// Webhook-shaped events not published (their activity event was), by op type.
+    pub hooks_skipped: Family<PublishedLabels, Counter>,
     /// Unix seconds of each source's newest published `created` and last cursor write;
     /// the lag and age gauges are computed from them at scrape time.
     times: Mutex<HashMap<String, (i64, i64)>>,
@@ -89,6 +91,7 @@ impl Metrics {
             walks_unproven: Family::default(),
             nats_connected: Gauge::default(),
             nats_setup_failures: Counter::default(),
+            hooks_skipped: Family::default(),
             times: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -156,6 +159,11 @@ impl Metrics {
             "nats_connected",
             "1 while connected to NATS",
             m.nats_connected.clone(),
+        );
+        registry.register(
+            "hooks_skipped",
+            "Webhook-shaped events left out because an object they need could not be read (the activity event was published), by source and op_type",
+            m.hooks_skipped.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -52,10 +52,14 @@ impl Publisher {
         };
         let mut pending = Vec::with_capacity(total);
         for e in events {
-            let msg = PublishMessage::build()
-                .payload(e.payload.clone())
-                .header("Content-Type", STRUCTURED_CONTENT_TYPE)
-                .message_id(&e.id);
+            let mut msg = PublishMessage::build().payload(e.payload.clone());
+            if e.headers.is_empty() {
+                msg = msg.header("Content-Type", STRUCTURED_CONTENT_TYPE);
+            }
+            for (name, value) in &e.headers {
+                msg = msg.header(*name, value.as_str());
+            }
+            let msg = msg.message_id(&e.id);
             let ack = self
                 .js
                 .send_publish(e.subject.clone(), msg)

@@ -1,4 +1,5 @@
-//! `tail`: print published events as they arrive.
+//! `tail`: print published events as they arrive: activity and repository events from their
+//! CloudEvents JSON, webhook-shaped events (binary mode) from their headers and Gitea's body.
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
@@ -15,26 +16,147 @@ pub async fn tail(
     count: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
-    follow(&cfg.nats, filter, all, count, |payload| {
+    follow(&cfg.nats, filter, all, count, |m| {
         crate::say!(
             "{}",
-            if json {
-                String::from_utf8_lossy(payload).into_owned()
-            } else {
-                summary(payload)
+            match (json, m.hook_type()) {
+                (true, None) => String::from_utf8_lossy(m.payload).into_owned(),
+                (true, Some(_)) => hook_json(m),
+                (false, _) => line(m),
             }
         );
     })
     .await
 }
 
-/// Calls `each` with every event body matching `filter`, until `count` were seen.
+/// One message as `follow` hands it over.
+pub struct Delivered<'a> {
+    pub subject: &'a str,
+    pub headers: Option<&'a async_nats::HeaderMap>,
+    pub payload: &'a [u8],
+}
+
+impl Delivered<'_> {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers?.get(name).map(|v| v.as_str())
+    }
+
+    /// `X-Gitea-Event-Type` of a webhook-shaped event (binary mode); `None` for the others.
+    pub fn hook_type(&self) -> Option<&str> {
+        self.header("X-Gitea-Event-Type")
+    }
+}
+
+/// The human-readable line of any message: [`hook_summary`] or [`summary`].
+pub fn line(m: &Delivered<'_>) -> String {
+    match m.hook_type() {
+        Some(ty) => hook_summary(
+            m.header("ce-time").unwrap_or(""),
+            m.header("ce-subject").unwrap_or(""),
+            ty,
+            m.payload,
+        ),
+        None => summary(m.payload),
+    }
+}
+
+/// `--json` for a webhook-shaped event: its CloudEvents headers and Gitea's body together.
+fn hook_json(m: &Delivered<'_>) -> String {
+    let mut headers = serde_json::Map::new();
+    for (k, v) in m.headers.into_iter().flat_map(|h| h.iter()) {
+        if let Some(v) = v.first() {
+            headers.insert(k.to_string(), serde_json::Value::from(v.as_str()));
+        }
+    }
+    let body = serde_json::from_slice::<serde_json::Value>(m.payload).unwrap_or_default();
+    serde_json::json!({ "subject": m.subject, "headers": headers, "body": body }).to_string()
+}
+
+/// One human-readable line for a webhook-shaped event, e.g.
+/// `... alice/proj  hook push  refs/heads/main 3 commits by alice`.
+pub fn hook_summary(time: &str, repo: &str, event_type: &str, payload: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+        return format!("(not JSON: {} bytes)", payload.len());
+    };
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    let short = |x: &serde_json::Value, n: usize| s(x).chars().take(n).collect::<String>();
+    let action = s(&v["action"]);
+    let what = match event_type {
+        "push" => format!(
+            "{} {}..{} {} commits",
+            s(&v["ref"]),
+            short(&v["before"], 7),
+            short(&v["after"], 7),
+            v["total_commits"]
+        ),
+        "create" | "delete" => format!(
+            "{} {} {}",
+            s(&v["ref_type"]),
+            s(&v["ref"]),
+            short(&v["sha"], 10)
+        ),
+        "issue_comment" | "pull_request_comment" => format!(
+            "{action} #{} {}",
+            v["issue"]["number"],
+            short(&v["comment"]["body"], 60)
+        ),
+        t if t.starts_with("issue") => {
+            format!("{action} #{} {}", v["number"], s(&v["issue"]["title"]))
+        }
+        t if t.starts_with("pull_request") => {
+            let pr = &v["pull_request"];
+            let merged = if pr["merged"].as_bool() == Some(true) {
+                " merged"
+            } else {
+                ""
+            };
+            format!(
+                "{action}{merged} #{} {} ({} -> {})",
+                v["number"],
+                s(&pr["title"]),
+                s(&pr["head"]["ref"]),
+                s(&pr["base"]["ref"])
+            )
+        }
+        "release" => format!(
+            "{action} {} {}",
+            s(&v["release"]["tag_name"]),
+            s(&v["release"]["name"])
+        ),
+        "repository" => format!("{action} {}", s(&v["repository"]["full_name"])),
+        "status" => format!(
+            "{} {} {}",
+            s(&v["state"]),
+            s(&v["context"]),
+            short(&v["sha"], 10)
+        ),
+        "workflow_run" => format!(
+            "{action} {} {}",
+            s(&v["workflow_run"]["path"]),
+            s(&v["workflow_run"]["conclusion"])
+        ),
+        _ => action,
+    };
+    let sender = s(&v["sender"]["login"]);
+    let by = if sender.is_empty() {
+        String::new()
+    } else {
+        format!(" by {sender}")
+    };
+    format!(
+        "{time}  {repo:<24} hook {event_type:<28} {}{by}",
+        what.replace('\n', " ")
+    )
+}
+
+/// Calls `each` with every message matching `filter`, until `count` were seen.
 pub async fn follow(
     cfg: &NatsConfig,
     filter: Option<&str>,
     all: bool,
     count: Option<usize>,
-    mut each: impl FnMut(&[u8]),
+    mut each: impl FnMut(&Delivered<'_>),
 ) -> anyhow::Result<()> {
     let client = nats::connect(cfg, &crate::telemetry::Telemetry::new()).await?;
     let js = nats::jetstream(client);
@@ -64,7 +186,11 @@ pub async fn follow(
     while count.is_none_or(|c| seen < c) {
         match messages.next().await {
             Some(Ok(m)) => {
-                each(&m.payload);
+                each(&Delivered {
+                    subject: m.subject.as_str(),
+                    headers: m.headers.as_ref(),
+                    payload: &m.payload,
+                });
                 seen += 1;
             }
             Some(Err(e)) => return Err(anyhow!("reading stream {}: {e}", cfg.stream)),
@@ -138,4 +264,32 @@ pub fn summary(payload: &[u8]) -> String {
         s(&a["act_user"]["login"]),
         what
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_lines_say_what_happened() {
+        let push =
+            br#"{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000000",
+            "after":"4522cbcefc20728a5b72b3a86af35e608622c514","total_commits":3,
+            "sender":{"login":"alice"}}"#;
+        let l = hook_summary("2026-01-02T03:04:05+08:00", "alice/proj", "push", push);
+        assert!(
+            l.ends_with("hook push                         refs/heads/main 0000000..4522cbc 3 commits by alice"),
+            "{l}"
+        );
+        let pr = br#"{"action":"closed","number":7,"pull_request":{"title":"Fix","merged":true,
+            "head":{"ref":"fix"},"base":{"ref":"main"}},"sender":{"login":"bob"}}"#;
+        let l = hook_summary("t", "acme/w", "pull_request", pr);
+        assert!(
+            l.ends_with("closed merged #7 Fix (fix -> main) by bob"),
+            "{l}"
+        );
+        let c = br#"{"action":"created","issue":{"number":3},"comment":{"body":"Seen\nit"},"sender":{"login":"bob"}}"#;
+        let l = hook_summary("t", "acme/w", "issue_comment", c);
+        assert!(l.ends_with("created #3 Seen it by bob"), "{l}");
+    }
 }

@@ -11,7 +11,7 @@ use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, GiteaError};
-use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
+use crate::pipeline::{Context, Pending, PollError, Target, hooks, stored_op_types};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
@@ -534,6 +534,14 @@ impl Target for FeedTarget<'_> {
         let p = self.poller;
         let ctx = &p.ctx;
         let mut events = Vec::with_capacity(batch.len());
+        let mut hooks = p.source.webhooks.then(|| {
+            let mut f = hooks::Fetcher::new(ctx, self.shutdown);
+            f.scan(batch.iter().map(|c| &c.item));
+            f
+        });
+        let settings = hooks::HookSettings {
+            push_files: p.source.push_files,
+        };
         for c in batch {
             let issue = match p.source.enrich {
                 true => {
@@ -550,7 +558,15 @@ impl Target for FeedTarget<'_> {
                 c.id.key.clone(),
                 issue.as_ref(),
             ) {
-                Ok(e) => events.push(e),
+                Ok(e) => {
+                    // The action's webhook-shaped events go in the same batch, after it.
+                    let more = match hooks.as_mut() {
+                        Some(f) => hooks::row_events(f, settings, &c.item, &e).await,
+                        None => Vec::new(),
+                    };
+                    events.push(e);
+                    events.extend(more);
+                }
                 // Serialising a parsed row cannot fail in practice; if it does, the row is
                 // skipped loudly rather than blocking the source forever.
                 Err(e) => self.poller.ctx.telemetry.emit(telemetry::EventSkipped {

@@ -1,7 +1,8 @@
 //! The one publish pipeline: feed polls, repository kinds and backfill all publish through it,
 //! with what they share: the [`Context`] (client, publisher, bucket, settings), the
 //! process-wide cross-feed index ([`RecentIndex`]), the issue cache of `enrich = true`
-//! ([`enrich::IssueCache`]), which source publishes which repository ([`Owners`]), and why a
+//! ([`enrich::IssueCache`]), the webhook-shaped events built beside each action's own
+//! ([`hooks`], `webhooks = true`), which source publishes which repository ([`Owners`]), and why a
 //! poll does not finish ([`PollError`]).
 //!
 //! Given candidates sorted oldest first, it
@@ -20,6 +21,7 @@
 pub mod context;
 pub mod dedup;
 pub mod enrich;
+pub mod hooks;
 pub mod owners;
 
 pub use context::{Context, PollError};
@@ -210,6 +212,7 @@ mod tests {
                     payload: Bytes::from(c.item.clone()),
                     created: c.id.t,
                     op_type: "test".into(),
+                    headers: Vec::new(),
                 })
                 .collect()
         }

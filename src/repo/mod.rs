@@ -345,6 +345,7 @@ fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, se
         payload: Bytes::from(serde_json::to_vec(&ce)?),
         created: c.t,
         op_type: format!("{}_{}", c.noun, c.change),
+        headers: Vec::new(),
     })
 }
 
@@ -362,6 +363,7 @@ pub async fn poll_repo(
     name: &str,
     kinds: &[RepoKind],
     start: StartAt,
+    webhooks: bool,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let mut published = 0;
@@ -375,19 +377,23 @@ pub async fn poll_repo(
         }
         let result = match kind {
             RepoKind::Issues => {
-                poll_kind::<issues::Issues>(ctx, owner, name, kind, start, shutdown).await
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, start, webhooks, shutdown).await
             }
             RepoKind::Comments => {
-                poll_kind::<comments::Comments>(ctx, owner, name, kind, start, shutdown).await
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, start, webhooks, shutdown)
+                    .await
             }
             RepoKind::Releases => {
-                poll_kind::<releases::Releases>(ctx, owner, name, kind, start, shutdown).await
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, start, webhooks, shutdown)
+                    .await
             }
             RepoKind::Statuses => {
-                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start, shutdown).await
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start, webhooks, shutdown)
+                    .await
             }
             RepoKind::Actions => {
-                poll_kind::<actions::Actions>(ctx, owner, name, kind, start, shutdown).await
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, start, webhooks, shutdown)
+                    .await
             }
         };
         match result {
@@ -485,6 +491,7 @@ async fn poll_kind<R: Reader>(
     name: &str,
     kind: RepoKind,
     start: StartAt,
+    webhooks: bool,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
@@ -540,6 +547,8 @@ async fn poll_kind<R: Reader>(
         cursor,
         revision,
         read_to: collected.since,
+        webhooks,
+        stop: shutdown.clone(),
     };
     // The kind's cursor key names the reader: its own failed batch it may publish again.
     let reader = target.key.clone();
@@ -604,6 +613,10 @@ struct KindTarget<'a, S> {
     /// Where the reader says the kind is read up to: a batch never moves `since` past it
     /// (an incomplete list leaves it below what was missed).
     read_to: i64,
+    /// Also publish each change's webhook-shaped events (`webhooks = true`).
+    webhooks: bool,
+    /// The poll's stop: fetches for webhook payloads (reads only) are abandoned at it.
+    stop: Shutdown,
 }
 
 impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
@@ -614,10 +627,36 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
     }
 
     async fn build(&mut self, batch: &[Pending<Change>]) -> Vec<Event> {
-        batch
-            .iter()
-            .filter_map(|c| match build(self.ctx, self.owner, self.name, &c.item) {
-                Ok(e) => Some(e),
+        let mut hooks = self
+            .webhooks
+            .then(|| crate::pipeline::hooks::Fetcher::new(self.ctx, &self.stop));
+        let mut events = Vec::with_capacity(batch.len());
+        for c in batch {
+            match build(self.ctx, self.owner, self.name, &c.item) {
+                Ok(e) => {
+                    // The change's webhook-shaped events go in the same batch, after it.
+                    let more = match hooks.as_mut() {
+                        Some(f) => {
+                            let change = crate::webhook::Change {
+                                noun: c.item.noun,
+                                change: &c.item.change,
+                                data: &c.item.data,
+                            };
+                            crate::pipeline::hooks::change_events(
+                                f,
+                                self.owner,
+                                self.name,
+                                &change,
+                                &c.item.time,
+                                &e,
+                            )
+                            .await
+                        }
+                        None => Vec::new(),
+                    };
+                    events.push(e);
+                    events.extend(more);
+                }
                 Err(e) => {
                     self.ctx.telemetry.emit(telemetry::RepoEventSkipped {
                         owner: self.owner,
@@ -625,10 +664,10 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
                         kind: self.kind.name(),
                         reason: &e.to_string(),
                     });
-                    None
                 }
-            })
-            .collect()
+            }
+        }
+        events
     }
 
     async fn commit(

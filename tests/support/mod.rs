@@ -493,3 +493,4 @@ pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
     }
     c
 }
+pub mod hooks;

@@ -9,7 +9,7 @@ use clap::Parser;
 use gitea_nats_sourcer::commands::{stop_signal, tail};
 use gitea_nats_sourcer::config::{Config, LogFormat};
 use gitea_nats_sourcer::{logging, nats, scheduler};
-use gitea_sim::{FakeGitea, HistorySpec, SimOptions};
+use gitea_sim::{FakeGitea, HistorySpec, NewAction, SimOptions};
 use nats_harness::LocalNats;
 
 /// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
@@ -100,7 +100,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     let text = format!(
         "[gitea]\nurl = \"{}\"\nrequests_per_second = 20\nburst = 10\n\
          [nats]\nurl = \"{nats_url}\"\nstream = \"GITEA_DEMO\"\nsubject_prefix = \"gitea_demo\"\ncursor_bucket = \"gitea_demo_cursors\"\n\
-         [poll]\ninterval = \"2s\"\nstart = \"beginning\"\n\
+         [poll]\ninterval = \"2s\"\nstart = \"beginning\"\nwebhooks = true\n\
          [http]\nlisten = \"127.0.0.1:{metrics_port}\"\n{sources}",
         gitea.url()
     );
@@ -128,16 +128,34 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         .map_err(|e| e.to_string())?;
 
     let nats_cfg = cfg.nats.clone();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let hooks_seen = seen.clone();
     let tail = tokio::spawn(async move {
         let mut first = true;
         let mut n = 0usize;
-        let r = tail::follow(&nats_cfg, None, true, None, |payload| {
+        let r = tail::follow(&nats_cfg, None, true, None, |m| {
             n += 1;
-            if first {
-                first = false;
-                say!("first event, whole:\n{}", indent(&pretty(payload)));
+            match m.hook_type() {
+                None if first => {
+                    first = false;
+                    say!("first event, whole:\n{}", indent(&pretty(m.payload)));
+                }
+                Some(ty) => {
+                    // The first webhook-shaped event of each kind, whole but for the
+                    // repository and user objects every one of them carries.
+                    let body = serde_json::from_slice::<serde_json::Value>(m.payload)
+                        .unwrap_or_default();
+                    let kind = format!("{ty} {}", hook_action(&body));
+                    if hooks_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(kind.clone()) {
+                        say!(
+                            "first hook event {kind}, headers and body (repository and users abridged):\n{}",
+                            indent(&hook_whole(m, &body))
+                        );
+                    }
+                }
+                None => {}
             }
-            say!("{}", tail::summary(payload));
+            say!("{}", tail::line(m));
         })
         .await;
         if let Err(e) = r {
@@ -210,22 +228,109 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
          too), plus the changes of {first} that only its repository endpoints show",
         gitea.action_count(),
     );
+    let kinds = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    say!(
+        "demo: webhook-shaped events of {} kinds (gitea_demo.*.*.hook.>): {}",
+        kinds.len(),
+        kinds.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    say!(
+        "demo: the generated history's issues, pull requests and comments exist only as feed \
+         rows (the simulator keeps no objects for them), so their webhook events are skipped \
+         with a warning naming the 404; {first}'s story has real objects"
+    );
     drop(local);
     Ok(())
+}
+
+/// A hook body's `action`, else its `ref_type` (create, delete), else nothing.
+fn hook_action(body: &serde_json::Value) -> String {
+    let action = body["action"]
+        .as_str()
+        .or(body["ref_type"].as_str())
+        .unwrap_or("");
+    if action == "closed" && body["pull_request"]["merged"].as_bool() == Some(true) {
+        // A merge is `closed` with `merged: true`: shown as a kind of its own.
+        return "closed (merged)".to_string();
+    }
+    action.to_string()
+}
+
+/// A hook event's headers and body, the repository and user objects shortened.
+fn hook_whole(m: &tail::Delivered<'_>, body: &serde_json::Value) -> String {
+    use serde_json::{Value, json};
+    fn abridge(v: &mut Value) {
+        if let Value::Object(map) = v {
+            for (k, x) in map.iter_mut() {
+                match k.as_str() {
+                    "repository" | "repo" if x.is_object() => {
+                        *x = json!({ "full_name": x["full_name"], "…": "…" })
+                    }
+                    "sender" | "pusher" | "user" | "poster" | "merged_by" | "author"
+                    | "creator" | "organization" | "owner"
+                        if x.get("login").is_some() =>
+                    {
+                        *x = json!({ "login": x["login"], "…": "…" })
+                    }
+                    _ => abridge(x),
+                }
+            }
+        }
+    }
+    let mut body = body.clone();
+    abridge(&mut body);
+    let mut out = String::new();
+    for (k, v) in m.headers.into_iter().flat_map(|h| h.iter()) {
+        if let Some(v) = v.first() {
+            out.push_str(&format!("{k}: {v}\n"));
+        }
+    }
+    out.push_str(&serde_json::to_string_pretty(&body).unwrap_or_default());
+    out
 }
 
 /// Changes only the repository endpoints show: labels, assignees, a milestone, an edited
 /// comment, a release edited, commit statuses, an Actions run.
 fn repository_story(g: &FakeGitea, repo: &str) -> Story {
+    // The repository's creation (`repository`), pushes, a new branch, a tag, a deleted
+    // branch (`push`, `create`, `delete`).
+    g.push_action(NewAction::new("create_repo", "alice", repo));
+    let sha = "5e1f4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c";
+    g.set_branch_head(repo, "main", sha);
+    g.push_action(NewAction::push("alice", repo, "main", 3));
+    g.set_branch_head(
+        repo,
+        "empty-config",
+        "7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b",
+    );
+    g.push_action(NewAction::push("alice", repo, "empty-config", 0));
+    g.push_action(NewAction::push("alice", repo, "empty-config", 1));
+    g.push_action(NewAction::new("push_tag", "alice", repo).ref_name("refs/tags/v1.6.0-rc1"));
+    g.push_action(NewAction::new("delete_branch", "bob", repo).ref_name("refs/heads/old-work"));
+    g.push_action(NewAction::new("delete_tag", "bob", repo).ref_name("refs/tags/v1.5.0-rc1"));
     let issue = g.create_issue(repo, "alice", "Crash when the config is empty", false);
     g.label_issue(repo, issue, "bob", "bug", true);
     g.assign_issue(repo, issue, "bob", "alice", true);
     g.set_milestone(repo, issue, "bob", Some("v1.6"));
     let comment = g.comment_on(repo, issue, "bob", "Reproduced on main.");
     let pr = g.create_issue(repo, "alice", "Handle an empty config", true);
+    g.set_pull_head(repo, pr, "empty-config");
+    g.label_issue(repo, pr, "bob", "bug", true);
+    g.assign_issue(repo, pr, "alice", "alice", true);
+    g.set_milestone(repo, pr, "alice", Some("v1.6"));
     g.request_review(repo, pr, "alice", "bob");
-    let sha = "5e1f4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c";
-    g.set_branch_head(repo, "main", sha);
+    g.comment_on(repo, pr, "bob", "One nit inline.");
+    g.push_action(
+        NewAction::new("approve_pull_request", "bob", repo).content(&format!("{pr}|LGTM")),
+    );
+    g.close_issue_as(repo, issue, "alice");
+    // A second attempt, rejected and closed.
+    let other = g.create_issue(repo, "bob", "Ignore empty configs", true);
+    g.push_action(
+        NewAction::new("reject_pull_request", "alice", repo)
+            .content(&format!("{other}|Rather fail loudly")),
+    );
+    g.close_issue_as(repo, other, "bob");
     g.add_status(repo, sha, "ci/build", "pending");
     g.add_status(repo, sha, "ci/build", "success");
     let run = g.add_run(repo, "ci.yml", sha, "queued");
@@ -233,6 +338,7 @@ fn repository_story(g: &FakeGitea, repo: &str) -> Story {
     let release = g.add_release(repo, "alice", "v1.6.0", "v1.6.0");
     Story {
         issue,
+        pr,
         comment,
         release,
     }
@@ -241,6 +347,7 @@ fn repository_story(g: &FakeGitea, repo: &str) -> Story {
 /// What the story made, for the edits that follow.
 struct Story {
     issue: i64,
+    pr: i64,
     comment: i64,
     release: i64,
 }
@@ -259,6 +366,11 @@ fn repository_edits(g: &FakeGitea, repo: &str, st: &Story) {
         Some("Steps: start with an empty config file."),
     );
     g.edit_release(repo, st.release, "v1.6.0: empty configs");
+    // A push to the pull request's head (`pull_request_sync`), then its merge; the issue
+    // reopened.
+    g.push_action(NewAction::push("alice", repo, "empty-config", 1));
+    g.merge_pull(repo, st.pr, "alice");
+    g.reopen_issue_as(repo, st.issue, "bob");
 }
 
 fn indent(s: &str) -> String {

@@ -357,6 +357,16 @@ impl FakeGitea {
         self.with_world(|w| w.edit_issue(repo, index, actor, title, body))
     }
 
+    /// See [`World::set_pull_head`].
+    pub fn set_pull_head(&self, repo: &str, index: i64, branch: &str) {
+        self.with_world(|w| w.set_pull_head(repo, index, branch))
+    }
+
+    /// See [`World::merge_pull`].
+    pub fn merge_pull(&self, repo: &str, index: i64, actor: &str) {
+        self.with_world(|w| w.merge_pull(repo, index, actor))
+    }
+
     /// See [`World::close_issue_as`].
     pub fn close_issue_as(&self, repo: &str, index: i64, actor: &str) {
         self.with_world(|w| w.close_issue_as(repo, index, actor))

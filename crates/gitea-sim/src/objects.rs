@@ -80,6 +80,11 @@ pub(crate) struct Issue {
     pub(crate) closed: Option<i64>,
     /// Ascending id.
     pub(crate) timeline: Vec<Item>,
+    /// Pull requests: the head branch (in the same repository) and the base branch.
+    pub(crate) head: String,
+    pub(crate) base: String,
+    /// Pull requests: when and by whom it was merged.
+    pub(crate) merged: Option<(i64, i64)>,
 }
 
 /// One timeline item (a row of Gitea's comment table).
@@ -96,11 +101,26 @@ pub(crate) enum Event {
     Comment,
     Close,
     Reopen,
-    Label { label: i64 },
-    Assignees { user: i64, removed: bool },
-    Milestone { new: Option<i64>, old: Option<i64> },
-    ReviewRequest { reviewer: i64 },
-    ChangeTitle { old: String, new: String },
+    /// A pull request merged (Gitea's `merge_pull` comment).
+    MergePull,
+    Label {
+        label: i64,
+    },
+    Assignees {
+        user: i64,
+        removed: bool,
+    },
+    Milestone {
+        new: Option<i64>,
+        old: Option<i64>,
+    },
+    ReviewRequest {
+        reviewer: i64,
+    },
+    ChangeTitle {
+        old: String,
+        new: String,
+    },
 }
 
 impl Event {
@@ -109,6 +129,7 @@ impl Event {
             Event::Comment => "comment",
             Event::Close => "close",
             Event::Reopen => "reopen",
+            Event::MergePull => "merge_pull",
             Event::Label { .. } => "label",
             Event::Assignees { .. } => "assignees",
             Event::Milestone { .. } => "milestone",

@@ -172,8 +172,8 @@ impl World {
             closed_at: issue.closed.map(|t| fmt_time(off, t)),
             due_date: None,
             pull_request: issue.is_pull.then(|| PullMetaJson {
-                merged: false,
-                merged_at: None,
+                merged: issue.merged.is_some(),
+                merged_at: issue.merged.map(|(t, _)| fmt_time(off, t)),
                 draft: false,
                 html_url: html_url.clone(),
             }),
@@ -214,7 +214,7 @@ impl World {
                 old_title = old.as_str();
                 new_title = new.as_str();
             }
-            Event::Comment | Event::Close | Event::Reopen => {}
+            Event::Comment | Event::Close | Event::Reopen | Event::MergePull => {}
         }
         TimelineJson {
             id: item.id,
@@ -580,6 +580,144 @@ impl World {
             }),
             total: v.len(),
         }
+    }
+
+    /// A pull request as `GET /repos/{o}/{r}/pulls/{index}` answers it: the issue's fields
+    /// and `head`/`base` (branch, sha, repository), `merged`, `merged_by`, ...
+    fn pull_value(&self, c: &RepoCtx<'_>, issue: &Issue) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let off = self.offset();
+        let mut v = serde_json::to_value(self.issue_json(c, issue)).unwrap_or(Value::Null);
+        let repo: Value = self
+            .repo(c.rid)
+            .and_then(|r| serde_json::from_str(r.json.get()).ok())
+            .unwrap_or(Value::Null);
+        let sha = |b: &str| {
+            c.objs
+                .and_then(|o| o.branches.get(b))
+                .map_or(String::new(), |br| br.sha.clone())
+        };
+        let side = |b: &str| {
+            json!({
+                "label": b, "ref": b, "sha": sha(b), "repo_id": c.rid, "repo": repo,
+            })
+        };
+        if let Value::Object(m) = &mut v {
+            for k in [
+                "pull_request",
+                "repository",
+                "ref",
+                "original_author",
+                "original_author_id",
+            ] {
+                m.remove(k);
+            }
+            let html = World::issue_html(c, issue);
+            let merged = issue.merged;
+            m.insert("url".into(), json!(html));
+            m.insert("diff_url".into(), json!(format!("{html}.diff")));
+            m.insert("patch_url".into(), json!(format!("{html}.patch")));
+            m.insert("mergeable".into(), json!(merged.is_none()));
+            m.insert("merged".into(), json!(merged.is_some()));
+            m.insert(
+                "merged_at".into(),
+                json!(merged.map(|(t, _)| fmt_time(off, t))),
+            );
+            m.insert(
+                "merge_commit_sha".into(),
+                json!(merged.map(|_| sha(&issue.base))),
+            );
+            m.insert(
+                "merged_by".into(),
+                merged
+                    .and_then(|(_, by)| self.user_raw(by))
+                    .and_then(|u| serde_json::from_str(u.get()).ok())
+                    .unwrap_or(Value::Null),
+            );
+            m.insert("base".into(), side(&issue.base));
+            m.insert("head".into(), side(&issue.head));
+            m.insert("merge_base".into(), json!(sha(&issue.base)));
+            m.insert("draft".into(), json!(false));
+            m.insert("allow_maintainer_edit".into(), json!(false));
+            m.insert("review_comments".into(), json!(0));
+            let reviewers: Vec<Value> = issue
+                .reviewers
+                .iter()
+                .filter_map(|&u| self.user_raw(u))
+                .filter_map(|u| serde_json::from_str(u.get()).ok())
+                .collect();
+            m.insert("requested_reviewers".into(), json!(reviewers));
+        }
+        v
+    }
+
+    /// `GET /repos/{o}/{r}/pulls/{index}`.
+    pub(crate) fn api_pull(&self, rid: i64, index: i64) -> Option<Vec<u8>> {
+        let c = self.repo_ctx(rid)?;
+        let issue = c.objs?.issues.get(&index).filter(|i| i.is_pull)?;
+        Some(to_json(&self.pull_value(&c, issue)))
+    }
+
+    /// `GET /repos/{o}/{r}/pulls?state=`: newest first.
+    pub(crate) fn api_pulls(&self, rid: i64, state: StateFilter, win: Window) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let mut v: Vec<&Issue> = c
+            .objs
+            .iter()
+            .flat_map(|o| o.issues.values())
+            .filter(|i| i.is_pull)
+            .filter(|i| match state {
+                StateFilter::Open => i.closed.is_none(),
+                StateFilter::Closed => i.closed.is_some(),
+                StateFilter::All => true,
+            })
+            .collect();
+        v.sort_by_key(|i| Reverse(i.id));
+        let items: Vec<serde_json::Value> =
+            win.of(&v).iter().map(|&i| self.pull_value(&c, i)).collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/{o}/{r}/branches/{name}`.
+    pub(crate) fn api_branch(&self, rid: i64, name: &str) -> Option<Vec<u8>> {
+        let c = self.repo_ctx(rid)?;
+        c.objs?.branches.get(name)?;
+        let all = self.api_branches(
+            rid,
+            Window {
+                page: 1,
+                limit: usize::MAX,
+            },
+        );
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&all.body).ok()?;
+        let b = list
+            .into_iter()
+            .find(|b| b["name"].as_str() == Some(name))?;
+        Some(to_json(&b))
+    }
+
+    /// `GET /repos/{o}/{r}/git/commits/{sha}`: a commit of a known branch head or of a
+    /// pushed row. The simulator keeps no trees: `files` is one file named after the sha,
+    /// `modified` (enough for `push_files` to have something to fill).
+    pub(crate) fn api_git_commit(&self, rid: i64, sha: &str) -> Option<Vec<u8>> {
+        let c = self.repo_ctx(rid)?;
+        if sha.len() < 7 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let v = serde_json::json!({
+            "url": format!("{}/git/commits/{sha}", c.api),
+            "sha": sha,
+            "html_url": format!("{}/commit/{sha}", c.html),
+            "commit": { "message": "", "tree": { "sha": sha } },
+            "parents": [],
+            "files": [ { "filename": format!("src/{}.txt", &sha[..7]), "status": "modified" } ],
+        });
+        Some(to_json(&v))
     }
 
     /// `GET /orgs/{org}/repos`: the org's repositories, id ascending.

@@ -112,6 +112,9 @@ impl World {
                 updated: now,
                 closed: None,
                 timeline: Vec::new(),
+                head: format!("pr-{index}"),
+                base: "main".to_string(),
+                merged: None,
             },
         );
         self.repo_gen.entry(rid).or_default().reserve_index(index);
@@ -160,6 +163,44 @@ impl World {
             };
             self.add_item(rid, index, poster, "", event, now);
         }
+    }
+
+    /// Set the head branch of pull request `index` (default `pr-{index}`), in the same
+    /// repository: a push to it is what Gitea turns into `pull_request_sync`.
+    pub fn set_pull_head(&mut self, repo: &str, index: i64, branch: &str) {
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        if let Some(issue) = self.objects.issue_mut(rid, index) {
+            issue.head = branch.to_string();
+        }
+    }
+
+    /// Merge open pull request `index`: closed and merged (`merged`, `merged_at`,
+    /// `merged_by`), and the `merge_pull_request` feed action (content `INDEX|TITLE`).
+    pub fn merge_pull(&mut self, repo: &str, index: i64, actor: &str) {
+        let Some((rid, poster)) = self.target(repo, index, actor) else {
+            return;
+        };
+        let now = self.now_secs();
+        let title = match self.objects.issue_mut(rid, index) {
+            Some(issue) if issue.is_pull && issue.closed.is_none() => {
+                issue.closed = Some(now);
+                issue.merged = Some((now, poster));
+                issue.updated = now;
+                issue.title.clone()
+            }
+            _ => return,
+        };
+        self.add_item(rid, index, poster, "", Event::MergePull, now);
+        self.issue_action(
+            rid,
+            actor,
+            "merge_pull_request",
+            format!("{index}|{title}"),
+            now,
+            None,
+        );
     }
 
     /// Close an open issue: `closed_at`, a `close` item and the `close_issue` /

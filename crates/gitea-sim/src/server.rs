@@ -331,6 +331,51 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                 .and_then(|i| w.api_timeline(rid, i, range, win))
                 .ok_or((404, "issue does not exist".to_string()))
         }),
+        ["repos", owner, name, "pulls"] => list(sh, r, &q, |w, win| {
+            let rid = repo_id(w, owner, name)?;
+            let state = match query_get(&q, "state") {
+                Some("all") => StateFilter::All,
+                Some("closed") => StateFilter::Closed,
+                _ => StateFilter::Open,
+            };
+            Ok(w.api_pulls(rid, state, win))
+        }),
+        ["repos", owner, name, "pulls", index] => {
+            let w = lock(&sh.world);
+            let found = repo_id(&w, owner, name).and_then(|rid| {
+                index
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|i| w.api_pull(rid, i))
+                    .ok_or((404, "pull request does not exist".to_string()))
+            });
+            match found {
+                Ok(body) => Reply::json(200, body),
+                Err((code, msg)) => error(sh, r, code, &msg),
+            }
+        }
+        ["repos", owner, name, "branches", branch] => {
+            let w = lock(&sh.world);
+            let found = repo_id(&w, owner, name).and_then(|rid| {
+                w.api_branch(rid, branch)
+                    .ok_or((404, "branch does not exist".to_string()))
+            });
+            match found {
+                Ok(body) => Reply::json(200, body),
+                Err((code, msg)) => error(sh, r, code, &msg),
+            }
+        }
+        ["repos", owner, name, "git", "commits", sha] => {
+            let w = lock(&sh.world);
+            let found = repo_id(&w, owner, name).and_then(|rid| {
+                w.api_git_commit(rid, sha)
+                    .ok_or((404, "commit does not exist".to_string()))
+            });
+            match found {
+                Ok(body) => Reply::json(200, body),
+                Err((code, msg)) => error(sh, r, code, &msg),
+            }
+        }
         ["repos", owner, name, "releases"] => list(sh, r, &q, |w, win| {
             Ok(w.api_releases(repo_id(w, owner, name)?, win))
         }),

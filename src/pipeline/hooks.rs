@@ -1,0 +1,408 @@
+//! `webhooks = true`: the webhook-shaped events of a batch, built beside each action's own
+//! event and published in the same batch (the cursor moves only after both are acked, so a
+//! kill between them loses neither; a re-publish has the same ids).
+//!
+//! The objects a payload needs (`webhook::needs`) are fetched here, once per batch (a
+//! [`Fetcher`] lives for one `Target::build`): every object is fetched at most once however
+//! many actions of the batch name it. Objects are read as they are *now*, not as they were
+//! at the action (an issue opened and closed within one poll is `closed` in both payloads).
+//!
+//! An object that cannot be read (a deleted issue: 404; a server error) leaves that hook
+//! event out with a logged reason (`telemetry::HookSkipped`); the action's own event is
+//! published regardless, and the cursor moves: the hook event is not retried.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::Context;
+use crate::event::Event;
+use crate::gitea::ActivityRow;
+use crate::shutdown::Shutdown;
+use crate::telemetry;
+use crate::webhook::{self, Envelope, Hook, Needs, RowObjects};
+
+/// What the webhook events of a source ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct HookSettings {
+    /// `push_files = true`: the commits' file lists from the commit API.
+    pub push_files: bool,
+}
+
+/// The objects fetched for one batch's hooks, by API path.
+pub struct Fetcher<'a> {
+    ctx: &'a Context,
+    stop: &'a Shutdown,
+    cache: HashMap<String, Result<Value, String>>,
+    /// `(repo_id, ref)` to the `created` of the batch's empty `commit_repo` rows: the rows
+    /// Gitea writes for a new branch, so that its push's `before` is zeros.
+    new_refs: HashMap<(i64, String), Vec<i64>>,
+}
+
+impl<'a> Fetcher<'a> {
+    /// A fetcher for one batch; its reads are abandoned at `stop` (they are reads only).
+    pub fn new(ctx: &'a Context, stop: &'a Shutdown) -> Fetcher<'a> {
+        Fetcher {
+            ctx,
+            stop,
+            cache: HashMap::new(),
+            new_refs: HashMap::new(),
+        }
+    }
+
+    /// Notes the rows of a batch that tell the push of the same ref created it.
+    pub fn scan<'r>(&mut self, rows: impl IntoIterator<Item = &'r ActivityRow>) {
+        for r in rows {
+            let a = &r.activity;
+            if a.op_type == "commit_repo" && a.content.is_empty() {
+                self.new_refs
+                    .entry((a.repo_id, a.ref_name.clone()))
+                    .or_default()
+                    .push(a.created.timestamp());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &[&str], query: &[(&str, String)]) -> Result<Value, String> {
+        let mut key = path.join("/");
+        for (k, v) in query {
+            key.push_str(&format!("&{k}={v}"));
+        }
+        if let Some(v) = self.cache.get(&key) {
+            return v.clone();
+        }
+        let client = &self.ctx.client;
+        let mut stop = self.stop.clone();
+        let r = tokio::select! {
+            biased;
+            _ = stop.wait() => return Err("abandoned at shutdown".to_string()),
+            r = client.get_json::<Value>(path, query) => r.map_err(|e| e.to_string()),
+        };
+        self.cache.insert(key, r.clone());
+        r
+    }
+
+    /// Every page of a small list (open pull requests, releases), cached like an object.
+    async fn list(&mut self, path: &[&str], query: &[(&str, String)]) -> Result<Value, String> {
+        let mut key = format!("list:{}", path.join("/"));
+        for (k, v) in query {
+            key.push_str(&format!("&{k}={v}"));
+        }
+        if let Some(v) = self.cache.get(&key) {
+            return v.clone();
+        }
+        let client = &self.ctx.client;
+        let mut items = Vec::new();
+        let mut result = Ok(());
+        for page in 1..=10 {
+            let mut stop = self.stop.clone();
+            let p = tokio::select! {
+                biased;
+                _ = stop.wait() => return Err("abandoned at shutdown".to_string()),
+                r = client.list_page(path, query, page, None) => r,
+            };
+            match p {
+                Ok(p) => {
+                    let asked = client.page_limit();
+                    let more = p.more(items.len() + p.items.len(), asked);
+                    items.extend(p.items);
+                    if !more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    result = Err(e.to_string());
+                    break;
+                }
+            }
+        }
+        let r = result.map(|()| Value::Array(items));
+        self.cache.insert(key, r.clone());
+        r
+    }
+}
+
+/// The fetched objects of one row or change (owned; borrowed into `RowObjects`).
+#[derive(Default)]
+struct Fetched {
+    repo: Option<Value>,
+    issue: Option<Value>,
+    pull: Option<Value>,
+    comment: Option<Value>,
+    release: Option<Value>,
+    ref_sha: Option<String>,
+    open_pulls: Vec<Value>,
+    commits: HashMap<String, Value>,
+    /// Why an object is missing, for the log.
+    missing: Vec<String>,
+}
+
+async fn fetch(f: &mut Fetcher<'_>, owner: &str, name: &str, n: &Needs) -> Fetched {
+    let mut out = Fetched::default();
+    let note = |what: &str, e: String| format!("{what}: {e}");
+    let base = ["repos", owner, name];
+    // `last` is one segment per `/` (a branch `feature/x` is `branches/feature/x`, as
+    // Gitea's routes take it).
+    let path = |tail: &[&'static str], last: Option<&str>| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(tail.iter().map(|s| s.to_string()))
+            .chain(
+                last.into_iter()
+                    .flat_map(|l| l.split('/'))
+                    .map(str::to_string),
+            )
+            .collect()
+    };
+    async fn one(
+        f: &mut Fetcher<'_>,
+        p: Vec<String>,
+        q: &[(&str, String)],
+    ) -> Result<Value, String> {
+        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+        f.get(&p, q).await
+    }
+    if n.repo {
+        match one(f, path(&[], None), &[]).await {
+            Ok(v) => out.repo = Some(v),
+            Err(e) => out.missing.push(note("repository", e)),
+        }
+    }
+    if let Some(i) = n.issue {
+        match one(f, path(&["issues"], Some(&i.to_string())), &[]).await {
+            Ok(v) => out.issue = Some(v),
+            Err(e) => out.missing.push(note("issue", e)),
+        }
+    }
+    if let Some(i) = n.pull {
+        match one(f, path(&["pulls"], Some(&i.to_string())), &[]).await {
+            Ok(v) => out.pull = Some(v),
+            Err(e) => out.missing.push(note("pull request", e)),
+        }
+    }
+    if let Some(id) = n.comment {
+        match one(f, path(&["issues", "comments"], Some(&id.to_string())), &[]).await {
+            Ok(v) => out.comment = Some(v),
+            Err(e) => out.missing.push(note("comment", e)),
+        }
+    }
+    if let Some(tag) = &n.release_tag {
+        let p = path(&["releases"], None);
+        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+        match f.list(&p, &[]).await {
+            Ok(Value::Array(list)) => {
+                out.release = list
+                    .into_iter()
+                    .find(|r| r["tag_name"].as_str() == Some(tag.as_str()));
+                if out.release.is_none() {
+                    out.missing
+                        .push(format!("release: no release of tag {tag} is listed"));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => out.missing.push(note("release", e)),
+        }
+    }
+    if let Some(b) = &n.branch {
+        match one(f, path(&["branches"], Some(b)), &[]).await {
+            Ok(v) => out.ref_sha = v["commit"]["id"].as_str().map(str::to_string),
+            Err(e) => out.missing.push(note("branch", e)),
+        }
+    }
+    if let Some(t) = &n.tag {
+        match one(f, path(&["tags"], Some(t)), &[]).await {
+            Ok(v) => {
+                out.ref_sha = v["commit"]["sha"]
+                    .as_str()
+                    .or(v["id"].as_str())
+                    .map(str::to_string)
+            }
+            Err(e) => out.missing.push(note("tag", e)),
+        }
+    }
+    if n.open_pulls {
+        let p = path(&["pulls"], None);
+        let p: Vec<&str> = p.iter().map(String::as_str).collect();
+        match f.list(&p, &[("state", "open".to_string())]).await {
+            Ok(Value::Array(list)) => out.open_pulls = list,
+            Ok(_) => {}
+            Err(e) => out.missing.push(note("open pull requests", e)),
+        }
+    }
+    for sha in &n.commits {
+        match one(f, path(&["git", "commits"], Some(sha)), &[]).await {
+            Ok(v) => {
+                out.commits.insert(sha.clone(), v);
+            }
+            Err(e) => out.missing.push(note("commit", e)),
+        }
+    }
+    out
+}
+
+fn objects<'o>(
+    f: &'o Fetched,
+    repo: Option<&'o Value>,
+    sender: Option<&'o Value>,
+) -> RowObjects<'o> {
+    RowObjects {
+        repo: repo.or(f.repo.as_ref()),
+        sender,
+        issue: f.issue.as_ref(),
+        pull: f.pull.as_ref(),
+        comment: f.comment.as_ref(),
+        release: f.release.as_ref(),
+        ref_sha: f.ref_sha.as_deref(),
+        new_ref: false,
+        open_pulls: &f.open_pulls,
+        commits: Some(&f.commits),
+    }
+}
+
+fn events(
+    ctx: &Context,
+    env: &Envelope<'_>,
+    op_type: &str,
+    hooks: Result<Vec<Hook>, String>,
+    missing: &[String],
+) -> Vec<Event> {
+    let repo = format!("{}/{}", env.owner, env.repo);
+    let hooks = match hooks {
+        Ok(h) => h,
+        Err(e) => {
+            let mut reason = e;
+            if !missing.is_empty() {
+                reason = format!("{reason} ({})", missing.join("; "));
+            }
+            ctx.telemetry.emit(telemetry::HookSkipped {
+                repo: &repo,
+                op_type,
+                reason: &reason,
+            });
+            return Vec::new();
+        }
+    };
+    hooks
+        .iter()
+        .filter_map(|h| match webhook::to_event(env, h) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                ctx.telemetry.emit(telemetry::HookSkipped {
+                    repo: &repo,
+                    op_type,
+                    reason: &e.to_string(),
+                });
+                None
+            }
+        })
+        .collect()
+}
+
+/// The webhook events of a feed row whose activity event is `action`.
+pub async fn row_events(
+    f: &mut Fetcher<'_>,
+    settings: HookSettings,
+    row: &ActivityRow,
+    action: &Event,
+) -> Vec<Event> {
+    let a = &row.activity;
+    let ctx = f.ctx;
+    let needs = webhook::needs(a, settings.push_files);
+    if !webhook::makes_hooks(&a.op_type) {
+        return Vec::new();
+    }
+    let Some((owner, name)) = a.repo_names() else {
+        // No repository (deleted or hidden): nothing a webhook could name.
+        ctx.telemetry.emit(telemetry::HookSkipped {
+            repo: "",
+            op_type: &a.op_type,
+            reason: "the row names no repository",
+        });
+        return Vec::new();
+    };
+    let raw: Value = serde_json::from_str(row.raw.get()).unwrap_or_default();
+    let row_comment = raw.get("comment").filter(|c| c.is_object());
+    let mut needs = needs;
+    if row_comment.is_some() {
+        // The row carries its comment: no request for it.
+        needs.comment = None;
+    }
+    let mut fetched = fetch(f, owner, name, &needs).await;
+    if needs.open_pulls
+        && let Some(why) = fetched.missing.iter().find(|m| m.starts_with("open pull"))
+    {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "pull_request_sync",
+            reason: why,
+        });
+    }
+    if !needs.commits.is_empty() && fetched.commits.len() < needs.commits.len() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "commits[].added/removed/modified",
+            reason: &fetched.missing.join("; "),
+        });
+    }
+    if (needs.branch.is_some() || needs.tag.is_some()) && fetched.ref_sha.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "sha",
+            reason: &fetched.missing.join("; "),
+        });
+    }
+    if let Some(c) = row_comment {
+        fetched.comment = Some(c.clone());
+    }
+    let repo = raw.get("repo").filter(|r| r.is_object());
+    let sender = raw.get("act_user").filter(|u| u.is_object());
+    let mut o = objects(&fetched, repo, sender);
+    let t = a.created.timestamp();
+    o.new_ref = f
+        .new_refs
+        .get(&(a.repo_id, a.ref_name.clone()))
+        .is_some_and(|ts| ts.iter().any(|c| (c - t).abs() <= 2));
+    let hooks = webhook::from_row(&ctx.gitea_url, a, &o);
+    let time = a.created.to_rfc3339();
+    let env = Envelope {
+        gitea_url: &ctx.gitea_url,
+        subject_prefix: &ctx.subject_prefix,
+        owner,
+        repo: name,
+        action_id: &action.id,
+        key: &action.key,
+        time: &time,
+        created: t,
+    };
+    events(ctx, &env, &a.op_type, hooks, &fetched.missing)
+}
+
+/// The webhook events of a repository endpoint's change whose own event is `action`.
+pub async fn change_events(
+    f: &mut Fetcher<'_>,
+    owner: &str,
+    name: &str,
+    change: &webhook::Change<'_>,
+    time: &str,
+    action: &Event,
+) -> Vec<Event> {
+    let ctx = f.ctx;
+    let needs = webhook::needs_change(change);
+    let fetched = fetch(f, owner, name, &needs).await;
+    let o = objects(&fetched, None, None);
+    let hooks = webhook::from_change(change, &o);
+    let env = Envelope {
+        gitea_url: &ctx.gitea_url,
+        subject_prefix: &ctx.subject_prefix,
+        owner,
+        repo: name,
+        action_id: &action.id,
+        key: &action.key,
+        time,
+        created: action.created,
+    };
+    events(ctx, &env, &action.op_type, hooks, &fetched.missing)
+}

@@ -1,0 +1,734 @@
+//! The payloads (`modules/structs/hook.go`, filled as `services/webhook/notifier.go` does),
+//! from a feed row ([`from_row`]) or a repository endpoint's change ([`from_change`]).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Hook, ZERO_SHA};
+use crate::gitea::Activity;
+
+/// What the hooks of a row or change need fetched from the API.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Needs {
+    /// `/repos/{o}/{r}/issues/{index}`.
+    pub issue: Option<i64>,
+    /// `/repos/{o}/{r}/pulls/{index}`.
+    pub pull: Option<i64>,
+    /// `/repos/{o}/{r}/issues/comments/{id}` (when the row carries no comment object).
+    pub comment: Option<i64>,
+    /// `/repos/{o}/{r}/releases` (the release of this tag).
+    pub release_tag: Option<String>,
+    /// `/repos/{o}/{r}/branches/{name}`: the head of a created branch.
+    pub branch: Option<String>,
+    /// `/repos/{o}/{r}/tags/{name}`: the commit of a created tag.
+    pub tag: Option<String>,
+    /// `/repos/{o}/{r}/pulls?state=open`: for `pull_request_sync` of a branch push.
+    pub open_pulls: bool,
+    /// `/repos/{o}/{r}/git/commits/{sha}` of each listed commit (`push_files = true`).
+    pub commits: Vec<String>,
+    /// `/repos/{o}/{r}`: a change carries no repository object.
+    pub repo: bool,
+}
+
+/// The Gitea objects a row's or change's hooks are built from (as the API returned them).
+#[derive(Default)]
+pub struct RowObjects<'a> {
+    /// The full repository (a feed row's `repo`, or `/repos/{o}/{r}`).
+    pub repo: Option<&'a Value>,
+    /// Who acted (a feed row's `act_user`); changes name theirs in their data.
+    pub sender: Option<&'a Value>,
+    pub issue: Option<&'a Value>,
+    pub pull: Option<&'a Value>,
+    pub comment: Option<&'a Value>,
+    pub release: Option<&'a Value>,
+    /// The commit a created branch or tag points to.
+    pub ref_sha: Option<&'a str>,
+    /// This push created its branch (its `CompareURL` names no real `before`).
+    pub new_ref: bool,
+    /// The repository's open pull requests (`open_pulls`).
+    pub open_pulls: &'a [Value],
+    /// Commit API objects by sha (`push_files = true`).
+    pub commits: Option<&'a HashMap<String, Value>>,
+}
+
+/// A repository endpoint's change, as `repo::Change` carries it.
+pub struct Change<'a> {
+    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`.
+    pub noun: &'a str,
+    /// `labeled`, `edited`, `published`, ...
+    pub change: &'a str,
+    /// The objects the endpoint returned (`{"issue":..,"timeline":..}`, `{"comment":..}`, ...).
+    pub data: &'a Value,
+}
+
+/// The push JSON of a `commit_repo` / `push_tag` / `delete_tag` row's `content`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PushContent {
+    #[serde(rename = "Commits")]
+    commits: Vec<PushCommit>,
+    #[serde(rename = "HeadCommit")]
+    head_commit: Option<PushCommit>,
+    #[serde(rename = "CompareURL")]
+    compare_url: String,
+    #[serde(rename = "Len")]
+    len: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+struct PushCommit {
+    sha1: String,
+    message: String,
+    author_email: String,
+    author_name: String,
+    committer_email: String,
+    committer_name: String,
+    timestamp: String,
+}
+
+/// The row's content is a push (`{"Commits":...}`; a cut `{}` too), not a ref's creation.
+fn is_push_content(a: &Activity) -> bool {
+    a.content.trim_start().starts_with('{')
+}
+
+fn short_ref(r: &str) -> &str {
+    r.strip_prefix("refs/heads/")
+        .or_else(|| r.strip_prefix("refs/tags/"))
+        .unwrap_or(r)
+}
+
+/// `INDEX` of `INDEX|...`.
+fn index_of(a: &Activity) -> Option<i64> {
+    a.content.split_once('|')?.0.parse().ok()
+}
+
+/// What the hooks of row `a` need fetched (`push_files`: the commits' file lists).
+pub fn needs(a: &Activity, push_files: bool) -> Needs {
+    let mut n = Needs::default();
+    match a.op_type.as_str() {
+        "commit_repo" | "mirror_sync_push" if is_push_content(a) => {
+            n.open_pulls = a.ref_name.starts_with("refs/heads/");
+            if push_files {
+                n.commits = push_content(a)
+                    .commits
+                    .into_iter()
+                    .map(|c| c.sha1)
+                    .collect();
+            }
+        }
+        "push_tag" if is_push_content(a) && push_files => {
+            n.commits = push_content(a)
+                .commits
+                .into_iter()
+                .map(|c| c.sha1)
+                .collect();
+        }
+        "commit_repo" => n.branch = Some(short_ref(&a.ref_name).to_string()),
+        "push_tag" => n.tag = Some(short_ref(&a.ref_name).to_string()),
+        "create_issue" | "close_issue" | "reopen_issue" => n.issue = index_of(a),
+        "comment_issue" | "comment_pull" => {
+            n.issue = index_of(a);
+            n.comment = Some(a.comment_id).filter(|id| *id != 0);
+        }
+        "create_pull_request"
+        | "close_pull_request"
+        | "reopen_pull_request"
+        | "merge_pull_request"
+        | "auto_merge_pull_request"
+        | "approve_pull_request"
+        | "reject_pull_request" => n.pull = index_of(a),
+        "publish_release" => n.release_tag = Some(short_ref(&a.ref_name).to_string()),
+        _ => {}
+    }
+    n
+}
+
+fn push_content(a: &Activity) -> PushContent {
+    serde_json::from_str(&a.content).unwrap_or_default()
+}
+
+fn require<'a>(v: Option<&'a Value>, what: &str) -> Result<&'a Value, String> {
+    v.ok_or_else(|| format!("the {what} could not be read from the API"))
+}
+
+fn hook(event_type: &'static str, body: Value) -> Hook {
+    Hook {
+        event_type,
+        part: None,
+        body,
+    }
+}
+
+/// A full user object's `login`, for matching commit emails.
+fn user_email(u: &Value) -> &str {
+    u["email"].as_str().unwrap_or("")
+}
+
+/// `PayloadCommit` (`modules/structs/repo_commit.go`) of a listed commit. The username is
+/// known only when the email is the pusher's (Gitea looks every email up; the API cannot).
+fn payload_commit(html: &str, c: &PushCommit, sender: &Value, files: Option<&Value>) -> Value {
+    let username = |email: &str| {
+        if !email.is_empty() && email == user_email(sender) {
+            sender["login"].as_str().unwrap_or("").to_string()
+        } else {
+            String::new()
+        }
+    };
+    let (mut added, mut removed, mut modified) = (Vec::new(), Vec::new(), Vec::new());
+    for f in files
+        .and_then(|c| c["files"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = f["filename"].as_str().unwrap_or("").to_string();
+        match f["status"].as_str().unwrap_or("") {
+            "added" => added.push(name),
+            "removed" | "deleted" => removed.push(name),
+            _ => modified.push(name),
+        }
+    }
+    json!({
+        "id": c.sha1,
+        "message": c.message,
+        "url": format!("{html}/commit/{}", c.sha1),
+        "author": { "name": c.author_name, "email": c.author_email, "username": username(&c.author_email) },
+        "committer": { "name": c.committer_name, "email": c.committer_email, "username": username(&c.committer_email) },
+        "verification": null,
+        "timestamp": c.timestamp,
+        "added": added,
+        "removed": removed,
+        "modified": modified,
+    })
+}
+
+/// `OLD` and `NEW` of `owner/repo/compare/OLD...NEW`.
+fn compare_ends(compare: &str) -> (Option<&str>, Option<&str>) {
+    let Some((_, ends)) = compare.rsplit_once("/compare/") else {
+        return (None, None);
+    };
+    match ends.split_once("...") {
+        Some((old, new)) => (Some(old), Some(new)),
+        None => (None, Some(ends)),
+    }
+}
+
+fn is_sha(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The hooks Gitea would have sent for feed row `a`. An `Err` names the object that could
+/// not be read (the caller logs it and publishes the activity event alone).
+pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec<Hook>, String> {
+    let repo = require(o.repo, "repository")?;
+    let sender = o.sender.unwrap_or(&Value::Null);
+    let base = |action: &str| {
+        let mut m = Map::new();
+        m.insert("action".into(), json!(action));
+        m
+    };
+    let finish = |mut m: Map<String, Value>| {
+        m.insert("repository".into(), repo.clone());
+        m.insert("sender".into(), sender.clone());
+        Value::Object(m)
+    };
+    let issue_payload = |action: &str| -> Result<Value, String> {
+        let issue = require(o.issue, "issue")?;
+        let mut m = base(action);
+        m.insert("number".into(), issue["number"].clone());
+        m.insert("issue".into(), issue.clone());
+        m.insert("commit_id".into(), json!(""));
+        Ok(finish(m))
+    };
+    let pull_payload = |action: &str| -> Result<Map<String, Value>, String> {
+        let pull = require(o.pull, "pull request")?;
+        let mut m = base(action);
+        m.insert("number".into(), pull["number"].clone());
+        m.insert("pull_request".into(), pull.clone());
+        m.insert("commit_id".into(), json!(""));
+        Ok(m)
+    };
+    let op = a.op_type.as_str();
+    Ok(match op {
+        "commit_repo" | "mirror_sync_push" | "push_tag" | "delete_tag" if is_push_content(a) => {
+            let p = push_content(a);
+            let html = repo["html_url"].as_str().unwrap_or("");
+            let (old, new) = compare_ends(&p.compare_url);
+            let after = if op == "delete_tag" {
+                ZERO_SHA.to_string()
+            } else {
+                p.head_commit
+                    .as_ref()
+                    .map(|h| h.sha1.clone())
+                    .or_else(|| new.map(str::to_string))
+                    .unwrap_or_default()
+            };
+            let before = match old {
+                _ if o.new_ref || op == "push_tag" => ZERO_SHA.to_string(),
+                Some(old) if is_sha(old) => old.to_string(),
+                _ => ZERO_SHA.to_string(),
+            };
+            let files = |sha: &str| o.commits.and_then(|m| m.get(sha));
+            let commits: Vec<Value> = p
+                .commits
+                .iter()
+                .map(|c| payload_commit(html, c, sender, files(&c.sha1)))
+                .collect();
+            let head = p
+                .head_commit
+                .as_ref()
+                .map(|c| payload_commit(html, c, sender, files(&c.sha1)))
+                .unwrap_or(Value::Null);
+            let compare_url = if p.compare_url.is_empty() {
+                String::new()
+            } else {
+                format!("{gitea_url}/{}", p.compare_url)
+            };
+            let push = json!({
+                "ref": a.ref_name,
+                "before": before,
+                "after": after,
+                "compare_url": compare_url,
+                "commits": commits,
+                "total_commits": p.len,
+                "head_commit": head,
+                "repository": repo,
+                "pusher": sender,
+                "sender": sender,
+            });
+            let mut out = vec![hook("push", push)];
+            if op != "push_tag" && op != "delete_tag" {
+                let branch = short_ref(&a.ref_name);
+                let full = repo["full_name"].as_str().unwrap_or("");
+                for pr in o.open_pulls {
+                    let head_repo = pr["head"]["repo"]["full_name"].as_str().unwrap_or(full);
+                    if pr["head"]["ref"].as_str() == Some(branch)
+                        && head_repo == full
+                        && pr["state"].as_str() != Some("closed")
+                    {
+                        let mut m = base("synchronized");
+                        m.insert("number".into(), pr["number"].clone());
+                        m.insert("pull_request".into(), pr.clone());
+                        m.insert("commit_id".into(), json!(""));
+                        out.push(Hook {
+                            event_type: "pull_request_sync",
+                            part: pr["number"].as_i64(),
+                            body: finish(m),
+                        });
+                    }
+                }
+            }
+            out
+        }
+        "commit_repo" | "push_tag" => {
+            let ref_type = if op == "push_tag" { "tag" } else { "branch" };
+            vec![hook(
+                "create",
+                json!({
+                    "ref": short_ref(&a.ref_name),
+                    "ref_type": ref_type,
+                    "sha": o.ref_sha.unwrap_or(""),
+                    "default_branch": repo["default_branch"],
+                    "repository": repo,
+                    "sender": sender,
+                }),
+            )]
+        }
+        "delete_branch" | "delete_tag" => {
+            let ref_type = if op == "delete_tag" { "tag" } else { "branch" };
+            vec![hook(
+                "delete",
+                json!({
+                    "ref": short_ref(&a.ref_name),
+                    "ref_type": ref_type,
+                    "pusher_type": "user",
+                    "repository": repo,
+                    "sender": sender,
+                }),
+            )]
+        }
+        "create_issue" => vec![hook("issues", issue_payload("opened")?)],
+        "close_issue" => vec![hook("issues", issue_payload("closed")?)],
+        "reopen_issue" => vec![hook("issues", issue_payload("reopened")?)],
+        "create_pull_request" => vec![hook("pull_request", finish(pull_payload("opened")?))],
+        "close_pull_request" | "merge_pull_request" | "auto_merge_pull_request" => {
+            vec![hook("pull_request", finish(pull_payload("closed")?))]
+        }
+        "reopen_pull_request" => vec![hook("pull_request", finish(pull_payload("reopened")?))],
+        "approve_pull_request" | "reject_pull_request" => {
+            let event_type = if op == "approve_pull_request" {
+                "pull_request_review_approved"
+            } else {
+                "pull_request_review_rejected"
+            };
+            let content = match o.comment {
+                Some(c) => c["body"].as_str().unwrap_or("").to_string(),
+                None => a.content.split_once('|').map_or("", |(_, c)| c).to_string(),
+            };
+            let mut m = pull_payload("reviewed")?;
+            m.insert(
+                "review".into(),
+                json!({ "type": event_type, "content": content }),
+            );
+            vec![hook(event_type, finish(m))]
+        }
+        "comment_issue" | "comment_pull" => {
+            let issue = require(o.issue, "issue")?;
+            let comment = require(o.comment, "comment")?;
+            let is_pull = op == "comment_pull" || !issue["pull_request"].is_null();
+            let event_type = if is_pull {
+                "pull_request_comment"
+            } else {
+                "issue_comment"
+            };
+            let mut m = base("created");
+            m.insert("issue".into(), issue.clone());
+            m.insert("comment".into(), comment.clone());
+            m.insert("is_pull".into(), json!(is_pull));
+            vec![hook(event_type, finish(m))]
+        }
+        "publish_release" => {
+            let release = require(o.release, "release")?;
+            let mut m = base("published");
+            m.insert("release".into(), release.clone());
+            vec![hook("release", finish(m))]
+        }
+        "create_repo" => {
+            let mut m = base("created");
+            m.insert("organization".into(), repo["owner"].clone());
+            vec![hook("repository", finish(m))]
+        }
+        // Stars, watches, renames, transfers, dismissed reviews: Gitea sends no webhook (or
+        // none the feed row can be matched to).
+        _ => Vec::new(),
+    })
+}
+
+/// Whether rows of `op_type` can make webhook events at all (stars, watches, renames and
+/// transfers make none).
+pub fn makes_hooks(op_type: &str) -> bool {
+    matches!(
+        op_type,
+        "commit_repo"
+            | "mirror_sync_push"
+            | "push_tag"
+            | "delete_tag"
+            | "delete_branch"
+            | "create_issue"
+            | "close_issue"
+            | "reopen_issue"
+            | "comment_issue"
+            | "comment_pull"
+            | "create_pull_request"
+            | "close_pull_request"
+            | "reopen_pull_request"
+            | "merge_pull_request"
+            | "auto_merge_pull_request"
+            | "approve_pull_request"
+            | "reject_pull_request"
+            | "publish_release"
+            | "create_repo"
+    )
+}
+
+/// `INDEX` at the end of an issue's or pull request's web URL (`.../issues/7`).
+pub fn index_in_url(url: &str) -> Option<i64> {
+    url.rsplit('/').next()?.parse().ok()
+}
+
+/// What the hooks of a repository endpoint's change need fetched.
+pub fn needs_change(c: &Change<'_>) -> Needs {
+    let mut n = Needs {
+        repo: true,
+        ..Needs::default()
+    };
+    match c.noun {
+        "pull_request" => n.pull = c.data["issue"]["number"].as_i64(),
+        "comment" => {
+            let cm = &c.data["comment"];
+            let url = [&cm["issue_url"], &cm["pull_request_url"]]
+                .into_iter()
+                .filter_map(|u| u.as_str())
+                .find(|u| !u.is_empty())
+                .unwrap_or("");
+            n.issue = index_in_url(url);
+        }
+        _ => {}
+    }
+    n
+}
+
+/// The hooks Gitea would have sent for a repository endpoint's change.
+pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, String> {
+    let repo = require(o.repo, "repository")?;
+    let d = c.data;
+    let with = |mut m: Map<String, Value>, sender: &Value| {
+        m.insert("repository".into(), repo.clone());
+        m.insert("sender".into(), sender.clone());
+        Value::Object(m)
+    };
+    let base = |action: &str| {
+        let mut m = Map::new();
+        m.insert("action".into(), json!(action));
+        m
+    };
+    Ok(match c.noun {
+        "issue" | "pull_request" => {
+            let is_pull = c.noun == "pull_request";
+            let issue = &d["issue"];
+            let timeline = &d["timeline"];
+            let sender = &timeline["user"];
+            let (fine, action): (&'static str, String) = match c.change {
+                "labeled" | "unlabeled" => {
+                    let cleared = c.change == "unlabeled"
+                        && issue["labels"].as_array().is_none_or(|l| l.is_empty());
+                    let action = if cleared {
+                        "label_cleared"
+                    } else {
+                        "label_updated"
+                    };
+                    (
+                        pick(is_pull, "pull_request_label", "issue_label"),
+                        action.into(),
+                    )
+                }
+                "assigned" | "unassigned" => (
+                    pick(is_pull, "pull_request_assign", "issue_assign"),
+                    c.change.into(),
+                ),
+                "milestoned" | "demilestoned" => (
+                    pick(is_pull, "pull_request_milestone", "issue_milestone"),
+                    c.change.into(),
+                ),
+                "review_requested" | "review_request_removed" if is_pull => {
+                    ("pull_request_review_request", c.change.into())
+                }
+                "title_edited" | "edited" => {
+                    (pick(is_pull, "pull_request", "issues"), "edited".into())
+                }
+                _ => return Ok(Vec::new()),
+            };
+            let mut m = base(&action);
+            m.insert("number".into(), issue["number"].clone());
+            if is_pull {
+                m.insert(
+                    "pull_request".into(),
+                    require(o.pull, "pull request")?.clone(),
+                );
+            } else {
+                m.insert("issue".into(), issue.clone());
+            }
+            if action == "edited" {
+                // The old title is in the timeline; an old body is kept nowhere in the API.
+                let mut changes = Map::new();
+                if c.change == "title_edited" {
+                    changes.insert(
+                        "title".into(),
+                        json!({ "from": timeline["old_title"].as_str().unwrap_or("") }),
+                    );
+                }
+                m.insert("changes".into(), Value::Object(changes));
+            }
+            if fine == "pull_request_review_request" {
+                m.insert("requested_reviewer".into(), timeline["assignee"].clone());
+            }
+            m.insert("commit_id".into(), json!(""));
+            vec![Hook {
+                event_type: fine,
+                part: None,
+                body: with(
+                    m,
+                    if c.change == "edited" {
+                        &Value::Null
+                    } else {
+                        sender
+                    },
+                ),
+            }]
+        }
+        "comment" => {
+            let comment = &d["comment"];
+            let issue = require(o.issue, "issue")?;
+            let is_pull = !issue["pull_request"].is_null()
+                || comment["pull_request_url"]
+                    .as_str()
+                    .is_some_and(|u| !u.is_empty());
+            let action = match c.change {
+                "created" => "created",
+                "edited" => "edited",
+                _ => return Ok(Vec::new()),
+            };
+            let mut m = base(action);
+            m.insert("issue".into(), issue.clone());
+            m.insert("comment".into(), comment.clone());
+            if action == "edited" {
+                // Gitea sends `changes.body.from`; the API keeps no old body.
+                m.insert("changes".into(), json!({}));
+            }
+            m.insert("is_pull".into(), json!(is_pull));
+            vec![Hook {
+                event_type: pick(is_pull, "pull_request_comment", "issue_comment"),
+                part: None,
+                body: with(m, &comment["user"]),
+            }]
+        }
+        "release" => {
+            let action = match c.change {
+                "published" => "published",
+                "edited" => "updated",
+                "deleted" => "deleted",
+                _ => return Ok(Vec::new()),
+            };
+            let release = &d["release"];
+            let mut m = base(action);
+            m.insert("release".into(), release.clone());
+            vec![Hook {
+                event_type: "release",
+                part: None,
+                body: with(m, &release["author"]),
+            }]
+        }
+        "status" => {
+            let s = &d["status"];
+            let sha = d["sha"].as_str().unwrap_or("");
+            let html = repo["html_url"].as_str().unwrap_or("");
+            let body = json!({
+                "commit": { "id": sha, "url": format!("{html}/commit/{sha}") },
+                "context": s["context"],
+                "created_at": s["created_at"],
+                "description": s["description"],
+                "id": s["id"],
+                "repository": repo,
+                "sender": s["creator"],
+                "sha": sha,
+                "state": s["status"].as_str().or(s["state"].as_str()).unwrap_or(""),
+                "target_url": s["target_url"],
+                "updated_at": s["updated_at"],
+            });
+            vec![Hook {
+                event_type: "status",
+                part: None,
+                body,
+            }]
+        }
+        "actions_run" => {
+            let run = &d["run"];
+            let action = match run["status"].as_str().unwrap_or("") {
+                "completed" => "completed",
+                "in_progress" | "running" => "in_progress",
+                _ => "requested",
+            };
+            // `.gitea/workflows/ci.yml@refs/heads/main`: the file is the workflow's id.
+            let path = run["path"].as_str().unwrap_or("");
+            let path = path.split('@').next().unwrap_or(path);
+            let file = path.rsplit('/').next().unwrap_or(path);
+            let mut m = base(action);
+            m.insert("workflow".into(), json!({ "id": file, "path": path }));
+            m.insert("workflow_run".into(), run.clone());
+            let sender = run.get("trigger_actor").unwrap_or(&Value::Null);
+            vec![Hook {
+                event_type: "workflow_run",
+                part: None,
+                body: with(m, sender),
+            }]
+        }
+        _ => Vec::new(),
+    })
+}
+
+fn pick(is_pull: bool, pull: &'static str, issue: &'static str) -> &'static str {
+    if is_pull { pull } else { issue }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitea::ActivityRow;
+
+    fn activity(op_type: &str, ref_name: &str, content: &str) -> Activity {
+        let v = json!({ "op_type": op_type, "ref_name": ref_name, "content": content,
+            "comment_id": 9, "created": "2026-01-02T03:04:05+08:00" });
+        let raw = serde_json::value::RawValue::from_string(v.to_string()).unwrap();
+        ActivityRow::parse(raw).unwrap().activity
+    }
+
+    #[test]
+    fn what_each_row_needs_fetched() {
+        let push = r#"{"Commits":[{"Sha1":"abc"}],"CompareURL":"o/r/compare/a...abc","Len":1}"#;
+        let n = needs(&activity("commit_repo", "refs/heads/main", push), true);
+        assert!(n.open_pulls);
+        assert_eq!(n.commits, ["abc"]);
+        assert!(
+            needs(&activity("commit_repo", "refs/heads/main", push), false)
+                .commits
+                .is_empty()
+        );
+        assert!(!needs(&activity("push_tag", "refs/tags/v1", push), false).open_pulls);
+        assert_eq!(
+            needs(&activity("commit_repo", "refs/heads/new", ""), false)
+                .branch
+                .as_deref(),
+            Some("new")
+        );
+        assert_eq!(
+            needs(&activity("push_tag", "refs/tags/v1", ""), false)
+                .tag
+                .as_deref(),
+            Some("v1")
+        );
+        let c = needs(&activity("comment_pull", "", "7|hi"), false);
+        assert_eq!((c.issue, c.comment), (Some(7), Some(9)));
+        assert_eq!(
+            needs(&activity("merge_pull_request", "", "7|t"), false).pull,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("publish_release", "refs/tags/v2", "v2"), false)
+                .release_tag
+                .as_deref(),
+            Some("v2")
+        );
+        assert_eq!(
+            needs(&activity("star_repo", "", ""), false),
+            Needs::default()
+        );
+        assert!(!makes_hooks("star_repo") && makes_hooks("delete_tag"));
+    }
+
+    #[test]
+    fn before_and_after_from_the_compare_url() {
+        assert_eq!(
+            compare_ends("o/r/compare/aaa...bbb"),
+            (Some("aaa"), Some("bbb"))
+        );
+        assert_eq!(compare_ends(""), (None, None));
+        assert!(is_sha("4522cbcefc20728a5b72b3a86af35e608622c514"));
+        assert!(!is_sha("main"));
+        assert_eq!(index_in_url("http://g/o/r/pulls/12"), Some(12));
+    }
+
+    #[test]
+    fn a_push_with_a_branch_name_as_old_has_zeros_before() {
+        // Gitea writes the default branch's name as OLD for some new branches.
+        let push = r#"{"Commits":[{"Sha1":"4522cbcefc20728a5b72b3a86af35e608622c514"}],
+            "HeadCommit":{"Sha1":"4522cbcefc20728a5b72b3a86af35e608622c514"},
+            "CompareURL":"o/r/compare/main...4522cbcefc20728a5b72b3a86af35e608622c514","Len":1}"#;
+        let a = activity("commit_repo", "refs/heads/x", push);
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let o = RowObjects {
+            repo: Some(&repo),
+            ..RowObjects::default()
+        };
+        let hooks = from_row("http://g", &a, &o).unwrap();
+        assert_eq!(hooks[0].body["before"], ZERO_SHA);
+        assert_eq!(
+            hooks[0].body["compare_url"],
+            format!(
+                "http://g/{}",
+                "o/r/compare/main...4522cbcefc20728a5b72b3a86af35e608622c514"
+            )
+        );
+    }
+}
