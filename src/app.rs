@@ -101,6 +101,7 @@ pub async fn connect(
         issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
         telemetry: telemetry.clone(),
+        failing: Default::default(),
     });
     Ok(Some(Services {
         ctx,

@@ -5,6 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use super::Pipeline;
+use super::backoff::FailureBackoff;
 use super::dedup::RecentIndex;
 use super::enrich::IssueCache;
 use super::owners::Owners;
@@ -34,6 +35,8 @@ pub struct Context {
     pub owners: RwLock<Owners>,
     /// The run's metrics and health (the client's too).
     pub telemetry: Telemetry,
+    /// Repository kinds that keep failing, skipped for a while (this run's, not the process's).
+    pub failing: FailureBackoff,
 }
 
 impl Context {

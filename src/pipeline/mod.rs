@@ -2,8 +2,9 @@
 //! with what they share: the [`Context`] (client, publisher, bucket, settings), the
 //! process-wide cross-feed index ([`RecentIndex`]), the issue cache of `enrich = true`
 //! ([`enrich::IssueCache`]), the webhook-shaped events built beside each action's own
-//! ([`hooks`], `webhooks = true`), which source publishes which repository ([`Owners`]), and why a
-//! poll does not finish ([`PollError`]).
+//! ([`hooks`], `webhooks = true`), which source publishes which repository ([`Owners`]), the
+//! backoff of repository kinds that keep failing ([`backoff`]), and why a poll does not finish
+//! ([`PollError`]).
 //!
 //! Given candidates sorted oldest first, it
 //! 1. drops those whose identity the target already holds (its cursor's window, a kind's
@@ -18,6 +19,7 @@
 //! A crash between a batch's acks and its state write re-publishes at most that batch; its
 //! ids are derived from the actions, so JetStream's duplicate window absorbs the repeat.
 
+pub mod backoff;
 pub mod context;
 pub mod dedup;
 pub mod enrich;

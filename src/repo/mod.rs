@@ -371,8 +371,8 @@ pub async fn poll_repo(
         if shutdown.is_fired() {
             break;
         }
-        let failing = format!("{} {}", ctx.gitea_url, kv_key(kind, owner, name));
-        if backoff::skip(&failing) {
+        let failing = kv_key(kind, owner, name);
+        if ctx.failing.skip(&failing) {
             continue;
         }
         let result = match kind {
@@ -399,7 +399,7 @@ pub async fn poll_repo(
         match result {
             Ok(n) => {
                 published += n;
-                if let Some(failures) = backoff::succeeded(&failing) {
+                if let Some(failures) = ctx.failing.succeeded(&failing) {
                     ctx.telemetry.emit(telemetry::RepoKindRecovered {
                         owner,
                         repo: name,
@@ -409,7 +409,7 @@ pub async fn poll_repo(
                 }
             }
             Err(PollError::Gitea(e)) => {
-                let (failures, skip) = backoff::failed(&failing);
+                let (failures, skip) = ctx.failing.failed(&failing);
                 ctx.telemetry.emit(telemetry::RepoKindFailed {
                     owner,
                     repo: name,
@@ -434,55 +434,6 @@ pub async fn poll_repo(
         }
     }
     Ok(published)
-}
-
-/// Kinds of repositories that keep failing, skipped for a growing number of polls. In
-/// memory (a restart tries each once again), keyed by Gitea URL and cursor key.
-mod backoff {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex, MutexGuard};
-
-    /// At most this many polls skipped in a row.
-    const MAX_SKIP: u32 = 63;
-
-    #[derive(Default)]
-    struct Failing {
-        failures: u32,
-        skip: u32,
-    }
-
-    static FAILING: LazyLock<Mutex<HashMap<String, Failing>>> = LazyLock::new(Default::default);
-
-    fn map() -> MutexGuard<'static, HashMap<String, Failing>> {
-        // Each use is one insert, update or remove: a poisoned map is still consistent.
-        FAILING.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether to skip this poll of `key` (counts the skip).
-    pub(super) fn skip(key: &str) -> bool {
-        match map().get_mut(key) {
-            Some(f) if f.skip > 0 => {
-                f.skip -= 1;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Records a failure: consecutive failures and the polls now skipped.
-    pub(super) fn failed(key: &str) -> (u32, u32) {
-        let mut m = map();
-        let f = m.entry(key.to_string()).or_default();
-        f.failures = f.failures.saturating_add(1);
-        f.skip = (1u32 << f.failures.min(6)) - 1;
-        f.skip = f.skip.min(MAX_SKIP);
-        (f.failures, f.skip)
-    }
-
-    /// Records a success: the failures it ends, if any.
-    pub(super) fn succeeded(key: &str) -> Option<u32> {
-        map().remove(key).map(|f| f.failures)
-    }
 }
 
 async fn poll_kind<R: Reader>(
