@@ -217,8 +217,20 @@ struct ClusterNode {
 const BIND_ATTEMPTS: usize = 5;
 
 impl LocalCluster {
-    /// Starts `size` nodes (`n1`, `n2`, ...) under `dir` and waits until JetStream answers.
+    /// Starts `size` nodes (`n1`, `n2`, ...) under `dir` and waits until JetStream answers
+    /// and a stream of `size` replicas can be placed. A cluster whose peers did not all join
+    /// (a slow machine, a port another node took between choosing and binding it) is killed
+    /// and started once more under a fresh directory; the error says what each node logged.
     pub async fn start(dir: &Path, size: usize) -> Result<LocalCluster, String> {
+        match Self::start_once(&dir.join("a"), size).await {
+            Ok(c) => Ok(c),
+            Err(first) => Self::start_once(&dir.join("b"), size)
+                .await
+                .map_err(|second| format!("{second} (and before that: {first})")),
+        }
+    }
+
+    async fn start_once(dir: &Path, size: usize) -> Result<LocalCluster, String> {
         let binary = find_binary()?;
         let mut nodes = Vec::with_capacity(size);
         for i in 1..=size {
@@ -242,9 +254,22 @@ impl LocalCluster {
         for i in 0..size {
             c.await_listening(i).await?;
         }
-        c.wait_jetstream(Duration::from_secs(30)).await?;
-        c.wait_replicated(Duration::from_secs(30)).await?;
-        Ok(c)
+        let ready = match c.wait_jetstream(Duration::from_secs(30)).await {
+            Ok(()) => c.wait_replicated(Duration::from_secs(30)).await,
+            Err(e) => Err(e),
+        };
+        match ready {
+            Ok(()) => Ok(c),
+            Err(e) => {
+                let tails: Vec<String> = (0..c.len())
+                    .map(|i| format!("{}: {}", c.nodes[i].name, log_tail(&c.log_path(i), 3)))
+                    .collect();
+                for i in 0..c.len() {
+                    c.kill(i).await;
+                }
+                Err(format!("{e}; last log lines: {}", tails.join(" | ")))
+            }
+        }
     }
 
     /// Waits until a stream with one replica on every node can be created (every peer has
@@ -512,6 +537,13 @@ enum Exit {
 }
 
 /// The client port in the one ports file of `dir` (`{"nats":["nats://127.0.0.1:PORT"],...}`).
+/// The last `n` lines of a log file, joined by ` / ` (empty when unreadable).
+fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join(" / ")
+}
+
 fn read_client_port(dir: &Path) -> Option<u16> {
     let entry = std::fs::read_dir(dir)
         .ok()?
