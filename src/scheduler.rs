@@ -554,10 +554,7 @@ pub async fn source_loop(
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
-                let backoff = interval
-                    .saturating_mul(1 << (failures - 1).min(10))
-                    .min(MAX_BACKOFF.max(interval));
-                wait = with_jitter(backoff, jitter);
+                wait = with_jitter(retry_delay(interval, failures, &e), jitter);
                 match &e {
                     PollError::Gitea(g) if matches!(g.status(), Some(401 | 403 | 404)) => telemetry
                         .emit(telemetry::SourceRefused {
@@ -578,6 +575,26 @@ pub async fn source_loop(
     }
 }
 
+/// The longest wait after a failure on the NATS side (a publish or cursor write that timed
+/// out: an election, a restarting server). Each such attempt already waited for its own
+/// timeout, so a longer backoff would only keep the source idle after NATS is back.
+const NATS_BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// The wait before the next poll after `failures` consecutive failures, the last being
+/// `e`: the interval doubled per failure, up to [`MAX_BACKOFF`] for Gitea's errors and to
+/// [`NATS_BACKOFF_CAP`] (or the interval, if longer) for NATS's.
+fn retry_delay(interval: Duration, failures: u32, e: &PollError) -> Duration {
+    let cap = match e {
+        PollError::Publish(_) | PollError::State(crate::state::StateError::Kv(_)) => {
+            NATS_BACKOFF_CAP.max(interval)
+        }
+        _ => MAX_BACKOFF.max(interval),
+    };
+    interval
+        .saturating_mul(1 << failures.saturating_sub(1).min(10))
+        .min(cap)
+}
+
 fn with_jitter(d: Duration, jitter: f64) -> Duration {
     if jitter <= 0.0 {
         return d;
@@ -594,5 +611,46 @@ async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdow
         }
         ctx.index
             .prune_before(chrono::Utc::now().timestamp() - keep.as_secs() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::PublishError;
+
+    #[test]
+    fn a_nats_side_failure_backs_off_at_most_two_seconds_a_gitea_one_up_to_five_minutes() {
+        let interval = Duration::from_millis(200);
+        let publish = PollError::Publish(PublishError {
+            acked: 0,
+            total: 3,
+            message: "timed out: didn't receive ack in time".into(),
+        });
+        let kv = PollError::State(crate::state::StateError::Kv("timed out".into()));
+        let gitea = PollError::Gitea(crate::gitea::GiteaError::Status {
+            url: "http://gitea/api/v1/repos/a/b/activities/feeds".into(),
+            status: 500,
+            message: "boom".into(),
+            retry_after: None,
+        });
+        let delays = |e: &PollError| -> Vec<u64> {
+            (1..=12)
+                .map(|n| retry_delay(interval, n, e).as_millis() as u64)
+                .collect()
+        };
+        assert_eq!(
+            delays(&publish),
+            vec![
+                200, 400, 800, 1600, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000
+            ]
+        );
+        assert_eq!(delays(&kv), delays(&publish));
+        assert_eq!(*delays(&gitea).last().unwrap(), 204_800);
+        assert_eq!(
+            retry_delay(Duration::from_secs(60), 3, &publish),
+            Duration::from_secs(60),
+            "never shorter than the interval"
+        );
     }
 }

@@ -20,8 +20,8 @@ const BUCKET_STREAM: &str = "KV_gitea_cursors";
 /// stored again after its first copy (a retry of the outage); generous for two shared cores.
 const RESUME_BOUND: Duration = Duration::from_secs(30);
 /// Longest publishing may stand still once the new leader answers: a request timeout (5 s),
-/// the scheduler's backoff (the poll interval doubled per failure: 200 ms here reaches 6.4 s
-/// after the failures of a 10 s election), and in a catch-up the reading of the next day.
+/// the scheduler's backoff after a NATS-side failure (the poll interval doubled per failure,
+/// at most 2 s), and in a catch-up the reading of the next day.
 const AFTER_ELECTION: Duration = Duration::from_secs(20);
 
 /// One cluster test at a time: each runs three servers, and the times it prints are the
