@@ -94,6 +94,12 @@ pub async fn run_with_reload(
                 shutdown.clone(),
             )),
             tokio::spawn(watchdog_loop(telemetry.clone(), shutdown.clone())),
+            tokio::spawn(ledger_prune_loop(
+                services.ctx.clone(),
+                crate::nats::jetstream(services.nats.clone()),
+                cfg.nats.stream.clone(),
+                shutdown.clone(),
+            )),
         ];
         services.ctx.telemetry.emit(telemetry::Ready {
             sources: running.len(),
@@ -600,6 +606,55 @@ fn with_jitter(d: Duration, jitter: f64) -> Duration {
         return d;
     }
     d.mul_f64(1.0 + rand::rng().random_range(0.0..jitter))
+}
+
+/// How often backfill ledgers beyond the stream's `max_age` are deleted (first at start).
+const LEDGER_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes the backfill ledgers of days whose events the stream has dropped (`max_age`), at
+/// start and then hourly: without it the bucket keeps one key per backfilled day forever.
+/// A failure is logged and tried again at the next round; nothing depends on it.
+async fn ledger_prune_loop(
+    ctx: Arc<Context>,
+    js: async_nats::jetstream::Context,
+    stream: String,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let pruned = async {
+            let info = js
+                .get_stream(&stream)
+                .await
+                .map_err(|e| e.to_string())?
+                .info()
+                .await
+                .map_err(|e| e.to_string())?
+                .clone();
+            let Some(keep_from) = crate::nats::ledgers_needed_from(&info, chrono::Utc::now())
+            else {
+                return Ok(Vec::new());
+            };
+            ctx.store
+                .prune_backfill_ledgers(keep_from)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let result = tokio::select! {
+            r = pruned => r,
+            _ = shutdown.wait() => break,
+        };
+        match result {
+            Ok(days) if days.is_empty() => {}
+            Ok(days) => ctx.telemetry.emit(telemetry::LedgersPruned { days: &days }),
+            Err(e) => ctx
+                .telemetry
+                .emit(telemetry::LedgersPruneFailed { error: &e }),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEDGER_PRUNE_EVERY) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
 }
 
 async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {

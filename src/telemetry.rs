@@ -545,6 +545,39 @@ impl Happening for NatsSetupFailed<'_> {
     }
 }
 
+/// Backfill ledgers of days beyond the stream's `max_age` were deleted.
+pub struct LedgersPruned<'a> {
+    pub days: &'a [chrono::NaiveDate],
+}
+
+impl Happening for LedgersPruned<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let (Some(first), Some(last)) = (self.days.first(), self.days.last()) else {
+            return;
+        };
+        tracing::info!(
+            count = self.days.len(),
+            from = %first,
+            to = %last,
+            "deleted the backfill ledgers of days the stream no longer holds (max_age)"
+        );
+    }
+}
+
+/// Deleting old backfill ledgers failed; tried again in an hour.
+pub struct LedgersPruneFailed<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl Happening for LedgersPruneFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(
+            "cannot delete old backfill ledgers (tried again in an hour): {}",
+            self.error
+        );
+    }
+}
+
 /// A poll failed; the source tries again in `retry_in`.
 pub struct PollFailed<'a> {
     pub source: &'a SourceSpec,

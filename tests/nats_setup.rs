@@ -282,3 +282,52 @@ async fn backfill_ledgers_before_the_streams_window_are_pruned_and_nothing_else(
             .is_some()
     );
 }
+
+/// Issue 12: `run` prunes them itself, at start and then hourly: the ledgers of days beyond
+/// the stream's `max_age` (and its two days of margin) go, the others and every cursor stay.
+#[tokio::test]
+async fn run_prunes_the_backfill_ledgers_beyond_the_streams_max_age_at_start() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let js = gitea_nats_sourcer::nats::jetstream(nats.client().await);
+    nats::ensure_stream(&js, &cfg.nats).await.expect("stream");
+    let store = CursorStore::new(nats::ensure_bucket(&js, &cfg.nats).await.expect("bucket"));
+    let today = chrono::Utc::now().date_naive();
+    let key = |days_ago: u64| {
+        let d = today
+            .checked_sub_days(chrono::Days::new(days_ago))
+            .expect("date");
+        format!("backfill/{}", d.format("%Y-%m-%d"))
+    };
+    let value = serde_json::json!({"ids": []});
+    for d in [400, 33, 31, 0] {
+        store.put(&key(d), &value, 0).await.expect("put ledger");
+    }
+    let r = run(cfg);
+    let gone = |k: String| {
+        let store = &store;
+        async move {
+            store
+                .get::<serde_json::Value>(&k)
+                .await
+                .expect("get")
+                .is_none()
+        }
+    };
+    wait_for(20, "the ledgers of 400 and 33 days ago deleted", || async {
+        gone(key(400)).await && gone(key(33)).await
+    })
+    .await;
+    r.stop().await;
+    for d in [31, 0] {
+        assert!(!gone(key(d)).await, "{} kept", key(d));
+    }
+}
