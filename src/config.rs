@@ -292,6 +292,21 @@ impl NatsConfig {
         }
         Ok(())
     }
+
+    /// Reads every NATS secret file once (see [`Config::check_secrets`]).
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        for (key, path) in [
+            ("nats.nkey_file", &self.nkey_file),
+            ("nats.token_file", &self.token_file),
+            ("nats.password_file", &self.password_file),
+            ("nats.creds_file", &self.creds_file),
+        ] {
+            if let Some(path) = path {
+                read_secret_file(key, path)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[poll]`: defaults for every source.
@@ -741,17 +756,7 @@ impl Config {
     /// the path. The values are dropped at once.
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
         self.gitea.token()?;
-        for (key, path) in [
-            ("nats.nkey_file", &self.nats.nkey_file),
-            ("nats.token_file", &self.nats.token_file),
-            ("nats.password_file", &self.nats.password_file),
-            ("nats.creds_file", &self.nats.creds_file),
-        ] {
-            if let Some(path) = path {
-                read_secret_file(key, path)?;
-            }
-        }
-        Ok(())
+        self.nats.check_secrets()
     }
 
     /// Settings that are legal but risky: one sentence each, logged as warnings at start.
