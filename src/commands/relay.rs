@@ -137,8 +137,8 @@ async fn check(cfg: &RelayConfig, receivers: &[Receiver]) -> anyhow::Result<()> 
             }
         }
         let dead = letters.iter().filter(|l| l.receiver == r.name).count();
-        match &stream {
-            Some(s) => match s
+        if let Some(s) = &stream {
+            match s
                 .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&r.consumer_name())
                 .await
             {
@@ -157,8 +157,7 @@ async fn check(cfg: &RelayConfig, receivers: &[Receiver]) -> anyhow::Result<()> 
                     r.consumer_name(),
                     dead
                 ),
-            },
-            None => {}
+            }
         }
     }
     match failures {
