@@ -351,10 +351,11 @@ async fn one_dead_receiver_never_delays_another() {
     let secret = secret_file(dir.path());
     let dead_port = nats_harness::free_port().unwrap();
     let alive = Receiver::start(SECRET).await;
+    let http = nats_harness::free_port().unwrap();
     let relay = start_relay(relay_config(
         &nats,
         &format!(
-            "{}{}",
+            "[http]\nlisten = \"127.0.0.1:{http}\"\n\n{}{}",
             receiver_toml(
                 "dead",
                 &format!("http://127.0.0.1:{dead_port}/x"),
@@ -388,6 +389,24 @@ async fn one_dead_receiver_never_delays_another() {
     for g in &d {
         assert_gitea_delivery(g, "alive");
     }
+    // Ready (NATS is there; a dead receiver is the relay doing its job, and Gitea is not
+    // needed), and the metrics are served.
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{http}{path}");
+        async move {
+            let r = reqwest::get(url).await.expect("the relay's HTTP listener");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await, (200, "ready\n".to_string()));
+    let (status, metrics) = get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("relay_deliveries_total{receiver=\"alive\",class=\"2xx\"} 20"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("relay_oldest_undelivered_seconds{receiver=\"dead\"}"));
     // Meanwhile the dead one is still retrying its first event.
     assert!(relay.metric("gitea_nats_sourcer_relay_retries_total{receiver=\"dead\"}") >= 1.0);
     assert!(
