@@ -455,6 +455,13 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let c = RelayConfig::parse(include_str!("../../relay.example.toml")).unwrap();
+        assert_eq!(c.receivers[0].name, "ci");
+        assert_eq!(c.receivers[0].events, ["push", "pull_request", "create"]);
+    }
+
+    #[test]
     fn filters_by_event_and_repository_glob() {
         let c = RelayConfig::parse(&format!(
             "{ONE}events = [\"push\", \"pull_request\"]\nrepos = [\"acme/*\", \"alice/dot.files\"]\n"
