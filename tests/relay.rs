@@ -203,11 +203,12 @@ async fn a_receiver_down_for_a_while_then_up_gets_every_event_in_order_with_stab
         relay.metric("gitea_nats_sourcer_relay_retries_total{receiver=\"ci\"}") >= 3.0
     })
     .await;
-    assert!(
+    wait_for(10, "a backlog of 30", || async {
         relay
             .metrics()
             .contains("relay_backlog{receiver=\"ci\"} 30")
-    );
+    })
+    .await;
     // Then a 503, a 500 and a timeout-free 502 for the first attempts after it is up.
     let rx = Receiver::start_on(port, SECRET).await;
     rx.script(&[(503, None), (500, None), (502, None)]);
@@ -409,11 +410,12 @@ async fn one_dead_receiver_never_delays_another() {
     assert!(metrics.contains("relay_oldest_undelivered_seconds{receiver=\"dead\"}"));
     // Meanwhile the dead one is still retrying its first event.
     assert!(relay.metric("gitea_nats_sourcer_relay_retries_total{receiver=\"dead\"}") >= 1.0);
-    assert!(
+    wait_for(10, "a backlog of 60", || async {
         relay
             .metrics()
             .contains("relay_backlog{receiver=\"dead\"} 60")
-    );
+    })
+    .await;
     relay.stop().await;
 }
 

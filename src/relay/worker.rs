@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::{self, AckKind, consumer};
@@ -407,6 +408,15 @@ async fn serve(
         url: &r.shown,
         consumer: &r.consumer_name(),
     });
+    // The backlog, from the consumer's own count, every few seconds (also while one event
+    // is retried for hours); the oldest undelivered age from the event in hand.
+    let in_hand = Arc::new(AtomicI64::new(0));
+    let _watcher = AbortOnDrop(tokio::spawn(watch_backlog(
+        consumer.clone(),
+        r.name.clone(),
+        in_hand.clone(),
+        telemetry.clone(),
+    )));
     let mut messages = consumer
         .messages()
         .await
@@ -425,6 +435,7 @@ async fn serve(
             Ok(i) => (i.stream_sequence, i.pending, i.published.unix_timestamp()),
             Err(_) => (0, 0, chrono::Utc::now().timestamp()),
         };
+        in_hand.store(published.max(1), Ordering::Relaxed);
         telemetry.emit(telemetry::RelayBacklog {
             receiver: &r.name,
             pending: pending + 1,
@@ -446,6 +457,7 @@ async fn serve(
         };
         if !r.wants(&hook.event, &hook.repo) {
             ack(&msg, AckKind::Ack).await;
+            in_hand.store(0, Ordering::Relaxed);
             done(telemetry, &r.name, pending);
             continue;
         }
@@ -459,7 +471,43 @@ async fn serve(
             dead::put(dead_letters, &letter).await?;
         }
         ack(&msg, AckKind::Ack).await;
+        in_hand.store(0, Ordering::Relaxed);
         done(telemetry, &r.name, pending);
+    }
+}
+
+/// How often the backlog gauge is refreshed from the consumer's info.
+const BACKLOG_EVERY: Duration = Duration::from_secs(2);
+
+/// Aborts a task when dropped: the backlog watcher ends with its consumer's loop.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn watch_backlog(
+    mut consumer: consumer::Consumer<consumer::pull::Config>,
+    receiver: String,
+    in_hand: Arc<AtomicI64>,
+    telemetry: Telemetry,
+) {
+    loop {
+        tokio::time::sleep(BACKLOG_EVERY).await;
+        if let Ok(info) = consumer.info().await {
+            let published = in_hand.load(Ordering::Relaxed);
+            let oldest_age = match published {
+                0 => 0.0,
+                t => (chrono::Utc::now().timestamp() - t).max(0) as f64,
+            };
+            telemetry.emit(telemetry::RelayBacklog {
+                receiver: &receiver,
+                pending: info.num_pending + info.num_ack_pending as u64,
+                oldest_age,
+            });
+        }
     }
 }
 
