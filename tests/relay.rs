@@ -623,3 +623,80 @@ async fn sourcer_to_relay_to_receiver_end_to_end() {
     relay.stop().await;
     sourcer_run.stop().await;
 }
+
+#[tokio::test]
+async fn retries_longer_than_ack_wait_stay_in_progress_and_budgets_end_in_dead_letters() {
+    let nats = Nats::start().await;
+    let js = stream(&nats).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = secret_file(dir.path());
+    let slow = Receiver::start(SECRET).await;
+    let counted = Receiver::start(SECRET).await;
+    let timed = Receiver::start(SECRET).await;
+    // `slow`: 503s for about three ack waits (1 s) before it takes event 0.
+    slow.script(&[(503, None); 14]);
+    counted.script(&[(503, None); 50]);
+    timed.script(&[(500, None); 50]);
+    let relay = start_relay(relay_config(
+        &nats,
+        &format!(
+            "{}{}{}",
+            receiver_toml("slow", &slow.url(), &secret, "")
+                .replace("ack_wait = \"2s\"", "ack_wait = \"1s\""),
+            receiver_toml("counted", &counted.url(), &secret, "max_attempts = 3"),
+            receiver_toml("timed", &timed.url(), &secret, "give_up_after = \"400ms\""),
+        ),
+    ));
+    publish(&js, "acme/web", 0, "push", false).await;
+    publish(&js, "acme/web", 1, "push", false).await;
+    wait_for(30, "slow: event 1 delivered", || async {
+        slow.delivered().iter().any(|g| g.json()["n"] == 1)
+    })
+    .await;
+    let first = slow.got();
+    let span = first[14].at - first[0].at;
+    assert!(span > Duration::from_secs(2), "retried for {span:?}");
+    // Kept in progress: JetStream never handed event 0 out again (a redelivery would have
+    // come before event 1).
+    let n: Vec<_> = slow
+        .delivered()
+        .iter()
+        .map(|g| g.json()["n"].clone())
+        .collect();
+    assert_eq!(n, [0, 1]);
+    for g in &first[..15] {
+        assert_eq!(
+            g.header("X-Gitea-Delivery"),
+            first[0].header("X-Gitea-Delivery")
+        );
+    }
+    wait_for(20, "counted and timed: both events dead", || async {
+        relay.metric("gitea_nats_sourcer_relay_dead_letters_total{receiver=\"counted\"}") >= 2.0
+            && relay.metric("gitea_nats_sourcer_relay_dead_letters_total{receiver=\"timed\"}")
+                >= 2.0
+    })
+    .await;
+    // max_attempts = 3: three attempts per event, then the next event.
+    assert_eq!(counted.got().len(), 6);
+    let store = jetstream::new(nats.client().await)
+        .get_key_value("gitea_relay_dead")
+        .await
+        .expect("bucket");
+    let counted_letters = dead::list(&store, Some("counted")).await.unwrap();
+    assert_eq!(counted_letters.len(), 2);
+    assert!(
+        counted_letters
+            .iter()
+            .all(|l| l.attempts == 3 && l.status == Some(503) && l.reason.starts_with("gave up")),
+        "{counted_letters:?}"
+    );
+    let timed_letters = dead::list(&store, Some("timed")).await.unwrap();
+    assert_eq!(timed_letters.len(), 2);
+    assert!(
+        timed_letters
+            .iter()
+            .all(|l| l.status == Some(500) && l.attempts >= 2)
+    );
+    assert!(dead::list(&store, Some("slow")).await.unwrap().is_empty());
+    relay.stop().await;
+}
