@@ -75,6 +75,8 @@ pub struct Metrics {
     pub relay_deliveries: Family<ReceiverClassLabels, Counter>,
     /// Relay: attempts that are retried, by receiver.
     pub relay_retries: Family<ReceiverLabel, Counter>,
+    /// Relay: events JetStream handed out again (after a restart, or a late ack), by receiver.
+    pub relay_redeliveries: Family<ReceiverLabel, Counter>,
     /// Relay: events that became dead letters, by receiver.
     pub relay_dead_letters: Family<ReceiverLabel, Counter>,
     /// Relay: age of the oldest event not yet delivered (the one in hand), by receiver.
@@ -115,6 +117,7 @@ impl Metrics {
             relay_deliveries: Family::default(),
             relay_retries: Family::default(),
             relay_dead_letters: Family::default(),
+            relay_redeliveries: Family::default(),
             relay_oldest_undelivered: Family::default(),
             relay_backlog: Family::default(),
             relay_delivery_duration: Family::new_with_constructor(
@@ -202,6 +205,11 @@ impl Metrics {
             "relay_dead_letters",
             "Relay: events that became dead letters (refused, or retried to the end), by receiver",
             m.relay_dead_letters.clone(),
+        );
+        registry.register(
+            "relay_redeliveries",
+            "Relay: events JetStream handed out again (the relay restarted holding one, or an ack came later than ack_wait), by receiver",
+            m.relay_redeliveries.clone(),
         );
         registry.register(
             "relay_oldest_undelivered_seconds",

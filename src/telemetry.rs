@@ -1202,6 +1202,34 @@ impl Happening for RelayBacklog<'_> {
     }
 }
 
+/// Relay: JetStream handed an event out again; `stale` when this loop had acknowledged it
+/// already (it is acknowledged again, not delivered again).
+pub struct RelayRedelivered<'a> {
+    pub receiver: &'a str,
+    pub sequence: u64,
+    pub delivered: i64,
+    pub stale: bool,
+}
+
+impl Happening for RelayRedelivered<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        m.relay_redeliveries
+            .get_or_create(&receiver_label(self.receiver))
+            .inc();
+        tracing::info!(
+            receiver = self.receiver,
+            sequence = self.sequence,
+            delivered = self.delivered,
+            "event handed out again{}",
+            if self.stale {
+                " (already delivered here: acknowledged, not sent again)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
 /// Relay: a stored message on a hook subject is not a hook event; it is not delivered.
 pub struct RelaySkipped<'a> {
     pub receiver: &'a str,

@@ -417,6 +417,8 @@ async fn serve(
         in_hand.clone(),
         telemetry.clone(),
     )));
+    // The stream sequence last acknowledged by this loop.
+    let mut last_acked: Option<u64> = None;
     let mut messages = consumer
         .messages()
         .await
@@ -431,10 +433,32 @@ async fn serve(
             Some(Err(e)) => return Err(format!("consumer {}: {e}", r.consumer_name())),
             Some(Ok(m)) => m,
         };
-        let (sequence, pending, published) = match msg.info() {
-            Ok(i) => (i.stream_sequence, i.pending, i.published.unix_timestamp()),
-            Err(_) => (0, 0, chrono::Utc::now().timestamp()),
+        let (sequence, pending, published, delivered) = match msg.info() {
+            Ok(i) => (
+                i.stream_sequence,
+                i.pending,
+                i.published.unix_timestamp(),
+                i.delivered,
+            ),
+            Err(_) => (0, 0, chrono::Utc::now().timestamp(), 1),
         };
+        // Handed out again: after a restart (the relay died holding it), or because an ack
+        // or progress reached the server later than ack_wait (a starved host). One event is
+        // in hand at a time, in stream order, so a sequence at or below the last one
+        // acknowledged here was delivered already: acknowledged again, not POSTed again.
+        let stale = sequence != 0 && last_acked.is_some_and(|l| sequence <= l);
+        if delivered > 1 {
+            telemetry.emit(telemetry::RelayRedelivered {
+                receiver: &r.name,
+                sequence,
+                delivered,
+                stale,
+            });
+        }
+        if stale {
+            ack(&msg, AckKind::Ack).await;
+            continue;
+        }
         in_hand.store(published.max(1), Ordering::Relaxed);
         telemetry.emit(telemetry::RelayBacklog {
             receiver: &r.name,
@@ -457,6 +481,7 @@ async fn serve(
         };
         if !r.wants(&hook.event, &hook.repo) {
             ack(&msg, AckKind::Ack).await;
+            last_acked = Some(sequence);
             in_hand.store(0, Ordering::Relaxed);
             done(telemetry, &r.name, pending);
             continue;
@@ -471,6 +496,7 @@ async fn serve(
             dead::put(dead_letters, &letter).await?;
         }
         ack(&msg, AckKind::Ack).await;
+        last_acked = Some(sequence);
         in_hand.store(0, Ordering::Relaxed);
         done(telemetry, &r.name, pending);
     }
