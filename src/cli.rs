@@ -81,6 +81,55 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deliver the webhook-shaped events to HTTP receivers, as Gitea's webhooks would.
+    ///
+    /// Reads `{prefix}.*.*.hook.*` with one durable JetStream consumer per `[[receiver]]` of
+    /// its own config file (default /etc/gitea-nats-sourcer/relay.toml; `[nats]` as the
+    /// sourcer's, no `[gitea]`: the relay never talks to Gitea) and POSTs each body unchanged
+    /// with Gitea's headers (X-Gitea-Delivery, X-Gitea-Event, X-Gitea-Signature, the X-Gogs-*
+    /// and X-GitHub-* copies, X-Hub-Signature-256). Acknowledged only after a 2xx; 5xx, 408,
+    /// 429 (Retry-After), timeouts and connection errors are retried with backoff for up to
+    /// `give_up_after`; other answers become dead letters at once. At least once: a restart
+    /// resumes, and a repeat carries the same X-Gitea-Delivery.
+    ///
+    /// Without a subcommand it runs (as the gitea-nats-relay systemd service).
+    Relay {
+        #[command(subcommand)]
+        action: Option<RelayCommand>,
+    },
+}
+
+/// What `relay` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum RelayCommand {
+    /// Deliver until SIGTERM or SIGINT (the default).
+    Run,
+    /// Validate the relay config, reach NATS and each receiver (HEAD), and show each
+    /// receiver's consumer backlog and dead letters; one line per check.
+    Check,
+    /// The events that could not be delivered.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+    /// Deliver dead letters again (one attempt each); a delivered one is removed.
+    ///
+    /// RECEIVER's dead letters, all of them or only ID (an event id or a delivery id).
+    Redeliver {
+        /// The receiver's name.
+        receiver: String,
+        /// One event id (ce-id) or delivery id (X-Gitea-Delivery); default: all.
+        id: Option<String>,
+    },
+}
+
+/// `relay dead-letters`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadLettersCommand {
+    /// One line per dead letter: receiver, event, status, reason, time.
+    List {
+        /// Only this receiver's.
+        #[arg(long)]
+        receiver: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -226,6 +226,89 @@ impl Default for NatsConfig {
     }
 }
 
+impl NatsConfig {
+    /// Checks what the types alone cannot (names, URLs, bounds, auth pairs); every command
+    /// that reads a `[nats]` table (the sourcer's and the relay's) calls it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_name("nats.stream", &self.stream, false)?;
+        check_name("nats.cursor_bucket", &self.cursor_bucket, false)?;
+        check_name("nats.subject_prefix", &self.subject_prefix, true)?;
+        if self.url.trim().is_empty() {
+            return Err(invalid("nats.url", "must not be empty"));
+        }
+        for part in self.url.split(',').map(str::trim) {
+            if part.is_empty() {
+                return Err(invalid(
+                    "nats.url",
+                    "has an empty entry in its comma-separated list",
+                ));
+            }
+            if let Err(e) = part.parse::<async_nats::ServerAddr>() {
+                return Err(invalid(
+                    "nats.url",
+                    format!(
+                        "{part:?} is not a NATS server URL (nats://HOST:PORT, tls://, ws:// or wss://, comma-separated): {e}"
+                    ),
+                ));
+            }
+        }
+        if self.duplicate_window < Duration::from_secs(1) {
+            return Err(invalid("nats.duplicate_window", "must be at least 1s"));
+        }
+        if !(1..=MAX_REPLICAS).contains(&self.replicas) {
+            return Err(invalid(
+                "nats.replicas",
+                format!("must be 1 to {MAX_REPLICAS}, not {}", self.replicas),
+            ));
+        }
+        if self.max_age < self.duplicate_window {
+            return Err(invalid(
+                "nats.max_age",
+                format!(
+                    "{} is shorter than nats.duplicate_window ({}): a retried event could be \
+                     stored again after the stream dropped the first copy",
+                    humantime::format_duration(self.max_age),
+                    humantime::format_duration(self.duplicate_window)
+                ),
+            ));
+        }
+        if self.max_bytes < MIN_MAX_BYTES {
+            return Err(invalid(
+                "nats.max_bytes",
+                format!(
+                    "{} bytes is below the minimum of 64MiB (about one busy day of events)",
+                    self.max_bytes
+                ),
+            ));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(invalid(
+                "nats.tls_cert_file",
+                "tls_cert_file and tls_key_file go together",
+            ));
+        }
+        if self.user.is_some() != self.password_file.is_some() {
+            return Err(invalid("nats.user", "user and password_file go together"));
+        }
+        Ok(())
+    }
+
+    /// Reads every NATS secret file once (see [`Config::check_secrets`]).
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        for (key, path) in [
+            ("nats.nkey_file", &self.nkey_file),
+            ("nats.token_file", &self.token_file),
+            ("nats.password_file", &self.password_file),
+            ("nats.creds_file", &self.creds_file),
+        ] {
+            if let Some(path) = path {
+                read_secret_file(key, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `[poll]`: defaults for every source.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -435,7 +518,7 @@ impl<'de> Deserialize<'de> for StartAt {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\": {e}")))
@@ -592,66 +675,7 @@ impl Config {
         if self.gitea.timeout.is_zero() {
             return Err(invalid("gitea.timeout", "must be longer than 0s"));
         }
-        check_name("nats.stream", &self.nats.stream, false)?;
-        check_name("nats.cursor_bucket", &self.nats.cursor_bucket, false)?;
-        check_name("nats.subject_prefix", &self.nats.subject_prefix, true)?;
-        if self.nats.url.trim().is_empty() {
-            return Err(invalid("nats.url", "must not be empty"));
-        }
-        for part in self.nats.url.split(',').map(str::trim) {
-            if part.is_empty() {
-                return Err(invalid(
-                    "nats.url",
-                    "has an empty entry in its comma-separated list",
-                ));
-            }
-            if let Err(e) = part.parse::<async_nats::ServerAddr>() {
-                return Err(invalid(
-                    "nats.url",
-                    format!(
-                        "{part:?} is not a NATS server URL (nats://HOST:PORT, tls://, ws:// or wss://, comma-separated): {e}"
-                    ),
-                ));
-            }
-        }
-        if self.nats.duplicate_window < Duration::from_secs(1) {
-            return Err(invalid("nats.duplicate_window", "must be at least 1s"));
-        }
-        if !(1..=MAX_REPLICAS).contains(&self.nats.replicas) {
-            return Err(invalid(
-                "nats.replicas",
-                format!("must be 1 to {MAX_REPLICAS}, not {}", self.nats.replicas),
-            ));
-        }
-        if self.nats.max_age < self.nats.duplicate_window {
-            return Err(invalid(
-                "nats.max_age",
-                format!(
-                    "{} is shorter than nats.duplicate_window ({}): a retried event could be \
-                     stored again after the stream dropped the first copy",
-                    humantime::format_duration(self.nats.max_age),
-                    humantime::format_duration(self.nats.duplicate_window)
-                ),
-            ));
-        }
-        if self.nats.max_bytes < MIN_MAX_BYTES {
-            return Err(invalid(
-                "nats.max_bytes",
-                format!(
-                    "{} bytes is below the minimum of 64MiB (about one busy day of events)",
-                    self.nats.max_bytes
-                ),
-            ));
-        }
-        if self.nats.tls_cert_file.is_some() != self.nats.tls_key_file.is_some() {
-            return Err(invalid(
-                "nats.tls_cert_file",
-                "tls_cert_file and tls_key_file go together",
-            ));
-        }
-        if self.nats.user.is_some() != self.nats.password_file.is_some() {
-            return Err(invalid("nats.user", "user and password_file go together"));
-        }
+        self.nats.validate()?;
         if self.poll.interval < Duration::from_millis(100) {
             return Err(invalid("poll.interval", "must be at least 100ms"));
         }
@@ -732,17 +756,7 @@ impl Config {
     /// the path. The values are dropped at once.
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
         self.gitea.token()?;
-        for (key, path) in [
-            ("nats.nkey_file", &self.nats.nkey_file),
-            ("nats.token_file", &self.nats.token_file),
-            ("nats.password_file", &self.nats.password_file),
-            ("nats.creds_file", &self.nats.creds_file),
-        ] {
-            if let Some(path) = path {
-                read_secret_file(key, path)?;
-            }
-        }
-        Ok(())
+        self.nats.check_secrets()
     }
 
     /// Settings that are legal but risky: one sentence each, logged as warnings at start.

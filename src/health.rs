@@ -26,6 +26,8 @@ struct SourceHealth {
 pub struct Health {
     sources: Mutex<HashMap<String, SourceHealth>>,
     gitea_ok: AtomicBool,
+    /// False for the relay, which never talks to Gitea.
+    gitea_needed: AtomicBool,
     nats_ok: AtomicBool,
     /// What `progress_ms` counts from: when this state was made.
     epoch: Instant,
@@ -38,6 +40,7 @@ impl Default for Health {
         Health {
             sources: Mutex::new(HashMap::new()),
             gitea_ok: AtomicBool::new(false),
+            gitea_needed: AtomicBool::new(true),
             nats_ok: AtomicBool::new(false),
             epoch: Instant::now(),
             progress_ms: AtomicU64::new(0),
@@ -114,6 +117,10 @@ impl Health {
         self.gitea_ok.store(ok, Ordering::Relaxed);
     }
 
+    /// The relay's readiness: it needs NATS, never Gitea.
+    pub fn without_gitea(&self) {
+        self.gitea_needed.store(false, Ordering::Relaxed);
+    }
     pub fn set_nats_ok(&self, ok: bool) {
         self.nats_ok.store(ok, Ordering::Relaxed);
     }
@@ -133,7 +140,7 @@ impl Health {
         if !self.nats_ok.load(Ordering::Relaxed) {
             out.push("NATS is not connected".to_string());
         }
-        if !self.gitea_ok.load(Ordering::Relaxed) {
+        if self.gitea_needed.load(Ordering::Relaxed) && !self.gitea_ok.load(Ordering::Relaxed) {
             out.push("Gitea did not answer the last request".to_string());
         }
         let mut sources: Vec<_> = self

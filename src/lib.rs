@@ -26,6 +26,8 @@
 //! * [`app`]: the services: `connect`, and one poll of one source (its feed, then its repository kinds).
 //! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, reload, drains, watchdog.
+//! * [`relay`]: the `relay` command's service: hook events from JetStream to HTTP receivers as
+//!   Gitea's webhooks (headers, signatures, retries, dead letters); it needs no Gitea.
 //! * [`cli`], [`commands`]: the command line and each command.
 //!
 //! Not in this crate (the workspace's `crates/`, never in a release build): `gitea-sim`, a
@@ -48,6 +50,7 @@ pub mod metrics;
 pub mod nats;
 pub mod pipeline;
 pub mod publish;
+pub mod relay;
 pub mod repo;
 pub mod scheduler;
 pub mod shutdown;

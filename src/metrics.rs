@@ -39,6 +39,17 @@ pub struct SourceReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabel {
+    pub receiver: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverClassLabels {
+    pub receiver: String,
+    pub class: String,
+}
+
 fn poll_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 16))
 }
@@ -62,6 +73,20 @@ pub struct Metrics {
     pub nats_setup_failures: Counter,
     /// Webhook-shaped events not published (their activity event was), by op type.
     pub hooks_skipped: Family<PublishedLabels, Counter>,
+    /// Relay: delivery attempts by receiver and status class (2xx, 4xx, 5xx, error).
+    pub relay_deliveries: Family<ReceiverClassLabels, Counter>,
+    /// Relay: attempts that are retried, by receiver.
+    pub relay_retries: Family<ReceiverLabel, Counter>,
+    /// Relay: events JetStream handed out again (after a restart, or a late ack), by receiver.
+    pub relay_redeliveries: Family<ReceiverLabel, Counter>,
+    /// Relay: events that became dead letters, by receiver.
+    pub relay_dead_letters: Family<ReceiverLabel, Counter>,
+    /// Relay: age of the oldest event not yet delivered (the one in hand), by receiver.
+    pub relay_oldest_undelivered: Family<ReceiverLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Relay: events not yet delivered (in hand and waiting), by receiver.
+    pub relay_backlog: Family<ReceiverLabel, Gauge>,
+    /// Relay: time from an event's first attempt to its 2xx.
+    pub relay_delivery_duration: Family<ReceiverLabel, Histogram, fn() -> Histogram>,
     /// Unix seconds of each source's newest published `created` and last cursor write;
     /// the lag and age gauges are computed from them at scrape time.
     times: Mutex<HashMap<String, (i64, i64)>>,
@@ -92,6 +117,15 @@ impl Metrics {
             nats_connected: Gauge::default(),
             nats_setup_failures: Counter::default(),
             hooks_skipped: Family::default(),
+            relay_deliveries: Family::default(),
+            relay_retries: Family::default(),
+            relay_dead_letters: Family::default(),
+            relay_redeliveries: Family::default(),
+            relay_oldest_undelivered: Family::default(),
+            relay_backlog: Family::default(),
+            relay_delivery_duration: Family::new_with_constructor(
+                poll_histogram as fn() -> Histogram,
+            ),
             times: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -164,6 +198,41 @@ impl Metrics {
             "hooks_skipped",
             "Webhook-shaped events left out because an object they need could not be read (the activity event was published), by source and op_type",
             m.hooks_skipped.clone(),
+        );
+        registry.register(
+            "relay_deliveries",
+            "Relay: delivery attempts by receiver and status class (2xx, 3xx, 4xx, 5xx, error)",
+            m.relay_deliveries.clone(),
+        );
+        registry.register(
+            "relay_retries",
+            "Relay: failed attempts that are tried again, by receiver",
+            m.relay_retries.clone(),
+        );
+        registry.register(
+            "relay_dead_letters",
+            "Relay: events that became dead letters (refused, or retried to the end), by receiver",
+            m.relay_dead_letters.clone(),
+        );
+        registry.register(
+            "relay_redeliveries",
+            "Relay: events JetStream handed out again (the relay restarted holding one, or an ack came later than ack_wait), by receiver",
+            m.relay_redeliveries.clone(),
+        );
+        registry.register(
+            "relay_oldest_undelivered_seconds",
+            "Relay: age of the oldest event not yet delivered to the receiver (0 when none)",
+            m.relay_oldest_undelivered.clone(),
+        );
+        registry.register(
+            "relay_backlog",
+            "Relay: events not yet delivered to the receiver",
+            m.relay_backlog.clone(),
+        );
+        registry.register(
+            "relay_delivery_duration_seconds",
+            "Relay: from an event's first attempt to its 2xx, retries included",
+            m.relay_delivery_duration.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod cursors;
+pub mod relay;
 pub mod tail;
 
 use crate::cli::{Cli, Command, CursorsCommand};
@@ -58,6 +59,10 @@ pub fn message(e: &anyhow::Error) -> Option<String> {
 
 /// Runs the command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    // The relay has a config file of its own (no [gitea]).
+    if let Command::Relay { action } = &cli.command {
+        return relay::dispatch(&cli.config, cli.log_format, action.clone()).await;
+    }
     let is_check = matches!(cli.command, Command::Check);
     // `check` reports a bad config as one of its lines too; the error itself goes to stderr.
     let config_failed = |e: ConfigError| {
@@ -117,6 +122,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             count,
             json,
         } => tail::tail(&config, filter.as_deref(), all, count, json).await,
+        // Dispatched above, before the sourcer's config is read.
+        Command::Relay { .. } => Ok(()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `gitea-nats-demo` (`scripts/demo`): the whole pipeline on one machine with no Gitea of
 //! your own: a simulated Gitea generating activity (ties, org copies a second late), a
-//! private nats-server, the sourcer, and a tail of what arrives.
+//! private nats-server, the sourcer, a tail of what arrives, and the relay delivering the
+//! webhook-shaped events to a local receiver that verifies their signatures.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +20,8 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
+
+mod relay_demo;
 
 /// Run the sourcer end to end against a bundled simulated Gitea: no Gitea of your own.
 ///
@@ -166,6 +169,17 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     let run = tokio::spawn(scheduler::run(cfg.clone(), async {
         let _ = stop_rx.await;
     }));
+    let (relay, relay_text) = relay_demo::start(
+        dir.path(),
+        &nats_url,
+        &cfg.nats.stream,
+        &cfg.nats.subject_prefix,
+    )
+    .await?;
+    say!(
+        "demo: the relay delivers the webhook-shaped events to a local receiver that verifies their signatures; relay config:\n{}",
+        indent(&relay_text)
+    );
     let edits_at = duration.min(Duration::from_secs(3));
     let stopped = tokio::select! {
         _ = tokio::time::sleep(edits_at) => false,
@@ -238,6 +252,34 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         "demo: the generated history's issues, pull requests and comments exist only as feed \
          rows (the simulator keeps no objects for them), so their webhook events are skipped \
          with a warning naming the 404; {first}'s story has real objects"
+    );
+    // The relay's last deliveries: wait until the receiver's count holds for a second.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last = usize::MAX;
+    while tokio::time::Instant::now() < deadline {
+        let n = relay
+            .counts
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if n == last {
+            break;
+        }
+        last = n;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (delivered, verified) = (
+        relay
+            .counts
+            .delivered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        relay
+            .counts
+            .verified
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    relay.stop().await?;
+    say!(
+        "demo: the relay delivered {delivered} webhooks to the local receiver; {verified} signatures verified (X-Gitea-Signature, X-Hub-Signature-256, X-Hub-Signature)"
     );
     drop(local);
     Ok(())

@@ -1,0 +1,111 @@
+//! The relay: reads the webhook-shaped events (`{prefix}.{owner}.{repo}.hook.{event_type}`)
+//! from JetStream and delivers each, body unchanged, to the HTTP receivers teams already run
+//! (Woodpecker, Drone, Jenkins, Buildbot), with Gitea's headers and signatures, and with the
+//! retries Gitea never makes. It needs no Gitea access.
+//!
+//! * [`config`]: the relay's config file (`[nats]` as the sourcer's, `[[receiver]]` tables).
+//! * [`glob`]: `owner/name` patterns.
+//! * [`delivery`]: pure parts of a delivery: delivery ids, headers, signatures, verdicts.
+//! * [`dead`]: dead letters in a key-value bucket.
+//! * [`worker`]: one receiver's loop: durable consumer, attempts, retries, acks.
+//!
+//! [`run`] starts one task per receiver: a slow or dead receiver never delays another.
+
+pub mod config;
+pub mod dead;
+pub mod delivery;
+pub mod glob;
+pub mod worker;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use self::config::{Receiver, RelayConfig};
+use crate::nats::NatsError;
+use crate::telemetry::{self, Telemetry};
+
+/// What stops the relay from running.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+    #[error("cannot listen on {0} for [http]: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Runs the relay until `stop` completes: every receiver's loop, and the HTTP listener.
+pub async fn run(
+    cfg: RelayConfig,
+    receivers: Vec<Receiver>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
+    run_with(cfg, receivers, Telemetry::new(), stop).await
+}
+
+/// [`run`] with the caller's telemetry (tests read its metrics).
+pub async fn run_with(
+    cfg: RelayConfig,
+    receivers: Vec<Receiver>,
+    telemetry: Telemetry,
+    stop: impl Future<Output = ()>,
+) -> Result<(), RelayError> {
+    telemetry.health.without_gitea();
+    let (trigger, mut shutdown) = crate::shutdown::channel();
+    let work = async {
+        let listener = match cfg.http.listen {
+            Some(addr) => Some(
+                crate::http::bind(addr)
+                    .await
+                    .map_err(|e| RelayError::Listen(addr, e))?,
+            ),
+            None => None,
+        };
+        if let Some(l) = listener {
+            tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
+        }
+        let Some(client) =
+            crate::nats::connect_retrying(&cfg.nats, &telemetry, &mut shutdown).await?
+        else {
+            return Ok(());
+        };
+        telemetry.emit(telemetry::NatsConnected { connected: true });
+        let js = crate::nats::jetstream(client);
+        let store = dead::bucket(&js, &cfg.dead_letter_bucket, cfg.nats.replicas)
+            .await
+            .map_err(RelayError::Setup)?;
+        let mut tasks = Vec::new();
+        for r in receivers {
+            let sender = worker::Sender::new(Arc::new(r)).map_err(RelayError::Setup)?;
+            tasks.push(tokio::spawn(worker::run(
+                js.clone(),
+                cfg.nats.stream.clone(),
+                cfg.nats.subject_prefix.clone(),
+                sender,
+                store.clone(),
+                telemetry.clone(),
+                shutdown.clone(),
+            )));
+        }
+        telemetry.emit(telemetry::RelayReady {
+            receivers: tasks.len(),
+        });
+        for t in tasks {
+            let _ = t.await;
+        }
+        Ok(())
+    };
+    tokio::pin!(work);
+    tokio::select! {
+        r = &mut work => r,
+        _ = stop => {
+            telemetry.emit(telemetry::Stopping);
+            trigger.fire();
+            // Every wait of the loops races the shutdown; an attempt in flight is dropped
+            // (its event stays unacknowledged and is delivered again after a restart).
+            work.await
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! One receiver's delivery loop: its durable consumer hands out one event at a time
+//! (`max_ack_pending = 1`, so the stream's order holds, per repository and overall, across
+//! retries and restarts); each is POSTed with Gitea's headers until a 2xx (acknowledged),
+//! a refusal or the retry budget's end (a dead letter, then acknowledged). While an event is
+//! retried it is kept in progress, so JetStream does not hand it out again; a relay that
+//! dies leaves it unacknowledged, and the consumer hands it out again after `ack_wait`: at
+//! least once, with the same delivery id.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::jetstream::{self, AckKind, consumer};
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::shutdown::Shutdown;
+use crate::telemetry::{self, Telemetry};
+
+use super::config::{Method, Receiver, Start};
+use super::dead::{self, DeadLetter};
+use super::delivery::{self, Verdict};
+
+/// How much of a receiver's answer a dead letter keeps.
+const EXCERPT: usize = 512;
+
+/// One hook event as read from the stream.
+#[derive(Debug, Clone)]
+pub struct HookEvent {
+    /// `ce-id`.
+    pub event_id: String,
+    /// `X-Gitea-Event`.
+    pub event: String,
+    /// `X-Gitea-Event-Type`.
+    pub event_type: String,
+    /// `owner/name` (`ce-subject`).
+    pub repo: String,
+    /// The body, forwarded byte for byte.
+    pub body: Bytes,
+    /// Its stream sequence.
+    pub sequence: u64,
+}
+
+impl HookEvent {
+    /// Reads a stored message's headers; `None` when it is not a hook event (no
+    /// `X-Gitea-Event`).
+    pub fn from_parts(
+        headers: Option<&async_nats::HeaderMap>,
+        subject: &str,
+        body: Bytes,
+        sequence: u64,
+    ) -> Option<HookEvent> {
+        let h = headers?;
+        let get = |n: &str| h.get(n).map(|v| v.as_str().to_string());
+        let event = get("X-Gitea-Event").filter(|e| !e.is_empty())?;
+        let event_type = get("X-Gitea-Event-Type")
+            .or_else(|| subject.rsplit('.').next().map(str::to_string))
+            .unwrap_or_else(|| event.clone());
+        let event_id = get("ce-id")
+            .or_else(|| get("Nats-Msg-Id"))
+            .unwrap_or_else(|| format!("seq-{sequence}"));
+        Some(HookEvent {
+            event_id,
+            event,
+            event_type,
+            repo: get("ce-subject").unwrap_or_default(),
+            body,
+            sequence,
+        })
+    }
+}
+
+/// The outcome of one attempt.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The status, if the receiver answered.
+    pub status: Option<u16>,
+    /// What the answer means.
+    pub verdict: Verdict,
+    /// The start of the answer's body.
+    pub excerpt: String,
+    /// The error without an answer (no URL in it).
+    pub error: Option<String>,
+}
+
+/// Sends deliveries to one receiver.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    pub receiver: Arc<Receiver>,
+}
+
+impl Sender {
+    pub fn new(receiver: Arc<Receiver>) -> Result<Sender, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("gitea-nats-relay/", env!("CARGO_PKG_VERSION")))
+            // A redirect is the receiver's answer, not a place to resend the body to (a
+            // followed 302 turns the POST into a GET): it is a refusal.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(receiver.timeout)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "receiver {}: cannot build the HTTP client: {e}",
+                    receiver.name
+                )
+            })?;
+        Ok(Sender { client, receiver })
+    }
+
+    /// One attempt to deliver `hook`.
+    pub async fn attempt(&self, hook: &HookEvent) -> Attempt {
+        let r = &self.receiver;
+        let id = delivery::delivery_id(&hook.event_id, &r.name);
+        let method = match r.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+        };
+        let mut req = self
+            .client
+            .request(method, r.url.expose().trim())
+            .body(hook.body.clone());
+        for (name, value) in delivery::headers(
+            &id,
+            &hook.event,
+            &hook.event_type,
+            &hook.body,
+            r.secret.as_ref(),
+            r.authorization.as_ref(),
+        ) {
+            req = req.header(name, value);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body = match tokio::time::timeout(r.timeout, resp.bytes()).await {
+                    Ok(Ok(b)) => b,
+                    _ => Bytes::new(),
+                };
+                Attempt {
+                    status: Some(status),
+                    verdict: delivery::verdict(status, retry_after.as_deref(), SystemTime::now()),
+                    excerpt: delivery::excerpt(&body, EXCERPT),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "cannot connect"
+                } else {
+                    "request failed"
+                };
+                // without_url: the URL may carry a token.
+                let e = e.without_url();
+                Attempt {
+                    status: None,
+                    verdict: Verdict::Retry(None),
+                    excerpt: String::new(),
+                    error: Some(format!("{kind}: {e}")),
+                }
+            }
+        }
+    }
+}
+
+/// How one event ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A 2xx after this many attempts.
+    Delivered { attempts: u32, status: u16 },
+    /// A dead letter (already counted, not yet stored).
+    Dead(Box<DeadLetter>),
+}
+
+/// Runs `fut` while sending `msg` in-progress acks every `every`, or stops at shutdown.
+async fn keeping<F: Future>(
+    msg: Option<&jetstream::Message>,
+    every: Duration,
+    shutdown: &mut Shutdown,
+    fut: F,
+) -> Option<F::Output> {
+    tokio::pin!(fut);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            _ = tick.tick() => {
+                if let Some(m) = msg {
+                    let _ = m.ack_with(AckKind::Progress).await;
+                }
+            }
+            _ = shutdown.wait() => return None,
+        }
+    }
+}
+
+/// Delivers one event with retries (backoff with jitter, `Retry-After` honoured) until a
+/// 2xx, a refusal, `max_attempts` or `give_up_after`; `None` when shutdown came first (the
+/// event stays unacknowledged and is handed out again).
+pub async fn deliver(
+    sender: &Sender,
+    hook: &HookEvent,
+    msg: Option<&jetstream::Message>,
+    telemetry: &Telemetry,
+    shutdown: &mut Shutdown,
+) -> Option<Outcome> {
+    let r = &sender.receiver;
+    let started = Instant::now();
+    let progress_every = r.ack_wait / 3;
+    let mut backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(r.backoff_min)
+        .with_max_delay(r.backoff_max)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let a = keeping(msg, progress_every, shutdown, sender.attempt(hook)).await?;
+        let wait = match a.verdict {
+            Verdict::Delivered => {
+                let status = a.status.unwrap_or(200);
+                telemetry.emit(telemetry::RelayDelivered {
+                    receiver: &r.name,
+                    event_id: &hook.event_id,
+                    event_type: &hook.event_type,
+                    repo: &hook.repo,
+                    status,
+                    attempts,
+                    took: started.elapsed(),
+                });
+                return Some(Outcome::Delivered { attempts, status });
+            }
+            Verdict::Refused => None,
+            Verdict::Retry(after) => {
+                let next = backoff.next().unwrap_or(r.backoff_max);
+                // Retry-After wins over the backoff (not below backoff_min: `0` must not spin).
+                Some(after.map_or(next, |after| after.max(r.backoff_min)))
+            }
+        };
+        let exhausted = r.max_attempts.is_some_and(|m| attempts >= m)
+            || wait.is_some_and(|w| started.elapsed() + w > r.give_up_after);
+        let why = a
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("HTTP {}", a.status.unwrap_or(0)));
+        match wait {
+            Some(wait) if !exhausted => {
+                telemetry.emit(telemetry::RelayRetry {
+                    receiver: &r.name,
+                    event_id: &hook.event_id,
+                    status: a.status,
+                    error: &why,
+                    attempt: attempts,
+                    wait,
+                });
+                keeping(msg, progress_every, shutdown, tokio::time::sleep(wait)).await?;
+            }
+            _ => {
+                let reason = match wait {
+                    None => format!("refused: {why}"),
+                    Some(_) => format!("gave up after {attempts} attempts: {why}"),
+                };
+                telemetry.emit(telemetry::RelayDeadLettered {
+                    receiver: &r.name,
+                    event_id: &hook.event_id,
+                    status: a.status,
+                    reason: &reason,
+                });
+                return Some(Outcome::Dead(Box::new(DeadLetter {
+                    receiver: r.name.clone(),
+                    event_id: hook.event_id.clone(),
+                    delivery_id: delivery::delivery_id(&hook.event_id, &r.name),
+                    event_type: hook.event_type.clone(),
+                    repo: hook.repo.clone(),
+                    stream_sequence: hook.sequence,
+                    status: a.status,
+                    reason,
+                    body_excerpt: a.excerpt,
+                    attempts,
+                    time: chrono::Utc::now().to_rfc3339(),
+                })));
+            }
+        }
+    }
+}
+
+/// The subject filter of every receiver's consumer: every hook event.
+pub fn filter_subject(prefix: &str) -> String {
+    format!("{prefix}.*.*.hook.*")
+}
+
+/// Creates or updates the receiver's durable consumer.
+pub async fn ensure_consumer(
+    stream: &jetstream::stream::Stream,
+    prefix: &str,
+    receiver: &Receiver,
+) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
+    let name = receiver.consumer_name();
+    let config = consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some(format!(
+            "gitea-nats-sourcer relay: hook events for receiver {}",
+            receiver.name
+        )),
+        filter_subject: filter_subject(prefix),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: receiver.ack_wait,
+        // One at a time: the stream's order per repository holds across retries.
+        max_ack_pending: 1,
+        // Retries are the relay's own (it keeps the event in progress); JetStream hands an
+        // event out again only after the relay died.
+        max_deliver: -1,
+        deliver_policy: match receiver.start {
+            Start::New => consumer::DeliverPolicy::New,
+            Start::All => consumer::DeliverPolicy::All,
+        },
+        ..Default::default()
+    };
+    match stream.get_consumer::<consumer::pull::Config>(&name).await {
+        Ok(mut existing) => {
+            // Resume where it was: the start policy of a consumer cannot change, the rest
+            // (filter, ack wait) is brought up to date.
+            let mut config = config;
+            if let Ok(info) = existing.info().await {
+                config.deliver_policy = info.config.deliver_policy;
+            }
+            stream
+                .update_consumer(config)
+                .await
+                .map_err(|e| format!("consumer {name}: cannot update it: {e}"))
+        }
+        Err(_) => stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| format!("consumer {name}: cannot create it: {e}")),
+    }
+}
+
+/// The loop of one receiver until shutdown. Failures of the consumer (NATS gone) are
+/// retried after a pause; nothing here ends the relay.
+pub async fn run(
+    js: jetstream::Context,
+    stream_name: String,
+    prefix: String,
+    sender: Sender,
+    dead_letters: async_nats::jetstream::kv::Store,
+    telemetry: Telemetry,
+    mut shutdown: Shutdown,
+) {
+    let r = sender.receiver.clone();
+    let mut pause = Duration::from_millis(500);
+    while !shutdown.is_fired() {
+        match serve(
+            &js,
+            &stream_name,
+            &prefix,
+            &sender,
+            &dead_letters,
+            &telemetry,
+            &mut shutdown,
+        )
+        .await
+        {
+            Ok(()) => return,
+            Err(e) => {
+                telemetry.emit(telemetry::RelayConsumerFailed {
+                    receiver: &r.name,
+                    error: &e,
+                    wait: pause,
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.wait() => return,
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn serve(
+    js: &jetstream::Context,
+    stream_name: &str,
+    prefix: &str,
+    sender: &Sender,
+    dead_letters: &async_nats::jetstream::kv::Store,
+    telemetry: &Telemetry,
+    shutdown: &mut Shutdown,
+) -> Result<(), String> {
+    let r = sender.receiver.clone();
+    let stream = js
+        .get_stream(stream_name)
+        .await
+        .map_err(|e| format!("stream {stream_name}: {e}"))?;
+    let consumer = ensure_consumer(&stream, prefix, &r).await?;
+    telemetry.emit(telemetry::RelayReceiverStarted {
+        receiver: &r.name,
+        url: &r.shown,
+        consumer: &r.consumer_name(),
+    });
+    // The backlog, from the consumer's own count, every few seconds (also while one event
+    // is retried for hours); the oldest undelivered age from the event in hand.
+    let in_hand = Arc::new(AtomicI64::new(0));
+    let _watcher = AbortOnDrop(tokio::spawn(watch_backlog(
+        consumer.clone(),
+        r.name.clone(),
+        in_hand.clone(),
+        telemetry.clone(),
+    )));
+    // The stream sequence last acknowledged by this loop.
+    let mut last_acked: Option<u64> = None;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("consumer {}: {e}", r.consumer_name()))?;
+    loop {
+        let next = tokio::select! {
+            m = messages.next() => m,
+            _ = shutdown.wait() => return Ok(()),
+        };
+        let msg = match next {
+            None => return Err("the consumer's message stream ended".into()),
+            Some(Err(e)) => return Err(format!("consumer {}: {e}", r.consumer_name())),
+            Some(Ok(m)) => m,
+        };
+        let (sequence, pending, published, delivered) = match msg.info() {
+            Ok(i) => (
+                i.stream_sequence,
+                i.pending,
+                i.published.unix_timestamp(),
+                i.delivered,
+            ),
+            Err(_) => (0, 0, chrono::Utc::now().timestamp(), 1),
+        };
+        // Handed out again: after a restart (the relay died holding it), or because an ack
+        // or progress reached the server later than ack_wait (a starved host). One event is
+        // in hand at a time, in stream order, so a sequence at or below the last one
+        // acknowledged here was delivered already: acknowledged again, not POSTed again.
+        let stale = sequence != 0 && last_acked.is_some_and(|l| sequence <= l);
+        if delivered > 1 {
+            telemetry.emit(telemetry::RelayRedelivered {
+                receiver: &r.name,
+                sequence,
+                delivered,
+                stale,
+            });
+        }
+        if stale {
+            ack(&msg, AckKind::Ack).await;
+            continue;
+        }
+        in_hand.store(published.max(1), Ordering::Relaxed);
+        telemetry.emit(telemetry::RelayBacklog {
+            receiver: &r.name,
+            pending: pending + 1,
+            oldest_age: (chrono::Utc::now().timestamp() - published).max(0) as f64,
+        });
+        let Some(hook) = HookEvent::from_parts(
+            msg.headers.as_ref(),
+            msg.subject.as_str(),
+            msg.payload.clone(),
+            sequence,
+        ) else {
+            telemetry.emit(telemetry::RelaySkipped {
+                receiver: &r.name,
+                subject: msg.subject.as_str(),
+                why: "not a hook event (no X-Gitea-Event header)",
+            });
+            ack(&msg, AckKind::Term).await;
+            continue;
+        };
+        if !r.wants(&hook.event, &hook.repo) {
+            ack(&msg, AckKind::Ack).await;
+            last_acked = Some(sequence);
+            in_hand.store(0, Ordering::Relaxed);
+            done(telemetry, &r.name, pending);
+            continue;
+        }
+        let Some(outcome) = deliver(sender, &hook, Some(&msg), telemetry, shutdown).await else {
+            // Shutdown mid-delivery: unacknowledged, handed out again after a restart.
+            return Ok(());
+        };
+        if let Outcome::Dead(letter) = outcome {
+            // The letter must be stored before the event is acknowledged; if it cannot be,
+            // the event stays unacknowledged and this loop starts over (and tries again).
+            dead::put(dead_letters, &letter).await?;
+        }
+        ack(&msg, AckKind::Ack).await;
+        last_acked = Some(sequence);
+        in_hand.store(0, Ordering::Relaxed);
+        done(telemetry, &r.name, pending);
+    }
+}
+
+/// How often the backlog gauge is refreshed from the consumer's info.
+const BACKLOG_EVERY: Duration = Duration::from_secs(2);
+
+/// Aborts a task when dropped: the backlog watcher ends with its consumer's loop.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn watch_backlog(
+    mut consumer: consumer::Consumer<consumer::pull::Config>,
+    receiver: String,
+    in_hand: Arc<AtomicI64>,
+    telemetry: Telemetry,
+) {
+    loop {
+        tokio::time::sleep(BACKLOG_EVERY).await;
+        if let Ok(info) = consumer.info().await {
+            let published = in_hand.load(Ordering::Relaxed);
+            let oldest_age = match published {
+                0 => 0.0,
+                t => (chrono::Utc::now().timestamp() - t).max(0) as f64,
+            };
+            telemetry.emit(telemetry::RelayBacklog {
+                receiver: &receiver,
+                pending: info.num_pending + info.num_ack_pending as u64,
+                oldest_age,
+            });
+        }
+    }
+}
+
+async fn ack(msg: &jetstream::Message, kind: AckKind) {
+    // A lost ack means the event is handed out again after ack_wait: at least once, with
+    // the same delivery id. Nothing else to do about it.
+    let _ = msg.ack_with(kind).await;
+}
+
+fn done(telemetry: &Telemetry, receiver: &str, pending: u64) {
+    if pending == 0 {
+        telemetry.emit(telemetry::RelayBacklog {
+            receiver,
+            pending: 0,
+            oldest_age: 0.0,
+        });
+    }
+}
