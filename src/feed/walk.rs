@@ -212,32 +212,25 @@ pub async fn walk_back_to_known(
         // moves under a live walk: where a second left the pages it was on, the run proves
         // nothing and the next pass reads the window again).
         let layout = got.runs.iter().rposition(|r| r.first_page == 1);
-        if pass % 2 == 0
-            && let Some(layout) = layout
-            && targeted_runs(client, spec, None, cutoff, layout, &mut got).await?
-        {
-            unproven = got.unproven(cutoff);
-            match unproven {
-                None => break,
-                Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
-                    source: spec,
-                    pass: pass as u64,
-                    unproven: t,
-                }),
+        let targeted = match layout {
+            Some(layout) if pass % 2 == 0 => {
+                targeted_runs(client, spec, None, cutoff, layout, &mut got).await?
             }
-            continue;
+            _ => false,
+        };
+        if !targeted {
+            let end = live_pass(client, spec, depth, &mut got).await?;
+            if let PassEnd::TooDeep = end {
+                let newest = got
+                    .rows
+                    .iter()
+                    .map(|r| r.activity.created)
+                    .max()
+                    .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
+                return Ok(LiveWalk::TooDeep { newest });
+            }
+            exhausted = matches!(end, PassEnd::Exhausted);
         }
-        let end = live_pass(client, spec, depth, &mut got).await?;
-        if let PassEnd::TooDeep = end {
-            let newest = got
-                .rows
-                .iter()
-                .map(|r| r.activity.created)
-                .max()
-                .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
-            return Ok(LiveWalk::TooDeep { newest });
-        }
-        exhausted = matches!(end, PassEnd::Exhausted);
         unproven = got.unproven(cutoff);
         match unproven {
             None => break,
