@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
-use futures::StreamExt;
 use serde_json::Value;
 
 /// One stored message with every header.
@@ -36,28 +33,8 @@ impl RawMsg {
 
 /// Every message of the stream with its headers, in stream order.
 pub async fn read_raw(nats_url: &str, stream: &str) -> Vec<RawMsg> {
-    let client = async_nats::connect(nats_url).await.expect("connect");
-    let js = async_nats::jetstream::new(client);
-    let mut s = js.get_stream(stream).await.expect("stream exists");
-    let n = s.info().await.expect("info").state.messages as usize;
-    if n == 0 {
-        return Vec::new();
-    }
-    let consumer = s
-        .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .expect("stream read in time")
-            .expect("message")
-            .expect("message ok");
+    let mut out = Vec::new();
+    for m in super::stream_messages(nats_url, stream).await {
         let mut headers = HashMap::new();
         if let Some(h) = m.headers.as_ref() {
             for (k, v) in h.iter() {

@@ -201,8 +201,9 @@ pub async fn stream_count(nats_url: &str, stream: &str) -> u64 {
     }
 }
 
-/// Every message of the stream, in stream order.
-pub async fn read_stream(nats_url: &str, stream: &str) -> Vec<Msg> {
+/// Every message of the stream as JetStream stored it, in stream order (an ordered consumer
+/// from the first message; at most 10 s a message).
+pub async fn stream_messages(nats_url: &str, stream: &str) -> Vec<async_nats::jetstream::Message> {
     let client = async_nats::connect(nats_url).await.expect("connect");
     let js = async_nats::jetstream::new(client);
     let mut s = js.get_stream(stream).await.expect("stream exists");
@@ -225,22 +226,33 @@ pub async fn read_stream(nats_url: &str, stream: &str) -> Vec<Msg> {
             .expect("stream read in time")
             .expect("message")
             .expect("message ok");
-        let msg_id = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let info = m.info().expect("a stream message has info");
-        out.push(Msg {
-            subject: m.subject.to_string(),
-            msg_id,
-            body: serde_json::from_slice(&m.payload).expect("body is JSON"),
-            seq: info.stream_sequence,
-            stored_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
-        });
+        out.push(m);
     }
     out
+}
+
+/// Every message of the stream, in stream order.
+pub async fn read_stream(nats_url: &str, stream: &str) -> Vec<Msg> {
+    stream_messages(nats_url, stream)
+        .await
+        .into_iter()
+        .map(|m| {
+            let msg_id = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let info = m.info().expect("a stream message has info");
+            Msg {
+                subject: m.subject.to_string(),
+                msg_id,
+                body: serde_json::from_slice(&m.payload).expect("body is JSON"),
+                seq: info.stream_sequence,
+                stored_ms: (info.published.unix_timestamp_nanos() / 1_000_000) as i64,
+            }
+        })
+        .collect()
 }
 
 /// Asserts every id is unique and returns a map id -> count for diagnostics.
@@ -414,28 +426,8 @@ pub struct StoredMsg {
 
 /// Every message of the stream with headers and store times, in stream order.
 pub async fn read_stream_stored(nats_url: &str, stream: &str) -> Vec<StoredMsg> {
-    let client = async_nats::connect(nats_url).await.expect("connect");
-    let js = async_nats::jetstream::new(client);
-    let mut s = js.get_stream(stream).await.expect("stream exists");
-    let n = s.info().await.expect("info").state.messages as usize;
-    if n == 0 {
-        return Vec::new();
-    }
-    let consumer = s
-        .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .expect("consumer");
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
-            .await
-            .expect("stream read in time")
-            .expect("message")
-            .expect("message ok");
+    let mut out = Vec::new();
+    for m in stream_messages(nats_url, stream).await {
         let header = |name: &str| {
             m.headers
                 .as_ref()
