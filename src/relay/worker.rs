@@ -181,15 +181,17 @@ pub enum Outcome {
     Dead(Box<DeadLetter>),
 }
 
-/// Runs `fut` while sending `msg` in-progress acks every `every`, or stops at shutdown.
+/// Runs `fut` while sending `msg` in-progress acks at each `tick`, or stops at shutdown.
+/// One `tick` serves every attempt and wait of an event, so the acks keep their pace across
+/// them (a timer started afresh for each short attempt and wait left gaps longer than
+/// `ack_wait / 3`, and JetStream handed the event out again on a busy host).
 async fn keeping<F: Future>(
     msg: Option<&jetstream::Message>,
-    every: Duration,
+    tick: &mut tokio::time::Interval,
     shutdown: &mut Shutdown,
     fut: F,
 ) -> Option<F::Output> {
     tokio::pin!(fut);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tokio::select! {
             out = &mut fut => return Some(out),
@@ -216,6 +218,9 @@ pub async fn deliver(
     let r = &sender.receiver;
     let started = Instant::now();
     let progress_every = r.ack_wait / 3;
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + progress_every, progress_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = backon::ExponentialBuilder::default()
         .with_min_delay(r.backoff_min)
         .with_max_delay(r.backoff_max)
@@ -225,7 +230,7 @@ pub async fn deliver(
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        let a = keeping(msg, progress_every, shutdown, sender.attempt(hook)).await?;
+        let a = keeping(msg, &mut tick, shutdown, sender.attempt(hook)).await?;
         let wait = match a.verdict {
             Verdict::Delivered => {
                 let status = a.status.unwrap_or(200);
@@ -263,7 +268,7 @@ pub async fn deliver(
                     attempt: attempts,
                     wait,
                 });
-                keeping(msg, progress_every, shutdown, tokio::time::sleep(wait)).await?;
+                keeping(msg, &mut tick, shutdown, tokio::time::sleep(wait)).await?;
             }
             _ => {
                 let reason = match wait {
