@@ -553,9 +553,10 @@ async fn a_window_deeper_than_live_pages_is_read_live_not_day_by_day() {
 /// (skipping it: the repository source owns it). After the restart the repository source,
 /// finding no cursor of its own, took the repository over from the org's cursor as if the
 /// org had published it, and its history was never published. The org's cursor now records
-/// the repositories it left to other sources, and those take nothing over from it.
+/// the repositories it left to other sources and its position when it left each; such a
+/// source takes over from there (here: the beginning).
 #[tokio::test]
-async fn a_repo_source_that_never_wrote_a_cursor_takes_nothing_over_from_its_org() {
+async fn a_repo_source_that_never_wrote_a_cursor_takes_over_where_its_org_left_it() {
     let nats = Nats::start().await;
     let g = gitea().await;
     g.add_org("acme");

@@ -3,6 +3,7 @@
 //! The design is in `state::cursor`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, FixedOffset, TimeZone};
 
@@ -15,7 +16,7 @@ use crate::pipeline::{Context, Pending, PollError, Target, hooks, stored_op_type
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, Identity, MAX_SEEN, SeenSet};
+use crate::state::cursor::{Cursor, Gap, Identity, LeftTo, MAX_SEEN, SeenSet};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -43,6 +44,9 @@ pub struct FeedPoller {
     state: Option<Stored>,
     /// When this source was configured in this process (start or reload).
     configured_at: chrono::DateTime<chrono::Utc>,
+    /// The position of the cursor as last read or written (`i64::MIN`: not yet): where an
+    /// org or user source last published a repository it now leaves to a `repo:` source.
+    committed_position: AtomicI64,
 }
 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
@@ -65,6 +69,7 @@ impl FeedPoller {
             source,
             state: None,
             configured_at: chrono::Utc::now(),
+            committed_position: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -85,7 +90,11 @@ impl FeedPoller {
             Some(s) => s,
             None => match self.ctx.store.load(&self.source.spec).await? {
                 // A cursor handed over to another source is that source's history now.
-                Some(s) if s.cursor.handed_to.is_none() => s,
+                Some(s) if s.cursor.handed_to.is_none() => {
+                    self.committed_position
+                        .store(s.cursor.position, Ordering::Relaxed);
+                    s
+                }
                 _ => match self.initial(shutdown).await? {
                     Some(s) => s,
                     None => {
@@ -205,7 +214,7 @@ impl FeedPoller {
     /// says, so that it neither publishes again what that source published (the window's
     /// identities are in the cross-feed index) nor skips what it had not reached yet.
     async fn handover(&self) -> Result<Option<Stored>, PollError> {
-        let SourceSpec::Repo { owner, .. } = &self.source.spec else {
+        let SourceSpec::Repo { owner, name } = &self.source.spec else {
             return Ok(None);
         };
         let from = {
@@ -216,16 +225,6 @@ impl FeedPoller {
         let Some(prev) = self.ctx.store.load(&from).await? else {
             return Ok(None);
         };
-        // That source left this repository to this one (configured before, its cursor never
-        // written): it published none of it, so there is nothing to take over.
-        if let SourceSpec::Repo { owner, name } = &self.source.spec
-            && prev
-                .cursor
-                .left_to
-                .contains(&format!("{owner}/{name}").to_lowercase())
-        {
-            return Ok(None);
-        }
         // Only a cursor older than this source's configuration published the repository:
         // on a fresh install both start together and the other source never owned it.
         if prev
@@ -235,7 +234,16 @@ impl FeedPoller {
         {
             return Ok(None);
         }
-        let mut cursor = Cursor::new(prev.cursor.position, prev.cursor.floor);
+        // That source left this repository to this one at some position, and skipped it
+        // since: take it over from there.
+        let repo = format!("{owner}/{name}").to_lowercase();
+        let from_position = prev
+            .cursor
+            .left_to
+            .iter()
+            .find(|l| l.repo == repo)
+            .map_or(prev.cursor.position, |l| l.from);
+        let mut cursor = Cursor::new(from_position, prev.cursor.floor);
         cursor.floor_day = prev.cursor.floor_day;
         self.ctx.telemetry.emit(telemetry::CursorHandedOver {
             from: &from,
@@ -491,17 +499,37 @@ impl FeedPoller {
 
     async fn commit(&self, stored: &mut Stored) -> Result<(), PollError> {
         stored.cursor.updated_at = chrono::Utc::now();
-        stored.cursor.left_to = self
+        let others = self
             .ctx
             .owners
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .left_to_others(&self.source.spec);
+        // A repository newly left to another source was last published by this one up to
+        // the position of this cursor's previous write (this process skipped it since).
+        // A cursor being created has published nothing of it: its own position.
+        let previous = match self.committed_position.load(Ordering::Relaxed) {
+            i64::MIN => stored.cursor.position,
+            p => p,
+        };
+        let mut left: Vec<LeftTo> = Vec::with_capacity(others.len());
+        for repo in others {
+            let from = stored
+                .cursor
+                .left_to
+                .iter()
+                .find(|l| l.repo == repo)
+                .map_or(previous, |l| l.from);
+            left.push(LeftTo { repo, from });
+        }
+        stored.cursor.left_to = left;
         stored.revision = self
             .ctx
             .store
             .save(&self.source.spec, &stored.cursor, stored.revision)
             .await?;
+        self.committed_position
+            .store(stored.cursor.position, Ordering::Relaxed);
         self.ctx.telemetry.emit(telemetry::CursorWritten {
             source: &self.source.spec,
             newest: stored.cursor.newest.as_deref(),

@@ -223,14 +223,24 @@ pub struct Cursor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed_to: Option<String>,
     /// An org or user cursor: the repositories of that org or user that other (`repo:`)
-    /// sources published at its last write (`owner/name`, lower case). A `repo:` source of
-    /// one of them without a cursor of its own starts as `start` says instead of taking
-    /// over from this cursor: this source published none of it.
+    /// sources publish, each with this cursor's position when it stopped publishing it. A
+    /// `repo:` source of one of them without a cursor of its own takes the repository over
+    /// from there, not from this cursor's position now (it skipped the repository since).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub left_to: Vec<String>,
+    pub left_to: Vec<LeftTo>,
     /// First write (absent in cursors written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A repository an org or user cursor left to its `repo:` source, and from where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftTo {
+    /// `owner/name`, lower case.
+    pub repo: String,
+    /// The cursor's position when it stopped publishing the repository: everything of it up
+    /// to there was published by this cursor's source.
+    pub from: i64,
 }
 
 impl Cursor {
