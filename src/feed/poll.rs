@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, FixedOffset, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
 use super::walk::{self, Depth, LiveWalk, Walked};
 use crate::config::{Source, StartAt};
@@ -353,48 +353,90 @@ impl FeedPoller {
             from: first_day,
             to: last_day,
         });
-        let mut days = walk::DayWalker::new(&ctx.client, spec, last_day);
-        for day in first_day.iter_days().take_while(|d| *d <= last_day) {
+        // Every day before the last is walked ahead of its publication (`DaysAhead`: the
+        // next day is read while this one is published, acknowledged and committed); the
+        // cursor still moves day by day, in order, after every acknowledged batch.
+        let before_last: Vec<NaiveDate> = first_day
+            .iter_days()
+            .take_while(|d| *d < last_day)
+            .collect();
+        let expected = before_last.len();
+        let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day).ahead(before_last);
+        let mut taken = 0;
+        loop {
             if shutdown.is_fired() {
                 report.stopped = true;
-                break;
+                return Ok(());
             }
-            // The last day is read from the head down to the cursor's cutoff, as a live
-            // poll reads: `date=` would read the whole of today again at every poll of a
-            // source whose trailing window is deeper than `live_pages`, and no day after it
-            // can hide the end of it.
-            let walked = if day == last_day {
-                self.head(stored, shutdown).await?
-            } else {
-                read(shutdown, days.day(day)).await?
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.wait() => None,
+                n = ahead.next() => Some(n),
             };
-            let Some(walked) = walked else {
+            let Some(next) = next else {
                 report.stopped = true;
+                return Ok(());
+            };
+            let Some((_, walked)) = next else {
+                // The walks ended: every day must have come, or the head would skip some.
+                if taken < expected {
+                    return Err(GiteaError::Request(format!(
+                        "the day walks of {spec} ended after {taken} of {expected} days"
+                    ))
+                    .into());
+                }
                 break;
             };
-            report.read += walked.rows.len();
-            report.days += 1;
-            let before = stored.cursor.clone();
-            let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
-            self.process(stored, walked.rows, walked.unproven, report, shutdown)
-                .await?;
-            // Every row of the day is held (or the cursor stops below the unproven second):
-            // rows another source publishes move the position too, so a source whose newest
-            // rows are all another's does not read today again at every poll.
-            if let Some(newest) = newest_read
-                && !report.stopped
-            {
-                let to = walked.unproven.map_or(newest, |u| newest.min(u));
-                stored.cursor.advance(to, ctx.lookback);
-            }
-            if stored.cursor != before {
-                self.commit(stored).await?;
-            }
-            if report.stopped || walked.unproven.is_some() {
-                break;
+            taken += 1;
+            if !self.take_day(stored, walked?, report, shutdown).await? {
+                return Ok(());
             }
         }
+        drop(ahead);
+        if shutdown.is_fired() {
+            report.stopped = true;
+            return Ok(());
+        }
+        // The last day is read from the head down to the cursor's cutoff, as a live poll
+        // reads: `date=` would read the whole of today again at every poll of a source
+        // whose trailing window is deeper than `live_pages`, and no day after it can hide
+        // the end of it.
+        let Some(walked) = self.head(stored, shutdown).await? else {
+            report.stopped = true;
+            return Ok(());
+        };
+        self.take_day(stored, walked, report, shutdown).await?;
         Ok(())
+    }
+
+    /// Publishes one day of a catch-up and moves the cursor over it. `false`: stop the
+    /// catch-up here (shutdown, or a second of the day not proven whole).
+    async fn take_day(
+        &self,
+        stored: &mut Stored,
+        walked: Walked,
+        report: &mut PollReport,
+        shutdown: &mut Shutdown,
+    ) -> Result<bool, PollError> {
+        report.read += walked.rows.len();
+        report.days += 1;
+        let before = stored.cursor.clone();
+        let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
+        self.process(stored, walked.rows, walked.unproven, report, shutdown)
+            .await?;
+        // Every row of the day is held (or the cursor stops below the unproven second):
+        // rows another source publishes move the position too, so a source whose newest
+        // rows are all another's does not read today again at every poll.
+        if let Some(newest) = newest_read
+            && !report.stopped
+        {
+            let to = walked.unproven.map_or(newest, |u| newest.min(u));
+            stored.cursor.advance(to, self.ctx.lookback);
+        }
+        if stored.cursor != before {
+            self.commit(stored).await?;
+        }
+        Ok(!report.stopped && walked.unproven.is_none())
     }
 
     /// Every row from the head of the feed down to the cursor's cutoff, however deep.
