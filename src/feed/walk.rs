@@ -291,8 +291,8 @@ async fn full_run(
         let mut pages = vec![p];
         // The pages after this one that the total announces, read ahead in order.
         let ahead = match (stop_below, announced) {
-            (None, Some(last)) if last > page => page + 1..=last,
-            _ => 1..=0,
+            (None, Some(last)) if last > page => page + 1..last + 1,
+            _ => page + 1..page + 1,
         };
         let mut rest = futures::stream::iter(ahead)
             .map(|n| client.feed_page(spec, n, date))
@@ -309,8 +309,7 @@ async fn full_run(
                 }
             };
             let end = p.served == 0 || !p.has_next;
-            let reached =
-                stop_below.is_some_and(|lo| p.rows.iter().any(|r| r.created_unix() < lo));
+            let reached = stop_below.is_some_and(|lo| p.rows.iter().any(|r| r.created_unix() < lo));
             got.add(&mut run, p);
             if end {
                 run.to_end = true;
