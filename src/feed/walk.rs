@@ -931,10 +931,13 @@ mod tests {
         assert_eq!(ids(&w.rows).len(), today);
         let pages = today.div_ceil(10);
         let requests = g.requests().len();
-        // One full pass, and re-reads of a few pages around split seconds: far fewer than
-        // the six full passes the budget allows.
+        // One full pass, and re-reads of the pages around split seconds: far fewer than the
+        // six full passes the budget allows. Here every page boundary splits a second of
+        // five rows, so a split second is proven only once the reads showed all five (each
+        // request shuffles them afresh): a full pass, a targeted one and, on most seeds, a
+        // third, whether pages are read one by one or three at once.
         assert!(
-            requests < 3 * pages,
+            requests <= 3 * pages,
             "{requests} requests for {pages} pages"
         );
         g.shutdown().await;
