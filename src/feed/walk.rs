@@ -759,6 +759,9 @@ impl DayWalker {
     ) {
         let mut pending: Option<(NaiveDate, Walked)> = None;
         for day in days {
+            // A day is walked only once the consumer has taken the one before the pending
+            // day: it holds one day, this task the pending one and the one it walks.
+            let Ok(slot) = tx.reserve().await else { return };
             let walked = tokio::select! {
                 // The consumer stopped (an unproven day, an error, shutdown): stop reading.
                 _ = tx.closed() => return,
@@ -768,20 +771,30 @@ impl DayWalker {
                 Ok(w) => (Some((day, w)), None),
                 Err(e) => (None, Some(e)),
             };
-            if let Some((d, w)) = pending.take() {
-                // The walk of the day right after `d` tells the offset after it.
-                let hint = next
-                    .as_ref()
-                    .filter(|(n, _)| d.succ_opt() == Some(*n))
-                    .map(|(_, w)| w);
-                let done = self.finish(d, w, hint).await;
-                let ok = done.is_ok();
-                if tx.send((d, done)).await.is_err() || !ok {
-                    return;
+            let slot = match pending.take() {
+                Some((d, w)) => {
+                    // The walk of the day right after `d` tells the offset after it.
+                    let hint = next
+                        .as_ref()
+                        .filter(|(n, _)| d.succ_opt() == Some(*n))
+                        .map(|(_, w)| w);
+                    let done = self.finish(d, w, hint).await;
+                    let ok = done.is_ok();
+                    slot.send((d, done));
+                    if !ok {
+                        return;
+                    }
+                    None
                 }
-            }
+                None => Some(slot),
+            };
             if let Some(e) = failed {
-                let _ = tx.send((day, Err(e))).await;
+                match slot {
+                    Some(slot) => slot.send((day, Err(e))),
+                    None => {
+                        let _ = tx.send((day, Err(e))).await;
+                    }
+                }
                 return;
             }
             pending = next;
@@ -797,10 +810,10 @@ impl DayWalker {
 ///
 /// A catch-up or backfill reads the next day while the current one is published and
 /// acknowledged and its cursor (or ledger) written: the walk runs in a task of its own,
-/// which finishes a day only once the day after it is walked (for the offset after it)
-/// and then waits until the consumer takes it. So at most three days are in memory beside
-/// the one being published (one handed over, one finished and waiting, one being walked),
-/// however long the gap. Walks only read: dropping this (an unproven day, an error,
+/// which finishes a day only once the day after it is walked (for the offset after it),
+/// and starts walking a day only once the consumer has taken the one handed over before.
+/// So at most two days are in memory beside the one being published (one finished and
+/// waiting or handed over, one being walked), however long the gap. Walks only read: dropping this (an unproven day, an error,
 /// shutdown) stops the task and loses nothing.
 pub struct DaysAhead {
     rx: tokio::sync::mpsc::Receiver<(NaiveDate, Result<Walked, GiteaError>)>,
