@@ -102,6 +102,10 @@ pub async fn connect(
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
         telemetry: telemetry.clone(),
         failing: Default::default(),
+        cadence: crate::cadence::Cadence::new(
+            f64::from(cfg.gitea.requests_per_second),
+            cfg.poll.max_interval,
+        ),
     });
     Ok(Some(Services {
         ctx,

@@ -333,6 +333,11 @@ pub struct PollConfig {
     /// How often an org source with `repos = true` lists its repositories again.
     #[serde(default = "default_repos_refresh", deserialize_with = "duration")]
     pub repos_refresh: Duration,
+    /// The longest a quiet source waits between polls when the polls of every source do
+    /// not fit the request budget (see `cadence`): active sources keep their interval, the
+    /// quiet ones share the rest of the budget, each waiting at most this long.
+    #[serde(default = "default_max_interval", deserialize_with = "duration")]
+    pub max_interval: Duration,
     /// Also publish, for every action Gitea would send a webhook for, the payload Gitea would
     /// POST, on `{prefix}.{owner}.{repo}.hook.{event_type}` (CloudEvents binary mode); a
     /// source may override it. Costs requests: see the README's table of event types.
@@ -345,6 +350,10 @@ pub struct PollConfig {
 }
 
 fn default_repos_refresh() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_max_interval() -> Duration {
     Duration::from_secs(600)
 }
 
@@ -370,6 +379,7 @@ impl Default for PollConfig {
             jitter: default_jitter(),
             live_pages: default_live_pages(),
             repos_refresh: default_repos_refresh(),
+            max_interval: default_max_interval(),
             webhooks: false,
             push_files: false,
         }

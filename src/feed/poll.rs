@@ -130,6 +130,7 @@ impl FeedPoller {
                     cutoff,
                     max_pages: ctx.live_pages,
                     settled: Some(stored.cursor.position),
+                    read_ahead: false,
                 },
                 Some(&stored.cursor.seen),
             ),
@@ -449,6 +450,7 @@ impl FeedPoller {
             cutoff: stored.cursor.cutoff(self.ctx.lookback),
             max_pages: usize::MAX,
             settled: None,
+            read_ahead: true,
         };
         let walked = read(
             shutdown,

@@ -133,6 +133,11 @@ pub struct Depth {
     /// depth. A window deeper than `max_pages` (a busy feed, a long lookback) is still a
     /// live poll: a day-by-day catch-up would read the whole of today instead.
     pub settled: Option<i64>,
+    /// Read up to [`PAGES_AHEAD`] pages at once (those the first page's total announces):
+    /// for a walk known to be deep (the last day of a catch-up), where the few pages read
+    /// past the cutoff cost less than reading one page at a time. A live poll reads one by
+    /// one: its window usually ends on the first page or two.
+    pub read_ahead: bool,
 }
 
 impl Depth {
@@ -142,6 +147,7 @@ impl Depth {
             cutoff,
             max_pages,
             settled: None,
+            read_ahead: false,
         }
     }
 }
@@ -159,8 +165,27 @@ async fn live_pass(
     };
     let mut page = 1;
     let mut settled = false;
+    let first = client.feed_page(spec, 1, None).await?;
+    let limit = client.page_limit().max(1) as u64;
+    let announced = first.total.map_or(1, |t| t.div_ceil(limit) as usize);
+    let ahead = match depth.read_ahead {
+        true => PAGES_AHEAD,
+        false => 1,
+    };
+    // Pages 2 to the announced last, `ahead` at once, in order; then one by one should the
+    // feed have grown.
+    let mut rest = futures::stream::iter(2..announced.min(depth.max_pages) + 1)
+        .map(|n| client.feed_page(spec, n, None))
+        .buffered(ahead);
+    let mut next = Some(first);
     let end = loop {
-        let p = client.feed_page(spec, page, None).await?;
+        let p = match next.take() {
+            Some(p) => p,
+            None => match rest.next().await {
+                Some(p) => p?,
+                None => client.feed_page(spec, page, None).await?,
+            },
+        };
         let reached = p.rows.iter().any(|r| r.created_unix() < depth.cutoff);
         settled |= depth
             .settled
@@ -279,13 +304,29 @@ async fn full_run(
     stop_below: Option<i64>,
     got: &mut Gathered,
 ) -> Result<(), GiteaError> {
+    full_run_from(client, spec, date, first_page, stop_below, None, got).await
+}
+
+/// [`full_run`], its first page already read (`read`: that page, read just before).
+async fn full_run_from(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: Option<NaiveDate>,
+    first_page: usize,
+    stop_below: Option<i64>,
+    mut read: Option<FeedPage>,
+    got: &mut Gathered,
+) -> Result<(), GiteaError> {
     let mut run = Run {
         first_page,
         ..Run::default()
     };
     let mut page = first_page;
     'run: loop {
-        let p = client.feed_page(spec, page, date).await?;
+        let p = match read.take() {
+            Some(p) => p,
+            None => client.feed_page(spec, page, date).await?,
+        };
         let limit = client.page_limit().max(1) as u64;
         let announced = p.total.map(|t| t.div_ceil(limit) as usize);
         let mut pages = vec![p];
@@ -397,6 +438,17 @@ pub async fn walk_day(
     spec: &SourceSpec,
     date: NaiveDate,
 ) -> Result<Walked, GiteaError> {
+    walk_day_from(client, spec, date, None).await
+}
+
+/// [`walk_day`], the day's first page already read (`first`: read just before, e.g.
+/// while the day before was walked).
+async fn walk_day_from(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: NaiveDate,
+    mut first: Option<FeedPage>,
+) -> Result<Walked, GiteaError> {
     let mut got = Gathered::default();
     let mut unproven = None;
     for pass in 0..MAX_PASSES {
@@ -408,7 +460,7 @@ pub async fn walk_day(
         if pass % 2 == 0
             || !targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?
         {
-            full_run(client, spec, Some(date), 1, None, &mut got).await?;
+            full_run_from(client, spec, Some(date), 1, None, first.take(), &mut got).await?;
         }
         unproven = got.unproven(i64::MIN);
         match unproven {
@@ -758,15 +810,32 @@ impl DayWalker {
         tx: tokio::sync::mpsc::Sender<(NaiveDate, Result<Walked, GiteaError>)>,
     ) {
         let mut pending: Option<(NaiveDate, Walked)> = None;
-        for day in days {
-            // A day is walked only once the consumer has taken the one before the pending
-            // day: it holds one day, this task the pending one and the one it walks.
+        // The first page of each day is read while the day before is walked, so the walk of
+        // a day starts with its pages read ahead (they are known only from a first answer's
+        // total) and the budget stays busy across the change of day.
+        let mut first: Option<FeedPage> = None;
+        for (i, &day) in days.iter().enumerate() {
+            // A day is walked only once the consumer has taken the one handed over before:
+            // it holds one day, this task the pending one and the one it walks.
             let Ok(slot) = tx.reserve().await else { return };
-            let walked = tokio::select! {
+            let next_day = days.get(i + 1).copied();
+            let (client, spec) = (&self.client, &self.spec);
+            let both = async {
+                let next_first = async {
+                    match next_day {
+                        Some(d) => client.feed_page(spec, 1, Some(d)).await.map(Some),
+                        None => Ok(None),
+                    }
+                };
+                tokio::join!(walk_day_from(client, spec, day, first.take()), next_first)
+            };
+            let (walked, next_first) = tokio::select! {
                 // The consumer stopped (an unproven day, an error, shutdown): stop reading.
                 _ = tx.closed() => return,
-                w = walk_day(&self.client, &self.spec, day) => w,
+                w = both => w,
             };
+            // A failed early read is read again by the walk of its day.
+            first = next_first.ok().flatten();
             let (next, failed) = match walked {
                 Ok(w) => (Some((day, w)), None),
                 Err(e) => (None, Some(e)),
@@ -811,9 +880,9 @@ impl DayWalker {
 /// A catch-up or backfill reads the next day while the current one is published and
 /// acknowledged and its cursor (or ledger) written: the walk runs in a task of its own,
 /// which finishes a day only once the day after it is walked (for the offset after it),
-/// and starts walking a day only once the consumer has taken the one handed over before.
-/// So at most two days are in memory beside the one being published (one finished and
-/// waiting or handed over, one being walked), however long the gap. Walks only read: dropping this (an unproven day, an error,
+/// and walks a day only once the consumer has taken the one handed over before. So at
+/// most two days are in memory beside the one being published (one finished and waiting
+/// or handed over, one being walked, and the first page of the next), however long the gap. Walks only read: dropping this (an unproven day, an error,
 /// shutdown) stops the task and loses nothing.
 pub struct DaysAhead {
     rx: tokio::sync::mpsc::Receiver<(NaiveDate, Result<Walked, GiteaError>)>,

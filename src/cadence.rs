@@ -1,0 +1,270 @@
+//! When each source polls next: a budget-aware cadence shared by every source.
+//!
+//! Every source asks for a poll every `interval`. While the polls of all sources fit the
+//! share of `gitea.requests_per_second` that polls may plan for ([`POLL_SHARE`]), that is
+//! what each gets. When they do not (thousands of sources, a low budget), the request
+//! limiter would queue every request behind every other, and the live delay of a busy
+//! source would grow with the number of quiet ones. So the cadence ranks sources by recent
+//! activity: a source that published within its last [`HOT_POLLS`] polls is *active* and
+//! keeps its interval; the others (*quiet*) are stretched by one common factor until the
+//! total fits, at most to `poll.max_interval`. Should the active sources alone exceed the
+//! share, they are stretched too, and the quiet ones wait `poll.max_interval`. The limiter
+//! still holds the total to `requests_per_second` whatever the plan; the cadence keeps its
+//! queue short, so what is active is published within about one interval.
+//!
+//! What a poll costs is learnt per source: the Gitea requests its polls made (a moving
+//! average), counted by the client for the task that runs the poll ([`count_requests`]).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The share of the request budget that regular polls may plan for; the rest is headroom
+/// for catch-ups, repository endpoints, retries and bursts.
+pub const POLL_SHARE: f64 = 0.8;
+
+/// A source that published within this many of its last polls is active.
+pub const HOT_POLLS: u32 = 4;
+
+tokio::task_local! {
+    static REQUESTS: Cell<u64>;
+}
+
+/// Counts one Gitea request for the poll running in this task, if any
+/// ([`count_requests`]); the client calls it for every request it sends.
+pub fn note_request() {
+    let _ = REQUESTS.try_with(|c| c.set(c.get() + 1));
+}
+
+/// Runs `f` and returns its output with the number of Gitea requests made by this task
+/// meanwhile (requests of tasks it spawns are not counted).
+pub async fn count_requests<T>(f: impl Future<Output = T>) -> (T, u64) {
+    REQUESTS
+        .scope(Cell::new(0), async {
+            let out = f.await;
+            (out, REQUESTS.with(|c| c.get()))
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    interval: Duration,
+    /// Requests per poll, a moving average.
+    cost: f64,
+    /// Polls in a row that published nothing.
+    quiet: u32,
+}
+
+impl Entry {
+    fn active(&self) -> bool {
+        self.quiet < HOT_POLLS
+    }
+    /// Requests per second at its own interval.
+    fn demand(&self) -> f64 {
+        self.cost / self.interval.as_secs_f64().max(0.001)
+    }
+}
+
+/// The cadence of every source of a run.
+#[derive(Debug)]
+pub struct Cadence {
+    /// Requests per second polls may plan for.
+    budget: f64,
+    /// The longest wait of a quiet source (never below its interval).
+    max_interval: Duration,
+    sources: Mutex<HashMap<String, Entry>>,
+}
+
+/// What [`Cadence::next_wait`] decided, for the caller's log line and metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Until the source's next poll (before jitter).
+    pub wait: Duration,
+    /// The source is active.
+    pub active: bool,
+    /// The requests per second every source's plan adds up to.
+    pub planned_rps: f64,
+}
+
+impl Cadence {
+    /// A cadence for a budget of `requests_per_second`, quiet sources waiting at most
+    /// `max_interval`.
+    pub fn new(requests_per_second: f64, max_interval: Duration) -> Cadence {
+        Cadence {
+            budget: (requests_per_second * POLL_SHARE).max(0.001),
+            max_interval,
+            sources: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// After a poll of `source` (configured `interval`) that made `requests` Gitea requests
+    /// and published `published` events: the wait until its next poll.
+    pub fn next_wait(
+        &self,
+        source: &str,
+        interval: Duration,
+        requests: u64,
+        published: usize,
+    ) -> Plan {
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let cost = requests.max(1) as f64;
+        let e = sources.entry(source.to_string()).or_insert(Entry {
+            interval,
+            cost,
+            quiet: 0,
+        });
+        e.interval = interval;
+        e.cost = 0.7 * e.cost + 0.3 * cost;
+        e.quiet = if published > 0 {
+            0
+        } else {
+            e.quiet.saturating_add(1)
+        };
+        let me = *e;
+        let (mut active, mut quiet) = (0.0, 0.0);
+        for e in sources.values() {
+            match e.active() {
+                true => active += e.demand(),
+                false => quiet += e.demand(),
+            }
+        }
+        let longest = |i: Duration| self.max_interval.max(i);
+        let (active_stretch, quiet_stretch) = if active + quiet <= self.budget {
+            (1.0, 1.0)
+        } else if active < self.budget {
+            (1.0, quiet / (self.budget - active))
+        } else {
+            (active / self.budget, f64::INFINITY)
+        };
+        let stretch = |e: &Entry| match e.active() {
+            true => active_stretch,
+            false => quiet_stretch,
+        };
+        let wait_of = |e: &Entry| {
+            let s = stretch(e);
+            match s.is_finite() {
+                true => e.interval.mul_f64(s.max(1.0)).min(longest(e.interval)),
+                false => longest(e.interval),
+            }
+        };
+        let planned_rps = sources
+            .values()
+            .map(|e| e.cost / wait_of(e).as_secs_f64().max(0.001))
+            .sum();
+        Plan {
+            wait: wait_of(&me),
+            active: me.active(),
+            planned_rps,
+        }
+    }
+
+    /// A source that stopped (removed on reload) no longer counts.
+    pub fn forget(&self, source: &str) {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(source);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn within_the_budget_every_source_keeps_its_interval() {
+        let c = Cadence::new(10.0, 600 * S);
+        // Five sources at one request every 30 s: far below 8 requests a second.
+        for i in 0..5 {
+            let p = c.next_wait(&format!("s{i}"), 30 * S, 1, 0);
+            assert_eq!(p.wait, 30 * S);
+        }
+        for _ in 0..10 {
+            assert_eq!(
+                c.next_wait("s0", 30 * S, 1, 0).wait,
+                30 * S,
+                "quiet, but room"
+            );
+        }
+    }
+
+    #[test]
+    fn over_the_budget_active_sources_keep_their_interval_and_quiet_ones_share_the_rest() {
+        let c = Cadence::new(10.0, 3600 * S);
+        // 10,000 quiet sources at one request every 30 s ask for 333 requests a second.
+        for i in 0..10_000 {
+            for _ in 0..HOT_POLLS {
+                c.next_wait(&format!("q{i}"), 30 * S, 1, 0);
+            }
+        }
+        // 100 active ones: 3.3 requests a second.
+        let mut last = None;
+        for i in 0..100 {
+            last = Some(c.next_wait(&format!("a{i}"), 30 * S, 1, 5));
+        }
+        let a = last.expect("a plan");
+        assert!(a.active);
+        assert_eq!(a.wait, 30 * S);
+        let q = c.next_wait("q0", 30 * S, 1, 0);
+        assert!(!q.active);
+        // The quiet ones share what is left of 8: 4.7 requests a second for 10,000.
+        let want = 10_000.0 / (8.0 - 100.0 / 30.0);
+        assert!(
+            (q.wait.as_secs_f64() - want).abs() < 30.0,
+            "{:?} vs {want}",
+            q.wait
+        );
+        assert!(q.planned_rps <= 8.0 + 0.01, "{}", q.planned_rps);
+        // A quiet source that publishes is active again at once.
+        let back = c.next_wait("q0", 30 * S, 1, 1);
+        assert!(back.active);
+        assert_eq!(back.wait, 30 * S);
+    }
+
+    #[test]
+    fn quiet_sources_wait_at_most_max_interval_and_active_ones_alone_over_budget_are_stretched() {
+        let c = Cadence::new(1.0, 120 * S);
+        for i in 0..100 {
+            for _ in 0..HOT_POLLS {
+                c.next_wait(&format!("q{i}"), 10 * S, 1, 0);
+            }
+        }
+        // 20 active sources at one request every 10 s (2 a second) over a share of 0.8.
+        for i in 0..20 {
+            c.next_wait(&format!("a{i}"), 10 * S, 1, 3);
+        }
+        let a = c.next_wait("a0", 10 * S, 1, 3);
+        assert_eq!(a.wait, Duration::from_secs_f64(10.0 * 2.0 / 0.8));
+        assert_eq!(c.next_wait("q0", 10 * S, 1, 0).wait, 120 * S);
+    }
+
+    #[test]
+    fn the_cost_of_a_poll_is_learnt_and_a_forgotten_source_no_longer_counts() {
+        let c = Cadence::new(10.0, 3600 * S);
+        // One source whose polls cost 40 requests every second: 40 a second, over 8.
+        for _ in 0..20 {
+            c.next_wait("big", S, 40, 0);
+        }
+        let p = c.next_wait("big", S, 40, 0);
+        assert!(p.wait >= 4 * S, "{:?}", p.wait);
+        assert!(p.planned_rps <= 8.01, "{}", p.planned_rps);
+        c.forget("big");
+        assert_eq!(c.next_wait("small", S, 1, 0).wait, S);
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_per_task() {
+        let ((), n) = count_requests(async {
+            note_request();
+            note_request();
+        })
+        .await;
+        assert_eq!(n, 2);
+        // Outside a counted poll, nothing is counted and nothing fails.
+        note_request();
+    }
+}
