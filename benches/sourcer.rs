@@ -176,6 +176,13 @@ async fn bench() -> Res<String> {
     ));
     let idle = steady_state(IDLE_SOURCES, idle_secs, clk_tck).await?;
 
+    let live_secs = env_usize("BENCH_LIVE_SECS", 180)? as u64;
+    progress(&format!(
+        "live: {} repositories in {LIVE_ORGS} orgs, {LIVE_ACTIVE_PERCENT} % active, {LIVE_RPS} requests/s, for {live_secs} s",
+        LIVE_ORGS * LIVE_REPOS_PER_ORG
+    ));
+    let live = live(live_secs, 2.0, clk_tck).await?;
+
     Ok(table(&Figures {
         avg_bytes,
         raw,
@@ -184,6 +191,7 @@ async fn bench() -> Res<String> {
         slow,
         small,
         idle,
+        live,
     }))
 }
 
@@ -934,7 +942,213 @@ async fn steady_state(sources: usize, secs: u64, clk_tck: f64) -> Res<Idle> {
 }
 
 // ---------------------------------------------------------------------------------------
-// 4. The table
+// 4. Live: many repositories, few of them active, a small budget
+
+/// Organisations, repositories per organisation, and the share of repositories that are
+/// active, of the live scenario.
+const LIVE_ORGS: usize = 200;
+const LIVE_REPOS_PER_ORG: usize = 50;
+const LIVE_ACTIVE_PERCENT: usize = 1;
+const LIVE_RPS: u32 = 10;
+const LIVE_INTERVAL_SECS: u64 = 15;
+
+struct Live {
+    repos: usize,
+    active_repos: usize,
+    active_orgs: usize,
+    actions: usize,
+    received: usize,
+    secs: u64,
+    warmup_secs: f64,
+    /// Delays from each action's creation to its event's arrival at a subscriber, sorted.
+    delays: Vec<f64>,
+    requests_per_sec: f64,
+    /// The most requests in any 10 s window of the measurement, per second.
+    max_window_rps: f64,
+    cpu_percent: f64,
+    rss_kib: u64,
+    peak_rss_kib: u64,
+    exit: String,
+    log: Vec<String>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn live(secs: u64, per_sec: f64, clk_tck: f64) -> Res<Live> {
+    use rand::{Rng, SeedableRng};
+    let dir = temp_dir("live")?;
+    let server = start_nats(dir.path()).await?;
+    let gitea = start_gitea().await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(16);
+    let old = gitea.now() - ChronoDuration::days(3);
+    let mut repos = Vec::new();
+    let mut table = String::new();
+    for o in 0..LIVE_ORGS {
+        let org = format!("org{o:03}");
+        gitea.add_org(&org);
+        for r in 0..LIVE_REPOS_PER_ORG {
+            let name = format!("repo{r:02}");
+            gitea.add_repo(&org, &name);
+            repos.push(format!("{org}/{name}"));
+        }
+        // Some old history, so that each feed's first page holds rows (parsed every poll).
+        for i in 0..10 {
+            let repo = &repos[o * LIVE_REPOS_PER_ORG + i];
+            gitea.push_action(NewAction::push("alice", repo, "main", 1).at(old));
+        }
+        let _ = write!(table, "[[source]]\norg = \"{org}\"\n\n");
+    }
+    let n_active = repos.len() * LIVE_ACTIVE_PERCENT / 100;
+    let mut active: Vec<String> = Vec::new();
+    while active.len() < n_active {
+        let r = repos[rng.random_range(0..repos.len())].clone();
+        if !active.contains(&r) {
+            active.push(r);
+        }
+    }
+    let active_orgs = active
+        .iter()
+        .filter_map(|r| r.split('/').next())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let config = dir.path().join("config.toml");
+    write_config(
+        &config,
+        &gitea.url(),
+        &server.url(),
+        &format!("requests_per_second = {LIVE_RPS}"),
+        &format!("start = \"now\"\ninterval = \"{LIVE_INTERVAL_SECS}s\""),
+        &table,
+    )?;
+    let js = connect(&server.url()).await?;
+    let mut sourcer = Sourcer::spawn(&config, &dir.path().join("sourcer.log"))?;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    loop {
+        sourcer.check_alive()?;
+        let n = cursor_count(&js).await;
+        if n >= LIVE_ORGS {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "live: only {n} of {LIVE_ORGS} sources have a cursor after 300 s; the sourcer's log ends with:\n{}",
+                tail(&sourcer.log, 20)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // One more round of polls, so every source has been polled at least twice.
+    tokio::time::sleep(Duration::from_secs(LIVE_INTERVAL_SECS)).await;
+    let warmup_secs = started.elapsed().as_secs_f64();
+    progress(&format!(
+        "live: {LIVE_ORGS} cursors after {warmup_secs:.0} s; {per_sec} actions/s in {n_active} active repositories for {secs} s"
+    ));
+    // Events arrive at a plain subscriber: the delay is the action's creation to here.
+    let client = async_nats::connect(server.url())
+        .await
+        .map_err(|e| format!("live: cannot connect: {e}"))?;
+    let mut sub = client
+        .subscribe("gitea.>")
+        .await
+        .map_err(|e| format!("live: cannot subscribe: {e}"))?;
+    let pushed: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+        Default::default();
+    let arrived: std::sync::Arc<std::sync::Mutex<Vec<f64>>> = Default::default();
+    let (p2, a2) = (pushed.clone(), arrived.clone());
+    let listener = tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let now = Instant::now();
+            let Ok(body) = serde_json::from_slice::<serde_json::Value>(&m.payload) else {
+                continue;
+            };
+            let key = format!(
+                "{}|{}",
+                body["subject"].as_str().unwrap_or(""),
+                body["data"]["activity"]["ref_name"].as_str().unwrap_or("")
+            );
+            let t = p2.lock().ok().and_then(|p| p.get(&key).copied());
+            if let (Some(t), Ok(mut a)) = (t, a2.lock()) {
+                a.push((now - t).as_secs_f64());
+            }
+        }
+    });
+    let cpu0 = proc_cpu_secs(sourcer.pid, clk_tck).ok_or("cannot read the sourcer's CPU time")?;
+    gitea.clear_requests();
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(secs);
+    let gap = Duration::from_secs_f64(1.0 / per_sec.max(0.01));
+    let mut actions = 0usize;
+    let mut next = t0;
+    while Instant::now() < end {
+        sourcer.check_alive()?;
+        let repo = &active[rng.random_range(0..active.len())];
+        let branch = format!("b{actions}");
+        if let Ok(mut p) = pushed.lock() {
+            p.insert(format!("{repo}|refs/heads/{branch}"), Instant::now());
+        }
+        gitea.push_action(NewAction::push("bob", repo, &branch, 1));
+        actions += 1;
+        next += gap;
+        tokio::time::sleep(next.saturating_duration_since(Instant::now())).await;
+    }
+    let cpu1 = proc_cpu_secs(sourcer.pid, clk_tck).ok_or("cannot read the sourcer's CPU time")?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let records = gitea.requests();
+    let rss_kib = proc_status_kib(sourcer.pid, "VmRSS").unwrap_or(0);
+    // The last actions' events: wait for them (at most the longest wait of a source).
+    let drain_until = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < drain_until && arrived.lock().map(|a| a.len()).unwrap_or(0) < actions {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    listener.abort();
+    let peak_rss_kib = proc_status_kib(sourcer.pid, "VmHWM").unwrap_or(0);
+    let exit = sourcer.terminate().await;
+    let log = log_issues(&dir.path().join("sourcer.log"));
+    gitea.shutdown().await;
+    drop(server);
+    let in_window: Vec<Instant> = records
+        .iter()
+        .map(|r| r.at)
+        .filter(|at| *at >= t0 && *at <= t0 + Duration::from_secs_f64(elapsed))
+        .collect();
+    let mut max_window = 0usize;
+    let mut j = 0;
+    for i in 0..in_window.len() {
+        while in_window[i] - in_window[j] > Duration::from_secs(10) {
+            j += 1;
+        }
+        max_window = max_window.max(i - j + 1);
+    }
+    let mut delays = arrived.lock().map(|a| a.clone()).unwrap_or_default();
+    delays.sort_by(|a, b| a.total_cmp(b));
+    Ok(Live {
+        repos: repos.len(),
+        active_repos: n_active,
+        active_orgs,
+        actions,
+        received: delays.len(),
+        secs,
+        warmup_secs,
+        delays,
+        requests_per_sec: in_window.len() as f64 / elapsed,
+        max_window_rps: max_window as f64 / 10.0,
+        cpu_percent: (cpu1 - cpu0) / elapsed * 100.0,
+        rss_kib,
+        peak_rss_kib,
+        exit,
+        log,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. The table
 
 struct Figures {
     avg_bytes: usize,
@@ -944,6 +1158,7 @@ struct Figures {
     slow: CatchUp,
     small: CatchUp,
     idle: Idle,
+    live: Live,
 }
 
 fn status(ok: bool) -> &'static str {
@@ -1211,6 +1426,51 @@ fn table(f: &Figures) -> String {
         "",
         "",
     );
+    let l = &f.live;
+    let live_label = format!(
+        "live: {} repositories in {LIVE_ORGS} orgs ({LIVE_ORGS} org sources, interval {LIVE_INTERVAL_SECS}s), {} active in {} orgs, {LIVE_RPS} requests/s",
+        thousands(l.repos as f64),
+        l.active_repos,
+        l.active_orgs
+    );
+    let p50 = percentile(&l.delays, 0.5);
+    let p99 = percentile(&l.delays, 0.99);
+    row(
+        format!("{live_label}: actions over {} s / events received", l.secs),
+        format!(
+            "{} / {} (after a warm-up of {:.0} s)",
+            l.actions, l.received, l.warmup_secs
+        ),
+        "every action",
+        status(l.received >= l.actions),
+    );
+    row(
+        format!("{live_label}: delay from creation to publication, p50 / p99 / max"),
+        format!(
+            "{p50:.1} s / {p99:.1} s / {:.1} s",
+            l.delays.last().copied().unwrap_or(f64::NAN)
+        ),
+        "p99 < 60 s",
+        status(p99 < 60.0 && l.received >= l.actions),
+    );
+    row(
+        format!("{live_label}: Gitea requests/s (mean; most in any 10 s)"),
+        format!("{:.2} /s; {:.1} /s", l.requests_per_sec, l.max_window_rps),
+        &format!("never above {LIVE_RPS} /s"),
+        status(l.max_window_rps <= LIVE_RPS as f64),
+    );
+    row(
+        format!("{live_label}: CPU of the sourcer"),
+        format!("{:.2} % of one core", l.cpu_percent),
+        "< 1 %",
+        status(l.cpu_percent < 1.0),
+    );
+    row(
+        format!("{live_label}: RSS of the sourcer (now / peak)"),
+        format!("{:.1} MiB / {:.1} MiB", mib(l.rss_kib), mib(l.peak_rss_kib)),
+        "< 64 MiB",
+        status(mib(l.peak_rss_kib) < 64.0),
+    );
 
     let mut out = String::new();
     let _ = writeln!(out, "\n## gitea-nats-sourcer benchmark\n");
@@ -1262,6 +1522,10 @@ fn table(f: &Figures) -> String {
         notes.push(format!("idle: the sourcer {}", i.exit));
     }
     push_log_notes(&mut notes, "idle", &i.log);
+    if !l.exit.starts_with("exit 0") {
+        notes.push(format!("live: the sourcer {}", l.exit));
+    }
+    push_log_notes(&mut notes, "live", &l.log);
     let _ = writeln!(
         out,
         "\nThe fake Gitea runs inside the benchmark process and nats-server beside it, on the same \

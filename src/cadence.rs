@@ -110,10 +110,11 @@ impl Cadence {
     ) -> Plan {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         let cost = requests.max(1) as f64;
+        // A source is quiet until it publishes.
         let e = sources.entry(source.to_string()).or_insert(Entry {
             interval,
             cost,
-            quiet: 0,
+            quiet: HOT_POLLS,
         });
         e.interval = interval;
         e.cost = 0.7 * e.cost + 0.3 * cost;

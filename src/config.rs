@@ -338,6 +338,12 @@ pub struct PollConfig {
     /// quiet ones share the rest of the budget, each waiting at most this long.
     #[serde(default = "default_max_interval", deserialize_with = "duration")]
     pub max_interval: Duration,
+    /// Org sources with `repos = true`: `"0s"` (the default) polls the `kinds` of every
+    /// repository at every poll. Longer: only repositories the org feed shows active (a row
+    /// in the trailing window) are polled at every poll; the others in turn, each at least
+    /// once per this span (for orgs with many repositories and a small request budget).
+    #[serde(default, deserialize_with = "duration")]
+    pub repos_sweep: Duration,
     /// Also publish, for every action Gitea would send a webhook for, the payload Gitea would
     /// POST, on `{prefix}.{owner}.{repo}.hook.{event_type}` (CloudEvents binary mode); a
     /// source may override it. Costs requests: see the README's table of event types.
@@ -380,6 +386,7 @@ impl Default for PollConfig {
             live_pages: default_live_pages(),
             repos_refresh: default_repos_refresh(),
             max_interval: default_max_interval(),
+            repos_sweep: Duration::ZERO,
             webhooks: false,
             push_files: false,
         }
@@ -619,6 +626,8 @@ pub struct Source {
     pub repos: bool,
     /// How often the org's repositories are listed again.
     pub repos_refresh: Duration,
+    /// Every quiet repository's kinds polled at least once per this span (0: every poll).
+    pub repos_sweep: Duration,
     /// Attach the issue a feed row points to.
     pub enrich: bool,
     /// Also publish webhook-shaped events (`{prefix}.{owner}.{repo}.hook.{event_type}`).
@@ -801,6 +810,7 @@ impl Config {
                     kinds: s.kinds.clone(),
                     repos: s.repos,
                     repos_refresh: self.poll.repos_refresh,
+                    repos_sweep: self.poll.repos_sweep,
                     enrich: s.enrich,
                     webhooks: s.webhooks.unwrap_or(self.poll.webhooks),
                     push_files: s.push_files.unwrap_or(self.poll.push_files),

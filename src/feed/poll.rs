@@ -2,6 +2,7 @@
 //! when far behind), publish what is new oldest first, wait for every ack, move the cursor.
 //! The design is in `state::cursor`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -47,6 +48,9 @@ pub struct FeedPoller {
     /// The position of the cursor as last read or written (`i64::MIN`: not yet): where an
     /// org or user source last published a repository it now leaves to a `repo:` source.
     committed_position: AtomicI64,
+    /// Repositories (`owner/name`, lowercase) with a row in the trailing window, gathered
+    /// since [`Self::take_active`] was last called.
+    active: std::sync::Mutex<HashSet<String>>,
 }
 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
@@ -70,11 +74,18 @@ impl FeedPoller {
             state: None,
             configured_at: chrono::Utc::now(),
             committed_position: AtomicI64::new(i64::MIN),
+            active: Default::default(),
         }
     }
 
     pub fn spec(&self) -> &SourceSpec {
         &self.source.spec
+    }
+
+    /// The repositories that had a row in the trailing window (or newer) in the polls since
+    /// the last call: where the feed shows activity.
+    pub fn take_active(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.active.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The cursor as last written or read.
@@ -493,6 +504,16 @@ impl FeedPoller {
             })
             .collect();
         rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
+        // Only an org source sweeping its repositories' kinds asks where the feed is active.
+        let s = &self.source;
+        if s.repos && !s.kinds.is_empty() && !s.repos_sweep.is_zero() {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            for r in &rows {
+                if let Some((owner, name)) = r.activity.repo_names() {
+                    active.insert(format!("{owner}/{name}").to_lowercase());
+                }
+            }
+        }
         let candidates = rows
             .into_iter()
             .map(|row| Pending {
