@@ -7,13 +7,15 @@
 //! source would grow with the number of quiet ones. So the cadence ranks sources by recent
 //! activity: a source that published within its last [`HOT_POLLS`] polls is *active* and
 //! keeps its interval; the others (*quiet*) are stretched by one common factor until the
-//! total fits, at most to `poll.max_interval`. Should the active sources alone exceed the
-//! share, they are stretched too, and the quiet ones wait `poll.max_interval`. The limiter
-//! still holds the total to `requests_per_second` whatever the plan; the cadence keeps its
-//! queue short, so what is active is published within about one interval.
+//! total fits, at most to `poll.max_interval`. The active sources may take at most
+//! [`ACTIVE_SHARE`] of it: beyond, they are stretched too, and the quiet ones share the
+//! rest (so a quiet source is never starved by busy ones). The limiter still holds the
+//! total to `requests_per_second` whatever the plan; the cadence keeps its queue short, so
+//! what is active is published within about one interval.
 //!
 //! What a poll costs is learnt per source: the Gitea requests its polls made (a moving
 //! average), counted by the client for the task that runs the poll ([`count_requests`]).
+//! A catch-up poll is not counted: it happens once, not every interval.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -26,6 +28,9 @@ pub const POLL_SHARE: f64 = 0.8;
 
 /// A source that published within this many of its last polls is active.
 pub const HOT_POLLS: u32 = 4;
+
+/// The most of the polls' share the active sources take when the quiet ones need the rest.
+pub const ACTIVE_SHARE: f64 = 0.75;
 
 tokio::task_local! {
     static REQUESTS: Cell<u64>;
@@ -100,24 +105,31 @@ impl Cadence {
     }
 
     /// After a poll of `source` (configured `interval`) that made `requests` Gitea requests
-    /// and published `published` events: the wait until its next poll.
+    /// and published `published` events (`catch_up`: it walked days, a cost not repeated
+    /// every interval): the wait until its next poll.
     pub fn next_wait(
         &self,
         source: &str,
         interval: Duration,
         requests: u64,
         published: usize,
+        catch_up: bool,
     ) -> Plan {
         let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
-        let cost = requests.max(1) as f64;
+        let cost = match catch_up {
+            true => None,
+            false => Some(requests.max(1) as f64),
+        };
         // A source is quiet until it publishes.
         let e = sources.entry(source.to_string()).or_insert(Entry {
             interval,
-            cost,
+            cost: cost.unwrap_or(1.0),
             quiet: HOT_POLLS,
         });
         e.interval = interval;
-        e.cost = 0.7 * e.cost + 0.3 * cost;
+        if let Some(cost) = cost {
+            e.cost = 0.7 * e.cost + 0.3 * cost;
+        }
         e.quiet = if published > 0 {
             0
         } else {
@@ -134,21 +146,24 @@ impl Cadence {
         let longest = |i: Duration| self.max_interval.max(i);
         let (active_stretch, quiet_stretch) = if active + quiet <= self.budget {
             (1.0, 1.0)
-        } else if active < self.budget {
-            (1.0, quiet / (self.budget - active))
         } else {
-            (active / self.budget, f64::INFINITY)
+            // The active ones first, up to their share when the quiet ones need the rest.
+            let for_active = (self.budget - quiet).max(self.budget * ACTIVE_SHARE);
+            let active_gets = active.min(for_active);
+            let a = (active / for_active).max(1.0);
+            let q = match quiet > 0.0 {
+                true => quiet / (self.budget - active_gets).max(0.001),
+                false => 1.0,
+            };
+            (a, q)
         };
         let stretch = |e: &Entry| match e.active() {
             true => active_stretch,
             false => quiet_stretch,
         };
         let wait_of = |e: &Entry| {
-            let s = stretch(e);
-            match s.is_finite() {
-                true => e.interval.mul_f64(s.max(1.0)).min(longest(e.interval)),
-                false => longest(e.interval),
-            }
+            let s = stretch(e).clamp(1.0, 1e6);
+            e.interval.mul_f64(s).min(longest(e.interval))
         };
         let planned_rps = sources
             .values()
@@ -176,20 +191,20 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
+    /// A live poll of `requests` requests that published `published` events.
+    fn poll(c: &Cadence, name: &str, interval: Duration, requests: u64, published: usize) -> Plan {
+        c.next_wait(name, interval, requests, published, false)
+    }
+
     #[test]
     fn within_the_budget_every_source_keeps_its_interval() {
         let c = Cadence::new(10.0, 600 * S);
         // Five sources at one request every 30 s: far below 8 requests a second.
         for i in 0..5 {
-            let p = c.next_wait(&format!("s{i}"), 30 * S, 1, 0);
-            assert_eq!(p.wait, 30 * S);
+            assert_eq!(poll(&c, &format!("s{i}"), 30 * S, 1, 0).wait, 30 * S);
         }
         for _ in 0..10 {
-            assert_eq!(
-                c.next_wait("s0", 30 * S, 1, 0).wait,
-                30 * S,
-                "quiet, but room"
-            );
+            assert_eq!(poll(&c, "s0", 30 * S, 1, 0).wait, 30 * S, "quiet, but room");
         }
     }
 
@@ -198,19 +213,17 @@ mod tests {
         let c = Cadence::new(10.0, 3600 * S);
         // 10,000 quiet sources at one request every 30 s ask for 333 requests a second.
         for i in 0..10_000 {
-            for _ in 0..HOT_POLLS {
-                c.next_wait(&format!("q{i}"), 30 * S, 1, 0);
-            }
+            poll(&c, &format!("q{i}"), 30 * S, 1, 0);
         }
         // 100 active ones: 3.3 requests a second.
         let mut last = None;
         for i in 0..100 {
-            last = Some(c.next_wait(&format!("a{i}"), 30 * S, 1, 5));
+            last = Some(poll(&c, &format!("a{i}"), 30 * S, 1, 5));
         }
         let a = last.expect("a plan");
         assert!(a.active);
         assert_eq!(a.wait, 30 * S);
-        let q = c.next_wait("q0", 30 * S, 1, 0);
+        let q = poll(&c, "q0", 30 * S, 1, 0);
         assert!(!q.active);
         // The quiet ones share what is left of 8: 4.7 requests a second for 10,000.
         let want = 10_000.0 / (8.0 - 100.0 / 30.0);
@@ -221,26 +234,51 @@ mod tests {
         );
         assert!(q.planned_rps <= 8.0 + 0.01, "{}", q.planned_rps);
         // A quiet source that publishes is active again at once.
-        let back = c.next_wait("q0", 30 * S, 1, 1);
+        let back = poll(&c, "q0", 30 * S, 1, 1);
         assert!(back.active);
         assert_eq!(back.wait, 30 * S);
     }
 
     #[test]
-    fn quiet_sources_wait_at_most_max_interval_and_active_ones_alone_over_budget_are_stretched() {
+    fn active_sources_over_their_share_are_stretched_and_quiet_ones_still_get_the_rest() {
         let c = Cadence::new(1.0, 120 * S);
-        for i in 0..100 {
-            for _ in 0..HOT_POLLS {
-                c.next_wait(&format!("q{i}"), 10 * S, 1, 0);
-            }
+        for i in 0..10 {
+            poll(&c, &format!("q{i}"), 10 * S, 1, 0);
         }
-        // 20 active sources at one request every 10 s (2 a second) over a share of 0.8.
+        // 20 active sources at one request every 10 s (2 a second) over a share of 0.8:
+        // they get 0.6, the ten quiet ones (1 a second) the other 0.2.
         for i in 0..20 {
-            c.next_wait(&format!("a{i}"), 10 * S, 1, 3);
+            poll(&c, &format!("a{i}"), 10 * S, 1, 3);
         }
-        let a = c.next_wait("a0", 10 * S, 1, 3);
-        assert_eq!(a.wait, Duration::from_secs_f64(10.0 * 2.0 / 0.8));
-        assert_eq!(c.next_wait("q0", 10 * S, 1, 0).wait, 120 * S);
+        let a = poll(&c, "a0", 10 * S, 1, 3);
+        assert!(
+            (a.wait.as_secs_f64() - 10.0 * 2.0 / 0.6).abs() < 1e-6,
+            "{:?}",
+            a.wait
+        );
+        let q = poll(&c, "q0", 10 * S, 1, 0);
+        assert!(
+            (q.wait.as_secs_f64() - 10.0 * 1.0 / 0.2).abs() < 1e-6,
+            "{:?}",
+            q.wait
+        );
+        assert!(q.planned_rps <= 0.8 + 1e-9, "{}", q.planned_rps);
+        // Many more quiet ones: each waits at most max_interval.
+        for i in 0..1000 {
+            poll(&c, &format!("z{i}"), 10 * S, 1, 0);
+        }
+        assert_eq!(poll(&c, "q0", 10 * S, 1, 0).wait, 120 * S);
+    }
+
+    #[test]
+    fn a_catch_up_poll_does_not_count_as_the_cost_of_every_poll() {
+        let c = Cadence::new(15.0, 600 * S);
+        // Two sources at 200 ms: 10 requests a second, within 12; far over if a catch-up's
+        // 400 requests counted as the cost of each poll.
+        poll(&c, "live", S / 5, 1, 0);
+        let p = c.next_wait("org", S / 5, 400, 5_000, true);
+        assert_eq!(p.wait, S / 5);
+        assert_eq!(poll(&c, "live", S / 5, 1, 0).wait, S / 5);
     }
 
     #[test]
@@ -248,13 +286,13 @@ mod tests {
         let c = Cadence::new(10.0, 3600 * S);
         // One source whose polls cost 40 requests every second: 40 a second, over 8.
         for _ in 0..20 {
-            c.next_wait("big", S, 40, 0);
+            poll(&c, "big", S, 40, 0);
         }
-        let p = c.next_wait("big", S, 40, 0);
+        let p = poll(&c, "big", S, 40, 0);
         assert!(p.wait >= 4 * S, "{:?}", p.wait);
         assert!(p.planned_rps <= 8.01, "{}", p.planned_rps);
         c.forget("big");
-        assert_eq!(c.next_wait("small", S, 1, 0).wait, S);
+        assert_eq!(poll(&c, "small", S, 1, 0).wait, S);
     }
 
     #[tokio::test]

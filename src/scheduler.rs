@@ -560,10 +560,13 @@ pub async fn source_loop(
                     break;
                 }
                 // The source's interval, unless the budget is short (`cadence`).
-                let plan =
-                    cadence_ctx
-                        .cadence
-                        .next_wait(&name, interval, requests, report.published);
+                let plan = cadence_ctx.cadence.next_wait(
+                    &name,
+                    interval,
+                    requests,
+                    report.published,
+                    report.days > 0,
+                );
                 wait = with_jitter(plan.wait, jitter);
             }
             Err(e) => {
