@@ -7,12 +7,20 @@
 //! 2. **Catch-up end to end**: the fake Gitea (in this process) with a generated history, the
 //!    release binary `gitea-nats-sourcer run` as a child process with `start = "beginning"`,
 //!    timed until the stream holds one message per logical action; the child's peak RSS
-//!    (`VmHWM`) and CPU time (`utime + stime`) from `/proc`. Then a 10k-action gap for the
+//!    (`VmHWM`) and CPU time (`utime + stime`) from `/proc`; the raw limit is measured again
+//!    right after it. Then the same against a Gitea whose every answer takes 100 ms, at 20
+//!    requests a second (events/s against `rps x page size`), and a 10k-action gap for the
 //!    memory-against-gap-size figure.
 //! 3. **Steady state**: 1,000 idle repository sources at `interval = "30s"`; once every
 //!    source has a cursor, the child's CPU over `BENCH_IDLE_SECS` seconds and its RSS.
+//! 4. **Live at scale**: 10,000 repositories in 200 orgs (200 org sources, interval 15 s),
+//!    1 % of the repositories active (2 actions a second among them), 10 requests a second:
+//!    the delay from each action's creation to its event at a plain NATS subscriber (p50,
+//!    p99), Gitea requests a second, the child's CPU and RSS, over `BENCH_LIVE_SECS`.
 //!
-//! Environment: `BENCH_ACTIONS` (catch-up size, default 100000), `BENCH_RAW` (pipelined raw
+//! Environment: `BENCH_ACTIONS` (catch-up size, default 100000), `BENCH_CATCH_UP_RPS` (its
+//! budget, default 1000), `BENCH_SLOW_ACTIONS` (the 100 ms catch-up, default 40000),
+//! `BENCH_LIVE_SECS` (default 180), `BENCH_RAW` (pipelined raw
 //! publishes, default 50000), `BENCH_IDLE_SECS` (default 60), `BENCH_DEADLINE_SECS`
 //! (catch-up deadline, default 120 + actions/100), `BENCH_KEEP_LOGS=1` (keep the temp dirs
 //! with the child's config and log, and print where they are), `BENCH_CHILD_WRAPPER` (run the
@@ -51,11 +59,13 @@ const BATCH: usize = 512;
 const PAGE_MAX: f64 = 50.0;
 const SERIAL_MSGS: usize = 5_000;
 const IDLE_SOURCES: usize = 1_000;
-/// `gitea.requests_per_second` of the catch-up runs.
+/// `gitea.requests_per_second` of the catch-up runs (`BENCH_CATCH_UP_RPS` changes it).
 const CATCH_UP_RPS: u32 = 1000;
 /// The slow catch-up: every Gitea answer delayed this much, at this budget.
 const SLOW_LATENCY_MS: u64 = 100;
 const SLOW_RPS: u32 = 20;
+/// The second zero-latency catch-up's budget.
+const WIDE_RPS: u32 = 5000;
 
 fn main() {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -129,7 +139,23 @@ async fn bench() -> Res<String> {
     progress(&format!(
         "catch-up of {actions} actions over 20 days, 3 orgs, 20 repos (deadline {deadline_secs} s)"
     ));
-    let big = catch_up("catch-up", &big_spec, LOCAL, deadline_secs, clk_tck).await?;
+    let big = catch_up(
+        "catch-up",
+        &big_spec,
+        local_budget()?,
+        deadline_secs,
+        clk_tck,
+    )
+    .await?;
+    // The same catch-up with a budget five times as large: what the pipeline does when the
+    // request budget is not what bounds it.
+    let wide = Budget {
+        rps: WIDE_RPS,
+        burst: 500,
+        latency: None,
+    };
+    progress(&format!("catch-up again at {WIDE_RPS} requests/s"));
+    let big_wide = catch_up("catch-up-wide", &big_spec, wide, deadline_secs, clk_tck).await?;
     // The raw limit again right after the catch-up, on the machine as it is now: the ratio
     // uses the mean of both runs (two other builds may share the machine).
     let raw_after = raw_publish(&samples, raw_n, SERIAL_MSGS).await?;
@@ -169,7 +195,7 @@ async fn bench() -> Res<String> {
         ties: true,
     };
     progress("catch-up of a 10000-action gap over 5 days, 1 org, 5 repos");
-    let small = catch_up("gap-10k", &small_spec, LOCAL, 120 + 100, clk_tck).await?;
+    let small = catch_up("gap-10k", &small_spec, local_budget()?, 120 + 100, clk_tck).await?;
 
     progress(&format!(
         "steady state: {IDLE_SOURCES} idle repository sources, interval 30s, measured over {idle_secs} s"
@@ -188,6 +214,7 @@ async fn bench() -> Res<String> {
         raw,
         raw_after,
         big,
+        big_wide,
         slow,
         small,
         idle,
@@ -613,6 +640,8 @@ async fn raw_publish(samples: &[Event], pipelined_n: usize, serial_n: usize) -> 
 // 2. Catch-up
 
 struct CatchUp {
+    /// `gitea.requests_per_second` of the run.
+    budget_rps: u32,
     /// Logical actions in the fake Gitea (`action_count()`).
     actions: usize,
     /// Actions the sourcer can tell apart: identical actions (same repository, kind, actor,
@@ -681,11 +710,13 @@ struct Budget {
     latency: Option<Duration>,
 }
 
-const LOCAL: Budget = Budget {
-    rps: CATCH_UP_RPS,
-    burst: 100,
-    latency: None,
-};
+fn local_budget() -> Res<Budget> {
+    Ok(Budget {
+        rps: env_usize("BENCH_CATCH_UP_RPS", CATCH_UP_RPS as usize)? as u32,
+        burst: 100,
+        latency: None,
+    })
+}
 
 async fn catch_up(
     label: &str,
@@ -808,6 +839,7 @@ async fn catch_up(
         mib(peak)
     ));
     Ok(CatchUp {
+        budget_rps: budget.rps,
         actions,
         distinct,
         secs,
@@ -1155,6 +1187,7 @@ struct Figures {
     raw: Raw,
     raw_after: Raw,
     big: CatchUp,
+    big_wide: CatchUp,
     slow: CatchUp,
     small: CatchUp,
     idle: Idle,
@@ -1264,11 +1297,12 @@ fn table(f: &Figures) -> String {
     row(
         format!("{label}: Gitea requests (feed pages; non-200; rate against the budget)"),
         format!(
-            "{} ({}; {}; {:.0}/s of {CATCH_UP_RPS}/s)",
+            "{} ({}; {}; {:.0}/s of {}/s)",
             thousands(b.requests as f64),
             thousands(b.feed_requests as f64),
             b.failed_requests,
-            b.requests as f64 / b.secs
+            b.requests as f64 / b.secs,
+            b.budget_rps
         ),
         "",
         "",
@@ -1322,6 +1356,36 @@ fn table(f: &Figures) -> String {
             b.nats_cpu_secs,
             (b.cpu_secs + b.gitea_cpu_secs + b.nats_cpu_secs) / b.secs / cores() as f64 * 100.0,
             cores()
+        ),
+        "",
+        "",
+    );
+    let bw = &f.big_wide;
+    let wide_rate = events(bw) / bw.secs;
+    row(
+        format!(
+            "{label} at {WIDE_RPS} requests/s: events/s ÷ raw pipelined publishes/s (mean); requests/s used; wall"
+        ),
+        format!(
+            "{} events/s = {:.0} %; {:.0}/s; {:.1} s{}",
+            thousands(wide_rate),
+            wide_rate / raw_mean * 100.0,
+            bw.requests as f64 / bw.secs,
+            bw.secs,
+            bw.incomplete
+                .as_ref()
+                .map_or(String::new(), |x| format!(" ({x})"))
+        ),
+        "≥ 50 %",
+        status(wide_rate >= 0.5 * raw_mean && bw.incomplete.is_none()),
+    );
+    row(
+        format!("{label} at {WIDE_RPS} requests/s: CPU of the sourcer; peak RSS"),
+        format!(
+            "{:.1} s ({:.0} % of one core); {:.1} MiB",
+            bw.cpu_secs,
+            bw.cpu_secs / bw.secs * 100.0,
+            mib(bw.peak_rss_kib)
         ),
         "",
         "",
@@ -1481,7 +1545,12 @@ fn table(f: &Figures) -> String {
     }
 
     let mut notes = Vec::new();
-    for (what, c) in [("catch-up", b), ("slow catch-up", &f.slow), ("gap 10k", s)] {
+    for (what, c) in [
+        ("catch-up", b),
+        ("catch-up (wide budget)", &f.big_wide),
+        ("slow catch-up", &f.slow),
+        ("gap 10k", s),
+    ] {
         if c.stored_later != c.stored {
             notes.push(format!(
                 "{what}: the stream grew from {} to {} messages after every action was in it (repeats?)",

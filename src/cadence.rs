@@ -5,8 +5,8 @@
 //! what each gets. When they do not (thousands of sources, a low budget), the request
 //! limiter would queue every request behind every other, and the live delay of a busy
 //! source would grow with the number of quiet ones. So the cadence ranks sources by recent
-//! activity: a source that published within its last [`HOT_POLLS`] polls is *active* and
-//! keeps its interval; the others (*quiet*) are stretched by one common factor until the
+//! activity: a source that published within its last [`HOT_POLLS`] polls or the last
+//! [`HOT_FOR`] is *active* and keeps its interval; the others (*quiet*) are stretched by one common factor until the
 //! total fits, at most to `poll.max_interval`. The active sources may take at most
 //! [`ACTIVE_SHARE`] of it: beyond, they are stretched too, and the quiet ones share the
 //! rest (so a quiet source is never starved by busy ones). The limiter still holds the
@@ -20,14 +20,18 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The share of the request budget that regular polls may plan for; the rest is headroom
 /// for catch-ups, repository endpoints, retries and bursts.
 pub const POLL_SHARE: f64 = 0.8;
 
-/// A source that published within this many of its last polls is active.
+/// A source that published within this many of its last polls is active...
 pub const HOT_POLLS: u32 = 4;
+
+/// ...or within this long (activity comes in bursts: an org whose repositories see an
+/// action every minute or two stays active between them).
+pub const HOT_FOR: Duration = Duration::from_secs(300);
 
 /// The most of the polls' share the active sources take when the quiet ones need the rest.
 pub const ACTIVE_SHARE: f64 = 0.75;
@@ -60,11 +64,13 @@ struct Entry {
     cost: f64,
     /// Polls in a row that published nothing.
     quiet: u32,
+    /// When a poll last published.
+    published_at: Option<Instant>,
 }
 
 impl Entry {
     fn active(&self) -> bool {
-        self.quiet < HOT_POLLS
+        self.quiet < HOT_POLLS || self.published_at.is_some_and(|t| t.elapsed() < HOT_FOR)
     }
     /// Requests per second at its own interval.
     fn demand(&self) -> f64 {
@@ -125,16 +131,18 @@ impl Cadence {
             interval,
             cost: cost.unwrap_or(1.0),
             quiet: HOT_POLLS,
+            published_at: None,
         });
         e.interval = interval;
         if let Some(cost) = cost {
             e.cost = 0.7 * e.cost + 0.3 * cost;
         }
-        e.quiet = if published > 0 {
-            0
+        if published > 0 {
+            e.quiet = 0;
+            e.published_at = Some(Instant::now());
         } else {
-            e.quiet.saturating_add(1)
-        };
+            e.quiet = e.quiet.saturating_add(1);
+        }
         let me = *e;
         let (mut active, mut quiet) = (0.0, 0.0);
         for e in sources.values() {
@@ -233,10 +241,14 @@ mod tests {
             q.wait
         );
         assert!(q.planned_rps <= 8.0 + 0.01, "{}", q.planned_rps);
-        // A quiet source that publishes is active again at once.
+        // A quiet source that publishes is active again at once, and stays active for a
+        // while after (a burst's pause is not quiet).
         let back = poll(&c, "q0", 30 * S, 1, 1);
         assert!(back.active);
         assert_eq!(back.wait, 30 * S);
+        for _ in 0..2 * HOT_POLLS {
+            assert!(poll(&c, "q0", 30 * S, 1, 0).active);
+        }
     }
 
     #[test]
