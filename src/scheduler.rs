@@ -11,8 +11,9 @@ use rand::Rng;
 
 use crate::app::{RunError, Services, SourcePoller, connect, index_keep};
 use crate::config::{Config, Source};
+use crate::ha::{Ha, Order};
 use crate::pipeline::{Context, Owners, PollError};
-use crate::shutdown::{self, Shutdown, Trigger};
+use crate::shutdown::{self, Deadline, Shutdown, Trigger};
 use crate::source::SourceSpec;
 use crate::telemetry::{self, Telemetry};
 
@@ -22,6 +23,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const DRAIN: Duration = Duration::from_secs(8);
 /// How long the last flush towards NATS may take at shutdown (DRAIN + FLUSH < 10 s).
 const FLUSH: Duration = Duration::from_secs(1);
+/// How long releasing the leases may take at shutdown (`[ha]`; the unit allows 15 s).
+const RELEASE: Duration = Duration::from_secs(2);
 
 /// Polls every configured source until `stop` completes; then lets running polls reach a
 /// safe point (cursor written for everything acknowledged) and returns.
@@ -34,6 +37,8 @@ struct Running {
     source: Source,
     trigger: Trigger,
     task: tokio::task::JoinHandle<()>,
+    /// Under `[ha]`: its lease's validity (the task stops when it passes).
+    deadline: Option<Deadline>,
 }
 
 /// Like [`run`]; with `config_path`, SIGHUP re-reads the source list from that file: added
@@ -73,19 +78,33 @@ pub async fn run_with_reload(
             .filter(|(_, s)| s.cursor.handed_to.is_none())
             .map(|(spec, _)| spec)
             .collect();
-        start_drains(
-            &services,
-            &cfg,
-            &configured,
-            stored,
-            &mut draining,
-            &shutdown,
-        );
-        for source in cfg.sources() {
-            running.insert(
-                source.spec.clone(),
-                start_source(&services, source, cfg.poll.jitter, &shutdown),
+        // Under `[ha]` the coordinator says which sources run here (as it takes their
+        // leases); otherwise every source does.
+        let mut ha = services.leases.clone().map(|bucket| {
+            Ha::start(
+                bucket,
+                cfg.ha.instance_name(),
+                cfg.ha.lease_ttl,
+                configured.clone(),
+                telemetry.clone(),
+                shutdown.clone(),
+            )
+        });
+        if ha.is_none() {
+            start_drains(
+                &services,
+                &cfg,
+                &configured,
+                stored,
+                &mut draining,
+                &shutdown,
             );
+            for source in cfg.sources() {
+                running.insert(
+                    source.spec.clone(),
+                    start_source(&services, source, cfg.poll.jitter, &shutdown, None),
+                );
+            }
         }
         let background = [
             tokio::spawn(prune_loop(
@@ -114,8 +133,11 @@ pub async fn run_with_reload(
                 _ = hup.recv() => {
                     if let Some(path) = &config_path {
                         let mut stop = shutdown.clone();
-                        reload(path, &mut current, &mut running, &mut draining, &mut retired, &services, &mut stop).await;
+                        reload(path, &mut current, &mut running, &mut draining, &mut retired, &services, ha.as_ref(), &mut stop).await;
                     }
+                }
+                Some(order) = next_order(&mut ha) => {
+                    carry_out(order, &current, &mut running, &services, &shutdown);
                 }
             }
         }
@@ -133,6 +155,11 @@ pub async fn run_with_reload(
             tracing::warn!(
                 "polls did not stop in time; abandoning them (their cursors stay at the last acknowledged batch)"
             );
+        }
+        // Every source has stopped (its cursor written): the leases go, so that the other
+        // instances take the sources now rather than when they expire.
+        if let Some(ha) = ha {
+            ha.release_all(RELEASE).await;
         }
         for b in background {
             b.abort();
@@ -158,8 +185,71 @@ pub async fn run_with_reload(
     work.await
 }
 
-fn start_source(services: &Services, source: Source, jitter: f64, parent: &Shutdown) -> Running {
+/// The next order of the `[ha]` coordinator; never, without `[ha]`.
+async fn next_order(ha: &mut Option<Ha>) -> Option<Order> {
+    match ha {
+        Some(ha) => ha.orders.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts or stops a source as the `[ha]` coordinator says. A stop fires the source's
+/// trigger and answers once its task has ended (a safe point), or after [`DRAIN`] with the
+/// task aborted (its cursor stays at its last acknowledged batch).
+fn carry_out(
+    order: Order,
+    current: &Config,
+    running: &mut HashMap<SourceSpec, Running>,
+    services: &Services,
+    shutdown: &Shutdown,
+) {
+    match order {
+        Order::Start { spec, deadline } => {
+            if running.contains_key(&spec) {
+                return;
+            }
+            let Some(source) = current.sources().into_iter().find(|s| s.spec == spec) else {
+                return;
+            };
+            let r = start_source(
+                services,
+                source,
+                current.poll.jitter,
+                shutdown,
+                Some(deadline),
+            );
+            running.insert(spec, r);
+        }
+        Order::Stop { spec, done } => {
+            let Some(r) = running.remove(&spec) else {
+                let _ = done.send(());
+                return;
+            };
+            r.trigger.fire();
+            services.ctx.telemetry.health.unregister(&spec.to_string());
+            tokio::spawn(async move {
+                let mut task = r.task;
+                if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                    task.abort();
+                }
+                let _ = done.send(());
+            });
+        }
+    }
+}
+
+fn start_source(
+    services: &Services,
+    source: Source,
+    jitter: f64,
+    parent: &Shutdown,
+    deadline: Option<Deadline>,
+) -> Running {
     let (trigger, shutdown) = parent.child();
+    let shutdown = match &deadline {
+        Some(d) => shutdown.until(d.clone()),
+        None => shutdown,
+    };
     services
         .ctx
         .telemetry
@@ -176,6 +266,7 @@ fn start_source(services: &Services, source: Source, jitter: f64, parent: &Shutd
         source,
         trigger,
         task,
+        deadline,
     }
 }
 
@@ -238,6 +329,7 @@ fn start_drains(
                 source,
                 trigger,
                 task,
+                deadline: None,
             },
         );
     }
@@ -345,6 +437,8 @@ impl Hangup {
 /// old and a new task never poll one source at once. A task that does not stop within
 /// [`DRAIN`] is abandoned (its cursor stays at its last acknowledged batch). Shutdown during
 /// the wait leaves the stopping tasks in `retired` and starts nothing.
+// The run's state is handed in piece by piece, as the main loop holds it.
+#[allow(clippy::too_many_arguments)]
 async fn reload(
     path: &std::path::Path,
     current: &mut Config,
@@ -352,6 +446,7 @@ async fn reload(
     draining: &mut HashMap<SourceSpec, Running>,
     retired: &mut Vec<tokio::task::JoinHandle<()>>,
     services: &Services,
+    ha: Option<&Ha>,
     shutdown: &mut Shutdown,
 ) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
@@ -407,6 +502,8 @@ async fn reload(
         .map(|(spec, _)| spec.clone())
         .collect();
     let mut stopping = Vec::with_capacity(stale.len());
+    // Under `[ha]`: the leases of changed sources stay held here; they restart under them.
+    let mut leased: HashMap<SourceSpec, Deadline> = HashMap::new();
     // A drained repository configured again: its drain stops first.
     draining.retain(|_, r| !r.task.is_finished());
     let again: Vec<SourceSpec> = draining
@@ -431,6 +528,9 @@ async fn reload(
         };
         // Stops at its next safe point; its cursor stays in the bucket.
         r.trigger.fire();
+        if let Some(d) = r.deadline {
+            leased.insert(spec.clone(), d);
+        }
         services.ctx.telemetry.health.unregister(&spec.to_string());
         if wanted.contains_key(&spec) {
             changed += 1;
@@ -476,14 +576,31 @@ async fn reload(
         draining,
         shutdown,
     );
-    let mut added = 0;
+    let before: Vec<SourceSpec> = current.sources().into_iter().map(|s| s.spec).collect();
+    let added = wanted.keys().filter(|s| !before.contains(s)).count();
+    if let Some(ha) = ha {
+        // New sources start where the coordinator takes their leases; removed ones'
+        // leases are released by it.
+        ha.set_sources(wanted.keys().cloned().collect());
+    }
     for (spec, source) in wanted {
         if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(spec) {
-            added += 1;
-            slot.insert(start_source(services, source, new.poll.jitter, shutdown));
+            let deadline = match ha {
+                None => None,
+                Some(_) => match leased.remove(slot.key()) {
+                    Some(d) if !d.passed() => Some(d),
+                    _ => continue,
+                },
+            };
+            slot.insert(start_source(
+                services,
+                source,
+                new.poll.jitter,
+                shutdown,
+                deadline,
+            ));
         }
     }
-    added -= changed.min(added);
     *current = new;
     services.ctx.telemetry.emit(telemetry::Reloaded {
         added,
