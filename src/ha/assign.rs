@@ -26,10 +26,14 @@ fn score(source: &SourceSpec, instance: &str) -> u64 {
     fnv(&[&source.to_string(), instance])
 }
 
-/// Each instance's sources. `instances` must not be empty (nothing to assign to: empty map).
+/// Each instance's sources. A source stays with its current holder (`holders`) while that
+/// instance is alive and within its share, so a joining instance takes only what evens the
+/// load out and a standby stays a standby; the others go by rendezvous hashing. `instances`
+/// empty: an empty map.
 pub fn assign<'a>(
     sources: &'a [SourceSpec],
     instances: &[String],
+    holders: &BTreeMap<SourceSpec, String>,
 ) -> BTreeMap<String, Vec<&'a SourceSpec>> {
     let mut out: BTreeMap<String, Vec<&SourceSpec>> =
         instances.iter().map(|i| (i.clone(), Vec::new())).collect();
@@ -45,17 +49,34 @@ pub fn assign<'a>(
         sorted.len() % instances.len(),
     );
     let mut at_ceiling = 0;
+    let mut place =
+        |out: &mut BTreeMap<String, Vec<&'a SourceSpec>>, i: &str, s: &'a SourceSpec| {
+            let cap = if at_ceiling < extra { floor + 1 } else { floor };
+            match out.get_mut(i) {
+                Some(list) if list.len() < cap => {
+                    list.push(s);
+                    if list.len() == floor + 1 {
+                        at_ceiling += 1;
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+    let mut rest = Vec::new();
     for s in sorted {
-        let cap = if at_ceiling < extra { floor + 1 } else { floor };
+        match holders.get(s) {
+            Some(h) if place(&mut out, h, s) => {}
+            _ => rest.push(s),
+        }
+    }
+    for s in rest {
         let mut ranked: Vec<&String> = instances.iter().collect();
         ranked.sort_by_key(|i| std::cmp::Reverse((score(s, i), (*i).clone())));
         // The caps add up to the number of sources, so one instance always has room.
-        if let Some(i) = ranked.into_iter().find(|i| out[*i].len() < cap)
-            && let Some(list) = out.get_mut(i)
-        {
-            list.push(s);
-            if list.len() == floor + 1 {
-                at_ceiling += 1;
+        for i in ranked {
+            if place(&mut out, i, s) {
+                break;
             }
         }
     }
@@ -80,7 +101,7 @@ mod tests {
     fn every_source_goes_to_one_instance_and_none_gets_more_than_its_share() {
         for (s, i) in [(1, 1), (7, 3), (10, 3), (12, 4), (200, 3), (3, 5)] {
             let list = sources(s);
-            let a = assign(&list, &names(i));
+            let a = assign(&list, &names(i), &BTreeMap::new());
             let mut all: Vec<&SourceSpec> = a.values().flatten().copied().collect();
             all.sort();
             let mut expected: Vec<&SourceSpec> = list.iter().collect();
@@ -95,7 +116,7 @@ mod tests {
             );
             assert!(max - min <= 1, "{s}/{i}: {min}..{max}");
         }
-        assert!(assign(&sources(3), &[]).is_empty());
+        assert!(assign(&sources(3), &[], &BTreeMap::new()).is_empty());
     }
 
     #[test]
@@ -104,17 +125,17 @@ mod tests {
         let mut shuffled = list.clone();
         shuffled.reverse();
         let mut inst = names(3);
-        let a = assign(&list, &inst);
+        let a = assign(&list, &inst, &BTreeMap::new());
         inst.reverse();
-        let b = assign(&shuffled, &inst);
+        let b = assign(&shuffled, &inst, &BTreeMap::new());
         assert_eq!(a, b);
     }
 
     #[test]
     fn an_instance_leaving_moves_only_its_own_sources_mostly() {
         let list = sources(60);
-        let three = assign(&list, &names(3));
-        let two = assign(&list, &names(2));
+        let three = assign(&list, &names(3), &BTreeMap::new());
+        let two = assign(&list, &names(2), &BTreeMap::new());
         let gone = &names(3)[2];
         let moved = two
             .iter()
@@ -126,5 +147,32 @@ mod tests {
             moved >= three[gone].len() && moved <= three[gone].len() + 10,
             "{moved}"
         );
+    }
+
+    #[test]
+    fn sources_stay_with_their_holders_while_the_load_is_even() {
+        let list = sources(6);
+        let two = names(2);
+        let mut holders = BTreeMap::new();
+        // A lopsided start: the first instance holds everything.
+        for s in &list {
+            holders.insert(s.clone(), two[0].clone());
+        }
+        let a = assign(&list, &two, &holders);
+        assert_eq!((a[&two[0]].len(), a[&two[1]].len()), (3, 3), "evened out");
+        let kept = a[&two[0]].iter().all(|s| holders[*s] == two[0]);
+        assert!(kept, "the first keeps three of its own");
+        // Balanced holders are kept as they are, whatever the hashes say.
+        let now: BTreeMap<SourceSpec, String> = a
+            .iter()
+            .flat_map(|(i, v)| v.iter().map(move |s| ((*s).clone(), i.clone())))
+            .collect();
+        let three = names(3);
+        let b = assign(&list, &two, &now);
+        assert_eq!(b, a, "nothing moves without a change");
+        // One source, a standby joining: the source stays.
+        let one = sources(1);
+        let held = BTreeMap::from([(one[0].clone(), three[2].clone())]);
+        assert_eq!(assign(&one, &three, &held)[&three[2]].len(), 1);
     }
 }

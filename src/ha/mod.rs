@@ -230,7 +230,12 @@ impl Coordinator {
         if self.heartbeat == 0 {
             return Vec::new();
         }
-        let plan = assign::assign(&self.sources, &alive);
+        let current: BTreeMap<SourceSpec, String> = view
+            .leases
+            .iter()
+            .map(|(s, e)| (s.clone(), e.holder.instance.clone()))
+            .collect();
+        let plan = assign::assign(&self.sources, &alive, &current);
         let mine: Vec<SourceSpec> = plan
             .get(&self.holder.instance)
             .map(|v| v.iter().map(|s| (*s).clone()).collect())
@@ -286,11 +291,7 @@ impl Coordinator {
                 }
             }
         }
-        self.holders = view
-            .leases
-            .iter()
-            .map(|(s, e)| (s.clone(), e.holder.instance.clone()))
-            .collect();
+        self.holders = current;
         // Sources assigned elsewhere (or no longer configured): stopped, then released.
         let mut releasing = Vec::new();
         for (spec, held) in self.held.iter_mut() {
