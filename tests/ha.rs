@@ -20,7 +20,6 @@ use gitea_sim::{FakeGitea, HistorySpec};
 use support::*;
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
 const STREAM: &str = "GITEA_EVENTS";
 const BUCKET: &str = "gitea_leases";
 /// The lease TTL of the test (the smallest allowed, so faults are over quickly).
@@ -540,6 +539,22 @@ async fn a_standby_is_ready_and_takes_over_within_a_second_of_the_active_ones_si
         async move { holders(&url).await.get("org:acme").map(String::as_str) == Some("active") }
     })
     .await;
+    // `cursors list` and `check` say who holds the source, and since when.
+    let (code, out, err) = sourcer(&active.config, &["cursors", "list"]).await;
+    assert_eq!(code, Some(0), "cursors list: {err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("org:acme"))
+        .unwrap_or_else(|| panic!("a line for org:acme in {out}"));
+    assert!(line.contains("held by active since 20"), "{line}");
+    let (code, out, err) = sourcer(&active.config, &["check"]).await;
+    assert_eq!(code, Some(0), "check: {out}{err}");
+    assert!(
+        out.contains("ok   lease bucket gitea_leases: keys expire after 2s (")
+            && out.contains("1 instance(s) alive: active")
+            && out.contains("info lease org:acme: held by active since 20"),
+        "{out}"
+    );
     standby.spawn();
     let ready = |port: u16| async move {
         reqwest::get(format!("http://127.0.0.1:{port}/readyz"))

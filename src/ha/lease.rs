@@ -107,56 +107,68 @@ impl LeaseBucket {
         replicas: usize,
         server_version: &str,
     ) -> Result<LeaseBucket, LeaseError> {
+        if let Some(b) = LeaseBucket::find(js, ha).await? {
+            return Ok(b);
+        }
+        let per_key = has_per_key_ttl(server_version);
+        let created = js
+            .create_key_value(kv::Config {
+                bucket: ha.lease_bucket.clone(),
+                description: "gitea-nats-sourcer leases ([ha]): instances alive and who polls \
+                              which source; keys expire"
+                    .into(),
+                history: 1,
+                max_age: if per_key {
+                    Duration::ZERO
+                } else {
+                    ha.lease_ttl
+                },
+                limit_markers: per_key.then_some(ha.lease_ttl),
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await;
+        // Another instance may have created it at the same moment: look again either way.
+        match (LeaseBucket::find(js, ha).await?, created) {
+            (Some(b), _) => Ok(b),
+            (None, Err(e)) => Err(LeaseError::Bucket {
+                bucket: ha.lease_bucket.clone(),
+                message: format!("cannot create it: {e}"),
+            }),
+            (None, Ok(_)) => Err(LeaseError::Kv {
+                bucket: ha.lease_bucket.clone(),
+                message: "created, then not found".into(),
+            }),
+        }
+    }
+
+    /// The bucket if it exists (never created here: `check` and `cursors list` use it),
+    /// with its expiry checked against `ha.lease_ttl`.
+    pub async fn find(
+        js: &jetstream::Context,
+        ha: &HaConfig,
+    ) -> Result<Option<LeaseBucket>, LeaseError> {
         let bucket = ha.lease_bucket.clone();
         let fail = |message: String| LeaseError::Bucket {
             bucket: bucket.clone(),
             message,
         };
+        let kv_err = |e: &dyn std::fmt::Display| LeaseError::Kv {
+            bucket: bucket.clone(),
+            message: e.to_string(),
+        };
         let kv = match js.get_key_value(&bucket).await {
             Ok(kv) => kv,
             Err(e) if e.kind() == jetstream::context::KeyValueErrorKind::GetBucket => {
-                let per_key = has_per_key_ttl(server_version);
-                let created = js
-                    .create_key_value(kv::Config {
-                        bucket: bucket.clone(),
-                        description: "gitea-nats-sourcer leases ([ha]): instances alive and \
-                                      who polls which source; keys expire"
-                            .into(),
-                        history: 1,
-                        max_age: if per_key {
-                            Duration::ZERO
-                        } else {
-                            ha.lease_ttl
-                        },
-                        limit_markers: per_key.then_some(ha.lease_ttl),
-                        storage: stream::StorageType::File,
-                        num_replicas: replicas,
-                        ..Default::default()
-                    })
-                    .await;
-                match created {
-                    Ok(kv) => kv,
-                    // Another instance created it at the same moment.
-                    Err(first) => js
-                        .get_key_value(&bucket)
-                        .await
-                        .map_err(|_| fail(format!("cannot create it: {first}")))?,
-                }
+                return Ok(None);
             }
-            Err(e) => {
-                return Err(LeaseError::Kv {
-                    bucket: bucket.clone(),
-                    message: e.to_string(),
-                });
-            }
+            Err(e) => return Err(kv_err(&e)),
         };
         let config = js
             .get_stream(format!("KV_{bucket}"))
             .await
-            .map_err(|e| LeaseError::Kv {
-                bucket: bucket.clone(),
-                message: e.to_string(),
-            })?
+            .map_err(|e| kv_err(&e))?
             .cached_info()
             .config
             .clone();
@@ -179,13 +191,13 @@ impl LeaseBucket {
                 )));
             }
         }
-        Ok(LeaseBucket {
+        Ok(Some(LeaseBucket {
             js: js.clone(),
             kv,
             bucket,
             ttl: ha.lease_ttl,
             per_key,
-        })
+        }))
     }
 
     /// Whether keys expire one by one (per-message TTL) rather than by the bucket's age.

@@ -198,6 +198,8 @@ mod tests {
         commits: Vec<Vec<String>>,
         /// Fail the commit of this batch (0-based).
         fail_commit: Option<usize>,
+        /// Passed right after the first commit (a lease that ran out while it was under way).
+        lease: Option<crate::shutdown::Deadline>,
     }
 
     impl Target for Recorder {
@@ -235,6 +237,9 @@ mod tests {
             }
             self.commits
                 .push(batch.iter().map(|c| c.item.clone()).collect());
+            if let Some(lease) = &self.lease {
+                lease.move_to(std::time::Instant::now());
+            }
             Ok(())
         }
     }
@@ -356,6 +361,40 @@ mod tests {
         assert!(
             index.reserve("k0", 100, false) && index.reserve("k5", 105, false),
             "every reservation is free again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_runs_out_during_a_batch_stops_the_run_before_the_next_one() {
+        let (_server, _dir, publisher) = publisher().await;
+        let index = RecentIndex::new();
+        let p = Pipeline {
+            publisher: &publisher,
+            index: Some(&index),
+            batch: 2,
+            owner: owner_tag("test"),
+        };
+        // No trigger fires: only the lease's deadline passes (a paused or partitioned holder).
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let lease = crate::shutdown::Deadline::after(std::time::Duration::from_secs(60));
+        let shutdown = shutdown.until(lease.clone());
+        let mut target = Recorder {
+            lease: Some(lease),
+            ..Recorder::default()
+        };
+        let out = p
+            .run(&mut target, pending(6, 100), &shutdown)
+            .await
+            .expect("run");
+        assert!(out.stopped, "fenced out");
+        assert_eq!(
+            target.commits,
+            vec![vec!["e0", "e1"]],
+            "only the batch under way"
+        );
+        assert!(
+            index.reserve("k2", 102, false),
+            "the rest is free for the next holder"
         );
     }
 }
