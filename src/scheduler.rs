@@ -39,6 +39,8 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
     /// Under `[ha]`: its lease's validity (the task stops when it passes).
     deadline: Option<Deadline>,
+    /// A drain: the source its repository goes to (it runs under that source's lease).
+    drains_to: Option<SourceSpec>,
 }
 
 /// Like [`run`]; with `config_path`, SIGHUP re-reads the source list from that file: added
@@ -98,6 +100,7 @@ pub async fn run_with_reload(
                 stored,
                 &mut draining,
                 &shutdown,
+                None,
             );
             for source in cfg.sources() {
                 running.insert(
@@ -137,7 +140,7 @@ pub async fn run_with_reload(
                     }
                 }
                 Some(order) = next_order(&mut ha) => {
-                    carry_out(order, &current, &mut running, &services, &shutdown);
+                    carry_out(order, &current, &mut running, &mut draining, &services, &shutdown).await;
                 }
             }
         }
@@ -193,13 +196,20 @@ async fn next_order(ha: &mut Option<Ha>) -> Option<Order> {
     }
 }
 
-/// Starts or stops a source as the `[ha]` coordinator says. A stop fires the source's
-/// trigger and answers once its task has ended (a safe point), or after [`DRAIN`] with the
-/// task aborted (its cursor stays at its last acknowledged batch).
-fn carry_out(
+/// How long reading the stored cursors may take when a lease is taken (for the drains it
+/// brings along); on failure the list read at start is used.
+const LIST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Starts or stops a source as the `[ha]` coordinator says. An org or user source brings
+/// along the drains of removed `repo:` sources it takes over (from cursors a previous config
+/// left), run here under its lease. A stop fires the source's trigger (and its drains') and
+/// answers once the tasks have ended (a safe point), or after [`DRAIN`] with them aborted
+/// (their cursors stay at their last acknowledged batch).
+async fn carry_out(
     order: Order,
     current: &Config,
     running: &mut HashMap<SourceSpec, Running>,
+    draining: &mut HashMap<SourceSpec, Running>,
     services: &Services,
     shutdown: &Shutdown,
 ) {
@@ -211,6 +221,40 @@ fn carry_out(
             let Some(source) = current.sources().into_iter().find(|s| s.spec == spec) else {
                 return;
             };
+            if !matches!(spec, SourceSpec::Repo { .. }) {
+                let stored = tokio::time::timeout(LIST_TIMEOUT, services.ctx.store.list()).await;
+                match stored {
+                    Ok(Ok(stored)) => {
+                        let configured: Vec<SourceSpec> =
+                            current.sources().into_iter().map(|s| s.spec).collect();
+                        let candidates = stored
+                            .into_iter()
+                            .filter(|(_, s)| s.cursor.handed_to.is_none())
+                            .map(|(spec, _)| spec)
+                            .collect();
+                        draining.retain(|_, r| !r.task.is_finished());
+                        start_drains(
+                            services,
+                            current,
+                            &configured,
+                            candidates,
+                            draining,
+                            shutdown,
+                            Some((&spec, &deadline)),
+                        );
+                    }
+                    Ok(Err(e)) => tracing::warn!(
+                        source = %spec,
+                        "cannot read the stored cursors for drains it takes over ({e}); \
+                         none started now"
+                    ),
+                    Err(_) => tracing::warn!(
+                        source = %spec,
+                        "the stored cursors did not come within {LIST_TIMEOUT:?}; no drain \
+                         started now"
+                    ),
+                }
+            }
             let r = start_source(
                 services,
                 source,
@@ -221,16 +265,26 @@ fn carry_out(
             running.insert(spec, r);
         }
         Order::Stop { spec, done } => {
-            let Some(r) = running.remove(&spec) else {
-                let _ = done.send(());
-                return;
-            };
-            r.trigger.fire();
-            services.ctx.telemetry.health.unregister(&spec.to_string());
+            let mut stopping = Vec::new();
+            if let Some(r) = running.remove(&spec) {
+                services.ctx.telemetry.health.unregister(&spec.to_string());
+                stopping.push(r);
+            }
+            let drains: Vec<SourceSpec> = draining
+                .iter()
+                .filter(|(_, r)| r.drains_to.as_ref() == Some(&spec))
+                .map(|(s, _)| s.clone())
+                .collect();
+            stopping.extend(drains.iter().filter_map(|s| draining.remove(s)));
+            for r in &stopping {
+                r.trigger.fire();
+            }
             tokio::spawn(async move {
-                let mut task = r.task;
-                if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
-                    task.abort();
+                for r in stopping {
+                    let mut task = r.task;
+                    if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                        task.abort();
+                    }
                 }
                 let _ = done.send(());
             });
@@ -267,6 +321,7 @@ fn start_source(
         trigger,
         task,
         deadline,
+        drains_to: None,
     }
 }
 
@@ -282,6 +337,7 @@ fn start_drains(
     candidates: Vec<SourceSpec>,
     draining: &mut HashMap<SourceSpec, Running>,
     parent: &Shutdown,
+    under: Option<(&SourceSpec, &Deadline)>,
 ) {
     let mut started = Vec::new();
     for spec in candidates {
@@ -300,6 +356,10 @@ fn start_drains(
             owners.fallback_for(owner, owners.users())
         };
         let Some(to) = to else { continue };
+        // Under `[ha]`: only the drains into the source whose lease was just taken.
+        if under.is_some_and(|(spec, _)| *spec != to) {
+            continue;
+        }
         let Some(template) = cfg.sources().into_iter().find(|s| s.spec == to) else {
             continue;
         };
@@ -315,10 +375,15 @@ fn start_drains(
             to: &to,
         });
         let (trigger, shutdown) = parent.child();
+        let deadline = under.map(|(_, d)| d.clone());
+        let shutdown = match &deadline {
+            Some(d) => shutdown.until(d.clone()),
+            None => shutdown,
+        };
         let task = tokio::spawn(drain(
             services.ctx.clone(),
             source.clone(),
-            to,
+            to.clone(),
             services.nats.clone(),
             shutdown,
         ));
@@ -329,7 +394,8 @@ fn start_drains(
                 source,
                 trigger,
                 task,
-                deadline: None,
+                deadline,
+                drains_to: Some(to),
             },
         );
     }
@@ -575,6 +641,7 @@ async fn reload(
         removed_specs,
         draining,
         shutdown,
+        None,
     );
     let before: Vec<SourceSpec> = current.sources().into_iter().map(|s| s.spec).collect();
     let added = wanted.keys().filter(|s| !before.contains(s)).count();
