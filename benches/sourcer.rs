@@ -1134,8 +1134,9 @@ async fn live(secs: u64, per_sec: f64, clk_tck: f64) -> Res<Live> {
     let elapsed = t0.elapsed().as_secs_f64();
     let records = gitea.requests();
     let rss_kib = proc_status_kib(sourcer.pid, "VmRSS").unwrap_or(0);
-    // The last actions' events: wait for them (at most the longest wait of a source).
-    let drain_until = Instant::now() + Duration::from_secs(120);
+    // The last actions' events: wait for them (up to 240 s; an event later than that counts as
+    // not received).
+    let drain_until = Instant::now() + Duration::from_secs(240);
     while Instant::now() < drain_until && arrived.lock().map(|a| a.len()).unwrap_or(0) < actions {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -15,7 +15,8 @@
 //!
 //! What a poll costs is learnt per source: the Gitea requests its polls made (a moving
 //! average), counted by the client for the task that runs the poll ([`count_requests`]).
-//! A catch-up poll is not counted: it happens once, not every interval.
+//! A source's first poll (it creates the cursor) and a catch-up poll are not counted: they
+//! happen once, not every interval.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -126,17 +127,24 @@ impl Cadence {
             true => None,
             false => Some(requests.max(1) as f64),
         };
-        // A source is quiet until it publishes.
-        let e = sources.entry(source.to_string()).or_insert(Entry {
-            interval,
-            cost: cost.unwrap_or(1.0),
-            quiet: HOT_POLLS,
-            published_at: None,
-        });
+        let e = match sources.entry(source.to_string()) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let e = o.into_mut();
+                if let Some(cost) = cost {
+                    e.cost = 0.5 * e.cost + 0.5 * cost;
+                }
+                e
+            }
+            // The first poll creates the cursor (a few requests, once): one request a poll
+            // is assumed until the next. A source is quiet until it publishes.
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Entry {
+                interval,
+                cost: 1.0,
+                quiet: HOT_POLLS,
+                published_at: None,
+            }),
+        };
         e.interval = interval;
-        if let Some(cost) = cost {
-            e.cost = 0.7 * e.cost + 0.3 * cost;
-        }
         if published > 0 {
             e.quiet = 0;
             e.published_at = Some(Instant::now());
@@ -297,6 +305,11 @@ mod tests {
     fn the_cost_of_a_poll_is_learnt_and_a_forgotten_source_no_longer_counts() {
         let c = Cadence::new(10.0, 3600 * S);
         // One source whose polls cost 40 requests every second: 40 a second, over 8.
+        assert_eq!(
+            poll(&c, "big", S, 40, 0).wait,
+            S,
+            "the first poll is not its cost"
+        );
         for _ in 0..20 {
             poll(&c, "big", S, 40, 0);
         }
