@@ -882,8 +882,9 @@ impl DayWalker {
 /// which finishes a day only once the day after it is walked (for the offset after it),
 /// and walks a day only once the consumer has taken the one handed over before. So at
 /// most two days are in memory beside the one being published (one finished and waiting
-/// or handed over, one being walked, and the first page of the next), however long the gap. Walks only read: dropping this (an unproven day, an error,
-/// shutdown) stops the task and loses nothing.
+/// or handed over, one being walked, and the first page of the next), however long the
+/// gap. Walks only read: dropping this (an unproven day, an error, shutdown) stops the task
+/// and loses nothing.
 pub struct DaysAhead {
     rx: tokio::sync::mpsc::Receiver<(NaiveDate, Result<Walked, GiteaError>)>,
     task: tokio::task::JoinHandle<()>,
