@@ -983,6 +983,8 @@ const LIVE_REPOS_PER_ORG: usize = 50;
 const LIVE_ACTIVE_PERCENT: usize = 1;
 const LIVE_RPS: u32 = 10;
 const LIVE_INTERVAL_SECS: u64 = 15;
+/// `gitea.burst` of the live scenario (the default).
+const LIVE_BURST: u32 = 10;
 
 struct Live {
     repos: usize,
@@ -1054,7 +1056,7 @@ async fn live(secs: u64, per_sec: f64, clk_tck: f64) -> Res<Live> {
         &config,
         &gitea.url(),
         &server.url(),
-        &format!("requests_per_second = {LIVE_RPS}"),
+        &format!("requests_per_second = {LIVE_RPS}\nburst = {LIVE_BURST}"),
         &format!("start = \"now\"\ninterval = \"{LIVE_INTERVAL_SECS}s\""),
         &table,
     )?;
@@ -1520,11 +1522,13 @@ fn table(f: &Figures) -> String {
     );
     // The limiter allows `requests_per_second` sustained and `burst` (10, the default) at
     // once above it: over any 10 s, at most rps + burst / 10 a second.
-    let bound = LIVE_RPS as f64 + 10.0 / 10.0;
+    let bound = LIVE_RPS as f64 + LIVE_BURST as f64 / 10.0;
     row(
         format!("{live_label}: Gitea requests/s (mean; most in any 10 s)"),
         format!("{:.2} /s; {:.1} /s", l.requests_per_sec, l.max_window_rps),
-        &format!("never above the budget: {LIVE_RPS}/s sustained, burst 10 (≤ {bound:.0}/s over any 10 s)"),
+        &format!(
+            "never above the budget: {LIVE_RPS}/s sustained, burst 10 (≤ {bound:.0}/s over any 10 s)"
+        ),
         status(l.max_window_rps <= bound),
     );
     row(

@@ -751,6 +751,13 @@ pub async fn source_loop(
                     report.published,
                     report.days > 0,
                 );
+                telemetry.emit(telemetry::PollPlanned {
+                    source: poller.spec(),
+                    wait: plan.wait,
+                    interval,
+                    active: plan.active,
+                    planned_rps: plan.planned_rps,
+                });
                 wait = with_jitter(plan.wait, jitter);
             }
             Err(e) => {
