@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind, kv, stream};
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::HaConfig;
@@ -77,6 +77,9 @@ pub struct LeaseBucket {
     /// Per-key TTL (2.11+); otherwise the bucket's `max_age` expires every key.
     per_key: bool,
 }
+
+/// How long reading the leases may wait for the next message.
+const VIEW_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The key of an instance's heartbeat.
 pub fn instance_key(instance: &str) -> String {
@@ -212,44 +215,61 @@ impl LeaseBucket {
         }
     }
 
-    /// Every live instance and lease.
+    /// Every live instance and lease, read in one pass: an ordered consumer delivering the
+    /// last message of every key (one request per round, however many sources).
     pub async fn view(&self) -> Result<View, LeaseError> {
-        let keys: Vec<String> = self
+        use async_nats::jetstream::consumer::{self, DeliverPolicy, ReplayPolicy};
+        let consumer = self
             .kv
-            .keys()
-            .await
-            .map_err(|e| self.kv_err(e))?
-            .try_collect()
+            .stream
+            .create_consumer(consumer::push::OrderedConfig {
+                deliver_subject: self.js.client().new_inbox(),
+                description: Some("gitea-nats-sourcer lease view".into()),
+                filter_subject: format!("{}>", self.kv.prefix),
+                replay_policy: ReplayPolicy::Instant,
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
             .await
             .map_err(|e| self.kv_err(e))?;
         let mut view = View::default();
-        for key in keys {
-            let Some(entry) = self.entry(&key).await? else {
-                continue;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(view);
+        }
+        let mut messages = consumer.messages().await.map_err(|e| self.kv_err(e))?;
+        loop {
+            let next = tokio::time::timeout(VIEW_TIMEOUT, messages.next()).await;
+            let m = match next {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(self.kv_err(e)),
+                Ok(None) => break,
+                Err(_) => return Err(self.kv_err("no answer while reading the leases")),
             };
-            if key.starts_with("instance/") {
-                view.instances.insert(entry.holder.instance.clone(), entry);
-            } else if let Some(spec) = key.strip_prefix("lease/").and_then(SourceSpec::from_kv_key)
+            let pending = m.info().map(|i| i.pending).unwrap_or(0);
+            let deleted = m.headers.as_ref().is_some_and(|h| {
+                h.get("KV-Operation").is_some()
+                    || h.get(async_nats::header::NATS_MARKER_REASON).is_some()
+            });
+            let key = m.subject.as_str().strip_prefix(self.kv.prefix.as_str());
+            let revision = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            // A value that is not a holder counts as absent (the next holder overwrites it).
+            if let (false, Some(key), Ok(holder)) =
+                (deleted, key, serde_json::from_slice::<Holder>(&m.payload))
             {
-                view.leases.insert(spec, entry);
+                let entry = Entry { holder, revision };
+                if key.starts_with("instance/") {
+                    view.instances.insert(entry.holder.instance.clone(), entry);
+                } else if let Some(spec) =
+                    key.strip_prefix("lease/").and_then(SourceSpec::from_kv_key)
+                {
+                    view.leases.insert(spec, entry);
+                }
+            }
+            if pending == 0 {
+                break;
             }
         }
         Ok(view)
-    }
-
-    /// One key's live value; `None` when absent, deleted or expired. A value that is not a
-    /// [`Holder`] counts as absent (and is overwritten by the next holder).
-    pub async fn entry(&self, key: &str) -> Result<Option<Entry>, LeaseError> {
-        let e = self.kv.entry(key).await.map_err(|e| self.kv_err(e))?;
-        Ok(e.filter(|e| e.operation == kv::Operation::Put)
-            .and_then(|e| {
-                serde_json::from_slice::<Holder>(&e.value)
-                    .ok()
-                    .map(|holder| Entry {
-                        holder,
-                        revision: e.revision,
-                    })
-            }))
     }
 
     /// Yields when a key is deleted or expires, or an instance's heartbeat appears (not at

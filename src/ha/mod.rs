@@ -115,6 +115,8 @@ impl Ha {
 
 /// A lease this instance holds.
 struct Held {
+    /// Its value: this instance, since it took the lease.
+    value: Holder,
     revision: u64,
     deadline: Deadline,
     /// Being stopped for a release (renewed until its task has ended).
@@ -192,14 +194,17 @@ impl Coordinator {
     }
 
     /// A stream that yields when a key is deleted, expires or appears (so a released lease
-    /// or a new instance is acted on at once, not at the next tick); never ends on error.
+    /// or a new instance is acted on at once, not at the next tick). When it cannot be had,
+    /// one that yields once a TTL later and ends (the loop then watches again).
     async fn watch(&self) -> Changes {
         match self.bucket.watch_changes().await {
             Ok(s) => s,
             Err(e) => {
                 self.telemetry
                     .emit(telemetry::LeaseBucketFailed { error: &e });
-                Box::pin(futures::stream::pending())
+                // Wakes the loop once a TTL later and ends, so the watch is tried again.
+                let later = self.ttl;
+                Box::pin(futures::stream::once(tokio::time::sleep(later)))
             }
         }
     }
@@ -247,13 +252,17 @@ impl Coordinator {
                 }
                 let current = view.leases.get(spec);
                 let sent = Instant::now();
+                let value = Holder {
+                    instance: self.holder.instance.clone(),
+                    since: Utc::now(),
+                };
                 let written = match current {
-                    None => self.bucket.create(&lease_key(spec), &self.holder).await,
+                    None => self.bucket.create(&lease_key(spec), &value).await,
                     // Ours from before (a renewal that failed for longer than its deadline
                     // and then reached the server, or a restart under a fixed name).
                     Some(e) if e.holder.instance == self.holder.instance => {
                         self.bucket
-                            .write(&lease_key(spec), &self.holder, e.revision)
+                            .write(&lease_key(spec), &value, e.revision)
                             .await
                     }
                     Some(_) => continue,
@@ -274,6 +283,7 @@ impl Coordinator {
                         self.held.insert(
                             spec.clone(),
                             Held {
+                                value,
                                 revision,
                                 deadline: deadline.clone(),
                                 releasing: false,
@@ -339,7 +349,7 @@ impl Coordinator {
             let sent = Instant::now();
             match self
                 .bucket
-                .write(&lease_key(spec), &self.holder, held.revision)
+                .write(&lease_key(spec), &held.value, held.revision)
                 .await
             {
                 Ok(Written::At(rev)) if !held.deadline.passed() => {
