@@ -658,3 +658,100 @@ async fn a_standby_is_ready_and_takes_over_within_a_second_of_the_active_ones_si
     );
     standby.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_under_ha_starts_an_added_source_once_keeps_changed_ones_and_frees_removed_ones() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let g = gitea().await;
+    for org in ["acme", "globex", "initech"] {
+        g.add_org(org);
+        g.add_repo(org, "widgets");
+    }
+    g.add_user("alice");
+    let two = "[[source]]\norg = \"acme\"\n[[source]]\norg = \"globex\"\n";
+    let mut inst: Vec<Instance> = ["a", "b"]
+        .iter()
+        .map(|n| Instance::new(dir.path(), n, &g.url(), &nats.url(), two))
+        .collect();
+    let rewrite = |inst: &[Instance], from: &str, to: &str| {
+        for i in inst {
+            let text = std::fs::read_to_string(&i.config).expect("config");
+            std::fs::write(&i.config, text.replace(from, to)).expect("write");
+        }
+    };
+    rewrite(&inst, "replicas = 3", "replicas = 1");
+    for i in &mut inst {
+        i.spawn();
+    }
+    let url = nats.url();
+    wait_balanced(&url, 2, &["a", "b"], "one source each").await;
+    let before = holders(&url).await;
+    // Added: initech; changed: acme's interval; removed: globex.
+    rewrite(
+        &inst,
+        two,
+        "[[source]]\norg = \"acme\"\ninterval = \"400ms\"\n[[source]]\norg = \"initech\"\n",
+    );
+    for i in &inst {
+        i.signal("-HUP").await;
+    }
+    wait_for(30, "initech held, globex released", || {
+        let url = &url;
+        async move {
+            let h = holders(url).await;
+            h.contains_key("org:initech") && !h.contains_key("org:globex")
+        }
+    })
+    .await;
+    let after = holders(&url).await;
+    assert_eq!(
+        after.get("org:acme"),
+        before.get("org:acme"),
+        "a changed source restarts under the lease it held"
+    );
+    for (i, n) in inst.iter().zip(["a", "b"]) {
+        let m = i.metrics().await.expect("metrics");
+        assert_eq!(
+            sample_sum(&m, "gitea_nats_sourcer_leases_lost_total", ""),
+            0.0,
+            "{n} lost no lease in the reload"
+        );
+    }
+    let t = g.now();
+    for org in ["acme", "globex", "initech"] {
+        g.push_action(
+            gitea_sim::NewAction::push("alice", &format!("{org}/widgets"), "main", 1).at(t),
+        );
+    }
+    wait_for(30, "the acme and initech actions", || {
+        let url = &url;
+        async move {
+            let subjects: Vec<String> = read_stream(url, STREAM)
+                .await
+                .into_iter()
+                .map(|m| m.subject)
+                .collect();
+            ["acme", "initech"]
+                .iter()
+                .all(|o| subjects.iter().any(|s| s.split('.').nth(1) == Some(*o)))
+        }
+    })
+    .await;
+    for i in &mut inst {
+        let status = i.terminate().await;
+        assert!(status.success(), "{status}");
+    }
+    let msgs = read_stream(&url, STREAM).await;
+    assert_no_repeats(&msgs);
+    let per_org = |o: &str| {
+        msgs.iter()
+            .filter(|m| m.subject.split('.').nth(1) == Some(o))
+            .count()
+    };
+    assert_eq!(
+        (per_org("acme"), per_org("initech"), per_org("globex")),
+        (1, 1, 0),
+        "each remaining source's action once, the removed one's not at all"
+    );
+}
