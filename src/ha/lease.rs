@@ -40,6 +40,21 @@ impl LeaseError {
 pub struct Holder {
     pub instance: String,
     pub since: DateTime<Utc>,
+    /// Random per process: tells this process's writes from another's of the same name.
+    #[serde(default)]
+    pub nonce: u64,
+    /// Heartbeats: a fingerprint of the instance's source list (every instance should have
+    /// the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<String>,
+}
+
+impl Holder {
+    /// Written by the same process for the same taking (the source-list fingerprint of a
+    /// heartbeat may differ after a reload).
+    pub fn same_writer(&self, other: &Holder) -> bool {
+        self.instance == other.instance && self.nonce == other.nonce && self.since == other.since
+    }
 }
 
 /// A key's value and revision.
@@ -78,8 +93,8 @@ pub struct LeaseBucket {
     per_key: bool,
 }
 
-/// How long reading the leases may wait for the next message.
-const VIEW_TIMEOUT: Duration = Duration::from_secs(5);
+/// The shortest wait for the next message while reading the leases.
+const MIN_VIEW_WAIT: Duration = Duration::from_millis(500);
 
 /// The key of an instance's heartbeat.
 pub fn instance_key(instance: &str) -> String {
@@ -215,9 +230,10 @@ impl LeaseBucket {
         }
     }
 
-    /// Every live instance and lease, read in one pass: an ordered consumer delivering the
+    /// Every live instance and lease, read in one pass (waiting at most `wait` for each
+    /// message): an ordered consumer delivering the
     /// last message of every key (one request per round, however many sources).
-    pub async fn view(&self) -> Result<View, LeaseError> {
+    pub async fn view(&self, wait: Duration) -> Result<View, LeaseError> {
         use async_nats::jetstream::consumer::{self, DeliverPolicy, ReplayPolicy};
         let consumer = self
             .kv
@@ -238,7 +254,7 @@ impl LeaseBucket {
         }
         let mut messages = consumer.messages().await.map_err(|e| self.kv_err(e))?;
         loop {
-            let next = tokio::time::timeout(VIEW_TIMEOUT, messages.next()).await;
+            let next = tokio::time::timeout(wait.max(MIN_VIEW_WAIT), messages.next()).await;
             let m = match next {
                 Ok(Some(Ok(m))) => m,
                 Ok(Some(Err(e))) => return Err(self.kv_err(e)),
@@ -312,6 +328,39 @@ impl LeaseBucket {
     ) -> Result<Written, LeaseError> {
         let value = serde_json::to_vec(holder).map_err(|e| self.kv_err(e))?;
         self.publish(key, value.into(), revision, None).await
+    }
+
+    /// A key's live value (`None`: absent, deleted, expired, or not a holder).
+    pub async fn read(&self, key: &str) -> Result<Option<Entry>, LeaseError> {
+        let e = self.kv.entry(key).await.map_err(|e| self.kv_err(e))?;
+        Ok(e.filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| {
+                let holder = serde_json::from_slice::<Holder>(&e.value).ok()?;
+                Some(Entry {
+                    holder,
+                    revision: e.revision,
+                })
+            }))
+    }
+
+    /// Like [`LeaseBucket::write`], for a key this process wrote last: when the key moved
+    /// past `revision` but still holds exactly `holder` (the answer to an earlier write was
+    /// lost), writes at its revision now instead of reporting it taken.
+    pub async fn write_own(
+        &self,
+        key: &str,
+        holder: &Holder,
+        revision: u64,
+    ) -> Result<Written, LeaseError> {
+        match self.write(key, holder, revision).await? {
+            Written::Taken if revision > 0 => match self.read(key).await? {
+                Some(e) if e.holder.same_writer(holder) => {
+                    self.write(key, holder, e.revision).await
+                }
+                _ => Ok(Written::Taken),
+            },
+            done => Ok(done),
+        }
     }
 
     /// Writes `holder` at `key` if no one holds it (absent, deleted or expired).
