@@ -373,11 +373,14 @@ fn start_source(
         .telemetry
         .health
         .register(&source.spec.to_string(), source.interval);
+    // A source taken over from another instance polls at once; at start, sources spread.
+    let spread = deadline.is_none();
     let polls = source_loop(
         services.ctx.clone(),
         source.clone(),
         services.nats.clone(),
         jitter,
+        spread,
         shutdown.clone(),
     );
     let mut stop = shutdown;
@@ -801,22 +804,27 @@ async fn watchdog_loop(telemetry: Telemetry, mut shutdown: Shutdown) {
     }
 }
 
-/// Polls one source forever (until shutdown).
+/// Polls one source forever (until shutdown). With `spread`, the first poll waits a random
+/// part of the interval (at most a second) so that sources started together do not poll
+/// in lock-step; without, it polls at once (a source whose lease was just taken over).
 pub async fn source_loop(
     ctx: Arc<Context>,
     source: Source,
     nats: async_nats::Client,
     jitter: f64,
+    spread: bool,
     mut shutdown: Shutdown,
 ) {
     let interval = source.interval;
     let telemetry = ctx.telemetry.clone();
     let mut poller = SourcePoller::new(ctx, source);
     let mut failures: u32 = 0;
-    // Spread the first polls so sources do not start in lock-step.
-    let mut wait = interval
-        .min(Duration::from_secs(1))
-        .mul_f64(rand::rng().random_range(0.0..1.0));
+    let mut wait = match spread {
+        true => interval
+            .min(Duration::from_secs(1))
+            .mul_f64(rand::rng().random_range(0.0..1.0)),
+        false => Duration::ZERO,
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}

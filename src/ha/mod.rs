@@ -167,14 +167,21 @@ impl Coordinator {
     }
 
     async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
-        let mut tick = tokio::time::interval(self.ttl / 3);
+        // Renewals every third of the TTL. Where keys expire by the bucket's age (2.10) no
+        // marker announces an expiry, so the bucket is looked at twice as often between.
+        let looks = if self.bucket.per_key_ttl() { 1 } else { 2 };
+        let mut tick = tokio::time::interval(self.ttl / (3 * looks));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u32 = 0;
         let mut stopping: FuturesUnordered<Releasing> = FuturesUnordered::new();
         let mut changes = self.watch().await;
         loop {
             // Renewals on the ticks only: a round woken by the bucket looks and acts.
             let renew = tokio::select! {
-                _ = tick.tick() => true,
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    ticks % looks == 1 || looks == 1
+                }
                 c = ctl.recv() => match c {
                     Some(Ctl::Sources(s)) => {
                         self.holder.sources = Some(assign::fingerprint(&s));
@@ -235,6 +242,19 @@ impl Coordinator {
         if renew || self.heartbeat == 0 {
             self.renew().await;
         }
+        // Whatever the round: a lease past its deadline is lost (its task has stopped).
+        let passed: Vec<SourceSpec> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.deadline.passed())
+            .map(|(s, _)| s.clone())
+            .collect();
+        self.lose(
+            passed
+                .into_iter()
+                .map(|s| (s, "not renewed before its deadline".to_string()))
+                .collect(),
+        );
         let view = match self.bucket.view(self.ttl / 4).await {
             Ok(v) => v,
             Err(e) => {
@@ -449,6 +469,12 @@ impl Coordinator {
                 Err(_) => {}
             }
         }
+        self.lose(lost);
+    }
+
+    /// Forgets these leases as lost: their deadlines expire (their tasks stop at once) and
+    /// the scheduler is told to stop them.
+    fn lose(&mut self, lost: Vec<(SourceSpec, String)>) {
         for (spec, reason) in lost {
             if let Some(held) = self.held.remove(&spec) {
                 held.deadline.expire();
@@ -478,15 +504,24 @@ impl Coordinator {
             return;
         };
         held.deadline.expire();
-        self.delete_own(&lease_key(spec), &held.value, held.revision)
-            .await;
-        self.telemetry
-            .emit(telemetry::LeaseReleased { source: spec, why });
+        match self
+            .delete_own(&lease_key(spec), &held.value, held.revision)
+            .await
+        {
+            false => self.telemetry.emit(telemetry::LeaseLost {
+                source: spec,
+                reason: &"another instance held it when it was to be released",
+            }),
+            true => self
+                .telemetry
+                .emit(telemetry::LeaseReleased { source: spec, why }),
+        }
     }
 
     /// Deletes a key this process wrote, at `revision` or (an answer lost) at the revision
     /// it has now if its value is still ours. A failure is logged: the key expires anyway.
-    async fn delete_own(&self, key: &str, value: &Holder, revision: u64) {
+    /// False when another process holds the key now.
+    async fn delete_own(&self, key: &str, value: &Holder, revision: u64) -> bool {
         let r = match self.bucket.delete(key, revision).await {
             Ok(Written::Taken) => match self.bucket.read(key).await {
                 Ok(Some(e)) if e.holder.same_writer(value) => {
@@ -496,9 +531,14 @@ impl Coordinator {
             },
             other => other,
         };
-        if let Err(e) = r {
-            self.telemetry
-                .emit(telemetry::LeaseBucketFailed { error: &e });
+        match r {
+            Ok(Written::At(_)) => true,
+            Ok(Written::Taken) => false,
+            Err(e) => {
+                self.telemetry
+                    .emit(telemetry::LeaseBucketFailed { error: &e });
+                true
+            }
         }
     }
 
@@ -507,19 +547,27 @@ impl Coordinator {
     async fn release_all(&mut self) {
         if self.heartbeat > 0 {
             let key = instance_key(&self.holder.instance);
-            self.delete_own(&key, &self.holder, self.heartbeat).await;
+            let _ = self.delete_own(&key, &self.holder, self.heartbeat).await;
             self.heartbeat = 0;
         }
         let held = std::mem::take(&mut self.held);
         let this = &*self;
         futures::future::join_all(held.iter().map(|(spec, h)| async move {
             h.deadline.expire();
-            this.delete_own(&lease_key(spec), &h.value, h.revision)
-                .await;
-            this.telemetry.emit(telemetry::LeaseReleased {
-                source: spec,
-                why: "shutdown",
-            });
+            if this
+                .delete_own(&lease_key(spec), &h.value, h.revision)
+                .await
+            {
+                this.telemetry.emit(telemetry::LeaseReleased {
+                    source: spec,
+                    why: "shutdown",
+                });
+            } else {
+                this.telemetry.emit(telemetry::LeaseLost {
+                    source: spec,
+                    reason: &"another instance held it at shutdown",
+                });
+            }
         }))
         .await;
     }
