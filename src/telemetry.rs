@@ -489,8 +489,11 @@ pub struct PollStarted<'a> {
 }
 
 impl Happening for PollStarted<'_> {
-    fn emit(self, _: &Metrics, h: &Health) {
-        h.poll_started(&self.source.to_string());
+    fn emit(self, m: &Metrics, h: &Health) {
+        let source = self.source.to_string();
+        // Every per-source family shows this source at zero from its first poll on.
+        m.init_source(&source);
+        h.poll_started(&source);
     }
 }
 
@@ -1140,8 +1143,10 @@ pub struct RelayReceiverStarted<'a> {
 }
 
 impl Happening for RelayReceiverStarted<'_> {
-    fn emit(self, _: &Metrics, h: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         h.progress();
+        // Every relay family shows this receiver at zero from the start of its loop.
+        m.init_receiver(self.receiver);
         tracing::info!(
             receiver = self.receiver,
             url = self.url,
@@ -1326,7 +1331,16 @@ mod tests {
         let moved = Telemetry::new();
         let other = Telemetry::new();
         let clone = moved.clone();
-        let before = other.metrics.encode();
+        // The product's families only: the process_* ones are the one process's.
+        let product = |t: &Telemetry| {
+            t.metrics
+                .encode()
+                .lines()
+                .filter(|l| !l.contains("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let before = product(&other);
         clone.emit(RateLimitWait);
         clone.emit(NatsConnected { connected: true });
         assert!(
@@ -1342,7 +1356,7 @@ mod tests {
                 .contains("gitea_nats_sourcer_nats_connected 1")
         );
         assert!(!moved.health.problems().iter().any(|p| p.contains("NATS")));
-        assert_eq!(other.metrics.encode(), before);
+        assert_eq!(product(&other), before);
         assert!(other.health.problems().iter().any(|p| p.contains("NATS")));
     }
 }
