@@ -20,6 +20,19 @@ pub const OLDEST_SERVER_VERSION: &str = "2.10.26";
 pub const INSTALL_HINT: &str = "install it with `scripts/ensure-nats-server` (a pinned nats-server \
      under target/nats-server/), or point NATS_SERVER_BIN at a nats-server binary (2.10 or newer)";
 
+/// The least-privilege users of `packaging/nats/accounts.conf` (the sample the package
+/// ships): `(user, password)` of the sourcer, the relay and an event reader.
+pub const SAMPLE_USERS: [(&str, &str); 3] = [
+    ("sourcer", "sourcer-test-password"),
+    ("relay", "relay-test-password"),
+    ("reader", "reader-test-password"),
+];
+
+/// The sample accounts config (`packaging/nats/accounts.conf`), for `--config`.
+pub fn sample_accounts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/nats/accounts.conf")
+}
+
 /// A running (or stopped) nats-server.
 pub struct LocalNats {
     binary: PathBuf,
