@@ -15,7 +15,9 @@ const BIN: &str = "gitea-nats-sourcer";
 
 /// Writes the page of `cmd` (named `name`) and, below it, one page per subcommand.
 fn man_pages(cmd: &clap::Command, name: &str, dir: &Path) -> std::io::Result<usize> {
-    let cmd = cmd.clone().name(name.to_string());
+    // clap names are `&'static str` (without its `string` feature, which would build the
+    // sourcer's library a second time with other features); this tool runs once.
+    let cmd = cmd.clone().name(&*name.to_string().leak());
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone())
         .section("1")
