@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, ConfigError, Source};
 use crate::feed::{FeedPoller, PollReport};
 use crate::gitea::{GiteaClient, GiteaError};
+use crate::ha::lease::LeaseBucket;
 use crate::nats::{self, NatsError};
 use crate::pipeline::{Context, Owners, PollError, RecentIndex};
 use crate::publish::Publisher;
@@ -29,6 +30,8 @@ pub enum RunError {
     Nats(#[from] NatsError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Lease(#[from] crate::ha::lease::LeaseError),
     #[error("cannot listen on http.listen {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
@@ -44,6 +47,7 @@ impl RunError {
                 e,
                 StateError::Corrupt { .. } | StateError::CorruptKey { .. }
             ),
+            RunError::Lease(e) => e.is_permanent(),
             RunError::Gitea(_) => false,
         }
     }
@@ -53,6 +57,8 @@ impl RunError {
 pub struct Services {
     pub ctx: Arc<Context>,
     pub nats: async_nats::Client,
+    /// The lease bucket, with `[ha] enabled`.
+    pub leases: Option<LeaseBucket>,
 }
 
 /// Connects to NATS (retrying with backoff until it answers or shutdown), ensures the stream
@@ -69,7 +75,10 @@ pub async fn connect(
         return Ok(None);
     };
     let js = nats::jetstream(nats_client.clone());
-    let Some((store, stored)) = setup_retrying(&js, cfg, telemetry, shutdown).await? else {
+    let version = nats_client.server_info().version;
+    let Some((store, stored, leases)) =
+        setup_retrying(&js, cfg, &version, telemetry, shutdown).await?
+    else {
         return Ok(None);
     };
     tokio::select! {
@@ -106,10 +115,14 @@ pub async fn connect(
     Ok(Some(Services {
         ctx,
         nats: nats_client,
+        leases,
     }))
 }
 
-/// The stream, the bucket and the stored cursors, tried again until they can be had (a
+/// What setup yields: the cursor store, the stored cursors, the lease bucket (`[ha]`).
+type Setup = (CursorStore, Vec<crate::state::Stored>, Option<LeaseBucket>);
+
+/// The stream, the bucket, the stored cursors and (with `[ha]`) the lease bucket, tried again until they can be had (a
 /// server still starting, a cluster without a JetStream leader or quorum: a service started
 /// before NATS is ready waits for it, as it waits for the connection). Only what an operator
 /// must fix (the stream takes other subjects, the server is too old) ends `run`. `None`:
@@ -117,9 +130,10 @@ pub async fn connect(
 async fn setup_retrying(
     js: &async_nats::jetstream::Context,
     cfg: &Config,
+    server_version: &str,
     telemetry: &Telemetry,
     shutdown: &mut Shutdown,
-) -> Result<Option<(CursorStore, Vec<crate::state::Stored>)>, RunError> {
+) -> Result<Option<Setup>, RunError> {
     let mut delays = backon::BackoffBuilder::build(
         backon::ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(500))
@@ -132,7 +146,13 @@ async fn setup_retrying(
             nats::ensure_stream(js, &cfg.nats).await?;
             let store = CursorStore::new(nats::ensure_bucket(js, &cfg.nats).await?);
             let stored = store.list().await?;
-            Ok::<_, RunError>((store, stored.into_iter().map(|(_, s)| s).collect()))
+            let leases = match cfg.ha.enabled {
+                true => {
+                    Some(LeaseBucket::open(js, &cfg.ha, cfg.nats.replicas, server_version).await?)
+                }
+                false => None,
+            };
+            Ok::<_, RunError>((store, stored.into_iter().map(|(_, s)| s).collect(), leases))
         };
         let err = tokio::select! {
             r = attempt => match r {

@@ -23,6 +23,8 @@
 //! * [`feed`]: walking a source's feed without losing or repeating rows: evidence, page walks, one feed poll.
 //! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs), beside `feed`.
 //! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
+//! * [`ha`]: `[ha]`: leases in a KV bucket so several instances share the sources (which
+//!   instance polls which source, renewals, fencing deadlines, releases at a safe point).
 //! * [`app`]: the services: `connect`, and one poll of one source (its feed, then its repository kinds).
 //! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, reload, drains, watchdog.
@@ -43,6 +45,7 @@ pub mod config;
 pub mod event;
 pub mod feed;
 pub mod gitea;
+pub mod ha;
 pub mod health;
 pub mod http;
 pub mod logging;

@@ -175,6 +175,16 @@ pub struct Metrics {
     pub nats_connected: Gauge,
     /// Start-up attempts to read or create the stream, bucket or cursors that failed.
     pub nats_setup_failures: Counter,
+    /// `[ha]`: source leases this instance holds now.
+    pub leases_held: Gauge,
+    /// `[ha]`: source leases this instance took (a source started here).
+    pub leases_acquired: Counter,
+    /// `[ha]`: source leases this instance lost (not renewed in time, or taken over).
+    pub leases_lost: Counter,
+    /// `[ha]`: source leases this instance gave up (rebalance, shutdown).
+    pub leases_released: Counter,
+    /// `[ha]`: instances alive on the lease bucket, this one included.
+    pub ha_instances: Gauge,
     /// Webhook-shaped events not published (their activity event was), by op type.
     pub hooks_skipped: Family<PublishedLabels, Counter>,
     /// Relay: delivery attempts by receiver and status class (2xx, 4xx, 5xx, error).
@@ -226,6 +236,11 @@ impl Metrics {
             nats_connected: Gauge::default(),
             nats_setup_failures: Counter::default(),
             hooks_skipped: Family::default(),
+            leases_held: Gauge::default(),
+            leases_acquired: Counter::default(),
+            leases_lost: Counter::default(),
+            leases_released: Counter::default(),
+            ha_instances: Gauge::default(),
             relay_deliveries: Family::default(),
             relay_retries: Family::default(),
             relay_dead_letters: Family::default(),
@@ -303,6 +318,31 @@ impl Metrics {
             "walks_unproven",
             "Feed walks that could not prove every row held (a tie at a page boundary, a moving feed); the cursor waited",
             m.walks_unproven.clone(),
+        );
+        registry.register(
+            "leases_held",
+            "Source leases this instance holds ([ha])",
+            m.leases_held.clone(),
+        );
+        registry.register(
+            "leases_acquired",
+            "Source leases this instance acquired ([ha])",
+            m.leases_acquired.clone(),
+        );
+        registry.register(
+            "leases_lost",
+            "Source leases this instance lost: not renewed in time or taken over ([ha])",
+            m.leases_lost.clone(),
+        );
+        registry.register(
+            "leases_released",
+            "Source leases this instance released: rebalance or shutdown ([ha])",
+            m.leases_released.clone(),
+        );
+        registry.register(
+            "ha_instances",
+            "Instances alive on the lease bucket, this one included ([ha])",
+            m.ha_instances.clone(),
         );
         registry.register(
             "nats_connected",

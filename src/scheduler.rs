@@ -11,8 +11,9 @@ use rand::Rng;
 
 use crate::app::{RunError, Services, SourcePoller, connect, index_keep};
 use crate::config::{Config, Source};
+use crate::ha::{Ha, Order};
 use crate::pipeline::{Context, Owners, PollError};
-use crate::shutdown::{self, Shutdown, Trigger};
+use crate::shutdown::{self, Deadline, Shutdown, Trigger};
 use crate::source::SourceSpec;
 use crate::telemetry::{self, Telemetry};
 
@@ -22,6 +23,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const DRAIN: Duration = Duration::from_secs(8);
 /// How long the last flush towards NATS may take at shutdown (DRAIN + FLUSH < 10 s).
 const FLUSH: Duration = Duration::from_secs(1);
+/// How long releasing the leases may take at shutdown (`[ha]`; the unit allows 15 s).
+const RELEASE: Duration = Duration::from_secs(2);
 
 /// Polls every configured source until `stop` completes; then lets running polls reach a
 /// safe point (cursor written for everything acknowledged) and returns.
@@ -34,6 +37,10 @@ struct Running {
     source: Source,
     trigger: Trigger,
     task: tokio::task::JoinHandle<()>,
+    /// Under `[ha]`: its lease's validity (the task stops when it passes).
+    deadline: Option<Deadline>,
+    /// A drain: the source its repository goes to (it runs under that source's lease).
+    drains_to: Option<SourceSpec>,
 }
 
 /// Like [`run`]; with `config_path`, SIGHUP re-reads the source list from that file: added
@@ -73,19 +80,34 @@ pub async fn run_with_reload(
             .filter(|(_, s)| s.cursor.handed_to.is_none())
             .map(|(spec, _)| spec)
             .collect();
-        start_drains(
-            &services,
-            &cfg,
-            &configured,
-            stored,
-            &mut draining,
-            &shutdown,
-        );
-        for source in cfg.sources() {
-            running.insert(
-                source.spec.clone(),
-                start_source(&services, source, cfg.poll.jitter, &shutdown),
+        // Under `[ha]` the coordinator says which sources run here (as it takes their
+        // leases); otherwise every source does.
+        let mut ha = services.leases.clone().map(|bucket| {
+            Ha::start(
+                bucket,
+                cfg.ha.instance_name(),
+                cfg.ha.lease_ttl,
+                configured.clone(),
+                telemetry.clone(),
+                shutdown.clone(),
+            )
+        });
+        if ha.is_none() {
+            start_drains(
+                &services,
+                &cfg,
+                &configured,
+                stored,
+                &mut draining,
+                &shutdown,
+                None,
             );
+            for source in cfg.sources() {
+                running.insert(
+                    source.spec.clone(),
+                    start_source(&services, source, cfg.poll.jitter, &shutdown, None),
+                );
+            }
         }
         let background = [
             tokio::spawn(prune_loop(
@@ -114,8 +136,11 @@ pub async fn run_with_reload(
                 _ = hup.recv() => {
                     if let Some(path) = &config_path {
                         let mut stop = shutdown.clone();
-                        reload(path, &mut current, &mut running, &mut draining, &mut retired, &services, &mut stop).await;
+                        reload(path, &mut current, &mut running, &mut draining, &mut retired, &services, ha.as_ref(), &mut stop).await;
                     }
+                }
+                Some(order) = next_order(&mut ha) => {
+                    carry_out(order, &current, &mut running, &mut draining, &services, &shutdown).await;
                 }
             }
         }
@@ -133,6 +158,11 @@ pub async fn run_with_reload(
             tracing::warn!(
                 "polls did not stop in time; abandoning them (their cursors stay at the last acknowledged batch)"
             );
+        }
+        // Every source has stopped (its cursor written): the leases go, so that the other
+        // instances take the sources now rather than when they expire.
+        if let Some(ha) = ha {
+            ha.release_all(RELEASE).await;
         }
         for b in background {
             b.abort();
@@ -158,8 +188,122 @@ pub async fn run_with_reload(
     work.await
 }
 
-fn start_source(services: &Services, source: Source, jitter: f64, parent: &Shutdown) -> Running {
+/// The next order of the `[ha]` coordinator; never, without `[ha]`.
+async fn next_order(ha: &mut Option<Ha>) -> Option<Order> {
+    match ha {
+        Some(ha) => ha.orders.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How long reading the stored cursors may take when a lease is taken (for the drains it
+/// brings along); on failure the list read at start is used.
+const LIST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Starts or stops a source as the `[ha]` coordinator says. An org or user source brings
+/// along the drains of removed `repo:` sources it takes over (from cursors a previous config
+/// left), run here under its lease. A stop fires the source's trigger (and its drains') and
+/// answers once the tasks have ended (a safe point), or after [`DRAIN`] with them aborted
+/// (their cursors stay at their last acknowledged batch).
+async fn carry_out(
+    order: Order,
+    current: &Config,
+    running: &mut HashMap<SourceSpec, Running>,
+    draining: &mut HashMap<SourceSpec, Running>,
+    services: &Services,
+    shutdown: &Shutdown,
+) {
+    match order {
+        Order::Start { spec, deadline } => {
+            if running.contains_key(&spec) {
+                return;
+            }
+            let Some(source) = current.sources().into_iter().find(|s| s.spec == spec) else {
+                return;
+            };
+            if !matches!(spec, SourceSpec::Repo { .. }) {
+                let stored = tokio::time::timeout(LIST_TIMEOUT, services.ctx.store.list()).await;
+                match stored {
+                    Ok(Ok(stored)) => {
+                        let configured: Vec<SourceSpec> =
+                            current.sources().into_iter().map(|s| s.spec).collect();
+                        let candidates = stored
+                            .into_iter()
+                            .filter(|(_, s)| s.cursor.handed_to.is_none())
+                            .map(|(spec, _)| spec)
+                            .collect();
+                        draining.retain(|_, r| !r.task.is_finished());
+                        start_drains(
+                            services,
+                            current,
+                            &configured,
+                            candidates,
+                            draining,
+                            shutdown,
+                            Some((&spec, &deadline)),
+                        );
+                    }
+                    Ok(Err(e)) => tracing::warn!(
+                        source = %spec,
+                        "cannot read the stored cursors for drains it takes over ({e}); \
+                         none started now"
+                    ),
+                    Err(_) => tracing::warn!(
+                        source = %spec,
+                        "the stored cursors did not come within {LIST_TIMEOUT:?}; no drain \
+                         started now"
+                    ),
+                }
+            }
+            let r = start_source(
+                services,
+                source,
+                current.poll.jitter,
+                shutdown,
+                Some(deadline),
+            );
+            running.insert(spec, r);
+        }
+        Order::Stop { spec, done } => {
+            let mut stopping = Vec::new();
+            if let Some(r) = running.remove(&spec) {
+                services.ctx.telemetry.health.unregister(&spec.to_string());
+                stopping.push(r);
+            }
+            let drains: Vec<SourceSpec> = draining
+                .iter()
+                .filter(|(_, r)| r.drains_to.as_ref() == Some(&spec))
+                .map(|(s, _)| s.clone())
+                .collect();
+            stopping.extend(drains.iter().filter_map(|s| draining.remove(s)));
+            for r in &stopping {
+                r.trigger.fire();
+            }
+            tokio::spawn(async move {
+                for r in stopping {
+                    let mut task = r.task;
+                    if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                        task.abort();
+                    }
+                }
+                let _ = done.send(());
+            });
+        }
+    }
+}
+
+fn start_source(
+    services: &Services,
+    source: Source,
+    jitter: f64,
+    parent: &Shutdown,
+    deadline: Option<Deadline>,
+) -> Running {
     let (trigger, shutdown) = parent.child();
+    let shutdown = match &deadline {
+        Some(d) => shutdown.until(d.clone()),
+        None => shutdown,
+    };
     services
         .ctx
         .telemetry
@@ -176,6 +320,8 @@ fn start_source(services: &Services, source: Source, jitter: f64, parent: &Shutd
         source,
         trigger,
         task,
+        deadline,
+        drains_to: None,
     }
 }
 
@@ -191,6 +337,7 @@ fn start_drains(
     candidates: Vec<SourceSpec>,
     draining: &mut HashMap<SourceSpec, Running>,
     parent: &Shutdown,
+    under: Option<(&SourceSpec, &Deadline)>,
 ) {
     let mut started = Vec::new();
     for spec in candidates {
@@ -209,6 +356,10 @@ fn start_drains(
             owners.fallback_for(owner, owners.users())
         };
         let Some(to) = to else { continue };
+        // Under `[ha]`: only the drains into the source whose lease was just taken.
+        if under.is_some_and(|(spec, _)| *spec != to) {
+            continue;
+        }
         let Some(template) = cfg.sources().into_iter().find(|s| s.spec == to) else {
             continue;
         };
@@ -224,10 +375,15 @@ fn start_drains(
             to: &to,
         });
         let (trigger, shutdown) = parent.child();
+        let deadline = under.map(|(_, d)| d.clone());
+        let shutdown = match &deadline {
+            Some(d) => shutdown.until(d.clone()),
+            None => shutdown,
+        };
         let task = tokio::spawn(drain(
             services.ctx.clone(),
             source.clone(),
-            to,
+            to.clone(),
             services.nats.clone(),
             shutdown,
         ));
@@ -238,6 +394,8 @@ fn start_drains(
                 source,
                 trigger,
                 task,
+                deadline,
+                drains_to: Some(to),
             },
         );
     }
@@ -345,6 +503,8 @@ impl Hangup {
 /// old and a new task never poll one source at once. A task that does not stop within
 /// [`DRAIN`] is abandoned (its cursor stays at its last acknowledged batch). Shutdown during
 /// the wait leaves the stopping tasks in `retired` and starts nothing.
+// The run's state is handed in piece by piece, as the main loop holds it.
+#[allow(clippy::too_many_arguments)]
 async fn reload(
     path: &std::path::Path,
     current: &mut Config,
@@ -352,6 +512,7 @@ async fn reload(
     draining: &mut HashMap<SourceSpec, Running>,
     retired: &mut Vec<tokio::task::JoinHandle<()>>,
     services: &Services,
+    ha: Option<&Ha>,
     shutdown: &mut Shutdown,
 ) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
@@ -407,6 +568,8 @@ async fn reload(
         .map(|(spec, _)| spec.clone())
         .collect();
     let mut stopping = Vec::with_capacity(stale.len());
+    // Under `[ha]`: the leases of changed sources stay held here; they restart under them.
+    let mut leased: HashMap<SourceSpec, Deadline> = HashMap::new();
     // A drained repository configured again: its drain stops first.
     draining.retain(|_, r| !r.task.is_finished());
     let again: Vec<SourceSpec> = draining
@@ -431,6 +594,9 @@ async fn reload(
         };
         // Stops at its next safe point; its cursor stays in the bucket.
         r.trigger.fire();
+        if let Some(d) = r.deadline {
+            leased.insert(spec.clone(), d);
+        }
         services.ctx.telemetry.health.unregister(&spec.to_string());
         if wanted.contains_key(&spec) {
             changed += 1;
@@ -475,15 +641,33 @@ async fn reload(
         removed_specs,
         draining,
         shutdown,
+        None,
     );
-    let mut added = 0;
+    let before: Vec<SourceSpec> = current.sources().into_iter().map(|s| s.spec).collect();
+    let added = wanted.keys().filter(|s| !before.contains(s)).count();
+    if let Some(ha) = ha {
+        // New sources start where the coordinator takes their leases; removed ones'
+        // leases are released by it.
+        ha.set_sources(wanted.keys().cloned().collect());
+    }
     for (spec, source) in wanted {
         if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(spec) {
-            added += 1;
-            slot.insert(start_source(services, source, new.poll.jitter, shutdown));
+            let deadline = match ha {
+                None => None,
+                Some(_) => match leased.remove(slot.key()) {
+                    Some(d) if !d.passed() => Some(d),
+                    _ => continue,
+                },
+            };
+            slot.insert(start_source(
+                services,
+                source,
+                new.poll.jitter,
+                shutdown,
+                deadline,
+            ));
         }
     }
-    added -= changed.min(added);
     *current = new;
     services.ctx.telemetry.emit(telemetry::Reloaded {
         added,

@@ -5,6 +5,15 @@
 //! A thin wrapper over [`CancellationToken`]: the process-wide shutdown is one token, and a
 //! source's own stop is a child token ([`Shutdown::child`]) that the process-wide one also
 //! cancels, so firing the process-wide [`Trigger`] reaches every source at once.
+//!
+//! A source polled under a lease (`[ha]`) also stops when its [`Deadline`] passes: the lease's
+//! validity on this process's monotonic clock, moved on by each renewal. A process that was
+//! paused past it (SIGSTOP, a stalled VM) finds itself stopped at its next check, before the
+//! code that would tell it so has run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +21,60 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone, Debug)]
 pub struct Shutdown {
     token: CancellationToken,
+    deadline: Option<Deadline>,
+}
+
+/// A point in time that can be moved later (a renewed lease) or to now (a lost one); shared
+/// by clones.
+#[derive(Clone, Debug)]
+pub struct Deadline {
+    base: Instant,
+    /// Nanoseconds after `base`; 0 once expired for good.
+    at: Arc<AtomicU64>,
+}
+
+impl Deadline {
+    /// A deadline `after` from now.
+    pub fn after(after: Duration) -> Deadline {
+        Deadline::at(Instant::now() + after)
+    }
+
+    /// A deadline at `at` (now if `at` is past).
+    pub fn at(at: Instant) -> Deadline {
+        let d = Deadline {
+            base: Instant::now(),
+            at: Arc::new(AtomicU64::new(1)),
+        };
+        d.move_to(at);
+        d
+    }
+
+    /// Moves it to `at` (never before now: a late renewal's answer cannot revive it).
+    pub fn move_to(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(self.base).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
+        // 0 is "expired for good": left alone.
+        let _ = self
+            .at
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                (now != 0).then_some(nanos)
+            });
+    }
+
+    /// Passes it now, for good: [`Deadline::move_to`] is ignored afterwards.
+    pub fn expire(&self) {
+        self.at.store(0, Ordering::SeqCst);
+    }
+
+    /// When it passes.
+    pub fn instant(&self) -> Instant {
+        self.base + Duration::from_nanos(self.at.load(Ordering::SeqCst))
+    }
+
+    /// Whether it has passed.
+    pub fn passed(&self) -> bool {
+        self.at.load(Ordering::SeqCst) == 0 || Instant::now() >= self.instant()
+    }
 }
 
 /// The sending side. Dropping it fires it too: nobody can fire it any more, so whoever waits
@@ -28,7 +91,10 @@ pub fn channel() -> (Trigger, Shutdown) {
         Trigger {
             token: token.clone(),
         },
-        Shutdown { token },
+        Shutdown {
+            token,
+            deadline: None,
+        },
     )
 }
 
@@ -50,6 +116,7 @@ impl Shutdown {
     pub fn never() -> Shutdown {
         Shutdown {
             token: CancellationToken::new(),
+            deadline: None,
         }
     }
 
@@ -62,18 +129,37 @@ impl Shutdown {
             Trigger {
                 token: token.clone(),
             },
-            Shutdown { token },
+            Shutdown {
+                token,
+                deadline: self.deadline.clone(),
+            },
         )
     }
 
-    /// Whether shutdown was asked for.
-    pub fn is_fired(&self) -> bool {
-        self.token.is_cancelled()
+    /// This shutdown, also fired once `deadline` passes (a lease's validity).
+    pub fn until(mut self, deadline: Deadline) -> Shutdown {
+        self.deadline = Some(deadline);
+        self
     }
 
-    /// Completes when shutdown is asked for (or the trigger is dropped).
+    /// Whether shutdown was asked for (or the deadline passed).
+    pub fn is_fired(&self) -> bool {
+        self.token.is_cancelled() || self.deadline.as_ref().is_some_and(Deadline::passed)
+    }
+
+    /// Completes when shutdown is asked for (or the trigger is dropped, or the deadline
+    /// passes).
     pub async fn wait(&mut self) {
-        self.token.cancelled().await;
+        let Some(deadline) = self.deadline.clone() else {
+            return self.token.cancelled().await;
+        };
+        // The deadline may move while this waits: sleep to where it is, then look again.
+        while !deadline.passed() {
+            tokio::select! {
+                _ = self.token.cancelled() => return,
+                _ = tokio::time::sleep_until(deadline.instant().into()) => {}
+            }
+        }
     }
 }
 
@@ -115,5 +201,25 @@ mod tests {
         // A child made after its parent fired is fired from the start.
         let (_late, late) = shutdown.child();
         assert!(late.is_fired());
+    }
+
+    #[tokio::test]
+    async fn a_deadline_fires_when_it_passes_moves_when_renewed_and_stays_expired() {
+        let (_trigger, shutdown) = channel();
+        let deadline = Deadline::after(Duration::from_millis(200));
+        let leased = shutdown.clone().until(deadline.clone());
+        assert!(!leased.is_fired() && !shutdown.is_fired());
+        deadline.move_to(Instant::now() + Duration::from_secs(60));
+        assert!(!fires_soon(&leased).await, "renewed: not fired");
+        deadline.move_to(Instant::now() + Duration::from_millis(20));
+        assert!(fires_soon(&leased).await && leased.is_fired());
+        assert!(!shutdown.is_fired(), "the parent has no deadline");
+        let lost = Deadline::after(Duration::from_secs(60));
+        lost.expire();
+        lost.move_to(Instant::now() + Duration::from_secs(60));
+        assert!(lost.passed(), "an expired deadline is not revived");
+        // A child inherits the deadline.
+        let (_t, child) = shutdown.clone().until(lost).child();
+        assert!(child.is_fired());
     }
 }

@@ -41,7 +41,12 @@ async fn read_all(client: async_nats::Client) -> Result<usize, String> {
         .get_stream("GITEA_EVENTS")
         .await
         .map_err(|e| e.to_string())?;
-    let n = stream.info().await.map_err(|e| e.to_string())?.state.messages as usize;
+    let n = stream
+        .info()
+        .await
+        .map_err(|e| e.to_string())?
+        .state
+        .messages as usize;
     let consumer = stream
         .create_consumer(OrderedConfig::default())
         .await
@@ -64,7 +69,10 @@ fn nats_auth(dir: &std::path::Path, user: &str) -> String {
         .expect("a sample user");
     let file = dir.join(format!("{user}.password"));
     std::fs::write(&file, p).expect("password file");
-    format!("user = \"{user}\"\npassword_file = {:?}\n", file.display().to_string())
+    format!(
+        "user = \"{user}\"\npassword_file = {:?}\n",
+        file.display().to_string()
+    )
 }
 
 /// A JetStream publish to `subject` as `client`'s user: `Err` when the server refuses it.
@@ -113,7 +121,11 @@ async fn the_sample_accounts_let_each_part_do_its_work_and_no_more() {
     })
     .await;
     let (code, out, err) = sourcer(&path, &["check"]).await;
-    assert_eq!(code, Some(0), "check as sourcer, stream there:\n{out}\n{err}");
+    assert_eq!(
+        code,
+        Some(0),
+        "check as sourcer, stream there:\n{out}\n{err}"
+    );
     assert!(!out.contains("FAIL"), "{out}");
     let (code, out, err) = sourcer(&path, &["cursors", "list"]).await;
     assert_eq!(code, Some(0), "cursors list as sourcer:\n{out}\n{err}");

@@ -386,6 +386,18 @@ async fn a_burst_larger_than_a_cursor_can_remember_still_moves_the_cursor() {
 /// now drained: polled to the head of its feed once more, then handed over to the org.
 #[tokio::test]
 async fn a_repo_source_removed_while_behind_its_org_is_drained_before_the_handover() {
+    removed_while_behind("").await;
+}
+
+/// The same under `[ha]`: the drain is started by the instance that takes the org's lease,
+/// and runs under it (issue 15).
+#[tokio::test]
+async fn under_ha_the_holder_of_the_orgs_lease_drains_a_removed_repo_source() {
+    removed_while_behind("\n[ha]\nenabled = true\nlease_ttl = \"2s\"\n").await;
+}
+
+/// `ha`: a `[ha]` table for both configs, or nothing.
+async fn removed_while_behind(ha: &str) {
     let nats = Nats::start().await;
     let g = gitea().await;
     g.add_org("acme");
@@ -395,12 +407,12 @@ async fn a_repo_source_removed_while_behind_its_org_is_drained_before_the_handov
     g.push_action(
         NewAction::push("bob", "acme/widgets", "main", 1).at(t - chrono::Duration::seconds(30)),
     );
-    let both = "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"";
+    let both = format!("[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"{ha}");
     let first = run(config(
         &g.url(),
         &nats.url(),
         "start = \"beginning\"\nlookback = \"3s\"",
-        both,
+        &both,
     ));
     let url = nats.url();
     wait_for(30, "both cursors", || {
@@ -450,7 +462,7 @@ async fn a_repo_source_removed_while_behind_its_org_is_drained_before_the_handov
         &g.url(),
         &nats.url(),
         "start = \"beginning\"\nlookback = \"3s\"",
-        "[[source]]\norg = \"acme\"",
+        &format!("[[source]]\norg = \"acme\"{ha}"),
     ));
     wait_stream(
         &nats.url(),

@@ -156,6 +156,67 @@ async fn check_nats(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
     }
     check_stream(&js, cfg, r).await;
     check_bucket(&js, cfg, r).await;
+    if cfg.ha.enabled {
+        check_leases(&js, cfg, r).await;
+    }
+}
+
+/// `[ha]`: the lease bucket, the instances alive and who holds which source since when.
+async fn check_leases(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut Report) {
+    use crate::ha::lease::LeaseBucket;
+    let what = format!("lease bucket {}", cfg.ha.lease_bucket);
+    let bucket = match LeaseBucket::find(js, &cfg.ha).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return r.line(
+                true,
+                &what,
+                "missing: `run` creates it (per-key TTL on 2.11+, max_age on 2.10)",
+            );
+        }
+        Err(e) => return r.line(false, &what, e),
+    };
+    let view = match bucket.view().await {
+        Ok(v) => v,
+        Err(e) => return r.line(false, &what, e),
+    };
+    r.line(
+        true,
+        &what,
+        format!(
+            "keys expire after {} ({}); {} instance(s) alive: {}",
+            humantime::format_duration(cfg.ha.lease_ttl),
+            if bucket.per_key_ttl() {
+                "per-key TTL"
+            } else {
+                "the bucket's max_age"
+            },
+            view.instances.len(),
+            view.instances
+                .values()
+                .map(|e| format!(
+                    "{} (up since {})",
+                    e.holder.instance,
+                    e.holder.since.to_rfc3339()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    for source in cfg.sources() {
+        match view.leases.get(&source.spec) {
+            Some(e) => crate::say!(
+                "info lease {}: held by {} since {}",
+                source.spec,
+                e.holder.instance,
+                e.holder.since.to_rfc3339()
+            ),
+            None => crate::say!(
+                "info lease {}: not held (no instance polls it now)",
+                source.spec
+            ),
+        }
+    }
 }
 
 /// The stream as it is, never created or changed here.

@@ -22,9 +22,32 @@ pub fn fmt_time(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// `[ha]`: who holds each source's lease and since when (empty without `[ha]` or bucket).
+async fn leases(cfg: &Config) -> anyhow::Result<std::collections::BTreeMap<SourceSpec, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    if !cfg.ha.enabled {
+        return Ok(out);
+    }
+    let client = nats::connect(&cfg.nats, &crate::telemetry::Telemetry::new()).await?;
+    let js = nats::jetstream(client);
+    if let Some(bucket) = crate::ha::lease::LeaseBucket::find(&js, &cfg.ha).await? {
+        for (spec, e) in bucket.view().await?.leases {
+            let since = e.holder.since.format("%Y-%m-%dT%H:%M:%SZ");
+            out.insert(spec, format!("{} since {since}", e.holder.instance));
+        }
+    }
+    Ok(out)
+}
+
 pub async fn list(cfg: &Config) -> anyhow::Result<()> {
     let store = open(cfg).await?;
     let list = store.list().await?;
+    let leases = leases(cfg).await?;
+    let held = |spec: &SourceSpec| match (cfg.ha.enabled, leases.get(spec)) {
+        (false, _) => String::new(),
+        (true, Some(h)) => format!("  held by {h}"),
+        (true, None) => "  not held".into(),
+    };
     crate::say!(
         "{:<32} {:<27} {:>10}  {:<27} history",
         "SOURCE",
@@ -39,19 +62,21 @@ pub async fn list(cfg: &Config) -> anyhow::Result<()> {
             None => "complete".into(),
         };
         crate::say!(
-            "{:<32} {:<27} {:>10}  {:<27} {gap}",
+            "{:<32} {:<27} {:>10}  {:<27} {gap}{}",
             spec.to_string(),
             c.newest.clone().unwrap_or_else(|| fmt_time(c.position)),
             c.published,
             c.updated_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            held(spec),
         );
     }
     for source in cfg.sources() {
         if !list.iter().any(|(s, _)| *s == source.spec) {
             crate::say!(
-                "{:<32} no cursor: starts at {}",
+                "{:<32} no cursor: starts at {}{}",
                 source.spec.to_string(),
-                source.start
+                source.start,
+                held(&source.spec)
             );
         }
     }

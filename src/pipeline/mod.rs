@@ -13,8 +13,9 @@
 //!    candidate another source already published is remembered and not published,
 //! 3. publishes them in pipelined batches and, after every acknowledged batch, records the
 //!    batch's identities in the target and lets the target write its state (compare-and-set),
-//! 4. stops between batches at shutdown, and on any failure releases the reservations of what
-//!    was not acknowledged, so that the retry publishes it.
+//! 4. stops before any batch at shutdown or when its lease may be gone (`[ha]`), and on any
+//!    failure releases the reservations of what was not acknowledged, so that the retry
+//!    publishes it.
 //!
 //! A crash between a batch's acks and its state write re-publishes at most that batch; its
 //! ids are derived from the actions, so JetStream's duplicate window absorbs the repeat.
@@ -137,6 +138,13 @@ impl Pipeline<'_> {
         }
         let mut at = 0;
         while at < fresh.len() {
+            // Before every batch: shutdown, or (under a lease) a lease this process may no
+            // longer hold: a fenced-out holder publishes nothing more.
+            if shutdown.is_fired() {
+                self.release(&fresh[at..]);
+                out.stopped = true;
+                break;
+            }
             let end = (at + self.batch.max(1)).min(fresh.len());
             let batch = &fresh[at..end];
             let events = target.build(batch).await;
@@ -161,11 +169,6 @@ impl Pipeline<'_> {
             out.published += outcome.stored;
             out.duplicates += outcome.duplicates;
             at = end;
-            if shutdown.is_fired() && at < fresh.len() {
-                self.release(&fresh[at..]);
-                out.stopped = true;
-                break;
-            }
         }
         Ok(out)
     }
@@ -195,6 +198,8 @@ mod tests {
         commits: Vec<Vec<String>>,
         /// Fail the commit of this batch (0-based).
         fail_commit: Option<usize>,
+        /// Passed right after the first commit (a lease that ran out while it was under way).
+        lease: Option<crate::shutdown::Deadline>,
     }
 
     impl Target for Recorder {
@@ -232,6 +237,9 @@ mod tests {
             }
             self.commits
                 .push(batch.iter().map(|c| c.item.clone()).collect());
+            if let Some(lease) = &self.lease {
+                lease.move_to(std::time::Instant::now());
+            }
             Ok(())
         }
     }
@@ -327,7 +335,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn shutdown_stops_between_batches_and_frees_the_rest() {
+    async fn a_run_told_to_stop_publishes_no_batch_and_frees_every_reservation() {
         let (_server, _dir, publisher) = publisher().await;
         let index = RecentIndex::new();
         let p = Pipeline {
@@ -344,11 +352,49 @@ mod tests {
             .await
             .expect("run");
         assert!(out.stopped);
+        assert!(
+            target.commits.is_empty(),
+            "checked before every batch, the first included (a fenced-out lease holder \
+             publishes nothing): {:?}",
+            target.commits
+        );
+        assert!(
+            index.reserve("k0", 100, false) && index.reserve("k5", 105, false),
+            "every reservation is free again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_runs_out_during_a_batch_stops_the_run_before_the_next_one() {
+        let (_server, _dir, publisher) = publisher().await;
+        let index = RecentIndex::new();
+        let p = Pipeline {
+            publisher: &publisher,
+            index: Some(&index),
+            batch: 2,
+            owner: owner_tag("test"),
+        };
+        // No trigger fires: only the lease's deadline passes (a paused or partitioned holder).
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let lease = crate::shutdown::Deadline::after(std::time::Duration::from_secs(60));
+        let shutdown = shutdown.until(lease.clone());
+        let mut target = Recorder {
+            lease: Some(lease),
+            ..Recorder::default()
+        };
+        let out = p
+            .run(&mut target, pending(6, 100), &shutdown)
+            .await
+            .expect("run");
+        assert!(out.stopped, "fenced out");
         assert_eq!(
             target.commits,
             vec![vec!["e0", "e1"]],
-            "the batch under way ends"
+            "only the batch under way"
         );
-        assert!(index.reserve("k2", 102, false), "the rest is free again");
+        assert!(
+            index.reserve("k2", 102, false),
+            "the rest is free for the next holder"
+        );
     }
 }

@@ -80,7 +80,14 @@ mod tests {
         let page = std::fs::read_to_string(dir.join("man/gitea-nats-sourcer.1")).expect("page");
         assert!(page.contains(".TH gitea-nats-sourcer 1"), "{page}");
         assert!(page.contains("without webhooks"), "the about text: {page}");
-        for sub in ["run", "check", "backfill", "cursors-reset", "relay", "relay-check"] {
+        for sub in [
+            "run",
+            "check",
+            "backfill",
+            "cursors-reset",
+            "relay",
+            "relay-check",
+        ] {
             let p = dir.join(format!("man/gitea-nats-sourcer-{sub}.1"));
             assert!(p.exists(), "{} missing", p.display());
         }

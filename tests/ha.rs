@@ -1,0 +1,615 @@
+//! `[ha]`: three sourcer processes with one config on the three-node loopback cluster share
+//! six org sources through leases. Faults: the holder of most sources is killed (SIGKILL),
+//! another is paused (SIGSTOP) for longer than the lease TTL and woken (it must publish
+//! nothing under the leases it lost), then all three are restarted one by one (SIGTERM: the
+//! leases move at once). Every action must be in the stream once; the stream's duplicate
+//! window is one second, so what it would have had to absorb is counted here, per fault.
+//! Each fault prints the time until every source of the instance was polled again; no source
+//! may go unpolled for longer than two TTLs.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use gitea_sim::{FakeGitea, HistorySpec};
+use support::*;
+use tokio::process::{Child, Command};
+
+const STREAM: &str = "GITEA_EVENTS";
+const BUCKET: &str = "gitea_leases";
+/// The lease TTL of the test (the smallest allowed, so faults are over quickly).
+const TTL: Duration = Duration::from_secs(2);
+
+/// One sourcer process.
+struct Instance {
+    name: String,
+    config: PathBuf,
+    port: u16,
+    dir: PathBuf,
+    runs: u32,
+    child: Option<Child>,
+}
+
+impl Instance {
+    fn new(dir: &Path, name: &str, gitea: &str, nats: &str, sources: &str) -> Instance {
+        let port = nats_harness::free_port().expect("a free port for /metrics");
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gitea]\nurl = \"{gitea}\"\nrequests_per_second = 8\nburst = 8\ntimeout = \"3s\"\n\
+                 [nats]\nurl = \"{nats}\"\nduplicate_window = \"1s\"\nreplicas = 3\nmax_bytes = \"256MiB\"\n\
+                 [poll]\ninterval = \"300ms\"\njitter = 0.1\nstart = \"beginning\"\n\
+                 [http]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [ha]\nenabled = true\ninstance = \"{name}\"\nlease_ttl = \"{}s\"\n\
+                 {sources}",
+                TTL.as_secs()
+            ),
+        )
+        .expect("write config");
+        Instance {
+            name: name.into(),
+            config,
+            port,
+            dir: dir.into(),
+            runs: 0,
+            child: None,
+        }
+    }
+
+    fn spawn(&mut self) {
+        self.runs += 1;
+        let log = self.dir.join(format!("{}-{}.log", self.name, self.runs));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the sourcer");
+        self.child = Some(child);
+    }
+
+    fn pid(&self) -> String {
+        self.child
+            .as_ref()
+            .and_then(|c| c.id())
+            .expect("running")
+            .to_string()
+    }
+
+    async fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(ok.success(), "kill {sig} {}", self.name);
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+
+    /// SIGTERM and the exit status (within 15 s, as the unit allows).
+    async fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("-TERM").await;
+        let mut c = self.child.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(15), c.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not stop within 15 s of SIGTERM", self.name))
+            .expect("wait")
+    }
+
+    async fn metrics(&self) -> Option<String> {
+        let r = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .await
+            .ok()?;
+        r.text().await.ok()
+    }
+}
+
+/// The sum of a metric's samples whose labels contain `label` (all with `""`).
+fn sample_sum(metrics: &str, name: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(label)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// What `source` published from this instance (stored and refused as duplicates).
+fn sent_by(metrics: &str, source: &str) -> f64 {
+    let label = format!("source=\"{source}\"");
+    sample_sum(metrics, "gitea_nats_sourcer_events_published_total", &label)
+        + sample_sum(metrics, "gitea_nats_sourcer_events_duplicate_total", &label)
+}
+
+/// Who holds each source's lease now (source as `org:NAME`), read from the bucket.
+async fn holders(url: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Ok(client) = async_nats::connect(url).await else {
+        return out;
+    };
+    let js = async_nats::jetstream::new(client);
+    let Ok(kv) = js.get_key_value(BUCKET).await else {
+        return out;
+    };
+    let Ok(keys) = kv.keys().await else {
+        return out;
+    };
+    let keys: Vec<String> = keys.try_collect().await.unwrap_or_default();
+    for key in keys {
+        let Some(org) = key.strip_prefix("lease/org/") else {
+            continue;
+        };
+        if let Ok(Some(e)) = kv.entry(&key).await
+            && e.operation == async_nats::jetstream::kv::Operation::Put
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.value)
+        {
+            let who = v["instance"].as_str().unwrap_or_default().to_string();
+            out.insert(format!("org:{org}"), who);
+        }
+    }
+    out
+}
+
+/// The instant of each feed request per org (the sim's own log).
+fn feed_requests(g: &FakeGitea) -> HashMap<String, Vec<Instant>> {
+    let mut out: HashMap<String, Vec<Instant>> = HashMap::new();
+    for r in g.requests() {
+        if let Some(rest) = r.path.strip_prefix("/api/v1/orgs/")
+            && let Some(org) = rest.strip_suffix("/activities/feeds")
+        {
+            out.entry(format!("org:{org}")).or_default().push(r.at);
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// Per source of `lost`, the time from `at` to its first feed request after `at`.
+async fn failover(g: &FakeGitea, lost: &[String], at: Instant) -> Vec<(String, Duration)> {
+    let found = Mutex::new(Vec::new());
+    wait_for(60, &format!("{lost:?} polled again"), || {
+        let found = &found;
+        async move {
+            let reqs = feed_requests(g);
+            let times: Vec<(String, Duration)> = lost
+                .iter()
+                .filter_map(|s| {
+                    let first = reqs.get(s)?.iter().find(|t| **t > at)?;
+                    Some((s.clone(), *first - at))
+                })
+                .collect();
+            let done = times.len() == lost.len();
+            *found.lock().expect("lock") = times;
+            done
+        }
+    })
+    .await;
+    found.into_inner().expect("lock")
+}
+
+/// Waits until every source has a holder among the live `names`, none holding more than
+/// its even share.
+async fn wait_balanced(url: &str, sources: usize, names: &[&str], what: &str) {
+    let share = sources.div_ceil(names.len());
+    wait_for(60, what, || async move {
+        let h = holders(url).await;
+        let mut per: HashMap<&str, usize> = HashMap::new();
+        for who in h.values() {
+            *per.entry(who.as_str()).or_default() += 1;
+        }
+        h.len() == sources
+            && h.values().all(|w| names.contains(&w.as_str()))
+            && per.values().all(|n| *n <= share)
+    })
+    .await;
+}
+
+/// Stored copies per event id (first and later store times).
+async fn copies(url: &str) -> HashMap<String, Vec<i128>> {
+    let mut by_id: HashMap<String, Vec<i128>> = HashMap::new();
+    for m in read_stream_stored(url, STREAM).await {
+        by_id
+            .entry(m.msg.msg_id.clone())
+            .or_default()
+            .push(m.stored_unix_nanos);
+    }
+    by_id
+}
+
+fn unix_nanos_now() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as i128
+}
+
+/// Events stored more than once with a later copy stored in `[from, to)` (unix nanos).
+fn repeats_in(by_id: &HashMap<String, Vec<i128>>, from: i128, to: i128) -> usize {
+    by_id
+        .values()
+        .map(|c| {
+            let first = c.iter().min().copied().unwrap_or(0);
+            c.iter()
+                .filter(|t| **t != first && **t >= from && **t < to)
+                .count()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_the_sources_and_kills_pauses_and_a_rolling_restart_lose_and_repeat_nothing()
+ {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let g = gitea().await;
+    g.generate_history(&HistorySpec {
+        actions: 9_000,
+        days: 3,
+        orgs: 6,
+        repos: 12,
+        payload_bytes: 200,
+        ties: true,
+    });
+    let orgs = g.org_names();
+    assert_eq!(orgs.len(), 6);
+    let sources: String = orgs
+        .iter()
+        .map(|o| format!("[[source]]\norg = \"{o}\"\n"))
+        .collect();
+    let urls = cluster.urls();
+    let url = cluster.url_avoiding(None);
+    let names = ["a", "b", "c"];
+    let mut inst: Vec<Instance> = names
+        .iter()
+        .map(|n| Instance::new(dir.path(), n, &g.url(), &urls, &sources))
+        .collect();
+    for i in &mut inst {
+        i.spawn();
+    }
+    let activity = g.spawn_activity(4.0);
+    wait_balanced(&url, 6, &names, "six leases spread over three instances").await;
+    wait_stream(&url, STREAM, 300, "the catch-up under way").await;
+    let mut report: Vec<String> = Vec::new();
+    let mut marks: Vec<(&str, i128, i128)> = Vec::new();
+
+    // 1. SIGKILL the holder of most sources.
+    let h = holders(&url).await;
+    let victim = names
+        .iter()
+        .max_by_key(|n| h.values().filter(|w| w == n).count())
+        .map(|n| n.to_string())
+        .expect("a holder");
+    let lost: Vec<String> = h
+        .iter()
+        .filter(|(_, w)| **w == victim)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let vi = names.iter().position(|n| *n == victim).expect("known");
+    let killed = Instant::now();
+    let killed_unix = unix_nanos_now();
+    inst[vi].kill().await;
+    let times = failover(&g, &lost, killed).await;
+    report.push(format!("SIGKILL {victim}: {}", fmt_times(&times)));
+    wait_balanced(
+        &url,
+        6,
+        &names
+            .iter()
+            .copied()
+            .filter(|n| *n != victim)
+            .collect::<Vec<_>>(),
+        "the killed instance's sources taken by the other two",
+    )
+    .await;
+    inst[vi].spawn();
+    wait_balanced(&url, 6, &names, "the restarted instance back in the share").await;
+    marks.push(("SIGKILL", killed_unix, unix_nanos_now()));
+
+    // 2. SIGSTOP another holder for three TTLs, then SIGCONT: it must publish nothing under
+    // the leases it lost while asleep.
+    let h = holders(&url).await;
+    let sleeper = names
+        .iter()
+        .copied()
+        .find(|n| *n != victim && h.values().any(|w| w == n))
+        .expect("another holder")
+        .to_string();
+    let si = names.iter().position(|n| *n == sleeper).expect("known");
+    let held: Vec<String> = h
+        .iter()
+        .filter(|(_, w)| **w == sleeper)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let before = inst[si].metrics().await.expect("metrics of the sleeper");
+    let sent_before: Vec<f64> = held.iter().map(|s| sent_by(&before, s)).collect();
+    let paused = Instant::now();
+    let paused_unix = unix_nanos_now();
+    inst[si].signal("-STOP").await;
+    let times = failover(&g, &held, paused + Duration::from_millis(1)).await;
+    // The feed requests after the pause are the new holders' (the sleeper sends none).
+    report.push(format!("SIGSTOP {sleeper}: {}", fmt_times(&times)));
+    wait_for(30, "the sleeper's leases expired and taken", || {
+        let url = &url;
+        let held = &held;
+        let sleeper = &sleeper;
+        async move {
+            let h = holders(url).await;
+            held.iter().all(|s| h.get(s).is_some_and(|w| w != sleeper))
+        }
+    })
+    .await;
+    let woke_unix = unix_nanos_now();
+    inst[si].signal("-CONT").await;
+    // Until it takes a source's lease again, what it sent for that source must not move.
+    let mut checked = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut pending: Vec<usize> = (0..held.len()).collect();
+    while !pending.is_empty() && Instant::now() < deadline {
+        let Some(m) = inst[si].metrics().await else {
+            continue;
+        };
+        let h = holders(&url).await;
+        pending.retain(|&k| {
+            let s = &held[k];
+            if h.get(s).is_some_and(|w| *w == sleeper) {
+                return false; // its own again: from here on it may publish
+            }
+            checked += 1;
+            assert_eq!(
+                sent_by(&m, s),
+                sent_before[k],
+                "{sleeper} published for {s} after it woke without its lease"
+            );
+            true
+        });
+    }
+    assert!(checked > 0, "the woken instance was observed at least once");
+    let m = inst[si].metrics().await.expect("metrics");
+    let lost_count = sample_sum(&m, "gitea_nats_sourcer_leases_lost_total", "");
+    assert!(
+        lost_count >= held.len() as f64,
+        "{sleeper} counts its {} lost leases: {lost_count}",
+        held.len()
+    );
+    wait_balanced(&url, 6, &names, "the woken instance back in the share").await;
+    marks.push(("SIGSTOP", paused_unix, woke_unix));
+    marks.push(("after SIGCONT", woke_unix, unix_nanos_now()));
+
+    // 3. A rolling restart: each in turn gets SIGTERM, its sources move at once, it comes back.
+    let rolling_unix = unix_nanos_now();
+    for (k, name) in names.iter().enumerate() {
+        let h = holders(&url).await;
+        let moving: Vec<String> = h
+            .iter()
+            .filter(|(_, w)| *w == name)
+            .map(|(s, _)| s.clone())
+            .collect();
+        let t = Instant::now();
+        let status = inst[k].terminate().await;
+        assert!(
+            status.success(),
+            "{name} exits cleanly on SIGTERM: {status}"
+        );
+        let times = failover(&g, &moving, t).await;
+        let moved = Mutex::new(Duration::ZERO);
+        wait_for(30, "its leases held by the others", || {
+            let url = &url;
+            let moving = &moving;
+            let moved = &moved;
+            async move {
+                let h = holders(url).await;
+                let done = moving.iter().all(|s| h.get(s).is_some_and(|w| w != name));
+                if done {
+                    *moved.lock().expect("lock") = t.elapsed();
+                }
+                done
+            }
+        })
+        .await;
+        let moved = moved.into_inner().expect("lock");
+        report.push(format!(
+            "SIGTERM {name}: leases moved {moved:.1?} after SIGTERM; {}",
+            fmt_times(&times)
+        ));
+        assert!(
+            moved < TTL,
+            "a released lease moves before it would have expired: {moved:?}"
+        );
+        inst[k].spawn();
+        wait_balanced(&url, 6, &names, "the restarted instance back in the share").await;
+    }
+    marks.push(("rolling restart", rolling_unix, unix_nanos_now()));
+
+    activity.abort();
+    let _ = activity.await;
+    let truth = truth_once_per_second(&g);
+    let want: usize = truth.values().sum();
+    wait_for(240, "every action in the stream", || {
+        let url = &url;
+        async move {
+            let c = copies(url).await;
+            c.len() >= want
+        }
+    })
+    .await;
+    let msgs = read_stream(&url, STREAM).await;
+    let mut got: HashMap<String, usize> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in &msgs {
+        if seen.insert(m.msg_id.clone()) {
+            *got.entry(msg_identity(m)).or_default() += 1;
+        }
+    }
+    let lost: Vec<_> = truth
+        .iter()
+        .filter(|(k, n)| got.get(*k) != Some(n))
+        .take(5)
+        .collect();
+    assert!(lost.is_empty(), "lost or miscounted: {lost:?}");
+    assert_eq!(got, truth, "nothing published that Gitea does not hold");
+    let by_id = copies(&url).await;
+    let mut absorbed = Vec::new();
+    for (what, from, to) in &marks {
+        absorbed.push((*what, repeats_in(&by_id, *from, *to)));
+    }
+    let total: usize = by_id.values().map(|c| c.len() - 1).sum();
+    let attributed: usize = absorbed.iter().map(|(_, n)| n).sum();
+    for i in &mut inst {
+        i.kill().await;
+    }
+    // Longest a source went without a feed request, over the whole run.
+    let reqs = feed_requests(&g);
+    let widest = reqs
+        .iter()
+        .map(|(s, v)| {
+            let gap = v.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+            (s.clone(), gap)
+        })
+        .max_by_key(|(_, g)| *g)
+        .expect("requests");
+    eprintln!(
+        "ha: {want} actions once, 0 lost; stored again (a 1 s duplicate window hides nothing): \
+         {total} in all, by fault {absorbed:?}; longest unpolled: {} {:.1?}",
+        widest.0, widest.1
+    );
+    for r in &report {
+        eprintln!("ha: {r}");
+    }
+    assert_eq!(total, attributed, "every copy falls in a fault's window");
+    for (what, n) in &absorbed {
+        if matches!(*what, "after SIGCONT" | "rolling restart") {
+            assert_eq!(*n, 0, "{what}: nothing stored twice");
+        }
+    }
+    assert!(
+        widest.1 <= TTL * 2 + Duration::from_secs(1),
+        "{} went unpolled for {:?}, more than two TTLs",
+        widest.0,
+        widest.1
+    );
+}
+
+fn fmt_times(t: &[(String, Duration)]) -> String {
+    t.iter()
+        .map(|(s, d)| format!("{s} polled again after {d:.1?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_is_ready_and_takes_over_within_a_second_of_the_active_ones_sigterm() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_user("alice");
+    g.add_repo("acme", "widgets");
+    let sources = "[[source]]\norg = \"acme\"\n";
+    let mut active = Instance::new(dir.path(), "active", &g.url(), &nats.url(), sources);
+    let mut standby = Instance::new(dir.path(), "standby", &g.url(), &nats.url(), sources);
+    // Replicas 3 needs a cluster: one server here.
+    for i in [&active, &standby] {
+        let text = std::fs::read_to_string(&i.config).expect("config");
+        std::fs::write(&i.config, text.replace("replicas = 3", "replicas = 1")).expect("write");
+    }
+    active.spawn();
+    wait_for(30, "the active instance holds the lease", || {
+        let url = nats.url();
+        async move { holders(&url).await.get("org:acme").map(String::as_str) == Some("active") }
+    })
+    .await;
+    // `cursors list` and `check` say who holds the source, and since when.
+    let (code, out, err) = sourcer(&active.config, &["cursors", "list"]).await;
+    assert_eq!(code, Some(0), "cursors list: {err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("org:acme"))
+        .unwrap_or_else(|| panic!("a line for org:acme in {out}"));
+    assert!(line.contains("held by active since 20"), "{line}");
+    let (code, out, err) = sourcer(&active.config, &["check"]).await;
+    assert_eq!(code, Some(0), "check: {out}{err}");
+    assert!(
+        out.contains("ok   lease bucket gitea_leases: keys expire after 2s (")
+            && out.contains("1 instance(s) alive: active")
+            && out.contains("info lease org:acme: held by active since 20"),
+        "{out}"
+    );
+    standby.spawn();
+    let ready = |port: u16| async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    };
+    wait_for(30, "the standby is ready while it holds nothing", || {
+        ready(standby.port)
+    })
+    .await;
+    assert_eq!(
+        holders(&nats.url())
+            .await
+            .get("org:acme")
+            .map(String::as_str),
+        Some("active"),
+        "the lease stayed with the active instance"
+    );
+    let activity = g.spawn_activity(5.0);
+    wait_stream(&nats.url(), STREAM, 10, "live events").await;
+    let t = Instant::now();
+    let status = active.terminate().await;
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    let moved = Mutex::new(Duration::ZERO);
+    wait_for(10, "the standby holds the lease", || {
+        let url = nats.url();
+        let moved = &moved;
+        async move {
+            let yes = holders(&url).await.get("org:acme").map(String::as_str) == Some("standby");
+            if yes {
+                *moved.lock().expect("lock") = t.elapsed();
+            }
+            yes
+        }
+    })
+    .await;
+    let moved = moved.into_inner().expect("lock");
+    let before = stream_count(&nats.url(), STREAM).await;
+    wait_stream(&nats.url(), STREAM, before + 5, "the standby publishing").await;
+    activity.abort();
+    let _ = activity.await;
+    let truth = truth_once_per_second(&g);
+    let want: usize = truth.values().sum();
+    wait_stream(&nats.url(), STREAM, want as u64, "every action").await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    let mut got: HashMap<String, usize> = HashMap::new();
+    for m in &msgs {
+        *got.entry(msg_identity(m)).or_default() += 1;
+    }
+    assert_eq!(got, truth, "each action once across the handover");
+    eprintln!("ha: standby took the lease {moved:.2?} after the active one's SIGTERM");
+    assert!(
+        moved < Duration::from_millis(1500),
+        "a rolling restart moves a source in about a second, not a TTL: {moved:?}"
+    );
+    standby.kill().await;
+}
