@@ -100,6 +100,7 @@ async fn the_sample_accounts_let_each_part_do_its_work_and_no_more() {
     let text = format!(
         "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n{}duplicate_window = \"1s\"\nmax_bytes = \"256MiB\"\n\
          [poll]\ninterval = \"200ms\"\njitter = 0.0\nstart = \"beginning\"\nwebhooks = true\n\
+         [ha]\nenabled = true\nlease_ttl = \"2s\"\n\
          [[source]]\nrepo = \"acme/widgets\"\n",
         g.url(),
         nats.url(),
@@ -113,7 +114,8 @@ async fn the_sample_accounts_let_each_part_do_its_work_and_no_more() {
     let (code, out, err) = sourcer(&path, &["check"]).await;
     assert_eq!(code, Some(0), "check as sourcer:\n{out}\n{err}");
 
-    // The sourcer creates the stream and bucket and publishes 3 events and 3 push hooks.
+    // The sourcer (with [ha]: its leases in gitea_leases) creates the stream and the
+    // buckets and publishes 3 events and 3 push hooks.
     let running = run(cfg);
     let reader = connect_as(&nats, "reader").await;
     wait_for(30, "6 events, read as the reader", || async {
