@@ -1397,6 +1397,96 @@ impl Happening for InstancesChanged<'_> {
     }
 }
 
+/// `[control]`: the micro service answers on NATS.
+pub struct ControlStarted<'a> {
+    pub service: &'a str,
+    pub subject: &'a str,
+}
+
+impl Happening for ControlStarted<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::info!(
+            service = self.service,
+            subject = self.subject,
+            "control service up (nats micro ls)"
+        );
+    }
+}
+
+/// `[control]`: the micro service could not start; the sourcer runs without it.
+pub struct ControlUnavailable<'a> {
+    pub error: &'a dyn Display,
+}
+
+impl Happening for ControlUnavailable<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::error!(
+            "control service not started (the sourcer runs without it): {}",
+            self.error
+        );
+    }
+}
+
+/// `[control]`: one request and its outcome (`ok`, or the error code and why).
+pub struct ControlRequested<'a> {
+    pub endpoint: &'a str,
+    /// The request's body (a source spec, or a backfill's range): no secrets.
+    pub body: &'a str,
+    pub outcome: &'a str,
+}
+
+impl Happening for ControlRequested<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let body: String = self.body.chars().take(200).collect();
+        tracing::info!(
+            endpoint = self.endpoint,
+            body,
+            outcome = self.outcome,
+            "control request"
+        );
+    }
+}
+
+/// `[control]`: a backfill it started finished.
+pub struct ControlBackfillDone<'a> {
+    pub sources: &'a str,
+    pub since: NaiveDate,
+    pub until: NaiveDate,
+    pub days: usize,
+    pub published: usize,
+    pub skipped: usize,
+}
+
+impl Happening for ControlBackfillDone<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::info!(
+            sources = self.sources,
+            since = %self.since,
+            until = %self.until,
+            days = self.days,
+            published = self.published,
+            skipped = self.skipped,
+            "control: backfill done"
+        );
+    }
+}
+
+/// `[control]`: a backfill it started failed.
+pub struct ControlBackfillFailed<'a> {
+    pub sources: &'a str,
+    pub error: &'a dyn Display,
+}
+
+impl Happening for ControlBackfillFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::error!(
+            sources = self.sources,
+            "control: backfill failed: {}",
+            self.error
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
