@@ -1,9 +1,10 @@
 //! Least privilege, checked: the sample NATS accounts the package ships
 //! (`packaging/nats/accounts.conf`, documented in `docs/least-privilege.md`) on a real
-//! nats-server. The sourcer runs, `check` and `cursors list` pass, the relay delivers and a
-//! reader reads, each as its own user: a permission missing from the file fails here. And
-//! each may do no more: the reader and the relay cannot publish events, the sourcer cannot
-//! delete the stream, the reader cannot read the cursors.
+//! nats-server. The sourcer runs (with `[ha]` and `[control]`), `check` and `cursors list`
+//! pass, the relay delivers, a reader reads and an operator lists the sources through the
+//! control service, each as its own user: a permission missing from the file fails here.
+//! And each may do no more: the reader and the relay cannot publish events, the sourcer
+//! cannot delete the stream, the reader can neither read the cursors nor pause a source.
 
 mod support;
 
@@ -100,7 +101,7 @@ async fn the_sample_accounts_let_each_part_do_its_work_and_no_more() {
     let text = format!(
         "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n{}duplicate_window = \"1s\"\nmax_bytes = \"256MiB\"\n\
          [poll]\ninterval = \"200ms\"\njitter = 0.0\nstart = \"beginning\"\nwebhooks = true\n\
-         [ha]\nenabled = true\nlease_ttl = \"2s\"\n\
+         [ha]\nenabled = true\nlease_ttl = \"2s\"\n[control]\nenabled = true\n\
          [[source]]\nrepo = \"acme/widgets\"\n",
         g.url(),
         nats.url(),
@@ -173,6 +174,38 @@ async fn the_sample_accounts_let_each_part_do_its_work_and_no_more() {
         posts.load(Ordering::Relaxed) >= 3
     })
     .await;
+
+    // The operator lists the sources through [control]; the reader may not.
+    let operator = connect_as(&nats, "operator").await;
+    let listed = tokio::time::timeout(
+        Duration::from_secs(10),
+        operator.request("gitea_control.sources.list", "".into()),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("the operator's request");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.payload).expect("JSON");
+    assert_eq!(
+        listed["sources"][0]["source"], "repo:acme/widgets",
+        "{listed}"
+    );
+    let discovered = tokio::time::timeout(
+        Duration::from_secs(10),
+        operator.request("$SRV.PING.gitea-nats-sourcer", "".into()),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .expect("the operator's ping");
+    assert!(String::from_utf8_lossy(&discovered.payload).contains("gitea-nats-sourcer"));
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        reader.request("gitea_control.sources.pause", "repo:acme/widgets".into()),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "the reader paused a source: {refused:?}"
+    );
 
     // And no more than that.
     let before = read_all(reader.clone()).await.expect("read as the reader");

@@ -21,11 +21,13 @@ pub const INSTALL_HINT: &str = "install it with `scripts/ensure-nats-server` (a 
      under target/nats-server/), or point NATS_SERVER_BIN at a nats-server binary (2.10 or newer)";
 
 /// The least-privilege users of `packaging/nats/accounts.conf` (the sample the package
-/// ships): `(user, password)` of the sourcer, the relay and an event reader.
-pub const SAMPLE_USERS: [(&str, &str); 3] = [
+/// ships): `(user, password)` of the sourcer, the relay, an event reader and an operator
+/// of `[control]`.
+pub const SAMPLE_USERS: [(&str, &str); 4] = [
     ("sourcer", "sourcer-test-password"),
     ("relay", "relay-test-password"),
     ("reader", "reader-test-password"),
+    ("operator", "operator-test-password"),
 ];
 
 /// The sample accounts config (`packaging/nats/accounts.conf`), for `--config`.
