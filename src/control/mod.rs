@@ -87,3 +87,31 @@ pub async fn ask(tx: &mpsc::Sender<Request>, ask: Ask) -> Option<Answer> {
     tx.send(Request { ask, reply }).await.ok()?;
     answer.await.ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = "[gitea]\nurl = \"https://gitea.example.com\"\n";
+
+    #[test]
+    fn the_control_subject_is_checked_and_kept_out_of_the_stream() {
+        let on = Config::parse(&format!("{BASE}[control]\nenabled = true\n")).expect("parses");
+        assert!(on.control.enabled);
+        assert_eq!(on.control.subject, "gitea_control");
+        let off = Config::parse(BASE).expect("parses");
+        assert!(!off.control.enabled);
+        for bad in ["gitea.control", "gitea", "a b", "ops.>"] {
+            let e = Config::parse(&format!("{BASE}[control]\nsubject = \"{bad}\"\n"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("control.subject"), "{bad}: {e}");
+        }
+        let e = Config::parse(&format!("{BASE}[control]\nenable = true\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("enable"), "an unknown key is named: {e}");
+    }
+}
