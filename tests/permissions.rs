@@ -21,12 +21,21 @@ use support::*;
 
 /// A client of the test server as one of the sample users.
 async fn connect_as(nats: &Nats, user: &str) -> async_nats::Client {
+    connect_url_as(&nats.url(), user).await
+}
+
+/// A client of the servers `urls` (comma-separated) as one of the sample users.
+async fn connect_url_as(urls: &str, user: &str) -> async_nats::Client {
     let (u, p) = SAMPLE_USERS
         .iter()
         .find(|(u, _)| *u == user)
         .expect("a sample user");
+    let servers: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(|u| u.trim().parse().expect("a server URL"))
+        .collect();
     async_nats::ConnectOptions::with_user_and_password(u.to_string(), p.to_string())
-        .connect(nats.url())
+        .connect(servers)
         .await
         .unwrap_or_else(|e| panic!("connect as {user}: {e}"))
 }
@@ -241,5 +250,55 @@ async fn the_sample_accounts_let_each_part_do_its_work_and_no_more() {
         "the relay ends cleanly: {relayed:?}"
     );
     receiver.abort();
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_sample_accounts_suffice_on_a_three_node_cluster() {
+    // The GITEA account as an operator includes it, beside an account of the harness's own
+    // for its readiness probes.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = nats_harness::sample_accounts_beside_probe(&dir.path().join("conf"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster = nats_harness::LocalCluster::start_with(
+        &dir.path().join("nodes"),
+        3,
+        &["--config".into(), conf.display().to_string()],
+        Some(nats_harness::PROBE_USER),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot start a test JetStream cluster: {e}"));
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    for i in 0..3 {
+        g.push_action(NewAction::push("alice", "acme/widgets", "main", i + 1));
+    }
+    let text = format!(
+        "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{}\"\n{}replicas = 3\nduplicate_window = \"1s\"\nmax_bytes = \"64MiB\"\n\
+         [poll]\ninterval = \"200ms\"\njitter = 0.0\nstart = \"beginning\"\n\
+         [ha]\nenabled = true\nlease_ttl = \"2s\"\n[control]\nenabled = true\n\
+         [[source]]\nrepo = \"acme/widgets\"\n",
+        g.url(),
+        cluster.urls(),
+        nats_auth(dir.path(), "sourcer")
+    );
+    let path = dir.path().join("sourcer.toml");
+    std::fs::write(&path, &text).expect("config");
+    let running = run(Config::parse(&text).expect("config parses"));
+    let reader = connect_url_as(&cluster.urls(), "reader").await;
+    wait_for(60, "3 events at R3, read as the reader", || async {
+        read_all(reader.clone()).await.unwrap_or(0) >= 3
+    })
+    .await;
+    let (code, out, err) = sourcer(&path, &["check"]).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "check as sourcer on the cluster:\n{out}\n{err}"
+    );
+    assert!(out.contains("R3"), "{out}");
+    let refused = publish_as(reader.clone(), "gitea.acme.widgets.commit_repo").await;
+    assert!(refused.is_err(), "the reader published an event");
     running.stop().await;
 }
