@@ -1123,6 +1123,43 @@ mod tests {
     }
 
     #[test]
+    fn ha_defaults_and_bounds_are_enforced_naming_the_key() {
+        let c = Config::parse(MIN).unwrap();
+        assert!(!c.ha.enabled);
+        assert_eq!(c.ha.lease_ttl, Duration::from_secs(10));
+        assert_eq!(c.ha.lease_bucket, "gitea_leases");
+        let name = c.ha.instance_name();
+        assert!(
+            name.ends_with(&format!("-{}", std::process::id())),
+            "HOST-PID: {name}"
+        );
+        let c = Config::parse(&format!(
+            "{MIN}[ha]\nenabled = true\ninstance = \" sourcer-1 \"\nlease_ttl = \"2s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ha.instance_name(), "sourcer-1");
+        for (extra, key) in [
+            ("lease_ttl = \"1s\"", "ha.lease_ttl"),
+            ("lease_ttl = \"6min\"", "ha.lease_ttl"),
+            ("lease_ttl = \"2500ms\"", "ha.lease_ttl"),
+            ("lease_bucket = \"gitea_cursors\"", "ha.lease_bucket"),
+            ("lease_bucket = \"a.b\"", "ha.lease_bucket"),
+            ("instance = \"  \"", "ha.instance"),
+        ] {
+            let err = Config::parse(&format!("{MIN}[ha]\n{extra}\n")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{extra}: {err}"
+            );
+        }
+        let err = Config::parse(&format!("{MIN}[ha]\nlease = \"10s\"\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("lease"),
+            "unknown key named: {err}"
+        );
+    }
+
+    #[test]
     fn source_needs_exactly_one_kind() {
         let err =
             Config::parse(&format!("{MIN}[[source]]\norg = \"a\"\nuser = \"b\"\n")).unwrap_err();

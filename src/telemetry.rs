@@ -1385,6 +1385,17 @@ impl Happening for LeaseBucketFailed<'_> {
     }
 }
 
+/// `[ha]`: live instances run with another source list than this one.
+pub struct SourcesDiffer<'a> {
+    pub instances: &'a [String],
+}
+
+impl Happening for SourcesDiffer<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(instances = ?self.instances, "these instances run with another source list than this one: a source only some know may go unpolled; give every instance the same [[source]] tables (and reload them all)");
+    }
+}
+
 /// `[ha]`: the instances alive on the lease bucket changed.
 pub struct InstancesChanged<'a> {
     pub instances: &'a [String],
