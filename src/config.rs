@@ -70,6 +70,9 @@ pub struct Config {
     /// Several instances sharing the sources through leases (active/standby, scale-out).
     #[serde(default)]
     pub ha: HaConfig,
+    /// The NATS micro control service (list, pause, resume, reset sources; backfill).
+    #[serde(default)]
+    pub control: ControlConfig,
     /// The feeds to poll: one table per organisation, repository or user.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -415,6 +418,53 @@ fn default_lease_ttl() -> Duration {
 }
 fn default_lease_bucket() -> String {
     "gitea_leases".into()
+}
+
+/// `[control]`: a NATS micro service (`nats micro ls` lists it) through which an operator
+/// lists the sources and their state, pauses, resumes or resets one, or starts a backfill.
+/// Who may do what is decided by NATS: the subjects a user may publish to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Serve it; off by default (the sourcer's NATS user then needs to subscribe to
+    /// `{subject}.>` and `$SRV.>`, with `allow_responses`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Subject prefix of the endpoints (`{subject}.sources.list`, ...); not below
+    /// `nats.subject_prefix`, whose subjects the stream stores.
+    #[serde(default = "default_control_subject")]
+    pub subject: String,
+}
+
+fn default_control_subject() -> String {
+    "gitea_control".into()
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            enabled: false,
+            subject: default_control_subject(),
+        }
+    }
+}
+
+impl ControlConfig {
+    /// Checks the prefix: a valid subject, outside the stream's subjects.
+    pub fn validate(&self, nats: &NatsConfig) -> Result<(), ConfigError> {
+        check_name("control.subject", &self.subject, true)?;
+        let events = format!("{}.", nats.subject_prefix);
+        if self.subject == nats.subject_prefix || self.subject.starts_with(&events) {
+            return Err(invalid(
+                "control.subject",
+                format!(
+                    "must not be below nats.subject_prefix {:?}: the stream would store the requests",
+                    nats.subject_prefix
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The shortest and longest `ha.lease_ttl`.
@@ -773,6 +823,7 @@ impl Config {
         }
         self.nats.validate()?;
         self.ha.validate(&self.nats)?;
+        self.control.validate(&self.nats)?;
         if self.poll.interval < Duration::from_millis(100) {
             return Err(invalid("poll.interval", "must be at least 100ms"));
         }

@@ -129,6 +129,25 @@ pub async fn run_with_reload(
         services.ctx.telemetry.emit(telemetry::Ready {
             sources: running.len(),
         });
+        // `[control]`: the NATS micro service, answered below (pause, resume, list).
+        let mut control = match cfg.control.enabled {
+            true => match crate::control::service::start(
+                &cfg.control,
+                services.nats.clone(),
+                services.ctx.clone(),
+                shutdown.clone(),
+            )
+            .await
+            {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    telemetry.emit(telemetry::ControlUnavailable { error: &e });
+                    None
+                }
+            },
+            false => None,
+        };
+        let mut paused: HashMap<SourceSpec, Option<Deadline>> = HashMap::new();
         let mut current = cfg.clone();
         let mut hup = hangup_signal(config_path.is_some());
         // Tasks stopped by a reload that shutdown interrupted: drained with the others.
@@ -156,6 +175,10 @@ pub async fn run_with_reload(
                     }
                     let mut live = Live { running: &mut running, draining: &mut draining, ending: &mut ending };
                     carry_out(orders, &current, &mut live, &services, &shutdown).await;
+                }
+                Some(req) = next_control(&mut control) => {
+                    let answer = control_hook(req.ask, &current, &mut running, &mut paused, &services, &shutdown).await;
+                    let _ = req.reply.send(answer);
                 }
             }
         }
@@ -214,6 +237,81 @@ async fn next_order(ha: &mut Option<Ha>) -> Option<Order> {
     match ha {
         Some(ha) => ha.orders.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The next request of the control service; never, without `[control]`.
+async fn next_control(c: &mut Option<crate::control::Control>) -> Option<crate::control::Request> {
+    match c {
+        Some(c) => c.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out a request of the control service (`[control]`, [`crate::control`]): lists the
+/// sources, pauses one (stopped as a lease's stop is: at a safe point, or aborted after
+/// [`DRAIN`]), or resumes a paused one (under the lease's deadline it was paused with).
+async fn control_hook(
+    ask: crate::control::Ask,
+    current: &Config,
+    running: &mut HashMap<SourceSpec, Running>,
+    paused: &mut HashMap<SourceSpec, Option<Deadline>>,
+    services: &Services,
+    shutdown: &Shutdown,
+) -> crate::control::Answer {
+    use crate::control::{Answer, Ask, SourceView, State};
+    let configured = |spec: &SourceSpec| current.sources().into_iter().find(|s| s.spec == *spec);
+    match ask {
+        Ask::List => Answer::Sources(
+            current
+                .sources()
+                .into_iter()
+                .map(|s| SourceView {
+                    state: match (running.contains_key(&s.spec), paused.contains_key(&s.spec)) {
+                        (true, _) => State::Running,
+                        (false, true) => State::Paused,
+                        (false, false) => State::Elsewhere,
+                    },
+                    source: s.spec.to_string(),
+                    interval: humantime::format_duration(s.interval).to_string(),
+                })
+                .collect(),
+        ),
+        Ask::Pause(spec) if configured(&spec).is_none() => Answer::Unknown,
+        Ask::Pause(spec) => {
+            let Some(r) = running.remove(&spec) else {
+                return Answer::Conflict("not running here");
+            };
+            services.ctx.telemetry.health.unregister(&spec.to_string());
+            r.trigger.fire();
+            let mut task = r.task;
+            if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                task.abort();
+            }
+            paused.insert(spec, r.deadline);
+            Answer::Done
+        }
+        Ask::Resume(spec) => {
+            let Some(source) = configured(&spec) else {
+                return Answer::Unknown;
+            };
+            if running.contains_key(&spec) {
+                return Answer::Conflict("running already");
+            }
+            let Some(deadline) = paused.remove(&spec) else {
+                return Answer::Conflict("not paused");
+            };
+            let r = start_source(
+                services,
+                source,
+                current.poll.jitter,
+                shutdown,
+                deadline,
+                None,
+            );
+            running.insert(spec, r);
+            Answer::Done
+        }
     }
 }
 
