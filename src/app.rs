@@ -99,7 +99,10 @@ pub async fn connect(
     }
     let ctx = Arc::new(Context {
         client,
-        publisher: Publisher::new(js),
+        publisher: match cfg.ha.enabled {
+            true => Publisher::new(js).published_by(cfg.ha.instance_name()),
+            false => Publisher::new(js),
+        },
         store,
         index,
         gitea_url: cfg.gitea.url.trim_end_matches('/').to_string(),

@@ -70,6 +70,9 @@ pub struct Config {
     /// Several instances sharing the sources through leases (active/standby, scale-out).
     #[serde(default)]
     pub ha: HaConfig,
+    /// The NATS micro control service (list, pause, resume, reset sources; backfill).
+    #[serde(default)]
+    pub control: ControlConfig,
     /// The feeds to poll: one table per organisation, repository or user.
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
@@ -434,6 +437,53 @@ fn default_lease_bucket() -> String {
     "gitea_leases".into()
 }
 
+/// `[control]`: a NATS micro service (`nats micro ls` lists it) through which an operator
+/// lists the sources and their state, pauses, resumes or resets one, or starts a backfill.
+/// Who may do what is decided by NATS: the subjects a user may publish to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Serve it; off by default (the sourcer's NATS user then needs to subscribe to
+    /// `{subject}.>` and `$SRV.>`, with `allow_responses`).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Subject prefix of the endpoints (`{subject}.sources.list`, ...); not below
+    /// `nats.subject_prefix`, whose subjects the stream stores.
+    #[serde(default = "default_control_subject")]
+    pub subject: String,
+}
+
+fn default_control_subject() -> String {
+    "gitea_control".into()
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            enabled: false,
+            subject: default_control_subject(),
+        }
+    }
+}
+
+impl ControlConfig {
+    /// Checks the prefix: a valid subject, outside the stream's subjects.
+    pub fn validate(&self, nats: &NatsConfig) -> Result<(), ConfigError> {
+        check_name("control.subject", &self.subject, true)?;
+        let events = format!("{}.", nats.subject_prefix);
+        if self.subject == nats.subject_prefix || self.subject.starts_with(&events) {
+            return Err(invalid(
+                "control.subject",
+                format!(
+                    "must not be below nats.subject_prefix {:?}: the stream would store the requests",
+                    nats.subject_prefix
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The shortest and longest `ha.lease_ttl`.
 pub const LEASE_TTL_BOUNDS: (Duration, Duration) =
     (Duration::from_secs(2), Duration::from_secs(300));
@@ -792,6 +842,7 @@ impl Config {
         }
         self.nats.validate()?;
         self.ha.validate(&self.nats)?;
+        self.control.validate(&self.nats)?;
         if self.poll.interval < Duration::from_millis(100) {
             return Err(invalid("poll.interval", "must be at least 100ms"));
         }
@@ -1089,6 +1140,43 @@ mod tests {
         }
         let err = Config::parse(&format!("{MIN}[nats]\nmax_bytes = \"lots\"\n")).unwrap_err();
         assert!(err.to_string().contains("max_bytes"), "{err}");
+    }
+
+    #[test]
+    fn ha_defaults_and_bounds_are_enforced_naming_the_key() {
+        let c = Config::parse(MIN).unwrap();
+        assert!(!c.ha.enabled);
+        assert_eq!(c.ha.lease_ttl, Duration::from_secs(10));
+        assert_eq!(c.ha.lease_bucket, "gitea_leases");
+        let name = c.ha.instance_name();
+        assert!(
+            name.ends_with(&format!("-{}", std::process::id())),
+            "HOST-PID: {name}"
+        );
+        let c = Config::parse(&format!(
+            "{MIN}[ha]\nenabled = true\ninstance = \" sourcer-1 \"\nlease_ttl = \"2s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.ha.instance_name(), "sourcer-1");
+        for (extra, key) in [
+            ("lease_ttl = \"1s\"", "ha.lease_ttl"),
+            ("lease_ttl = \"6min\"", "ha.lease_ttl"),
+            ("lease_ttl = \"2500ms\"", "ha.lease_ttl"),
+            ("lease_bucket = \"gitea_cursors\"", "ha.lease_bucket"),
+            ("lease_bucket = \"a.b\"", "ha.lease_bucket"),
+            ("instance = \"  \"", "ha.instance"),
+        ] {
+            let err = Config::parse(&format!("{MIN}[ha]\n{extra}\n")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{extra}: {err}"
+            );
+        }
+        let err = Config::parse(&format!("{MIN}[ha]\nlease = \"10s\"\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("lease"),
+            "unknown key named: {err}"
+        );
     }
 
     #[test]

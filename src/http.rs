@@ -1,24 +1,27 @@
-//! The optional HTTP listener (`[http] listen`): `/metrics` (Prometheus text), `/healthz`
-//! (the process is alive) and `/readyz` (NATS and Gitea reachable, no source stuck).
+//! The optional HTTP listener (`[http] listen`): `/metrics` (OpenMetrics or Prometheus text,
+//! as `Accept` asks), `/healthz` (the process is alive) and `/readyz` (NATS and Gitea
+//! reachable, no source stuck).
 
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::metrics::Format;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Telemetry;
 
-async fn metrics(State(t): State<Telemetry>) -> impl IntoResponse {
+/// OpenMetrics when the scraper's `Accept` asks for it (Prometheus does), else the 0.0.4
+/// text format (curl, older scrapers).
+async fn metrics(State(t): State<Telemetry>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        t.metrics.encode(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        t.metrics.encode_as(format),
     )
 }
 

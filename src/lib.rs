@@ -28,6 +28,8 @@
 //!   instance polls which source, renewals, fencing deadlines, releases at a safe point).
 //! * [`app`]: the services: `connect`, and one poll of one source (its feed, then its repository kinds).
 //! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! * [`control`]: `[control]`, the NATS micro service (list, pause, resume, reset sources;
+//!   backfill); it asks the scheduler through a request channel.
 //! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, reload, drains, watchdog.
 //! * [`relay`]: the `relay` command's service: hook events from JetStream to HTTP receivers as
 //!   Gitea's webhooks (headers, signatures, retries, dead letters); it needs no Gitea.
@@ -44,6 +46,7 @@ pub mod cadence;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod event;
 pub mod feed;
 pub mod gitea;

@@ -1,6 +1,13 @@
 //! Prometheus metrics, in one `prometheus_client` registry. Only `telemetry` (one function
 //! per happening) and the scrape handler touch them. Labels come from a small fixed set:
 //! source specs, op types, status classes, reasons.
+//!
+//! Every family is there from the start: unlabelled ones at zero, labelled ones with a
+//! zero series per known label value (every status class and retry reason at once, every
+//! source at its first poll, every receiver when its loop starts), so `absent()` alerts
+//! and ratios work before anything moved. Beside them: `build_info` and the standard
+//! `process_*` metrics ([`crate::metrics::process`]). The scrape answers OpenMetrics or
+//! the 0.0.4 text format, as the scraper's `Accept` header asks ([`Format`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,6 +47,11 @@ pub struct SourceReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReceiverLabel {
     pub receiver: String,
 }
@@ -48,6 +60,98 @@ pub struct ReceiverLabel {
 pub struct ReceiverClassLabels {
     pub receiver: String,
     pub class: String,
+}
+
+pub mod process;
+
+/// Status classes of `gitea_requests_total` (and the relay's deliveries).
+pub const CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
+
+/// Every reason a Gitea request can fail with (`GiteaError::reason`): the label values of
+/// `gitea_retries_total`, and with [`POLL_REASONS`] those of `poll_errors_total`.
+pub const GITEA_REASONS: [&str; 10] = [
+    "connect", "timeout", "http_429", "http_401", "http_403", "http_404", "http_5xx", "http_4xx",
+    "bad_json", "request",
+];
+
+/// The reasons of a failed poll besides Gitea's (`PollError::reason`).
+pub const POLL_REASONS: [&str; 3] = ["publish", "cursor_conflict", "cursor"];
+
+/// The exposition format of a scrape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 (`application/openmetrics-text`), what Prometheus asks for first.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4 (`text/plain`), for scrapers that ask for nothing else.
+    Text,
+}
+
+impl Format {
+    /// The format an `Accept` header prefers: OpenMetrics when it is acceptable at least as
+    /// much as `text/plain` (by q-value), else the text format (also without a header).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let (mut open, mut text) = (0.0f32, 0.0f32);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => open = open.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        match open > 0.0 && open >= text {
+            true => Format::OpenMetrics,
+            false => Format::Text,
+        }
+    }
+
+    /// The `Content-Type` of an answer in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// The 0.0.4 text format of an OpenMetrics exposition: no `# EOF` or `# UNIT` lines, and a
+/// counter's `# HELP` and `# TYPE` name its samples (`x_total`), as that format wants.
+fn to_text_format(open_metrics: &str) -> String {
+    let mut out = String::with_capacity(open_metrics.len());
+    let mut counters = std::collections::HashSet::new();
+    for line in open_metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.insert(name.to_string());
+        }
+    }
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
+            let rest = line.strip_prefix(tag)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{tag}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn poll_histogram() -> Histogram {
@@ -101,6 +205,8 @@ pub struct Metrics {
     pub relay_backlog: Family<ReceiverLabel, Gauge>,
     /// Relay: time from an event's first attempt to its 2xx.
     pub relay_delivery_duration: Family<ReceiverLabel, Histogram, fn() -> Histogram>,
+    /// 1, labelled with the version of the binary.
+    pub build_info: Family<BuildLabels, Gauge>,
     /// Unix seconds of each source's newest published `created` and last cursor write;
     /// the lag and age gauges are computed from them at scrape time.
     times: Mutex<HashMap<String, (i64, i64)>>,
@@ -115,7 +221,10 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every metric registered (one per run; tests make their own).
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("gitea_nats_sourcer");
+        // The product's metrics under its prefix; the standard process_* ones beside them.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("gitea_nats_sourcer");
         let m = Metrics {
             events_published: Family::default(),
             events_duplicate: Family::default(),
@@ -147,9 +256,15 @@ impl Metrics {
             relay_delivery_duration: Family::new_with_constructor(
                 poll_histogram as fn() -> Histogram,
             ),
+            build_info: Family::default(),
             times: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
+        registry.register(
+            "build_info",
+            "Always 1; the label version is the binary's version",
+            m.build_info.clone(),
+        );
         registry.register(
             "events_published",
             "Events stored by JetStream, by source and op_type",
@@ -167,7 +282,7 @@ impl Metrics {
         );
         registry.register(
             "gitea_requests",
-            "HTTP requests to Gitea by status class (2xx, 4xx, 5xx, error)",
+            "HTTP requests to Gitea by status class (2xx, 3xx, 4xx, 5xx, error)",
             m.gitea_requests.clone(),
         );
         registry.register(
@@ -290,7 +405,62 @@ impl Metrics {
             "Relay: from an event's first attempt to its 2xx, retries included",
             m.relay_delivery_duration.clone(),
         );
-        Metrics { registry, ..m }
+        let m = Metrics {
+            registry: root,
+            ..m
+        };
+        m.build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        for class in CLASSES {
+            let _ = m.gitea_requests.get_or_create(&ClassLabel {
+                class: class.into(),
+            });
+        }
+        for reason in GITEA_REASONS {
+            let _ = m.gitea_retries.get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            });
+        }
+        m
+    }
+
+    /// A zero series of every per-source family for `source` (idempotent: at every poll).
+    pub fn init_source(&self, source: &str) {
+        let l = SourceLabel {
+            source: source.into(),
+        };
+        let _ = self.events_duplicate.get_or_create(&l);
+        let _ = self.gaps_detected.get_or_create(&l);
+        let _ = self.walks_unproven.get_or_create(&l);
+        let _ = self.poll_duration.get_or_create(&l);
+        for reason in GITEA_REASONS.iter().chain(POLL_REASONS.iter()) {
+            let _ = self.poll_errors.get_or_create(&SourceReasonLabels {
+                source: source.into(),
+                reason: (*reason).into(),
+            });
+        }
+    }
+
+    /// A zero series of every relay family for `receiver`.
+    pub fn init_receiver(&self, receiver: &str) {
+        let l = ReceiverLabel {
+            receiver: receiver.into(),
+        };
+        for class in CLASSES {
+            let _ = self.relay_deliveries.get_or_create(&ReceiverClassLabels {
+                receiver: receiver.into(),
+                class: class.into(),
+            });
+        }
+        let _ = self.relay_retries.get_or_create(&l);
+        let _ = self.relay_dead_letters.get_or_create(&l);
+        let _ = self.relay_redeliveries.get_or_create(&l);
+        let _ = self.relay_backlog.get_or_create(&l);
+        let _ = self.relay_oldest_undelivered.get_or_create(&l);
+        let _ = self.relay_delivery_duration.get_or_create(&l);
     }
 
     fn lock_times(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, i64)>> {
@@ -309,8 +479,13 @@ impl Metrics {
         e.1 = now;
     }
 
-    /// The text exposition, with the time-derived gauges brought up to date.
+    /// The OpenMetrics exposition, with the time-derived gauges brought up to date.
     pub fn encode(&self) -> String {
+        self.encode_as(Format::OpenMetrics)
+    }
+
+    /// The exposition in `format`, with the time-derived gauges brought up to date.
+    pub fn encode_as(&self, format: Format) -> String {
         let now = chrono::Utc::now().timestamp();
         for (source, (newest, written)) in self.lock_times().iter() {
             let l = SourceLabel {
@@ -326,7 +501,10 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::Text => to_text_format(&out),
+        }
     }
 }
 
@@ -338,7 +516,15 @@ mod tests {
     fn two_runs_in_one_process_do_not_share_metrics() {
         let moved = Metrics::new();
         let other = Metrics::new();
-        let before = other.encode();
+        // The product's families only: the process_* ones are the one process's.
+        let product = |m: &Metrics| {
+            m.encode()
+                .lines()
+                .filter(|l| !l.contains("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let before = product(&other);
         moved
             .gitea_requests
             .get_or_create(&ClassLabel {
@@ -352,11 +538,123 @@ mod tests {
         assert!(after.contains("gitea_nats_sourcer_gitea_requests_total{class=\"2xx\"} 1"));
         assert!(after.contains("gitea_nats_sourcer_cursor_age_seconds{source=\"org:acme\"}"));
         assert_eq!(
-            other.encode(),
+            product(&other),
             before,
             "the other run's registry did not move"
         );
         assert!(!before.contains("org:acme"));
         assert!(before.contains("gitea_nats_sourcer_nats_connected 0"));
+    }
+
+    #[test]
+    fn accept_headers_choose_the_format() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text")),
+            Format::OpenMetrics
+        );
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some(
+                "text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5"
+            )),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0")),
+            Format::Text
+        );
+    }
+
+    #[test]
+    fn the_text_format_names_counters_by_their_samples_and_has_no_eof() {
+        let m = Metrics::new();
+        m.init_source("org:acme");
+        let text = m.encode_as(Format::Text);
+        assert!(!text.contains("# EOF"));
+        assert!(!text.contains("# UNIT"));
+        assert!(text.contains("# TYPE gitea_nats_sourcer_poll_errors_total counter\n"));
+        assert!(text.contains("# HELP gitea_nats_sourcer_poll_errors_total Polls"));
+        assert!(text.contains("# TYPE gitea_nats_sourcer_poll_duration_seconds histogram\n"));
+        assert!(text.contains("# TYPE gitea_nats_sourcer_nats_connected gauge\n"));
+        assert!(m.encode().ends_with("# EOF\n"));
+        // Every sample line of one format is in the other.
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter(|l| !l.starts_with("process_"))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(samples(&text), samples(&m.encode()));
+    }
+
+    #[test]
+    fn every_family_is_at_zero_before_anything_moved() {
+        let m = Metrics::new();
+        let fresh = m.encode_as(Format::Text);
+        for line in [
+            "gitea_nats_sourcer_build_info{version=\"",
+            "gitea_nats_sourcer_gitea_requests_total{class=\"5xx\"} 0",
+            "gitea_nats_sourcer_gitea_retries_total{reason=\"http_429\"} 0",
+            "gitea_nats_sourcer_rate_limit_waits_total 0",
+            "gitea_nats_sourcer_nats_connected 0",
+            "gitea_nats_sourcer_nats_setup_failures_total 0",
+        ] {
+            assert!(fresh.contains(line), "{line} in:\n{fresh}");
+        }
+        m.init_source("repo:a/b");
+        m.init_receiver("ci");
+        let text = m.encode_as(Format::Text);
+        for line in [
+            "gitea_nats_sourcer_events_duplicate_total{source=\"repo:a/b\"} 0",
+            "gitea_nats_sourcer_gaps_detected_total{source=\"repo:a/b\"} 0",
+            "gitea_nats_sourcer_walks_unproven_total{source=\"repo:a/b\"} 0",
+            "gitea_nats_sourcer_poll_errors_total{source=\"repo:a/b\",reason=\"cursor\"} 0",
+            "gitea_nats_sourcer_poll_duration_seconds_count{source=\"repo:a/b\"} 0",
+            "gitea_nats_sourcer_relay_dead_letters_total{receiver=\"ci\"} 0",
+            "gitea_nats_sourcer_relay_deliveries_total{receiver=\"ci\",class=\"5xx\"} 0",
+            "gitea_nats_sourcer_relay_backlog{receiver=\"ci\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_help_line_is_the_readme_s() {
+        let readme = include_str!("../README.md");
+        let m = Metrics::new();
+        m.init_source("s");
+        m.init_receiver("r");
+        // The families whose label values are known only when they move.
+        let l = PublishedLabels {
+            source: "s".into(),
+            op_type: "o".into(),
+        };
+        m.events_published.get_or_create(&l).inc();
+        m.hooks_skipped.get_or_create(&l).inc();
+        m.cursor_written("s", Some(1));
+        let text = m.encode_as(Format::Text);
+        let helps: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# HELP ")?.split_once(' '))
+            .collect();
+        assert!(helps.len() >= 25, "{helps:?}");
+        for (name, help) in helps {
+            let row = format!("| `{name}");
+            let cell = format!("| {help} |");
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with(&row) && l.contains(&cell)),
+                "README.md has no row `{row}...` with the cell `{cell}`"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 
-use crate::config::{NatsConfig, read_secret_file};
+use crate::config::{NatsConfig, read_secret_file, secret_path};
 use crate::telemetry::{self, Telemetry};
 
 /// Errors of the NATS side; each names the server, stream or bucket.
@@ -84,7 +84,10 @@ pub async fn connect_options(
             let events = events.clone();
             async move { events.emit(telemetry::NatsEvent { event: &event }) }
         });
+    // Every file below may be a relative path: a credential of the unit
+    // (`$CREDENTIALS_DIRECTORY`), as the secret files read with `read_secret_file`.
     if let Some(path) = &cfg.creds_file {
+        let path = &secret_path(path);
         opts = opts.credentials_file(path).await.map_err(|e| {
             NatsError::Credentials(format!("nats.creds_file {}: {e}", path.display()))
         })?;
@@ -105,11 +108,13 @@ pub async fn connect_options(
         opts = opts.user_and_password(user.clone(), pass.expose().to_string());
     }
     if let Some(ca) = &cfg.tls_ca_file {
-        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+        opts = opts
+            .add_root_certificates(secret_path(ca))
+            .require_tls(true);
     }
     if let (Some(cert), Some(key)) = (&cfg.tls_cert_file, &cfg.tls_key_file) {
         opts = opts
-            .add_client_certificate(cert.clone(), key.clone())
+            .add_client_certificate(secret_path(cert), secret_path(key))
             .require_tls(true);
     }
     Ok(opts)

@@ -35,11 +35,23 @@ pub struct BatchOutcome {
 #[derive(Clone)]
 pub struct Publisher {
     js: jetstream::Context,
+    /// `[ha]`: this instance's name, sent as [`INSTANCE_HEADER`] on every event.
+    instance: Option<String>,
 }
+
+/// The header naming the instance that published an event (`[ha]` only): which of several
+/// sourcers sent what, for audits and for the failover tests.
+pub const INSTANCE_HEADER: &str = "Gitea-Sourcer-Instance";
 
 impl Publisher {
     pub fn new(js: jetstream::Context) -> Self {
-        Publisher { js }
+        Publisher { js, instance: None }
+    }
+
+    /// Every event also names `instance` ([`INSTANCE_HEADER`]).
+    pub fn published_by(mut self, instance: String) -> Self {
+        self.instance = Some(instance);
+        self
     }
 
     /// Publishes `events` in order, pipelined, and waits for every ack.
@@ -58,6 +70,9 @@ impl Publisher {
             }
             for (name, value) in &e.headers {
                 msg = msg.header(*name, value.as_str());
+            }
+            if let Some(instance) = &self.instance {
+                msg = msg.header(INSTANCE_HEADER, instance.as_str());
             }
             let msg = msg.message_id(&e.id);
             let ack = self

@@ -105,7 +105,7 @@ pub async fn run_with_reload(
             for source in cfg.sources() {
                 running.insert(
                     source.spec.clone(),
-                    start_source(&services, source, cfg.poll.jitter, &shutdown, None),
+                    start_source(&services, source, cfg.poll.jitter, &shutdown, None, None),
                 );
             }
         }
@@ -123,13 +123,38 @@ pub async fn run_with_reload(
                 shutdown.clone(),
             )),
         ];
+        let standby_probe = ha
+            .as_ref()
+            .map(|_| tokio::spawn(standby_probe_loop(services.ctx.clone(), shutdown.clone())));
         services.ctx.telemetry.emit(telemetry::Ready {
             sources: running.len(),
         });
+        // `[control]`: the NATS micro service, answered below (pause, resume, list).
+        let mut control = match cfg.control.enabled {
+            true => match crate::control::service::start(
+                &cfg.control,
+                services.nats.clone(),
+                services.ctx.clone(),
+                shutdown.clone(),
+            )
+            .await
+            {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    telemetry.emit(telemetry::ControlUnavailable { error: &e });
+                    None
+                }
+            },
+            false => None,
+        };
+        let mut paused: HashMap<SourceSpec, Option<Deadline>> = HashMap::new();
         let mut current = cfg.clone();
         let mut hup = hangup_signal(config_path.is_some());
         // Tasks stopped by a reload that shutdown interrupted: drained with the others.
         let mut retired: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        // `[ha]`: sources stopped by the coordinator whose tasks are still ending (true once
+        // ended); a lease taken again meanwhile starts its task after that.
+        let mut ending: HashMap<SourceSpec, tokio::sync::watch::Receiver<bool>> = HashMap::new();
         loop {
             tokio::select! {
                 _ = shutdown.wait() => break,
@@ -140,7 +165,20 @@ pub async fn run_with_reload(
                     }
                 }
                 Some(order) = next_order(&mut ha) => {
-                    carry_out(order, &current, &mut running, &mut draining, &services, &shutdown).await;
+                    // Every order already waiting is carried out together (one read of the
+                    // stored cursors for all the sources a failover brings).
+                    let mut orders = vec![order];
+                    if let Some(ha) = ha.as_mut() {
+                        while let Ok(o) = ha.orders.try_recv() {
+                            orders.push(o);
+                        }
+                    }
+                    let mut live = Live { running: &mut running, draining: &mut draining, ending: &mut ending };
+                    carry_out(orders, &current, &mut live, &services, &shutdown).await;
+                }
+                Some(req) = next_control(&mut control) => {
+                    let answer = control_hook(req.ask, &current, &mut running, &mut paused, &services, &shutdown).await;
+                    let _ = req.reply.send(answer);
                 }
             }
         }
@@ -153,18 +191,24 @@ pub async fn run_with_reload(
             .map(|r| r.task)
             .collect();
         tasks.append(&mut retired);
+        let aborts: Vec<tokio::task::AbortHandle> =
+            tasks.iter().map(|t| t.abort_handle()).collect();
         let drained = tokio::time::timeout(DRAIN, futures::future::join_all(tasks)).await;
         if drained.is_err() {
             tracing::warn!(
                 "polls did not stop in time; abandoning them (their cursors stay at the last acknowledged batch)"
             );
+            // Aborted before their leases go: a new holder must not meet them still running.
+            for a in &aborts {
+                a.abort();
+            }
         }
         // Every source has stopped (its cursor written): the leases go, so that the other
         // instances take the sources now rather than when they expire.
         if let Some(ha) = ha {
             ha.release_all(RELEASE).await;
         }
-        for b in background {
+        for b in background.into_iter().chain(standby_probe) {
             b.abort();
         }
         // Bounded: with NATS down a flush waits for a reconnect that may never come. Every
@@ -196,108 +240,226 @@ async fn next_order(ha: &mut Option<Ha>) -> Option<Order> {
     }
 }
 
-/// How long reading the stored cursors may take when a lease is taken (for the drains it
-/// brings along); on failure the list read at start is used.
-const LIST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The next request of the control service; never, without `[control]`.
+async fn next_control(c: &mut Option<crate::control::Control>) -> Option<crate::control::Request> {
+    match c {
+        Some(c) => c.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
-/// Starts or stops a source as the `[ha]` coordinator says. An org or user source brings
-/// along the drains of removed `repo:` sources it takes over (from cursors a previous config
-/// left), run here under its lease. A stop fires the source's trigger (and its drains') and
-/// answers once the tasks have ended (a safe point), or after [`DRAIN`] with them aborted
-/// (their cursors stay at their last acknowledged batch).
-async fn carry_out(
-    order: Order,
+/// Carries out a request of the control service (`[control]`, [`crate::control`]): lists the
+/// sources, pauses one (stopped as a lease's stop is: at a safe point, or aborted after
+/// [`DRAIN`]), or resumes a paused one (under the lease's deadline it was paused with).
+async fn control_hook(
+    ask: crate::control::Ask,
     current: &Config,
     running: &mut HashMap<SourceSpec, Running>,
-    draining: &mut HashMap<SourceSpec, Running>,
+    paused: &mut HashMap<SourceSpec, Option<Deadline>>,
     services: &Services,
     shutdown: &Shutdown,
-) {
-    match order {
-        Order::Start { spec, deadline } => {
-            if running.contains_key(&spec) {
-                return;
-            }
-            let Some(source) = current.sources().into_iter().find(|s| s.spec == spec) else {
-                return;
+) -> crate::control::Answer {
+    use crate::control::{Answer, Ask, SourceView, State};
+    let configured = |spec: &SourceSpec| current.sources().into_iter().find(|s| s.spec == *spec);
+    match ask {
+        Ask::List => Answer::Sources(
+            current
+                .sources()
+                .into_iter()
+                .map(|s| SourceView {
+                    state: match (running.contains_key(&s.spec), paused.contains_key(&s.spec)) {
+                        (true, _) => State::Running,
+                        (false, true) => State::Paused,
+                        (false, false) => State::Elsewhere,
+                    },
+                    source: s.spec.to_string(),
+                    interval: humantime::format_duration(s.interval).to_string(),
+                })
+                .collect(),
+        ),
+        Ask::Pause(spec) if configured(&spec).is_none() => Answer::Unknown,
+        Ask::Pause(spec) => {
+            let Some(r) = running.remove(&spec) else {
+                return Answer::Conflict("not running here");
             };
-            if !matches!(spec, SourceSpec::Repo { .. }) {
-                let stored = tokio::time::timeout(LIST_TIMEOUT, services.ctx.store.list()).await;
-                match stored {
-                    Ok(Ok(stored)) => {
-                        let configured: Vec<SourceSpec> =
-                            current.sources().into_iter().map(|s| s.spec).collect();
-                        let candidates = stored
-                            .into_iter()
-                            .filter(|(_, s)| s.cursor.handed_to.is_none())
-                            .map(|(spec, _)| spec)
-                            .collect();
-                        draining.retain(|_, r| !r.task.is_finished());
-                        start_drains(
-                            services,
-                            current,
-                            &configured,
-                            candidates,
-                            draining,
-                            shutdown,
-                            Some((&spec, &deadline)),
-                        );
-                    }
-                    Ok(Err(e)) => tracing::warn!(
-                        source = %spec,
-                        "cannot read the stored cursors for drains it takes over ({e}); \
-                         none started now"
-                    ),
-                    Err(_) => tracing::warn!(
-                        source = %spec,
-                        "the stored cursors did not come within {LIST_TIMEOUT:?}; no drain \
-                         started now"
-                    ),
-                }
+            services.ctx.telemetry.health.unregister(&spec.to_string());
+            r.trigger.fire();
+            let mut task = r.task;
+            if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                task.abort();
             }
+            paused.insert(spec, r.deadline);
+            Answer::Done
+        }
+        Ask::Resume(spec) => {
+            let Some(source) = configured(&spec) else {
+                return Answer::Unknown;
+            };
+            if running.contains_key(&spec) {
+                return Answer::Conflict("running already");
+            }
+            let Some(deadline) = paused.remove(&spec) else {
+                return Answer::Conflict("not paused");
+            };
             let r = start_source(
                 services,
                 source,
                 current.poll.jitter,
                 shutdown,
-                Some(deadline),
+                deadline,
+                None,
             );
             running.insert(spec, r);
-        }
-        Order::Stop { spec, done } => {
-            let mut stopping = Vec::new();
-            if let Some(r) = running.remove(&spec) {
-                services.ctx.telemetry.health.unregister(&spec.to_string());
-                stopping.push(r);
-            }
-            let drains: Vec<SourceSpec> = draining
-                .iter()
-                .filter(|(_, r)| r.drains_to.as_ref() == Some(&spec))
-                .map(|(s, _)| s.clone())
-                .collect();
-            stopping.extend(drains.iter().filter_map(|s| draining.remove(s)));
-            for r in &stopping {
-                r.trigger.fire();
-            }
-            tokio::spawn(async move {
-                for r in stopping {
-                    let mut task = r.task;
-                    if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
-                        task.abort();
-                    }
-                }
-                let _ = done.send(());
-            });
+            Answer::Done
         }
     }
 }
 
+/// How long reading the stored cursors may take when leases are taken (for the drains
+/// they bring along).
+const LIST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The tasks of a run that `[ha]`'s orders start and stop.
+struct Live<'a> {
+    running: &'a mut HashMap<SourceSpec, Running>,
+    draining: &'a mut HashMap<SourceSpec, Running>,
+    ending: &'a mut HashMap<SourceSpec, tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Starts or stops sources as the `[ha]` coordinator says.
+/// * Start: an org or user source brings along the drains of removed `repo:` sources it
+///   takes over (from cursors a previous config left), run here under its lease; a source
+///   whose earlier task is still ending starts once that one has ended.
+/// * Stop: fires the source's trigger (and its drains') and answers once the tasks have
+///   ended (a safe point), or after [`DRAIN`] with them aborted (their cursors stay at
+///   their last acknowledged batch).
+async fn carry_out(
+    orders: Vec<Order>,
+    current: &Config,
+    live: &mut Live<'_>,
+    services: &Services,
+    shutdown: &Shutdown,
+) {
+    live.ending.retain(|_, ended| !*ended.borrow());
+    let owners_taken = orders.iter().any(
+        |o| matches!(o, Order::Start { spec, .. } if !matches!(spec, SourceSpec::Repo { .. })),
+    );
+    let mut stored: Option<Vec<SourceSpec>> = None;
+    if owners_taken {
+        match tokio::time::timeout(LIST_TIMEOUT, services.ctx.store.list()).await {
+            Ok(Ok(list)) => {
+                stored = Some(
+                    list.into_iter()
+                        .filter(|(_, s)| s.cursor.handed_to.is_none())
+                        .map(|(spec, _)| spec)
+                        .collect(),
+                )
+            }
+            Ok(Err(e)) => tracing::warn!(
+                "cannot read the stored cursors for the drains the sources taken here bring \
+                 ({e}); none started now"
+            ),
+            Err(_) => tracing::warn!(
+                "the stored cursors did not come within {LIST_TIMEOUT:?}; no drain started now"
+            ),
+        }
+    }
+    let configured: Vec<SourceSpec> = current.sources().into_iter().map(|s| s.spec).collect();
+    for order in orders {
+        match order {
+            Order::Start { spec, deadline } => {
+                if let Some(r) = live.running.get(&spec) {
+                    // A task of an earlier taking that has not been stopped yet is
+                    // replaced: it stops, and the new one starts after it.
+                    if r.deadline.as_ref().is_some_and(|d| d.same(&deadline)) {
+                        continue;
+                    }
+                    if let Some(r) = live.running.remove(&spec) {
+                        let ended = stop_tasks(vec![r], None);
+                        live.ending.insert(spec.clone(), ended);
+                    }
+                }
+                let Some(source) = current.sources().into_iter().find(|s| s.spec == spec) else {
+                    continue;
+                };
+                if let Some(candidates) = &stored {
+                    live.draining.retain(|_, r| !r.task.is_finished());
+                    start_drains(
+                        services,
+                        current,
+                        &configured,
+                        candidates.clone(),
+                        live.draining,
+                        shutdown,
+                        Some((&spec, &deadline)),
+                    );
+                }
+                let r = start_source(
+                    services,
+                    source,
+                    current.poll.jitter,
+                    shutdown,
+                    Some(deadline),
+                    live.ending.get(&spec).cloned(),
+                );
+                live.running.insert(spec, r);
+            }
+            Order::Stop { spec, done } => {
+                let mut stopping = Vec::new();
+                if let Some(r) = live.running.remove(&spec) {
+                    services.ctx.telemetry.health.unregister(&spec.to_string());
+                    stopping.push(r);
+                }
+                let drains: Vec<SourceSpec> = live
+                    .draining
+                    .iter()
+                    .filter(|(_, r)| r.drains_to.as_ref() == Some(&spec))
+                    .map(|(s, _)| s.clone())
+                    .collect();
+                stopping.extend(drains.iter().filter_map(|s| live.draining.remove(s)));
+                let ended = stop_tasks(stopping, Some(done));
+                live.ending.insert(spec, ended);
+            }
+        }
+    }
+}
+
+/// Fires the tasks' triggers and, in the background, waits for them (aborting those that
+/// take longer than [`DRAIN`]); then answers on `done`. The receiver turns true once all
+/// have ended.
+fn stop_tasks(
+    stopping: Vec<Running>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (ended, rx) = tokio::sync::watch::channel(false);
+    for r in &stopping {
+        r.trigger.fire();
+    }
+    tokio::spawn(async move {
+        for r in stopping {
+            let mut task = r.task;
+            if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        let _ = ended.send(true);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    });
+    rx
+}
+
+/// Starts a source's task (under `deadline`, a lease's, if any). With `after`, its first
+/// poll waits until that turns true (an earlier task of the same source has ended).
 fn start_source(
     services: &Services,
     source: Source,
     jitter: f64,
     parent: &Shutdown,
     deadline: Option<Deadline>,
+    after: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Running {
     let (trigger, shutdown) = parent.child();
     let shutdown = match &deadline {
@@ -309,13 +471,26 @@ fn start_source(
         .telemetry
         .health
         .register(&source.spec.to_string(), source.interval);
-    let task = tokio::spawn(source_loop(
+    // A source taken over from another instance polls at once; at start, sources spread.
+    let spread = deadline.is_none();
+    let polls = source_loop(
         services.ctx.clone(),
         source.clone(),
         services.nats.clone(),
         jitter,
-        shutdown,
-    ));
+        spread,
+        shutdown.clone(),
+    );
+    let mut stop = shutdown;
+    let task = tokio::spawn(async move {
+        if let Some(mut ended) = after {
+            tokio::select! {
+                _ = ended.wait_for(|ended| *ended) => {}
+                _ = stop.wait() => return,
+            }
+        }
+        polls.await
+    });
     Running {
         source,
         trigger,
@@ -445,6 +620,10 @@ async fn drain(
         }
     }
     loop {
+        // Under a lease: a drain that lost it hands nothing over (the new holder drains).
+        if shutdown.is_fired() {
+            return;
+        }
         match poller.hand_over(&to).await {
             Ok(()) => break,
             Err(e) => {
@@ -634,16 +813,42 @@ async fn reload(
         *owners = Owners::new(wanted.keys()).with_draining(still);
     }
     let configured: Vec<SourceSpec> = wanted.keys().cloned().collect();
-    start_drains(
-        services,
-        &new,
-        &configured,
-        removed_specs,
-        draining,
-        shutdown,
-        None,
-    );
     let before: Vec<SourceSpec> = current.sources().into_iter().map(|s| s.spec).collect();
+    match ha {
+        None => start_drains(
+            services,
+            &new,
+            &configured,
+            removed_specs,
+            draining,
+            shutdown,
+            None,
+        ),
+        // Under `[ha]` every instance sees the same removals; each drain runs where the
+        // lease of the source it hands over to is held, under that lease.
+        Some(_) => {
+            let removed: Vec<SourceSpec> = before
+                .iter()
+                .filter(|s| !wanted.contains_key(*s))
+                .cloned()
+                .collect();
+            let holders: Vec<(SourceSpec, Deadline)> = running
+                .iter()
+                .filter_map(|(spec, r)| Some((spec.clone(), r.deadline.clone()?)))
+                .collect();
+            for (to, deadline) in &holders {
+                start_drains(
+                    services,
+                    &new,
+                    &configured,
+                    removed.clone(),
+                    draining,
+                    shutdown,
+                    Some((to, deadline)),
+                );
+            }
+        }
+    }
     let added = wanted.keys().filter(|s| !before.contains(s)).count();
     if let Some(ha) = ha {
         // New sources start where the coordinator takes their leases; removed ones'
@@ -665,6 +870,7 @@ async fn reload(
                 new.poll.jitter,
                 shutdown,
                 deadline,
+                None,
             ));
         }
     }
@@ -696,12 +902,15 @@ async fn watchdog_loop(telemetry: Telemetry, mut shutdown: Shutdown) {
     }
 }
 
-/// Polls one source forever (until shutdown).
+/// Polls one source forever (until shutdown). With `spread`, the first poll waits a random
+/// part of the interval (at most a second) so that sources started together do not poll
+/// in lock-step; without, it polls at once (a source whose lease was just taken over).
 pub async fn source_loop(
     ctx: Arc<Context>,
     source: Source,
     nats: async_nats::Client,
     jitter: f64,
+    spread: bool,
     mut shutdown: Shutdown,
 ) {
     let interval = source.interval;
@@ -710,10 +919,12 @@ pub async fn source_loop(
     let name = source.spec.to_string();
     let mut poller = SourcePoller::new(ctx, source);
     let mut failures: u32 = 0;
-    // Spread the first polls so sources do not start in lock-step.
-    let mut wait = interval
-        .min(Duration::from_secs(1))
-        .mul_f64(rand::rng().random_range(0.0..1.0));
+    let mut wait = match spread {
+        true => interval
+            .min(Duration::from_secs(1))
+            .mul_f64(rand::rng().random_range(0.0..1.0)),
+        false => Duration::ZERO,
+    };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -809,6 +1020,26 @@ fn with_jitter(d: Duration, jitter: f64) -> Duration {
         return d;
     }
     d.mul_f64(1.0 + rand::rng().random_range(0.0..jitter))
+}
+
+/// How often an instance that holds no lease asks Gitea whether it answers (`[ha]`).
+const STANDBY_PROBE_EVERY: Duration = Duration::from_secs(30);
+
+/// `[ha]`: while this instance polls nothing (a standby), asks Gitea its version now and
+/// then, so that `/readyz` tells whether it could take over (a standby makes no other
+/// requests, and its Gitea state would otherwise stay as it was when it last polled).
+async fn standby_probe_loop(ctx: Arc<Context>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(STANDBY_PROBE_EVERY) => {}
+            _ = shutdown.wait() => break,
+        }
+        if ctx.telemetry.metrics.leases_held.get() > 0 {
+            continue;
+        }
+        // The outcome is recorded by the client (its requests move the Gitea health).
+        let _ = ctx.client.version().await;
+    }
 }
 
 /// How often backfill ledgers beyond the stream's `max_age` are deleted (first at start).

@@ -71,6 +71,11 @@ impl Deadline {
         self.base + Duration::from_nanos(self.at.load(Ordering::SeqCst))
     }
 
+    /// Whether `other` is this deadline (a clone of it), not just one at the same time.
+    pub fn same(&self, other: &Deadline) -> bool {
+        Arc::ptr_eq(&self.at, &other.at)
+    }
+
     /// Whether it has passed.
     pub fn passed(&self) -> bool {
         self.at.load(Ordering::SeqCst) == 0 || Instant::now() >= self.instant()

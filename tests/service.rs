@@ -102,6 +102,124 @@ async fn metrics_and_health_endpoints_move_when_events_flow_and_never_show_the_t
     run.stop().await;
 }
 
+/// `/metrics` as a scraper asking with `accept` sees it: the status, `Content-Type`, body.
+async fn scrape(url: &str, accept: Option<&str>) -> (u16, String, String) {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(a) = accept {
+        req = req.header("Accept", a);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (status, ct, r.text().await.unwrap_or_default())
+        }
+        Err(_) => (0, String::new(), String::new()),
+    }
+}
+
+#[tokio::test]
+async fn metrics_start_at_zero_and_answer_the_format_the_scraper_asks_for() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("zeroorg");
+    g.add_repo("zeroorg", "quiet");
+    let port = free_port().unwrap();
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "",
+        "[[source]]\nrepo = \"zeroorg/quiet\"",
+    );
+    cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let run = run(cfg);
+    let src = "source=\"repo:zeroorg/quiet\"";
+    wait_for(20, "the source's first poll counted", || async {
+        sample(
+            &scrape(&url, None).await.2,
+            "gitea_nats_sourcer_poll_duration_seconds_count",
+            &[src],
+        )
+        .is_some_and(|v| v >= 1.0)
+    })
+    .await;
+    // Prometheus's own Accept header: OpenMetrics.
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let (status, ct, open) = scrape(&url, Some(prometheus)).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert!(
+        open.ends_with("# EOF\n"),
+        "OpenMetrics ends with # EOF:\n{open}"
+    );
+    assert!(open.contains("# TYPE gitea_nats_sourcer_events_duplicate counter"));
+    // No Accept (curl), or one that prefers text: the 0.0.4 text format.
+    for accept in [None, Some("text/plain;version=0.0.4"), Some("*/*")] {
+        let (status, ct, text) = scrape(&url, accept).await;
+        assert_eq!(status, 200);
+        assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+        assert!(!text.contains("# EOF"), "{accept:?}");
+        assert!(
+            text.contains("# TYPE gitea_nats_sourcer_events_duplicate_total counter"),
+            "a counter's TYPE names its samples in 0.0.4:\n{text}"
+        );
+    }
+    // Nothing moved these, yet each is there at zero.
+    let text = scrape(&url, None).await.2;
+    for (name, needles) in [
+        ("gitea_nats_sourcer_events_duplicate_total", vec![src]),
+        ("gitea_nats_sourcer_gaps_detected_total", vec![src]),
+        ("gitea_nats_sourcer_walks_unproven_total", vec![src]),
+        (
+            "gitea_nats_sourcer_poll_errors_total",
+            vec![src, "reason=\"http_5xx\""],
+        ),
+        (
+            "gitea_nats_sourcer_poll_errors_total",
+            vec![src, "reason=\"publish\""],
+        ),
+        (
+            "gitea_nats_sourcer_gitea_retries_total",
+            vec!["reason=\"timeout\""],
+        ),
+        (
+            "gitea_nats_sourcer_gitea_requests_total",
+            vec!["class=\"5xx\""],
+        ),
+        ("gitea_nats_sourcer_nats_setup_failures_total", vec![]),
+    ] {
+        assert_eq!(
+            sample(&text, name, &needles),
+            Some(0.0),
+            "{name} {needles:?} at zero in:\n{text}"
+        );
+    }
+    let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        sample(&text, "gitea_nats_sourcer_build_info", &[&version]),
+        Some(1.0)
+    );
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            sample(&text, name, &[]).is_some_and(|v| v > 0.0),
+            "{name} in:\n{text}"
+        );
+    }
+    run.stop().await;
+}
+
 #[tokio::test]
 async fn the_binary_tells_systemd_it_is_ready_and_pings_the_watchdog() {
     let nats = Nats::start().await;
@@ -589,7 +707,8 @@ async fn the_watchdog_is_pinged_through_a_catch_up_longer_than_its_interval() {
 }
 
 #[tokio::test]
-async fn shutdown_abandons_a_slow_enrichment_fetch_and_stops_at_a_safe_point_at_once() {
+async fn shutdown_abandons_a_slow_enrichment_fetch_at_once_and_the_next_run_publishes_the_batch_enriched()
+ {
     use gitea_sim::{Fault, FaultKind};
     let nats = Nats::start().await;
     let g = gitea().await;
@@ -625,15 +744,39 @@ async fn shutdown_abandons_a_slow_enrichment_fetch_and_stops_at_a_safe_point_at_
         asked.elapsed()
     );
     let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
-    assert_no_repeats(&msgs);
     assert!(
-        msgs.iter()
+        !msgs
+            .iter()
             .any(|m| m.body["type"] == "io.gitea.activity.comment_issue"),
-        "the batch reached its safe point: published, without the issue"
+        "a batch whose enrichment was cut short by the stop is not published (its ids would \
+         make the enriched copy of the next run a duplicate): the cursor stays before it"
     );
-    assert!(
-        msgs.iter().all(|m| m.body["data"].get("issue").is_none()),
-        "an abandoned fetch enriches nothing"
+    // The next run publishes it, enriched, once.
+    g.clear_faults();
+    let again = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[[source]]\nrepo = \"acme/widgets\"\nenrich = true",
+    ));
+    wait_for(20, "the comment published by the next run", || async {
+        read_stream(&nats.url(), "GITEA_EVENTS")
+            .await
+            .iter()
+            .any(|m| m.body["type"] == "io.gitea.activity.comment_issue")
+    })
+    .await;
+    again.stop().await;
+    let msgs = read_stream(&nats.url(), "GITEA_EVENTS").await;
+    assert_no_repeats(&msgs);
+    let comment: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.body["type"] == "io.gitea.activity.comment_issue")
+        .collect();
+    assert_eq!(comment.len(), 1, "once");
+    assert_eq!(
+        comment[0].body["data"]["issue"]["title"], "Crash on start",
+        "enriched: the issue is attached"
     );
 }
 

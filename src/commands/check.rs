@@ -176,7 +176,7 @@ async fn check_leases(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut
         }
         Err(e) => return r.line(false, &what, e),
     };
-    let view = match bucket.view().await {
+    let view = match bucket.view(std::time::Duration::from_secs(5)).await {
         Ok(v) => v,
         Err(e) => return r.line(false, &what, e),
     };

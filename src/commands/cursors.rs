@@ -31,7 +31,7 @@ async fn leases(cfg: &Config) -> anyhow::Result<std::collections::BTreeMap<Sourc
     let client = nats::connect(&cfg.nats, &crate::telemetry::Telemetry::new()).await?;
     let js = nats::jetstream(client);
     if let Some(bucket) = crate::ha::lease::LeaseBucket::find(&js, &cfg.ha).await? {
-        for (spec, e) in bucket.view().await?.leases {
+        for (spec, e) in bucket.view(std::time::Duration::from_secs(5)).await?.leases {
             let since = e.holder.since.format("%Y-%m-%dT%H:%M:%SZ");
             out.insert(spec, format!("{} since {since}", e.holder.instance));
         }

@@ -156,9 +156,51 @@ pub async fn follow(
     filter: Option<&str>,
     all: bool,
     count: Option<usize>,
-    mut each: impl FnMut(&Delivered<'_>),
+    each: impl FnMut(&Delivered<'_>),
+) -> anyhow::Result<()> {
+    follow_until(cfg, filter, all, count, each, std::future::pending()).await
+}
+
+/// Like [`follow`], until `stop` completes too; the connection is closed before it returns
+/// (so a server stopped next sees no client to disconnect).
+pub async fn follow_until(
+    cfg: &NatsConfig,
+    filter: Option<&str>,
+    all: bool,
+    count: Option<usize>,
+    each: impl FnMut(&Delivered<'_>),
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let client = nats::connect(cfg, &crate::telemetry::Telemetry::new()).await?;
+    let r = tokio::select! {
+        r = read(cfg, client.clone(), filter, all, count, each) => r,
+        () = stop => Ok(()),
+    };
+    close(&client).await;
+    r
+}
+
+/// Drains `client` and waits (at most 2 s) until its connection is closed: `drain` only
+/// starts it, and a server stopped before the close completes would see a disconnection.
+pub async fn close(client: &async_nats::Client) {
+    if client.drain().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    // A closed client refuses every command; until then a flush still answers.
+    while client.flush().await.is_ok() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+async fn read(
+    cfg: &NatsConfig,
+    client: async_nats::Client,
+    filter: Option<&str>,
+    all: bool,
+    count: Option<usize>,
+    mut each: impl FnMut(&Delivered<'_>),
+) -> anyhow::Result<()> {
     let js = nats::jetstream(client);
     let stream = js
         .get_stream(&cfg.stream)

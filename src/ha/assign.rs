@@ -21,6 +21,16 @@ fn fnv(parts: &[&str]) -> u64 {
     h
 }
 
+/// A fingerprint of a source list (order and repeats aside), to tell instances that run
+/// with different lists.
+pub fn fingerprint(sources: &[SourceSpec]) -> String {
+    let mut names: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    names.sort();
+    names.dedup();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    format!("{:016x}", fnv(&refs))
+}
+
 /// The rank of `instance` for `source`: the highest wins it (rendezvous hashing).
 fn score(source: &SourceSpec, instance: &str) -> u64 {
     fnv(&[&source.to_string(), instance])

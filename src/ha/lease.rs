@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind, kv, stream};
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::HaConfig;
@@ -40,6 +40,21 @@ impl LeaseError {
 pub struct Holder {
     pub instance: String,
     pub since: DateTime<Utc>,
+    /// Random per process: tells this process's writes from another's of the same name.
+    #[serde(default)]
+    pub nonce: u64,
+    /// Heartbeats: a fingerprint of the instance's source list (every instance should have
+    /// the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<String>,
+}
+
+impl Holder {
+    /// Written by the same process for the same taking (the source-list fingerprint of a
+    /// heartbeat may differ after a reload).
+    pub fn same_writer(&self, other: &Holder) -> bool {
+        self.instance == other.instance && self.nonce == other.nonce && self.since == other.since
+    }
 }
 
 /// A key's value and revision.
@@ -77,6 +92,9 @@ pub struct LeaseBucket {
     /// Per-key TTL (2.11+); otherwise the bucket's `max_age` expires every key.
     per_key: bool,
 }
+
+/// The shortest wait for the next message while reading the leases.
+const MIN_VIEW_WAIT: Duration = Duration::from_millis(500);
 
 /// The key of an instance's heartbeat.
 pub fn instance_key(instance: &str) -> String {
@@ -212,44 +230,62 @@ impl LeaseBucket {
         }
     }
 
-    /// Every live instance and lease.
-    pub async fn view(&self) -> Result<View, LeaseError> {
-        let keys: Vec<String> = self
+    /// Every live instance and lease, read in one pass (waiting at most `wait` for each
+    /// message): an ordered consumer delivering the
+    /// last message of every key (one request per round, however many sources).
+    pub async fn view(&self, wait: Duration) -> Result<View, LeaseError> {
+        use async_nats::jetstream::consumer::{self, DeliverPolicy, ReplayPolicy};
+        let consumer = self
             .kv
-            .keys()
-            .await
-            .map_err(|e| self.kv_err(e))?
-            .try_collect()
+            .stream
+            .create_consumer(consumer::push::OrderedConfig {
+                deliver_subject: self.js.client().new_inbox(),
+                description: Some("gitea-nats-sourcer lease view".into()),
+                filter_subject: format!("{}>", self.kv.prefix),
+                replay_policy: ReplayPolicy::Instant,
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
             .await
             .map_err(|e| self.kv_err(e))?;
         let mut view = View::default();
-        for key in keys {
-            let Some(entry) = self.entry(&key).await? else {
-                continue;
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(view);
+        }
+        let mut messages = consumer.messages().await.map_err(|e| self.kv_err(e))?;
+        loop {
+            let next = tokio::time::timeout(wait.max(MIN_VIEW_WAIT), messages.next()).await;
+            let m = match next {
+                Ok(Some(Ok(m))) => m,
+                Ok(Some(Err(e))) => return Err(self.kv_err(e)),
+                Ok(None) => break,
+                Err(_) => return Err(self.kv_err("no answer while reading the leases")),
             };
-            if key.starts_with("instance/") {
-                view.instances.insert(entry.holder.instance.clone(), entry);
-            } else if let Some(spec) = key.strip_prefix("lease/").and_then(SourceSpec::from_kv_key)
+            let pending = m.info().map(|i| i.pending).unwrap_or(0);
+            let deleted = m.headers.as_ref().is_some_and(|h| {
+                h.get("KV-Operation").is_some()
+                    || h.get(async_nats::header::NATS_MARKER_REASON).is_some()
+            });
+            let key = m.subject.as_str().strip_prefix(self.kv.prefix.as_str());
+            let revision = m.info().map(|i| i.stream_sequence).unwrap_or(0);
+            // A value that is not a holder counts as absent (the next holder overwrites it).
+            if let (false, Some(key), Ok(holder)) =
+                (deleted, key, serde_json::from_slice::<Holder>(&m.payload))
             {
-                view.leases.insert(spec, entry);
+                let entry = Entry { holder, revision };
+                if key.starts_with("instance/") {
+                    view.instances.insert(entry.holder.instance.clone(), entry);
+                } else if let Some(spec) =
+                    key.strip_prefix("lease/").and_then(SourceSpec::from_kv_key)
+                {
+                    view.leases.insert(spec, entry);
+                }
+            }
+            if pending == 0 {
+                break;
             }
         }
         Ok(view)
-    }
-
-    /// One key's live value; `None` when absent, deleted or expired. A value that is not a
-    /// [`Holder`] counts as absent (and is overwritten by the next holder).
-    pub async fn entry(&self, key: &str) -> Result<Option<Entry>, LeaseError> {
-        let e = self.kv.entry(key).await.map_err(|e| self.kv_err(e))?;
-        Ok(e.filter(|e| e.operation == kv::Operation::Put)
-            .and_then(|e| {
-                serde_json::from_slice::<Holder>(&e.value)
-                    .ok()
-                    .map(|holder| Entry {
-                        holder,
-                        revision: e.revision,
-                    })
-            }))
     }
 
     /// Yields when a key is deleted or expires, or an instance's heartbeat appears (not at
@@ -292,6 +328,39 @@ impl LeaseBucket {
     ) -> Result<Written, LeaseError> {
         let value = serde_json::to_vec(holder).map_err(|e| self.kv_err(e))?;
         self.publish(key, value.into(), revision, None).await
+    }
+
+    /// A key's live value (`None`: absent, deleted, expired, or not a holder).
+    pub async fn read(&self, key: &str) -> Result<Option<Entry>, LeaseError> {
+        let e = self.kv.entry(key).await.map_err(|e| self.kv_err(e))?;
+        Ok(e.filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| {
+                let holder = serde_json::from_slice::<Holder>(&e.value).ok()?;
+                Some(Entry {
+                    holder,
+                    revision: e.revision,
+                })
+            }))
+    }
+
+    /// Like [`LeaseBucket::write`], for a key this process wrote last: when the key moved
+    /// past `revision` but still holds exactly `holder` (the answer to an earlier write was
+    /// lost), writes at its revision now instead of reporting it taken.
+    pub async fn write_own(
+        &self,
+        key: &str,
+        holder: &Holder,
+        revision: u64,
+    ) -> Result<Written, LeaseError> {
+        match self.write(key, holder, revision).await? {
+            Written::Taken if revision > 0 => match self.read(key).await? {
+                Some(e) if e.holder.same_writer(holder) => {
+                    self.write(key, holder, e.revision).await
+                }
+                _ => Ok(Written::Taken),
+            },
+            done => Ok(done),
+        }
     }
 
     /// Writes `holder` at `key` if no one holds it (absent, deleted or expired).

@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::shutdown::{Deadline, Shutdown};
@@ -79,15 +79,19 @@ impl Ha {
             holder: Holder {
                 instance,
                 since: Utc::now(),
+                nonce: rand::random::<u64>().max(1),
+                sources: Some(assign::fingerprint(&sources)),
             },
             ttl,
             sources,
             heartbeat: 0,
             held: BTreeMap::new(),
+            generation: 0,
             orders: orders_tx,
             telemetry,
             instances: Vec::new(),
             holders: BTreeMap::new(),
+            drift: None,
             shutdown,
         };
         Ha {
@@ -102,7 +106,7 @@ impl Ha {
         let _ = self.ctl.send(Ctl::Sources(sources));
     }
 
-    /// Deletes every lease held and the heartbeat (after the scheduler stopped every
+    /// Deletes the heartbeat and every lease held (after the scheduler stopped every
     /// source), so the other instances take the sources at once; waits at most `within`.
     pub async fn release_all(self, within: Duration) {
         let (tx, rx) = oneshot::channel();
@@ -115,31 +119,44 @@ impl Ha {
 
 /// A lease this instance holds.
 struct Held {
+    /// Its value: this instance (and process), since it took the lease.
+    value: Holder,
     revision: u64,
     deadline: Deadline,
     /// Being stopped for a release (renewed until its task has ended).
     releasing: bool,
+    /// Which taking of the lease this is: a release begun for an earlier one (since lost
+    /// and taken again) must not delete this one.
+    generation: u64,
 }
 
 struct Coordinator {
     bucket: LeaseBucket,
+    /// The heartbeat's value; its nonce tells this process from another of the same name.
     holder: Holder,
     ttl: Duration,
     sources: Vec<SourceSpec>,
     /// The heartbeat's revision (0: not written).
     heartbeat: u64,
     held: BTreeMap<SourceSpec, Held>,
+    /// The last [`Held::generation`] given out.
+    generation: u64,
     orders: mpsc::UnboundedSender<Order>,
     telemetry: Telemetry,
     /// The instances alive at the last round (for the log line when they change).
     instances: Vec<String>,
     /// Who held each source's lease at the last round (named when it expires under them).
     holders: BTreeMap<SourceSpec, String>,
+    /// The instances last reported with another source list than this one's.
+    drift: Option<Vec<String>>,
     shutdown: Shutdown,
 }
 
 /// What the watch of the bucket reports: something was deleted or a new key appeared.
 type Changes = std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>>;
+
+/// A release under way: its source and the generation of the lease it releases.
+type Releasing = std::pin::Pin<Box<dyn Future<Output = (SourceSpec, u64)> + Send>>;
 
 impl Coordinator {
     /// How long a renewed lease is trusted here: three quarters of the TTL from the moment
@@ -150,17 +167,27 @@ impl Coordinator {
     }
 
     async fn run(mut self, mut ctl: mpsc::UnboundedReceiver<Ctl>) {
-        let mut tick = tokio::time::interval(self.ttl / 3);
+        // Renewals every third of the TTL. Where keys expire by the bucket's age (2.10) no
+        // marker announces an expiry, so the bucket is looked at twice as often between.
+        let looks = if self.bucket.per_key_ttl() { 1 } else { 2 };
+        let mut tick = tokio::time::interval(self.ttl / (3 * looks));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stopping: FuturesUnordered<
-            std::pin::Pin<Box<dyn Future<Output = SourceSpec> + Send>>,
-        > = FuturesUnordered::new();
+        let mut ticks: u32 = 0;
+        let mut stopping: FuturesUnordered<Releasing> = FuturesUnordered::new();
         let mut changes = self.watch().await;
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
+            // Renewals on the ticks only: a round woken by the bucket looks and acts.
+            let renew = tokio::select! {
+                _ = tick.tick() => {
+                    ticks = ticks.wrapping_add(1);
+                    ticks % looks == 1 || looks == 1
+                }
                 c = ctl.recv() => match c {
-                    Some(Ctl::Sources(s)) => self.sources = s,
+                    Some(Ctl::Sources(s)) => {
+                        self.holder.sources = Some(assign::fingerprint(&s));
+                        self.sources = s;
+                        false
+                    }
                     Some(Ctl::Release(done)) => {
                         self.release_all().await;
                         let _ = done.send(());
@@ -171,43 +198,64 @@ impl Coordinator {
                         return;
                     }
                 },
-                Some(spec) = stopping.next() => {
-                    self.released(&spec, "rebalance").await;
+                Some((spec, generation)) = stopping.next() => {
+                    self.released(&spec, generation, "rebalance").await;
                     continue;
                 }
                 c = changes.next() => {
                     if c.is_none() {
-                        // The watch ended (NATS went away): renewed on the next tick.
+                        // The watch ended (NATS went away, or it could not be had).
                         changes = self.watch().await;
                     }
+                    // A burst of changes (several leases released at once) is one round.
+                    while let Some(Some(())) = changes.next().now_or_never() {}
+                    false
                 }
-            }
-            for (spec, done) in self.round().await {
+            };
+            for (spec, generation, done) in self.round(renew).await {
                 stopping.push(Box::pin(async move {
                     let _ = done.await;
-                    spec
+                    (spec, generation)
                 }));
             }
         }
     }
 
     /// A stream that yields when a key is deleted, expires or appears (so a released lease
-    /// or a new instance is acted on at once, not at the next tick); never ends on error.
+    /// or a new instance is acted on at once, not at the next tick). When it cannot be had,
+    /// one that yields once a TTL later and ends (the loop then watches again).
     async fn watch(&self) -> Changes {
         match self.bucket.watch_changes().await {
             Ok(s) => s,
             Err(e) => {
                 self.telemetry
                     .emit(telemetry::LeaseBucketFailed { error: &e });
-                Box::pin(futures::stream::pending())
+                let later = self.ttl;
+                Box::pin(futures::stream::once(tokio::time::sleep(later)))
             }
         }
     }
 
-    /// One round (see the module doc); returns the releases begun, to await.
-    async fn round(&mut self) -> Vec<(SourceSpec, oneshot::Receiver<()>)> {
-        self.renew().await;
-        let view = match self.bucket.view().await {
+    /// One round (see the module doc), renewing first when `renew`; returns the releases
+    /// begun, to await.
+    async fn round(&mut self, renew: bool) -> Vec<(SourceSpec, u64, oneshot::Receiver<()>)> {
+        if renew || self.heartbeat == 0 {
+            self.renew().await;
+        }
+        // Whatever the round: a lease past its deadline is lost (its task has stopped).
+        let passed: Vec<SourceSpec> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.deadline.passed())
+            .map(|(s, _)| s.clone())
+            .collect();
+        self.lose(
+            passed
+                .into_iter()
+                .map(|s| (s, "not renewed before its deadline".to_string()))
+                .collect(),
+        );
+        let view = match self.bucket.view(self.ttl / 4).await {
             Ok(v) => v,
             Err(e) => {
                 self.telemetry
@@ -225,6 +273,7 @@ impl Coordinator {
                 .emit(telemetry::InstancesChanged { instances: &alive });
             self.instances = alive.clone();
         }
+        self.report_drift(&view);
         // Until its own heartbeat is stored, an instance takes nothing: the others do not
         // count it yet and would assign its sources elsewhere.
         if self.heartbeat == 0 {
@@ -245,50 +294,7 @@ impl Coordinator {
                 if self.held.contains_key(spec) {
                     continue;
                 }
-                let current = view.leases.get(spec);
-                let sent = Instant::now();
-                let written = match current {
-                    None => self.bucket.create(&lease_key(spec), &self.holder).await,
-                    // Ours from before (a renewal that failed for longer than its deadline
-                    // and then reached the server, or a restart under a fixed name).
-                    Some(e) if e.holder.instance == self.holder.instance => {
-                        self.bucket
-                            .write(&lease_key(spec), &self.holder, e.revision)
-                            .await
-                    }
-                    Some(_) => continue,
-                };
-                match written {
-                    Ok(Written::At(revision)) => {
-                        let deadline = Deadline::at(sent + self.validity());
-                        let after = self
-                            .holders
-                            .get(spec)
-                            .filter(|h| **h != self.holder.instance)
-                            .cloned();
-                        self.telemetry.emit(telemetry::LeaseAcquired {
-                            source: spec,
-                            instance: &self.holder.instance,
-                            after: after.as_deref(),
-                        });
-                        self.held.insert(
-                            spec.clone(),
-                            Held {
-                                revision,
-                                deadline: deadline.clone(),
-                                releasing: false,
-                            },
-                        );
-                        let _ = self.orders.send(Order::Start {
-                            spec: spec.clone(),
-                            deadline,
-                        });
-                    }
-                    Ok(Written::Taken) => {}
-                    Err(e) => self
-                        .telemetry
-                        .emit(telemetry::LeaseBucketFailed { error: &e }),
-                }
+                self.take(spec, view.leases.get(spec)).await;
             }
         }
         self.holders = current;
@@ -304,26 +310,124 @@ impl Coordinator {
                 spec: spec.clone(),
                 done,
             });
-            releasing.push((spec.clone(), wait));
+            releasing.push((spec.clone(), held.generation, wait));
         }
         releasing
     }
 
-    /// Renews the heartbeat and every lease held; loses those taken or past their deadline.
+    /// Takes `spec`'s lease if it is free (`current` is its entry in this round's view) or
+    /// still this process's own (a renewal whose answer was lost), and orders its start.
+    async fn take(&mut self, spec: &SourceSpec, current: Option<&lease::Entry>) {
+        let sent = Instant::now();
+        let written = match current {
+            None => {
+                let value = Holder {
+                    instance: self.holder.instance.clone(),
+                    since: Utc::now(),
+                    nonce: self.holder.nonce,
+                    sources: None,
+                };
+                self.bucket
+                    .create(&lease_key(spec), &value)
+                    .await
+                    .map(|w| (w, value))
+            }
+            // This process's own (same name and nonce): a lease it gave up for lost whose
+            // renewal then reached the server. Another process of the same name (a restart
+            // after a kill, or a twin) waits for it to expire.
+            Some(e) if self.is_mine(&e.holder) => self
+                .bucket
+                .write(&lease_key(spec), &e.holder, e.revision)
+                .await
+                .map(|w| (w, e.holder.clone())),
+            Some(_) => return,
+        };
+        match written {
+            Ok((Written::At(revision), value)) => {
+                let deadline = Deadline::at(sent + self.validity());
+                let after = self
+                    .holders
+                    .get(spec)
+                    .filter(|h| **h != self.holder.instance)
+                    .cloned();
+                self.telemetry.emit(telemetry::LeaseAcquired {
+                    source: spec,
+                    instance: &self.holder.instance,
+                    after: after.as_deref(),
+                });
+                self.generation += 1;
+                self.held.insert(
+                    spec.clone(),
+                    Held {
+                        value,
+                        revision,
+                        deadline: deadline.clone(),
+                        releasing: false,
+                        generation: self.generation,
+                    },
+                );
+                let _ = self.orders.send(Order::Start {
+                    spec: spec.clone(),
+                    deadline,
+                });
+            }
+            Ok((Written::Taken, _)) => {}
+            Err(e) => self
+                .telemetry
+                .emit(telemetry::LeaseBucketFailed { error: &e }),
+        }
+    }
+
+    /// Whether `h` was written by this process.
+    fn is_mine(&self, h: &Holder) -> bool {
+        h.instance == self.holder.instance && h.nonce == self.holder.nonce
+    }
+
+    /// Warns when live instances run with another source list (a reload that failed on one,
+    /// a config file not updated everywhere): a source only some of them know may go
+    /// unpolled, since each computes the assignment from its own list.
+    fn report_drift(&mut self, view: &lease::View) {
+        let mut other: Vec<String> = view
+            .instances
+            .values()
+            .filter(|e| e.holder.sources.is_some() && e.holder.sources != self.holder.sources)
+            .map(|e| e.holder.instance.clone())
+            .collect();
+        other.sort();
+        let now = (!other.is_empty()).then_some(other);
+        if now != self.drift {
+            if let Some(other) = &now {
+                self.telemetry
+                    .emit(telemetry::SourcesDiffer { instances: other });
+            }
+            self.drift = now;
+        }
+    }
+
+    /// Renews the heartbeat and every lease held (at once); loses those taken by another
+    /// process or past their deadline.
     async fn renew(&mut self) {
         let key = instance_key(&self.holder.instance);
-        let heartbeat = match self.bucket.write(&key, &self.holder, self.heartbeat).await {
-            Ok(Written::Taken) => self.bucket.create(&key, &self.holder).await,
-            other => other,
+        let heartbeat = match self
+            .bucket
+            .write_own(&key, &self.holder, self.heartbeat)
+            .await
+        {
+            // Expired (a pause, an outage): written anew, unless another process holds it.
+            Ok(Written::Taken) => match self.bucket.create(&key, &self.holder).await {
+                Ok(Written::Taken) => Ok(None),
+                other => other.map(Some),
+            },
+            other => other.map(Some),
         };
         match heartbeat {
-            Ok(Written::At(rev)) => self.heartbeat = rev,
-            Ok(Written::Taken) => {
-                // Our name's key holds someone else's heartbeat: two instances share a name.
+            Ok(Some(Written::At(rev))) => self.heartbeat = rev,
+            Ok(_) => {
+                // Our name's key holds another process's heartbeat: two share a name.
                 self.heartbeat = 0;
                 self.telemetry.emit(telemetry::LeaseBucketFailed {
                     error: &format!(
-                        "another instance writes the heartbeat of {:?}: give each instance its \
+                        "another process writes the heartbeat of {:?}: give each instance its \
                          own ha.instance",
                         self.holder.instance
                     ),
@@ -333,34 +437,44 @@ impl Coordinator {
                 .telemetry
                 .emit(telemetry::LeaseBucketFailed { error: &e }),
         }
-        let mut lost: Vec<(SourceSpec, String)> = Vec::new();
         let validity = self.validity();
-        for (spec, held) in self.held.iter_mut() {
+        let bucket = &self.bucket;
+        let renewals = self.held.iter().map(|(spec, held)| async move {
             let sent = Instant::now();
-            match self
-                .bucket
-                .write(&lease_key(spec), &self.holder, held.revision)
-                .await
-            {
+            let r = bucket
+                .write_own(&lease_key(spec), &held.value, held.revision)
+                .await;
+            (spec.clone(), sent, r)
+        });
+        let results = futures::future::join_all(renewals).await;
+        let mut lost: Vec<(SourceSpec, String)> = Vec::new();
+        for (spec, sent, result) in results {
+            let Some(held) = self.held.get_mut(&spec) else {
+                continue;
+            };
+            match result {
                 Ok(Written::At(rev)) if !held.deadline.passed() => {
                     held.revision = rev;
                     held.deadline.move_to(sent + validity);
                 }
-                Ok(Written::At(rev)) => {
+                Ok(Written::At(_)) => {
                     // Stored, but after this instance stopped trusting it: its task has
-                    // stopped. Keep the revision: the next round takes it again cleanly.
-                    held.revision = rev;
-                    lost.push((spec.clone(), "not renewed before its deadline".into()));
+                    // stopped; the next round takes it again (it is still this process's).
+                    lost.push((spec, "not renewed before its deadline".into()));
                 }
-                Ok(Written::Taken) => {
-                    lost.push((spec.clone(), "another instance holds it now".into()))
-                }
+                Ok(Written::Taken) => lost.push((spec, "another instance holds it now".into())),
                 Err(e) if held.deadline.passed() => {
-                    lost.push((spec.clone(), format!("not renewed in time: {e}")))
+                    lost.push((spec, format!("not renewed in time: {e}")))
                 }
                 Err(_) => {}
             }
         }
+        self.lose(lost);
+    }
+
+    /// Forgets these leases as lost: their deadlines expire (their tasks stop at once) and
+    /// the scheduler is told to stop them.
+    fn lose(&mut self, lost: Vec<(SourceSpec, String)>) {
         for (spec, reason) in lost {
             if let Some(held) = self.held.remove(&spec) {
                 held.deadline.expire();
@@ -376,32 +490,189 @@ impl Coordinator {
         }
     }
 
-    /// A release's source has stopped: delete its lease (unless lost meanwhile).
-    async fn released(&mut self, spec: &SourceSpec, why: &'static str) {
+    /// A release's source has stopped: delete its lease, unless it was lost meanwhile (and
+    /// maybe taken again: another generation, left alone).
+    async fn released(&mut self, spec: &SourceSpec, generation: u64, why: &'static str) {
+        if self
+            .held
+            .get(spec)
+            .is_none_or(|h| h.generation != generation)
+        {
+            return;
+        }
         let Some(held) = self.held.remove(spec) else {
             return;
         };
         held.deadline.expire();
-        if let Err(e) = self.bucket.delete(&lease_key(spec), held.revision).await {
-            // It expires by itself within the TTL.
-            self.telemetry
-                .emit(telemetry::LeaseBucketFailed { error: &e });
+        match self
+            .delete_own(&lease_key(spec), &held.value, held.revision)
+            .await
+        {
+            false => self.telemetry.emit(telemetry::LeaseLost {
+                source: spec,
+                reason: &"another instance held it when it was to be released",
+            }),
+            true => self
+                .telemetry
+                .emit(telemetry::LeaseReleased { source: spec, why }),
         }
-        self.telemetry
-            .emit(telemetry::LeaseReleased { source: spec, why });
     }
 
-    /// At shutdown (every source stopped): every lease, then the heartbeat.
+    /// Deletes a key this process wrote, at `revision` or (an answer lost) at the revision
+    /// it has now if its value is still ours. A failure is logged: the key expires anyway.
+    /// False when another process holds the key now.
+    async fn delete_own(&self, key: &str, value: &Holder, revision: u64) -> bool {
+        let r = match self.bucket.delete(key, revision).await {
+            Ok(Written::Taken) => match self.bucket.read(key).await {
+                Ok(Some(e)) if e.holder.same_writer(value) => {
+                    self.bucket.delete(key, e.revision).await
+                }
+                other => other.map(|_| Written::Taken),
+            },
+            other => other,
+        };
+        match r {
+            Ok(Written::At(_)) => true,
+            Ok(Written::Taken) => false,
+            Err(e) => {
+                self.telemetry
+                    .emit(telemetry::LeaseBucketFailed { error: &e });
+                true
+            }
+        }
+    }
+
+    /// At shutdown (every source stopped): the heartbeat first (so no instance assigns the
+    /// freed sources back to this one), then every lease at once.
     async fn release_all(&mut self) {
-        let specs: Vec<SourceSpec> = self.held.keys().cloned().collect();
-        for spec in specs {
-            self.released(&spec, "shutdown").await;
-        }
         if self.heartbeat > 0 {
-            let _ = self
-                .bucket
-                .delete(&instance_key(&self.holder.instance), self.heartbeat)
-                .await;
+            let key = instance_key(&self.holder.instance);
+            let _ = self.delete_own(&key, &self.holder, self.heartbeat).await;
+            self.heartbeat = 0;
         }
+        let held = std::mem::take(&mut self.held);
+        let this = &*self;
+        futures::future::join_all(held.iter().map(|(spec, h)| async move {
+            h.deadline.expire();
+            if this
+                .delete_own(&lease_key(spec), &h.value, h.revision)
+                .await
+            {
+                this.telemetry.emit(telemetry::LeaseReleased {
+                    source: spec,
+                    why: "shutdown",
+                });
+            } else {
+                this.telemetry.emit(telemetry::LeaseLost {
+                    source: spec,
+                    reason: &"another instance held it at shutdown",
+                });
+            }
+        }))
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HaConfig;
+
+    const TTL: Duration = Duration::from_secs(2);
+
+    async fn bucket() -> (nats_harness::LocalNats, tempfile::TempDir, LeaseBucket) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = nats_harness::LocalNats::start(&dir.path().join("store"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
+        let client = async_nats::connect(server.url()).await.expect("connect");
+        let version = client.server_info().version;
+        let js = crate::nats::jetstream(client);
+        let ha = HaConfig {
+            enabled: true,
+            lease_ttl: TTL,
+            ..HaConfig::default()
+        };
+        let b = LeaseBucket::open(&js, &ha, 1, &version)
+            .await
+            .expect("bucket");
+        (server, dir, b)
+    }
+
+    /// A coordinator, and the trigger of its shutdown (dropping it would fire it).
+    fn start(
+        bucket: &LeaseBucket,
+        name: &str,
+        sources: &[SourceSpec],
+    ) -> (Ha, crate::shutdown::Trigger) {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let ha = Ha::start(
+            bucket.clone(),
+            name.into(),
+            TTL,
+            sources.to_vec(),
+            Telemetry::new(),
+            shutdown,
+        );
+        (ha, trigger)
+    }
+
+    async fn started(ha: &mut Ha) -> SourceSpec {
+        match tokio::time::timeout(Duration::from_secs(10), ha.orders.recv()).await {
+            Ok(Some(Order::Start { spec, .. })) => spec,
+            other => panic!("expected a start, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_whose_answer_was_lost_keeps_the_lease() {
+        let (_server, _dir, b) = bucket().await;
+        let spec = SourceSpec::org("acme").unwrap();
+        let (mut ha, _run) = start(&b, "one", std::slice::from_ref(&spec));
+        assert_eq!(started(&mut ha).await, spec);
+        // The coordinator's own value written once more behind its back: its next renewal
+        // expects the older revision, as if the answer to its last write had been lost.
+        let key = lease_key(&spec);
+        let e = b.read(&key).await.expect("read").expect("held");
+        let Written::At(moved) = b.write(&key, &e.holder, e.revision).await.expect("write") else {
+            panic!("rewrite refused");
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = b.read(&key).await.expect("read").expect("still held");
+            if now.revision > moved {
+                assert!(
+                    now.holder.same_writer(&e.holder),
+                    "renewed by the same process"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "no renewal after the rewrite");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            ha.orders.try_recv().is_err(),
+            "no stop: a lost answer is not a lost lease"
+        );
+        ha.release_all(Duration::from_secs(2)).await;
+        assert!(b.read(&key).await.expect("read").is_none(), "released");
+    }
+
+    #[tokio::test]
+    async fn a_second_process_with_the_same_name_takes_nothing_of_the_first() {
+        let (_server, _dir, b) = bucket().await;
+        let spec = SourceSpec::org("acme").unwrap();
+        let (mut first, _run1) = start(&b, "twin", std::slice::from_ref(&spec));
+        assert_eq!(started(&mut first).await, spec);
+        let (mut second, _run2) = start(&b, "twin", std::slice::from_ref(&spec));
+        // Three TTLs of its rounds: it never starts the source (it cannot even write its
+        // heartbeat, which the first holds).
+        let got = tokio::time::timeout(TTL * 3, second.orders.recv()).await;
+        assert!(got.is_err(), "the twin took something: {got:?}");
+        assert!(first.orders.try_recv().is_err(), "the first kept its lease");
+        first.release_all(Duration::from_secs(2)).await;
+        // Now free: the second takes it.
+        assert_eq!(started(&mut second).await, spec);
+        second.release_all(Duration::from_secs(2)).await;
     }
 }

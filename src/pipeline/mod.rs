@@ -148,6 +148,12 @@ impl Pipeline<'_> {
             let end = (at + self.batch.max(1)).min(fresh.len());
             let batch = &fresh[at..end];
             let events = target.build(batch).await;
+            // Building may have taken a while (enrichment asks Gitea): look again.
+            if shutdown.is_fired() {
+                self.release(&fresh[at..]);
+                out.stopped = true;
+                break;
+            }
             let outcome = match self.publisher.publish_all(&events).await {
                 Ok(o) => o,
                 Err(e) => {

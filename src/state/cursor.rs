@@ -1,7 +1,7 @@
 //! The cursor of one source: how far it has been published, and the design that makes the
 //! feed walk lose nothing and repeat nothing.
 //!
-//! ## What the feed does to a naive poller (see FACTS.md)
+//! ## What the feed does to a naive poller (see docs/gitea-feeds.md)
 //! * Rows are ordered by `created` only, with one-second resolution; ties come back in a
 //!   random order, so "the last id I saw" and "everything after second S" are both wrong.
 //! * Rows become visible late (open transactions) with an older `created` than rows already

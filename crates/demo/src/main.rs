@@ -22,6 +22,7 @@ macro_rules! say {
 }
 
 mod relay_demo;
+mod truth;
 
 /// Run the sourcer end to end against a bundled simulated Gitea: no Gitea of your own.
 ///
@@ -40,13 +41,49 @@ struct Args {
     /// Log format: text or json.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Where the sourcer's and the relay's logs go (default: a new file in the temp dir,
+    /// named on the first line); the terminal shows the events.
+    #[arg(long)]
+    log_file: Option<std::path::PathBuf>,
+}
+
+/// A name part for this run: the demo's stream, subjects and buckets are its own, so a
+/// second run against the same NATS (`--nats-url`) reads none of the first run's events.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{:06x}",
+        (nanos ^ u64::from(std::process::id()) << 20) & 0xff_ffff
+    )
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    logging::init(args.log_format, None);
-    match run_demo(args.duration, args.nats_url).await {
+    let run = run_id();
+    let log_path = args
+        .log_file
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("gitea-nats-demo-{run}.log")));
+    let log = match std::fs::File::create(&log_path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: cannot create the log file {}: {e}",
+                log_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init_with_writer(args.log_format, None, std::sync::Mutex::new(log), false);
+    say!(
+        "demo: run {run}; the sourcer's and the relay's logs go to {}",
+        log_path.display()
+    );
+    match run_demo(args.duration, args.nats_url, &run, &log_path).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -55,7 +92,25 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), String> {
+/// The warning and error lines of the log file (text or JSON lines).
+fn log_levels(path: &std::path::Path) -> (usize, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let count = |level: &str| {
+        text.lines()
+            .filter(|l| {
+                l.contains(&format!(" {level} ")) || l.contains(&format!("\"level\":\"{level}\""))
+            })
+            .count()
+    };
+    (count("WARN"), count("ERROR"))
+}
+
+async fn run_demo(
+    duration: Duration,
+    nats_url: Option<String>,
+    run: &str,
+    log_path: &std::path::Path,
+) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let mut local = None;
     let nats_url = match nats_url {
@@ -100,9 +155,12 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     }
 
     let metrics_port = nats_harness::free_port().map_err(|e| format!("no free port: {e}"))?;
+    let stream = format!("GITEA_DEMO_{}", run.to_uppercase());
+    let prefix = format!("gitea_demo_{run}");
+    let bucket = format!("gitea_demo_{run}_cursors");
     let text = format!(
         "[gitea]\nurl = \"{}\"\nrequests_per_second = 20\nburst = 10\n\
-         [nats]\nurl = \"{nats_url}\"\nstream = \"GITEA_DEMO\"\nsubject_prefix = \"gitea_demo\"\ncursor_bucket = \"gitea_demo_cursors\"\n\
+         [nats]\nurl = \"{nats_url}\"\nstream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\ncursor_bucket = \"{bucket}\"\n\
          [poll]\ninterval = \"2s\"\nstart = \"beginning\"\nwebhooks = true\n\
          [http]\nlisten = \"127.0.0.1:{metrics_port}\"\n{sources}",
         gitea.url()
@@ -122,7 +180,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         }
     );
     say!("demo: config:\n{}", indent(&text));
-    say!("demo: events as they arrive on stream GITEA_DEMO (subject gitea_demo.>):");
+    say!("demo: events as they arrive on stream {stream} (subject {prefix}.>):");
     let client = nats::connect(&cfg.nats, &gitea_nats_sourcer::telemetry::Telemetry::new())
         .await
         .map_err(|e| e.to_string())?;
@@ -133,10 +191,14 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
     let nats_cfg = cfg.nats.clone();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let hooks_seen = seen.clone();
+    let (stop_tail, tail_stopped) = tokio::sync::oneshot::channel::<()>();
     let tail = tokio::spawn(async move {
         let mut first = true;
         let mut n = 0usize;
-        let r = tail::follow(&nats_cfg, None, true, None, |m| {
+        let stop = async {
+            let _ = tail_stopped.await;
+        };
+        let r = tail::follow_until(&nats_cfg, None, true, None, |m| {
             n += 1;
             match m.hook_type() {
                 None if first => {
@@ -159,14 +221,14 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
                 None => {}
             }
             say!("{}", tail::line(m));
-        })
+        }, stop)
         .await;
         if let Err(e) = r {
             eprintln!("tail stopped: {e}");
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(scheduler::run(cfg.clone(), async {
+    let sourcer = tokio::spawn(scheduler::run(cfg.clone(), async {
         let _ = stop_rx.await;
     }));
     let (relay, relay_text) = relay_demo::start(
@@ -174,6 +236,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         &nats_url,
         &cfg.nats.stream,
         &cfg.nats.subject_prefix,
+        run,
     )
     .await?;
     say!(
@@ -195,18 +258,15 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         }
     }
     activity.abort();
-    // Give the sourcer a moment to publish the last actions (at most two intervals).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let js = nats::jetstream(client.clone());
-    while tokio::time::Instant::now() < deadline {
-        let n = match js.get_stream(&cfg.nats.stream).await {
-            Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
-            Err(_) => 0,
-        };
-        if n as usize >= gitea.action_count() {
+    // Until every action is in the stream (two polls' time is plenty), at most 10 s.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = truth::read_stream(&js, &cfg.nats.stream).await?;
+        if truth::compare(&gitea, &stored).missing == 0 || tokio::time::Instant::now() >= deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // What an operator's scraper would see: an excerpt of /metrics.
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
@@ -217,7 +277,7 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
         for line in body.lines().filter(|l| {
             !l.starts_with('#')
                 && (l.contains("events_published_total{") && l.contains("repo:")
-                    || l.contains("gitea_requests_total")
+                    || l.contains("gitea_requests_total") && !l.ends_with(" 0")
                     || l.contains("source_lag_seconds")
                     || l.contains("poll_duration_seconds_count")
                     || l.contains("nats_connected"))
@@ -225,64 +285,96 @@ async fn run_demo(duration: Duration, nats_url: Option<String>) -> Result<(), St
             say!("    {line}");
         }
     }
+    // Shutdown, each part after what feeds it: the sourcer (its last cursor writes), then
+    // the relay once it delivered what the stream holds, then the tail, then NATS.
     let _ = stop_tx.send(());
-    match run.await {
+    match sourcer.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e.to_string()),
         Err(e) => return Err(format!("the sourcer task failed: {e}")),
     }
-    tail.abort();
-    let published = match js.get_stream(&cfg.nats.stream).await {
-        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
-        Err(_) => 0,
-    };
-    say!(
-        "demo: {published} events in the stream: one per action of the {} in the simulated \
-         Gitea's feeds (each read through the org feed and, for {first}, its repository feed \
-         too), plus the changes of {first} that only its repository endpoints show",
-        gitea.action_count(),
-    );
-    let kinds = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    say!(
-        "demo: webhook-shaped events of {} kinds (gitea_demo.*.*.hook.>): {}",
-        kinds.len(),
-        kinds.into_iter().collect::<Vec<_>>().join(", ")
-    );
-    say!(
-        "demo: the generated history's issues, pull requests and comments exist only as feed \
-         rows (the simulator keeps no objects for them), so their webhook events are skipped \
-         with a warning naming the 404; {first}'s story has real objects"
-    );
-    // The relay's last deliveries: wait until the receiver's count holds for a second.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut last = usize::MAX;
-    while tokio::time::Instant::now() < deadline {
-        let n = relay
-            .counts
-            .delivered
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if n == last {
-            break;
-        }
-        last = n;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let (delivered, verified) = (
+    let stored = truth::read_stream(&js, &cfg.nats.stream).await?;
+    let verdict = truth::compare(&gitea, &stored);
+    let delivered = || {
         relay
             .counts
             .delivered
-            .load(std::sync::atomic::Ordering::Relaxed),
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while delivered() < verdict.hooks && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (delivered, verified) = (
+        delivered(),
         relay
             .counts
             .verified
             .load(std::sync::atomic::Ordering::Relaxed),
     );
     relay.stop().await?;
-    say!(
-        "demo: the relay delivered {delivered} webhooks to the local receiver; {verified} signatures verified (X-Gitea-Signature, X-Hub-Signature-256, X-Hub-Signature)"
-    );
+    let _ = stop_tail.send(());
+    let _ = tail.await;
+    if local.is_none() {
+        // A NATS of the user's own: leave nothing of this run behind.
+        for r in [
+            js.delete_stream(&cfg.nats.stream)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            js.delete_key_value(&cfg.nats.cursor_bucket)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            js.delete_key_value(&relay_demo::dead_letter_bucket(run))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        ] {
+            if let Err(e) = r {
+                say!("demo: cleaning up on {nats_url}: {e}");
+            }
+        }
+        say!(
+            "demo: deleted this run's stream {} and buckets {}, {} from {nats_url}",
+            cfg.nats.stream,
+            cfg.nats.cursor_bucket,
+            relay_demo::dead_letter_bucket(run)
+        );
+    }
+    // Closed before the server stops: a client still connected then would log a
+    // disconnection warning.
+    tail::close(&client).await;
+    drop(js);
     drop(local);
-    Ok(())
+    let kinds = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    say!(
+        "demo: webhook-shaped events of {} kinds ({}.*.*.hook.>): {}",
+        kinds.len(),
+        cfg.nats.subject_prefix,
+        kinds.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    say!(
+        "demo: the generated history's issues, pull requests and comments exist only as feed \
+         rows (the simulator keeps no objects for them), so their webhook events are skipped \
+         with a warning naming the 404 (in the log); {first}'s story has real objects"
+    );
+    say!(
+        "demo: the relay delivered {delivered} of the {} webhook-shaped events to the local receiver; {verified} signatures verified (X-Gitea-Signature, X-Hub-Signature-256, X-Hub-Signature)",
+        verdict.hooks
+    );
+    let (warnings, errors) = log_levels(log_path);
+    say!(
+        "demo: log {}: {warnings} warnings, {errors} errors",
+        log_path.display()
+    );
+    say!("{}", verdict.sentence());
+    match verdict.missing + verdict.extra {
+        0 => Ok(()),
+        n => Err(format!(
+            "the stream does not hold every action once ({n} missing or extra)"
+        )),
+    }
 }
 
 /// A hook body's `action`, else its `ref_type` (create, delete), else nothing.

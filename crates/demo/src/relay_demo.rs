@@ -98,6 +98,11 @@ pub struct Running {
     receiver: tokio::task::JoinHandle<()>,
 }
 
+/// The dead-letter bucket of run `run` (its own, as the stream).
+pub fn dead_letter_bucket(run: &str) -> String {
+    format!("gitea_demo_{run}_dead")
+}
+
 /// Starts the receiver on a free port and the relay towards it; returns the relay's config
 /// text for the demo to show.
 pub async fn start(
@@ -105,6 +110,7 @@ pub async fn start(
     nats_url: &str,
     stream: &str,
     prefix: &str,
+    run: &str,
 ) -> Result<(Running, String), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -122,8 +128,9 @@ pub async fn start(
     let secret = dir.join("ci-secret");
     std::fs::write(&secret, SECRET).map_err(|e| format!("cannot write the secret: {e}"))?;
     let text = format!(
-        "[nats]\nurl = \"{nats_url}\"\nstream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\n\n\
+        "dead_letter_bucket = \"{}\"\n\n[nats]\nurl = \"{nats_url}\"\nstream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\n\n\
          [[receiver]]\nname = \"ci\"\nurl = \"http://{addr}/hook\"\nsecret_file = {:?}\nstart = \"all\"\n",
+        dead_letter_bucket(run),
         secret.display().to_string()
     );
     let cfg = RelayConfig::parse(&text).map_err(|e| e.to_string())?;

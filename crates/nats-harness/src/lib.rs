@@ -20,6 +20,46 @@ pub const OLDEST_SERVER_VERSION: &str = "2.10.26";
 pub const INSTALL_HINT: &str = "install it with `scripts/ensure-nats-server` (a pinned nats-server \
      under target/nats-server/), or point NATS_SERVER_BIN at a nats-server binary (2.10 or newer)";
 
+/// The least-privilege users of `packaging/nats/accounts.conf` (the sample the package
+/// ships): `(user, password)` of the sourcer, the relay, an event reader and an operator
+/// of `[control]`.
+pub const SAMPLE_USERS: [(&str, &str); 4] = [
+    ("sourcer", "sourcer-test-password"),
+    ("relay", "relay-test-password"),
+    ("reader", "reader-test-password"),
+    ("operator", "operator-test-password"),
+];
+
+/// The sample accounts config (`packaging/nats/accounts.conf`), for `--config`.
+pub fn sample_accounts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/nats/accounts.conf")
+}
+
+/// The user of the readiness probes in [`sample_accounts_beside_probe`]'s config.
+pub const PROBE_USER: (&str, &str) = ("harness-probe", "harness-probe-password");
+
+/// Writes into `dir` a server config holding the sample's GITEA account
+/// (`packaging/nats/gitea-account.conf`, copied beside it, as an operator includes it) and
+/// an account of the harness's own for [`PROBE_USER`], whose JetStream probes tell a
+/// cluster ready without any permission of the sample's users; returns its path.
+pub fn sample_accounts_beside_probe(dir: &Path) -> Result<PathBuf, String> {
+    let account =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/nats/gitea-account.conf");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::copy(&account, dir.join("gitea-account.conf"))
+        .map_err(|e| format!("cannot copy {}: {e}", account.display()))?;
+    let (u, p) = PROBE_USER;
+    let conf = dir.join("accounts-with-probe.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "accounts {{\n  include \"gitea-account.conf\"\n  HARNESS {{\n    jetstream: enabled\n    users: [{{user: {u}, password: {p}}}]\n  }}\n}}\n"
+        ),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    Ok(conf)
+}
+
 /// A running (or stopped) nats-server.
 pub struct LocalNats {
     binary: PathBuf,
@@ -203,6 +243,10 @@ pub struct LocalCluster {
     dir: PathBuf,
     name: String,
     nodes: Vec<ClusterNode>,
+    /// Extra arguments of every node (`--config FILE`).
+    extra: Vec<String>,
+    /// The user the readiness probes connect as, when the config requires one.
+    probe: Option<(String, String)>,
 }
 
 struct ClusterNode {
@@ -222,15 +266,48 @@ impl LocalCluster {
     /// (a slow machine, a port another node took between choosing and binding it) is killed
     /// and started once more under a fresh directory; the error says what each node logged.
     pub async fn start(dir: &Path, size: usize) -> Result<LocalCluster, String> {
-        match Self::start_once(&dir.join("a"), size).await {
+        Self::start_with(dir, size, &[], None).await
+    }
+
+    /// Like [`LocalCluster::start`], every node with `extra` arguments (`--config FILE`, say
+    /// accounts with users); the readiness probes connect as `probe` (user, password), whose
+    /// account must have JetStream, when the config requires a user.
+    pub async fn start_with(
+        dir: &Path,
+        size: usize,
+        extra: &[String],
+        probe: Option<(&str, &str)>,
+    ) -> Result<LocalCluster, String> {
+        let probe = probe.map(|(u, p)| (u.to_string(), p.to_string()));
+        match Self::start_once(&dir.join("a"), size, extra, probe.clone()).await {
             Ok(c) => Ok(c),
-            Err(first) => Self::start_once(&dir.join("b"), size)
+            Err(first) => Self::start_once(&dir.join("b"), size, extra, probe)
                 .await
                 .map_err(|second| format!("{second} (and before that: {first})")),
         }
     }
 
-    async fn start_once(dir: &Path, size: usize) -> Result<LocalCluster, String> {
+    /// A client of the probe's user (or none) to `servers`.
+    async fn probe_client<A: async_nats::ToServerAddrs>(
+        &self,
+        servers: A,
+    ) -> Result<async_nats::Client, async_nats::ConnectError> {
+        match &self.probe {
+            Some((u, p)) => {
+                async_nats::ConnectOptions::with_user_and_password(u.clone(), p.clone())
+                    .connect(servers)
+                    .await
+            }
+            None => async_nats::connect(servers).await,
+        }
+    }
+
+    async fn start_once(
+        dir: &Path,
+        size: usize,
+        extra: &[String],
+        probe: Option<(String, String)>,
+    ) -> Result<LocalCluster, String> {
         let binary = find_binary()?;
         let mut nodes = Vec::with_capacity(size);
         for i in 1..=size {
@@ -246,6 +323,8 @@ impl LocalCluster {
             dir: dir.to_owned(),
             name: "sourcer-test".into(),
             nodes,
+            extra: extra.to_vec(),
+            probe,
         };
         // All spawned first: none can finish its JetStream start-up without the others.
         for i in 0..size {
@@ -288,7 +367,7 @@ impl LocalCluster {
             })
             .collect::<Result<_, String>>()?;
         loop {
-            let last = if let Ok(client) = async_nats::connect(servers.clone()).await {
+            let last = if let Ok(client) = self.probe_client(servers.clone()).await {
                 let js = async_nats::jetstream::new(client);
                 match js
                     .create_stream(stream::Config {
@@ -390,7 +469,7 @@ impl LocalCluster {
         for i in (0..self.nodes.len()).filter(|i| self.is_running(*i)) {
             let url = self.node_url(i);
             loop {
-                let ok = match async_nats::connect(url.as_str()).await {
+                let ok = match self.probe_client(url.as_str()).await {
                     Ok(client) => async_nats::jetstream::new(client)
                         .query_account()
                         .await
@@ -457,6 +536,7 @@ impl LocalCluster {
             .arg(dir.join("store"))
             .arg("--ports_file_dir")
             .arg(&ports_dir)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

@@ -1,0 +1,117 @@
+//! `[control]`: control over NATS, the ecosystem's own way. A NATS micro service named
+//! `gitea-nats-sourcer` (so `nats micro ls`, `nats micro info` and `nats micro stats` see it)
+//! with endpoints under `control.subject` (default `gitea_control`):
+//!
+//! | endpoint | subject | body | answer |
+//! | --- | --- | --- | --- |
+//! | `sources-list` | `{subject}.sources.list` | none | every configured source: its state here (`running`, `paused`, `elsewhere`), interval and cursor |
+//! | `sources-pause` | `{subject}.sources.pause` | a source spec (`repo:acme/widgets`) | stops polling it at a safe point (cursor written) until resumed |
+//! | `sources-resume` | `{subject}.sources.resume` | a source spec | polls a paused source again |
+//! | `sources-reset` | `{subject}.sources.reset` | a source spec | stops it, deletes its cursor (it starts again as `start` says), starts it again |
+//! | `backfill` | `{subject}.backfill` | `{"since": "YYYY-MM-DD", "until": ..., "sources": [...]}` | starts a backfill of that range in this process |
+//!
+//! Authorisation is the NATS account's: whoever may publish to a subject may ask it (grant
+//! `{subject}.sources.list` to on-call readers, `{subject}.>` to operators; see
+//! `docs/least-privilege.md`). Every request is logged with its outcome.
+//!
+//! The service ([`service`]) talks to the scheduler, which alone knows which sources run,
+//! through a small request channel: [`Request`]s of an [`Ask`], each answered once.
+
+pub mod service;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::source::SourceSpec;
+
+/// What the control service asks of the scheduler.
+#[derive(Debug)]
+pub enum Ask {
+    /// Every configured source and its state here.
+    List,
+    /// Stop polling the source at a safe point and keep it stopped.
+    Pause(SourceSpec),
+    /// Poll a paused source again.
+    Resume(SourceSpec),
+}
+
+/// A configured source's state in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Polled here.
+    Running,
+    /// Paused through the control service.
+    Paused,
+    /// Not polled here: another instance holds its lease (`[ha]`), or it is not started yet.
+    Elsewhere,
+}
+
+/// One configured source, as the scheduler sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceView {
+    pub source: String,
+    pub state: State,
+    /// The poll interval (`30s`).
+    pub interval: String,
+}
+
+/// The scheduler's answer.
+#[derive(Debug)]
+pub enum Answer {
+    /// To [`Ask::List`].
+    Sources(Vec<SourceView>),
+    /// Done as asked.
+    Done,
+    /// No such source in the config.
+    Unknown,
+    /// The source is not in a state the request applies to (why).
+    Conflict(&'static str),
+}
+
+/// One request to the scheduler and where its answer goes.
+#[derive(Debug)]
+pub struct Request {
+    pub ask: Ask,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+/// The scheduler's end of the control service: the requests to carry out.
+pub struct Control {
+    pub requests: mpsc::Receiver<Request>,
+}
+
+/// Asks the scheduler through `tx`; `None` when it is gone (shutting down).
+pub async fn ask(tx: &mpsc::Sender<Request>, ask: Ask) -> Option<Answer> {
+    let (reply, answer) = oneshot::channel();
+    tx.send(Request { ask, reply }).await.ok()?;
+    answer.await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const BASE: &str = "[gitea]\nurl = \"https://gitea.example.com\"\n";
+
+    #[test]
+    fn the_control_subject_is_checked_and_kept_out_of_the_stream() {
+        let on = Config::parse(&format!("{BASE}[control]\nenabled = true\n")).expect("parses");
+        assert!(on.control.enabled);
+        assert_eq!(on.control.subject, "gitea_control");
+        let off = Config::parse(BASE).expect("parses");
+        assert!(!off.control.enabled);
+        for bad in ["gitea.control", "gitea", "a b", "ops.>"] {
+            let e = Config::parse(&format!("{BASE}[control]\nsubject = \"{bad}\"\n"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("control.subject"), "{bad}: {e}");
+        }
+        let e = Config::parse(&format!("{BASE}[control]\nenable = true\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("enable"), "an unknown key is named: {e}");
+    }
+}

@@ -1,0 +1,229 @@
+//! `[control]`: the NATS micro service, spoken to as `nats micro` does (`$SRV.PING`,
+//! `$SRV.INFO`, `$SRV.STATS`) and through its endpoints: list the sources, pause one (its new
+//! actions wait while the other source goes on), resume it (they come), reset it, start a
+//! backfill; bad requests answer with a micro service error code.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use gitea_sim::NewAction;
+use serde_json::Value;
+use support::*;
+
+/// A request to `subject`: the answer's JSON body and its `Nats-Service-Error-Code`.
+async fn call(client: &async_nats::Client, subject: &str, body: &str) -> (Value, Option<String>) {
+    let answer = tokio::time::timeout(
+        Duration::from_secs(15),
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{subject}: no answer within 15 s"))
+    .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    let code = answer
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.to_string());
+    (
+        serde_json::from_slice(&answer.payload).unwrap_or(Value::Null),
+        code,
+    )
+}
+
+/// The activity events of `repo` in the stream.
+async fn events_of(nats_url: &str, repo: &str) -> usize {
+    if stream_count(nats_url, "GITEA_EVENTS").await == 0 {
+        return 0;
+    }
+    read_stream(nats_url, "GITEA_EVENTS")
+        .await
+        .iter()
+        .filter(|m| m.repo() == repo)
+        .count()
+}
+
+#[tokio::test]
+async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    g.push_action(NewAction::push("alice", "acme/gadgets", "main", 1));
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        "[control]\nenabled = true\n[[source]]\nrepo = \"acme/widgets\"\n[[source]]\nrepo = \"acme/gadgets\"",
+    );
+    cfg.control.subject = "ops.gitea".into();
+    let running = run(cfg);
+    let url = nats.url();
+    wait_for(20, "both first actions published", || async {
+        events_of(&url, "acme/widgets").await == 1 && events_of(&url, "acme/gadgets").await == 1
+    })
+    .await;
+    let client = nats.client().await;
+
+    // What `nats micro ls` and `nats micro info` ask.
+    let (ping, _) = call(&client, "$SRV.PING.gitea-nats-sourcer", "").await;
+    assert_eq!(ping["type"], "io.nats.micro.v1.ping_response", "{ping}");
+    assert_eq!(ping["name"], "gitea-nats-sourcer");
+    assert_eq!(ping["version"], env!("CARGO_PKG_VERSION"));
+    let (info, _) = call(&client, "$SRV.INFO.gitea-nats-sourcer", "").await;
+    let endpoints: Vec<(String, String)> = info["endpoints"]
+        .as_array()
+        .unwrap_or_else(|| panic!("endpoints in {info}"))
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or("").to_string(),
+                e["subject"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (name, subject) in [
+        ("sources-list", "ops.gitea.sources.list"),
+        ("sources-pause", "ops.gitea.sources.pause"),
+        ("sources-resume", "ops.gitea.sources.resume"),
+        ("sources-reset", "ops.gitea.sources.reset"),
+        ("backfill", "ops.gitea.backfill"),
+    ] {
+        assert!(
+            endpoints.contains(&(name.to_string(), subject.to_string())),
+            "{name} on {subject} in {endpoints:?}"
+        );
+    }
+
+    // List: both running, with their cursors.
+    let (list, code) = call(&client, "ops.gitea.sources.list", "").await;
+    assert_eq!(code, None, "{list}");
+    let state = |list: &Value, source: &str| {
+        list["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["source"] == source))
+            .map(|s| s["state"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(
+        state(&list, "repo:acme/widgets").as_deref(),
+        Some("running")
+    );
+    assert_eq!(
+        state(&list, "repo:acme/gadgets").as_deref(),
+        Some("running")
+    );
+    assert!(
+        list["sources"][0]["cursor"]["published"].as_u64().is_some(),
+        "{list}"
+    );
+
+    // Pause widgets: its new action waits while gadgets goes on.
+    let (paused, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
+    assert_eq!(
+        (paused["state"].as_str(), code),
+        (Some("paused"), None),
+        "{paused}"
+    );
+    let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
+    assert_eq!(state(&list, "repo:acme/widgets").as_deref(), Some("paused"));
+    g.push_action(NewAction::push("bob", "acme/widgets", "main", 2));
+    g.push_action(NewAction::push("bob", "acme/gadgets", "main", 2));
+    // Gadgets polls every 200 ms: once its new action is in, widgets had that long too.
+    wait_for(20, "gadgets' second action", || async {
+        events_of(&url, "acme/gadgets").await == 2
+    })
+    .await;
+    wait_for(20, "a few more polls of gadgets", || async {
+        let (l, _) = call(&client, "ops.gitea.sources.list", "").await;
+        l["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["source"] == "repo:acme/gadgets"))
+            .and_then(|s| s["cursor"]["published"].as_u64())
+            .is_some_and(|p| p >= 2)
+    })
+    .await;
+    assert_eq!(
+        events_of(&url, "acme/widgets").await,
+        1,
+        "paused, yet published"
+    );
+    // Pausing again is a conflict; an unknown source is not found; a bad body is refused.
+    let (_, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
+    assert_eq!(code.as_deref(), Some("409"));
+    let (_, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/nothing").await;
+    assert_eq!(code.as_deref(), Some("404"));
+    let (_, code) = call(&client, "ops.gitea.sources.pause", "no spec").await;
+    assert_eq!(code.as_deref(), Some("400"));
+
+    // Resume: the waiting action comes.
+    let (resumed, code) = call(
+        &client,
+        "ops.gitea.sources.resume",
+        "{\"source\": \"repo:acme/widgets\"}",
+    )
+    .await;
+    assert_eq!(
+        (resumed["state"].as_str(), code),
+        (Some("running"), None),
+        "{resumed}"
+    );
+    wait_for(20, "widgets' second action after the resume", || async {
+        events_of(&url, "acme/widgets").await == 2
+    })
+    .await;
+
+    // Reset: the cursor is deleted and the source started again.
+    let (reset, code) = call(&client, "ops.gitea.sources.reset", "repo:acme/widgets").await;
+    assert_eq!(code, None, "{reset}");
+    assert_eq!(reset["cursor_deleted"], true, "{reset}");
+    assert_eq!(reset["restarted"], true, "{reset}");
+    let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
+    assert_eq!(
+        state(&list, "repo:acme/widgets").as_deref(),
+        Some("running")
+    );
+
+    // Backfill: started at once; its day ledgers appear in the bucket.
+    let today = chrono::Utc::now().date_naive();
+    let body = format!(
+        "{{\"since\": \"{}\", \"until\": \"{}\", \"sources\": [\"repo:acme/gadgets\"]}}",
+        today.pred_opt().unwrap_or(today),
+        today.succ_opt().unwrap_or(today)
+    );
+    let (started, code) = call(&client, "ops.gitea.backfill", &body).await;
+    assert_eq!(
+        (started["started"].as_bool(), code),
+        (Some(true), None),
+        "{started}"
+    );
+    let js = async_nats::jetstream::new(client.clone());
+    let kv = js.get_key_value("gitea_cursors").await.expect("bucket");
+    wait_for(30, "a backfill ledger in the bucket", || {
+        let kv = kv.clone();
+        async move {
+            match kv.keys().await {
+                Ok(keys) => {
+                    keys.filter_map(|k| async move { k.ok() })
+                        .any(|k| async move { k.starts_with("backfill/") })
+                        .await
+                }
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    let (_, code) = call(&client, "ops.gitea.backfill", "{\"since\": \"yesterday\"}").await;
+    assert_eq!(code.as_deref(), Some("400"));
+
+    // `nats micro stats`: the requests counted per endpoint.
+    let (stats, _) = call(&client, "$SRV.STATS.gitea-nats-sourcer", "").await;
+    let pauses = stats["endpoints"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "sources-pause"))
+        .and_then(|e| e["num_requests"].as_u64());
+    assert_eq!(pauses, Some(4), "{stats}");
+    running.stop().await;
+}
