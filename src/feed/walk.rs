@@ -1002,7 +1002,8 @@ mod tests {
     async fn a_day_walk_re_reads_only_the_pages_around_split_seconds() {
         let (g, client, spec) = gitea(3, 10).await;
         ties(&g, 200, 5, 7200);
-        let day = g.now().date_naive();
+        // The day of the newest tie (two hours ago: yesterday, early in the server's day).
+        let day = (g.now() - chrono::Duration::seconds(7200)).date_naive();
         g.clear_requests();
         let w = walk_day(&client, &spec, day).await.expect("walk");
         let today = g
