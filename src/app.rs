@@ -114,6 +114,10 @@ pub async fn connect(
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
         telemetry: telemetry.clone(),
         failing: Default::default(),
+        cadence: crate::cadence::Cadence::new(
+            f64::from(cfg.gitea.requests_per_second),
+            cfg.poll.max_interval,
+        ),
     });
     Ok(Some(Services {
         ctx,
@@ -192,6 +196,8 @@ pub struct SourcePoller {
     source: Source,
     /// An org source's repositories (for `kinds`) and when they were listed.
     repos: Option<(Instant, Vec<(String, String)>)>,
+    /// With `repos_sweep`: where the turn of the quiet repositories is.
+    sweep_at: usize,
 }
 
 impl SourcePoller {
@@ -201,6 +207,7 @@ impl SourcePoller {
             ctx,
             source,
             repos: None,
+            sweep_at: 0,
         }
     }
 
@@ -221,6 +228,33 @@ impl SourcePoller {
     /// The last step of a drain: see [`FeedPoller::hand_over`].
     pub async fn hand_over(&mut self, to: &SourceSpec) -> Result<(), PollError> {
         self.feed.hand_over(to).await
+    }
+
+    /// With `repos_sweep` (org sources): the repositories whose kinds this poll reads: those
+    /// the feed showed active since the last poll, and the next quiet ones in turn, so that
+    /// every repository is read at least once per `repos_sweep`. Without: all of them.
+    fn swept(&mut self, repos: Vec<(String, String)>) -> Vec<(String, String)> {
+        let active = self.feed.take_active();
+        let sweep = self.source.repos_sweep;
+        if sweep.is_zero() || !matches!(self.source.spec, SourceSpec::Org(_)) || repos.is_empty() {
+            return repos;
+        }
+        let polls = (sweep.as_secs_f64() / self.source.interval.as_secs_f64().max(0.001))
+            .floor()
+            .max(1.0) as usize;
+        let n = repos.len();
+        let turn = n.div_ceil(polls);
+        let from = self.sweep_at % n;
+        self.sweep_at = (from + turn) % n;
+        repos
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (owner, name))| {
+                (i + n - from) % n < turn
+                    || active.contains(&format!("{owner}/{name}").to_lowercase())
+            })
+            .map(|(_, r)| r)
+            .collect()
     }
 
     /// The repository endpoints (`kinds`) of this source's repository or org repositories.
@@ -252,6 +286,7 @@ impl SourcePoller {
             }
             SourceSpec::User(_) => Vec::new(),
         };
+        let repos = self.swept(repos);
         let mut published = 0;
         for (owner, name) in repos {
             if shutdown.is_fired() {

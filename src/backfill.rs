@@ -141,57 +141,58 @@ pub async fn backfill(
     for spec in sources {
         // Rows the live cursor owns (at or after its start) are `run`'s, never backfill's.
         let live = ctx.store.load(spec).await?.map(|s| s.cursor);
-        let mut walker = walk::DayWalker::new(&ctx.client, spec, look_ahead_until);
+        // The days this source still has to read; they are walked ahead of their
+        // publication (`DaysAhead`), each ledger read again before its day is published.
+        let mut todo = Vec::new();
+        for &day in &days {
+            let ledger = ctx.store.get::<Ledger>(&ledger_key(day)).await?;
+            if !ledger.is_some_and(|(l, _)| l.done.iter().any(|s| *s == spec.to_string())) {
+                todo.push(day);
+            }
+        }
+        let walker = walk::DayWalker::new(&ctx.client, spec, look_ahead_until);
+        let expected = todo.len();
+        let mut ahead = walker.ahead(todo.clone());
+        let mut walked_days = 0;
         for &day in &days {
             if shutdown.is_fired() {
                 return Ok(totals);
             }
-            let key = ledger_key(day);
-            let (ledger, rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
-            if !ledger.done.iter().any(|s| *s == spec.to_string()) {
-                let walked = tokio::select! {
-                    r = walker.day(day) => r?,
+            if todo.contains(&day) {
+                let next = tokio::select! {
+                    n = ahead.next() => n,
                     _ = shutdown.wait() => return Ok(totals),
                 };
-                // The server's local day: rows `date=` returns from the next day (a 23-hour
-                // day) are that day's.
-                let mut rows: Vec<ActivityRow> = walked
-                    .rows
-                    .into_iter()
-                    .filter(|r| r.activity.created.date_naive() == day)
-                    .filter(|r| live.as_ref().is_none_or(|c| !c.owns(&r.activity.created)))
-                    .collect();
-                rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
-                let candidates = rows
-                    .into_iter()
-                    .map(|row| Pending {
-                        id: Identity {
-                            key: event::identity_key(&row.activity),
-                            t: row.created_unix(),
-                            repeatable: event::is_repeatable(&row.activity),
-                        },
-                        item: row,
-                    })
-                    .collect();
-                let mut target = LedgerTarget {
-                    ctx,
-                    spec,
-                    key,
-                    ledger,
-                    rev,
+                // Days come in order, every one of them; anything else is a bug, refused.
+                let Some((_, walked)) = next.filter(|(d, _)| *d == day) else {
+                    return Err(crate::gitea::GiteaError::Request(format!(
+                        "the day walks of {spec} ended after {walked_days} of {expected} days"
+                    ))
+                    .into());
                 };
-                let out = pipeline.run(&mut target, candidates, shutdown).await?;
-                totals.published += out.published;
-                totals.skipped += out.known + out.duplicates;
-                if out.stopped {
-                    return Ok(totals);
-                }
-                if walked.unproven.is_none() && day < complete_before {
-                    target.ledger.done.push(spec.to_string());
-                    target.rev = ctx
-                        .store
-                        .put(&target.key, &target.ledger, target.rev)
-                        .await?;
+                walked_days += 1;
+                let walked = walked?;
+                let key = ledger_key(day);
+                let (ledger, rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
+                // Another backfill may have completed the day meanwhile.
+                if !ledger.done.iter().any(|s| *s == spec.to_string()) {
+                    let out = publish_day(
+                        ctx,
+                        &pipeline,
+                        spec,
+                        day,
+                        walked,
+                        live.as_ref(),
+                        (key, ledger, rev),
+                        complete_before,
+                        shutdown,
+                    )
+                    .await?;
+                    totals.published += out.published;
+                    totals.skipped += out.known + out.duplicates;
+                    if out.stopped {
+                        return Ok(totals);
+                    }
                 }
             }
             totals.days += 1;
@@ -211,4 +212,56 @@ pub async fn backfill(
         eprintln!();
     }
     Ok(totals)
+}
+
+/// Publishes one walked day of one source against the day's ledger, and marks the day done
+/// for the source when it was proven whole and is over everywhere.
+#[allow(clippy::too_many_arguments)]
+async fn publish_day(
+    ctx: &Context,
+    pipeline: &Pipeline<'_>,
+    spec: &SourceSpec,
+    day: NaiveDate,
+    walked: walk::Walked,
+    live: Option<&crate::state::cursor::Cursor>,
+    (key, ledger, rev): (String, Ledger, u64),
+    complete_before: NaiveDate,
+    shutdown: &Shutdown,
+) -> Result<crate::pipeline::Outcome, PollError> {
+    // The server's local day: rows `date=` returns from the next day (a 23-hour day) are
+    // that day's.
+    let mut rows: Vec<ActivityRow> = walked
+        .rows
+        .into_iter()
+        .filter(|r| r.activity.created.date_naive() == day)
+        .filter(|r| live.is_none_or(|c| !c.owns(&r.activity.created)))
+        .collect();
+    rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
+    let candidates = rows
+        .into_iter()
+        .map(|row| Pending {
+            id: Identity {
+                key: event::identity_key(&row.activity),
+                t: row.created_unix(),
+                repeatable: event::is_repeatable(&row.activity),
+            },
+            item: row,
+        })
+        .collect();
+    let mut target = LedgerTarget {
+        ctx,
+        spec,
+        key,
+        ledger,
+        rev,
+    };
+    let out = pipeline.run(&mut target, candidates, shutdown).await?;
+    if !out.stopped && walked.unproven.is_none() && day < complete_before {
+        target.ledger.done.push(spec.to_string());
+        target.rev = ctx
+            .store
+            .put(&target.key, &target.ledger, target.rev)
+            .await?;
+    }
+    Ok(out)
 }

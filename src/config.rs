@@ -339,6 +339,17 @@ pub struct PollConfig {
     /// How often an org source with `repos = true` lists its repositories again.
     #[serde(default = "default_repos_refresh", deserialize_with = "duration")]
     pub repos_refresh: Duration,
+    /// The longest a quiet source waits between polls when the polls of every source do
+    /// not fit the request budget (see `cadence`): active sources keep their interval, the
+    /// quiet ones share the rest of the budget, each waiting at most this long.
+    #[serde(default = "default_max_interval", deserialize_with = "duration")]
+    pub max_interval: Duration,
+    /// Org sources with `repos = true`: `"0s"` (the default) polls the `kinds` of every
+    /// repository at every poll. Longer: only repositories the org feed shows active (a row
+    /// in the trailing window) are polled at every poll; the others in turn, each at least
+    /// once per this span (for orgs with many repositories and a small request budget).
+    #[serde(default, deserialize_with = "duration")]
+    pub repos_sweep: Duration,
     /// Also publish, for every action Gitea would send a webhook for, the payload Gitea would
     /// POST, on `{prefix}.{owner}.{repo}.hook.{event_type}` (CloudEvents binary mode); a
     /// source may override it. Costs requests: see the README's table of event types.
@@ -351,6 +362,10 @@ pub struct PollConfig {
 }
 
 fn default_repos_refresh() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_max_interval() -> Duration {
     Duration::from_secs(600)
 }
 
@@ -376,6 +391,8 @@ impl Default for PollConfig {
             jitter: default_jitter(),
             live_pages: default_live_pages(),
             repos_refresh: default_repos_refresh(),
+            max_interval: default_max_interval(),
+            repos_sweep: Duration::ZERO,
             webhooks: false,
             push_files: false,
         }
@@ -755,6 +772,8 @@ pub struct Source {
     pub repos: bool,
     /// How often the org's repositories are listed again.
     pub repos_refresh: Duration,
+    /// Every quiet repository's kinds polled at least once per this span (0: every poll).
+    pub repos_sweep: Duration,
     /// Attach the issue a feed row points to.
     pub enrich: bool,
     /// Also publish webhook-shaped events (`{prefix}.{owner}.{repo}.hook.{event_type}`).
@@ -939,6 +958,7 @@ impl Config {
                     kinds: s.kinds.clone(),
                     repos: s.repos,
                     repos_refresh: self.poll.repos_refresh,
+                    repos_sweep: self.poll.repos_sweep,
                     enrich: s.enrich,
                     webhooks: s.webhooks.unwrap_or(self.poll.webhooks),
                     push_files: s.push_files.unwrap_or(self.poll.push_files),

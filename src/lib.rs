@@ -12,6 +12,7 @@
 //!   the run's [`telemetry::Telemetry`] handle (its metrics and health; no statics).
 //! * [`logging`]: setting up `tracing` from `[log]`.
 //! * [`shutdown`]: the shutdown signal passed into every task.
+//! * [`cadence`]: when each source polls next, within the request budget (active sources first).
 //! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.
 //! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
 //! * [`webhook`]: pure functions from an action (a feed row or a repository change) and the
@@ -41,6 +42,7 @@
 
 pub mod app;
 pub mod backfill;
+pub mod cadence;
 pub mod cli;
 pub mod commands;
 pub mod config;

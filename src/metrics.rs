@@ -170,6 +170,10 @@ pub struct Metrics {
     pub poll_errors: Family<SourceReasonLabels, Counter>,
     pub source_lag: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub cursor_age: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The wait before each source's next poll, as the cadence planned it.
+    pub poll_wait: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The Gitea requests a second the polls of every source add up to, as planned.
+    pub polls_planned_rps: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub gaps_detected: Family<SourceLabel, Counter>,
     pub walks_unproven: Family<SourceLabel, Counter>,
     pub nats_connected: Gauge,
@@ -231,6 +235,8 @@ impl Metrics {
             poll_errors: Family::default(),
             source_lag: Family::default(),
             cursor_age: Family::default(),
+            poll_wait: Family::default(),
+            polls_planned_rps: Gauge::default(),
             gaps_detected: Family::default(),
             walks_unproven: Family::default(),
             nats_connected: Gauge::default(),
@@ -303,6 +309,16 @@ impl Metrics {
             "source_lag_seconds",
             "Now minus the newest published action's created, per source",
             m.source_lag.clone(),
+        );
+        registry.register(
+            "poll_wait_seconds",
+            "The wait before the source's next poll: its interval, or longer when the budget is short",
+            m.poll_wait.clone(),
+        );
+        registry.register(
+            "polls_planned_requests_per_second",
+            "Gitea requests a second the polls of every source add up to, as the cadence planned them",
+            m.polls_planned_rps.clone(),
         );
         registry.register(
             "cursor_age_seconds",

@@ -915,6 +915,8 @@ pub async fn source_loop(
 ) {
     let interval = source.interval;
     let telemetry = ctx.telemetry.clone();
+    let cadence_ctx = ctx.clone();
+    let name = source.spec.to_string();
     let mut poller = SourcePoller::new(ctx, source);
     let mut failures: u32 = 0;
     let mut wait = match spread {
@@ -939,7 +941,8 @@ pub async fn source_loop(
         telemetry.emit(telemetry::PollStarted {
             source: poller.spec(),
         });
-        match poller.poll(&mut shutdown).await {
+        let (result, requests) = crate::cadence::count_requests(poller.poll(&mut shutdown)).await;
+        match result {
             Ok(report) => {
                 failures = 0;
                 telemetry.emit(telemetry::PollCompleted {
@@ -951,7 +954,22 @@ pub async fn source_loop(
                 if report.stopped {
                     break;
                 }
-                wait = with_jitter(interval, jitter);
+                // The source's interval, unless the budget is short (`cadence`).
+                let plan = cadence_ctx.cadence.next_wait(
+                    &name,
+                    interval,
+                    requests,
+                    report.published,
+                    report.days > 0,
+                );
+                telemetry.emit(telemetry::PollPlanned {
+                    source: poller.spec(),
+                    wait: plan.wait,
+                    interval,
+                    active: plan.active,
+                    planned_rps: plan.planned_rps,
+                });
+                wait = with_jitter(plan.wait, jitter);
             }
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -974,6 +992,7 @@ pub async fn source_loop(
             }
         }
     }
+    cadence_ctx.cadence.forget(&name);
 }
 
 /// The longest wait after a failure on the NATS side (a publish or cursor write that timed

@@ -497,6 +497,43 @@ impl Happening for PollStarted<'_> {
     }
 }
 
+/// The cadence planned a source's next poll.
+pub struct PollPlanned<'a> {
+    pub source: &'a SourceSpec,
+    /// Until the next poll (before jitter).
+    pub wait: Duration,
+    /// The source's configured interval.
+    pub interval: Duration,
+    /// It published recently.
+    pub active: bool,
+    /// Requests a second of every source's plan.
+    pub planned_rps: f64,
+}
+
+impl Happening for PollPlanned<'_> {
+    fn emit(self, m: &Metrics, _h: &Health) {
+        let PollPlanned {
+            source: spec,
+            wait,
+            interval,
+            active,
+            planned_rps,
+        } = self;
+        m.poll_wait
+            .get_or_create(&source_label(spec))
+            .set(wait.as_secs_f64());
+        m.polls_planned_rps.set(planned_rps);
+        tracing::debug!(
+            source = %spec,
+            wait_ms = wait.as_millis() as u64,
+            interval_ms = interval.as_millis() as u64,
+            active,
+            planned_rps,
+            "next poll planned"
+        );
+    }
+}
+
 /// A poll of a source finished.
 pub struct PollCompleted<'a> {
     pub source: &'a SourceSpec,

@@ -1279,3 +1279,159 @@ fn judge(all: &[Record], msgs: &[Msg], gitea_url: &str, marks: &[KillMark]) -> V
     }
     v
 }
+
+/// Catch-up walks the next days while the current one is published (`feed::walk::DaysAhead`:
+/// up to three days read ahead, pages read three at once). SIGKILLed again and again while
+/// days walked ahead are not yet published, the restarted sourcer loses nothing: every
+/// action is in the stream, and repeats are at most one batch per kill (a batch acknowledged
+/// whose cursor write the kill prevented). The history has same-second ties at pages of 20,
+/// so days are re-read around split seconds too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_killed_while_days_are_walked_ahead_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = LocalNats::start(&dir.path().join("nats"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("cannot start a test nats-server: {e} (scripts/ensure-nats-server installs it)")
+        });
+    let g = FakeGitea::start(SimOptions {
+        max_response_items: 20,
+        seed: 16,
+        ..Default::default()
+    })
+    .await
+    .expect("fake gitea");
+    g.generate_history(&gitea_sim::HistorySpec {
+        actions: 6_000,
+        days: 10,
+        orgs: 1,
+        repos: 3,
+        payload_bytes: 600,
+        ties: true,
+    });
+    let org = g.org_names()[0].clone();
+    let want = support::truth_once_per_second(&g);
+    let expected: usize = want.values().sum();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gitea]\nurl = \"{}\"\nrequests_per_second = 150\nburst = 20\n\
+             [nats]\nurl = \"{}\"\nduplicate_window = \"1s\"\n\
+             [poll]\ninterval = \"300ms\"\njitter = 0.0\nstart = \"beginning\"\n\
+             [[source]]\norg = \"{org}\"\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .expect("write config");
+    let spawn = |n: usize| {
+        let log = std::fs::File::create(dir.path().join(format!("sourcer-{n}.log"))).expect("log");
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn the sourcer")
+    };
+    // The newest `date=` a feed request asked for (the server's days are `+08:00`).
+    let newest_day_asked = |g: &FakeGitea| {
+        g.requests()
+            .iter()
+            .filter_map(|r| {
+                r.query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("date="))
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            })
+            .max()
+    };
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("offset");
+    let (mut kills, mut kills_with_days_ahead) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut n = 0;
+    let mut child = spawn(n);
+    loop {
+        let at_spawn = stream_count(&nats.url(), STREAM).await;
+        // Let this incarnation publish some batches, then kill it.
+        let grown = support::wait_until(30, || async {
+            stream_count(&nats.url(), STREAM).await >= (at_spawn + 700).min(expected as u64)
+        })
+        .await;
+        assert!(
+            grown,
+            "the catch-up made no progress within 30 s (see {})",
+            dir.path().display()
+        );
+        if stream_count(&nats.url(), STREAM).await >= expected as u64 || kills == 6 {
+            break;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        kills += 1;
+        // Was a day walked that the stream has not reached yet?
+        let msgs = read_stream(&nats.url(), STREAM).await;
+        let newest_published = msgs
+            .iter()
+            .map(|m| m.time())
+            .max()
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.with_timezone(&offset).date_naive());
+        if newest_day_asked(&g) > newest_published {
+            kills_with_days_ahead += 1;
+        }
+        n += 1;
+        child = spawn(n);
+    }
+    // Repeats count in the stream too: wait until every action is there (or the deadline).
+    let missing = |msgs: &[Msg]| {
+        let mut got: HashMap<String, usize> = HashMap::new();
+        for m in msgs {
+            *got.entry(support::msg_identity(m)).or_default() += 1;
+        }
+        want.iter()
+            .filter(|(k, c)| got.get(*k).copied().unwrap_or(0) < **c)
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<String>>()
+    };
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs()
+        .max(30);
+    support::wait_until(left, || async {
+        stream_count(&nats.url(), STREAM).await >= expected as u64
+            && missing(&read_stream(&nats.url(), STREAM).await).is_empty()
+    })
+    .await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let lost = missing(&msgs);
+    assert!(
+        lost.is_empty(),
+        "{} of {expected} actions lost after {kills} kills: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let repeated = msgs.len() - expected;
+    assert!(
+        repeated <= kills * BATCH,
+        "{repeated} repeats after {kills} kills (at most {BATCH} per kill)"
+    );
+    assert!(
+        kills >= 3,
+        "only {kills} kills: the catch-up ended too soon to test anything"
+    );
+    assert!(
+        kills_with_days_ahead >= 1,
+        "no kill came while a day was walked ahead of the stream ({kills} kills)"
+    );
+    eprintln!(
+        "prefetch kills: {expected} actions, {kills} kills ({kills_with_days_ahead} with days walked ahead of the stream), 0 lost, {repeated} re-published"
+    );
+}

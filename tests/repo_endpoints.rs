@@ -839,3 +839,65 @@ async fn start_now_publishes_no_change_of_the_lookback_window_before_the_start()
         "not {c_before}: {t:?}"
     );
 }
+
+#[tokio::test]
+async fn with_repos_sweep_an_org_reads_the_kinds_of_active_repositories_every_poll_and_the_others_in_turn()
+ {
+    let (nats, g) = setup().await;
+    for i in 0..9 {
+        g.add_repo("acme", &format!("quiet{i}"));
+    }
+    let quiet = g.create_issue("acme/quiet4", "alice", "Slow", false);
+    // Ten repositories, a sweep of 2 s at polls every 200 ms: one quiet repository a poll.
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"\nrepos_sweep = \"2s\"",
+        "[[source]]\norg = \"acme\"\nrepos = true\nkinds = [\"issues\"]\n",
+    );
+    let run = run(cfg);
+    // acme/widgets is active in the feed: a push a poll or so.
+    let issues_of = |g: &FakeGitea, repo: &str| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/repos/{repo}/issues")))
+            .count()
+    };
+    wait_for(30, "the org's first sweep", || async {
+        issues_of(&g, "acme/quiet8") > 0
+    })
+    .await;
+    g.label_issue("acme/quiet4", quiet, "bob", "bug", true);
+    let before = (issues_of(&g, "acme/widgets"), issues_of(&g, "acme/quiet2"));
+    let polls = || {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/orgs/acme/activities/feeds"))
+            .count()
+    };
+    let p0 = polls();
+    while polls() < p0 + 25 {
+        g.push_action(gitea_sim::NewAction::push("bob", "acme/widgets", "main", 1));
+        let p = polls();
+        wait_for(10, "the next org poll", || async { polls() > p }).await;
+    }
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    run.stop().await;
+    let active = issues_of(&g, "acme/widgets") - before.0;
+    let swept = issues_of(&g, "acme/quiet2") - before.1;
+    assert!(
+        active >= 20,
+        "the active repository's issues read {active} times in 25 polls"
+    );
+    assert!(
+        (1..=4).contains(&swept),
+        "a quiet repository's issues read {swept} times in 25 polls (once per sweep of 10)"
+    );
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+    assert!(
+        msgs.iter()
+            .any(|m| m.body["type"] == "io.gitea.issue.labeled" && m.repo() == "acme/quiet4"),
+        "the quiet repository's change still comes, with its sweep"
+    );
+}

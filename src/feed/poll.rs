@@ -2,10 +2,11 @@
 //! when far behind), publish what is new oldest first, wait for every ack, move the cursor.
 //! The design is in `state::cursor`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{DateTime, FixedOffset, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
 use super::walk::{self, Depth, LiveWalk, Walked};
 use crate::config::{Source, StartAt};
@@ -47,6 +48,9 @@ pub struct FeedPoller {
     /// The position of the cursor as last read or written (`i64::MIN`: not yet): where an
     /// org or user source last published a repository it now leaves to a `repo:` source.
     committed_position: AtomicI64,
+    /// Repositories (`owner/name`, lowercase) with a row in the trailing window, gathered
+    /// since [`Self::take_active`] was last called.
+    active: std::sync::Mutex<HashSet<String>>,
 }
 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
@@ -70,11 +74,18 @@ impl FeedPoller {
             state: None,
             configured_at: chrono::Utc::now(),
             committed_position: AtomicI64::new(i64::MIN),
+            active: Default::default(),
         }
     }
 
     pub fn spec(&self) -> &SourceSpec {
         &self.source.spec
+    }
+
+    /// The repositories that had a row in the trailing window (or newer) in the polls since
+    /// the last call: where the feed shows activity.
+    pub fn take_active(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.active.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The cursor as last written or read.
@@ -130,6 +141,7 @@ impl FeedPoller {
                     cutoff,
                     max_pages: ctx.live_pages,
                     settled: Some(stored.cursor.position),
+                    read_ahead: false,
                 },
                 Some(&stored.cursor.seen),
             ),
@@ -353,48 +365,90 @@ impl FeedPoller {
             from: first_day,
             to: last_day,
         });
-        let mut days = walk::DayWalker::new(&ctx.client, spec, last_day);
-        for day in first_day.iter_days().take_while(|d| *d <= last_day) {
+        // Every day before the last is walked ahead of its publication (`DaysAhead`: the
+        // next day is read while this one is published, acknowledged and committed); the
+        // cursor still moves day by day, in order, after every acknowledged batch.
+        let before_last: Vec<NaiveDate> = first_day
+            .iter_days()
+            .take_while(|d| *d < last_day)
+            .collect();
+        let expected = before_last.len();
+        let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day).ahead(before_last);
+        let mut taken = 0;
+        loop {
             if shutdown.is_fired() {
                 report.stopped = true;
-                break;
+                return Ok(());
             }
-            // The last day is read from the head down to the cursor's cutoff, as a live
-            // poll reads: `date=` would read the whole of today again at every poll of a
-            // source whose trailing window is deeper than `live_pages`, and no day after it
-            // can hide the end of it.
-            let walked = if day == last_day {
-                self.head(stored, shutdown).await?
-            } else {
-                read(shutdown, days.day(day)).await?
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.wait() => None,
+                n = ahead.next() => Some(n),
             };
-            let Some(walked) = walked else {
+            let Some(next) = next else {
                 report.stopped = true;
+                return Ok(());
+            };
+            let Some((_, walked)) = next else {
+                // The walks ended: every day must have come, or the head would skip some.
+                if taken < expected {
+                    return Err(GiteaError::Request(format!(
+                        "the day walks of {spec} ended after {taken} of {expected} days"
+                    ))
+                    .into());
+                }
                 break;
             };
-            report.read += walked.rows.len();
-            report.days += 1;
-            let before = stored.cursor.clone();
-            let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
-            self.process(stored, walked.rows, walked.unproven, report, shutdown)
-                .await?;
-            // Every row of the day is held (or the cursor stops below the unproven second):
-            // rows another source publishes move the position too, so a source whose newest
-            // rows are all another's does not read today again at every poll.
-            if let Some(newest) = newest_read
-                && !report.stopped
-            {
-                let to = walked.unproven.map_or(newest, |u| newest.min(u));
-                stored.cursor.advance(to, ctx.lookback);
-            }
-            if stored.cursor != before {
-                self.commit(stored).await?;
-            }
-            if report.stopped || walked.unproven.is_some() {
-                break;
+            taken += 1;
+            if !self.take_day(stored, walked?, report, shutdown).await? {
+                return Ok(());
             }
         }
+        drop(ahead);
+        if shutdown.is_fired() {
+            report.stopped = true;
+            return Ok(());
+        }
+        // The last day is read from the head down to the cursor's cutoff, as a live poll
+        // reads: `date=` would read the whole of today again at every poll of a source
+        // whose trailing window is deeper than `live_pages`, and no day after it can hide
+        // the end of it.
+        let Some(walked) = self.head(stored, shutdown).await? else {
+            report.stopped = true;
+            return Ok(());
+        };
+        self.take_day(stored, walked, report, shutdown).await?;
         Ok(())
+    }
+
+    /// Publishes one day of a catch-up and moves the cursor over it. `false`: stop the
+    /// catch-up here (shutdown, or a second of the day not proven whole).
+    async fn take_day(
+        &self,
+        stored: &mut Stored,
+        walked: Walked,
+        report: &mut PollReport,
+        shutdown: &mut Shutdown,
+    ) -> Result<bool, PollError> {
+        report.read += walked.rows.len();
+        report.days += 1;
+        let before = stored.cursor.clone();
+        let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
+        self.process(stored, walked.rows, walked.unproven, report, shutdown)
+            .await?;
+        // Every row of the day is held (or the cursor stops below the unproven second):
+        // rows another source publishes move the position too, so a source whose newest
+        // rows are all another's does not read today again at every poll.
+        if let Some(newest) = newest_read
+            && !report.stopped
+        {
+            let to = walked.unproven.map_or(newest, |u| newest.min(u));
+            stored.cursor.advance(to, self.ctx.lookback);
+        }
+        if stored.cursor != before {
+            self.commit(stored).await?;
+        }
+        Ok(!report.stopped && walked.unproven.is_none())
     }
 
     /// Every row from the head of the feed down to the cursor's cutoff, however deep.
@@ -407,6 +461,7 @@ impl FeedPoller {
             cutoff: stored.cursor.cutoff(self.ctx.lookback),
             max_pages: usize::MAX,
             settled: None,
+            read_ahead: true,
         };
         let walked = read(
             shutdown,
@@ -449,6 +504,16 @@ impl FeedPoller {
             })
             .collect();
         rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
+        // Only an org source sweeping its repositories' kinds asks where the feed is active.
+        let s = &self.source;
+        if s.repos && !s.kinds.is_empty() && !s.repos_sweep.is_zero() {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            for r in &rows {
+                if let Some((owner, name)) = r.activity.repo_names() {
+                    active.insert(format!("{owner}/{name}").to_lowercase());
+                }
+            }
+        }
         let candidates = rows
             .into_iter()
             .map(|row| Pending {

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use futures::StreamExt;
 
 use super::evidence::{self, PageShape, Run};
 use crate::gitea::day::midnight;
@@ -132,6 +133,11 @@ pub struct Depth {
     /// depth. A window deeper than `max_pages` (a busy feed, a long lookback) is still a
     /// live poll: a day-by-day catch-up would read the whole of today instead.
     pub settled: Option<i64>,
+    /// Read up to [`PAGES_AHEAD`] pages at once (those the first page's total announces):
+    /// for a walk known to be deep (the last day of a catch-up), where the few pages read
+    /// past the cutoff cost less than reading one page at a time. A live poll reads one by
+    /// one: its window usually ends on the first page or two.
+    pub read_ahead: bool,
 }
 
 impl Depth {
@@ -141,6 +147,7 @@ impl Depth {
             cutoff,
             max_pages,
             settled: None,
+            read_ahead: false,
         }
     }
 }
@@ -158,8 +165,27 @@ async fn live_pass(
     };
     let mut page = 1;
     let mut settled = false;
+    let first = client.feed_page(spec, 1, None).await?;
+    let limit = client.page_limit().max(1) as u64;
+    let announced = first.total.map_or(1, |t| t.div_ceil(limit) as usize);
+    let ahead = match depth.read_ahead {
+        true => PAGES_AHEAD,
+        false => 1,
+    };
+    // Pages 2 to the announced last, `ahead` at once, in order; then one by one should the
+    // feed have grown.
+    let mut rest = futures::stream::iter(2..announced.min(depth.max_pages) + 1)
+        .map(|n| client.feed_page(spec, n, None))
+        .buffered(ahead);
+    let mut next = Some(first);
     let end = loop {
-        let p = client.feed_page(spec, page, None).await?;
+        let p = match next.take() {
+            Some(p) => p,
+            None => match rest.next().await {
+                Some(p) => p?,
+                None => client.feed_page(spec, page, None).await?,
+            },
+        };
         let reached = p.rows.iter().any(|r| r.created_unix() < depth.cutoff);
         settled |= depth
             .settled
@@ -258,8 +284,18 @@ pub async fn walk_back_to_known(
     })
 }
 
+/// Pages of a day walk requested at once, beyond the one being read: once a page's
+/// `X-Total-Count` says how many pages the day has, the next ones are asked for while the
+/// answers come in, in order (a walk against a Gitea whose every answer takes 100 ms would
+/// otherwise use a tenth of a 20 requests/s budget per request in flight). Never past the
+/// last page the total announces, so no request is wasted on a steady day.
+pub const PAGES_AHEAD: usize = 3;
+
 /// Reads every page of one `date=` day (or of plain paging from `first_page`, for a span) as
-/// one run.
+/// one run. A day (no `stop_below`) reads up to [`PAGES_AHEAD`] pages at once; the run is
+/// the same as read one by one: pages are added in page order, each with the total of its
+/// own response, which is what the evidence judges (a change between two reads shows as a
+/// total that differs, whichever was read first).
 async fn full_run(
     client: &GiteaClient,
     spec: &SourceSpec,
@@ -268,21 +304,62 @@ async fn full_run(
     stop_below: Option<i64>,
     got: &mut Gathered,
 ) -> Result<(), GiteaError> {
+    full_run_from(client, spec, date, first_page, stop_below, None, got).await
+}
+
+/// [`full_run`], its first page already read (`read`: that page, read just before).
+async fn full_run_from(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: Option<NaiveDate>,
+    first_page: usize,
+    stop_below: Option<i64>,
+    mut read: Option<FeedPage>,
+    got: &mut Gathered,
+) -> Result<(), GiteaError> {
     let mut run = Run {
         first_page,
         ..Run::default()
     };
     let mut page = first_page;
-    loop {
-        let p = client.feed_page(spec, page, date).await?;
-        let end = p.served == 0 || !p.has_next;
-        let reached = stop_below.is_some_and(|lo| p.rows.iter().any(|r| r.created_unix() < lo));
-        got.add(&mut run, p);
-        if end {
-            run.to_end = true;
-        }
-        if end || reached {
-            break;
+    'run: loop {
+        let p = match read.take() {
+            Some(p) => p,
+            None => client.feed_page(spec, page, date).await?,
+        };
+        let limit = client.page_limit().max(1) as u64;
+        let announced = p.total.map(|t| t.div_ceil(limit) as usize);
+        let mut pages = vec![p];
+        // The pages after this one that the total announces, read ahead in order.
+        let ahead = match (stop_below, announced) {
+            (None, Some(last)) if last > page => page + 1..last + 1,
+            _ => page + 1..page + 1,
+        };
+        let mut rest = futures::stream::iter(ahead)
+            .map(|n| client.feed_page(spec, n, date))
+            .buffered(PAGES_AHEAD);
+        loop {
+            let Some(p) = pages.pop() else {
+                match rest.next().await {
+                    Some(p) => {
+                        pages.push(p?);
+                        page += 1;
+                        continue;
+                    }
+                    None => break,
+                }
+            };
+            let end = p.served == 0 || !p.has_next;
+            let reached = stop_below.is_some_and(|lo| p.rows.iter().any(|r| r.created_unix() < lo));
+            got.add(&mut run, p);
+            if end {
+                run.to_end = true;
+            }
+            if end || reached {
+                // Pages read ahead past an end that came early (rows deleted since the
+                // total) are dropped: the run ends here, as it would one page at a time.
+                break 'run;
+            }
         }
         page += 1;
     }
@@ -361,6 +438,17 @@ pub async fn walk_day(
     spec: &SourceSpec,
     date: NaiveDate,
 ) -> Result<Walked, GiteaError> {
+    walk_day_from(client, spec, date, None).await
+}
+
+/// [`walk_day`], the day's first page already read (`first`: read just before, e.g.
+/// while the day before was walked).
+async fn walk_day_from(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: NaiveDate,
+    mut first: Option<FeedPage>,
+) -> Result<Walked, GiteaError> {
     let mut got = Gathered::default();
     let mut unproven = None;
     for pass in 0..MAX_PASSES {
@@ -372,7 +460,7 @@ pub async fn walk_day(
         if pass % 2 == 0
             || !targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?
         {
-            full_run(client, spec, Some(date), 1, None, &mut got).await?;
+            full_run_from(client, spec, Some(date), 1, None, first.take(), &mut got).await?;
         }
         unproven = got.unproven(i64::MIN);
         match unproven {
@@ -568,9 +656,9 @@ fn offset_of(r: &ActivityRow) -> i32 {
 /// midnight at the new offset, is read through plain paging ([`walk_span`]). Where the
 /// offset rises (a 23-hour day), `date=D` also returns the first hour of D + 1: harmless,
 /// those rows are matched by identity.
-pub struct DayWalker<'a> {
-    client: &'a GiteaClient,
-    spec: &'a SourceSpec,
+pub struct DayWalker {
+    client: GiteaClient,
+    spec: SourceSpec,
     /// The newest row before the current day: its date and offset.
     prev: Option<(NaiveDate, i32)>,
     /// No day after this one is read ahead (today, for a catch-up).
@@ -580,29 +668,35 @@ pub struct DayWalker<'a> {
 /// How many empty days a walker looks past for the next row's offset.
 const LOOK_AHEAD_DAYS: u64 = 7;
 
-impl<'a> DayWalker<'a> {
-    pub fn new(client: &'a GiteaClient, spec: &'a SourceSpec, last: NaiveDate) -> Self {
+impl DayWalker {
+    pub fn new(client: &GiteaClient, spec: &SourceSpec, last: NaiveDate) -> Self {
         DayWalker {
-            client,
-            spec,
+            client: client.clone(),
+            spec: spec.clone(),
             prev: None,
             last,
         }
     }
 
-    async fn walk(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
-        walk_day(self.client, self.spec, day).await
-    }
-
     /// The offset of the oldest row after `day`, looking up to [`LOOK_AHEAD_DAYS`] ahead:
-    /// the last page of the first day after it that has rows (two requests a day; reading
-    /// that day whole here would read today whole at the end of every catch-up).
-    async fn offset_after(&mut self, day: NaiveDate) -> Result<Option<i32>, GiteaError> {
+    /// the oldest row of the next day when it was walked already (`next`), else the last
+    /// page of the first day after it that has rows (two requests a day; reading that day
+    /// whole here would read today whole at the end of every catch-up).
+    async fn offset_after(
+        &mut self,
+        day: NaiveDate,
+        next: Option<&Walked>,
+    ) -> Result<Option<i32>, GiteaError> {
+        if let Some(next) = next
+            && let Some(oldest) = next.rows.iter().min_by_key(|r| r.created_unix())
+        {
+            return Ok(Some(offset_of(oldest)));
+        }
         for next in day.iter_days().skip(1).take(LOOK_AHEAD_DAYS as usize) {
             if next > self.last {
                 break;
             }
-            let first = self.client.feed_page(self.spec, 1, Some(next)).await?;
+            let first = self.client.feed_page(&self.spec, 1, Some(next)).await?;
             if first.rows.is_empty() {
                 continue;
             }
@@ -614,7 +708,7 @@ impl<'a> DayWalker<'a> {
             let oldest_page = if last_page > 1 {
                 let p = self
                     .client
-                    .feed_page(self.spec, last_page, Some(next))
+                    .feed_page(&self.spec, last_page, Some(next))
                     .await?;
                 // Rows deleted since the total was read: the first page is the best known.
                 if p.rows.is_empty() { first } else { p }
@@ -636,7 +730,19 @@ impl<'a> DayWalker<'a> {
     /// The rows of `date=day`, plus those of the end of the local day that no `date=`
     /// returns, newest first is not kept: sort before use.
     pub async fn day(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
-        let mut w = self.walk(day).await?;
+        let w = walk_day(&self.client, &self.spec, day).await?;
+        self.finish(day, w, None).await
+    }
+
+    /// [`Self::day`] for a day already walked by [`walk_day`] (`w`); `next`: the walk of
+    /// the day after it, when there is one (its oldest row tells the offset after `day`).
+    /// Days must be finished in order, oldest first.
+    async fn finish(
+        &mut self,
+        day: NaiveDate,
+        mut w: Walked,
+        next: Option<&Walked>,
+    ) -> Result<Walked, GiteaError> {
         let mut rows: Vec<&ActivityRow> = w.rows.iter().collect();
         rows.sort_by_key(|r| r.created_unix());
         // The highest offset known up to this day, and the newest day it was seen on.
@@ -650,7 +756,7 @@ impl<'a> DayWalker<'a> {
         let newest = rows
             .last()
             .map(|r| (r.activity.created.date_naive(), offset_of(r)));
-        let after = match self.offset_after(day).await? {
+        let after = match self.offset_after(day, next).await? {
             Some(o) => Some(o),
             None => newest.map(|(_, o)| o),
         };
@@ -662,12 +768,12 @@ impl<'a> DayWalker<'a> {
             let hi = midnight(next, o_new) - 1;
             if lo <= hi {
                 self.client.telemetry().emit(telemetry::DstSpan {
-                    source: self.spec,
+                    source: &self.spec,
                     day,
                     from: lo,
                     to: hi,
                 });
-                let span = walk_span(self.client, self.spec, lo, hi).await?;
+                let span = walk_span(&self.client, &self.spec, lo, hi).await?;
                 let ids: HashSet<i64> = w.rows.iter().map(|r| r.activity.id).collect();
                 w.rows.extend(
                     span.rows
@@ -684,6 +790,116 @@ impl<'a> DayWalker<'a> {
             self.prev = Some((r.activity.created.date_naive(), offset_of(r)));
         }
         Ok(w)
+    }
+
+    /// Walks `days` (oldest first, each one later than the one before) ahead of their use,
+    /// in a task of its own: see [`DaysAhead`].
+    pub fn ahead(self, days: Vec<NaiveDate>) -> DaysAhead {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(self.produce(days, tx));
+        DaysAhead { rx, task }
+    }
+
+    /// The task behind [`Self::ahead`]: walks the days in order, each with
+    /// [`PAGES_AHEAD`] pages in flight, finishes each with the walk of the next one, and
+    /// hands them over one by one; ends at the first error (handed over too) or when the
+    /// receiver is gone.
+    async fn produce(
+        mut self,
+        days: Vec<NaiveDate>,
+        tx: tokio::sync::mpsc::Sender<(NaiveDate, Result<Walked, GiteaError>)>,
+    ) {
+        let mut pending: Option<(NaiveDate, Walked)> = None;
+        // The first page of each day is read while the day before is walked, so the walk of
+        // a day starts with its pages read ahead (they are known only from a first answer's
+        // total) and the budget stays busy across the change of day.
+        let mut first: Option<FeedPage> = None;
+        for (i, &day) in days.iter().enumerate() {
+            // A day is walked only once the consumer has taken the one handed over before:
+            // it holds one day, this task the pending one and the one it walks.
+            let Ok(slot) = tx.reserve().await else { return };
+            let next_day = days.get(i + 1).copied();
+            let (client, spec) = (&self.client, &self.spec);
+            let both = async {
+                let next_first = async {
+                    match next_day {
+                        Some(d) => client.feed_page(spec, 1, Some(d)).await.map(Some),
+                        None => Ok(None),
+                    }
+                };
+                tokio::join!(walk_day_from(client, spec, day, first.take()), next_first)
+            };
+            let (walked, next_first) = tokio::select! {
+                // The consumer stopped (an unproven day, an error, shutdown): stop reading.
+                _ = tx.closed() => return,
+                w = both => w,
+            };
+            // A failed early read is read again by the walk of its day.
+            first = next_first.ok().flatten();
+            let (next, failed) = match walked {
+                Ok(w) => (Some((day, w)), None),
+                Err(e) => (None, Some(e)),
+            };
+            let slot = match pending.take() {
+                Some((d, w)) => {
+                    // The walk of the day right after `d` tells the offset after it.
+                    let hint = next
+                        .as_ref()
+                        .filter(|(n, _)| d.succ_opt() == Some(*n))
+                        .map(|(_, w)| w);
+                    let done = self.finish(d, w, hint).await;
+                    let ok = done.is_ok();
+                    slot.send((d, done));
+                    if !ok {
+                        return;
+                    }
+                    None
+                }
+                None => Some(slot),
+            };
+            if let Some(e) = failed {
+                match slot {
+                    Some(slot) => slot.send((day, Err(e))),
+                    None => {
+                        let _ = tx.send((day, Err(e))).await;
+                    }
+                }
+                return;
+            }
+            pending = next;
+        }
+        if let Some((d, w)) = pending {
+            let done = self.finish(d, w, None).await;
+            let _ = tx.send((d, done)).await;
+        }
+    }
+}
+
+/// Days walked ahead of the one being published, in order.
+///
+/// A catch-up or backfill reads the next day while the current one is published and
+/// acknowledged and its cursor (or ledger) written: the walk runs in a task of its own,
+/// which finishes a day only once the day after it is walked (for the offset after it),
+/// and walks a day only once the consumer has taken the one handed over before. So at
+/// most two days are in memory beside the one being published (one finished and waiting
+/// or handed over, one being walked, and the first page of the next), however long the
+/// gap. Walks only read: dropping this (an unproven day, an error, shutdown) stops the task
+/// and loses nothing.
+pub struct DaysAhead {
+    rx: tokio::sync::mpsc::Receiver<(NaiveDate, Result<Walked, GiteaError>)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DaysAhead {
+    /// The next day, in the order given; `None` after the last one (or after an error).
+    pub async fn next(&mut self) -> Option<(NaiveDate, Result<Walked, GiteaError>)> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for DaysAhead {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -786,7 +1002,8 @@ mod tests {
     async fn a_day_walk_re_reads_only_the_pages_around_split_seconds() {
         let (g, client, spec) = gitea(3, 10).await;
         ties(&g, 200, 5, 7200);
-        let day = g.now().date_naive();
+        // The day of the newest tie (two hours ago: yesterday, early in the server's day).
+        let day = (g.now() - chrono::Duration::seconds(7200)).date_naive();
         g.clear_requests();
         let w = walk_day(&client, &spec, day).await.expect("walk");
         let today = g
@@ -798,10 +1015,13 @@ mod tests {
         assert_eq!(ids(&w.rows).len(), today);
         let pages = today.div_ceil(10);
         let requests = g.requests().len();
-        // One full pass, and re-reads of a few pages around split seconds: far fewer than
-        // the six full passes the budget allows.
+        // One full pass, and re-reads of the pages around split seconds: far fewer than the
+        // six full passes the budget allows. Here every page boundary splits a second of
+        // five rows, so a split second is proven only once the reads showed all five (each
+        // request shuffles them afresh): a full pass, a targeted one and, on most seeds, a
+        // third, whether pages are read one by one or three at once.
         assert!(
-            requests < 3 * pages,
+            requests <= 3 * pages,
             "{requests} requests for {pages} pages"
         );
         g.shutdown().await;

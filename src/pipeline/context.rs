@@ -37,6 +37,8 @@ pub struct Context {
     pub telemetry: Telemetry,
     /// Repository kinds that keep failing, skipped for a while (this run's, not the process's).
     pub failing: FailureBackoff,
+    /// When each source polls next, within the request budget.
+    pub cadence: crate::cadence::Cadence,
 }
 
 impl Context {
