@@ -43,7 +43,7 @@ impl Instance {
         std::fs::write(
             &config,
             format!(
-                "[gitea]\nurl = \"{gitea}\"\nrequests_per_second = 8\nburst = 8\ntimeout = \"3s\"\n\
+                "[gitea]\nurl = \"{gitea}\"\nrequests_per_second = 30\nburst = 30\ntimeout = \"3s\"\n\
                  [nats]\nurl = \"{nats}\"\nduplicate_window = \"1s\"\nreplicas = 3\nmax_bytes = \"256MiB\"\n\
                  [poll]\ninterval = \"300ms\"\njitter = 0.1\nstart = \"beginning\"\n\
                  [http]\nlisten = \"127.0.0.1:{port}\"\n\
