@@ -614,6 +614,12 @@ pub struct SourceConfig {
     pub repo: Option<String>,
     /// User whose own actions are polled (`only-performed-by=true`).
     pub user: Option<String>,
+    /// Every organisation and every user's repository the token can see, discovered through
+    /// the API (`/admin/orgs`, or `/user/orgs` for a token that is not an admin's, and
+    /// `/repos/search`) and listed again every `poll.repos_refresh`; this table's other
+    /// settings apply to each. Sources given on their own tables keep their own settings.
+    #[serde(default)]
+    pub all: bool,
     /// Overrides `poll.interval` for this source.
     #[serde(default, deserialize_with = "opt_duration")]
     pub interval: Option<Duration>,
@@ -862,7 +868,30 @@ impl Config {
             return Err(invalid("poll.live_pages", "must be at least 1"));
         }
         let mut seen = HashSet::new();
+        let mut discovering = false;
         for (i, s) in self.sources.iter().enumerate() {
+            if s.all {
+                if s.org.is_some() || s.repo.is_some() || s.user.is_some() {
+                    return Err(invalid(
+                        format!("source[{i}].all"),
+                        "all = true goes alone: without org, repo or user",
+                    ));
+                }
+                if discovering {
+                    return Err(invalid(
+                        format!("source[{i}].all"),
+                        "only one all = true table",
+                    ));
+                }
+                if !s.kinds.is_empty() && !s.repos {
+                    return Err(invalid(
+                        format!("source[{i}].kinds"),
+                        "kinds with all = true need repos = true (every repository of each org)",
+                    ));
+                }
+                discovering = true;
+                continue;
+            }
             let spec = s
                 .spec()
                 .map_err(|e| invalid(format!("source[{i}]"), e.to_string()))?;
@@ -903,6 +932,44 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The `all = true` table, if any.
+    pub fn discovery(&self) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.all)
+    }
+
+    /// This config with the `all = true` table replaced by one table per `found` source
+    /// (with its settings) that no table of its own names.
+    pub fn with_discovered(&self, found: &[SourceSpec]) -> Config {
+        let mut out = self.clone();
+        let Some(all) = self.discovery().cloned() else {
+            return out;
+        };
+        out.sources.retain(|s| !s.all);
+        let named: HashSet<SourceSpec> = out.sources.iter().filter_map(|s| s.spec().ok()).collect();
+        for spec in found {
+            if named.contains(spec) {
+                continue;
+            }
+            let mut t = SourceConfig {
+                all: false,
+                org: None,
+                repo: None,
+                user: None,
+                ..all.clone()
+            };
+            match spec {
+                SourceSpec::Org(o) => t.org = Some(o.clone()),
+                SourceSpec::Repo { owner, name } => {
+                    t.repo = Some(format!("{owner}/{name}"));
+                    t.repos = false;
+                }
+                SourceSpec::User(u) => t.user = Some(u.clone()),
+            }
+            out.sources.push(t);
+        }
+        out
     }
 
     /// What `run` needs beyond a valid file: at least one `[[source]]` (without one it would
@@ -1177,6 +1244,55 @@ mod tests {
             err.to_string().contains("lease"),
             "unknown key named: {err}"
         );
+    }
+
+    #[test]
+    fn all_goes_alone_once_and_expands_into_the_sources_found() {
+        let c = Config::parse(&format!(
+            "{MIN}[[source]]\nall = true\ninterval = \"5s\"\nenrich = true\n\
+             [[source]]\norg = \"acme\"\ninterval = \"1s\"\n"
+        ))
+        .unwrap();
+        assert!(c.discovery().is_some());
+        assert_eq!(
+            c.sources().len(),
+            1,
+            "until something is found, the named ones"
+        );
+        let found = [
+            SourceSpec::org("acme").unwrap(),
+            SourceSpec::org("globex").unwrap(),
+            SourceSpec::repo("alice", "dot.files").unwrap(),
+        ];
+        let e = c.with_discovered(&found);
+        assert!(e.discovery().is_none());
+        let s = e.sources();
+        assert_eq!(s.len(), 3);
+        let by = |n: &str| s.iter().find(|x| x.spec.to_string() == n).unwrap().clone();
+        assert_eq!(
+            by("org:acme").interval,
+            Duration::from_secs(1),
+            "its own table wins"
+        );
+        assert_eq!(by("org:globex").interval, Duration::from_secs(5));
+        assert!(by("repo:alice/dot.files").enrich);
+        for (extra, key) in [
+            ("[[source]]\nall = true\norg = \"acme\"\n", "source[0].all"),
+            (
+                "[[source]]\nall = true\n[[source]]\nall = true\n",
+                "source[1].all",
+            ),
+            (
+                "[[source]]\nall = true\nkinds = [\"issues\"]\n",
+                "source[0].kinds",
+            ),
+        ] {
+            let err = Config::parse(&format!("{MIN}{extra}")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+                "{extra}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! * [`pipeline`]: the one publish pipeline and what polls share: `Context`, cross-feed index, issue cache, ownership.
 //! * [`feed`]: walking a source's feed without losing or repeating rows: evidence, page walks, one feed poll.
 //! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs), beside `feed`.
+//! * [`discovery`]: `[[source]] all = true`: the orgs and repositories the token can see.
 //! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
 //! * [`ha`]: `[ha]`: leases in a KV bucket so several instances share the sources (which
 //!   instance polls which source, renewals, fencing deadlines, releases at a safe point).
@@ -47,6 +48,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod discovery;
 pub mod event;
 pub mod feed;
 pub mod gitea;

@@ -149,6 +149,19 @@ pub async fn run_with_reload(
         };
         let mut paused: HashMap<SourceSpec, Option<Deadline>> = HashMap::new();
         let mut current = cfg.clone();
+        // `all = true`: the file as read (its all table) and the sources last found.
+        let mut file_cfg = cfg.clone();
+        let mut discovered: Vec<SourceSpec> = Vec::new();
+        let mut discovery = cfg.discovery().map(|_| {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let task = tokio::spawn(discovery_loop(
+                services.ctx.clone(),
+                cfg.poll.repos_refresh,
+                tx,
+                shutdown.clone(),
+            ));
+            (rx, task)
+        });
         let mut hup = hangup_signal(config_path.is_some());
         // Tasks stopped by a reload that shutdown interrupted: drained with the others.
         let mut retired: Vec<tokio::task::JoinHandle<()>> = Vec::new();
@@ -161,7 +174,23 @@ pub async fn run_with_reload(
                 _ = hup.recv() => {
                     if let Some(path) = &config_path {
                         let mut stop = shutdown.clone();
-                        reload(path, &mut current, &mut running, &mut draining, &mut retired, &services, ha.as_ref(), &mut stop).await;
+                        let loaded = Config::load(path);
+                        if let Ok(c) = &loaded {
+                            file_cfg = c.clone();
+                        }
+                        let new = loaded.map(|c| c.with_discovered(&discovered));
+                        reload(new, &mut current, &mut running, &mut draining, &mut retired, &services, ha.as_ref(), &mut stop).await;
+                    }
+                }
+                Some(found) = next_found(&mut discovery) => {
+                    if found != discovered {
+                        let added: Vec<SourceSpec> = found.iter().filter(|s| !discovered.contains(s)).cloned().collect();
+                        let gone: Vec<SourceSpec> = discovered.iter().filter(|s| !found.contains(s)).cloned().collect();
+                        services.ctx.telemetry.emit(telemetry::SourcesDiscovered { added: &added, gone: &gone });
+                        discovered = found;
+                        let mut stop = shutdown.clone();
+                        let new = Ok(file_cfg.with_discovered(&discovered));
+                        reload(new, &mut current, &mut running, &mut draining, &mut retired, &services, ha.as_ref(), &mut stop).await;
                     }
                 }
                 Some(order) = next_order(&mut ha) => {
@@ -208,7 +237,12 @@ pub async fn run_with_reload(
         if let Some(ha) = ha {
             ha.release_all(RELEASE).await;
         }
-        for b in background.into_iter().chain(standby_probe) {
+        let discovery_task = discovery.map(|(_, task)| task);
+        for b in background
+            .into_iter()
+            .chain(standby_probe)
+            .chain(discovery_task)
+        {
             b.abort();
         }
         // Bounded: with NATS down a flush waits for a reconnect that may never come. Every
@@ -685,7 +719,7 @@ impl Hangup {
 // The run's state is handed in piece by piece, as the main loop holds it.
 #[allow(clippy::too_many_arguments)]
 async fn reload(
-    path: &std::path::Path,
+    new: Result<Config, crate::config::ConfigError>,
     current: &mut Config,
     running: &mut HashMap<SourceSpec, Running>,
     draining: &mut HashMap<SourceSpec, Running>,
@@ -695,7 +729,7 @@ async fn reload(
     shutdown: &mut Shutdown,
 ) {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-    let new = match Config::load(path) {
+    let new = match new {
         Ok(c) => c,
         Err(e) => {
             return services
@@ -1020,6 +1054,65 @@ fn with_jitter(d: Duration, jitter: f64) -> Duration {
         return d;
     }
     d.mul_f64(1.0 + rand::rng().random_range(0.0..jitter))
+}
+
+/// The next list of sources found (`all = true`); never, without it.
+async fn next_found(
+    d: &mut Option<(
+        tokio::sync::mpsc::Receiver<Vec<SourceSpec>>,
+        tokio::task::JoinHandle<()>,
+    )>,
+) -> Option<Vec<SourceSpec>> {
+    match d {
+        Some((rx, _)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How long a failed listing of what the token sees waits before it is tried again.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
+
+/// `all = true`: lists the orgs and repositories the token sees at once, then every
+/// `every`, and hands each complete list to the scheduler (which starts what is new and
+/// stops what is gone). A failed or incomplete listing changes nothing.
+async fn discovery_loop(
+    ctx: Arc<Context>,
+    every: Duration,
+    found: tokio::sync::mpsc::Sender<Vec<SourceSpec>>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        let listed = tokio::select! {
+            r = crate::discovery::discover(&ctx.client) => r,
+            _ = shutdown.wait() => break,
+        };
+        let wait = match listed {
+            Ok(Some(list)) => {
+                if found.send(list).await.is_err() {
+                    break;
+                }
+                every
+            }
+            Ok(None) => {
+                ctx.telemetry.emit(telemetry::DiscoveryFailed {
+                    error: &"a list changed while it was read, or was too long",
+                    retry_in: DISCOVERY_RETRY,
+                });
+                DISCOVERY_RETRY
+            }
+            Err(e) => {
+                ctx.telemetry.emit(telemetry::DiscoveryFailed {
+                    error: &e,
+                    retry_in: DISCOVERY_RETRY,
+                });
+                DISCOVERY_RETRY
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
 }
 
 /// How often an instance that holds no lease asks Gitea whether it answers (`[ha]`).

@@ -1422,6 +1422,41 @@ impl Happening for LeaseBucketFailed<'_> {
     }
 }
 
+/// `all = true`: the sources the token sees changed.
+pub struct SourcesDiscovered<'a> {
+    pub added: &'a [SourceSpec],
+    pub gone: &'a [SourceSpec],
+}
+
+impl Happening for SourcesDiscovered<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let names = |l: &[SourceSpec]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        if !self.added.is_empty() {
+            tracing::info!(sources = ?names(self.added), "{} source(s) found (all = true); starting them", self.added.len());
+        }
+        if !self.gone.is_empty() {
+            tracing::warn!(sources = ?names(self.gone), "{} source(s) no longer visible to the token (deleted, or access revoked); stopping them, their cursors are kept", self.gone.len());
+        }
+    }
+}
+
+/// `all = true`: listing what the token sees failed (tried again; the sources found before
+/// go on).
+pub struct DiscoveryFailed<'a> {
+    pub error: &'a dyn Display,
+    pub retry_in: Duration,
+}
+
+impl Happening for DiscoveryFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(
+            "cannot list the orgs and repositories the token sees ({}); the sources found before go on; trying again in {:?}",
+            self.error,
+            self.retry_in
+        );
+    }
+}
+
 /// `[ha]`: live instances run with another source list than this one.
 pub struct SourcesDiffer<'a> {
     pub instances: &'a [String],

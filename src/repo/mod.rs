@@ -251,7 +251,7 @@ pub(crate) struct Listed {
 /// Reads a list page by page, following `Link` (`ListPage::more`): a short page is not
 /// the end. At most `max_pages` pages; hitting the bound is logged and the list is
 /// incomplete.
-async fn list_pages(
+pub(crate) async fn list_pages(
     client: &GiteaClient,
     what: &str,
     path: &[&str],

@@ -245,6 +245,15 @@ impl FakeGitea {
     }
 
     /// Make a repository private or public (no-op for an unknown repository).
+    /// The token no longer sees this org or repository (`owner/name`) in listings
+    /// (`/admin/orgs`, `/user/orgs`, `/repos/search`; an org's repositories with it): as if
+    /// deleted or access revoked.
+    pub fn unlist(&self, name: &str) {
+        self.with_world(|w| {
+            w.unlisted.insert(name.to_string());
+        })
+    }
+
     pub fn set_private(&self, repo: &str, private: bool) {
         self.with_world(|w| w.set_private(repo, private))
     }

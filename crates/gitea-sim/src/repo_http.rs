@@ -721,6 +721,44 @@ impl World {
     }
 
     /// `GET /orgs/{org}/repos`: the org's repositories, id ascending.
+    /// `/admin/orgs`, `/user/orgs`: every org (the token's user is taken to belong to
+    /// each), in id order, without the unlisted.
+    pub(crate) fn api_orgs(&self, win: Window) -> PageOut {
+        let v: Vec<&RawValue> = self
+            .users()
+            .iter()
+            .filter(|u| u.is_org && !self.unlisted.contains(&u.login))
+            .filter_map(|u| u.org_json.as_deref())
+            .collect();
+        PageOut {
+            body: to_json(&win.of(&v)),
+            total: v.len(),
+        }
+    }
+
+    /// `/repos/search`: every repository, in id order, without the unlisted (an unlisted
+    /// owner's too), wrapped as
+    /// Gitea wraps it (`{"ok": true, "data": [...]}`).
+    pub(crate) fn api_repos_search(&self, win: Window) -> PageOut {
+        let v: Vec<&RawValue> = self
+            .repos()
+            .iter()
+            .filter(|r| {
+                let owner = r.full_name.split('/').next().unwrap_or_default();
+                !self.unlisted.contains(&r.full_name) && !self.unlisted.contains(owner)
+            })
+            .map(|r| &*r.json)
+            .collect();
+        let page = to_json(&win.of(&v));
+        let mut body = b"{\"ok\":true,\"data\":".to_vec();
+        body.extend_from_slice(&page);
+        body.push(b'}');
+        PageOut {
+            body,
+            total: v.len(),
+        }
+    }
+
     pub(crate) fn api_org_repos(&self, org_id: i64, win: Window) -> PageOut {
         let v: Vec<&RawValue> = self
             .repos()

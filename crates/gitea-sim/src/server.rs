@@ -270,6 +270,14 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                     .ok_or("user does not exist")
             })
         }
+        ["admin", "orgs"] => {
+            if !sh.opts.admin {
+                return error(sh, r, 403, "reqSiteAdmin");
+            }
+            list(sh, r, &q, |w, win| Ok(w.api_orgs(win)))
+        }
+        ["user", "orgs"] => list(sh, r, &q, |w, win| Ok(w.api_orgs(win))),
+        ["repos", "search"] => list(sh, r, &q, |w, win| Ok(w.api_repos_search(win))),
         ["orgs", org, "repos"] => list(sh, r, &q, |w, win| {
             let org = w
                 .user_by_login(org)

@@ -18,6 +18,9 @@ pub struct SimOptions {
     /// When `Some`, every `/api/v1` request must carry `Authorization: token X`
     /// (or `Bearer X`); otherwise it gets a `401` JSON error.
     pub token: Option<String>,
+    /// The token is a site admin's: `/admin/orgs` answers (otherwise 403, as Gitea's
+    /// `reqSiteAdmin`).
+    pub admin: bool,
     /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
     /// Requests outside it get `404`.
     pub path_prefix: String,
@@ -42,6 +45,7 @@ impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
             token: None,
+            admin: false,
             path_prefix: String::new(),
             max_response_items: 50,
             default_paging_num: 30,

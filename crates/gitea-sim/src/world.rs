@@ -83,6 +83,8 @@ pub struct World {
     purged_before: i64,
     pub(crate) rng: StdRng,
     pub(crate) gen_calls: u64,
+    /// Orgs and repositories (`owner/name`) the token no longer sees in listings.
+    pub(crate) unlisted: std::collections::HashSet<String>,
     pub(crate) repo_gen: HashMap<i64, RepoGen>,
     /// Issues, comments, releases, branches, statuses and runs (see `objects`).
     pub(crate) objects: Objects,
@@ -108,6 +110,7 @@ impl World {
             purged_before: i64::MIN,
             rng: StdRng::seed_from_u64(seed),
             gen_calls: 0,
+            unlisted: Default::default(),
             repo_gen: HashMap::new(),
             objects: Objects::default(),
             clock_skew: 0,
