@@ -198,6 +198,9 @@ pub struct SourcePoller {
     repos: Option<(Instant, Vec<(String, String)>)>,
     /// With `repos_sweep`: where the turn of the quiet repositories is.
     sweep_at: usize,
+    /// With `repos_sweep` and issue kinds: from when (Unix seconds) the next search for
+    /// changed issues asks (`None` before the first poll).
+    changes_since: Option<i64>,
 }
 
 impl SourcePoller {
@@ -208,6 +211,7 @@ impl SourcePoller {
             source,
             repos: None,
             sweep_at: 0,
+            changes_since: None,
         }
     }
 
@@ -233,8 +237,13 @@ impl SourcePoller {
     /// With `repos_sweep` (org sources): the repositories whose kinds this poll reads: those
     /// the feed showed active since the last poll, and the next quiet ones in turn, so that
     /// every repository is read at least once per `repos_sweep`. Without: all of them.
-    fn swept(&mut self, repos: Vec<(String, String)>) -> Vec<(String, String)> {
-        let active = self.feed.take_active();
+    fn swept(
+        &mut self,
+        repos: Vec<(String, String)>,
+        changed: std::collections::HashSet<String>,
+    ) -> Vec<(String, String)> {
+        let mut active = self.feed.take_active();
+        active.extend(changed);
         let sweep = self.source.repos_sweep;
         if sweep.is_zero() || !matches!(self.source.spec, SourceSpec::Org(_)) || repos.is_empty() {
             return repos;
@@ -255,6 +264,66 @@ impl SourcePoller {
             })
             .map(|(_, r)| r)
             .collect()
+    }
+
+    /// With `repos_sweep` (org sources polling `issues` or `comments`): the repositories
+    /// (`owner/name`, lower case) with an issue or pull request updated since the last poll
+    /// (minus the trailing window), from one `/repos/issues/search?owner=` for the whole org
+    /// instead of a request per repository: they are read at this poll, not at their turn.
+    /// Empty at the first poll, without a sweep, or when the search fails (logged; the next
+    /// search asks from the same time).
+    async fn issue_changes(&mut self) -> std::collections::HashSet<String> {
+        let mut out = std::collections::HashSet::new();
+        let SourceSpec::Org(org) = &self.source.spec else {
+            return out;
+        };
+        let wanted = self.source.kinds.iter().any(|k| {
+            matches!(
+                k,
+                crate::config::RepoKind::Issues | crate::config::RepoKind::Comments
+            )
+        });
+        if self.source.repos_sweep.is_zero() || !wanted {
+            return out;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let Some(since) = self.changes_since else {
+            self.changes_since = Some(now - self.ctx.lookback);
+            return out;
+        };
+        let since_text = chrono::DateTime::from_timestamp(since, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        let query = [
+            ("owner", org.clone()),
+            ("state", "all".to_string()),
+            ("since", since_text),
+        ];
+        match repo::list_pages(
+            &self.ctx.client,
+            "changed issues",
+            &["repos", "issues", "search"],
+            &query,
+            None,
+            20,
+        )
+        .await
+        {
+            Ok(listed) => {
+                for i in &listed.items {
+                    if let Some(full) = i["repository"]["full_name"].as_str() {
+                        out.insert(full.to_lowercase());
+                    }
+                }
+                self.changes_since = Some(now - self.ctx.lookback);
+            }
+            Err(e) => self.ctx.telemetry.emit(telemetry::IssueSearchFailed {
+                org,
+                reason: e.reason(),
+                error: &e,
+            }),
+        }
+        out
     }
 
     /// The repository endpoints (`kinds`) of this source's repository or org repositories.
@@ -286,7 +355,8 @@ impl SourcePoller {
             }
             SourceSpec::User(_) => Vec::new(),
         };
-        let repos = self.swept(repos);
+        let changed = self.issue_changes().await;
+        let repos = self.swept(repos, changed);
         let mut published = 0;
         for (owner, name) in repos {
             if shutdown.is_fired() {

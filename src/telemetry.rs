@@ -1422,6 +1422,26 @@ impl Happening for LeaseBucketFailed<'_> {
     }
 }
 
+/// `repos_sweep`: the search for an org's changed issues failed (its quiet repositories
+/// wait for their turn in the sweep; the next search asks from the same time).
+pub struct IssueSearchFailed<'a> {
+    pub org: &'a str,
+    pub reason: &'static str,
+    pub error: &'a dyn Display,
+}
+
+impl Happening for IssueSearchFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(
+            org = self.org,
+            reason = self.reason,
+            "cannot search the changed issues of {} ({}); its quiet repositories wait for their turn",
+            self.org,
+            self.error
+        );
+    }
+}
+
 /// `all = true`: the sources the token sees changed.
 pub struct SourcesDiscovered<'a> {
     pub added: &'a [SourceSpec],

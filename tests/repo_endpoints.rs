@@ -901,3 +901,57 @@ async fn with_repos_sweep_an_org_reads_the_kinds_of_active_repositories_every_po
         "the quiet repository's change still comes, with its sweep"
     );
 }
+
+#[tokio::test]
+async fn with_repos_sweep_one_issue_search_for_the_org_brings_a_quiet_repositorys_change_before_its_turn()
+ {
+    let (nats, g) = setup().await;
+    for i in 0..29 {
+        g.add_repo("acme", &format!("quiet{i:02}"));
+    }
+    let last = "acme/quiet28";
+    let index = g.create_issue(last, "alice", "Slow", false);
+    // Thirty repositories, one a poll (every second): the last one's turn is ~30 s away.
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"\nrepos_sweep = \"1h\"",
+        "[[source]]\norg = \"acme\"\ninterval = \"1s\"\nrepos = true\nkinds = [\"issues\"]\n",
+    );
+    let run = run(cfg);
+    let searches = || {
+        g.requests()
+            .iter()
+            .filter(|r| r.path == "/api/v1/repos/issues/search" && r.query.contains("owner=acme"))
+            .count()
+    };
+    let issues_of = |repo: &str| {
+        g.requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("/repos/{repo}/issues")))
+            .count()
+    };
+    // The first poll sets where the searches start (and reads the first quiet repository).
+    wait_for(30, "the org's first poll", || async {
+        issues_of("acme/quiet00") > 0 || issues_of("acme/widgets") > 0
+    })
+    .await;
+    let read_before = issues_of(last);
+    let changed = std::time::Instant::now();
+    // A label is no feed row: only the search can tell which repository changed.
+    g.label_issue(last, index, "bob", "bug", true);
+    wait_type(&nats, "io.gitea.issue.labeled", 1).await;
+    let took = changed.elapsed();
+    run.stop().await;
+    assert!(searches() >= 1, "the org's changes found by its search");
+    assert!(
+        issues_of(last) > read_before,
+        "the changed repository read before its turn"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the change came after {took:?}, not at its turn in the sweep (~30 s)"
+    );
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    assert_no_repeats(&msgs);
+}

@@ -45,6 +45,7 @@ fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 /// What rendering an issue or timeline item needs about its repository.
+#[derive(Clone)]
 struct RepoCtx<'a> {
     rid: i64,
     name: &'a str,
@@ -321,6 +322,36 @@ impl World {
         v.sort_by_key(|i| (Reverse(i.updated), Reverse(i.id)));
         let items: Vec<IssueJson<'_>> =
             win.of(&v).iter().map(|&i| self.issue_json(&c, i)).collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
+    /// `GET /repos/issues/search`: issues and pull requests of every repository (of `owner`
+    /// only, when given) updated in `range`, newest first, each with its `repository`.
+    pub(crate) fn api_issues_search(
+        &self,
+        owner: Option<&str>,
+        range: TimeRange,
+        win: Window,
+    ) -> PageOut {
+        let mut v: Vec<(RepoCtx<'_>, &Issue)> = Vec::new();
+        for repo in self.repos() {
+            let Some(c) = self.repo_ctx(repo.id) else {
+                continue;
+            };
+            if owner.is_some_and(|o| !c.owner.eq_ignore_ascii_case(o)) {
+                continue;
+            }
+            let Some(objs) = c.objs else { continue };
+            for i in objs.issues.values().filter(|i| range.contains(i.updated)) {
+                v.push((c.clone(), i));
+            }
+        }
+        v.sort_by_key(|(_, i)| (Reverse(i.updated), Reverse(i.id)));
+        let page = win.of(&v);
+        let items: Vec<IssueJson<'_>> = page.iter().map(|(c, i)| self.issue_json(c, i)).collect();
         PageOut {
             body: to_json(&items),
             total: v.len(),

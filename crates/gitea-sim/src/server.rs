@@ -232,6 +232,9 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                 None => error(sh, r, 404, "org does not exist"),
             }
         }
+        ["repos", "issues", "search"] => list(sh, r, &q, |w, win| {
+            Ok(w.api_issues_search(query_get(&q, "owner"), time_range(&q)?, win))
+        }),
         ["repos", owner, name] => {
             let w = lock(&sh.world);
             match w.repo_by_full_name(owner, name) {
