@@ -16,9 +16,13 @@ use support::*;
 
 const STREAM: &str = "GITEA_EVENTS";
 const BUCKET_STREAM: &str = "KV_gitea_cursors";
-/// Longest an election may take (about 10 s measured here) and longest an event may be
-/// stored again after its first copy (a retry of the outage); generous for two shared cores.
+/// Longest an election may take (about 10 s measured here); generous for two shared cores.
 const RESUME_BOUND: Duration = Duration::from_secs(30);
+/// Longest an event may be stored again after its first copy (a retry of the outage). Since
+/// catch-ups read days ahead (issue 16), a catch-up's retry comes after the election and the
+/// new reading of the days that were ahead: once 30.2 s after the first copy on 2.10.26 in
+/// CI. Every such copy is still far inside the default duplicate window (2 hours).
+const STORED_AGAIN_BOUND: Duration = Duration::from_secs(60);
 /// Longest publishing may stand still once the new leader answers: a request timeout (5 s),
 /// the scheduler's backoff after a NATS-side failure (the poll interval doubled per failure,
 /// at most 2 s), and in a catch-up the reading of the next day.
@@ -122,7 +126,7 @@ async fn kill_leader(cluster: &mut Cluster, of: &'static str) -> Kill {
 
 /// Reads the whole stream until it holds `want` distinct events (deadline `secs`); then
 /// checks every event once against the truth, the content type on every message, and
-/// that every event stored twice was stored again within `RESUME_BOUND` (a retry of an
+/// that every event stored twice was stored again within `STORED_AGAIN_BOUND` (a retry of an
 /// outage, absorbed by any duplicate window longer than that: the default is 2 hours).
 /// Returns (events stored twice, largest gap between the copies).
 async fn verify(url: &str, truth: &HashMap<String, usize>, secs: u64) -> (usize, Duration) {
@@ -189,7 +193,7 @@ async fn verify(url: &str, truth: &HashMap<String, usize>, secs: u64) -> (usize,
     );
     assert_eq!(got, *truth, "nothing published that Gitea does not hold");
     assert!(
-        widest <= RESUME_BOUND,
+        widest <= STORED_AGAIN_BOUND,
         "an event was stored again {widest:?} after its first copy: not a retry of an outage"
     );
     (repeated, widest)
