@@ -59,6 +59,9 @@ pub struct Services {
     pub nats: async_nats::Client,
     /// The lease bucket, with `[ha] enabled`.
     pub leases: Option<LeaseBucket>,
+    /// This instance's name under `[ha]` (`[ha] instance`, or `HOST-PID`), worked out once:
+    /// the events' `Gitea-Sourcer-Instance` header and the coordinator's heartbeat name the same.
+    pub instance: String,
 }
 
 /// Connects to NATS (retrying with backoff until it answers or shutdown), ensures the stream
@@ -88,6 +91,7 @@ pub async fn connect(
         },
         _ = shutdown.wait() => return Ok(None),
     }
+    let instance = cfg.ha.instance_name();
     let index = Arc::new(RecentIndex::new());
     index.prune_before(
         chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
@@ -100,7 +104,7 @@ pub async fn connect(
     let ctx = Arc::new(Context {
         client,
         publisher: match cfg.ha.enabled {
-            true => Publisher::new(js).published_by(cfg.ha.instance_name()),
+            true => Publisher::new(js).published_by(instance.clone()),
             false => Publisher::new(js),
         },
         store,
@@ -123,6 +127,7 @@ pub async fn connect(
         ctx,
         nats: nats_client,
         leases,
+        instance,
     }))
 }
 

@@ -29,11 +29,11 @@ use serde::{Deserialize, Serialize};
 use crate::event::{self, Event};
 use crate::feed::walk;
 use crate::gitea::ActivityRow;
-use crate::pipeline::{Context, Pending, Pipeline, PollError, Target};
+use crate::pipeline::{Context, Pending, Pipeline, PollError, Target, feed_candidates};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Identity, SeenSet};
+use crate::state::cursor::SeenSet;
 use crate::telemetry;
 
 /// What one day's ledger holds.
@@ -230,24 +230,13 @@ async fn publish_day(
 ) -> Result<crate::pipeline::Outcome, PollError> {
     // The server's local day: rows `date=` returns from the next day (a 23-hour day) are
     // that day's.
-    let mut rows: Vec<ActivityRow> = walked
+    let rows: Vec<ActivityRow> = walked
         .rows
         .into_iter()
         .filter(|r| r.activity.created.date_naive() == day)
         .filter(|r| live.is_none_or(|c| !c.owns(&r.activity.created)))
         .collect();
-    rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
-    let candidates = rows
-        .into_iter()
-        .map(|row| Pending {
-            id: Identity {
-                key: event::identity_key(&row.activity),
-                t: row.created_unix(),
-                repeatable: event::is_repeatable(&row.activity),
-            },
-            item: row,
-        })
-        .collect();
+    let candidates = feed_candidates(rows);
     let mut target = LedgerTarget {
         ctx,
         spec,

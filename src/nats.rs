@@ -56,18 +56,21 @@ impl NatsError {
 pub const MIN_SERVER_MAJOR: u64 = 2;
 pub const MIN_SERVER_MINOR: u64 = 10;
 
-/// Whether a server version string (`2.15.1`, `2.11.0-RC.2`, `v2.10.26`) is supported;
-/// an unreadable one is not.
-pub fn server_version_supported(version: &str) -> bool {
+/// The major and minor number of a server version string (`2.15.1`, `2.11.0-RC.2`,
+/// `v2.10.26`); `None` when it does not start with two numbers.
+pub fn server_major_minor(version: &str) -> Option<(u64, u64)> {
     let mut parts = version
         .trim()
         .trim_start_matches('v')
         .split(['.', '-'])
         .map(|p| p.parse::<u64>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(major), Some(minor)) => (major, minor) >= (MIN_SERVER_MAJOR, MIN_SERVER_MINOR),
-        _ => false,
-    }
+    Some((parts.next().flatten()?, parts.next().flatten()?))
+}
+
+/// Whether a server version string (`2.15.1`, `2.11.0-RC.2`, `v2.10.26`) is supported;
+/// an unreadable one is not.
+pub fn server_version_supported(version: &str) -> bool {
+    server_major_minor(version).is_some_and(|v| v >= (MIN_SERVER_MAJOR, MIN_SERVER_MINOR))
 }
 
 /// Builds the connect options from `[nats]`, reading secret files now; the connection's

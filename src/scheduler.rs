@@ -85,7 +85,7 @@ pub async fn run_with_reload(
         let mut ha = services.leases.clone().map(|bucket| {
             Ha::start(
                 bucket,
-                cfg.ha.instance_name(),
+                services.instance.clone(),
                 cfg.ha.lease_ttl,
                 configured.clone(),
                 telemetry.clone(),

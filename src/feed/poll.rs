@@ -13,11 +13,13 @@ use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, GiteaError};
-use crate::pipeline::{Context, Pending, PollError, Target, hooks, stored_op_types};
+use crate::pipeline::{
+    Context, Pending, PollError, Target, feed_candidates, hooks, stored_op_types,
+};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, Identity, LeftTo, MAX_SEEN, SeenSet};
+use crate::state::cursor::{Cursor, Gap, LeftTo, MAX_SEEN, SeenSet};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -495,7 +497,7 @@ impl FeedPoller {
         let cutoff = stored.cursor.cutoff(ctx.lookback);
         // Cloned so that no lock is held across the awaits below (reload may write it).
         let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut rows: Vec<ActivityRow> = rows
+        let rows: Vec<ActivityRow> = rows
             .into_iter()
             .filter(|r| {
                 r.created_unix() >= cutoff
@@ -503,7 +505,6 @@ impl FeedPoller {
                     && owners.publishes(&self.source.spec, r)
             })
             .collect();
-        rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
         // Only an org source sweeping its repositories' kinds asks where the feed is active.
         let s = &self.source;
         if s.repos && !s.kinds.is_empty() && !s.repos_sweep.is_zero() {
@@ -514,17 +515,7 @@ impl FeedPoller {
                 }
             }
         }
-        let candidates = rows
-            .into_iter()
-            .map(|row| Pending {
-                id: Identity {
-                    key: event::identity_key(&row.activity),
-                    t: row.created_unix(),
-                    repeatable: event::is_repeatable(&row.activity),
-                },
-                item: row,
-            })
-            .collect();
+        let candidates = feed_candidates(rows);
         let mut target = FeedTarget {
             poller: self,
             stored,

@@ -106,14 +106,10 @@ pub fn lease_key(spec: &SourceSpec) -> String {
     format!("lease/{}", spec.kv_key())
 }
 
-/// Whether a server version (`2.11.0`, `v2.10.26`) has per-message TTL.
+/// Whether a server version (`2.11.0`, `v2.10.26`) has per-message TTL (2.11+); an
+/// unreadable one has not.
 pub fn has_per_key_ttl(version: &str) -> bool {
-    let mut parts = version
-        .trim()
-        .trim_start_matches('v')
-        .split(['.', '-'])
-        .map(|p| p.parse::<u64>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (2, 11)
+    crate::nats::server_major_minor(version).is_some_and(|v| v >= (2, 11))
 }
 
 impl LeaseBucket {

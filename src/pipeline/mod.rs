@@ -42,6 +42,24 @@ pub struct Pending<T> {
     pub item: T,
 }
 
+/// Feed rows as candidates, oldest first (by second, then row id), each with the identity
+/// its event's id is made of: what feed polls and backfill days hand to [`Pipeline::run`].
+pub fn feed_candidates(
+    mut rows: Vec<crate::gitea::ActivityRow>,
+) -> Vec<Pending<crate::gitea::ActivityRow>> {
+    rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
+    rows.into_iter()
+        .map(|row| Pending {
+            id: Identity {
+                key: crate::event::identity_key(&row.activity),
+                t: row.created_unix(),
+                repeatable: crate::event::is_repeatable(&row.activity),
+            },
+            item: row,
+        })
+        .collect()
+}
+
 /// Where a pipeline's results go: the state whose window de-duplicates, and how it is written.
 pub trait Target {
     type Item;
@@ -280,18 +298,23 @@ mod tests {
         (server, dir, Publisher::new(js))
     }
 
+    /// The pipeline of these tests: batches of two, through `index`.
+    fn in_twos<'a>(publisher: &'a Publisher, index: &'a RecentIndex) -> Pipeline<'a> {
+        Pipeline {
+            publisher,
+            index: Some(index),
+            batch: 2,
+            owner: owner_tag("test"),
+        }
+    }
+
     #[tokio::test]
     async fn batches_commit_in_order_and_what_the_target_or_another_source_holds_is_skipped() {
         let (_server, _dir, publisher) = publisher().await;
         let index = RecentIndex::new();
         // Another source published k3 already.
         assert!(index.reserve("k3", 103, false));
-        let p = Pipeline {
-            publisher: &publisher,
-            index: Some(&index),
-            batch: 2,
-            owner: owner_tag("test"),
-        };
+        let p = in_twos(&publisher, &index);
         let mut target = Recorder::default();
         target.seen.insert("k0", 100);
         let out = p
@@ -318,12 +341,7 @@ mod tests {
     async fn a_failed_commit_frees_the_later_batches_for_the_retry() {
         let (_server, _dir, publisher) = publisher().await;
         let index = RecentIndex::new();
-        let p = Pipeline {
-            publisher: &publisher,
-            index: Some(&index),
-            batch: 2,
-            owner: owner_tag("test"),
-        };
+        let p = in_twos(&publisher, &index);
         let mut target = Recorder {
             fail_commit: Some(1),
             ..Recorder::default()
@@ -344,12 +362,7 @@ mod tests {
     async fn a_run_told_to_stop_publishes_no_batch_and_frees_every_reservation() {
         let (_server, _dir, publisher) = publisher().await;
         let index = RecentIndex::new();
-        let p = Pipeline {
-            publisher: &publisher,
-            index: Some(&index),
-            batch: 2,
-            owner: owner_tag("test"),
-        };
+        let p = in_twos(&publisher, &index);
         let (trigger, shutdown) = crate::shutdown::channel();
         trigger.fire();
         let mut target = Recorder::default();
@@ -374,12 +387,7 @@ mod tests {
     async fn a_lease_that_runs_out_during_a_batch_stops_the_run_before_the_next_one() {
         let (_server, _dir, publisher) = publisher().await;
         let index = RecentIndex::new();
-        let p = Pipeline {
-            publisher: &publisher,
-            index: Some(&index),
-            batch: 2,
-            owner: owner_tag("test"),
-        };
+        let p = in_twos(&publisher, &index);
         // No trigger fires: only the lease's deadline passes (a paused or partitioned holder).
         let (_trigger, shutdown) = crate::shutdown::channel();
         let lease = crate::shutdown::Deadline::after(std::time::Duration::from_secs(60));

@@ -454,32 +454,8 @@ pub async fn read_stream_stored(nats_url: &str, stream: &str) -> Vec<StoredMsg> 
 /// repeated by the same actor within one second (the documented limit of telling copies from
 /// repeats).
 pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
-    let unique_kinds = [
-        "create_issue",
-        "create_pull_request",
-        "merge_pull_request",
-        "create_repo",
-    ];
-    let mut last: HashMap<(String, String, String, String, String), i64> = HashMap::new();
     let mut c = HashMap::new();
-    let mut all = g.logical_actions();
-    all.sort_by_key(|a| a.created);
-    for a in all {
-        let repeatable = a.comment_id == 0
-            && !unique_kinds.contains(&a.op_type.as_str())
-            && !(a.content.len() > 2 && a.content.contains("CompareURL"));
-        let key = (
-            a.repo.clone(),
-            a.op_type.clone(),
-            a.actor.clone(),
-            a.content.clone(),
-            a.ref_name.clone(),
-        );
-        let t = a.created.timestamp();
-        if repeatable && last.get(&key).is_some_and(|p| t - p <= 1) {
-            continue;
-        }
-        last.insert(key, t);
+    for a in g.distinct_actions() {
         *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id))
             .or_default() += 1;
     }

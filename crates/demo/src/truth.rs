@@ -80,36 +80,12 @@ struct Truth {
 }
 
 fn truth(g: &FakeGitea) -> Truth {
-    let unique = [
-        "create_issue",
-        "create_pull_request",
-        "merge_pull_request",
-        "create_repo",
-    ];
-    let mut last: HashMap<(String, String, String, String, String), i64> = HashMap::new();
     let mut t = Truth {
         counts: HashMap::new(),
         comments: HashMap::new(),
         releases: HashMap::new(),
     };
-    let mut all = g.logical_actions();
-    all.sort_by_key(|a| a.created);
-    for a in all {
-        let repeatable = a.comment_id == 0
-            && !unique.contains(&a.op_type.as_str())
-            && !a.content.contains("CompareURL");
-        let key = (
-            a.repo.clone(),
-            a.op_type.clone(),
-            a.actor.clone(),
-            a.content.clone(),
-            a.ref_name.clone(),
-        );
-        let at = a.created.timestamp();
-        if repeatable && last.get(&key).is_some_and(|p| at - p <= 1) {
-            continue;
-        }
-        last.insert(key, at);
+    for a in g.distinct_actions() {
         let id = identity(&a.repo, &a.op_type, &a.content, a.comment_id);
         if a.comment_id != 0 {
             t.comments

@@ -288,6 +288,44 @@ impl FakeGitea {
         self.with_world(|w| w.logical_actions())
     }
 
+    /// The actions a sourcer can tell apart, oldest first: [`Self::logical_actions`] without
+    /// a repeatable action that the same actor repeated in the same repository with the same
+    /// op type, content and ref within one second of the last one kept. The sourcer takes
+    /// such a repeat for a copy of the first (a documented limit: an action's id is made of
+    /// those fields and its second, so two of them are one event). Creations, merges and
+    /// comments are unique by content and always kept. Tests and the demo count the stream
+    /// against this list.
+    pub fn distinct_actions(&self) -> Vec<LogicalAction> {
+        const UNIQUE: [&str; 4] = [
+            "create_issue",
+            "create_pull_request",
+            "merge_pull_request",
+            "create_repo",
+        ];
+        let mut last: std::collections::HashMap<(String, String, String, String, String), i64> =
+            std::collections::HashMap::new();
+        let mut kept = Vec::new();
+        for a in self.logical_actions() {
+            let repeatable = a.comment_id == 0
+                && !UNIQUE.contains(&a.op_type.as_str())
+                && !a.content.contains("CompareURL");
+            let key = (
+                a.repo.clone(),
+                a.op_type.clone(),
+                a.actor.clone(),
+                a.content.clone(),
+                a.ref_name.clone(),
+            );
+            let t = a.created.timestamp();
+            if repeatable && last.get(&key).is_some_and(|p| t - p <= 1) {
+                continue;
+            }
+            last.insert(key, t);
+            kept.push(a);
+        }
+        kept
+    }
+
     /// Queue a fault; faults are matched in the order they were queued.
     pub fn inject(&self, f: Fault) {
         if f.times > 0 {
