@@ -122,6 +122,7 @@ pub async fn connect(
             f64::from(cfg.gitea.requests_per_second),
             cfg.poll.max_interval,
         ),
+        pauses: crate::pause::Pauses::new(),
     });
     Ok(Some(Services {
         ctx,

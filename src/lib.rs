@@ -20,6 +20,8 @@
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
 //! * [`state`]: cursors in the key-value bucket (compare-and-set) and the cursor design (`state::cursor`).
 //! * [`nats`]: connecting, and creating or checking the stream and bucket.
+//! * [`pause`]: pauses of sources, marks in the cursor bucket that every instance follows (a
+//!   paused source's task idles until its mark is gone, across restarts and lease moves).
 //! * [`pipeline`]: the one publish pipeline and what polls share: `Context`, cross-feed index, issue cache, ownership.
 //! * [`feed`]: walking a source's feed without losing or repeating rows: evidence, page walks, one feed poll.
 //! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs), beside `feed`.
@@ -58,6 +60,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod nats;
+pub mod pause;
 pub mod pipeline;
 pub mod publish;
 pub mod relay;

@@ -116,6 +116,12 @@ pub async fn run_with_reload(
                 shutdown.clone(),
             )),
             tokio::spawn(watchdog_loop(telemetry.clone(), shutdown.clone())),
+            tokio::spawn(crate::pause::follow(
+                services.ctx.store.clone(),
+                services.ctx.pauses.clone(),
+                telemetry.clone(),
+                shutdown.clone(),
+            )),
             tokio::spawn(ledger_prune_loop(
                 services.ctx.clone(),
                 crate::nats::jetstream(services.nats.clone()),
@@ -129,12 +135,15 @@ pub async fn run_with_reload(
         services.ctx.telemetry.emit(telemetry::Ready {
             sources: running.len(),
         });
-        // `[control]`: the NATS micro service, answered below (pause, resume, list).
+        // `[control]`: the NATS micro service, answered below (the list; a reset's stop and
+        // start). Its pauses are marks in the bucket, which `pause::follow` brings to every
+        // source's task.
         let mut control = match cfg.control.enabled {
             true => match crate::control::service::start(
                 &cfg.control,
                 services.nats.clone(),
                 services.ctx.clone(),
+                services.instance.clone(),
                 shutdown.clone(),
             )
             .await
@@ -147,7 +156,8 @@ pub async fn run_with_reload(
             },
             false => None,
         };
-        let mut paused: HashMap<SourceSpec, Option<Deadline>> = HashMap::new();
+        // Tasks stopped by the control service's reset, and the lease each ran under.
+        let mut stopped: HashMap<SourceSpec, Option<Deadline>> = HashMap::new();
         let mut current = cfg.clone();
         // `all = true`: the file as read (its all table) and the sources last found.
         let mut file_cfg = cfg.clone();
@@ -206,7 +216,7 @@ pub async fn run_with_reload(
                     carry_out(orders, &current, &mut live, &services, &shutdown).await;
                 }
                 Some(req) = next_control(&mut control) => {
-                    let answer = control_hook(req.ask, &current, &mut running, &mut paused, &services, &shutdown).await;
+                    let answer = control_hook(req.ask, &current, &mut running, &mut stopped, &services, &shutdown).await;
                     let _ = req.reply.send(answer);
                 }
             }
@@ -283,13 +293,14 @@ async fn next_control(c: &mut Option<crate::control::Control>) -> Option<crate::
 }
 
 /// Carries out a request of the control service (`[control]`, [`crate::control`]): lists the
-/// sources, pauses one (stopped as a lease's stop is: at a safe point, or aborted after
-/// [`DRAIN`]), or resumes a paused one (under the lease's deadline it was paused with).
+/// sources, stops one's task for a reset (at a safe point, or aborted after [`DRAIN`]), or
+/// starts it again (under the lease's deadline it was stopped with). Pauses are not asked
+/// here: they are marks in the bucket that every source's task follows ([`crate::pause`]).
 async fn control_hook(
     ask: crate::control::Ask,
     current: &Config,
     running: &mut HashMap<SourceSpec, Running>,
-    paused: &mut HashMap<SourceSpec, Option<Deadline>>,
+    stopped: &mut HashMap<SourceSpec, Option<Deadline>>,
     services: &Services,
     shutdown: &Shutdown,
 ) -> crate::control::Answer {
@@ -301,9 +312,12 @@ async fn control_hook(
                 .sources()
                 .into_iter()
                 .map(|s| SourceView {
-                    state: match (running.contains_key(&s.spec), paused.contains_key(&s.spec)) {
-                        (true, _) => State::Running,
-                        (false, true) => State::Paused,
+                    state: match (
+                        services.ctx.pauses.is_paused(&s.spec),
+                        running.contains_key(&s.spec),
+                    ) {
+                        (true, _) => State::Paused,
+                        (false, true) => State::Running,
                         (false, false) => State::Elsewhere,
                     },
                     source: s.spec.to_string(),
@@ -311,8 +325,8 @@ async fn control_hook(
                 })
                 .collect(),
         ),
-        Ask::Pause(spec) if configured(&spec).is_none() => Answer::Unknown,
-        Ask::Pause(spec) => {
+        Ask::Stop(spec) if configured(&spec).is_none() => Answer::Unknown,
+        Ask::Stop(spec) => {
             let Some(r) = running.remove(&spec) else {
                 return Answer::Conflict("not running here");
             };
@@ -322,18 +336,18 @@ async fn control_hook(
             if tokio::time::timeout(DRAIN, &mut task).await.is_err() {
                 task.abort();
             }
-            paused.insert(spec, r.deadline);
+            stopped.insert(spec, r.deadline);
             Answer::Done
         }
-        Ask::Resume(spec) => {
+        Ask::Start(spec) => {
             let Some(source) = configured(&spec) else {
                 return Answer::Unknown;
             };
             if running.contains_key(&spec) {
                 return Answer::Conflict("running already");
             }
-            let Some(deadline) = paused.remove(&spec) else {
-                return Answer::Conflict("not paused");
+            let Some(deadline) = stopped.remove(&spec) else {
+                return Answer::Conflict("not stopped");
             };
             let r = start_source(
                 services,
@@ -951,7 +965,11 @@ pub async fn source_loop(
     let telemetry = ctx.telemetry.clone();
     let cadence_ctx = ctx.clone();
     let name = source.spec.to_string();
+    let spec = source.spec.clone();
+    let pauses = ctx.pauses.clone();
     let mut poller = SourcePoller::new(ctx, source);
+    // Idling because of a pause mark (`pause`).
+    let mut idle = false;
     let mut failures: u32 = 0;
     let mut wait = match spread {
         true => interval
@@ -959,10 +977,32 @@ pub async fn source_loop(
             .mul_f64(rand::rng().random_range(0.0..1.0)),
         false => Duration::ZERO,
     };
-    loop {
+    'polls: loop {
+        // Paused, or the pause marks not read yet: no request until that changes.
+        while !pauses.may_poll(&spec) {
+            if pauses.is_paused(&spec) && !idle {
+                idle = true;
+                pauses.set_idle(&spec, true);
+                telemetry.emit(telemetry::SourcePaused { source: &spec });
+            }
+            tokio::select! {
+                _ = pauses.wait_change(&spec) => {}
+                _ = shutdown.wait() => break 'polls,
+            }
+        }
+        if idle {
+            idle = false;
+            pauses.set_idle(&spec, false);
+            telemetry.emit(telemetry::SourceResumed {
+                source: &spec,
+                interval,
+            });
+            wait = Duration::ZERO;
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait() => break,
+            _ = pauses.wait_paused(&spec) => continue,
         }
         if nats.connection_state() != async_nats::connection::State::Connected {
             telemetry.emit(telemetry::NatsWaiting {
@@ -975,7 +1015,19 @@ pub async fn source_loop(
         telemetry.emit(telemetry::PollStarted {
             source: poller.spec(),
         });
-        let (result, requests) = crate::cadence::count_requests(poller.poll(&mut shutdown)).await;
+        // A pause during the poll stops it at its next safe point, as a lease's end does.
+        let (result, requests) = {
+            let (pause_stop, mut poll_shutdown) = shutdown.child();
+            let poll = crate::cadence::count_requests(poller.poll(&mut poll_shutdown));
+            tokio::pin!(poll);
+            tokio::select! {
+                r = &mut poll => r,
+                _ = pauses.wait_paused(&spec) => {
+                    pause_stop.fire();
+                    poll.await
+                }
+            }
+        };
         match result {
             Ok(report) => {
                 failures = 0;
@@ -986,7 +1038,11 @@ pub async fn source_loop(
                     took: started.elapsed(),
                 });
                 if report.stopped {
-                    break;
+                    // Stopped by a pause: idle at the top; by shutdown (or the lease): end.
+                    if shutdown.is_fired() {
+                        break;
+                    }
+                    continue;
                 }
                 // The source's interval, unless the budget is short (`cadence`).
                 let plan = cadence_ctx.cadence.next_wait(
@@ -1025,6 +1081,9 @@ pub async fn source_loop(
                 }
             }
         }
+    }
+    if idle {
+        pauses.set_idle(&spec, false);
     }
     cadence_ctx.cadence.forget(&name);
 }

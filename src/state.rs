@@ -206,6 +206,85 @@ impl CursorStore {
     }
 }
 
+/// A pause of a source (`[control]` `sources-pause`), stored beside its cursor under
+/// `paused.` + its key ([`pause_key`]): every instance on the bucket leaves the source alone
+/// until the mark is deleted, across restarts, reloads and lease moves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PauseMark {
+    /// When it was paused.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Which process paused it (its `[ha]` instance name, or `HOST-PID`).
+    pub by: String,
+}
+
+/// The key of a source's pause mark: `paused.repo/acme/widgets` (a first token of its own,
+/// so that one watch of `paused.>` follows every mark and no cursor key matches it).
+pub fn pause_key(spec: &SourceSpec) -> String {
+    format!("{PAUSED}{}", spec.kv_key())
+}
+
+/// The prefix of pause marks' keys.
+const PAUSED: &str = "paused.";
+
+/// The source of a pause mark's key; `None` for any other key.
+pub fn paused_source(key: &str) -> Option<SourceSpec> {
+    SourceSpec::from_kv_key(key.strip_prefix(PAUSED)?)
+}
+
+impl CursorStore {
+    /// Stores a pause mark for `spec`; `false` when it was paused already (the mark stays).
+    pub async fn pause(&self, spec: &SourceSpec, mark: &PauseMark) -> Result<bool, StateError> {
+        match self.put(&pause_key(spec), mark, 0).await {
+            Ok(_) => Ok(true),
+            Err(StateError::Taken { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the pause mark of `spec`; `false` when it was not paused.
+    pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StateError> {
+        if self.get::<PauseMark>(&pause_key(spec)).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv
+            .purge(pause_key(spec))
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?;
+        Ok(true)
+    }
+
+    /// Every stored pause mark, ordered by source.
+    pub async fn pauses(&self) -> Result<Vec<(SourceSpec, PauseMark)>, StateError> {
+        let keys: Vec<String> = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(spec) = paused_source(&key) else {
+                continue;
+            };
+            if let Some((mark, _)) = self.get::<PauseMark>(&key).await? {
+                out.push((spec, mark));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// The changes of pause marks from now on (puts and deletions of `paused.>`).
+    pub async fn watch_pauses(&self) -> Result<kv::Watch, StateError> {
+        self.kv
+            .watch(format!("{PAUSED}>"))
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))
+    }
+}
+
 /// The day of a backfill ledger key (`backfill/2026-10-01`), `None` for any other key.
 pub fn ledger_day(key: &str) -> Option<chrono::NaiveDate> {
     let day = key.strip_prefix("backfill/")?;

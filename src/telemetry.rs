@@ -1516,6 +1516,52 @@ impl Happening for ControlStarted<'_> {
     }
 }
 
+/// A source's pause mark was seen: its task here idles (no requests, no publishing) until
+/// the mark is deleted. Out of health's view meanwhile: a paused source is not a stalled one.
+pub struct SourcePaused<'a> {
+    pub source: &'a SourceSpec,
+}
+
+impl Happening for SourcePaused<'_> {
+    fn emit(self, _: &Metrics, health: &Health) {
+        health.unregister(&self.source.to_string());
+        tracing::info!(
+            source = %self.source,
+            "source paused: not polled until `sources-resume` (its new actions wait in Gitea)"
+        );
+    }
+}
+
+/// A paused source's mark is gone: its task here polls again at once.
+pub struct SourceResumed<'a> {
+    pub source: &'a SourceSpec,
+    pub interval: Duration,
+}
+
+impl Happening for SourceResumed<'_> {
+    fn emit(self, _: &Metrics, health: &Health) {
+        health.register(&self.source.to_string(), self.interval);
+        tracing::info!(source = %self.source, "source resumed: polling again");
+    }
+}
+
+/// The pause marks could not be read or followed (NATS away); tried again after `retry_in`.
+/// What was known stays; sources whose marks were never read do not poll yet.
+pub struct PausesUnread<'a> {
+    pub error: &'a dyn Display,
+    pub retry_in: Duration,
+}
+
+impl Happening for PausesUnread<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(
+            "cannot follow the pause marks in the cursor bucket (trying again in {:?}): {}",
+            self.retry_in,
+            self.error
+        );
+    }
+}
+
 /// `[control]`: the micro service could not start; the sourcer runs without it.
 pub struct ControlUnavailable<'a> {
     pub error: &'a dyn Display,

@@ -1,6 +1,7 @@
 //! `[control]`: the NATS micro service, spoken to as `nats micro` does (`$SRV.PING`,
 //! `$SRV.INFO`, `$SRV.STATS`) and through its endpoints: list the sources, pause one (its new
-//! actions wait while the other source goes on), resume it (they come), reset it, start a
+//! actions wait while the other source goes on, also after a restart: the pause is stored),
+//! resume it (they come), reset it, start a
 //! backfill; bad requests answer with a micro service error code.
 
 mod support;
@@ -60,7 +61,7 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         "[control]\nenabled = true\n[[source]]\nrepo = \"acme/widgets\"\n[[source]]\nrepo = \"acme/gadgets\"",
     );
     cfg.control.subject = "ops.gitea".into();
-    let running = run(cfg);
+    let running = run(cfg.clone());
     let url = nats.url();
     wait_for(20, "both first actions published", || async {
         events_of(&url, "acme/widgets").await == 1 && events_of(&url, "acme/gadgets").await == 1
@@ -127,6 +128,10 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         (Some("paused"), None),
         "{paused}"
     );
+    assert_eq!(
+        paused["stopped_here"], true,
+        "answered once stopped: {paused}"
+    );
     let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
     assert_eq!(state(&list, "repo:acme/widgets").as_deref(), Some("paused"));
     g.push_action(NewAction::push("bob", "acme/widgets", "main", 2));
@@ -150,6 +155,21 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         1,
         "paused, yet published"
     );
+    // The pause is stored in the bucket: a restart keeps it.
+    running.stop().await;
+    let running = run(cfg.clone());
+    g.push_action(NewAction::push("bob", "acme/gadgets", "main", 3));
+    wait_for(20, "gadgets' third action, after the restart", || async {
+        events_of(&url, "acme/gadgets").await == 3
+    })
+    .await;
+    assert_eq!(
+        events_of(&url, "acme/widgets").await,
+        1,
+        "paused before the restart, yet published after it"
+    );
+    let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
+    assert_eq!(state(&list, "repo:acme/widgets").as_deref(), Some("paused"));
     // Pausing again is a conflict; an unknown source is not found; a bad body is refused.
     let (_, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
     assert_eq!(code.as_deref(), Some("409"));
@@ -224,6 +244,6 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         .as_array()
         .and_then(|a| a.iter().find(|e| e["name"] == "sources-pause"))
         .and_then(|e| e["num_requests"].as_u64());
-    assert_eq!(pauses, Some(4), "{stats}");
+    assert_eq!(pauses, Some(3), "since the restart: {stats}");
     running.stop().await;
 }

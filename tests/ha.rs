@@ -785,3 +785,147 @@ async fn a_reload_under_ha_starts_an_added_source_once_keeps_changed_ones_and_fr
         "each remaining source's action once, the removed one's not at all"
     );
 }
+
+/// A control request answered by one of the instances (they share a queue group).
+async fn control(client: &async_nats::Client, endpoint: &str, body: &str) -> serde_json::Value {
+    let answer = tokio::time::timeout(
+        Duration::from_secs(15),
+        client.request(format!("gitea_control.{endpoint}"), body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{endpoint}: no answer within 15 s"))
+    .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
+    let code = answer
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.to_string());
+    assert_eq!(code, None, "{endpoint} {body}: an error");
+    serde_json::from_slice(&answer.payload).expect("a JSON answer")
+}
+
+/// The events of `org`'s repositories in the stream.
+async fn events_of_org(url: &str, org: &str) -> usize {
+    if stream_count(url, STREAM).await == 0 {
+        return 0;
+    }
+    let prefix = format!("{org}/");
+    read_stream(url, STREAM)
+        .await
+        .iter()
+        .filter(|m| m.repo().starts_with(&prefix))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_holds_on_every_instance_and_across_the_holders_death() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let g = gitea().await;
+    for org in ["acme", "beta"] {
+        g.add_org(org);
+        g.add_repo(org, "widgets");
+    }
+    g.push_action(gitea_sim::NewAction::push(
+        "alice",
+        "acme/widgets",
+        "main",
+        1,
+    ));
+    g.push_action(gitea_sim::NewAction::push(
+        "alice",
+        "beta/widgets",
+        "main",
+        1,
+    ));
+    let sources = "[control]\nenabled = true\n\
+                   [[source]]\norg = \"acme\"\n[[source]]\norg = \"beta\"\n";
+    let mut inst: Vec<Instance> = ["a", "b"]
+        .iter()
+        .map(|n| Instance::new(dir.path(), n, &g.url(), &nats.url(), sources))
+        .collect();
+    for i in &inst {
+        let text = std::fs::read_to_string(&i.config).expect("config");
+        std::fs::write(&i.config, text.replace("replicas = 3", "replicas = 1")).expect("write");
+    }
+    for i in &mut inst {
+        i.spawn();
+    }
+    let url = nats.url();
+    wait_balanced(&url, 2, &["a", "b"], "one source each").await;
+    wait_for(30, "both first actions", || async {
+        events_of_org(&url, "acme").await == 1 && events_of_org(&url, "beta").await == 1
+    })
+    .await;
+    let client = nats.client().await;
+
+    // Paused through whichever instance answers; the holder stops.
+    let paused = control(&client, "sources.pause", "org:acme").await;
+    assert_eq!(paused["state"], "paused", "{paused}");
+    g.push_action(gitea_sim::NewAction::push("bob", "acme/widgets", "main", 2));
+    // Every instance lists it paused (the mark is in the bucket, not in one process).
+    for _ in 0..4 {
+        let list = control(&client, "sources.list", "").await;
+        let state = list["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["source"] == "org:acme"))
+            .map(|s| s["state"].clone());
+        assert_eq!(state, Some(serde_json::json!("paused")), "{list}");
+    }
+
+    // The holder of acme dies; the other instance takes its lease and leaves it alone.
+    let holder = holders(&url)
+        .await
+        .get("org:acme")
+        .cloned()
+        .expect("a holder");
+    let k = inst
+        .iter()
+        .position(|i| i.name == holder)
+        .expect("a known holder");
+    inst[k].kill().await;
+    let other = inst[1 - k].name.clone();
+    wait_for(30, "the other instance holds both leases", || {
+        let url = url.clone();
+        let other = other.clone();
+        async move {
+            let h = holders(&url).await;
+            h.len() == 2 && h.values().all(|w| *w == other)
+        }
+    })
+    .await;
+    let taken_at = Instant::now();
+    // Beta's new action comes after acme's: once beta's is in, the new holder has polled
+    // since it took both leases (a source taken over polls at once), and would have
+    // published acme's second action had the pause not held.
+    g.push_action(gitea_sim::NewAction::push("bob", "beta/widgets", "main", 2));
+    wait_for(30, "beta's second action, from the new holder", || async {
+        events_of_org(&url, "beta").await == 2
+    })
+    .await;
+    assert_eq!(
+        events_of_org(&url, "acme").await,
+        1,
+        "acme is paused, yet its second action was published"
+    );
+    let acme_polls = feed_requests(&g)
+        .get("org:acme")
+        .map_or(0, |t| t.iter().filter(|t| **t > taken_at).count());
+    assert_eq!(
+        acme_polls, 0,
+        "a paused source is not polled by its new holder"
+    );
+
+    // Resumed: the waiting action comes, once.
+    let resumed = control(&client, "sources.resume", "org:acme").await;
+    assert_eq!(resumed["state"], "running", "{resumed}");
+    wait_for(30, "acme's second action after the resume", || async {
+        events_of_org(&url, "acme").await == 2
+    })
+    .await;
+    let msgs = read_stream(&url, STREAM).await;
+    assert_no_repeats(&msgs);
+    for i in &mut inst {
+        i.kill().await;
+    }
+}

@@ -5,8 +5,8 @@
 //! | endpoint | subject | body | answer |
 //! | --- | --- | --- | --- |
 //! | `sources-list` | `{subject}.sources.list` | none | every configured source: its state here (`running`, `paused`, `elsewhere`), interval and cursor |
-//! | `sources-pause` | `{subject}.sources.pause` | a source spec (`repo:acme/widgets`) | stops polling it at a safe point (cursor written) until resumed |
-//! | `sources-resume` | `{subject}.sources.resume` | a source spec | polls a paused source again |
+//! | `sources-pause` | `{subject}.sources.pause` | a source spec (`repo:acme/widgets`) | stores its pause mark: every instance stops polling it at a safe point (cursor written) until resumed, across restarts, reloads and lease moves |
+//! | `sources-resume` | `{subject}.sources.resume` | a source spec | deletes the mark: it is polled again at once |
 //! | `sources-reset` | `{subject}.sources.reset` | a source spec | stops it, deletes its cursor (it starts again as `start` says), starts it again |
 //! | `backfill` | `{subject}.backfill` | `{"since": "YYYY-MM-DD", "until": ..., "sources": [...]}` | starts a backfill of that range in this process |
 //!
@@ -29,10 +29,11 @@ use crate::source::SourceSpec;
 pub enum Ask {
     /// Every configured source and its state here.
     List,
-    /// Stop polling the source at a safe point and keep it stopped.
-    Pause(SourceSpec),
-    /// Poll a paused source again.
-    Resume(SourceSpec),
+    /// Stop the source's task here at a safe point, until [`Ask::Start`] (a reset's stop:
+    /// not stored; a pause is a mark in the bucket, see [`crate::pause`]).
+    Stop(SourceSpec),
+    /// Start a task stopped by [`Ask::Stop`] again (under the lease it had, under `[ha]`).
+    Start(SourceSpec),
 }
 
 /// A configured source's state in this process.
@@ -41,7 +42,7 @@ pub enum Ask {
 pub enum State {
     /// Polled here.
     Running,
-    /// Paused through the control service.
+    /// Paused through the control service (a mark in the bucket: paused on every instance).
     Paused,
     /// Not polled here: another instance holds its lease (`[ha]`), or it is not started yet.
     Elsewhere,

@@ -13,11 +13,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::{Answer, Ask, Control, Request};
+use super::{Answer, Ask, Control, Request, State};
 use crate::config::ControlConfig;
 use crate::pipeline::Context;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
+use crate::state::PauseMark;
 use crate::telemetry;
 
 /// The service's name, as `nats micro ls` shows it.
@@ -41,6 +42,7 @@ pub async fn start(
     cfg: &ControlConfig,
     nats: async_nats::Client,
     ctx: Arc<Context>,
+    instance: String,
     mut shutdown: Shutdown,
 ) -> Result<Control, async_nats::Error> {
     let svc = nats
@@ -75,7 +77,7 @@ pub async fn start(
             let body = String::from_utf8_lossy(&req.message.payload)
                 .trim()
                 .to_string();
-            let answer = handle(endpoint, &body, &tx, &ctx, &shutdown).await;
+            let answer = handle(endpoint, &body, &tx, &ctx, &instance, &shutdown).await;
             let outcome = match &answer {
                 Ok(_) => "ok".to_string(),
                 Err((code, why)) => format!("{code} {why}"),
@@ -117,6 +119,24 @@ async fn asked(tx: &mpsc::Sender<Request>, a: Ask) -> Result<Answer, Failure> {
         .ok_or((503, "the sourcer is stopping".to_string()))
 }
 
+/// How long a pause's answer waits for the source's task here to reach a safe point (a
+/// batch's end; the mark is stored already, so a slower task still stops, after the
+/// answer). Shorter than the requesters' usual timeouts (`nats request`: 5 s).
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The state of `spec` as the scheduler lists it; 404 when it is not a configured source.
+async fn configured_state(tx: &mpsc::Sender<Request>, spec: &SourceSpec) -> Result<State, Failure> {
+    let Answer::Sources(sources) = asked(tx, Ask::List).await? else {
+        return Err((500, "unexpected answer".into()));
+    };
+    let name = spec.to_string();
+    sources
+        .iter()
+        .find(|s| s.source == name)
+        .map(|s| s.state)
+        .ok_or((404, format!("{spec} is not a configured source")))
+}
+
 fn done(answer: Answer, spec: &SourceSpec) -> Result<(), Failure> {
     match answer {
         Answer::Done => Ok(()),
@@ -144,6 +164,7 @@ async fn handle(
     body: &str,
     tx: &mpsc::Sender<Request>,
     ctx: &Arc<Context>,
+    instance: &str,
     shutdown: &Shutdown,
 ) -> Result<Value, Failure> {
     match endpoint {
@@ -182,25 +203,53 @@ async fn handle(
         }
         "sources-pause" => {
             let spec = spec(body)?;
-            done(asked(tx, Ask::Pause(spec.clone())).await?, &spec)?;
-            Ok(json!({"source": spec.to_string(), "state": "paused"}))
+            let here = configured_state(tx, &spec).await? == State::Running;
+            let mark = PauseMark {
+                at: chrono::Utc::now(),
+                by: instance.to_string(),
+            };
+            let stored = ctx
+                .store
+                .pause(&spec, &mark)
+                .await
+                .map_err(|e| (500, format!("{spec}: storing the pause: {e}")))?;
+            if !stored {
+                return Err((409, format!("{spec}: paused already")));
+            }
+            // Known here at once (the watch brings it too); a task polling here stops at its
+            // next safe point, and the answer waits for that.
+            ctx.pauses.set(&spec, true);
+            let stopped_here = here && ctx.pauses.wait_idle_here(&spec, STOP_WAIT).await;
+            Ok(json!({
+                "source": spec.to_string(),
+                "state": "paused",
+                "stopped_here": stopped_here,
+            }))
         }
         "sources-resume" => {
             let spec = spec(body)?;
-            done(asked(tx, Ask::Resume(spec.clone())).await?, &spec)?;
+            configured_state(tx, &spec).await?;
+            let deleted = ctx
+                .store
+                .resume(&spec)
+                .await
+                .map_err(|e| (500, format!("{spec}: deleting the pause: {e}")))?;
+            if !deleted {
+                return Err((409, format!("{spec}: not paused")));
+            }
+            ctx.pauses.set(&spec, false);
             Ok(json!({"source": spec.to_string(), "state": "running"}))
         }
         "sources-reset" => {
             let spec = spec(body)?;
-            // Stopped first, so that no poll writes the cursor back after its deletion.
-            let was_running = match asked(tx, Ask::Pause(spec.clone())).await? {
+            let was_running = match asked(tx, Ask::Stop(spec.clone())).await? {
                 Answer::Done => true,
                 Answer::Conflict(_) => false,
                 other => return done(other, &spec).map(|()| Value::Null),
             };
             let deleted = ctx.store.reset(&spec).await;
             if was_running {
-                done(asked(tx, Ask::Resume(spec.clone())).await?, &spec)?;
+                done(asked(tx, Ask::Start(spec.clone())).await?, &spec)?;
             }
             let deleted =
                 deleted.map_err(|e| (500, format!("{spec}: deleting the cursor: {e}")))?;

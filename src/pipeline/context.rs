@@ -39,6 +39,8 @@ pub struct Context {
     pub failing: FailureBackoff,
     /// When each source polls next, within the request budget.
     pub cadence: crate::cadence::Cadence,
+    /// Which sources are paused (marks in the bucket, followed by the scheduler).
+    pub pauses: crate::pause::Pauses,
 }
 
 impl Context {

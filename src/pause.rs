@@ -1,0 +1,221 @@
+//! Pauses of sources, kept in the cursor bucket and followed by every instance on it.
+//!
+//! `[control]`'s `sources-pause` stores a [`PauseMark`] under `paused.` + the source's key;
+//! `sources-resume` deletes it. One watch per process ([`follow`]) keeps [`Pauses`] up to
+//! date, and each source's task looks there: a paused source's task idles (no requests, no
+//! publishing) until its mark is gone, and a pause that comes during a poll stops that poll
+//! at its next safe point (before a batch, with the cursor written). Because the mark is in
+//! the bucket, not in a process, a pause holds across restarts, reloads and, under `[ha]`,
+//! across a lease moving to another instance; a source's lease stays where it is while it
+//! is paused.
+//!
+//! Until the marks have been read once, no source polls ([`Pauses::wait_running`]): a paused
+//! source must not poll because its process has just started.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::shutdown::Shutdown;
+use crate::source::SourceSpec;
+use crate::state::{CursorStore, paused_source};
+use crate::telemetry::{self, Telemetry};
+
+/// What this process knows of the pause marks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Known {
+    /// The marks have been read once.
+    loaded: bool,
+    paused: HashSet<SourceSpec>,
+    /// Sources whose task here idles because of its mark.
+    idle: HashSet<SourceSpec>,
+}
+
+/// The pause marks as this process knows them; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Pauses {
+    known: Arc<watch::Sender<Known>>,
+}
+
+impl Default for Pauses {
+    fn default() -> Self {
+        Pauses::new()
+    }
+}
+
+impl Pauses {
+    /// Nothing known yet: sources wait for [`follow`]'s first reading.
+    pub fn new() -> Pauses {
+        Pauses {
+            known: Arc::new(watch::Sender::new(Known::default())),
+        }
+    }
+
+    /// No source paused, and none will be (commands that run no [`follow`]).
+    pub fn none() -> Pauses {
+        let p = Pauses::new();
+        p.known.send_modify(|k| k.loaded = true);
+        p
+    }
+
+    /// Whether `spec` is paused (as far as known).
+    pub fn is_paused(&self, spec: &SourceSpec) -> bool {
+        self.known.borrow().paused.contains(spec)
+    }
+
+    /// Whether `spec`'s task in this process idles because of its pause.
+    pub fn is_idle_here(&self, spec: &SourceSpec) -> bool {
+        self.known.borrow().idle.contains(spec)
+    }
+
+    /// Whether `spec` may poll now: the marks have been read and it is not paused.
+    pub fn may_poll(&self, spec: &SourceSpec) -> bool {
+        let k = self.known.borrow();
+        k.loaded && !k.paused.contains(spec)
+    }
+
+    /// Waits until what [`Pauses::may_poll`] or [`Pauses::is_paused`] says of `spec` changes.
+    pub async fn wait_change(&self, spec: &SourceSpec) {
+        let mut rx = self.known.subscribe();
+        let now = (self.may_poll(spec), self.is_paused(spec));
+        let _ = rx
+            .wait_for(|k| {
+                (
+                    k.loaded && !k.paused.contains(spec),
+                    k.paused.contains(spec),
+                ) != now
+            })
+            .await;
+    }
+
+    /// Waits until the marks have been read and `spec` is not paused.
+    pub async fn wait_running(&self, spec: &SourceSpec) {
+        let mut rx = self.known.subscribe();
+        // The sender lives as long as `self`: `wait_for` cannot fail while we hold it.
+        let _ = rx.wait_for(|k| k.loaded && !k.paused.contains(spec)).await;
+    }
+
+    /// Waits until `spec` is paused.
+    pub async fn wait_paused(&self, spec: &SourceSpec) {
+        let mut rx = self.known.subscribe();
+        let _ = rx.wait_for(|k| k.paused.contains(spec)).await;
+    }
+
+    /// Waits until `spec`'s task here idles (after [`Pauses::wait_paused`] it stops at its
+    /// next safe point), or `within` has passed; whether it does.
+    pub async fn wait_idle_here(&self, spec: &SourceSpec, within: Duration) -> bool {
+        let mut rx = self.known.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|k| k.idle.contains(spec)))
+            .await
+            .is_ok()
+    }
+
+    /// A source's task says it idles (`true`) or polls again (`false`).
+    pub fn set_idle(&self, spec: &SourceSpec, idle: bool) {
+        self.known.send_if_modified(|k| match idle {
+            true => k.idle.insert(spec.clone()),
+            false => k.idle.remove(spec),
+        });
+    }
+
+    /// Marks `spec` paused or not at once (a pause or resume asked in this process; the
+    /// watch brings the same a moment later).
+    pub fn set(&self, spec: &SourceSpec, paused: bool) {
+        self.known.send_if_modified(|k| match paused {
+            true => k.paused.insert(spec.clone()),
+            false => k.paused.remove(spec),
+        });
+    }
+
+    fn replace(&self, paused: HashSet<SourceSpec>) {
+        self.known.send_if_modified(|k| {
+            let changed = !k.loaded || k.paused != paused;
+            k.loaded = true;
+            k.paused = paused;
+            changed
+        });
+    }
+}
+
+/// Follows the pause marks of `store` into `pauses` until shutdown: a watch from now on,
+/// then one reading of every mark (so that nothing put between the two is missed), then the
+/// watch's changes. When the watch or the reading fails (NATS away), it starts over after a
+/// pause, keeping what it knew; sources whose marks were never read wait.
+pub async fn follow(
+    store: CursorStore,
+    pauses: Pauses,
+    telemetry: Telemetry,
+    mut shutdown: Shutdown,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let error = tokio::select! {
+            e = follow_once(&store, &pauses) => e,
+            _ = shutdown.wait() => return,
+        };
+        failures = failures.saturating_add(1);
+        let retry_in = Duration::from_millis(250 * 2u64.pow(failures.min(5)));
+        telemetry.emit(telemetry::PausesUnread {
+            error: &error,
+            retry_in,
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(retry_in) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// One watch, until it fails (the error).
+async fn follow_once(store: &CursorStore, pauses: &Pauses) -> String {
+    let mut watch = match store.watch_pauses().await {
+        Ok(w) => w,
+        Err(e) => return e.to_string(),
+    };
+    match store.pauses().await {
+        Ok(marks) => pauses.replace(marks.into_iter().map(|(spec, _)| spec).collect()),
+        Err(e) => return e.to_string(),
+    }
+    while let Some(entry) = watch.next().await {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => return e.to_string(),
+        };
+        let Some(spec) = paused_source(&entry.key) else {
+            continue;
+        };
+        let paused = entry.operation == async_nats::jetstream::kv::Operation::Put;
+        pauses.set(&spec, paused);
+    }
+    "the watch of the pause marks ended".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_source_waits_for_the_first_reading_and_while_paused() {
+        let p = Pauses::new();
+        let spec = SourceSpec::org("acme").expect("spec");
+        let waiting = |p: &Pauses| {
+            let p = p.clone();
+            let spec = spec.clone();
+            async move {
+                tokio::time::timeout(Duration::from_millis(50), p.wait_running(&spec))
+                    .await
+                    .is_err()
+            }
+        };
+        assert!(waiting(&p).await, "nothing read yet: it waits");
+        p.replace([spec.clone()].into_iter().collect());
+        assert!(waiting(&p).await, "paused: it waits");
+        assert!(p.is_paused(&spec));
+        p.set(&spec, false);
+        assert!(!waiting(&p).await, "resumed: it goes on");
+        assert!(!waiting(&Pauses::none()).await);
+    }
+}
