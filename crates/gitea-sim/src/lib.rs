@@ -548,7 +548,9 @@ impl FakeGitea {
     /// Live random activity at roughly `per_second` actions per second on the
     /// existing repositories (a default org `acme` with `widgets` and `dot.files`
     /// and users `alice` and `bob` when there are none), some with a copy delay of
-    /// one second, with occasional same-second bursts. Runs until the handle is
+    /// one second, with occasional same-second bursts. It makes no action identical to one
+    /// of the last three seconds (same repository, op, actor, ref and content: a repeat the
+    /// sourcer documents it cannot tell from a copy). Runs until the handle is
     /// aborted or the server shut down; a rate that is not positive does nothing.
     pub fn spawn_activity(&self, per_second: f64) -> JoinHandle<()> {
         let shared = self.shared.clone();
@@ -599,7 +601,7 @@ impl FakeGitea {
                     for _ in 0..burst {
                         let r = repos[rng.random_range(0..repos.len())];
                         let a = users[rng.random_range(0..users.len())];
-                        generate::random_action(&mut w, &mut rng, r, a, now, 600);
+                        generate::random_action(&mut w, &mut rng, r, a, now, 600, true);
                     }
                     done += burst;
                 }

@@ -518,6 +518,27 @@ impl World {
         })
     }
 
+    /// Whether an action like `s` (same repository, op, actor, ref and text content) was
+    /// created within `within` seconds of it, among the newest rows. Two such actions are
+    /// the documented limit of telling a repeat from a copy (an org's copy may be a second
+    /// late, so up to two seconds apart); random live activity makes none.
+    pub(crate) fn near_repeat(&self, s: &ActionSpec, within: i64) -> bool {
+        let Content::Text(text) = &s.content else {
+            return false;
+        };
+        let from = (self.next_row_id - 256).max(0);
+        (from..self.next_row_id).any(|id| {
+            self.actions.get(&id).is_some_and(|a| {
+                a.op == s.op
+                    && a.actor == s.actor
+                    && a.repo == s.repo
+                    && a.ref_name == s.ref_name
+                    && (a.created - s.created).abs() <= within
+                    && matches!(&a.content, Content::Text(t) if t == text)
+            })
+        })
+    }
+
     pub(crate) fn insert(&mut self, s: ActionSpec) -> ActionId {
         let mut receivers = vec![s.actor];
         if let Some(r) = self.repo(s.repo) {
