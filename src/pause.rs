@@ -218,4 +218,67 @@ mod tests {
         assert!(!waiting(&p).await, "resumed: it goes on");
         assert!(!waiting(&Pauses::none()).await);
     }
+
+    #[tokio::test]
+    async fn marks_are_followed_from_the_bucket_whatever_their_value() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let server = nats_harness::LocalNats::start(&dir.path().join("store"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
+        let client = async_nats::connect(server.url()).await.expect("connect");
+        let js = crate::nats::jetstream(client);
+        let kv = crate::nats::ensure_bucket(&js, &crate::config::NatsConfig::default())
+            .await
+            .expect("bucket");
+        let store = CursorStore::new(kv.clone());
+        let acme = SourceSpec::org("acme").expect("spec");
+        let widgets = SourceSpec::repo("acme", "dot.files").expect("spec");
+        // Paused before the process starts, by hand, with a value that is no mark.
+        kv.put(crate::state::pause_key(&acme), "ops".into())
+            .await
+            .expect("put");
+        let pauses = Pauses::new();
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let task = tokio::spawn(follow(
+            store.clone(),
+            pauses.clone(),
+            Telemetry::new(),
+            shutdown,
+        ));
+        let within = |p: &Pauses, spec: &SourceSpec, paused: bool| {
+            let (p, spec) = (p.clone(), spec.clone());
+            async move {
+                tokio::time::timeout(Duration::from_secs(5), async {
+                    while p.may_poll(&spec) == paused || p.is_paused(&spec) != paused {
+                        p.wait_change(&spec).await;
+                    }
+                })
+                .await
+                .is_ok()
+            }
+        };
+        assert!(within(&pauses, &acme, true).await, "read at the start");
+        assert!(within(&pauses, &widgets, false).await);
+        let mark = crate::state::PauseMark {
+            at: chrono::Utc::now(),
+            by: "test".into(),
+        };
+        assert!(store.pause(&widgets, &mark).await.expect("pause"));
+        assert!(
+            !store.pause(&widgets, &mark).await.expect("pause"),
+            "paused already"
+        );
+        assert!(within(&pauses, &widgets, true).await, "seen by the watch");
+        let listed = store.pauses().await.expect("pauses");
+        assert_eq!(
+            listed,
+            vec![(widgets.clone(), Some(mark)), (acme.clone(), None)],
+            "a hand-made value pauses too"
+        );
+        assert!(store.resume(&acme).await.expect("resume"));
+        assert!(!store.resume(&acme).await.expect("resume"), "not paused");
+        assert!(within(&pauses, &acme, false).await, "the deletion seen");
+        assert!(pauses.is_paused(&widgets));
+        task.abort();
+    }
 }

@@ -241,9 +241,14 @@ impl CursorStore {
         }
     }
 
-    /// Deletes the pause mark of `spec`; `false` when it was not paused.
+    /// Deletes the pause mark of `spec` (whatever its value); `false` when it was not paused.
     pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StateError> {
-        if self.get::<PauseMark>(&pause_key(spec)).await?.is_none() {
+        let entry = self
+            .kv
+            .entry(pause_key(spec))
+            .await
+            .map_err(|e| StateError::Kv(e.to_string()))?;
+        if !entry.is_some_and(|e| e.operation == kv::Operation::Put) {
             return Ok(false);
         }
         self.kv
@@ -253,8 +258,10 @@ impl CursorStore {
         Ok(true)
     }
 
-    /// Every stored pause mark, ordered by source.
-    pub async fn pauses(&self) -> Result<Vec<(SourceSpec, PauseMark)>, StateError> {
+    /// Every paused source and its mark, ordered by source. The key is the pause: a value
+    /// that is not a [`PauseMark`] (one put by hand, say) pauses the source all the same and
+    /// comes back as `None`.
+    pub async fn pauses(&self) -> Result<Vec<(SourceSpec, Option<PauseMark>)>, StateError> {
         let keys: Vec<String> = self
             .kv
             .keys()
@@ -268,8 +275,13 @@ impl CursorStore {
             let Some(spec) = paused_source(&key) else {
                 continue;
             };
-            if let Some((mark, _)) = self.get::<PauseMark>(&key).await? {
-                out.push((spec, mark));
+            let entry = self
+                .kv
+                .entry(&key)
+                .await
+                .map_err(|e| StateError::Kv(e.to_string()))?;
+            if let Some(e) = entry.filter(|e| e.operation == kv::Operation::Put) {
+                out.push((spec, serde_json::from_slice(&e.value).ok()));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));

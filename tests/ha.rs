@@ -873,6 +873,18 @@ async fn a_pause_holds_on_every_instance_and_across_the_holders_death() {
         assert_eq!(state, Some(serde_json::json!("paused")), "{list}");
     }
 
+    // `cursors list` shows the pause, when and by whom.
+    let (code, out, err) = sourcer(&inst[0].config, &["cursors", "list"]).await;
+    assert_eq!(code, Some(0), "cursors list: {err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("org:acme"))
+        .unwrap_or_else(|| panic!("a line for org:acme in {out}"));
+    assert!(
+        line.contains("PAUSED since 20") && (line.ends_with(" by a") || line.ends_with(" by b")),
+        "{line}"
+    );
+
     // The holder of acme dies; the other instance takes its lease and leaves it alone.
     let holder = holders(&url)
         .await

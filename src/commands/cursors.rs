@@ -43,10 +43,29 @@ pub async fn list(cfg: &Config) -> anyhow::Result<()> {
     let store = open(cfg).await?;
     let list = store.list().await?;
     let leases = leases(cfg).await?;
-    let held = |spec: &SourceSpec| match (cfg.ha.enabled, leases.get(spec)) {
-        (false, _) => String::new(),
-        (true, Some(h)) => format!("  held by {h}"),
-        (true, None) => "  not held".into(),
+    let pauses: std::collections::BTreeMap<SourceSpec, String> = store
+        .pauses()
+        .await?
+        .into_iter()
+        .map(|(spec, mark)| {
+            let note = match mark {
+                Some(m) => format!(
+                    "  PAUSED since {} by {}",
+                    m.at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    m.by
+                ),
+                None => "  PAUSED".into(),
+            };
+            (spec, note)
+        })
+        .collect();
+    let held = |spec: &SourceSpec| {
+        let lease = match (cfg.ha.enabled, leases.get(spec)) {
+            (false, _) => String::new(),
+            (true, Some(h)) => format!("  held by {h}"),
+            (true, None) => "  not held".into(),
+        };
+        format!("{lease}{}", pauses.get(spec).map_or("", String::as_str))
     };
     crate::say!(
         "{:<32} {:<27} {:>10}  {:<27} history",
