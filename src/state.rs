@@ -40,6 +40,10 @@ pub enum StateError {
     },
 }
 
+/// How long [`CursorStore::save`] tries a cursor write again that failed on the NATS side:
+/// longer than an election of the bucket's leader (10 s on the tests' loopback cluster).
+pub const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A cursor and the KV revision it was read at (0: not stored yet).
 #[derive(Debug, Clone)]
 pub struct Stored {
@@ -127,17 +131,42 @@ impl CursorStore {
 
     /// Writes `cursor` if the stored revision is still `revision` (0: must not exist yet).
     /// Returns the new revision.
+    ///
+    /// A write that fails on the NATS side (no answer: an election of the bucket's leader, a
+    /// server restarting) is tried again for up to [`SAVE_RETRY`], so that a catch-up does
+    /// not give up the days it has read ahead for one lost answer. Such a write may have been
+    /// stored all the same; when the retry then finds the revision moved on, the stored
+    /// cursor is read back: if it is this one, the write stood; anything else is a conflict.
     pub async fn save(
         &self,
         spec: &SourceSpec,
         cursor: &Cursor,
         revision: u64,
     ) -> Result<u64, StateError> {
-        match self.put(&spec.kv_key(), cursor, revision).await {
-            Err(StateError::Taken { .. }) => Err(StateError::Conflict {
-                source_spec: spec.clone(),
-            }),
-            other => other,
+        let conflict = || StateError::Conflict {
+            source_spec: spec.clone(),
+        };
+        let deadline = tokio::time::Instant::now() + SAVE_RETRY;
+        let mut delay = std::time::Duration::from_millis(100);
+        let mut uncertain = false;
+        loop {
+            match self.put(&spec.kv_key(), cursor, revision).await {
+                Ok(r) => return Ok(r),
+                Err(StateError::Taken { .. }) if uncertain => {
+                    return match self.load(spec).await? {
+                        Some(stored) if stored.cursor == *cursor => Ok(stored.revision),
+                        _ => Err(conflict()),
+                    };
+                }
+                Err(StateError::Taken { .. }) => return Err(conflict()),
+                Err(StateError::Kv(e)) if tokio::time::Instant::now() + delay < deadline => {
+                    tracing::debug!(source = %spec, "cursor write failed, trying again in {delay:?}: {e}");
+                    uncertain = true;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 

@@ -11,8 +11,10 @@
 //!    window, a backfill day's ledger),
 //! 2. reserves the rest in the process-wide cross-feed index (when the target uses it); a
 //!    candidate another source already published is remembered and not published,
-//! 3. publishes them in pipelined batches and, after every acknowledged batch, records the
-//!    batch's identities in the target and lets the target write its state (compare-and-set),
+//! 3. publishes them in pipelined batches (a batch NATS fails is tried again, with the same
+//!    ids, for up to [`PUBLISH_RETRY`]: an election) and, after every acknowledged batch,
+//!    records the batch's identities in the target and lets the target write its state
+//!    (compare-and-set),
 //! 4. stops before any batch at shutdown or when its lease may be gone (`[ha]`), and on any
 //!    failure releases the reservations of what was not acknowledged, so that the retry
 //!    publishes it.
@@ -35,6 +37,10 @@ use crate::event::Event;
 use crate::publish::{BatchOutcome, Publisher};
 use crate::shutdown::Shutdown;
 use crate::state::cursor::{Identity, SeenSet};
+
+/// How long a batch's publishing is tried again when NATS fails it (see
+/// [`Pipeline::run`]): longer than a stream leader's election.
+pub const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One candidate: its identity and what its event is built from.
 pub struct Pending<T> {
@@ -172,7 +178,7 @@ impl Pipeline<'_> {
                 out.stopped = true;
                 break;
             }
-            let outcome = match self.publisher.publish_all(&events).await {
+            let outcome = match self.publish_retrying(&events, shutdown).await {
                 Ok(o) => o,
                 Err(e) => {
                     // This batch may be stored without its ack having arrived: it stays
@@ -195,6 +201,37 @@ impl Pipeline<'_> {
             at = end;
         }
         Ok(out)
+    }
+
+    /// Publishes a batch, trying again for up to [`PUBLISH_RETRY`] when NATS fails it (no
+    /// stream leader during an election, a server restarting), with the same ids: what a
+    /// failed attempt stored anyway comes back as a duplicate. A walk's rows (and a
+    /// catch-up's days read ahead) are kept across an election this way, instead of being
+    /// read again by the next poll. It gives up at once at shutdown or when the lease may
+    /// be gone (`[ha]`).
+    async fn publish_retrying(
+        &self,
+        events: &[Event],
+        shutdown: &Shutdown,
+    ) -> Result<BatchOutcome, crate::publish::PublishError> {
+        let deadline = tokio::time::Instant::now() + PUBLISH_RETRY;
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            let e = match self.publisher.publish_all(events).await {
+                Ok(o) => return Ok(o),
+                Err(e) => e,
+            };
+            if shutdown.is_fired() || tokio::time::Instant::now() + delay >= deadline {
+                return Err(e);
+            }
+            tracing::debug!("publishing a batch failed, trying again in {delay:?}: {e}");
+            let mut stop = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.wait() => return Err(e),
+            }
+            delay = (delay * 2).min(std::time::Duration::from_secs(1));
+        }
     }
 
     fn release<I>(&self, rest: &[Pending<I>]) {
