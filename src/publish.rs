@@ -7,6 +7,7 @@
 use async_nats::jetstream::{self, message::PublishMessage};
 
 use crate::event::Event;
+use crate::shutdown::Shutdown;
 
 /// The header the CloudEvents NATS protocol binding gives a structured-mode message.
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -54,8 +55,15 @@ impl Publisher {
         self
     }
 
-    /// Publishes `events` in order, pipelined, and waits for every ack.
-    pub async fn publish_all(&self, events: &[Event]) -> Result<BatchOutcome, PublishError> {
+    /// Publishes `events` in order, pipelined, and waits for every ack. Before each message
+    /// it looks at `fence`'s lease ([`Shutdown::lease_passed`]): once the lease may be gone
+    /// it sends nothing more and fails (what it sent may be stored; the next holder sends it
+    /// again with the same ids).
+    pub async fn publish_all(
+        &self,
+        events: &[Event],
+        fence: &Shutdown,
+    ) -> Result<BatchOutcome, PublishError> {
         let total = events.len();
         let fail = |acked, e: &dyn std::fmt::Display| PublishError {
             acked,
@@ -64,6 +72,15 @@ impl Publisher {
         };
         let mut pending = Vec::with_capacity(total);
         for e in events {
+            if fence.lease_passed() {
+                return Err(fail(
+                    0,
+                    &format_args!(
+                        "the lease may be gone: stopped after sending {} of the batch",
+                        pending.len()
+                    ),
+                ));
+            }
             let mut msg = PublishMessage::build().payload(e.payload.clone());
             if e.headers.is_empty() {
                 msg = msg.header("Content-Type", STRUCTURED_CONTENT_TYPE);

@@ -147,6 +147,14 @@ impl Shutdown {
         self
     }
 
+    /// Whether the deadline (a lease's validity) has passed; the trigger is not asked. A
+    /// batch being sent checks this between its messages: a holder paused or cut off in the
+    /// middle of one sends none of the rest once it wakes, while a SIGTERM lets the batch
+    /// under way finish (its cursor is written).
+    pub fn lease_passed(&self) -> bool {
+        self.deadline.as_ref().is_some_and(Deadline::passed)
+    }
+
     /// Whether shutdown was asked for (or the deadline passed).
     pub fn is_fired(&self) -> bool {
         self.token.is_cancelled() || self.deadline.as_ref().is_some_and(Deadline::passed)

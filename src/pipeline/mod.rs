@@ -184,6 +184,12 @@ impl Pipeline<'_> {
                     // This batch may be stored without its ack having arrived: it stays
                     // reserved for this source's retry; the later ones were never sent.
                     self.release(&fresh[end..]);
+                    if shutdown.lease_passed() {
+                        // Fenced out mid-batch: the next holder publishes it (same ids).
+                        self.release(batch);
+                        out.stopped = true;
+                        break;
+                    }
                     return Err(e.into());
                 }
             };
@@ -217,7 +223,7 @@ impl Pipeline<'_> {
         let deadline = tokio::time::Instant::now() + PUBLISH_RETRY;
         let mut delay = std::time::Duration::from_millis(100);
         loop {
-            let e = match self.publisher.publish_all(events).await {
+            let e = match self.publisher.publish_all(events, shutdown).await {
                 Ok(o) => return Ok(o),
                 Err(e) => e,
             };
@@ -417,6 +423,45 @@ mod tests {
         assert!(
             index.reserve("k0", 100, false) && index.reserve("k5", 105, false),
             "every reservation is free again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_sent_only_while_the_lease_holds_and_a_sigterm_lets_it_finish() {
+        let (_server, _dir, publisher) = publisher().await;
+        let events: Vec<Event> = (0..3)
+            .map(|i| Event {
+                id: format!("fence-{i}"),
+                key: format!("k{i}"),
+                subject: format!("pipe.t.{i}"),
+                payload: Bytes::from("x"),
+                created: 100,
+                op_type: "test".into(),
+                headers: Vec::new(),
+            })
+            .collect();
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let lease = crate::shutdown::Deadline::after(std::time::Duration::from_secs(60));
+        let fenced = shutdown.clone().until(lease.clone());
+        lease.expire();
+        let e = publisher
+            .publish_all(&events, &fenced)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("the lease may be gone"), "{e}");
+        // Fired by a SIGTERM but holding its lease (or none): the batch goes out whole.
+        let (trigger, stopping) = crate::shutdown::channel();
+        trigger.fire();
+        let out = publisher
+            .publish_all(&events, &stopping)
+            .await
+            .expect("published");
+        assert_eq!(
+            (out.stored, out.duplicates),
+            (3, 0),
+            "nothing of the fenced call was sent"
         );
     }
 
