@@ -144,4 +144,20 @@ pub enum CursorsCommand {
         #[arg(value_parser = clap::value_parser!(SourceSpec))]
         spec: SourceSpec,
     },
+    /// Pause a source on every instance on the bucket, until `cursors resume`.
+    ///
+    /// Stores its pause mark (`paused.SOURCE` in the cursor bucket): a running sourcer stops
+    /// polling it at its next safe point, and one that starts leaves it alone; its new
+    /// actions wait in Gitea. The same as `[control]`'s `sources-pause`.
+    Pause {
+        /// The source.
+        #[arg(value_parser = clap::value_parser!(SourceSpec))]
+        spec: SourceSpec,
+    },
+    /// Resume a paused source: the instance that holds it polls it again at once.
+    Resume {
+        /// The source.
+        #[arg(value_parser = clap::value_parser!(SourceSpec))]
+        spec: SourceSpec,
+    },
 }

@@ -205,6 +205,76 @@ async fn cursors_list_shows_progress_and_reset_deletes_it() {
 }
 
 #[tokio::test]
+async fn cursors_pause_and_resume_stop_and_start_a_source_of_a_running_sourcer() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        "[[source]]\nrepo = \"acme/widgets\"\n[[source]]\nrepo = \"acme/gadgets\"",
+    );
+    let cfg = gitea_nats_sourcer::config::Config::load(&cfg_path).unwrap();
+    let r = run(cfg);
+    let url = nats.url();
+    let events_of = |repo: &'static str| {
+        let url = url.clone();
+        async move {
+            read_stream(&url, "GITEA_EVENTS")
+                .await
+                .iter()
+                .filter(|m| m.repo() == repo)
+                .count()
+        }
+    };
+    wait_stream(&url, "GITEA_EVENTS", 1, "published").await;
+    let (code, text, err) = sourcer(&cfg_path, &["cursors", "pause", "repo:acme/widgets"]).await;
+    assert_eq!(code, Some(0), "{text}{err}");
+    assert!(text.starts_with("paused repo:acme/widgets"), "{text}");
+    let (_, text, _) = sourcer(&cfg_path, &["cursors", "pause", "repo:acme/widgets"]).await;
+    assert!(text.contains("was paused already"), "{text}");
+    let (_, text, _) = sourcer(&cfg_path, &["cursors", "list"]).await;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("repo:acme/widgets"))
+        .unwrap_or_else(|| panic!("a line for widgets in {text}"));
+    assert!(
+        line.contains("PAUSED since 20") && line.contains("by cursors pause on "),
+        "{line}"
+    );
+    // The running sourcer saw the mark: widgets' new action waits while gadgets' comes.
+    g.push_action(NewAction::push("bob", "acme/widgets", "main", 1));
+    g.push_action(NewAction::push("bob", "acme/gadgets", "main", 1));
+    wait_for(20, "gadgets' action", || async {
+        events_of("acme/gadgets").await == 1
+    })
+    .await;
+    g.push_action(NewAction::push("carol", "acme/gadgets", "main", 1));
+    wait_for(
+        20,
+        "gadgets' second action (another poll of both)",
+        || async { events_of("acme/gadgets").await == 2 },
+    )
+    .await;
+    assert_eq!(events_of("acme/widgets").await, 1, "paused, yet published");
+    let (code, text, _) = sourcer(&cfg_path, &["cursors", "resume", "repo:acme/widgets"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.starts_with("resumed repo:acme/widgets"), "{text}");
+    wait_for(20, "widgets' action after the resume", || async {
+        events_of("acme/widgets").await == 2
+    })
+    .await;
+    let (_, text, _) = sourcer(&cfg_path, &["cursors", "resume", "repo:acme/widgets"]).await;
+    assert!(text.contains("was not paused"), "{text}");
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn a_cursor_older_than_the_oldest_row_is_reported_as_lost_history_in_check_and_cursors_list()
 {
     let nats = Nats::start().await;

@@ -1,4 +1,4 @@
-//! `cursors list` and `cursors reset`.
+//! `cursors list`, `cursors reset`, `cursors pause` and `cursors resume`.
 
 use crate::config::Config;
 use crate::nats;
@@ -107,6 +107,33 @@ pub async fn reset(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
     match store.reset(spec).await? {
         true => crate::say!("reset {spec}: it starts again at {}", cfg.poll.start),
         false => crate::say!("{spec} had no cursor"),
+    }
+    Ok(())
+}
+
+pub async fn pause(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
+    let store = open(cfg).await?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let mark = crate::state::PauseMark {
+        at: chrono::Utc::now(),
+        by: format!("cursors pause on {host}"),
+    };
+    match store.pause(spec, &mark).await? {
+        true => crate::say!(
+            "paused {spec}: running sourcers stop polling it at their next safe point, until `cursors resume {spec}`"
+        ),
+        false => crate::say!("{spec} was paused already"),
+    }
+    Ok(())
+}
+
+pub async fn resume(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
+    let store = open(cfg).await?;
+    match store.resume(spec).await? {
+        true => crate::say!("resumed {spec}: the sourcer that holds it polls it again now"),
+        false => crate::say!("{spec} was not paused"),
     }
     Ok(())
 }

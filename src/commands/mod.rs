@@ -116,6 +116,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Check => check::check(&cli.config, &config).await,
         Command::Cursors(CursorsCommand::List) => cursors::list(&config).await,
         Command::Cursors(CursorsCommand::Reset { spec }) => cursors::reset(&config, &spec).await,
+        Command::Cursors(CursorsCommand::Pause { spec }) => cursors::pause(&config, &spec).await,
+        Command::Cursors(CursorsCommand::Resume { spec }) => cursors::resume(&config, &spec).await,
         Command::Tail {
             filter,
             all,
