@@ -236,8 +236,12 @@ impl SourcePoller {
     }
 
     /// The last step of a drain: see [`FeedPoller::hand_over`].
-    pub async fn hand_over(&mut self, to: &SourceSpec) -> Result<(), PollError> {
-        self.feed.hand_over(to).await
+    pub async fn hand_over(
+        &mut self,
+        to: &SourceSpec,
+        stop: &crate::shutdown::Shutdown,
+    ) -> Result<(), PollError> {
+        self.feed.hand_over(to, stop).await
     }
 
     /// With `repos_sweep` (org sources): the repositories whose kinds this poll reads: those

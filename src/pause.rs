@@ -77,16 +77,26 @@ impl Pauses {
         k.loaded && !k.paused.contains(spec)
     }
 
-    /// Waits until what [`Pauses::may_poll`] or [`Pauses::is_paused`] says of `spec` changes.
-    pub async fn wait_change(&self, spec: &SourceSpec) {
+    /// What [`Pauses::may_poll`] and [`Pauses::is_paused`] say of `spec`, read together.
+    pub fn state(&self, spec: &SourceSpec) -> (bool, bool) {
+        let k = self.known.borrow();
+        (
+            k.loaded && !k.paused.contains(spec),
+            k.paused.contains(spec),
+        )
+    }
+
+    /// Waits until [`Pauses::state`] of `spec` differs from `seen`, the state the caller
+    /// acted on (a change that came in between is not missed: the current value is looked
+    /// at first).
+    pub async fn wait_change(&self, spec: &SourceSpec, seen: (bool, bool)) {
         let mut rx = self.known.subscribe();
-        let now = (self.may_poll(spec), self.is_paused(spec));
         let _ = rx
             .wait_for(|k| {
                 (
                     k.loaded && !k.paused.contains(spec),
                     k.paused.contains(spec),
-                ) != now
+                ) != seen
             })
             .await;
     }
@@ -121,8 +131,7 @@ impl Pauses {
         });
     }
 
-    /// Marks `spec` paused or not at once (a pause or resume asked in this process; the
-    /// watch brings the same a moment later).
+    /// Marks `spec` paused or not (what the watch brought).
     pub fn set(&self, spec: &SourceSpec, paused: bool) {
         self.known.send_if_modified(|k| match paused {
             true => k.paused.insert(spec.clone()),
@@ -249,8 +258,12 @@ mod tests {
             let (p, spec) = (p.clone(), spec.clone());
             async move {
                 tokio::time::timeout(Duration::from_secs(5), async {
-                    while p.may_poll(&spec) == paused || p.is_paused(&spec) != paused {
-                        p.wait_change(&spec).await;
+                    loop {
+                        let seen = p.state(&spec);
+                        if seen == (!paused, paused) {
+                            break;
+                        }
+                        p.wait_change(&spec, seen).await;
                     }
                 })
                 .await

@@ -672,7 +672,7 @@ async fn drain(
         if shutdown.is_fired() {
             return;
         }
-        match poller.hand_over(&to).await {
+        match poller.hand_over(&to, &shutdown).await {
             Ok(()) => break,
             Err(e) => {
                 ctx.telemetry.emit(telemetry::PollFailed {
@@ -979,14 +979,19 @@ pub async fn source_loop(
     };
     'polls: loop {
         // Paused, or the pause marks not read yet: no request until that changes.
-        while !pauses.may_poll(&spec) {
-            if pauses.is_paused(&spec) && !idle {
+        loop {
+            let seen = pauses.state(&spec);
+            let (may_poll, paused) = seen;
+            if may_poll {
+                break;
+            }
+            if paused && !idle {
                 idle = true;
                 pauses.set_idle(&spec, true);
                 telemetry.emit(telemetry::SourcePaused { source: &spec });
             }
             tokio::select! {
-                _ = pauses.wait_change(&spec) => {}
+                _ = pauses.wait_change(&spec, seen) => {}
                 _ = shutdown.wait() => break 'polls,
             }
         }

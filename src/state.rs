@@ -137,11 +137,15 @@ impl CursorStore {
     /// not give up the days it has read ahead for one lost answer. Such a write may have been
     /// stored all the same; when the retry then finds the revision moved on, the stored
     /// cursor is read back: if it is this one, the write stood; anything else is a conflict.
+    ///
+    /// It stops trying at `stop` (shutdown, or a lease that may be gone): the cursor then
+    /// stays at its last write, and what came after is published again (same ids).
     pub async fn save(
         &self,
         spec: &SourceSpec,
         cursor: &Cursor,
         revision: u64,
+        stop: &crate::shutdown::Shutdown,
     ) -> Result<u64, StateError> {
         let conflict = || StateError::Conflict {
             source_spec: spec.clone(),
@@ -159,10 +163,16 @@ impl CursorStore {
                     };
                 }
                 Err(StateError::Taken { .. }) => return Err(conflict()),
-                Err(StateError::Kv(e)) if tokio::time::Instant::now() + delay < deadline => {
+                Err(StateError::Kv(e))
+                    if !stop.is_fired() && tokio::time::Instant::now() + delay < deadline =>
+                {
                     tracing::debug!(source = %spec, "cursor write failed, trying again in {delay:?}: {e}");
                     uncertain = true;
-                    tokio::time::sleep(delay).await;
+                    let mut stop = stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait() => return Err(StateError::Kv(e)),
+                    }
                     delay = (delay * 2).min(std::time::Duration::from_secs(1));
                 }
                 Err(e) => return Err(e),

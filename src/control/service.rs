@@ -216,10 +216,14 @@ async fn handle(
             if !stored {
                 return Err((409, format!("{spec}: paused already")));
             }
-            // Known here at once (the watch brings it too); a task polling here stops at its
-            // next safe point, and the answer waits for that.
-            ctx.pauses.set(&spec, true);
-            let stopped_here = here && ctx.pauses.wait_idle_here(&spec, STOP_WAIT).await;
+            // The watch brings the mark to every process, this one too (a moment later; set
+            // by hand here, it could undo a resume the watch brought meanwhile). A task
+            // polling here stops at its next safe point, and the answer waits for that.
+            let stopped_here = here
+                && tokio::time::timeout(STOP_WAIT, ctx.pauses.wait_paused(&spec))
+                    .await
+                    .is_ok()
+                && ctx.pauses.wait_idle_here(&spec, STOP_WAIT).await;
             Ok(json!({
                 "source": spec.to_string(),
                 "state": "paused",
@@ -237,7 +241,6 @@ async fn handle(
             if !deleted {
                 return Err((409, format!("{spec}: not paused")));
             }
-            ctx.pauses.set(&spec, false);
             Ok(json!({"source": spec.to_string(), "state": "running"}))
         }
         "sources-reset" => {

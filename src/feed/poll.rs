@@ -187,7 +187,7 @@ impl FeedPoller {
                     stored.cursor.gap.clone(),
                 ) != before
                 {
-                    self.commit(stored).await?;
+                    self.commit(stored, shutdown).await?;
                 }
             }
             Some(LiveWalk::TooDeep { newest }) => {
@@ -210,12 +210,12 @@ impl FeedPoller {
     /// The last step of a removed `repo:` source whose repository another source covers:
     /// marks its cursor handed over (it was polled to the head first, see
     /// `scheduler::drain`), so a `repo:` source added again takes over from that source.
-    pub async fn hand_over(&mut self, to: &SourceSpec) -> Result<(), PollError> {
+    pub async fn hand_over(&mut self, to: &SourceSpec, stop: &Shutdown) -> Result<(), PollError> {
         let Some(mut stored) = self.ctx.store.load(&self.source.spec).await? else {
             return Ok(());
         };
         stored.cursor.handed_to = Some(to.to_string());
-        self.commit(&mut stored).await?;
+        self.commit(&mut stored, stop).await?;
         self.ctx.telemetry.emit(telemetry::RepositoryHandedOver {
             source: &self.source.spec,
             to,
@@ -227,7 +227,7 @@ impl FeedPoller {
     /// published it until now: it starts where that source's cursor is, whatever `start`
     /// says, so that it neither publishes again what that source published (the window's
     /// identities are in the cross-feed index) nor skips what it had not reached yet.
-    async fn handover(&self) -> Result<Option<Stored>, PollError> {
+    async fn handover(&self, stop: &Shutdown) -> Result<Option<Stored>, PollError> {
         let SourceSpec::Repo { owner, name } = &self.source.spec else {
             return Ok(None);
         };
@@ -268,14 +268,14 @@ impl FeedPoller {
             cursor,
             revision: self.stored_revision().await?,
         };
-        self.commit(&mut stored).await?;
+        self.commit(&mut stored, stop).await?;
         Ok(Some(stored))
     }
 
     /// Creates the cursor of a source that has none, as `start` says (or from the source
     /// that published its repository until now: [`Self::handover`]).
     async fn initial(&self, shutdown: &mut Shutdown) -> Result<Option<Stored>, PollError> {
-        if let Some(stored) = self.handover().await? {
+        if let Some(stored) = self.handover(shutdown).await? {
             return Ok(Some(stored));
         }
         let ctx = &self.ctx;
@@ -323,7 +323,7 @@ impl FeedPoller {
             cursor,
             revision: self.stored_revision().await?,
         };
-        self.commit(&mut stored).await?;
+        self.commit(&mut stored, shutdown).await?;
         Ok(Some(stored))
     }
 
@@ -448,7 +448,7 @@ impl FeedPoller {
             stored.cursor.advance(to, self.ctx.lookback);
         }
         if stored.cursor != before {
-            self.commit(stored).await?;
+            self.commit(stored, shutdown).await?;
         }
         Ok(!report.stopped && walked.unproven.is_none())
     }
@@ -553,7 +553,7 @@ impl FeedPoller {
         }
     }
 
-    async fn commit(&self, stored: &mut Stored) -> Result<(), PollError> {
+    async fn commit(&self, stored: &mut Stored, stop: &Shutdown) -> Result<(), PollError> {
         stored.cursor.updated_at = chrono::Utc::now();
         let others = self
             .ctx
@@ -582,7 +582,7 @@ impl FeedPoller {
         stored.revision = self
             .ctx
             .store
-            .save(&self.source.spec, &stored.cursor, stored.revision)
+            .save(&self.source.spec, &stored.cursor, stored.revision, stop)
             .await?;
         self.committed_position
             .store(stored.cursor.position, Ordering::Relaxed);
@@ -684,7 +684,7 @@ impl Target for FeedTarget<'_> {
                 max: MAX_SEEN,
             });
         }
-        self.poller.commit(self.stored).await?;
+        self.poller.commit(self.stored, self.shutdown).await?;
         self.poller.ctx.telemetry.emit(telemetry::BatchPublished {
             source: &self.poller.source.spec,
             stored: outcome.stored,

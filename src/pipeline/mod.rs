@@ -185,8 +185,8 @@ impl Pipeline<'_> {
                     // reserved for this source's retry; the later ones were never sent.
                     self.release(&fresh[end..]);
                     if shutdown.lease_passed() {
-                        // Fenced out mid-batch: the next holder publishes it (same ids).
-                        self.release(batch);
+                        // Fenced out mid-batch: the next holder publishes it (same ids). What
+                        // was sent of it may be stored, so it stays reserved, as above.
                         out.stopped = true;
                         break;
                     }
