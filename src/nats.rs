@@ -73,6 +73,22 @@ pub fn server_version_supported(version: &str) -> bool {
     server_major_minor(version).is_some_and(|v| v >= (MIN_SERVER_MAJOR, MIN_SERVER_MINOR))
 }
 
+/// A private nats-server for unit tests (its store in a temporary folder) and a client of
+/// it; the server stops when the first two are dropped.
+#[cfg(test)]
+pub(crate) async fn test_server() -> (
+    nats_harness::LocalNats,
+    tempfile::TempDir,
+    async_nats::Client,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = nats_harness::LocalNats::start(&dir.path().join("store"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    (server, dir, client)
+}
+
 /// Builds the connect options from `[nats]`, reading secret files now; the connection's
 /// events are emitted into `telemetry`.
 pub async fn connect_options(

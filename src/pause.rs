@@ -230,11 +230,7 @@ mod tests {
 
     #[tokio::test]
     async fn marks_are_followed_from_the_bucket_whatever_their_value() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = nats_harness::LocalNats::start(&dir.path().join("store"))
-            .await
-            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
-        let client = async_nats::connect(server.url()).await.expect("connect");
+        let (_server, _dir, client) = crate::nats::test_server().await;
         let js = crate::nats::jetstream(client);
         let kv = crate::nats::ensure_bucket(&js, &crate::config::NatsConfig::default())
             .await

@@ -190,16 +190,20 @@ impl CursorStore {
         Ok(existed)
     }
 
-    /// Every stored cursor, ordered by source.
-    pub async fn list(&self) -> Result<Vec<(SourceSpec, Stored)>, StateError> {
-        let keys: Vec<String> = self
-            .kv
+    /// Every key in the bucket (cursors, repository kinds' cursors, ledgers, pause marks).
+    async fn keys(&self) -> Result<Vec<String>, StateError> {
+        self.kv
             .keys()
             .await
             .map_err(|e| StateError::Kv(e.to_string()))?
             .try_collect()
             .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+            .map_err(|e| StateError::Kv(e.to_string()))
+    }
+
+    /// Every stored cursor, ordered by source.
+    pub async fn list(&self) -> Result<Vec<(SourceSpec, Stored)>, StateError> {
+        let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
             let Some(spec) = SourceSpec::from_kv_key(&key) else {
@@ -221,14 +225,7 @@ impl CursorStore {
         &self,
         keep_from: chrono::NaiveDate,
     ) -> Result<Vec<chrono::NaiveDate>, StateError> {
-        let keys: Vec<String> = self
-            .kv
-            .keys()
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?
-            .try_collect()
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let keys = self.keys().await?;
         let mut days: Vec<chrono::NaiveDate> = keys
             .iter()
             .filter_map(|k| ledger_day(k))
@@ -301,14 +298,7 @@ impl CursorStore {
     /// that is not a [`PauseMark`] (one put by hand, say) pauses the source all the same and
     /// comes back as `None`.
     pub async fn pauses(&self) -> Result<Vec<(SourceSpec, Option<PauseMark>)>, StateError> {
-        let keys: Vec<String> = self
-            .kv
-            .keys()
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?
-            .try_collect()
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
             let Some(spec) = paused_source(&key) else {

@@ -581,11 +581,7 @@ mod tests {
     const TTL: Duration = Duration::from_secs(2);
 
     async fn bucket() -> (nats_harness::LocalNats, tempfile::TempDir, LeaseBucket) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = nats_harness::LocalNats::start(&dir.path().join("store"))
-            .await
-            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
-        let client = async_nats::connect(server.url()).await.expect("connect");
+        let (server, dir, client) = crate::nats::test_server().await;
         let version = client.server_info().version;
         let js = crate::nats::jetstream(client);
         let ha = HaConfig {

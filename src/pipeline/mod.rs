@@ -325,11 +325,7 @@ mod tests {
     }
 
     async fn publisher() -> (nats_harness::LocalNats, tempfile::TempDir, Publisher) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let server = nats_harness::LocalNats::start(&dir.path().join("store"))
-            .await
-            .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
-        let client = async_nats::connect(server.url()).await.expect("connect");
+        let (server, dir, client) = crate::nats::test_server().await;
         let js = crate::nats::jetstream(client);
         let cfg = NatsConfig {
             stream: "PIPE".into(),
