@@ -9,7 +9,7 @@
 //! across a lease moving to another instance; a source's lease stays where it is while it
 //! is paused.
 //!
-//! Until the marks have been read once, no source polls ([`Pauses::wait_running`]): a paused
+//! Until the marks have been read once, no source polls ([`Pauses::state`]): a paused
 //! source must not poll because its process has just started.
 
 use std::collections::HashSet;
@@ -24,6 +24,12 @@ use crate::source::SourceSpec;
 use crate::state::{CursorStore, paused_source};
 use crate::telemetry::{self, Telemetry};
 
+/// [`Pauses::state`] of `spec` in `k`.
+fn view(k: &Known, spec: &SourceSpec) -> (bool, bool) {
+    let paused = k.paused.contains(spec);
+    (k.loaded && !paused, paused)
+}
+
 /// What this process knows of the pause marks.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Known {
@@ -34,31 +40,17 @@ struct Known {
     idle: HashSet<SourceSpec>,
 }
 
-/// The pause marks as this process knows them; cheap to clone.
-#[derive(Clone, Debug)]
+/// The pause marks as this process knows them; cheap to clone. New (or default): nothing
+/// known yet, sources wait for [`follow`]'s first reading.
+#[derive(Clone, Debug, Default)]
 pub struct Pauses {
     known: Arc<watch::Sender<Known>>,
-}
-
-impl Default for Pauses {
-    fn default() -> Self {
-        Pauses::new()
-    }
 }
 
 impl Pauses {
     /// Nothing known yet: sources wait for [`follow`]'s first reading.
     pub fn new() -> Pauses {
-        Pauses {
-            known: Arc::new(watch::Sender::new(Known::default())),
-        }
-    }
-
-    /// No source paused, and none will be (commands that run no [`follow`]).
-    pub fn none() -> Pauses {
-        let p = Pauses::new();
-        p.known.send_modify(|k| k.loaded = true);
-        p
+        Pauses::default()
     }
 
     /// Whether `spec` is paused (as far as known).
@@ -66,24 +58,10 @@ impl Pauses {
         self.known.borrow().paused.contains(spec)
     }
 
-    /// Whether `spec`'s task in this process idles because of its pause.
-    pub fn is_idle_here(&self, spec: &SourceSpec) -> bool {
-        self.known.borrow().idle.contains(spec)
-    }
-
-    /// Whether `spec` may poll now: the marks have been read and it is not paused.
-    pub fn may_poll(&self, spec: &SourceSpec) -> bool {
-        let k = self.known.borrow();
-        k.loaded && !k.paused.contains(spec)
-    }
-
-    /// What [`Pauses::may_poll`] and [`Pauses::is_paused`] say of `spec`, read together.
+    /// Whether `spec` may poll now (the marks have been read and it is not paused), and
+    /// whether it is paused, read together.
     pub fn state(&self, spec: &SourceSpec) -> (bool, bool) {
-        let k = self.known.borrow();
-        (
-            k.loaded && !k.paused.contains(spec),
-            k.paused.contains(spec),
-        )
+        view(&self.known.borrow(), spec)
     }
 
     /// Waits until [`Pauses::state`] of `spec` differs from `seen`, the state the caller
@@ -91,21 +69,8 @@ impl Pauses {
     /// at first).
     pub async fn wait_change(&self, spec: &SourceSpec, seen: (bool, bool)) {
         let mut rx = self.known.subscribe();
-        let _ = rx
-            .wait_for(|k| {
-                (
-                    k.loaded && !k.paused.contains(spec),
-                    k.paused.contains(spec),
-                ) != seen
-            })
-            .await;
-    }
-
-    /// Waits until the marks have been read and `spec` is not paused.
-    pub async fn wait_running(&self, spec: &SourceSpec) {
-        let mut rx = self.known.subscribe();
         // The sender lives as long as `self`: `wait_for` cannot fail while we hold it.
-        let _ = rx.wait_for(|k| k.loaded && !k.paused.contains(spec)).await;
+        let _ = rx.wait_for(|k| view(k, spec) != seen).await;
     }
 
     /// Waits until `spec` is paused.
@@ -210,22 +175,25 @@ mod tests {
     async fn a_source_waits_for_the_first_reading_and_while_paused() {
         let p = Pauses::new();
         let spec = SourceSpec::org("acme").expect("spec");
-        let waiting = |p: &Pauses| {
+        assert_eq!(p.state(&spec), (false, false), "nothing read yet: it waits");
+        p.replace([spec.clone()].into_iter().collect());
+        assert_eq!(p.state(&spec), (false, true), "paused: it waits");
+        let resumed = tokio::spawn({
             let p = p.clone();
             let spec = spec.clone();
-            async move {
-                tokio::time::timeout(Duration::from_millis(50), p.wait_running(&spec))
-                    .await
-                    .is_err()
-            }
-        };
-        assert!(waiting(&p).await, "nothing read yet: it waits");
-        p.replace([spec.clone()].into_iter().collect());
-        assert!(waiting(&p).await, "paused: it waits");
-        assert!(p.is_paused(&spec));
+            async move { p.wait_change(&spec, (false, true)).await }
+        });
         p.set(&spec, false);
-        assert!(!waiting(&p).await, "resumed: it goes on");
-        assert!(!waiting(&Pauses::none()).await);
+        tokio::time::timeout(Duration::from_secs(5), resumed)
+            .await
+            .expect("the wait sees the resume")
+            .expect("task");
+        assert_eq!(p.state(&spec), (true, false), "resumed: it goes on");
+        assert_eq!(
+            p.state(&SourceSpec::org("other").expect("spec")),
+            (true, false),
+            "read, and not paused"
+        );
     }
 
     #[tokio::test]
