@@ -113,12 +113,9 @@ pub async fn reset(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
 
 pub async fn pause(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
     let store = open(cfg).await?;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
     let mark = crate::state::PauseMark {
         at: chrono::Utc::now(),
-        by: format!("cursors pause on {host}"),
+        by: format!("cursors pause on {}", crate::config::host_name()),
     };
     match store.pause(spec, &mark).await? {
         true => crate::say!(
