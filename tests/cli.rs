@@ -222,16 +222,6 @@ async fn cursors_pause_and_resume_stop_and_start_a_source_of_a_running_sourcer()
     let cfg = gitea_nats_sourcer::config::Config::load(&cfg_path).unwrap();
     let r = run(cfg);
     let url = nats.url();
-    let events_of = |repo: &'static str| {
-        let url = url.clone();
-        async move {
-            read_stream(&url, "GITEA_EVENTS")
-                .await
-                .iter()
-                .filter(|m| m.repo() == repo)
-                .count()
-        }
-    };
     wait_stream(&url, "GITEA_EVENTS", 1, "published").await;
     let (code, text, err) = sourcer(&cfg_path, &["cursors", "pause", "repo:acme/widgets"]).await;
     assert_eq!(code, Some(0), "{text}{err}");
@@ -251,22 +241,26 @@ async fn cursors_pause_and_resume_stop_and_start_a_source_of_a_running_sourcer()
     g.push_action(NewAction::push("bob", "acme/widgets", "main", 1));
     g.push_action(NewAction::push("bob", "acme/gadgets", "main", 1));
     wait_for(20, "gadgets' action", || async {
-        events_of("acme/gadgets").await == 1
+        events_of(&url, "acme/gadgets").await == 1
     })
     .await;
     g.push_action(NewAction::push("carol", "acme/gadgets", "main", 1));
     wait_for(
         20,
         "gadgets' second action (another poll of both)",
-        || async { events_of("acme/gadgets").await == 2 },
+        || async { events_of(&url, "acme/gadgets").await == 2 },
     )
     .await;
-    assert_eq!(events_of("acme/widgets").await, 1, "paused, yet published");
+    assert_eq!(
+        events_of(&url, "acme/widgets").await,
+        1,
+        "paused, yet published"
+    );
     let (code, text, _) = sourcer(&cfg_path, &["cursors", "resume", "repo:acme/widgets"]).await;
     assert_eq!(code, Some(0), "{text}");
     assert!(text.starts_with("resumed repo:acme/widgets"), "{text}");
     wait_for(20, "widgets' action after the resume", || async {
-        events_of("acme/widgets").await == 2
+        events_of(&url, "acme/widgets").await == 2
     })
     .await;
     let (_, text, _) = sourcer(&cfg_path, &["cursors", "resume", "repo:acme/widgets"]).await;

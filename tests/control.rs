@@ -6,44 +6,10 @@
 
 mod support;
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use gitea_sim::NewAction;
 use serde_json::Value;
 use support::*;
-
-/// A request to `subject`: the answer's JSON body and its `Nats-Service-Error-Code`.
-async fn call(client: &async_nats::Client, subject: &str, body: &str) -> (Value, Option<String>) {
-    let answer = tokio::time::timeout(
-        Duration::from_secs(15),
-        client.request(subject.to_string(), body.to_string().into()),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{subject}: no answer within 15 s"))
-    .unwrap_or_else(|e| panic!("{subject}: {e}"));
-    let code = answer
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.to_string());
-    (
-        serde_json::from_slice(&answer.payload).unwrap_or(Value::Null),
-        code,
-    )
-}
-
-/// The activity events of `repo` in the stream.
-async fn events_of(nats_url: &str, repo: &str) -> usize {
-    if stream_count(nats_url, "GITEA_EVENTS").await == 0 {
-        return 0;
-    }
-    read_stream(nats_url, "GITEA_EVENTS")
-        .await
-        .iter()
-        .filter(|m| m.repo() == repo)
-        .count()
-}
 
 #[tokio::test]
 async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
@@ -70,11 +36,11 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
     let client = nats.client().await;
 
     // What `nats micro ls` and `nats micro info` ask.
-    let (ping, _) = call(&client, "$SRV.PING.gitea-nats-sourcer", "").await;
+    let (ping, _) = micro_request(&client, "$SRV.PING.gitea-nats-sourcer", "").await;
     assert_eq!(ping["type"], "io.nats.micro.v1.ping_response", "{ping}");
     assert_eq!(ping["name"], "gitea-nats-sourcer");
     assert_eq!(ping["version"], env!("CARGO_PKG_VERSION"));
-    let (info, _) = call(&client, "$SRV.INFO.gitea-nats-sourcer", "").await;
+    let (info, _) = micro_request(&client, "$SRV.INFO.gitea-nats-sourcer", "").await;
     let endpoints: Vec<(String, String)> = info["endpoints"]
         .as_array()
         .unwrap_or_else(|| panic!("endpoints in {info}"))
@@ -100,7 +66,7 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
     }
 
     // List: both running, with their cursors.
-    let (list, code) = call(&client, "ops.gitea.sources.list", "").await;
+    let (list, code) = micro_request(&client, "ops.gitea.sources.list", "").await;
     assert_eq!(code, None, "{list}");
     let state = |list: &Value, source: &str| {
         list["sources"]
@@ -122,7 +88,8 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
     );
 
     // Pause widgets: its new action waits while gadgets goes on.
-    let (paused, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
+    let (paused, code) =
+        micro_request(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
     assert_eq!(
         (paused["state"].as_str(), code),
         (Some("paused"), None),
@@ -132,7 +99,7 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         paused["stopped_here"], true,
         "answered once stopped: {paused}"
     );
-    let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
+    let (list, _) = micro_request(&client, "ops.gitea.sources.list", "").await;
     assert_eq!(state(&list, "repo:acme/widgets").as_deref(), Some("paused"));
     g.push_action(NewAction::push("bob", "acme/widgets", "main", 2));
     g.push_action(NewAction::push("bob", "acme/gadgets", "main", 2));
@@ -142,7 +109,7 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
     })
     .await;
     wait_for(20, "a few more polls of gadgets", || async {
-        let (l, _) = call(&client, "ops.gitea.sources.list", "").await;
+        let (l, _) = micro_request(&client, "ops.gitea.sources.list", "").await;
         l["sources"]
             .as_array()
             .and_then(|a| a.iter().find(|s| s["source"] == "repo:acme/gadgets"))
@@ -168,18 +135,18 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         1,
         "paused before the restart, yet published after it"
     );
-    let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
+    let (list, _) = micro_request(&client, "ops.gitea.sources.list", "").await;
     assert_eq!(state(&list, "repo:acme/widgets").as_deref(), Some("paused"));
     // Pausing again is a conflict; an unknown source is not found; a bad body is refused.
-    let (_, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
+    let (_, code) = micro_request(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
     assert_eq!(code.as_deref(), Some("409"));
-    let (_, code) = call(&client, "ops.gitea.sources.pause", "repo:acme/nothing").await;
+    let (_, code) = micro_request(&client, "ops.gitea.sources.pause", "repo:acme/nothing").await;
     assert_eq!(code.as_deref(), Some("404"));
-    let (_, code) = call(&client, "ops.gitea.sources.pause", "no spec").await;
+    let (_, code) = micro_request(&client, "ops.gitea.sources.pause", "no spec").await;
     assert_eq!(code.as_deref(), Some("400"));
 
     // Resume: the waiting action comes.
-    let (resumed, code) = call(
+    let (resumed, code) = micro_request(
         &client,
         "ops.gitea.sources.resume",
         "{\"source\": \"repo:acme/widgets\"}",
@@ -196,11 +163,12 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
     .await;
 
     // Reset: the cursor is deleted and the source started again.
-    let (reset, code) = call(&client, "ops.gitea.sources.reset", "repo:acme/widgets").await;
+    let (reset, code) =
+        micro_request(&client, "ops.gitea.sources.reset", "repo:acme/widgets").await;
     assert_eq!(code, None, "{reset}");
     assert_eq!(reset["cursor_deleted"], true, "{reset}");
     assert_eq!(reset["restarted"], true, "{reset}");
-    let (list, _) = call(&client, "ops.gitea.sources.list", "").await;
+    let (list, _) = micro_request(&client, "ops.gitea.sources.list", "").await;
     assert_eq!(
         state(&list, "repo:acme/widgets").as_deref(),
         Some("running")
@@ -213,7 +181,7 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         today.pred_opt().unwrap_or(today),
         today.succ_opt().unwrap_or(today)
     );
-    let (started, code) = call(&client, "ops.gitea.backfill", &body).await;
+    let (started, code) = micro_request(&client, "ops.gitea.backfill", &body).await;
     assert_eq!(
         (started["started"].as_bool(), code),
         (Some(true), None),
@@ -235,11 +203,12 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
         }
     })
     .await;
-    let (_, code) = call(&client, "ops.gitea.backfill", "{\"since\": \"yesterday\"}").await;
+    let (_, code) =
+        micro_request(&client, "ops.gitea.backfill", "{\"since\": \"yesterday\"}").await;
     assert_eq!(code.as_deref(), Some("400"));
 
     // `nats micro stats`: the requests counted per endpoint.
-    let (stats, _) = call(&client, "$SRV.STATS.gitea-nats-sourcer", "").await;
+    let (stats, _) = micro_request(&client, "$SRV.STATS.gitea-nats-sourcer", "").await;
     let pauses = stats["endpoints"]
         .as_array()
         .and_then(|a| a.iter().find(|e| e["name"] == "sources-pause"))

@@ -804,33 +804,16 @@ async fn a_reload_under_ha_starts_an_added_source_once_keeps_changed_ones_and_fr
 
 /// A control request answered by one of the instances (they share a queue group).
 async fn control(client: &async_nats::Client, endpoint: &str, body: &str) -> serde_json::Value {
-    let answer = tokio::time::timeout(
-        Duration::from_secs(15),
-        client.request(format!("gitea_control.{endpoint}"), body.to_string().into()),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{endpoint}: no answer within 15 s"))
-    .unwrap_or_else(|e| panic!("{endpoint}: {e}"));
-    let code = answer
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("Nats-Service-Error-Code"))
-        .map(|v| v.to_string());
+    let (answer, code) = micro_request(client, &format!("gitea_control.{endpoint}"), body).await;
     assert_eq!(code, None, "{endpoint} {body}: an error");
-    serde_json::from_slice(&answer.payload).expect("a JSON answer")
+    assert!(!answer.is_null(), "{endpoint} {body}: a JSON answer");
+    answer
 }
 
 /// The events of `org`'s repositories in the stream.
 async fn events_of_org(url: &str, org: &str) -> usize {
-    if stream_count(url, STREAM).await == 0 {
-        return 0;
-    }
     let prefix = format!("{org}/");
-    read_stream(url, STREAM)
-        .await
-        .iter()
-        .filter(|m| m.repo().starts_with(&prefix))
-        .count()
+    events_matching(url, |r| r.starts_with(&prefix)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

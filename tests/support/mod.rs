@@ -255,6 +255,48 @@ pub async fn read_stream(nats_url: &str, stream: &str) -> Vec<Msg> {
         .collect()
 }
 
+/// A request to a micro service endpoint on `subject`: the answer's JSON body (`Null` when
+/// it is none) and its `Nats-Service-Error-Code`, within 15 s.
+pub async fn micro_request(
+    client: &async_nats::Client,
+    subject: &str,
+    body: &str,
+) -> (serde_json::Value, Option<String>) {
+    let answer = tokio::time::timeout(
+        Duration::from_secs(15),
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{subject}: no answer within 15 s"))
+    .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    let code = answer
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Service-Error-Code"))
+        .map(|v| v.to_string());
+    (
+        serde_json::from_slice(&answer.payload).unwrap_or(serde_json::Value::Null),
+        code,
+    )
+}
+
+/// The events in `GITEA_EVENTS` whose repository (`owner/name`) `pick` takes.
+pub async fn events_matching(nats_url: &str, pick: impl Fn(&str) -> bool) -> usize {
+    if stream_count(nats_url, "GITEA_EVENTS").await == 0 {
+        return 0;
+    }
+    read_stream(nats_url, "GITEA_EVENTS")
+        .await
+        .iter()
+        .filter(|m| pick(&m.repo()))
+        .count()
+}
+
+/// The events of `repo` in `GITEA_EVENTS`.
+pub async fn events_of(nats_url: &str, repo: &str) -> usize {
+    events_matching(nats_url, |r| r == repo).await
+}
+
 /// Asserts every id is unique and returns a map id -> count for diagnostics.
 pub fn assert_no_repeats(msgs: &[Msg]) {
     let mut counts: HashMap<&str, usize> = HashMap::new();
