@@ -150,8 +150,7 @@ impl CursorStore {
         let conflict = || StateError::Conflict {
             source_spec: spec.clone(),
         };
-        let deadline = tokio::time::Instant::now() + SAVE_RETRY;
-        let mut delay = std::time::Duration::from_millis(100);
+        let mut retry = crate::shutdown::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
         loop {
             match self.put(&spec.kv_key(), cursor, revision).await {
@@ -163,17 +162,12 @@ impl CursorStore {
                     };
                 }
                 Err(StateError::Taken { .. }) => return Err(conflict()),
-                Err(StateError::Kv(e))
-                    if !stop.is_fired() && tokio::time::Instant::now() + delay < deadline =>
-                {
-                    tracing::debug!(source = %spec, "cursor write failed, trying again in {delay:?}: {e}");
-                    uncertain = true;
-                    let mut stop = stop.clone();
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.wait() => return Err(StateError::Kv(e)),
+                Err(StateError::Kv(e)) => {
+                    let failed = format!("the cursor write of {spec} failed: {e}");
+                    if !retry.pause(stop, &failed).await {
+                        return Err(StateError::Kv(e));
                     }
-                    delay = (delay * 2).min(std::time::Duration::from_secs(1));
+                    uncertain = true;
                 }
                 Err(e) => return Err(e),
             }

@@ -220,23 +220,16 @@ impl Pipeline<'_> {
         events: &[Event],
         shutdown: &Shutdown,
     ) -> Result<BatchOutcome, crate::publish::PublishError> {
-        let deadline = tokio::time::Instant::now() + PUBLISH_RETRY;
-        let mut delay = std::time::Duration::from_millis(100);
+        let mut retry = crate::shutdown::RetryWithin::new(PUBLISH_RETRY);
         loop {
             let e = match self.publisher.publish_all(events, shutdown).await {
                 Ok(o) => return Ok(o),
                 Err(e) => e,
             };
-            if shutdown.is_fired() || tokio::time::Instant::now() + delay >= deadline {
+            let failed = format!("publishing a batch failed: {e}");
+            if !retry.pause(shutdown, &failed).await {
                 return Err(e);
             }
-            tracing::debug!("publishing a batch failed, trying again in {delay:?}: {e}");
-            let mut stop = shutdown.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = stop.wait() => return Err(e),
-            }
-            delay = (delay * 2).min(std::time::Duration::from_secs(1));
         }
     }
 
