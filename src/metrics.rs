@@ -176,6 +176,10 @@ pub struct Metrics {
     pub polls_planned_rps: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub gaps_detected: Family<SourceLabel, Counter>,
     pub walks_unproven: Family<SourceLabel, Counter>,
+    /// Same-second ties split by a page boundary, read again at another page size.
+    pub walks_realigned: Family<SourceLabel, Counter>,
+    /// 1 while a source holds its cursor below a second it could not prove whole.
+    pub seconds_held_back: Family<SourceLabel, Gauge>,
     pub nats_connected: Gauge,
     /// Start-up attempts to read or create the stream, bucket or cursors that failed.
     pub nats_setup_failures: Counter,
@@ -239,6 +243,8 @@ impl Metrics {
             polls_planned_rps: Gauge::default(),
             gaps_detected: Family::default(),
             walks_unproven: Family::default(),
+            walks_realigned: Family::default(),
+            seconds_held_back: Family::default(),
             nats_connected: Gauge::default(),
             nats_setup_failures: Counter::default(),
             hooks_skipped: Family::default(),
@@ -334,6 +340,16 @@ impl Metrics {
             "walks_unproven",
             "Feed walks that could not prove every row held (a tie at a page boundary, a moving feed); the cursor waited",
             m.walks_unproven.clone(),
+        );
+        registry.register(
+            "walks_realigned",
+            "Same-second ties split by a page boundary, read again at another page size (the database serves a split tie the same way on every re-read)",
+            m.walks_realigned.clone(),
+        );
+        registry.register(
+            "second_held_back",
+            "1 while the source's cursor waits below a second of its feed it could not prove whole (see the log for which)",
+            m.seconds_held_back.clone(),
         );
         registry.register(
             "leases_held",
@@ -435,6 +451,8 @@ impl Metrics {
         let _ = self.events_duplicate.get_or_create(&l);
         let _ = self.gaps_detected.get_or_create(&l);
         let _ = self.walks_unproven.get_or_create(&l);
+        let _ = self.walks_realigned.get_or_create(&l);
+        let _ = self.seconds_held_back.get_or_create(&l);
         let _ = self.poll_duration.get_or_create(&l);
         for reason in GITEA_REASONS.iter().chain(POLL_REASONS.iter()) {
             let _ = self.poll_errors.get_or_create(&SourceReasonLabels {

@@ -212,6 +212,72 @@ impl Happening for WalkRestarted<'_> {
     }
 }
 
+/// A second split by a page boundary was read again at another alignment (another page
+/// size, so that no boundary cuts it).
+pub struct WalkRealigned<'a> {
+    pub source: &'a SourceSpec,
+    pub second: i64,
+    /// Rows the second has (its slots in the read that split it).
+    pub rows: u64,
+    /// Distinct rows of it held after the reads.
+    pub held: u64,
+}
+
+impl Happening for WalkRealigned<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        let WalkRealigned {
+            source: spec,
+            second,
+            rows,
+            held,
+        } = self;
+        m.walks_realigned.get_or_create(&source_label(spec)).inc();
+        tracing::debug!(source = %spec, second, rows, held, "read a same-second tie split by a page boundary again at another page size");
+    }
+}
+
+/// A source could not prove a second of its feed whole and holds its cursor below it: said
+/// once per second (the walks go on at one pass a poll, trying hard again now and then).
+pub struct SecondHeldBack<'a> {
+    pub source: &'a SourceSpec,
+    pub second: i64,
+    pub retry_in: std::time::Duration,
+}
+
+impl Happening for SecondHeldBack<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        let SecondHeldBack {
+            source: spec,
+            second,
+            retry_in,
+        } = self;
+        m.seconds_held_back.get_or_create(&source_label(spec)).set(1);
+        let at = chrono::DateTime::from_timestamp(second, 0)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default();
+        tracing::warn!(source = %spec, second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed held (a same-second tie no page alignment served whole, or a feed that kept moving); its rows and newer ones wait: the cursor stays below it, each poll reads the trailing window once, and every row of it is tried again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
+    }
+}
+
+/// A held-back second was proven whole at last.
+pub struct SecondProven<'a> {
+    pub source: &'a SourceSpec,
+    pub second: i64,
+    pub waited: std::time::Duration,
+}
+
+impl Happening for SecondProven<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        let SecondProven {
+            source: spec,
+            second,
+            waited,
+        } = self;
+        m.seconds_held_back.get_or_create(&source_label(spec)).set(0);
+        tracing::info!(source = %spec, second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
+    }
+}
+
 /// A live walk could not prove every row held.
 pub struct WalkUnproven<'a> {
     pub source: &'a SourceSpec,
@@ -227,7 +293,7 @@ impl Happening for WalkUnproven<'_> {
             passes,
         } = self;
         m.walks_unproven.get_or_create(&source_label(spec)).inc();
-        tracing::warn!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
+        tracing::debug!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
     }
 }
 
@@ -248,7 +314,7 @@ impl Happening for WalkIncomplete<'_> {
             unproven,
         } = self;
         m.walks_unproven.get_or_create(&source_label(spec)).inc();
-        tracing::warn!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
+        tracing::debug!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
     }
 }
 

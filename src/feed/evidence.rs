@@ -39,11 +39,14 @@ impl PageShape {
     }
 }
 
-/// Contiguous pages read one after the other.
+/// Contiguous pages read one after the other, at one page size.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
     /// Number of the first page (1-based).
     pub first_page: usize,
+    /// The page size the run was read at (`limit`; 0: not known): page `p` starts at row
+    /// `(p - 1) * limit` of the feed's order.
+    pub limit: usize,
     pub pages: Vec<PageShape>,
     /// The last page had no next page: nothing older exists.
     pub to_end: bool,
@@ -160,6 +163,112 @@ impl Run {
     }
 }
 
+/// Where a second lies in the feed's order, as one run read it: its rows fill the slots
+/// `first..first + rows` (0-based positions over the whole feed or day). Rows are ordered by
+/// `created` alone, so a second's rows are contiguous, and at a steady total every slot of
+/// it is a distinct row of it, whichever order the database served the ties in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub second: i64,
+    pub first: usize,
+    pub rows: usize,
+    /// The page size of the read that placed it (whose boundaries cut it).
+    pub limit: usize,
+}
+
+impl Run {
+    /// Where `second` lies, when this run read every slot of it at one total: none when the
+    /// run's page size is unknown, when the second touches an end of the run that may
+    /// continue on a page it did not read, or when the total changed across its pages (the
+    /// slots moved between the reads).
+    pub fn place(&self, second: i64) -> Option<Placed> {
+        if self.limit == 0 {
+            return None;
+        }
+        let holding: Vec<usize> = (0..self.pages.len())
+            .filter(|&k| self.pages[k].seconds.contains(&second))
+            .collect();
+        let (&k0, &k1) = (holding.first()?, holding.last()?);
+        if k1 - k0 + 1 != holding.len() {
+            return None;
+        }
+        let pages = &self.pages[k0..=k1];
+        if pages.windows(2).any(|w| w[0].total != w[1].total) {
+            return None;
+        }
+        let first_slot = pages[0].seconds.iter().position(|&t| t == second)?;
+        let last_page = &pages[pages.len() - 1];
+        let last_slot = last_page.seconds.iter().rposition(|&t| t == second)?;
+        // The run's first slot may continue a second from the page above it; its last slot
+        // one on the page below.
+        if k0 == 0 && first_slot == 0 && self.first_page > 1 {
+            return None;
+        }
+        if k1 + 1 == self.pages.len() && last_slot + 1 == last_page.seconds.len() && !self.to_end
+        {
+            return None;
+        }
+        let rows = pages
+            .iter()
+            .map(|p| p.seconds.iter().filter(|&&t| t == second).count())
+            .sum();
+        Some(Placed {
+            second,
+            first: (self.first_page - 1 + k0) * self.limit + first_slot,
+            rows,
+            limit: self.limit,
+        })
+    }
+}
+
+/// Reads (`(page, limit)`, 1-based pages, grouped by page size) that serve every slot of
+/// `placed` at another alignment than the one that split it, at page sizes up to `max`:
+/// re-reading the same pages proves nothing where the database serves ties in an order fixed
+/// by `LIMIT` and `OFFSET` (MySQL, MariaDB, PostgreSQL), so a page boundary must fall
+/// elsewhere. A second that fits a page is read in one page, with a row of another second on
+/// each side where the page has room (the run then proves it by itself); a larger one is
+/// read whole at up to three page sizes, each cutting it at other places.
+pub fn alignments(placed: Placed, max: usize) -> Vec<Vec<(usize, usize)>> {
+    let (a, n) = (placed.first, placed.rows.max(1));
+    let b = a + n - 1;
+    if max == 0 {
+        return Vec::new();
+    }
+    // With a neighbour on each side: slots a - 1 and b + 1 on the page too.
+    if n + 2 <= max {
+        let lo = a.saturating_sub(1);
+        if let Some(l) = (n + 2..=max).find(|&l| lo / l == (b + 1) / l) {
+            return vec![vec![(lo / l + 1, l)]];
+        }
+    }
+    if n <= max
+        && let Some(l) = (n..=max).find(|&l| a / l == b / l)
+    {
+        return vec![vec![(a / l + 1, l)]];
+    }
+    // Larger than a page: several page sizes, whose boundaries inside the second differ
+    // from each other's and from those of the read that placed it.
+    let mut out: Vec<Vec<(usize, usize)>> = Vec::new();
+    let cuts_at = |l: usize| -> Vec<usize> { (a / l + 1..=b / l).map(|k| k * l).collect() };
+    let mut cuts: Vec<Vec<usize>> = match placed.limit {
+        0 => Vec::new(),
+        l => vec![cuts_at(l)],
+    };
+    for l in (max.div_ceil(2).max(1)..=max).rev() {
+        let pages: Vec<(usize, usize)> = (a / l..=b / l).map(|k| (k + 1, l)).collect();
+        let cut = cuts_at(l);
+        if cuts.iter().any(|c| c.iter().any(|x| cut.contains(x))) {
+            continue;
+        }
+        cuts.push(cut);
+        out.push(pages);
+        if out.len() == 3 {
+            break;
+        }
+    }
+    out
+}
+
 /// `span` minus every span of `holes`.
 fn subtract(span: Span, holes: &[Span]) -> Vec<Span> {
     let mut out = vec![span];
@@ -241,6 +350,7 @@ mod tests {
         // Second 10 fills two slots on page 1 and two on page 2: four rows.
         let run = Run {
             first_page: 1,
+            limit: 4,
             pages: vec![page(6, &[12, 11, 10, 10]), page(6, &[10, 10])],
             to_end: true,
         };
@@ -257,6 +367,7 @@ mod tests {
         // again. Second 10 fills three slots but may have only two rows.
         let run = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(5, &[12, 10]), page(6, &[10, 10, 9])],
             to_end: false,
         };
@@ -272,6 +383,7 @@ mod tests {
         // Two inserts, but only one slot of the second above the boundary: one repeat.
         let run = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(5, &[12, 10]), page(7, &[10, 10, 9])],
             to_end: false,
         };
@@ -283,6 +395,7 @@ mod tests {
         // Inserts without a split second: duplicates only, nothing hidden.
         let run = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(4, &[12, 11]), page(5, &[10, 9])],
             to_end: false,
         };
@@ -294,6 +407,7 @@ mod tests {
     fn a_shrinking_total_makes_the_stretch_suspect_until_a_steady_run_reads_it() {
         let moved = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(5, &[20, 18]), page(4, &[15, 14])],
             to_end: true,
         };
@@ -304,6 +418,7 @@ mod tests {
         );
         let steady = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(4, &[20, 18]), page(4, &[15, 14])],
             to_end: true,
         };
@@ -314,6 +429,7 @@ mod tests {
     fn a_whole_feed_run_must_hold_its_total() {
         let run = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(5, &[20, 18]), page(5, &[15, 14])],
             to_end: true,
         };
@@ -326,6 +442,7 @@ mod tests {
         // Pages 3 and 4 re-read: second 30 lies inside, 40 and 20 are edges.
         let run = Run {
             first_page: 3,
+            limit: 0,
             pages: vec![page(9, &[40, 30]), page(9, &[30, 20])],
             to_end: false,
         };
@@ -335,9 +452,84 @@ mod tests {
     }
 
     #[test]
+    fn a_split_second_is_placed_by_its_slots_and_read_where_no_boundary_cuts_it() {
+        // Pages of 4: second 10 fills slots 2..=5 (two on page 1, two on page 2).
+        let run = Run {
+            first_page: 1,
+            limit: 4,
+            pages: vec![page(9, &[12, 11, 10, 10]), page(9, &[10, 10, 9, 8])],
+            to_end: false,
+        };
+        let placed = run.place(10).expect("placed");
+        assert_eq!(
+            placed,
+            Placed {
+                second: 10,
+                first: 2,
+                rows: 4,
+                limit: 4,
+            }
+        );
+        // At most 4 a page, one page cannot hold it: pages of 3 cut it elsewhere (pages of
+        // 2 cut it where pages of 4 did).
+        assert_eq!(alignments(placed, 4), vec![vec![(1, 3), (2, 3)]]);
+        // A page of 6 holds it (slots 0..=5), not with a neighbour on each side (slots
+        // 1..=6 start at no multiple of 6); a page of 7 does (slots 0..=6).
+        assert_eq!(alignments(placed, 6), vec![vec![(1, 6)]]);
+        assert_eq!(alignments(placed, 7), vec![vec![(1, 7)]]);
+        for max in [7, 10, 50] {
+            let reads = alignments(placed, max);
+            assert_eq!(reads.len(), 1, "max {max}");
+            let (page, limit) = reads[0][0];
+            let (lo, hi) = ((page - 1) * limit, page * limit - 1);
+            assert!(lo < 2 && hi > 5 && limit <= max, "max {max}: {page}/{limit}");
+        }
+        // A second at the end of what the run read may go on below it: not placed.
+        let open = Run {
+            to_end: false,
+            pages: vec![page(9, &[12, 11, 10, 10]), page(9, &[10, 10, 10, 10])],
+            ..run.clone()
+        };
+        assert_eq!(open.place(10), None);
+        // Read across a changed total, its slots moved: not placed.
+        let moved = Run {
+            pages: vec![page(9, &[12, 11, 10, 10]), page(10, &[10, 10, 9, 8])],
+            ..run
+        };
+        assert_eq!(moved.place(10), None);
+    }
+
+    #[test]
+    fn a_second_larger_than_a_page_is_read_at_several_page_sizes_cutting_it_elsewhere() {
+        let placed = Placed {
+            second: 7,
+            first: 30,
+            rows: 70,
+            limit: 50,
+        };
+        let reads = alignments(placed, 50);
+        assert_eq!(reads.len(), 3);
+        let mut cuts: Vec<usize> = vec![50];
+        for group in &reads {
+            let limit = group[0].1;
+            assert!(limit <= 50);
+            // Every slot of the second lies on one of the group's pages.
+            let lo = (group[0].0 - 1) * limit;
+            let hi = group[group.len() - 1].0 * limit - 1;
+            assert!(lo <= 30 && hi >= 99, "{group:?}");
+            for &(p, _) in &group[1..] {
+                let cut = (p - 1) * limit;
+                assert!(!cuts.contains(&cut), "boundary {cut} repeated");
+                cuts.push(cut);
+            }
+        }
+    }
+
+    #[test]
     fn seconds_below_the_floor_do_not_count() {
         let run = Run {
             first_page: 1,
+            limit: 0,
             pages: vec![page(4, &[12, 10]), page(4, &[10, 9])],
             to_end: false,
         };

@@ -53,7 +53,27 @@ pub struct FeedPoller {
     /// Repositories (`owner/name`, lowercase) with a row in the trailing window, gathered
     /// since [`Self::take_active`] was last called.
     active: std::sync::Mutex<HashSet<String>>,
+    /// The second this source could not prove whole, while it waits below it.
+    held: std::sync::Mutex<Option<HeldBack>>,
 }
+
+/// A second of the feed that walks could not prove whole (a same-second tie that no
+/// alignment served whole, or a feed that kept moving under every pass): the cursor waits
+/// below it. The operator is told once per second; the source then walks with one pass a
+/// poll (its trailing window's pages) and tries hard again after a wait that doubles, so
+/// an unprovable second never costs the whole request budget.
+#[derive(Debug, Clone, Copy)]
+struct HeldBack {
+    second: i64,
+    since: std::time::Instant,
+    tries: u32,
+    next_try: std::time::Instant,
+}
+
+/// The first wait before a held-back second is tried hard again; it doubles per try.
+const HELD_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest wait between two hard tries of a held-back second.
+const HELD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
 /// abandoning one loses nothing.
@@ -77,6 +97,59 @@ impl FeedPoller {
             configured_at: chrono::Utc::now(),
             committed_position: AtomicI64::new(i64::MIN),
             active: Default::default(),
+            held: Default::default(),
+        }
+    }
+
+    /// Whether this poll's walks try hard to prove every second: no second is held back,
+    /// or its wait is over.
+    fn patient(&self) -> bool {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.is_none_or(|h| std::time::Instant::now() >= h.next_try)
+    }
+
+    /// Notes how a walk ended: a second it could not prove is held back (told once per
+    /// second, tried hard again after a doubling wait); `None` (every second proven up to
+    /// the head) releases a held second.
+    fn note_unproven(&self, unproven: Option<i64>) {
+        let now = std::time::Instant::now();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        match (unproven, *held) {
+            (None, None) => {}
+            (None, Some(h)) => {
+                self.ctx.telemetry.emit(telemetry::SecondProven {
+                    source: &self.source.spec,
+                    second: h.second,
+                    waited: now.duration_since(h.since),
+                });
+                *held = None;
+            }
+            (Some(t), Some(h)) if h.second == t => {
+                if now >= h.next_try {
+                    let tries = h.tries.saturating_add(1);
+                    let wait = HELD_RETRY
+                        .saturating_mul(1u32 << tries.min(10))
+                        .min(HELD_RETRY_MAX);
+                    *held = Some(HeldBack {
+                        tries,
+                        next_try: now + wait,
+                        ..h
+                    });
+                }
+            }
+            (Some(t), _) => {
+                self.ctx.telemetry.emit(telemetry::SecondHeldBack {
+                    source: &self.source.spec,
+                    second: t,
+                    retry_in: HELD_RETRY,
+                });
+                *held = Some(HeldBack {
+                    second: t,
+                    since: now,
+                    tries: 0,
+                    next_try: now + HELD_RETRY,
+                });
+            }
         }
     }
 
@@ -144,6 +217,7 @@ impl FeedPoller {
                     max_pages: ctx.live_pages,
                     settled: Some(stored.cursor.position),
                     read_ahead: false,
+                    patient: self.patient(),
                 },
                 Some(&stored.cursor.seen),
             ),
@@ -181,6 +255,9 @@ impl FeedPoller {
                     stored.cursor.advance(to, ctx.lookback);
                 }
                 report.caught_up = !report.stopped && unproven.is_none();
+                if !report.stopped {
+                    self.note_unproven(unproven);
+                }
                 if (
                     stored.cursor.position,
                     stored.cursor.seen.len(),
@@ -375,7 +452,9 @@ impl FeedPoller {
             .take_while(|d| *d < last_day)
             .collect();
         let expected = before_last.len();
-        let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day).ahead(before_last);
+        let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day)
+            .patient(self.patient())
+            .ahead(before_last);
         let mut taken = 0;
         loop {
             if shutdown.is_fired() {
@@ -419,7 +498,9 @@ impl FeedPoller {
             report.stopped = true;
             return Ok(());
         };
-        self.take_day(stored, walked, report, shutdown).await?;
+        if self.take_day(stored, walked, report, shutdown).await? {
+            self.note_unproven(None);
+        }
         Ok(())
     }
 
@@ -450,6 +531,9 @@ impl FeedPoller {
         if stored.cursor != before {
             self.commit(stored, shutdown).await?;
         }
+        if !report.stopped && walked.unproven.is_some() {
+            self.note_unproven(walked.unproven);
+        }
         Ok(!report.stopped && walked.unproven.is_none())
     }
 
@@ -464,6 +548,7 @@ impl FeedPoller {
             max_pages: usize::MAX,
             settled: None,
             read_ahead: true,
+            patient: self.patient(),
         };
         let walked = read(
             shutdown,

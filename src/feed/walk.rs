@@ -22,6 +22,14 @@ use crate::telemetry;
 /// How many passes one walk makes at most before it gives up proving (and says so).
 const MAX_PASSES: usize = 6;
 
+/// Passes of a walk: [`MAX_PASSES`], or one for a walk that is not to try hard.
+fn passes(patient: bool) -> usize {
+    match patient {
+        true => MAX_PASSES,
+        false => 1,
+    }
+}
+
 /// The outcome of a live walk.
 #[derive(Debug)]
 pub enum LiveWalk {
@@ -82,6 +90,7 @@ impl Gathered {
 
     /// Adds a page's rows to the run being read.
     fn add(&mut self, run: &mut Run, page: FeedPage) {
+        run.limit = page.limit;
         run.pages.push(PageShape {
             total: page.total,
             seconds: page.rows.iter().map(ActivityRow::created_unix).collect(),
@@ -138,6 +147,10 @@ pub struct Depth {
     /// past the cutoff cost less than reading one page at a time. A live poll reads one by
     /// one: its window usually ends on the first page or two.
     pub read_ahead: bool,
+    /// Try hard to prove every second ([`MAX_PASSES`] passes, re-reads at other
+    /// alignments, spans); `false`: one pass, for a source whose last walks could not prove
+    /// a second and waits before it tries again (its cost stays one pass a poll).
+    pub patient: bool,
 }
 
 impl Depth {
@@ -148,6 +161,7 @@ impl Depth {
             max_pages,
             settled: None,
             read_ahead: false,
+            patient: true,
         }
     }
 }
@@ -233,14 +247,16 @@ pub async fn walk_back_to_known(
     let mut got = Gathered::with_known(known, cutoff);
     let mut unproven = None;
     let mut exhausted = false;
-    for pass in 1..=MAX_PASSES {
+    let passes = passes(depth.patient);
+    for pass in 1..=passes {
         // Every other pass re-reads only the pages around the unproven seconds (the feed
         // moves under a live walk: where a second left the pages it was on, the run proves
         // nothing and the next pass reads the window again).
         let layout = got.runs.iter().rposition(|r| r.first_page == 1);
         let targeted = match layout {
             Some(layout) if pass % 2 == 0 => {
-                targeted_runs(client, spec, None, cutoff, layout, &mut got).await?
+                realigned_runs(client, spec, None, cutoff, &mut got).await?
+                    || targeted_runs(client, spec, None, cutoff, layout, &mut got).await?
             }
             _ => false,
         };
@@ -267,14 +283,14 @@ pub async fn walk_back_to_known(
             }),
         }
     }
-    if unproven.is_some() {
+    if unproven.is_some() && depth.patient {
         unproven = prove_by_spans(client, spec, cutoff, &mut got).await?;
     }
     if let Some(t) = unproven {
         client.telemetry().emit(telemetry::WalkUnproven {
             source: spec,
             unproven: t,
-            passes: MAX_PASSES,
+            passes,
         });
     }
     Ok(LiveWalk::Done {
@@ -430,6 +446,69 @@ async fn targeted_runs(
     Ok(true)
 }
 
+/// How many unproven seconds one pass reads again at another alignment.
+const MAX_REALIGNED: usize = 16;
+
+/// Reads each unproven second again where no page boundary cuts it (`evidence::alignments`):
+/// the pages of another page size that hold the whole second, located by its slots in the
+/// newest run that read it at one total. On MySQL, MariaDB and PostgreSQL a tie split by a
+/// page boundary shows the same rows on every re-read of the same pages; at another
+/// alignment the page holds every row of the second, whichever order the ties come in.
+/// Stops reading a second once as many distinct rows of it are held as it has slots.
+/// `false`: no unproven second could be placed (a stretch the feed moved under, or one at
+/// the end of what was read), and nothing was read.
+async fn realigned_runs(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: Option<NaiveDate>,
+    from: i64,
+    got: &mut Gathered,
+) -> Result<bool, GiteaError> {
+    let unproven = evidence::unproven(&got.runs, &got.held, from);
+    let placed: Vec<evidence::Placed> = unproven
+        .iter()
+        .filter_map(|&t| got.runs.iter().rev().find_map(|r| r.place(t)))
+        .take(MAX_REALIGNED)
+        .collect();
+    if placed.is_empty() {
+        return Ok(false);
+    }
+    let max = client.page_limit().max(1);
+    for p in placed {
+        'sizes: for reads in evidence::alignments(p, max) {
+            if got.held.get(&p.second).copied().unwrap_or(0) >= p.rows {
+                break;
+            }
+            let Some(&(first_page, limit)) = reads.first() else {
+                continue;
+            };
+            let mut run = Run {
+                first_page,
+                limit,
+                ..Run::default()
+            };
+            for (page, limit) in reads {
+                let fp = client.feed_page_sized(spec, page, limit, date).await?;
+                let end = fp.served == 0 || !fp.has_next;
+                got.add(&mut run, fp);
+                if end {
+                    run.to_end = true;
+                    got.runs.push(run);
+                    continue 'sizes;
+                }
+            }
+            got.runs.push(run);
+        }
+        client.telemetry().emit(telemetry::WalkRealigned {
+            source: spec,
+            second: p.second,
+            rows: p.rows as u64,
+            held: got.held.get(&p.second).copied().unwrap_or(0) as u64,
+        });
+    }
+    Ok(true)
+}
+
 /// Reads every row of one day (the server's `date=` window), newest first, until every row
 /// is proven held (`X-Total-Count` distinct rows, and every split second whole): first only
 /// the pages around the unproven seconds, then, if that was not enough, every page again.
@@ -438,7 +517,7 @@ pub async fn walk_day(
     spec: &SourceSpec,
     date: NaiveDate,
 ) -> Result<Walked, GiteaError> {
-    walk_day_from(client, spec, date, None).await
+    walk_day_from(client, spec, date, None, true).await
 }
 
 /// [`walk_day`], the day's first page already read (`first`: read just before, e.g.
@@ -448,17 +527,19 @@ async fn walk_day_from(
     spec: &SourceSpec,
     date: NaiveDate,
     mut first: Option<FeedPage>,
+    patient: bool,
 ) -> Result<Walked, GiteaError> {
     let mut got = Gathered::default();
     let mut unproven = None;
-    for pass in 0..MAX_PASSES {
+    for pass in 0..passes(patient) {
         let layout = got
             .runs
             .iter()
             .rposition(|r| r.first_page == 1)
             .unwrap_or(0);
         if pass % 2 == 0
-            || !targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?
+            || !(realigned_runs(client, spec, Some(date), i64::MIN, &mut got).await?
+                || targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?)
         {
             full_run_from(client, spec, Some(date), 1, None, first.take(), &mut got).await?;
         }
@@ -472,7 +553,7 @@ async fn walk_day_from(
             }),
         }
     }
-    if unproven.is_some() {
+    if unproven.is_some() && patient {
         unproven = prove_by_spans(client, spec, i64::MIN, &mut got).await?;
     }
     if let Some(t) = unproven {
@@ -558,7 +639,8 @@ pub async fn walk_span(
     for pass in 0..MAX_PASSES {
         if pass % 2 == 1
             && let Some(l) = layout
-            && targeted_runs(client, spec, None, lo, l, &mut got).await?
+            && (realigned_runs(client, spec, None, lo, &mut got).await?
+                || targeted_runs(client, spec, None, lo, l, &mut got).await?)
         {
             unproven = got.unproven(lo).filter(|t| *t <= hi);
             match unproven {
@@ -663,6 +745,8 @@ pub struct DayWalker {
     prev: Option<(NaiveDate, i32)>,
     /// No day after this one is read ahead (today, for a catch-up).
     last: NaiveDate,
+    /// Whether day walks try hard to prove every second (see [`Depth::patient`]).
+    patient: bool,
 }
 
 /// How many empty days a walker looks past for the next row's offset.
@@ -675,7 +759,15 @@ impl DayWalker {
             spec: spec.clone(),
             prev: None,
             last,
+            patient: true,
         }
+    }
+
+    /// Day walks make one pass each (`false`) instead of trying hard to prove every second:
+    /// for a source waiting before it tries a second it could not prove again.
+    pub fn patient(mut self, patient: bool) -> Self {
+        self.patient = patient;
+        self
     }
 
     /// The offset of the oldest row after `day`, looking up to [`LOOK_AHEAD_DAYS`] ahead:
@@ -730,7 +822,7 @@ impl DayWalker {
     /// The rows of `date=day`, plus those of the end of the local day that no `date=`
     /// returns, newest first is not kept: sort before use.
     pub async fn day(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
-        let w = walk_day(&self.client, &self.spec, day).await?;
+        let w = walk_day_from(&self.client, &self.spec, day, None, self.patient).await?;
         self.finish(day, w, None).await
     }
 
@@ -827,7 +919,10 @@ impl DayWalker {
                         None => Ok(None),
                     }
                 };
-                tokio::join!(walk_day_from(client, spec, day, first.take()), next_first)
+                tokio::join!(
+                    walk_day_from(client, spec, day, first.take(), self.patient),
+                    next_first
+                )
             };
             let (walked, next_first) = tokio::select! {
                 // The consumer stopped (an unproven day, an error, shutdown): stop reading.

@@ -28,10 +28,32 @@ pub struct FeedPage {
     pub rows: Vec<ActivityRow>,
     /// `X-Total-Count`: rows of the whole feed (or day), when Gitea sent it.
     pub total: Option<u64>,
-    /// Whether `Link` announced a next page.
+    /// Whether a next page holds more rows: `Link` said so, or the total says more rows
+    /// lie past this page ([`more_rows`]). Gitea's repository, org and user feeds send no
+    /// `Link` (FACTS.md), so the total is what usually decides.
     pub has_next: bool,
     /// Rows the server sent, including any that did not parse.
     pub served: usize,
+    /// The page size this page was asked for (`limit`): the page starts at row
+    /// `(page - 1) * limit` of the feed's order.
+    pub limit: usize,
+}
+
+/// Whether more rows lie past page `page` (1-based) of `limit` rows that served `served`
+/// rows, by the total: `(page - 1) * limit + served < total`. Without a total, a full page
+/// means more. An empty page ends a walk whatever the total says (the rows counted were
+/// deleted between Gitea's two queries: the rows and the count are read apart).
+pub fn more_rows(page: usize, limit: usize, served: usize, total: Option<u64>) -> bool {
+    if served == 0 {
+        return false;
+    }
+    match total {
+        Some(total) => (page.saturating_sub(1) as u64)
+            .saturating_mul(limit as u64)
+            .saturating_add(served as u64)
+            < total,
+        None => served >= limit,
+    }
 }
 
 /// One page of a list endpoint.
@@ -201,17 +223,30 @@ impl GiteaClient {
         self.inner.token.is_some()
     }
 
-    /// One page of a source's feed (1-based), optionally of one day (server time zone).
+    /// One page of a source's feed (1-based, of the full page size), optionally of one day
+    /// (server time zone).
     pub async fn feed_page(
         &self,
         spec: &SourceSpec,
         page: usize,
         date: Option<NaiveDate>,
     ) -> Result<FeedPage, GiteaError> {
-        let mut query: Vec<(&str, String)> = vec![
-            ("page", page.to_string()),
-            ("limit", self.page_limit().to_string()),
-        ];
+        self.feed_page_sized(spec, page, self.page_limit(), date)
+            .await
+    }
+
+    /// One page of a source's feed at another page size (`limit`, at most the server's):
+    /// the same rows read at another alignment, so that a page boundary falls elsewhere.
+    pub async fn feed_page_sized(
+        &self,
+        spec: &SourceSpec,
+        page: usize,
+        limit: usize,
+        date: Option<NaiveDate>,
+    ) -> Result<FeedPage, GiteaError> {
+        let limit = limit.clamp(1, self.page_limit().max(1));
+        let mut query: Vec<(&str, String)> =
+            vec![("page", page.to_string()), ("limit", limit.to_string())];
         if let Some(d) = date {
             query.push(("date", d.format("%Y-%m-%d").to_string()));
         }
@@ -234,10 +269,12 @@ impl GiteaClient {
                 }),
             }
         }
-        let (total, has_next) = paging(&headers);
-        if has_next && served > 0 && served < self.page_limit() {
-            // A full page shorter than asked: the server caps pages lower than we thought
-            // (its settings could not be read). Ask for what it serves from now on.
+        let (total, linked_next) = paging(&headers);
+        let has_next = linked_next || more_rows(page, limit, served, total);
+        if page == 1 && has_next && served > 0 && served < limit && limit == self.page_limit() {
+            // A first page shorter than asked while more rows follow: the server caps pages
+            // lower than we thought (its settings could not be read). Ask for what it
+            // serves from now on.
             self.inner.page_limit.store(served, Ordering::Relaxed);
         }
         Ok(FeedPage {
@@ -245,6 +282,7 @@ impl GiteaClient {
             total,
             has_next,
             served,
+            limit,
         })
     }
 
