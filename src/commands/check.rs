@@ -76,7 +76,22 @@ async fn check_gitea(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
     }
     if client.has_token() {
         match client.current_user().await {
-            Ok(u) => r.line(true, "gitea token", format!("belongs to {}", u.name())),
+            Ok(u) if u.is_admin => r.line(
+                true,
+                "gitea token",
+                format!("belongs to {}, a site admin: every feed row is visible", u.name()),
+            ),
+            Ok(u) => {
+                r.line(
+                    true,
+                    "gitea token",
+                    format!("belongs to {}, not a site admin", u.name()),
+                );
+                crate::say!(
+                    "warn gitea token: not an admin's, so no feed but {}'s own shows rows made by the Gitea Actions bot (pushes and tags made with a workflow's token) or by users and orgs with private visibility or hidden activity (Gitea's ActivityQueryCondition); see docs/least-privilege.md",
+                    u.name()
+                );
+            }
             Err(e) => r.line(false, "gitea token", e),
         }
     } else {
@@ -100,7 +115,27 @@ async fn check_gitea(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
                     humantime::format_duration(source.interval)
                 ),
             ),
-            Err(e) => r.line(false, &format!("source {}", source.spec), e),
+            Err(e) => {
+                r.line(false, &format!("source {}", source.spec), e);
+                continue;
+            }
+        }
+        match client.feed_page_sized(&source.spec, 1, 1, None).await {
+            Ok(p) => r.line(
+                true,
+                &format!("feed {}", source.spec),
+                match (p.total, p.linked) {
+                    (Some(t), true) => format!("{t} rows (X-Total-Count), with a Link header"),
+                    (Some(t), false) => format!(
+                        "{t} rows (X-Total-Count), no Link header (as Gitea's feeds): paged by the total"
+                    ),
+                    (None, true) => "no X-Total-Count, a Link header: paged by Link".to_string(),
+                    (None, false) => {
+                        "neither X-Total-Count nor Link: paged while pages come full".to_string()
+                    }
+                },
+            ),
+            Err(e) => r.line(false, &format!("feed {}", source.spec), e),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct FeedPage {
     /// The page size this page was asked for (`limit`): the page starts at row
     /// `(page - 1) * limit` of the feed's order.
     pub limit: usize,
+    /// Whether the answer had a `Link` header at all (Gitea's feeds have none but the team
+    /// feed's, from 1.26).
+    pub linked: bool,
 }
 
 /// Whether more rows lie past page `page` (1-based) of `limit` rows that served `served`
@@ -270,6 +273,7 @@ impl GiteaClient {
             }
         }
         let (total, linked_next) = paging(&headers);
+        let linked = headers.contains_key(reqwest::header::LINK);
         let has_next = linked_next || more_rows(page, limit, served, total);
         if page == 1 && has_next && served > 0 && served < limit && limit == self.page_limit() {
             // A first page shorter than asked while more rows follow: the server caps pages
@@ -283,6 +287,7 @@ impl GiteaClient {
             has_next,
             served,
             limit,
+            linked,
         })
     }
 

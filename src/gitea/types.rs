@@ -18,6 +18,8 @@ pub struct User {
     /// The same name, as older versions (and some objects of newer ones) call it.
     pub username: String,
     pub full_name: String,
+    /// A site admin (`is_admin`; sent for the token's own user by `GET /user`).
+    pub is_admin: bool,
 }
 
 impl User {
