@@ -67,7 +67,9 @@ pub struct Change<'a> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct PushContent {
-    #[serde(rename = "Commits")]
+    /// `null` in Gitea's tag rows (a nil slice: `services/feed/notifier.go` `PushCommits`
+    /// with `NewPushCommits()`), `[]` in Forgejo 13+'s.
+    #[serde(rename = "Commits", deserialize_with = "null_as_empty")]
     commits: Vec<PushCommit>,
     #[serde(rename = "HeadCommit")]
     head_commit: Option<PushCommit>,
@@ -87,6 +89,15 @@ struct PushCommit {
     committer_email: String,
     committer_name: String,
     timestamp: String,
+}
+
+/// A list that may be `null`, as Go writes a nil slice.
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The row's content is a push (`{"Commits":...}`; a cut `{}` too), not a ref's creation.
@@ -695,6 +706,31 @@ mod tests {
             Needs::default()
         );
         assert!(!makes_hooks("star_repo") && makes_hooks("delete_tag"));
+    }
+
+    #[test]
+    fn a_tag_row_with_null_commits_keeps_its_head_commit() {
+        // Gitea's push_tag row: `Commits` is null (a nil slice), the head commit is there.
+        let sha = "4522cbcefc20728a5b72b3a86af35e608622c514";
+        let tag = format!(
+            r#"{{"Commits":null,"HeadCommit":{{"Sha1":"{sha}","Message":"v1"}},"CompareURL":"o/r/compare/0000000000000000000000000000000000000000...{sha}","Len":0}}"#
+        );
+        let a = activity("push_tag", "refs/tags/v1", &tag);
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let o = RowObjects {
+            repo: Some(&repo),
+            ..RowObjects::default()
+        };
+        let hooks = from_row("http://g", &a, &o).unwrap();
+        let push = &hooks[0].body;
+        assert_eq!(push["head_commit"]["id"], sha, "{push}");
+        assert_eq!(push["after"], sha);
+        assert_eq!(push["commits"], json!([]));
+        // delete_tag: both null.
+        let gone = r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
+        let hooks = from_row("http://g", &activity("delete_tag", "refs/tags/v1", gone), &o).unwrap();
+        assert_eq!(hooks[0].body["after"], ZERO_SHA);
+        assert_eq!(hooks[0].body["head_commit"], Value::Null);
     }
 
     #[test]
