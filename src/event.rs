@@ -174,14 +174,14 @@ struct Data<'a> {
     issue: Option<&'a serde_json::Value>,
 }
 
-/// The issue index a row's content names (`INDEX|...`), for enrichment.
+/// The issue index a row's content names (`INDEX|...`, Forgejo's `["INDEX",...]`), for
+/// enrichment.
 pub fn issue_index(a: &Activity) -> Option<i64> {
-    let (index, _) = a.content.split_once('|')?;
     if a.op_type.contains("issue")
         || a.op_type.contains("pull")
         || a.op_type.starts_with("comment_")
     {
-        index.parse().ok()
+        a.issue_content().map(|(index, _)| index)
     } else {
         None
     }

@@ -107,6 +107,23 @@ impl ActivityRow {
 }
 
 impl Activity {
+    /// The issue index of an issue, pull request, comment or review row's content, and the
+    /// text after it. Gitea writes `INDEX|TEXT` (`services/feed/notifier.go`; a title may
+    /// itself hold `|`: only the first one separates); Forgejo 13 and later a JSON array of
+    /// strings (`["12","Title"]`, `["12","reviewer","comment"]`), whose further parts are
+    /// joined with `|` as Gitea would have written them. `None`: no index.
+    pub fn issue_content(&self) -> Option<(i64, String)> {
+        let c = self.content.trim_start();
+        if c.starts_with('[')
+            && let Ok(parts) = serde_json::from_str::<Vec<String>>(c)
+        {
+            let (index, rest) = parts.split_first()?;
+            return Some((index.trim().parse().ok()?, rest.join("|")));
+        }
+        let (index, rest) = self.content.split_once('|')?;
+        Some((index.trim().parse().ok()?, rest.to_string()))
+    }
+
     /// `(owner, name)` of the repository the action happened in, when Gitea sent it.
     pub fn repo_names(&self) -> Option<(&str, &str)> {
         let repo = self.repo.as_ref()?;

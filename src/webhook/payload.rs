@@ -111,9 +111,9 @@ fn short_ref(r: &str) -> &str {
         .unwrap_or(r)
 }
 
-/// `INDEX` of `INDEX|...`.
+/// `INDEX` of `INDEX|...` (Forgejo: `["INDEX",...]`).
 fn index_of(a: &Activity) -> Option<i64> {
-    a.content.split_once('|')?.0.parse().ok()
+    a.issue_content().map(|(index, _)| index)
 }
 
 /// What the hooks of row `a` need fetched (`push_files`: the commits' file lists).
@@ -376,7 +376,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
             };
             let content = match o.comment {
                 Some(c) => c["body"].as_str().unwrap_or("").to_string(),
-                None => a.content.split_once('|').map_or("", |(_, c)| c).to_string(),
+                None => a.issue_content().map(|(_, c)| c).unwrap_or_default(),
             };
             let mut m = pull_payload("reviewed")?;
             m.insert(
@@ -706,6 +706,33 @@ mod tests {
             Needs::default()
         );
         assert!(!makes_hooks("star_repo") && makes_hooks("delete_tag"));
+    }
+
+    #[test]
+    fn forgejo_content_as_a_json_array_names_the_issue_as_gitea_s_does() {
+        // Forgejo 13+: `["INDEX","TITLE"]`, `["INDEX","reviewer","comment"]`.
+        for (gitea, forgejo) in [
+            ("7|hi", r#"["7","hi"]"#),
+            ("12|a | b", r#"["12","a | b"]"#),
+        ] {
+            let g = needs(&activity("comment_pull", "", gitea), false);
+            let f = needs(&activity("comment_pull", "", forgejo), false);
+            assert_eq!((g.issue, g.comment), (f.issue, f.comment));
+            assert_eq!(
+                activity("comment_pull", "", gitea).issue_content(),
+                activity("comment_pull", "", forgejo).issue_content()
+            );
+        }
+        assert_eq!(
+            needs(&activity("merge_pull_request", "", r#"["7","Title"]"#), false).pull,
+            Some(7)
+        );
+        assert_eq!(
+            activity("pull_review_dismissed", "", r#"["3","bob","nope"]"#).issue_content(),
+            Some((3, "bob|nope".to_string()))
+        );
+        assert_eq!(activity("create_repo", "", "").issue_content(), None);
+        assert_eq!(activity("comment_issue", "", "[not json").issue_content(), None);
     }
 
     #[test]
