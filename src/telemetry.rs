@@ -251,7 +251,9 @@ impl Happening for SecondHeldBack<'_> {
             second,
             retry_in,
         } = self;
-        m.seconds_held_back.get_or_create(&source_label(spec)).set(1);
+        m.seconds_held_back
+            .get_or_create(&source_label(spec))
+            .set(1);
         let at = chrono::DateTime::from_timestamp(second, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
@@ -273,7 +275,9 @@ impl Happening for SecondProven<'_> {
             second,
             waited,
         } = self;
-        m.seconds_held_back.get_or_create(&source_label(spec)).set(0);
+        m.seconds_held_back
+            .get_or_create(&source_label(spec))
+            .set(0);
         tracing::info!(source = %spec, second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
     }
 }

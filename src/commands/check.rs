@@ -79,7 +79,10 @@ async fn check_gitea(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
             Ok(u) if u.is_admin => r.line(
                 true,
                 "gitea token",
-                format!("belongs to {}, a site admin: every feed row is visible", u.name()),
+                format!(
+                    "belongs to {}, a site admin: every feed row is visible",
+                    u.name()
+                ),
             ),
             Ok(u) => {
                 r.line(

@@ -204,8 +204,7 @@ impl Run {
         if k0 == 0 && first_slot == 0 && self.first_page > 1 {
             return None;
         }
-        if k1 + 1 == self.pages.len() && last_slot + 1 == last_page.seconds.len() && !self.to_end
-        {
+        if k1 + 1 == self.pages.len() && last_slot + 1 == last_page.seconds.len() && !self.to_end {
             return None;
         }
         let rows = pages
@@ -482,7 +481,10 @@ mod tests {
             assert_eq!(reads.len(), 1, "max {max}");
             let (page, limit) = reads[0][0];
             let (lo, hi) = ((page - 1) * limit, page * limit - 1);
-            assert!(lo < 2 && hi > 5 && limit <= max, "max {max}: {page}/{limit}");
+            assert!(
+                lo < 2 && hi > 5 && limit <= max,
+                "max {max}: {page}/{limit}"
+            );
         }
         // A second at the end of what the run read may go on below it: not placed.
         let open = Run {

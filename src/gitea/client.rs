@@ -51,10 +51,12 @@ pub fn more_rows(page: usize, limit: usize, served: usize, total: Option<u64>) -
         return false;
     }
     match total {
-        Some(total) => (page.saturating_sub(1) as u64)
-            .saturating_mul(limit as u64)
-            .saturating_add(served as u64)
-            < total,
+        Some(total) => {
+            (page.saturating_sub(1) as u64)
+                .saturating_mul(limit as u64)
+                .saturating_add(served as u64)
+                < total
+        }
         None => served >= limit,
     }
 }

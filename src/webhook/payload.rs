@@ -711,10 +711,7 @@ mod tests {
     #[test]
     fn forgejo_content_as_a_json_array_names_the_issue_as_gitea_s_does() {
         // Forgejo 13+: `["INDEX","TITLE"]`, `["INDEX","reviewer","comment"]`.
-        for (gitea, forgejo) in [
-            ("7|hi", r#"["7","hi"]"#),
-            ("12|a | b", r#"["12","a | b"]"#),
-        ] {
+        for (gitea, forgejo) in [("7|hi", r#"["7","hi"]"#), ("12|a | b", r#"["12","a | b"]"#)] {
             let g = needs(&activity("comment_pull", "", gitea), false);
             let f = needs(&activity("comment_pull", "", forgejo), false);
             assert_eq!((g.issue, g.comment), (f.issue, f.comment));
@@ -724,7 +721,11 @@ mod tests {
             );
         }
         assert_eq!(
-            needs(&activity("merge_pull_request", "", r#"["7","Title"]"#), false).pull,
+            needs(
+                &activity("merge_pull_request", "", r#"["7","Title"]"#),
+                false
+            )
+            .pull,
             Some(7)
         );
         assert_eq!(
@@ -732,7 +733,10 @@ mod tests {
             Some((3, "bob|nope".to_string()))
         );
         assert_eq!(activity("create_repo", "", "").issue_content(), None);
-        assert_eq!(activity("comment_issue", "", "[not json").issue_content(), None);
+        assert_eq!(
+            activity("comment_issue", "", "[not json").issue_content(),
+            None
+        );
     }
 
     #[test]
@@ -755,7 +759,12 @@ mod tests {
         assert_eq!(push["commits"], json!([]));
         // delete_tag: both null.
         let gone = r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
-        let hooks = from_row("http://g", &activity("delete_tag", "refs/tags/v1", gone), &o).unwrap();
+        let hooks = from_row(
+            "http://g",
+            &activity("delete_tag", "refs/tags/v1", gone),
+            &o,
+        )
+        .unwrap();
         assert_eq!(hooks[0].body["after"], ZERO_SHA);
         assert_eq!(hooks[0].body["head_commit"], Value::Null);
     }
