@@ -182,15 +182,26 @@ pub(crate) fn random_action(
         89..91 => {
             st.releases += 1;
             ref_name = format!("refs/tags/v1.{}.0-rc1", st.releases);
+            // A tag's push: `Commits` null (see `push::render_push`).
             content = Content::Push(GenPush {
                 seed: rng.random(),
-                commits: 1,
-                len: 1,
-                bytes: bytes.min(512),
+                commits: 0,
+                len: 0,
+                bytes: 0,
             });
             "push_tag"
         }
-        91..96 => "star_repo",
+        // No Gitea or Forgejo code writes `star_repo` or `watch_repo` rows (the types exist;
+        // go-gitea/gitea services/feed/notifier.go has no notifier for them): a tag deleted
+        // instead, whose push JSON has neither commits nor head (services/repository/push.go
+        // `PushCommits(..., NewPushCommits())` for a deleted tag).
+        91..96 => {
+            ref_name = format!("refs/tags/v1.{}.0-rc1", st.releases.max(1));
+            content = Content::Text(
+                r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#.into(),
+            );
+            "delete_tag"
+        }
         96..98 => {
             // A new branch without commits: a push row with empty content.
             st.branches += 1;

@@ -8,15 +8,20 @@
 //! * `base`: [`ActionId`], the token user, `lock`, `raw`, `splitmix` (leaf).
 //! * `push`: push payload JSON, rendered from a seed or a counter (model).
 //! * `rows`: feed-row model: accounts, repositories, actions, [`NewAction`] (model).
+//! * `engine`: the engine mode ([`Engine`]): Gitea's `action` table and indexes on
+//!   MariaDB, PostgreSQL or SQLite, the table changes the world records ([`World`] does
+//!   not see the database) and Gitea's feed queries (database).
 //! * `objects`: repository objects (issues, comments, releases, branches,
 //!   statuses, runs) with their queries and mutations (model).
-//! * `world`: the [`World`]: state, actions, per-feed indexes and feed paging.
+//! * `world`: the [`World`]: state, actions, per-feed indexes and feed paging; in engine
+//!   mode it also records every change of the feeds' rows for the `engine` table.
 //! * `repo_ops`: the [`World`] methods that change repository objects.
 //! * `generate`: history and live-activity generators over the [`World`] API.
 //! * `shared`: what the handle, server and tasks share ([`SimOptions`], faults, hook).
 //! * `repo_json`: the serde structs of the repository endpoints (http).
 //! * `repo_http`: the repository endpoints' handlers: filter, page, render (http).
-//! * `server`: axum front: faults, token, routing, feeds, `Link`/`X-Total-Count` (http).
+//! * `server`: axum front: faults, token, routing, feeds, `Link`/`X-Total-Count` (http);
+//!   a feed page is computed after routing, asynchronously (it may wait for the engine).
 //! * `lib` (this file): the [`FakeGitea`] facade and the public re-exports.
 //! * `tests`: the simulator's own tests over real HTTP.
 //!
@@ -32,7 +37,21 @@
 //!   second later than the original's (`copy_delay_secs`).
 //! * **Ordering by `created` only**, with one-second resolution: rows of the same
 //!   second come back in a fresh random order on every request (the shuffle is
-//!   seeded, so a test run is reproducible).
+//!   seeded, so a test run is reproducible) under [`Engine::Random`], or in the order of a
+//!   real database engine (below).
+//! * **Engine mode** ([`SimOptions::engine`], by default from `GITEA_SIM_ENGINE`:
+//!   `random`, `sqlite`, `mariadb`, `postgres`): the action rows are mirrored into a table
+//!   with Gitea's schema and indexes on an in-memory SQLite, a MariaDB
+//!   (`mysql://root@127.0.0.1:3306/test`, `GITEA_SIM_MARIADB_URL`) or a PostgreSQL
+//!   (`postgres://postgres@127.0.0.1:5432/test`, `GITEA_SIM_POSTGRES_URL`), one table or
+//!   schema per simulator, dropped at [`FakeGitea::shutdown`]. World changes are recorded
+//!   and applied (batched) before the next feed query; each page is Gitea's `GetFeeds`
+//!   query (`SELECT * ... ORDER BY created_unix DESC LIMIT L OFFSET K` and a `count(*)`;
+//!   the ids first from page 10 on) and the engine picks the rows and their order, which
+//!   the world renders. MariaDB and PostgreSQL order a tie by `LIMIT`/`OFFSET` and the
+//!   query plan, the same way on every re-read: a tie cut by a page boundary can show one
+//!   row twice and hide another for good. An engine that cannot be reached fails
+//!   [`FakeGitea::start`] with the command that starts it.
 //! * **Offset paging on live data** (`page`, `limit`, capped at
 //!   `max_response_items`), `X-Total-Count` and a Gitea-style `Link` header.
 //!   Inserting or deleting rows between two page requests shifts the pages, and
@@ -93,6 +112,7 @@
 pub use chrono_tz;
 
 mod base;
+mod engine;
 mod generate;
 mod objects;
 mod push;
@@ -108,6 +128,7 @@ mod world;
 mod zone;
 
 pub use base::ActionId;
+pub use engine::{ENGINE_ENV, Engine};
 pub use generate::HistorySpec;
 pub use rows::{LogicalAction, NewAction, NewComment};
 pub use shared::{Fault, FaultKind, FeedHook, FeedPage, RequestRecord, SimOptions};
@@ -161,11 +182,13 @@ impl FakeGitea {
             Some(tz) => ServerZone::Named(tz),
             None => ServerZone::Fixed(offset),
         };
-        let world = World::new(base_url, zone, opts.seed);
+        let table = engine::Table::open(opts.engine).await?;
+        let world = World::new(base_url, zone, opts.seed, table.is_some());
         let shared = Arc::new(Shared {
             opts,
             addr,
             world: Mutex::new(world),
+            table: table.map(tokio::sync::Mutex::new),
             hook: Mutex::new(None),
             faults: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
@@ -377,6 +400,9 @@ impl FakeGitea {
                 .is_err()
         {
             server.abort();
+        }
+        if let Some(table) = &self.shared.table {
+            table.lock().await.drop_table().await;
         }
     }
 }
@@ -623,6 +649,19 @@ impl Drop for FakeGitea {
         }
         if let Some(server) = self.server.take() {
             server.abort();
+        }
+        // Engine mode without `shutdown`: drop the table if the runtime still runs tasks
+        // (best effort; a table left behind is dropped by a later start once this
+        // process is gone).
+        if self.shared.table.is_some()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let shared = self.shared.clone();
+            rt.spawn(async move {
+                if let Some(table) = &shared.table {
+                    table.lock().await.drop_table().await;
+                }
+            });
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::base::splitmix;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GenPush {
     pub(crate) seed: u64,
-    /// Commits listed (1..=5, like Gitea's `FEED_MAX_COMMIT_NUM`).
+    /// Commits listed (1..=5, like Gitea's `FEED_MAX_COMMIT_NUM`); 0: a tag's push, whose
+    /// `Commits` is `null` (see [`render_push`]).
     pub(crate) commits: u8,
     /// `Len`: commits pushed (may exceed `commits`).
     pub(crate) len: u16,
@@ -115,8 +116,9 @@ struct PushCommit<'a> {
 
 #[derive(Serialize)]
 struct PushPayload<'a> {
+    /// `None` is written `null`: Go's nil slice, as in a tag's push.
     #[serde(rename = "Commits")]
-    commits: Vec<PushCommit<'a>>,
+    commits: Option<Vec<PushCommit<'a>>>,
     #[serde(rename = "HeadCommit")]
     head_commit: Option<PushCommit<'a>>,
     #[serde(rename = "CompareURL")]
@@ -139,8 +141,30 @@ pub(crate) fn render_push(
     email: &str,
     created: chrono::DateTime<chrono::FixedOffset>,
 ) -> String {
-    let n = usize::from(p.commits.max(1));
     let name = if name.is_empty() { login } else { name };
+    if p.commits == 0 {
+        // A tag's push, as go-gitea/gitea services/feed/notifier.go `PushCommits` writes it
+        // for a new tag (services/repository/push.go builds it with `NewPushCommits()`, an
+        // empty `PushCommits` whose nil `Commits` marshals as `null`): the head commit, a
+        // compare URL from the zero SHA, `Len` 0.
+        let sha = sha_hex(p.seed, 0);
+        let head = PushCommit {
+            sha1: sha.clone(),
+            message: "Release\n".to_string(),
+            author_email: email,
+            author_name: name,
+            committer_email: email,
+            committer_name: name,
+            timestamp: created.to_rfc3339_opts(SecondsFormat::Secs, true),
+        };
+        return to_json(&PushPayload {
+            commits: None,
+            head_commit: Some(head),
+            compare_url: format!("{repo}/compare/{}...{sha}", "0".repeat(40)),
+            len: 0,
+        });
+    }
+    let n = usize::from(p.commits.max(1));
     let mut commits: Vec<PushCommit<'_>> = (0..n)
         .map(|k| {
             let subject = SUBJECTS
@@ -162,26 +186,29 @@ pub(crate) fn render_push(
     let len = usize::from(p.len).max(n);
     let mut payload = PushPayload {
         head_commit: Some(commits[0].clone()),
-        commits: Vec::new(),
+        commits: None,
         compare_url,
         len,
     };
-    payload.commits = std::mem::take(&mut commits);
+    payload.commits = Some(std::mem::take(&mut commits));
     let target = usize::try_from(p.bytes).unwrap_or(0);
     let first = to_json(&payload);
     if target <= first.len() {
         return first;
     }
     let remaining = target - first.len();
+    let list = payload.commits.get_or_insert_with(Vec::new);
     if n == 1 {
         let pad = filler(p.seed, remaining / 2);
-        payload.commits[0].message.push_str(&pad);
+        if let Some(c) = list.first_mut() {
+            c.message.push_str(&pad);
+        }
         if let Some(h) = payload.head_commit.as_mut() {
             h.message.push_str(&pad);
         }
     } else {
         let per = remaining / (n - 1);
-        for (k, c) in payload.commits.iter_mut().enumerate().skip(1) {
+        for (k, c) in list.iter_mut().enumerate().skip(1) {
             c.message.push_str(&filler(p.seed ^ k as u64, per));
         }
     }
@@ -215,7 +242,7 @@ pub(crate) fn counter_push_json(
     let new = head.as_ref().map_or_else(String::new, |h| h.sha1.clone());
     let payload = PushPayload {
         compare_url: format!("{repo}/compare/{}...{new}", sha_hex(counter, 1_000_003)),
-        commits: all.into_iter().take(5).collect(),
+        commits: Some(all.into_iter().take(5).collect()),
         head_commit: head,
         len: n_commits,
     };

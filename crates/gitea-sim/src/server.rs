@@ -100,7 +100,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     drop(req);
 
     let reply = match take_fault(&sh, &r.path) {
-        None => route(&sh, &r),
+        None => serve(&sh, &r).await,
         Some(FaultKind::Status(code)) => error(&sh, &r, code, "simulated server error"),
         Some(FaultKind::RetryAfterSecs(n)) => {
             error(&sh, &r, 429, "too many requests").header("Retry-After", n.to_string())
@@ -116,14 +116,14 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             )
         }
         Some(FaultKind::Truncated) => {
-            let mut reply = route(&sh, &r);
+            let mut reply = serve(&sh, &r).await;
             reply.body.truncate(reply.body.len() / 2);
             reply.status = 200;
             reply
         }
         Some(FaultKind::Delay(d)) => {
             tokio::time::sleep(d).await;
-            route(&sh, &r)
+            serve(&sh, &r).await
         }
     };
     lock(&sh.requests).push(RequestRecord {
@@ -133,6 +133,37 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         status: reply.status,
     });
     reply.into_response()
+}
+
+/// Answer a request: `route` answers everything but a feed page, which it resolves
+/// and leaves to [`feed`] (a page may have to wait for the engine).
+async fn serve(sh: &Shared, r: &Req) -> Reply {
+    match route(sh, r) {
+        Routed::Reply(reply) => reply,
+        Routed::Feed(f) => feed(sh, r, f).await,
+    }
+}
+
+/// What `route` made of a request.
+enum Routed {
+    /// The answer.
+    Reply(Reply),
+    /// A feed page to compute.
+    Feed(FeedReq),
+}
+
+/// A feed request whose feed exists.
+struct FeedReq {
+    key: FeedKey,
+    /// [`FeedPage::feed`].
+    name: String,
+    page: usize,
+    limit: usize,
+    date: Option<NaiveDate>,
+    /// The `date=` as given, when it parsed.
+    date_str: Option<String>,
+    /// `only-performed-by` as given (for the `Link` header).
+    only_performed: Option<String>,
 }
 
 /// Consume one use of the first queued fault matching `path`.
@@ -164,15 +195,15 @@ fn error(sh: &Shared, r: &Req, status: u16, message: &str) -> Reply {
     )
 }
 
-fn route(sh: &Shared, r: &Req) -> Reply {
+fn route(sh: &Shared, r: &Req) -> Routed {
     let prefix = sh.opts.path_prefix.as_str();
     let rest = match r.path.strip_prefix(prefix) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-        _ => return error(sh, r, 404, "not found"),
+        _ => return Routed::Reply(error(sh, r, 404, "not found")),
     };
     let api = match rest.strip_prefix("/api/v1") {
         Some(api) if api.is_empty() || api.starts_with('/') => api,
-        _ => return error(sh, r, 404, "not found"),
+        _ => return Routed::Reply(error(sh, r, 404, "not found")),
     };
     let authed = match (&sh.opts.token, &r.auth) {
         (Some(token), Some(given)) => given_token(given) == Some(token.as_str()),
@@ -185,10 +216,10 @@ fn route(sh: &Shared, r: &Req) -> Reply {
         } else {
             "token is required"
         };
-        return error(sh, r, 401, msg);
+        return Routed::Reply(error(sh, r, 401, msg));
     }
     if r.method != Method::GET {
-        return error(sh, r, 405, "method not allowed");
+        return Routed::Reply(error(sh, r, 405, "method not allowed"));
     }
     let segs: Vec<String> = api
         .split('/')
@@ -198,6 +229,44 @@ fn route(sh: &Shared, r: &Req) -> Reply {
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = parse_query(&r.query);
     match segs.as_slice() {
+        ["repos", owner, name, "activities", "feeds"] => resolve_feed(sh, r, &q, |w| {
+            w.repo_by_full_name(owner, name)
+                .map(|repo| (FeedKey::Repo(repo.id), format!("repo:{}", repo.full_name)))
+                .ok_or("repository does not exist")
+        }),
+        ["orgs", org, "activities", "feeds"] => resolve_feed(sh, r, &q, |w| {
+            w.user_by_login(org)
+                .filter(|u| u.is_org)
+                .map(|u| (FeedKey::Recv(u.id), format!("org:{}", u.login)))
+                .ok_or("org does not exist")
+        }),
+        ["users", login, "activities", "feeds"] => {
+            let only_performed = q
+                .iter()
+                .find(|(k, _)| k == "only-performed-by")
+                .is_some_and(|(_, v)| {
+                    matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+                });
+            resolve_feed(sh, r, &q, |w| {
+                w.user_by_login(login)
+                    .map(|u| {
+                        let key = if only_performed {
+                            FeedKey::Actor(u.id)
+                        } else {
+                            FeedKey::Recv(u.id)
+                        };
+                        (key, format!("user:{}", u.login))
+                    })
+                    .ok_or("user does not exist")
+            })
+        }
+        segs => Routed::Reply(endpoint(sh, r, segs, &q, authed)),
+    }
+}
+
+/// Every endpoint but the feeds.
+fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed: bool) -> Reply {
+    match segs {
         ["version"] => Reply::value(200, &json!({ "version": sh.opts.version })),
         ["settings", "api"] => Reply::value(
             200,
@@ -232,8 +301,8 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                 None => error(sh, r, 404, "org does not exist"),
             }
         }
-        ["repos", "issues", "search"] => list(sh, r, &q, |w, win| {
-            Ok(w.api_issues_search(query_get(&q, "owner"), time_range(&q)?, win))
+        ["repos", "issues", "search"] => list(sh, r, q, |w, win| {
+            Ok(w.api_issues_search(query_get(q, "owner"), time_range(q)?, win))
         }),
         ["repos", owner, name] => {
             let w = lock(&sh.world);
@@ -242,69 +311,38 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                 None => error(sh, r, 404, "repository does not exist"),
             }
         }
-        ["repos", owner, name, "activities", "feeds"] => feed(sh, r, &q, |w| {
-            w.repo_by_full_name(owner, name)
-                .map(|repo| (FeedKey::Repo(repo.id), format!("repo:{}", repo.full_name)))
-                .ok_or("repository does not exist")
-        }),
-        ["orgs", org, "activities", "feeds"] => feed(sh, r, &q, |w| {
-            w.user_by_login(org)
-                .filter(|u| u.is_org)
-                .map(|u| (FeedKey::Recv(u.id), format!("org:{}", u.login)))
-                .ok_or("org does not exist")
-        }),
-        ["users", login, "activities", "feeds"] => {
-            let only_performed = q
-                .iter()
-                .find(|(k, _)| k == "only-performed-by")
-                .is_some_and(|(_, v)| {
-                    matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
-                });
-            feed(sh, r, &q, |w| {
-                w.user_by_login(login)
-                    .map(|u| {
-                        let key = if only_performed {
-                            FeedKey::Actor(u.id)
-                        } else {
-                            FeedKey::Recv(u.id)
-                        };
-                        (key, format!("user:{}", u.login))
-                    })
-                    .ok_or("user does not exist")
-            })
-        }
         ["admin", "orgs"] => {
             if !sh.opts.admin {
                 return error(sh, r, 403, "reqSiteAdmin");
             }
-            list(sh, r, &q, |w, win| Ok(w.api_orgs(win)))
+            list(sh, r, q, |w, win| Ok(w.api_orgs(win)))
         }
-        ["user", "orgs"] => list(sh, r, &q, |w, win| Ok(w.api_orgs(win))),
-        ["repos", "search"] => list(sh, r, &q, |w, win| Ok(w.api_repos_search(win))),
-        ["orgs", org, "repos"] => list(sh, r, &q, |w, win| {
+        ["user", "orgs"] => list(sh, r, q, |w, win| Ok(w.api_orgs(win))),
+        ["repos", "search"] => list(sh, r, q, |w, win| Ok(w.api_repos_search(win))),
+        ["orgs", org, "repos"] => list(sh, r, q, |w, win| {
             let org = w
                 .user_by_login(org)
                 .filter(|u| u.is_org)
                 .ok_or((404, "org does not exist".to_string()))?;
             Ok(w.api_org_repos(org.id, win))
         }),
-        ["repos", owner, name, "issues"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "issues"] => list(sh, r, q, |w, win| {
             let rid = repo_id(w, owner, name)?;
-            let state = match query_get(&q, "state") {
+            let state = match query_get(q, "state") {
                 Some("all") => StateFilter::All,
                 Some("closed") => StateFilter::Closed,
                 _ => StateFilter::Open,
             };
-            let kind = match query_get(&q, "type") {
+            let kind = match query_get(q, "type") {
                 Some("issues") => KindFilter::Issues,
                 Some("pulls") => KindFilter::Pulls,
                 _ => KindFilter::Both,
             };
-            Ok(w.api_issues(rid, state, kind, time_range(&q)?, win))
+            Ok(w.api_issues(rid, state, kind, time_range(q)?, win))
         }),
-        ["repos", owner, name, "issues", "comments"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "issues", "comments"] => list(sh, r, q, |w, win| {
             let rid = repo_id(w, owner, name)?;
-            Ok(w.api_comments(rid, time_range(&q)?, win))
+            Ok(w.api_comments(rid, time_range(q)?, win))
         }),
         ["repos", owner, name, "issues", "comments", id] => {
             let w = lock(&sh.world);
@@ -333,18 +371,18 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                 Err((code, msg)) => error(sh, r, code, &msg),
             }
         }
-        ["repos", owner, name, "issues", index, "timeline"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "issues", index, "timeline"] => list(sh, r, q, |w, win| {
             let rid = repo_id(w, owner, name)?;
-            let range = time_range(&q)?;
+            let range = time_range(q)?;
             index
                 .parse::<i64>()
                 .ok()
                 .and_then(|i| w.api_timeline(rid, i, range, win))
                 .ok_or((404, "issue does not exist".to_string()))
         }),
-        ["repos", owner, name, "pulls"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "pulls"] => list(sh, r, q, |w, win| {
             let rid = repo_id(w, owner, name)?;
-            let state = match query_get(&q, "state") {
+            let state = match query_get(q, "state") {
                 Some("all") => StateFilter::All,
                 Some("closed") => StateFilter::Closed,
                 _ => StateFilter::Open,
@@ -387,22 +425,22 @@ fn route(sh: &Shared, r: &Req) -> Reply {
                 Err((code, msg)) => error(sh, r, code, &msg),
             }
         }
-        ["repos", owner, name, "releases"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "releases"] => list(sh, r, q, |w, win| {
             Ok(w.api_releases(repo_id(w, owner, name)?, win))
         }),
-        ["repos", owner, name, "branches"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "branches"] => list(sh, r, q, |w, win| {
             Ok(w.api_branches(repo_id(w, owner, name)?, win))
         }),
-        ["repos", owner, name, "statuses", sha] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "statuses", sha] => list(sh, r, q, |w, win| {
             let rid = repo_id(w, owner, name)?;
             let oldest = matches!(
-                query_get(&q, "sort"),
+                query_get(q, "sort"),
                 Some("oldest" | "leastupdate" | "leastindex")
             );
-            let state = query_get(&q, "state").filter(|s| !s.is_empty());
+            let state = query_get(q, "state").filter(|s| !s.is_empty());
             Ok(w.api_statuses(rid, sha, oldest, state, win))
         }),
-        ["repos", owner, name, "actions", "runs"] => list(sh, r, &q, |w, win| {
+        ["repos", owner, name, "actions", "runs"] => list(sh, r, q, |w, win| {
             if !w.actions_supported() {
                 return Err((404, "not found".to_string()));
             }
@@ -500,61 +538,115 @@ fn given_token(h: &str) -> Option<&str> {
     }
 }
 
-fn feed(
+/// Resolve a feed request: a 404 when its repository, org or user does not exist.
+fn resolve_feed(
     sh: &Shared,
     r: &Req,
     q: &[(String, String)],
     resolve: impl FnOnce(&World) -> Result<(FeedKey, String), &'static str>,
-) -> Reply {
-    let get = |name: &str| query_get(q, name);
+) -> Routed {
     let (page, limit) = paging(sh, q);
-    let date_str = get("date").filter(|d| !d.is_empty());
-    let date = match date_str {
-        Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(e) => return error(sh, r, 422, &format!("invalid date {d:?}: {e}")),
-        },
-        None => None,
-    };
-
-    let mut hook = lock(&sh.hook);
-    let mut w = lock(&sh.world);
-    let (key, feed_name) = match resolve(&w) {
-        Ok(x) => x,
-        Err(msg) => return error(sh, r, 404, msg),
-    };
-    let range = date.map(|d| w.day_range(d));
-    let out = w.feed_page(key, page, limit, range);
-    if let Some(h) = hook.as_mut() {
-        let fp = FeedPage {
-            feed: feed_name,
+    // An unparseable `date=` is logged by Gitea and not applied: the whole feed comes back
+    // (go-gitea/gitea models/activities/action.go `FeedDateCond`: "Unable to parse %s,
+    // filter not applied").
+    let date_str = query_get(q, "date").filter(|d| !d.is_empty());
+    let date = date_str.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let date_str = date.and(date_str).map(str::to_string);
+    let resolved = resolve(&lock(&sh.world));
+    match resolved {
+        Ok((key, name)) => Routed::Feed(FeedReq {
+            key,
+            name,
             page,
             limit,
-            date: date_str.map(str::to_string),
-            total: out.total,
-        };
-        h(&fp, &mut w);
+            date,
+            date_str,
+            only_performed: query_get(q, "only-performed-by").map(str::to_string),
+        }),
+        Err(msg) => Routed::Reply(error(sh, r, 404, msg)),
     }
-    drop(w);
-    drop(hook);
+}
 
+/// One feed page, then the [`crate::FeedHook`] with the world still locked. Under
+/// [`crate::Engine::Random`] the world's indexes serve it (ties shuffled afresh); under
+/// an engine, the world's pending table changes are applied and the engine runs Gitea's
+/// queries, and the world renders the rows it chose, in its order.
+async fn feed(sh: &Shared, r: &Req, f: FeedReq) -> Reply {
+    let fp = |total: usize| FeedPage {
+        feed: f.name.clone(),
+        page: f.page,
+        limit: f.limit,
+        date: f.date_str.clone(),
+        total,
+    };
+    let out = match &sh.table {
+        None => {
+            let mut hook = lock(&sh.hook);
+            let mut w = lock(&sh.world);
+            let range = f.date.map(|d| w.day_range(d));
+            let out = w.feed_page(f.key, f.page, f.limit, range);
+            if let Some(h) = hook.as_mut() {
+                h(&fp(out.total), &mut w);
+            }
+            out
+        }
+        Some(table) => {
+            let mut table = table.lock().await;
+            let (ops, range) = {
+                let mut w = lock(&sh.world);
+                (w.take_table_ops(), f.date.map(|d| w.day_range(d)))
+            };
+            let engine = table.engine();
+            let result = match table.apply(&ops).await {
+                Ok(()) => table.page(f.key, range, f.page, f.limit).await,
+                Err(e) => {
+                    // Rolled back: the next feed request applies them again.
+                    lock(&sh.world).restore_table_ops(ops);
+                    Err(e)
+                }
+            };
+            drop(table);
+            let (ids, total) = match result {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(engine = engine.name(), error = %e, "feed query failed");
+                    let msg = format!("gitea-sim engine {}: {e}", engine.name());
+                    return error(sh, r, 500, &msg);
+                }
+            };
+            let mut hook = lock(&sh.hook);
+            let mut w = lock(&sh.world);
+            let body = w.render_row_ids(&ids);
+            if let Some(h) = hook.as_mut() {
+                h(&fp(total), &mut w);
+            }
+            PageOut { body, total }
+        }
+    };
+
+    // Gitea's repository, org and user feeds set `X-Total-Count` and nothing else
+    // (go-gitea/gitea routers/api/v1/repo/repo.go `ListRepoActivityFeeds`,
+    // routers/api/v1/org/org.go `ListOrgActivityFeeds`, routers/api/v1/user/user.go
+    // `ListUserActivityFeeds`: `ctx.SetTotalCountHeader(count)`, which
+    // services/context/api.go writes as `X-Total-Count` alone). Only the team feed sends
+    // `Link` (1.26, `ctx.SetLinkHeader`): [`SimOptions::feed_link`] plays that.
     let mut reply = Reply::json(200, out.body)
         .header("X-Total-Count", out.total.to_string())
-        .header(
-            "Access-Control-Expose-Headers",
-            "X-Total-Count, Link".to_string(),
-        );
+        .header("Access-Control-Expose-Headers", "X-Total-Count".to_string());
+    if !sh.opts.feed_link {
+        return reply;
+    }
     let mut extra = String::new();
-    if let Some(d) = date_str {
+    if let Some(d) = &f.date_str {
         extra.push_str("&date=");
         extra.push_str(&percent_encode(d));
     }
-    if let Some(v) = get("only-performed-by") {
+    if let Some(v) = &f.only_performed {
         extra.push_str("&only-performed-by=");
         extra.push_str(&percent_encode(v));
     }
     let base = format!("http://{}{}", r.host, r.path);
-    if let Some(link) = link_header(&base, page, limit, out.total, &extra) {
+    if let Some(link) = link_header(&base, f.page, f.limit, out.total, &extra) {
         reply = reply.header("Link", link);
     }
     reply

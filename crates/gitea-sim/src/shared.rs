@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
+use crate::engine::{Engine, Table};
 use crate::world::World;
 
 /// How the fake server behaves.
@@ -39,6 +40,15 @@ pub struct SimOptions {
     pub seed: u64,
     /// What `GET /api/v1/version` answers (default `"1.24.6"`).
     pub version: String,
+    /// Feeds send a `Link` header, as only Gitea 1.26's team feed does (default `false`:
+    /// the repository, org and user feeds of every Gitea and Forgejo send `X-Total-Count`
+    /// alone).
+    pub feed_link: bool,
+    /// Who orders the rows of one second (default: [`Engine::from_env`], the
+    /// `GITEA_SIM_ENGINE` environment variable; unset = [`Engine::Random`]). Under
+    /// MariaDB, PostgreSQL or SQLite the action rows live in a real table with Gitea's
+    /// schema and indexes, and each feed page is Gitea's query on it.
+    pub engine: Engine,
 }
 
 impl Default for SimOptions {
@@ -53,6 +63,8 @@ impl Default for SimOptions {
             time_zone: None,
             seed: 1,
             version: "1.24.6".to_string(),
+            feed_link: false,
+            engine: Engine::from_env(),
         }
     }
 }
@@ -143,6 +155,10 @@ pub(crate) struct Shared {
     pub(crate) opts: SimOptions,
     pub(crate) addr: SocketAddr,
     pub(crate) world: Mutex<World>,
+    /// Engine mode: the action table. Its lock serialises applying the world's pending
+    /// table changes and the feed queries that follow (taken before `world`, and never
+    /// while `hook` or `world` is held).
+    pub(crate) table: Option<tokio::sync::Mutex<Table>>,
     /// Lock order: `hook` before `world`.
     pub(crate) hook: Mutex<Option<FeedHook>>,
     pub(crate) faults: Mutex<VecDeque<Fault>>,

@@ -13,6 +13,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::base::{ActionId, TOKEN_USER, raw, splitmix};
+use crate::engine::{TableOp, TableRow};
 use crate::objects::Objects;
 use crate::push;
 use crate::rows::{
@@ -90,10 +91,18 @@ pub struct World {
     pub(crate) objects: Objects,
     /// Seconds added to the wall clock by [`World::now`] ([`World::advance_clock`]).
     clock_skew: i64,
+    /// Engine mode: the changes of the action table not applied yet, in order (see
+    /// `engine`); `None` under [`crate::Engine::Random`], which serves the indexes.
+    table_ops: Option<Vec<TableOp>>,
+    /// The most rows one action has (original and copies): how far back from a row id
+    /// its action's id can be.
+    max_rows: usize,
 }
 
 impl World {
-    pub(crate) fn new(base_url: String, offset: ServerZone, seed: u64) -> World {
+    /// A world; `mirror` (engine mode) records every change of the feeds' rows as a
+    /// [`TableOp`] for [`World::take_table_ops`].
+    pub(crate) fn new(base_url: String, offset: ServerZone, seed: u64, mirror: bool) -> World {
         let mut w = World {
             base_url,
             offset,
@@ -114,6 +123,8 @@ impl World {
             repo_gen: HashMap::new(),
             objects: Objects::default(),
             clock_skew: 0,
+            table_ops: mirror.then(Vec::new),
+            max_rows: 1,
         };
         w.add_user(TOKEN_USER);
         w
@@ -553,6 +564,7 @@ impl World {
         }
         let id = self.next_row_id;
         self.next_row_id += receivers.len() as i64;
+        self.max_rows = self.max_rows.max(receivers.len());
         let action = Action {
             id,
             op: s.op,
@@ -571,6 +583,9 @@ impl World {
         };
         if action.visible {
             index_action(&mut self.indexes, &action, self.purged_before);
+            if let Some(ops) = self.table_ops.as_mut() {
+                mirror_insert(ops, &action, self.purged_before, &self.ops, &self.repos);
+            }
         }
         self.actions.insert(id, action);
         ActionId(id)
@@ -597,6 +612,9 @@ impl World {
             a.visible = true;
             if !a.deleted {
                 index_action(&mut self.indexes, a, self.purged_before);
+                if let Some(ops) = self.table_ops.as_mut() {
+                    mirror_insert(ops, a, self.purged_before, &self.ops, &self.repos);
+                }
             }
         }
     }
@@ -609,6 +627,12 @@ impl World {
             a.deleted = true;
             if a.visible {
                 unindex_action(&mut self.indexes, a);
+                if let Some(ops) = self.table_ops.as_mut() {
+                    ops.push(TableOp::SoftDelete {
+                        first: a.id,
+                        last: a.id + a.receivers.len() as i64 - 1,
+                    });
+                }
             }
         }
     }
@@ -617,6 +641,9 @@ impl World {
     pub fn delete_older_than(&mut self, t: DateTime<FixedOffset>) {
         let cutoff = t.timestamp();
         self.purged_before = self.purged_before.max(cutoff);
+        if let Some(ops) = self.table_ops.as_mut() {
+            ops.push(TableOp::Purge { before: cutoff });
+        }
         for v in self.indexes.values_mut() {
             let p = v.partition_point(|e| e.created < cutoff);
             v.drain(..p);
@@ -760,6 +787,43 @@ impl World {
         }
     }
 
+    /// Engine mode: the changes of the action table since the last call, in order.
+    pub(crate) fn take_table_ops(&mut self) -> Vec<TableOp> {
+        self.table_ops
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Engine mode: put back `ops` (taken by [`World::take_table_ops`], not applied)
+    /// before the changes made since.
+    pub(crate) fn restore_table_ops(&mut self, mut ops: Vec<TableOp>) {
+        if let Some(pending) = self.table_ops.as_mut() {
+            ops.append(pending);
+            *pending = ops;
+        }
+    }
+
+    /// Engine mode: the JSON of a page whose rows the engine chose, in its order. A row
+    /// the world no longer has (hard-deleted since the query) is left out.
+    pub(crate) fn render_row_ids(&self, ids: &[i64]) -> Vec<u8> {
+        let rows: Vec<Entry> = ids.iter().filter_map(|&id| self.entry_of_row(id)).collect();
+        self.render_rows(&rows)
+    }
+
+    /// The index entry of row `row`: its action is the nearest action id at or below it
+    /// (an action's rows have consecutive ids), when the row is one of that action's.
+    fn entry_of_row(&self, row: i64) -> Option<Entry> {
+        let back = i64::try_from(self.max_rows).ok()?;
+        let a = (0..back).find_map(|k| self.actions.get(&(row - k)))?;
+        let i = usize::try_from(row - a.id).ok()?;
+        (i < a.receivers.len()).then(|| Entry {
+            created: a.row_created(i),
+            row,
+            action: a.id,
+        })
+    }
+
     fn render_rows(&self, rows: &[Entry]) -> Vec<u8> {
         let items: Vec<ActivityJson<'_>> =
             rows.iter().filter_map(|e| self.activity_json(e)).collect();
@@ -892,6 +956,44 @@ fn index_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action, purged_b
                 _ => v.push(e),
             }
         }
+    }
+}
+
+/// Engine mode: the rows of `a` that [`index_action`] indexes, as [`TableOp::Insert`]s.
+/// `content` is the op name: the JSON is rendered from the world, the table only
+/// decides membership and order.
+fn mirror_insert(
+    ops: &mut Vec<TableOp>,
+    a: &Action,
+    purged_before: i64,
+    op_names: &[Box<str>],
+    repos: &[Repo],
+) {
+    let op = op_names.get(usize::from(a.op)).map_or("", |s| s);
+    // Gitea stores the repository's visibility in each row when it records the action
+    // (go-gitea/gitea services/feed/notifier.go: `IsPrivate: repo.IsPrivate`, which
+    // services/feed/feed.go `notifyWatchers` copies into every row).
+    let is_private = usize::try_from(a.repo - 1)
+        .ok()
+        .and_then(|i| repos.get(i))
+        .is_some_and(|r| r.private);
+    for (i, &user_id) in a.receivers.iter().enumerate() {
+        let created = a.row_created(i);
+        if created < purged_before {
+            continue;
+        }
+        ops.push(TableOp::Insert(TableRow {
+            id: a.id + i as i64,
+            user_id,
+            op_type: i32::from(a.op),
+            act_user_id: a.actor,
+            repo_id: a.repo,
+            comment_id: a.comment_id,
+            ref_name: a.ref_name.clone(),
+            is_private,
+            content: op.into(),
+            created_unix: created,
+        }));
     }
 }
 
