@@ -329,9 +329,16 @@ impl FakeGitea {
             std::collections::HashMap::new();
         let mut kept = Vec::new();
         for a in self.logical_actions() {
+            // As the sourcer's `event::is_repeatable`: a push that names its commits (a
+            // compare URL) is unique; every other row without a comment can recur, a deleted
+            // tag's push JSON (no commits, an empty compare URL) too.
+            let push = matches!(
+                a.op_type.as_str(),
+                "commit_repo" | "mirror_sync_push" | "push_tag"
+            );
             let repeatable = a.comment_id == 0
                 && !UNIQUE.contains(&a.op_type.as_str())
-                && !a.content.contains("CompareURL");
+                && !(push && a.content.len() > 2 && a.content.contains("CompareURL"));
             let key = (
                 a.repo.clone(),
                 a.op_type.clone(),
