@@ -47,6 +47,8 @@ pub struct Run {
     /// The page size the run was read at (`limit`; 0: not known): page `p` starts at row
     /// `(p - 1) * limit` of the feed's order.
     pub limit: usize,
+    /// The `date=` day the run was read with (`None`: the whole feed).
+    pub date: Option<chrono::NaiveDate>,
     pub pages: Vec<PageShape>,
     /// The last page had no next page: nothing older exists.
     pub to_end: bool,
@@ -246,7 +248,8 @@ pub fn alignments(placed: Placed, max: usize) -> Vec<Vec<(usize, usize)>> {
         return vec![vec![(a / l + 1, l)]];
     }
     // Larger than a page: several page sizes, whose boundaries inside the second differ
-    // from each other's and from those of the read that placed it.
+    // from each other's and from those of the read that placed it (where the page sizes
+    // allow: then at least in one place).
     let mut out: Vec<Vec<(usize, usize)>> = Vec::new();
     let cuts_at = |l: usize| -> Vec<usize> { (a / l + 1..=b / l).map(|k| k * l).collect() };
     let mut cuts: Vec<Vec<usize>> = match placed.limit {
@@ -261,6 +264,18 @@ pub fn alignments(placed: Placed, max: usize) -> Vec<Vec<(usize, usize)>> {
         }
         cuts.push(cut);
         out.push(pages);
+        if out.len() == 3 {
+            return out;
+        }
+    }
+    // Page sizes down to one, each cutting it somewhere none before did.
+    for l in (1..max.div_ceil(2).max(1)).rev() {
+        let cut = cuts_at(l);
+        if cut.iter().all(|x| cuts.iter().any(|c| c.contains(x))) {
+            continue;
+        }
+        out.push((a / l..=b / l).map(|k| (k + 1, l)).collect());
+        cuts.push(cut);
         if out.len() == 3 {
             break;
         }
@@ -350,6 +365,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 4,
+            date: None,
             pages: vec![page(6, &[12, 11, 10, 10]), page(6, &[10, 10])],
             to_end: true,
         };
@@ -367,6 +383,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(5, &[12, 10]), page(6, &[10, 10, 9])],
             to_end: false,
         };
@@ -383,6 +400,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(5, &[12, 10]), page(7, &[10, 10, 9])],
             to_end: false,
         };
@@ -395,6 +413,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(4, &[12, 11]), page(5, &[10, 9])],
             to_end: false,
         };
@@ -407,6 +426,7 @@ mod tests {
         let moved = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(5, &[20, 18]), page(4, &[15, 14])],
             to_end: true,
         };
@@ -418,6 +438,7 @@ mod tests {
         let steady = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(4, &[20, 18]), page(4, &[15, 14])],
             to_end: true,
         };
@@ -429,6 +450,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(5, &[20, 18]), page(5, &[15, 14])],
             to_end: true,
         };
@@ -442,6 +464,7 @@ mod tests {
         let run = Run {
             first_page: 3,
             limit: 0,
+            date: None,
             pages: vec![page(9, &[40, 30]), page(9, &[30, 20])],
             to_end: false,
         };
@@ -456,6 +479,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 4,
+            date: None,
             pages: vec![page(9, &[12, 11, 10, 10]), page(9, &[10, 10, 9, 8])],
             to_end: false,
         };
@@ -469,9 +493,12 @@ mod tests {
                 limit: 4,
             }
         );
-        // At most 4 a page, one page cannot hold it: pages of 3 cut it elsewhere (pages of
-        // 2 cut it where pages of 4 did).
-        assert_eq!(alignments(placed, 4), vec![vec![(1, 3), (2, 3)]]);
+        // At most 4 a page, one page cannot hold it: pages of 3 cut it elsewhere, pages of
+        // 1 in yet other places (pages of 2 cut it only where pages of 4 did).
+        assert_eq!(
+            alignments(placed, 4),
+            vec![vec![(1, 3), (2, 3)], vec![(3, 1), (4, 1), (5, 1), (6, 1)]]
+        );
         // A page of 6 holds it (slots 0..=5), not with a neighbour on each side (slots
         // 1..=6 start at no multiple of 6); a page of 7 does (slots 0..=6).
         assert_eq!(alignments(placed, 6), vec![vec![(1, 6)]]);
@@ -532,6 +559,7 @@ mod tests {
         let run = Run {
             first_page: 1,
             limit: 0,
+            date: None,
             pages: vec![page(4, &[12, 10]), page(4, &[10, 9])],
             to_end: false,
         };

@@ -41,6 +41,8 @@ pub enum LiveWalk {
         /// The oldest second (at or above the cutoff) not proven whole: a row of it may be
         /// missing. The cursor must stay at or below it.
         unproven: Option<i64>,
+        /// `X-Total-Count` of the last pass's first page: whether the feed moved since.
+        total: Option<u64>,
     },
     /// More than the page budget lies above the cutoff: catch up by day instead.
     TooDeep {
@@ -91,6 +93,7 @@ impl Gathered {
     /// Adds a page's rows to the run being read.
     fn add(&mut self, run: &mut Run, page: FeedPage) {
         run.limit = page.limit;
+        run.date = page.date;
         run.pages.push(PageShape {
             total: page.total,
             seconds: page.rows.iter().map(ActivityRow::created_unix).collect(),
@@ -255,7 +258,7 @@ pub async fn walk_back_to_known(
         let layout = got.runs.iter().rposition(|r| r.first_page == 1);
         let targeted = match layout {
             Some(layout) if pass % 2 == 0 => {
-                realigned_runs(client, spec, None, cutoff, &mut got).await?
+                realigned_runs(client, spec, cutoff, &mut got).await?
                     || targeted_runs(client, spec, None, cutoff, layout, &mut got).await?
             }
             _ => false,
@@ -293,10 +296,18 @@ pub async fn walk_back_to_known(
             passes,
         });
     }
+    let total = got
+        .runs
+        .iter()
+        .rev()
+        .find(|r| r.first_page == 1 && r.date.is_none())
+        .and_then(|r| r.pages.first())
+        .and_then(|p| p.total);
     Ok(LiveWalk::Done {
         rows: got.rows,
         exhausted,
         unproven,
+        total,
     })
 }
 
@@ -460,44 +471,40 @@ const MAX_REALIGNED: usize = 16;
 async fn realigned_runs(
     client: &GiteaClient,
     spec: &SourceSpec,
-    date: Option<NaiveDate>,
     from: i64,
     got: &mut Gathered,
 ) -> Result<bool, GiteaError> {
     let unproven = evidence::unproven(&got.runs, &got.held, from);
-    let placed: Vec<evidence::Placed> = unproven
+    let placed: Vec<(evidence::Placed, usize)> = unproven
         .iter()
-        .filter_map(|&t| got.runs.iter().rev().find_map(|r| r.place(t)))
+        .filter_map(|&t| {
+            let mut runs = got.runs.iter().enumerate().rev();
+            runs.find_map(|(i, r)| r.place(t).map(|p| (p, i)))
+        })
         .take(MAX_REALIGNED)
         .collect();
     if placed.is_empty() {
         return Ok(false);
     }
     let max = client.page_limit().max(1);
-    for p in placed {
-        'sizes: for reads in evidence::alignments(p, max) {
-            if got.held.get(&p.second).copied().unwrap_or(0) >= p.rows {
-                break;
-            }
-            let Some(&(first_page, limit)) = reads.first() else {
-                continue;
+    for (p, i) in placed {
+        let date = got.runs.get(i).and_then(|r| r.date);
+        read_aligned(client, spec, date, p, max, got).await?;
+        // Still short in a walk of the whole feed: the same second through its day's
+        // `date=` query, which the database plans otherwise (on MariaDB the first page of
+        // the whole feed scans an index and later pages sort: a tie at the head of the
+        // feed, larger than a page, keeps a row out of every alignment; the day's query
+        // serves it).
+        if date.is_none()
+            && got.held.get(&p.second).copied().unwrap_or(0) < p.rows
+            && let Some((day, first)) = got.runs.get(i).and_then(|r| day_slot(r, p, &got.rows))
+        {
+            let in_day = evidence::Placed {
+                first,
+                limit: 0,
+                ..p
             };
-            let mut run = Run {
-                first_page,
-                limit,
-                ..Run::default()
-            };
-            for (page, limit) in reads {
-                let fp = client.feed_page_sized(spec, page, limit, date).await?;
-                let end = fp.served == 0 || !fp.has_next;
-                got.add(&mut run, fp);
-                if end {
-                    run.to_end = true;
-                    got.runs.push(run);
-                    continue 'sizes;
-                }
-            }
-            got.runs.push(run);
+            read_aligned(client, spec, Some(day), in_day, max, got).await?;
         }
         client.telemetry().emit(telemetry::WalkRealigned {
             source: spec,
@@ -507,6 +514,63 @@ async fn realigned_runs(
         });
     }
     Ok(true)
+}
+
+/// Reads the pages of [`evidence::alignments`] of `p` (of `date`, if any), each page size as
+/// a run, until as many distinct rows of the second are held as it has slots.
+async fn read_aligned(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    date: Option<NaiveDate>,
+    p: evidence::Placed,
+    max: usize,
+    got: &mut Gathered,
+) -> Result<(), GiteaError> {
+    'sizes: for reads in evidence::alignments(p, max) {
+        if got.held.get(&p.second).copied().unwrap_or(0) >= p.rows {
+            break;
+        }
+        let Some(&(first_page, limit)) = reads.first() else {
+            continue;
+        };
+        let mut run = Run {
+            first_page,
+            limit,
+            ..Run::default()
+        };
+        for (page, limit) in reads {
+            let fp = client.feed_page_sized(spec, page, limit, date).await?;
+            let end = fp.served == 0 || !fp.has_next;
+            got.add(&mut run, fp);
+            if end {
+                run.to_end = true;
+                got.runs.push(run);
+                continue 'sizes;
+            }
+        }
+        got.runs.push(run);
+    }
+    Ok(())
+}
+
+/// The day of second `p` (as its rows' offset gives it) and its first slot in that day's
+/// `date=` order: its slot in the whole feed less the rows above it of later days. Only
+/// from a run of the whole feed read from its first page (every row above it was read).
+fn day_slot(run: &Run, p: evidence::Placed, rows: &[ActivityRow]) -> Option<(NaiveDate, usize)> {
+    if run.first_page != 1 || run.date.is_some() {
+        return None;
+    }
+    let row = rows.iter().find(|r| r.created_unix() == p.second)?;
+    let day = row.activity.created.date_naive();
+    let day_end = midnight(day, offset_of(row)) + 86_399;
+    let later = run
+        .pages
+        .iter()
+        .flat_map(|pg| pg.seconds.iter())
+        .take(p.first)
+        .filter(|&&t| t > day_end)
+        .count();
+    Some((day, p.first.checked_sub(later)?))
 }
 
 /// Reads every row of one day (the server's `date=` window), newest first, until every row
@@ -538,7 +602,7 @@ async fn walk_day_from(
             .rposition(|r| r.first_page == 1)
             .unwrap_or(0);
         if pass % 2 == 0
-            || !(realigned_runs(client, spec, Some(date), i64::MIN, &mut got).await?
+            || !(realigned_runs(client, spec, i64::MIN, &mut got).await?
                 || targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?)
         {
             full_run_from(client, spec, Some(date), 1, None, first.take(), &mut got).await?;
@@ -639,7 +703,7 @@ pub async fn walk_span(
     for pass in 0..MAX_PASSES {
         if pass % 2 == 1
             && let Some(l) = layout
-            && (realigned_runs(client, spec, None, lo, &mut got).await?
+            && (realigned_runs(client, spec, lo, &mut got).await?
                 || targeted_runs(client, spec, None, lo, l, &mut got).await?)
         {
             unproven = got.unproven(lo).filter(|t| *t <= hi);

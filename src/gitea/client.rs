@@ -40,6 +40,8 @@ pub struct FeedPage {
     /// Whether the answer had a `Link` header at all (Gitea's feeds have none but the team
     /// feed's, from 1.26).
     pub linked: bool,
+    /// The `date=` day asked for, if any.
+    pub date: Option<NaiveDate>,
 }
 
 /// Whether more rows lie past page `page` (1-based) of `limit` rows that served `served`
@@ -290,6 +292,7 @@ impl GiteaClient {
             served,
             limit,
             linked,
+            date,
         })
     }
 
