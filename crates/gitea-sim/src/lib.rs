@@ -72,9 +72,9 @@
 //! * **Token authentication** (`Authorization: token X` or `Bearer X`) and a
 //!   sub-URL install ([`SimOptions::path_prefix`]).
 //!
-//! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user`,
-//! `/api/v1/repos/{o}/{r}`, `/api/v1/orgs/{org}`, `/api/v1/orgs/{org}/repos`,
-//! `/api/v1/users/{u}`.
+//! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user` (the
+//! token's user, `is_admin` = [`SimOptions::admin`]), `/api/v1/repos/{o}/{r}`,
+//! `/api/v1/orgs/{org}`, `/api/v1/orgs/{org}/repos`, `/api/v1/users/{u}`.
 //!
 //! **Repository objects the feed does not carry** (issues and pull requests with
 //! labels, assignees, milestones, review requests and timelines; comments; releases;

@@ -283,13 +283,17 @@ fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed:
             }
             let w = lock(&sh.world);
             match w.user_by_login(TOKEN_USER) {
-                Some(u) => Reply::raw(200, &u.json),
+                Some(u) => Reply::value(200, &self_json(sh, &u.json)),
                 None => error(sh, r, 404, "user does not exist"),
             }
         }
         ["users", login] => {
             let w = lock(&sh.world);
             match w.user_by_login(login) {
+                // The token's own user, to that token: `is_admin` as for `/user`.
+                Some(u) if authed && u.login == TOKEN_USER => {
+                    Reply::value(200, &self_json(sh, &u.json))
+                }
                 Some(u) => Reply::raw(200, &u.json),
                 None => error(sh, r, 404, "user does not exist"),
             }
@@ -526,6 +530,21 @@ fn list(
         reply = reply.header("Link", link);
     }
     reply
+}
+
+/// The token's user as Gitea shows it to that user: go-gitea/gitea
+/// services/convert/user.go `toUser` fills `is_admin` (with the login name, last login,
+/// language and active flag) only when `authed` (the doer is that user or a site admin),
+/// so the token's own user carries [`SimOptions::admin`](crate::SimOptions::admin) and every
+/// other user `false` (routers/api/v1/user/user.go `GetAuthenticatedUser`:
+/// `convert.ToUser(ctx, ctx.Doer, ctx.Doer)`).
+fn self_json(sh: &Shared, user: &serde_json::value::RawValue) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(user.get()).unwrap_or(serde_json::Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("is_admin".into(), serde_json::Value::Bool(sh.opts.admin));
+    }
+    v
 }
 
 /// `token X` / `Bearer X` → `X`.

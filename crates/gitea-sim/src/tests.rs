@@ -526,6 +526,30 @@ async fn token_is_required_when_configured() {
 }
 
 #[tokio::test]
+async fn user_endpoint_reports_is_admin_for_the_token_user_only() {
+    for admin in [false, true] {
+        let g = FakeGitea::start(SimOptions {
+            token: Some("s3cret".to_string()),
+            admin,
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        g.add_user("alice");
+        let auth = Some("token s3cret");
+        let me = get_with(&format!("{}/api/v1/user", g.url()), auth).await;
+        assert_eq!(me.status, 200);
+        assert_eq!(me.json()["login"], "sourcer-bot");
+        assert_eq!(me.json()["is_admin"], admin, "admin: {admin}");
+        let me = get_with(&format!("{}/api/v1/users/sourcer-bot", g.url()), auth).await;
+        assert_eq!(me.json()["is_admin"], admin, "admin: {admin}");
+        let alice = get_with(&format!("{}/api/v1/users/alice", g.url()), auth).await;
+        assert_eq!(alice.json()["is_admin"], false);
+        g.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn path_prefix_and_404s() {
     let opts = SimOptions {
         path_prefix: "gitea/".to_string(),
