@@ -7,7 +7,8 @@
 //! * `zone`: the server's time zone ([`ServerZone`]) and time formatting (leaf).
 //! * `base`: [`ActionId`], the token user, `lock`, `raw`, `splitmix` (leaf).
 //! * `push`: push payload JSON, rendered from a seed or a counter (model).
-//! * `rows`: feed-row model: accounts, repositories, actions, [`NewAction`] (model).
+//! * `rows`: feed-row model: accounts (with their [`Visibility`]) and the Actions bot,
+//!   repositories, actions, [`NewAction`], who reads a feed (model).
 //! * `engine`: the engine mode ([`Engine`]): Gitea's `action` table and indexes on
 //!   MariaDB, PostgreSQL or SQLite, the table changes the world records ([`World`] does
 //!   not see the database) and Gitea's feed queries (database).
@@ -71,6 +72,18 @@
 //!   `Retry-After` in seconds or as an HTTP date, a truncated `200` body, delays.
 //! * **Token authentication** (`Authorization: token X` or `Bearer X`) and a
 //!   sub-URL install ([`SimOptions::path_prefix`]).
+//! * **Who reads decides whose rows show** (go-gitea/gitea models/activities/action.go
+//!   `ActivityQueryCondition`, read at query time): a token that is not a site admin's
+//!   ([`SimOptions::admin`]` == false`) sees in no feed the rows of the Gitea Actions bot
+//!   ([`NewAction::by_actions_bot`], user id [`ACTIONS_BOT_ID`], no `user` row, served
+//!   with `"act_user": null`), of users and orgs with private visibility or of users who
+//!   keep their activity private ([`FakeGitea::set_user_visibility`],
+//!   [`FakeGitea::set_keep_activity_private`]), except its own user's rows, an org's own
+//!   rows in that org's feed, and everything in its own user feed (`GetFeeds` skips the
+//!   condition there). An anonymous request (no token configured, no `Authorization`)
+//!   sees public actors only. An admin token sees everything. In engine mode the query
+//!   carries `act_user_id NOT IN (...)` of the hidden actors, computed from the world at
+//!   query time, whenever someone is hidden.
 //!
 //! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user` (the
 //! token's user, `is_admin` = [`SimOptions::admin`]), `/api/v1/repos/{o}/{r}`,
@@ -130,7 +143,9 @@ mod zone;
 pub use base::ActionId;
 pub use engine::{ENGINE_ENV, Engine};
 pub use generate::HistorySpec;
-pub use rows::{LogicalAction, NewAction, NewComment};
+pub use rows::{
+    ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, LogicalAction, NewAction, NewComment, Visibility,
+};
 pub use shared::{Fault, FaultKind, FeedHook, FeedPage, RequestRecord, SimOptions};
 pub use world::World;
 pub use zone::ServerZone;
@@ -279,6 +294,19 @@ impl FakeGitea {
 
     pub fn set_private(&self, repo: &str, private: bool) {
         self.with_world(|w| w.set_private(repo, private))
+    }
+
+    /// Set a user's or an org's visibility (see [`World::set_user_visibility`]): a reader
+    /// who is not a site admin no longer sees its rows in any feed when private (nor an
+    /// anonymous one when limited), from the next request on, rows already made included.
+    pub fn set_user_visibility(&self, login: &str, visibility: Visibility) {
+        self.with_world(|w| w.set_user_visibility(login, visibility))
+    }
+
+    /// Set a user's "keep activity private" (see [`World::set_keep_activity_private`]):
+    /// hides their rows from every reader but site admins and themselves.
+    pub fn set_keep_activity_private(&self, login: &str, keep: bool) {
+        self.with_world(|w| w.set_keep_activity_private(login, keep))
     }
 
     /// Insert an action: its original row and its copies.

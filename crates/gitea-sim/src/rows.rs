@@ -10,6 +10,54 @@ use serde_json::value::RawValue;
 use crate::base::ActionId;
 use crate::push::{self, GenPush};
 
+/// Id of the Gitea Actions bot, the actor of what a workflow's token does (go-gitea/gitea
+/// models/user/user_system.go `ActionsUserID`). It has no row in Gitea's `user` table.
+pub const ACTIONS_BOT_ID: i64 = -2;
+/// Login of the Gitea Actions bot (models/user/user_system.go `ActionsUserName`): an
+/// actor of this name (any case) is the bot, not a user.
+pub const ACTIONS_BOT_LOGIN: &str = "gitea-actions";
+
+/// Whether `login` names the Actions bot (models/user/user_system.go
+/// `IsGiteaActionsUserName`: case-insensitive).
+pub(crate) fn is_actions_bot(login: &str) -> bool {
+    login.eq_ignore_ascii_case(ACTIONS_BOT_LOGIN)
+}
+
+/// A user's or an org's visibility (go-gitea/gitea modules/structs/visible_type.go
+/// `VisibleType`): who may see the account, hence its rows in the feeds of a viewer who
+/// is not a site admin (models/activities/action.go `ActivityQueryCondition`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    /// Seen by everyone (the default).
+    #[default]
+    Public,
+    /// Seen by signed-in users only.
+    Limited,
+    /// Seen by the account itself, org members and site admins only.
+    Private,
+}
+
+impl Visibility {
+    /// The API's name (`"public"`, `"limited"`, `"private"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Limited => "limited",
+            Visibility::Private => "private",
+        }
+    }
+}
+
+/// Who reads a feed: Gitea's `GetFeedsOptions.Actor` (go-gitea/gitea
+/// models/activities/action.go), which decides which actors' rows it may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Viewer {
+    /// No token (`opts.Actor == nil`).
+    Anonymous,
+    /// The token's user (`id`), a site admin or not.
+    User { id: i64, admin: bool },
+}
+
 /// A user or an organization, with its JSON precomputed.
 pub(crate) struct User {
     pub(crate) id: i64,
@@ -17,6 +65,10 @@ pub(crate) struct User {
     pub(crate) email: String,
     pub(crate) full_name: String,
     pub(crate) is_org: bool,
+    /// `visibility` (read at query time, as Gitea does).
+    pub(crate) visibility: Visibility,
+    /// `keep_activity_private` ("hide activity" in the user's settings).
+    pub(crate) keep_activity_private: bool,
     /// `User` object (also used for orgs in `act_user` / `repo.owner`).
     pub(crate) json: Box<RawValue>,
     /// `Organization` object, for orgs.
@@ -216,6 +268,16 @@ impl NewAction {
     /// [`FakeGitea::reveal`](crate::FakeGitea::reveal).
     pub fn hidden(mut self) -> NewAction {
         self.visible = false;
+        self
+    }
+
+    /// Done by the Gitea Actions bot (a workflow's token): the actor is
+    /// [`ACTIONS_BOT_LOGIN`], user id [`ACTIONS_BOT_ID`], which has no `user` row, so only
+    /// a site admin's token sees the rows in any feed (see
+    /// [`FakeGitea::set_user_visibility`](crate::FakeGitea::set_user_visibility)). The
+    /// same as `actor: "gitea-actions"`.
+    pub fn by_actions_bot(mut self) -> NewAction {
+        self.actor = ACTIONS_BOT_LOGIN.to_string();
         self
     }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::base::{TOKEN_USER, lock};
 use crate::objects::{KindFilter, StateFilter, TimeRange};
 use crate::repo_http::Window;
-use crate::rows::FeedKey;
+use crate::rows::{FeedKey, Viewer};
 use crate::shared::{FaultKind, FeedPage, RequestRecord, Shared};
 use crate::world::{PageOut, World};
 
@@ -164,6 +164,8 @@ struct FeedReq {
     date_str: Option<String>,
     /// `only-performed-by` as given (for the `Link` header).
     only_performed: Option<String>,
+    /// Who reads it (which actors' rows it may show).
+    viewer: Viewer,
 }
 
 /// Consume one use of the first queued fault matching `path`.
@@ -228,13 +230,14 @@ fn route(sh: &Shared, r: &Req) -> Routed {
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = parse_query(&r.query);
+    let viewer = viewer(sh, authed);
     match segs.as_slice() {
-        ["repos", owner, name, "activities", "feeds"] => resolve_feed(sh, r, &q, |w| {
+        ["repos", owner, name, "activities", "feeds"] => resolve_feed(sh, r, &q, viewer, |w| {
             w.repo_by_full_name(owner, name)
                 .map(|repo| (FeedKey::Repo(repo.id), format!("repo:{}", repo.full_name)))
                 .ok_or("repository does not exist")
         }),
-        ["orgs", org, "activities", "feeds"] => resolve_feed(sh, r, &q, |w| {
+        ["orgs", org, "activities", "feeds"] => resolve_feed(sh, r, &q, viewer, |w| {
             w.user_by_login(org)
                 .filter(|u| u.is_org)
                 .map(|u| (FeedKey::Recv(u.id), format!("org:{}", u.login)))
@@ -247,7 +250,7 @@ fn route(sh: &Shared, r: &Req) -> Routed {
                 .is_some_and(|(_, v)| {
                     matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
                 });
-            resolve_feed(sh, r, &q, |w| {
+            resolve_feed(sh, r, &q, viewer, |w| {
                 w.user_by_login(login)
                     .map(|u| {
                         let key = if only_performed {
@@ -557,11 +560,29 @@ fn given_token(h: &str) -> Option<&str> {
     }
 }
 
+/// Who a request reads as: the token's user ([`TOKEN_USER`], a site admin when
+/// [`SimOptions::admin`](crate::SimOptions::admin)) when it carries the token (or, with no
+/// token configured, any `Authorization`), else nobody (`ctx.Doer == nil`). Without a
+/// token configured, a request without `Authorization` is anonymous.
+fn viewer(sh: &Shared, authed: bool) -> Viewer {
+    if !authed {
+        return Viewer::Anonymous;
+    }
+    let id = lock(&sh.world)
+        .user_by_login(TOKEN_USER)
+        .map_or(0, |u| u.id);
+    Viewer::User {
+        id,
+        admin: sh.opts.admin,
+    }
+}
+
 /// Resolve a feed request: a 404 when its repository, org or user does not exist.
 fn resolve_feed(
     sh: &Shared,
     r: &Req,
     q: &[(String, String)],
+    viewer: Viewer,
     resolve: impl FnOnce(&World) -> Result<(FeedKey, String), &'static str>,
 ) -> Routed {
     let (page, limit) = paging(sh, q);
@@ -581,6 +602,7 @@ fn resolve_feed(
             date,
             date_str,
             only_performed: query_get(q, "only-performed-by").map(str::to_string),
+            viewer,
         }),
         Err(msg) => Routed::Reply(error(sh, r, 404, msg)),
     }
@@ -603,7 +625,8 @@ async fn feed(sh: &Shared, r: &Req, f: FeedReq) -> Reply {
             let mut hook = lock(&sh.hook);
             let mut w = lock(&sh.world);
             let range = f.date.map(|d| w.day_range(d));
-            let out = w.feed_page(f.key, f.page, f.limit, range);
+            let hidden = w.hidden_actors(f.viewer, f.key);
+            let out = w.feed_page(f.key, f.page, f.limit, range, &hidden);
             if let Some(h) = hook.as_mut() {
                 h(&fp(out.total), &mut w);
             }
@@ -611,13 +634,19 @@ async fn feed(sh: &Shared, r: &Req, f: FeedReq) -> Reply {
         }
         Some(table) => {
             let mut table = table.lock().await;
-            let (ops, range) = {
+            // The hidden actors are read from the world now, as Gitea reads the `user` table
+            // in the same query.
+            let (ops, range, hidden) = {
                 let mut w = lock(&sh.world);
-                (w.take_table_ops(), f.date.map(|d| w.day_range(d)))
+                (
+                    w.take_table_ops(),
+                    f.date.map(|d| w.day_range(d)),
+                    w.hidden_actors(f.viewer, f.key),
+                )
             };
             let engine = table.engine();
             let result = match table.apply(&ops).await {
-                Ok(()) => table.page(f.key, range, f.page, f.limit).await,
+                Ok(()) => table.page(f.key, range, &hidden, f.page, f.limit).await,
                 Err(e) => {
                     // Rolled back: the next feed request applies them again.
                     lock(&sh.world).restore_table_ops(ops);

@@ -2121,3 +2121,278 @@ fn engine_names_round_trip() {
         assert_eq!(Engine::from_value(e.name()), e);
     }
 }
+
+// ----- visibility of actors -----------------------------------------------------------
+
+/// Every row of a feed as `auth` reads it, walked two rows a page: the `act_user_id`s
+/// served (sorted), after checking that the walk served `X-Total-Count` rows, each once.
+async fn actors_of(g: &FakeGitea, feed: &str, auth: Option<&str>) -> Vec<i64> {
+    let url = format!("{}/api/v1/{feed}", g.url());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let client = reqwest::Client::new();
+    let (mut ids, mut actors, mut total) = (BTreeSet::new(), Vec::new(), 0);
+    for page in 1.. {
+        let r = get_in(&client, &format!("{url}{sep}limit=2&page={page}"), auth).await;
+        assert_eq!(r.status, 200, "{feed}: {}", r.body);
+        total = r.total();
+        let rows = r.rows();
+        for row in &rows {
+            assert!(
+                ids.insert(row["id"].as_i64().unwrap()),
+                "{feed}: a row twice"
+            );
+            actors.push(row["act_user_id"].as_i64().unwrap());
+        }
+        if rows.is_empty() || page * 2 >= total {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), total, "{feed}: X-Total-Count");
+    actors.sort_unstable();
+    actors
+}
+
+/// Who acts in the visibility world, by id.
+struct Cast {
+    alice: i64,
+    carol: i64,
+    dave: i64,
+    erin: i64,
+    me: i64,
+    secret: i64,
+    bot: i64,
+}
+
+/// `acme/widgets` (public org) with one action each by alice (public), carol (private),
+/// dave (keeps his activity private), erin (limited), the Actions bot and the token's
+/// user, who watches the repository; `secret/vault` of the private org `secret` with an
+/// action by the org itself (a mirror sync), alice and carol. One second apart.
+fn visibility_world(g: &FakeGitea) -> Cast {
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_watcher("acme/widgets", "sourcer-bot");
+    g.add_org("secret");
+    g.add_repo("secret", "vault");
+    g.set_user_visibility("secret", Visibility::Private);
+    for u in ["alice", "carol", "dave", "erin"] {
+        g.add_user(u);
+    }
+    g.set_user_visibility("carol", Visibility::Private);
+    g.set_keep_activity_private("dave", true);
+    g.set_user_visibility("erin", Visibility::Limited);
+    let t = at(2026, 5, 1, 10, 0, 0);
+    let s = |k: i64| t + chrono::Duration::seconds(k);
+    let w = "acme/widgets";
+    g.push_action(NewAction::create_issue("alice", w, 1, "by alice").at(s(0)));
+    g.push_action(NewAction::create_issue("carol", w, 2, "by carol").at(s(1)));
+    g.push_action(NewAction::comment("dave", w, 1, "by dave").at(s(2)));
+    g.push_action(NewAction::create_issue("erin", w, 3, "by erin").at(s(3)));
+    let bot = g.push_action(
+        NewAction::push("anyone", w, "main", 1)
+            .by_actions_bot()
+            .at(s(4)),
+    );
+    g.push_action(NewAction::create_issue("sourcer-bot", w, 4, "by me").at(s(5)));
+    let v = "secret/vault";
+    g.push_action(NewAction::new("mirror_sync_push", "secret", v).at(s(6)));
+    g.push_action(NewAction::create_issue("alice", v, 1, "alice in the vault").at(s(7)));
+    g.push_action(NewAction::create_issue("carol", v, 2, "carol in the vault").at(s(8)));
+    assert_eq!(g.row_actor(bot), ACTIONS_BOT_ID);
+    Cast {
+        alice: g.add_user("alice"),
+        carol: g.add_user("carol"),
+        dave: g.add_user("dave"),
+        erin: g.add_user("erin"),
+        me: g.add_user("sourcer-bot"),
+        secret: g.add_org("secret"),
+        bot: ACTIONS_BOT_ID,
+    }
+}
+
+impl FakeGitea {
+    /// The actor id of a logical action (test helper).
+    fn row_actor(&self, id: ActionId) -> i64 {
+        let login = self
+            .logical_actions()
+            .into_iter()
+            .find(|a| a.id == id)
+            .map(|a| a.actor)
+            .unwrap();
+        self.add_user(&login)
+    }
+}
+
+fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort_unstable();
+    v
+}
+
+#[tokio::test]
+async fn non_admin_token_does_not_see_the_bot_private_users_or_hidden_activity() {
+    let g = FakeGitea::start(SimOptions {
+        token: Some("t0k".to_string()),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let c = visibility_world(&g);
+    let auth = Some("token t0k");
+    // Public and limited actors and the token's own user; not carol (private), dave
+    // (activity hidden) nor the bot (no `user` row).
+    let widgets = sorted(vec![c.alice, c.erin, c.me]);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/acme/activities/feeds", auth).await,
+        widgets
+    );
+    // An org's feed shows the org's own rows even when the org is private; its repository
+    // feed does not.
+    assert_eq!(
+        actors_of(&g, "orgs/secret/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.secret])
+    );
+    assert_eq!(
+        actors_of(&g, "repos/secret/vault/activities/feeds", auth).await,
+        vec![c.alice]
+    );
+    assert_eq!(
+        actors_of(&g, "users/alice/activities/feeds", auth).await,
+        vec![c.alice; 2]
+    );
+    assert!(
+        actors_of(&g, "users/carol/activities/feeds", auth)
+            .await
+            .is_empty()
+    );
+    // The token's own user feed skips the condition: every row it received.
+    assert_eq!(
+        actors_of(&g, "users/sourcer-bot/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.carol, c.dave, c.erin, c.bot, c.me])
+    );
+    assert_eq!(
+        actors_of(
+            &g,
+            "users/sourcer-bot/activities/feeds?only-performed-by=true",
+            auth
+        )
+        .await,
+        vec![c.me]
+    );
+    // Gitea reads visibility at query time: rows already made follow a change.
+    g.set_user_visibility("carol", Visibility::Public);
+    g.set_keep_activity_private("alice", true);
+    g.set_user_visibility("erin", Visibility::Private);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        sorted(vec![c.carol, c.me])
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/secret/activities/feeds", auth).await,
+        sorted(vec![c.carol, c.secret])
+    );
+    // The account JSON says it.
+    let erin = get_with(&format!("{}/api/v1/users/erin", g.url()), auth).await;
+    assert_eq!(erin.json()["visibility"], "private");
+    let secret = get_with(&format!("{}/api/v1/orgs/secret", g.url()), auth).await;
+    assert_eq!(secret.json()["visibility"], "private");
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_token_sees_every_actor_and_the_bot_has_no_act_user() {
+    let g = FakeGitea::start(SimOptions {
+        token: Some("t0k".to_string()),
+        admin: true,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let c = visibility_world(&g);
+    let auth = Some("token t0k");
+    let widgets = sorted(vec![c.alice, c.carol, c.dave, c.erin, c.bot, c.me]);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/acme/activities/feeds", auth).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "repos/secret/vault/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.carol, c.secret])
+    );
+    assert_eq!(
+        actors_of(&g, "users/carol/activities/feeds", auth).await,
+        vec![c.carol; 2]
+    );
+    assert_eq!(
+        actors_of(&g, "users/dave/activities/feeds", auth).await,
+        vec![c.dave]
+    );
+    // The bot's row: `act_user_id` -2 and no `act_user` (it has no `user` row).
+    let r = get_with(
+        &format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url()),
+        auth,
+    )
+    .await;
+    let row = r
+        .rows()
+        .into_iter()
+        .find(|row| row["act_user_id"] == ACTIONS_BOT_ID)
+        .unwrap();
+    assert_eq!(row["act_user"], Value::Null);
+    assert_eq!(row["user_id"], ACTIONS_BOT_ID);
+    assert_eq!(row["op_type"], "commit_repo");
+    let la = g.logical_actions();
+    assert_eq!(
+        la.iter().filter(|a| a.actor == ACTIONS_BOT_LOGIN).count(),
+        1
+    );
+    // The bot is no user: no `/users/gitea-actions`, and "gitea-actions" is the bot.
+    let bot = get_with(&format!("{}/api/v1/users/gitea-actions", g.url()), auth).await;
+    assert_eq!(bot.status, 404);
+    assert_eq!(g.add_user("Gitea-Actions"), ACTIONS_BOT_ID);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn anonymous_reader_sees_public_actors_only() {
+    // No token configured and no `Authorization`: `opts.Actor == nil`.
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    let c = visibility_world(&g);
+    let widgets = sorted(vec![c.alice, c.me]);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", None).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/acme/activities/feeds", None).await,
+        widgets
+    );
+    // No exception for the org itself, nor for the token's user's own feed.
+    assert_eq!(
+        actors_of(&g, "orgs/secret/activities/feeds", None).await,
+        vec![c.alice]
+    );
+    assert_eq!(
+        actors_of(&g, "users/sourcer-bot/activities/feeds", None).await,
+        widgets
+    );
+    // With any `Authorization` (no token configured) the reader is the token's user, not
+    // an admin: limited actors and its own feed's rows come back.
+    let auth = Some("token anything");
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.erin, c.me])
+    );
+    g.set_user_visibility("erin", Visibility::Public);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", None).await,
+        sorted(vec![c.alice, c.erin, c.me])
+    );
+    g.shutdown().await;
+}

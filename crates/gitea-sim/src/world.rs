@@ -2,7 +2,7 @@
 //! indexes sorted by `created`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rand::SeedableRng;
@@ -17,7 +17,8 @@ use crate::engine::{TableOp, TableRow};
 use crate::objects::Objects;
 use crate::push;
 use crate::rows::{
-    Action, ActionSpec, CommentData, Content, FeedKey, LogicalAction, NewAction, Repo, User,
+    ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, Action, ActionSpec, CommentData, Content, FeedKey,
+    LogicalAction, NewAction, Repo, User, Viewer, Visibility, is_actions_bot,
 };
 use crate::zone::{ServerZone, fmt_time, to_datetime};
 
@@ -27,6 +28,8 @@ struct Entry {
     created: i64,
     row: i64,
     action: i64,
+    /// The action's `act_user_id`, for the visibility condition of a feed.
+    actor: i64,
 }
 
 impl Entry {
@@ -72,6 +75,11 @@ pub struct World {
     offset: ServerZone,
     users: Vec<User>,
     user_by_login: HashMap<String, i64>,
+    /// The Gitea Actions bot ([`ACTIONS_BOT_ID`]): no row in `users`, as none in Gitea's
+    /// `user` table.
+    actions_bot: User,
+    /// Some action was done by the Actions bot (its rows may have to be hidden).
+    bot_acted: bool,
     repos: Vec<Repo>,
     repo_by_name: HashMap<String, i64>,
     actions: HashMap<i64, Action>,
@@ -103,11 +111,14 @@ impl World {
     /// A world; `mirror` (engine mode) records every change of the feeds' rows as a
     /// [`TableOp`] for [`World::take_table_ops`].
     pub(crate) fn new(base_url: String, offset: ServerZone, seed: u64, mirror: bool) -> World {
+        let bot = actions_bot(&base_url, offset);
         let mut w = World {
             base_url,
             offset,
             users: Vec::new(),
             user_by_login: HashMap::new(),
+            actions_bot: bot,
+            bot_acted: false,
             repos: Vec::new(),
             repo_by_name: HashMap::new(),
             actions: HashMap::new(),
@@ -144,13 +155,20 @@ impl World {
     }
 
     fn add_account(&mut self, login: &str, is_org: bool) -> i64 {
+        if is_actions_bot(login) {
+            // A system user, never a row (models/user/user_system.go `NewActionsUser`).
+            return ACTIONS_BOT_ID;
+        }
         let key = login.to_lowercase();
         if let Some(&id) = self.user_by_login.get(&key) {
             let convert = is_org && self.user(id).is_some_and(|u| !u.is_org);
             if convert {
                 // A name first seen as a repository owner, now declared an org.
-                let login = self.user(id).map_or_else(String::new, |u| u.login.clone());
-                let user = self.make_account(id, &login, true);
+                let (login, visibility, keep) = self.user(id).map_or_else(
+                    || (String::new(), Visibility::Public, false),
+                    |u| (u.login.clone(), u.visibility, u.keep_activity_private),
+                );
+                let user = self.make_account(id, &login, true, visibility, keep);
                 if let Some(slot) = usize::try_from(id - 1)
                     .ok()
                     .and_then(|i| self.users.get_mut(i))
@@ -170,13 +188,20 @@ impl World {
             return id;
         }
         let id = self.users.len() as i64 + 1;
-        let user = self.make_account(id, login, is_org);
+        let user = self.make_account(id, login, is_org, Visibility::Public, false);
         self.users.push(user);
         self.user_by_login.insert(key, id);
         id
     }
 
-    fn make_account(&self, id: i64, login: &str, is_org: bool) -> User {
+    fn make_account(
+        &self,
+        id: i64,
+        login: &str,
+        is_org: bool,
+        visibility: Visibility,
+        keep_activity_private: bool,
+    ) -> User {
         let full_name = if is_org {
             format!("{login} Inc.")
         } else {
@@ -213,7 +238,7 @@ impl World {
             "location": "",
             "website": "",
             "description": "",
-            "visibility": "public",
+            "visibility": visibility.name(),
             "followers_count": 0,
             "following_count": 0,
             "starred_repos_count": 0,
@@ -230,7 +255,7 @@ impl World {
                 "description": "",
                 "website": "",
                 "location": "",
-                "visibility": "public",
+                "visibility": visibility.name(),
                 "repo_admin_change_team_access": false,
             }))
         });
@@ -240,9 +265,117 @@ impl World {
             email,
             full_name,
             is_org,
+            visibility,
+            keep_activity_private,
             json: raw(user_json),
             org_json,
         }
+    }
+
+    /// Set a user's or an org's visibility (no-op for an unknown login or the Actions
+    /// bot). Gitea reads it at query time, so it applies to every row already made.
+    pub fn set_user_visibility(&mut self, login: &str, visibility: Visibility) {
+        self.change_account(login, |u| u.visibility = visibility);
+    }
+
+    /// Set a user's "keep activity private" (no-op for an unknown login or the Actions
+    /// bot); read at query time, like the visibility.
+    pub fn set_keep_activity_private(&mut self, login: &str, keep: bool) {
+        self.change_account(login, |u| u.keep_activity_private = keep);
+    }
+
+    /// Change an account's flags and rebuild its JSON (and its repositories', which
+    /// embed the owner).
+    fn change_account(&mut self, login: &str, f: impl FnOnce(&mut User)) {
+        let Some(&id) = self.user_by_login.get(&login.to_lowercase()) else {
+            return;
+        };
+        let Some(slot) = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.users.get_mut(i))
+        else {
+            return;
+        };
+        f(slot);
+        let (login, is_org, visibility, keep) = (
+            slot.login.clone(),
+            slot.is_org,
+            slot.visibility,
+            slot.keep_activity_private,
+        );
+        let user = self.make_account(id, &login, is_org, visibility, keep);
+        if let Some(slot) = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.users.get_mut(i))
+        {
+            *slot = user;
+        }
+        let owned: Vec<i64> = self
+            .repos
+            .iter()
+            .filter(|r| r.owner_id == id)
+            .map(|r| r.id)
+            .collect();
+        for rid in owned {
+            self.rebuild_repo_json(rid);
+        }
+    }
+
+    /// The actors whose rows `viewer` may not see in feed `key`, as of now: Gitea's
+    /// visibility condition (go-gitea/gitea models/activities/action.go
+    /// `ActivityQueryCondition`, "check activity visibility for actor"), read at query
+    /// time. Empty when no condition applies or nobody is hidden.
+    ///
+    /// * A site admin: no condition. Nor for a user reading their own user feed
+    ///   (models/activities/action_list.go `GetFeeds`: "if the actor is the requested
+    ///   user or is an administrator, we can skip the ActivityQueryCondition").
+    /// * Anonymous (`opts.Actor == nil`): `act_user_id IN (SELECT id FROM user WHERE
+    ///   keep_activity_private = false AND visibility = public)`.
+    /// * Any other user: `act_user_id IN (SELECT id FROM user WHERE (keep_activity_private
+    ///   = false AND visibility IN (public, limited)) OR id = <viewer>)`, and in an org's
+    ///   feed `OR id = <org>` ("An organization can always see the activities whose
+    ///   `act_user_id` is the same as its id"). In a user's feed Gitea also admits the orgs
+    ///   that user belongs to; the simulator has no org membership, so that clause admits
+    ///   nobody here.
+    ///
+    /// The Actions bot ([`ACTIONS_BOT_ID`]) has no `user` row, so the subquery never yields
+    /// it: its rows are hidden from everyone but admins (and the reader of a user feed
+    /// that skips the condition).
+    pub(crate) fn hidden_actors(&self, viewer: Viewer, key: FeedKey) -> Vec<i64> {
+        let (viewer_id, signed) = match viewer {
+            Viewer::User { admin: true, .. } => return Vec::new(),
+            Viewer::User { id, .. } => {
+                let own = matches!(key, FeedKey::Recv(u) | FeedKey::Actor(u) if u == id);
+                if own {
+                    return Vec::new();
+                }
+                (Some(id), true)
+            }
+            Viewer::Anonymous => (None, false),
+        };
+        // Only an org's feed is `FeedKey::Recv(org)` with an org.
+        let feed_org = match key {
+            FeedKey::Recv(u) if signed && self.user(u).is_some_and(|o| o.is_org) => Some(u),
+            _ => None,
+        };
+        let mut hidden: Vec<i64> = self
+            .users
+            .iter()
+            .filter(|u| {
+                let readable = !u.keep_activity_private
+                    && match u.visibility {
+                        Visibility::Public => true,
+                        Visibility::Limited => signed,
+                        Visibility::Private => false,
+                    };
+                !readable && Some(u.id) != viewer_id && Some(u.id) != feed_org
+            })
+            .map(|u| u.id)
+            .collect();
+        if self.bot_acted {
+            hidden.insert(0, ACTIONS_BOT_ID);
+        }
+        hidden
     }
 
     /// `owner/name` of every repository, in creation order.
@@ -406,7 +539,12 @@ impl World {
         }
     }
 
+    /// A user or org by id; [`ACTIONS_BOT_ID`] is the Actions bot (as go-gitea/gitea
+    /// models/user/user.go `GetPossibleUserByID` answers `NewActionsUser()` for it).
     pub(crate) fn user(&self, id: i64) -> Option<&User> {
+        if id == ACTIONS_BOT_ID {
+            return Some(&self.actions_bot);
+        }
         usize::try_from(id - 1).ok().and_then(|i| self.users.get(i))
     }
 
@@ -551,6 +689,7 @@ impl World {
     }
 
     pub(crate) fn insert(&mut self, s: ActionSpec) -> ActionId {
+        self.bot_acted |= s.actor == ACTIONS_BOT_ID;
         let mut receivers = vec![s.actor];
         if let Some(r) = self.repo(s.repo) {
             if r.owner_id != s.actor {
@@ -727,13 +866,16 @@ impl World {
         (start, start + 86_400)
     }
 
-    /// One page of a feed, newest first, ties shuffled afresh.
+    /// One page of a feed, newest first, ties shuffled afresh, without the rows of the
+    /// actors in `hidden` ([`World::hidden_actors`]; filtering them costs a pass over the
+    /// feed, so a feed without hidden actors stays `O(page + log n)`).
     pub(crate) fn feed_page(
         &mut self,
         key: FeedKey,
         page: usize,
         limit: usize,
         range: Option<(i64, i64)>,
+        hidden: &[i64],
     ) -> PageOut {
         let empty: &[Entry] = &[];
         let all = self.indexes.get(&key).map_or(empty, |v| v.as_slice());
@@ -744,6 +886,18 @@ impl World {
                 &all[lo..hi.max(lo)]
             }
             None => all,
+        };
+        let visible: Vec<Entry>;
+        let slice = if hidden.is_empty() {
+            slice
+        } else {
+            let hidden: HashSet<i64> = hidden.iter().copied().collect();
+            visible = slice
+                .iter()
+                .filter(|e| !hidden.contains(&e.actor))
+                .copied()
+                .collect();
+            &visible
         };
         let total = slice.len();
         let off = page.saturating_sub(1).saturating_mul(limit);
@@ -821,6 +975,7 @@ impl World {
             created: a.row_created(i),
             row,
             action: a.id,
+            actor: a.actor,
         })
     }
 
@@ -873,7 +1028,13 @@ impl World {
             user_id,
             op_type: self.op_name(a.op),
             act_user_id: a.actor,
-            act_user: &actor.json,
+            // The API loads actors by id from the `user` table (go-gitea/gitea
+            // models/activities/action_list.go `LoadActUsers`), where the Actions bot has no
+            // row: its rows carry `"act_user": null` (services/convert/activity.go
+            // `ToActivity` → services/convert/user.go `ToUser(nil)` is nil), though
+            // `act_user_id` is -2. Its comments' `user` is the bot (`LoadPoster` resolves
+            // system users).
+            act_user: (a.actor != ACTIONS_BOT_ID).then_some(&*actor.json),
             repo_id: a.repo,
             repo: &repo.json,
             comment_id: a.comment_id,
@@ -892,7 +1053,7 @@ struct ActivityJson<'a> {
     user_id: i64,
     op_type: &'a str,
     act_user_id: i64,
-    act_user: &'a RawValue,
+    act_user: Option<&'a RawValue>,
     repo_id: i64,
     repo: &'a RawValue,
     comment_id: i64,
@@ -916,6 +1077,51 @@ struct CommentJson<'a> {
     assets: &'a [u8],
     created_at: String,
     updated_at: String,
+}
+
+/// The Gitea Actions bot as the API renders a user (go-gitea/gitea
+/// models/user/user_system.go `NewActionsUser`: id -2, `gitea-actions`, "Gitea Actions",
+/// `teabot@gitea.io`, active, public; services/convert/user.go `toUser`).
+fn actions_bot(base_url: &str, zone: ServerZone) -> User {
+    let login = ACTIONS_BOT_LOGIN;
+    let full_name = "Gitea Actions";
+    let email = "teabot@gitea.io";
+    let json = json!({
+        "id": ACTIONS_BOT_ID,
+        "login": login,
+        "login_name": "",
+        "source_id": 0,
+        "full_name": full_name,
+        "email": email,
+        "avatar_url": format!("{base_url}/assets/img/avatar_default.png"),
+        "html_url": format!("{base_url}/{login}"),
+        "language": "",
+        "is_admin": false,
+        "last_login": "0001-01-01T00:00:00Z",
+        "created": fmt_time(zone, 0),
+        "restricted": false,
+        "active": true,
+        "prohibit_login": false,
+        "location": "",
+        "website": "",
+        "description": "",
+        "visibility": "public",
+        "followers_count": 0,
+        "following_count": 0,
+        "starred_repos_count": 0,
+        "username": login,
+    });
+    User {
+        id: ACTIONS_BOT_ID,
+        login: login.to_string(),
+        email: email.to_string(),
+        full_name: full_name.to_string(),
+        is_org: false,
+        visibility: Visibility::Public,
+        keep_activity_private: false,
+        json: raw(json),
+        org_json: None,
+    }
 }
 
 /// The index keys a row of an action belongs to.
@@ -945,6 +1151,7 @@ fn index_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action, purged_b
             created,
             row: a.id + i as i64,
             action: a.id,
+            actor: a.actor,
         };
         for k in keys.into_iter().flatten() {
             let v = indexes.entry(k).or_default();
