@@ -157,6 +157,13 @@ pub(crate) enum TableOp {
     /// `DELETE ... WHERE created_unix < before` (go-gitea/gitea
     /// models/activities/action.go `DeleteOldActions`).
     Purge { before: i64 },
+    /// `DELETE` of the rows `first..=last` (an action and its copies, hard-deleted: an
+    /// issue's rows, or any deletion in Forgejo mode).
+    Delete { first: i64, last: i64 },
+    /// `DELETE ... WHERE repo_id = ?` (go-gitea/gitea services/repository/delete.go
+    /// `DeleteRepositoryDirectly`: `db.DeleteBeans(ctx, ..., &activities_model.Action{RepoID:
+    /// repoID}, ...)`).
+    DeleteRepo { repo_id: i64 },
 }
 
 /// A connection to one of the engines.
@@ -451,6 +458,27 @@ impl Table {
                             self.name
                         ),
                         Stmt::Update,
+                    ));
+                    i += 1;
+                }
+                TableOp::Delete { first, last } => {
+                    // go-gitea/gitea models/activities/action.go `DeleteIssueActions` deletes
+                    // by `comment_id IN (...)` and by `repo_id`, `op_type` and `content LIKE
+                    // 'INDEX|%'`; the table's `content` is the op name, so the world names
+                    // the rows those conditions select, by id.
+                    out.push((
+                        format!(
+                            "DELETE FROM {} WHERE id >= {first} AND id <= {last}",
+                            self.name
+                        ),
+                        Stmt::Delete,
+                    ));
+                    i += 1;
+                }
+                TableOp::DeleteRepo { repo_id } => {
+                    out.push((
+                        format!("DELETE FROM {} WHERE repo_id = {repo_id}", self.name),
+                        Stmt::Delete,
                     ));
                     i += 1;
                 }

@@ -65,9 +65,13 @@
 //!   answer, on a 23-hour day `date=D` also returns the first hour of `D+1`.
 //! * **Late rows** ([`NewAction::hidden`] then [`FakeGitea::reveal`]): a row with an
 //!   earlier `created` and a smaller `id` becomes visible after later ones were
-//!   served. **Soft deletion** ([`FakeGitea::soft_delete`]) removes an action and all
-//!   its copies; **the `delete_old_actions` cron** ([`FakeGitea::delete_older_than`])
-//!   hard-deletes rows.
+//!   served. **Deletions as Gitea makes them**: a deleted comment's rows are soft-deleted
+//!   (`is_deleted`; [`FakeGitea::delete_comment`], [`FakeGitea::soft_delete`] for any
+//!   action and all its copies); a deleted issue's comment rows and creation row are
+//!   hard-deleted, its merge row stays ([`FakeGitea::delete_issue`]); a deleted
+//!   repository's rows are all hard-deleted ([`FakeGitea::delete_repo`]); **the
+//!   `delete_old_actions` cron** ([`FakeGitea::delete_older_than`]) hard-deletes old rows.
+//!   A hard delete is a `DELETE` in engine mode.
 //! * **Faults** ([`FakeGitea::inject`]): error statuses with a JSON body, `429` with
 //!   `Retry-After` in seconds or as an HTTP date, a truncated `200` body, delays.
 //! * **Token authentication** (`Authorization: token X` or `Bearer X`) and a
@@ -319,9 +323,29 @@ impl FakeGitea {
         self.with_world(|w| w.reveal(id))
     }
 
-    /// Soft-delete an action and all its copies (`is_deleted`).
+    /// Soft-delete an action and all its copies (`is_deleted`), as Gitea deletes a
+    /// comment's rows (see [`World::soft_delete`]).
     pub fn soft_delete(&self, id: ActionId) {
         self.with_world(|w| w.soft_delete(id))
+    }
+
+    /// Delete a comment: gone from its issue, its rows soft-deleted (see
+    /// [`World::delete_comment`]).
+    pub fn delete_comment(&self, repo: &str, comment_id: i64) {
+        self.with_world(|w| w.delete_comment(repo, comment_id))
+    }
+
+    /// Delete an issue or pull request: its comments' rows and its creation row are
+    /// hard-deleted, its merge row stays (see [`World::delete_issue`]). Returns how many
+    /// actions were deleted.
+    pub fn delete_issue(&self, repo: &str, index: i64) -> usize {
+        self.with_world(|w| w.delete_issue(repo, index))
+    }
+
+    /// Delete a repository: every row of it is hard-deleted, copies included, and it
+    /// answers `404` (see [`World::delete_repo`]).
+    pub fn delete_repo(&self, repo: &str) {
+        self.with_world(|w| w.delete_repo(repo))
     }
 
     /// The `delete_old_actions` cron: hard-delete every row with `created < t`.
@@ -635,7 +659,7 @@ impl FakeGitea {
                     continue;
                 }
                 let mut w = lock(&shared.world);
-                let repos: Vec<i64> = w.repos().iter().map(|r| r.id).collect();
+                let repos: Vec<i64> = w.repos().map(|r| r.id).collect();
                 let users: Vec<i64> = w
                     .users()
                     .iter()

@@ -84,6 +84,9 @@ pub(crate) struct Repo {
     pub(crate) private: bool,
     pub(crate) watchers: Vec<i64>,
     pub(crate) json: Box<RawValue>,
+    /// Deleted ([`World::delete_repo`](crate::World::delete_repo)): kept for its id, out of
+    /// every lookup and listing.
+    pub(crate) deleted: bool,
 }
 
 /// An action's content: stored text, or a push payload re-rendered from a seed.

@@ -2396,3 +2396,143 @@ async fn anonymous_reader_sees_public_actors_only() {
     );
     g.shutdown().await;
 }
+
+// ----- deletions ----------------------------------------------------------------------
+
+/// `(op_type, content)` of every row of a feed, sorted, read in one page; checks that
+/// `X-Total-Count` is the number of rows.
+async fn ops_of(g: &FakeGitea, feed: &str) -> Vec<(String, String)> {
+    let r = get(&format!("{}/api/v1/{feed}?limit=50", g.url())).await;
+    assert_eq!(r.status, 200, "{feed}: {}", r.body);
+    let mut v: Vec<(String, String)> = r
+        .rows()
+        .iter()
+        .map(|row| {
+            let s = |k: &str| row[k].as_str().unwrap().to_string();
+            (s("op_type"), s("content"))
+        })
+        .collect();
+    assert_eq!(r.total(), v.len(), "{feed}");
+    v.sort();
+    v
+}
+
+fn op(o: &str, c: &str) -> (String, String) {
+    (o.to_string(), c.to_string())
+}
+
+#[tokio::test]
+async fn deletions_as_gitea_makes_them() {
+    let g = small_world().await;
+    g.add_repo("acme", "gadgets");
+    g.add_watcher("acme/widgets", "bob");
+    let w = "acme/widgets";
+    let i1 = g.create_issue(w, "alice", "first", false);
+    let c1 = g.comment_on(w, i1, "bob", "a comment");
+    let c2 = g.comment_on(w, i1, "alice", "another");
+    g.close_issue_as(w, i1, "alice");
+    let p2 = g.create_issue(w, "alice", "a pull", true);
+    let c3 = g.comment_on(w, p2, "bob", "on the pull");
+    g.merge_pull(w, p2, "alice");
+    let i3 = g.create_issue(w, "bob", "third", false);
+    let pushed = g.push_action(NewAction::comment("bob", w, i3, "pushed comment"));
+    g.push_action(NewAction::create_issue(
+        "alice",
+        "acme/gadgets",
+        1,
+        "elsewhere",
+    ));
+    assert_eq!(
+        ops_of(&g, "repos/acme/widgets/activities/feeds")
+            .await
+            .len(),
+        9
+    );
+    assert_eq!(ops_of(&g, "orgs/acme/activities/feeds").await.len(), 10);
+    let action_of = |cid: i64| {
+        g.logical_actions()
+            .into_iter()
+            .find(|a| a.comment_id == cid)
+            .map(|a| a.id)
+            .unwrap()
+    };
+    let a1 = action_of(c1);
+
+    // A comment: soft (its rows stay, marked deleted), gone from the issue.
+    g.delete_comment(w, c1);
+    let rows = ops_of(&g, "repos/acme/widgets/activities/feeds").await;
+    assert_eq!(rows.len(), 8);
+    assert!(!rows.contains(&op("comment_issue", &format!("{i1}|a comment"))));
+    assert_eq!(ops_of(&g, "orgs/acme/activities/feeds").await.len(), 9);
+    assert_eq!(
+        g.with_world(|w| w.row_ids(a1).len()),
+        2,
+        "soft: the rows remain"
+    );
+    let gone = get(&api(
+        &g,
+        &format!("/repos/acme/widgets/issues/comments/{c1}"),
+    ))
+    .await;
+    assert_eq!(gone.status, 404);
+
+    // A pull request: its creation row and its comments' rows go; its merge row stays.
+    assert_eq!(g.delete_issue(w, p2), 2);
+    let rows = ops_of(&g, "repos/acme/widgets/activities/feeds").await;
+    assert_eq!(rows.len(), 6);
+    assert!(rows.contains(&op("merge_pull_request", &format!("{p2}|a pull"))));
+    assert!(!rows.iter().any(|(o, _)| o == "create_pull_request"));
+    assert!(!rows.contains(&op("comment_pull", &format!("{p2}|on the pull"))));
+    assert_eq!(
+        get(&api(&g, &format!("/repos/acme/widgets/issues/{p2}")))
+            .await
+            .status,
+        404
+    );
+    assert!(g.logical_actions().iter().all(|a| a.comment_id != c3));
+
+    // An issue: creation, comments (the soft-deleted one too) and its close row go, hard.
+    assert_eq!(g.delete_issue(w, i1), 4);
+    assert!(
+        g.with_world(|w| w.row_ids(a1).is_empty()),
+        "hard: no rows left"
+    );
+    assert!(g.logical_actions().iter().all(|a| a.comment_id != c2));
+    let rows = ops_of(&g, "repos/acme/widgets/activities/feeds").await;
+    let left = vec![
+        op("comment_issue", &format!("{i3}|pushed comment")),
+        op("create_issue", &format!("{i3}|third")),
+        op("merge_pull_request", &format!("{p2}|a pull")),
+    ];
+    assert_eq!(rows, left);
+    // Bob's rows and watcher copies of the deleted ones went with them.
+    assert_eq!(ops_of(&g, "users/bob/activities/feeds").await, left);
+    // Deleting the issue of a pushed comment row deletes it (its comment names the issue).
+    assert_eq!(g.delete_issue(w, i3), 2);
+    assert!(g.logical_actions().iter().all(|a| a.id != pushed));
+
+    // A repository: every row, copies included; the repository answers 404.
+    g.delete_repo(w);
+    let feed = get(&api(&g, "/repos/acme/widgets/activities/feeds")).await;
+    assert_eq!(feed.status, 404);
+    assert_eq!(get(&api(&g, "/repos/acme/widgets")).await.status, 404);
+    assert_eq!(
+        ops_of(&g, "orgs/acme/activities/feeds").await,
+        vec![op("create_issue", "1|elsewhere")]
+    );
+    assert!(ops_of(&g, "users/bob/activities/feeds").await.is_empty());
+    assert_eq!(
+        ops_of(&g, "users/alice/activities/feeds").await,
+        vec![op("create_issue", "1|elsewhere")]
+    );
+    assert_eq!(g.repo_names(), vec!["acme/gadgets".to_string()]);
+    assert_eq!(g.action_count(), 1);
+    // The name can be used again: a new, empty repository.
+    g.add_repo("acme", "widgets");
+    assert!(
+        ops_of(&g, "repos/acme/widgets/activities/feeds")
+            .await
+            .is_empty()
+    );
+    g.shutdown().await;
+}

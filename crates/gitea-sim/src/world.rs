@@ -380,7 +380,7 @@ impl World {
 
     /// `owner/name` of every repository, in creation order.
     pub fn repo_names(&self) -> Vec<String> {
-        self.repos.iter().map(|r| r.full_name.clone()).collect()
+        self.repos().map(|r| r.full_name.clone()).collect()
     }
 
     /// Names of every org, in creation order.
@@ -417,6 +417,7 @@ impl World {
             private: false,
             watchers: Vec::new(),
             json: raw(serde_json::Value::Null),
+            deleted: false,
         });
         self.repo_by_name.insert(key, id);
         self.rebuild_repo_json(id);
@@ -574,8 +575,9 @@ impl World {
         self.repo(id)
     }
 
-    pub(crate) fn repos(&self) -> &[Repo] {
-        &self.repos
+    /// Every repository that is not deleted, in creation order.
+    pub(crate) fn repos(&self) -> impl Iterator<Item = &Repo> {
+        self.repos.iter().filter(|r| !r.deleted)
     }
 
     /// Id of the repository `owner/name` (case-insensitive).
@@ -758,7 +760,10 @@ impl World {
         }
     }
 
-    /// Soft-delete an action and all its copies.
+    /// Soft-delete an action and all its copies: `is_deleted = true` on its rows, which
+    /// every feed leaves out. This is how Gitea deletes a comment's rows (go-gitea/gitea
+    /// models/issues/comment.go `DeleteComment`: `UPDATE action SET is_deleted = true
+    /// WHERE comment_id = ?`); see [`World::delete_comment`].
     pub fn soft_delete(&mut self, id: ActionId) {
         if let Some(a) = self.actions.get_mut(&id.0)
             && !a.deleted
@@ -773,6 +778,152 @@ impl World {
                     });
                 }
             }
+        }
+    }
+
+    /// Delete a comment as Gitea does (go-gitea/gitea models/issues/comment.go
+    /// `DeleteComment`): the comment and its timeline item go, and the rows of every
+    /// action with its `comment_id` are soft-deleted ([`World::soft_delete`]). No-op for
+    /// an unknown repository or comment.
+    pub fn delete_comment(&mut self, repo: &str, comment_id: i64) {
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        let Some((index, _)) = self
+            .objects
+            .repos
+            .get_mut(&rid)
+            .and_then(|o| o.comments.remove(&comment_id))
+        else {
+            return;
+        };
+        if let Some(issue) = self.objects.issue_mut(rid, index) {
+            issue.timeline.retain(|t| t.id != comment_id);
+        }
+        let ids: Vec<i64> = self
+            .actions
+            .values()
+            .filter(|a| a.repo == rid && a.comment_id == comment_id)
+            .map(|a| a.id)
+            .collect();
+        for id in ids {
+            self.soft_delete(ActionId(id));
+        }
+    }
+
+    /// Delete an issue or pull request as Gitea does (go-gitea/gitea
+    /// models/activities/action.go `DeleteIssueActions`, called by
+    /// services/issue/issue.go `deleteIssue`): hard-deletes (`DELETE`) the rows whose
+    /// `comment_id` is one of the issue's comments, and its `create_issue` /
+    /// `create_pull_request` rows (`repo_id = ? AND op_type IN (...) AND content LIKE
+    /// 'INDEX|%'`), every copy included; the issue is gone from the repository's
+    /// objects. A `merge_pull_request` row stays (it has no `comment_id`).
+    ///
+    /// The issue's comments are its timeline items and the comments of rows pushed with
+    /// [`NewAction::comment`] for that index. Gitea's close and reopen rows carry the id of
+    /// their `close` / `reopen` comment (services/feed/notifier.go `IssueChangeStatus`:
+    /// `CommentID: actionComment.ID`), so they go too; the simulator's have `comment_id`
+    /// 0, so they are found by op and content (`INDEX|`). Returns how many actions were
+    /// deleted (0 for an unknown repository).
+    pub fn delete_issue(&mut self, repo: &str, index: i64) -> usize {
+        let Some(rid) = self.repo_id(repo) else {
+            return 0;
+        };
+        let mut comments: HashSet<i64> = HashSet::new();
+        if let Some(o) = self.objects.repos.get_mut(&rid) {
+            if let Some(issue) = o.issues.remove(&index) {
+                comments.extend(issue.timeline.iter().map(|t| t.id));
+            }
+            o.comments.retain(|&id, &mut (i, _)| {
+                if i == index {
+                    comments.insert(id);
+                }
+                i != index
+            });
+        }
+        if let Some(g) = self.repo_gen.get_mut(&rid) {
+            for list in [&mut g.open_issues, &mut g.closed_issues, &mut g.open_prs] {
+                list.retain(|&i| i != index);
+            }
+        }
+        let prefix = format!("{index}|");
+        let ids: Vec<i64> = self
+            .actions
+            .values()
+            .filter(|a| a.repo == rid)
+            .filter(|a| {
+                let op = self.op_name(a.op);
+                let text = match &a.content {
+                    Content::Text(t) => t.as_ref(),
+                    Content::Push(_) => "",
+                };
+                let of_comment = a.comment_id != 0
+                    && (comments.contains(&a.comment_id)
+                        || a.comment.as_ref().is_some_and(|c| c.issue_index == index));
+                let created = matches!(op, "create_issue" | "create_pull_request")
+                    && text.starts_with(&prefix);
+                let status = matches!(
+                    op,
+                    "close_issue" | "reopen_issue" | "close_pull_request" | "reopen_pull_request"
+                ) && text == prefix;
+                of_comment || created || status
+            })
+            .map(|a| a.id)
+            .collect();
+        for &id in &ids {
+            self.hard_delete(id);
+        }
+        ids.len()
+    }
+
+    /// Delete a repository as Gitea does (go-gitea/gitea services/repository/delete.go
+    /// `DeleteRepositoryDirectly`: `db.DeleteBeans(..., &activities_model.Action{RepoID:
+    /// repoID}, ...)`): every row of its actions, copies in org and user feeds included, is
+    /// hard-deleted; the repository is gone (`404`, out of listings; its name can be made
+    /// again, as a new repository). No-op for an unknown repository.
+    pub fn delete_repo(&mut self, repo: &str) {
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        let gone: HashSet<i64> = self
+            .actions
+            .values()
+            .filter(|a| a.repo == rid)
+            .map(|a| a.id)
+            .collect();
+        self.actions.retain(|id, _| !gone.contains(id));
+        for v in self.indexes.values_mut() {
+            v.retain(|e| !gone.contains(&e.action));
+        }
+        self.indexes.retain(|_, v| !v.is_empty());
+        if let Some(ops) = self.table_ops.as_mut() {
+            ops.push(TableOp::DeleteRepo { repo_id: rid });
+        }
+        self.repo_by_name.retain(|_, id| *id != rid);
+        self.objects.repos.remove(&rid);
+        self.repo_gen.remove(&rid);
+        if let Some(r) = self.repo_mut(rid) {
+            r.deleted = true;
+        }
+    }
+
+    /// Hard-delete an action's rows (`DELETE`, no `is_deleted`): out of the indexes and,
+    /// in engine mode, out of the table.
+    pub(crate) fn hard_delete(&mut self, id: i64) {
+        let Some(a) = self.actions.remove(&id) else {
+            return;
+        };
+        if a.visible && !a.deleted {
+            unindex_action(&mut self.indexes, &a);
+        }
+        // A soft-deleted action's rows are still in the table.
+        if a.visible
+            && let Some(ops) = self.table_ops.as_mut()
+        {
+            ops.push(TableOp::Delete {
+                first: a.id,
+                last: a.id + a.receivers.len() as i64 - 1,
+            });
         }
     }
 
