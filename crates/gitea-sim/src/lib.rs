@@ -89,6 +89,13 @@
 //!   carries `act_user_id NOT IN (...)` of the hidden actors, computed from the world at
 //!   query time, whenever someone is hidden.
 //!
+//! * **Forgejo mode** ([`SimOptions::forgejo`]): the version is Forgejo's
+//!   (`16.0.1+gitea-1.22.0` unless [`SimOptions::version`] was set), issue, pull request,
+//!   comment and review rows carry a JSON array (`["12","Title"]`), `publish_release`
+//!   rows the bare tag, tag pushes `"Commits":[]`, and every deletion is hard. The world
+//!   stores Gitea's forms and renders Forgejo's at output time, so
+//!   [`FakeGitea::logical_actions`] says what the feed serves.
+//!
 //! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user` (the
 //! token's user, `is_admin` = [`SimOptions::admin`]), `/api/v1/repos/{o}/{r}`,
 //! `/api/v1/orgs/{org}`, `/api/v1/orgs/{org}/repos`, `/api/v1/users/{u}`.
@@ -202,7 +209,7 @@ impl FakeGitea {
             None => ServerZone::Fixed(offset),
         };
         let table = engine::Table::open(opts.engine).await?;
-        let world = World::new(base_url, zone, opts.seed, table.is_some());
+        let world = World::new(base_url, zone, opts.seed, table.is_some(), opts.forgejo);
         let shared = Arc::new(Shared {
             opts,
             addr,

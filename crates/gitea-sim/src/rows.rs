@@ -2,6 +2,7 @@
 //! logical actions and their copies' data, the index keys of the feeds, and the
 //! public builders of new actions ([`NewAction`]). No world state, no HTTP.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, FixedOffset};
@@ -323,6 +324,63 @@ impl NewAction {
     pub fn close_issue(actor: &str, repo: &str, index: i64) -> NewAction {
         NewAction::new("close_issue", actor, repo).content(&format!("{index}|"))
     }
+}
+
+/// The ops whose content names an issue (Gitea: `INDEX|TEXT`, go-gitea/gitea
+/// models/activities/action.go `GetIssueInfos`), with the number of fields (Gitea splits
+/// them at the first `|`s: `SplitN(content, "|", 3)`).
+fn issue_fields(op: &str) -> Option<usize> {
+    match op {
+        "create_issue"
+        | "create_pull_request"
+        | "merge_pull_request"
+        | "auto_merge_pull_request"
+        | "close_issue"
+        | "reopen_issue"
+        | "close_pull_request"
+        | "reopen_pull_request"
+        | "comment_issue"
+        | "comment_pull"
+        | "approve_pull_request"
+        | "reject_pull_request"
+        | "pull_request_ready_for_review" => Some(2),
+        // services/feed/notifier.go `NotifyPullRevieweDismiss`: `INDEX|REVIEWER|COMMENT`.
+        "pull_review_dismissed" => Some(3),
+        _ => None,
+    }
+}
+
+/// A row's content as Forgejo 13+ writes it, from Gitea's (which the world stores): an
+/// issue's `INDEX|TEXT` as the JSON array `["INDEX","TEXT"]` (`pull_review_dismissed`:
+/// `["INDEX","REVIEWER","COMMENT"]`), and a tag push's `"Commits":null` as `[]` (Forgejo's
+/// push commits are an empty slice, not a nil one). Anything else, and an issue op's content
+/// that is not `DIGITS|...` (a test's own), as it is.
+pub(crate) fn forgejo_content<'a>(op: &str, content: Cow<'a, str>) -> Cow<'a, str> {
+    if let Some(n) = issue_fields(op) {
+        let fields: Vec<&str> = content.splitn(n, '|').collect();
+        let index = fields.first().copied().unwrap_or_default();
+        if fields.len() > 1 && !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) {
+            // Serializing strings cannot fail.
+            return Cow::Owned(serde_json::to_string(&fields).unwrap_or_default());
+        }
+        return content;
+    }
+    const NIL: &str = r#"{"Commits":null"#;
+    match content.strip_prefix(NIL) {
+        Some(rest) => Cow::Owned(format!(r#"{{"Commits":[]{rest}"#)),
+        None => content,
+    }
+}
+
+/// Forgejo's feed text of a comment: its first line, cut to at most 200 bytes (at a
+/// character boundary), no ellipsis.
+pub(crate) fn forgejo_comment_text(body: &str) -> &str {
+    let line = body.lines().next().unwrap_or_default();
+    let mut cut = line.len().min(200);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &line[..cut]
 }
 
 /// Gitea's feed content for a comment: the first 200 characters, cut at a word

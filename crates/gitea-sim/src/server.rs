@@ -270,7 +270,7 @@ fn route(sh: &Shared, r: &Req) -> Routed {
 /// Every endpoint but the feeds.
 fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed: bool) -> Reply {
     match segs {
-        ["version"] => Reply::value(200, &json!({ "version": sh.opts.version })),
+        ["version"] => Reply::value(200, &json!({ "version": sh.opts.served_version() })),
         ["settings", "api"] => Reply::value(
             200,
             &json!({

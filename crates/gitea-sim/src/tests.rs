@@ -2471,7 +2471,7 @@ async fn deletions_as_gitea_makes_them() {
     );
     let gone = get(&api(
         &g,
-        &format!("/repos/acme/widgets/issues/comments/{c1}"),
+        &format!("repos/acme/widgets/issues/comments/{c1}"),
     ))
     .await;
     assert_eq!(gone.status, 404);
@@ -2484,7 +2484,7 @@ async fn deletions_as_gitea_makes_them() {
     assert!(!rows.iter().any(|(o, _)| o == "create_pull_request"));
     assert!(!rows.contains(&op("comment_pull", &format!("{p2}|on the pull"))));
     assert_eq!(
-        get(&api(&g, &format!("/repos/acme/widgets/issues/{p2}")))
+        get(&api(&g, &format!("repos/acme/widgets/issues/{p2}")))
             .await
             .status,
         404
@@ -2513,9 +2513,9 @@ async fn deletions_as_gitea_makes_them() {
 
     // A repository: every row, copies included; the repository answers 404.
     g.delete_repo(w);
-    let feed = get(&api(&g, "/repos/acme/widgets/activities/feeds")).await;
+    let feed = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
     assert_eq!(feed.status, 404);
-    assert_eq!(get(&api(&g, "/repos/acme/widgets")).await.status, 404);
+    assert_eq!(get(&api(&g, "repos/acme/widgets")).await.status, 404);
     assert_eq!(
         ops_of(&g, "orgs/acme/activities/feeds").await,
         vec![op("create_issue", "1|elsewhere")]
@@ -2535,4 +2535,168 @@ async fn deletions_as_gitea_makes_them() {
             .is_empty()
     );
     g.shutdown().await;
+}
+
+// ----- Forgejo mode -------------------------------------------------------------------
+
+async fn forgejo() -> FakeGitea {
+    FakeGitea::start(SimOptions {
+        forgejo: true,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forgejo_mode_serves_forgejo_rows() {
+    let g = forgejo().await;
+    let version = get(&api(&g, "version")).await;
+    assert_eq!(version.json()["version"], "16.0.1+gitea-1.22.0");
+    g.add_org("acme");
+    let w = "acme/widgets";
+    g.add_repo("acme", "widgets");
+    let i = g.create_issue(w, "alice", "Title | with a pipe", false);
+    // A first line of 300 bytes (two bytes a character), then a second line.
+    let body = format!("{}\nsecond line", "é".repeat(150));
+    let c = g.comment_on(w, i, "bob", &body);
+    g.close_issue_as(w, i, "alice");
+    g.push_action(
+        NewAction::new("pull_review_dismissed", "alice", w).content("7|bob|stale | review"),
+    );
+    g.add_release(w, "alice", "v1.0.0", "First");
+    g.push_action(
+        NewAction::new("push_tag", "alice", w)
+            .content(r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#)
+            .ref_name("refs/tags/v1.0.0"),
+    );
+    let r = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    let by_op = |op: &str| {
+        r.rows()
+            .into_iter()
+            .find(|row| row["op_type"] == op)
+            .unwrap_or_else(|| panic!("no {op}"))
+    };
+    let array = |row: Value| -> Vec<String> {
+        serde_json::from_str(row["content"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        array(by_op("create_issue")),
+        [i.to_string(), "Title | with a pipe".into()]
+    );
+    assert_eq!(
+        array(by_op("comment_issue")),
+        [i.to_string(), "é".repeat(100)]
+    );
+    assert_eq!(by_op("comment_issue")["comment"]["body"], body);
+    assert_eq!(array(by_op("close_issue")), [i.to_string(), String::new()]);
+    assert_eq!(
+        array(by_op("pull_review_dismissed")),
+        ["7", "bob", "stale | review"]
+    );
+    let release = by_op("publish_release");
+    assert_eq!(release["ref_name"], "v1.0.0");
+    assert_eq!(release["content"], "First");
+    let tag = by_op("push_tag");
+    assert!(
+        tag["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"Commits":[],"#)
+    );
+    assert_eq!(tag["ref_name"], "refs/tags/v1.0.0");
+    // `logical_actions` says what the feed serves.
+    let served: Vec<(i64, Value, Value)> = r
+        .rows()
+        .into_iter()
+        .map(|row| {
+            (
+                row["id"].as_i64().unwrap(),
+                row["content"].clone(),
+                row["ref_name"].clone(),
+            )
+        })
+        .collect();
+    let la = g.logical_actions();
+    assert_eq!(la.len(), served.len());
+    for (id, content, ref_name) in served {
+        let a = la.iter().find(|a| a.id.0 == id).unwrap();
+        assert_eq!(Value::from(a.content.clone()), content);
+        assert_eq!(Value::from(a.ref_name.clone()), ref_name);
+    }
+
+    // Every deletion is hard: a comment's rows are gone, not marked.
+    let comment = la.iter().find(|a| a.comment_id == c).unwrap().id;
+    g.delete_comment(w, c);
+    assert!(g.with_world(|w| w.row_ids(comment).is_empty()));
+    let release = la
+        .iter()
+        .find(|a| a.op_type == "publish_release")
+        .unwrap()
+        .id;
+    g.soft_delete(release);
+    assert!(g.with_world(|w| w.row_ids(release).is_empty()));
+    let r = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    assert_eq!((r.total(), r.rows().len()), (la.len() - 2, la.len() - 2));
+    let org = get(&api(&g, "orgs/acme/activities/feeds")).await;
+    assert_eq!(
+        (org.total(), org.rows().len()),
+        (la.len() - 2, la.len() - 2)
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn forgejo_generated_history_serves_what_logical_actions_say() {
+    let g = forgejo().await;
+    g.generate_history(&HistorySpec {
+        actions: 400,
+        days: 2,
+        orgs: 1,
+        repos: 2,
+        payload_bytes: 0,
+        ties: false,
+    });
+    let la = g.logical_actions();
+    assert!(la.iter().any(|a| a.op_type == "push_tag"));
+    for a in &la {
+        assert!(!a.content.contains(r#""Commits":null"#), "{a:?}");
+        if a.op_type.contains("issue") || a.op_type.contains("pull") {
+            let v: Vec<String> = serde_json::from_str(&a.content).unwrap_or_else(|e| {
+                panic!("{a:?}: {e}");
+            });
+            assert!(v[0].parse::<i64>().is_ok(), "{a:?}");
+        }
+        if a.op_type == "publish_release" {
+            assert!(a.ref_name.starts_with('v'), "{a:?}");
+        }
+    }
+    let mut seen = 0;
+    for repo in g.repo_names() {
+        let (ids, _) = walk_pages(&api(&g, &format!("repos/{repo}/activities/feeds")), 50).await;
+        let url = api(&g, &format!("repos/{repo}/activities/feeds?limit=50"));
+        for page in 1..=ids.len().div_ceil(50) {
+            let r = get(&format!("{url}&page={page}")).await;
+            for row in r.rows() {
+                let id = row["id"].as_i64().unwrap();
+                let a = la.iter().find(|a| a.id.0 == id).unwrap();
+                assert_eq!(row["content"], Value::from(a.content.clone()), "{a:?}");
+                assert_eq!(row["ref_name"], Value::from(a.ref_name.clone()), "{a:?}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= la.len(), "{seen} of {}", la.len());
+    // A version set explicitly is answered as given.
+    let g2 = FakeGitea::start(SimOptions {
+        forgejo: true,
+        version: "14.0.2+gitea-1.22.0".to_string(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let version = get(&api(&g2, "version")).await;
+    assert_eq!(version.json()["version"], "14.0.2+gitea-1.22.0");
+    g.shutdown().await;
+    g2.shutdown().await;
 }

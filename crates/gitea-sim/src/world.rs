@@ -18,7 +18,8 @@ use crate::objects::Objects;
 use crate::push;
 use crate::rows::{
     ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, Action, ActionSpec, CommentData, Content, FeedKey,
-    LogicalAction, NewAction, Repo, User, Viewer, Visibility, is_actions_bot,
+    LogicalAction, NewAction, Repo, User, Viewer, Visibility, forgejo_comment_text,
+    forgejo_content, is_actions_bot,
 };
 use crate::zone::{ServerZone, fmt_time, to_datetime};
 
@@ -105,12 +106,21 @@ pub struct World {
     /// The most rows one action has (original and copies): how far back from a row id
     /// its action's id can be.
     max_rows: usize,
+    /// Play Forgejo ([`crate::SimOptions::forgejo`]): its content and ref forms at
+    /// output time, hard deletions.
+    forgejo: bool,
 }
 
 impl World {
     /// A world; `mirror` (engine mode) records every change of the feeds' rows as a
-    /// [`TableOp`] for [`World::take_table_ops`].
-    pub(crate) fn new(base_url: String, offset: ServerZone, seed: u64, mirror: bool) -> World {
+    /// [`TableOp`] for [`World::take_table_ops`]; `forgejo` plays Forgejo's rows.
+    pub(crate) fn new(
+        base_url: String,
+        offset: ServerZone,
+        seed: u64,
+        mirror: bool,
+        forgejo: bool,
+    ) -> World {
         let bot = actions_bot(&base_url, offset);
         let mut w = World {
             base_url,
@@ -136,6 +146,7 @@ impl World {
             clock_skew: 0,
             table_ops: mirror.then(Vec::new),
             max_rows: 1,
+            forgejo,
         };
         w.add_user(TOKEN_USER);
         w
@@ -690,8 +701,19 @@ impl World {
         })
     }
 
-    pub(crate) fn insert(&mut self, s: ActionSpec) -> ActionId {
+    pub(crate) fn insert(&mut self, mut s: ActionSpec) -> ActionId {
         self.bot_acted |= s.actor == ACTIONS_BOT_ID;
+        // Forgejo's comment rows carry the comment's first line cut to 200 bytes where
+        // Gitea's carry its first 200 characters cut at a word (services/feed/notifier.go
+        // `CreateIssueComment`); the body as it is now, before any edit.
+        if self.forgejo
+            && let Some(c) = s.comment.as_deref()
+            && matches!(self.op_name(s.op), "comment_issue" | "comment_pull")
+            && matches!(&s.content, Content::Text(t) if t.starts_with(&format!("{}|", c.issue_index)))
+        {
+            let text = format!("{}|{}", c.issue_index, forgejo_comment_text(&c.body));
+            s.content = Content::Text(text.into());
+        }
         let mut receivers = vec![s.actor];
         if let Some(r) = self.repo(s.repo) {
             if r.owner_id != s.actor {
@@ -764,7 +786,14 @@ impl World {
     /// every feed leaves out. This is how Gitea deletes a comment's rows (go-gitea/gitea
     /// models/issues/comment.go `DeleteComment`: `UPDATE action SET is_deleted = true
     /// WHERE comment_id = ?`); see [`World::delete_comment`].
+    ///
+    /// Forgejo deletes the rows instead (`DELETE`, as docs/gitea-feeds.md records of
+    /// Forgejo 14+: every deletion is hard), under [`crate::SimOptions::forgejo`].
     pub fn soft_delete(&mut self, id: ActionId) {
+        if self.forgejo {
+            self.hard_delete(id.0);
+            return;
+        }
         if let Some(a) = self.actions.get_mut(&id.0)
             && !a.deleted
         {
@@ -969,7 +998,7 @@ impl World {
                     .map(|u| u.login.clone())
                     .unwrap_or_default(),
                 content: self.render_content(a).into_owned(),
-                ref_name: a.ref_name.to_string(),
+                ref_name: self.served_ref_name(a).to_string(),
                 comment_id: a.comment_id,
                 created: to_datetime(self.offset, a.created),
             })
@@ -983,7 +1012,30 @@ impl World {
         })
     }
 
+    /// A row's content as the feed serves it: Gitea's as stored, or Forgejo's form of it
+    /// ([`forgejo_content`]).
     fn render_content<'a>(&'a self, a: &'a Action) -> Cow<'a, str> {
+        let content = self.stored_content(a);
+        if self.forgejo {
+            forgejo_content(self.op_name(a.op), content)
+        } else {
+            content
+        }
+    }
+
+    /// A row's `ref_name` as the feed serves it: Forgejo's `publish_release` rows name the
+    /// bare tag where Gitea's name the ref (go-gitea/gitea services/feed/notifier.go
+    /// `NewRelease`: `git.RefNameFromTag(rel.TagName).String()`).
+    fn served_ref_name<'a>(&self, a: &'a Action) -> &'a str {
+        if self.forgejo && self.op_name(a.op) == "publish_release" {
+            a.ref_name.strip_prefix("refs/tags/").unwrap_or(&a.ref_name)
+        } else {
+            &a.ref_name
+        }
+    }
+
+    /// A row's content in Gitea's form: the stored text, or a push payload rendered.
+    fn stored_content<'a>(&'a self, a: &'a Action) -> Cow<'a, str> {
         match &a.content {
             Content::Text(s) => Cow::Borrowed(s),
             Content::Push(p) => {
@@ -1190,7 +1242,7 @@ impl World {
             repo: &repo.json,
             comment_id: a.comment_id,
             comment,
-            ref_name: &a.ref_name,
+            ref_name: self.served_ref_name(a),
             is_private: repo.private,
             content: self.render_content(a),
             created: fmt_time(self.offset, e.created),
