@@ -78,7 +78,8 @@
 //!   sub-URL install ([`SimOptions::path_prefix`]).
 //! * **Who reads decides whose rows show** (go-gitea/gitea models/activities/action.go
 //!   `ActivityQueryCondition`, read at query time): a token that is not a site admin's
-//!   ([`SimOptions::admin`]` == false`) sees in no feed the rows of the Gitea Actions bot
+//!   ([`SimOptions::admin`] false, the default) sees in no feed the rows of the Gitea
+//!   Actions bot
 //!   ([`NewAction::by_actions_bot`], user id [`ACTIONS_BOT_ID`], no `user` row, served
 //!   with `"act_user": null`), of users and orgs with private visibility or of users who
 //!   keep their activity private ([`FakeGitea::set_user_visibility`],
@@ -87,8 +88,8 @@
 //!   condition there). An anonymous request (no token configured, no `Authorization`)
 //!   sees public actors only. An admin token sees everything. In engine mode the query
 //!   carries `act_user_id NOT IN (...)` of the hidden actors, computed from the world at
-//!   query time, whenever someone is hidden.
-//!
+//!   query time, whenever someone is hidden. Not played: the orgs a user belongs to
+//!   (whose rows Gitea admits in that user's feed) and repository permissions.
 //! * **Forgejo mode** ([`SimOptions::forgejo`]): the version is Forgejo's
 //!   (`16.0.1+gitea-1.22.0` unless [`SimOptions::version`] was set), issue, pull request,
 //!   comment and review rows carry a JSON array (`["12","Title"]`), `publish_release`

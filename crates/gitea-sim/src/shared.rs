@@ -20,7 +20,12 @@ pub struct SimOptions {
     /// (or `Bearer X`); otherwise it gets a `401` JSON error.
     pub token: Option<String>,
     /// The token is a site admin's: `/admin/orgs` answers (otherwise 403, as Gitea's
-    /// `reqSiteAdmin`).
+    /// `reqSiteAdmin`), `/user` says `is_admin`, and every feed shows every actor's rows
+    /// (otherwise not those of the Actions bot, of private users and orgs, nor of users
+    /// who keep their activity private: see
+    /// [`FakeGitea::set_user_visibility`](crate::FakeGitea::set_user_visibility)). A
+    /// request without a token (none configured, no `Authorization`) is anonymous and
+    /// sees public actors only, whatever this says.
     pub admin: bool,
     /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
     /// Requests outside it get `404`.
