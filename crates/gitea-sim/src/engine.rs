@@ -157,6 +157,13 @@ pub(crate) enum TableOp {
     /// `DELETE ... WHERE created_unix < before` (go-gitea/gitea
     /// models/activities/action.go `DeleteOldActions`).
     Purge { before: i64 },
+    /// `DELETE` of the rows `first..=last` (an action and its copies, hard-deleted: an
+    /// issue's rows, or any deletion in Forgejo mode).
+    Delete { first: i64, last: i64 },
+    /// `DELETE ... WHERE repo_id = ?` (go-gitea/gitea services/repository/delete.go
+    /// `DeleteRepositoryDirectly`: `db.DeleteBeans(ctx, ..., &activities_model.Action{RepoID:
+    /// repoID}, ...)`).
+    DeleteRepo { repo_id: i64 },
 }
 
 /// A connection to one of the engines.
@@ -454,6 +461,27 @@ impl Table {
                     ));
                     i += 1;
                 }
+                TableOp::Delete { first, last } => {
+                    // go-gitea/gitea models/activities/action.go `DeleteIssueActions` deletes
+                    // by `comment_id IN (...)` and by `repo_id`, `op_type` and `content LIKE
+                    // 'INDEX|%'`; the table's `content` is the op name, so the world names
+                    // the rows those conditions select, by id.
+                    out.push((
+                        format!(
+                            "DELETE FROM {} WHERE id >= {first} AND id <= {last}",
+                            self.name
+                        ),
+                        Stmt::Delete,
+                    ));
+                    i += 1;
+                }
+                TableOp::DeleteRepo { repo_id } => {
+                    out.push((
+                        format!("DELETE FROM {} WHERE repo_id = {repo_id}", self.name),
+                        Stmt::Delete,
+                    ));
+                    i += 1;
+                }
                 TableOp::Purge { before } => {
                     // go-gitea/gitea models/activities/action.go `DeleteOldActions`:
                     // `Where("created_unix < ?", cutoff).Delete(&Action{})`.
@@ -473,14 +501,16 @@ impl Table {
     /// created_unix DESC LIMIT L OFFSET K` and a separate `count(*)`; from page 10 on the
     /// ids first, the count, then `SELECT * ... WHERE id IN (...) ORDER BY created_unix
     /// DESC`. Returns the row ids in the order the engine sent them, and the count.
+    /// `hidden`: the actors the reader may not see (see [`feed_cond`]).
     pub(crate) async fn page(
         &mut self,
         key: FeedKey,
         range: Option<(i64, i64)>,
+        hidden: &[i64],
         page: usize,
         limit: usize,
     ) -> Result<(Vec<i64>, usize), sqlx::Error> {
-        let cond = feed_cond(key, range);
+        let cond = feed_cond(key, range, hidden);
         let name = self.name.clone();
         let offset = page.saturating_sub(1).saturating_mul(limit);
         let conn = self.conn()?;
@@ -552,8 +582,9 @@ enum Stmt {
     Delete,
 }
 
-/// The `WHERE` of a feed, as Gitea builds it for a signed-in site admin (the simulator's
-/// token sees every row, private repositories included):
+/// The `WHERE` of a feed, as Gitea builds it for a signed-in site admin, plus the
+/// visibility of actors for other readers (the simulator's reader can read every
+/// repository, private ones included: repository permissions are not played):
 ///
 /// * user and org feeds: go-gitea/gitea models/activities/action_list.go `GetFeeds`
 ///   skips `ActivityQueryCondition` for an admin: `user_id = ? AND is_deleted = false`
@@ -565,8 +596,16 @@ enum Stmt {
 ///   items"); `IncludePrivate` is set by routers/api/v1/repo/repo.go
 ///   `ListRepoActivityFeeds`, so there is no `is_private` condition;
 /// * `date=`: models/activities/action.go `FeedDateCond`: `created_unix >= dateLow AND
-///   created_unix <= dateLow + 86399`.
-fn feed_cond(key: FeedKey, range: Option<(i64, i64)>) -> String {
+///   created_unix <= dateLow + 86399`;
+/// * a reader who is not a site admin (or anonymous): `ActivityQueryCondition`'s
+///   `act_user_id IN (SELECT id FROM user WHERE ...)` ("check activity visibility for
+///   actor"), played as `act_user_id NOT IN (hidden)` with the hidden actors computed from
+///   the world at query time (`World::hidden_actors`: the Actions bot, which has no `user`
+///   row, users and orgs with private visibility, users who keep their activity private;
+///   limited ones too for an anonymous reader). The same rows; only when someone is
+///   hidden, so that a world without hidden actors is queried exactly as an admin's
+///   (Gitea's subquery is always there for a non-admin, and may change the plan).
+fn feed_cond(key: FeedKey, range: Option<(i64, i64)>, hidden: &[i64]) -> String {
     let mut cond = match key {
         FeedKey::Repo(id) => {
             format!("repo_id = {id} AND user_id = act_user_id AND is_deleted = false")
@@ -580,6 +619,11 @@ fn feed_cond(key: FeedKey, range: Option<(i64, i64)>) -> String {
         let hi = end - 1;
         // `write!` to a `String` cannot fail.
         let _ = write!(cond, " AND created_unix >= {lo} AND created_unix <= {hi}");
+    }
+    if !hidden.is_empty() {
+        let list: Vec<String> = hidden.iter().map(i64::to_string).collect();
+        // `write!` to a `String` cannot fail.
+        let _ = write!(cond, " AND act_user_id NOT IN ({})", list.join(","));
     }
     cond
 }
@@ -709,8 +753,13 @@ mod unit {
         assert_eq!(owner_pid("action", "action_"), None);
         assert_eq!(owner_pid("sim_7_1_ffffffff", "sim_"), Some(7));
         assert_eq!(
-            feed_cond(FeedKey::Recv(3), Some((100, 86_500))),
+            feed_cond(FeedKey::Recv(3), Some((100, 86_500)), &[]),
             "user_id = 3 AND is_deleted = false AND created_unix >= 100 AND created_unix <= 86499"
+        );
+        assert_eq!(
+            feed_cond(FeedKey::Repo(4), None, &[-2, 7]),
+            "repo_id = 4 AND user_id = act_user_id AND is_deleted = false \
+             AND act_user_id NOT IN (-2,7)"
         );
         assert_eq!(literal(Engine::MariaDb, "a'b\\c\0"), "'a''b\\\\c'");
         assert_eq!(literal(Engine::Postgres, "a'b\\c"), "'a''b\\c'");

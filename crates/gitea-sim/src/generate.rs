@@ -325,7 +325,7 @@ fn skewed(rng: &mut StdRng, n: usize) -> usize {
 
 /// The default world of the demo, when there are no repositories yet.
 pub(crate) fn ensure_default_world(w: &mut World) {
-    if w.repos().is_empty() {
+    if w.repos().next().is_none() {
         w.add_org("acme");
         w.add_user("alice");
         w.add_user("bob");

@@ -7,7 +7,8 @@
 //! * `zone`: the server's time zone ([`ServerZone`]) and time formatting (leaf).
 //! * `base`: [`ActionId`], the token user, `lock`, `raw`, `splitmix` (leaf).
 //! * `push`: push payload JSON, rendered from a seed or a counter (model).
-//! * `rows`: feed-row model: accounts, repositories, actions, [`NewAction`] (model).
+//! * `rows`: feed-row model: accounts (with their [`Visibility`]) and the Actions bot,
+//!   repositories, actions, [`NewAction`], who reads a feed (model).
 //! * `engine`: the engine mode ([`Engine`]): Gitea's `action` table and indexes on
 //!   MariaDB, PostgreSQL or SQLite, the table changes the world records ([`World`] does
 //!   not see the database) and Gitea's feed queries (database).
@@ -64,17 +65,41 @@
 //!   answer, on a 23-hour day `date=D` also returns the first hour of `D+1`.
 //! * **Late rows** ([`NewAction::hidden`] then [`FakeGitea::reveal`]): a row with an
 //!   earlier `created` and a smaller `id` becomes visible after later ones were
-//!   served. **Soft deletion** ([`FakeGitea::soft_delete`]) removes an action and all
-//!   its copies; **the `delete_old_actions` cron** ([`FakeGitea::delete_older_than`])
-//!   hard-deletes rows.
+//!   served. **Deletions as Gitea makes them**: a deleted comment's rows are soft-deleted
+//!   (`is_deleted`; [`FakeGitea::delete_comment`], [`FakeGitea::soft_delete`] for any
+//!   action and all its copies); a deleted issue's comment rows and creation row are
+//!   hard-deleted, its merge row stays ([`FakeGitea::delete_issue`]); a deleted
+//!   repository's rows are all hard-deleted ([`FakeGitea::delete_repo`]); **the
+//!   `delete_old_actions` cron** ([`FakeGitea::delete_older_than`]) hard-deletes old rows.
+//!   A hard delete is a `DELETE` in engine mode.
 //! * **Faults** ([`FakeGitea::inject`]): error statuses with a JSON body, `429` with
 //!   `Retry-After` in seconds or as an HTTP date, a truncated `200` body, delays.
 //! * **Token authentication** (`Authorization: token X` or `Bearer X`) and a
 //!   sub-URL install ([`SimOptions::path_prefix`]).
+//! * **Who reads decides whose rows show** (go-gitea/gitea models/activities/action.go
+//!   `ActivityQueryCondition`, read at query time): a token that is not a site admin's
+//!   ([`SimOptions::admin`] false, the default) sees in no feed the rows of the Gitea
+//!   Actions bot
+//!   ([`NewAction::by_actions_bot`], user id [`ACTIONS_BOT_ID`], no `user` row, served
+//!   with `"act_user": null`), of users and orgs with private visibility or of users who
+//!   keep their activity private ([`FakeGitea::set_user_visibility`],
+//!   [`FakeGitea::set_keep_activity_private`]), except its own user's rows, an org's own
+//!   rows in that org's feed, and everything in its own user feed (`GetFeeds` skips the
+//!   condition there). An anonymous request (no token configured, no `Authorization`)
+//!   sees public actors only. An admin token sees everything. In engine mode the query
+//!   carries `act_user_id NOT IN (...)` of the hidden actors, computed from the world at
+//!   query time, whenever someone is hidden. Not played: the orgs a user belongs to
+//!   (whose rows Gitea admits in that user's feed) and repository permissions.
+//! * **Forgejo mode** ([`SimOptions::forgejo`]): the version is Forgejo's
+//!   (`16.0.1+gitea-1.22.0` unless [`SimOptions::version`] was set), issue, pull request,
+//!   comment and review rows carry a JSON array (`["12","Title"]`), `publish_release`
+//!   rows the bare tag, tag pushes `"Commits":[]`, and every deletion is hard. The world
+//!   stores Gitea's forms and renders Forgejo's at output time, so
+//!   [`FakeGitea::logical_actions`] says what the feed serves.
 //!
-//! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user`,
-//! `/api/v1/repos/{o}/{r}`, `/api/v1/orgs/{org}`, `/api/v1/orgs/{org}/repos`,
-//! `/api/v1/users/{u}`.
+//! Other endpoints: `GET /api/v1/version`, `/api/v1/settings/api`, `/api/v1/user` (the
+//! token's user, `is_admin` = [`SimOptions::admin`]), `/api/v1/repos/{o}/{r}`,
+//! `/api/v1/orgs/{org}`, `/api/v1/orgs/{org}/repos`, `/api/v1/users/{u}`.
 //!
 //! **Repository objects the feed does not carry** (issues and pull requests with
 //! labels, assignees, milestones, review requests and timelines; comments; releases;
@@ -130,7 +155,9 @@ mod zone;
 pub use base::ActionId;
 pub use engine::{ENGINE_ENV, Engine};
 pub use generate::HistorySpec;
-pub use rows::{LogicalAction, NewAction, NewComment};
+pub use rows::{
+    ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, LogicalAction, NewAction, NewComment, Visibility,
+};
 pub use shared::{Fault, FaultKind, FeedHook, FeedPage, RequestRecord, SimOptions};
 pub use world::World;
 pub use zone::ServerZone;
@@ -183,7 +210,7 @@ impl FakeGitea {
             None => ServerZone::Fixed(offset),
         };
         let table = engine::Table::open(opts.engine).await?;
-        let world = World::new(base_url, zone, opts.seed, table.is_some());
+        let world = World::new(base_url, zone, opts.seed, table.is_some(), opts.forgejo);
         let shared = Arc::new(Shared {
             opts,
             addr,
@@ -281,6 +308,19 @@ impl FakeGitea {
         self.with_world(|w| w.set_private(repo, private))
     }
 
+    /// Set a user's or an org's visibility (see [`World::set_user_visibility`]): a reader
+    /// who is not a site admin no longer sees its rows in any feed when private (nor an
+    /// anonymous one when limited), from the next request on, rows already made included.
+    pub fn set_user_visibility(&self, login: &str, visibility: Visibility) {
+        self.with_world(|w| w.set_user_visibility(login, visibility))
+    }
+
+    /// Set a user's "keep activity private" (see [`World::set_keep_activity_private`]):
+    /// hides their rows from every reader but site admins and themselves.
+    pub fn set_keep_activity_private(&self, login: &str, keep: bool) {
+        self.with_world(|w| w.set_keep_activity_private(login, keep))
+    }
+
     /// Insert an action: its original row and its copies.
     pub fn push_action(&self, a: NewAction) -> ActionId {
         self.with_world(|w| w.push_action(a))
@@ -291,9 +331,29 @@ impl FakeGitea {
         self.with_world(|w| w.reveal(id))
     }
 
-    /// Soft-delete an action and all its copies (`is_deleted`).
+    /// Soft-delete an action and all its copies (`is_deleted`), as Gitea deletes a
+    /// comment's rows (see [`World::soft_delete`]).
     pub fn soft_delete(&self, id: ActionId) {
         self.with_world(|w| w.soft_delete(id))
+    }
+
+    /// Delete a comment: gone from its issue, its rows soft-deleted (see
+    /// [`World::delete_comment`]).
+    pub fn delete_comment(&self, repo: &str, comment_id: i64) {
+        self.with_world(|w| w.delete_comment(repo, comment_id))
+    }
+
+    /// Delete an issue or pull request: its comments' rows and its creation row are
+    /// hard-deleted, its merge row stays (see [`World::delete_issue`]). Returns how many
+    /// actions were deleted.
+    pub fn delete_issue(&self, repo: &str, index: i64) -> usize {
+        self.with_world(|w| w.delete_issue(repo, index))
+    }
+
+    /// Delete a repository: every row of it is hard-deleted, copies included, and it
+    /// answers `404` (see [`World::delete_repo`]).
+    pub fn delete_repo(&self, repo: &str) {
+        self.with_world(|w| w.delete_repo(repo))
     }
 
     /// The `delete_old_actions` cron: hard-delete every row with `created < t`.
@@ -614,7 +674,7 @@ impl FakeGitea {
                     continue;
                 }
                 let mut w = lock(&shared.world);
-                let repos: Vec<i64> = w.repos().iter().map(|r| r.id).collect();
+                let repos: Vec<i64> = w.repos().map(|r| r.id).collect();
                 let users: Vec<i64> = w
                     .users()
                     .iter()

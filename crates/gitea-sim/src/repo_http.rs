@@ -773,7 +773,6 @@ impl World {
     pub(crate) fn api_repos_search(&self, win: Window) -> PageOut {
         let v: Vec<&RawValue> = self
             .repos()
-            .iter()
             .filter(|r| {
                 let owner = r.full_name.split('/').next().unwrap_or_default();
                 !self.unlisted.contains(&r.full_name) && !self.unlisted.contains(owner)
@@ -793,7 +792,6 @@ impl World {
     pub(crate) fn api_org_repos(&self, org_id: i64, win: Window) -> PageOut {
         let v: Vec<&RawValue> = self
             .repos()
-            .iter()
             .filter(|r| r.owner_id == org_id)
             .map(|r| &*r.json)
             .collect();

@@ -2,6 +2,7 @@
 //! logical actions and their copies' data, the index keys of the feeds, and the
 //! public builders of new actions ([`NewAction`]). No world state, no HTTP.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use chrono::{DateTime, FixedOffset};
@@ -10,6 +11,54 @@ use serde_json::value::RawValue;
 use crate::base::ActionId;
 use crate::push::{self, GenPush};
 
+/// Id of the Gitea Actions bot, the actor of what a workflow's token does (go-gitea/gitea
+/// models/user/user_system.go `ActionsUserID`). It has no row in Gitea's `user` table.
+pub const ACTIONS_BOT_ID: i64 = -2;
+/// Login of the Gitea Actions bot (models/user/user_system.go `ActionsUserName`): an
+/// actor of this name (any case) is the bot, not a user.
+pub const ACTIONS_BOT_LOGIN: &str = "gitea-actions";
+
+/// Whether `login` names the Actions bot (models/user/user_system.go
+/// `IsGiteaActionsUserName`: case-insensitive).
+pub(crate) fn is_actions_bot(login: &str) -> bool {
+    login.eq_ignore_ascii_case(ACTIONS_BOT_LOGIN)
+}
+
+/// A user's or an org's visibility (go-gitea/gitea modules/structs/visible_type.go
+/// `VisibleType`): who may see the account, hence its rows in the feeds of a viewer who
+/// is not a site admin (models/activities/action.go `ActivityQueryCondition`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    /// Seen by everyone (the default).
+    #[default]
+    Public,
+    /// Seen by signed-in users only.
+    Limited,
+    /// Seen by the account itself, org members and site admins only.
+    Private,
+}
+
+impl Visibility {
+    /// The API's name (`"public"`, `"limited"`, `"private"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Limited => "limited",
+            Visibility::Private => "private",
+        }
+    }
+}
+
+/// Who reads a feed: Gitea's `GetFeedsOptions.Actor` (go-gitea/gitea
+/// models/activities/action.go), which decides which actors' rows it may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Viewer {
+    /// No token (`opts.Actor == nil`).
+    Anonymous,
+    /// The token's user (`id`), a site admin or not.
+    User { id: i64, admin: bool },
+}
+
 /// A user or an organization, with its JSON precomputed.
 pub(crate) struct User {
     pub(crate) id: i64,
@@ -17,6 +66,10 @@ pub(crate) struct User {
     pub(crate) email: String,
     pub(crate) full_name: String,
     pub(crate) is_org: bool,
+    /// `visibility` (read at query time, as Gitea does).
+    pub(crate) visibility: Visibility,
+    /// `keep_activity_private` ("hide activity" in the user's settings).
+    pub(crate) keep_activity_private: bool,
     /// `User` object (also used for orgs in `act_user` / `repo.owner`).
     pub(crate) json: Box<RawValue>,
     /// `Organization` object, for orgs.
@@ -32,6 +85,9 @@ pub(crate) struct Repo {
     pub(crate) private: bool,
     pub(crate) watchers: Vec<i64>,
     pub(crate) json: Box<RawValue>,
+    /// Deleted ([`World::delete_repo`](crate::World::delete_repo)): kept for its id, out of
+    /// every lookup and listing.
+    pub(crate) deleted: bool,
 }
 
 /// An action's content: stored text, or a push payload re-rendered from a seed.
@@ -219,6 +275,16 @@ impl NewAction {
         self
     }
 
+    /// Done by the Gitea Actions bot (a workflow's token): the actor is
+    /// [`ACTIONS_BOT_LOGIN`], user id [`ACTIONS_BOT_ID`], which has no `user` row, so only
+    /// a site admin's token sees the rows in any feed (see
+    /// [`FakeGitea::set_user_visibility`](crate::FakeGitea::set_user_visibility)). The
+    /// same as `actor: "gitea-actions"`.
+    pub fn by_actions_bot(mut self) -> NewAction {
+        self.actor = ACTIONS_BOT_LOGIN.to_string();
+        self
+    }
+
     /// A `commit_repo` push of `n_commits` commits to `refs/heads/{branch}`, with a
     /// Gitea-shaped push JSON built from a process-wide counter (no rng). With
     /// `n_commits == 0` the content is empty (a new branch without commits).
@@ -258,6 +324,63 @@ impl NewAction {
     pub fn close_issue(actor: &str, repo: &str, index: i64) -> NewAction {
         NewAction::new("close_issue", actor, repo).content(&format!("{index}|"))
     }
+}
+
+/// The ops whose content names an issue (Gitea: `INDEX|TEXT`, go-gitea/gitea
+/// models/activities/action.go `GetIssueInfos`), with the number of fields (Gitea splits
+/// them at the first `|`s: `SplitN(content, "|", 3)`).
+fn issue_fields(op: &str) -> Option<usize> {
+    match op {
+        "create_issue"
+        | "create_pull_request"
+        | "merge_pull_request"
+        | "auto_merge_pull_request"
+        | "close_issue"
+        | "reopen_issue"
+        | "close_pull_request"
+        | "reopen_pull_request"
+        | "comment_issue"
+        | "comment_pull"
+        | "approve_pull_request"
+        | "reject_pull_request"
+        | "pull_request_ready_for_review" => Some(2),
+        // services/feed/notifier.go `NotifyPullRevieweDismiss`: `INDEX|REVIEWER|COMMENT`.
+        "pull_review_dismissed" => Some(3),
+        _ => None,
+    }
+}
+
+/// A row's content as Forgejo 13+ writes it, from Gitea's (which the world stores): an
+/// issue's `INDEX|TEXT` as the JSON array `["INDEX","TEXT"]` (`pull_review_dismissed`:
+/// `["INDEX","REVIEWER","COMMENT"]`), and a tag push's `"Commits":null` as `[]` (Forgejo's
+/// push commits are an empty slice, not a nil one). Anything else, and an issue op's content
+/// that is not `DIGITS|...` (a test's own), as it is.
+pub(crate) fn forgejo_content<'a>(op: &str, content: Cow<'a, str>) -> Cow<'a, str> {
+    if let Some(n) = issue_fields(op) {
+        let fields: Vec<&str> = content.splitn(n, '|').collect();
+        let index = fields.first().copied().unwrap_or_default();
+        if fields.len() > 1 && !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) {
+            // Serializing strings cannot fail.
+            return Cow::Owned(serde_json::to_string(&fields).unwrap_or_default());
+        }
+        return content;
+    }
+    const NIL: &str = r#"{"Commits":null"#;
+    match content.strip_prefix(NIL) {
+        Some(rest) => Cow::Owned(format!(r#"{{"Commits":[]{rest}"#)),
+        None => content,
+    }
+}
+
+/// Forgejo's feed text of a comment: its first line, cut to at most 200 bytes (at a
+/// character boundary), no ellipsis.
+pub(crate) fn forgejo_comment_text(body: &str) -> &str {
+    let line = body.lines().next().unwrap_or_default();
+    let mut cut = line.len().min(200);
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &line[..cut]
 }
 
 /// Gitea's feed content for a comment: the first 200 characters, cut at a word

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::base::{TOKEN_USER, lock};
 use crate::objects::{KindFilter, StateFilter, TimeRange};
 use crate::repo_http::Window;
-use crate::rows::FeedKey;
+use crate::rows::{FeedKey, Viewer};
 use crate::shared::{FaultKind, FeedPage, RequestRecord, Shared};
 use crate::world::{PageOut, World};
 
@@ -164,6 +164,8 @@ struct FeedReq {
     date_str: Option<String>,
     /// `only-performed-by` as given (for the `Link` header).
     only_performed: Option<String>,
+    /// Who reads it (which actors' rows it may show).
+    viewer: Viewer,
 }
 
 /// Consume one use of the first queued fault matching `path`.
@@ -228,13 +230,14 @@ fn route(sh: &Shared, r: &Req) -> Routed {
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = parse_query(&r.query);
+    let viewer = viewer(sh, authed);
     match segs.as_slice() {
-        ["repos", owner, name, "activities", "feeds"] => resolve_feed(sh, r, &q, |w| {
+        ["repos", owner, name, "activities", "feeds"] => resolve_feed(sh, r, &q, viewer, |w| {
             w.repo_by_full_name(owner, name)
                 .map(|repo| (FeedKey::Repo(repo.id), format!("repo:{}", repo.full_name)))
                 .ok_or("repository does not exist")
         }),
-        ["orgs", org, "activities", "feeds"] => resolve_feed(sh, r, &q, |w| {
+        ["orgs", org, "activities", "feeds"] => resolve_feed(sh, r, &q, viewer, |w| {
             w.user_by_login(org)
                 .filter(|u| u.is_org)
                 .map(|u| (FeedKey::Recv(u.id), format!("org:{}", u.login)))
@@ -247,7 +250,7 @@ fn route(sh: &Shared, r: &Req) -> Routed {
                 .is_some_and(|(_, v)| {
                     matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
                 });
-            resolve_feed(sh, r, &q, |w| {
+            resolve_feed(sh, r, &q, viewer, |w| {
                 w.user_by_login(login)
                     .map(|u| {
                         let key = if only_performed {
@@ -267,7 +270,7 @@ fn route(sh: &Shared, r: &Req) -> Routed {
 /// Every endpoint but the feeds.
 fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed: bool) -> Reply {
     match segs {
-        ["version"] => Reply::value(200, &json!({ "version": sh.opts.version })),
+        ["version"] => Reply::value(200, &json!({ "version": sh.opts.served_version() })),
         ["settings", "api"] => Reply::value(
             200,
             &json!({
@@ -283,13 +286,17 @@ fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed:
             }
             let w = lock(&sh.world);
             match w.user_by_login(TOKEN_USER) {
-                Some(u) => Reply::raw(200, &u.json),
+                Some(u) => Reply::value(200, &self_json(sh, &u.json)),
                 None => error(sh, r, 404, "user does not exist"),
             }
         }
         ["users", login] => {
             let w = lock(&sh.world);
             match w.user_by_login(login) {
+                // The token's own user, to that token: `is_admin` as for `/user`.
+                Some(u) if authed && u.login == TOKEN_USER => {
+                    Reply::value(200, &self_json(sh, &u.json))
+                }
                 Some(u) => Reply::raw(200, &u.json),
                 None => error(sh, r, 404, "user does not exist"),
             }
@@ -528,6 +535,21 @@ fn list(
     reply
 }
 
+/// The token's user as Gitea shows it to that user: go-gitea/gitea
+/// services/convert/user.go `toUser` fills `is_admin` (with the login name, last login,
+/// language and active flag) only when `authed` (the doer is that user or a site admin),
+/// so the token's own user carries [`SimOptions::admin`](crate::SimOptions::admin) and every
+/// other user `false` (routers/api/v1/user/user.go `GetAuthenticatedUser`:
+/// `convert.ToUser(ctx, ctx.Doer, ctx.Doer)`).
+fn self_json(sh: &Shared, user: &serde_json::value::RawValue) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(user.get()).unwrap_or(serde_json::Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("is_admin".into(), serde_json::Value::Bool(sh.opts.admin));
+    }
+    v
+}
+
 /// `token X` / `Bearer X` → `X`.
 fn given_token(h: &str) -> Option<&str> {
     let (scheme, rest) = h.trim().split_once(' ')?;
@@ -538,11 +560,29 @@ fn given_token(h: &str) -> Option<&str> {
     }
 }
 
+/// Who a request reads as: the token's user ([`TOKEN_USER`], a site admin when
+/// [`SimOptions::admin`](crate::SimOptions::admin)) when it carries the token (or, with no
+/// token configured, any `Authorization`), else nobody (`ctx.Doer == nil`). Without a
+/// token configured, a request without `Authorization` is anonymous.
+fn viewer(sh: &Shared, authed: bool) -> Viewer {
+    if !authed {
+        return Viewer::Anonymous;
+    }
+    let id = lock(&sh.world)
+        .user_by_login(TOKEN_USER)
+        .map_or(0, |u| u.id);
+    Viewer::User {
+        id,
+        admin: sh.opts.admin,
+    }
+}
+
 /// Resolve a feed request: a 404 when its repository, org or user does not exist.
 fn resolve_feed(
     sh: &Shared,
     r: &Req,
     q: &[(String, String)],
+    viewer: Viewer,
     resolve: impl FnOnce(&World) -> Result<(FeedKey, String), &'static str>,
 ) -> Routed {
     let (page, limit) = paging(sh, q);
@@ -562,6 +602,7 @@ fn resolve_feed(
             date,
             date_str,
             only_performed: query_get(q, "only-performed-by").map(str::to_string),
+            viewer,
         }),
         Err(msg) => Routed::Reply(error(sh, r, 404, msg)),
     }
@@ -584,7 +625,8 @@ async fn feed(sh: &Shared, r: &Req, f: FeedReq) -> Reply {
             let mut hook = lock(&sh.hook);
             let mut w = lock(&sh.world);
             let range = f.date.map(|d| w.day_range(d));
-            let out = w.feed_page(f.key, f.page, f.limit, range);
+            let hidden = w.hidden_actors(f.viewer, f.key);
+            let out = w.feed_page(f.key, f.page, f.limit, range, &hidden);
             if let Some(h) = hook.as_mut() {
                 h(&fp(out.total), &mut w);
             }
@@ -592,13 +634,19 @@ async fn feed(sh: &Shared, r: &Req, f: FeedReq) -> Reply {
         }
         Some(table) => {
             let mut table = table.lock().await;
-            let (ops, range) = {
+            // The hidden actors are read from the world now, as Gitea reads the `user` table
+            // in the same query.
+            let (ops, range, hidden) = {
                 let mut w = lock(&sh.world);
-                (w.take_table_ops(), f.date.map(|d| w.day_range(d)))
+                (
+                    w.take_table_ops(),
+                    f.date.map(|d| w.day_range(d)),
+                    w.hidden_actors(f.viewer, f.key),
+                )
             };
             let engine = table.engine();
             let result = match table.apply(&ops).await {
-                Ok(()) => table.page(f.key, range, f.page, f.limit).await,
+                Ok(()) => table.page(f.key, range, &hidden, f.page, f.limit).await,
                 Err(e) => {
                     // Rolled back: the next feed request applies them again.
                     lock(&sh.world).restore_table_ops(ops);

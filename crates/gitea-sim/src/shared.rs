@@ -20,7 +20,12 @@ pub struct SimOptions {
     /// (or `Bearer X`); otherwise it gets a `401` JSON error.
     pub token: Option<String>,
     /// The token is a site admin's: `/admin/orgs` answers (otherwise 403, as Gitea's
-    /// `reqSiteAdmin`).
+    /// `reqSiteAdmin`), `/user` says `is_admin`, and every feed shows every actor's rows
+    /// (otherwise not those of the Actions bot, of private users and orgs, nor of users
+    /// who keep their activity private: see
+    /// [`FakeGitea::set_user_visibility`](crate::FakeGitea::set_user_visibility)). A
+    /// request without a token (none configured, no `Authorization`) is anonymous and
+    /// sees public actors only, whatever this says.
     pub admin: bool,
     /// `""` or e.g. `"/gitea"`: every route lives under it (a sub-URL install).
     /// Requests outside it get `404`.
@@ -38,7 +43,9 @@ pub struct SimOptions {
     pub time_zone: Option<chrono_tz::Tz>,
     /// Seed of the rng used for tie shuffling and the generators (default 1).
     pub seed: u64,
-    /// What `GET /api/v1/version` answers (default `"1.24.6"`).
+    /// What `GET /api/v1/version` answers (default `"1.24.6"`). Under
+    /// [`SimOptions::forgejo`] the default is answered as Forgejo's
+    /// `"16.0.1+gitea-1.22.0"`; any other value is answered as given.
     pub version: String,
     /// Feeds send a `Link` header, as only Gitea 1.26's team feed does (default `false`:
     /// the repository, org and user feeds of every Gitea and Forgejo send `X-Total-Count`
@@ -49,6 +56,36 @@ pub struct SimOptions {
     /// MariaDB, PostgreSQL or SQLite the action rows live in a real table with Gitea's
     /// schema and indexes, and each feed page is Gitea's query on it.
     pub engine: Engine,
+    /// Play Forgejo (13 and later) instead of Gitea (default `false`): the version says so;
+    /// the content of issue, pull request, comment and review rows is a JSON array of
+    /// strings (`["12","Title"]` for Gitea's `12|Title`; a comment's is its first line cut
+    /// to 200 bytes, `["12","reviewer","comment"]` for `pull_review_dismissed`);
+    /// `publish_release` rows name the bare tag (`v1.0`, not `refs/tags/v1.0`); tag pushes
+    /// write `"Commits":[]` instead of `null`; and every deletion is hard (no
+    /// `is_deleted`: [`FakeGitea::soft_delete`](crate::FakeGitea::soft_delete) and
+    /// [`FakeGitea::delete_comment`](crate::FakeGitea::delete_comment) delete the rows).
+    /// Rows are rendered so at output time (and in
+    /// [`FakeGitea::logical_actions`](crate::FakeGitea::logical_actions)) from what the
+    /// world stores, Gitea's form.
+    pub forgejo: bool,
+}
+
+/// The default [`SimOptions::version`]: a Gitea's.
+pub(crate) const GITEA_VERSION: &str = "1.24.6";
+/// What a Forgejo answers on `/api/v1/version` (its own version, then the Gitea API it
+/// keeps compatible with).
+pub(crate) const FORGEJO_VERSION: &str = "16.0.1+gitea-1.22.0";
+
+impl SimOptions {
+    /// What `/api/v1/version` answers: [`SimOptions::version`], or Forgejo's version in
+    /// place of the default under [`SimOptions::forgejo`].
+    pub(crate) fn served_version(&self) -> &str {
+        if self.forgejo && self.version == GITEA_VERSION {
+            FORGEJO_VERSION
+        } else {
+            &self.version
+        }
+    }
 }
 
 impl Default for SimOptions {
@@ -62,9 +99,10 @@ impl Default for SimOptions {
             utc_offset_secs: 8 * 3600,
             time_zone: None,
             seed: 1,
-            version: "1.24.6".to_string(),
+            version: GITEA_VERSION.to_string(),
             feed_link: false,
             engine: Engine::from_env(),
+            forgejo: false,
         }
     }
 }

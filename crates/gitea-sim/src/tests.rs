@@ -526,6 +526,30 @@ async fn token_is_required_when_configured() {
 }
 
 #[tokio::test]
+async fn user_endpoint_reports_is_admin_for_the_token_user_only() {
+    for admin in [false, true] {
+        let g = FakeGitea::start(SimOptions {
+            token: Some("s3cret".to_string()),
+            admin,
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        g.add_user("alice");
+        let auth = Some("token s3cret");
+        let me = get_with(&format!("{}/api/v1/user", g.url()), auth).await;
+        assert_eq!(me.status, 200);
+        assert_eq!(me.json()["login"], "sourcer-bot");
+        assert_eq!(me.json()["is_admin"], admin, "admin: {admin}");
+        let me = get_with(&format!("{}/api/v1/users/sourcer-bot", g.url()), auth).await;
+        assert_eq!(me.json()["is_admin"], admin, "admin: {admin}");
+        let alice = get_with(&format!("{}/api/v1/users/alice", g.url()), auth).await;
+        assert_eq!(alice.json()["is_admin"], false);
+        g.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn path_prefix_and_404s() {
     let opts = SimOptions {
         path_prefix: "gitea/".to_string(),
@@ -2096,4 +2120,583 @@ fn engine_names_round_trip() {
     for e in Engine::ALL {
         assert_eq!(Engine::from_value(e.name()), e);
     }
+}
+
+// ----- visibility of actors -----------------------------------------------------------
+
+/// Every row of a feed as `auth` reads it, walked two rows a page: the `act_user_id`s
+/// served (sorted), after checking that the walk served `X-Total-Count` rows, each once.
+async fn actors_of(g: &FakeGitea, feed: &str, auth: Option<&str>) -> Vec<i64> {
+    let url = format!("{}/api/v1/{feed}", g.url());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let client = reqwest::Client::new();
+    let (mut ids, mut actors, mut total) = (BTreeSet::new(), Vec::new(), 0);
+    for page in 1.. {
+        let r = get_in(&client, &format!("{url}{sep}limit=2&page={page}"), auth).await;
+        assert_eq!(r.status, 200, "{feed}: {}", r.body);
+        total = r.total();
+        let rows = r.rows();
+        for row in &rows {
+            assert!(
+                ids.insert(row["id"].as_i64().unwrap()),
+                "{feed}: a row twice"
+            );
+            actors.push(row["act_user_id"].as_i64().unwrap());
+        }
+        if rows.is_empty() || page * 2 >= total {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), total, "{feed}: X-Total-Count");
+    actors.sort_unstable();
+    actors
+}
+
+/// Who acts in the visibility world, by id.
+struct Cast {
+    alice: i64,
+    carol: i64,
+    dave: i64,
+    erin: i64,
+    me: i64,
+    secret: i64,
+    bot: i64,
+}
+
+/// `acme/widgets` (public org) with one action each by alice (public), carol (private),
+/// dave (keeps his activity private), erin (limited), the Actions bot and the token's
+/// user, who watches the repository; `secret/vault` of the private org `secret` with an
+/// action by the org itself (a mirror sync), alice and carol. One second apart.
+fn visibility_world(g: &FakeGitea) -> Cast {
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_watcher("acme/widgets", "sourcer-bot");
+    g.add_org("secret");
+    g.add_repo("secret", "vault");
+    g.set_user_visibility("secret", Visibility::Private);
+    for u in ["alice", "carol", "dave", "erin"] {
+        g.add_user(u);
+    }
+    g.set_user_visibility("carol", Visibility::Private);
+    g.set_keep_activity_private("dave", true);
+    g.set_user_visibility("erin", Visibility::Limited);
+    let t = at(2026, 5, 1, 10, 0, 0);
+    let s = |k: i64| t + chrono::Duration::seconds(k);
+    let w = "acme/widgets";
+    g.push_action(NewAction::create_issue("alice", w, 1, "by alice").at(s(0)));
+    g.push_action(NewAction::create_issue("carol", w, 2, "by carol").at(s(1)));
+    g.push_action(NewAction::comment("dave", w, 1, "by dave").at(s(2)));
+    g.push_action(NewAction::create_issue("erin", w, 3, "by erin").at(s(3)));
+    let bot = g.push_action(
+        NewAction::push("anyone", w, "main", 1)
+            .by_actions_bot()
+            .at(s(4)),
+    );
+    g.push_action(NewAction::create_issue("sourcer-bot", w, 4, "by me").at(s(5)));
+    let v = "secret/vault";
+    g.push_action(NewAction::new("mirror_sync_push", "secret", v).at(s(6)));
+    g.push_action(NewAction::create_issue("alice", v, 1, "alice in the vault").at(s(7)));
+    g.push_action(NewAction::create_issue("carol", v, 2, "carol in the vault").at(s(8)));
+    assert_eq!(g.row_actor(bot), ACTIONS_BOT_ID);
+    Cast {
+        alice: g.add_user("alice"),
+        carol: g.add_user("carol"),
+        dave: g.add_user("dave"),
+        erin: g.add_user("erin"),
+        me: g.add_user("sourcer-bot"),
+        secret: g.add_org("secret"),
+        bot: ACTIONS_BOT_ID,
+    }
+}
+
+impl FakeGitea {
+    /// The actor id of a logical action (test helper).
+    fn row_actor(&self, id: ActionId) -> i64 {
+        let login = self
+            .logical_actions()
+            .into_iter()
+            .find(|a| a.id == id)
+            .map(|a| a.actor)
+            .unwrap();
+        self.add_user(&login)
+    }
+}
+
+fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort_unstable();
+    v
+}
+
+#[tokio::test]
+async fn non_admin_token_does_not_see_the_bot_private_users_or_hidden_activity() {
+    let g = FakeGitea::start(SimOptions {
+        token: Some("t0k".to_string()),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let c = visibility_world(&g);
+    let auth = Some("token t0k");
+    // Public and limited actors and the token's own user; not carol (private), dave
+    // (activity hidden) nor the bot (no `user` row).
+    let widgets = sorted(vec![c.alice, c.erin, c.me]);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/acme/activities/feeds", auth).await,
+        widgets
+    );
+    // An org's feed shows the org's own rows even when the org is private; its repository
+    // feed does not.
+    assert_eq!(
+        actors_of(&g, "orgs/secret/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.secret])
+    );
+    assert_eq!(
+        actors_of(&g, "repos/secret/vault/activities/feeds", auth).await,
+        vec![c.alice]
+    );
+    assert_eq!(
+        actors_of(&g, "users/alice/activities/feeds", auth).await,
+        vec![c.alice; 2]
+    );
+    assert!(
+        actors_of(&g, "users/carol/activities/feeds", auth)
+            .await
+            .is_empty()
+    );
+    // The token's own user feed skips the condition: every row it received.
+    assert_eq!(
+        actors_of(&g, "users/sourcer-bot/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.carol, c.dave, c.erin, c.bot, c.me])
+    );
+    assert_eq!(
+        actors_of(
+            &g,
+            "users/sourcer-bot/activities/feeds?only-performed-by=true",
+            auth
+        )
+        .await,
+        vec![c.me]
+    );
+    // Gitea reads visibility at query time: rows already made follow a change.
+    g.set_user_visibility("carol", Visibility::Public);
+    g.set_keep_activity_private("alice", true);
+    g.set_user_visibility("erin", Visibility::Private);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        sorted(vec![c.carol, c.me])
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/secret/activities/feeds", auth).await,
+        sorted(vec![c.carol, c.secret])
+    );
+    // The account JSON says it.
+    let erin = get_with(&format!("{}/api/v1/users/erin", g.url()), auth).await;
+    assert_eq!(erin.json()["visibility"], "private");
+    let secret = get_with(&format!("{}/api/v1/orgs/secret", g.url()), auth).await;
+    assert_eq!(secret.json()["visibility"], "private");
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_token_sees_every_actor_and_the_bot_has_no_act_user() {
+    let g = FakeGitea::start(SimOptions {
+        token: Some("t0k".to_string()),
+        admin: true,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let c = visibility_world(&g);
+    let auth = Some("token t0k");
+    let widgets = sorted(vec![c.alice, c.carol, c.dave, c.erin, c.bot, c.me]);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/acme/activities/feeds", auth).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "repos/secret/vault/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.carol, c.secret])
+    );
+    assert_eq!(
+        actors_of(&g, "users/carol/activities/feeds", auth).await,
+        vec![c.carol; 2]
+    );
+    assert_eq!(
+        actors_of(&g, "users/dave/activities/feeds", auth).await,
+        vec![c.dave]
+    );
+    // The bot's row: `act_user_id` -2 and no `act_user` (it has no `user` row).
+    let r = get_with(
+        &format!("{}/api/v1/repos/acme/widgets/activities/feeds", g.url()),
+        auth,
+    )
+    .await;
+    let row = r
+        .rows()
+        .into_iter()
+        .find(|row| row["act_user_id"] == ACTIONS_BOT_ID)
+        .unwrap();
+    assert_eq!(row["act_user"], Value::Null);
+    assert_eq!(row["user_id"], ACTIONS_BOT_ID);
+    assert_eq!(row["op_type"], "commit_repo");
+    let la = g.logical_actions();
+    assert_eq!(
+        la.iter().filter(|a| a.actor == ACTIONS_BOT_LOGIN).count(),
+        1
+    );
+    // The bot is no user: no `/users/gitea-actions`, and "gitea-actions" is the bot.
+    let bot = get_with(&format!("{}/api/v1/users/gitea-actions", g.url()), auth).await;
+    assert_eq!(bot.status, 404);
+    assert_eq!(g.add_user("Gitea-Actions"), ACTIONS_BOT_ID);
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn anonymous_reader_sees_public_actors_only() {
+    // No token configured and no `Authorization`: `opts.Actor == nil`.
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    let c = visibility_world(&g);
+    let widgets = sorted(vec![c.alice, c.me]);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", None).await,
+        widgets
+    );
+    assert_eq!(
+        actors_of(&g, "orgs/acme/activities/feeds", None).await,
+        widgets
+    );
+    // No exception for the org itself, nor for the token's user's own feed.
+    assert_eq!(
+        actors_of(&g, "orgs/secret/activities/feeds", None).await,
+        vec![c.alice]
+    );
+    assert_eq!(
+        actors_of(&g, "users/sourcer-bot/activities/feeds", None).await,
+        widgets
+    );
+    // With any `Authorization` (no token configured) the reader is the token's user, not
+    // an admin: limited actors and its own feed's rows come back.
+    let auth = Some("token anything");
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", auth).await,
+        sorted(vec![c.alice, c.erin, c.me])
+    );
+    g.set_user_visibility("erin", Visibility::Public);
+    assert_eq!(
+        actors_of(&g, "repos/acme/widgets/activities/feeds", None).await,
+        sorted(vec![c.alice, c.erin, c.me])
+    );
+    g.shutdown().await;
+}
+
+// ----- deletions ----------------------------------------------------------------------
+
+/// `(op_type, content)` of every row of a feed, sorted, read in one page; checks that
+/// `X-Total-Count` is the number of rows.
+async fn ops_of(g: &FakeGitea, feed: &str) -> Vec<(String, String)> {
+    let r = get(&format!("{}/api/v1/{feed}?limit=50", g.url())).await;
+    assert_eq!(r.status, 200, "{feed}: {}", r.body);
+    let mut v: Vec<(String, String)> = r
+        .rows()
+        .iter()
+        .map(|row| {
+            let s = |k: &str| row[k].as_str().unwrap().to_string();
+            (s("op_type"), s("content"))
+        })
+        .collect();
+    assert_eq!(r.total(), v.len(), "{feed}");
+    v.sort();
+    v
+}
+
+fn op(o: &str, c: &str) -> (String, String) {
+    (o.to_string(), c.to_string())
+}
+
+#[tokio::test]
+async fn deletions_as_gitea_makes_them() {
+    let g = small_world().await;
+    g.add_repo("acme", "gadgets");
+    g.add_watcher("acme/widgets", "bob");
+    let w = "acme/widgets";
+    let i1 = g.create_issue(w, "alice", "first", false);
+    let c1 = g.comment_on(w, i1, "bob", "a comment");
+    let c2 = g.comment_on(w, i1, "alice", "another");
+    g.close_issue_as(w, i1, "alice");
+    let p2 = g.create_issue(w, "alice", "a pull", true);
+    let c3 = g.comment_on(w, p2, "bob", "on the pull");
+    g.merge_pull(w, p2, "alice");
+    let i3 = g.create_issue(w, "bob", "third", false);
+    let pushed = g.push_action(NewAction::comment("bob", w, i3, "pushed comment"));
+    g.push_action(NewAction::create_issue(
+        "alice",
+        "acme/gadgets",
+        1,
+        "elsewhere",
+    ));
+    assert_eq!(
+        ops_of(&g, "repos/acme/widgets/activities/feeds")
+            .await
+            .len(),
+        9
+    );
+    assert_eq!(ops_of(&g, "orgs/acme/activities/feeds").await.len(), 10);
+    let action_of = |cid: i64| {
+        g.logical_actions()
+            .into_iter()
+            .find(|a| a.comment_id == cid)
+            .map(|a| a.id)
+            .unwrap()
+    };
+    let a1 = action_of(c1);
+
+    // A comment: soft (its rows stay, marked deleted), gone from the issue.
+    g.delete_comment(w, c1);
+    let rows = ops_of(&g, "repos/acme/widgets/activities/feeds").await;
+    assert_eq!(rows.len(), 8);
+    assert!(!rows.contains(&op("comment_issue", &format!("{i1}|a comment"))));
+    assert_eq!(ops_of(&g, "orgs/acme/activities/feeds").await.len(), 9);
+    assert_eq!(
+        g.with_world(|w| w.row_ids(a1).len()),
+        2,
+        "soft: the rows remain"
+    );
+    let gone = get(&api(
+        &g,
+        &format!("repos/acme/widgets/issues/comments/{c1}"),
+    ))
+    .await;
+    assert_eq!(gone.status, 404);
+
+    // A pull request: its creation row and its comments' rows go; its merge row stays.
+    assert_eq!(g.delete_issue(w, p2), 2);
+    let rows = ops_of(&g, "repos/acme/widgets/activities/feeds").await;
+    assert_eq!(rows.len(), 6);
+    assert!(rows.contains(&op("merge_pull_request", &format!("{p2}|a pull"))));
+    assert!(!rows.iter().any(|(o, _)| o == "create_pull_request"));
+    assert!(!rows.contains(&op("comment_pull", &format!("{p2}|on the pull"))));
+    assert_eq!(
+        get(&api(&g, &format!("repos/acme/widgets/issues/{p2}")))
+            .await
+            .status,
+        404
+    );
+    assert!(g.logical_actions().iter().all(|a| a.comment_id != c3));
+
+    // An issue: creation, comments (the soft-deleted one too) and its close row go, hard.
+    assert_eq!(g.delete_issue(w, i1), 4);
+    assert!(
+        g.with_world(|w| w.row_ids(a1).is_empty()),
+        "hard: no rows left"
+    );
+    assert!(g.logical_actions().iter().all(|a| a.comment_id != c2));
+    let rows = ops_of(&g, "repos/acme/widgets/activities/feeds").await;
+    let left = vec![
+        op("comment_issue", &format!("{i3}|pushed comment")),
+        op("create_issue", &format!("{i3}|third")),
+        op("merge_pull_request", &format!("{p2}|a pull")),
+    ];
+    assert_eq!(rows, left);
+    // Bob's rows and watcher copies of the deleted ones went with them.
+    assert_eq!(ops_of(&g, "users/bob/activities/feeds").await, left);
+    // Deleting the issue of a pushed comment row deletes it (its comment names the issue).
+    assert_eq!(g.delete_issue(w, i3), 2);
+    assert!(g.logical_actions().iter().all(|a| a.id != pushed));
+
+    // A repository: every row, copies included; the repository answers 404.
+    g.delete_repo(w);
+    let feed = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    assert_eq!(feed.status, 404);
+    assert_eq!(get(&api(&g, "repos/acme/widgets")).await.status, 404);
+    assert_eq!(
+        ops_of(&g, "orgs/acme/activities/feeds").await,
+        vec![op("create_issue", "1|elsewhere")]
+    );
+    assert!(ops_of(&g, "users/bob/activities/feeds").await.is_empty());
+    assert_eq!(
+        ops_of(&g, "users/alice/activities/feeds").await,
+        vec![op("create_issue", "1|elsewhere")]
+    );
+    assert_eq!(g.repo_names(), vec!["acme/gadgets".to_string()]);
+    assert_eq!(g.action_count(), 1);
+    // The name can be used again: a new, empty repository.
+    g.add_repo("acme", "widgets");
+    assert!(
+        ops_of(&g, "repos/acme/widgets/activities/feeds")
+            .await
+            .is_empty()
+    );
+    g.shutdown().await;
+}
+
+// ----- Forgejo mode -------------------------------------------------------------------
+
+async fn forgejo() -> FakeGitea {
+    FakeGitea::start(SimOptions {
+        forgejo: true,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn forgejo_mode_serves_forgejo_rows() {
+    let g = forgejo().await;
+    let version = get(&api(&g, "version")).await;
+    assert_eq!(version.json()["version"], "16.0.1+gitea-1.22.0");
+    g.add_org("acme");
+    let w = "acme/widgets";
+    g.add_repo("acme", "widgets");
+    let i = g.create_issue(w, "alice", "Title | with a pipe", false);
+    // A first line of 300 bytes (two bytes a character), then a second line.
+    let body = format!("{}\nsecond line", "é".repeat(150));
+    let c = g.comment_on(w, i, "bob", &body);
+    g.close_issue_as(w, i, "alice");
+    g.push_action(
+        NewAction::new("pull_review_dismissed", "alice", w).content("7|bob|stale | review"),
+    );
+    g.add_release(w, "alice", "v1.0.0", "First");
+    g.push_action(
+        NewAction::new("push_tag", "alice", w)
+            .content(r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#)
+            .ref_name("refs/tags/v1.0.0"),
+    );
+    let r = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    let by_op = |op: &str| {
+        r.rows()
+            .into_iter()
+            .find(|row| row["op_type"] == op)
+            .unwrap_or_else(|| panic!("no {op}"))
+    };
+    let array = |row: Value| -> Vec<String> {
+        serde_json::from_str(row["content"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        array(by_op("create_issue")),
+        [i.to_string(), "Title | with a pipe".into()]
+    );
+    assert_eq!(
+        array(by_op("comment_issue")),
+        [i.to_string(), "é".repeat(100)]
+    );
+    assert_eq!(by_op("comment_issue")["comment"]["body"], body);
+    assert_eq!(array(by_op("close_issue")), [i.to_string(), String::new()]);
+    assert_eq!(
+        array(by_op("pull_review_dismissed")),
+        ["7", "bob", "stale | review"]
+    );
+    let release = by_op("publish_release");
+    assert_eq!(release["ref_name"], "v1.0.0");
+    assert_eq!(release["content"], "First");
+    let tag = by_op("push_tag");
+    assert!(
+        tag["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"{"Commits":[],"#)
+    );
+    assert_eq!(tag["ref_name"], "refs/tags/v1.0.0");
+    // `logical_actions` says what the feed serves.
+    let served: Vec<(i64, Value, Value)> = r
+        .rows()
+        .into_iter()
+        .map(|row| {
+            (
+                row["id"].as_i64().unwrap(),
+                row["content"].clone(),
+                row["ref_name"].clone(),
+            )
+        })
+        .collect();
+    let la = g.logical_actions();
+    assert_eq!(la.len(), served.len());
+    for (id, content, ref_name) in served {
+        let a = la.iter().find(|a| a.id.0 == id).unwrap();
+        assert_eq!(Value::from(a.content.clone()), content);
+        assert_eq!(Value::from(a.ref_name.clone()), ref_name);
+    }
+
+    // Every deletion is hard: a comment's rows are gone, not marked.
+    let comment = la.iter().find(|a| a.comment_id == c).unwrap().id;
+    g.delete_comment(w, c);
+    assert!(g.with_world(|w| w.row_ids(comment).is_empty()));
+    let release = la
+        .iter()
+        .find(|a| a.op_type == "publish_release")
+        .unwrap()
+        .id;
+    g.soft_delete(release);
+    assert!(g.with_world(|w| w.row_ids(release).is_empty()));
+    let r = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    assert_eq!((r.total(), r.rows().len()), (la.len() - 2, la.len() - 2));
+    let org = get(&api(&g, "orgs/acme/activities/feeds")).await;
+    assert_eq!(
+        (org.total(), org.rows().len()),
+        (la.len() - 2, la.len() - 2)
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test]
+async fn forgejo_generated_history_serves_what_logical_actions_say() {
+    let g = forgejo().await;
+    g.generate_history(&HistorySpec {
+        actions: 400,
+        days: 2,
+        orgs: 1,
+        repos: 2,
+        payload_bytes: 0,
+        ties: false,
+    });
+    let la = g.logical_actions();
+    assert!(la.iter().any(|a| a.op_type == "push_tag"));
+    for a in &la {
+        assert!(!a.content.contains(r#""Commits":null"#), "{a:?}");
+        if a.op_type.contains("issue") || a.op_type.contains("pull") {
+            let v: Vec<String> = serde_json::from_str(&a.content).unwrap_or_else(|e| {
+                panic!("{a:?}: {e}");
+            });
+            assert!(v[0].parse::<i64>().is_ok(), "{a:?}");
+        }
+        if a.op_type == "publish_release" {
+            assert!(a.ref_name.starts_with('v'), "{a:?}");
+        }
+    }
+    let mut seen = 0;
+    for repo in g.repo_names() {
+        let (ids, _) = walk_pages(&api(&g, &format!("repos/{repo}/activities/feeds")), 50).await;
+        let url = api(&g, &format!("repos/{repo}/activities/feeds?limit=50"));
+        for page in 1..=ids.len().div_ceil(50) {
+            let r = get(&format!("{url}&page={page}")).await;
+            for row in r.rows() {
+                let id = row["id"].as_i64().unwrap();
+                let a = la.iter().find(|a| a.id.0 == id).unwrap();
+                assert_eq!(row["content"], Value::from(a.content.clone()), "{a:?}");
+                assert_eq!(row["ref_name"], Value::from(a.ref_name.clone()), "{a:?}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= la.len(), "{seen} of {}", la.len());
+    // A version set explicitly is answered as given.
+    let g2 = FakeGitea::start(SimOptions {
+        forgejo: true,
+        version: "14.0.2+gitea-1.22.0".to_string(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let version = get(&api(&g2, "version")).await;
+    assert_eq!(version.json()["version"], "14.0.2+gitea-1.22.0");
+    g.shutdown().await;
+    g2.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! indexes sorted by `created`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rand::SeedableRng;
@@ -17,7 +17,9 @@ use crate::engine::{TableOp, TableRow};
 use crate::objects::Objects;
 use crate::push;
 use crate::rows::{
-    Action, ActionSpec, CommentData, Content, FeedKey, LogicalAction, NewAction, Repo, User,
+    ACTIONS_BOT_ID, ACTIONS_BOT_LOGIN, Action, ActionSpec, CommentData, Content, FeedKey,
+    LogicalAction, NewAction, Repo, User, Viewer, Visibility, forgejo_comment_text,
+    forgejo_content, is_actions_bot,
 };
 use crate::zone::{ServerZone, fmt_time, to_datetime};
 
@@ -27,6 +29,8 @@ struct Entry {
     created: i64,
     row: i64,
     action: i64,
+    /// The action's `act_user_id`, for the visibility condition of a feed.
+    actor: i64,
 }
 
 impl Entry {
@@ -72,6 +76,11 @@ pub struct World {
     offset: ServerZone,
     users: Vec<User>,
     user_by_login: HashMap<String, i64>,
+    /// The Gitea Actions bot ([`ACTIONS_BOT_ID`]): no row in `users`, as none in Gitea's
+    /// `user` table.
+    actions_bot: User,
+    /// Some action was done by the Actions bot (its rows may have to be hidden).
+    bot_acted: bool,
     repos: Vec<Repo>,
     repo_by_name: HashMap<String, i64>,
     actions: HashMap<i64, Action>,
@@ -97,17 +106,29 @@ pub struct World {
     /// The most rows one action has (original and copies): how far back from a row id
     /// its action's id can be.
     max_rows: usize,
+    /// Play Forgejo ([`crate::SimOptions::forgejo`]): its content and ref forms at
+    /// output time, hard deletions.
+    forgejo: bool,
 }
 
 impl World {
     /// A world; `mirror` (engine mode) records every change of the feeds' rows as a
-    /// [`TableOp`] for [`World::take_table_ops`].
-    pub(crate) fn new(base_url: String, offset: ServerZone, seed: u64, mirror: bool) -> World {
+    /// [`TableOp`] for [`World::take_table_ops`]; `forgejo` plays Forgejo's rows.
+    pub(crate) fn new(
+        base_url: String,
+        offset: ServerZone,
+        seed: u64,
+        mirror: bool,
+        forgejo: bool,
+    ) -> World {
+        let bot = actions_bot(&base_url, offset);
         let mut w = World {
             base_url,
             offset,
             users: Vec::new(),
             user_by_login: HashMap::new(),
+            actions_bot: bot,
+            bot_acted: false,
             repos: Vec::new(),
             repo_by_name: HashMap::new(),
             actions: HashMap::new(),
@@ -125,6 +146,7 @@ impl World {
             clock_skew: 0,
             table_ops: mirror.then(Vec::new),
             max_rows: 1,
+            forgejo,
         };
         w.add_user(TOKEN_USER);
         w
@@ -144,13 +166,20 @@ impl World {
     }
 
     fn add_account(&mut self, login: &str, is_org: bool) -> i64 {
+        if is_actions_bot(login) {
+            // A system user, never a row (models/user/user_system.go `NewActionsUser`).
+            return ACTIONS_BOT_ID;
+        }
         let key = login.to_lowercase();
         if let Some(&id) = self.user_by_login.get(&key) {
             let convert = is_org && self.user(id).is_some_and(|u| !u.is_org);
             if convert {
                 // A name first seen as a repository owner, now declared an org.
-                let login = self.user(id).map_or_else(String::new, |u| u.login.clone());
-                let user = self.make_account(id, &login, true);
+                let (login, visibility, keep) = self.user(id).map_or_else(
+                    || (String::new(), Visibility::Public, false),
+                    |u| (u.login.clone(), u.visibility, u.keep_activity_private),
+                );
+                let user = self.make_account(id, &login, true, visibility, keep);
                 if let Some(slot) = usize::try_from(id - 1)
                     .ok()
                     .and_then(|i| self.users.get_mut(i))
@@ -170,13 +199,20 @@ impl World {
             return id;
         }
         let id = self.users.len() as i64 + 1;
-        let user = self.make_account(id, login, is_org);
+        let user = self.make_account(id, login, is_org, Visibility::Public, false);
         self.users.push(user);
         self.user_by_login.insert(key, id);
         id
     }
 
-    fn make_account(&self, id: i64, login: &str, is_org: bool) -> User {
+    fn make_account(
+        &self,
+        id: i64,
+        login: &str,
+        is_org: bool,
+        visibility: Visibility,
+        keep_activity_private: bool,
+    ) -> User {
         let full_name = if is_org {
             format!("{login} Inc.")
         } else {
@@ -213,7 +249,7 @@ impl World {
             "location": "",
             "website": "",
             "description": "",
-            "visibility": "public",
+            "visibility": visibility.name(),
             "followers_count": 0,
             "following_count": 0,
             "starred_repos_count": 0,
@@ -230,7 +266,7 @@ impl World {
                 "description": "",
                 "website": "",
                 "location": "",
-                "visibility": "public",
+                "visibility": visibility.name(),
                 "repo_admin_change_team_access": false,
             }))
         });
@@ -240,14 +276,122 @@ impl World {
             email,
             full_name,
             is_org,
+            visibility,
+            keep_activity_private,
             json: raw(user_json),
             org_json,
         }
     }
 
+    /// Set a user's or an org's visibility (no-op for an unknown login or the Actions
+    /// bot). Gitea reads it at query time, so it applies to every row already made.
+    pub fn set_user_visibility(&mut self, login: &str, visibility: Visibility) {
+        self.change_account(login, |u| u.visibility = visibility);
+    }
+
+    /// Set a user's "keep activity private" (no-op for an unknown login or the Actions
+    /// bot); read at query time, like the visibility.
+    pub fn set_keep_activity_private(&mut self, login: &str, keep: bool) {
+        self.change_account(login, |u| u.keep_activity_private = keep);
+    }
+
+    /// Change an account's flags and rebuild its JSON (and its repositories', which
+    /// embed the owner).
+    fn change_account(&mut self, login: &str, f: impl FnOnce(&mut User)) {
+        let Some(&id) = self.user_by_login.get(&login.to_lowercase()) else {
+            return;
+        };
+        let Some(slot) = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.users.get_mut(i))
+        else {
+            return;
+        };
+        f(slot);
+        let (login, is_org, visibility, keep) = (
+            slot.login.clone(),
+            slot.is_org,
+            slot.visibility,
+            slot.keep_activity_private,
+        );
+        let user = self.make_account(id, &login, is_org, visibility, keep);
+        if let Some(slot) = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.users.get_mut(i))
+        {
+            *slot = user;
+        }
+        let owned: Vec<i64> = self
+            .repos
+            .iter()
+            .filter(|r| r.owner_id == id)
+            .map(|r| r.id)
+            .collect();
+        for rid in owned {
+            self.rebuild_repo_json(rid);
+        }
+    }
+
+    /// The actors whose rows `viewer` may not see in feed `key`, as of now: Gitea's
+    /// visibility condition (go-gitea/gitea models/activities/action.go
+    /// `ActivityQueryCondition`, "check activity visibility for actor"), read at query
+    /// time. Empty when no condition applies or nobody is hidden.
+    ///
+    /// * A site admin: no condition. Nor for a user reading their own user feed
+    ///   (models/activities/action_list.go `GetFeeds`: "if the actor is the requested
+    ///   user or is an administrator, we can skip the ActivityQueryCondition").
+    /// * Anonymous (`opts.Actor == nil`): `act_user_id IN (SELECT id FROM user WHERE
+    ///   keep_activity_private = false AND visibility = public)`.
+    /// * Any other user: `act_user_id IN (SELECT id FROM user WHERE (keep_activity_private
+    ///   = false AND visibility IN (public, limited)) OR id = <viewer>)`, and in an org's
+    ///   feed `OR id = <org>` ("An organization can always see the activities whose
+    ///   `act_user_id` is the same as its id"). In a user's feed Gitea also admits the orgs
+    ///   that user belongs to; the simulator has no org membership, so that clause admits
+    ///   nobody here.
+    ///
+    /// The Actions bot ([`ACTIONS_BOT_ID`]) has no `user` row, so the subquery never yields
+    /// it: its rows are hidden from everyone but admins (and the reader of a user feed
+    /// that skips the condition).
+    pub(crate) fn hidden_actors(&self, viewer: Viewer, key: FeedKey) -> Vec<i64> {
+        let (viewer_id, signed) = match viewer {
+            Viewer::User { admin: true, .. } => return Vec::new(),
+            Viewer::User { id, .. } => {
+                let own = matches!(key, FeedKey::Recv(u) | FeedKey::Actor(u) if u == id);
+                if own {
+                    return Vec::new();
+                }
+                (Some(id), true)
+            }
+            Viewer::Anonymous => (None, false),
+        };
+        // Only an org's feed is `FeedKey::Recv(org)` with an org.
+        let feed_org = match key {
+            FeedKey::Recv(u) if signed && self.user(u).is_some_and(|o| o.is_org) => Some(u),
+            _ => None,
+        };
+        let mut hidden: Vec<i64> = self
+            .users
+            .iter()
+            .filter(|u| {
+                let readable = !u.keep_activity_private
+                    && match u.visibility {
+                        Visibility::Public => true,
+                        Visibility::Limited => signed,
+                        Visibility::Private => false,
+                    };
+                !readable && Some(u.id) != viewer_id && Some(u.id) != feed_org
+            })
+            .map(|u| u.id)
+            .collect();
+        if self.bot_acted {
+            hidden.insert(0, ACTIONS_BOT_ID);
+        }
+        hidden
+    }
+
     /// `owner/name` of every repository, in creation order.
     pub fn repo_names(&self) -> Vec<String> {
-        self.repos.iter().map(|r| r.full_name.clone()).collect()
+        self.repos().map(|r| r.full_name.clone()).collect()
     }
 
     /// Names of every org, in creation order.
@@ -284,6 +428,7 @@ impl World {
             private: false,
             watchers: Vec::new(),
             json: raw(serde_json::Value::Null),
+            deleted: false,
         });
         self.repo_by_name.insert(key, id);
         self.rebuild_repo_json(id);
@@ -406,7 +551,12 @@ impl World {
         }
     }
 
+    /// A user or org by id; [`ACTIONS_BOT_ID`] is the Actions bot (as go-gitea/gitea
+    /// models/user/user.go `GetPossibleUserByID` answers `NewActionsUser()` for it).
     pub(crate) fn user(&self, id: i64) -> Option<&User> {
+        if id == ACTIONS_BOT_ID {
+            return Some(&self.actions_bot);
+        }
         usize::try_from(id - 1).ok().and_then(|i| self.users.get(i))
     }
 
@@ -436,8 +586,9 @@ impl World {
         self.repo(id)
     }
 
-    pub(crate) fn repos(&self) -> &[Repo] {
-        &self.repos
+    /// Every repository that is not deleted, in creation order.
+    pub(crate) fn repos(&self) -> impl Iterator<Item = &Repo> {
+        self.repos.iter().filter(|r| !r.deleted)
     }
 
     /// Id of the repository `owner/name` (case-insensitive).
@@ -550,7 +701,19 @@ impl World {
         })
     }
 
-    pub(crate) fn insert(&mut self, s: ActionSpec) -> ActionId {
+    pub(crate) fn insert(&mut self, mut s: ActionSpec) -> ActionId {
+        self.bot_acted |= s.actor == ACTIONS_BOT_ID;
+        // Forgejo's comment rows carry the comment's first line cut to 200 bytes where
+        // Gitea's carry its first 200 characters cut at a word (services/feed/notifier.go
+        // `CreateIssueComment`); the body as it is now, before any edit.
+        if self.forgejo
+            && let Some(c) = s.comment.as_deref()
+            && matches!(self.op_name(s.op), "comment_issue" | "comment_pull")
+            && matches!(&s.content, Content::Text(t) if t.starts_with(&format!("{}|", c.issue_index)))
+        {
+            let text = format!("{}|{}", c.issue_index, forgejo_comment_text(&c.body));
+            s.content = Content::Text(text.into());
+        }
         let mut receivers = vec![s.actor];
         if let Some(r) = self.repo(s.repo) {
             if r.owner_id != s.actor {
@@ -619,8 +782,18 @@ impl World {
         }
     }
 
-    /// Soft-delete an action and all its copies.
+    /// Soft-delete an action and all its copies: `is_deleted = true` on its rows, which
+    /// every feed leaves out. This is how Gitea deletes a comment's rows (go-gitea/gitea
+    /// models/issues/comment.go `DeleteComment`: `UPDATE action SET is_deleted = true
+    /// WHERE comment_id = ?`); see [`World::delete_comment`].
+    ///
+    /// Forgejo deletes the rows instead (`DELETE`, as docs/gitea-feeds.md records of
+    /// Forgejo 14+: every deletion is hard), under [`crate::SimOptions::forgejo`].
     pub fn soft_delete(&mut self, id: ActionId) {
+        if self.forgejo {
+            self.hard_delete(id.0);
+            return;
+        }
         if let Some(a) = self.actions.get_mut(&id.0)
             && !a.deleted
         {
@@ -634,6 +807,152 @@ impl World {
                     });
                 }
             }
+        }
+    }
+
+    /// Delete a comment as Gitea does (go-gitea/gitea models/issues/comment.go
+    /// `DeleteComment`): the comment and its timeline item go, and the rows of every
+    /// action with its `comment_id` are soft-deleted ([`World::soft_delete`]). No-op for
+    /// an unknown repository or comment.
+    pub fn delete_comment(&mut self, repo: &str, comment_id: i64) {
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        let Some((index, _)) = self
+            .objects
+            .repos
+            .get_mut(&rid)
+            .and_then(|o| o.comments.remove(&comment_id))
+        else {
+            return;
+        };
+        if let Some(issue) = self.objects.issue_mut(rid, index) {
+            issue.timeline.retain(|t| t.id != comment_id);
+        }
+        let ids: Vec<i64> = self
+            .actions
+            .values()
+            .filter(|a| a.repo == rid && a.comment_id == comment_id)
+            .map(|a| a.id)
+            .collect();
+        for id in ids {
+            self.soft_delete(ActionId(id));
+        }
+    }
+
+    /// Delete an issue or pull request as Gitea does (go-gitea/gitea
+    /// models/activities/action.go `DeleteIssueActions`, called by
+    /// services/issue/issue.go `deleteIssue`): hard-deletes (`DELETE`) the rows whose
+    /// `comment_id` is one of the issue's comments, and its `create_issue` /
+    /// `create_pull_request` rows (`repo_id = ? AND op_type IN (...) AND content LIKE
+    /// 'INDEX|%'`), every copy included; the issue is gone from the repository's
+    /// objects. A `merge_pull_request` row stays (it has no `comment_id`).
+    ///
+    /// The issue's comments are its timeline items and the comments of rows pushed with
+    /// [`NewAction::comment`] for that index. Gitea's close and reopen rows carry the id of
+    /// their `close` / `reopen` comment (services/feed/notifier.go `IssueChangeStatus`:
+    /// `CommentID: actionComment.ID`), so they go too; the simulator's have `comment_id`
+    /// 0, so they are found by op and content (`INDEX|`). Returns how many actions were
+    /// deleted (0 for an unknown repository).
+    pub fn delete_issue(&mut self, repo: &str, index: i64) -> usize {
+        let Some(rid) = self.repo_id(repo) else {
+            return 0;
+        };
+        let mut comments: HashSet<i64> = HashSet::new();
+        if let Some(o) = self.objects.repos.get_mut(&rid) {
+            if let Some(issue) = o.issues.remove(&index) {
+                comments.extend(issue.timeline.iter().map(|t| t.id));
+            }
+            o.comments.retain(|&id, &mut (i, _)| {
+                if i == index {
+                    comments.insert(id);
+                }
+                i != index
+            });
+        }
+        if let Some(g) = self.repo_gen.get_mut(&rid) {
+            for list in [&mut g.open_issues, &mut g.closed_issues, &mut g.open_prs] {
+                list.retain(|&i| i != index);
+            }
+        }
+        let prefix = format!("{index}|");
+        let ids: Vec<i64> = self
+            .actions
+            .values()
+            .filter(|a| a.repo == rid)
+            .filter(|a| {
+                let op = self.op_name(a.op);
+                let text = match &a.content {
+                    Content::Text(t) => t.as_ref(),
+                    Content::Push(_) => "",
+                };
+                let of_comment = a.comment_id != 0
+                    && (comments.contains(&a.comment_id)
+                        || a.comment.as_ref().is_some_and(|c| c.issue_index == index));
+                let created = matches!(op, "create_issue" | "create_pull_request")
+                    && text.starts_with(&prefix);
+                let status = matches!(
+                    op,
+                    "close_issue" | "reopen_issue" | "close_pull_request" | "reopen_pull_request"
+                ) && text == prefix;
+                of_comment || created || status
+            })
+            .map(|a| a.id)
+            .collect();
+        for &id in &ids {
+            self.hard_delete(id);
+        }
+        ids.len()
+    }
+
+    /// Delete a repository as Gitea does (go-gitea/gitea services/repository/delete.go
+    /// `DeleteRepositoryDirectly`: `db.DeleteBeans(..., &activities_model.Action{RepoID:
+    /// repoID}, ...)`): every row of its actions, copies in org and user feeds included, is
+    /// hard-deleted; the repository is gone (`404`, out of listings; its name can be made
+    /// again, as a new repository). No-op for an unknown repository.
+    pub fn delete_repo(&mut self, repo: &str) {
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        let gone: HashSet<i64> = self
+            .actions
+            .values()
+            .filter(|a| a.repo == rid)
+            .map(|a| a.id)
+            .collect();
+        self.actions.retain(|id, _| !gone.contains(id));
+        for v in self.indexes.values_mut() {
+            v.retain(|e| !gone.contains(&e.action));
+        }
+        self.indexes.retain(|_, v| !v.is_empty());
+        if let Some(ops) = self.table_ops.as_mut() {
+            ops.push(TableOp::DeleteRepo { repo_id: rid });
+        }
+        self.repo_by_name.retain(|_, id| *id != rid);
+        self.objects.repos.remove(&rid);
+        self.repo_gen.remove(&rid);
+        if let Some(r) = self.repo_mut(rid) {
+            r.deleted = true;
+        }
+    }
+
+    /// Hard-delete an action's rows (`DELETE`, no `is_deleted`): out of the indexes and,
+    /// in engine mode, out of the table.
+    pub(crate) fn hard_delete(&mut self, id: i64) {
+        let Some(a) = self.actions.remove(&id) else {
+            return;
+        };
+        if a.visible && !a.deleted {
+            unindex_action(&mut self.indexes, &a);
+        }
+        // A soft-deleted action's rows are still in the table.
+        if a.visible
+            && let Some(ops) = self.table_ops.as_mut()
+        {
+            ops.push(TableOp::Delete {
+                first: a.id,
+                last: a.id + a.receivers.len() as i64 - 1,
+            });
         }
     }
 
@@ -679,7 +998,7 @@ impl World {
                     .map(|u| u.login.clone())
                     .unwrap_or_default(),
                 content: self.render_content(a).into_owned(),
-                ref_name: a.ref_name.to_string(),
+                ref_name: self.served_ref_name(a).to_string(),
                 comment_id: a.comment_id,
                 created: to_datetime(self.offset, a.created),
             })
@@ -693,7 +1012,30 @@ impl World {
         })
     }
 
+    /// A row's content as the feed serves it: Gitea's as stored, or Forgejo's form of it
+    /// ([`forgejo_content`]).
     fn render_content<'a>(&'a self, a: &'a Action) -> Cow<'a, str> {
+        let content = self.stored_content(a);
+        if self.forgejo {
+            forgejo_content(self.op_name(a.op), content)
+        } else {
+            content
+        }
+    }
+
+    /// A row's `ref_name` as the feed serves it: Forgejo's `publish_release` rows name the
+    /// bare tag where Gitea's name the ref (go-gitea/gitea services/feed/notifier.go
+    /// `NewRelease`: `git.RefNameFromTag(rel.TagName).String()`).
+    fn served_ref_name<'a>(&self, a: &'a Action) -> &'a str {
+        if self.forgejo && self.op_name(a.op) == "publish_release" {
+            a.ref_name.strip_prefix("refs/tags/").unwrap_or(&a.ref_name)
+        } else {
+            &a.ref_name
+        }
+    }
+
+    /// A row's content in Gitea's form: the stored text, or a push payload rendered.
+    fn stored_content<'a>(&'a self, a: &'a Action) -> Cow<'a, str> {
         match &a.content {
             Content::Text(s) => Cow::Borrowed(s),
             Content::Push(p) => {
@@ -727,13 +1069,16 @@ impl World {
         (start, start + 86_400)
     }
 
-    /// One page of a feed, newest first, ties shuffled afresh.
+    /// One page of a feed, newest first, ties shuffled afresh, without the rows of the
+    /// actors in `hidden` ([`World::hidden_actors`]; filtering them costs a pass over the
+    /// feed, so a feed without hidden actors stays `O(page + log n)`).
     pub(crate) fn feed_page(
         &mut self,
         key: FeedKey,
         page: usize,
         limit: usize,
         range: Option<(i64, i64)>,
+        hidden: &[i64],
     ) -> PageOut {
         let empty: &[Entry] = &[];
         let all = self.indexes.get(&key).map_or(empty, |v| v.as_slice());
@@ -744,6 +1089,18 @@ impl World {
                 &all[lo..hi.max(lo)]
             }
             None => all,
+        };
+        let visible: Vec<Entry>;
+        let slice = if hidden.is_empty() {
+            slice
+        } else {
+            let hidden: HashSet<i64> = hidden.iter().copied().collect();
+            visible = slice
+                .iter()
+                .filter(|e| !hidden.contains(&e.actor))
+                .copied()
+                .collect();
+            &visible
         };
         let total = slice.len();
         let off = page.saturating_sub(1).saturating_mul(limit);
@@ -821,6 +1178,7 @@ impl World {
             created: a.row_created(i),
             row,
             action: a.id,
+            actor: a.actor,
         })
     }
 
@@ -873,12 +1231,18 @@ impl World {
             user_id,
             op_type: self.op_name(a.op),
             act_user_id: a.actor,
-            act_user: &actor.json,
+            // The API loads actors by id from the `user` table (go-gitea/gitea
+            // models/activities/action_list.go `LoadActUsers`), where the Actions bot has no
+            // row: its rows carry `"act_user": null` (services/convert/activity.go
+            // `ToActivity` → services/convert/user.go `ToUser(nil)` is nil), though
+            // `act_user_id` is -2. Its comments' `user` is the bot (`LoadPoster` resolves
+            // system users).
+            act_user: (a.actor != ACTIONS_BOT_ID).then_some(&*actor.json),
             repo_id: a.repo,
             repo: &repo.json,
             comment_id: a.comment_id,
             comment,
-            ref_name: &a.ref_name,
+            ref_name: self.served_ref_name(a),
             is_private: repo.private,
             content: self.render_content(a),
             created: fmt_time(self.offset, e.created),
@@ -892,7 +1256,7 @@ struct ActivityJson<'a> {
     user_id: i64,
     op_type: &'a str,
     act_user_id: i64,
-    act_user: &'a RawValue,
+    act_user: Option<&'a RawValue>,
     repo_id: i64,
     repo: &'a RawValue,
     comment_id: i64,
@@ -916,6 +1280,51 @@ struct CommentJson<'a> {
     assets: &'a [u8],
     created_at: String,
     updated_at: String,
+}
+
+/// The Gitea Actions bot as the API renders a user (go-gitea/gitea
+/// models/user/user_system.go `NewActionsUser`: id -2, `gitea-actions`, "Gitea Actions",
+/// `teabot@gitea.io`, active, public; services/convert/user.go `toUser`).
+fn actions_bot(base_url: &str, zone: ServerZone) -> User {
+    let login = ACTIONS_BOT_LOGIN;
+    let full_name = "Gitea Actions";
+    let email = "teabot@gitea.io";
+    let json = json!({
+        "id": ACTIONS_BOT_ID,
+        "login": login,
+        "login_name": "",
+        "source_id": 0,
+        "full_name": full_name,
+        "email": email,
+        "avatar_url": format!("{base_url}/assets/img/avatar_default.png"),
+        "html_url": format!("{base_url}/{login}"),
+        "language": "",
+        "is_admin": false,
+        "last_login": "0001-01-01T00:00:00Z",
+        "created": fmt_time(zone, 0),
+        "restricted": false,
+        "active": true,
+        "prohibit_login": false,
+        "location": "",
+        "website": "",
+        "description": "",
+        "visibility": "public",
+        "followers_count": 0,
+        "following_count": 0,
+        "starred_repos_count": 0,
+        "username": login,
+    });
+    User {
+        id: ACTIONS_BOT_ID,
+        login: login.to_string(),
+        email: email.to_string(),
+        full_name: full_name.to_string(),
+        is_org: false,
+        visibility: Visibility::Public,
+        keep_activity_private: false,
+        json: raw(json),
+        org_json: None,
+    }
 }
 
 /// The index keys a row of an action belongs to.
@@ -945,6 +1354,7 @@ fn index_action(indexes: &mut HashMap<FeedKey, Vec<Entry>>, a: &Action, purged_b
             created,
             row: a.id + i as i64,
             action: a.id,
+            actor: a.actor,
         };
         for k in keys.into_iter().flatten() {
             let v = indexes.entry(k).or_default();
