@@ -98,6 +98,49 @@ async fn check_passes_on_a_good_config_and_names_the_url_and_status_of_a_bad_sou
 }
 
 #[tokio::test]
+async fn check_says_the_feeds_send_no_link_and_warns_a_non_admin_token_of_the_rows_it_cannot_see() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for admin in [false, true] {
+        let g = gitea_with(SimOptions {
+            token: Some(TOKEN.into()),
+            admin,
+            ..Default::default()
+        })
+        .await;
+        g.add_org("acme");
+        g.add_repo("acme", "widgets");
+        g.push_action(gitea_sim::NewAction::push(
+            "alice",
+            "acme/widgets",
+            "main",
+            1,
+        ));
+        let cfg = write_config(
+            dir.path(),
+            &g.url(),
+            &nats.url(),
+            "[[source]]\norg = \"acme\"",
+        );
+        let (code, text, _) = sourcer(&cfg, &["check"]).await;
+        assert_eq!(code, Some(0), "{text}");
+        assert!(
+            text.contains("ok   feed org:acme: 1 rows (X-Total-Count), no Link header"),
+            "{text}"
+        );
+        let warned =
+            text.contains("warn gitea token: not an admin's") && text.contains("Gitea Actions bot");
+        assert_eq!(warned, !admin, "admin {admin}:\n{text}");
+        assert_eq!(
+            text.contains(", a site admin: every feed row is visible"),
+            admin,
+            "{text}"
+        );
+        g.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn run_exits_0_within_10s_of_sigterm_and_never_logs_the_token() {
     let nats = Nats::start().await;
     let g = gitea_with(SimOptions {
