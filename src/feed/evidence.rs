@@ -228,7 +228,8 @@ impl Run {
 /// by `LIMIT` and `OFFSET` (MySQL, MariaDB, PostgreSQL), so a page boundary must fall
 /// elsewhere. A second that fits a page is read in one page, with a row of another second on
 /// each side where the page has room (the run then proves it by itself); a larger one is
-/// read whole at up to three page sizes, each cutting it at other places.
+/// read whole at up to three page sizes, each cutting it at other places, then (up to
+/// [`MAX_ONE_BY_ONE`] rows) one row a page. The reads stop once the second is proven.
 pub fn alignments(placed: Placed, max: usize) -> Vec<Vec<(usize, usize)>> {
     let (a, n) = (placed.first, placed.rows.max(1));
     let b = a + n - 1;
@@ -268,20 +269,17 @@ pub fn alignments(placed: Placed, max: usize) -> Vec<Vec<(usize, usize)>> {
             return out;
         }
     }
-    // Page sizes down to one, each cutting it somewhere none before did.
-    for l in (1..max.div_ceil(2).max(1)).rev() {
-        let cut = cuts_at(l);
-        if cut.iter().all(|x| cuts.iter().any(|c| c.contains(x))) {
-            continue;
-        }
-        out.push((a / l..=b / l).map(|k| (k + 1, l)).collect());
-        cuts.push(cut);
-        if out.len() == 3 {
-            break;
-        }
+    // Then one row a page, where that costs no more than a few pages of the server's size:
+    // every slot read by a query of its own (on MariaDB and PostgreSQL each such query
+    // sorts the tie afresh), which serves rows no boundary-cutting read did.
+    if n <= MAX_ONE_BY_ONE && !cuts.iter().any(|c| c.len() + 1 == n) {
+        out.push((a..=b).map(|k| (k + 1, 1)).collect());
     }
     out
 }
+
+/// The largest second read one row a page by [`alignments`] (that many requests).
+pub const MAX_ONE_BY_ONE: usize = 64;
 
 /// `span` minus every span of `holes`.
 fn subtract(span: Span, holes: &[Span]) -> Vec<Span> {

@@ -72,8 +72,9 @@ struct HeldBack {
     next_try: std::time::Instant,
 }
 
-/// The first wait before a held-back second is tried hard again; it doubles per try.
-const HELD_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+/// The first wait before a held-back second is tried hard again; it doubles per try (a
+/// second held by a feed that kept moving is often provable a moment later).
+const HELD_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest wait between two hard tries of a held-back second.
 const HELD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 

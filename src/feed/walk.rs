@@ -98,7 +98,13 @@ impl Gathered {
             total: page.total,
             seconds: page.rows.iter().map(ActivityRow::created_unix).collect(),
         });
-        for r in page.rows {
+        self.hold(page.rows);
+    }
+
+    /// Holds rows read outside a run of this feed (the same rows, with the same ids, read
+    /// through another feed).
+    fn hold(&mut self, rows: Vec<ActivityRow>) {
+        for r in rows {
             if self.ids.insert(r.activity.id) {
                 let t = r.created_unix();
                 match &mut self.keys {
@@ -506,6 +512,11 @@ async fn realigned_runs(
             };
             read_aligned(client, spec, Some(day), in_day, max, got).await?;
         }
+        // Still short in a repository's feed: its rows are the actors' own (original) rows,
+        // which each actor's user feed holds with the same ids, in another query.
+        if got.held.get(&p.second).copied().unwrap_or(0) < p.rows {
+            read_through_actors(client, spec, p.second, got).await?;
+        }
         client.telemetry().emit(telemetry::WalkRealigned {
             source: spec,
             second: p.second,
@@ -514,6 +525,53 @@ async fn realigned_runs(
         });
     }
     Ok(true)
+}
+
+/// Reads second `t` of a repository source through the user feeds of the actors of its rows
+/// held so far (`/users/{actor}/activities/feeds?only-performed-by=true`: the actor's
+/// original rows, the same rows with the same ids as the repository feed's). On PostgreSQL a
+/// tie larger than a page can keep a row out of every page of the repository's query (its
+/// bounded heapsort keeps the first rows it scans, and the full sort serves the last ones
+/// only on pages past them); the user feed's query scans other rows. Only actors already seen
+/// in that second are asked: a row of another actor stays unproven.
+async fn read_through_actors(
+    client: &GiteaClient,
+    spec: &SourceSpec,
+    t: i64,
+    got: &mut Gathered,
+) -> Result<(), GiteaError> {
+    let SourceSpec::Repo { .. } = spec else {
+        return Ok(());
+    };
+    let mut actors: Vec<String> = got
+        .rows
+        .iter()
+        .filter(|r| r.created_unix() == t)
+        .filter_map(|r| r.activity.act_user.as_ref().map(|u| u.name().to_string()))
+        .filter(|n| !n.is_empty())
+        .collect();
+    actors.sort_unstable();
+    actors.dedup();
+    let repo_ids: HashSet<i64> = got
+        .rows
+        .iter()
+        .filter(|r| r.created_unix() == t)
+        .map(|r| r.activity.repo_id)
+        .collect();
+    for actor in actors {
+        let Ok(user) = format!("user:{actor}").parse::<SourceSpec>() else {
+            continue;
+        };
+        // Boxed: a span walk may come back here (for a repository source only, so once).
+        let span = Box::pin(walk_span(client, &user, t, t)).await?;
+        got.hold(
+            span.rows
+                .into_iter()
+                .filter(|r| repo_ids.contains(&r.activity.repo_id))
+                .collect(),
+        );
+    }
+    Ok(())
 }
 
 /// Reads the pages of [`evidence::alignments`] of `p` (of `date`, if any), each page size as
