@@ -145,3 +145,103 @@ async fn a_quiet_org_with_ties_of_up_to_seventy_rows_is_published_whole_within_a
         later.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries() {
+    const REPO: &str = "acme/widgets";
+    const REPO_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    // The trailing window: 40 actions, two a second, over the last 20 s (five pages).
+    for i in 0..40i64 {
+        g.push_action(
+            NewAction::comment("alice", REPO, 1, &format!("window {i}"))
+                .at(now - chrono::Duration::seconds(20 - i / 2)),
+        );
+    }
+    // Older rows that the feed loses one by one while it is read (deleted below the window,
+    // so every page read sees a smaller total than the one before: nothing read across that
+    // change can be proven).
+    let victims: Vec<gitea_sim::ActionId> = (0..3000i64)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", REPO, 2, &format!("old {i}"))
+                    .at(now - chrono::Duration::seconds(3600 + i)),
+            )
+        })
+        .collect();
+    let n = g.action_count() as u64;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let run = run(cfg);
+    let url = nats.url();
+    wait_for(60, "the history published", || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= n }
+    })
+    .await;
+    let victims = std::sync::Mutex::new(victims);
+    g.set_feed_hook(Some(Box::new(move |_, w| {
+        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            w.soft_delete(v);
+        }
+    })));
+    let feed = |g: &FakeGitea| -> Vec<String> {
+        g.requests()
+            .into_iter()
+            .filter(|r| r.path == REPO_FEED)
+            .map(|r| r.query)
+            .collect()
+    };
+    // Hard tries come after waits of 2, 4, 8, 16 s: at about 0, 2, 6, 14 and 30 s. Between
+    // them every poll reads the window's pages once, and nothing else.
+    let started = Instant::now();
+    wait_for(30, "16.5 s of polls", || async {
+        started.elapsed().as_millis() >= 16_500
+    })
+    .await;
+    let before = feed(&g).len();
+    wait_for(30, "9.5 s more", || async {
+        started.elapsed().as_millis() >= 26_000
+    })
+    .await;
+    g.set_feed_hook(None);
+    let window: Vec<String> = feed(&g).split_off(before);
+    run.stop().await;
+    let passes = window.iter().filter(|q| *q == "page=1&limit=10").count();
+    let beyond: Vec<&String> = window
+        .iter()
+        .filter(|q| {
+            q.contains("date=")
+                || q.strip_prefix("page=")
+                    .and_then(|r| r.split('&').next())
+                    .and_then(|p| p.parse::<usize>().ok())
+                    .is_none_or(|p| p > 6)
+        })
+        .collect();
+    let engine = gitea_sim::Engine::from_env().name();
+    eprintln!(
+        "database_order[{engine}]: an unprovable second: {} feed requests in 9.5 s between hard tries, {passes} passes of the window, {} requests past it",
+        window.len(),
+        beyond.len()
+    );
+    assert!(passes >= 20, "the source kept polling: {passes} passes");
+    // Without the hold, every poll tries hard: six passes and span walks deep into the feed.
+    assert!(
+        beyond.is_empty(),
+        "{} requests past the window's pages between hard tries: {beyond:?}",
+        beyond.len()
+    );
+}

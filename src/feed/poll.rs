@@ -65,8 +65,6 @@ pub struct FeedPoller {
 #[derive(Debug, Clone, Copy)]
 struct HeldBack {
     second: i64,
-    /// The feed's total when it was last tried hard (`None`: not known, or a day's).
-    total: Option<u64>,
     since: std::time::Instant,
     tries: u32,
     next_try: std::time::Instant,
@@ -111,17 +109,10 @@ impl FeedPoller {
         held.is_none_or(|h| std::time::Instant::now() >= h.next_try)
     }
 
-    /// Whether the feed moved (rows inserted or deleted: another total) since the held
-    /// second was last tried hard: its ties may lie elsewhere now, and be provable.
-    fn moved_since_held(&self, total: Option<u64>) -> bool {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.is_some_and(|h| h.total != total)
-    }
-
     /// Notes how a walk ended: a second it could not prove is held back (told once per
     /// second, tried hard again after a doubling wait); `None` (every second proven up to
     /// the head) releases a held second.
-    fn note_unproven(&self, unproven: Option<i64>, total: Option<u64>) {
+    fn note_unproven(&self, unproven: Option<i64>) {
         let now = std::time::Instant::now();
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         match (unproven, *held) {
@@ -135,14 +126,14 @@ impl FeedPoller {
                 *held = None;
             }
             (Some(t), Some(h)) if h.second == t => {
-                if now >= h.next_try || h.total != total {
+                if now >= h.next_try {
+                    // A hard try that failed: wait longer before the next.
                     let tries = h.tries.saturating_add(1);
                     let wait = HELD_RETRY
                         .saturating_mul(1u32 << tries.min(10))
                         .min(HELD_RETRY_MAX);
                     *held = Some(HeldBack {
                         tries,
-                        total,
                         next_try: now + wait,
                         ..h
                     });
@@ -156,7 +147,6 @@ impl FeedPoller {
                 });
                 *held = Some(HeldBack {
                     second: t,
-                    total,
                     since: now,
                     tries: 0,
                     next_try: now + HELD_RETRY,
@@ -234,29 +224,13 @@ impl FeedPoller {
                 Some(&stored.cursor.seen),
             )
         };
-        let mut walked = read(shutdown, walk(depth)).await?;
-        // A held second whose feed moved is tried hard at once, not after its wait.
-        if !depth.patient
-            && let Some(LiveWalk::Done {
-                unproven: Some(_),
-                total,
-                ..
-            }) = &walked
-            && self.moved_since_held(*total)
-        {
-            let depth = Depth {
-                patient: true,
-                ..depth
-            };
-            walked = read(shutdown, walk(depth)).await?;
-        }
+        let walked = read(shutdown, walk(depth)).await?;
         match walked {
             None => report.stopped = true,
             Some(LiveWalk::Done {
                 rows,
                 exhausted,
                 unproven,
-                total,
             }) => {
                 report.read += rows.len();
                 if exhausted && let Some(oldest) = rows.iter().map(ActivityRow::created_unix).min()
@@ -284,7 +258,7 @@ impl FeedPoller {
                 }
                 report.caught_up = !report.stopped && unproven.is_none();
                 if !report.stopped {
-                    self.note_unproven(unproven, total);
+                    self.note_unproven(unproven);
                 }
                 if (
                     stored.cursor.position,
@@ -527,7 +501,7 @@ impl FeedPoller {
             return Ok(());
         };
         if self.take_day(stored, walked, report, shutdown).await? {
-            self.note_unproven(None, None);
+            self.note_unproven(None);
         }
         Ok(())
     }
@@ -560,7 +534,7 @@ impl FeedPoller {
             self.commit(stored, shutdown).await?;
         }
         if !report.stopped && walked.unproven.is_some() {
-            self.note_unproven(walked.unproven, None);
+            self.note_unproven(walked.unproven);
         }
         Ok(!report.stopped && walked.unproven.is_none())
     }

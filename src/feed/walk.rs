@@ -41,8 +41,6 @@ pub enum LiveWalk {
         /// The oldest second (at or above the cutoff) not proven whole: a row of it may be
         /// missing. The cursor must stay at or below it.
         unproven: Option<i64>,
-        /// `X-Total-Count` of the last pass's first page: whether the feed moved since.
-        total: Option<u64>,
     },
     /// More than the page budget lies above the cutoff: catch up by day instead.
     TooDeep {
@@ -302,18 +300,10 @@ pub async fn walk_back_to_known(
             passes,
         });
     }
-    let total = got
-        .runs
-        .iter()
-        .rev()
-        .find(|r| r.first_page == 1 && r.date.is_none())
-        .and_then(|r| r.pages.first())
-        .and_then(|p| p.total);
     Ok(LiveWalk::Done {
         rows: got.rows,
         exhausted,
         unproven,
-        total,
     })
 }
 
