@@ -487,10 +487,10 @@ async fn realigned_runs(
         let date = got.runs.get(i).and_then(|r| r.date);
         read_aligned(client, spec, date, p, max, got).await?;
         // Still short in a walk of the whole feed: the same second through its day's
-        // `date=` query, which the database plans otherwise (on MariaDB the first page of
-        // the whole feed scans an index and later pages sort: a tie at the head of the
-        // feed, larger than a page, keeps a row out of every alignment; the day's query
-        // serves it).
+        // `date=` query, which the database may plan otherwise (on MariaDB the first page
+        // of the whole feed can scan an index while later pages sort, so a tie at the head
+        // of the feed, larger than a page, can keep a row out of every alignment of the
+        // whole feed's query).
         if date.is_none()
             && got.held.get(&p.second).copied().unwrap_or(0) < p.rows
             && let Some((day, first)) = got.runs.get(i).and_then(|r| day_slot(r, p, &got.rows))
