@@ -175,26 +175,7 @@ impl World {
             let convert = is_org && self.user(id).is_some_and(|u| !u.is_org);
             if convert {
                 // A name first seen as a repository owner, now declared an org.
-                let (login, visibility, keep) = self.user(id).map_or_else(
-                    || (String::new(), Visibility::Public, false),
-                    |u| (u.login.clone(), u.visibility, u.keep_activity_private),
-                );
-                let user = self.make_account(id, &login, true, visibility, keep);
-                if let Some(slot) = usize::try_from(id - 1)
-                    .ok()
-                    .and_then(|i| self.users.get_mut(i))
-                {
-                    *slot = user;
-                }
-                let owned: Vec<i64> = self
-                    .repos
-                    .iter()
-                    .filter(|r| r.owner_id == id)
-                    .map(|r| r.id)
-                    .collect();
-                for rid in owned {
-                    self.rebuild_repo_json(rid);
-                }
+                self.change_account(&key, |u| u.is_org = true);
             }
             return id;
         }
