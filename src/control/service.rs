@@ -177,6 +177,15 @@ async fn handle(
                 .list()
                 .await
                 .map_err(|e| (500, format!("reading the cursors: {e}")))?;
+            // The bucket's marks, not this process's view of them: the watch brings a pause
+            // made through another instance a moment later, and a list asked right after the
+            // pause must show it on every instance.
+            let marks = ctx
+                .store
+                .pauses()
+                .await
+                .map_err(|e| (500, format!("reading the pause marks: {e}")))?;
+            let marked = |source: &str| marks.iter().any(|(spec, _)| spec.to_string() == source);
             let sources: Vec<Value> = sources
                 .into_iter()
                 .map(|s| {
@@ -193,7 +202,7 @@ async fn handle(
                         });
                     json!({
                         "source": s.source,
-                        "state": s.state,
+                        "state": if marked(&s.source) { json!("paused") } else { json!(s.state) },
                         "interval": s.interval,
                         "cursor": cursor,
                     })
