@@ -216,15 +216,16 @@ impl FeedPoller {
             read_ahead: false,
             patient: self.patient(),
         };
-        let walk = |depth| {
+        let walked = read(
+            shutdown,
             walk::walk_back_to_known(
                 &ctx.client,
                 &self.source.spec,
                 depth,
                 Some(&stored.cursor.seen),
-            )
-        };
-        let walked = read(shutdown, walk(depth)).await?;
+            ),
+        )
+        .await?;
         match walked {
             None => report.stopped = true,
             Some(LiveWalk::Done {
