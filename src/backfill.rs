@@ -134,6 +134,8 @@ pub async fn backfill(
     let look_ahead_until = chrono::Utc::now().date_naive().succ_opt().unwrap_or(until);
     let pipeline = Pipeline {
         publisher: &ctx.publisher,
+        source: "backfill",
+        telemetry: &ctx.telemetry,
         index: None,
         batch: ctx.batch,
         owner: 0,

@@ -195,6 +195,10 @@ pub struct Metrics {
     pub ha_instances: Gauge,
     /// Webhook-shaped events not published (their activity event was), by op type.
     pub hooks_skipped: Family<PublishedLabels, Counter>,
+    /// Events larger than `max_payload`, published cut to fit, by source and op type.
+    pub events_truncated: Family<PublishedLabels, Counter>,
+    /// Events too large for `max_payload` even cut, left out, by source and op type.
+    pub events_too_large: Family<PublishedLabels, Counter>,
     /// Relay: delivery attempts by receiver and status class (2xx, 4xx, 5xx, error).
     pub relay_deliveries: Family<ReceiverClassLabels, Counter>,
     /// Relay: attempts that are retried, by receiver.
@@ -248,6 +252,8 @@ impl Metrics {
             nats_connected: Gauge::default(),
             nats_setup_failures: Counter::default(),
             hooks_skipped: Family::default(),
+            events_truncated: Family::default(),
+            events_too_large: Family::default(),
             leases_held: Gauge::default(),
             leases_acquired: Counter::default(),
             leases_lost: Counter::default(),
@@ -380,6 +386,16 @@ impl Metrics {
             "nats_connected",
             "1 while connected to NATS",
             m.nats_connected.clone(),
+        );
+        registry.register(
+            "events_truncated",
+            "Events larger than the server's max_payload, published cut to fit (marked truncated), by source and op_type",
+            m.events_truncated.clone(),
+        );
+        registry.register(
+            "events_too_large",
+            "Events too large for the server's max_payload even when cut, left out with a logged reason, by source and op_type",
+            m.events_too_large.clone(),
         );
         registry.register(
             "hooks_skipped",

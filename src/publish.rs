@@ -3,8 +3,14 @@
 //! then may the caller move the cursor. `Nats-Msg-Id` = the event id, so a batch retried
 //! after a failure is de-duplicated by the stream. `Content-Type:
 //! application/cloudevents+json` marks the structured mode (the CloudEvents NATS binding).
+//! An event larger than the server's `max_payload` is cut to fit ([`fit`]) before it is
+//! sent, never refused.
+
+mod fit;
 
 use async_nats::jetstream::{self, message::PublishMessage};
+
+pub use fit::{CUT_MARK, Cut, FitError, TRUNCATED_HEADER, fit};
 
 use crate::event::Event;
 use crate::shutdown::Shutdown;
@@ -47,6 +53,12 @@ pub const INSTANCE_HEADER: &str = "Gitea-Sourcer-Instance";
 impl Publisher {
     pub fn new(js: jetstream::Context) -> Self {
         Publisher { js, instance: None }
+    }
+
+    /// The most a message may take on the wire (headers and body), as the server said when
+    /// the connection was made: what [`fit`] cuts events to.
+    pub fn max_payload(&self) -> usize {
+        self.js.client().max_payload()
     }
 
     /// Every event also names `instance` ([`INSTANCE_HEADER`]).

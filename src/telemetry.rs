@@ -194,6 +194,58 @@ impl Happening for EventSkipped<'_> {
     }
 }
 
+/// An event larger than the server's `max_payload` was cut to fit, and stored.
+pub struct EventCut<'a> {
+    /// The source (or `backfill`) that published it.
+    pub source: &'a str,
+    pub event: &'a crate::event::Event,
+    pub cut: &'a crate::publish::Cut,
+}
+
+impl Happening for EventCut<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        let EventCut { source, event, cut } = self;
+        m.events_truncated
+            .get_or_create(&PublishedLabels {
+                source: source.to_string(),
+                op_type: event.op_type.clone(),
+            })
+            .inc();
+        tracing::warn!(
+            source,
+            id = %event.id,
+            subject = %event.subject,
+            bytes = cut.from,
+            published_bytes = cut.to,
+            "an event larger than the server's max_payload was published cut to fit: its longest texts end in \"[cut by gitea-nats-sourcer: N bytes]\", it is marked `truncated` (header Gitea-Truncated: its size before), and the whole object stays in Gitea at the URL it names"
+        );
+    }
+}
+
+/// An event that cannot be cut small enough for `max_payload` is left out.
+pub struct EventTooLarge<'a> {
+    pub source: &'a str,
+    pub event: &'a crate::event::Event,
+    pub error: &'a crate::publish::FitError,
+}
+
+impl Happening for EventTooLarge<'_> {
+    fn emit(self, m: &Metrics, _: &Health) {
+        let EventTooLarge {
+            source,
+            event,
+            error,
+        } = self;
+        m.events_too_large
+            .get_or_create(&PublishedLabels {
+                source: source.to_string(),
+                op_type: event.op_type.clone(),
+            })
+            .inc();
+        tracing::error!(source, id = %event.id, subject = %event.subject, "skipping an event that cannot be published: {error}");
+    }
+}
+
 /// A walk reads the feed again (a row may be hidden by a page boundary).
 pub struct WalkRestarted<'a> {
     pub source: &'a SourceSpec,

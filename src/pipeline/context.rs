@@ -45,9 +45,11 @@ pub struct Context {
 
 impl Context {
     /// The publish pipeline with the cross-feed index (live polls and repository kinds).
-    pub fn pipeline(&self, owner: &str) -> Pipeline<'_> {
+    pub fn pipeline<'a>(&'a self, owner: &'a str) -> Pipeline<'a> {
         Pipeline {
             publisher: &self.publisher,
+            source: owner,
+            telemetry: &self.telemetry,
             index: Some(&self.index),
             batch: self.batch,
             owner: super::owner_tag(owner),

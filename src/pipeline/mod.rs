@@ -114,6 +114,10 @@ pub struct Outcome {
 /// The shared parts: where to publish, the cross-feed index, the batch size.
 pub struct Pipeline<'a> {
     pub publisher: &'a Publisher,
+    /// Who publishes, for logs and metrics (a source's name, or `backfill`).
+    pub source: &'a str,
+    /// Where events cut to fit `max_payload` (or too large even so) are told.
+    pub telemetry: &'a crate::telemetry::Telemetry,
     /// `None`: no cross-feed matching (backfill, whose ledgers are shared by every source).
     pub index: Option<&'a RecentIndex>,
     pub batch: usize,
@@ -171,7 +175,7 @@ impl Pipeline<'_> {
             }
             let end = (at + self.batch.max(1)).min(fresh.len());
             let batch = &fresh[at..end];
-            let events = target.build(batch).await;
+            let (events, cuts) = self.fit(target.build(batch).await);
             // Building may have taken a while (enrichment asks Gitea): look again.
             if shutdown.is_fired() {
                 self.release(&fresh[at..]);
@@ -196,6 +200,16 @@ impl Pipeline<'_> {
             for c in batch {
                 target.seen().insert(&c.id.key, c.id.t);
             }
+            // Told once per event: when JetStream stored it (not for a duplicate).
+            for (i, cut) in &cuts {
+                if outcome.duplicate.get(*i) == Some(&false) {
+                    self.telemetry.emit(crate::telemetry::EventCut {
+                        source: self.source,
+                        event: &events[*i],
+                        cut,
+                    });
+                }
+            }
             if let Err(e) = target.commit(batch, &events, &outcome).await {
                 // This batch is in the stream (a retry is de-duplicated by its ids); the
                 // later ones were never published: free them for the retry.
@@ -207,6 +221,31 @@ impl Pipeline<'_> {
             at = end;
         }
         Ok(out)
+    }
+
+    /// Cuts the events larger than the server's `max_payload` to fit
+    /// ([`crate::publish::fit`]); one that cannot be made to fit is left out with a logged
+    /// reason (it would otherwise fail its batch at every try and stop its source for good).
+    /// Returns the events, and the cuts by index.
+    fn fit(&self, events: Vec<Event>) -> (Vec<Event>, Vec<(usize, crate::publish::Cut)>) {
+        let limit = self.publisher.max_payload();
+        let mut out = Vec::with_capacity(events.len());
+        let mut cuts = Vec::new();
+        for mut e in events {
+            match crate::publish::fit(&mut e, limit) {
+                Ok(None) => out.push(e),
+                Ok(Some(cut)) => {
+                    cuts.push((out.len(), cut));
+                    out.push(e);
+                }
+                Err(error) => self.telemetry.emit(crate::telemetry::EventTooLarge {
+                    source: self.source,
+                    event: &e,
+                    error: &error,
+                }),
+            }
+        }
+        (out, cuts)
     }
 
     /// Publishes a batch, trying again for up to [`PUBLISH_RETRY`] when NATS fails it (no
@@ -330,10 +369,15 @@ mod tests {
         (server, dir, Publisher::new(js))
     }
 
+    static TELEMETRY: std::sync::LazyLock<crate::telemetry::Telemetry> =
+        std::sync::LazyLock::new(crate::telemetry::Telemetry::new);
+
     /// The pipeline of these tests: batches of two, through `index`.
     fn in_twos<'a>(publisher: &'a Publisher, index: &'a RecentIndex) -> Pipeline<'a> {
         Pipeline {
             publisher,
+            source: "test",
+            telemetry: &TELEMETRY,
             index: Some(index),
             batch: 2,
             owner: owner_tag("test"),
