@@ -125,15 +125,29 @@ pub fn verdict(status: u16, retry_after: Option<&str>, now: SystemTime) -> Verdi
     }
 }
 
-/// `Retry-After`: delta-seconds or an HTTP date (RFC 9110 §10.2.3); a date in the past is
-/// zero; anything else is ignored.
+/// The longest wait a receiver's `Retry-After` can ask for: a day (the default
+/// `give_up_after`). The worker caps it further at the receiver's `give_up_after`.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `Retry-After`: delta-seconds or an HTTP date (RFC 9110 §10.2.3), capped at
+/// [`MAX_RETRY_AFTER`] (a value from outside must not overflow a deadline: a receiver's
+/// `18446744073709551615` once killed its delivery loop); a date in the past is zero;
+/// anything else is ignored.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    }
+    // More digits than a u64 holds: still a number of seconds, and more than the cap.
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(MAX_RETRY_AFTER);
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// The status class label of metrics: `2xx`, `4xx`, `5xx`, or `error` (no answer).
@@ -247,6 +261,16 @@ mod tests {
         );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        // Values from outside never make a delay that overflows a deadline.
+        for huge in ["18446744073709551615", "99999999999999999999999", "86401"] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(400 * 86400));
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_AFTER));
         assert_eq!(verdict(429, Some("soon"), now), Verdict::Retry(None));
         for s in [301, 400, 401, 403, 404, 410, 413, 422] {
             assert_eq!(verdict(s, None, now), Verdict::Refused, "{s}");

@@ -140,10 +140,11 @@ impl Sender {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let body = match tokio::time::timeout(r.timeout, resp.bytes()).await {
-                    Ok(Ok(b)) => b,
-                    _ => Bytes::new(),
-                };
+                // Only the start of the answer is kept (for a dead letter): at most
+                // ANSWER_READ bytes are read, the rest is never received.
+                let body = tokio::time::timeout(r.timeout, read_start(resp, ANSWER_READ))
+                    .await
+                    .unwrap_or_default();
                 Attempt {
                     status: Some(status),
                     verdict: delivery::verdict(status, retry_after.as_deref(), SystemTime::now()),
@@ -170,6 +171,26 @@ impl Sender {
             }
         }
     }
+}
+
+/// The most of a receiver's answer that is read (its start goes into a dead letter): a
+/// receiver answering with an endless body costs no more.
+const ANSWER_READ: usize = EXCERPT + 1;
+
+/// The first `max` bytes of an answer's body (fewer when it ends first or fails); the
+/// rest is not read, and dropping the response closes the connection.
+async fn read_start(mut resp: reqwest::Response, max: usize) -> Bytes {
+    let mut out = bytes::BytesMut::new();
+    while out.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = max - out.len();
+                out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    out.freeze()
 }
 
 /// How one event ended.
@@ -248,12 +269,13 @@ pub async fn deliver(
             Verdict::Refused => None,
             Verdict::Retry(after) => {
                 let next = backoff.next().unwrap_or(r.backoff_max);
-                // Retry-After wins over the backoff (not below backoff_min: `0` must not spin).
-                Some(after.map_or(next, |after| after.max(r.backoff_min)))
+                // Retry-After wins over the backoff (not below backoff_min: `0` must not
+                // spin; not beyond give_up_after, which it would end in anyway).
+                Some(after.map_or(next, |after| after.max(r.backoff_min).min(r.give_up_after)))
             }
         };
         let exhausted = r.max_attempts.is_some_and(|m| attempts >= m)
-            || wait.is_some_and(|w| started.elapsed() + w > r.give_up_after);
+            || wait.is_some_and(|w| started.elapsed().saturating_add(w) > r.give_up_after);
         let why = a
             .error
             .clone()
@@ -555,5 +577,132 @@ fn done(telemetry: &Telemetry, receiver: &str, pending: u64) {
             pending: 0,
             oldest_age: 0.0,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::response::IntoResponse;
+
+    use super::*;
+    use crate::config::Secret;
+
+    /// A receiver at `url` with the defaults of a `[[receiver]]` table.
+    fn receiver(url: &str) -> Arc<Receiver> {
+        Arc::new(Receiver {
+            name: "ci".into(),
+            url: Secret::new(url),
+            shown: url.into(),
+            secret: None,
+            authorization: None,
+            events: Vec::new(),
+            repos: Vec::new(),
+            timeout: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(3600),
+            max_attempts: None,
+            method: Method::Post,
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+            ack_wait: Duration::from_secs(30),
+            start: Start::New,
+        })
+    }
+
+    fn hook() -> HookEvent {
+        HookEvent {
+            event_id: "e1".into(),
+            event: "push".into(),
+            event_type: "push".into(),
+            repo: "acme/widgets".into(),
+            body: Bytes::from_static(b"{}"),
+            sequence: 1,
+        }
+    }
+
+    /// Serves `app` on a free port; its URL.
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        format!("http://{addr}/hook")
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_of_u64_max_seconds_ends_in_a_dead_letter_not_a_dead_loop() {
+        // One second first (the overflow needs a deadline already past its first second),
+        // then the largest number a u64 holds.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let n = calls.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let after = if n == 0 { "1" } else { "18446744073709551615" };
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        [("Retry-After", after)],
+                        "busy",
+                    )
+                        .into_response()
+                }
+            }),
+        );
+        let sender = Sender::new(receiver(&serve(app).await)).expect("sender");
+        let outcome = deliver(
+            &sender,
+            &hook(),
+            None,
+            &Telemetry::new(),
+            &mut Shutdown::never(),
+        )
+        .await;
+        match outcome {
+            Some(Outcome::Dead(letter)) => {
+                assert_eq!(letter.attempts, 2);
+                assert!(letter.reason.contains("HTTP 503"), "{}", letter.reason);
+            }
+            other => panic!("a wait longer than give_up_after gives up at once: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_read_only_as_far_as_a_dead_letter_keeps() {
+        // 256 MiB offered in 64 KiB chunks; what the server had to produce is counted.
+        let produced = Arc::new(AtomicUsize::new(0));
+        let counter = produced.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let counter = counter.clone();
+                async move {
+                    let chunks = futures::stream::iter(0..4096).map(move |_| {
+                        counter.fetch_add(64 * 1024, Ordering::Relaxed);
+                        Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 64 * 1024]))
+                    });
+                    (
+                        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        axum::body::Body::from_stream(chunks),
+                    )
+                        .into_response()
+                }
+            }),
+        );
+        let sender = Sender::new(receiver(&serve(app).await)).expect("sender");
+        let a = sender.attempt(&hook()).await;
+        assert_eq!(a.status, Some(422));
+        assert_eq!(a.excerpt.chars().filter(|c| *c == 'x').count(), EXCERPT);
+        // What the kernel's socket buffers took before the client stopped reading.
+        let sent = produced.load(Ordering::Relaxed);
+        assert!(
+            sent < 32 << 20,
+            "the relay read the whole answer: the server produced {} MiB",
+            sent >> 20
+        );
     }
 }
