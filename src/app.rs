@@ -113,6 +113,7 @@ pub async fn connect(
         subject_prefix: cfg.nats.subject_prefix.clone(),
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
+        max_window: cfg.poll.max_window,
         batch: 512,
         issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),

@@ -336,6 +336,13 @@ pub struct PollConfig {
     /// Pages a live poll reads before it switches to a day-by-day catch-up walk.
     #[serde(default = "default_live_pages")]
     pub live_pages: usize,
+    /// The most identities one cursor's trailing window keeps (about 55 bytes each in the
+    /// cursor's KV value, which the server bounds by its `max_payload`, 1 MiB by default).
+    /// Past it the oldest seconds are forgotten first (the window is shorter until the burst
+    /// has passed); while the cursor waits below a second it could not prove whole, rows
+    /// newer than that second wait too once the window is full (late, not lost).
+    #[serde(default = "default_max_window")]
+    pub max_window: usize,
     /// How often an org source with `repos = true` lists its repositories again.
     #[serde(default = "default_repos_refresh", deserialize_with = "duration")]
     pub repos_refresh: Duration,
@@ -381,6 +388,9 @@ fn default_jitter() -> f64 {
 fn default_live_pages() -> usize {
     8
 }
+fn default_max_window() -> usize {
+    crate::state::cursor::MAX_SEEN
+}
 
 impl Default for PollConfig {
     fn default() -> Self {
@@ -390,6 +400,7 @@ impl Default for PollConfig {
             lookback: default_lookback(),
             jitter: default_jitter(),
             live_pages: default_live_pages(),
+            max_window: default_max_window(),
             repos_refresh: default_repos_refresh(),
             max_interval: default_max_interval(),
             repos_sweep: Duration::ZERO,
@@ -871,6 +882,15 @@ impl Config {
         }
         if self.poll.live_pages == 0 {
             return Err(invalid("poll.live_pages", "must be at least 1"));
+        }
+        if !(10..=crate::state::cursor::MAX_SEEN).contains(&self.poll.max_window) {
+            return Err(invalid(
+                "poll.max_window",
+                format!(
+                    "must be between 10 and {} (more would not fit a cursor in 1 MiB)",
+                    crate::state::cursor::MAX_SEEN
+                ),
+            ));
         }
         let mut seen = HashSet::new();
         let mut discovering = false;

@@ -392,6 +392,27 @@ impl Happening for WindowShortened<'_> {
     }
 }
 
+/// While a source waits below an unproven second, its window is full: newer rows wait.
+pub struct WindowFull<'a> {
+    pub source: &'a SourceSpec,
+    pub second: i64,
+    /// Rows of this poll that wait.
+    pub waiting: usize,
+    pub max: usize,
+}
+
+impl Happening for WindowFull<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let WindowFull {
+            source: spec,
+            second,
+            waiting,
+            max,
+        } = self;
+        tracing::warn!(source = %spec, second, waiting, max, "the cursor waits below a second it could not prove whole and its window holds poll.max_window identities: newer rows wait until that second is proven (late, not lost; the cursor cannot forget what it published above the second). Said once for this second");
+    }
+}
+
 /// A repository kind's window holds more identities than its cursor can store.
 pub struct RepoWindowShortened<'a> {
     pub owner: &'a str,

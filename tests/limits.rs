@@ -128,3 +128,108 @@ async fn a_comment_larger_than_max_payload_is_published_cut_and_stops_nothing() 
 async fn on_a_server_with_a_512_kib_max_payload_too() {
     two_huge_comments_among_360_actions(Some(512 * 1024)).await;
 }
+
+/// While the cursor waits below a second it cannot prove whole, it cannot forget what it
+/// published above that second: its window is bounded by `poll.max_window`, newer rows wait
+/// once it is full, and all of them go out, once, when the second is proven.
+#[tokio::test]
+async fn a_held_second_keeps_the_window_within_max_window_and_loses_nothing() {
+    const REPO: &str = "acme/widgets";
+    const MAX: usize = 60;
+    let nats = Nats::start().await;
+    let g = gitea_with(gitea_sim::SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    // The trailing window: 40 actions, two a second.
+    for i in 0..40i64 {
+        g.push_action(
+            gitea_sim::NewAction::comment("alice", REPO, 1, &format!("window {i}"))
+                .at(now - chrono::Duration::seconds(20 - i / 2)),
+        );
+    }
+    // Older rows the feed loses one by one while it is read (see tests/database_order's
+    // held second): no walk can prove its window meanwhile.
+    let victims: Vec<gitea_sim::ActionId> = (0..2000i64)
+        .map(|i| {
+            g.push_action(
+                gitea_sim::NewAction::comment("alice", REPO, 2, &format!("old {i}"))
+                    .at(now - chrono::Duration::seconds(3600 + i)),
+            )
+        })
+        .collect();
+    let history = g.action_count() as u64;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        &format!("start = \"beginning\"\nmax_window = {MAX}"),
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let running = run(cfg);
+    let url = nats.url();
+    wait_for(60, "the history published", || async {
+        stream_count(&url, STREAM).await >= history
+    })
+    .await;
+    let victims = std::sync::Mutex::new(victims);
+    g.set_feed_hook(Some(Box::new(move |_, w| {
+        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            w.soft_delete(v);
+        }
+    })));
+    let feed_reads = |g: &gitea_sim::FakeGitea| g.requests().len();
+    let reads = feed_reads(&g);
+    wait_for(20, "a walk under the hook", || async {
+        feed_reads(&g) > reads + 5
+    })
+    .await;
+    // 100 newer actions while the second is held.
+    for i in 0..100i64 {
+        g.push_action(
+            gitea_sim::NewAction::comment("alice", REPO, 3, &format!("newer {i}"))
+                .at(now + chrono::Duration::seconds(1 + i / 2)),
+        );
+    }
+    let window =
+        |c: Option<gitea_nats_sourcer::state::cursor::Cursor>| c.map_or(0, |c| c.seen.len());
+    // A walk under the hook ends (it publishes what fits), then more polls' worth of reads:
+    // the window fills up to its bound, and stays there.
+    wait_for(60, "newer rows published", || async {
+        stream_count(&url, STREAM).await > history
+    })
+    .await;
+    let reads = feed_reads(&g);
+    wait_for(30, "polls with the second held", || async {
+        feed_reads(&g) > reads + 60
+    })
+    .await;
+    let held = window(cursor_of(&url, &format!("repo:{REPO}")).await);
+    let published = stream_count(&url, STREAM).await - history;
+    println!(
+        "held: window {held} identities (max_window {MAX}), {published} of 100 newer published"
+    );
+    assert!(
+        held <= MAX,
+        "the window grew to {held} identities past max_window {MAX}"
+    );
+    assert!(published < 100, "newer rows wait once the window is full");
+    // The feed steadies: the second is proven, and the rest goes out, once.
+    g.set_feed_hook(None);
+    wait_for(60, "every newer action published", || async {
+        stream_count(&url, STREAM).await >= history + 100
+    })
+    .await;
+    let reads = feed_reads(&g);
+    wait_for(20, "more polls", || async { feed_reads(&g) > reads + 10 }).await;
+    running.stop().await;
+    let msgs = read_stream(&url, STREAM).await;
+    assert_no_repeats(&msgs);
+    assert_eq!(msgs.len() as u64, history + 100);
+    let after = window(cursor_of(&url, &format!("repo:{REPO}")).await);
+    assert!(after <= MAX, "{after}");
+}

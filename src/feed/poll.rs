@@ -19,7 +19,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, LeftTo, MAX_SEEN, SeenSet};
+use crate::state::cursor::{Cursor, Gap, LeftTo, SeenSet};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -55,6 +55,8 @@ pub struct FeedPoller {
     active: std::sync::Mutex<HashSet<String>>,
     /// The second this source could not prove whole, while it waits below it.
     held: std::sync::Mutex<Option<HeldBack>>,
+    /// The held second whose full window was told (`i64::MIN`: none), so it is said once.
+    window_full: AtomicI64,
 }
 
 /// A second of the feed that walks could not prove whole (a same-second tie that no
@@ -99,6 +101,7 @@ impl FeedPoller {
             committed_position: AtomicI64::new(i64::MIN),
             active: Default::default(),
             held: Default::default(),
+            window_full: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -603,7 +606,10 @@ impl FeedPoller {
                 }
             }
         }
-        let candidates = feed_candidates(rows);
+        let mut candidates = feed_candidates(rows);
+        if let Some(second) = unproven {
+            self.admit_within_window(&stored.cursor.seen, second, &mut candidates);
+        }
         let mut target = FeedTarget {
             poller: self,
             stored,
@@ -619,6 +625,44 @@ impl FeedPoller {
         report.duplicates += out.duplicates;
         report.stopped |= out.stopped;
         Ok(())
+    }
+
+    /// While the cursor waits below `second` (not proven whole), the window cannot forget
+    /// anything from that second on, so every row published above it stays in the cursor:
+    /// rows newer than it are admitted only while the window has room (`poll.max_window`),
+    /// oldest first; the others wait for the second to be proven (the walk reads them
+    /// again: late, not lost). Without it the window grew without bound (about 18,000
+    /// identities exceed 1 MiB: the cursor's writes failed, and a restart published the
+    /// window again).
+    fn admit_within_window(
+        &self,
+        seen: &SeenSet,
+        second: i64,
+        candidates: &mut Vec<Pending<ActivityRow>>,
+    ) {
+        let mut room = self.ctx.max_window.saturating_sub(seen.len());
+        let before = candidates.len();
+        candidates.retain(|c| {
+            if c.id.t <= second || seen.contains(&c.id) {
+                return true;
+            }
+            let admit = room > 0;
+            room = room.saturating_sub(1);
+            admit
+        });
+        let waiting = before - candidates.len();
+        let told = self.window_full.swap(
+            if waiting > 0 { second } else { i64::MIN },
+            Ordering::Relaxed,
+        );
+        if waiting > 0 && told != second {
+            self.ctx.telemetry.emit(telemetry::WindowFull {
+                source: &self.source.spec,
+                second,
+                waiting,
+                max: self.ctx.max_window,
+            });
+        }
     }
 
     /// The cursor's own row is gone and every row Gitea has is newer: the history between
@@ -765,11 +809,12 @@ impl Target for FeedTarget<'_> {
         cursor.newest = Some(last.item.activity.created.to_rfc3339());
         let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
         cursor.advance(to, lookback);
-        if let Some(from) = cursor.bound_window(self.cap) {
+        let max = self.poller.ctx.max_window;
+        if let Some(from) = cursor.bound_window(max, self.cap) {
             self.poller.ctx.telemetry.emit(telemetry::WindowShortened {
                 source: &self.poller.source.spec,
                 from,
-                max: MAX_SEEN,
+                max,
             });
         }
         self.poller.commit(self.stored, self.shutdown).await?;

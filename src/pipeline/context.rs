@@ -27,6 +27,8 @@ pub struct Context {
     pub lookback: i64,
     /// Page budget of a live poll before it switches to catch-up.
     pub live_pages: usize,
+    /// The most identities a cursor's window keeps (`poll.max_window`).
+    pub max_window: usize,
     /// Events per pipelined batch; the cursor is written after each.
     pub batch: usize,
     /// Issues fetched for `enrich = true` sources.

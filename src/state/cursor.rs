@@ -269,10 +269,11 @@ impl Cursor {
             .max(self.window_floor)
     }
 
-    /// Keeps the window's identities within [`MAX_SEEN`]; returns where the window now
-    /// starts when it had to forget the oldest seconds.
-    pub fn bound_window(&mut self, keep_from: Option<i64>) -> Option<i64> {
-        let from = self.seen.bound(MAX_SEEN, keep_from)?;
+    /// Keeps the window's identities within `max` (at most [`MAX_SEEN`]), never forgetting a
+    /// second at or above `keep_from`; returns where the window now starts when it had to
+    /// forget the oldest seconds.
+    pub fn bound_window(&mut self, max: usize, keep_from: Option<i64>) -> Option<i64> {
+        let from = self.seen.bound(max.min(MAX_SEEN), keep_from)?;
         self.window_floor = self.window_floor.max(from);
         Some(from)
     }
