@@ -554,8 +554,10 @@ impl Happening for GapDetected<'_> {
         };
         tracing::error!(
             source = %spec, from = %fmt(from), to = %fmt(to),
-            "history lost: Gitea no longer has the actions between the cursor and its oldest row \
-             (delete_old_actions cron?); continuing from the oldest row"
+            "history lost: the oldest row Gitea has (read from the end of the feed) is newer \
+             than the cursor, so the actions between were deleted before they were read (by \
+             the delete_old_actions cron, or with their repository or issue); continuing from \
+             the oldest row"
         );
     }
 }

@@ -233,3 +233,72 @@ async fn a_held_second_keeps_the_window_within_max_window_and_loses_nothing() {
     let after = window(cursor_of(&url, &format!("repo:{REPO}")).await);
     assert!(after <= MAX, "{after}");
 }
+
+/// "History lost" is said only when Gitea's oldest row is newer than the cursor, never
+/// because a walk ended early (here: an empty second page, the total still saying more).
+#[tokio::test]
+async fn a_walk_that_ends_early_is_not_reported_as_lost_history() {
+    const REPO: &str = "acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(gitea_sim::SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    for i in 0..30i64 {
+        g.push_action(
+            gitea_sim::NewAction::comment("alice", REPO, 1, &format!("old {i}"))
+                .at(now - chrono::Duration::seconds(600 - i)),
+        );
+    }
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlookback = \"3s\"",
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let running = run(cfg);
+    let url = nats.url();
+    wait_for(30, "the history published", || async {
+        stream_count(&url, STREAM).await >= 30
+    })
+    .await;
+    // 15 newer actions: the next walk needs two pages to reach its cutoff; its second page
+    // comes back empty (at every pass of a few polls).
+    g.inject(
+        gitea_sim::Fault::new(gitea_sim::FaultKind::EmptyPage)
+            .on_path("feeds?page=2")
+            .times(8),
+    );
+    for i in 0..15i64 {
+        g.push_action(
+            gitea_sim::NewAction::comment("alice", REPO, 2, &format!("new {i}"))
+                .at(now - chrono::Duration::seconds(100 - i)),
+        );
+    }
+    wait_for(30, "every action published", || async {
+        stream_count(&url, STREAM).await >= 45
+    })
+    .await;
+    let emptied = g
+        .requests()
+        .iter()
+        .any(|r| r.query.starts_with("page=2") && r.path.ends_with("/feeds"));
+    assert!(emptied, "the fault was served");
+    let reads = g.requests().len();
+    wait_for(20, "more polls", || async {
+        g.requests().len() > reads + 5
+    })
+    .await;
+    running.stop().await;
+    let cursor = cursor_of(&url, &format!("repo:{REPO}")).await;
+    let gap = cursor.and_then(|c| c.gap);
+    assert!(gap.is_none(), "no history was lost, yet: {gap:?}");
+    let msgs = read_stream(&url, STREAM).await;
+    assert_no_repeats(&msgs);
+    assert_eq!(msgs.len(), 45);
+}

@@ -237,14 +237,31 @@ impl FeedPoller {
                 unproven,
             }) => {
                 report.read += rows.len();
-                if exhausted && let Some(oldest) = rows.iter().map(ActivityRow::created_unix).min()
+                // A walk that reached the end of the feed above the cursor suggests history
+                // Gitea no longer has; only Gitea's oldest row tells (the walk may have
+                // ended early: an empty page, rows deleted under it).
+                if exhausted
+                    && rows
+                        .iter()
+                        .map(ActivityRow::created_unix)
+                        .min()
+                        .is_some_and(|oldest| Self::gap_possible(&stored.cursor, oldest))
                 {
-                    Self::check_gap(
-                        &self.ctx.telemetry,
-                        &self.source.spec,
-                        &mut stored.cursor,
-                        oldest,
-                    );
+                    let oldest =
+                        read(shutdown, walk::oldest_row(&ctx.client, &self.source.spec)).await?;
+                    match oldest {
+                        None => {
+                            report.stopped = true;
+                            return Ok(());
+                        }
+                        Some(Some(oldest)) => Self::check_gap(
+                            &self.ctx.telemetry,
+                            &self.source.spec,
+                            &mut stored.cursor,
+                            oldest.created_unix(),
+                        ),
+                        Some(None) => {}
+                    }
                 }
                 let newest = rows.iter().map(ActivityRow::created_unix).max();
                 let before = (
@@ -665,12 +682,20 @@ impl FeedPoller {
         }
     }
 
-    /// The cursor's own row is gone and every row Gitea has is newer: the history between
-    /// was deleted (the `delete_old_actions` cron) before it was read. Say so, loudly.
-    /// Only a cursor that has published something can miss history: a fresh cursor at a
-    /// start date before the oldest row Gitea has has nothing to miss.
+    /// Whether a row at `oldest` being the oldest would mean lost history (see
+    /// [`Self::check_gap`]).
+    fn gap_possible(cursor: &Cursor, oldest: i64) -> bool {
+        cursor.newest.is_some() && cursor.position > 0 && oldest > cursor.position
+    }
+
+    /// The cursor's own row is gone and every row Gitea has is newer (`oldest` is the oldest
+    /// row Gitea has, read from the end of the feed, never the oldest row of a walk that
+    /// may have ended early): the history between was deleted (the `delete_old_actions`
+    /// cron) before it was read. Say so, loudly. Only a cursor that has published something
+    /// can miss history: a fresh cursor at a start date before the oldest row Gitea has has
+    /// nothing to miss.
     fn check_gap(telemetry: &Telemetry, spec: &SourceSpec, cursor: &mut Cursor, oldest: i64) {
-        if cursor.newest.is_some() && cursor.position > 0 && oldest > cursor.position {
+        if Self::gap_possible(cursor, oldest) {
             let gap = Gap {
                 from: cursor.position,
                 to: oldest,

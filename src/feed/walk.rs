@@ -135,6 +135,10 @@ enum PassEnd {
     Exhausted,
     /// The page budget ran out first.
     TooDeep,
+    /// A page came back empty while its `X-Total-Count` says rows lie there (a proxy, or
+    /// rows deleted between Gitea's count and its page): the rows between the last one read
+    /// and the cutoff are unknown, so nothing below the cutoff may be taken as read.
+    Cut,
 }
 
 /// How deep a live walk reads.
@@ -199,6 +203,7 @@ async fn live_pass(
         .map(|n| client.feed_page(spec, n, None))
         .buffered(ahead);
     let mut next = Some(first);
+    let mut previous_total = None;
     let end = loop {
         let p = match next.take() {
             Some(p) => p,
@@ -212,9 +217,21 @@ async fn live_pass(
             .settled
             .is_some_and(|s| p.rows.iter().any(|r| r.created_unix() <= s));
         let end = p.served == 0 || !p.has_next;
+        // An empty page is the end only when its total says nothing lies there, and that
+        // total did not shrink since the page before (rows deleted meanwhile may have been
+        // pulled up past the pages read; an empty page shows nothing of that).
+        let cut = p.served == 0
+            && (p
+                .total
+                .is_some_and(|t| (page.saturating_sub(1) as u64).saturating_mul(limit) < t)
+                || matches!((previous_total, p.total), (Some(a), Some(b)) if b < a));
+        previous_total = p.total;
         got.add(&mut run, p);
         if reached {
             break PassEnd::Reached;
+        }
+        if end && cut {
+            break PassEnd::Cut;
         }
         if end {
             run.to_end = true;
@@ -254,6 +271,7 @@ pub async fn walk_back_to_known(
     let mut got = Gathered::with_known(known, cutoff);
     let mut unproven = None;
     let mut exhausted = false;
+    let mut cut = false;
     let passes = passes(depth.patient);
     for pass in 1..=passes {
         // Every other pass re-reads only the pages around the unproven seconds (the feed
@@ -279,8 +297,13 @@ pub async fn walk_back_to_known(
                 return Ok(LiveWalk::TooDeep { newest });
             }
             exhausted = matches!(end, PassEnd::Exhausted);
+            cut = matches!(end, PassEnd::Cut);
         }
         unproven = got.unproven(cutoff);
+        if cut {
+            // The pass ended before the cutoff: its rows are published, the cursor waits.
+            unproven = Some(unproven.map_or(cutoff, |u| u.min(cutoff)));
+        }
         match unproven {
             None => break,
             Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
@@ -292,6 +315,11 @@ pub async fn walk_back_to_known(
     }
     if unproven.is_some() && depth.patient {
         unproven = prove_by_spans(client, spec, cutoff, &mut got).await?;
+    }
+    if cut {
+        // The last pass ended before the cutoff: what lies between is unknown (spans prove
+        // only the seconds they read).
+        unproven = Some(unproven.map_or(cutoff, |u| u.min(cutoff)));
     }
     if let Some(t) = unproven {
         client.telemetry().emit(telemetry::WalkUnproven {

@@ -99,7 +99,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     };
     drop(req);
 
-    let reply = match take_fault(&sh, &r.path) {
+    let reply = match take_fault(&sh, &format!("{}?{}", r.path, r.query)) {
         None => serve(&sh, &r).await,
         Some(FaultKind::Status(code)) => error(&sh, &r, code, "simulated server error"),
         Some(FaultKind::RetryAfterSecs(n)) => {
@@ -119,6 +119,13 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             let mut reply = serve(&sh, &r).await;
             reply.body.truncate(reply.body.len() / 2);
             reply.status = 200;
+            reply
+        }
+        Some(FaultKind::EmptyPage) => {
+            let mut reply = serve(&sh, &r).await;
+            if reply.status == 200 {
+                reply.body = b"[]".to_vec();
+            }
             reply
         }
         Some(FaultKind::Delay(d)) => {

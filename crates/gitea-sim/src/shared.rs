@@ -133,7 +133,7 @@ pub struct Fault {
     pub kind: FaultKind,
     /// How many matching requests it applies to.
     pub times: usize,
-    /// Applies to requests whose path contains this; `None` = any request.
+    /// Applies to requests whose path (or `path?query`) contains this; `None` = any request.
     pub path_contains: Option<String>,
 }
 
@@ -173,6 +173,10 @@ pub enum FaultKind {
     Truncated,
     /// Answer normally after this delay.
     Delay(Duration),
+    /// The real response's headers (`X-Total-Count` included) with an empty list: not
+    /// Gitea's own behaviour, but what a caching proxy or a page read while rows were
+    /// deleted can show a walk (it ends early).
+    EmptyPage,
 }
 
 /// One request the server answered.
