@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// at least every few seconds, and every wait is bounded).
 const POLL_STUCK: Duration = Duration::from_secs(15 * 60);
 
+/// A source whose cursor has waited this long below a second it could not prove whole (while
+/// newer rows are published) is not ready: a restart would read everything from there again.
+const PINNED_TOO_LONG: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Debug, Clone)]
 struct SourceHealth {
     interval: Duration,
@@ -19,6 +23,8 @@ struct SourceHealth {
     last_ok: Option<Instant>,
     polling_since: Option<Instant>,
     last_error: Option<String>,
+    /// The second the cursor waits below (Unix seconds) and since when.
+    pinned: Option<(i64, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// The health state of one run (`telemetry::Telemetry` holds it; nothing is process-wide).
@@ -67,6 +73,7 @@ impl Health {
                 last_ok: None,
                 polling_since: None,
                 last_error: None,
+                pinned: None,
             },
         );
     }
@@ -110,6 +117,13 @@ impl Health {
                 }
                 Some(e) => s.last_error = Some(e),
             }
+        }
+    }
+
+    /// Records the second a source's cursor waits below and since when (`None`: it moves).
+    pub fn pinned(&self, source: &str, pinned: Option<(i64, chrono::DateTime<chrono::Utc>)>) {
+        if let Some(s) = self.lock().get_mut(source) {
+            s.pinned = pinned;
         }
     }
 
@@ -166,6 +180,19 @@ impl Health {
                         .unwrap_or_default()
                 ));
             }
+            if let Some((second, since)) = s.pinned {
+                let waited = (chrono::Utc::now() - since).to_std().unwrap_or_default();
+                if waited >= PINNED_TOO_LONG {
+                    out.push(format!(
+                        "{name}: the cursor position has waited {}s (since {}) for {} (unix {second}), a second of the feed it could not prove whole; newer rows are published, the position does not move",
+                        waited.as_secs(),
+                        since.format("%Y-%m-%dT%H:%M:%SZ"),
+                        chrono::DateTime::from_timestamp(second, 0)
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_else(|| second.to_string()),
+                    ));
+                }
+            }
         }
         out
     }
@@ -194,5 +221,34 @@ mod tests {
         assert!(!h.scheduler_alive(Duration::ZERO));
         h.poll_finished("org:acme", None);
         assert!(h.scheduler_alive(Duration::ZERO), "no poll running");
+    }
+
+    #[test]
+    fn a_source_pinned_too_long_is_not_ready() {
+        let h = Health::default();
+        h.set_nats_ok(true);
+        h.set_gitea_ok(true);
+        h.register("org:acme", Duration::from_secs(30));
+        h.poll_started("org:acme");
+        h.poll_finished("org:acme", None);
+        let now = chrono::Utc::now();
+        h.pinned("org:acme", Some((1_700_000_000, now)));
+        assert!(
+            h.problems().is_empty(),
+            "pinned a moment: {:?}",
+            h.problems()
+        );
+        let long_ago = now - chrono::Duration::minutes(20);
+        h.pinned("org:acme", Some((1_700_000_000, long_ago)));
+        let problems = h.problems();
+        assert!(
+            problems.len() == 1
+                && problems[0].contains("org:acme")
+                && problems[0].contains("2023-11-14T22:13:20+00:00")
+                && problems[0].contains("unix 1700000000"),
+            "{problems:?}"
+        );
+        h.pinned("org:acme", None);
+        assert!(h.problems().is_empty(), "it moves again");
     }
 }

@@ -605,6 +605,30 @@ impl Happening for CursorWritten<'_> {
     }
 }
 
+/// A poll ended with the source's cursor here (read from the bucket or as the poll left it):
+/// the position's age and how long it has been pinned below an unproven second are shown
+/// from it (computed at scrape time), and a source pinned too long is not ready.
+pub struct CursorPosition<'a> {
+    pub source: &'a SourceSpec,
+    /// Unix seconds.
+    pub position: i64,
+    /// The second the position waits below (Unix seconds), and since when.
+    pub pinned: Option<(i64, DateTime<chrono::Utc>)>,
+}
+
+impl Happening for CursorPosition<'_> {
+    fn emit(self, m: &Metrics, h: &Health) {
+        let CursorPosition {
+            source: spec,
+            position,
+            pinned,
+        } = self;
+        let source = spec.to_string();
+        m.cursor_position(&source, position, pinned.map(|(_, since)| since));
+        h.pinned(&source, pinned);
+    }
+}
+
 /// A poll of a source starts.
 pub struct PollStarted<'a> {
     pub source: &'a SourceSpec,
