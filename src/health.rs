@@ -1,16 +1,23 @@
 //! What `/readyz` and the systemd watchdog judge by: NATS connected, Gitea answering, and no
-//! source stuck (a poll running far too long, or no successful poll for several intervals).
-//! The watchdog judges by progress, not by how long a poll runs: a catch-up at a low request
-//! budget may take hours and is healthy while requests are answered and batches acknowledged.
+//! source stuck (a poll that made no progress of its own for 15 minutes, no successful poll
+//! for several intervals, or a cursor pinned below an unproven second for 15 minutes).
+//! Both judge a running poll by progress, not by how long it runs: a catch-up at a low
+//! request budget may take hours and is healthy while its feed pages are answered and its
+//! batches acknowledged. `/readyz` is for readiness (and alerting); liveness is `/healthz`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// A poll running longer than this means the scheduler is stuck (catch-up commits a batch
-/// at least every few seconds, and every wait is bounded).
+/// A running poll that made no progress of its own (a feed page read, a batch acknowledged,
+/// a cursor written) for this long is stuck: every wait is bounded, and a catch-up reads a
+/// page at least every few seconds however long its day takes.
 const POLL_STUCK: Duration = Duration::from_secs(15 * 60);
+
+/// A source whose cursor has waited this long below a second it could not prove whole (while
+/// newer rows are published) is not ready: a restart would read everything from there again.
+const PINNED_TOO_LONG: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Clone)]
 struct SourceHealth {
@@ -18,7 +25,11 @@ struct SourceHealth {
     registered: Instant,
     last_ok: Option<Instant>,
     polling_since: Option<Instant>,
+    /// The last progress of this source's own (see [`Health::source_progress`]).
+    progress: Option<Instant>,
     last_error: Option<String>,
+    /// The second the cursor waits below (Unix seconds) and since when.
+    pinned: Option<(i64, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// The health state of one run (`telemetry::Telemetry` holds it; nothing is process-wide).
@@ -66,7 +77,9 @@ impl Health {
                 registered: Instant::now(),
                 last_ok: None,
                 polling_since: None,
+                progress: None,
                 last_error: None,
+                pinned: None,
             },
         );
     }
@@ -82,6 +95,16 @@ impl Health {
     /// (or no poll runs), so any long-running step that makes progress should call it.
     pub fn progress(&self) {
         self.progress_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Records progress of one source's poll (a feed page read, a batch acknowledged, its
+    /// cursor written), and progress of the service with it: what readiness judges a long
+    /// poll by. One map lookup: per page and per batch, not per row.
+    pub fn source_progress(&self, source: &str) {
+        self.progress();
+        if let Some(s) = self.lock().get_mut(source) {
+            s.progress = Some(Instant::now());
+        }
     }
 
     /// How long ago the last progress was.
@@ -110,6 +133,13 @@ impl Health {
                 }
                 Some(e) => s.last_error = Some(e),
             }
+        }
+    }
+
+    /// Records the second a source's cursor waits below and since when (`None`: it moves).
+    pub fn pinned(&self, source: &str, pinned: Option<(i64, chrono::DateTime<chrono::Utc>)>) {
+        if let Some(s) = self.lock().get_mut(source) {
+            s.pinned = pinned;
         }
     }
 
@@ -152,10 +182,16 @@ impl Health {
         for (name, s) in sources {
             let grace = s.interval * 3 + Duration::from_secs(120);
             let since = s.last_ok.unwrap_or(s.registered);
-            if s.polling_since.is_some_and(|t| t.elapsed() >= POLL_STUCK) {
+            // The last sign of life of a running poll: its start, or its own progress since.
+            let stuck = s.polling_since.and_then(|started| {
+                let last = s.progress.map_or(started, |p| p.max(started));
+                (last.elapsed() >= POLL_STUCK).then_some((started, last))
+            });
+            if let Some((started, last)) = stuck {
                 out.push(format!(
-                    "{name}: a poll has run for {}s",
-                    s.polling_since.map(|t| t.elapsed().as_secs()).unwrap_or(0)
+                    "{name}: a poll running for {}s made no progress (no feed page read, batch acknowledged or cursor written) for {}s",
+                    started.elapsed().as_secs(),
+                    last.elapsed().as_secs()
                 ));
             } else if since.elapsed() > grace && s.polling_since.is_none() {
                 out.push(format!(
@@ -165,6 +201,19 @@ impl Health {
                         .map(|e| format!(" (last error: {e})"))
                         .unwrap_or_default()
                 ));
+            }
+            if let Some((second, since)) = s.pinned {
+                let waited = (chrono::Utc::now() - since).to_std().unwrap_or_default();
+                if waited >= PINNED_TOO_LONG {
+                    out.push(format!(
+                        "{name}: the cursor position has waited {}s (since {}) for {} (unix {second}), a second of the feed it could not prove whole; newer rows are published, the position does not move",
+                        waited.as_secs(),
+                        since.format("%Y-%m-%dT%H:%M:%SZ"),
+                        chrono::DateTime::from_timestamp(second, 0)
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_else(|| second.to_string()),
+                    ));
+                }
             }
         }
         out
@@ -194,5 +243,71 @@ mod tests {
         assert!(!h.scheduler_alive(Duration::ZERO));
         h.poll_finished("org:acme", None);
         assert!(h.scheduler_alive(Duration::ZERO), "no poll running");
+    }
+
+    #[test]
+    fn readiness_judges_a_long_poll_by_its_progress_per_source() {
+        let h = Health::default();
+        h.set_nats_ok(true);
+        h.set_gitea_ok(true);
+        let long_ago = |h: &Health, source: &str, progress_too: bool| {
+            let mut sources = h.lock();
+            if let Some(s) = sources.get_mut(source) {
+                let then = Instant::now().checked_sub(POLL_STUCK * 2);
+                s.polling_since = then.or(s.polling_since);
+                if progress_too {
+                    s.progress = then.or(s.progress);
+                }
+            }
+        };
+        // A catch-up whose day takes longer than the limit, reading pages and committing
+        // batches: ready.
+        h.register("org:acme", Duration::from_secs(30));
+        h.poll_started("org:acme");
+        long_ago(&h, "org:acme", false);
+        h.source_progress("org:acme");
+        assert!(h.problems().is_empty(), "{:?}", h.problems());
+        // A poll that made no progress of its own for the limit is a problem, even while
+        // another source's poll makes progress.
+        h.register("org:stuck", Duration::from_secs(30));
+        h.poll_started("org:stuck");
+        long_ago(&h, "org:stuck", true);
+        h.source_progress("org:acme");
+        let problems = h.problems();
+        assert!(
+            problems.len() == 1
+                && problems[0].starts_with("org:stuck: a poll running for ")
+                && problems[0].contains("made no progress"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_source_pinned_too_long_is_not_ready() {
+        let h = Health::default();
+        h.set_nats_ok(true);
+        h.set_gitea_ok(true);
+        h.register("org:acme", Duration::from_secs(30));
+        h.poll_started("org:acme");
+        h.poll_finished("org:acme", None);
+        let now = chrono::Utc::now();
+        h.pinned("org:acme", Some((1_700_000_000, now)));
+        assert!(
+            h.problems().is_empty(),
+            "pinned a moment: {:?}",
+            h.problems()
+        );
+        let long_ago = now - chrono::Duration::minutes(20);
+        h.pinned("org:acme", Some((1_700_000_000, long_ago)));
+        let problems = h.problems();
+        assert!(
+            problems.len() == 1
+                && problems[0].contains("org:acme")
+                && problems[0].contains("2023-11-14T22:13:20+00:00")
+                && problems[0].contains("unix 1700000000"),
+            "{problems:?}"
+        );
+        h.pinned("org:acme", None);
+        assert!(h.problems().is_empty(), "it moves again");
     }
 }

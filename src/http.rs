@@ -1,6 +1,7 @@
 //! The optional HTTP listener (`[http] listen`): `/metrics` (OpenMetrics or Prometheus text,
-//! as `Accept` asks), `/healthz` (the process is alive) and `/readyz` (NATS and Gitea
-//! reachable, no source stuck).
+//! as `Accept` asks), `/healthz` (the process is alive: the liveness probe) and `/readyz`
+//! (NATS and Gitea reachable, no source stuck or pinned: readiness and alerting, never a
+//! liveness probe, since a restart cures none of what it reports).
 
 use std::net::SocketAddr;
 

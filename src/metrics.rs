@@ -158,6 +158,9 @@ fn poll_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 16))
 }
 
+/// A source's cursor position (Unix seconds) and since when it is pinned, if it is.
+type Position = (i64, Option<chrono::DateTime<chrono::Utc>>);
+
 /// Every metric of one run (`telemetry::Telemetry` holds it; nothing is process-wide).
 pub struct Metrics {
     pub registry: Registry,
@@ -170,6 +173,10 @@ pub struct Metrics {
     pub poll_errors: Family<SourceReasonLabels, Counter>,
     pub source_lag: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pub cursor_age: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Now minus each source's cursor position.
+    pub position_age: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// How long each source's position has waited below an unproven second (0: it moves).
+    pub pinned: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The wait before each source's next poll, as the cadence planned it.
     pub poll_wait: Family<SourceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The Gitea requests a second the polls of every source add up to, as planned.
@@ -218,6 +225,9 @@ pub struct Metrics {
     /// Unix seconds of each source's newest published `created` and last cursor write;
     /// the lag and age gauges are computed from them at scrape time.
     times: Mutex<HashMap<String, (i64, i64)>>,
+    /// Each source's cursor position (Unix seconds) and since when it is pinned, as its last
+    /// poll left it; the position age and pinned gauges are computed from them at scrape time.
+    positions: Mutex<HashMap<String, Position>>,
 }
 
 impl Default for Metrics {
@@ -243,6 +253,8 @@ impl Metrics {
             poll_errors: Family::default(),
             source_lag: Family::default(),
             cursor_age: Family::default(),
+            position_age: Family::default(),
+            pinned: Family::default(),
             poll_wait: Family::default(),
             polls_planned_rps: Gauge::default(),
             gaps_detected: Family::default(),
@@ -270,6 +282,7 @@ impl Metrics {
             ),
             build_info: Family::default(),
             times: Mutex::new(HashMap::new()),
+            positions: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
         registry.register(
@@ -336,6 +349,16 @@ impl Metrics {
             "cursor_age_seconds",
             "Seconds since the source's cursor was last written",
             m.cursor_age.clone(),
+        );
+        registry.register(
+            "source_position_age_seconds",
+            "Now minus the source's cursor position (where a restart reads again from)",
+            m.position_age.clone(),
+        );
+        registry.register(
+            "source_pinned_seconds",
+            "How long the source's cursor position has not moved while it waits for a second of its feed it could not prove whole and newer rows were published (0 when it moves)",
+            m.pinned.clone(),
         );
         registry.register(
             "gaps_detected",
@@ -469,6 +492,7 @@ impl Metrics {
         let _ = self.walks_unproven.get_or_create(&l);
         let _ = self.walks_realigned.get_or_create(&l);
         let _ = self.seconds_held_back.get_or_create(&l);
+        let _ = self.pinned.get_or_create(&l);
         let _ = self.poll_duration.get_or_create(&l);
         for reason in GITEA_REASONS.iter().chain(POLL_REASONS.iter()) {
             let _ = self.poll_errors.get_or_create(&SourceReasonLabels {
@@ -513,6 +537,20 @@ impl Metrics {
         e.1 = now;
     }
 
+    /// Records where a poll left a source's cursor, and since when it is pinned if it is.
+    pub fn cursor_position(
+        &self,
+        source: &str,
+        position: i64,
+        pinned_since: Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        // Plain inserts and reads: a poisoned map is still consistent.
+        self.positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source.to_string(), (position, pinned_since));
+    }
+
     /// The OpenMetrics exposition, with the time-derived gauges brought up to date.
     pub fn encode(&self) -> String {
         self.encode_as(Format::OpenMetrics)
@@ -531,6 +569,26 @@ impl Metrics {
             self.cursor_age
                 .get_or_create(&l)
                 .set((now - written) as f64);
+        }
+        let now_utc = chrono::Utc::now();
+        for (source, (position, pinned_since)) in self
+            .positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let l = SourceLabel {
+                source: source.clone(),
+            };
+            if *position > 0 {
+                self.position_age
+                    .get_or_create(&l)
+                    .set((now - position) as f64);
+            }
+            let pinned = pinned_since.map_or(0.0, |since| {
+                ((now_utc - since).num_milliseconds() as f64 / 1000.0).max(0.0)
+            });
+            self.pinned.get_or_create(&l).set(pinned);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -650,6 +708,7 @@ mod tests {
             "gitea_nats_sourcer_events_duplicate_total{source=\"repo:a/b\"} 0",
             "gitea_nats_sourcer_gaps_detected_total{source=\"repo:a/b\"} 0",
             "gitea_nats_sourcer_walks_unproven_total{source=\"repo:a/b\"} 0",
+            "gitea_nats_sourcer_source_pinned_seconds{source=\"repo:a/b\"} 0",
             "gitea_nats_sourcer_poll_errors_total{source=\"repo:a/b\",reason=\"cursor\"} 0",
             "gitea_nats_sourcer_poll_duration_seconds_count{source=\"repo:a/b\"} 0",
             "gitea_nats_sourcer_relay_dead_letters_total{receiver=\"ci\"} 0",
@@ -674,6 +733,7 @@ mod tests {
         m.events_published.get_or_create(&l).inc();
         m.hooks_skipped.get_or_create(&l).inc();
         m.cursor_written("s", Some(1));
+        m.cursor_position("s", 1, None);
         let text = m.encode_as(Format::Text);
         let helps: Vec<(&str, &str)> = text
             .lines()

@@ -160,6 +160,18 @@ impl Happening for RateLimitWait {
     }
 }
 
+/// A page of a source's feed was read: progress of that source's poll (readiness judges a
+/// long poll, such as a catch-up whose day takes longer than 15 minutes, by it).
+pub struct FeedPageRead<'a> {
+    pub source: &'a SourceSpec,
+}
+
+impl Happening for FeedPageRead<'_> {
+    fn emit(self, _: &Metrics, h: &Health) {
+        h.source_progress(&self.source.to_string());
+    }
+}
+
 /// A feed row that does not parse is skipped.
 pub struct RowSkipped<'a> {
     pub source: &'a SourceSpec,
@@ -596,8 +608,9 @@ impl Happening for BatchPublished<'_> {
             stored_op_types,
             newest,
         } = self;
-        h.progress();
-        count_published(m, &spec.to_string(), stored_op_types);
+        let source = spec.to_string();
+        h.source_progress(&source);
+        count_published(m, &source, stored_op_types);
         if duplicates > 0 {
             m.events_duplicate
                 .get_or_create(&source_label(spec))
@@ -620,11 +633,36 @@ impl Happening for CursorWritten<'_> {
             source: spec,
             newest,
         } = self;
-        h.progress();
+        let source = spec.to_string();
+        h.source_progress(&source);
         let newest = newest
             .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
             .map(|d| d.timestamp());
-        m.cursor_written(&spec.to_string(), newest);
+        m.cursor_written(&source, newest);
+    }
+}
+
+/// A poll ended with the source's cursor here (read from the bucket or as the poll left it):
+/// the position's age and how long it has been pinned below an unproven second are shown
+/// from it (computed at scrape time), and a source pinned too long is not ready.
+pub struct CursorPosition<'a> {
+    pub source: &'a SourceSpec,
+    /// Unix seconds.
+    pub position: i64,
+    /// The second the position waits below (Unix seconds), and since when.
+    pub pinned: Option<(i64, DateTime<chrono::Utc>)>,
+}
+
+impl Happening for CursorPosition<'_> {
+    fn emit(self, m: &Metrics, h: &Health) {
+        let CursorPosition {
+            source: spec,
+            position,
+            pinned,
+        } = self;
+        let source = spec.to_string();
+        m.cursor_position(&source, position, pinned.map(|(_, since)| since));
+        h.pinned(&source, pinned);
     }
 }
 

@@ -245,3 +245,146 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
         beyond.len()
     );
 }
+
+/// The value of a `/metrics` sample line that starts with `prefix`, if any.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors_list() {
+    const REPO: &str = "acme/widgets";
+    const SPEC: &str = "repo:acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    // The trailing window: 40 actions, two a second, over the last 20 s (four pages).
+    for i in 0..40i64 {
+        g.push_action(
+            NewAction::comment("alice", REPO, 1, &format!("window {i}"))
+                .at(now - chrono::Duration::seconds(20 - i / 2)),
+        );
+    }
+    // Older rows, below where `start = "now"` begins, that the feed loses one by one while it
+    // is read: no walk across such a change proves the seconds it read.
+    let victims: Vec<gitea_sim::ActionId> = (0..3000i64)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", REPO, 2, &format!("old {i}"))
+                    .at(now - chrono::Duration::seconds(3600 + i)),
+            )
+        })
+        .collect();
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"",
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let port = nats_harness::free_port().expect("a free port for /metrics");
+    cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
+    let run = run(cfg);
+    let url = nats.url();
+    wait_for(30, "the source's first cursor", || {
+        let url = url.clone();
+        async move { cursor_of(&url, SPEC).await.is_some() }
+    })
+    .await;
+    let position = cursor_of(&url, SPEC).await.map_or(0, |c| c.position);
+    let victims = std::sync::Mutex::new(victims);
+    g.set_feed_hook(Some(Box::new(move |_, w| {
+        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            w.soft_delete(v);
+        }
+    })));
+    // Newer rows, published while the cursor waits below the unprovable second.
+    for i in 0..5 {
+        g.push_action(NewAction::comment("alice", REPO, 3, &format!("new {i}")).at(g.now()));
+    }
+    wait_stream(&url, STREAM, 5, "the newer rows published").await;
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let pinned_prefix = format!("gitea_nats_sourcer_source_pinned_seconds{{source=\"{SPEC}\"}} ");
+    let age_prefix =
+        format!("gitea_nats_sourcer_source_position_age_seconds{{source=\"{SPEC}\"}} ");
+    let last = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pinned = wait_until(20, || {
+        let metrics = metrics.clone();
+        let last = last.clone();
+        let pinned_prefix = pinned_prefix.clone();
+        async move {
+            let text = match reqwest::get(&metrics).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            let moved = sample(&text, &pinned_prefix).is_some_and(|v| v > 0.0);
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = text;
+            moved
+        }
+    })
+    .await;
+    let text = last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // `cursors list`, from another process, names the second the cursor waits for.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[gitea]\nurl = \"{}\"\n[nats]\nurl = \"{url}\"\n[[source]]\nrepo = \"{REPO}\"\n",
+            g.url()
+        ),
+    )
+    .expect("write the config");
+    let (code, list, err) = sourcer(&path, &["cursors", "list"]).await;
+    let (_, checked, _) = sourcer(&path, &["check"]).await;
+    let stored = cursor_of(&url, SPEC).await;
+    g.set_feed_hook(None);
+    run.stop().await;
+    assert!(
+        pinned,
+        "no {pinned_prefix}> 0 on /metrics while the cursor waits below an unprovable second:\n{text}"
+    );
+    let age = sample(&text, &age_prefix).unwrap_or(-1.0);
+    let pinned_for = sample(&text, &pinned_prefix).unwrap_or(0.0);
+    assert!(
+        age >= (chrono::Utc::now().timestamp() - position - 5) as f64,
+        "{age_prefix}{age}: not the age of the position {position}"
+    );
+    assert_eq!(code, Some(0), "cursors list: {err}");
+    let second = stored
+        .as_ref()
+        .and_then(|c| c.pinned.as_ref())
+        .map(|p| p.second)
+        .unwrap_or_else(|| panic!("the stored cursor records no pinned second: {stored:?}"));
+    let newest = stored
+        .as_ref()
+        .and_then(|c| c.newest.as_deref())
+        .and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok())
+        .map_or(0, |n| n.timestamp());
+    assert!(
+        stored.as_ref().is_some_and(|c| c.position < newest),
+        "newer rows were published ({newest}) while the position waited: {stored:?}"
+    );
+    let rfc = chrono::DateTime::from_timestamp(second, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    let line = list.lines().find(|l| l.starts_with(SPEC)).unwrap_or("");
+    eprintln!("database_order: pinned for {pinned_for} s on /metrics; cursors list: {line}");
+    assert!(
+        line.contains("PINNED") && line.contains(&rfc) && line.contains(&second.to_string()),
+        "cursors list names neither {rfc} nor {second} for {SPEC}:\n{list}"
+    );
+    let warned = format!("warn cursor {SPEC}: PINNED waiting for {rfc} (unix {second}) since ");
+    assert!(
+        checked.contains(&warned),
+        "check says no `{warned}`:\n{checked}"
+    );
+}

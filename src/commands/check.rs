@@ -368,6 +368,11 @@ async fn check_bucket(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut
                         super::cursors::fmt_time(gap.to)
                     );
                 }
+                if let Some(p) = super::cursors::pinned_note(&stored.cursor) {
+                    crate::say!(
+                        "warn cursor {spec}: {p}: a second of the feed it could not prove whole; newer rows are published, the position waits (the log says why)"
+                    );
+                }
             }
         }
         Err(e) => r.line(false, &what, e),

@@ -22,6 +22,17 @@ pub fn fmt_time(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// What a pinned cursor waits for: the second (RFC 3339 and Unix) and since when, or `None`.
+pub fn pinned_note(c: &crate::state::cursor::Cursor) -> Option<String> {
+    let p = c.pinned.as_ref()?;
+    Some(format!(
+        "PINNED waiting for {} (unix {}) since {}",
+        fmt_time(p.second),
+        p.second,
+        p.since.format("%Y-%m-%dT%H:%M:%SZ")
+    ))
+}
+
 /// `[ha]`: who holds each source's lease and since when (empty without `[ha]` or bucket).
 async fn leases(cfg: &Config) -> anyhow::Result<std::collections::BTreeMap<SourceSpec, String>> {
     let mut out = std::collections::BTreeMap::new();
@@ -79,6 +90,10 @@ pub async fn list(cfg: &Config) -> anyhow::Result<()> {
         let gap = match &c.gap {
             Some(g) => format!("GAP: lost {} .. {}", fmt_time(g.from), fmt_time(g.to)),
             None => "complete".into(),
+        };
+        let gap = match pinned_note(c) {
+            Some(p) => format!("{gap}  {p}"),
+            None => gap,
         };
         crate::say!(
             "{:<32} {:<27} {:>10}  {:<27} {gap}{}",

@@ -113,9 +113,11 @@ impl FeedPoller {
     }
 
     /// Notes how a walk ended: a second it could not prove is held back (told once per
-    /// second, tried hard again after a doubling wait); `None` (every second proven up to
-    /// the head) releases a held second.
-    fn note_unproven(&self, unproven: Option<i64>) {
+    /// second, tried hard again after a doubling wait) and recorded in the cursor as
+    /// pinned (written with it); `None` (every second proven up to the head) releases a
+    /// held second.
+    fn note_unproven(&self, cursor: &mut Cursor, unproven: Option<i64>) {
+        cursor.pin(unproven, chrono::Utc::now());
         let now = std::time::Instant::now();
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         match (unproven, *held) {
@@ -198,6 +200,12 @@ impl FeedPoller {
         let result = self.poll_with(&mut stored, &mut report, shutdown).await;
         // Keep the cursor for the next poll unless someone else wrote it: then re-read.
         if !matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
+            let pinned = stored.cursor.pinned.as_ref();
+            self.ctx.telemetry.emit(telemetry::CursorPosition {
+                source: &self.source.spec,
+                position: stored.cursor.position,
+                pinned: pinned.map(|p| (p.second, p.since)),
+            });
             self.state = Some(stored);
         }
         result?;
@@ -268,6 +276,7 @@ impl FeedPoller {
                     stored.cursor.position,
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
+                    stored.cursor.pinned.clone(),
                 );
                 self.process(stored, rows, unproven, report, shutdown)
                     .await?;
@@ -279,12 +288,13 @@ impl FeedPoller {
                 }
                 report.caught_up = !report.stopped && unproven.is_none();
                 if !report.stopped {
-                    self.note_unproven(unproven);
+                    self.note_unproven(&mut stored.cursor, unproven);
                 }
                 if (
                     stored.cursor.position,
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
+                    stored.cursor.pinned.clone(),
                 ) != before
                 {
                     self.commit(stored, shutdown).await?;
@@ -522,7 +532,11 @@ impl FeedPoller {
             return Ok(());
         };
         if self.take_day(stored, walked, report, shutdown).await? {
-            self.note_unproven(None);
+            let was_pinned = stored.cursor.pinned.is_some();
+            self.note_unproven(&mut stored.cursor, None);
+            if was_pinned {
+                self.commit(stored, shutdown).await?;
+            }
         }
         Ok(())
     }
@@ -551,11 +565,11 @@ impl FeedPoller {
             let to = walked.unproven.map_or(newest, |u| newest.min(u));
             stored.cursor.advance(to, self.ctx.lookback);
         }
+        if !report.stopped && walked.unproven.is_some() {
+            self.note_unproven(&mut stored.cursor, walked.unproven);
+        }
         if stored.cursor != before {
             self.commit(stored, shutdown).await?;
-        }
-        if !report.stopped && walked.unproven.is_some() {
-            self.note_unproven(walked.unproven);
         }
         Ok(!report.stopped && walked.unproven.is_none())
     }

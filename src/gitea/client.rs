@@ -264,6 +264,9 @@ impl GiteaClient {
         let (raws, headers) = self
             .with_retries(&url, || self.fetch::<Vec<Box<RawValue>>>(url.clone()))
             .await?;
+        self.inner
+            .telemetry
+            .emit(telemetry::FeedPageRead { source: spec });
         let served = raws.len();
         let mut rows = Vec::with_capacity(served);
         for raw in raws {

@@ -231,6 +231,22 @@ pub struct Cursor {
     /// First write (absent in cursors written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// Set while the position waits below a second of the feed that walks could not prove
+    /// whole (newer rows are published meanwhile): which second and since when, so that
+    /// `cursors list`, `check` and the metrics of a restarted process can tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Pinned>,
+}
+
+/// A cursor whose position waits below a second it could not prove whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    /// Unix seconds: the second waited for (the oldest one a walk could not prove).
+    pub second: i64,
+    /// Since when the position has not moved while waiting for it.
+    pub since: DateTime<Utc>,
+    /// The cursor's position then: when it moves, `since` starts again.
+    pub position: i64,
 }
 
 /// A repository an org or user cursor left to its `repo:` source, and from where.
@@ -259,7 +275,23 @@ impl Cursor {
             handed_to: None,
             left_to: Vec::new(),
             created_at: Some(Utc::now()),
+            pinned: None,
         }
+    }
+
+    /// Records how a walk ended: `Some(second)` it could not prove (the position waits
+    /// below it; the time it has waited counts from `now`, or from earlier when the same
+    /// second held the same position already), `None` every second proven.
+    pub fn pin(&mut self, unproven: Option<i64>, now: DateTime<Utc>) {
+        self.pinned = match (unproven, self.pinned.take()) {
+            (None, _) => None,
+            (Some(t), Some(p)) if p.second == t && p.position == self.position => Some(p),
+            (Some(t), _) => Some(Pinned {
+                second: t,
+                since: now,
+                position: self.position,
+            }),
+        };
     }
 
     /// The oldest `created` a poll still needs to read.
@@ -335,6 +367,41 @@ mod tests {
         let s: SeenSet = serde_json::from_str(json).unwrap();
         assert_eq!(s.len(), 3);
         assert_eq!(serde_json::to_string(&s).unwrap(), json);
+    }
+
+    #[test]
+    fn a_pin_keeps_its_since_while_the_position_waits_and_stored_cursors_load_unchanged() {
+        let t0 = Utc::now();
+        let t1 = t0 + chrono::Duration::seconds(60);
+        let mut c = Cursor::new(100, 0);
+        c.pin(Some(105), t0);
+        c.pin(Some(105), t1);
+        assert_eq!(
+            c.pinned,
+            Some(Pinned {
+                second: 105,
+                since: t0,
+                position: 100
+            }),
+            "the same second at the same position: waiting since the first walk"
+        );
+        // Stored and read back (another process, or after a restart): the same pin.
+        let back: Cursor = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        c.advance(103, 20);
+        c.pin(Some(105), t1);
+        assert_eq!(c.pinned.as_ref().map(|p| p.since), Some(t1), "it moved");
+        c.pin(Some(107), t1 + chrono::Duration::seconds(1));
+        assert_eq!(c.pinned.as_ref().map(|p| p.second), Some(107));
+        c.pin(None, t1);
+        assert_eq!(c.pinned, None, "proven: not pinned");
+        // A cursor stored before the field existed loads unchanged, and one not pinned is
+        // stored without it.
+        let old = r#"{"position":100,"floor":0,"seen":[],"gap":null,"published":3,"newest":null,"updated_at":"2026-12-01T00:00:00Z"}"#;
+        let loaded: Cursor = serde_json::from_str(old).unwrap();
+        assert_eq!(loaded.pinned, None);
+        assert_eq!(loaded.published, 3);
+        assert!(!serde_json::to_string(&loaded).unwrap().contains("pinned"));
     }
 
     #[test]
