@@ -11,9 +11,11 @@
 //! ledger with compare-and-set after every acknowledged batch, so a crash or a second run
 //! resumes exactly where the first stopped.
 //!
-//! It never touches live cursors. Rows a live cursor owns (at or after where `run` began
-//! publishing that source, `Cursor::owns`) belong to `run` and are skipped, so the two never
-//! publish the same action. A day is the server's local day, whatever its length: the rows
+//! It never touches live cursors. Rows a live cursor publishes (at or after where `run`
+//! began publishing that source, `Cursor::published_live`) belong to `run` and are skipped,
+//! so the two never publish the same action. A `start = "now"` cursor owns only the rows
+//! after the newest one at install; the rows before, and the ties of that second, are
+//! backfill's. A day is the server's local day, whatever its length: the rows
 //! `date=` returns from the next day (a 23-hour day) are left to that day, and the last hour
 //! of a 25-hour day, which no `date=` returns, is read through plain paging
 //! (`feed::walk::DayWalker`). A day that cannot be proven whole is not marked done, so the
@@ -141,7 +143,7 @@ pub async fn backfill(
         owner: 0,
     };
     for spec in sources {
-        // Rows the live cursor owns (at or after its start) are `run`'s, never backfill's.
+        // Rows the live cursor publishes (at or after its start) are `run`'s, never backfill's.
         let live = ctx.store.load(spec).await?.map(|s| s.cursor);
         // The days this source still has to read; they are walked ahead of their
         // publication (`DaysAhead`), each ledger read again before its day is published.
@@ -236,7 +238,7 @@ async fn publish_day(
         .rows
         .into_iter()
         .filter(|r| r.activity.created.date_naive() == day)
-        .filter(|r| live.is_none_or(|c| !c.owns(&r.activity.created)))
+        .filter(|r| live.is_none_or(|c| !c.published_live(&r.activity.created, ctx.lookback)))
         .collect();
     let candidates = feed_candidates(rows);
     let mut target = LedgerTarget {

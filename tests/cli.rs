@@ -618,3 +618,78 @@ async fn a_bad_source_spec_is_a_usage_error_of_the_argument_parser_exit_2_naming
         );
     }
 }
+
+/// The stream against the fake's truth, by logical identity: (missing, repeated, unexpected).
+async fn against_truth(nats_url: &str, g: &gitea_sim::FakeGitea) -> (usize, usize, usize) {
+    let want = truth_once_per_second(g);
+    let mut got: std::collections::HashMap<String, usize> = Default::default();
+    for m in read_stream(nats_url, "GITEA_EVENTS").await {
+        *got.entry(msg_identity(&m)).or_default() += 1;
+    }
+    let missing = want.keys().filter(|k| !got.contains_key(*k)).count();
+    let repeated = got
+        .iter()
+        .map(|(k, n)| n.saturating_sub(want.get(k).copied().unwrap_or(0).max(1)))
+        .sum();
+    let unexpected = got.keys().filter(|k| !want.contains_key(*k)).count();
+    (missing, repeated, unexpected)
+}
+
+#[tokio::test]
+async fn backfill_after_start_now_publishes_the_rows_before_the_install_that_run_did_not() {
+    const REPO: &str = "acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    // 20 actions in the four minutes before the install, the newest second a tie of two.
+    let now = g.now();
+    for i in 0..20i64 {
+        g.push_action(
+            NewAction::comment("alice", REPO, 1, &format!("before {i}"))
+                .at(now - chrono::Duration::seconds(240 - i * 12)),
+        );
+    }
+    g.push_action(
+        NewAction::comment("bob", REPO, 1, "the newest second's tie")
+            .at(now - chrono::Duration::seconds(12)),
+    );
+    let live = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"",
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    ));
+    let url = nats.url();
+    wait_for(20, "the cursor created", || {
+        let url = url.clone();
+        async move { cursor_of(&url, &format!("repo:{REPO}")).await.is_some() }
+    })
+    .await;
+    g.push_action(NewAction::comment("alice", REPO, 1, "after the install"));
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        1,
+        "the action after the install",
+    )
+    .await;
+    live.stop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let since = (now - chrono::Duration::days(1)).date_naive().to_string();
+    let until = now.date_naive().to_string();
+    let (code, out, err) = sourcer(&cfg, &["backfill", "--since", &since, "--until", &until]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_no_repeats(&read_stream(&nats.url(), "GITEA_EVENTS").await);
+    assert_eq!(
+        against_truth(&nats.url(), &g).await,
+        (0, 0, 0),
+        "(missing, repeated, unexpected) after start = \"now\" and a backfill of the days before:\n{out}"
+    );
+}
