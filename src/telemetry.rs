@@ -374,6 +374,20 @@ impl Happening for WalkIncomplete<'_> {
     }
 }
 
+/// A backfill of an org or user source also backfills a configured `repo:` source of one of
+/// its repositories (that source publishes the repository, live and in backfill).
+pub struct BackfillWithOwner<'a> {
+    pub source: &'a SourceSpec,
+    pub with: &'a SourceSpec,
+}
+
+impl Happening for BackfillWithOwner<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let BackfillWithOwner { source, with } = self;
+        tracing::info!(source = %source, with = %with, "backfill of {source} also backfills {with}: that source publishes its repository");
+    }
+}
+
 /// A feed cursor's window holds more identities than it can store.
 pub struct WindowShortened<'a> {
     pub source: &'a SourceSpec,

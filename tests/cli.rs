@@ -635,6 +635,14 @@ async fn against_truth(nats_url: &str, g: &gitea_sim::FakeGitea) -> (usize, usiz
     (missing, repeated, unexpected)
 }
 
+/// Noon (server time) of the day `days` before the fake's today.
+fn noon(g: &gitea_sim::FakeGitea, days: i64) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::Timelike;
+    let d = g.now() - chrono::Duration::days(days);
+    d - chrono::Duration::seconds(i64::from(d.num_seconds_from_midnight()))
+        + chrono::Duration::hours(12)
+}
+
 #[tokio::test]
 async fn backfill_after_start_now_publishes_the_rows_before_the_install_that_run_did_not() {
     const REPO: &str = "acme/widgets";
@@ -691,5 +699,84 @@ async fn backfill_after_start_now_publishes_the_rows_before_the_install_that_run
         against_truth(&nats.url(), &g).await,
         (0, 0, 0),
         "(missing, repeated, unexpected) after start = \"now\" and a backfill of the days before:\n{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_org_backfill_follows_which_source_publishes_each_repository() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    for r in ["widgets", "gears", "bolts"] {
+        g.add_repo("acme", r);
+    }
+    // Two days ago and yesterday: widgets (its `repo:` source publishes it live from the
+    // beginning), gears (the org's: live from yesterday, the day before by backfill) and
+    // bolts (its `repo:` source starts now: both days are backfill's).
+    for days in [2, 1] {
+        for i in 0..4i64 {
+            let at = noon(&g, days) + chrono::Duration::minutes(i);
+            for repo in ["acme/widgets", "acme/gears", "acme/bolts"] {
+                g.push_action(
+                    NewAction::comment("alice", repo, 1, &format!("{repo} {days} {i}"))
+                        .at(at)
+                        .copy_delay(i % 2),
+                );
+            }
+        }
+    }
+    let yesterday = noon(&g, 1).date_naive().to_string();
+    let sources = format!(
+        "[[source]]\norg = \"acme\"\nstart = \"{yesterday}\"\n\
+         [[source]]\nrepo = \"acme/widgets\"\nstart = \"beginning\"\n\
+         [[source]]\nrepo = \"acme/bolts\"\nstart = \"now\""
+    );
+    let live = run(config(&g.url(), &nats.url(), "", &sources));
+    // Live: the eight rows of widgets, the four of gears yesterday.
+    wait_stream(&nats.url(), "GITEA_EVENTS", 12, "the live rows").await;
+    let url = nats.url();
+    wait_for(20, "the three cursors", || {
+        let url = url.clone();
+        async move {
+            let mut n = 0;
+            for s in ["org:acme", "repo:acme/widgets", "repo:acme/bolts"] {
+                n += usize::from(cursor_of(&url, s).await.is_some());
+            }
+            n == 3
+        }
+    })
+    .await;
+    live.stop().await;
+    // Past the stream's one-second duplicate window, so that JetStream absorbs no repeat.
+    let newest = read_stream(&nats.url(), "GITEA_EVENTS")
+        .await
+        .iter()
+        .map(|m| m.stored_ms)
+        .max()
+        .unwrap_or(0);
+    wait_for(10, "the duplicate window to pass", || async {
+        chrono::Utc::now().timestamp_millis() > newest + 1500
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &g.url(), &nats.url(), &sources);
+    let since = noon(&g, 2).date_naive().to_string();
+    let until = g.now().date_naive().to_string();
+    let (code, out, err) = sourcer(
+        &cfg,
+        &[
+            "backfill", "--since", &since, "--until", &until, "--source", "org:acme",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        against_truth(&nats.url(), &g).await,
+        (0, 0, 0),
+        "(missing, repeated, unexpected) after `backfill --source org:acme`:\n{out}"
+    );
+    assert!(
+        err.contains("backfill of org:acme also backfills repo:acme/bolts"),
+        "{err}"
     );
 }
