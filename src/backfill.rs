@@ -60,11 +60,36 @@ pub struct Ledger {
 }
 
 /// Totals of a backfill.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Totals {
     pub days: usize,
     pub published: usize,
     pub skipped: usize,
+    /// The source-days read but not proven whole: not marked done, to be read again.
+    pub incomplete: Vec<Incomplete>,
+    /// Shutdown stopped the backfill before the end of its range.
+    pub stopped: bool,
+}
+
+/// A day of a source that a backfill could not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    pub source: SourceSpec,
+    pub day: NaiveDate,
+    /// The oldest second the day walk could not prove whole (Unix seconds).
+    pub unproven: i64,
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let second = chrono::DateTime::from_timestamp(self.unproven, 0)
+            .map_or_else(|| self.unproven.to_string(), |t| t.to_rfc3339());
+        write!(
+            f,
+            "{} {}: second {second} could not be proven whole (the feed changed under every read of it)",
+            self.source, self.day
+        )
+    }
 }
 
 /// `specs` with, after each org or user source, the configured `repo:` sources of its
@@ -226,7 +251,8 @@ impl Target for LedgerTarget<'_> {
 }
 
 /// Runs a backfill of `sources` (and the `repo:` sources that publish some of their
-/// repositories: [`with_owning_sources`]) over `since..=until` (server days).
+/// repositories: [`with_owning_sources`]) over `since..=until` (server days). The days it
+/// could not complete are in [`Totals::incomplete`].
 pub async fn backfill(
     ctx: &Context,
     sources: &[SourceSpec],
@@ -283,12 +309,16 @@ pub async fn backfill(
         let mut walked_days = 0;
         for &day in &days {
             if shutdown.is_fired() {
+                totals.stopped = true;
                 return Ok(totals);
             }
             if todo.contains(&day) {
                 let next = tokio::select! {
                     n = ahead.next() => n,
-                    _ = shutdown.wait() => return Ok(totals),
+                    _ = shutdown.wait() => {
+                        totals.stopped = true;
+                        return Ok(totals);
+                    }
                 };
                 // Days come in order, every one of them; anything else is a bug, refused.
                 let Some((_, walked)) = next.filter(|(d, _)| *d == day) else {
@@ -303,6 +333,19 @@ pub async fn backfill(
                 let (ledger, rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
                 // Another backfill may have completed the day meanwhile.
                 if !ledger.done.iter().any(|s| *s == spec.to_string()) {
+                    if let Some(unproven) = walked.unproven {
+                        let incomplete = Incomplete {
+                            source: spec.clone(),
+                            day,
+                            unproven,
+                        };
+                        ctx.telemetry.emit(telemetry::BackfillDayIncomplete {
+                            source: spec,
+                            day,
+                            unproven,
+                        });
+                        totals.incomplete.push(incomplete);
+                    }
                     let out = publish_day(
                         ctx,
                         &pipeline,
@@ -318,6 +361,7 @@ pub async fn backfill(
                     totals.published += out.published;
                     totals.skipped += out.known + out.duplicates;
                     if out.stopped {
+                        totals.stopped = true;
                         return Ok(totals);
                     }
                 }

@@ -780,3 +780,56 @@ async fn an_org_backfill_follows_which_source_publishes_each_repository() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn backfill_exits_3_and_names_each_day_it_could_not_complete() {
+    const REPO: &str = "acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 5,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let at = noon(&g, 3);
+    let victims: Vec<gitea_sim::ActionId> = (0..300i64)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", REPO, 1, &format!("old {i}"))
+                    .at(at + chrono::Duration::seconds(i / 3)),
+            )
+        })
+        .collect();
+    // Every read of the day finds one more of its rows gone (the newest left): its pages
+    // shift under every read and no two reads agree on its total, so it is never proven.
+    let day = at.date_naive();
+    let victims = std::sync::Mutex::new(victims);
+    g.set_feed_hook(Some(Box::new(move |_, w| {
+        let mut victims = victims.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = victims.pop() {
+            w.soft_delete(v);
+        }
+    })));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let d = day.to_string();
+    let (code, out, err) = sourcer(&cfg, &["backfill", "--since", &d, "--until", &d]).await;
+    g.set_feed_hook(None);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(!out.contains("backfill done"), "{out}");
+    let named = format!("repo:{REPO} {d}: second ");
+    assert!(
+        out.contains(&format!("incomplete: {named}")) && err.contains(&named),
+        "names the source, the day and the second:\n{out}\n{err}"
+    );
+    assert!(
+        err.contains("error: backfill could not complete 1 source-days"),
+        "{err}"
+    );
+}
