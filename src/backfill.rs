@@ -11,9 +11,20 @@
 //! ledger with compare-and-set after every acknowledged batch, so a crash or a second run
 //! resumes exactly where the first stopped.
 //!
-//! It never touches live cursors. Rows a live cursor owns (at or after where `run` began
-//! publishing that source, `Cursor::owns`) belong to `run` and are skipped, so the two never
-//! publish the same action. A day is the server's local day, whatever its length: the rows
+//! It never touches live cursors, and it follows the ownership `run` follows, so that every
+//! row is published by exactly one of the two:
+//! * A source backfills only the rows it would publish live ([`Owners::publishes`] over the
+//!   configured sources): the rows of a repository a configured `repo:` source publishes are
+//!   that source's, and backfilling an org (or user) source backfills those `repo:` sources
+//!   with it ([`with_owning_sources`]).
+//! * A row is skipped when a live cursor published it or will
+//!   ([`Cursor::published_live`]): its repository's `repo:` cursor (one handed over only up to
+//!   its position), its owner's `org:` or `user:` cursor (up to where it left the repository
+//!   to a `repo:` source, `left_to`), or the backfilled source's own. A `start = "now"`
+//!   cursor owns only the rows after the newest one at install; the rows before, and the ties
+//!   of that second, are backfill's.
+//!
+//! A day is the server's local day, whatever its length: the rows
 //! `date=` returns from the next day (a 23-hour day) are left to that day, and the last hour
 //! of a 25-hour day, which no `date=` returns, is read through plain paging
 //! (`feed::walk::DayWalker`). A day that cannot be proven whole is not marked done, so the
@@ -29,11 +40,12 @@ use serde::{Deserialize, Serialize};
 use crate::event::{self, Event};
 use crate::feed::walk;
 use crate::gitea::ActivityRow;
+use crate::pipeline::owners::Owners;
 use crate::pipeline::{Context, Pending, Pipeline, PollError, Target, feed_candidates};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::SeenSet;
+use crate::state::cursor::{Cursor, SeenSet};
 use crate::telemetry;
 
 /// What one day's ledger holds.
@@ -48,11 +60,135 @@ pub struct Ledger {
 }
 
 /// Totals of a backfill.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Totals {
     pub days: usize,
     pub published: usize,
     pub skipped: usize,
+    /// The source-days read but not proven whole: not marked done, to be read again.
+    pub incomplete: Vec<Incomplete>,
+    /// Shutdown stopped the backfill before the end of its range.
+    pub stopped: bool,
+}
+
+/// A day of a source that a backfill could not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    pub source: SourceSpec,
+    pub day: NaiveDate,
+    /// The oldest second the day walk could not prove whole (Unix seconds).
+    pub unproven: i64,
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let second = chrono::DateTime::from_timestamp(self.unproven, 0)
+            .map_or_else(|| self.unproven.to_string(), |t| t.to_rfc3339());
+        write!(
+            f,
+            "{} {}: second {second} could not be proven whole (the feed changed under every read of it)",
+            self.source, self.day
+        )
+    }
+}
+
+/// `specs` with, after each org or user source, the configured `repo:` sources of its
+/// repositories (`Owners::left_to_others`) that are not in `specs`, each with the source it
+/// was added for: those repositories' rows are theirs, live and in backfill, so
+/// backfilling the org alone would leave them to nobody.
+pub fn with_owning_sources(
+    specs: &[SourceSpec],
+    owners: &Owners,
+) -> Vec<(SourceSpec, Option<SourceSpec>)> {
+    let mut out: Vec<(SourceSpec, Option<SourceSpec>)> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if !out.iter().any(|(s, _)| same_source(s, spec)) {
+            out.push((spec.clone(), None));
+        }
+        for repo in owners.left_to_others(spec) {
+            let Some((o, n)) = repo.split_once('/') else {
+                continue;
+            };
+            if let Ok(r) = SourceSpec::repo(o, n)
+                && !specs.iter().any(|s| same_source(s, &r))
+                && !out.iter().any(|(s, _)| same_source(s, &r))
+            {
+                out.push((r, Some(spec.clone())));
+            }
+        }
+    }
+    out
+}
+
+fn same_source(a: &SourceSpec, b: &SourceSpec) -> bool {
+    a.to_string().eq_ignore_ascii_case(&b.to_string())
+}
+
+/// The live cursors, by source name in lower case (names are case-insensitive in Gitea).
+struct LiveCursors {
+    by_source: std::collections::HashMap<String, Cursor>,
+    lookback: i64,
+}
+
+impl LiveCursors {
+    async fn load(ctx: &Context) -> Result<LiveCursors, PollError> {
+        let by_source = ctx
+            .store
+            .list()
+            .await?
+            .into_iter()
+            .map(|(spec, s)| (spec.to_string().to_lowercase(), s.cursor))
+            .collect();
+        Ok(LiveCursors {
+            by_source,
+            lookback: ctx.lookback,
+        })
+    }
+
+    fn get(&self, source: &str) -> Option<&Cursor> {
+        self.by_source.get(source)
+    }
+
+    /// Whether a live cursor published `row`, or will: `run`'s, never backfill's.
+    fn published(&self, spec: &SourceSpec, row: &ActivityRow) -> bool {
+        let created = &row.activity.created;
+        let t = created.timestamp();
+        let live = |c: &Cursor| c.published_live(created, self.lookback);
+        if let Some((owner, name)) = row.activity.repo_names() {
+            let repo = format!("{owner}/{name}").to_lowercase();
+            // The repository's own source; one handed over published it up to its position.
+            if self
+                .get(&format!("repo:{repo}"))
+                .is_some_and(|c| live(c) && (c.handed_to.is_none() || t <= c.position))
+            {
+                return true;
+            }
+            // Its owner's org or user source, up to where it left it to a `repo:` source.
+            let owner = owner.to_lowercase();
+            for source in [format!("org:{owner}"), format!("user:{owner}")] {
+                if self.get(&source).is_some_and(|c| {
+                    live(c)
+                        && c.left_to
+                            .iter()
+                            .find(|l| l.repo == repo)
+                            .is_none_or(|l| t <= l.from)
+                }) {
+                    return true;
+                }
+            }
+        }
+        // The backfilled source's own cursor (a user source's feed shows others' repositories).
+        self.get(&spec.to_string().to_lowercase()).is_some_and(|c| {
+            live(c)
+                && match row.activity.repo_names() {
+                    Some((o, n)) => {
+                        let repo = format!("{o}/{n}").to_lowercase();
+                        c.left_to.iter().all(|l| l.repo != repo)
+                    }
+                    None => true,
+                }
+        })
+    }
 }
 
 fn ledger_key(day: NaiveDate) -> String {
@@ -114,7 +250,9 @@ impl Target for LedgerTarget<'_> {
     }
 }
 
-/// Runs a backfill of `sources` over `since..=until` (server days).
+/// Runs a backfill of `sources` (and the `repo:` sources that publish some of their
+/// repositories: [`with_owning_sources`]) over `since..=until` (server days). The days it
+/// could not complete are in [`Totals::incomplete`].
 pub async fn backfill(
     ctx: &Context,
     sources: &[SourceSpec],
@@ -122,6 +260,21 @@ pub async fn backfill(
     until: NaiveDate,
     shutdown: &mut Shutdown,
 ) -> Result<Totals, PollError> {
+    // Cloned so that no lock is held across the awaits below (a reload may write it).
+    let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let sources: Vec<SourceSpec> = with_owning_sources(sources, &owners)
+        .into_iter()
+        .map(|(with, added_for)| {
+            if let Some(source) = &added_for {
+                ctx.telemetry.emit(telemetry::BackfillWithOwner {
+                    source,
+                    with: &with,
+                });
+            }
+            with
+        })
+        .collect();
+    let live = LiveCursors::load(ctx).await?;
     let days: Vec<NaiveDate> = since.iter_days().take_while(|d| *d <= until).collect();
     let total_days = days.len() * sources.len();
     let started = Instant::now();
@@ -140,9 +293,7 @@ pub async fn backfill(
         batch: ctx.batch,
         owner: 0,
     };
-    for spec in sources {
-        // Rows the live cursor owns (at or after its start) are `run`'s, never backfill's.
-        let live = ctx.store.load(spec).await?.map(|s| s.cursor);
+    for spec in &sources {
         // The days this source still has to read; they are walked ahead of their
         // publication (`DaysAhead`), each ledger read again before its day is published.
         let mut todo = Vec::new();
@@ -158,12 +309,16 @@ pub async fn backfill(
         let mut walked_days = 0;
         for &day in &days {
             if shutdown.is_fired() {
+                totals.stopped = true;
                 return Ok(totals);
             }
             if todo.contains(&day) {
                 let next = tokio::select! {
                     n = ahead.next() => n,
-                    _ = shutdown.wait() => return Ok(totals),
+                    _ = shutdown.wait() => {
+                        totals.stopped = true;
+                        return Ok(totals);
+                    }
                 };
                 // Days come in order, every one of them; anything else is a bug, refused.
                 let Some((_, walked)) = next.filter(|(d, _)| *d == day) else {
@@ -178,13 +333,26 @@ pub async fn backfill(
                 let (ledger, rev) = ctx.store.get::<Ledger>(&key).await?.unwrap_or_default();
                 // Another backfill may have completed the day meanwhile.
                 if !ledger.done.iter().any(|s| *s == spec.to_string()) {
+                    if let Some(unproven) = walked.unproven {
+                        let incomplete = Incomplete {
+                            source: spec.clone(),
+                            day,
+                            unproven,
+                        };
+                        ctx.telemetry.emit(telemetry::BackfillDayIncomplete {
+                            source: spec,
+                            day,
+                            unproven,
+                        });
+                        totals.incomplete.push(incomplete);
+                    }
                     let out = publish_day(
                         ctx,
                         &pipeline,
                         spec,
                         day,
                         walked,
-                        live.as_ref(),
+                        (&live, &owners),
                         (key, ledger, rev),
                         complete_before,
                         shutdown,
@@ -193,6 +361,7 @@ pub async fn backfill(
                     totals.published += out.published;
                     totals.skipped += out.known + out.duplicates;
                     if out.stopped {
+                        totals.stopped = true;
                         return Ok(totals);
                     }
                 }
@@ -225,18 +394,19 @@ async fn publish_day(
     spec: &SourceSpec,
     day: NaiveDate,
     walked: walk::Walked,
-    live: Option<&crate::state::cursor::Cursor>,
+    (live, owners): (&LiveCursors, &Owners),
     (key, ledger, rev): (String, Ledger, u64),
     complete_before: NaiveDate,
     shutdown: &Shutdown,
 ) -> Result<crate::pipeline::Outcome, PollError> {
     // The server's local day: rows `date=` returns from the next day (a 23-hour day) are
-    // that day's.
+    // that day's. Rows another source publishes, and rows a live cursor published, are not
+    // this backfill's.
     let rows: Vec<ActivityRow> = walked
         .rows
         .into_iter()
         .filter(|r| r.activity.created.date_naive() == day)
-        .filter(|r| live.is_none_or(|c| !c.owns(&r.activity.created)))
+        .filter(|r| owners.publishes(spec, r) && !live.published(spec, r))
         .collect();
     let candidates = feed_candidates(rows);
     let mut target = LedgerTarget {

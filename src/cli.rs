@@ -41,9 +41,11 @@ pub enum Command {
     ///
     /// Walks each day (Gitea's `date=`, server time zone) of each source, oldest first. Safe
     /// while `run` runs elsewhere: live cursors are never moved, and rows `run` publishes
-    /// (from where its cursor began) are left to it. Running it twice over the same range
-    /// publishes nothing the second time, however long after: a ledger per day in the
-    /// cursor bucket records what was published.
+    /// (from where its cursor began) are left to it. It follows `run`'s ownership: an org or
+    /// user source is backfilled with the configured `repo:` sources of its repositories.
+    /// Running it twice over the same range publishes nothing the second time, however long
+    /// after: a ledger per day in the cursor bucket records what was published. Exits 3
+    /// when some days could not be completed, naming each (source, day, unproven second).
     Backfill {
         /// First day, YYYY-MM-DD (server time zone).
         #[arg(long)]

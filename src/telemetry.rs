@@ -386,6 +386,39 @@ impl Happening for WalkIncomplete<'_> {
     }
 }
 
+/// A backfill could not complete a day of a source: its walk left a second unproven. The
+/// day is not marked done (the next backfill reads it again) and the command fails.
+pub struct BackfillDayIncomplete<'a> {
+    pub source: &'a SourceSpec,
+    pub day: NaiveDate,
+    pub unproven: i64,
+}
+
+impl Happening for BackfillDayIncomplete<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let BackfillDayIncomplete {
+            source: spec,
+            day,
+            unproven,
+        } = self;
+        tracing::warn!(source = %spec, %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole (the feed changed under every read of it); what was read is published, the day is not marked done, run the backfill again for it");
+    }
+}
+
+/// A backfill of an org or user source also backfills a configured `repo:` source of one of
+/// its repositories (that source publishes the repository, live and in backfill).
+pub struct BackfillWithOwner<'a> {
+    pub source: &'a SourceSpec,
+    pub with: &'a SourceSpec,
+}
+
+impl Happening for BackfillWithOwner<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let BackfillWithOwner { source, with } = self;
+        tracing::info!(source = %source, with = %with, "backfill of {source} also backfills {with}: that source publishes its repository");
+    }
+}
+
 /// A feed cursor's window holds more identities than it can store.
 pub struct WindowShortened<'a> {
     pub source: &'a SourceSpec,
@@ -1787,10 +1820,26 @@ pub struct ControlBackfillDone<'a> {
     pub days: usize,
     pub published: usize,
     pub skipped: usize,
+    /// Source-days it could not complete (each logged as [`BackfillDayIncomplete`]).
+    pub incomplete: usize,
 }
 
 impl Happening for ControlBackfillDone<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
+        if self.incomplete > 0 {
+            tracing::warn!(
+                sources = self.sources,
+                since = %self.since,
+                until = %self.until,
+                days = self.days,
+                published = self.published,
+                skipped = self.skipped,
+                incomplete = self.incomplete,
+                "control: backfill ended with {} source-days incomplete (logged above); run it again for them",
+                self.incomplete
+            );
+            return;
+        }
         tracing::info!(
             sources = self.sources,
             since = %self.since,

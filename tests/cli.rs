@@ -618,3 +618,218 @@ async fn a_bad_source_spec_is_a_usage_error_of_the_argument_parser_exit_2_naming
         );
     }
 }
+
+/// The stream against the fake's truth, by logical identity: (missing, repeated, unexpected).
+async fn against_truth(nats_url: &str, g: &gitea_sim::FakeGitea) -> (usize, usize, usize) {
+    let want = truth_once_per_second(g);
+    let mut got: std::collections::HashMap<String, usize> = Default::default();
+    for m in read_stream(nats_url, "GITEA_EVENTS").await {
+        *got.entry(msg_identity(&m)).or_default() += 1;
+    }
+    let missing = want.keys().filter(|k| !got.contains_key(*k)).count();
+    let repeated = got
+        .iter()
+        .map(|(k, n)| n.saturating_sub(want.get(k).copied().unwrap_or(0).max(1)))
+        .sum();
+    let unexpected = got.keys().filter(|k| !want.contains_key(*k)).count();
+    (missing, repeated, unexpected)
+}
+
+/// Noon (server time) of the day `days` before the fake's today.
+fn noon(g: &gitea_sim::FakeGitea, days: i64) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::Timelike;
+    let d = g.now() - chrono::Duration::days(days);
+    d - chrono::Duration::seconds(i64::from(d.num_seconds_from_midnight()))
+        + chrono::Duration::hours(12)
+}
+
+#[tokio::test]
+async fn backfill_after_start_now_publishes_the_rows_before_the_install_that_run_did_not() {
+    const REPO: &str = "acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    // 20 actions in the four minutes before the install, the newest second a tie of two.
+    let now = g.now();
+    for i in 0..20i64 {
+        g.push_action(
+            NewAction::comment("alice", REPO, 1, &format!("before {i}"))
+                .at(now - chrono::Duration::seconds(240 - i * 12)),
+        );
+    }
+    g.push_action(
+        NewAction::comment("bob", REPO, 1, "the newest second's tie")
+            .at(now - chrono::Duration::seconds(12)),
+    );
+    let live = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"",
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    ));
+    let url = nats.url();
+    wait_for(20, "the cursor created", || {
+        let url = url.clone();
+        async move { cursor_of(&url, &format!("repo:{REPO}")).await.is_some() }
+    })
+    .await;
+    g.push_action(NewAction::comment("alice", REPO, 1, "after the install"));
+    wait_stream(
+        &nats.url(),
+        "GITEA_EVENTS",
+        1,
+        "the action after the install",
+    )
+    .await;
+    live.stop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let since = (now - chrono::Duration::days(1)).date_naive().to_string();
+    let until = now.date_naive().to_string();
+    let (code, out, err) = sourcer(&cfg, &["backfill", "--since", &since, "--until", &until]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_no_repeats(&read_stream(&nats.url(), "GITEA_EVENTS").await);
+    assert_eq!(
+        against_truth(&nats.url(), &g).await,
+        (0, 0, 0),
+        "(missing, repeated, unexpected) after start = \"now\" and a backfill of the days before:\n{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_org_backfill_follows_which_source_publishes_each_repository() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    for r in ["widgets", "gears", "bolts"] {
+        g.add_repo("acme", r);
+    }
+    // Two days ago and yesterday: widgets (its `repo:` source publishes it live from the
+    // beginning), gears (the org's: live from yesterday, the day before by backfill) and
+    // bolts (its `repo:` source starts now: both days are backfill's).
+    for days in [2, 1] {
+        for i in 0..4i64 {
+            let at = noon(&g, days) + chrono::Duration::minutes(i);
+            for repo in ["acme/widgets", "acme/gears", "acme/bolts"] {
+                g.push_action(
+                    NewAction::comment("alice", repo, 1, &format!("{repo} {days} {i}"))
+                        .at(at)
+                        .copy_delay(i % 2),
+                );
+            }
+        }
+    }
+    let yesterday = noon(&g, 1).date_naive().to_string();
+    let sources = format!(
+        "[[source]]\norg = \"acme\"\nstart = \"{yesterday}\"\n\
+         [[source]]\nrepo = \"acme/widgets\"\nstart = \"beginning\"\n\
+         [[source]]\nrepo = \"acme/bolts\"\nstart = \"now\""
+    );
+    let live = run(config(&g.url(), &nats.url(), "", &sources));
+    // Live: the eight rows of widgets, the four of gears yesterday.
+    wait_stream(&nats.url(), "GITEA_EVENTS", 12, "the live rows").await;
+    let url = nats.url();
+    wait_for(20, "the three cursors", || {
+        let url = url.clone();
+        async move {
+            let mut n = 0;
+            for s in ["org:acme", "repo:acme/widgets", "repo:acme/bolts"] {
+                n += usize::from(cursor_of(&url, s).await.is_some());
+            }
+            n == 3
+        }
+    })
+    .await;
+    live.stop().await;
+    // Past the stream's one-second duplicate window, so that JetStream absorbs no repeat.
+    let newest = read_stream(&nats.url(), "GITEA_EVENTS")
+        .await
+        .iter()
+        .map(|m| m.stored_ms)
+        .max()
+        .unwrap_or(0);
+    wait_for(10, "the duplicate window to pass", || async {
+        chrono::Utc::now().timestamp_millis() > newest + 1500
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &g.url(), &nats.url(), &sources);
+    let since = noon(&g, 2).date_naive().to_string();
+    let until = g.now().date_naive().to_string();
+    let (code, out, err) = sourcer(
+        &cfg,
+        &[
+            "backfill", "--since", &since, "--until", &until, "--source", "org:acme",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(
+        against_truth(&nats.url(), &g).await,
+        (0, 0, 0),
+        "(missing, repeated, unexpected) after `backfill --source org:acme`:\n{out}"
+    );
+    assert!(
+        err.contains("backfill of org:acme also backfills repo:acme/bolts"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn backfill_exits_3_and_names_each_day_it_could_not_complete() {
+    const REPO: &str = "acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 5,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let at = noon(&g, 3);
+    let victims: Vec<gitea_sim::ActionId> = (0..300i64)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", REPO, 1, &format!("old {i}"))
+                    .at(at + chrono::Duration::seconds(i / 3)),
+            )
+        })
+        .collect();
+    // Every read of the day finds one more of its rows gone (the newest left): its pages
+    // shift under every read and no two reads agree on its total, so it is never proven.
+    let day = at.date_naive();
+    let victims = std::sync::Mutex::new(victims);
+    g.set_feed_hook(Some(Box::new(move |_, w| {
+        let mut victims = victims.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = victims.pop() {
+            w.soft_delete(v);
+        }
+    })));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &g.url(),
+        &nats.url(),
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let d = day.to_string();
+    let (code, out, err) = sourcer(&cfg, &["backfill", "--since", &d, "--until", &d]).await;
+    g.set_feed_hook(None);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(!out.contains("backfill done"), "{out}");
+    let named = format!("repo:{REPO} {d}: second ");
+    assert!(
+        out.contains(&format!("incomplete: {named}")) && err.contains(&named),
+        "names the source, the day and the second:\n{out}\n{err}"
+    );
+    assert!(
+        err.contains("error: backfill could not complete 1 source-days"),
+        "{err}"
+    );
+}

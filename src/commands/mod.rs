@@ -1,5 +1,6 @@
 //! The commands: each returns `anyhow::Result`; the binary prints an error once, on stderr,
-//! and exits with [`exit_code`] (1 failure, 2 bad usage or an invalid config).
+//! and exits with [`exit_code`] (1 failure, 2 bad usage or an invalid config, 3 a backfill
+//! that could not complete some days).
 
 pub mod check;
 pub mod cursors;
@@ -25,6 +26,9 @@ pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 /// Exit code of bad usage or an invalid config.
 pub const USAGE: u8 = 2;
+/// Exit code of a backfill that ran to its end but could not complete some days (each
+/// named on stderr; they are not marked done, so running it again reads them again).
+pub const INCOMPLETE: u8 = 3;
 
 /// Bad usage that the argument parser cannot see (`--until` before `--since`): exit 2. A bad
 /// `--source` or SPEC never gets here: clap refuses it (exit 2) with its own usage message.
@@ -38,12 +42,20 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct Reported(pub String);
 
-/// The exit code of a command's error: 2 for a [`UsageError`] or a [`ConfigError`], 1 for
-/// anything else. Only the outermost error counts: a config error deep inside a run-time
-/// failure (say, a secret file that vanished after start) stays a run-time failure.
+/// A backfill that could not complete some days: exit 3, the days named.
+#[derive(Debug, thiserror::Error)]
+#[error("backfill could not complete {} source-days (not marked done; run the backfill again for them): {}", .0.len(), .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct BackfillIncomplete(pub Vec<crate::backfill::Incomplete>);
+
+/// The exit code of a command's error: 2 for a [`UsageError`] or a [`ConfigError`], 3 for
+/// a [`BackfillIncomplete`], 1 for anything else. Only the outermost error counts: a config
+/// error deep inside a run-time failure (say, a secret file that vanished after start)
+/// stays a run-time failure.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.is::<UsageError>() || e.is::<ConfigError>() {
         USAGE
+    } else if e.is::<BackfillIncomplete>() {
+        INCOMPLETE
     } else {
         FAILED
     }
@@ -167,15 +179,25 @@ async fn backfill(
             work.await
         }
     };
-    if let Some(t) = result? {
-        say!(
-            "backfill done: {} source-days, {} events published, {} already published",
-            t.days,
-            t.published,
-            t.skipped
-        );
+    let Some(t) = result? else { return Ok(()) };
+    let ended = match (t.stopped, t.incomplete.is_empty()) {
+        (true, _) => "backfill stopped",
+        (false, true) => "backfill done",
+        (false, false) => "backfill incomplete",
+    };
+    say!(
+        "{ended}: {} source-days, {} events published, {} already published",
+        t.days,
+        t.published,
+        t.skipped
+    );
+    for day in &t.incomplete {
+        say!("incomplete: {day}");
     }
-    Ok(())
+    match t.incomplete.is_empty() {
+        true => Ok(()),
+        false => Err(BackfillIncomplete(t.incomplete).into()),
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.
@@ -225,5 +247,22 @@ mod tests {
         let reported = anyhow::Error::new(Reported("1 checks failed".into()));
         assert_eq!(exit_code(&reported), FAILED);
         assert_eq!(message(&reported), None);
+    }
+
+    #[test]
+    fn an_incomplete_backfill_exits_3_and_names_each_day() {
+        let incomplete =
+            anyhow::Error::new(BackfillIncomplete(vec![crate::backfill::Incomplete {
+                source: crate::source::SourceSpec::Org("acme".into()),
+                day: chrono::NaiveDate::from_ymd_opt(2025, 12, 3).unwrap_or_default(),
+                unproven: 1_764_727_200,
+            }]));
+        assert_eq!(exit_code(&incomplete), INCOMPLETE);
+        assert_eq!(
+            message(&incomplete).as_deref(),
+            Some(
+                "error: backfill could not complete 1 source-days (not marked done; run the backfill again for them): org:acme 2025-12-03: second 2025-12-03T02:00:00+00:00 could not be proven whole (the feed changed under every read of it)"
+            )
+        );
     }
 }

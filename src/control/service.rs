@@ -312,6 +312,7 @@ async fn handle(
                         days: t.days,
                         published: t.published,
                         skipped: t.skipped,
+                        incomplete: t.incomplete.len(),
                     }),
                     Err(e) => ctx.telemetry.emit(telemetry::ControlBackfillFailed {
                         sources: &sources,

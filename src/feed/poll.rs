@@ -369,6 +369,7 @@ impl FeedPoller {
             .map_or(prev.cursor.position, |l| l.from);
         let mut cursor = Cursor::new(from_position, prev.cursor.floor);
         cursor.floor_day = prev.cursor.floor_day;
+        cursor.floor_rule = prev.cursor.floor_rule;
         self.ctx.telemetry.emit(telemetry::CursorHandedOver {
             from: &from,
             to: &self.source.spec,
@@ -397,8 +398,12 @@ impl FeedPoller {
         let cursor = match (self.source.start, newest) {
             (StartAt::Beginning, _) | (_, None) => Cursor::new(0, 0),
             (StartAt::Now, Some(newest)) => {
+                // The cursor owns the rows after the newest one at install; that row, its
+                // second's ties (also those that turn visible later) and everything older
+                // are `backfill`'s, so that each row has exactly one publisher. The window's
+                // identities are known all the same (nothing below the floor is published).
                 let t = newest.timestamp();
-                let mut c = Cursor::new(t, t - ctx.lookback);
+                let mut c = Cursor::new(t, t + 1);
                 let rows = match read(
                     shutdown,
                     walk::walk_back_to(&ctx.client, spec, t - ctx.lookback, ctx.live_pages),

@@ -175,6 +175,13 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+fn is_zero_u8(v: &u8) -> bool {
+    *v == 0
+}
+
+/// The [`Cursor::floor_rule`] of cursors written now: the cursor publishes every row it owns.
+pub const FLOOR_RULE: u8 = 1;
+
 /// History that Gitea no longer has (the `delete_old_actions` cron ran before we read it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gap {
@@ -194,6 +201,13 @@ pub struct Cursor {
     /// Rows older than this are never published (start date or "now"); Unix seconds.
     #[serde(default)]
     pub floor: i64,
+    /// How `floor` was set. `0` (absent: cursors written before issue 22): a `start = "now"`
+    /// cursor's floor lies `lookback` below the newest row at install, and the rows from
+    /// there up to that row were counted as published without being published; `backfill`
+    /// publishes them ([`Cursor::published_live`]). [`FLOOR_RULE`] since: every row at or
+    /// after `floor` is this cursor's to publish, and it publishes it.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub floor_rule: u8,
     /// `start = "YYYY-MM-DD"`: rows whose local date (as Gitea wrote `created`) is earlier
     /// are never published. `floor` is then the earliest instant that date can begin at
     /// (offsets differ across daylight saving time), and this is the exact rule.
@@ -265,6 +279,7 @@ impl Cursor {
         Cursor {
             position,
             floor,
+            floor_rule: FLOOR_RULE,
             floor_day: None,
             seen: SeenSet::default(),
             window_floor: 0,
@@ -317,6 +332,22 @@ impl Cursor {
             && self.floor_day.is_none_or(|d| created.date_naive() >= d)
     }
 
+    /// Whether a row created at `created` is published by this cursor's source live (or will
+    /// be): the rows it [owns](Cursor::owns), less those of a `start = "now"` cursor written
+    /// before [`FLOOR_RULE`] that lie in the `lookback` window at its install (from `floor` to
+    /// `floor + lookback`, the newest row then): it counted them as published without
+    /// publishing them, so they are `backfill`'s. (Were `lookback` changed since, the window
+    /// is taken at today's; a row that turned visible late inside it was published live too
+    /// and is published again, once, by backfill.)
+    pub fn published_live(
+        &self,
+        created: &chrono::DateTime<chrono::FixedOffset>,
+        lookback: i64,
+    ) -> bool {
+        let old_now_window = self.floor_rule == 0 && self.floor_day.is_none() && self.floor > 0;
+        self.owns(created) && !(old_now_window && created.timestamp() <= self.floor + lookback)
+    }
+
     /// Moves the position forward (never back) and forgets identities below the window.
     pub fn advance(&mut self, position: i64, lookback: i64) {
         if position > self.position {
@@ -349,6 +380,42 @@ mod tests {
         c.advance(50, 20);
         assert_eq!(c.position, 110, "never moves back");
         assert_eq!(c.cutoff(20), 90);
+    }
+
+    #[test]
+    fn an_old_start_now_cursor_leaves_its_install_window_to_backfill_a_new_one_owns_it_all() {
+        let at = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .fixed_offset()
+        };
+        // Written before the rule: floor 1000 - 300, the newest row at install at 1000.
+        let old: Cursor = serde_json::from_str(
+            r#"{"position":1000,"floor":700,"seen":[],"updated_at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.floor_rule, 0);
+        assert!(
+            old.owns(&at(700)),
+            "loads unchanged: run still owns the window"
+        );
+        assert!(!old.published_live(&at(700), 300));
+        assert!(!old.published_live(&at(1000), 300));
+        assert!(old.published_live(&at(1001), 300));
+        assert!(!old.published_live(&at(699), 300));
+        let new = Cursor::new(1000, 1001);
+        assert!(!new.published_live(&at(1000), 300));
+        assert!(new.published_live(&at(1001), 300));
+        let back: Cursor = serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back.floor_rule, FLOOR_RULE);
+        // Beginning and start dates never had a window to leave.
+        assert!(
+            Cursor {
+                floor_rule: 0,
+                ..Cursor::new(0, 0)
+            }
+            .published_live(&at(5), 300)
+        );
     }
 
     #[test]
