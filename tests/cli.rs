@@ -782,7 +782,7 @@ async fn an_org_backfill_follows_which_source_publishes_each_repository() {
 }
 
 #[tokio::test]
-async fn backfill_exits_3_and_names_each_day_it_could_not_complete() {
+async fn backfill_exits_1_and_names_each_day_it_could_not_complete() {
     const REPO: &str = "acme/widgets";
     let nats = Nats::start().await;
     let g = gitea_with(SimOptions {
@@ -821,7 +821,7 @@ async fn backfill_exits_3_and_names_each_day_it_could_not_complete() {
     let d = day.to_string();
     let (code, out, err) = sourcer(&cfg, &["backfill", "--since", &d, "--until", &d]).await;
     g.set_feed_hook(None);
-    assert_eq!(code, Some(3), "{out}{err}");
+    assert_eq!(code, Some(1), "{out}{err}");
     assert!(!out.contains("backfill done"), "{out}");
     let named = format!("repo:{REPO} {d}: second ");
     assert!(

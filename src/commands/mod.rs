@@ -26,9 +26,6 @@ pub const OK: u8 = 0;
 pub const FAILED: u8 = 1;
 /// Exit code of bad usage or an invalid config.
 pub const USAGE: u8 = 2;
-/// Exit code of a backfill that ran to its end but could not complete some days (each
-/// named on stderr; they are not marked done, so running it again reads them again).
-pub const INCOMPLETE: u8 = 3;
 
 /// Bad usage that the argument parser cannot see (`--until` before `--since`): exit 2. A bad
 /// `--source` or SPEC never gets here: clap refuses it (exit 2) with its own usage message.
@@ -42,20 +39,19 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct Reported(pub String);
 
-/// A backfill that could not complete some days: exit 3, the days named.
+/// A backfill that could not complete some days: exit 1 (the contract's "anything else"),
+/// each day named on stderr (they are not marked done; running it again reads them again).
 #[derive(Debug, thiserror::Error)]
 #[error("backfill could not complete {} source-days (not marked done; run the backfill again for them): {}", .0.len(), .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))]
 pub struct BackfillIncomplete(pub Vec<crate::backfill::Incomplete>);
 
-/// The exit code of a command's error: 2 for a [`UsageError`] or a [`ConfigError`], 3 for
-/// a [`BackfillIncomplete`], 1 for anything else. Only the outermost error counts: a config
+/// The exit code of a command's error: 2 for a [`UsageError`] or a [`ConfigError`], 1 for
+/// anything else (a [`BackfillIncomplete`] included). Only the outermost error counts: a config
 /// error deep inside a run-time failure (say, a secret file that vanished after start)
 /// stays a run-time failure.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.is::<UsageError>() || e.is::<ConfigError>() {
         USAGE
-    } else if e.is::<BackfillIncomplete>() {
-        INCOMPLETE
     } else {
         FAILED
     }
@@ -250,14 +246,14 @@ mod tests {
     }
 
     #[test]
-    fn an_incomplete_backfill_exits_3_and_names_each_day() {
+    fn an_incomplete_backfill_exits_1_and_names_each_day() {
         let incomplete =
             anyhow::Error::new(BackfillIncomplete(vec![crate::backfill::Incomplete {
                 source: crate::source::SourceSpec::Org("acme".into()),
                 day: chrono::NaiveDate::from_ymd_opt(2025, 12, 3).unwrap_or_default(),
                 unproven: 1_764_727_200,
             }]));
-        assert_eq!(exit_code(&incomplete), INCOMPLETE);
+        assert_eq!(exit_code(&incomplete), FAILED);
         assert_eq!(
             message(&incomplete).as_deref(),
             Some(
