@@ -274,9 +274,9 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
                 .at(now - chrono::Duration::seconds(20 - i / 2)),
         );
     }
-    // Older rows, below where `start = "now"` begins, that the feed loses one by one while it
-    // is read: no walk across such a change proves the seconds it read.
-    let victims: Vec<gitea_sim::ActionId> = (0..3000i64)
+    // Older rows that the feed loses one by one while it is read (once the history is
+    // published): no walk across such a change proves the seconds it read.
+    let victims: Vec<gitea_sim::ActionId> = (0..2000i64)
         .map(|i| {
             g.push_action(
                 NewAction::comment("alice", REPO, 2, &format!("old {i}"))
@@ -284,19 +284,20 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
             )
         })
         .collect();
+    let history = g.action_count() as u64;
     let mut cfg = config(
         &g.url(),
         &nats.url(),
-        "start = \"now\"",
+        "start = \"beginning\"",
         &format!("[[source]]\nrepo = \"{REPO}\""),
     );
     let port = nats_harness::free_port().expect("a free port for /metrics");
     cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
     let run = run(cfg);
     let url = nats.url();
-    wait_for(30, "the source's first cursor", || {
+    wait_for(60, "the history published", || {
         let url = url.clone();
-        async move { cursor_of(&url, SPEC).await.is_some() }
+        async move { stream_count(&url, STREAM).await >= history }
     })
     .await;
     let position = cursor_of(&url, SPEC).await.map_or(0, |c| c.position);
@@ -310,7 +311,7 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
     for i in 0..5 {
         g.push_action(NewAction::comment("alice", REPO, 3, &format!("new {i}")).at(g.now()));
     }
-    wait_stream(&url, STREAM, 5, "the newer rows published").await;
+    wait_stream(&url, STREAM, history + 5, "the newer rows published").await;
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let pinned_prefix = format!("gitea_nats_sourcer_source_pinned_seconds{{source=\"{SPEC}\"}} ");
     let age_prefix =
