@@ -446,6 +446,38 @@ impl Happening for CursorHandedOver<'_> {
     }
 }
 
+/// A new `repo:` source takes its repository over from the source that published it, but
+/// its own `start` asks for older history than that source published: it starts there and
+/// leaves out the span that source published.
+pub struct HistoryBeforeHandover<'a> {
+    pub from: &'a SourceSpec,
+    pub to: &'a SourceSpec,
+    /// The `start` setting, as written in the config.
+    pub start: &'a dyn Display,
+    /// What `from` published (`None`: nothing of this repository).
+    pub left_out: Option<&'a crate::state::cursor::Span>,
+}
+
+impl Happening for HistoryBeforeHandover<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let HistoryBeforeHandover {
+            from,
+            to,
+            start,
+            left_out,
+        } = self;
+        let at = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+        };
+        match left_out {
+            Some(s) => tracing::info!(source = %to, from = %from, %start, left_out_from = s.from, left_out_to = s.to, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(s.from), at(s.to)),
+            None => tracing::info!(source = %to, from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}"),
+        }
+    }
+}
+
 /// A removed `repo:` source is drained before `to` takes its repository over.
 pub struct RepositoryDraining<'a> {
     pub source: &'a SourceSpec,

@@ -615,3 +615,84 @@ async fn a_repo_source_that_never_wrote_a_cursor_takes_over_where_its_org_left_i
     assert_eq!(msgs.len(), 11);
     assert_no_repeats(&msgs);
 }
+
+/// Issue 22: a `repo:` source without a cursor of its own took its repository over from its
+/// org's cursor (at a restart that added it) at the org's position and floor, whatever its
+/// own `start`: with `start = "beginning"` the repository's history older than what the org
+/// published (the org began with `start = "now"`) was never published. It now starts where
+/// its own `start` says and leaves out only the span the org published.
+#[tokio::test]
+async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_start_asks_for()
+ {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    let t = g.now();
+    let at = |s: i64| t + chrono::Duration::seconds(s);
+    // History older than the org's start: its source never publishes it.
+    for i in 0..3 {
+        g.push_action(NewAction::push("bob", "acme/widgets", "main", 1).at(at(-7200 + 100 * i)));
+    }
+    let first = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"\nlookback = \"1s\"",
+        "[[source]]\norg = \"acme\"",
+    ));
+    wait_for(10, "the org's cursor", || async {
+        cursor_of(&nats.url(), "org:acme").await.is_some()
+    })
+    .await;
+    // Two widgets actions the org publishes, then a gadgets one that moves its position
+    // more than the trailing window past them.
+    for _ in 0..2 {
+        g.push_action(NewAction::push("carol", "acme/widgets", "main", 1).at(at(0)));
+    }
+    g.push_action(NewAction::push("carol", "acme/gadgets", "main", 1).at(at(5)));
+    wait_stream(&nats.url(), STREAM, 3, "the org's three actions").await;
+    wait_for(10, "the org's cursor at its newest action", || async {
+        cursor_of(&nats.url(), "org:acme")
+            .await
+            .is_some_and(|c| c.position >= t.timestamp() + 5)
+    })
+    .await;
+    first.stop().await;
+    // Restarted with the repository source added: it publishes the three old actions, not
+    // the two the org published, and what comes next.
+    let second = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"\nlookback = \"1s\"",
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"\nstart = \"beginning\"",
+    ));
+    wait_for(10, "the repository source's cursor", || async {
+        cursor_of(&nats.url(), "repo:acme/widgets").await.is_some()
+    })
+    .await;
+    g.push_action(NewAction::push("dave", "acme/widgets", "main", 1).at(at(10)));
+    let url = nats.url();
+    let whole = wait_until(15, || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= 7 }
+    })
+    .await;
+    // One more through the repository source, later than a repeat would have come.
+    g.push_action(NewAction::push("erin", "acme/widgets", "main", 1).at(at(12)));
+    let last = wait_until(15, || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= 8 }
+    })
+    .await;
+    second.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let widgets = msgs.iter().filter(|m| m.repo() == "acme/widgets").count();
+    assert!(
+        whole && last,
+        "{} events, {widgets} of widgets; expected 8, 7 of widgets (3 older than the org's start, 2 the org published, 2 new)",
+        msgs.len()
+    );
+    assert_eq!(msgs.len(), 8);
+    assert_no_repeats(&msgs);
+}

@@ -19,7 +19,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, LeftTo, MAX_SEEN, SeenSet};
+use crate::state::cursor::{Cursor, Gap, LeftTo, MAX_SEEN, SeenSet, Span};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -304,9 +304,11 @@ impl FeedPoller {
     }
 
     /// A new `repo:` source takes its repository over from the org (or user) source that
-    /// published it until now: it starts where that source's cursor is, whatever `start`
-    /// says, so that it neither publishes again what that source published (the window's
-    /// identities are in the cross-feed index) nor skips what it had not reached yet.
+    /// published it until now: it starts where that source's cursor is, so that it neither
+    /// publishes again what that source published (the window's identities are in the
+    /// cross-feed index) nor skips what it had not reached yet. When its own `start` asks
+    /// for older history than that source published, it starts there instead and leaves
+    /// out only what that source published ([`Self::history_before`]).
     async fn handover(&self, stop: &Shutdown) -> Result<Option<Stored>, PollError> {
         let SourceSpec::Repo { owner, name } = &self.source.spec else {
             return Ok(None);
@@ -337,19 +339,73 @@ impl FeedPoller {
             .iter()
             .find(|l| l.repo == repo)
             .map_or(prev.cursor.position, |l| l.from);
-        let mut cursor = Cursor::new(from_position, prev.cursor.floor);
-        cursor.floor_day = prev.cursor.floor_day;
-        self.ctx.telemetry.emit(telemetry::CursorHandedOver {
-            from: &from,
-            to: &self.source.spec,
-            position: cursor.position,
-        });
+        let cursor = match self.history_before(&prev.cursor, from_position) {
+            Some(cursor) => {
+                self.ctx.telemetry.emit(telemetry::HistoryBeforeHandover {
+                    from: &from,
+                    to: &self.source.spec,
+                    start: &self.source.start,
+                    left_out: cursor.published_before.as_ref(),
+                });
+                cursor
+            }
+            None => {
+                let mut cursor = Cursor::new(from_position, prev.cursor.floor);
+                cursor.floor_day = prev.cursor.floor_day;
+                self.ctx.telemetry.emit(telemetry::CursorHandedOver {
+                    from: &from,
+                    to: &self.source.spec,
+                    position: cursor.position,
+                });
+                cursor
+            }
+        };
         let mut stored = Stored {
             cursor,
             revision: self.stored_revision().await?,
         };
         self.commit(&mut stored, stop).await?;
         Ok(Some(stored))
+    }
+
+    /// A `repo:` source taking its repository over from `prev` (an org or user cursor that
+    /// published it up to `left_at`) whose own `start` asks for older history than `prev`
+    /// published: a cursor at its own start that leaves out the span `prev` published (up
+    /// to where a take-over at `left_at` reads again, `left_at - lookback`; above that the
+    /// cross-feed index tells what `prev` published, as for any take-over). `None`: `start`
+    /// asks for nothing older; the take-over starts at `left_at`.
+    fn history_before(&self, prev: &Cursor, left_at: i64) -> Option<Cursor> {
+        // Where what `prev` published begins. A cursor that began `now` (a floor without a
+        // day) took the rows of its first window (up to its first position, its floor plus
+        // the lookback) for published without publishing them.
+        let (from, from_day) = match (prev.floor, prev.floor_day) {
+            (floor, Some(day)) => (floor, Some(day)),
+            (0, None) => (0, None),
+            (floor, None) => (floor + self.ctx.lookback + 1, None),
+        };
+        let mut cursor = match self.source.start {
+            StartAt::Now => return None,
+            StartAt::Beginning if from <= 0 => return None,
+            StartAt::Beginning => Cursor::new(0, 0),
+            StartAt::Date(day) => {
+                let floor = midnight(day, MAX_OFFSET);
+                let older = match from_day {
+                    Some(d) => day < d,
+                    None => floor < from,
+                };
+                if !older {
+                    return None;
+                }
+                let mut c = Cursor::new(floor - 1, floor);
+                c.floor_day = Some(day);
+                c
+            }
+        };
+        let to = left_at - self.ctx.lookback;
+        if to > from {
+            cursor.published_before = Some(Span { from, from_day, to });
+        }
+        Some(cursor)
     }
 
     /// Creates the cursor of a source that has none, as `start` says (or from the source
@@ -590,6 +646,7 @@ impl FeedPoller {
             .filter(|r| {
                 r.created_unix() >= cutoff
                     && stored.cursor.owns(&r.activity.created)
+                    && !stored.cursor.published_elsewhere(&r.activity.created)
                     && owners.publishes(&self.source.spec, r)
             })
             .collect();

@@ -228,6 +228,12 @@ pub struct Cursor {
     /// from there, not from this cursor's position now (it skipped the repository since).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_to: Vec<LeftTo>,
+    /// A `repo:` cursor that took its repository over from an org or user source while its
+    /// own `start` asked for older history than that source published: the rows of this
+    /// span were published by that source, so this one leaves them out (it publishes what
+    /// is older, from its own start, and what is newer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_before: Option<Span>,
     /// First write (absent in cursors written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
@@ -241,6 +247,28 @@ pub struct LeftTo {
     /// The cursor's position when it stopped publishing the repository: everything of it up
     /// to there was published by this cursor's source.
     pub from: i64,
+}
+
+/// Rows another source published: `created` from `from` (and, for a source that began at
+/// a date, a local date from `from_day`) up to, not including, `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Unix seconds.
+    pub from: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_day: Option<chrono::NaiveDate>,
+    /// Unix seconds, exclusive.
+    pub to: i64,
+}
+
+impl Span {
+    /// Whether a row created at `created` lies in the span.
+    pub fn contains(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
+        let t = created.timestamp();
+        t >= self.from
+            && t < self.to
+            && self.from_day.is_none_or(|d| created.date_naive() >= d)
+    }
 }
 
 impl Cursor {
@@ -258,6 +286,7 @@ impl Cursor {
             updated_at: Utc::now(),
             handed_to: None,
             left_to: Vec::new(),
+            published_before: None,
             created_at: Some(Utc::now()),
         }
     }
@@ -282,6 +311,14 @@ impl Cursor {
     pub fn owns(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
         created.timestamp() >= self.floor
             && self.floor_day.is_none_or(|d| created.date_naive() >= d)
+    }
+
+    /// Whether a row created at `created` was published by the source this cursor took its
+    /// repository over from (see [`Cursor::published_before`]).
+    pub fn published_elsewhere(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
+        self.published_before
+            .as_ref()
+            .is_some_and(|s| s.contains(created))
     }
 
     /// Moves the position forward (never back) and forgets identities below the window.
