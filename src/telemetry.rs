@@ -472,8 +472,12 @@ impl Happening for HistoryBeforeHandover<'_> {
                 .unwrap_or_default()
         };
         match left_out {
-            Some(s) => tracing::info!(source = %to, from = %from, %start, left_out_from = s.from, left_out_to = s.to, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(s.from), at(s.to)),
-            None => tracing::info!(source = %to, from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}"),
+            Some(s) => {
+                tracing::info!(source = %to, from = %from, %start, left_out_from = s.from, left_out_to = s.to, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(s.from), at(s.to))
+            }
+            None => {
+                tracing::info!(source = %to, from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}")
+            }
         }
     }
 }

@@ -622,8 +622,7 @@ async fn a_repo_source_that_never_wrote_a_cursor_takes_over_where_its_org_left_i
 /// published (the org began with `start = "now"`) was never published. It now starts where
 /// its own `start` says and leaves out only the span the org published.
 #[tokio::test]
-async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_start_asks_for()
- {
+async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_start_asks_for() {
     let nats = Nats::start().await;
     let g = gitea().await;
     g.add_org("acme");

@@ -265,9 +265,7 @@ impl Span {
     /// Whether a row created at `created` lies in the span.
     pub fn contains(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
         let t = created.timestamp();
-        t >= self.from
-            && t < self.to
-            && self.from_day.is_none_or(|d| created.date_naive() >= d)
+        t >= self.from && t < self.to && self.from_day.is_none_or(|d| created.date_naive() >= d)
     }
 }
 
