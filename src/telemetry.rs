@@ -495,16 +495,53 @@ impl Happening for RepositoryDraining<'_> {
     }
 }
 
-/// A drained repository is handed over to `to`.
+/// A drained repository is handed over to `to`, which reads it back from `from`.
 pub struct RepositoryHandedOver<'a> {
     pub source: &'a SourceSpec,
     pub to: &'a SourceSpec,
+    /// Unix seconds: the drained cursor's cutoff.
+    pub from: i64,
+    /// The second the drain could not prove, if it handed over below one.
+    pub held: Option<i64>,
 }
 
 impl Happening for RepositoryHandedOver<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        let RepositoryHandedOver { source: spec, to } = self;
-        tracing::info!(source = %spec, to = %to, "repository handed over to {to}");
+        let RepositoryHandedOver {
+            source: spec,
+            to,
+            from,
+            held,
+        } = self;
+        match held {
+            None => {
+                tracing::info!(source = %spec, to = %to, from, "repository handed over to {to}")
+            }
+            Some(second) => {
+                tracing::info!(source = %spec, to = %to, from, held = second, "repository handed over to {to} below a second the drain could not prove: {to} reads it again from this source's trailing window and publishes what was not published")
+            }
+        }
+    }
+}
+
+/// An org or user source records a repository a drained `repo:` source hands over: it
+/// reads it back from `from` until a poll proved every row there.
+pub struct RepositoryTakenOver<'a> {
+    pub source: &'a SourceSpec,
+    /// `owner/name`, lower case.
+    pub repo: &'a str,
+    /// Unix seconds.
+    pub from: i64,
+}
+
+impl Happening for RepositoryTakenOver<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let RepositoryTakenOver {
+            source: spec,
+            repo,
+            from,
+        } = self;
+        tracing::info!(source = %spec, repo, from, "taking {repo} over from its drained source: reading it back from where that source's window began");
     }
 }
 

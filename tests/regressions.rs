@@ -495,6 +495,159 @@ async fn removed_while_behind(ha: &str) {
     assert_no_repeats(&msgs);
 }
 
+/// Issue 22: a removed `repo:` source is drained until a poll reaches the head of its feed
+/// with every row proven; one whose feed kept a second unproven (here: rows deleted below
+/// the window during every read, so no stretch is read at one total) never got there and
+/// never handed its repository over: nobody published it again. The drain now hands over
+/// when a second is held back, and the org takes the repository over from the drained
+/// cursor's trailing window: it reads that far back for it once and publishes what the
+/// drain had not (here: a late row the drain's last read missed), not what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_loses_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    let t = g.now();
+    let at = move |s: i64| t + chrono::Duration::seconds(s);
+    // The repository's trailing window: 40 actions, two a second (five pages); the org's
+    // newest action is two minutes later, so the org's own window (30 s) does not reach it.
+    for i in 0..40i64 {
+        g.push_action(
+            NewAction::comment("alice", "acme/widgets", 1, &format!("window {i}"))
+                .at(at(-120 + i / 2)),
+        );
+    }
+    let victims: Vec<gitea_sim::ActionId> = (0..1000i64)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", "acme/widgets", 2, &format!("old {i}"))
+                    .at(at(-3600 - i)),
+            )
+        })
+        .collect();
+    g.push_action(NewAction::comment("alice", "acme/gadgets", 1, "gadgets").at(at(0)));
+    let published = g.action_count() as u64;
+    let poll = "start = \"beginning\"\nlookback = \"30s\"";
+    let first = run(config(
+        &g.url(),
+        &nats.url(),
+        poll,
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
+    ));
+    wait_stream(&nats.url(), STREAM, published, "the history").await;
+    first.stop().await;
+    // From now on every read of the repository feed deletes old rows (below the window:
+    // the total shrinks at every read, so nothing read can be proven) and, for its first 60
+    // reads, after the page is served, a late row turns up in the window (spread over its
+    // seconds): the drain's last read misses the last of them.
+    let victims = std::sync::Mutex::new(victims);
+    let late = Arc::new(AtomicUsize::new(0));
+    let l = late.clone();
+    g.set_feed_hook(Some(Box::new(move |page, w| {
+        if page.feed != "repo:acme/widgets" {
+            return;
+        }
+        let k = l.load(Ordering::SeqCst);
+        let adds = k < 60;
+        let mut victims = victims.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..1 + usize::from(adds) {
+            if let Some(v) = victims.pop() {
+                w.soft_delete(v);
+            }
+        }
+        if adds {
+            l.store(k + 1, Ordering::SeqCst);
+            w.push_action(
+                NewAction::comment("alice", "acme/widgets", 3, &format!("late {k}"))
+                    .at(at(-130 + (k as i64 % 29))),
+            );
+        }
+    })));
+    // Polled every second (the drain polls as its org does): the old rows last the 10 s.
+    let started = std::time::Instant::now();
+    let second = run(config(
+        &g.url(),
+        &nats.url(),
+        poll,
+        "[[source]]\norg = \"acme\"\ninterval = \"1s\"",
+    ));
+    let url = nats.url();
+    let handed = wait_until(10, || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "repo:acme/widgets")
+                .await
+                .is_some_and(|c| c.handed_to.as_deref() == Some("org:acme"))
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    g.set_feed_hook(None);
+    let late = late.load(Ordering::SeqCst);
+    eprintln!(
+        "regressions: an unprovable drain handed over after {:.1} s, {late} late rows made meanwhile",
+        took.as_secs_f64()
+    );
+    assert!(
+        handed,
+        "the drained repo:acme/widgets never handed over within 10 s ({late} late rows, {} events)",
+        stream_count(&url, STREAM).await
+    );
+    assert!(late > 0, "the drain read the repository's feed");
+    // Then the org publishes the repository, what the drain missed included.
+    g.push_action(NewAction::comment("alice", "acme/widgets", 1, "after").at(at(5)));
+    let all = published + late as u64 + 1;
+    let whole = wait_until(20, || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= all }
+    })
+    .await;
+    // Three more polls of the org, so that a repeat would show.
+    let org_polls = |g: &gitea_sim::FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| {
+                r.path == "/api/v1/orgs/acme/activities/feeds" && r.query.contains("page=1&")
+            })
+            .count()
+    };
+    let n = org_polls(&g);
+    wait_for(20, "three more polls of the org", || async {
+        org_polls(&g) >= n + 3
+    })
+    .await;
+    second.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for m in &msgs {
+        *counts.entry(msg_identity(m)).or_default() += 1;
+    }
+    let missing: Vec<String> = g
+        .logical_actions()
+        .iter()
+        .map(|a| identity(&a.repo, &a.op_type, &a.content, a.comment_id))
+        .filter(|i| !counts.contains_key(i))
+        .collect();
+    let repeated: Vec<(&String, &usize)> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(
+        whole && missing.is_empty(),
+        "{} of {all} actions published; missing: {missing:?}",
+        msgs.len()
+    );
+    assert!(repeated.is_empty(), "published twice: {repeated:?}");
+    assert_eq!(msgs.len() as u64, all);
+    assert_no_repeats(&msgs);
+}
+
 /// Bug (soak): a source whose trailing window held more than `live_pages` pages (a busy org
 /// feed) fell into the day-by-day catch-up at every poll and read the whole of today again
 /// with `date=`, pass after pass; in a 200 s soak the org source never kept up (775 lost).

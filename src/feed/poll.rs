@@ -19,7 +19,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, LeftTo, MAX_SEEN, SeenSet, Span};
+use crate::state::cursor::{Cursor, Gap, LeftTo, MAX_SEEN, SeenSet, Span, TakenOver};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -38,6 +38,8 @@ pub struct PollReport {
     pub stopped: bool,
     /// The walk reached the head of the feed with every row proven held.
     pub caught_up: bool,
+    /// A second the walk could not prove whole: the cursor waits below it.
+    pub held: Option<i64>,
 }
 
 /// Polls one source's feed; keeps its cursor between polls.
@@ -192,6 +194,7 @@ impl FeedPoller {
                 },
             },
         };
+        self.record_takeovers(&mut stored, shutdown).await?;
         let result = self.poll_with(&mut stored, &mut report, shutdown).await;
         // Keep the cursor for the next poll unless someone else wrote it: then re-read.
         if !matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
@@ -201,6 +204,62 @@ impl FeedPoller {
         Ok(report)
     }
 
+    /// Records the repositories drained `repo:` sources hand over to this source (see
+    /// [`Cursor::taken_over`]) and tells each drain they are recorded. Unrecorded (the write
+    /// failed) they wait for the next poll.
+    async fn record_takeovers(
+        &self,
+        stored: &mut Stored,
+        shutdown: &Shutdown,
+    ) -> Result<(), PollError> {
+        let offers = self.ctx.takeovers.take(&self.source.spec);
+        if offers.is_empty() {
+            return Ok(());
+        }
+        for o in &offers {
+            stored.cursor.taken_over.retain(|t| t.repo != o.taken.repo);
+            stored.cursor.taken_over.push(o.taken.clone());
+        }
+        if let Err(e) = self.commit(stored, shutdown).await {
+            // The cursor is read again at the next poll (this one's is dropped).
+            self.ctx.takeovers.put_back(&self.source.spec, offers);
+            return Err(e);
+        }
+        for o in offers {
+            self.ctx.telemetry.emit(telemetry::RepositoryTakenOver {
+                source: &self.source.spec,
+                repo: &o.taken.repo,
+                from: o.taken.from,
+            });
+            let _ = o.recorded.send(());
+        }
+        Ok(())
+    }
+
+    /// The oldest `created` a poll reads: the cursor's cutoff, or further back where a
+    /// taken-over repository is read from.
+    fn read_from(&self, cursor: &Cursor) -> i64 {
+        let cutoff = cursor.cutoff(self.ctx.lookback);
+        cursor
+            .taken_over
+            .iter()
+            .map(|t| t.from)
+            .fold(cutoff, i64::min)
+    }
+
+    /// After a walk that read the taken-over repositories back to where they are read from:
+    /// see [`Cursor::settle_taken`].
+    fn settle_taken(&self, cursor: &mut Cursor, unproven: Option<i64>) {
+        if cursor.taken_over.is_empty() {
+            return;
+        }
+        let owners = self.ctx.owners.read().unwrap_or_else(|e| e.into_inner());
+        let cutoff = cursor.cutoff(self.ctx.lookback);
+        cursor.settle_taken(unproven, cutoff, |repo| {
+            owners.publishes_repo(&self.source.spec, repo)
+        });
+    }
+
     async fn poll_with(
         &self,
         stored: &mut Stored,
@@ -208,9 +267,8 @@ impl FeedPoller {
         shutdown: &mut Shutdown,
     ) -> Result<(), PollError> {
         let ctx = &self.ctx;
-        let cutoff = stored.cursor.cutoff(ctx.lookback);
         let depth = Depth {
-            cutoff,
+            cutoff: self.read_from(&stored.cursor),
             max_pages: ctx.live_pages,
             settled: Some(stored.cursor.position),
             read_ahead: false,
@@ -248,6 +306,7 @@ impl FeedPoller {
                     stored.cursor.position,
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
+                    stored.cursor.taken_over.len(),
                 );
                 self.process(stored, rows, unproven, report, shutdown)
                     .await?;
@@ -259,12 +318,15 @@ impl FeedPoller {
                 }
                 report.caught_up = !report.stopped && unproven.is_none();
                 if !report.stopped {
+                    report.held = unproven;
                     self.note_unproven(unproven);
+                    self.settle_taken(&mut stored.cursor, unproven);
                 }
                 if (
                     stored.cursor.position,
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
+                    stored.cursor.taken_over.len(),
                 ) != before
                 {
                     self.commit(stored, shutdown).await?;
@@ -287,20 +349,52 @@ impl FeedPoller {
             .map_or(0, |s| s.revision))
     }
 
-    /// The last step of a removed `repo:` source whose repository another source covers:
-    /// marks its cursor handed over (it was polled to the head first, see
-    /// `scheduler::drain`), so a `repo:` source added again takes over from that source.
-    pub async fn hand_over(&mut self, to: &SourceSpec, stop: &Shutdown) -> Result<(), PollError> {
+    /// The last step of a removed `repo:` source whose repository another source covers
+    /// (it was polled to the head first, or until a second it cannot prove, see
+    /// `scheduler::drain`): offers the repository to `to`, which records that it reads it
+    /// back from this cursor's cutoff (what a next poll of this source would read again:
+    /// a held second, late rows) and which identities were published there; then marks
+    /// this cursor handed over, so a `repo:` source added again takes over from `to`.
+    /// `Ok(false)`: stopped before `to` recorded it (nothing was marked).
+    pub async fn hand_over(
+        &mut self,
+        to: &SourceSpec,
+        held: Option<i64>,
+        stop: &Shutdown,
+    ) -> Result<bool, PollError> {
         let Some(mut stored) = self.ctx.store.load(&self.source.spec).await? else {
-            return Ok(());
+            return Ok(true);
         };
+        let SourceSpec::Repo { owner, name } = &self.source.spec else {
+            return Ok(true);
+        };
+        let from = stored.cursor.cutoff(self.ctx.lookback);
+        let taken = TakenOver {
+            repo: format!("{owner}/{name}").to_lowercase(),
+            from,
+            seen: stored.cursor.seen.clone(),
+            published_before: stored.cursor.published_before.clone(),
+        };
+        let mut stop_wait = stop.clone();
+        loop {
+            let recorded = self.ctx.takeovers.offer(to, taken.clone());
+            tokio::select! {
+                r = recorded => if r.is_ok() {
+                    break;
+                },
+                // Dropped unrecorded (the taker's poll was cut short): offered again.
+                _ = stop_wait.wait() => return Ok(false),
+            }
+        }
         stored.cursor.handed_to = Some(to.to_string());
         self.commit(&mut stored, stop).await?;
         self.ctx.telemetry.emit(telemetry::RepositoryHandedOver {
             source: &self.source.spec,
             to,
+            from,
+            held,
         });
-        Ok(())
+        Ok(true)
     }
 
     /// A new `repo:` source takes its repository over from the org (or user) source that
@@ -481,7 +575,7 @@ impl FeedPoller {
         let Some(oldest) = oldest else { return Ok(()) };
         let cursor = &mut stored.cursor;
         Self::check_gap(&ctx.telemetry, spec, cursor, oldest.created_unix());
-        let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
+        let from = self.read_from(cursor).max(oldest.created_unix());
         // The local date of `from`: offsets differ across daylight saving time, so take the
         // earliest date any known offset gives (a day read twice costs only requests).
         let known_offsets = [*newest.offset(), *oldest.activity.created.offset()]
@@ -559,6 +653,8 @@ impl FeedPoller {
         };
         if self.take_day(stored, walked, report, shutdown).await? {
             self.note_unproven(None);
+            // Written with the next change of the cursor: read back once more at worst.
+            self.settle_taken(&mut stored.cursor, None);
         }
         Ok(())
     }
@@ -591,6 +687,7 @@ impl FeedPoller {
             self.commit(stored, shutdown).await?;
         }
         if !report.stopped && walked.unproven.is_some() {
+            report.held = walked.unproven;
             self.note_unproven(walked.unproven);
         }
         Ok(!report.stopped && walked.unproven.is_none())
@@ -603,7 +700,7 @@ impl FeedPoller {
         shutdown: &mut Shutdown,
     ) -> Result<Option<Walked>, PollError> {
         let depth = Depth {
-            cutoff: stored.cursor.cutoff(self.ctx.lookback),
+            cutoff: self.read_from(&stored.cursor),
             max_pages: usize::MAX,
             settled: None,
             read_ahead: true,
@@ -641,10 +738,17 @@ impl FeedPoller {
         let cutoff = stored.cursor.cutoff(ctx.lookback);
         // Cloned so that no lock is held across the awaits below (reload may write it).
         let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // A taken-over repository is read back from further than the cutoff.
+        let taken = |r: &ActivityRow| {
+            let (owner, name) = r.activity.repo_names()?;
+            stored
+                .cursor
+                .taken(&format!("{owner}/{name}").to_lowercase())
+        };
         let rows: Vec<ActivityRow> = rows
             .into_iter()
             .filter(|r| {
-                r.created_unix() >= cutoff
+                (r.created_unix() >= cutoff || taken(r).is_some_and(|t| r.created_unix() >= t.from))
                     && stored.cursor.owns(&r.activity.created)
                     && !stored.cursor.published_elsewhere(&r.activity.created)
                     && owners.publishes(&self.source.spec, r)
@@ -660,7 +764,18 @@ impl FeedPoller {
                 }
             }
         }
-        let candidates = feed_candidates(rows);
+        // What the drained source (or this one since) published of a taken-over repository.
+        let candidates = feed_candidates(rows)
+            .into_iter()
+            .filter(|c| {
+                taken(&c.item).is_none_or(|t| {
+                    !t.seen.contains(&c.id)
+                        && t.published_before
+                            .as_ref()
+                            .is_none_or(|s| !s.contains(&c.item.activity.created))
+                })
+            })
+            .collect();
         let mut target = FeedTarget {
             poller: self,
             stored,
@@ -816,6 +931,17 @@ impl Target for FeedTarget<'_> {
         let lookback = self.poller.ctx.lookback;
         let cursor = &mut self.stored.cursor;
         cursor.published += outcome.stored as u64;
+        if !cursor.taken_over.is_empty() {
+            for c in batch {
+                let Some((owner, name)) = c.item.activity.repo_names() else {
+                    continue;
+                };
+                let repo = format!("{owner}/{name}").to_lowercase();
+                if let Some(t) = cursor.taken_over.iter_mut().find(|t| t.repo == repo) {
+                    t.seen.insert(&c.id.key, c.id.t);
+                }
+            }
+        }
         let Some(last) = batch.last() else {
             return Ok(());
         };
