@@ -504,6 +504,17 @@ async fn removed_while_behind(ha: &str) {
 /// drain had not (here: a late row the drain's last read missed), not what it had.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_loses_nothing() {
+    drained_with_an_unprovable_second(8).await;
+}
+
+/// The same, the org reading the repository back day by day: deeper than its `live_pages`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_taken_over_deeper_than_live_pages_is_read_back_day_by_day() {
+    drained_with_an_unprovable_second(2).await;
+}
+
+/// `live_pages`: of both runs (the org reads the repository back over six pages).
+async fn drained_with_an_unprovable_second(live_pages: usize) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let nats = Nats::start().await;
@@ -536,7 +547,8 @@ async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_lose
         .collect();
     g.push_action(NewAction::comment("alice", "acme/gadgets", 1, "gadgets").at(at(0)));
     let published = g.action_count() as u64;
-    let poll = "start = \"beginning\"\nlookback = \"30s\"";
+    let poll = format!("start = \"beginning\"\nlookback = \"30s\"\nlive_pages = {live_pages}");
+    let poll = poll.as_str();
     let first = run(config(
         &g.url(),
         &nats.url(),
@@ -553,6 +565,14 @@ async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_lose
     let late = Arc::new(AtomicUsize::new(0));
     let l = late.clone();
     g.set_feed_hook(Some(Box::new(move |page, w| {
+        // The org's feed loses an old row at every read too: its read-back of the
+        // repository cannot be proven either, which must not hold its own position back.
+        if page.feed == "org:acme" {
+            if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                w.soft_delete(v);
+            }
+            return;
+        }
         if page.feed != "repo:acme/widgets" {
             return;
         }
@@ -591,7 +611,6 @@ async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_lose
     })
     .await;
     let took = started.elapsed();
-    g.set_feed_hook(None);
     let late = late.load(Ordering::SeqCst);
     eprintln!(
         "regressions: an unprovable drain handed over after {:.1} s, {late} late rows made meanwhile",
@@ -603,8 +622,29 @@ async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_lose
         stream_count(&url, STREAM).await
     );
     assert!(late > 0, "the drain read the repository's feed");
-    // Then the org publishes the repository, what the drain missed included.
+    // Then the org publishes the repository, and moves on while it cannot prove what it
+    // reads back.
     g.push_action(NewAction::comment("alice", "acme/widgets", 1, "after").at(at(5)));
+    let moved = wait_until(10, || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "org:acme")
+                .await
+                .is_some_and(|c| c.position >= t.timestamp() + 5)
+        }
+    })
+    .await;
+    g.set_feed_hook(None);
+    let org = cursor_of(&url, "org:acme").await;
+    assert!(
+        moved,
+        "the org's position stayed at {:?} below the new action at {}, held by a second it read back for acme/widgets only (taken over from {:?})",
+        org.as_ref().map(|c| c.position),
+        t.timestamp() + 5,
+        org.as_ref()
+            .map(|c| c.taken_over.iter().map(|t| t.from).collect::<Vec<_>>()),
+    );
+    // What the drain missed included.
     let all = published + late as u64 + 1;
     let whole = wait_until(20, || {
         let url = url.clone();

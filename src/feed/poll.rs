@@ -247,17 +247,41 @@ impl FeedPoller {
             .fold(cutoff, i64::min)
     }
 
-    /// After a walk that read the taken-over repositories back to where they are read from:
-    /// see [`Cursor::settle_taken`].
-    fn settle_taken(&self, cursor: &mut Cursor, unproven: Option<i64>) {
+    /// The unproven second that holds this cursor's position back. With a taken-over
+    /// repository read back further than the cutoff: one at or above the cutoff; one below
+    /// it keeps that repository's read-back there ([`Cursor::settle_taken`]), not the
+    /// position, and does not stop a catch-up.
+    fn own_unproven(&self, cursor: &Cursor, unproven: Option<i64>) -> Option<i64> {
         if cursor.taken_over.is_empty() {
-            return;
+            return unproven;
+        }
+        let cutoff = cursor.cutoff(self.ctx.lookback);
+        unproven.filter(|&u| u >= cutoff)
+    }
+
+    /// The taken-over repositories this source publishes now (not those still drained):
+    /// asked before a walk, so that only what that walk was to publish is settled after it.
+    fn taken_published(&self, cursor: &Cursor) -> Vec<String> {
+        if cursor.taken_over.is_empty() {
+            return Vec::new();
         }
         let owners = self.ctx.owners.read().unwrap_or_else(|e| e.into_inner());
+        cursor
+            .taken_over
+            .iter()
+            .filter(|t| owners.publishes_repo(&self.source.spec, &t.repo))
+            .map(|t| t.repo.clone())
+            .collect()
+    }
+
+    /// After a walk that read the taken-over repositories in `published` back to where they
+    /// are read from: see [`Cursor::settle_taken`].
+    fn settle_taken(&self, cursor: &mut Cursor, published: &[String], unproven: Option<i64>) {
+        if published.is_empty() {
+            return;
+        }
         let cutoff = cursor.cutoff(self.ctx.lookback);
-        cursor.settle_taken(unproven, cutoff, |repo| {
-            owners.publishes_repo(&self.source.spec, repo)
-        });
+        cursor.settle_taken(unproven, cutoff, |repo| published.iter().any(|r| r == repo));
     }
 
     async fn poll_with(
@@ -267,10 +291,14 @@ impl FeedPoller {
         shutdown: &mut Shutdown,
     ) -> Result<(), PollError> {
         let ctx = &self.ctx;
+        let published = self.taken_published(&stored.cursor);
+        let read_from = self.read_from(&stored.cursor);
         let depth = Depth {
-            cutoff: self.read_from(&stored.cursor),
+            cutoff: read_from,
             max_pages: ctx.live_pages,
-            settled: Some(stored.cursor.position),
+            // A taken-over repository read back further than the window: live only if that
+            // far is within `live_pages`, else day by day (one day in memory at a time).
+            settled: Some(stored.cursor.position.min(read_from)),
             read_ahead: false,
             patient: self.patient(),
         };
@@ -308,19 +336,19 @@ impl FeedPoller {
                     stored.cursor.gap.clone(),
                     stored.cursor.taken_over.len(),
                 );
-                self.process(stored, rows, unproven, report, shutdown)
-                    .await?;
+                let cap = self.own_unproven(&stored.cursor, unproven);
+                self.process(stored, rows, cap, report, shutdown).await?;
                 if let Some(newest) = newest
                     && !report.stopped
                 {
-                    let to = unproven.map_or(newest, |u| newest.min(u));
+                    let to = cap.map_or(newest, |u| newest.min(u));
                     stored.cursor.advance(to, ctx.lookback);
                 }
                 report.caught_up = !report.stopped && unproven.is_none();
                 if !report.stopped {
                     report.held = unproven;
                     self.note_unproven(unproven);
-                    self.settle_taken(&mut stored.cursor, unproven);
+                    self.settle_taken(&mut stored.cursor, &published, unproven);
                 }
                 if (
                     stored.cursor.position,
@@ -333,7 +361,8 @@ impl FeedPoller {
                 }
             }
             Some(LiveWalk::TooDeep { newest }) => {
-                self.catch_up(stored, newest, report, shutdown).await?
+                self.catch_up(stored, newest, &published, report, shutdown)
+                    .await?
             }
         }
         Ok(())
@@ -563,6 +592,7 @@ impl FeedPoller {
         &self,
         stored: &mut Stored,
         newest: DateTime<FixedOffset>,
+        published: &[String],
         report: &mut PollReport,
         shutdown: &mut Shutdown,
     ) -> Result<(), PollError> {
@@ -652,9 +682,12 @@ impl FeedPoller {
             return Ok(());
         };
         if self.take_day(stored, walked, report, shutdown).await? {
-            self.note_unproven(None);
+            // Only a second of a taken-over repository, below the cutoff, may be unproven.
+            if report.held.is_none() {
+                self.note_unproven(None);
+            }
             // Written with the next change of the cursor: read back once more at worst.
-            self.settle_taken(&mut stored.cursor, None);
+            self.settle_taken(&mut stored.cursor, published, report.held);
         }
         Ok(())
     }
@@ -672,7 +705,8 @@ impl FeedPoller {
         report.days += 1;
         let before = stored.cursor.clone();
         let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
-        self.process(stored, walked.rows, walked.unproven, report, shutdown)
+        let cap = self.own_unproven(&stored.cursor, walked.unproven);
+        self.process(stored, walked.rows, cap, report, shutdown)
             .await?;
         // Every row of the day is held (or the cursor stops below the unproven second):
         // rows another source publishes move the position too, so a source whose newest
@@ -680,17 +714,21 @@ impl FeedPoller {
         if let Some(newest) = newest_read
             && !report.stopped
         {
-            let to = walked.unproven.map_or(newest, |u| newest.min(u));
+            let to = cap.map_or(newest, |u| newest.min(u));
             stored.cursor.advance(to, self.ctx.lookback);
         }
         if stored.cursor != before {
             self.commit(stored, shutdown).await?;
         }
-        if !report.stopped && walked.unproven.is_some() {
-            report.held = walked.unproven;
+        if !report.stopped
+            && let Some(u) = walked.unproven
+        {
+            // The oldest of the catch-up (a second below the cutoff, of a taken-over
+            // repository only, does not stop it).
+            report.held = Some(report.held.map_or(u, |h| h.min(u)));
             self.note_unproven(walked.unproven);
         }
-        Ok(!report.stopped && walked.unproven.is_none())
+        Ok(!report.stopped && cap.is_none())
     }
 
     /// Every row from the head of the feed down to the cursor's cutoff, however deep.
