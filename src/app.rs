@@ -117,6 +117,7 @@ pub async fn connect(
         batch: 512,
         issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
+        takeovers: Default::default(),
         telemetry: telemetry.clone(),
         failing: Default::default(),
         cadence: crate::cadence::Cadence::new(
@@ -240,9 +241,10 @@ impl SourcePoller {
     pub async fn hand_over(
         &mut self,
         to: &SourceSpec,
+        held: Option<i64>,
         stop: &crate::shutdown::Shutdown,
-    ) -> Result<(), PollError> {
-        self.feed.hand_over(to, stop).await
+    ) -> Result<bool, PollError> {
+        self.feed.hand_over(to, held, stop).await
     }
 
     /// With `repos_sweep` (org sources): the repositories whose kinds this poll reads: those

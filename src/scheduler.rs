@@ -634,7 +634,9 @@ fn start_drains(
 }
 
 /// One drain (see [`start_drains`]): polls until a poll reaches the head with every row
-/// proven, marks the cursor handed over, and gives the repository to `to`.
+/// proven, or reports a second it cannot prove (held back), then hands the repository over
+/// to `to` (which reads it back from this cursor's trailing window, see
+/// [`crate::feed::poll::FeedPoller::hand_over`]) and marks the cursor handed over.
 async fn drain(
     ctx: Arc<Context>,
     source: Source,
@@ -646,6 +648,7 @@ async fn drain(
     let interval = source.interval;
     let mut poller = SourcePoller::new(ctx.clone(), source);
     let mut wait = Duration::ZERO;
+    let mut held = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -658,6 +661,13 @@ async fn drain(
         match poller.poll(&mut shutdown).await {
             Ok(r) if r.stopped => return,
             Ok(r) if r.caught_up => break,
+            // A second it cannot prove may stay so (a tie no alignment serves whole, a feed
+            // that keeps moving): `to` takes the repository over from this cursor's window,
+            // and reads that second again in its own feed.
+            Ok(r) if r.held.is_some() => {
+                held = r.held;
+                break;
+            }
             Ok(_) => {}
             Err(e) => ctx.telemetry.emit(telemetry::PollFailed {
                 source: &spec,
@@ -672,8 +682,10 @@ async fn drain(
         if shutdown.is_fired() {
             return;
         }
-        match poller.hand_over(&to, &shutdown).await {
-            Ok(()) => break,
+        match poller.hand_over(&to, held, &shutdown).await {
+            Ok(true) => break,
+            // Stopped before `to` recorded it: nothing changed hands.
+            Ok(false) => return,
             Err(e) => {
                 ctx.telemetry.emit(telemetry::PollFailed {
                     source: &spec,

@@ -495,6 +495,199 @@ async fn removed_while_behind(ha: &str) {
     assert_no_repeats(&msgs);
 }
 
+/// Issue 22: a removed `repo:` source is drained until a poll reaches the head of its feed
+/// with every row proven; one whose feed kept a second unproven (here: rows deleted below
+/// the window during every read, so no stretch is read at one total) never got there and
+/// never handed its repository over: nobody published it again. The drain now hands over
+/// when a second is held back, and the org takes the repository over from the drained
+/// cursor's trailing window: it reads that far back for it once and publishes what the
+/// drain had not (here: a late row the drain's last read missed), not what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_repo_source_with_a_second_it_cannot_prove_hands_over_and_loses_nothing() {
+    drained_with_an_unprovable_second(8).await;
+}
+
+/// The same, the org reading the repository back day by day: deeper than its `live_pages`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_taken_over_deeper_than_live_pages_is_read_back_day_by_day() {
+    drained_with_an_unprovable_second(2).await;
+}
+
+/// `live_pages`: of both runs (the org reads the repository back over six pages).
+async fn drained_with_an_unprovable_second(live_pages: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    let t = g.now();
+    let at = move |s: i64| t + chrono::Duration::seconds(s);
+    // The repository's trailing window: 40 actions, two a second (five pages); the org's
+    // newest action is two minutes later, so the org's own window (30 s) does not reach it.
+    for i in 0..40i64 {
+        g.push_action(
+            NewAction::comment("alice", "acme/widgets", 1, &format!("window {i}"))
+                .at(at(-120 + i / 2)),
+        );
+    }
+    let victims: Vec<gitea_sim::ActionId> = (0..1000i64)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", "acme/widgets", 2, &format!("old {i}"))
+                    .at(at(-3600 - i)),
+            )
+        })
+        .collect();
+    g.push_action(NewAction::comment("alice", "acme/gadgets", 1, "gadgets").at(at(0)));
+    let published = g.action_count() as u64;
+    let poll = format!("start = \"beginning\"\nlookback = \"30s\"\nlive_pages = {live_pages}");
+    let poll = poll.as_str();
+    let first = run(config(
+        &g.url(),
+        &nats.url(),
+        poll,
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"",
+    ));
+    wait_stream(&nats.url(), STREAM, published, "the history").await;
+    first.stop().await;
+    // From now on every read of the repository feed deletes old rows (below the window:
+    // the total shrinks at every read, so nothing read can be proven) and, for its first 60
+    // reads, after the page is served, a late row turns up in the window (spread over its
+    // seconds): the drain's last read misses the last of them.
+    let victims = std::sync::Mutex::new(victims);
+    let late = Arc::new(AtomicUsize::new(0));
+    let l = late.clone();
+    g.set_feed_hook(Some(Box::new(move |page, w| {
+        // The org's feed loses an old row at every read too: its read-back of the
+        // repository cannot be proven either, which must not hold its own position back.
+        if page.feed == "org:acme" {
+            if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                w.soft_delete(v);
+            }
+            return;
+        }
+        if page.feed != "repo:acme/widgets" {
+            return;
+        }
+        let k = l.load(Ordering::SeqCst);
+        let adds = k < 60;
+        let mut victims = victims.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..1 + usize::from(adds) {
+            if let Some(v) = victims.pop() {
+                w.soft_delete(v);
+            }
+        }
+        if adds {
+            l.store(k + 1, Ordering::SeqCst);
+            w.push_action(
+                NewAction::comment("alice", "acme/widgets", 3, &format!("late {k}"))
+                    .at(at(-130 + (k as i64 % 29))),
+            );
+        }
+    })));
+    // Polled every second (the drain polls as its org does): the old rows last the 10 s.
+    let started = std::time::Instant::now();
+    let second = run(config(
+        &g.url(),
+        &nats.url(),
+        poll,
+        "[[source]]\norg = \"acme\"\ninterval = \"1s\"",
+    ));
+    let url = nats.url();
+    let handed = wait_until(10, || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "repo:acme/widgets")
+                .await
+                .is_some_and(|c| c.handed_to.as_deref() == Some("org:acme"))
+        }
+    })
+    .await;
+    let took = started.elapsed();
+    let late = late.load(Ordering::SeqCst);
+    eprintln!(
+        "regressions: an unprovable drain handed over after {:.1} s, {late} late rows made meanwhile",
+        took.as_secs_f64()
+    );
+    assert!(
+        handed,
+        "the drained repo:acme/widgets never handed over within 10 s ({late} late rows, {} events)",
+        stream_count(&url, STREAM).await
+    );
+    assert!(late > 0, "the drain read the repository's feed");
+    // Then the org publishes the repository, and moves on while it cannot prove what it
+    // reads back.
+    g.push_action(NewAction::comment("alice", "acme/widgets", 1, "after").at(at(5)));
+    let moved = wait_until(10, || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, "org:acme")
+                .await
+                .is_some_and(|c| c.position >= t.timestamp() + 5)
+        }
+    })
+    .await;
+    g.set_feed_hook(None);
+    let org = cursor_of(&url, "org:acme").await;
+    assert!(
+        moved,
+        "the org's position stayed at {:?} below the new action at {}, held by a second it read back for acme/widgets only (taken over from {:?})",
+        org.as_ref().map(|c| c.position),
+        t.timestamp() + 5,
+        org.as_ref()
+            .map(|c| c.taken_over.iter().map(|t| t.from).collect::<Vec<_>>()),
+    );
+    // What the drain missed included.
+    let all = published + late as u64 + 1;
+    let whole = wait_until(20, || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= all }
+    })
+    .await;
+    // Three more polls of the org, so that a repeat would show.
+    let org_polls = |g: &gitea_sim::FakeGitea| {
+        g.requests()
+            .iter()
+            .filter(|r| {
+                r.path == "/api/v1/orgs/acme/activities/feeds" && r.query.contains("page=1&")
+            })
+            .count()
+    };
+    let n = org_polls(&g);
+    wait_for(20, "three more polls of the org", || async {
+        org_polls(&g) >= n + 3
+    })
+    .await;
+    second.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for m in &msgs {
+        *counts.entry(msg_identity(m)).or_default() += 1;
+    }
+    let missing: Vec<String> = g
+        .logical_actions()
+        .iter()
+        .map(|a| identity(&a.repo, &a.op_type, &a.content, a.comment_id))
+        .filter(|i| !counts.contains_key(i))
+        .collect();
+    let repeated: Vec<(&String, &usize)> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(
+        whole && missing.is_empty(),
+        "{} of {all} actions published; missing: {missing:?}",
+        msgs.len()
+    );
+    assert!(repeated.is_empty(), "published twice: {repeated:?}");
+    assert_eq!(msgs.len() as u64, all);
+    assert_no_repeats(&msgs);
+}
+
 /// Bug (soak): a source whose trailing window held more than `live_pages` pages (a busy org
 /// feed) fell into the day-by-day catch-up at every poll and read the whole of today again
 /// with `date=`, pass after pass; in a 200 s soak the org source never kept up (775 lost).
@@ -613,5 +806,85 @@ async fn a_repo_source_that_never_wrote_a_cursor_takes_over_where_its_org_left_i
     second.stop().await;
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), 11);
+    assert_no_repeats(&msgs);
+}
+
+/// Issue 22: a `repo:` source without a cursor of its own took its repository over from its
+/// org's cursor (at a restart that added it) at the org's position and floor, whatever its
+/// own `start`: with `start = "beginning"` the repository's history older than what the org
+/// published (the org began with `start = "now"`) was never published. It now starts where
+/// its own `start` says and leaves out only the span the org published.
+#[tokio::test]
+async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_start_asks_for() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    let t = g.now();
+    let at = |s: i64| t + chrono::Duration::seconds(s);
+    // History older than the org's start: its source never publishes it.
+    for i in 0..3 {
+        g.push_action(NewAction::push("bob", "acme/widgets", "main", 1).at(at(-7200 + 100 * i)));
+    }
+    let first = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"\nlookback = \"1s\"",
+        "[[source]]\norg = \"acme\"",
+    ));
+    wait_for(10, "the org's cursor", || async {
+        cursor_of(&nats.url(), "org:acme").await.is_some()
+    })
+    .await;
+    // Two widgets actions the org publishes, then a gadgets one that moves its position
+    // more than the trailing window past them.
+    for _ in 0..2 {
+        g.push_action(NewAction::push("carol", "acme/widgets", "main", 1).at(at(0)));
+    }
+    g.push_action(NewAction::push("carol", "acme/gadgets", "main", 1).at(at(5)));
+    wait_stream(&nats.url(), STREAM, 3, "the org's three actions").await;
+    wait_for(10, "the org's cursor at its newest action", || async {
+        cursor_of(&nats.url(), "org:acme")
+            .await
+            .is_some_and(|c| c.position >= t.timestamp() + 5)
+    })
+    .await;
+    first.stop().await;
+    // Restarted with the repository source added: it publishes the three old actions, not
+    // the two the org published, and what comes next.
+    let second = run(config(
+        &g.url(),
+        &nats.url(),
+        "start = \"now\"\nlookback = \"1s\"",
+        "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"\nstart = \"beginning\"",
+    ));
+    wait_for(10, "the repository source's cursor", || async {
+        cursor_of(&nats.url(), "repo:acme/widgets").await.is_some()
+    })
+    .await;
+    g.push_action(NewAction::push("dave", "acme/widgets", "main", 1).at(at(10)));
+    let url = nats.url();
+    let whole = wait_until(15, || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= 7 }
+    })
+    .await;
+    // One more through the repository source, later than a repeat would have come.
+    g.push_action(NewAction::push("erin", "acme/widgets", "main", 1).at(at(12)));
+    let last = wait_until(15, || {
+        let url = url.clone();
+        async move { stream_count(&url, STREAM).await >= 8 }
+    })
+    .await;
+    second.stop().await;
+    let msgs = read_stream(&nats.url(), STREAM).await;
+    let widgets = msgs.iter().filter(|m| m.repo() == "acme/widgets").count();
+    assert!(
+        whole && last,
+        "{} events, {widgets} of widgets; expected 8, 7 of widgets (3 older than the org's start, 2 the org published, 2 new)",
+        msgs.len()
+    );
+    assert_eq!(msgs.len(), 8);
     assert_no_repeats(&msgs);
 }

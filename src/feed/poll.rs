@@ -19,7 +19,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, LeftTo, SeenSet};
+use crate::state::cursor::{Cursor, Gap, LeftTo, SeenSet, Span, TakenOver};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -38,6 +38,8 @@ pub struct PollReport {
     pub stopped: bool,
     /// The walk reached the head of the feed with every row proven held.
     pub caught_up: bool,
+    /// A second the walk could not prove whole: the cursor waits below it.
+    pub held: Option<i64>,
 }
 
 /// Polls one source's feed; keeps its cursor between polls.
@@ -197,6 +199,7 @@ impl FeedPoller {
                 },
             },
         };
+        self.record_takeovers(&mut stored, shutdown).await?;
         let result = self.poll_with(&mut stored, &mut report, shutdown).await;
         // Keep the cursor for the next poll unless someone else wrote it: then re-read.
         if !matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
@@ -212,6 +215,86 @@ impl FeedPoller {
         Ok(report)
     }
 
+    /// Records the repositories drained `repo:` sources hand over to this source (see
+    /// [`Cursor::taken_over`]) and tells each drain they are recorded. Unrecorded (the write
+    /// failed) they wait for the next poll.
+    async fn record_takeovers(
+        &self,
+        stored: &mut Stored,
+        shutdown: &Shutdown,
+    ) -> Result<(), PollError> {
+        let offers = self.ctx.takeovers.take(&self.source.spec);
+        if offers.is_empty() {
+            return Ok(());
+        }
+        for o in &offers {
+            stored.cursor.taken_over.retain(|t| t.repo != o.taken.repo);
+            stored.cursor.taken_over.push(o.taken.clone());
+        }
+        if let Err(e) = self.commit(stored, shutdown).await {
+            // The cursor is read again at the next poll (this one's is dropped).
+            self.ctx.takeovers.put_back(&self.source.spec, offers);
+            return Err(e);
+        }
+        for o in offers {
+            self.ctx.telemetry.emit(telemetry::RepositoryTakenOver {
+                source: &self.source.spec,
+                repo: &o.taken.repo,
+                from: o.taken.from,
+            });
+            let _ = o.recorded.send(());
+        }
+        Ok(())
+    }
+
+    /// The oldest `created` a poll reads: the cursor's cutoff, or further back where a
+    /// taken-over repository is read from.
+    fn read_from(&self, cursor: &Cursor) -> i64 {
+        let cutoff = cursor.cutoff(self.ctx.lookback);
+        cursor
+            .taken_over
+            .iter()
+            .map(|t| t.from)
+            .fold(cutoff, i64::min)
+    }
+
+    /// The unproven second that holds this cursor's position back. With a taken-over
+    /// repository read back further than the cutoff: one at or above the cutoff; one below
+    /// it keeps that repository's read-back there ([`Cursor::settle_taken`]), not the
+    /// position, and does not stop a catch-up.
+    fn own_unproven(&self, cursor: &Cursor, unproven: Option<i64>) -> Option<i64> {
+        if cursor.taken_over.is_empty() {
+            return unproven;
+        }
+        let cutoff = cursor.cutoff(self.ctx.lookback);
+        unproven.filter(|&u| u >= cutoff)
+    }
+
+    /// The taken-over repositories this source publishes now (not those still drained):
+    /// asked before a walk, so that only what that walk was to publish is settled after it.
+    fn taken_published(&self, cursor: &Cursor) -> Vec<String> {
+        if cursor.taken_over.is_empty() {
+            return Vec::new();
+        }
+        let owners = self.ctx.owners.read().unwrap_or_else(|e| e.into_inner());
+        cursor
+            .taken_over
+            .iter()
+            .filter(|t| owners.publishes_repo(&self.source.spec, &t.repo))
+            .map(|t| t.repo.clone())
+            .collect()
+    }
+
+    /// After a walk that read the taken-over repositories in `published` back to where they
+    /// are read from: see [`Cursor::settle_taken`].
+    fn settle_taken(&self, cursor: &mut Cursor, published: &[String], unproven: Option<i64>) {
+        if published.is_empty() {
+            return;
+        }
+        let cutoff = cursor.cutoff(self.ctx.lookback);
+        cursor.settle_taken(unproven, cutoff, |repo| published.iter().any(|r| r == repo));
+    }
+
     async fn poll_with(
         &self,
         stored: &mut Stored,
@@ -219,11 +302,14 @@ impl FeedPoller {
         shutdown: &mut Shutdown,
     ) -> Result<(), PollError> {
         let ctx = &self.ctx;
-        let cutoff = stored.cursor.cutoff(ctx.lookback);
+        let published = self.taken_published(&stored.cursor);
+        let read_from = self.read_from(&stored.cursor);
         let depth = Depth {
-            cutoff,
+            cutoff: read_from,
             max_pages: ctx.live_pages,
-            settled: Some(stored.cursor.position),
+            // A taken-over repository read back further than the window: live only if that
+            // far is within `live_pages`, else day by day (one day in memory at a time).
+            settled: Some(stored.cursor.position.min(read_from)),
             read_ahead: false,
             patient: self.patient(),
         };
@@ -277,31 +363,36 @@ impl FeedPoller {
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
                     stored.cursor.pinned.clone(),
+                    stored.cursor.taken_over.len(),
                 );
-                self.process(stored, rows, unproven, report, shutdown)
-                    .await?;
+                let cap = self.own_unproven(&stored.cursor, unproven);
+                self.process(stored, rows, cap, report, shutdown).await?;
                 if let Some(newest) = newest
                     && !report.stopped
                 {
-                    let to = unproven.map_or(newest, |u| newest.min(u));
+                    let to = cap.map_or(newest, |u| newest.min(u));
                     stored.cursor.advance(to, ctx.lookback);
                 }
                 report.caught_up = !report.stopped && unproven.is_none();
                 if !report.stopped {
+                    report.held = unproven;
                     self.note_unproven(&mut stored.cursor, unproven);
+                    self.settle_taken(&mut stored.cursor, &published, unproven);
                 }
                 if (
                     stored.cursor.position,
                     stored.cursor.seen.len(),
                     stored.cursor.gap.clone(),
                     stored.cursor.pinned.clone(),
+                    stored.cursor.taken_over.len(),
                 ) != before
                 {
                     self.commit(stored, shutdown).await?;
                 }
             }
             Some(LiveWalk::TooDeep { newest }) => {
-                self.catch_up(stored, newest, report, shutdown).await?
+                self.catch_up(stored, newest, &published, report, shutdown)
+                    .await?
             }
         }
         Ok(())
@@ -317,26 +408,60 @@ impl FeedPoller {
             .map_or(0, |s| s.revision))
     }
 
-    /// The last step of a removed `repo:` source whose repository another source covers:
-    /// marks its cursor handed over (it was polled to the head first, see
-    /// `scheduler::drain`), so a `repo:` source added again takes over from that source.
-    pub async fn hand_over(&mut self, to: &SourceSpec, stop: &Shutdown) -> Result<(), PollError> {
+    /// The last step of a removed `repo:` source whose repository another source covers
+    /// (it was polled to the head first, or until a second it cannot prove, see
+    /// `scheduler::drain`): offers the repository to `to`, which records that it reads it
+    /// back from this cursor's cutoff (what a next poll of this source would read again:
+    /// a held second, late rows) and which identities were published there; then marks
+    /// this cursor handed over, so a `repo:` source added again takes over from `to`.
+    /// `Ok(false)`: stopped before `to` recorded it (nothing was marked).
+    pub async fn hand_over(
+        &mut self,
+        to: &SourceSpec,
+        held: Option<i64>,
+        stop: &Shutdown,
+    ) -> Result<bool, PollError> {
         let Some(mut stored) = self.ctx.store.load(&self.source.spec).await? else {
-            return Ok(());
+            return Ok(true);
         };
+        let SourceSpec::Repo { owner, name } = &self.source.spec else {
+            return Ok(true);
+        };
+        let from = stored.cursor.cutoff(self.ctx.lookback);
+        let taken = TakenOver {
+            repo: format!("{owner}/{name}").to_lowercase(),
+            from,
+            seen: stored.cursor.seen.clone(),
+            published_before: stored.cursor.published_before.clone(),
+        };
+        let mut stop_wait = stop.clone();
+        loop {
+            let recorded = self.ctx.takeovers.offer(to, taken.clone());
+            tokio::select! {
+                r = recorded => if r.is_ok() {
+                    break;
+                },
+                // Dropped unrecorded (the taker's poll was cut short): offered again.
+                _ = stop_wait.wait() => return Ok(false),
+            }
+        }
         stored.cursor.handed_to = Some(to.to_string());
         self.commit(&mut stored, stop).await?;
         self.ctx.telemetry.emit(telemetry::RepositoryHandedOver {
             source: &self.source.spec,
             to,
+            from,
+            held,
         });
-        Ok(())
+        Ok(true)
     }
 
     /// A new `repo:` source takes its repository over from the org (or user) source that
-    /// published it until now: it starts where that source's cursor is, whatever `start`
-    /// says, so that it neither publishes again what that source published (the window's
-    /// identities are in the cross-feed index) nor skips what it had not reached yet.
+    /// published it until now: it starts where that source's cursor is, so that it neither
+    /// publishes again what that source published (the window's identities are in the
+    /// cross-feed index) nor skips what it had not reached yet. When its own `start` asks
+    /// for older history than that source published, it starts there instead and leaves
+    /// out only what that source published ([`Self::history_before`]).
     async fn handover(&self, stop: &Shutdown) -> Result<Option<Stored>, PollError> {
         let SourceSpec::Repo { owner, name } = &self.source.spec else {
             return Ok(None);
@@ -367,20 +492,74 @@ impl FeedPoller {
             .iter()
             .find(|l| l.repo == repo)
             .map_or(prev.cursor.position, |l| l.from);
-        let mut cursor = Cursor::new(from_position, prev.cursor.floor);
-        cursor.floor_day = prev.cursor.floor_day;
-        cursor.floor_rule = prev.cursor.floor_rule;
-        self.ctx.telemetry.emit(telemetry::CursorHandedOver {
-            from: &from,
-            to: &self.source.spec,
-            position: cursor.position,
-        });
+        let cursor = match self.history_before(&prev.cursor, from_position) {
+            Some(cursor) => {
+                self.ctx.telemetry.emit(telemetry::HistoryBeforeHandover {
+                    from: &from,
+                    to: &self.source.spec,
+                    start: &self.source.start,
+                    left_out: cursor.published_before.as_ref(),
+                });
+                cursor
+            }
+            None => {
+                let mut cursor = Cursor::new(from_position, prev.cursor.floor);
+                cursor.floor_day = prev.cursor.floor_day;
+                cursor.floor_rule = prev.cursor.floor_rule;
+                self.ctx.telemetry.emit(telemetry::CursorHandedOver {
+                    from: &from,
+                    to: &self.source.spec,
+                    position: cursor.position,
+                });
+                cursor
+            }
+        };
         let mut stored = Stored {
             cursor,
             revision: self.stored_revision().await?,
         };
         self.commit(&mut stored, stop).await?;
         Ok(Some(stored))
+    }
+
+    /// A `repo:` source taking its repository over from `prev` (an org or user cursor that
+    /// published it up to `left_at`) whose own `start` asks for older history than `prev`
+    /// published: a cursor at its own start that leaves out the span `prev` published (up
+    /// to where a take-over at `left_at` reads again, `left_at - lookback`; above that the
+    /// cross-feed index tells what `prev` published, as for any take-over). `None`: `start`
+    /// asks for nothing older; the take-over starts at `left_at`.
+    fn history_before(&self, prev: &Cursor, left_at: i64) -> Option<Cursor> {
+        // Where what `prev` published begins. A cursor that began `now` (a floor without a
+        // day) took the rows of its first window (up to its first position, its floor plus
+        // the lookback) for published without publishing them.
+        let (from, from_day) = match (prev.floor, prev.floor_day) {
+            (floor, Some(day)) => (floor, Some(day)),
+            (0, None) => (0, None),
+            (floor, None) => (floor + self.ctx.lookback + 1, None),
+        };
+        let mut cursor = match self.source.start {
+            StartAt::Now => return None,
+            StartAt::Beginning if from <= 0 => return None,
+            StartAt::Beginning => Cursor::new(0, 0),
+            StartAt::Date(day) => {
+                let floor = midnight(day, MAX_OFFSET);
+                let older = match from_day {
+                    Some(d) => day < d,
+                    None => floor < from,
+                };
+                if !older {
+                    return None;
+                }
+                let mut c = Cursor::new(floor - 1, floor);
+                c.floor_day = Some(day);
+                c
+            }
+        };
+        let to = left_at - self.ctx.lookback;
+        if to > from {
+            cursor.published_before = Some(Span { from, from_day, to });
+        }
+        Some(cursor)
     }
 
     /// Creates the cursor of a source that has none, as `start` says (or from the source
@@ -448,6 +627,7 @@ impl FeedPoller {
         &self,
         stored: &mut Stored,
         newest: DateTime<FixedOffset>,
+        published: &[String],
         report: &mut PollReport,
         shutdown: &mut Shutdown,
     ) -> Result<(), PollError> {
@@ -460,7 +640,7 @@ impl FeedPoller {
         let Some(oldest) = oldest else { return Ok(()) };
         let cursor = &mut stored.cursor;
         Self::check_gap(&ctx.telemetry, spec, cursor, oldest.created_unix());
-        let from = cursor.cutoff(ctx.lookback).max(oldest.created_unix());
+        let from = self.read_from(cursor).max(oldest.created_unix());
         // The local date of `from`: offsets differ across daylight saving time, so take the
         // earliest date any known offset gives (a day read twice costs only requests).
         let known_offsets = [*newest.offset(), *oldest.activity.created.offset()]
@@ -537,11 +717,16 @@ impl FeedPoller {
             return Ok(());
         };
         if self.take_day(stored, walked, report, shutdown).await? {
-            let was_pinned = stored.cursor.pinned.is_some();
-            self.note_unproven(&mut stored.cursor, None);
-            if was_pinned {
-                self.commit(stored, shutdown).await?;
+            // Only a second of a taken-over repository, below the cutoff, may be unproven.
+            if report.held.is_none() {
+                let was_pinned = stored.cursor.pinned.is_some();
+                self.note_unproven(&mut stored.cursor, None);
+                if was_pinned {
+                    self.commit(stored, shutdown).await?;
+                }
             }
+            // Written with the next change of the cursor: read back once more at worst.
+            self.settle_taken(&mut stored.cursor, published, report.held);
         }
         Ok(())
     }
@@ -559,7 +744,8 @@ impl FeedPoller {
         report.days += 1;
         let before = stored.cursor.clone();
         let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
-        self.process(stored, walked.rows, walked.unproven, report, shutdown)
+        let cap = self.own_unproven(&stored.cursor, walked.unproven);
+        self.process(stored, walked.rows, cap, report, shutdown)
             .await?;
         // Every row of the day is held (or the cursor stops below the unproven second):
         // rows another source publishes move the position too, so a source whose newest
@@ -567,7 +753,7 @@ impl FeedPoller {
         if let Some(newest) = newest_read
             && !report.stopped
         {
-            let to = walked.unproven.map_or(newest, |u| newest.min(u));
+            let to = cap.map_or(newest, |u| newest.min(u));
             stored.cursor.advance(to, self.ctx.lookback);
         }
         if !report.stopped && walked.unproven.is_some() {
@@ -576,7 +762,14 @@ impl FeedPoller {
         if stored.cursor != before {
             self.commit(stored, shutdown).await?;
         }
-        Ok(!report.stopped && walked.unproven.is_none())
+        if !report.stopped
+            && let Some(u) = walked.unproven
+        {
+            // The oldest of the catch-up (a second below the cutoff, of a taken-over
+            // repository only, does not stop it).
+            report.held = Some(report.held.map_or(u, |h| h.min(u)));
+        }
+        Ok(!report.stopped && cap.is_none())
     }
 
     /// Every row from the head of the feed down to the cursor's cutoff, however deep.
@@ -586,7 +779,7 @@ impl FeedPoller {
         shutdown: &mut Shutdown,
     ) -> Result<Option<Walked>, PollError> {
         let depth = Depth {
-            cutoff: stored.cursor.cutoff(self.ctx.lookback),
+            cutoff: self.read_from(&stored.cursor),
             max_pages: usize::MAX,
             settled: None,
             read_ahead: true,
@@ -624,11 +817,19 @@ impl FeedPoller {
         let cutoff = stored.cursor.cutoff(ctx.lookback);
         // Cloned so that no lock is held across the awaits below (reload may write it).
         let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // A taken-over repository is read back from further than the cutoff.
+        let taken = |r: &ActivityRow| {
+            let (owner, name) = r.activity.repo_names()?;
+            stored
+                .cursor
+                .taken(&format!("{owner}/{name}").to_lowercase())
+        };
         let rows: Vec<ActivityRow> = rows
             .into_iter()
             .filter(|r| {
-                r.created_unix() >= cutoff
+                (r.created_unix() >= cutoff || taken(r).is_some_and(|t| r.created_unix() >= t.from))
                     && stored.cursor.owns(&r.activity.created)
+                    && !stored.cursor.published_elsewhere(&r.activity.created)
                     && owners.publishes(&self.source.spec, r)
             })
             .collect();
@@ -642,7 +843,18 @@ impl FeedPoller {
                 }
             }
         }
-        let mut candidates = feed_candidates(rows);
+        // What the drained source (or this one since) published of a taken-over repository.
+        let mut candidates: Vec<_> = feed_candidates(rows)
+            .into_iter()
+            .filter(|c| {
+                taken(&c.item).is_none_or(|t| {
+                    !t.seen.contains(&c.id)
+                        && t.published_before
+                            .as_ref()
+                            .is_none_or(|s| !s.contains(&c.item.activity.created))
+                })
+            })
+            .collect();
         if let Some(second) = unproven {
             self.admit_within_window(&stored.cursor.seen, second, &mut candidates);
         }
@@ -847,6 +1059,17 @@ impl Target for FeedTarget<'_> {
         let lookback = self.poller.ctx.lookback;
         let cursor = &mut self.stored.cursor;
         cursor.published += outcome.stored as u64;
+        if !cursor.taken_over.is_empty() {
+            for c in batch {
+                let Some((owner, name)) = c.item.activity.repo_names() else {
+                    continue;
+                };
+                let repo = format!("{owner}/{name}").to_lowercase();
+                if let Some(t) = cursor.taken_over.iter_mut().find(|t| t.repo == repo) {
+                    t.seen.insert(&c.id.key, c.id.t);
+                }
+            }
+        }
         let Some(last) = batch.last() else {
             return Ok(());
         };

@@ -8,7 +8,7 @@ use super::Pipeline;
 use super::backoff::FailureBackoff;
 use super::dedup::RecentIndex;
 use super::enrich::IssueCache;
-use super::owners::Owners;
+use super::owners::{Owners, Takeovers};
 use crate::gitea::{GiteaClient, GiteaError};
 use crate::publish::{PublishError, Publisher};
 use crate::state::{CursorStore, StateError};
@@ -35,6 +35,8 @@ pub struct Context {
     pub issues: IssueCache,
     /// Which source publishes which repository (updated on reload).
     pub owners: RwLock<Owners>,
+    /// Repositories drained `repo:` sources hand over, until their taker recorded them.
+    pub takeovers: Takeovers,
     /// The run's metrics and health (the client's too).
     pub telemetry: Telemetry,
     /// Repository kinds that keep failing, skipped for a while (this run's, not the process's).

@@ -1,9 +1,11 @@
 //! Which source publishes which repository.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use crate::gitea::ActivityRow;
 use crate::source::SourceSpec;
+use crate::state::cursor::TakenOver;
 
 /// Each repository's actions are published by exactly one source: its `repo:` source if
 /// there is one, else its org's `org:` source, else a `user:` source. The same action read
@@ -112,6 +114,21 @@ impl Owners {
             .cloned()
     }
 
+    /// Whether `spec` publishes the repository `repo` (`owner/name`, lower case) of its org
+    /// or user.
+    pub fn publishes_repo(&self, spec: &SourceSpec, repo: &str) -> bool {
+        match spec {
+            SourceSpec::Repo { .. } => true,
+            SourceSpec::Org(_) => !self.repo_owned(repo),
+            SourceSpec::User(_) => {
+                !self.repo_owned(repo)
+                    && repo
+                        .split_once('/')
+                        .is_none_or(|(owner, _)| !self.orgs.contains(owner))
+            }
+        }
+    }
+
     /// Whether `spec` publishes this row (another source may own its repository).
     pub fn publishes(&self, spec: &SourceSpec, row: &ActivityRow) -> bool {
         let Some((owner, name)) = row.activity.repo_names() else {
@@ -125,5 +142,92 @@ impl Owners {
                 !self.repo_owned(&repo) && !self.orgs.contains(&owner.to_lowercase())
             }
         }
+    }
+}
+
+/// Repositories drained `repo:` sources offer to the org or user source taking them over:
+/// that source records each in its cursor ([`crate::state::cursor::Cursor::taken_over`])
+/// before its next poll and answers; only then is the drained cursor marked handed over, so
+/// a restart between the two drains the repository again rather than forgetting where the
+/// taker must read it from.
+#[derive(Debug, Default)]
+pub struct Takeovers {
+    offers: Mutex<HashMap<SourceSpec, Vec<Offer>>>,
+}
+
+/// One repository offered, and whom to tell once it is recorded.
+#[derive(Debug)]
+pub struct Offer {
+    pub taken: TakenOver,
+    pub recorded: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Takeovers {
+    /// Offers `taken` to `to`; the answer comes once `to` recorded it (an earlier offer of
+    /// the same repository is replaced: its drain is gone).
+    pub fn offer(&self, to: &SourceSpec, taken: TakenOver) -> tokio::sync::oneshot::Receiver<()> {
+        let (recorded, answer) = tokio::sync::oneshot::channel();
+        let mut offers = self.offers.lock().unwrap_or_else(|e| e.into_inner());
+        let list = offers.entry(to.clone()).or_default();
+        list.retain(|o| o.taken.repo != taken.repo);
+        list.push(Offer { taken, recorded });
+        answer
+    }
+
+    /// The repositories offered to `spec` since the last call.
+    pub fn take(&self, spec: &SourceSpec) -> Vec<Offer> {
+        self.offers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(spec)
+            .unwrap_or_default()
+    }
+
+    /// Offers taken but not recorded (the cursor write failed): offered again, unless a
+    /// newer offer of the same repository came meanwhile.
+    pub fn put_back(&self, spec: &SourceSpec, back: Vec<Offer>) {
+        let mut offers = self.offers.lock().unwrap_or_else(|e| e.into_inner());
+        let list = offers.entry(spec.clone()).or_default();
+        for o in back {
+            if !list.iter().any(|n| n.taken.repo == o.taken.repo) {
+                list.push(o);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::cursor::SeenSet;
+
+    fn taken(repo: &str, from: i64) -> TakenOver {
+        TakenOver {
+            repo: repo.into(),
+            from,
+            seen: SeenSet::default(),
+            published_before: None,
+        }
+    }
+
+    #[test]
+    fn an_offer_is_answered_once_recorded_and_a_newer_one_replaces_it() {
+        let t = Takeovers::default();
+        let org = SourceSpec::Org("acme".into());
+        let mut first = t.offer(&org, taken("acme/x", 10));
+        let mut second = t.offer(&org, taken("acme/x", 20));
+        assert!(first.try_recv().is_err(), "the replaced offer is dropped");
+        let offers = t.take(&org);
+        assert_eq!(offers.len(), 1);
+        assert_eq!(offers[0].taken.from, 20);
+        // Not recorded (the cursor write failed): offered again at the next poll.
+        t.put_back(&org, offers);
+        let offers = t.take(&org);
+        assert_eq!(offers.len(), 1);
+        for o in offers {
+            let _ = o.recorded.send(());
+        }
+        assert!(second.try_recv().is_ok(), "answered once recorded");
+        assert!(t.take(&org).is_empty());
     }
 }

@@ -242,6 +242,18 @@ pub struct Cursor {
     /// from there, not from this cursor's position now (it skipped the repository since).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_to: Vec<LeftTo>,
+    /// A `repo:` cursor that took its repository over from an org or user source while its
+    /// own `start` asked for older history than that source published: the rows of this
+    /// span were published by that source, so this one leaves them out (it publishes what
+    /// is older, from its own start, and what is newer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_before: Option<Span>,
+    /// An org or user cursor: repositories taken over from a drained `repo:` source, each
+    /// read back (beside this cursor's own window) from where that source's window began,
+    /// until a poll of this source has read that far with every row proven (see
+    /// [`TakenOver`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken_over: Vec<TakenOver>,
     /// First write (absent in cursors written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
@@ -273,6 +285,46 @@ pub struct LeftTo {
     pub from: i64,
 }
 
+/// A repository an org or user cursor took over from a drained `repo:` source. That source
+/// may have handed it over below a second it could not prove, or before a late row of its
+/// window turned up: this cursor reads the repository back from where that source's window
+/// began, and publishes what is not among the identities that source (or this one since)
+/// published there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakenOver {
+    /// `owner/name`, lower case.
+    pub repo: String,
+    /// Unix seconds: the drained cursor's cutoff (its position minus the lookback).
+    pub from: i64,
+    /// Identities of the repository's rows at or after `from` published so far.
+    #[serde(default)]
+    pub seen: SeenSet,
+    /// The drained cursor's [`Cursor::published_before`]: rows this source published
+    /// before that one took the repository over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_before: Option<Span>,
+}
+
+/// Rows another source published: `created` from `from` (and, for a source that began at
+/// a date, a local date from `from_day`) up to, not including, `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Unix seconds.
+    pub from: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_day: Option<chrono::NaiveDate>,
+    /// Unix seconds, exclusive.
+    pub to: i64,
+}
+
+impl Span {
+    /// Whether a row created at `created` lies in the span.
+    pub fn contains(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
+        let t = created.timestamp();
+        t >= self.from && t < self.to && self.from_day.is_none_or(|d| created.date_naive() >= d)
+    }
+}
+
 impl Cursor {
     /// A cursor at `position` that publishes nothing older than `floor`.
     pub fn new(position: i64, floor: i64) -> Cursor {
@@ -289,6 +341,8 @@ impl Cursor {
             updated_at: Utc::now(),
             handed_to: None,
             left_to: Vec::new(),
+            published_before: None,
+            taken_over: Vec::new(),
             created_at: Some(Utc::now()),
             pinned: None,
         }
@@ -346,6 +400,42 @@ impl Cursor {
     ) -> bool {
         let old_now_window = self.floor_rule == 0 && self.floor_day.is_none() && self.floor > 0;
         self.owns(created) && !(old_now_window && created.timestamp() <= self.floor + lookback)
+    }
+
+    /// Whether a row created at `created` was published by the source this cursor took its
+    /// repository over from (see [`Cursor::published_before`]).
+    pub fn published_elsewhere(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
+        self.published_before
+            .as_ref()
+            .is_some_and(|s| s.contains(created))
+    }
+
+    /// The taken-over repository `repo` (`owner/name`, lower case), if any.
+    pub fn taken(&self, repo: &str) -> Option<&TakenOver> {
+        self.taken_over.iter().find(|t| t.repo == repo)
+    }
+
+    /// After a poll of this source that read every taken-over repository it publishes
+    /// (`publishes`) back to its `from`: rows below `unproven` (the oldest second the walk
+    /// could not prove; `None`: none) are held, so each such repository is read back from
+    /// there only, and no longer once its own window (`cutoff`) reaches that far.
+    pub fn settle_taken(
+        &mut self,
+        unproven: Option<i64>,
+        cutoff: i64,
+        publishes: impl Fn(&str) -> bool,
+    ) {
+        self.taken_over.retain_mut(|t| {
+            if !publishes(&t.repo) {
+                return true;
+            }
+            let Some(u) = unproven else { return false };
+            if u > t.from {
+                t.from = u;
+                t.seen.retain_from(u);
+            }
+            t.from < cutoff
+        });
     }
 
     /// Moves the position forward (never back) and forgets identities below the window.
@@ -469,6 +559,35 @@ mod tests {
         assert_eq!(loaded.pinned, None);
         assert_eq!(loaded.published, 3);
         assert!(!serde_json::to_string(&loaded).unwrap().contains("pinned"));
+    }
+
+    #[test]
+    fn a_taken_over_repository_is_read_back_until_proven_or_within_the_window() {
+        let mut c = Cursor::new(1000, 0);
+        let taken = |repo: &str, from: i64| TakenOver {
+            repo: repo.into(),
+            from,
+            seen: SeenSet::default(),
+            published_before: None,
+        };
+        c.taken_over = vec![taken("a/x", 100), taken("a/y", 100), taken("a/z", 100)];
+        c.taken_over[0].seen.insert("old", 150);
+        c.taken_over[0].seen.insert("new", 500);
+        // a/y is still drained elsewhere: kept as it is.
+        let publishes = |r: &str| r != "a/y";
+        c.settle_taken(Some(400), 990, publishes);
+        assert_eq!(
+            c.taken("a/x").map(|t| t.from),
+            Some(400),
+            "read back from there"
+        );
+        assert_eq!(c.taken("a/x").map(|t| t.seen.len()), Some(1));
+        assert_eq!(c.taken("a/y").map(|t| t.from), Some(100));
+        c.settle_taken(Some(995), 990, publishes);
+        assert!(c.taken("a/x").is_none(), "within the window: read anyway");
+        assert!(c.taken("a/y").is_some());
+        c.settle_taken(None, 990, |_| true);
+        assert!(c.taken_over.is_empty(), "every row proven");
     }
 
     #[test]
