@@ -218,12 +218,7 @@ impl FeedPoller {
         };
         let walked = read(
             shutdown,
-            walk::walk_back_to_known(
-                &ctx.client,
-                &self.source.spec,
-                depth,
-                Some(&stored.cursor.seen),
-            ),
+            walk::walk_back(&ctx.client, &self.source.spec, depth),
         )
         .await?;
         match walked {
@@ -555,12 +550,7 @@ impl FeedPoller {
         };
         let walked = read(
             shutdown,
-            walk::walk_back_to_known(
-                &self.ctx.client,
-                &self.source.spec,
-                depth,
-                Some(&stored.cursor.seen),
-            ),
+            walk::walk_back(&self.ctx.client, &self.source.spec, depth),
         )
         .await?;
         Ok(walked.map(|w| match w {
