@@ -245,3 +245,161 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
         beyond.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_its_oldest_seconds_again()
+ {
+    use chrono::Timelike;
+    const REPO: &str = "acme/widgets";
+    const REPO_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
+    const SPEC: &str = "repo:acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    let since_midnight = i64::from(now.num_seconds_from_midnight());
+    let today_start = now - chrono::Duration::seconds(since_midnight);
+    let noon = today_start - chrono::Duration::hours(12);
+    let day = noon.date_naive();
+    let at = |s: i64| noon + chrono::Duration::seconds(s);
+    // Yesterday (the server's day), newest first: 42 rows, three a second (the newest
+    // seconds); 400 rows, one a second; the oldest seconds, ties of four rows, which page
+    // boundaries split (proving them takes reads at other alignments).
+    for i in 0..30 {
+        for k in 0..4 {
+            g.push_action(
+                NewAction::comment("alice", REPO, 1, &format!("early {i}.{k}")).at(at(10 * i)),
+            );
+        }
+    }
+    let victims: Vec<gitea_sim::ActionId> = (0..400)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", REPO, 2, &format!("middle {i}")).at(at(1000 + i)),
+            )
+        })
+        .collect();
+    for i in 0..42 {
+        g.push_action(
+            NewAction::comment("alice", REPO, 3, &format!("late {i}")).at(at(5000 + i / 3)),
+        );
+    }
+    // Today: three pages, so a source at yesterday's position catches up by day.
+    let today = 30usize;
+    for i in 0..today as i64 {
+        g.push_action(
+            NewAction::comment("alice", REPO, 4, &format!("today {i}"))
+                .at(now - chrono::Duration::seconds(i.min(since_midnight))),
+        );
+    }
+    let n = g.action_count() as u64;
+    // While the first walk of yesterday reads its newest 40 rows (through `date=` or plain
+    // paging), a row below them is deleted after every page: the seconds split by those
+    // pages' boundaries cannot be proven (each page was read at another total, and the
+    // boundaries stay where they are), the older ones can.
+    let day_s = day.format("%Y-%m-%d").to_string();
+    let victims = std::sync::Mutex::new(victims);
+    let deleted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let d = deleted.clone();
+    g.set_feed_hook(Some(Box::new(move |p, w| {
+        let top = match p.date.as_deref() {
+            Some(d) if d == day_s => 0,
+            Some(_) => return,
+            None => today,
+        };
+        let (lo, hi) = ((p.page - 1) * p.limit, p.page * p.limit);
+        if lo < top + 40
+            && hi > top
+            && let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        {
+            w.soft_delete(v);
+            d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    })));
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlive_pages = 2",
+        &format!("[[source]]\nrepo = \"{REPO}\""),
+    );
+    let run = run(cfg);
+    let late = at(1000 + 399).timestamp();
+    let url = nats.url();
+    wait_for(
+        60,
+        "the first walk of yesterday published its oldest seconds",
+        || {
+            let url = url.clone();
+            async move {
+                cursor_of(&url, SPEC)
+                    .await
+                    .is_some_and(|c| c.position >= late)
+            }
+        },
+    )
+    .await;
+    g.set_feed_hook(None);
+    let deleted = deleted.load(std::sync::atomic::Ordering::Relaxed);
+    let mark = g.requests().len();
+    let first = cursor_of(&url, SPEC).await.map_or(0, |c| c.position);
+    assert!(
+        first < at(5000).timestamp() + 14,
+        "the first walk of yesterday was not held at a late second (cursor at {first})"
+    );
+    let newest = now.timestamp();
+    wait_for(30, "the cursor at the head", || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, SPEC)
+                .await
+                .is_some_and(|c| c.position >= newest)
+        }
+    })
+    .await;
+    wait_stream(
+        &nats.url(),
+        STREAM,
+        n - deleted as u64,
+        "every row left published",
+    )
+    .await;
+    run.stop().await;
+    // Slots of yesterday's `date=` order from which its oldest seconds lie.
+    let oldest_from = 42 + 400 - deleted;
+    let again: Vec<(usize, usize)> = g.requests()[mark..]
+        .iter()
+        .filter(|r| r.path == REPO_FEED && r.query.contains(&format!("date={day}")))
+        .filter_map(|r| {
+            let num = |k: &str| {
+                r.query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(k))
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            Some((num("page=")?, num("limit=")?))
+        })
+        .collect();
+    let realigned_oldest: Vec<&(usize, usize)> = again
+        .iter()
+        .filter(|(p, l)| *l != 10 && p * l > oldest_from)
+        .collect();
+    let engine = gitea_sim::Engine::from_env().name();
+    eprintln!(
+        "database_order[{engine}]: a day held at a late second (cursor at {first}, {deleted} rows deleted under the first walk), then {} requests of that day until the head, {} of them at another page size, {} of those over its oldest seconds",
+        again.len(),
+        again.iter().filter(|(_, l)| *l != 10).count(),
+        realigned_oldest.len()
+    );
+    // The first walk proved and published the day's oldest seconds (the cursor passed
+    // them): the next walks read them once a pass, never again at another alignment.
+    assert!(
+        realigned_oldest.is_empty(),
+        "the oldest seconds proven again: {realigned_oldest:?} (page, limit)"
+    );
+}

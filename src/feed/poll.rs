@@ -450,8 +450,12 @@ impl FeedPoller {
             .take_while(|d| *d < last_day)
             .collect();
         let expected = before_last.len();
+        // Every second below the position was proven and published (by this catch-up's
+        // last attempt, say, which failed later in a day): the day walks prove only the
+        // seconds from there on.
         let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day)
             .patient(self.patient())
+            .proven_below(stored.cursor.position)
             .ahead(before_last);
         let mut taken = 0;
         loop {

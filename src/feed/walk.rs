@@ -606,18 +606,23 @@ pub async fn walk_day(
     spec: &SourceSpec,
     date: NaiveDate,
 ) -> Result<Walked, GiteaError> {
-    walk_day_from(client, spec, date, None, true).await
+    walk_day_from(client, spec, date, None, true, None).await
 }
 
 /// [`walk_day`], the day's first page already read (`first`: read just before, e.g.
-/// while the day before was walked).
+/// while the day before was walked), proving only the seconds at or above `proven_below`
+/// (every second below it was proven whole and published by an earlier walk: see
+/// [`DayWalker::proven_below`]). Rows below it are still read and returned (one pass reads
+/// the whole day), so a row that turned visible there late is still published.
 async fn walk_day_from(
     client: &GiteaClient,
     spec: &SourceSpec,
     date: NaiveDate,
     mut first: Option<FeedPage>,
     patient: bool,
+    proven_below: Option<i64>,
 ) -> Result<Walked, GiteaError> {
+    let from = proven_below.unwrap_or(i64::MIN);
     let mut got = Gathered::default();
     let mut unproven = None;
     for pass in 0..passes(patient) {
@@ -627,12 +632,12 @@ async fn walk_day_from(
             .rposition(|r| r.first_page == 1)
             .unwrap_or(0);
         if pass % 2 == 0
-            || !(realigned_runs(client, spec, i64::MIN, &mut got).await?
-                || targeted_runs(client, spec, Some(date), i64::MIN, layout, &mut got).await?)
+            || !(realigned_runs(client, spec, from, &mut got).await?
+                || targeted_runs(client, spec, Some(date), from, layout, &mut got).await?)
         {
             full_run_from(client, spec, Some(date), 1, None, first.take(), &mut got).await?;
         }
-        unproven = got.unproven(i64::MIN);
+        unproven = got.unproven(from);
         match unproven {
             None => break,
             Some(t) => client.telemetry().emit(telemetry::WalkRestarted {
@@ -643,7 +648,7 @@ async fn walk_day_from(
         }
     }
     if unproven.is_some() && patient {
-        unproven = prove_by_spans(client, spec, i64::MIN, &mut got).await?;
+        unproven = prove_by_spans(client, spec, from, &mut got).await?;
     }
     if let Some(t) = unproven {
         client.telemetry().emit(telemetry::WalkIncomplete {
@@ -836,6 +841,10 @@ pub struct DayWalker {
     last: NaiveDate,
     /// Whether day walks try hard to prove every second (see [`Depth::patient`]).
     patient: bool,
+    /// Below this second, every second of every day was proven and published.
+    proven_below: Option<i64>,
+    /// The same, per day.
+    proven_in: HashMap<NaiveDate, i64>,
 }
 
 /// How many empty days a walker looks past for the next row's offset.
@@ -849,6 +858,34 @@ impl DayWalker {
             prev: None,
             last,
             patient: true,
+            proven_below: None,
+            proven_in: HashMap::new(),
+        }
+    }
+
+    /// Every second below `t` was proven whole by an earlier walk and its rows published
+    /// (a catch-up: its cursor's position, which moves only over proven seconds and stops
+    /// at the oldest unproven one, so the position itself may still be unproven). Day walks
+    /// then prove only the seconds at or above `t`: an attempt after one that failed late in
+    /// a day takes up where that one stopped instead of proving the day's oldest seconds
+    /// again. The identities published (a cursor's window, a ledger) are no such proof.
+    pub fn proven_below(mut self, t: i64) -> Self {
+        self.proven_below = Some(t);
+        self
+    }
+
+    /// [`Self::proven_below`] per day (a backfill: what each day's ledger says an earlier
+    /// backfill of this source proved and published of that day).
+    pub fn proven_in(mut self, days: HashMap<NaiveDate, i64>) -> Self {
+        self.proven_in = days;
+        self
+    }
+
+    /// Below which second `day` needs no proof.
+    fn proven_for(&self, day: NaiveDate) -> Option<i64> {
+        match (self.proven_below, self.proven_in.get(&day).copied()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -911,7 +948,8 @@ impl DayWalker {
     /// The rows of `date=day`, plus those of the end of the local day that no `date=`
     /// returns, newest first is not kept: sort before use.
     pub async fn day(&mut self, day: NaiveDate) -> Result<Walked, GiteaError> {
-        let w = walk_day_from(&self.client, &self.spec, day, None, self.patient).await?;
+        let proven = self.proven_for(day);
+        let w = walk_day_from(&self.client, &self.spec, day, None, self.patient, proven).await?;
         self.finish(day, w, None).await
     }
 
@@ -1000,6 +1038,7 @@ impl DayWalker {
             // it holds one day, this task the pending one and the one it walks.
             let Ok(slot) = tx.reserve().await else { return };
             let next_day = days.get(i + 1).copied();
+            let proven = self.proven_for(day);
             let (client, spec) = (&self.client, &self.spec);
             let both = async {
                 let next_first = async {
@@ -1009,7 +1048,7 @@ impl DayWalker {
                     }
                 };
                 tokio::join!(
-                    walk_day_from(client, spec, day, first.take(), self.patient),
+                    walk_day_from(client, spec, day, first.take(), self.patient, proven),
                     next_first
                 )
             };
@@ -1171,8 +1210,9 @@ mod tests {
         // The next poll proves the window again from what it reads (its identities were
         // published, but are no proof), at other alignments where a boundary splits a tie.
         g.clear_requests();
-        let LiveWalk::Done { rows, unproven, .. } =
-            walk_back(&client, &spec, Depth::pages(0, 40)).await.expect("walk")
+        let LiveWalk::Done { rows, unproven, .. } = walk_back(&client, &spec, Depth::pages(0, 40))
+            .await
+            .expect("walk")
         else {
             panic!("within the budget");
         };
@@ -1214,7 +1254,11 @@ mod tests {
             else {
                 panic!("within the budget");
             };
-            assert_eq!(ids(&rows).len(), 4, "seed {seed}: published before: {rows:?}");
+            assert_eq!(
+                ids(&rows).len(),
+                4,
+                "seed {seed}: published before: {rows:?}"
+            );
             g.reveal(c);
             g.soft_delete(a);
             // One pass, as a source holding a second back walks between hard tries.
