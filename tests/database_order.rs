@@ -205,16 +205,18 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
             .map(|r| r.query)
             .collect()
     };
-    // Hard tries come after waits of 2, 4, 8, 16 s: at about 0, 2, 6, 14 and 30 s. Between
-    // them every poll reads the window's pages once, and nothing else.
+    // Hard tries come after waits of 2, 4, 8, 16 s: at about 0, 2, 6, 14 and 30 s after the
+    // first hard walk ends, which proves the window's ties from the rows it reads (up to a
+    // few seconds after the hook). Between them every poll reads the window's pages once,
+    // and nothing else.
     let started = Instant::now();
-    wait_for(30, "16.5 s of polls", || async {
-        started.elapsed().as_millis() >= 16_500
+    wait_for(30, "18.5 s of polls", || async {
+        started.elapsed().as_millis() >= 18_500
     })
     .await;
     let before = feed(&g).len();
     wait_for(30, "9.5 s more", || async {
-        started.elapsed().as_millis() >= 26_000
+        started.elapsed().as_millis() >= 28_000
     })
     .await;
     g.set_feed_hook(None);
@@ -246,63 +248,53 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_its_oldest_seconds_again()
- {
+const WIDGETS: &str = "acme/widgets";
+const WIDGETS_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
+
+/// Yesterday (the server's day) of `acme/widgets`, which a walk can prove only up to a late
+/// second while the feed hook it installs is on. Newest first: 42 rows, three a second;
+/// 400 rows, one a second; the oldest seconds, 30 ties of four rows, which page boundaries
+/// split (proving them takes reads at other alignments). While a walk reads the newest 40
+/// rows of the day (`date=` pages, or plain pages below `today` newer rows), one of the 400
+/// is deleted after every page: the seconds split by those pages' boundaries cannot be
+/// proven (each page was read at another total, and the boundaries stay where they are),
+/// the older ones can. Returns the day, the noon it starts at and the count of rows deleted.
+fn a_day_that_fails_late(
+    g: &FakeGitea,
+    today: usize,
+) -> (
+    chrono::NaiveDate,
+    chrono::DateTime<chrono::FixedOffset>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use chrono::Timelike;
-    const REPO: &str = "acme/widgets";
-    const REPO_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
-    const SPEC: &str = "repo:acme/widgets";
-    let nats = Nats::start().await;
-    let g = gitea_with(SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
     g.add_user("alice");
     g.add_org("acme");
     g.add_repo("acme", "widgets");
     let now = g.now();
     let since_midnight = i64::from(now.num_seconds_from_midnight());
-    let today_start = now - chrono::Duration::seconds(since_midnight);
-    let noon = today_start - chrono::Duration::hours(12);
+    let noon = now - chrono::Duration::seconds(since_midnight) - chrono::Duration::hours(12);
     let day = noon.date_naive();
     let at = |s: i64| noon + chrono::Duration::seconds(s);
-    // Yesterday (the server's day), newest first: 42 rows, three a second (the newest
-    // seconds); 400 rows, one a second; the oldest seconds, ties of four rows, which page
-    // boundaries split (proving them takes reads at other alignments).
     for i in 0..30 {
         for k in 0..4 {
             g.push_action(
-                NewAction::comment("alice", REPO, 1, &format!("early {i}.{k}")).at(at(10 * i)),
+                NewAction::comment("alice", WIDGETS, 1, &format!("early {i}.{k}")).at(at(10 * i)),
             );
         }
     }
     let victims: Vec<gitea_sim::ActionId> = (0..400)
         .map(|i| {
             g.push_action(
-                NewAction::comment("alice", REPO, 2, &format!("middle {i}")).at(at(1000 + i)),
+                NewAction::comment("alice", WIDGETS, 2, &format!("middle {i}")).at(at(1000 + i)),
             )
         })
         .collect();
     for i in 0..42 {
         g.push_action(
-            NewAction::comment("alice", REPO, 3, &format!("late {i}")).at(at(5000 + i / 3)),
+            NewAction::comment("alice", WIDGETS, 3, &format!("late {i}")).at(at(5000 + i / 3)),
         );
     }
-    // Today: three pages, so a source at yesterday's position catches up by day.
-    let today = 30usize;
-    for i in 0..today as i64 {
-        g.push_action(
-            NewAction::comment("alice", REPO, 4, &format!("today {i}"))
-                .at(now - chrono::Duration::seconds(i.min(since_midnight))),
-        );
-    }
-    let n = g.action_count() as u64;
-    // While the first walk of yesterday reads its newest 40 rows (through `date=` or plain
-    // paging), a row below them is deleted after every page: the seconds split by those
-    // pages' boundaries cannot be proven (each page was read at another total, and the
-    // boundaries stay where they are), the older ones can.
     let day_s = day.format("%Y-%m-%d").to_string();
     let victims = std::sync::Mutex::new(victims);
     let deleted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -322,14 +314,74 @@ async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_it
             d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     })));
+    (day, noon, deleted)
+}
+
+/// Feed requests as `(page, limit)`.
+type Reads = Vec<(usize, usize)>;
+
+/// The requests of `day` since request `mark` (`(page, limit)`), and those among them read
+/// at another page size than 10 over the day's oldest seconds ([`a_day_that_fails_late`],
+/// `deleted` rows of it deleted).
+fn day_requests(
+    g: &FakeGitea,
+    mark: usize,
+    day: chrono::NaiveDate,
+    deleted: usize,
+) -> (Reads, Reads) {
+    let again: Reads = g.requests()[mark..]
+        .iter()
+        .filter(|r| r.path == WIDGETS_FEED && r.query.contains(&format!("date={day}")))
+        .filter_map(|r| {
+            let num = |k: &str| {
+                r.query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(k))
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            Some((num("page=")?, num("limit=")?))
+        })
+        .collect();
+    // Slots of the day's `date=` order from which its oldest seconds lie.
+    let oldest_from = 42 + 400 - deleted;
+    let oldest = again
+        .iter()
+        .filter(|(p, l)| *l != 10 && p * l > oldest_from)
+        .copied()
+        .collect();
+    (again, oldest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_its_oldest_seconds_again()
+ {
+    const SPEC: &str = "repo:acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    // Today: three pages, so a source at yesterday's position catches up by day.
+    let today = 30usize;
+    let (day, noon, deleted) = a_day_that_fails_late(&g, today);
+    let now = g.now();
+    let since_midnight = (now - noon).num_seconds() - 12 * 3600;
+    for i in 0..today as i64 {
+        g.push_action(
+            NewAction::comment("alice", WIDGETS, 4, &format!("today {i}"))
+                .at(now - chrono::Duration::seconds(i.min(since_midnight))),
+        );
+    }
+    let n = g.action_count() as u64;
     let cfg = config(
         &g.url(),
         &nats.url(),
         "start = \"beginning\"\nlive_pages = 2",
-        &format!("[[source]]\nrepo = \"{REPO}\""),
+        &format!("[[source]]\nrepo = \"{WIDGETS}\""),
     );
     let run = run(cfg);
-    let late = at(1000 + 399).timestamp();
+    let late = (noon + chrono::Duration::seconds(1000 + 399)).timestamp();
     let url = nats.url();
     wait_for(
         60,
@@ -349,7 +401,7 @@ async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_it
     let mark = g.requests().len();
     let first = cursor_of(&url, SPEC).await.map_or(0, |c| c.position);
     assert!(
-        first < at(5000).timestamp() + 14,
+        first < (noon + chrono::Duration::seconds(5014)).timestamp(),
         "the first walk of yesterday was not held at a late second (cursor at {first})"
     );
     let newest = now.timestamp();
@@ -370,36 +422,72 @@ async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_it
     )
     .await;
     run.stop().await;
-    // Slots of yesterday's `date=` order from which its oldest seconds lie.
-    let oldest_from = 42 + 400 - deleted;
-    let again: Vec<(usize, usize)> = g.requests()[mark..]
-        .iter()
-        .filter(|r| r.path == REPO_FEED && r.query.contains(&format!("date={day}")))
-        .filter_map(|r| {
-            let num = |k: &str| {
-                r.query
-                    .split('&')
-                    .find_map(|p| p.strip_prefix(k))
-                    .and_then(|v| v.parse::<usize>().ok())
-            };
-            Some((num("page=")?, num("limit=")?))
-        })
-        .collect();
-    let realigned_oldest: Vec<&(usize, usize)> = again
-        .iter()
-        .filter(|(p, l)| *l != 10 && p * l > oldest_from)
-        .collect();
+    let (again, oldest) = day_requests(&g, mark, day, deleted);
     let engine = gitea_sim::Engine::from_env().name();
     eprintln!(
-        "database_order[{engine}]: a day held at a late second (cursor at {first}, {deleted} rows deleted under the first walk), then {} requests of that day until the head, {} of them at another page size, {} of those over its oldest seconds",
+        "database_order[{engine}]: a catch-up held at a late second of a day (cursor at {first}, {deleted} rows deleted under the first walk), then {} requests of that day until the head, {} of them at another page size, {} of those over its oldest seconds",
         again.len(),
         again.iter().filter(|(_, l)| *l != 10).count(),
-        realigned_oldest.len()
+        oldest.len()
     );
     // The first walk proved and published the day's oldest seconds (the cursor passed
     // them): the next walks read them once a pass, never again at another alignment.
     assert!(
-        realigned_oldest.is_empty(),
-        "the oldest seconds proven again: {realigned_oldest:?} (page, limit)"
+        oldest.is_empty(),
+        "the oldest seconds proven again: {oldest:?} (page, limit)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_of_a_day_that_failed_at_a_late_second_proves_only_from_there_the_next_time() {
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    let (day, _, deleted) = a_day_that_fails_late(&g, 0);
+    let n = g.action_count() as u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[gitea]\nurl = \"{}\"\nrequests_per_second = 200\nburst = 50\n\
+             [nats]\nurl = \"{}\"\nduplicate_window = \"1s\"\n\
+             [[source]]\nrepo = \"{WIDGETS}\"\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .expect("write config");
+    let d = day.format("%Y-%m-%d").to_string();
+    let args = ["backfill", "--since", d.as_str(), "--until", d.as_str()];
+    // The first backfill cannot prove the day (whatever it exits with); the second can.
+    let (code, out, err) = sourcer(&path, &args).await;
+    eprintln!("first backfill: exit {code:?}\n{out}\n{err}");
+    g.set_feed_hook(None);
+    let deleted = deleted.load(std::sync::atomic::Ordering::Relaxed);
+    let first = stream_count(&nats.url(), STREAM).await;
+    let mark = g.requests().len();
+    let (code, out, err) = sourcer(&path, &args).await;
+    assert_eq!(code, Some(0), "the second backfill:\n{out}\n{err}");
+    // Rows deleted under the first walk after it read them were published too.
+    let published = stream_count(&nats.url(), STREAM).await;
+    assert!(
+        published >= n - deleted as u64,
+        "{published} of {n} rows published, {deleted} deleted"
+    );
+    let (again, oldest) = day_requests(&g, mark, day, deleted);
+    let engine = gitea_sim::Engine::from_env().name();
+    eprintln!(
+        "database_order[{engine}]: a backfill of a day that failed late ({first} events, {deleted} rows deleted under its walk), then {} requests of that day, {} of them at another page size, {} of those over its oldest seconds",
+        again.len(),
+        again.iter().filter(|(_, l)| *l != 10).count(),
+        oldest.len()
+    );
+    assert!(
+        oldest.is_empty(),
+        "the oldest seconds proven again: {oldest:?} (page, limit)"
     );
 }
