@@ -18,8 +18,9 @@
 //! of a 25-hour day, which no `date=` returns, is read through plain paging
 //! (`feed::walk::DayWalker`). A day that cannot be proven whole is not marked done, so the
 //! next backfill reads it again; its ledger keeps, per source, the second below which the
-//! walk proved it (`Ledger::proven`), and the next walk proves only from there. A day of more than roughly 15,000 actions exceeds the
-//! bucket's value size; such a day fails with an error naming it.
+//! walk proved it (`Ledger::proven`), and the next walk proves only from there. A day of
+//! more than roughly 15,000 actions exceeds the bucket's value size; such a day fails with
+//! an error naming it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
