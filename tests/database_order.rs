@@ -205,35 +205,50 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
             .map(|r| r.query)
             .collect()
     };
-    // Hard tries come after waits of 2, 4, 8, 16 s counted from the end of the try before:
-    // at about 0, 2, 6, 14 and 30 s after the first hard walk ends, plus the time the hard
-    // walks take (a second or two each: every second of the window is proven from the rows
-    // read, and the spans read the feed deep). Between the tries at 14 and 30 s every poll
-    // reads the window's pages once, and nothing else.
+    // Reads past the window's pages (deep bisections of span walks, `date=` days): only a
+    // hard try makes them.
+    let past = |q: &str| {
+        q.contains("date=")
+            || q.strip_prefix("page=")
+                .and_then(|r| r.split('&').next())
+                .and_then(|p| p.parse::<usize>().ok())
+                .is_none_or(|p| p > 6)
+    };
+    // Hard tries come after waits of 2, 4, 8, 16 s, counted from the end of the try before
+    // (each takes a second or two, with every engine's own speed): the try after the wait
+    // of 8 s is the first that follows more than 7.5 s without reads past the window. Once
+    // it is over (a second without such reads), the next hard try is 16 s away: for 9 s
+    // every poll reads the window's pages once, and nothing else.
     let started = Instant::now();
-    wait_for(30, "20.5 s of polls", || async {
-        started.elapsed().as_millis() >= 20_500
-    })
+    wait_for(
+        60,
+        "the hard try after a wait of 8 s, and a second after it",
+        || async {
+            let at: Vec<Instant> = g
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == REPO_FEED && r.at >= started && past(&r.query))
+                .map(|r| r.at)
+                .collect();
+            at.windows(2)
+                .any(|w| w[1] - w[0] >= std::time::Duration::from_millis(7_500))
+                && at
+                    .last()
+                    .is_some_and(|l| l.elapsed() >= std::time::Duration::from_secs(1))
+        },
+    )
     .await;
     let before = feed(&g).len();
+    let from = Instant::now();
     wait_for(30, "9 s more", || async {
-        started.elapsed().as_millis() >= 29_500
+        from.elapsed().as_millis() >= 9_000
     })
     .await;
     g.set_feed_hook(None);
     let window: Vec<String> = feed(&g).split_off(before);
     run.stop().await;
     let passes = window.iter().filter(|q| *q == "page=1&limit=10").count();
-    let beyond: Vec<&String> = window
-        .iter()
-        .filter(|q| {
-            q.contains("date=")
-                || q.strip_prefix("page=")
-                    .and_then(|r| r.split('&').next())
-                    .and_then(|p| p.parse::<usize>().ok())
-                    .is_none_or(|p| p > 6)
-        })
-        .collect();
+    let beyond: Vec<&String> = window.iter().filter(|q| past(q)).collect();
     let engine = gitea_sim::Engine::from_env().name();
     eprintln!(
         "database_order[{engine}]: an unprovable second: {} feed requests in 9 s between hard tries, {passes} passes of the window, {} requests past it",
