@@ -28,9 +28,12 @@
 //! `date=` returns from the next day (a 23-hour day) are left to that day, and the last hour
 //! of a 25-hour day, which no `date=` returns, is read through plain paging
 //! (`feed::walk::DayWalker`). A day that cannot be proven whole is not marked done, so the
-//! next backfill reads it again. A day of more than roughly 15,000 actions exceeds the
-//! bucket's value size; such a day fails with an error naming it.
+//! next backfill reads it again; its ledger keeps, per source, the second below which the
+//! walk proved it (`Ledger::proven`), and the next walk proves only from there. A day of
+//! more than roughly 15,000 actions exceeds the bucket's value size; such a day fails with
+//! an error naming it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::time::Instant;
 
@@ -57,6 +60,12 @@ pub struct Ledger {
     /// Identities published for this day by backfills.
     #[serde(default)]
     pub seen: SeenSet,
+    /// Per source whose day is not complete: every second of the day below this one (Unix
+    /// seconds) was proven whole by its last walk and its rows published. The next walk of
+    /// the day proves only the seconds from there (`DayWalker::proven_in`); the identities
+    /// in `seen` are no proof of a second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub proven: BTreeMap<String, i64>,
 }
 
 /// Totals of a backfill.
@@ -297,13 +306,22 @@ pub async fn backfill(
         // The days this source still has to read; they are walked ahead of their
         // publication (`DaysAhead`), each ledger read again before its day is published.
         let mut todo = Vec::new();
+        let mut proven = HashMap::new();
         for &day in &days {
             let ledger = ctx.store.get::<Ledger>(&ledger_key(day)).await?;
-            if !ledger.is_some_and(|(l, _)| l.done.iter().any(|s| *s == spec.to_string())) {
+            if !ledger
+                .as_ref()
+                .is_some_and(|(l, _)| l.done.iter().any(|s| *s == spec.to_string()))
+            {
                 todo.push(day);
+                if let Some(t) = ledger.and_then(|(l, _)| l.proven.get(&spec.to_string()).copied())
+                {
+                    proven.insert(day, t);
+                }
             }
         }
-        let walker = walk::DayWalker::new(&ctx.client, spec, look_ahead_until);
+        // What earlier backfills proved of each day: the walks prove only above it.
+        let walker = walk::DayWalker::new(&ctx.client, spec, look_ahead_until).proven_in(proven);
         let expected = todo.len();
         let mut ahead = walker.ahead(todo.clone());
         let mut walked_days = 0;
@@ -419,6 +437,18 @@ async fn publish_day(
     let out = pipeline.run(&mut target, candidates, shutdown).await?;
     if !out.stopped && walked.unproven.is_none() && day < complete_before {
         target.ledger.done.push(spec.to_string());
+        target.ledger.proven.remove(&spec.to_string());
+        target.rev = ctx
+            .store
+            .put(&target.key, &target.ledger, target.rev)
+            .await?;
+    } else if !out.stopped
+        && let Some(u) = walked.unproven
+    {
+        // Every row read is published (none is held back), so every second below the
+        // oldest unproven one is proven and published: the next backfill starts there.
+        let mark = target.ledger.proven.entry(spec.to_string()).or_insert(u);
+        *mark = (*mark).max(u);
         target.rev = ctx
             .store
             .put(&target.key, &target.ledger, target.rev)

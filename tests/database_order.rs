@@ -205,35 +205,53 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
             .map(|r| r.query)
             .collect()
     };
-    // Hard tries come after waits of 2, 4, 8, 16 s: at about 0, 2, 6, 14 and 30 s. Between
-    // them every poll reads the window's pages once, and nothing else.
+    // Reads past the window's pages (deep bisections of span walks, `date=` days): only a
+    // hard try makes them.
+    let past = |q: &str| {
+        q.contains("date=")
+            || q.strip_prefix("page=")
+                .and_then(|r| r.split('&').next())
+                .and_then(|p| p.parse::<usize>().ok())
+                .is_none_or(|p| p > 6)
+    };
+    // Hard tries come after waits of 2, 4, 8, 16 s, counted from the end of the try before
+    // (each takes a second or two, with every engine's own speed): the try after the wait
+    // of 8 s is the first that follows more than 7.5 s without reads past the window. Once
+    // it is over (a second without such reads), the next hard try is 16 s away: for 9 s
+    // every poll reads the window's pages once, and nothing else.
     let started = Instant::now();
-    wait_for(30, "16.5 s of polls", || async {
-        started.elapsed().as_millis() >= 16_500
-    })
+    wait_for(
+        60,
+        "the hard try after a wait of 8 s, and a second after it",
+        || async {
+            let at: Vec<Instant> = g
+                .requests()
+                .into_iter()
+                .filter(|r| r.path == REPO_FEED && r.at >= started && past(&r.query))
+                .map(|r| r.at)
+                .collect();
+            at.windows(2)
+                .any(|w| w[1] - w[0] >= std::time::Duration::from_millis(7_500))
+                && at
+                    .last()
+                    .is_some_and(|l| l.elapsed() >= std::time::Duration::from_secs(1))
+        },
+    )
     .await;
     let before = feed(&g).len();
-    wait_for(30, "9.5 s more", || async {
-        started.elapsed().as_millis() >= 26_000
+    let from = Instant::now();
+    wait_for(30, "9 s more", || async {
+        from.elapsed().as_millis() >= 9_000
     })
     .await;
     g.set_feed_hook(None);
     let window: Vec<String> = feed(&g).split_off(before);
     run.stop().await;
     let passes = window.iter().filter(|q| *q == "page=1&limit=10").count();
-    let beyond: Vec<&String> = window
-        .iter()
-        .filter(|q| {
-            q.contains("date=")
-                || q.strip_prefix("page=")
-                    .and_then(|r| r.split('&').next())
-                    .and_then(|p| p.parse::<usize>().ok())
-                    .is_none_or(|p| p > 6)
-        })
-        .collect();
+    let beyond: Vec<&String> = window.iter().filter(|q| past(q)).collect();
     let engine = gitea_sim::Engine::from_env().name();
     eprintln!(
-        "database_order[{engine}]: an unprovable second: {} feed requests in 9.5 s between hard tries, {passes} passes of the window, {} requests past it",
+        "database_order[{engine}]: an unprovable second: {} feed requests in 9 s between hard tries, {passes} passes of the window, {} requests past it",
         window.len(),
         beyond.len()
     );
@@ -387,5 +405,249 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
     assert!(
         checked.contains(&warned),
         "check says no `{warned}`:\n{checked}"
+    );
+}
+
+const WIDGETS: &str = "acme/widgets";
+const WIDGETS_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
+
+/// Yesterday (the server's day) of `acme/widgets`, which a walk can prove only up to a late
+/// second while the feed hook it installs is on. Newest first: 42 rows, three a second;
+/// 400 rows, one a second; the oldest seconds, 30 ties of four rows, which page boundaries
+/// split (proving them takes reads at other alignments). While a walk reads the newest 40
+/// rows of the day (`date=` pages, or plain pages below `today` newer rows), one of the 400
+/// is deleted after every page: the seconds split by those pages' boundaries cannot be
+/// proven (each page was read at another total, and the boundaries stay where they are),
+/// the older ones can. Returns the day, the noon it starts at and the count of rows deleted.
+fn a_day_that_fails_late(
+    g: &FakeGitea,
+    today: usize,
+) -> (
+    chrono::NaiveDate,
+    chrono::DateTime<chrono::FixedOffset>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use chrono::Timelike;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    let since_midnight = i64::from(now.num_seconds_from_midnight());
+    let noon = now - chrono::Duration::seconds(since_midnight) - chrono::Duration::hours(12);
+    let day = noon.date_naive();
+    let at = |s: i64| noon + chrono::Duration::seconds(s);
+    for i in 0..30 {
+        for k in 0..4 {
+            g.push_action(
+                NewAction::comment("alice", WIDGETS, 1, &format!("early {i}.{k}")).at(at(10 * i)),
+            );
+        }
+    }
+    let victims: Vec<gitea_sim::ActionId> = (0..400)
+        .map(|i| {
+            g.push_action(
+                NewAction::comment("alice", WIDGETS, 2, &format!("middle {i}")).at(at(1000 + i)),
+            )
+        })
+        .collect();
+    for i in 0..42 {
+        g.push_action(
+            NewAction::comment("alice", WIDGETS, 3, &format!("late {i}")).at(at(5000 + i / 3)),
+        );
+    }
+    let day_s = day.format("%Y-%m-%d").to_string();
+    let victims = std::sync::Mutex::new(victims);
+    let deleted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let d = deleted.clone();
+    g.set_feed_hook(Some(Box::new(move |p, w| {
+        let top = match p.date.as_deref() {
+            Some(d) if d == day_s => 0,
+            Some(_) => return,
+            None => today,
+        };
+        let (lo, hi) = ((p.page - 1) * p.limit, p.page * p.limit);
+        if lo < top + 40
+            && hi > top
+            && let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        {
+            w.soft_delete(v);
+            d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    })));
+    (day, noon, deleted)
+}
+
+/// Feed requests as `(page, limit)`.
+type Reads = Vec<(usize, usize)>;
+
+/// The requests of `day` since request `mark` (`(page, limit)`), and those among them read
+/// at another page size than 10 over the day's oldest seconds ([`a_day_that_fails_late`],
+/// `deleted` rows of it deleted).
+fn day_requests(
+    g: &FakeGitea,
+    mark: usize,
+    day: chrono::NaiveDate,
+    deleted: usize,
+) -> (Reads, Reads) {
+    let again: Reads = g.requests()[mark..]
+        .iter()
+        .filter(|r| r.path == WIDGETS_FEED && r.query.contains(&format!("date={day}")))
+        .filter_map(|r| {
+            let num = |k: &str| {
+                r.query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix(k))
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            Some((num("page=")?, num("limit=")?))
+        })
+        .collect();
+    // Slots of the day's `date=` order from which its oldest seconds lie.
+    let oldest_from = 42 + 400 - deleted;
+    let oldest = again
+        .iter()
+        .filter(|(p, l)| *l != 10 && p * l > oldest_from)
+        .copied()
+        .collect();
+    (again, oldest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_its_oldest_seconds_again()
+ {
+    const SPEC: &str = "repo:acme/widgets";
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    // Today: three pages, so a source at yesterday's position catches up by day.
+    let today = 30usize;
+    let (day, noon, deleted) = a_day_that_fails_late(&g, today);
+    let now = g.now();
+    let since_midnight = (now - noon).num_seconds() - 12 * 3600;
+    for i in 0..today as i64 {
+        g.push_action(
+            NewAction::comment("alice", WIDGETS, 4, &format!("today {i}"))
+                .at(now - chrono::Duration::seconds(i.min(since_midnight))),
+        );
+    }
+    let n = g.action_count() as u64;
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nlive_pages = 2",
+        &format!("[[source]]\nrepo = \"{WIDGETS}\""),
+    );
+    let run = run(cfg);
+    let late = (noon + chrono::Duration::seconds(1000 + 399)).timestamp();
+    let url = nats.url();
+    wait_for(
+        60,
+        "the first walk of yesterday published its oldest seconds",
+        || {
+            let url = url.clone();
+            async move {
+                cursor_of(&url, SPEC)
+                    .await
+                    .is_some_and(|c| c.position >= late)
+            }
+        },
+    )
+    .await;
+    g.set_feed_hook(None);
+    let deleted = deleted.load(std::sync::atomic::Ordering::Relaxed);
+    let mark = g.requests().len();
+    let first = cursor_of(&url, SPEC).await.map_or(0, |c| c.position);
+    assert!(
+        first < (noon + chrono::Duration::seconds(5014)).timestamp(),
+        "the first walk of yesterday was not held at a late second (cursor at {first})"
+    );
+    let newest = now.timestamp();
+    wait_for(30, "the cursor at the head", || {
+        let url = url.clone();
+        async move {
+            cursor_of(&url, SPEC)
+                .await
+                .is_some_and(|c| c.position >= newest)
+        }
+    })
+    .await;
+    wait_stream(
+        &nats.url(),
+        STREAM,
+        n - deleted as u64,
+        "every row left published",
+    )
+    .await;
+    run.stop().await;
+    let (again, oldest) = day_requests(&g, mark, day, deleted);
+    let engine = gitea_sim::Engine::from_env().name();
+    eprintln!(
+        "database_order[{engine}]: a catch-up held at a late second of a day (cursor at {first}, {deleted} rows deleted under the first walk), then {} requests of that day until the head, {} of them at another page size, {} of those over its oldest seconds",
+        again.len(),
+        again.iter().filter(|(_, l)| *l != 10).count(),
+        oldest.len()
+    );
+    // The first walk proved and published the day's oldest seconds (the cursor passed
+    // them): the next walks read them once a pass, never again at another alignment.
+    assert!(
+        oldest.is_empty(),
+        "the oldest seconds proven again: {oldest:?} (page, limit)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_of_a_day_that_failed_at_a_late_second_proves_only_from_there_the_next_time() {
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    let (day, _, deleted) = a_day_that_fails_late(&g, 0);
+    let n = g.action_count() as u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[gitea]\nurl = \"{}\"\nrequests_per_second = 200\nburst = 50\n\
+             [nats]\nurl = \"{}\"\nduplicate_window = \"1s\"\n\
+             [[source]]\nrepo = \"{WIDGETS}\"\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .expect("write config");
+    let d = day.format("%Y-%m-%d").to_string();
+    let args = ["backfill", "--since", d.as_str(), "--until", d.as_str()];
+    // The first backfill cannot prove the day (whatever it exits with); the second can.
+    let (code, out, err) = sourcer(&path, &args).await;
+    eprintln!("first backfill: exit {code:?}\n{out}\n{err}");
+    g.set_feed_hook(None);
+    let deleted = deleted.load(std::sync::atomic::Ordering::Relaxed);
+    let first = stream_count(&nats.url(), STREAM).await;
+    let mark = g.requests().len();
+    let (code, out, err) = sourcer(&path, &args).await;
+    assert_eq!(code, Some(0), "the second backfill:\n{out}\n{err}");
+    // Rows deleted under the first walk after it read them were published too.
+    let published = stream_count(&nats.url(), STREAM).await;
+    assert!(
+        published >= n - deleted as u64,
+        "{published} of {n} rows published, {deleted} deleted"
+    );
+    let (again, oldest) = day_requests(&g, mark, day, deleted);
+    let engine = gitea_sim::Engine::from_env().name();
+    eprintln!(
+        "database_order[{engine}]: a backfill of a day that failed late ({first} events, {deleted} rows deleted under its walk), then {} requests of that day, {} of them at another page size, {} of those over its oldest seconds",
+        again.len(),
+        again.iter().filter(|(_, l)| *l != 10).count(),
+        oldest.len()
+    );
+    assert!(
+        oldest.is_empty(),
+        "the oldest seconds proven again: {oldest:?} (page, limit)"
     );
 }

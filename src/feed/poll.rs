@@ -315,12 +315,7 @@ impl FeedPoller {
         };
         let walked = read(
             shutdown,
-            walk::walk_back_to_known(
-                &ctx.client,
-                &self.source.spec,
-                depth,
-                Some(&stored.cursor.seen),
-            ),
+            walk::walk_back(&ctx.client, &self.source.spec, depth),
         )
         .await?;
         match walked {
@@ -670,8 +665,12 @@ impl FeedPoller {
             .take_while(|d| *d < last_day)
             .collect();
         let expected = before_last.len();
+        // Every second below the position was proven and published (by this catch-up's
+        // last attempt, say, which failed later in a day): the day walks prove only the
+        // seconds from there on.
         let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day)
             .patient(self.patient())
+            .proven_below(stored.cursor.position)
             .ahead(before_last);
         let mut taken = 0;
         loop {
@@ -787,12 +786,7 @@ impl FeedPoller {
         };
         let walked = read(
             shutdown,
-            walk::walk_back_to_known(
-                &self.ctx.client,
-                &self.source.spec,
-                depth,
-                Some(&stored.cursor.seen),
-            ),
+            walk::walk_back(&self.ctx.client, &self.source.spec, depth),
         )
         .await?;
         Ok(walked.map(|w| match w {

@@ -36,6 +36,12 @@
 //! Far behind (more than `poll.live_pages` pages to read), the poll switches to a catch-up
 //! that walks history one day at a time (`date=`, server time zone), oldest day first, and
 //! commits the cursor after every acknowledged chunk: memory holds one day, not the gap.
+//!
+//! What proves a second: only the rows a walk read (never the window's identities: a row
+//! published and deleted since would stand in for one the walk never saw). The position
+//! moves only over proven seconds and stops at the oldest unproven one, so every second
+//! below it is proven and published; a catch-up's day walks prove only from the position
+//! on (a day that failed late is taken up there), while live polls prove the whole window.
 
 use std::collections::HashMap;
 
