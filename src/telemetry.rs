@@ -306,6 +306,8 @@ pub struct SecondHeldBack<'a> {
     pub source: &'a SourceSpec,
     pub second: i64,
     pub retry_in: std::time::Duration,
+    /// Why it could not be proven, as the walk's reads tell (`feed::evidence::Why`).
+    pub why: &'a str,
 }
 
 impl Happening for SecondHeldBack<'_> {
@@ -314,6 +316,7 @@ impl Happening for SecondHeldBack<'_> {
             source: spec,
             second,
             retry_in,
+            why,
         } = self;
         m.seconds_held_back
             .get_or_create(&source_label(spec))
@@ -321,7 +324,7 @@ impl Happening for SecondHeldBack<'_> {
         let at = chrono::DateTime::from_timestamp(second, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
-        tracing::warn!(source = %spec, second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed held (a same-second tie no page alignment served whole, or a feed that kept moving); its rows and newer ones wait: the cursor stays below it, each poll reads the trailing window once, and every row of it is tried again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
+        tracing::warn!(source = %spec, second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed was read: {why}. The cursor waits at it (what was read is published; newer rows go out while the window has room, poll.max_window); each poll reads the trailing window once, and the second is tried hard again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
     }
 }
 
@@ -351,6 +354,8 @@ pub struct WalkUnproven<'a> {
     pub source: &'a SourceSpec,
     pub unproven: i64,
     pub passes: usize,
+    /// Why, as the walk's reads tell.
+    pub why: &'a str,
 }
 
 impl Happening for WalkUnproven<'_> {
@@ -359,9 +364,10 @@ impl Happening for WalkUnproven<'_> {
             source: spec,
             unproven,
             passes,
+            why,
         } = self;
         m.walks_unproven.get_or_create(&source_label(spec)).inc();
-        tracing::debug!(source = %spec, unproven, passes, "could not prove every row of the feed held (a same-second tie at a page boundary, or the feed kept moving); the cursor stays at the unproven second and the next poll reads it again");
+        tracing::debug!(source = %spec, unproven, passes, "could not prove every row of the feed was read ({why}); the cursor stays at the unproven second and the next poll reads it again");
     }
 }
 
@@ -371,6 +377,8 @@ pub struct WalkIncomplete<'a> {
     pub day: NaiveDate,
     pub read: usize,
     pub unproven: i64,
+    /// Why, as the walk's reads tell.
+    pub why: &'a str,
 }
 
 impl Happening for WalkIncomplete<'_> {
@@ -380,9 +388,10 @@ impl Happening for WalkIncomplete<'_> {
             day,
             read,
             unproven,
+            why,
         } = self;
         m.walks_unproven.get_or_create(&source_label(spec)).inc();
-        tracing::debug!(source = %spec, %day, read, unproven, "could not prove every row of the day held (the feed kept moving); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
+        tracing::debug!(source = %spec, %day, read, unproven, "could not prove every row of the day was read ({why}); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
     }
 }
 

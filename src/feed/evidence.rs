@@ -337,6 +337,52 @@ pub fn unproven(runs: &[Run], held: &HashMap<i64, usize>, from: i64) -> Vec<i64>
     out
 }
 
+/// Why a walk could not prove a second whole, as far as its reads tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Why {
+    /// Every read of each listing saw the same `X-Total-Count`: a same-second tie that no
+    /// page alignment tried served whole.
+    #[default]
+    Tie,
+    /// The total of one listing differed between reads: rows were added or deleted while
+    /// the feed was read, and one may have moved past the pages read.
+    Changed,
+    /// A page came back empty while the feed's total said rows lay there.
+    EndedEarly,
+}
+
+impl Why {
+    /// What the logs say.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Why::Tie => {
+                "the feed was steady between reads: a same-second tie that no page alignment tried served whole"
+            }
+            Why::Changed => {
+                "the feed changed while it was read (its X-Total-Count differed between reads): a row may have moved past the pages read"
+            }
+            Why::EndedEarly => {
+                "a page came back empty while the feed's X-Total-Count said rows lay there"
+            }
+        }
+    }
+}
+
+/// Why the seconds of `runs` that are not proven are not: [`Why::Changed`] when two reads
+/// of one listing (the whole feed, or one `date=` day) saw different totals, else
+/// [`Why::Tie`].
+pub fn why(runs: &[Run]) -> Why {
+    let mut totals: HashMap<Option<chrono::NaiveDate>, u64> = HashMap::new();
+    for r in runs {
+        for t in r.pages.iter().filter_map(|p| p.total) {
+            if *totals.entry(r.date).or_insert(t) != t {
+                return Why::Changed;
+            }
+        }
+    }
+    Why::Tie
+}
+
 /// The oldest of [`unproven`]: the cursor must not move past it.
 pub fn oldest_unproven(runs: &[Run], held: &HashMap<i64, usize>, from: i64) -> Option<i64> {
     unproven(runs, held, from).first().copied()
@@ -355,6 +401,26 @@ mod tests {
 
     fn held(rows: &[(i64, usize)]) -> HashMap<i64, usize> {
         rows.iter().copied().collect()
+    }
+
+    #[test]
+    fn why_a_second_is_unproven_is_a_steady_tie_unless_a_listing_s_total_changed() {
+        let run = |date, totals: &[u64]| Run {
+            first_page: 1,
+            limit: 2,
+            date,
+            pages: totals.iter().map(|&t| page(t, &[10, 10])).collect(),
+            to_end: false,
+        };
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6);
+        // A day's total is not the whole feed's: different listings, both steady.
+        assert_eq!(
+            why(&[run(None, &[9, 9]), run(day, &[4, 4]), run(None, &[9])]),
+            Why::Tie
+        );
+        assert_eq!(why(&[run(None, &[9, 9]), run(None, &[9, 8])]), Why::Changed);
+        assert_eq!(why(&[run(day, &[4]), run(day, &[5])]), Why::Changed);
+        assert!(!Why::Tie.describe().contains("changed"));
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub struct FeedPoller {
     window_full: AtomicI64,
 }
 
-/// A second of the feed that walks could not prove whole (a same-second tie that no
-/// alignment served whole, or a feed that kept moving under every pass): the cursor waits
+/// A second of the feed that walks could not prove whole (why, as the reads tell:
+/// `walk::Why`, a steady feed's tie that no alignment served whole, a feed that changed
+/// while it was read, or a page that came back empty too early): the cursor waits
 /// below it. The operator is told once per second; the source then walks with one pass a
 /// poll (its trailing window's pages) and tries hard again after a wait that doubles, so
 /// an unprovable second never costs the whole request budget.
@@ -75,7 +76,7 @@ struct HeldBack {
 }
 
 /// The first wait before a held-back second is tried hard again; it doubles per try (a
-/// second held by a feed that kept moving is often provable a moment later).
+/// second held by a feed that changed while it was read is often provable a moment later).
 const HELD_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 /// The longest wait between two hard tries of a held-back second.
 const HELD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -118,7 +119,7 @@ impl FeedPoller {
     /// second, tried hard again after a doubling wait) and recorded in the cursor as
     /// pinned (written with it); `None` (every second proven up to the head) releases a
     /// held second.
-    fn note_unproven(&self, cursor: &mut Cursor, unproven: Option<i64>) {
+    fn note_unproven(&self, cursor: &mut Cursor, unproven: Option<i64>, why: walk::Why) {
         cursor.pin(unproven, chrono::Utc::now());
         let now = std::time::Instant::now();
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,6 +152,7 @@ impl FeedPoller {
                     source: &self.source.spec,
                     second: t,
                     retry_in: HELD_RETRY,
+                    why: why.describe(),
                 });
                 *held = Some(HeldBack {
                     second: t,
@@ -324,6 +326,7 @@ impl FeedPoller {
                 rows,
                 exhausted,
                 unproven,
+                why,
             }) => {
                 report.read += rows.len();
                 // A walk that reached the end of the feed above the cursor suggests history
@@ -371,7 +374,7 @@ impl FeedPoller {
                 report.caught_up = !report.stopped && unproven.is_none();
                 if !report.stopped {
                     report.held = unproven;
-                    self.note_unproven(&mut stored.cursor, unproven);
+                    self.note_unproven(&mut stored.cursor, unproven, why);
                     self.settle_taken(&mut stored.cursor, &published, unproven);
                 }
                 if (
@@ -719,7 +722,7 @@ impl FeedPoller {
             // Only a second of a taken-over repository, below the cutoff, may be unproven.
             if report.held.is_none() {
                 let was_pinned = stored.cursor.pinned.is_some();
-                self.note_unproven(&mut stored.cursor, None);
+                self.note_unproven(&mut stored.cursor, None, walk::Why::default());
                 if was_pinned {
                     self.commit(stored, shutdown).await?;
                 }
@@ -756,7 +759,7 @@ impl FeedPoller {
             stored.cursor.advance(to, self.ctx.lookback);
         }
         if !report.stopped && walked.unproven.is_some() {
-            self.note_unproven(&mut stored.cursor, walked.unproven);
+            self.note_unproven(&mut stored.cursor, walked.unproven, walked.why);
         }
         if stored.cursor != before {
             self.commit(stored, shutdown).await?;
@@ -790,7 +793,16 @@ impl FeedPoller {
         )
         .await?;
         Ok(walked.map(|w| match w {
-            LiveWalk::Done { rows, unproven, .. } => Walked { rows, unproven },
+            LiveWalk::Done {
+                rows,
+                unproven,
+                why,
+                ..
+            } => Walked {
+                rows,
+                unproven,
+                why,
+            },
             // Not with `usize::MAX` pages; were it so, nothing was read and nothing moves.
             LiveWalk::TooDeep { .. } => Walked::default(),
         }))

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use futures::StreamExt;
 
+pub use super::evidence::Why;
 use super::evidence::{self, PageShape, Run};
 use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, FeedPage, GiteaClient, GiteaError};
@@ -37,6 +38,8 @@ pub enum LiveWalk {
         rows: Vec<ActivityRow>,
         /// The feed ended before a row older than the cutoff: these are all its rows.
         exhausted: bool,
+        /// Why `unproven` is (meaningless without it).
+        why: evidence::Why,
         /// The oldest second (at or above the cutoff) not proven whole: a row of it may be
         /// missing. The cursor must stay at or below it.
         unproven: Option<i64>,
@@ -53,6 +56,8 @@ pub enum LiveWalk {
 pub struct Walked {
     pub rows: Vec<ActivityRow>,
     pub unproven: Option<i64>,
+    /// Why `unproven` is (meaningless without it).
+    pub why: evidence::Why,
 }
 
 /// Rows gathered over the runs of one walk, de-duplicated by row id.
@@ -298,16 +303,22 @@ pub async fn walk_back(
         // only the seconds they read).
         unproven = Some(unproven.map_or(cutoff, |u| u.min(cutoff)));
     }
+    let why = match cut {
+        true => evidence::Why::EndedEarly,
+        false => evidence::why(&got.runs),
+    };
     if let Some(t) = unproven {
         client.telemetry().emit(telemetry::WalkUnproven {
             source: spec,
             unproven: t,
             passes,
+            why: why.describe(),
         });
     }
     Ok(LiveWalk::Done {
         rows: got.rows,
         exhausted,
+        why,
         unproven,
     })
 }
@@ -678,17 +689,20 @@ async fn walk_day_from(
     if unproven.is_some() && patient {
         unproven = prove_by_spans(client, spec, from, &mut got).await?;
     }
+    let why = evidence::why(&got.runs);
     if let Some(t) = unproven {
         client.telemetry().emit(telemetry::WalkIncomplete {
             source: spec,
             day: date,
             read: got.ids.len(),
             unproven: t,
+            why: why.describe(),
         });
     }
     Ok(Walked {
         rows: got.rows,
         unproven,
+        why,
     })
 }
 
@@ -801,11 +815,13 @@ pub async fn walk_span(
             }),
         }
     }
+    let why = evidence::why(&got.runs);
     if let Some(t) = unproven {
         client.telemetry().emit(telemetry::WalkUnproven {
             source: spec,
             unproven: t,
             passes: MAX_PASSES,
+            why: why.describe(),
         });
     }
     let rows = got
@@ -813,7 +829,11 @@ pub async fn walk_span(
         .into_iter()
         .filter(|r| (lo..=hi).contains(&r.created_unix()))
         .collect();
-    Ok(Walked { rows, unproven })
+    Ok(Walked {
+        rows,
+        unproven,
+        why,
+    })
 }
 
 /// The oldest row the feed still holds (one request for the total, one for the last page).
@@ -1223,6 +1243,60 @@ mod tests {
         }
         // Six passes prove a static feed (the passes only reshuffle ties).
         assert_eq!(proven, 10);
+    }
+
+    #[tokio::test]
+    async fn an_unproven_second_is_blamed_on_a_moving_feed_only_when_its_total_moved() {
+        // One pass, as a held-back source walks: a tie split by a boundary and served in
+        // another order by each read stays unproven on a steady feed: a tie, not movement.
+        let mut ties_seen = 0;
+        for seed in 1..=8 {
+            let (g, client, spec) = gitea(seed, 10).await;
+            ties(&g, 60, 15, 3600);
+            let depth = Depth {
+                patient: false,
+                ..Depth::pages(0, 40)
+            };
+            let LiveWalk::Done { unproven, why, .. } =
+                walk_back(&client, &spec, depth).await.expect("walk")
+            else {
+                panic!("within the budget");
+            };
+            if unproven.is_some() {
+                ties_seen += 1;
+                assert_eq!(why, Why::Tie, "seed {seed}: the feed did not move");
+            }
+            // The same walk while every read loses a row below the window: it moved.
+            let victims: Vec<_> = (0..50)
+                .map(|i| {
+                    g.push_action(
+                        NewAction::comment("bob", REPO, 2, &format!("old {i}"))
+                            .at(g.now() - chrono::Duration::seconds(7200 + i)),
+                    )
+                })
+                .collect();
+            let victims = std::sync::Mutex::new(victims);
+            g.set_feed_hook(Some(Box::new(move |_, w| {
+                if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                    w.soft_delete(v);
+                }
+            })));
+            let cutoff = g.now().timestamp() - 3600 - 10;
+            let LiveWalk::Done { unproven, why, .. } =
+                walk_back(&client, &spec, Depth::pages(cutoff, 40))
+                    .await
+                    .expect("walk")
+            else {
+                panic!("within the budget");
+            };
+            assert!(
+                unproven.is_some(),
+                "seed {seed}: nothing read across a change is proven"
+            );
+            assert_eq!(why, Why::Changed, "seed {seed}");
+            g.shutdown().await;
+        }
+        assert!(ties_seen > 0, "no seed split a tie unprovably in one pass");
     }
 
     #[tokio::test]
