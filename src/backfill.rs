@@ -87,6 +87,8 @@ pub struct Incomplete {
     pub day: NaiveDate,
     /// The oldest second the day walk could not prove whole (Unix seconds).
     pub unproven: i64,
+    /// Why, as the walk's reads tell.
+    pub why: walk::Why,
 }
 
 impl std::fmt::Display for Incomplete {
@@ -95,8 +97,10 @@ impl std::fmt::Display for Incomplete {
             .map_or_else(|| self.unproven.to_string(), |t| t.to_rfc3339());
         write!(
             f,
-            "{} {}: second {second} could not be proven whole (the feed changed under every read of it)",
-            self.source, self.day
+            "{} {}: second {second} could not be proven whole ({})",
+            self.source,
+            self.day,
+            self.why.describe()
         )
     }
 }
@@ -356,11 +360,13 @@ pub async fn backfill(
                             source: spec.clone(),
                             day,
                             unproven,
+                            why: walked.why,
                         };
                         ctx.telemetry.emit(telemetry::BackfillDayIncomplete {
                             source: spec,
                             day,
                             unproven,
+                            why: walked.why.describe(),
                         });
                         totals.incomplete.push(incomplete);
                     }

@@ -401,6 +401,8 @@ pub struct BackfillDayIncomplete<'a> {
     pub source: &'a SourceSpec,
     pub day: NaiveDate,
     pub unproven: i64,
+    /// Why, as the walk's reads tell.
+    pub why: &'a str,
 }
 
 impl Happening for BackfillDayIncomplete<'_> {
@@ -409,8 +411,9 @@ impl Happening for BackfillDayIncomplete<'_> {
             source: spec,
             day,
             unproven,
+            why,
         } = self;
-        tracing::warn!(source = %spec, %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole (the feed changed under every read of it); what was read is published, the day is not marked done, run the backfill again for it");
+        tracing::warn!(source = %spec, %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole ({why}); what was read is published, the day is not marked done, run the backfill again for it");
     }
 }
 

@@ -252,12 +252,13 @@ mod tests {
                 source: crate::source::SourceSpec::Org("acme".into()),
                 day: chrono::NaiveDate::from_ymd_opt(2025, 12, 3).unwrap_or_default(),
                 unproven: 1_764_727_200,
+                why: crate::feed::walk::Why::Changed,
             }]));
         assert_eq!(exit_code(&incomplete), FAILED);
         assert_eq!(
             message(&incomplete).as_deref(),
             Some(
-                "error: backfill could not complete 1 source-days (not marked done; run the backfill again for them): org:acme 2025-12-03: second 2025-12-03T02:00:00+00:00 could not be proven whole (the feed changed under every read of it)"
+                "error: backfill could not complete 1 source-days (not marked done; run the backfill again for them): org:acme 2025-12-03: second 2025-12-03T02:00:00+00:00 could not be proven whole (the feed changed while it was read (its X-Total-Count differed between reads): a row may have moved past the pages read)"
             )
         );
     }
