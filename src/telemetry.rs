@@ -210,25 +210,37 @@ impl Happening for EventSkipped<'_> {
 pub struct EventCut<'a> {
     /// The source (or `backfill`) that published it.
     pub source: &'a str,
-    pub event: &'a crate::event::Event,
-    pub cut: &'a crate::publish::Cut,
+    /// The event's id, subject and op type.
+    pub id: &'a str,
+    pub subject: &'a str,
+    pub op_type: &'a str,
+    /// Its size on the wire before and after the cut, bytes.
+    pub from: usize,
+    pub to: usize,
 }
 
 impl Happening for EventCut<'_> {
     fn emit(self, m: &Metrics, _: &Health) {
-        let EventCut { source, event, cut } = self;
+        let EventCut {
+            source,
+            id,
+            subject,
+            op_type,
+            from,
+            to,
+        } = self;
         m.events_truncated
             .get_or_create(&PublishedLabels {
                 source: source.to_string(),
-                op_type: event.op_type.clone(),
+                op_type: op_type.to_string(),
             })
             .inc();
         tracing::warn!(
             source,
-            id = %event.id,
-            subject = %event.subject,
-            bytes = cut.from,
-            published_bytes = cut.to,
+            id,
+            subject,
+            bytes = from,
+            published_bytes = to,
             "an event larger than the server's max_payload was published cut to fit: its longest texts end in \"[cut by gitea-nats-sourcer: N bytes]\", it is marked `truncated` (header Gitea-Truncated: its size before), and the whole object stays in Gitea at the URL it names"
         );
     }
@@ -237,24 +249,35 @@ impl Happening for EventCut<'_> {
 /// An event that cannot be cut small enough for `max_payload` is left out.
 pub struct EventTooLarge<'a> {
     pub source: &'a str,
-    pub event: &'a crate::event::Event,
-    pub error: &'a crate::publish::FitError,
+    /// The event's id, subject and op type.
+    pub id: &'a str,
+    pub subject: &'a str,
+    pub op_type: &'a str,
+    /// Why it cannot fit.
+    pub error: &'a dyn std::error::Error,
 }
 
 impl Happening for EventTooLarge<'_> {
     fn emit(self, m: &Metrics, _: &Health) {
         let EventTooLarge {
             source,
-            event,
+            id,
+            subject,
+            op_type,
             error,
         } = self;
         m.events_too_large
             .get_or_create(&PublishedLabels {
                 source: source.to_string(),
-                op_type: event.op_type.clone(),
+                op_type: op_type.to_string(),
             })
             .inc();
-        tracing::error!(source, id = %event.id, subject = %event.subject, "skipping an event that cannot be published: {error}");
+        tracing::error!(
+            source,
+            id,
+            subject,
+            "skipping an event that cannot be published: {error}"
+        );
     }
 }
 
@@ -532,8 +555,8 @@ pub struct HistoryBeforeHandover<'a> {
     pub to: &'a SourceSpec,
     /// The `start` setting, as written in the config.
     pub start: &'a dyn Display,
-    /// What `from` published (`None`: nothing of this repository).
-    pub left_out: Option<&'a crate::state::cursor::Span>,
+    /// What `from` published, Unix seconds from and to (`None`: nothing of this repository).
+    pub left_out: Option<(i64, i64)>,
 }
 
 impl Happening for HistoryBeforeHandover<'_> {
@@ -550,8 +573,8 @@ impl Happening for HistoryBeforeHandover<'_> {
                 .unwrap_or_default()
         };
         match left_out {
-            Some(s) => {
-                tracing::info!(source = %to, from = %from, %start, left_out_from = s.from, left_out_to = s.to, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(s.from), at(s.to))
+            Some((lo, hi)) => {
+                tracing::info!(source = %to, from = %from, %start, left_out_from = lo, left_out_to = hi, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(lo), at(hi))
             }
             None => {
                 tracing::info!(source = %to, from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}")

@@ -496,7 +496,7 @@ impl FeedPoller {
                     from: &from,
                     to: &self.source.spec,
                     start: &self.source.start,
-                    left_out: cursor.published_before.as_ref(),
+                    left_out: cursor.published_before.as_ref().map(|s| (s.from, s.to)),
                 });
                 cursor
             }

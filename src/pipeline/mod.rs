@@ -203,10 +203,14 @@ impl Pipeline<'_> {
             // Told once per event: when JetStream stored it (not for a duplicate).
             for (i, cut) in &cuts {
                 if outcome.duplicate.get(*i) == Some(&false) {
+                    let e = &events[*i];
                     self.telemetry.emit(crate::telemetry::EventCut {
                         source: self.source,
-                        event: &events[*i],
-                        cut,
+                        id: &e.id,
+                        subject: &e.subject,
+                        op_type: &e.op_type,
+                        from: cut.from,
+                        to: cut.to,
                     });
                 }
             }
@@ -240,7 +244,9 @@ impl Pipeline<'_> {
                 }
                 Err(error) => self.telemetry.emit(crate::telemetry::EventTooLarge {
                     source: self.source,
-                    event: &e,
+                    id: &e.id,
+                    subject: &e.subject,
+                    op_type: &e.op_type,
                     error: &error,
                 }),
             }
