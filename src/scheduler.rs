@@ -662,7 +662,7 @@ async fn drain(
             Ok(r) if r.stopped => return,
             Ok(r) if r.caught_up => break,
             // A second it cannot prove may stay so (a tie no alignment serves whole, a feed
-            // that keeps moving): `to` takes the repository over from this cursor's window,
+            // that changes under every read): `to` takes the repository over from this cursor's window,
             // and reads that second again in its own feed.
             Ok(r) if r.held.is_some() => {
                 held = r.held;

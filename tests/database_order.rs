@@ -151,33 +151,11 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
     const REPO: &str = "acme/widgets";
     const REPO_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
     let nats = Nats::start().await;
-    let g = gitea_with(SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
-    g.add_user("alice");
-    g.add_org("acme");
-    g.add_repo("acme", "widgets");
-    let now = g.now();
-    // The trailing window: 40 actions, two a second, over the last 20 s (five pages).
-    for i in 0..40i64 {
-        g.push_action(
-            NewAction::comment("alice", REPO, 1, &format!("window {i}"))
-                .at(now - chrono::Duration::seconds(20 - i / 2)),
-        );
-    }
-    // Older rows that the feed loses one by one while it is read (deleted below the window,
-    // so every page read sees a smaller total than the one before: nothing read across that
-    // change can be proven).
-    let victims: Vec<gitea_sim::ActionId> = (0..3000i64)
-        .map(|i| {
-            g.push_action(
-                NewAction::comment("alice", REPO, 2, &format!("old {i}"))
-                    .at(now - chrono::Duration::seconds(3600 + i)),
-            )
-        })
-        .collect();
+    // The trailing window: 40 actions over the last 20 s (five pages), and older rows that
+    // the feed loses one by one while it is read (deleted below the window, so every page
+    // read sees a smaller total than the one before: nothing read across that change can be
+    // proven).
+    let (g, victims) = widgets_with_rows_to_lose(3000).await;
     let n = g.action_count() as u64;
     let cfg = config(
         &g.url(),
@@ -192,12 +170,7 @@ async fn a_second_that_cannot_be_proven_costs_one_pass_a_poll_between_hard_tries
         async move { stream_count(&url, STREAM).await >= n }
     })
     .await;
-    let victims = std::sync::Mutex::new(victims);
-    g.set_feed_hook(Some(Box::new(move |_, w| {
-        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            w.soft_delete(v);
-        }
-    })));
+    lose_one_per_read(&g, victims);
     let feed = |g: &FakeGitea| -> Vec<String> {
         g.requests()
             .into_iter()
@@ -276,32 +249,10 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
     const REPO: &str = "acme/widgets";
     const SPEC: &str = "repo:acme/widgets";
     let nats = Nats::start().await;
-    let g = gitea_with(SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
-    g.add_user("alice");
-    g.add_org("acme");
-    g.add_repo("acme", "widgets");
-    let now = g.now();
-    // The trailing window: 40 actions, two a second, over the last 20 s (four pages).
-    for i in 0..40i64 {
-        g.push_action(
-            NewAction::comment("alice", REPO, 1, &format!("window {i}"))
-                .at(now - chrono::Duration::seconds(20 - i / 2)),
-        );
-    }
-    // Older rows that the feed loses one by one while it is read (once the history is
-    // published): no walk across such a change proves the seconds it read.
-    let victims: Vec<gitea_sim::ActionId> = (0..2000i64)
-        .map(|i| {
-            g.push_action(
-                NewAction::comment("alice", REPO, 2, &format!("old {i}"))
-                    .at(now - chrono::Duration::seconds(3600 + i)),
-            )
-        })
-        .collect();
+    // The trailing window (four pages), and older rows that the feed loses one by one while
+    // it is read (once the history is published): no walk across such a change proves the
+    // seconds it read.
+    let (g, victims) = widgets_with_rows_to_lose(2000).await;
     let history = g.action_count() as u64;
     let mut cfg = config(
         &g.url(),
@@ -319,12 +270,7 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
     })
     .await;
     let position = cursor_of(&url, SPEC).await.map_or(0, |c| c.position);
-    let victims = std::sync::Mutex::new(victims);
-    g.set_feed_hook(Some(Box::new(move |_, w| {
-        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            w.soft_delete(v);
-        }
-    })));
+    lose_one_per_read(&g, victims);
     // Newer rows, published while the cursor waits below the unprovable second.
     for i in 0..5 {
         g.push_action(NewAction::comment("alice", REPO, 3, &format!("new {i}")).at(g.now()));

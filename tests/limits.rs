@@ -137,32 +137,10 @@ async fn a_held_second_keeps_the_window_within_max_window_and_loses_nothing() {
     const REPO: &str = "acme/widgets";
     const MAX: usize = 60;
     let nats = Nats::start().await;
-    let g = gitea_with(gitea_sim::SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
-    g.add_user("alice");
-    g.add_org("acme");
-    g.add_repo("acme", "widgets");
+    // The trailing window (40 actions), and older rows the feed loses one by one while it is
+    // read: no walk can prove its window meanwhile.
+    let (g, victims) = widgets_with_rows_to_lose(2000).await;
     let now = g.now();
-    // The trailing window: 40 actions, two a second.
-    for i in 0..40i64 {
-        g.push_action(
-            gitea_sim::NewAction::comment("alice", REPO, 1, &format!("window {i}"))
-                .at(now - chrono::Duration::seconds(20 - i / 2)),
-        );
-    }
-    // Older rows the feed loses one by one while it is read (see tests/database_order's
-    // held second): no walk can prove its window meanwhile.
-    let victims: Vec<gitea_sim::ActionId> = (0..2000i64)
-        .map(|i| {
-            g.push_action(
-                gitea_sim::NewAction::comment("alice", REPO, 2, &format!("old {i}"))
-                    .at(now - chrono::Duration::seconds(3600 + i)),
-            )
-        })
-        .collect();
     let history = g.action_count() as u64;
     let cfg = config(
         &g.url(),
@@ -176,12 +154,7 @@ async fn a_held_second_keeps_the_window_within_max_window_and_loses_nothing() {
         stream_count(&url, STREAM).await >= history
     })
     .await;
-    let victims = std::sync::Mutex::new(victims);
-    g.set_feed_hook(Some(Box::new(move |_, w| {
-        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            w.soft_delete(v);
-        }
-    })));
+    lose_one_per_read(&g, victims);
     let feed_reads = |g: &gitea_sim::FakeGitea| g.requests().len();
     let reads = feed_reads(&g);
     wait_for(20, "a walk under the hook", || async {

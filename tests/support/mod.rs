@@ -503,4 +503,47 @@ pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
     }
     c
 }
+/// `acme/widgets` (owned by the org `acme`) on a fake Gitea serving pages of ten, with a
+/// trailing window of 40 comments by `alice`, two a second over the last 20 s, and `old`
+/// older comments, one a second from an hour back: the rows [`lose_one_per_read`] deletes.
+pub async fn widgets_with_rows_to_lose(old: i64) -> (FakeGitea, Vec<gitea_sim::ActionId>) {
+    const REPO: &str = "acme/widgets";
+    let g = gitea_with(SimOptions {
+        max_response_items: 10,
+        ..Default::default()
+    })
+    .await;
+    g.add_user("alice");
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let now = g.now();
+    for i in 0..40i64 {
+        g.push_action(
+            gitea_sim::NewAction::comment("alice", REPO, 1, &format!("window {i}"))
+                .at(now - chrono::Duration::seconds(20 - i / 2)),
+        );
+    }
+    let victims = (0..old)
+        .map(|i| {
+            g.push_action(
+                gitea_sim::NewAction::comment("alice", REPO, 2, &format!("old {i}"))
+                    .at(now - chrono::Duration::seconds(3600 + i)),
+            )
+        })
+        .collect();
+    (g, victims)
+}
+
+/// From now on every read of a feed deletes one of `victims` (the last first): the feed's
+/// total shrinks at every read, so nothing read across such a change can be proven, and a
+/// second stays unproven while victims last (until `g.set_feed_hook(None)`).
+pub fn lose_one_per_read(g: &FakeGitea, victims: Vec<gitea_sim::ActionId>) {
+    let victims = std::sync::Mutex::new(victims);
+    g.set_feed_hook(Some(Box::new(move |_, w| {
+        if let Some(v) = victims.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            w.soft_delete(v);
+        }
+    })));
+}
+
 pub mod hooks;
