@@ -837,13 +837,16 @@ async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_
         cursor_of(&nats.url(), "org:acme").await.is_some()
     })
     .await;
-    // Two widgets actions the org publishes, then a gadgets one that moves its position
-    // more than the trailing window past them.
+    // A widgets action a second after the newest at the org's install (its cursor owns and
+    // publishes it: within the `lookback` after its floor, which a cursor written before
+    // `FLOOR_RULE` did not publish), two more the org publishes, then a gadgets one that
+    // moves its position more than the trailing window past them.
+    g.push_action(NewAction::push("carol", "acme/widgets", "main", 1).at(at(-6999)));
     for _ in 0..2 {
         g.push_action(NewAction::push("carol", "acme/widgets", "main", 1).at(at(0)));
     }
     g.push_action(NewAction::push("carol", "acme/gadgets", "main", 1).at(at(5)));
-    wait_stream(&nats.url(), STREAM, 3, "the org's three actions").await;
+    wait_stream(&nats.url(), STREAM, 4, "the org's four actions").await;
     wait_for(10, "the org's cursor at its newest action", || async {
         cursor_of(&nats.url(), "org:acme")
             .await
@@ -851,8 +854,19 @@ async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_
     })
     .await;
     first.stop().await;
+    // Past the stream's one-second duplicate window, so that JetStream absorbs no repeat.
+    let newest = read_stream(&nats.url(), STREAM)
+        .await
+        .iter()
+        .map(|m| m.stored_ms)
+        .max()
+        .unwrap_or(0);
+    wait_for(10, "the duplicate window to pass", || async {
+        chrono::Utc::now().timestamp_millis() > newest + 1500
+    })
+    .await;
     // Restarted with the repository source added: it publishes the three old actions, not
-    // the two the org published, and what comes next.
+    // the three the org published, and what comes next.
     let second = run(config(
         &g.url(),
         &nats.url(),
@@ -867,14 +881,14 @@ async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_
     let url = nats.url();
     let whole = wait_until(15, || {
         let url = url.clone();
-        async move { stream_count(&url, STREAM).await >= 7 }
+        async move { stream_count(&url, STREAM).await >= 8 }
     })
     .await;
     // One more through the repository source, later than a repeat would have come.
     g.push_action(NewAction::push("erin", "acme/widgets", "main", 1).at(at(12)));
     let last = wait_until(15, || {
         let url = url.clone();
-        async move { stream_count(&url, STREAM).await >= 8 }
+        async move { stream_count(&url, STREAM).await >= 9 }
     })
     .await;
     second.stop().await;
@@ -882,9 +896,9 @@ async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_
     let widgets = msgs.iter().filter(|m| m.repo() == "acme/widgets").count();
     assert!(
         whole && last,
-        "{} events, {widgets} of widgets; expected 8, 7 of widgets (3 older than the org's start, 2 the org published, 2 new)",
+        "{} events, {widgets} of widgets; expected 9, 8 of widgets (3 older than the org's start, 3 the org published, 2 new)",
         msgs.len()
     );
-    assert_eq!(msgs.len(), 8);
+    assert_eq!(msgs.len(), 9);
     assert_no_repeats(&msgs);
 }

@@ -19,7 +19,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, Gap, LeftTo, SeenSet, Span, TakenOver};
+use crate::state::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, SeenSet, Span, TakenOver};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -528,11 +528,13 @@ impl FeedPoller {
     /// asks for nothing older; the take-over starts at `left_at`.
     fn history_before(&self, prev: &Cursor, left_at: i64) -> Option<Cursor> {
         // Where what `prev` published begins. A cursor that began `now` (a floor without a
-        // day) took the rows of its first window (up to its first position, its floor plus
-        // the lookback) for published without publishing them.
+        // day) before `FLOOR_RULE` took the rows of its first window (up to its first
+        // position, its floor plus the lookback) for published without publishing them; one
+        // written since publishes every row from its floor on.
         let (from, from_day) = match (prev.floor, prev.floor_day) {
             (floor, Some(day)) => (floor, Some(day)),
             (0, None) => (0, None),
+            (floor, None) if prev.floor_rule >= FLOOR_RULE => (floor, None),
             (floor, None) => (floor + self.ctx.lookback + 1, None),
         };
         let mut cursor = match self.source.start {
