@@ -89,9 +89,10 @@ pub enum Command {
     /// its own config file (default /etc/gitea-nats-sourcer/relay.toml; `[nats]` as the
     /// sourcer's, no `[gitea]`: the relay never talks to Gitea) and POSTs each body unchanged
     /// with Gitea's headers (X-Gitea-Delivery, X-Gitea-Event, X-Gitea-Signature, the X-Gogs-*
-    /// and X-GitHub-* copies, X-Hub-Signature-256). Acknowledged only after a 2xx; 5xx, 408,
-    /// 429 (Retry-After), timeouts and connection errors are retried with backoff for up to
-    /// `give_up_after`; other answers become dead letters at once. At least once: a restart
+    /// and X-GitHub-* copies, X-Hub-Signature-256, X-Gitea-Hook-Installation-Target-Type).
+    /// Acknowledged only after a 2xx; 5xx, 408, 429 (Retry-After), timeouts and connection
+    /// errors are retried with backoff for up to `give_up_after`; other answers become dead
+    /// letters at once. At least once: a restart
     /// resumes, and a repeat carries the same X-Gitea-Delivery.
     ///
     /// Without a subcommand it runs (as the gitea-nats-relay systemd service).

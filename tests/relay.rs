@@ -167,6 +167,12 @@ fn assert_gitea_delivery(g: &Got, receiver: &str) {
     }
     assert_eq!(g.header("X-Gogs-Signature"), g.header("X-Gitea-Signature"));
     assert!(!g.header("X-Gitea-Event").is_empty());
+    for p in ["Gitea", "GitHub"] {
+        assert_eq!(
+            g.header(&format!("X-{p}-Hook-Installation-Target-Type")),
+            "repository"
+        );
+    }
 }
 
 /// `n` of each delivered body, by repository, in arrival order.
@@ -252,6 +258,39 @@ async fn a_receiver_down_for_a_while_then_up_gets_every_event_in_order_with_stab
         "{m}"
     );
     assert!(!m.contains(SECRET) && !m.contains(&url));
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_secret_a_delivery_carries_gitea_s_bare_signature_headers() {
+    // deliver.go: without a secret the hex signatures are empty and the GitHub copies are
+    // the prefix alone (`sha1=`, `sha256=`); every header is there, none left out.
+    let nats = Nats::start().await;
+    let js = stream(&nats).await;
+    let rx = Receiver::start("").await;
+    // The test receiver refuses a signature that does not verify: this one has none.
+    rx.script(&[(200, None)]);
+    let relay = start_relay(relay_config(
+        &nats,
+        &format!(
+            "[[receiver]]\nname = \"open\"\nurl = \"{}\"\nstart = \"all\"\n",
+            rx.url()
+        ),
+    ));
+    publish(&js, "acme/web", 0, "push", false).await;
+    wait_for(20, "the delivery", || async { !rx.delivered().is_empty() }).await;
+    let g = &rx.delivered()[0];
+    for (name, value) in [
+        ("X-Gitea-Signature", ""),
+        ("X-Gogs-Signature", ""),
+        ("X-Hub-Signature", "sha1="),
+        ("X-Hub-Signature-256", "sha256="),
+        ("X-Gitea-Hook-Installation-Target-Type", "repository"),
+        ("X-GitHub-Hook-Installation-Target-Type", "repository"),
+    ] {
+        assert!(g.headers.contains_key(name), "{name} is sent");
+        assert_eq!(g.header(name), value, "{name}");
+    }
     relay.stop().await;
 }
 

@@ -59,7 +59,15 @@ pub fn sign_sha1(secret: &str, body: &[u8]) -> String {
     }
 }
 
-/// Every header of one delivery, as Gitea sends them, in Gitea's order.
+/// `X-Gitea-Hook-Installation-Target-Type` (and its `X-GitHub-` copy): where the hook is
+/// defined. A receiver gets one repository's events as a repository's hook does; Gitea
+/// (1.24+, `addDefaultHeaders`) sends `repository` for a hook with a `RepoID`.
+pub const INSTALLATION_TARGET_TYPE: &str = "repository";
+
+/// Every header of one delivery, as Gitea's `services/webhook/deliver.go`
+/// (`addDefaultHeaders`) sends them, in its order. Without a secret the hex signatures are
+/// empty and the `X-Hub-Signature` headers are the prefix alone (`sha1=`, `sha256=`), as
+/// Gitea writes `"sha1="+""`.
 pub fn headers(
     delivery: &str,
     event: &str,
@@ -72,12 +80,14 @@ pub fn headers(
         Some(s) => (sign_sha256(s.expose(), body), sign_sha1(s.expose(), body)),
         None => (String::new(), String::new()),
     };
+    let target = INSTALLATION_TARGET_TYPE.to_string();
     let mut h = vec![
         ("Content-Type", "application/json".to_string()),
         ("X-Gitea-Delivery", delivery.to_string()),
         ("X-Gitea-Event", event.to_string()),
         ("X-Gitea-Event-Type", event_type.to_string()),
         ("X-Gitea-Signature", sha256.clone()),
+        ("X-Gitea-Hook-Installation-Target-Type", target.clone()),
         ("X-Gogs-Delivery", delivery.to_string()),
         ("X-Gogs-Event", event.to_string()),
         ("X-Gogs-Event-Type", event_type.to_string()),
@@ -87,15 +97,8 @@ pub fn headers(
         ("X-GitHub-Delivery", delivery.to_string()),
         ("X-GitHub-Event", event.to_string()),
         ("X-GitHub-Event-Type", event_type.to_string()),
+        ("X-GitHub-Hook-Installation-Target-Type", target),
     ];
-    if secret.is_none() {
-        // Gitea sends the prefixed headers empty too when the hook has no secret.
-        for (name, value) in h.iter_mut() {
-            if name.starts_with("X-Hub-Signature") {
-                value.clear();
-            }
-        }
-    }
     if let Some(a) = authorization {
         h.push(("Authorization", a.expose().to_string()));
     }
@@ -227,9 +230,54 @@ mod tests {
         assert_eq!(get("Authorization"), Some("Bearer tok"));
         let bare = headers("d", "push", "push", b"{}", None, None);
         let get = |n: &str| bare.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
-        assert_eq!(get("X-Gitea-Signature"), Some(""));
-        assert_eq!(get("X-Hub-Signature"), Some(""));
         assert_eq!(get("Authorization"), None);
+    }
+
+    #[test]
+    fn without_a_secret_the_signatures_are_gitea_s_empty_hex_and_bare_prefixes() {
+        // deliver.go `addDefaultHeaders`: the hex signatures stay empty, and the GitHub
+        // copies are `"sha1="+""` and `"sha256="+""`, never left out.
+        let bare = headers("d", "push", "push", b"{}", None, None);
+        let get = |n: &str| bare.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("X-Gitea-Signature"), Some(""));
+        assert_eq!(get("X-Gogs-Signature"), Some(""));
+        assert_eq!(get("X-Hub-Signature"), Some("sha1="));
+        assert_eq!(get("X-Hub-Signature-256"), Some("sha256="));
+    }
+
+    #[test]
+    fn the_installation_target_type_is_a_repository_hook_s_in_gitea_s_order() {
+        // deliver.go `addDefaultHeaders` (Gitea 1.24+): `repository` for a hook with a
+        // RepoID, which is what a receiver of one repository's events is; the Gitea copy
+        // right after `X-Gitea-Signature`, the GitHub copy last.
+        let h = headers("d", "push", "push", b"{}", Some(&Secret::new("s")), None);
+        let names: Vec<&str> = h.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            [
+                "Content-Type",
+                "X-Gitea-Delivery",
+                "X-Gitea-Event",
+                "X-Gitea-Event-Type",
+                "X-Gitea-Signature",
+                "X-Gitea-Hook-Installation-Target-Type",
+                "X-Gogs-Delivery",
+                "X-Gogs-Event",
+                "X-Gogs-Event-Type",
+                "X-Gogs-Signature",
+                "X-Hub-Signature",
+                "X-Hub-Signature-256",
+                "X-GitHub-Delivery",
+                "X-GitHub-Event",
+                "X-GitHub-Event-Type",
+                "X-GitHub-Hook-Installation-Target-Type",
+            ]
+        );
+        for (k, v) in &h {
+            if k.ends_with("Hook-Installation-Target-Type") {
+                assert_eq!(v, "repository", "{k}");
+            }
+        }
     }
 
     #[test]
