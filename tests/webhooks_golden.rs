@@ -345,6 +345,170 @@ fn pull_request_title_edited_from_the_timeline() {
     assert_eq!(body["changes"], fx["changes"]);
 }
 
+/// The JSON type of a value, as `assert_keys` names it.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `PullRequestPayload` of Gitea's `modules/structs/hook.go`: every key but `changes`
+/// (`omitempty`, only edits) is always there, `requested_reviewer` and `review` (pointers
+/// without `omitempty`) as `null` when unused; `sender` is `null` where the API cannot tell
+/// who edited.
+fn assert_pull_request_payload(what: &str, body: &Value) {
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: an object"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut want = vec![
+        "action",
+        "number",
+        "pull_request",
+        "requested_reviewer",
+        "repository",
+        "sender",
+        "commit_id",
+        "review",
+    ];
+    if body.get("changes").is_some() {
+        want.push("changes");
+    }
+    want.sort_unstable();
+    assert_eq!(keys, want, "{what}: the keys of Gitea's PullRequestPayload");
+    for (k, types) in [
+        ("action", &["string"][..]),
+        ("number", &["number"][..]),
+        ("changes", &["object"][..]),
+        ("pull_request", &["object"][..]),
+        ("requested_reviewer", &["object", "null"][..]),
+        ("repository", &["object"][..]),
+        ("sender", &["object", "null"][..]),
+        ("commit_id", &["string"][..]),
+        ("review", &["object", "null"][..]),
+    ] {
+        if let Some(v) = body.get(k) {
+            assert!(
+                types.contains(&json_type(v)),
+                "{what}: {k} is {}, Gitea's is {types:?}",
+                json_type(v)
+            );
+        }
+    }
+    if let Some(r) = body["review"].as_object() {
+        let mut rk: Vec<&str> = r.keys().map(String::as_str).collect();
+        rk.sort_unstable();
+        assert_eq!(rk, ["content", "type"], "{what}: ReviewPayload");
+    }
+}
+
+#[test]
+fn every_pull_request_payload_has_the_keys_and_types_of_gitea_s_struct() {
+    let fx = webhook_fixture("pull_request_opened.json");
+    let o = RowObjects {
+        pull: Some(&fx["pull_request"]),
+        ..objects(&fx)
+    };
+    // From feed rows.
+    for (op, ty) in [
+        ("create_pull_request", "pull_request"),
+        ("close_pull_request", "pull_request"),
+        ("reopen_pull_request", "pull_request"),
+        ("merge_pull_request", "pull_request"),
+        ("auto_merge_pull_request", "pull_request"),
+        ("approve_pull_request", "pull_request_review_approved"),
+        ("reject_pull_request", "pull_request_review_rejected"),
+    ] {
+        let r = row(op, "", "1|Looks good", &fx);
+        let body = only(webhook::from_row(GITEA, &r.activity, &o).unwrap(), ty);
+        assert_pull_request_payload(op, &body);
+        if !ty.starts_with("pull_request_review") {
+            assert_eq!(body["review"], Value::Null, "{op}");
+        }
+        assert_eq!(body["requested_reviewer"], Value::Null, "{op}");
+    }
+    // A push to an open pull request's head.
+    let push_fx = webhook_fixture("push.json");
+    let head = fx["pull_request"]["head"]["ref"].as_str().unwrap();
+    let r = row(
+        "commit_repo",
+        &format!("refs/heads/{head}"),
+        &push_content(&push_fx),
+        &fx,
+    );
+    let pulls = vec![fx["pull_request"].clone()];
+    let with_pulls = RowObjects {
+        open_pulls: &pulls,
+        ..objects(&fx)
+    };
+    let sync = only(
+        webhook::from_row(GITEA, &r.activity, &with_pulls).unwrap(),
+        "pull_request_sync",
+    );
+    assert_pull_request_payload("pull_request_sync", &sync);
+    // From the repository endpoints (the timeline of the pull request).
+    let o = RowObjects {
+        repo: Some(&fx["repository"]),
+        pull: Some(&fx["pull_request"]),
+        ..RowObjects::default()
+    };
+    for (change, ty, timeline) in [
+        (
+            "labeled",
+            "pull_request_label",
+            json!({ "type": "label", "user": fx["sender"] }),
+        ),
+        (
+            "assigned",
+            "pull_request_assign",
+            json!({ "type": "assignees", "user": fx["sender"] }),
+        ),
+        (
+            "milestoned",
+            "pull_request_milestone",
+            json!({ "type": "milestone", "user": fx["sender"] }),
+        ),
+        (
+            "review_requested",
+            "pull_request_review_request",
+            json!({ "type": "review_request", "user": fx["sender"], "assignee": fx["sender"] }),
+        ),
+        (
+            "title_edited",
+            "pull_request",
+            json!({ "type": "change_title", "user": fx["sender"], "old_title": "Old" }),
+        ),
+        (
+            "edited",
+            "pull_request",
+            json!({ "type": "change_title", "user": fx["sender"] }),
+        ),
+    ] {
+        let data = json!({ "issue": { "number": 1, "labels": [] }, "timeline": timeline });
+        let c = Change {
+            noun: "pull_request",
+            change,
+            data: &data,
+        };
+        let body = only(webhook::from_change(&c, &o).unwrap(), ty);
+        assert_pull_request_payload(change, &body);
+        assert_eq!(body["review"], Value::Null, "{change}");
+        if ty == "pull_request_review_request" {
+            assert_eq!(body["requested_reviewer"], fx["sender"]);
+        } else {
+            assert_eq!(body["requested_reviewer"], Value::Null, "{change}");
+        }
+    }
+}
+
 #[test]
 fn the_comparison_fails_on_a_dropped_key_or_a_changed_type() {
     let fx = webhook_fixture("push.json");

@@ -258,6 +258,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         let mut m = base(action);
         m.insert("number".into(), pull["number"].clone());
         m.insert("pull_request".into(), pull.clone());
+        pull_unused(&mut m);
         m.insert("commit_id".into(), json!(""));
         Ok(m)
     };
@@ -322,6 +323,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                         let mut m = base("synchronized");
                         m.insert("number".into(), pr["number"].clone());
                         m.insert("pull_request".into(), pr.clone());
+                        pull_unused(&mut m);
                         m.insert("commit_id".into(), json!(""));
                         out.push(Hook {
                             event_type: "pull_request_sync",
@@ -528,6 +530,7 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
                     "pull_request".into(),
                     require(o.pull, "pull request")?.clone(),
                 );
+                pull_unused(&mut m);
             } else {
                 m.insert("issue".into(), issue.clone());
             }
@@ -647,6 +650,14 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
         }
         _ => Vec::new(),
     })
+}
+
+/// `requested_reviewer` and `review` of a `PullRequestPayload` (`modules/structs/hook.go`):
+/// pointers without `omitempty`, so Gitea sends them as `null` when unused; the builders of
+/// a review request and of a review fill them in after.
+fn pull_unused(m: &mut Map<String, Value>) {
+    m.insert("requested_reviewer".into(), Value::Null);
+    m.insert("review".into(), Value::Null);
 }
 
 fn pick(is_pull: bool, pull: &'static str, issue: &'static str) -> &'static str {
