@@ -308,8 +308,11 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
         assert_shape(name, &find(&hooks, ty, action).json(), skip, true)
     };
     shape("push.json", "push", "", skip);
-    shape("branch_create.json", "create", "branch", skip);
-    shape("tag_create.json", "create", "tag", skip);
+    // The create fixtures are older bodies with a `default_branch` that today's Gitea
+    // (`CreatePayload`) sends no more.
+    let create_skip = &["secret", "default_branch"][..];
+    shape("branch_create.json", "create", "branch", create_skip);
+    shape("tag_create.json", "create", "tag", create_skip);
     shape("branch_delete.json", "delete", "branch", skip);
     shape("tag_delete.json", "delete", "tag", skip);
     shape(

@@ -343,7 +343,6 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                     "ref": short_ref(&a.ref_name),
                     "ref_type": ref_type,
                     "sha": o.ref_sha.unwrap_or(""),
-                    "default_branch": repo["default_branch"],
                     "repository": repo,
                     "sender": sender,
                 }),
