@@ -18,6 +18,8 @@ use support::*;
 
 const STREAM: &str = "GITEA_EVENTS";
 const REPO: &str = "acme/widgets";
+/// The commit of tag `v0.1.0`.
+const TAG_SHA: &str = "3333333333333333333333333333333333333333";
 const ALL_KINDS: &str =
     "kinds = [\"issues\", \"comments\", \"releases\", \"statuses\", \"actions\"]";
 
@@ -95,7 +97,8 @@ fn make_everything(g: &FakeGitea) -> Made {
     g.set_branch_head(REPO, "feature", "2222222222222222222222222222222222222222");
     g.push_action(push("alice", "feature", 0));
     g.push_action(push("alice", "feature", 1));
-    g.push_action(NewAction::new("push_tag", "alice", REPO).ref_name("refs/tags/v0.1.0"));
+    // Tags: the rows Gitea writes (services/repository/push.go), one each.
+    g.push_action(NewAction::push_tag("alice", REPO, "v0.1.0", TAG_SHA));
     g.push_action(NewAction::new("delete_branch", "alice", REPO).ref_name("refs/heads/old"));
     let issue = g.create_issue(REPO, "alice", "Crash on start", false);
     g.label_issue(REPO, issue, "bob", "bug", true);
@@ -109,7 +112,7 @@ fn make_everything(g: &FakeGitea) -> Made {
     g.label_issue(REPO, other, "bob", "flaky", false);
     g.close_issue_as(REPO, other, "bob");
     g.reopen_issue_as(REPO, other, "bob");
-    g.push_action(NewAction::new("delete_tag", "alice", REPO).ref_name("refs/tags/v0.0.9"));
+    g.push_action(NewAction::delete_tag("alice", REPO, "v0.0.9"));
     let dropped = g.create_issue(REPO, "bob", "Another approach", true);
     g.push_action(
         NewAction::new("reject_pull_request", "alice", REPO)
@@ -308,8 +311,7 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
         assert_shape(name, &find(&hooks, ty, action).json(), skip, true)
     };
     shape("push.json", "push", "", skip);
-    // The create fixtures are older bodies with a `default_branch` that today's Gitea
-    // (`CreatePayload`) sends no more.
+    // `default_branch`: in old Gitea's (Gogs') `CreatePayload` only, not in today's.
     let create_skip = &["secret", "default_branch"][..];
     shape("branch_create.json", "create", "branch", create_skip);
     shape("tag_create.json", "create", "tag", create_skip);
@@ -413,6 +415,38 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
         webhook::ZERO_SHA,
         "a new branch's push has zeros before"
     );
+    // Tags as Gitea sends them: a new tag's push and create, a deleted tag's push and delete.
+    let tag_push = pushes
+        .iter()
+        .find(|p| p["ref"] == "refs/tags/v0.1.0")
+        .expect("the new tag's push");
+    assert_eq!(tag_push["before"], webhook::ZERO_SHA);
+    assert_eq!(tag_push["after"], TAG_SHA);
+    assert_eq!(tag_push["head_commit"]["id"], TAG_SHA);
+    assert_eq!(tag_push["commits"], serde_json::json!([]));
+    assert_eq!(
+        tag_push["compare_url"],
+        format!(
+            "{}/{REPO}/compare/{}...{TAG_SHA}",
+            g.url(),
+            webhook::ZERO_SHA
+        )
+    );
+    let tag = find(&hooks, "create", "tag").json();
+    assert_eq!(
+        (&tag["ref"], &tag["sha"]),
+        (&"v0.1.0".into(), &TAG_SHA.into())
+    );
+    let tag_gone = pushes
+        .iter()
+        .find(|p| p["ref"] == "refs/tags/v0.0.9")
+        .expect("the deleted tag's push");
+    assert_eq!(tag_gone["after"], webhook::ZERO_SHA);
+    assert_eq!(tag_gone["head_commit"], Value::Null);
+    assert_eq!(tag_gone["compare_url"], format!("{}/", g.url()));
+    assert_eq!(find(&hooks, "delete", "tag").json()["ref"], "v0.0.9");
+    // A deleted branch is `delete` alone: no push names it.
+    assert!(pushes.iter().all(|p| p["ref"] != "refs/heads/old"));
     let main = pushes
         .iter()
         .find(|p| p["ref"] == "refs/heads/main")
@@ -495,6 +529,47 @@ async fn a_push_to_an_open_pull_request_s_head_branch_gives_push_and_pull_reques
             .iter()
             .any(|p| p["ref"] == "refs/heads/retries" && p["total_commits"] == 3)
     );
+}
+
+#[tokio::test]
+async fn a_deleted_tag_s_push_names_the_sha_its_push_tag_row_gave_when_both_are_read_together() {
+    // Gitea's `delete_tag` row names no sha (`{"Commits":null,"HeadCommit":null,...}`) and the
+    // API no longer has the tag: the tag's `push_tag` row, read in the same batch, names it.
+    let (nats, g) = setup().await;
+    let sha = "4444444444444444444444444444444444444444";
+    g.push_action(NewAction::push_tag("alice", REPO, "v2.0.0", sha));
+    g.push_action(NewAction::delete_tag("alice", REPO, "v2.0.0"));
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nwebhooks = true",
+        &format!("[[source]]\nrepo = \"{REPO}\"\n"),
+    );
+    let run = run(cfg);
+    let hooks = wait_hooks(
+        &nats,
+        "the tag's hooks",
+        &[("create", "tag"), ("delete", "tag")],
+    )
+    .await;
+    run.stop().await;
+    let pushes: Vec<Value> = hooks
+        .iter()
+        .filter(|h| h.event_type() == "push")
+        .map(RawMsg::json)
+        .collect();
+    assert_eq!(pushes.len(), 2, "{pushes:?}");
+    let gone = pushes
+        .iter()
+        .find(|p| p["after"] == webhook::ZERO_SHA)
+        .expect("the deleted tag's push");
+    assert_eq!(gone["ref"], "refs/tags/v2.0.0");
+    assert_eq!(gone["before"], sha);
+    let new = pushes
+        .iter()
+        .find(|p| p["before"] == webhook::ZERO_SHA)
+        .expect("the new tag's push");
+    assert_eq!(new["after"], sha);
 }
 
 #[tokio::test]

@@ -143,8 +143,16 @@ fn a_push_to_an_open_pull_request_s_head_is_also_pull_request_sync() {
     assert_eq!(hooks.len(), 1);
 }
 
+/// `default_branch`: the real bodies of `branch_create.json` and `tag_create.json` are from an
+/// old Gitea whose `CreatePayload` still had it (Gogs'); today's `modules/structs/hook.go`
+/// `CreatePayload` has only `sha`, `ref`, `ref_type`, `repository` and `sender`.
+const CREATE_SKIP: &[&str] = &["secret", "default_branch"];
+
 #[test]
-fn create_and_delete_of_branches_and_tags() {
+fn create_and_delete_of_branches() {
+    // Gitea's rows for a branch: an empty `commit_repo` row for a new one
+    // (services/feed/notifier.go `CreateRef`), an empty `delete_branch` row for a deleted one
+    // (`DeleteRef`).
     for (name, op, r#ref, ty) in [
         (
             "branch_create.json",
@@ -152,34 +160,284 @@ fn create_and_delete_of_branches_and_tags() {
             "refs/heads/feature",
             "create",
         ),
-        ("tag_create.json", "push_tag", "refs/tags/v1.0.0", "create"),
         (
             "branch_delete.json",
             "delete_branch",
             "refs/heads/feature",
             "delete",
         ),
-        (
-            "tag_delete.json",
-            "delete_tag",
-            "refs/tags/v1.0.0",
-            "delete",
-        ),
     ] {
         let fx = webhook_fixture(name);
         let r = row(op, r#ref, "", &fx);
-        let sha = fx["sha"].as_str().unwrap_or("").to_string();
+        let sha = "599d25c67b05717269f50ac082b34f176d085179".to_string();
         let o = RowObjects {
             ref_sha: Some(&sha),
             ..objects(&fx)
         };
-        let body = only(webhook::from_row(GITEA, &r.activity, &o).unwrap(), ty);
-        // The create fixtures are older bodies with a `default_branch` that today's
-        // `CreatePayload` has not (compared exactly below).
-        assert_shape(name, &body, &["secret", "default_branch"], false);
+        let hooks = webhook::from_row(GITEA, &r.activity, &o).unwrap();
+        // A deleted branch is `delete` alone (services/repository/push.go sends no push).
+        assert_eq!(
+            hooks.iter().map(|h| h.event_type).collect::<Vec<_>>(),
+            [ty],
+            "{name}"
+        );
+        let body = only(hooks, ty);
+        assert_shape(name, &body, CREATE_SKIP, false);
         assert_eq!(body["ref"], fx["ref"], "{name}");
         assert_eq!(body["ref_type"], fx["ref_type"], "{name}");
     }
+}
+
+/// A new tag's feed row as Gitea writes it (services/repository/push.go `pushUpdates` builds
+/// `NewPushCommits()` with the head commit and a compare URL from the zero SHA to the ref's
+/// new value; services/feed/notifier.go `PushCommits` marshals it): `Commits` is `null` (a
+/// nil slice), `Len` 0. `object` is the ref's new value (the tag object of an annotated
+/// tag), `commit` the commit it points to.
+fn tag_content(fx: &Value, object: &str, commit: &str) -> String {
+    let full = fx["repository"]["full_name"].as_str().unwrap();
+    let u = &fx["sender"];
+    json!({
+        "Commits": null,
+        "HeadCommit": {
+            "Sha1": commit, "Message": "Release 1.0\n",
+            "AuthorEmail": u["email"], "AuthorName": u["login"],
+            "CommitterEmail": u["email"], "CommitterName": u["login"],
+            "Timestamp": "2017-12-09T01:35:07Z",
+        },
+        "CompareURL": format!("{full}/compare/{}...{object}", webhook::ZERO_SHA),
+        "Len": 0,
+    })
+    .to_string()
+}
+
+/// A deleted tag's feed row as Gitea writes it (`PushCommits(..., NewPushCommits())`).
+const DELETED_TAG: &str = r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
+
+fn event_types(hooks: &[Hook]) -> Vec<&'static str> {
+    hooks.iter().map(|h| h.event_type).collect()
+}
+
+#[test]
+fn a_new_tag_is_push_and_create_as_gitea_sends_them() {
+    // services/repository/push.go: `PushCommits` (before zeros, after the ref's new value,
+    // the head commit, no commits) then `CreateRef(..., opts.NewCommitID)`.
+    let fx = webhook_fixture("tag_create.json");
+    let full = fx["repository"]["full_name"].as_str().unwrap();
+    let html = fx["repository"]["html_url"].as_str().unwrap();
+    let commit = "4522cbcefc20728a5b72b3a86af35e608622c514";
+    // An annotated tag (the ref names the tag object) and a lightweight one (the commit).
+    for object in [fx["sha"].as_str().unwrap(), commit] {
+        let r = row(
+            "push_tag",
+            "refs/tags/v1.0.0",
+            &tag_content(&fx, object, commit),
+            &fx,
+        );
+        // Nothing read from the API: the row names the tag's sha.
+        let hooks = webhook::from_row(GITEA, &r.activity, &objects(&fx)).unwrap();
+        assert_eq!(event_types(&hooks), ["push", "create"], "{object}");
+        let push = only(hooks.clone(), "push");
+        assert_eq!(push["ref"], "refs/tags/v1.0.0");
+        assert_eq!(push["before"], webhook::ZERO_SHA);
+        assert_eq!(push["after"], object);
+        assert_eq!(
+            push["compare_url"],
+            format!("{GITEA}/{full}/compare/{}...{object}", webhook::ZERO_SHA)
+        );
+        assert_eq!(push["commits"], json!([]));
+        assert_eq!(push["total_commits"], 0);
+        assert_eq!(push["head_commit"]["id"], commit);
+        assert_eq!(
+            push["head_commit"]["url"],
+            format!("{html}/commit/{commit}")
+        );
+        assert_eq!(push["head_commit"]["message"], "Release 1.0\n");
+        let create = only(hooks, "create");
+        assert_shape("tag_create.json", &create, CREATE_SKIP, false);
+        assert_eq!(create["ref"], "v1.0.0");
+        assert_eq!(create["ref_type"], "tag");
+        assert_eq!(create["sha"], object);
+    }
+}
+
+#[test]
+fn a_deleted_tag_is_push_and_delete_as_gitea_sends_them() {
+    // services/repository/push.go: `PushCommits` (before the old sha, after zeros, nothing
+    // else: `compare_url` is `setting.AppURL + ""`, the instance's URL) then `DeleteRef`.
+    let fx = webhook_fixture("tag_delete.json");
+    let r = row("delete_tag", "refs/tags/v1.0.0", DELETED_TAG, &fx);
+    let old = "4522cbcefc20728a5b72b3a86af35e608622c514";
+    for (known, before) in [(Some(old), old), (None, "")] {
+        let o = RowObjects {
+            deleted_sha: known,
+            ..objects(&fx)
+        };
+        let hooks = webhook::from_row(GITEA, &r.activity, &o).unwrap();
+        assert_eq!(event_types(&hooks), ["push", "delete"]);
+        let push = only(hooks.clone(), "push");
+        assert_eq!(push["ref"], "refs/tags/v1.0.0");
+        // The row does not carry the old sha: known only from the tag's own row.
+        assert_eq!(push["before"], before);
+        assert_eq!(push["after"], webhook::ZERO_SHA);
+        assert_eq!(push["compare_url"], format!("{GITEA}/"));
+        assert_eq!(push["commits"], json!([]));
+        assert_eq!(push["total_commits"], 0);
+        assert_eq!(push["head_commit"], Value::Null);
+        let delete = only(hooks, "delete");
+        assert_shape("tag_delete.json", &delete, SKIP, false);
+        assert_eq!(delete["ref"], "v1.0.0");
+        assert_eq!(delete["ref_type"], "tag");
+        assert_eq!(delete["pusher_type"], "user");
+    }
+}
+
+/// JSON types of a struct's fields, as `encoding/json` writes them: `"object|null"` for a
+/// pointer.
+type Fields = &'static [(&'static str, &'static str)];
+
+/// go-gitea/gitea modules/structs/hook.go.
+const PUSH_PAYLOAD: Fields = &[
+    ("ref", "string"),
+    ("before", "string"),
+    ("after", "string"),
+    ("compare_url", "string"),
+    ("commits", "array"),
+    ("total_commits", "number"),
+    ("head_commit", "object|null"),
+    ("repository", "object|null"),
+    ("pusher", "object|null"),
+    ("sender", "object|null"),
+];
+const CREATE_PAYLOAD: Fields = &[
+    ("sha", "string"),
+    ("ref", "string"),
+    ("ref_type", "string"),
+    ("repository", "object|null"),
+    ("sender", "object|null"),
+];
+const DELETE_PAYLOAD: Fields = &[
+    ("ref", "string"),
+    ("ref_type", "string"),
+    ("pusher_type", "string"),
+    ("repository", "object|null"),
+    ("sender", "object|null"),
+];
+const PAYLOAD_COMMIT: Fields = &[
+    ("id", "string"),
+    ("message", "string"),
+    ("url", "string"),
+    ("author", "object|null"),
+    ("committer", "object|null"),
+    ("verification", "object|null"),
+    ("timestamp", "string"),
+    ("added", "array"),
+    ("removed", "array"),
+    ("modified", "array"),
+];
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Differences between `body`'s keys and JSON types and those of a Go struct.
+fn struct_diff(what: &str, body: &Value, fields: Fields) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(m) = body.as_object() else {
+        return vec![format!("{what}: not an object")];
+    };
+    for k in m.keys() {
+        if !fields.iter().any(|(f, _)| f == k) {
+            out.push(format!("{what}.{k}: not in Gitea's struct"));
+        }
+    }
+    for (f, ty) in fields {
+        match m.get(*f) {
+            None => out.push(format!("{what}.{f}: missing")),
+            Some(v) if !ty.split('|').any(|t| t == json_type(v)) => {
+                out.push(format!("{what}.{f}: {} where Gitea has {ty}", json_type(v)))
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn ref_hooks_have_the_keys_and_json_types_of_gitea_s_structs() {
+    let commit = "4522cbcefc20728a5b72b3a86af35e608622c514";
+    let mut diffs = Vec::new();
+    let mut seen = Vec::new();
+    for (name, op, r#ref, content) in [
+        (
+            "tag_create.json",
+            "push_tag",
+            "refs/tags/v1.0.0",
+            tag_content(&webhook_fixture("tag_create.json"), commit, commit),
+        ),
+        (
+            "tag_delete.json",
+            "delete_tag",
+            "refs/tags/v1.0.0",
+            DELETED_TAG.to_string(),
+        ),
+        (
+            "branch_create.json",
+            "commit_repo",
+            "refs/heads/feature",
+            String::new(),
+        ),
+        (
+            "branch_delete.json",
+            "delete_branch",
+            "refs/heads/feature",
+            String::new(),
+        ),
+    ] {
+        let fx = webhook_fixture(name);
+        let r = row(op, r#ref, &content, &fx);
+        let o = RowObjects {
+            ref_sha: Some(commit),
+            ..objects(&fx)
+        };
+        for h in webhook::from_row(GITEA, &r.activity, &o).unwrap() {
+            let what = format!("{op} {}", h.event_type);
+            seen.push(what.clone());
+            let fields = match h.event_type {
+                "push" => PUSH_PAYLOAD,
+                "create" => CREATE_PAYLOAD,
+                "delete" => DELETE_PAYLOAD,
+                other => panic!("{op}: a {other} hook"),
+            };
+            diffs.extend(struct_diff(&what, &h.body, fields));
+            if h.event_type == "push" {
+                let commits = h.body["commits"].as_array().cloned().unwrap_or_default();
+                for c in commits.iter().chain([&h.body["head_commit"]]) {
+                    if !c.is_null() {
+                        diffs.extend(struct_diff(&format!("{what} commit"), c, PAYLOAD_COMMIT));
+                    }
+                }
+            }
+        }
+    }
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    assert_eq!(
+        seen,
+        [
+            "push_tag push",
+            "push_tag create",
+            "delete_tag push",
+            "delete_tag delete",
+            "commit_repo create",
+            "delete_branch delete",
+        ]
+    );
 }
 
 #[test]
@@ -387,18 +645,6 @@ fn pull_request_title_edited_from_the_timeline() {
     let body = only(webhook::from_change(&c, &o).unwrap(), "pull_request");
     assert_shape("pull_request_edited.json", &body, SKIP, false);
     assert_eq!(body["changes"], fx["changes"]);
-}
-
-/// The JSON type of a value, as `assert_keys` names it.
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// `PullRequestPayload` of Gitea's `modules/structs/hook.go`: every key but `changes`

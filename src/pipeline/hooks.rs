@@ -37,6 +37,9 @@ pub struct Fetcher<'a> {
     /// `(repo_id, ref)` to the `created` of the batch's empty `commit_repo` rows: the rows
     /// Gitea writes for a new branch, so that its push's `before` is zeros.
     new_refs: HashMap<(i64, String), Vec<i64>>,
+    /// `(repo_id, ref)` to the `(created, sha)` of the batch's `push_tag` rows: the sha a
+    /// later `delete_tag` row of the same tag removed (its own row does not name it).
+    tag_shas: HashMap<(i64, String), Vec<(i64, String)>>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -47,13 +50,23 @@ impl<'a> Fetcher<'a> {
             stop,
             cache: HashMap::new(),
             new_refs: HashMap::new(),
+            tag_shas: HashMap::new(),
         }
     }
 
-    /// Notes the rows of a batch that tell the push of the same ref created it.
+    /// Notes the rows of a batch that tell the push of the same ref created it, and the
+    /// shas of the tags it pushed.
     pub fn scan<'r>(&mut self, rows: impl IntoIterator<Item = &'r ActivityRow>) {
         for r in rows {
             let a = &r.activity;
+            if a.op_type == "push_tag"
+                && let Some(sha) = webhook::pushed_sha(a)
+            {
+                self.tag_shas
+                    .entry((a.repo_id, a.ref_name.clone()))
+                    .or_default()
+                    .push((a.created.timestamp(), sha));
+            }
             if a.op_type == "commit_repo" && a.content.is_empty() {
                 self.new_refs
                     .entry((a.repo_id, a.ref_name.clone()))
@@ -211,10 +224,12 @@ async fn fetch(f: &mut Fetcher<'_>, owner: &str, name: &str, n: &Needs) -> Fetch
     }
     if let Some(t) = &n.tag {
         match one(f, path(&["tags"], Some(t)), &[]).await {
+            // `id` is what the ref points to (the tag object of an annotated tag), the
+            // value Gitea's `create` hook names; `commit.sha` the commit.
             Ok(v) => {
-                out.ref_sha = v["commit"]["sha"]
+                out.ref_sha = v["id"]
                     .as_str()
-                    .or(v["id"].as_str())
+                    .or(v["commit"]["sha"].as_str())
                     .map(str::to_string)
             }
             Err(e) => out.missing.push(note("tag", e)),
@@ -253,6 +268,7 @@ fn objects<'o>(
         comment: f.comment.as_ref(),
         release: f.release.as_ref(),
         ref_sha: f.ref_sha.as_deref(),
+        deleted_sha: None,
         new_ref: false,
         open_pulls: &f.open_pulls,
         commits: Some(&f.commits),
@@ -365,6 +381,27 @@ pub async fn row_events(
         .new_refs
         .get(&(a.repo_id, a.ref_name.clone()))
         .is_some_and(|ts| ts.iter().any(|c| (c - t).abs() <= 2));
+    // The latest push of this tag at or before its deletion, in this batch.
+    let deleted_sha = (a.op_type == "delete_tag")
+        .then(|| f.tag_shas.get(&(a.repo_id, a.ref_name.clone())))
+        .flatten()
+        .and_then(|pushes| {
+            pushes
+                .iter()
+                .filter(|(c, _)| *c <= t)
+                .max_by_key(|(c, _)| *c)
+        })
+        .map(|(_, sha)| sha.as_str());
+    if a.op_type == "delete_tag" && deleted_sha.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "before",
+            reason: "a deleted tag's row does not name its sha and the API no longer has the \
+                     tag; its push_tag row was not in the same batch",
+        });
+    }
+    o.deleted_sha = deleted_sha;
     let hooks = webhook::from_row(&ctx.gitea_url, a, &o);
     let time = a.created.to_rfc3339();
     let env = Envelope {

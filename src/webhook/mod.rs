@@ -4,7 +4,8 @@
 //! Pure functions: from an activity row (or a repository endpoint's change) and the Gitea
 //! objects fetched for it (repository, issue, pull request, comment, release) to the
 //! [`Hook`]s Gitea would have sent (an action can make two: a new branch's `create` and
-//! `push`, a push to a pull request's head branch `push` and `pull_request_sync`), and from a
+//! `push`, a new tag's `push` and `create`, a deleted tag's `push` and `delete`, a push to a
+//! pull request's head branch `push` and `pull_request_sync`), and from a
 //! [`Hook`] to the message ([`to_event`]). What to fetch is said by [`needs`]; the fetching
 //! itself is `pipeline::hooks`.
 //!
@@ -24,7 +25,7 @@ mod payload;
 
 pub use payload::{
     Change, Needs, RowObjects, from_change, from_row, index_in_url, makes_hooks, needs,
-    needs_change,
+    needs_change, pushed_sha,
 };
 
 use bytes::Bytes;

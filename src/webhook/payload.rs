@@ -43,8 +43,13 @@ pub struct RowObjects<'a> {
     pub pull: Option<&'a Value>,
     pub comment: Option<&'a Value>,
     pub release: Option<&'a Value>,
-    /// The commit a created branch or tag points to.
+    /// The commit a created branch or tag points to (from the API: for a row that does not
+    /// name it).
     pub ref_sha: Option<&'a str>,
+    /// The sha a deleted tag pointed to, when known: Gitea's `delete_tag` row does not carry
+    /// it (`{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}`) and the API no longer
+    /// has the tag; the tag's own `push_tag` row, when seen, does.
+    pub deleted_sha: Option<&'a str>,
     /// This push created its branch (its `CompareURL` names no real `before`).
     pub new_ref: bool,
     /// The repository's open pull requests (`open_pulls`).
@@ -116,6 +121,34 @@ fn index_of(a: &Activity) -> Option<i64> {
     a.issue_content().map(|(index, _)| index)
 }
 
+/// The shas of a push's listed commits and of its head commit (a tag's push lists none but
+/// has a head, whose file lists Gitea's payload carries too).
+fn listed_shas(p: PushContent) -> Vec<String> {
+    let mut shas: Vec<String> = p.commits.into_iter().map(|c| c.sha1).collect();
+    if let Some(h) = p.head_commit
+        && !h.sha1.is_empty()
+        && !shas.contains(&h.sha1)
+    {
+        shas.push(h.sha1);
+    }
+    shas
+}
+
+/// The value a push row set its ref to (Gitea's `opts.NewCommitID`): the `NEW` of its
+/// compare URL (`services/repository/push.go`; for an annotated tag the tag object, not the
+/// commit), else its head commit. `None` for a push JSON that names neither (cut to `{}`).
+pub fn pushed_sha(a: &Activity) -> Option<String> {
+    if !is_push_content(a) {
+        return None;
+    }
+    let p = push_content(a);
+    let (_, new) = compare_ends(&p.compare_url);
+    new.filter(|n| is_sha(n))
+        .map(str::to_string)
+        .or(p.head_commit.map(|h| h.sha1))
+        .filter(|s| !s.is_empty())
+}
+
 /// What the hooks of row `a` need fetched (`push_files`: the commits' file lists).
 pub fn needs(a: &Activity, push_files: bool) -> Needs {
     let mut n = Needs::default();
@@ -123,19 +156,17 @@ pub fn needs(a: &Activity, push_files: bool) -> Needs {
         "commit_repo" | "mirror_sync_push" if is_push_content(a) => {
             n.open_pulls = a.ref_name.starts_with("refs/heads/");
             if push_files {
-                n.commits = push_content(a)
-                    .commits
-                    .into_iter()
-                    .map(|c| c.sha1)
-                    .collect();
+                n.commits = listed_shas(push_content(a));
             }
         }
-        "push_tag" if is_push_content(a) && push_files => {
-            n.commits = push_content(a)
-                .commits
-                .into_iter()
-                .map(|c| c.sha1)
-                .collect();
+        "push_tag" if is_push_content(a) => {
+            if push_files {
+                n.commits = listed_shas(push_content(a));
+            }
+            if pushed_sha(a).is_none() {
+                // A push JSON cut short: the tag's sha from the API.
+                n.tag = Some(short_ref(&a.ref_name).to_string());
+            }
         }
         "commit_repo" => n.branch = Some(short_ref(&a.ref_name).to_string()),
         "push_tag" => n.tag = Some(short_ref(&a.ref_name).to_string()),
@@ -264,20 +295,23 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
     };
     let op = a.op_type.as_str();
     Ok(match op {
+        // `services/webhook/notifier.go` `PushCommits`: `before`/`after` are the ref's old
+        // and new values, `compare_url` is `setting.AppURL + CompareURL` (the instance's URL
+        // alone when the row has none, as a deleted tag's).
         "commit_repo" | "mirror_sync_push" | "push_tag" | "delete_tag" if is_push_content(a) => {
             let p = push_content(a);
             let html = repo["html_url"].as_str().unwrap_or("");
-            let (old, new) = compare_ends(&p.compare_url);
+            let (old, _) = compare_ends(&p.compare_url);
             let after = if op == "delete_tag" {
                 ZERO_SHA.to_string()
             } else {
-                p.head_commit
-                    .as_ref()
-                    .map(|h| h.sha1.clone())
-                    .or_else(|| new.map(str::to_string))
+                pushed_sha(a)
+                    .or_else(|| o.ref_sha.map(str::to_string))
                     .unwrap_or_default()
             };
             let before = match old {
+                // The row of a deleted tag names no old sha: known only from the tag's row.
+                _ if op == "delete_tag" => o.deleted_sha.unwrap_or("").to_string(),
                 _ if o.new_ref || op == "push_tag" => ZERO_SHA.to_string(),
                 Some(old) if is_sha(old) => old.to_string(),
                 _ => ZERO_SHA.to_string(),
@@ -293,11 +327,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                 .as_ref()
                 .map(|c| payload_commit(html, c, sender, files(&c.sha1)))
                 .unwrap_or(Value::Null);
-            let compare_url = if p.compare_url.is_empty() {
-                String::new()
-            } else {
-                format!("{gitea_url}/{}", p.compare_url)
-            };
+            let compare_url = format!("{gitea_url}/{}", p.compare_url);
             let push = json!({
                 "ref": a.ref_name,
                 "before": before,
@@ -311,7 +341,13 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                 "sender": sender,
             });
             let mut out = vec![hook("push", push)];
-            if op != "push_tag" && op != "delete_tag" {
+            // `services/repository/push.go`: a new tag's `PushCommits` is followed by
+            // `CreateRef(..., opts.NewCommitID)`, a deleted tag's by `DeleteRef`.
+            if op == "push_tag" {
+                out.push(create_hook(a, "tag", &after, repo, sender));
+            } else if op == "delete_tag" {
+                out.push(delete_hook(a, "tag", repo, sender));
+            } else {
                 let branch = short_ref(&a.ref_name);
                 let full = repo["full_name"].as_str().unwrap_or("");
                 for pr in o.open_pulls {
@@ -337,29 +373,17 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         }
         "commit_repo" | "push_tag" => {
             let ref_type = if op == "push_tag" { "tag" } else { "branch" };
-            vec![hook(
-                "create",
-                json!({
-                    "ref": short_ref(&a.ref_name),
-                    "ref_type": ref_type,
-                    "sha": o.ref_sha.unwrap_or(""),
-                    "repository": repo,
-                    "sender": sender,
-                }),
+            vec![create_hook(
+                a,
+                ref_type,
+                o.ref_sha.unwrap_or(""),
+                repo,
+                sender,
             )]
         }
         "delete_branch" | "delete_tag" => {
             let ref_type = if op == "delete_tag" { "tag" } else { "branch" };
-            vec![hook(
-                "delete",
-                json!({
-                    "ref": short_ref(&a.ref_name),
-                    "ref_type": ref_type,
-                    "pusher_type": "user",
-                    "repository": repo,
-                    "sender": sender,
-                }),
-            )]
+            vec![delete_hook(a, ref_type, repo, sender)]
         }
         "create_issue" => vec![hook("issues", issue_payload("opened")?)],
         "close_issue" => vec![hook("issues", issue_payload("closed")?)],
@@ -416,6 +440,36 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         // none the feed row can be matched to).
         _ => Vec::new(),
     })
+}
+
+/// `CreatePayload` (`modules/structs/hook.go`: `sha`, `ref`, `ref_type`, `repository`,
+/// `sender`; no `default_branch`, which only Gogs' and early Gitea's had), as
+/// `services/webhook/notifier.go` `CreateRef` fills it: `ref` short, `sha` the ref's value.
+fn create_hook(a: &Activity, ref_type: &str, sha: &str, repo: &Value, sender: &Value) -> Hook {
+    hook(
+        "create",
+        json!({
+            "sha": sha,
+            "ref": short_ref(&a.ref_name),
+            "ref_type": ref_type,
+            "repository": repo,
+            "sender": sender,
+        }),
+    )
+}
+
+/// `DeletePayload`, as `services/webhook/notifier.go` `DeleteRef` fills it.
+fn delete_hook(a: &Activity, ref_type: &str, repo: &Value, sender: &Value) -> Hook {
+    hook(
+        "delete",
+        json!({
+            "ref": short_ref(&a.ref_name),
+            "ref_type": ref_type,
+            "pusher_type": "user",
+            "repository": repo,
+            "sender": sender,
+        }),
+    )
 }
 
 /// Whether rows of `op_type` can make webhook events at all (stars, watches, renames and
@@ -777,6 +831,32 @@ mod tests {
         .unwrap();
         assert_eq!(hooks[0].body["after"], ZERO_SHA);
         assert_eq!(hooks[0].body["head_commit"], Value::Null);
+    }
+
+    #[test]
+    fn a_tag_push_asks_for_its_head_commit_s_files_and_reads_a_cut_tag_s_sha() {
+        // Gitea's payload has the head commit's added/removed/modified; a tag's push lists
+        // no commits, only its head.
+        let sha = "4522cbcefc20728a5b72b3a86af35e608622c514";
+        let tag = format!(
+            r#"{{"Commits":null,"HeadCommit":{{"Sha1":"{sha}"}},"CompareURL":"o/r/compare/0000000000000000000000000000000000000000...{sha}","Len":0}}"#
+        );
+        let a = activity("push_tag", "refs/tags/v1", &tag);
+        assert_eq!(needs(&a, true).commits, [sha]);
+        assert_eq!(needs(&a, true).tag, None, "the row names the tag's sha");
+        assert_eq!(pushed_sha(&a).as_deref(), Some(sha));
+        // A push JSON cut to `{}` names no sha: the API's tag does.
+        let cut = activity("push_tag", "refs/tags/v1", "{}");
+        assert_eq!(needs(&cut, false).tag.as_deref(), Some("v1"));
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let o = RowObjects {
+            repo: Some(&repo),
+            ref_sha: Some(sha),
+            ..RowObjects::default()
+        };
+        let hooks = from_row("http://g", &cut, &o).unwrap();
+        assert_eq!(hooks[0].body["after"], sha);
+        assert_eq!(hooks[1].body["sha"], sha);
     }
 
     #[test]

@@ -197,9 +197,7 @@ pub(crate) fn random_action(
         // `PushCommits(..., NewPushCommits())` for a deleted tag).
         91..96 => {
             ref_name = format!("refs/tags/v1.{}.0-rc1", st.releases.max(1));
-            content = Content::Text(
-                r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#.into(),
-            );
+            content = Content::Text(crate::push::DELETED_TAG_PUSH_JSON.into());
             "delete_tag"
         }
         96..98 => {

@@ -215,6 +215,37 @@ pub(crate) fn render_push(
     to_json(&payload)
 }
 
+/// The push JSON of a new tag whose ref points at `object` (the commit itself for a
+/// lightweight tag, the tag object for an annotated one) on commit `commit`, as
+/// go-gitea/gitea services/repository/push.go `pushUpdates` builds it (`NewPushCommits()`
+/// with `HeadCommit` the commit and `CompareURL` from the zero SHA to the ref's new value)
+/// and services/feed/notifier.go `PushCommits` marshals it: `Commits` is a nil slice
+/// (`null`), `Len` 0. The commit's author is the pusher.
+pub(crate) fn tag_push_json(repo: &str, actor: &str, commit: &str, object: &str) -> String {
+    let email = format!("{actor}@noreply.example.org");
+    let head = PushCommit {
+        sha1: commit.to_string(),
+        message: "Release\n".to_string(),
+        author_email: &email,
+        author_name: actor,
+        committer_email: &email,
+        committer_name: actor,
+        timestamp: "2025-01-01T00:00:00Z".to_string(),
+    };
+    to_json(&PushPayload {
+        commits: None,
+        head_commit: Some(head),
+        compare_url: format!("{repo}/compare/{}...{object}", "0".repeat(40)),
+        len: 0,
+    })
+}
+
+/// The push JSON of a deleted tag, as go-gitea/gitea services/repository/push.go
+/// `pushUpdates` writes it (`PushCommits(..., NewPushCommits())`: no commits, no head, no
+/// compare URL); the old SHA is not in it.
+pub(crate) const DELETED_TAG_PUSH_JSON: &str =
+    r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
+
 /// The push JSON of [`NewAction::push`](crate::NewAction::push): built from a counter, no rng, no clock.
 pub(crate) fn counter_push_json(
     counter: u64,

@@ -300,6 +300,27 @@ impl NewAction {
             .ref_name(&format!("refs/heads/{branch}"))
     }
 
+    /// A `push_tag` row of a new tag `refs/tags/{tag}` pointing at `sha`, with the push JSON
+    /// Gitea writes for it (`"Commits":null`, the head commit, a compare URL from the zero
+    /// SHA; go-gitea/gitea services/repository/push.go `pushUpdates`, written by
+    /// services/feed/notifier.go `PushCommits`). Gitea writes no other row for a new tag
+    /// (its feed notifier's `CreateRef` skips tags).
+    pub fn push_tag(actor: &str, repo: &str, tag: &str, sha: &str) -> NewAction {
+        NewAction::new("push_tag", actor, repo)
+            .content(&push::tag_push_json(repo, actor, sha, sha))
+            .ref_name(&format!("refs/tags/{tag}"))
+    }
+
+    /// A `delete_tag` row of `refs/tags/{tag}`, with the push JSON Gitea writes for it
+    /// (`{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}`: the old SHA is not in
+    /// it; go-gitea/gitea services/repository/push.go `pushUpdates`). Gitea writes no other
+    /// row for a deleted tag (its feed notifier's `DeleteRef` skips tags).
+    pub fn delete_tag(actor: &str, repo: &str, tag: &str) -> NewAction {
+        NewAction::new("delete_tag", actor, repo)
+            .content(push::DELETED_TAG_PUSH_JSON)
+            .ref_name(&format!("refs/tags/{tag}"))
+    }
+
     /// A `comment_issue` with a fresh comment id and a comment object; content is
     /// `INDEX|first 200 characters`.
     pub fn comment(actor: &str, repo: &str, issue_index: i64, body: &str) -> NewAction {

@@ -2537,6 +2537,43 @@ async fn deletions_as_gitea_makes_them() {
     g.shutdown().await;
 }
 
+#[tokio::test]
+async fn tag_rows_carry_the_push_json_gitea_writes_for_tags() {
+    // go-gitea/gitea services/repository/push.go: a new tag's push JSON has `Commits` null,
+    // the head commit and a compare URL from the zero SHA; a deleted tag's has nothing.
+    let g = FakeGitea::start(SimOptions::default()).await.unwrap();
+    g.add_org("acme");
+    let w = "acme/widgets";
+    g.add_repo("acme", "widgets");
+    let sha = "4522cbcefc20728a5b72b3a86af35e608622c514";
+    g.push_action(NewAction::push_tag("alice", w, "v1.0.0", sha));
+    g.push_action(NewAction::delete_tag("alice", w, "v0.9.0"));
+    let r = get(&api(&g, "repos/acme/widgets/activities/feeds")).await;
+    let by_op = |op: &str| {
+        r.rows()
+            .into_iter()
+            .find(|row| row["op_type"] == op)
+            .unwrap_or_else(|| panic!("no {op}"))
+    };
+    let tag = by_op("push_tag");
+    assert_eq!(tag["ref_name"], "refs/tags/v1.0.0");
+    let c: Value = serde_json::from_str(tag["content"].as_str().unwrap()).unwrap();
+    assert_eq!(c["Commits"], Value::Null, "{c}");
+    assert_eq!(c["HeadCommit"]["Sha1"], sha);
+    assert_eq!(
+        c["CompareURL"],
+        format!("acme/widgets/compare/{}...{sha}", "0".repeat(40))
+    );
+    assert_eq!(c["Len"], 0);
+    let gone = by_op("delete_tag");
+    assert_eq!(gone["ref_name"], "refs/tags/v0.9.0");
+    assert_eq!(
+        gone["content"],
+        r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#
+    );
+    g.shutdown().await;
+}
+
 // ----- Forgejo mode -------------------------------------------------------------------
 
 async fn forgejo() -> FakeGitea {
