@@ -132,6 +132,7 @@ fn a_push_to_an_open_pull_request_s_head_is_also_pull_request_sync() {
     let sync = only(hooks, "pull_request_sync");
     assert_shape("pull_request_synchronized.json", &sync, SKIP, false);
     assert_eq!(sync["action"], "synchronized");
+    assert_pull_request_payload("pull_request_sync", &sync);
     // A push to another branch is not.
     let other = row(
         "commit_repo",
@@ -141,6 +142,57 @@ fn a_push_to_an_open_pull_request_s_head_is_also_pull_request_sync() {
     );
     let hooks = webhook::from_row(GITEA, &other.activity, &o).unwrap();
     assert_eq!(hooks.len(), 1);
+}
+
+#[test]
+fn pull_request_sync_carries_the_push_s_before_and_after() {
+    // Gitea 1.27+ `PullRequestPayload` has `before`/`after` (`omitempty`): the head
+    // branch's old and new commit, the same pair as the push that synchronized it.
+    let push_fx = webhook_fixture("push.json");
+    let fx = webhook_fixture("pull_request_synchronized.json");
+    let head = fx["pull_request"]["head"]["ref"].as_str().unwrap();
+    let r = row(
+        "commit_repo",
+        &format!("refs/heads/{head}"),
+        &push_content(&push_fx),
+        &fx,
+    );
+    let pulls = vec![fx["pull_request"].clone()];
+    let o = RowObjects {
+        open_pulls: &pulls,
+        ..objects(&fx)
+    };
+    let hooks = webhook::from_row(GITEA, &r.activity, &o).unwrap();
+    let push = only(hooks.clone(), "push");
+    let sync = only(hooks, "pull_request_sync");
+    assert_eq!(sync["before"], push_fx["before"], "{sync:#}");
+    assert_eq!(sync["after"], push_fx["after"], "{sync:#}");
+    assert_eq!(
+        (&sync["before"], &sync["after"]),
+        (&push["before"], &push["after"])
+    );
+    // A branch created by the push: zeros, as the push's.
+    let o = RowObjects { new_ref: true, ..o };
+    let sync = only(
+        webhook::from_row(GITEA, &r.activity, &o).unwrap(),
+        "pull_request_sync",
+    );
+    assert_eq!(sync["before"], webhook::ZERO_SHA);
+    // Other pull request payloads have neither key.
+    let o = RowObjects {
+        pull: Some(&fx["pull_request"]),
+        ..objects(&fx)
+    };
+    let opened = only(
+        webhook::from_row(
+            GITEA,
+            &row("create_pull_request", "", "1|t", &fx).activity,
+            &o,
+        )
+        .unwrap(),
+        "pull_request",
+    );
+    assert!(opened.get("before").is_none() && opened.get("after").is_none());
 }
 
 /// `default_branch`: the real bodies of `branch_create.json` and `tag_create.json` are from an
@@ -672,6 +724,11 @@ fn assert_pull_request_payload(what: &str, body: &Value) {
     if body.get("changes").is_some() {
         want.push("changes");
     }
+    // `before`/`after` (`omitempty`): only a synchronization fills them (Gitea 1.27+,
+    // `TestPullRequestPayloadSynchronizeBeforeAfter` / `...NonSynchronizeOmitsBeforeAfter`).
+    if body["action"] == "synchronized" {
+        want.extend(["before", "after"]);
+    }
     want.sort_unstable();
     assert_eq!(keys, want, "{what}: the keys of Gitea's PullRequestPayload");
     for (k, types) in [
@@ -684,6 +741,8 @@ fn assert_pull_request_payload(what: &str, body: &Value) {
         ("sender", &["object", "null"][..]),
         ("commit_id", &["string"][..]),
         ("review", &["object", "null"][..]),
+        ("before", &["string"][..]),
+        ("after", &["string"][..]),
     ] {
         if let Some(v) = body.get(k) {
             assert!(

@@ -361,6 +361,11 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                         m.insert("pull_request".into(), pr.clone());
                         pull_unused(&mut m);
                         m.insert("commit_id".into(), json!(""));
+                        // Gitea 1.27+ `PullRequestPayload.Before`/`After` (`omitempty`,
+                        // filled for a synchronization only): the head branch's old and new
+                        // commit, the push's own pair.
+                        m.insert("before".into(), json!(before));
+                        m.insert("after".into(), json!(after));
                         out.push(Hook {
                             event_type: "pull_request_sync",
                             part: pr["number"].as_i64(),
