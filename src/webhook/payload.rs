@@ -219,19 +219,7 @@ fn payload_commit(html: &str, c: &PushCommit, sender: &Value, files: Option<&Val
             String::new()
         }
     };
-    let (mut added, mut removed, mut modified) = (Vec::new(), Vec::new(), Vec::new());
-    for f in files
-        .and_then(|c| c["files"].as_array())
-        .into_iter()
-        .flatten()
-    {
-        let name = f["filename"].as_str().unwrap_or("").to_string();
-        match f["status"].as_str().unwrap_or("") {
-            "added" => added.push(name),
-            "removed" | "deleted" => removed.push(name),
-            _ => modified.push(name),
-        }
-    }
+    let (added, removed, modified) = file_lists(files);
     json!({
         "id": c.sha1,
         "message": c.message,
@@ -244,6 +232,25 @@ fn payload_commit(html: &str, c: &PushCommit, sender: &Value, files: Option<&Val
         "removed": removed,
         "modified": modified,
     })
+}
+
+/// `added`, `removed` and `modified` of a commit API object's `files`
+/// (`git.GetCommitFileStatus` in Gitea).
+fn file_lists(commit: Option<&Value>) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut added, mut removed, mut modified) = (Vec::new(), Vec::new(), Vec::new());
+    for f in commit
+        .and_then(|c| c["files"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        let name = f["filename"].as_str().unwrap_or("").to_string();
+        match f["status"].as_str().unwrap_or("") {
+            "added" => added.push(name),
+            "removed" | "deleted" => removed.push(name),
+            _ => modified.push(name),
+        }
+    }
+    (added, removed, modified)
 }
 
 /// `OLD` and `NEW` of `owner/repo/compare/OLD...NEW`.
