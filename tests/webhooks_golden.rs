@@ -1041,6 +1041,78 @@ fn releases_statuses_runs_and_repositories_have_the_keys_of_gitea_s_payload_stru
     );
 }
 
+/// `CommitStatusPayload` (Gitea's `modules/structs/hook.go`): `updated_at` is a pointer
+/// without `omitempty`.
+const COMMIT_STATUS_PAYLOAD: Fields = &[
+    ("commit", "object"),
+    ("context", "string"),
+    ("created_at", "string"),
+    ("description", "string"),
+    ("id", "number"),
+    ("repository", "object|null"),
+    ("sender", "object|null"),
+    ("sha", "string"),
+    ("state", "string"),
+    ("target_url", "string"),
+    ("updated_at", "string|null"),
+];
+
+#[test]
+fn status_commit_is_a_full_payload_commit() {
+    // `services/webhook/notifier.go` `CreateCommitStatus`: `Commit` is
+    // `repository.ToAPIPayloadCommit` of the status's commit: a whole `PayloadCommit`.
+    let fx = webhook_fixture("push.json");
+    let commit = api_fixture("commit.json");
+    let sha = commit["sha"].as_str().unwrap().to_string();
+    let status = api_fixture("status.json");
+    let data = json!({ "sha": sha, "branch": "master", "status": status });
+    let c = Change {
+        noun: "status",
+        change: "success",
+        data: &data,
+    };
+    assert_eq!(webhook::needs_change(&c).commits, [sha.clone()]);
+    let commits: HashMap<String, Value> = [(sha.clone(), commit.clone())].into();
+    let o = RowObjects {
+        repo: Some(&fx["repository"]),
+        commits: Some(&commits),
+        ..RowObjects::default()
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "status");
+    let mut diffs = struct_diff("status", &body, COMMIT_STATUS_PAYLOAD);
+    diffs.extend(struct_diff(
+        "status.commit",
+        &body["commit"],
+        PAYLOAD_COMMIT,
+    ));
+    assert!(diffs.is_empty(), "{diffs:#?}\n{body:#}");
+    let pc = &body["commit"];
+    assert_eq!(pc["id"], sha.as_str());
+    assert_eq!(pc["message"], commit["commit"]["message"]);
+    assert_eq!(
+        pc["url"],
+        format!(
+            "{}/commit/{sha}",
+            fx["repository"]["html_url"].as_str().unwrap()
+        )
+    );
+    assert_eq!(pc["author"]["name"], "Lewis Cowles");
+    assert_eq!(pc["author"]["email"], "lewiscowles@me.com");
+    // No Gitea user has the author's email (the API's `author` is null).
+    assert_eq!(pc["author"]["username"], "");
+    assert_eq!(pc["committer"]["username"], "lunny");
+    assert_eq!(pc["timestamp"], commit["commit"]["author"]["date"]);
+    // The commit unreadable: still every key of the struct, the id and url known.
+    let o = RowObjects {
+        repo: Some(&fx["repository"]),
+        ..RowObjects::default()
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "status");
+    let diffs = struct_diff("status.commit", &body["commit"], PAYLOAD_COMMIT);
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    assert_eq!(body["commit"]["id"], sha.as_str());
+}
+
 /// `ours` has every key of API object `api` with its type.
 fn assert_shape_of(api: &Value, ours: &Value) {
     let diff = shape_diff(api, ours, &[], false);

@@ -429,6 +429,14 @@ pub async fn change_events(
     let ctx = f.ctx;
     let needs = webhook::needs_change(change);
     let fetched = fetch(f, owner, name, &needs).await;
+    if !needs.commits.is_empty() && fetched.commits.len() < needs.commits.len() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &action.op_type,
+            field: "commit",
+            reason: &fetched.missing.join("; "),
+        });
+    }
     let o = objects(&fetched, None, None);
     let hooks = webhook::from_change(change, &o);
     let env = Envelope {

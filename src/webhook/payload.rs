@@ -234,6 +234,37 @@ fn payload_commit(html: &str, c: &PushCommit, sender: &Value, files: Option<&Val
     })
 }
 
+/// `PayloadCommit` of a commit API object (`/git/commits/{sha}`), as Gitea's
+/// `services/repository/push.go` `ToAPIPayloadCommit` makes it of
+/// `CommitToPushCommit(commit)`: the author's and committer's name and email, `username`
+/// the Gitea user of that email (the API's `author`/`committer` user), `timestamp` the
+/// author's date, no `verification`, the file lists. Without the object (it could not be
+/// read) every key is still there, only `id` and `url` known.
+fn api_payload_commit(html: &str, sha: &str, commit: Option<&Value>) -> Value {
+    let c = commit.unwrap_or(&Value::Null);
+    let user = |who: &str| {
+        let git = &c["commit"][who];
+        json!({
+            "name": git["name"].as_str().unwrap_or(""),
+            "email": git["email"].as_str().unwrap_or(""),
+            "username": c[who]["login"].as_str().unwrap_or(""),
+        })
+    };
+    let (added, removed, modified) = file_lists(commit);
+    json!({
+        "id": sha,
+        "message": c["commit"]["message"].as_str().unwrap_or(""),
+        "url": format!("{html}/commit/{sha}"),
+        "author": user("author"),
+        "committer": user("committer"),
+        "verification": null,
+        "timestamp": c["commit"]["author"]["date"].as_str().unwrap_or(""),
+        "added": added,
+        "removed": removed,
+        "modified": modified,
+    })
+}
+
 /// `added`, `removed` and `modified` of a commit API object's `files`
 /// (`git.GetCommitFileStatus` in Gitea).
 fn file_lists(commit: Option<&Value>) -> (Vec<String>, Vec<String>, Vec<String>) {
@@ -524,6 +555,15 @@ pub fn needs_change(c: &Change<'_>) -> Needs {
     };
     match c.noun {
         "pull_request" => n.pull = c.data["issue"]["number"].as_i64(),
+        // `status.commit` is the whole `PayloadCommit` of the status's commit.
+        "status" => {
+            n.commits = c.data["sha"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .into_iter()
+                .collect();
+        }
         "comment" => {
             let cm = &c.data["comment"];
             let url = [&cm["issue_url"], &cm["pull_request_url"]]
@@ -673,8 +713,9 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
             let s = &d["status"];
             let sha = d["sha"].as_str().unwrap_or("");
             let html = repo["html_url"].as_str().unwrap_or("");
+            let commit = o.commits.and_then(|m| m.get(sha));
             let body = json!({
-                "commit": { "id": sha, "url": format!("{html}/commit/{sha}") },
+                "commit": api_payload_commit(html, sha, commit),
                 "context": s["context"],
                 "created_at": s["created_at"],
                 "description": s["description"],
