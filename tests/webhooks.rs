@@ -467,9 +467,36 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
     assert_eq!(edited["changes"]["title"]["from"], "Crash on start");
     let run_hook = find(&hooks, "workflow_run", "completed").json();
     assert_eq!(run_hook["workflow_run"]["conclusion"], "success");
+    // The whole `ActionWorkflow` (`/actions/workflows/{id}`), and the org of an org's
+    // repository.
+    assert_eq!(run_hook["workflow"]["id"], "ci.yml");
+    assert_eq!(run_hook["workflow"]["path"], ".gitea/workflows/ci.yml");
+    assert_eq!(run_hook["workflow"]["state"], "active");
+    assert!(
+        run_hook["workflow"]["badge_url"].is_string(),
+        "{run_hook:#}"
+    );
+    assert_eq!(run_hook["organization"]["username"], "acme");
     let status = find(&hooks, "status", "").json();
     assert_eq!(status["state"], "success");
     assert_eq!(status["context"], "ci/build");
+    // `commit` is a whole `PayloadCommit` (`/git/commits/{sha}`).
+    let commit = &status["commit"];
+    assert_eq!(commit["id"], "1111111111111111111111111111111111111111");
+    for k in ["message", "timestamp"] {
+        assert!(commit[k].is_string(), "{k}: {commit:#}");
+    }
+    for k in ["author", "committer"] {
+        assert!(commit[k]["username"].is_string(), "{k}: {commit:#}");
+    }
+    for k in ["added", "removed", "modified"] {
+        assert!(commit[k].is_array(), "{k}: {commit:#}");
+    }
+    assert_eq!(
+        commit["modified"],
+        serde_json::json!(["src/1111111.txt"]),
+        "the commit API's file list"
+    );
 }
 
 /// `&'static str` for [`webhook::coarse`] in a test (event types are few).
@@ -513,6 +540,18 @@ async fn a_push_to_an_open_pull_request_s_head_branch_gives_push_and_pull_reques
     );
     assert_eq!(syncs[0]["number"], pr);
     assert_eq!(syncs[0]["pull_request"]["head"]["ref"], "retries");
+    // `before`/`after` (Gitea 1.27+): the push's own pair.
+    let the_push = hooks_after
+        .iter()
+        .filter(|h| h.event_type() == "push")
+        .map(RawMsg::json)
+        .find(|p| p["ref"] == "refs/heads/retries")
+        .expect("the push to the head branch");
+    assert_eq!(
+        (&syncs[0]["before"], &syncs[0]["after"]),
+        (&the_push["before"], &the_push["after"])
+    );
+    assert!(syncs[0]["after"].as_str().is_some_and(|a| a.len() == 40));
     let sync = hooks_after
         .iter()
         .find(|h| h.event_type() == "pull_request_sync")

@@ -1071,7 +1071,7 @@ fn status_commit_is_a_full_payload_commit() {
         change: "success",
         data: &data,
     };
-    assert_eq!(webhook::needs_change(&c).commits, [sha.clone()]);
+    assert_eq!(webhook::needs_change(&c).commits, [sha.as_str()]);
     let commits: HashMap<String, Value> = [(sha.clone(), commit.clone())].into();
     let o = RowObjects {
         repo: Some(&fx["repository"]),
@@ -1111,6 +1111,89 @@ fn status_commit_is_a_full_payload_commit() {
     let diffs = struct_diff("status.commit", &body["commit"], PAYLOAD_COMMIT);
     assert!(diffs.is_empty(), "{diffs:#?}");
     assert_eq!(body["commit"]["id"], sha.as_str());
+}
+
+/// `WorkflowRunPayload` (Gitea's `modules/structs/hook.go`): `pull_request` and
+/// `organization` are `omitempty`.
+const WORKFLOW_RUN_PAYLOAD: Fields = &[
+    ("action", "string"),
+    ("workflow", "object|null"),
+    ("workflow_run", "object|null"),
+    ("organization", "object"),
+    ("repository", "object|null"),
+    ("sender", "object|null"),
+];
+/// `ActionWorkflow` (Gitea's `modules/structs/repo_actions.go`).
+const ACTION_WORKFLOW: Fields = &[
+    ("id", "string"),
+    ("name", "string"),
+    ("path", "string"),
+    ("state", "string"),
+    ("created_at", "string"),
+    ("updated_at", "string"),
+    ("url", "string"),
+    ("html_url", "string"),
+    ("badge_url", "string"),
+    ("deleted_at", "string"),
+];
+
+#[test]
+fn workflow_run_has_the_whole_workflow_and_an_org_s_organization() {
+    // `services/webhook/notifier.go`: `Workflow` is `convert.GetActionWorkflow` of the
+    // run's workflow (what `GET /repos/{o}/{r}/actions/workflows/{id}` answers), and
+    // `Organization` is set when the repository's owner is an organization.
+    let fx = webhook_fixture("push.json");
+    let workflow = json!({
+        "id": "ci.yml", "name": "CI", "path": ".gitea/workflows/ci.yml", "state": "active",
+        "created_at": "2026-11-28T16:25:31Z", "updated_at": "2026-11-28T16:25:31Z",
+        "url": "http://try.gitea.io/api/v1/repos/gitea/webhooks/actions/workflows/ci.yml",
+        "html_url": "http://try.gitea.io/gitea/webhooks/src/branch/master/.gitea/workflows/ci.yml",
+        "badge_url": "http://try.gitea.io/gitea/webhooks/actions/workflows/ci.yml/badge.svg?branch=master",
+        "deleted_at": "0001-01-01T00:00:00Z",
+    });
+    let org = api_fixture("organization.json");
+    let data = json!({ "run": { "id": 7, "path": "ci.yml@refs/heads/master",
+        "status": "completed", "conclusion": "success", "trigger_actor": fx["sender"] } });
+    let c = Change {
+        noun: "actions_run",
+        change: "success",
+        data: &data,
+    };
+    let n = webhook::needs_change(&c);
+    assert_eq!(n.workflow.as_deref(), Some("ci.yml"));
+    assert!(n.org, "whether the owner is an organization");
+    let o = RowObjects {
+        repo: Some(&fx["repository"]),
+        workflow: Some(&workflow),
+        organization: Some(&org),
+        ..RowObjects::default()
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "workflow_run");
+    let mut diffs = struct_diff("workflow_run", &body, WORKFLOW_RUN_PAYLOAD);
+    diffs.extend(struct_diff(
+        "workflow_run.workflow",
+        &body["workflow"],
+        ACTION_WORKFLOW,
+    ));
+    assert!(diffs.is_empty(), "{diffs:#?}\n{body:#}");
+    assert_eq!(body["workflow"], workflow);
+    assert_eq!(body["organization"], org);
+    // A user's repository: no `organization` key.
+    let o = RowObjects {
+        organization: None,
+        ..o
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "workflow_run");
+    assert!(body.get("organization").is_none(), "{body:#}");
+    // The workflow unreadable: every key of `ActionWorkflow`, `id` and `path` known.
+    let o = RowObjects {
+        repo: Some(&fx["repository"]),
+        ..RowObjects::default()
+    };
+    let body = only(webhook::from_change(&c, &o).unwrap(), "workflow_run");
+    let diffs = struct_diff("workflow_run.workflow", &body["workflow"], ACTION_WORKFLOW);
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    assert_eq!(body["workflow"]["id"], "ci.yml");
 }
 
 /// `ours` has every key of API object `api` with its type.

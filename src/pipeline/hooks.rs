@@ -95,6 +95,29 @@ impl<'a> Fetcher<'a> {
         r
     }
 
+    /// An object that may not exist: `Ok(None)` when Gitea answers 404 (cached the same).
+    async fn get_opt(&mut self, path: &[&str]) -> Result<Option<Value>, String> {
+        let key = format!("opt:{}", path.join("/"));
+        let absent = |r: Result<Value, String>| r.map(|v| Some(v).filter(|v| !v.is_null()));
+        if let Some(v) = self.cache.get(&key) {
+            return absent(v.clone());
+        }
+        let client = &self.ctx.client;
+        let mut stop = self.stop.clone();
+        let r = tokio::select! {
+            biased;
+            _ = stop.wait() => return Err("abandoned at shutdown".to_string()),
+            r = client.get_json::<Value>(path, &[]) => r,
+        };
+        let r = match r {
+            Ok(v) => Ok(v),
+            Err(e) if e.status() == Some(404) => Ok(Value::Null),
+            Err(e) => Err(e.to_string()),
+        };
+        self.cache.insert(key, r.clone());
+        absent(r)
+    }
+
     /// Every page of a small list (open pull requests, releases), cached like an object.
     async fn list(&mut self, path: &[&str], query: &[(&str, String)]) -> Result<Value, String> {
         let mut key = format!("list:{}", path.join("/"));
@@ -146,6 +169,8 @@ struct Fetched {
     ref_sha: Option<String>,
     open_pulls: Vec<Value>,
     commits: HashMap<String, Value>,
+    workflow: Option<Value>,
+    organization: Option<Value>,
     /// Why an object is missing, for the log.
     missing: Vec<String>,
 }
@@ -244,6 +269,19 @@ async fn fetch(f: &mut Fetcher<'_>, owner: &str, name: &str, n: &Needs) -> Fetch
             Err(e) => out.missing.push(note("open pull requests", e)),
         }
     }
+    if let Some(id) = &n.workflow {
+        match one(f, path(&["actions", "workflows"], Some(id)), &[]).await {
+            Ok(v) => out.workflow = Some(v),
+            Err(e) => out.missing.push(note("workflow", e)),
+        }
+    }
+    if n.org {
+        // A 404: the owner is a user, and the payload has no `organization`.
+        match f.get_opt(&["orgs", owner]).await {
+            Ok(v) => out.organization = v,
+            Err(e) => out.missing.push(note("organization", e)),
+        }
+    }
     for sha in &n.commits {
         match one(f, path(&["git", "commits"], Some(sha)), &[]).await {
             Ok(v) => {
@@ -272,6 +310,8 @@ fn objects<'o>(
         new_ref: false,
         open_pulls: &f.open_pulls,
         commits: Some(&f.commits),
+        workflow: f.workflow.as_ref(),
+        organization: f.organization.as_ref(),
     }
 }
 
@@ -436,6 +476,30 @@ pub async fn change_events(
             field: "commit",
             reason: &fetched.missing.join("; "),
         });
+    }
+    for (asked, got, field) in [
+        (
+            needs.workflow.is_some(),
+            fetched.workflow.is_some(),
+            "workflow",
+        ),
+        (
+            needs.org,
+            !fetched
+                .missing
+                .iter()
+                .any(|m| m.starts_with("organization")),
+            "organization",
+        ),
+    ] {
+        if asked && !got {
+            ctx.telemetry.emit(telemetry::HookIncomplete {
+                repo: &format!("{owner}/{name}"),
+                op_type: &action.op_type,
+                field,
+                reason: &fetched.missing.join("; "),
+            });
+        }
     }
     let o = objects(&fetched, None, None);
     let hooks = webhook::from_change(change, &o);

@@ -30,6 +30,10 @@ pub struct Needs {
     pub commits: Vec<String>,
     /// `/repos/{o}/{r}`: a change carries no repository object.
     pub repo: bool,
+    /// `/repos/{o}/{r}/actions/workflows/{id}`: a run's workflow (`id` its file name).
+    pub workflow: Option<String>,
+    /// `/orgs/{owner}`: the repository's organization (a 404 tells a user's repository).
+    pub org: bool,
 }
 
 /// The Gitea objects a row's or change's hooks are built from (as the API returned them).
@@ -54,8 +58,12 @@ pub struct RowObjects<'a> {
     pub new_ref: bool,
     /// The repository's open pull requests (`open_pulls`).
     pub open_pulls: &'a [Value],
-    /// Commit API objects by sha (`push_files = true`).
+    /// Commit API objects by sha (`push_files = true`; a status's commit).
     pub commits: Option<&'a HashMap<String, Value>>,
+    /// A run's workflow as `/actions/workflows/{id}` answers it.
+    pub workflow: Option<&'a Value>,
+    /// The repository's owner as `/orgs/{owner}` answers it; `None` for a user.
+    pub organization: Option<&'a Value>,
 }
 
 /// A repository endpoint's change, as `repo::Change` carries it.
@@ -555,6 +563,11 @@ pub fn needs_change(c: &Change<'_>) -> Needs {
     };
     match c.noun {
         "pull_request" => n.pull = c.data["issue"]["number"].as_i64(),
+        "actions_run" => {
+            let (file, _) = run_workflow(&c.data["run"]);
+            n.workflow = Some(file.to_string()).filter(|f| !f.is_empty());
+            n.org = true;
+        }
         // `status.commit` is the whole `PayloadCommit` of the status's commit.
         "status" => {
             n.commits = c.data["sha"]
@@ -740,13 +753,28 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
                 "in_progress" | "running" => "in_progress",
                 _ => "requested",
             };
-            // `.gitea/workflows/ci.yml@refs/heads/main`: the file is the workflow's id.
-            let path = run["path"].as_str().unwrap_or("");
-            let path = path.split('@').next().unwrap_or(path);
-            let file = path.rsplit('/').next().unwrap_or(path);
+            // `Workflow` is `convert.GetActionWorkflow` of the run's workflow, what
+            // `/actions/workflows/{id}` answers; unreadable, every key of `ActionWorkflow`
+            // with what the run tells (its id and path).
+            let workflow = match o.workflow {
+                Some(w) => w.clone(),
+                None => {
+                    let (file, path) = run_workflow(run);
+                    json!({
+                        "id": file, "name": "", "path": path, "state": "",
+                        "created_at": "", "updated_at": "", "url": "", "html_url": "",
+                        "badge_url": "", "deleted_at": "",
+                    })
+                }
+            };
             let mut m = base(action);
-            m.insert("workflow".into(), json!({ "id": file, "path": path }));
+            m.insert("workflow".into(), workflow);
             m.insert("workflow_run".into(), run.clone());
+            // `organization` (`omitempty`): set when the owner is an organization, as
+            // `services/webhook/notifier.go` does for the workflow events.
+            if let Some(org) = o.organization {
+                m.insert("organization".into(), org.clone());
+            }
             let sender = run.get("trigger_actor").unwrap_or(&Value::Null);
             vec![Hook {
                 event_type: "workflow_run",
@@ -756,6 +784,14 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
         }
         _ => Vec::new(),
     })
+}
+
+/// The workflow file (the workflow's id) and its path, of a run's `path`
+/// (`.gitea/workflows/ci.yml@refs/heads/main`, or `ci.yml@refs/heads/main`).
+fn run_workflow(run: &Value) -> (&str, &str) {
+    let path = run["path"].as_str().unwrap_or("");
+    let path = path.split('@').next().unwrap_or(path);
+    (path.rsplit('/').next().unwrap_or(path), path)
 }
 
 /// `requested_reviewer` and `review` of a `PullRequestPayload` (`modules/structs/hook.go`):

@@ -613,6 +613,33 @@ impl World {
         }
     }
 
+    /// `GET /repos/{o}/{r}/actions/workflows/{id}`: the `ActionWorkflow` of a workflow file
+    /// some run of the repository ran, as go-gitea/gitea routers/api/v1/repo/action.go
+    /// `ActionsGetWorkflow` answers it (services/convert/convert.go
+    /// `getActionWorkflowEntry`): `id` the file name, `name` the file name (the workflow
+    /// YAML names none), `path` under `.gitea/workflows`, `state` `active`, both dates the
+    /// default branch's head commit's (here: the first run's creation), `deleted_at` Go's
+    /// zero time. `None`: no such workflow (Gitea: 404).
+    pub(crate) fn api_workflow(&self, rid: i64, id: &str) -> Option<Vec<u8>> {
+        let c = self.repo_ctx(rid)?;
+        let first = c.objs?.runs.iter().find(|r| r.workflow == id)?;
+        let at = fmt_time(self.offset(), first.created);
+        let branch = "main";
+        let v = serde_json::json!({
+            "id": id,
+            "name": id,
+            "path": format!(".gitea/workflows/{id}"),
+            "state": "active",
+            "created_at": at,
+            "updated_at": at,
+            "url": format!("{}/actions/workflows/{id}", c.api),
+            "html_url": format!("{}/src/branch/{branch}/.gitea/workflows/{id}", c.html),
+            "badge_url": format!("{}/actions/workflows/{id}/badge.svg?branch={branch}", c.html),
+            "deleted_at": "0001-01-01T00:00:00Z",
+        });
+        Some(to_json(&v))
+    }
+
     /// A pull request as `GET /repos/{o}/{r}/pulls/{index}` answers it: the issue's fields
     /// and `head`/`base` (branch, sha, repository), `merged`, `merged_by`, ...
     fn pull_value(&self, c: &RepoCtx<'_>, issue: &Issue) -> serde_json::Value {

@@ -454,6 +454,20 @@ fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed:
             let state = query_get(q, "state").filter(|s| !s.is_empty());
             Ok(w.api_statuses(rid, sha, oldest, state, win))
         }),
+        ["repos", owner, name, "actions", "workflows", id] => {
+            let w = lock(&sh.world);
+            let found = repo_id(&w, owner, name).and_then(|rid| {
+                if !w.actions_supported() {
+                    return Err((404, "not found".to_string()));
+                }
+                w.api_workflow(rid, id)
+                    .ok_or((404, "workflow does not exist".to_string()))
+            });
+            match found {
+                Ok(body) => Reply::json(200, body),
+                Err((code, msg)) => error(sh, r, code, &msg),
+            }
+        }
         ["repos", owner, name, "actions", "runs"] => list(sh, r, q, |w, win| {
             if !w.actions_supported() {
                 return Err((404, "not found".to_string()));

@@ -1257,6 +1257,52 @@ async fn actions_runs_and_the_404_switch() {
 }
 
 #[tokio::test]
+async fn a_run_s_workflow_is_served_as_gitea_s_action_workflow() {
+    let g = small_world().await;
+    let url = api(&g, "repos/acme/widgets/actions/workflows/ci.yml");
+    assert_eq!(get(&url).await.status, 404, "no run of it yet");
+    g.add_run("acme/widgets", "ci.yml", "abc", "queued");
+    let r = get(&url).await;
+    assert_eq!(r.status, 200);
+    let w = r.json();
+    let mut keys: Vec<&str> = w.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "badge_url",
+            "created_at",
+            "deleted_at",
+            "html_url",
+            "id",
+            "name",
+            "path",
+            "state",
+            "updated_at",
+            "url"
+        ]
+    );
+    assert_eq!(w["id"], "ci.yml");
+    assert_eq!(w["path"], ".gitea/workflows/ci.yml");
+    assert_eq!(w["state"], "active");
+    assert!(
+        w["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/api/v1/repos/acme/widgets/actions/workflows/ci.yml")
+    );
+    assert_eq!(
+        get(&api(&g, "repos/acme/widgets/actions/workflows/nope.yml"))
+            .await
+            .status,
+        404
+    );
+    g.set_actions_supported(false);
+    assert_eq!(get(&url).await.status, 404);
+    g.shutdown().await;
+}
+
+#[tokio::test]
 async fn org_repos_listing_and_unknown_repos() {
     let g = small_world().await;
     g.add_repo("acme", "gadgets");
