@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use gitea_nats_sourcer::webhook;
-use gitea_sim::{FakeGitea, NewAction};
+use gitea_sim::{FakeGitea, NewAction, SimOptions};
 use serde::Deserialize;
 use serde_json::Value;
 use support::hooks::{RawMsg, assert_shape, read_hooks, read_raw};
@@ -568,6 +568,55 @@ async fn a_push_to_an_open_pull_request_s_head_branch_gives_push_and_pull_reques
             .iter()
             .any(|p| p["ref"] == "refs/heads/retries" && p["total_commits"] == 3)
     );
+}
+
+#[tokio::test]
+async fn forgejo_s_publish_release_row_names_the_bare_tag_and_gives_one_release_hook() {
+    // Forgejo writes a `publish_release` row's `ref_name` as the bare tag name (`v3.0.0`),
+    // Gitea as the ref (`refs/tags/v3.0.0`): the same release, found and published once,
+    // whether the feed or the `releases` kind reads it first.
+    let nats = Nats::start().await;
+    let g = gitea_with(SimOptions {
+        forgejo: true,
+        ..Default::default()
+    })
+    .await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_release(REPO, "alice", "v3.0.0", "Third");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nwebhooks = true",
+        &format!("[[source]]\nrepo = \"{REPO}\"\nkinds = [\"releases\"]\n"),
+    );
+    let run = run(cfg);
+    let hooks = wait_hooks(&nats, "the release", &[("release", "published")]).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 8 }).await;
+    run.stop().await;
+    let all = read_raw(&nats.url(), STREAM).await;
+    let row = all
+        .iter()
+        .filter(|m| !m.is_hook())
+        .map(RawMsg::json)
+        .find(|e| e["data"]["activity"]["op_type"] == "publish_release")
+        .expect("the publish_release row's event");
+    assert_eq!(
+        row["data"]["activity"]["ref_name"], "v3.0.0",
+        "Forgejo's row names the bare tag"
+    );
+    let releases: Vec<Value> = read_hooks(&nats.url(), STREAM)
+        .await
+        .iter()
+        .filter(|h| h.event_type() == "release")
+        .map(RawMsg::json)
+        .collect();
+    assert_eq!(releases.len(), 1, "one release hook: {releases:#?}");
+    assert_eq!(releases[0]["action"], "published");
+    assert_eq!(releases[0]["release"]["tag_name"], "v3.0.0");
+    assert_eq!(releases[0]["release"]["name"], "Third");
+    assert!(hooks.iter().all(|h| h.event_type() == "release"));
 }
 
 #[tokio::test]
