@@ -370,6 +370,14 @@ impl SourcePoller {
         };
         let changed = self.issue_changes().await;
         let repos = self.swept(repos, changed);
+        // `start = "now"`: every kind of every repository begins where the source began
+        // (its feed cursor's first write), not at its own first read, which for a quiet
+        // repository can come long after (a change read then would be taken for older).
+        let started = self
+            .feed
+            .cursor()
+            .and_then(|c| c.created_at)
+            .map(|t| t.timestamp());
         let mut published = 0;
         for (owner, name) in repos {
             if shutdown.is_fired() {
@@ -380,7 +388,10 @@ impl SourcePoller {
                 &owner,
                 &name,
                 &self.source.kinds,
-                self.source.start,
+                repo::Start {
+                    at: self.source.start,
+                    source_began: started,
+                },
                 self.source.webhooks,
                 shutdown,
             )

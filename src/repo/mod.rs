@@ -362,7 +362,7 @@ pub async fn poll_repo(
     owner: &str,
     name: &str,
     kinds: &[RepoKind],
-    start: StartAt,
+    start: Start,
     webhooks: bool,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
@@ -441,7 +441,7 @@ async fn poll_kind<R: Reader>(
     owner: &str,
     name: &str,
     kind: RepoKind,
-    start: StartAt,
+    start: Start,
     webhooks: bool,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
@@ -525,18 +525,32 @@ async fn poll_kind<R: Reader>(
     Ok(out.published)
 }
 
-/// The cursor of a kind that has none, as `start` says.
+/// Where a source's repository kinds begin: its `start`, and for `start = "now"` when the
+/// source began.
+#[derive(Debug, Clone, Copy)]
+pub struct Start {
+    pub at: StartAt,
+    /// Unix seconds of the source's first cursor write (`None`: not known; the kind's own
+    /// first read is taken).
+    pub source_began: Option<i64>,
+}
+
+/// The cursor of a kind that has none, as `start` says. Under `start = "now"` it begins
+/// where the source began, not at this first read: a quiet repository of an org may be
+/// read for the first time long after (its turn in the sweep, or the search that found a
+/// change in it), and that change must not be taken for one before the start.
 async fn new_cursor<S: Default>(
     repo: &Repo<'_>,
-    start: StartAt,
+    start: Start,
 ) -> Result<KindCursor<S>, GiteaError> {
     let mut cursor = KindCursor::default();
-    match start {
+    match start.at {
         StartAt::Beginning => {}
         StartAt::Now => {
             let now = chrono::Utc::now().timestamp();
-            cursor.since = now - 1;
-            cursor.floor = Some(now);
+            let began = start.source_began.map_or(now, |t| t.min(now));
+            cursor.since = began - 1;
+            cursor.floor = Some(began);
         }
         StartAt::Date(day) => {
             // Local midnight of `day` at the server's offset (pushed east by the margin:
