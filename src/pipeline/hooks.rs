@@ -4,8 +4,9 @@
 //!
 //! The objects a payload needs (`webhook::needs`) are fetched here, once per batch (a
 //! [`Fetcher`] lives for one `Target::build`): every object is fetched at most once however
-//! many actions of the batch name it. Objects are read as they are *now*, not as they were
-//! at the action (an issue opened and closed within one poll is `closed` in both payloads).
+//! many actions of the batch name it. Objects are read as they are *now*; the payload
+//! builders set what the action itself tells (an `opened` issue is open, a `closed` pull
+//! request closed, merged or not: `webhook::from_row`), the rest is as read.
 //!
 //! An object that cannot be read (a deleted issue: 404; a server error) leaves that hook
 //! event out with a logged reason (`telemetry::HookSkipped`); the action's own event is
@@ -370,6 +371,14 @@ pub async fn row_events(
             reason: &fetched.missing.join("; "),
         });
     }
+    if a.op_type == "comment_pull" && needs.pull.is_some() && fetched.pull.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "pull_request",
+            reason: &fetched.missing.join("; "),
+        });
+    }
     if let Some(c) = row_comment {
         fetched.comment = Some(c.clone());
     }
@@ -429,6 +438,14 @@ pub async fn change_events(
     let ctx = f.ctx;
     let needs = webhook::needs_change(change);
     let fetched = fetch(f, owner, name, &needs).await;
+    if change.noun == "comment" && needs.pull.is_some() && fetched.pull.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &action.op_type,
+            field: "pull_request",
+            reason: &fetched.missing.join("; "),
+        });
+    }
     let o = objects(&fetched, None, None);
     let hooks = webhook::from_change(change, &o);
     let env = Envelope {
