@@ -588,6 +588,11 @@ impl FakeGitea {
         self.with_world(|w| w.delete_release(repo, id))
     }
 
+    /// See [`World::delete_branch`].
+    pub fn delete_branch(&self, repo: &str, branch: &str) {
+        self.with_world(|w| w.delete_branch(repo, branch))
+    }
+
     /// See [`World::set_branch_head`].
     pub fn set_branch_head(&self, repo: &str, branch: &str, sha: &str) {
         self.with_world(|w| w.set_branch_head(repo, branch, sha))

@@ -633,6 +633,21 @@ impl World {
                 "label": b, "ref": b, "sha": sha(b), "repo_id": c.rid, "repo": repo,
             })
         };
+        // `services/convert/pull.go` `ToAPIPullRequest`: the head branch's commit while the
+        // branch exists, else `refs/pull/{index}/head`'s, which is then `head.ref` too. An
+        // open pull request's branch exists in Gitea (deleting it closes the pull request:
+        // `services/repository/branch.go`), so one the simulator never made is told by name.
+        let head_side = || {
+            let exists = c.objs.is_some_and(|o| o.branches.contains_key(&issue.head));
+            let mut h = side(&issue.head);
+            if !exists {
+                h["sha"] = json!(issue.pull_head);
+                if issue.closed.is_some() {
+                    h["ref"] = json!(format!("refs/pull/{}/head", issue.index));
+                }
+            }
+            h
+        };
         if let Value::Object(m) = &mut v {
             for k in [
                 "pull_request",
@@ -666,7 +681,7 @@ impl World {
                     .unwrap_or(Value::Null),
             );
             m.insert("base".into(), side(&issue.base));
-            m.insert("head".into(), side(&issue.head));
+            m.insert("head".into(), head_side());
             m.insert("merge_base".into(), json!(sha(&issue.base)));
             m.insert("draft".into(), json!(false));
             m.insert("allow_maintainer_edit".into(), json!(false));
