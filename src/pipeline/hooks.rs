@@ -147,6 +147,7 @@ struct Fetched {
     ref_sha: Option<String>,
     open_pulls: Vec<Value>,
     commits: HashMap<String, Value>,
+    timeline: Vec<Value>,
     /// Why an object is missing, for the log.
     missing: Vec<String>,
 }
@@ -273,6 +274,7 @@ fn objects<'o>(
         new_ref: false,
         open_pulls: &f.open_pulls,
         commits: Some(&f.commits),
+        timeline: &f.timeline,
     }
 }
 
@@ -370,6 +372,23 @@ pub async fn row_events(
             field: "sha",
             reason: &fetched.missing.join("; "),
         });
+    }
+    if let Some(index) = needs.timeline {
+        // The items around the row: the status change and the `commit_ref` before it.
+        let since = (a.created.with_timezone(&chrono::Utc) - chrono::Duration::seconds(2))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let index = index.to_string();
+        let p = ["repos", owner, name, "issues", index.as_str(), "timeline"];
+        match f.list(&p, &[("since", since)]).await {
+            Ok(Value::Array(items)) => fetched.timeline = items,
+            Ok(_) => {}
+            Err(e) => ctx.telemetry.emit(telemetry::HookIncomplete {
+                repo: &format!("{owner}/{name}"),
+                op_type: &a.op_type,
+                field: "commit_id",
+                reason: &format!("timeline: {e}"),
+            }),
+        }
     }
     if a.op_type == "comment_pull" && needs.pull.is_some() && fetched.pull.is_none() {
         ctx.telemetry.emit(telemetry::HookIncomplete {

@@ -31,6 +31,9 @@ pub struct Needs {
     pub commits: Vec<String>,
     /// `/repos/{o}/{r}`: a change carries no repository object.
     pub repo: bool,
+    /// `/repos/{o}/{r}/issues/{index}/timeline` around the row's time: the commit that
+    /// closed or reopened an issue, if one did.
+    pub timeline: Option<i64>,
 }
 
 /// The Gitea objects a row's or change's hooks are built from (as the API returned them).
@@ -57,6 +60,8 @@ pub struct RowObjects<'a> {
     pub open_pulls: &'a [Value],
     /// Commit API objects by sha (`push_files = true`).
     pub commits: Option<&'a HashMap<String, Value>>,
+    /// The issue's timeline items around the row's time (`Needs::timeline`), id ascending.
+    pub timeline: &'a [Value],
 }
 
 /// A repository endpoint's change, as `repo::Change` carries it.
@@ -171,7 +176,11 @@ pub fn needs(a: &Activity, push_files: bool) -> Needs {
         }
         "commit_repo" => n.branch = Some(short_ref(&a.ref_name).to_string()),
         "push_tag" => n.tag = Some(short_ref(&a.ref_name).to_string()),
-        "create_issue" | "close_issue" | "reopen_issue" => n.issue = index_of(a),
+        "create_issue" => n.issue = index_of(a),
+        "close_issue" | "reopen_issue" => {
+            n.issue = index_of(a);
+            n.timeline = n.issue;
+        }
         "comment_issue" | "comment_pull" => {
             n.issue = index_of(a);
             n.comment = Some(a.comment_id).filter(|id| *id != 0);
@@ -287,7 +296,11 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         let mut m = base(action);
         m.insert("number".into(), issue["number"].clone());
         m.insert("issue".into(), as_of(issue, state, a));
-        m.insert("commit_id".into(), json!(""));
+        let commit = match a.op_type.as_str() {
+            "close_issue" | "reopen_issue" => closing_commit(o.timeline, a, sender),
+            _ => None,
+        };
+        m.insert("commit_id".into(), json!(commit.unwrap_or_default()));
         Ok(finish(m))
     };
     let pull_payload = |action: &str, state: Option<AsOf>| -> Result<Map<String, Value>, String> {
@@ -462,6 +475,51 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         // none the feed row can be matched to).
         _ => Vec::new(),
     })
+}
+
+/// `commit_id` of a `close_issue` / `reopen_issue` row: the commit whose message closed or
+/// reopened the issue. `services/issue/commit.go` `UpdateIssuesCommit` writes a `commit_ref`
+/// comment (`ref_commit_sha`) and then calls `ChangeStatus(..., c.Sha1, ...)`, whose
+/// `close` / `reopen` comment follows it directly; `services/webhook/notifier.go`
+/// `IssueChangeStatus` sends that sha as `commit_id` (`""` when closed by hand). Only issues
+/// are closed this way ("Only issues can be closed/reopened this way"). The status item is
+/// the row's comment (`comment_id`), else the one of the row's kind, by its actor, within two
+/// seconds of the row; the commit is the `commit_ref` item just before it, by the same user,
+/// within two seconds. `None` when the timeline shows none (a reference written earlier, by
+/// another push of the same commit, is not told apart from one by hand).
+fn closing_commit(timeline: &[Value], a: &Activity, actor: &Value) -> Option<String> {
+    let kind = if a.op_type == "close_issue" {
+        "close"
+    } else {
+        "reopen"
+    };
+    let t = a.created.timestamp();
+    let secs = |v: &Value| {
+        v["created_at"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.timestamp())
+    };
+    let near = |v: &Value, to: i64| secs(v).is_some_and(|s| (s - to).abs() <= 2);
+    let by_actor = |v: &Value| match (v["user"]["id"].as_i64(), actor["id"].as_i64()) {
+        (Some(u), Some(me)) => u == me,
+        _ => v["user"]["login"].as_str().is_some() && v["user"]["login"] == actor["login"],
+    };
+    let at = timeline
+        .iter()
+        .position(|v| a.comment_id != 0 && v["id"].as_i64() == Some(a.comment_id))
+        .or_else(|| {
+            timeline
+                .iter()
+                .rposition(|v| v["type"] == kind && by_actor(v) && near(v, t))
+        })?;
+    let status = &timeline[at];
+    let prev = timeline.get(at.checked_sub(1)?)?;
+    let status_secs = secs(status)?;
+    (prev["type"] == "commit_ref" && prev["user"] == status["user"] && near(prev, status_secs))
+        .then(|| prev["ref_commit_sha"].as_str().unwrap_or(""))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// What an action tells of its issue's or pull request's state when it happened.
@@ -1146,5 +1204,78 @@ mod tests {
         };
         let hooks = from_change(&c, &o).unwrap();
         assert_eq!(hooks[0].body["pull_request"], pull);
+    }
+
+    #[test]
+    fn commit_id_is_the_commit_that_closed_the_issue() {
+        // `services/issue/commit.go` `UpdateIssuesCommit`: a pushed commit's closing keyword
+        // writes a `commit_ref` comment (`ref_commit_sha`) and then closes the issue with
+        // `ChangeStatus(..., c.Sha1, ...)`, which `IssueChangeStatus` sends as `commit_id`.
+        let sha = "6666666666666666666666666666666666666666";
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let alice = json!({ "id": 3, "login": "alice" });
+        let issue = json!({ "number": 7, "state": "closed" });
+        let item = |id: i64, ty: &str, at: &str, sha: &str| {
+            json!({ "id": id, "type": ty, "user": { "id": 3, "login": "alice" },
+                "created_at": at, "ref_commit_sha": sha })
+        };
+        let at = "2026-01-02T03:04:05+08:00";
+        let timeline = vec![
+            item(40, "comment", "2026-01-02T03:00:00+08:00", ""),
+            item(41, "commit_ref", at, sha),
+            item(42, "close", at, ""),
+        ];
+        let o = RowObjects {
+            repo: Some(&repo),
+            sender: Some(&alice),
+            issue: Some(&issue),
+            timeline: &timeline,
+            ..RowObjects::default()
+        };
+        assert_eq!(body_of("close_issue", &o)["commit_id"], sha);
+        assert_eq!(
+            needs(&activity("close_issue", "", "7|"), false).timeline,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("reopen_issue", "", "7|"), false).timeline,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("close_pull_request", "", "7|"), false).timeline,
+            None
+        );
+        // Closed by hand (no reference just before the close): empty, as Gitea's.
+        let by_hand = vec![
+            item(41, "commit_ref", "2026-01-02T02:00:00+08:00", sha),
+            item(42, "close", at, ""),
+        ];
+        let o2 = RowObjects {
+            timeline: &by_hand,
+            ..RowObjects::default()
+        };
+        let o2 = RowObjects {
+            repo: o.repo,
+            sender: o.sender,
+            issue: o.issue,
+            ..o2
+        };
+        assert_eq!(body_of("close_issue", &o2)["commit_id"], "");
+        // Reopened by a commit (`reopens #7`).
+        let reopened = vec![item(41, "commit_ref", at, sha), item(42, "reopen", at, "")];
+        let o3 = RowObjects {
+            repo: o.repo,
+            sender: o.sender,
+            issue: o.issue,
+            timeline: &reopened,
+            ..RowObjects::default()
+        };
+        assert_eq!(body_of("reopen_issue", &o3)["commit_id"], sha);
+        assert_eq!(
+            body_of("close_issue", &o3)["commit_id"],
+            "",
+            "no close item"
+        );
+        assert_eq!(body_of("create_issue", &o)["commit_id"], "");
     }
 }

@@ -512,6 +512,18 @@ impl FakeGitea {
         self.with_world(|w| w.close_issue_as(repo, index, actor))
     }
 
+    /// See [`World::close_issue_by_commit`].
+    pub fn close_issue_by_commit(
+        &self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        sha: &str,
+        close: bool,
+    ) {
+        self.with_world(|w| w.close_issue_by_commit(repo, index, actor, sha, close))
+    }
+
     /// See [`World::reopen_issue_as`].
     pub fn reopen_issue_as(&self, repo: &str, index: i64, actor: &str) {
         self.with_world(|w| w.reopen_issue_as(repo, index, actor))

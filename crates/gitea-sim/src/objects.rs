@@ -125,6 +125,11 @@ pub(crate) enum Event {
         old: String,
         new: String,
     },
+    /// A pushed commit's message named the issue (Gitea's `commit_ref` comment, whose
+    /// `ref_commit_sha` is the commit: `services/issue/commit.go` `UpdateIssuesCommit`).
+    CommitRef {
+        sha: String,
+    },
 }
 
 impl Event {
@@ -139,6 +144,7 @@ impl Event {
             Event::Milestone { .. } => "milestone",
             Event::ReviewRequest { .. } => "review_request",
             Event::ChangeTitle { .. } => "change_title",
+            Event::CommitRef { .. } => "commit_ref",
         }
     }
 }

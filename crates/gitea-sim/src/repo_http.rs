@@ -200,6 +200,7 @@ impl World {
         let (mut label, mut assignee, mut removed, mut milestone, mut old_milestone) =
             (None, None, false, None, None);
         let (mut old_title, mut new_title) = ("", "");
+        let mut ref_commit_sha = "";
         match &item.event {
             Event::Label { label: l } => label = self.label_json(c, *l),
             Event::Assignees { user, removed: r } => {
@@ -215,6 +216,7 @@ impl World {
                 old_title = old.as_str();
                 new_title = new.as_str();
             }
+            Event::CommitRef { sha } => ref_commit_sha = sha.as_str(),
             Event::Comment | Event::Close | Event::Reopen | Event::MergePull => {}
         }
         TimelineJson {
@@ -247,7 +249,7 @@ impl World {
             ref_issue: None,
             ref_comment: None,
             ref_action: "",
-            ref_commit_sha: "",
+            ref_commit_sha,
             review_id: 0,
             label,
             assignee,

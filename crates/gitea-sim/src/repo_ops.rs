@@ -233,6 +233,36 @@ impl World {
         self.set_closed(repo, index, actor, false);
     }
 
+    /// A pushed commit `sha` whose message closes (`close`) or reopens issue `index`, as
+    /// `services/issue/commit.go` `UpdateIssuesCommit` handles it: a `commit_ref` item
+    /// (`ref_commit_sha`, the body a link to the commit), then, for an issue whose state it
+    /// changes, the `close` / `reopen` item and feed action of `ChangeStatus` (Gitea's webhook
+    /// sends the commit as `commit_id`). A pull request gets the reference only ("Only issues
+    /// can be closed/reopened this way").
+    pub fn close_issue_by_commit(
+        &mut self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        sha: &str,
+        close: bool,
+    ) {
+        let Some((rid, poster)) = self.target(repo, index, actor) else {
+            return;
+        };
+        let now = self.now_secs();
+        let body = format!(
+            "<a href=\"/{}/commit/{sha}\">{}</a>",
+            self.full_name(rid),
+            if close { "Fix it" } else { "Bring it back" }
+        );
+        let sha = sha.to_string();
+        self.add_item(rid, index, poster, &body, Event::CommitRef { sha }, now);
+        if !self.objects.is_pull(rid, index) {
+            self.set_closed(repo, index, actor, close);
+        }
+    }
+
     fn set_closed(&mut self, repo: &str, index: i64, actor: &str, close: bool) {
         let Some((rid, poster)) = self.target(repo, index, actor) else {
             return;
