@@ -953,3 +953,84 @@ async fn the_binary_publishes_every_kind_and_tail_shows_them_readably() {
         .expect("the push to main");
     assert!(push.contains("2 commits by alice"), "{push}");
 }
+
+#[tokio::test]
+async fn payloads_say_what_was_true_at_the_event_and_name_the_closing_commit() {
+    let (nats, g) = setup().await;
+    let fix = "7777777777777777777777777777777777777777";
+    let back = "8888888888888888888888888888888888888888";
+    // All of it happens before the first poll: every object is read in its final state.
+    let crash = g.create_issue(REPO, "alice", "Crash", false);
+    g.close_issue_by_commit(REPO, crash, "alice", fix, true);
+    let typo = g.create_issue(REPO, "bob", "Typo", false);
+    g.close_issue_as(REPO, typo, "bob");
+    let again = g.create_issue(REPO, "bob", "Again", false);
+    g.close_issue_by_commit(REPO, again, "alice", fix, true);
+    g.close_issue_by_commit(REPO, again, "alice", back, false);
+    let head = "9999999999999999999999999999999999999999";
+    g.set_branch_head(REPO, "fix", head);
+    let pr = g.create_issue(REPO, "alice", "Fix", true);
+    g.set_pull_head(REPO, pr, "fix");
+    g.comment_on(REPO, pr, "bob", "Looks fine");
+    g.merge_pull(REPO, pr, "alice");
+    g.delete_branch(REPO, "fix");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nwebhooks = true",
+        &format!("[[source]]\nrepo = \"{REPO}\"\n"),
+    );
+    let run = run(cfg);
+    let hooks = wait_hooks(
+        &nats,
+        "the issues and the pull request",
+        &[
+            ("issues", "closed"),
+            ("issues", "reopened"),
+            ("pull_request", "opened"),
+            ("pull_request", "closed"),
+            ("pull_request_comment", "created"),
+        ],
+    )
+    .await;
+    run.stop().await;
+    let of = |ty: &str, action: &str, number: i64| -> Value {
+        hooks
+            .iter()
+            .filter(|h| h.event_type() == ty)
+            .map(RawMsg::json)
+            .find(|b| {
+                b["action"] == action && (b["number"] == number || b["issue"]["number"] == number)
+            })
+            .unwrap_or_else(|| panic!("{ty} {action} of #{number}"))
+    };
+    // `commit_id`: the closing (reopening) commit, `""` when closed by hand.
+    assert_eq!(of("issues", "closed", crash)["commit_id"], fix);
+    assert_eq!(of("issues", "closed", typo)["commit_id"], "");
+    assert_eq!(of("issues", "closed", again)["commit_id"], fix);
+    assert_eq!(of("issues", "reopened", again)["commit_id"], back);
+    assert_eq!(of("issues", "opened", crash)["commit_id"], "");
+    // As of the event: opened is open, though the issue is closed now.
+    let opened = of("issues", "opened", typo);
+    assert_eq!(opened["issue"]["state"], "open", "{opened}");
+    assert_eq!(opened["issue"]["closed_at"], Value::Null);
+    assert_eq!(of("issues", "closed", again)["issue"]["state"], "closed");
+    // The pull request: opened open and unmerged, though merged now; merged closed.
+    let opened = &of("pull_request", "opened", pr)["pull_request"];
+    assert_eq!(
+        (&opened["state"], &opened["merged"]),
+        (&"open".into(), &false.into())
+    );
+    assert_eq!(opened["merged_by"], Value::Null);
+    let merged = &of("pull_request", "closed", pr)["pull_request"];
+    assert_eq!(
+        (&merged["state"], &merged["merged"]),
+        (&"closed".into(), &true.into())
+    );
+    // Its branch is gone; Gitea's `refs/pull/N/head` still names the head commit.
+    assert_eq!(merged["head"]["sha"], head, "{merged}");
+    // A comment on a pull request carries it (Gitea 1.23+).
+    let comment = of("pull_request_comment", "created", pr);
+    assert_eq!(comment["pull_request"]["number"], pr, "{comment}");
+    assert_eq!(comment["is_pull"], true);
+}

@@ -4,8 +4,9 @@
 //!
 //! The objects a payload needs (`webhook::needs`) are fetched here, once per batch (a
 //! [`Fetcher`] lives for one `Target::build`): every object is fetched at most once however
-//! many actions of the batch name it. Objects are read as they are *now*, not as they were
-//! at the action (an issue opened and closed within one poll is `closed` in both payloads).
+//! many actions of the batch name it. Objects are read as they are *now*; the payload
+//! builders set what the action itself tells (an `opened` issue is open, a `closed` pull
+//! request closed, merged or not: `webhook::from_row`), the rest is as read.
 //!
 //! An object that cannot be read (a deleted issue: 404; a server error) leaves that hook
 //! event out with a logged reason (`telemetry::HookSkipped`); the action's own event is
@@ -171,6 +172,7 @@ struct Fetched {
     commits: HashMap<String, Value>,
     workflow: Option<Value>,
     organization: Option<Value>,
+    timeline: Vec<Value>,
     /// Why an object is missing, for the log.
     missing: Vec<String>,
 }
@@ -312,6 +314,7 @@ fn objects<'o>(
         commits: Some(&f.commits),
         workflow: f.workflow.as_ref(),
         organization: f.organization.as_ref(),
+        timeline: &f.timeline,
     }
 }
 
@@ -410,6 +413,31 @@ pub async fn row_events(
             reason: &fetched.missing.join("; "),
         });
     }
+    if let Some(index) = needs.timeline {
+        // The items around the row: the status change and the `commit_ref` before it.
+        let since = (a.created.with_timezone(&chrono::Utc) - chrono::Duration::seconds(2))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let index = index.to_string();
+        let p = ["repos", owner, name, "issues", index.as_str(), "timeline"];
+        match f.list(&p, &[("since", since)]).await {
+            Ok(Value::Array(items)) => fetched.timeline = items,
+            Ok(_) => {}
+            Err(e) => ctx.telemetry.emit(telemetry::HookIncomplete {
+                repo: &format!("{owner}/{name}"),
+                op_type: &a.op_type,
+                field: "commit_id",
+                reason: &format!("timeline: {e}"),
+            }),
+        }
+    }
+    if a.op_type == "comment_pull" && needs.pull.is_some() && fetched.pull.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "pull_request",
+            reason: &fetched.missing.join("; "),
+        });
+    }
     if let Some(c) = row_comment {
         fetched.comment = Some(c.clone());
     }
@@ -500,6 +528,14 @@ pub async fn change_events(
                 reason: &fetched.missing.join("; "),
             });
         }
+    }
+    if change.noun == "comment" && needs.pull.is_some() && fetched.pull.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &action.op_type,
+            field: "pull_request",
+            reason: &fetched.missing.join("; "),
+        });
     }
     let o = objects(&fetched, None, None);
     let hooks = webhook::from_change(change, &o);

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, SecondsFormat};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -34,6 +35,9 @@ pub struct Needs {
     pub workflow: Option<String>,
     /// `/orgs/{owner}`: the repository's organization (a 404 tells a user's repository).
     pub org: bool,
+    /// `/repos/{o}/{r}/issues/{index}/timeline` around the row's time: the commit that
+    /// closed or reopened an issue, if one did.
+    pub timeline: Option<i64>,
 }
 
 /// The Gitea objects a row's or change's hooks are built from (as the API returned them).
@@ -64,6 +68,8 @@ pub struct RowObjects<'a> {
     pub workflow: Option<&'a Value>,
     /// The repository's owner as `/orgs/{owner}` answers it; `None` for a user.
     pub organization: Option<&'a Value>,
+    /// The issue's timeline items around the row's time (`Needs::timeline`), id ascending.
+    pub timeline: &'a [Value],
 }
 
 /// A repository endpoint's change, as `repo::Change` carries it.
@@ -178,10 +184,19 @@ pub fn needs(a: &Activity, push_files: bool) -> Needs {
         }
         "commit_repo" => n.branch = Some(short_ref(&a.ref_name).to_string()),
         "push_tag" => n.tag = Some(short_ref(&a.ref_name).to_string()),
-        "create_issue" | "close_issue" | "reopen_issue" => n.issue = index_of(a),
+        "create_issue" => n.issue = index_of(a),
+        "close_issue" | "reopen_issue" => {
+            n.issue = index_of(a);
+            n.timeline = n.issue;
+        }
         "comment_issue" | "comment_pull" => {
             n.issue = index_of(a);
             n.comment = Some(a.comment_id).filter(|id| *id != 0);
+            // Gitea's feed writes `comment_pull` for a comment on a pull request, whose
+            // payload carries the pull request (1.23+).
+            if a.op_type == "comment_pull" {
+                n.pull = n.issue;
+            }
         }
         "create_pull_request"
         | "close_pull_request"
@@ -322,19 +337,27 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         m.insert("sender".into(), sender.clone());
         Value::Object(m)
     };
-    let issue_payload = |action: &str| -> Result<Value, String> {
+    let issue_payload = |action: &str, state: AsOf| -> Result<Value, String> {
         let issue = require(o.issue, "issue")?;
         let mut m = base(action);
         m.insert("number".into(), issue["number"].clone());
-        m.insert("issue".into(), issue.clone());
-        m.insert("commit_id".into(), json!(""));
+        m.insert("issue".into(), as_of(issue, state, a));
+        let commit = match a.op_type.as_str() {
+            "close_issue" | "reopen_issue" => closing_commit(o.timeline, a, sender),
+            _ => None,
+        };
+        m.insert("commit_id".into(), json!(commit.unwrap_or_default()));
         Ok(finish(m))
     };
-    let pull_payload = |action: &str| -> Result<Map<String, Value>, String> {
+    let pull_payload = |action: &str, state: Option<AsOf>| -> Result<Map<String, Value>, String> {
         let pull = require(o.pull, "pull request")?;
         let mut m = base(action);
         m.insert("number".into(), pull["number"].clone());
-        m.insert("pull_request".into(), pull.clone());
+        let pull = match state {
+            Some(state) => as_of(pull, state, a),
+            None => pull.clone(),
+        };
+        m.insert("pull_request".into(), pull);
         pull_unused(&mut m);
         m.insert("commit_id".into(), json!(""));
         Ok(m)
@@ -436,14 +459,25 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
             let ref_type = if op == "delete_tag" { "tag" } else { "branch" };
             vec![delete_hook(a, ref_type, repo, sender)]
         }
-        "create_issue" => vec![hook("issues", issue_payload("opened")?)],
-        "close_issue" => vec![hook("issues", issue_payload("closed")?)],
-        "reopen_issue" => vec![hook("issues", issue_payload("reopened")?)],
-        "create_pull_request" => vec![hook("pull_request", finish(pull_payload("opened")?))],
-        "close_pull_request" | "merge_pull_request" | "auto_merge_pull_request" => {
-            vec![hook("pull_request", finish(pull_payload("closed")?))]
-        }
-        "reopen_pull_request" => vec![hook("pull_request", finish(pull_payload("reopened")?))],
+        "create_issue" => vec![hook("issues", issue_payload("opened", AsOf::Open)?)],
+        "close_issue" => vec![hook("issues", issue_payload("closed", AsOf::Closed)?)],
+        "reopen_issue" => vec![hook("issues", issue_payload("reopened", AsOf::Open)?)],
+        "create_pull_request" => vec![hook(
+            "pull_request",
+            finish(pull_payload("opened", Some(AsOf::Open))?),
+        )],
+        "close_pull_request" => vec![hook(
+            "pull_request",
+            finish(pull_payload("closed", Some(AsOf::Closed))?),
+        )],
+        "merge_pull_request" | "auto_merge_pull_request" => vec![hook(
+            "pull_request",
+            finish(pull_payload("closed", Some(AsOf::Merged))?),
+        )],
+        "reopen_pull_request" => vec![hook(
+            "pull_request",
+            finish(pull_payload("reopened", Some(AsOf::Open))?),
+        )],
         "approve_pull_request" | "reject_pull_request" => {
             let event_type = if op == "approve_pull_request" {
                 "pull_request_review_approved"
@@ -454,7 +488,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                 Some(c) => c["body"].as_str().unwrap_or("").to_string(),
                 None => a.issue_content().map(|(_, c)| c).unwrap_or_default(),
             };
-            let mut m = pull_payload("reviewed")?;
+            let mut m = pull_payload("reviewed", None)?;
             m.insert(
                 "review".into(),
                 json!({ "type": event_type, "content": content }),
@@ -472,6 +506,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
             };
             let mut m = base("created");
             m.insert("issue".into(), issue.clone());
+            comment_pull(&mut m, is_pull, o.pull);
             m.insert("comment".into(), comment.clone());
             m.insert("is_pull".into(), json!(is_pull));
             vec![hook(event_type, finish(m))]
@@ -491,6 +526,115 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         // none the feed row can be matched to).
         _ => Vec::new(),
     })
+}
+
+/// `commit_id` of a `close_issue` / `reopen_issue` row: the commit whose message closed or
+/// reopened the issue. `services/issue/commit.go` `UpdateIssuesCommit` writes a `commit_ref`
+/// comment (`ref_commit_sha`) and then calls `ChangeStatus(..., c.Sha1, ...)`, whose
+/// `close` / `reopen` comment follows it directly; `services/webhook/notifier.go`
+/// `IssueChangeStatus` sends that sha as `commit_id` (`""` when closed by hand). Only issues
+/// are closed this way ("Only issues can be closed/reopened this way"). The status item is
+/// the row's comment (`comment_id`), else the one of the row's kind, by its actor, within two
+/// seconds of the row; the commit is the `commit_ref` item just before it, by the same user,
+/// within two seconds. `None` when the timeline shows none (a reference written earlier, by
+/// another push of the same commit, is not told apart from one by hand).
+fn closing_commit(timeline: &[Value], a: &Activity, actor: &Value) -> Option<String> {
+    let kind = if a.op_type == "close_issue" {
+        "close"
+    } else {
+        "reopen"
+    };
+    let t = a.created.timestamp();
+    let secs = |v: &Value| {
+        v["created_at"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.timestamp())
+    };
+    let near = |v: &Value, to: i64| secs(v).is_some_and(|s| (s - to).abs() <= 2);
+    let by_actor = |v: &Value| match (v["user"]["id"].as_i64(), actor["id"].as_i64()) {
+        (Some(u), Some(me)) => u == me,
+        _ => v["user"]["login"].as_str().is_some() && v["user"]["login"] == actor["login"],
+    };
+    let at = timeline
+        .iter()
+        .position(|v| a.comment_id != 0 && v["id"].as_i64() == Some(a.comment_id))
+        .or_else(|| {
+            timeline
+                .iter()
+                .rposition(|v| v["type"] == kind && by_actor(v) && near(v, t))
+        })?;
+    let status = &timeline[at];
+    let prev = timeline.get(at.checked_sub(1)?)?;
+    let status_secs = secs(status)?;
+    (prev["type"] == "commit_ref" && prev["user"] == status["user"] && near(prev, status_secs))
+        .then(|| prev["ref_commit_sha"].as_str().unwrap_or(""))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// What an action tells of its issue's or pull request's state when it happened.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AsOf {
+    Open,
+    /// Closed without a merge.
+    Closed,
+    Merged,
+}
+
+/// The issue or pull request `obj` (as the API returns it now) as it was at action `a`:
+/// Gitea builds the payload in the request that changed the state
+/// (`services/webhook/notifier.go` `NewIssue`, `NewPullRequest`, `IssueChangeStatus`,
+/// `MergePullRequest`, each with `convert.ToAPIIssue` / `convert.ToAPIPullRequest` of the
+/// object just written), so `state`, `closed_at` and the merge fields are what the action
+/// made them; every other value is the API's (what Gitea would say otherwise). A
+/// `closed_at` of the API more than two seconds from the action is a later closing: the
+/// action's own time is taken (Gitea's `ClosedUnix` is set by the closing request).
+fn as_of(obj: &Value, state: AsOf, a: &Activity) -> Value {
+    let mut v = obj.clone();
+    let Value::Object(m) = &mut v else {
+        return v;
+    };
+    let when = json!(a.created.to_rfc3339_opts(SecondsFormat::Secs, true));
+    let near = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| (t.timestamp() - a.created.timestamp()).abs() <= 2)
+    };
+    let closed_at = if state == AsOf::Open {
+        Value::Null
+    } else if near("closed_at") {
+        m["closed_at"].clone()
+    } else {
+        when.clone()
+    };
+    let merged_at = (state == AsOf::Merged && !near("merged_at")).then(|| when.clone());
+    m.insert(
+        "state".into(),
+        json!(if state == AsOf::Open {
+            "open"
+        } else {
+            "closed"
+        }),
+    );
+    m.insert("closed_at".into(), closed_at);
+    // A pull request's merge fields (`merged` is a pull request's key only).
+    if m.contains_key("merged") {
+        if state == AsOf::Merged {
+            m.insert("merged".into(), json!(true));
+            if let Some(t) = merged_at {
+                m.insert("merged_at".into(), t);
+            }
+        } else {
+            // Not merged yet: `convert.ToAPIPullRequest` fills these only when `HasMerged`.
+            m.insert("merged".into(), json!(false));
+            for k in ["merged_at", "merge_commit_sha", "merged_by"] {
+                m.insert(k.into(), Value::Null);
+            }
+        }
+    }
+    v
 }
 
 /// `CreatePayload` (`modules/structs/hook.go`: `sha`, `ref`, `ref_type`, `repository`,
@@ -585,6 +729,11 @@ pub fn needs_change(c: &Change<'_>) -> Needs {
                 .find(|u| !u.is_empty())
                 .unwrap_or("");
             n.issue = index_in_url(url);
+            // A comment on a pull request: its payload carries the pull request.
+            n.pull = cm["pull_request_url"]
+                .as_str()
+                .filter(|u| !u.is_empty())
+                .and(n.issue);
         }
         _ => {}
     }
@@ -694,6 +843,7 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
             };
             let mut m = base(action);
             m.insert("issue".into(), issue.clone());
+            comment_pull(&mut m, is_pull, o.pull);
             m.insert("comment".into(), comment.clone());
             if action == "edited" {
                 // Gitea sends `changes.body.from`; the API keeps no old body.
@@ -800,6 +950,16 @@ fn run_workflow(run: &Value) -> (&str, &str) {
 fn pull_unused(m: &mut Map<String, Value>) {
     m.insert("requested_reviewer".into(), Value::Null);
     m.insert("review".into(), Value::Null);
+}
+
+/// `pull_request` of an `IssueCommentPayload` (`modules/structs/hook.go`: a pointer with
+/// `omitempty`): `services/webhook/notifier.go` `CreateIssueComment` / `UpdateComment` set it
+/// for a comment on a pull request (Gitea 1.23+), and leave it out for an issue's. A pull
+/// request the API could not return is left out too (logged by the caller).
+fn comment_pull(m: &mut Map<String, Value>, is_pull: bool, pull: Option<&Value>) {
+    if is_pull && let Some(pull) = pull {
+        m.insert("pull_request".into(), pull.clone());
+    }
 }
 
 fn pick(is_pull: bool, pull: &'static str, issue: &'static str) -> &'static str {
@@ -981,5 +1141,230 @@ mod tests {
                 "o/r/compare/main...4522cbcefc20728a5b72b3a86af35e608622c514"
             )
         );
+    }
+
+    /// A pull request as the API returns it after it was merged (closed, merged).
+    fn merged_pull() -> Value {
+        json!({ "number": 7, "state": "closed", "closed_at": "2026-03-01T00:00:00+08:00",
+            "merged": true, "merged_at": "2026-03-01T00:00:00+08:00",
+            "merge_commit_sha": "5555555555555555555555555555555555555555",
+            "merged_by": { "login": "alice" }, "mergeable": false,
+            "head": { "ref": "feature", "sha": "4444444444444444444444444444444444444444" } })
+    }
+
+    fn body_of(op: &str, o: &RowObjects<'_>) -> Value {
+        let mut hooks = from_row("http://g", &activity(op, "", "7|Fix"), o).unwrap();
+        assert_eq!(hooks.len(), 1, "{op}");
+        hooks.remove(0).body
+    }
+
+    #[test]
+    fn a_pull_request_s_payload_says_what_was_true_when_it_happened() {
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let pull = merged_pull();
+        let o = RowObjects {
+            repo: Some(&repo),
+            pull: Some(&pull),
+            ..RowObjects::default()
+        };
+        // Read after its merge: `opened` is still open and unmerged.
+        let opened = &body_of("create_pull_request", &o)["pull_request"];
+        assert_eq!(opened["state"], "open", "{opened}");
+        assert_eq!(opened["merged"], false);
+        for k in ["closed_at", "merged_at", "merge_commit_sha", "merged_by"] {
+            assert_eq!(opened[k], Value::Null, "{k}: {opened}");
+        }
+        assert_eq!(
+            opened["head"]["sha"], "4444444444444444444444444444444444444444",
+            "what the action does not tell stays as the API says"
+        );
+        let reopened = &body_of("reopen_pull_request", &o)["pull_request"];
+        assert_eq!(
+            (&reopened["state"], &reopened["merged"]),
+            (&json!("open"), &json!(false))
+        );
+        // Closed without merging (it was merged only later).
+        let closed = &body_of("close_pull_request", &o)["pull_request"];
+        assert_eq!(
+            (&closed["state"], &closed["merged"]),
+            (&json!("closed"), &json!(false))
+        );
+        assert_eq!(closed["merged_at"], Value::Null);
+        // Closed at the action's time when the API's closing is a later one.
+        assert_eq!(closed["closed_at"], "2026-01-02T03:04:05+08:00", "{closed}");
+        let merged = &body_of("merge_pull_request", &o)["pull_request"];
+        assert_eq!(
+            (&merged["state"], &merged["merged"]),
+            (&json!("closed"), &json!(true))
+        );
+        assert_eq!(merged["merged_by"]["login"], "alice");
+        // Read while open again: a `closed` payload is closed.
+        let open_now = json!({ "number": 7, "state": "open", "closed_at": null,
+            "merged": false, "merged_at": null, "merge_commit_sha": null, "merged_by": null });
+        let o = RowObjects {
+            pull: Some(&open_now),
+            ..o
+        };
+        let closed = &body_of("close_pull_request", &o)["pull_request"];
+        assert_eq!(closed["state"], "closed");
+        assert_eq!(closed["closed_at"], "2026-01-02T03:04:05+08:00");
+    }
+
+    #[test]
+    fn an_issue_s_payload_says_what_was_true_when_it_happened() {
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let closed_now = json!({ "number": 7, "state": "closed",
+            "closed_at": "2026-03-01T00:00:00+08:00", "title": "Crash" });
+        let o = RowObjects {
+            repo: Some(&repo),
+            issue: Some(&closed_now),
+            ..RowObjects::default()
+        };
+        let opened = &body_of("create_issue", &o)["issue"];
+        assert_eq!(
+            (&opened["state"], &opened["closed_at"]),
+            (&json!("open"), &Value::Null)
+        );
+        assert_eq!(opened["title"], "Crash");
+        let reopened = &body_of("reopen_issue", &o)["issue"];
+        assert_eq!(reopened["state"], "open");
+        let closed = &body_of("close_issue", &o)["issue"];
+        assert_eq!(closed["state"], "closed");
+        assert_eq!(closed["closed_at"], "2026-01-02T03:04:05+08:00");
+        let open_now = json!({ "number": 7, "state": "open", "closed_at": null });
+        let o = RowObjects {
+            issue: Some(&open_now),
+            ..o
+        };
+        let closed = &body_of("close_issue", &o)["issue"];
+        assert_eq!(
+            (&closed["state"], &closed["closed_at"]),
+            (&json!("closed"), &json!("2026-01-02T03:04:05+08:00"))
+        );
+    }
+
+    #[test]
+    fn a_comment_on_a_pull_request_carries_the_pull_request() {
+        // `services/webhook/notifier.go` `CreateIssueComment` (Gitea 1.23+):
+        // `IssueCommentPayload.PullRequest` for a pull request, omitted for an issue.
+        assert_eq!(
+            needs(&activity("comment_pull", "", "7|hi"), false).pull,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("comment_issue", "", "7|hi"), false).pull,
+            None
+        );
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let issue = json!({ "number": 7, "pull_request": { "merged": false } });
+        let comment = json!({ "id": 9, "body": "hi" });
+        let pull = merged_pull();
+        let o = RowObjects {
+            repo: Some(&repo),
+            issue: Some(&issue),
+            comment: Some(&comment),
+            pull: Some(&pull),
+            ..RowObjects::default()
+        };
+        let body = body_of("comment_pull", &o);
+        assert_eq!(body["pull_request"], pull, "{body}");
+        let plain = json!({ "number": 7, "pull_request": null });
+        let o = RowObjects {
+            issue: Some(&plain),
+            pull: None,
+            ..o
+        };
+        let body = body_of("comment_issue", &o);
+        assert!(body.get("pull_request").is_none(), "{body}");
+        // The comments endpoint: a comment whose `pull_request_url` names the pull request.
+        let data = json!({ "comment": { "id": 9, "body": "hi", "user": { "login": "bob" },
+            "pull_request_url": "http://g/o/r/pulls/7", "issue_url": "" } });
+        let c = Change {
+            noun: "comment",
+            change: "edited",
+            data: &data,
+        };
+        assert_eq!(needs_change(&c).pull, Some(7));
+        let o = RowObjects {
+            repo: Some(&repo),
+            issue: Some(&issue),
+            pull: Some(&pull),
+            ..RowObjects::default()
+        };
+        let hooks = from_change(&c, &o).unwrap();
+        assert_eq!(hooks[0].body["pull_request"], pull);
+    }
+
+    #[test]
+    fn commit_id_is_the_commit_that_closed_the_issue() {
+        // `services/issue/commit.go` `UpdateIssuesCommit`: a pushed commit's closing keyword
+        // writes a `commit_ref` comment (`ref_commit_sha`) and then closes the issue with
+        // `ChangeStatus(..., c.Sha1, ...)`, which `IssueChangeStatus` sends as `commit_id`.
+        let sha = "6666666666666666666666666666666666666666";
+        let repo = json!({ "html_url": "http://g/o/r", "full_name": "o/r" });
+        let alice = json!({ "id": 3, "login": "alice" });
+        let issue = json!({ "number": 7, "state": "closed" });
+        let item = |id: i64, ty: &str, at: &str, sha: &str| {
+            json!({ "id": id, "type": ty, "user": { "id": 3, "login": "alice" },
+                "created_at": at, "ref_commit_sha": sha })
+        };
+        let at = "2026-01-02T03:04:05+08:00";
+        let timeline = vec![
+            item(40, "comment", "2026-01-02T03:00:00+08:00", ""),
+            item(41, "commit_ref", at, sha),
+            item(42, "close", at, ""),
+        ];
+        let o = RowObjects {
+            repo: Some(&repo),
+            sender: Some(&alice),
+            issue: Some(&issue),
+            timeline: &timeline,
+            ..RowObjects::default()
+        };
+        assert_eq!(body_of("close_issue", &o)["commit_id"], sha);
+        assert_eq!(
+            needs(&activity("close_issue", "", "7|"), false).timeline,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("reopen_issue", "", "7|"), false).timeline,
+            Some(7)
+        );
+        assert_eq!(
+            needs(&activity("close_pull_request", "", "7|"), false).timeline,
+            None
+        );
+        // Closed by hand (no reference just before the close): empty, as Gitea's.
+        let by_hand = vec![
+            item(41, "commit_ref", "2026-01-02T02:00:00+08:00", sha),
+            item(42, "close", at, ""),
+        ];
+        let o2 = RowObjects {
+            timeline: &by_hand,
+            ..RowObjects::default()
+        };
+        let o2 = RowObjects {
+            repo: o.repo,
+            sender: o.sender,
+            issue: o.issue,
+            ..o2
+        };
+        assert_eq!(body_of("close_issue", &o2)["commit_id"], "");
+        // Reopened by a commit (`reopens #7`).
+        let reopened = vec![item(41, "commit_ref", at, sha), item(42, "reopen", at, "")];
+        let o3 = RowObjects {
+            repo: o.repo,
+            sender: o.sender,
+            issue: o.issue,
+            timeline: &reopened,
+            ..RowObjects::default()
+        };
+        assert_eq!(body_of("reopen_issue", &o3)["commit_id"], sha);
+        assert_eq!(
+            body_of("close_issue", &o3)["commit_id"],
+            "",
+            "no close item"
+        );
+        assert_eq!(body_of("create_issue", &o)["commit_id"], "");
     }
 }

@@ -512,6 +512,18 @@ impl FakeGitea {
         self.with_world(|w| w.close_issue_as(repo, index, actor))
     }
 
+    /// See [`World::close_issue_by_commit`].
+    pub fn close_issue_by_commit(
+        &self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        sha: &str,
+        close: bool,
+    ) {
+        self.with_world(|w| w.close_issue_by_commit(repo, index, actor, sha, close))
+    }
+
     /// See [`World::reopen_issue_as`].
     pub fn reopen_issue_as(&self, repo: &str, index: i64, actor: &str) {
         self.with_world(|w| w.reopen_issue_as(repo, index, actor))
@@ -586,6 +598,11 @@ impl FakeGitea {
     /// See [`World::delete_release`].
     pub fn delete_release(&self, repo: &str, id: i64) {
         self.with_world(|w| w.delete_release(repo, id))
+    }
+
+    /// See [`World::delete_branch`].
+    pub fn delete_branch(&self, repo: &str, branch: &str) {
+        self.with_world(|w| w.delete_branch(repo, branch))
     }
 
     /// See [`World::set_branch_head`].

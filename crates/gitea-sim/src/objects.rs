@@ -83,6 +83,10 @@ pub(crate) struct Issue {
     /// Pull requests: the head branch (in the same repository) and the base branch.
     pub(crate) head: String,
     pub(crate) base: String,
+    /// Pull requests: the commit of `refs/pull/{index}/head`, which Gitea writes at creation
+    /// and moves with every push to the head branch while the pull request is open, and
+    /// keeps after the branch is deleted (`services/pull/pull.go`, `services/convert/pull.go`).
+    pub(crate) pull_head: String,
     /// Pull requests: when and by whom it was merged.
     pub(crate) merged: Option<(i64, i64)>,
 }
@@ -121,6 +125,11 @@ pub(crate) enum Event {
         old: String,
         new: String,
     },
+    /// A pushed commit's message named the issue (Gitea's `commit_ref` comment, whose
+    /// `ref_commit_sha` is the commit: `services/issue/commit.go` `UpdateIssuesCommit`).
+    CommitRef {
+        sha: String,
+    },
 }
 
 impl Event {
@@ -135,6 +144,7 @@ impl Event {
             Event::Milestone { .. } => "milestone",
             Event::ReviewRequest { .. } => "review_request",
             Event::ChangeTitle { .. } => "change_title",
+            Event::CommitRef { .. } => "commit_ref",
         }
     }
 }

@@ -52,7 +52,7 @@ const WORDS: &[&str] = &[
     "aliqua",
 ];
 
-fn sha_hex(seed: u64, k: u64) -> String {
+pub(crate) fn sha_hex(seed: u64, k: u64) -> String {
     let a = splitmix(seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let b = splitmix(a ^ seed.rotate_left(17));
     let c = splitmix(b.wrapping_add(k));

@@ -200,6 +200,7 @@ impl World {
         let (mut label, mut assignee, mut removed, mut milestone, mut old_milestone) =
             (None, None, false, None, None);
         let (mut old_title, mut new_title) = ("", "");
+        let mut ref_commit_sha = "";
         match &item.event {
             Event::Label { label: l } => label = self.label_json(c, *l),
             Event::Assignees { user, removed: r } => {
@@ -215,6 +216,7 @@ impl World {
                 old_title = old.as_str();
                 new_title = new.as_str();
             }
+            Event::CommitRef { sha } => ref_commit_sha = sha.as_str(),
             Event::Comment | Event::Close | Event::Reopen | Event::MergePull => {}
         }
         TimelineJson {
@@ -247,7 +249,7 @@ impl World {
             ref_issue: None,
             ref_comment: None,
             ref_action: "",
-            ref_commit_sha: "",
+            ref_commit_sha,
             review_id: 0,
             label,
             assignee,
@@ -660,6 +662,21 @@ impl World {
                 "label": b, "ref": b, "sha": sha(b), "repo_id": c.rid, "repo": repo,
             })
         };
+        // `services/convert/pull.go` `ToAPIPullRequest`: the head branch's commit while the
+        // branch exists, else `refs/pull/{index}/head`'s, which is then `head.ref` too. An
+        // open pull request's branch exists in Gitea (deleting it closes the pull request:
+        // `services/repository/branch.go`), so one the simulator never made is told by name.
+        let head_side = || {
+            let exists = c.objs.is_some_and(|o| o.branches.contains_key(&issue.head));
+            let mut h = side(&issue.head);
+            if !exists {
+                h["sha"] = json!(issue.pull_head);
+                if issue.closed.is_some() {
+                    h["ref"] = json!(format!("refs/pull/{}/head", issue.index));
+                }
+            }
+            h
+        };
         if let Value::Object(m) = &mut v {
             for k in [
                 "pull_request",
@@ -693,7 +710,7 @@ impl World {
                     .unwrap_or(Value::Null),
             );
             m.insert("base".into(), side(&issue.base));
-            m.insert("head".into(), side(&issue.head));
+            m.insert("head".into(), head_side());
             m.insert("merge_base".into(), json!(sha(&issue.base)));
             m.insert("draft".into(), json!(false));
             m.insert("allow_maintainer_edit".into(), json!(false));

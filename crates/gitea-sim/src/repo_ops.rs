@@ -18,6 +18,7 @@ use crate::base::{ActionId, TOKEN_USER};
 use crate::objects::{
     Branch, Event, Issue, Label, Milestone, Release, Run, Status, bump, name_hash,
 };
+use crate::push;
 use crate::rows::{NewAction, NewComment, truncate_comment};
 use crate::world::World;
 use crate::zone::to_datetime;
@@ -95,6 +96,13 @@ impl World {
             .next_back()
             .map_or(1, |&i| i + 1)
             .max(gen_next);
+        // `refs/pull/{index}/head`: the head branch's commit (a branch the simulator never
+        // made has a made-up one, as every Gitea pull request has a head commit).
+        let head = format!("pr-{index}");
+        let pull_head = o.branches.get(&head).map_or_else(
+            || push::sha_hex(rid as u64, index as u64),
+            |b| b.sha.clone(),
+        );
         o.issues.insert(
             index,
             Issue {
@@ -112,9 +120,10 @@ impl World {
                 updated: now,
                 closed: None,
                 timeline: Vec::new(),
-                head: format!("pr-{index}"),
+                head,
                 base: "main".to_string(),
                 merged: None,
+                pull_head,
             },
         );
         self.repo_gen.entry(rid).or_default().reserve_index(index);
@@ -171,8 +180,17 @@ impl World {
         let Some(rid) = self.repo_id(repo) else {
             return;
         };
+        let sha = self
+            .objects
+            .repos
+            .get(&rid)
+            .and_then(|o| o.branches.get(branch))
+            .map(|b| b.sha.clone());
         if let Some(issue) = self.objects.issue_mut(rid, index) {
             issue.head = branch.to_string();
+            if let Some(sha) = sha {
+                issue.pull_head = sha;
+            }
         }
     }
 
@@ -213,6 +231,36 @@ impl World {
     /// `reopen_pull_request` feed action.
     pub fn reopen_issue_as(&mut self, repo: &str, index: i64, actor: &str) {
         self.set_closed(repo, index, actor, false);
+    }
+
+    /// A pushed commit `sha` whose message closes (`close`) or reopens issue `index`, as
+    /// `services/issue/commit.go` `UpdateIssuesCommit` handles it: a `commit_ref` item
+    /// (`ref_commit_sha`, the body a link to the commit), then, for an issue whose state it
+    /// changes, the `close` / `reopen` item and feed action of `ChangeStatus` (Gitea's webhook
+    /// sends the commit as `commit_id`). A pull request gets the reference only ("Only issues
+    /// can be closed/reopened this way").
+    pub fn close_issue_by_commit(
+        &mut self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        sha: &str,
+        close: bool,
+    ) {
+        let Some((rid, poster)) = self.target(repo, index, actor) else {
+            return;
+        };
+        let now = self.now_secs();
+        let body = format!(
+            "<a href=\"/{}/commit/{sha}\">{}</a>",
+            self.full_name(rid),
+            if close { "Fix it" } else { "Bring it back" }
+        );
+        let sha = sha.to_string();
+        self.add_item(rid, index, poster, &body, Event::CommitRef { sha }, now);
+        if !self.objects.is_pull(rid, index) {
+            self.set_closed(repo, index, actor, close);
+        }
     }
 
     fn set_closed(&mut self, repo: &str, index: i64, actor: &str, close: bool) {
@@ -522,6 +570,14 @@ impl World {
         }
     }
 
+    /// Delete `branch` (the object only: its `delete_branch` feed row is the caller's
+    /// `push_action`). Pull requests keep their head commit (`refs/pull/{index}/head`).
+    pub fn delete_branch(&mut self, repo: &str, branch: &str) {
+        if let Some(rid) = self.repo_id(repo) {
+            self.objects.repo_mut(rid).branches.remove(branch);
+        }
+    }
+
     /// Point `branch` at `sha` (creating the branch), with a commit timestamp of now.
     pub fn set_branch_head(&mut self, repo: &str, branch: &str, sha: &str) {
         let rid = self.ensure_repo(repo, TOKEN_USER);
@@ -529,13 +585,21 @@ impl World {
             return;
         }
         let now = self.now_secs();
-        self.objects.repo_mut(rid).branches.insert(
+        let o = self.objects.repo_mut(rid);
+        o.branches.insert(
             branch.to_string(),
             Branch {
                 sha: sha.to_string(),
                 updated: now,
             },
         );
+        // A push to the head branch of an open pull request moves `refs/pull/{index}/head`
+        // (`services/pull/pull.go` `AddTestPullRequestTask`, `pushToBaseRepo`).
+        for issue in o.issues.values_mut() {
+            if issue.is_pull && issue.closed.is_none() && issue.head == branch {
+                issue.pull_head = sha.to_string();
+            }
+        }
     }
 
     /// Add a commit status row (`pending`, `success`, `failure`, `error` or

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset, TimeZone};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -2782,4 +2782,41 @@ async fn forgejo_generated_history_serves_what_logical_actions_say() {
     assert_eq!(version.json()["version"], "14.0.2+gitea-1.22.0");
     g.shutdown().await;
     g2.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pull_request_keeps_its_head_sha_after_its_branch_is_deleted() {
+    // Gitea keeps `refs/pull/{index}/head`: `services/convert/pull.go` `ToAPIPullRequest`
+    // reads the head sha from it when the head branch is gone, and names it as `head.ref`.
+    let g = small_world().await;
+    let sha = "4444444444444444444444444444444444444444";
+    g.set_branch_head("acme/widgets", "fix", sha);
+    let pr = g.create_issue("acme/widgets", "alice", "Fix", true);
+    g.set_pull_head("acme/widgets", pr, "fix");
+    let url = api(&g, &format!("repos/acme/widgets/pulls/{pr}"));
+    let open = get(&url).await.json();
+    assert_eq!(
+        (&open["head"]["ref"], &open["head"]["sha"]),
+        (&json!("fix"), &json!(sha))
+    );
+    // A push to the head branch of an open pull request moves its ref.
+    let newer = "5555555555555555555555555555555555555555";
+    g.set_branch_head("acme/widgets", "fix", newer);
+    g.merge_pull("acme/widgets", pr, "alice");
+    g.delete_branch("acme/widgets", "fix");
+    let merged = get(&url).await.json();
+    assert_eq!(merged["head"]["sha"], newer, "{merged}");
+    assert_eq!(merged["head"]["ref"], format!("refs/pull/{pr}/head"));
+    assert_eq!(merged["head"]["label"], "fix");
+    // A pull request whose branch the simulator never made still has a head commit.
+    let other = g.create_issue("acme/widgets", "alice", "Other", true);
+    let o = get(&api(&g, &format!("repos/acme/widgets/pulls/{other}")))
+        .await
+        .json();
+    let s = o["head"]["sha"].as_str().unwrap_or("");
+    assert!(
+        s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{o}"
+    );
+    g.shutdown().await;
 }
