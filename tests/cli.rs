@@ -747,17 +747,7 @@ async fn an_org_backfill_follows_which_source_publishes_each_repository() {
     })
     .await;
     live.stop().await;
-    // Past the stream's one-second duplicate window, so that JetStream absorbs no repeat.
-    let newest = read_stream(&nats.url(), "GITEA_EVENTS")
-        .await
-        .iter()
-        .map(|m| m.stored_ms)
-        .max()
-        .unwrap_or(0);
-    wait_for(10, "the duplicate window to pass", || async {
-        chrono::Utc::now().timestamp_millis() > newest + 1500
-    })
-    .await;
+    wait_past_duplicate_window(&nats.url(), "GITEA_EVENTS").await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &g.url(), &nats.url(), &sources);
     let since = noon(&g, 2).date_naive().to_string();

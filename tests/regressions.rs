@@ -854,17 +854,7 @@ async fn a_repo_source_taking_over_from_its_org_still_publishes_the_history_its_
     })
     .await;
     first.stop().await;
-    // Past the stream's one-second duplicate window, so that JetStream absorbs no repeat.
-    let newest = read_stream(&nats.url(), STREAM)
-        .await
-        .iter()
-        .map(|m| m.stored_ms)
-        .max()
-        .unwrap_or(0);
-    wait_for(10, "the duplicate window to pass", || async {
-        chrono::Utc::now().timestamp_millis() > newest + 1500
-    })
-    .await;
+    wait_past_duplicate_window(&nats.url(), STREAM).await;
     // Restarted with the repository source added: it publishes the three old actions, not
     // the three the org published, and what comes next.
     let second = run(config(

@@ -503,6 +503,22 @@ pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
     }
     c
 }
+/// Waits until the stream's one-second duplicate window (the tests' `duplicate_window`) has
+/// passed since its newest message was stored: a repeat published from now on is stored
+/// again, not absorbed by JetStream.
+pub async fn wait_past_duplicate_window(nats_url: &str, stream: &str) {
+    let newest = read_stream(nats_url, stream)
+        .await
+        .iter()
+        .map(|m| m.stored_ms)
+        .max()
+        .unwrap_or(0);
+    wait_for(10, "the duplicate window to pass", || async {
+        chrono::Utc::now().timestamp_millis() > newest + 1500
+    })
+    .await;
+}
+
 /// `acme/widgets` (owned by the org `acme`) on a fake Gitea serving pages of ten, with a
 /// trailing window of 40 comments by `alice`, two a second over the last 20 s, and `old`
 /// older comments, one a second from an hour back: the rows [`lose_one_per_read`] deletes.
