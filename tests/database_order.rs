@@ -357,8 +357,8 @@ async fn a_source_pinned_at_an_unprovable_second_shows_on_metrics_and_in_cursors
 const WIDGETS: &str = "acme/widgets";
 const WIDGETS_FEED: &str = "/api/v1/repos/acme/widgets/activities/feeds";
 
-/// Yesterday (the server's day) of `acme/widgets`, which a walk can prove only up to a late
-/// second while the feed hook it installs is on. Newest first: 42 rows, three a second;
+/// Yesterday (the server's day) of `acme/widgets` (on [`widgets_paged_by_ten`]), which a
+/// walk can prove only up to a late second while the feed hook it installs is on. Newest first: 42 rows, three a second;
 /// 400 rows, one a second; the oldest seconds, 30 ties of four rows, which page boundaries
 /// split (proving them takes reads at other alignments). While a walk reads the newest 40
 /// rows of the day (`date=` pages, or plain pages below `today` newer rows), one of the 400
@@ -374,9 +374,6 @@ fn a_day_that_fails_late(
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     use chrono::Timelike;
-    g.add_user("alice");
-    g.add_org("acme");
-    g.add_repo("acme", "widgets");
     let now = g.now();
     let since_midnight = i64::from(now.num_seconds_from_midnight());
     let noon = now - chrono::Duration::seconds(since_midnight) - chrono::Duration::hours(12);
@@ -463,11 +460,7 @@ async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_it
  {
     const SPEC: &str = "repo:acme/widgets";
     let nats = Nats::start().await;
-    let g = gitea_with(SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
+    let g = widgets_paged_by_ten().await;
     // Today: three pages, so a source at yesterday's position catches up by day.
     let today = 30usize;
     let (day, noon, deleted) = a_day_that_fails_late(&g, today);
@@ -547,11 +540,7 @@ async fn a_day_that_failed_at_a_late_second_is_taken_up_there_without_proving_it
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_of_a_day_that_failed_at_a_late_second_proves_only_from_there_the_next_time() {
     let nats = Nats::start().await;
-    let g = gitea_with(SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
+    let g = widgets_paged_by_ten().await;
     let (day, _, deleted) = a_day_that_fails_late(&g, 0);
     let n = g.action_count() as u64;
     let dir = tempfile::tempdir().expect("temp dir");

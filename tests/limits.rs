@@ -213,14 +213,7 @@ async fn a_held_second_keeps_the_window_within_max_window_and_loses_nothing() {
 async fn a_walk_that_ends_early_is_not_reported_as_lost_history() {
     const REPO: &str = "acme/widgets";
     let nats = Nats::start().await;
-    let g = gitea_with(gitea_sim::SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
-    g.add_user("alice");
-    g.add_org("acme");
-    g.add_repo("acme", "widgets");
+    let g = widgets_paged_by_ten().await;
     let now = g.now();
     for i in 0..30i64 {
         g.push_action(

@@ -518,14 +518,7 @@ async fn drained_with_an_unprovable_second(live_pages: usize) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let nats = Nats::start().await;
-    let g = gitea_with(SimOptions {
-        max_response_items: 10,
-        ..Default::default()
-    })
-    .await;
-    g.add_user("alice");
-    g.add_org("acme");
-    g.add_repo("acme", "widgets");
+    let g = widgets_paged_by_ten().await;
     g.add_repo("acme", "gadgets");
     let t = g.now();
     let at = move |s: i64| t + chrono::Duration::seconds(s);

@@ -519,11 +519,9 @@ pub async fn wait_past_duplicate_window(nats_url: &str, stream: &str) {
     .await;
 }
 
-/// `acme/widgets` (owned by the org `acme`) on a fake Gitea serving pages of ten, with a
-/// trailing window of 40 comments by `alice`, two a second over the last 20 s, and `old`
-/// older comments, one a second from an hour back: the rows [`lose_one_per_read`] deletes.
-pub async fn widgets_with_rows_to_lose(old: i64) -> (FakeGitea, Vec<gitea_sim::ActionId>) {
-    const REPO: &str = "acme/widgets";
+/// A fake Gitea serving pages of ten, with the user `alice` and the org `acme` owning
+/// `acme/widgets`: where ties are split by page boundaries.
+pub async fn widgets_paged_by_ten() -> FakeGitea {
     let g = gitea_with(SimOptions {
         max_response_items: 10,
         ..Default::default()
@@ -532,6 +530,15 @@ pub async fn widgets_with_rows_to_lose(old: i64) -> (FakeGitea, Vec<gitea_sim::A
     g.add_user("alice");
     g.add_org("acme");
     g.add_repo("acme", "widgets");
+    g
+}
+
+/// [`widgets_paged_by_ten`] with a trailing window of 40 comments by `alice`, two a second
+/// over the last 20 s, and `old` older comments, one a second from an hour back: the rows
+/// [`lose_one_per_read`] deletes.
+pub async fn widgets_with_rows_to_lose(old: i64) -> (FakeGitea, Vec<gitea_sim::ActionId>) {
+    const REPO: &str = "acme/widgets";
+    let g = widgets_paged_by_ten().await;
     let now = g.now();
     for i in 0..40i64 {
         g.push_action(
