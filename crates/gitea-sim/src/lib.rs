@@ -605,6 +605,31 @@ impl FakeGitea {
         self.with_world(|w| w.delete_branch(repo, branch))
     }
 
+    /// See [`World::git_push`].
+    pub fn git_push(&self, actor: &str, repo: &str, branch: &str, n_commits: usize) -> String {
+        self.with_world(|w| w.git_push(actor, repo, branch, n_commits))
+    }
+
+    /// See [`World::git_force_push`].
+    pub fn git_force_push(&self, actor: &str, repo: &str, branch: &str, sha: &str) {
+        self.with_world(|w| w.git_force_push(actor, repo, branch, sha))
+    }
+
+    /// See [`World::git_delete_branch`].
+    pub fn git_delete_branch(&self, actor: &str, repo: &str, branch: &str) {
+        self.with_world(|w| w.git_delete_branch(actor, repo, branch))
+    }
+
+    /// See [`World::git_push_tag`].
+    pub fn git_push_tag(&self, actor: &str, repo: &str, tag: &str, commit: &str) {
+        self.with_world(|w| w.git_push_tag(actor, repo, tag, commit))
+    }
+
+    /// See [`World::git_delete_tag`].
+    pub fn git_delete_tag(&self, actor: &str, repo: &str, tag: &str) {
+        self.with_world(|w| w.git_delete_tag(actor, repo, tag))
+    }
+
     /// See [`World::set_branch_head`].
     pub fn set_branch_head(&self, repo: &str, branch: &str, sha: &str) {
         self.with_world(|w| w.set_branch_head(repo, branch, sha))

@@ -57,6 +57,8 @@ pub(crate) struct RepoObjects {
     /// Ascending id.
     pub(crate) releases: Vec<Release>,
     pub(crate) branches: BTreeMap<String, Branch>,
+    /// Tags by name.
+    pub(crate) tags: BTreeMap<String, Tag>,
     /// Ascending id; every call of `add_status` is a new row.
     pub(crate) statuses: Vec<Status>,
     /// Ascending id.
@@ -175,6 +177,14 @@ pub(crate) struct Branch {
     pub(crate) sha: String,
     /// When the head was set (the commit's timestamp).
     pub(crate) updated: i64,
+}
+
+/// A tag: the ref's value (`object`: the commit for a lightweight tag) and its commit.
+pub(crate) struct Tag {
+    pub(crate) object: String,
+    pub(crate) commit: String,
+    /// When it was made (its creator date: `/tags` lists newest first).
+    pub(crate) created: i64,
 }
 
 pub(crate) struct Status {

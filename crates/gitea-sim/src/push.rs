@@ -240,6 +240,28 @@ pub(crate) fn tag_push_json(repo: &str, actor: &str, commit: &str, object: &str)
     })
 }
 
+/// The push JSON of a forced push of a branch from `old` back to `new`, one of its
+/// ancestors (go-gitea/gitea services/repository/push.go `pushUpdates`: the commits between
+/// them, `CommitsBeforeUntil(old)`, are none; the head commit is the new one).
+pub(crate) fn forced_push_json(repo: &str, actor: &str, old: &str, new: &str) -> String {
+    let email = format!("{actor}@noreply.example.org");
+    let head = PushCommit {
+        sha1: new.to_string(),
+        message: "Earlier commit\n".to_string(),
+        author_email: &email,
+        author_name: actor,
+        committer_email: &email,
+        committer_name: actor,
+        timestamp: "2025-01-01T00:00:00Z".to_string(),
+    };
+    to_json(&PushPayload {
+        commits: Some(Vec::new()),
+        head_commit: Some(head),
+        compare_url: format!("{repo}/compare/{old}...{new}"),
+        len: 0,
+    })
+}
+
 /// The push JSON of a deleted tag, as go-gitea/gitea services/repository/push.go
 /// `pushUpdates` writes it (`PushCommits(..., NewPushCommits())`: no commits, no head, no
 /// compare URL); the old SHA is not in it.
@@ -253,6 +275,27 @@ pub(crate) fn counter_push_json(
     repo: &str,
     branch: &str,
     n_commits: usize,
+) -> String {
+    counter_push_json_from(
+        counter,
+        actor,
+        repo,
+        branch,
+        n_commits,
+        &sha_hex(counter, 1_000_003),
+    )
+}
+
+/// [`counter_push_json`] of a push whose ref was at `old` before (its compare URL's base:
+/// go-gitea/gitea services/repository/push.go `pushUpdates`, `CompareURL` from the old to
+/// the new commit; zeros for a new branch).
+pub(crate) fn counter_push_json_from(
+    counter: u64,
+    actor: &str,
+    repo: &str,
+    branch: &str,
+    n_commits: usize,
+    old: &str,
 ) -> String {
     let email = format!("{actor}@noreply.example.org");
     let base = 1_735_689_600 + i64::try_from(counter).unwrap_or(0) * 60;
@@ -272,7 +315,7 @@ pub(crate) fn counter_push_json(
     let head = all.first().cloned();
     let new = head.as_ref().map_or_else(String::new, |h| h.sha1.clone());
     let payload = PushPayload {
-        compare_url: format!("{repo}/compare/{}...{new}", sha_hex(counter, 1_000_003)),
+        compare_url: format!("{repo}/compare/{old}...{new}"),
         commits: Some(all.into_iter().take(5).collect()),
         head_commit: head,
         len: n_commits,

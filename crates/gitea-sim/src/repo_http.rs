@@ -472,6 +472,40 @@ impl World {
         }
     }
 
+    /// `GET /repos/{o}/{r}/tags`: newest first (go-gitea/gitea modules/git/repo_tag.go
+    /// `GetTagInfos`: `for-each-ref --sort -*creatordate refs/tags`, then paged), each as
+    /// services/convert/convert.go `ToTag` writes it.
+    pub(crate) fn api_tags(&self, rid: i64, win: Window) -> PageOut {
+        let Some(c) = self.repo_ctx(rid) else {
+            return empty();
+        };
+        let mut v: Vec<(&String, &crate::objects::Tag)> =
+            c.objs.iter().flat_map(|o| o.tags.iter()).collect();
+        v.sort_by_key(|(name, t)| (Reverse(t.created), *name));
+        let items: Vec<serde_json::Value> = win
+            .of(&v)
+            .iter()
+            .map(|(name, t)| {
+                serde_json::json!({
+                    "name": name,
+                    "message": "",
+                    "id": t.object,
+                    "commit": {
+                        "url": format!("{}/git/commits/{}", c.api, t.commit),
+                        "sha": t.commit,
+                        "created": fmt_time(self.offset(), t.created),
+                    },
+                    "zipball_url": format!("{}/archive/{name}.zip", c.html),
+                    "tarball_url": format!("{}/archive/{name}.tar.gz", c.html),
+                })
+            })
+            .collect();
+        PageOut {
+            body: to_json(&items),
+            total: v.len(),
+        }
+    }
+
     /// `GET /repos/{o}/{r}/branches`: by name. The commit's author is the owner.
     pub(crate) fn api_branches(&self, rid: i64, win: Window) -> PageOut {
         let Some(c) = self.repo_ctx(rid) else {
@@ -814,15 +848,38 @@ impl World {
     /// `/repos/search`: every repository, in id order, without the unlisted (an unlisted
     /// owner's too), wrapped as
     /// Gitea wraps it (`{"ok": true, "data": [...]}`).
-    pub(crate) fn api_repos_search(&self, win: Window) -> PageOut {
-        let v: Vec<&RawValue> = self
+    ///
+    /// `owner` (`uid` with `exclusive=true`): only the repositories that account owns.
+    /// `by_update` (`sort=updated`): by `updated_unix`, newest first when `Some(true)`
+    /// (`order=desc`), ties by id (go-gitea/gitea routers/api/v1/repo/repo.go `Search`:
+    /// `sort`/`order` to `db.SearchOrderByRecentUpdated` / `SearchOrderByLeastUpdated`,
+    /// models/repo/search.go `"updated_unix DESC"`, then `id`).
+    pub(crate) fn api_repos_search(
+        &self,
+        win: Window,
+        owner: Option<i64>,
+        by_update: Option<bool>,
+    ) -> PageOut {
+        let mut repos: Vec<&crate::rows::Repo> = self
             .repos()
             .filter(|r| {
                 let owner = r.full_name.split('/').next().unwrap_or_default();
                 !self.unlisted.contains(&r.full_name) && !self.unlisted.contains(owner)
             })
-            .map(|r| &*r.json)
+            .filter(|r| owner.is_none_or(|o| r.owner_id == o))
             .collect();
+        if let Some(newest_first) = by_update {
+            // Never changed: its creation time (`rebuild_repo_json`).
+            let t = |r: &crate::rows::Repo| match r.updated {
+                0 => 1_700_000_000 + r.id * 7200,
+                t => t,
+            };
+            repos.sort_by_key(|r| (t(r), r.id));
+            if newest_first {
+                repos.reverse();
+            }
+        }
+        let v: Vec<&RawValue> = repos.into_iter().map(|r| &*r.json).collect();
         let page = to_json(&win.of(&v));
         let mut body = b"{\"ok\":true,\"data\":".to_vec();
         body.extend_from_slice(&page);

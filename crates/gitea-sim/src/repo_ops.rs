@@ -16,7 +16,7 @@
 
 use crate::base::{ActionId, TOKEN_USER};
 use crate::objects::{
-    Branch, Event, Issue, Label, Milestone, Release, Run, Status, bump, name_hash,
+    Branch, Event, Issue, Label, Milestone, Release, Run, Status, Tag, bump, name_hash,
 };
 use crate::push;
 use crate::rows::{NewAction, NewComment, truncate_comment};
@@ -600,6 +600,111 @@ impl World {
                 issue.pull_head = sha.to_string();
             }
         }
+    }
+
+    /// A `git push` of `n_commits` (at least one) new commits to `branch` by `actor`
+    /// (`gitea-actions`: a workflow's token, whose rows only an admin's token sees), as
+    /// go-gitea/gitea services/repository/push.go `pushUpdates` handles it: the branch
+    /// moves to the push's head commit, the repository's `updated_at` moves
+    /// (`UpdateRepositoryUpdatedTime`), and the feed rows are written: for a new branch the
+    /// empty `commit_repo` row of services/feed/notifier.go `CreateRef` first, then the
+    /// push's row (`PushCommits`: its compare URL from the old head, zeros for a new
+    /// branch). Returns the new head.
+    pub fn git_push(&mut self, actor: &str, repo: &str, branch: &str, n_commits: usize) -> String {
+        let rid = self.ensure_repo(repo, actor);
+        let full = self.full_name(rid);
+        let old = self
+            .objects
+            .repo(rid)
+            .and_then(|o| o.branches.get(branch))
+            .map(|b| b.sha.clone());
+        let counter = crate::rows::PUSH_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = n_commits.max(1);
+        let zeros = "0".repeat(40);
+        let content = push::counter_push_json_from(
+            counter,
+            actor,
+            &full,
+            branch,
+            n,
+            old.as_deref().unwrap_or(&zeros),
+        );
+        let head = push::sha_hex(counter, 0);
+        let ref_name = format!("refs/heads/{branch}");
+        if old.is_none() {
+            self.push_action(NewAction::new("commit_repo", actor, &full).ref_name(&ref_name));
+        }
+        self.set_branch_head(&full, branch, &head);
+        self.touch_repo(rid);
+        self.push_action(
+            NewAction::new("commit_repo", actor, &full)
+                .content(&content)
+                .ref_name(&ref_name),
+        );
+        head
+    }
+
+    /// A forced push of `branch` back to `sha` (a commit it had before), by `actor`: the
+    /// branch moves, `updated_at` moves, and the push's row names no new commit (go-gitea/gitea
+    /// services/repository/push.go `pushUpdates`: `CommitsBeforeUntil(old)` of an ancestor is
+    /// empty) with `sha` as its head commit.
+    pub fn git_force_push(&mut self, actor: &str, repo: &str, branch: &str, sha: &str) {
+        let rid = self.ensure_repo(repo, actor);
+        let full = self.full_name(rid);
+        let old = self
+            .objects
+            .repo(rid)
+            .and_then(|o| o.branches.get(branch))
+            .map(|b| b.sha.clone())
+            .unwrap_or_else(|| "0".repeat(40));
+        self.set_branch_head(&full, branch, sha);
+        self.touch_repo(rid);
+        let content = push::forced_push_json(&full, actor, &old, sha);
+        self.push_action(
+            NewAction::new("commit_repo", actor, &full)
+                .content(&content)
+                .ref_name(&format!("refs/heads/{branch}")),
+        );
+    }
+
+    /// `git push --delete` of `branch` by `actor`: the branch is gone, `updated_at` moves,
+    /// and the empty `delete_branch` row of services/feed/notifier.go `DeleteRef` is written.
+    pub fn git_delete_branch(&mut self, actor: &str, repo: &str, branch: &str) {
+        let rid = self.ensure_repo(repo, actor);
+        let full = self.full_name(rid);
+        self.delete_branch(&full, branch);
+        self.touch_repo(rid);
+        self.push_action(
+            NewAction::new("delete_branch", actor, &full).ref_name(&format!("refs/heads/{branch}")),
+        );
+    }
+
+    /// A new lightweight tag `tag` on `commit`, pushed by `actor`: the tag exists, `updated_at`
+    /// moves, and the `push_tag` row is written (`NewAction::push_tag`).
+    pub fn git_push_tag(&mut self, actor: &str, repo: &str, tag: &str, commit: &str) {
+        let rid = self.ensure_repo(repo, actor);
+        let full = self.full_name(rid);
+        let now = self.now_secs();
+        self.objects.repo_mut(rid).tags.insert(
+            tag.to_string(),
+            Tag {
+                object: commit.to_string(),
+                commit: commit.to_string(),
+                created: now,
+            },
+        );
+        self.touch_repo(rid);
+        self.push_action(NewAction::push_tag(actor, &full, tag, commit));
+    }
+
+    /// `git push --delete` of tag `tag` by `actor`: the tag is gone, `updated_at` moves, and
+    /// the `delete_tag` row is written (`NewAction::delete_tag`).
+    pub fn git_delete_tag(&mut self, actor: &str, repo: &str, tag: &str) {
+        let rid = self.ensure_repo(repo, actor);
+        let full = self.full_name(rid);
+        self.objects.repo_mut(rid).tags.remove(tag);
+        self.touch_repo(rid);
+        self.push_action(NewAction::delete_tag(actor, &full, tag));
     }
 
     /// Add a commit status row (`pending`, `success`, `failure`, `error` or

@@ -85,6 +85,10 @@ pub(crate) struct Repo {
     pub(crate) private: bool,
     pub(crate) watchers: Vec<i64>,
     pub(crate) json: Box<RawValue>,
+    /// `updated_unix`: moved by every push (go-gitea/gitea services/repository/push.go
+    /// `pushUpdates` calls `repo_model.UpdateRepositoryUpdatedTime(ctx, repo.ID, time.Now())`);
+    /// 0: never changed (its creation time is shown).
+    pub(crate) updated: i64,
     /// Deleted ([`World::delete_repo`](crate::World::delete_repo)): kept for its id, out of
     /// every lookup and listing.
     pub(crate) deleted: bool,
@@ -222,7 +226,7 @@ pub struct NewAction {
 /// collide with the ids the world's own generators allocate (from 1).
 static NEXT_COMMENT_ID: AtomicI64 = AtomicI64::new(1 << 32);
 /// Counter that makes [`NewAction::push`] payloads unique without an rng.
-static PUSH_COUNTER: AtomicU64 = AtomicU64::new(1);
+pub(crate) static PUSH_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 impl NewAction {
     /// A bare action; set the rest with the builder methods.

@@ -332,7 +332,17 @@ fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed:
             list(sh, r, q, |w, win| Ok(w.api_orgs(win)))
         }
         ["user", "orgs"] => list(sh, r, q, |w, win| Ok(w.api_orgs(win))),
-        ["repos", "search"] => list(sh, r, q, |w, win| Ok(w.api_repos_search(win))),
+        ["repos", "search"] => list(sh, r, q, |w, win| {
+            let uid = query_get(q, "uid").and_then(|u| u.parse::<i64>().ok());
+            let exclusive = query_get(q, "exclusive") == Some("true");
+            let by_update = query_get(q, "sort") == Some("updated");
+            let newest_first = query_get(q, "order") != Some("asc");
+            Ok(w.api_repos_search(
+                win,
+                uid.filter(|_| exclusive),
+                by_update.then_some(newest_first),
+            ))
+        }),
         ["orgs", org, "repos"] => list(sh, r, q, |w, win| {
             let org = w
                 .user_by_login(org)
@@ -444,6 +454,9 @@ fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed:
         }),
         ["repos", owner, name, "branches"] => list(sh, r, q, |w, win| {
             Ok(w.api_branches(repo_id(w, owner, name)?, win))
+        }),
+        ["repos", owner, name, "tags"] => list(sh, r, q, |w, win| {
+            Ok(w.api_tags(repo_id(w, owner, name)?, win))
         }),
         ["repos", owner, name, "statuses", sha] => list(sh, r, q, |w, win| {
             let rid = repo_id(w, owner, name)?;

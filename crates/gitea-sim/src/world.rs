@@ -409,6 +409,7 @@ impl World {
             private: false,
             watchers: Vec::new(),
             json: raw(serde_json::Value::Null),
+            updated: 0,
             deleted: false,
         });
         self.repo_by_name.insert(key, id);
@@ -443,6 +444,19 @@ impl World {
         }
     }
 
+    /// A push changed `rid`: its `updated_at` is now (go-gitea/gitea
+    /// services/repository/push.go `pushUpdates`: `UpdateRepositoryUpdatedTime(..., time.Now())`).
+    pub(crate) fn touch_repo(&mut self, rid: i64) {
+        let now = self.now().timestamp();
+        if let Some(r) = usize::try_from(rid - 1)
+            .ok()
+            .and_then(|i| self.repos.get_mut(i))
+        {
+            r.updated = now;
+        }
+        self.rebuild_repo_json(rid);
+    }
+
     fn rebuild_repo_json(&mut self, rid: i64) {
         let Some(r) = self.repo(rid) else { return };
         let Some(owner) = self.user(r.owner_id) else {
@@ -456,6 +470,10 @@ impl World {
             .unwrap_or("localhost");
         let html = format!("{base}/{}", r.full_name);
         let created = fmt_time(self.offset, 1_700_000_000 + rid * 7200);
+        let updated = match r.updated {
+            0 => created.clone(),
+            t => fmt_time(self.offset, t),
+        };
         let v = json!({
             "id": r.id,
             "owner": owner.json,
@@ -489,7 +507,7 @@ impl World {
         });
         let more = json!({
             "created_at": created,
-            "updated_at": created,
+            "updated_at": updated,
             "archived_at": "1970-01-01T00:00:00Z",
             "permissions": {"admin": true, "push": true, "pull": true},
             "has_issues": true,
