@@ -17,6 +17,7 @@ use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError};
 use crate::telemetry::{self, Telemetry};
+use serde_json::Value;
 
 /// Errors that stop [`connect`] and `scheduler::run` (everything else is retried or logged
 /// per source).
@@ -98,7 +99,7 @@ pub async fn connect(
     );
     for stored in stored {
         for (k, t) in stored.cursor.seen.iter() {
-            index.insert(k, t);
+            index.seed(k, t);
         }
     }
     let ctx = Arc::new(Context {
@@ -209,6 +210,9 @@ pub struct SourcePoller {
     /// With `repos_sweep` and issue kinds: from when (Unix seconds) the next search for
     /// changed issues asks (`None` before the first poll).
     changes_since: Option<i64>,
+    /// With the `refs` kind (org sources): the org's id (for `/repos/search?uid=`) and from
+    /// when (Unix seconds) a repository counts as changed at the next poll.
+    pushed_since: (Option<i64>, Option<i64>),
 }
 
 impl SourcePoller {
@@ -220,6 +224,7 @@ impl SourcePoller {
             repos: None,
             sweep_at: 0,
             changes_since: None,
+            pushed_since: (None, None),
         }
     }
 
@@ -339,6 +344,92 @@ impl SourcePoller {
         out
     }
 
+    /// With the `refs` kind (org sources): the org's repositories whose `updated_at` moved
+    /// since the last poll (minus the trailing window), from one `/repos/search?uid=&
+    /// exclusive=true&sort=updated&order=desc` page (more only while every repository on it
+    /// changed), by `owner/name` in lower case. Every push moves it (go-gitea/gitea
+    /// services/repository/push.go `pushUpdates`: `UpdateRepositoryUpdatedTime`). `None`:
+    /// not an org polling `refs`, or the search failed (logged; each repository is then
+    /// asked on its own).
+    async fn pushed_repos(&mut self) -> Option<std::collections::HashMap<String, Value>> {
+        let SourceSpec::Org(org) = &self.source.spec else {
+            return None;
+        };
+        if !self.source.kinds.contains(&crate::config::RepoKind::Refs) {
+            return None;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let failed = |ctx: &Context, e: &crate::gitea::GiteaError| {
+            ctx.telemetry.emit(telemetry::RepoSearchFailed {
+                org,
+                reason: e.reason(),
+                error: e,
+            })
+        };
+        let uid = match self.pushed_since.0 {
+            Some(id) => id,
+            None => match self
+                .ctx
+                .client
+                .get_json::<Value>(&["orgs", org.as_str()], &[])
+                .await
+            {
+                Ok(o) => match o["id"].as_i64() {
+                    Some(id) => {
+                        self.pushed_since.0 = Some(id);
+                        id
+                    }
+                    None => return None,
+                },
+                Err(e) => {
+                    failed(&self.ctx, &e);
+                    return None;
+                }
+            },
+        };
+        let since = self.pushed_since.1;
+        let query = [
+            ("uid", uid.to_string()),
+            ("exclusive", "true".to_string()),
+            ("sort", "updated".to_string()),
+            ("order", "desc".to_string()),
+        ];
+        let mut out = std::collections::HashMap::new();
+        for page in 1..=20 {
+            let listed = match self
+                .ctx
+                .client
+                .list_page(&["repos", "search"], &query, page, Some("data"))
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    failed(&self.ctx, &e);
+                    return None;
+                }
+            };
+            let asked = self.ctx.client.page_limit();
+            let more = listed.more(out.len() + listed.items.len(), asked);
+            let mut older = false;
+            for r in listed.items {
+                let t = repo::unix(&r["updated_at"]).unwrap_or(i64::MAX);
+                if since.is_some_and(|s| t < s) {
+                    older = true;
+                    break;
+                }
+                if let Some(full) = r["full_name"].as_str() {
+                    out.insert(full.to_lowercase(), r.clone());
+                }
+            }
+            // The first poll lists what exists (each repository is read once anyway).
+            if older || !more || since.is_none() {
+                break;
+            }
+        }
+        self.pushed_since.1 = Some(now - self.ctx.lookback);
+        Some(out)
+    }
+
     /// The repository endpoints (`kinds`) of this source's repository or org repositories.
     async fn poll_repositories(&mut self, shutdown: &mut Shutdown) -> Result<usize, PollError> {
         let repos = match &self.source.spec {
@@ -368,7 +459,11 @@ impl SourcePoller {
             }
             SourceSpec::User(_) => Vec::new(),
         };
-        let changed = self.issue_changes().await;
+        let mut changed = self.issue_changes().await;
+        let pushed = self.pushed_repos().await;
+        if let Some(p) = &pushed {
+            changed.extend(p.keys().cloned());
+        }
         let repos = self.swept(repos, changed);
         // `start = "now"`: every kind of every repository begins where the source began
         // (its feed cursor's first write), not at its own first read, which for a quiet
@@ -383,16 +478,27 @@ impl SourcePoller {
             if shutdown.is_fired() {
                 break;
             }
+            let updated = match &pushed {
+                None => repo::Updated::Unknown,
+                Some(p) => match p.get(&format!("{owner}/{name}").to_lowercase()) {
+                    Some(r) => repo::Updated::At(r.clone()),
+                    None => repo::Updated::Unchanged,
+                },
+            };
+            let opts = repo::Options {
+                start: repo::Start {
+                    at: self.source.start,
+                    source_began: started,
+                },
+                webhooks: self.source.webhooks,
+                updated,
+            };
             published += repo::poll_repo(
                 &self.ctx,
                 &owner,
                 &name,
                 &self.source.kinds,
-                repo::Start {
-                    at: self.source.start,
-                    source_began: started,
-                },
-                self.source.webhooks,
+                &opts,
                 shutdown,
             )
             .await?;

@@ -600,6 +600,10 @@ pub enum RepoKind {
     Statuses,
     /// Actions runs and their state changes (`/actions/runs`), where the server has them.
     Actions,
+    /// Branches and tags (`/branches`, `/tags`, read when the repository's `updated_at`
+    /// moved): the `push`, `create` and `delete` of pushes the feed does not show (a token
+    /// that is not an admin's never sees the Gitea Actions bot's rows).
+    Refs,
 }
 
 impl RepoKind {
@@ -610,6 +614,7 @@ impl RepoKind {
             RepoKind::Releases => "releases",
             RepoKind::Statuses => "statuses",
             RepoKind::Actions => "actions",
+            RepoKind::Refs => "refs",
         }
     }
 }
@@ -642,7 +647,7 @@ pub struct SourceConfig {
     /// Overrides `poll.start` for this source.
     pub start: Option<StartAt>,
     /// Repository endpoints polled besides the feed (opt-in; see README for their cost):
-    /// `issues`, `comments`, `releases`, `statuses`, `actions`.
+    /// `issues`, `comments`, `releases`, `statuses`, `actions`, `refs`.
     #[serde(default)]
     pub kinds: Vec<RepoKind>,
     /// Org sources: also poll `kinds` for every repository of the org (listed through the API

@@ -1766,6 +1766,26 @@ impl Happening for IssueSearchFailed<'_> {
     }
 }
 
+/// `refs`: the search for an org's repositories changed since the last poll failed (each
+/// repository's `updated_at` is then read on its own this poll).
+pub struct RepoSearchFailed<'a> {
+    pub org: &'a str,
+    pub reason: &'static str,
+    pub error: &'a dyn Display,
+}
+
+impl Happening for RepoSearchFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(
+            org = self.org,
+            reason = self.reason,
+            "cannot list the repositories of {} by update time ({}); each is asked on its own this poll",
+            self.org,
+            self.error
+        );
+    }
+}
+
 /// `all = true`: the sources the token sees changed.
 pub struct SourcesDiscovered<'a> {
     pub added: &'a [SourceSpec],

@@ -871,6 +871,7 @@ impl FeedPoller {
             stored,
             cap: unproven,
             shutdown,
+            claims: Vec::new(),
         };
         let owner = self.source.spec.to_string();
         let out = ctx
@@ -1001,6 +1002,9 @@ struct FeedTarget<'a> {
     cap: Option<i64>,
     /// This source's stop: enrichment fetches (reads only) are abandoned at it.
     shutdown: &'a Shutdown,
+    /// The pushes the batch being published claimed (`hooks::Fetcher::claiming`): kept in
+    /// the cursor's window with the batch.
+    claims: Vec<(String, i64)>,
 }
 
 impl Target for FeedTarget<'_> {
@@ -1015,7 +1019,8 @@ impl Target for FeedTarget<'_> {
         let ctx = &p.ctx;
         let mut events = Vec::with_capacity(batch.len());
         let mut hooks = p.source.webhooks.then(|| {
-            let mut f = hooks::Fetcher::new(ctx, self.shutdown);
+            let owner = crate::pipeline::owner_tag(&p.source.spec.to_string());
+            let mut f = hooks::Fetcher::new(ctx, self.shutdown).claiming(owner);
             f.scan(batch.iter().map(|c| &c.item));
             f
         });
@@ -1055,6 +1060,7 @@ impl Target for FeedTarget<'_> {
                 }),
             }
         }
+        self.claims = hooks.as_mut().map(|f| f.take_claims()).unwrap_or_default();
         events
     }
 
@@ -1067,6 +1073,9 @@ impl Target for FeedTarget<'_> {
         let lookback = self.poller.ctx.lookback;
         let cursor = &mut self.stored.cursor;
         cursor.published += outcome.stored as u64;
+        for (key, t) in std::mem::take(&mut self.claims) {
+            cursor.seen.insert(&key, t);
+        }
         if !cursor.taken_over.is_empty() {
             for c in batch {
                 let Some((owner, name)) = c.item.activity.repo_names() else {

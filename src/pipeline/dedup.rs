@@ -21,7 +21,18 @@ pub struct RecentIndex {
     /// Identities older than this (Unix seconds) are not kept: a catch-up through old days
     /// would otherwise fill the index with the whole gap until the next prune.
     horizon: AtomicI64,
+    /// Claims of spans of time, by key: `(from, to, owner)`. A ref's deletion is one: the
+    /// feed's row names its second, the `refs` kind only the listings between which the ref
+    /// went away (`repo::refs`).
+    spans: Mutex<HashMap<String, Vec<Span>>>,
 }
+
+/// A span claim: `(from, to, owner)`, Unix seconds and the claimer's tag.
+type Span = (i64, i64, u64);
+
+/// The prefix of a span claim's identity in a cursor's window (`seen`): what
+/// [`RecentIndex::seed`] hands to [`RecentIndex::claim_span`] at start.
+pub const SPAN_PREFIX: &str = "span\n";
 
 impl RecentIndex {
     pub fn new() -> Self {
@@ -37,6 +48,33 @@ impl RecentIndex {
     /// Adds an identity without checking (seeding from stored cursors).
     pub fn insert(&self, key: &str, t: i64) {
         self.lock().entry(key.to_string()).or_default().push((t, 0));
+    }
+
+    /// Seeds one identity of a stored cursor's window: a span claim ([`SPAN_PREFIX`]) as
+    /// the second it names, any other as [`RecentIndex::insert`].
+    pub fn seed(&self, key: &str, t: i64) {
+        match key.strip_prefix(SPAN_PREFIX) {
+            Some(span) => {
+                self.claim_span(0, span, t, t);
+            }
+            None => self.insert(key, t),
+        }
+    }
+
+    /// Claims `key` for the seconds `from..=to` by `owner`, unless another owner (or a
+    /// seeded claim) holds a span of it that meets this one (a second apart counts: an org's
+    /// copy of a row may be a second late). True when claimed (or already this owner's).
+    pub fn claim_span(&self, owner: u64, key: &str, from: i64, to: i64) -> bool {
+        let mut spans = self.spans.lock().unwrap_or_else(|e| e.into_inner());
+        let held = spans.entry(key.to_string()).or_default();
+        let meets = |&(f, t, _): &Span| f <= to + 1 && from <= t + 1;
+        if let Some(&(_, _, by)) = held.iter().find(|s| meets(s))
+            && (owner == 0 || by != owner)
+        {
+            return false;
+        }
+        held.push((from, to, owner));
+        true
     }
 
     /// Reserves `(key, t)` unless a matching identity is already there; true when reserved.
@@ -82,6 +120,13 @@ impl RecentIndex {
             times.retain(|&(s, _)| s >= t);
             !times.is_empty()
         });
+        self.spans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, spans| {
+                spans.retain(|&(_, to, _)| to >= t);
+                !spans.is_empty()
+            });
     }
 
     /// Number of identities held.
@@ -121,6 +166,13 @@ mod tests {
             "another source's copy a second late"
         );
         idx.insert("seeded", 5);
+        assert!(idx.claim_span(7, "d", 100, 160), "a listing's span");
+        assert!(!idx.claim_span(8, "d", 130, 130), "a feed row inside it");
+        assert!(!idx.claim_span(8, "d", 161, 161), "a row a second after it");
+        assert!(idx.claim_span(8, "d", 170, 170), "a later deletion");
+        assert!(idx.claim_span(7, "d", 100, 160), "the same owner's retry");
+        idx.seed(&format!("{SPAN_PREFIX}e"), 50);
+        assert!(!idx.claim_span(7, "e", 40, 60), "seeded from a cursor");
         assert!(
             !idx.reserve_as(7, "seeded", 5, false),
             "seeded from cursors: published"

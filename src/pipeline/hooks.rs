@@ -41,6 +41,9 @@ pub struct Fetcher<'a> {
     /// `(repo_id, ref)` to the `(created, sha)` of the batch's `push_tag` rows: the sha a
     /// later `delete_tag` row of the same tag removed (its own row does not name it).
     tag_shas: HashMap<(i64, String), Vec<(i64, String)>>,
+    /// A feed's claims of the pushes its rows tell (`claiming`): the owner tag it claims as
+    /// in the cross-feed index, and the identities claimed, for its cursor's window.
+    claims: Option<(u64, Vec<(String, i64)>)>,
 }
 
 impl<'a> Fetcher<'a> {
@@ -52,6 +55,52 @@ impl<'a> Fetcher<'a> {
             cache: HashMap::new(),
             new_refs: HashMap::new(),
             tag_shas: HashMap::new(),
+            claims: None,
+        }
+    }
+
+    /// A feed's fetcher: the `push`, `create` and `delete` of its rows are claimed in the
+    /// cross-feed index as `owner`, and left out when the `refs` kind told the same push
+    /// first (`repo::refs`).
+    pub fn claiming(mut self, owner: u64) -> Self {
+        self.claims = Some((owner, Vec::new()));
+        self
+    }
+
+    /// The identities claimed since the last call, to keep in the feed cursor's window (so
+    /// that a restart seeds them).
+    pub fn take_claims(&mut self) -> Vec<(String, i64)> {
+        self.claims
+            .as_mut()
+            .map(|(_, c)| std::mem::take(c))
+            .unwrap_or_default()
+    }
+
+    /// Claims a ref row's push (`after`: its new value) or deletion (`after` `None`) at
+    /// `t`; false when the `refs` kind already told it.
+    fn claim(&mut self, repo: (&str, &str), r#ref: &str, after: Option<&str>, t: i64) -> bool {
+        let Some((owner, made)) = self.claims.as_mut() else {
+            return true;
+        };
+        let index = &self.ctx.index;
+        let (owner_name, name) = repo;
+        match after {
+            Some(sha) => {
+                let key = crate::repo::refs::push_key(owner_name, name, r#ref, sha);
+                let ok = index.reserve_as(*owner, &key, t, false);
+                if ok {
+                    made.push((key, t));
+                }
+                ok
+            }
+            None => {
+                let key = crate::repo::refs::delete_key(owner_name, name, r#ref);
+                let ok = index.claim_span(*owner, &key, t, t);
+                if ok {
+                    made.push((format!("{}{key}", super::dedup::SPAN_PREFIX), t));
+                }
+                ok
+            }
         }
     }
 
@@ -470,7 +519,48 @@ pub async fn row_events(
         });
     }
     o.deleted_sha = deleted_sha;
-    let hooks = webhook::from_row(&ctx.gitea_url, a, &o);
+    let mut hooks = webhook::from_row(&ctx.gitea_url, a, &o);
+    // A ref's `push`, `create` and `delete` are told once, by the feed or the `refs` kind,
+    // whichever saw the push first: its identity is the repository, the ref and its value.
+    if let Ok(list) = hooks.as_mut()
+        && list
+            .iter()
+            .any(|h| matches!(h.event_type, "push" | "create" | "delete"))
+    {
+        let after = list
+            .iter()
+            .find_map(|h| match h.event_type {
+                "push" => h.body["after"].as_str(),
+                "create" => h.body["sha"].as_str(),
+                _ => None,
+            })
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let deleted = matches!(a.op_type.as_str(), "delete_branch" | "delete_tag")
+            || after.as_deref() == Some(webhook::ZERO_SHA);
+        // Older rows name a branch without `refs/heads/`.
+        let full_ref = match a.ref_name.starts_with("refs/") {
+            true => a.ref_name.clone(),
+            false if matches!(a.op_type.as_str(), "push_tag" | "delete_tag") => {
+                format!("refs/tags/{}", a.ref_name)
+            }
+            false => format!("refs/heads/{}", a.ref_name),
+        };
+        let claimed = match (deleted, after) {
+            (true, _) => f.claim((owner, name), &full_ref, None, t),
+            (false, Some(sha)) => f.claim((owner, name), &full_ref, Some(&sha), t),
+            // No value known: nothing to match it by.
+            (false, None) => true,
+        };
+        if !claimed {
+            ctx.telemetry.emit(telemetry::HookSkipped {
+                repo: &format!("{owner}/{name}"),
+                op_type: &a.op_type,
+                reason: "the refs kind already published this push",
+            });
+            list.retain(|h| !matches!(h.event_type, "push" | "create" | "delete"));
+        }
+    }
     let time = a.created.to_rfc3339();
     let env = Envelope {
         gitea_url: &ctx.gitea_url,

@@ -26,6 +26,7 @@
 mod actions;
 mod comments;
 mod issues;
+pub mod refs;
 mod releases;
 mod statuses;
 
@@ -184,6 +185,33 @@ pub struct Repo<'a> {
     pub name: &'a str,
     /// Read changes from here (Unix seconds; `since - lookback`).
     pub from: i64,
+    /// What the source knows of the repository's `updated_at` (`refs` reads nothing while
+    /// it has not moved).
+    pub updated: Updated,
+}
+
+/// What a source knows of a repository's last change (`updated_at`, moved by every push).
+#[derive(Debug, Clone, Default)]
+pub enum Updated {
+    /// Not known: the reader asks `/repos/{o}/{r}`.
+    #[default]
+    Unknown,
+    /// Not changed since the source's last look (an org's repositories listed by update
+    /// time showed it older).
+    Unchanged,
+    /// Changed: the repository as listed, with its `updated_at`.
+    At(Value),
+}
+
+/// How a source polls one repository's kinds.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where a kind without a cursor begins.
+    pub start: Start,
+    /// Also publish each change's webhook-shaped events (`webhooks = true`).
+    pub webhooks: bool,
+    /// The repository's last change, as the source knows it.
+    pub updated: Updated,
 }
 
 impl Repo<'_> {
@@ -362,8 +390,7 @@ pub async fn poll_repo(
     owner: &str,
     name: &str,
     kinds: &[RepoKind],
-    start: Start,
-    webhooks: bool,
+    opts: &Options,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let mut published = 0;
@@ -377,24 +404,21 @@ pub async fn poll_repo(
         }
         let result = match kind {
             RepoKind::Issues => {
-                poll_kind::<issues::Issues>(ctx, owner, name, kind, start, webhooks, shutdown).await
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, opts, shutdown).await
             }
             RepoKind::Comments => {
-                poll_kind::<comments::Comments>(ctx, owner, name, kind, start, webhooks, shutdown)
-                    .await
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, opts, shutdown).await
             }
             RepoKind::Releases => {
-                poll_kind::<releases::Releases>(ctx, owner, name, kind, start, webhooks, shutdown)
-                    .await
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, opts, shutdown).await
             }
             RepoKind::Statuses => {
-                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, start, webhooks, shutdown)
-                    .await
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, opts, shutdown).await
             }
             RepoKind::Actions => {
-                poll_kind::<actions::Actions>(ctx, owner, name, kind, start, webhooks, shutdown)
-                    .await
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, opts, shutdown).await
             }
+            RepoKind::Refs => poll_kind::<refs::Refs>(ctx, owner, name, kind, opts, shutdown).await,
         };
         match result {
             Ok(n) => {
@@ -441,8 +465,7 @@ async fn poll_kind<R: Reader>(
     owner: &str,
     name: &str,
     kind: RepoKind,
-    start: Start,
-    webhooks: bool,
+    opts: &Options,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
@@ -452,10 +475,11 @@ async fn poll_kind<R: Reader>(
         owner,
         name,
         from: 0,
+        updated: opts.updated.clone(),
     };
     let (cursor, revision) = match stored {
         Some(stored) => stored,
-        None => (new_cursor(&repo, start).await?, 0),
+        None => (new_cursor(&repo, opts.start).await?, 0),
     };
     repo.from = (cursor.since - ctx.lookback)
         .max(cursor.window_floor.unwrap_or(0))
@@ -477,6 +501,18 @@ async fn poll_kind<R: Reader>(
             n: n_read - changes.len(),
         });
     }
+    // A ref's deletion the feed already told (its row's second falls between the listing
+    // that last saw the ref and this one) is not told again (`refs`).
+    let claimer = crate::pipeline::owner_tag(&key);
+    changes.retain(|c| {
+        if c.noun != "ref" || c.change != "deleted" {
+            return true;
+        }
+        let r#ref = c.data["ref"].as_str().unwrap_or("");
+        let from = c.data["seen_before"].as_i64().unwrap_or(c.t);
+        ctx.index
+            .claim_span(claimer, &refs::delete_key(owner, name, r#ref), from, c.t)
+    });
     changes.sort_by(|a, b| (a.t, a.seq, &a.id).cmp(&(b.t, b.seq, &b.id)));
     let candidates = changes
         .into_iter()
@@ -498,7 +534,7 @@ async fn poll_kind<R: Reader>(
         cursor,
         revision,
         read_to: collected.since,
-        webhooks,
+        webhooks: opts.webhooks,
         stop: shutdown.clone(),
     };
     // The kind's cursor key names the reader: its own failed batch it may publish again.
@@ -735,6 +771,7 @@ mod tests {
             owner: "acme",
             name: "widgets",
             from: 0,
+            updated: Updated::Unknown,
         }
     }
 

@@ -712,6 +712,19 @@ pub fn needs_change(c: &Change<'_>) -> Needs {
             n.workflow = Some(file.to_string()).filter(|f| !f.is_empty());
             n.org = true;
         }
+        // A tag's listing names its commit only: its `PayloadCommit` is read.
+        "ref"
+            if c.data["ref"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("refs/tags/")) =>
+        {
+            n.commits = c.data["head"]["commit"]["sha"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .into_iter()
+                .collect();
+        }
         // `status.commit` is the whole `PayloadCommit` of the status's commit.
         "status" => {
             n.commits = c.data["sha"]
@@ -872,6 +885,7 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
                 body: with(m, &release["author"]),
             }]
         }
+        "ref" => ref_hooks(d, repo, o),
         "status" => {
             let s = &d["status"];
             let sha = d["sha"].as_str().unwrap_or("");
@@ -938,6 +952,135 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
 
 /// The workflow file (the workflow's id) and its path, of a run's `path`
 /// (`.gitea/workflows/ci.yml@refs/heads/main`, or `ci.yml@refs/heads/main`).
+/// The hooks of a ref that moved, appeared or went away between two listings (`refs`
+/// kind), in the order go-gitea/gitea services/repository/push.go `pushUpdates` sends them
+/// through services/webhook/notifier.go: a new ref `push` (before zeros) then `create`; a
+/// moved one `push`; a deleted tag `push` (after zeros) then `delete`; a deleted branch
+/// `delete` only. The listing does not tell who pushed: `pusher` and `sender` are the head
+/// commit's committer (Gitea's ghost user when it names none), and `commits` holds the head
+/// commit only (`total_commits` 1; none for a deletion).
+fn ref_hooks(d: &Value, repo: &Value, o: &RowObjects<'_>) -> Vec<Hook> {
+    let r#ref = d["ref"].as_str().unwrap_or("");
+    let before = d["before"].as_str().unwrap_or(ZERO_SHA);
+    let after = d["after"].as_str().unwrap_or(ZERO_SHA);
+    let is_tag = r#ref.starts_with("refs/tags/");
+    let ref_type = if is_tag { "tag" } else { "branch" };
+    let html = repo["html_url"].as_str().unwrap_or("");
+    let head = if after == ZERO_SHA {
+        Value::Null
+    } else if is_tag {
+        let sha = d["head"]["commit"]["sha"].as_str().unwrap_or(after);
+        api_payload_commit(html, sha, o.commits.and_then(|m| m.get(sha)))
+    } else {
+        d["head"].clone()
+    };
+    let sender = committer_user(&head["committer"]);
+    // `setting.AppURL + CompareURL`; a new or deleted ref has no compare URL (the instance's
+    // URL alone, as a deleted tag's row shows).
+    let full = repo["full_name"].as_str().unwrap_or("");
+    let app = html.strip_suffix(full).unwrap_or(html);
+    let compare_url = if before == ZERO_SHA || after == ZERO_SHA {
+        app.to_string()
+    } else {
+        format!("{html}/compare/{before}...{after}")
+    };
+    let short = short_ref(r#ref);
+    let push = || Hook {
+        event_type: "push",
+        part: None,
+        body: json!({
+            "ref": r#ref,
+            "before": before,
+            "after": after,
+            "compare_url": compare_url,
+            "commits": if head.is_null() { json!([]) } else { json!([head]) },
+            "total_commits": if head.is_null() { 0 } else { 1 },
+            "head_commit": head,
+            "repository": repo,
+            "pusher": sender,
+            "sender": sender,
+        }),
+    };
+    if after == ZERO_SHA {
+        let delete = Hook {
+            event_type: "delete",
+            part: None,
+            body: json!({
+                "ref": short,
+                "ref_type": ref_type,
+                "pusher_type": "user",
+                "repository": repo,
+                "sender": sender,
+            }),
+        };
+        return match is_tag {
+            true => vec![push(), delete],
+            false => vec![delete],
+        };
+    }
+    let mut out = vec![push()];
+    if before == ZERO_SHA {
+        out.push(Hook {
+            event_type: "create",
+            part: None,
+            body: json!({
+                "sha": after,
+                "ref": short,
+                "ref_type": ref_type,
+                "repository": repo,
+                "sender": sender,
+            }),
+        });
+    }
+    out
+}
+
+/// A `User` for a commit's committer (`{name, email, username}`): the fields Gitea's
+/// `convert.ToUser` writes, with what the commit tells; Gitea's ghost user
+/// (models/user/user.go `NewGhostUser`: id -1, login `Ghost`) when it names nobody.
+fn committer_user(c: &Value) -> Value {
+    let login = c["username"].as_str().unwrap_or("");
+    let (id, login) = match login {
+        "" => (-1, "Ghost"),
+        l => (0, l),
+    };
+    let full_name = if id == -1 {
+        ""
+    } else {
+        c["name"].as_str().unwrap_or("")
+    };
+    let email = if id == -1 {
+        ""
+    } else {
+        c["email"].as_str().unwrap_or("")
+    };
+    json!({
+        "id": id,
+        "login": login,
+        "login_name": "",
+        "source_id": 0,
+        "full_name": full_name,
+        "email": email,
+        "avatar_url": "",
+        "html_url": "",
+        "language": "",
+        "is_admin": false,
+        "last_login": "0001-01-01T00:00:00Z",
+        "created": "0001-01-01T00:00:00Z",
+        "restricted": false,
+        "active": false,
+        "prohibit_login": false,
+        "location": "",
+        "website": "",
+        "description": "",
+        "visibility": "public",
+        "followers_count": 0,
+        "following_count": 0,
+        "starred_repos_count": 0,
+        "username": login,
+    })
+}
+
 fn run_workflow(run: &Value) -> (&str, &str) {
     let path = run["path"].as_str().unwrap_or("");
     let path = path.split('@').next().unwrap_or(path);
