@@ -100,7 +100,8 @@ pub fn shape_diff(fixture: &Value, ours: &Value, skip: &[&str], nullable: bool) 
     out
 }
 
-fn kind(v: &Value) -> &'static str {
+/// The JSON type of a value: `null`, `bool`, `number`, `string`, `array`, `object`.
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",

@@ -569,4 +569,5 @@ pub fn lose_one_per_read(g: &FakeGitea, victims: Vec<gitea_sim::ActionId>) {
     })));
 }
 
+pub mod bodies;
 pub mod hooks;
