@@ -629,6 +629,21 @@ impl FakeGitea {
     pub fn update_run(&self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
         self.with_world(|w| w.update_run(repo, id, status, conclusion))
     }
+
+    /// See [`World::mirror_sync_new_branch`].
+    pub fn mirror_sync_new_branch(
+        &self,
+        repo: &str,
+        branch: &str,
+        sha: &str,
+    ) -> (ActionId, ActionId) {
+        self.with_world(|w| w.mirror_sync_new_branch(repo, branch, sha))
+    }
+
+    /// See [`World::mirror_sync_deleted_branch`].
+    pub fn mirror_sync_deleted_branch(&self, repo: &str, branch: &str) -> ActionId {
+        self.with_world(|w| w.mirror_sync_deleted_branch(repo, branch))
+    }
 }
 
 impl FakeGitea {

@@ -687,3 +687,56 @@ impl World {
         };
     }
 }
+
+/// Mirror syncs.
+impl World {
+    /// The login of a repository's owner (`""` for an unknown repository).
+    fn owner_login(&self, rid: i64) -> String {
+        self.repo(rid)
+            .and_then(|r| self.user(r.owner_id))
+            .map(|u| u.login.clone())
+            .unwrap_or_default()
+    }
+
+    /// A pull mirror's sync found a new branch at `sha` (go-gitea/gitea
+    /// services/mirror/mirror_pull.go `SyncPullMirror`, a result with no old commit): the
+    /// branch exists, and the feed notifier (services/feed/notifier.go `SyncPushCommits`,
+    /// `SyncCreateRef`) writes, as the repository's owner, a `mirror_sync_push` row with
+    /// the push JSON of `repo_module.NewPushCommits()` (no commits, no head commit, no
+    /// compare URL) and then a `mirror_sync_create` row with empty content, both naming
+    /// `refs/heads/{branch}`. Returns the two actions.
+    pub fn mirror_sync_new_branch(
+        &mut self,
+        repo: &str,
+        branch: &str,
+        sha: &str,
+    ) -> (ActionId, ActionId) {
+        let rid = self.ensure_repo(repo, TOKEN_USER);
+        let owner = self.owner_login(rid);
+        let full = self.full_name(rid);
+        self.set_branch_head(&full, branch, sha);
+        let ref_name = format!("refs/heads/{branch}");
+        let push = self.push_action(
+            NewAction::new("mirror_sync_push", &owner, &full)
+                .content(push::DELETED_TAG_PUSH_JSON)
+                .ref_name(&ref_name),
+        );
+        let create = self
+            .push_action(NewAction::new("mirror_sync_create", &owner, &full).ref_name(&ref_name));
+        (push, create)
+    }
+
+    /// A pull mirror's sync found a branch removed upstream (`SyncPullMirror`, a result
+    /// with no new commit): the branch is gone, and `SyncDeleteRef` writes one
+    /// `mirror_sync_delete` row (empty content, the owner as actor); no push row.
+    pub fn mirror_sync_deleted_branch(&mut self, repo: &str, branch: &str) -> ActionId {
+        let rid = self.ensure_repo(repo, TOKEN_USER);
+        let owner = self.owner_login(rid);
+        let full = self.full_name(rid);
+        self.delete_branch(&full, branch);
+        self.push_action(
+            NewAction::new("mirror_sync_delete", &owner, &full)
+                .ref_name(&format!("refs/heads/{branch}")),
+        )
+    }
+}
