@@ -74,7 +74,8 @@ pub struct RowObjects<'a> {
 
 /// A repository endpoint's change, as `repo::Change` carries it.
 pub struct Change<'a> {
-    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`.
+    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`,
+    /// `actions_job`.
     pub noun: &'a str,
     /// `labeled`, `edited`, `published`, ...
     pub change: &'a str,
@@ -758,6 +759,7 @@ pub fn needs_change(c: &Change<'_>) -> Needs {
             n.workflow = Some(file.to_string()).filter(|f| !f.is_empty());
             n.org = true;
         }
+        "actions_job" => n.org = true,
         // `status.commit` is the whole `PayloadCommit` of the status's commit.
         "status" => {
             n.commits = c.data["sha"]
@@ -974,6 +976,26 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
             let sender = run.get("trigger_actor").unwrap_or(&Value::Null);
             vec![Hook {
                 event_type: "workflow_run",
+                part: None,
+                body: with(m, sender),
+            }]
+        }
+        "actions_job" => {
+            // `services/webhook/notifier.go` `WorkflowJobStatusUpdate`: `WorkflowJob` is the
+            // `ActionWorkflowJob` the jobs endpoint answers (`convert.ToActionWorkflowJob`;
+            // Gitea 1.24 built the same keys by hand), `Action` its `status` (`queued`,
+            // `waiting`, `in_progress`, `completed`), `Sender` the run's trigger user,
+            // `Organization` for an organization's repository; no `pull_request`.
+            let job = &d["job"];
+            let action = job["status"].as_str().unwrap_or("").to_string();
+            let mut m = base(&action);
+            m.insert("workflow_job".into(), job.clone());
+            if let Some(org) = o.organization {
+                m.insert("organization".into(), org.clone());
+            }
+            let sender = d["run"].get("trigger_actor").unwrap_or(&Value::Null);
+            vec![Hook {
+                event_type: "workflow_job",
                 part: None,
                 body: with(m, sender),
             }]

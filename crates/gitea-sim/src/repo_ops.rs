@@ -16,7 +16,7 @@
 
 use crate::base::{ActionId, TOKEN_USER};
 use crate::objects::{
-    Branch, Event, Issue, Label, Milestone, Release, Run, Status, bump, name_hash,
+    Branch, Event, Issue, Job, Label, Milestone, Release, Run, Status, bump, name_hash,
 };
 use crate::push;
 use crate::rows::{NewAction, NewComment, truncate_comment};
@@ -688,7 +688,7 @@ impl World {
     }
 }
 
-/// Mirror syncs.
+/// Mirror syncs and Actions jobs.
 impl World {
     /// The login of a repository's owner (`""` for an unknown repository).
     fn owner_login(&self, rid: i64) -> String {
@@ -738,5 +738,66 @@ impl World {
             NewAction::new("mirror_sync_delete", &owner, &full)
                 .ref_name(&format!("refs/heads/{branch}")),
         )
+    }
+
+    /// Add a job `name` (`runs-on: labels`) to run `run_id`, with `status` `queued`,
+    /// `waiting`, `in_progress` or `completed` (models/actions/run_job.go `ActionRunJob`,
+    /// attempt 1). Returns the job id, 0 for an unknown run.
+    pub fn add_job(
+        &mut self,
+        repo: &str,
+        run_id: i64,
+        name: &str,
+        labels: &[&str],
+        status: &str,
+    ) -> i64 {
+        let Some(rid) = self.repo_id(repo) else {
+            return 0;
+        };
+        let now = self.now_secs();
+        let known = self
+            .objects
+            .repo(rid)
+            .is_some_and(|o| o.runs.iter().any(|r| r.id == run_id));
+        if !known {
+            return 0;
+        }
+        let id = bump(&mut self.objects.next_job_id);
+        self.objects.repo_mut(rid).jobs.push(Job {
+            id,
+            run_id,
+            name: name.to_string(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            status: status.to_string(),
+            conclusion: None,
+            attempt: 1,
+            created: now,
+            started: (status == "in_progress" || status == "completed").then_some(now),
+            completed: (status == "completed").then_some(now),
+        });
+        id
+    }
+
+    /// Change a job's status and conclusion; `started_at` set when it starts,
+    /// `completed_at` when it is `completed`.
+    pub fn update_job(&mut self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
+        let now = self.now_secs();
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        let Some(job) = self
+            .objects
+            .repos
+            .get_mut(&rid)
+            .and_then(|o| o.jobs.iter_mut().find(|j| j.id == id))
+        else {
+            return;
+        };
+        job.status = status.to_string();
+        job.conclusion = conclusion.map(str::to_string);
+        if matches!(status, "in_progress" | "completed") && job.started.is_none() {
+            job.started = Some(now);
+        }
+        job.completed = (status == "completed").then(|| job.completed.unwrap_or(now));
     }
 }
