@@ -21,7 +21,8 @@
 //!
 //! Requests per poll and repository: `issues` 1 + one timeline per changed issue;
 //! `comments` 1; `releases` 1; `statuses` 1 (branches) + 1 per head pushed in the last two
-//! hours; `actions` 1. Pages beyond the first cost one request each.
+//! hours; `actions` 1 + one per run whose jobs may have changed (new, not completed when
+//! last listed, or changed). Pages beyond the first cost one request each.
 
 mod actions;
 mod comments;
@@ -151,7 +152,7 @@ pub struct Change {
     pub repeatable: bool,
     /// The event id.
     pub id: String,
-    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`.
+    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`, `actions_job`.
     pub noun: &'static str,
     /// `labeled`, `edited`, `success`, ...
     pub change: String,

@@ -74,7 +74,8 @@ pub struct RowObjects<'a> {
 
 /// A repository endpoint's change, as `repo::Change` carries it.
 pub struct Change<'a> {
-    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`.
+    /// `issue`, `pull_request`, `comment`, `release`, `status`, `actions_run`,
+    /// `actions_job`.
     pub noun: &'a str,
     /// `labeled`, `edited`, `published`, ...
     pub change: &'a str,
@@ -168,11 +169,20 @@ pub fn needs(a: &Activity, push_files: bool) -> Needs {
     let mut n = Needs::default();
     match a.op_type.as_str() {
         "commit_repo" | "mirror_sync_push" if is_push_content(a) => {
-            n.open_pulls = a.ref_name.starts_with("refs/heads/");
+            // A mirror sync synchronizes no pull request (`services/mirror/mirror_pull.go`
+            // `SyncPullMirror` calls no `PullRequestSynchronized`).
+            n.open_pulls = a.op_type == "commit_repo" && a.ref_name.starts_with("refs/heads/");
             if push_files {
                 n.commits = listed_shas(push_content(a));
             }
+            if a.op_type == "mirror_sync_push" && pushed_sha(a).is_none() {
+                // A new ref's sync push (`repo_module.NewPushCommits()`: no commits, no
+                // head, no compare URL): its value is the ref's, from the API.
+                ref_needs(&mut n, &a.ref_name);
+            }
         }
+        // `SyncCreateRef(..., commitID)`: the row (empty content) does not name the commit.
+        "mirror_sync_create" => ref_needs(&mut n, &a.ref_name),
         "push_tag" if is_push_content(a) => {
             if push_files {
                 n.commits = listed_shas(push_content(a));
@@ -209,6 +219,27 @@ pub fn needs(a: &Activity, push_files: bool) -> Needs {
         _ => {}
     }
     n
+}
+
+/// Asks for the value of `ref_name` (a branch's head, a tag's object) from the API.
+fn ref_needs(n: &mut Needs, ref_name: &str) {
+    match ref_type(ref_name) {
+        "branch" => n.branch = Some(short_ref(ref_name).to_string()),
+        "tag" => n.tag = Some(short_ref(ref_name).to_string()),
+        _ => {}
+    }
+}
+
+/// `git.RefName.RefType()` (`modules/git/ref.go`): `branch`, `tag`, else `""` here (a
+/// mirror syncs heads and tags; pull refs are skipped before any row is written).
+fn ref_type(ref_name: &str) -> &'static str {
+    if ref_name.starts_with("refs/heads/") {
+        "branch"
+    } else if ref_name.starts_with("refs/tags/") {
+        "tag"
+    } else {
+        ""
+    }
 }
 
 fn push_content(a: &Activity) -> PushContent {
@@ -416,7 +447,7 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
                 out.push(create_hook(a, "tag", &after, repo, sender));
             } else if op == "delete_tag" {
                 out.push(delete_hook(a, "tag", repo, sender));
-            } else {
+            } else if op == "commit_repo" {
                 let branch = short_ref(&a.ref_name);
                 let full = repo["full_name"].as_str().unwrap_or("");
                 for pr in o.open_pulls {
@@ -459,6 +490,20 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
             let ref_type = if op == "delete_tag" { "tag" } else { "branch" };
             vec![delete_hook(a, ref_type, repo, sender)]
         }
+        // `services/mirror/mirror_pull.go` `SyncPullMirror`: a ref the sync created is
+        // `SyncPushCommits` (the `mirror_sync_push` row, above) then `SyncCreateRef(owner,
+        // repo, ref, commitID)`, a ref it removed `SyncDeleteRef` alone;
+        // `services/webhook/notifier.go` sends them as `CreateRef` / `DeleteRef` do, the
+        // repository's owner as sender (the row's `act_user`,
+        // `services/feed/notifier.go` `SyncCreateRef` / `SyncDeleteRef`).
+        "mirror_sync_create" => vec![create_hook(
+            a,
+            ref_type(&a.ref_name),
+            o.ref_sha.unwrap_or(""),
+            repo,
+            sender,
+        )],
+        "mirror_sync_delete" => vec![delete_hook(a, ref_type(&a.ref_name), repo, sender)],
         "create_issue" => vec![hook("issues", issue_payload("opened", AsOf::Open)?)],
         "close_issue" => vec![hook("issues", issue_payload("closed", AsOf::Closed)?)],
         "reopen_issue" => vec![hook("issues", issue_payload("reopened", AsOf::Open)?)],
@@ -677,6 +722,8 @@ pub fn makes_hooks(op_type: &str) -> bool {
             | "push_tag"
             | "delete_tag"
             | "delete_branch"
+            | "mirror_sync_create"
+            | "mirror_sync_delete"
             | "create_issue"
             | "close_issue"
             | "reopen_issue"
@@ -725,6 +772,7 @@ pub fn needs_change(c: &Change<'_>) -> Needs {
                 .into_iter()
                 .collect();
         }
+        "actions_job" => n.org = true,
         // `status.commit` is the whole `PayloadCommit` of the status's commit.
         "status" => {
             n.commits = c.data["sha"]
@@ -942,6 +990,26 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
             let sender = run.get("trigger_actor").unwrap_or(&Value::Null);
             vec![Hook {
                 event_type: "workflow_run",
+                part: None,
+                body: with(m, sender),
+            }]
+        }
+        "actions_job" => {
+            // `services/webhook/notifier.go` `WorkflowJobStatusUpdate`: `WorkflowJob` is the
+            // `ActionWorkflowJob` the jobs endpoint answers (`convert.ToActionWorkflowJob`;
+            // Gitea 1.24 built the same keys by hand), `Action` its `status` (`queued`,
+            // `waiting`, `in_progress`, `completed`), `Sender` the run's trigger user,
+            // `Organization` for an organization's repository; no `pull_request`.
+            let job = &d["job"];
+            let action = job["status"].as_str().unwrap_or("").to_string();
+            let mut m = base(&action);
+            m.insert("workflow_job".into(), job.clone());
+            if let Some(org) = o.organization {
+                m.insert("organization".into(), org.clone());
+            }
+            let sender = d["run"].get("trigger_actor").unwrap_or(&Value::Null);
+            vec![Hook {
+                event_type: "workflow_job",
                 part: None,
                 body: with(m, sender),
             }]

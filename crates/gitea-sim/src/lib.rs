@@ -654,6 +654,38 @@ impl FakeGitea {
     pub fn update_run(&self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
         self.with_world(|w| w.update_run(repo, id, status, conclusion))
     }
+
+    /// See [`World::mirror_sync_new_branch`].
+    pub fn mirror_sync_new_branch(
+        &self,
+        repo: &str,
+        branch: &str,
+        sha: &str,
+    ) -> (ActionId, ActionId) {
+        self.with_world(|w| w.mirror_sync_new_branch(repo, branch, sha))
+    }
+
+    /// See [`World::mirror_sync_deleted_branch`].
+    pub fn mirror_sync_deleted_branch(&self, repo: &str, branch: &str) -> ActionId {
+        self.with_world(|w| w.mirror_sync_deleted_branch(repo, branch))
+    }
+
+    /// See [`World::add_job`].
+    pub fn add_job(
+        &self,
+        repo: &str,
+        run_id: i64,
+        name: &str,
+        labels: &[&str],
+        status: &str,
+    ) -> i64 {
+        self.with_world(|w| w.add_job(repo, run_id, name, labels, status))
+    }
+
+    /// See [`World::update_job`].
+    pub fn update_job(&self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
+        self.with_world(|w| w.update_job(repo, id, status, conclusion))
+    }
 }
 
 impl FakeGitea {

@@ -22,6 +22,7 @@ pub(crate) struct Objects {
     pub(crate) next_release_id: i64,
     pub(crate) next_status_id: i64,
     pub(crate) next_run_id: i64,
+    pub(crate) next_job_id: i64,
     pub(crate) actions_supported: bool,
 }
 
@@ -35,6 +36,7 @@ impl Default for Objects {
             next_release_id: 1,
             next_status_id: 1,
             next_run_id: 1,
+            next_job_id: 1,
             actions_supported: true,
         }
     }
@@ -63,6 +65,8 @@ pub(crate) struct RepoObjects {
     pub(crate) statuses: Vec<Status>,
     /// Ascending id.
     pub(crate) runs: Vec<Run>,
+    /// The runs' jobs, ascending id.
+    pub(crate) jobs: Vec<Job>,
 }
 
 pub(crate) struct Issue {
@@ -205,6 +209,22 @@ pub(crate) struct Run {
     pub(crate) conclusion: Option<String>,
     pub(crate) created: i64,
     pub(crate) updated: i64,
+    pub(crate) started: Option<i64>,
+    pub(crate) completed: Option<i64>,
+}
+
+/// A job of an Actions run (go-gitea/gitea models/actions/run_job.go `ActionRunJob`).
+pub(crate) struct Job {
+    pub(crate) id: i64,
+    pub(crate) run_id: i64,
+    pub(crate) name: String,
+    /// `runs-on`.
+    pub(crate) labels: Vec<String>,
+    /// As the API names it: `queued`, `waiting`, `in_progress`, `completed`.
+    pub(crate) status: String,
+    pub(crate) conclusion: Option<String>,
+    pub(crate) attempt: i64,
+    pub(crate) created: i64,
     pub(crate) started: Option<i64>,
     pub(crate) completed: Option<i64>,
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::objects::{
-    Branch, Event, Issue, Item, KindFilter, Release, RepoObjects, Run, StateFilter, Status,
+    Branch, Event, Issue, Item, Job, KindFilter, Release, RepoObjects, Run, StateFilter, Status,
     TimeRange,
 };
 use crate::repo_json::{
@@ -647,6 +647,57 @@ impl World {
             }),
             total: v.len(),
         }
+    }
+
+    /// `GET /repos/{o}/{r}/actions/runs/{run}/jobs` (go-gitea/gitea
+    /// routers/api/v1/repo/action.go `ListWorkflowRunJobs`): `{"jobs":[...],"total_count":N}`,
+    /// id ascending, each job as services/convert/convert.go `ToActionWorkflowJob` makes it
+    /// (modules/structs/repo_actions.go `ActionWorkflowJob`): `url` `{api}/actions/jobs/{id}`,
+    /// `html_url` the run's page `/jobs/{id}`, `head_sha`/`head_branch` the run's, times in
+    /// UTC (`AsTime().UTC()`: a time not reached yet is the Unix epoch), `steps` `[]` (no
+    /// task), no runner (`runner_id`, `runner_name` `omitempty`), `conclusion` only once
+    /// completed (`omitempty`). `None`: no such run (Gitea: 404).
+    pub(crate) fn api_run_jobs(&self, rid: i64, run_id: i64, win: Window) -> Option<PageOut> {
+        let c = self.repo_ctx(rid)?;
+        let objs = c.objs?;
+        let run = objs.runs.iter().find(|r| r.id == run_id)?;
+        let utc = |t: Option<i64>| {
+            chrono::DateTime::from_timestamp(t.unwrap_or(0), 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let v: Vec<&Job> = objs.jobs.iter().filter(|j| j.run_id == run_id).collect();
+        let jobs: Vec<serde_json::Value> = win
+            .of(&v)
+            .iter()
+            .map(|j| {
+                let mut o = serde_json::json!({
+                    "id": j.id,
+                    "url": format!("{}/actions/jobs/{}", c.api, j.id),
+                    "html_url": format!("{}/actions/runs/{}/jobs/{}", c.html, run.number, j.id),
+                    "run_id": run.id,
+                    "run_url": format!("{}/actions/runs/{}", c.api, run.id),
+                    "name": j.name,
+                    "labels": j.labels,
+                    "run_attempt": j.attempt,
+                    "head_sha": run.head_sha,
+                    "head_branch": "main",
+                    "status": j.status,
+                    "steps": [],
+                    "created_at": utc(Some(j.created)),
+                    "started_at": utc(j.started),
+                    "completed_at": utc(j.completed),
+                });
+                if let Some(concl) = &j.conclusion {
+                    o["conclusion"] = serde_json::json!(concl);
+                }
+                o
+            })
+            .collect();
+        Some(PageOut {
+            body: to_json(&serde_json::json!({ "jobs": jobs, "total_count": v.len() })),
+            total: v.len(),
+        })
     }
 
     /// `GET /repos/{o}/{r}/actions/workflows/{id}`: the `ActionWorkflow` of a workflow file

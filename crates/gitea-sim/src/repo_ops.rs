@@ -16,7 +16,7 @@
 
 use crate::base::{ActionId, TOKEN_USER};
 use crate::objects::{
-    Branch, Event, Issue, Label, Milestone, Release, Run, Status, Tag, bump, name_hash,
+    Branch, Event, Issue, Job, Label, Milestone, Release, Run, Status, Tag, bump, name_hash,
 };
 use crate::push;
 use crate::rows::{NewAction, NewComment, truncate_comment};
@@ -790,5 +790,119 @@ impl World {
         } else {
             None
         };
+    }
+}
+
+/// Mirror syncs and Actions jobs.
+impl World {
+    /// The login of a repository's owner (`""` for an unknown repository).
+    fn owner_login(&self, rid: i64) -> String {
+        self.repo(rid)
+            .and_then(|r| self.user(r.owner_id))
+            .map(|u| u.login.clone())
+            .unwrap_or_default()
+    }
+
+    /// A pull mirror's sync found a new branch at `sha` (go-gitea/gitea
+    /// services/mirror/mirror_pull.go `SyncPullMirror`, a result with no old commit): the
+    /// branch exists, and the feed notifier (services/feed/notifier.go `SyncPushCommits`,
+    /// `SyncCreateRef`) writes, as the repository's owner, a `mirror_sync_push` row with
+    /// the push JSON of `repo_module.NewPushCommits()` (no commits, no head commit, no
+    /// compare URL) and then a `mirror_sync_create` row with empty content, both naming
+    /// `refs/heads/{branch}`. Returns the two actions.
+    pub fn mirror_sync_new_branch(
+        &mut self,
+        repo: &str,
+        branch: &str,
+        sha: &str,
+    ) -> (ActionId, ActionId) {
+        let rid = self.ensure_repo(repo, TOKEN_USER);
+        let owner = self.owner_login(rid);
+        let full = self.full_name(rid);
+        self.set_branch_head(&full, branch, sha);
+        let ref_name = format!("refs/heads/{branch}");
+        let push = self.push_action(
+            NewAction::new("mirror_sync_push", &owner, &full)
+                .content(push::DELETED_TAG_PUSH_JSON)
+                .ref_name(&ref_name),
+        );
+        let create = self
+            .push_action(NewAction::new("mirror_sync_create", &owner, &full).ref_name(&ref_name));
+        (push, create)
+    }
+
+    /// A pull mirror's sync found a branch removed upstream (`SyncPullMirror`, a result
+    /// with no new commit): the branch is gone, and `SyncDeleteRef` writes one
+    /// `mirror_sync_delete` row (empty content, the owner as actor); no push row.
+    pub fn mirror_sync_deleted_branch(&mut self, repo: &str, branch: &str) -> ActionId {
+        let rid = self.ensure_repo(repo, TOKEN_USER);
+        let owner = self.owner_login(rid);
+        let full = self.full_name(rid);
+        self.delete_branch(&full, branch);
+        self.push_action(
+            NewAction::new("mirror_sync_delete", &owner, &full)
+                .ref_name(&format!("refs/heads/{branch}")),
+        )
+    }
+
+    /// Add a job `name` (`runs-on: labels`) to run `run_id`, with `status` `queued`,
+    /// `waiting`, `in_progress` or `completed` (models/actions/run_job.go `ActionRunJob`,
+    /// attempt 1). Returns the job id, 0 for an unknown run.
+    pub fn add_job(
+        &mut self,
+        repo: &str,
+        run_id: i64,
+        name: &str,
+        labels: &[&str],
+        status: &str,
+    ) -> i64 {
+        let Some(rid) = self.repo_id(repo) else {
+            return 0;
+        };
+        let now = self.now_secs();
+        let known = self
+            .objects
+            .repo(rid)
+            .is_some_and(|o| o.runs.iter().any(|r| r.id == run_id));
+        if !known {
+            return 0;
+        }
+        let id = bump(&mut self.objects.next_job_id);
+        self.objects.repo_mut(rid).jobs.push(Job {
+            id,
+            run_id,
+            name: name.to_string(),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            status: status.to_string(),
+            conclusion: None,
+            attempt: 1,
+            created: now,
+            started: (status == "in_progress" || status == "completed").then_some(now),
+            completed: (status == "completed").then_some(now),
+        });
+        id
+    }
+
+    /// Change a job's status and conclusion; `started_at` set when it starts,
+    /// `completed_at` when it is `completed`.
+    pub fn update_job(&mut self, repo: &str, id: i64, status: &str, conclusion: Option<&str>) {
+        let now = self.now_secs();
+        let Some(rid) = self.repo_id(repo) else {
+            return;
+        };
+        let Some(job) = self
+            .objects
+            .repos
+            .get_mut(&rid)
+            .and_then(|o| o.jobs.iter_mut().find(|j| j.id == id))
+        else {
+            return;
+        };
+        job.status = status.to_string();
+        job.conclusion = conclusion.map(str::to_string);
+        if matches!(status, "in_progress" | "completed") && job.started.is_none() {
+            job.started = Some(now);
+        }
+        job.completed = (status == "completed").then(|| job.completed.unwrap_or(now));
     }
 }

@@ -487,6 +487,16 @@ fn endpoint(sh: &Shared, r: &Req, segs: &[&str], q: &[(String, String)], authed:
             }
             Ok(w.api_runs(repo_id(w, owner, name)?, win))
         }),
+        ["repos", owner, name, "actions", "runs", run, "jobs"] => list(sh, r, q, |w, win| {
+            if !w.actions_supported() {
+                return Err((404, "not found".to_string()));
+            }
+            let rid = repo_id(w, owner, name)?;
+            run.parse::<i64>()
+                .ok()
+                .and_then(|run| w.api_run_jobs(rid, run, win))
+                .ok_or((404, "run does not exist".to_string()))
+        }),
         _ => error(sh, r, 404, "not found"),
     }
 }
