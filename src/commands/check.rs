@@ -91,7 +91,7 @@ async fn check_gitea(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
                     format!("belongs to {}, not a site admin", u.name()),
                 );
                 crate::say!(
-                    "warn gitea token: not an admin's, so no feed but {}'s own shows rows made by the Gitea Actions bot (pushes and tags made with a workflow's token) or by users and orgs with private visibility or hidden activity (Gitea's ActivityQueryCondition); see docs/least-privilege.md",
+                    "warn gitea token: not an admin's, so no feed but {}'s own shows rows made by the Gitea Actions bot (pushes and tags made with a workflow's token) or by users and orgs with private visibility or hidden activity (Gitea's ActivityQueryCondition); kinds = [\"refs\"] publishes their pushes from the branches and tags; see docs/least-privilege.md",
                     u.name()
                 );
             }
