@@ -605,6 +605,18 @@ impl FakeGitea {
         self.with_world(|w| w.delete_branch(repo, branch))
     }
 
+    /// See [`World::comment_review`].
+    pub fn comment_review(
+        &self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        summary: &str,
+        code: &[&str],
+    ) -> i64 {
+        self.with_world(|w| w.comment_review(repo, index, actor, summary, code))
+    }
+
     /// See [`World::git_push`].
     pub fn git_push(&self, actor: &str, repo: &str, branch: &str, n_commits: usize) -> String {
         self.with_world(|w| w.git_push(actor, repo, branch, n_commits))

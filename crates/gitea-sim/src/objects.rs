@@ -136,6 +136,11 @@ pub(crate) enum Event {
     CommitRef {
         sha: String,
     },
+    /// A submitted review's comment (Gitea's `review` comment, type 22), its body the
+    /// review's summary.
+    Review,
+    /// A review's code comment (Gitea's `code` comment, type 21).
+    Code,
 }
 
 impl Event {
@@ -151,6 +156,8 @@ impl Event {
             Event::ReviewRequest { .. } => "review_request",
             Event::ChangeTitle { .. } => "change_title",
             Event::CommitRef { .. } => "commit_ref",
+            Event::Review => "review",
+            Event::Code => "code",
         }
     }
 }

@@ -217,7 +217,12 @@ impl World {
                 new_title = new.as_str();
             }
             Event::CommitRef { sha } => ref_commit_sha = sha.as_str(),
-            Event::Comment | Event::Close | Event::Reopen | Event::MergePull => {}
+            Event::Comment
+            | Event::Close
+            | Event::Reopen
+            | Event::MergePull
+            | Event::Review
+            | Event::Code => {}
         }
         TimelineJson {
             id: item.id,

@@ -455,6 +455,62 @@ impl World {
         id
     }
 
+    /// A review of type "comment" submitted on pull request `index` by `actor`, with its
+    /// code comments, as go-gitea/gitea services/pull/review.go `SubmitReview` stores it (a
+    /// `code` comment each, a `review` comment with the summary) and
+    /// services/feed/notifier.go `PullRequestReview` writes its rows: a `comment_pull` per
+    /// code comment, then one for the review when its summary is not empty (content
+    /// `INDEX|first line`, `comment_id` the comment). Returns the review comment's id.
+    pub fn comment_review(
+        &mut self,
+        repo: &str,
+        index: i64,
+        actor: &str,
+        summary: &str,
+        code: &[&str],
+    ) -> i64 {
+        let Some((rid, poster)) = self.target(repo, index, actor) else {
+            return 0;
+        };
+        let now = self.now_secs();
+        let first_line = |b: &str| b.split('\n').next().unwrap_or("").to_string();
+        for body in code {
+            let id = self.add_item(rid, index, poster, body, Event::Code, now);
+            let comment = NewComment {
+                issue_index: index,
+                body: body.to_string(),
+                is_pull: true,
+            };
+            let content = format!("{index}|{}", first_line(body));
+            self.issue_action(
+                rid,
+                actor,
+                "comment_pull",
+                content,
+                now,
+                Some((id, comment)),
+            );
+        }
+        let id = self.add_item(rid, index, poster, summary, Event::Review, now);
+        if !summary.trim().is_empty() {
+            let comment = NewComment {
+                issue_index: index,
+                body: summary.to_string(),
+                is_pull: true,
+            };
+            let content = format!("{index}|{}", first_line(summary));
+            self.issue_action(
+                rid,
+                actor,
+                "comment_pull",
+                content,
+                now,
+                Some((id, comment)),
+            );
+        }
+        id
+    }
+
     /// A comment that no feed action announces, as Gitea's repository migration creates
     /// them (a `comment` timeline item only). Returns the comment id (0 when the issue
     /// does not exist).
