@@ -1034,3 +1034,63 @@ async fn payloads_say_what_was_true_at_the_event_and_name_the_closing_commit() {
     assert_eq!(comment["pull_request"]["number"], pr, "{comment}");
     assert_eq!(comment["is_pull"], true);
 }
+
+#[tokio::test]
+async fn a_review_of_type_comment_is_one_pull_request_review_comment_not_pull_request_comments() {
+    // services/webhook/notifier.go `PullRequestReview`: a review of type comment sends
+    // `pull_request_review_comment` (`reviewed`); its summary and code comments are
+    // `comment_pull` rows (services/feed/notifier.go), which are no `pull_request_comment`.
+    let (nats, g) = setup().await;
+    let pr = g.create_issue(REPO, "alice", "Add retries", true);
+    g.set_pull_head(REPO, pr, "retries");
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"\nwebhooks = true",
+        &format!("[[source]]\nrepo = \"{REPO}\"\n"),
+    );
+    let run = run(cfg);
+    wait_hooks(&nats, "the pull request", &[("pull_request", "opened")]).await;
+    g.comment_review(
+        REPO,
+        pr,
+        "bob",
+        "Looks close.\nTwo nits below.",
+        &["nit: rename", "nit: typo"],
+    );
+    g.comment_on(REPO, pr, "carol", "Plain comment");
+    let hooks = wait_hooks(
+        &nats,
+        "the review and the comment",
+        &[
+            ("pull_request_review_comment", "reviewed"),
+            ("pull_request_comment", "created"),
+        ],
+    )
+    .await;
+    wait_past_duplicate_window(&nats.url(), STREAM).await;
+    let reqs = g.requests().len();
+    wait_for(20, "more polls", || async { g.requests().len() > reqs + 8 }).await;
+    run.stop().await;
+    let hooks = {
+        let after = read_hooks(&nats.url(), STREAM).await;
+        assert_eq!(hooks.len(), after.len(), "nothing more arrived");
+        after
+    };
+    let kinds = kinds_of(&hooks);
+    assert_eq!(
+        kinds.get(&("pull_request_review_comment".into(), "reviewed".into())),
+        Some(&1)
+    );
+    assert_eq!(
+        kinds.get(&("pull_request_comment".into(), "created".into())),
+        Some(&1),
+        "only the plain comment: {kinds:?}"
+    );
+    let review = find(&hooks, "pull_request_review_comment", "reviewed").json();
+    assert_eq!(review["review"]["type"], "pull_request_review_comment");
+    assert_eq!(review["review"]["content"], "Looks close.\nTwo nits below.");
+    assert_eq!(review["pull_request"]["number"], pr);
+    let comment = find(&hooks, "pull_request_comment", "created").json();
+    assert_eq!(comment["comment"]["body"], "Plain comment");
+}

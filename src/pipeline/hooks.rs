@@ -474,7 +474,12 @@ pub async fn row_events(
             Err(e) => ctx.telemetry.emit(telemetry::HookIncomplete {
                 repo: &format!("{owner}/{name}"),
                 op_type: &a.op_type,
-                field: "commit_id",
+                field: match a.op_type.as_str() {
+                    "comment_pull" => {
+                        "the comment's type (a review's is pull_request_review_comment)"
+                    }
+                    _ => "commit_id",
+                },
                 reason: &format!("timeline: {e}"),
             }),
         }

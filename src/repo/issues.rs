@@ -28,8 +28,10 @@ impl Reader for Issues {
     }
 }
 
-/// Timeline types the activity feed already carries (published from there, not again).
-const IN_FEED: &[&str] = &["comment", "close", "reopen", "merge_pull"];
+/// Timeline types the activity feed already carries (published from there, not again):
+/// reviews and their code comments too (services/feed/notifier.go `PullRequestReview`
+/// writes `approve_pull_request`, `reject_pull_request` and `comment_pull` rows for them).
+const IN_FEED: &[&str] = &["comment", "close", "reopen", "merge_pull", "review", "code"];
 
 /// The event name of a timeline item, e.g. `labeled`; `None` for what the feed carries.
 fn change_of(item: &Value) -> Option<String> {

@@ -206,6 +206,10 @@ pub fn needs(a: &Activity, push_files: bool) -> Needs {
             // payload carries the pull request (1.23+).
             if a.op_type == "comment_pull" {
                 n.pull = n.issue;
+                // The timeline item of the row's comment tells a plain comment from a
+                // review's (`review`) or a code comment (`code`): services/feed/notifier.go
+                // `PullRequestReview` writes `comment_pull` rows for both.
+                n.timeline = n.issue;
             }
         }
         "create_pull_request"
@@ -540,6 +544,26 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
             );
             vec![hook(event_type, finish(m))]
         }
+        // services/webhook/notifier.go `PullRequestReview`: a review of type comment is
+        // `pull_request_review_comment` (`reviewed`, `review.type` the event type, its
+        // body the content), sent once per review; its code comments send nothing of their own.
+        "comment_pull" if timeline_type(o.timeline, a.comment_id) == Some("review") => {
+            let content = o
+                .timeline
+                .iter()
+                .find(|t| t["id"].as_i64() == Some(a.comment_id))
+                .and_then(|t| t["body"].as_str())
+                .unwrap_or("")
+                .to_string();
+            let event_type = "pull_request_review_comment";
+            let mut m = pull_payload("reviewed", None)?;
+            m.insert(
+                "review".into(),
+                json!({ "type": event_type, "content": content }),
+            );
+            vec![hook(event_type, finish(m))]
+        }
+        "comment_pull" if timeline_type(o.timeline, a.comment_id) == Some("code") => Vec::new(),
         "comment_issue" | "comment_pull" => {
             let issue = require(o.issue, "issue")?;
             let comment = require(o.comment, "comment")?;
@@ -571,6 +595,14 @@ pub fn from_row(gitea_url: &str, a: &Activity, o: &RowObjects<'_>) -> Result<Vec
         // none the feed row can be matched to).
         _ => Vec::new(),
     })
+}
+
+/// The `type` of timeline item `id` (`comment`, `review`, `code`, ...), if it was read.
+fn timeline_type(timeline: &[Value], id: i64) -> Option<&str> {
+    timeline
+        .iter()
+        .find(|t| id != 0 && t["id"].as_i64() == Some(id))
+        .and_then(|t| t["type"].as_str())
 }
 
 /// `commit_id` of a `close_issue` / `reopen_issue` row: the commit whose message closed or
