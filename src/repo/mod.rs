@@ -838,6 +838,66 @@ mod tests {
         assert_eq!(changes, [("deleted", ids[3])]);
     }
 
+    #[tokio::test]
+    async fn refs_on_pages_smaller_than_guessed_are_all_seen_and_a_removed_one_is_one_deletion() {
+        let (g, client) = small_pages(7).await;
+        for i in 0..20 {
+            g.git_push("alice", "acme/widgets", &format!("b{i}"), 1);
+        }
+        for i in 0..9 {
+            g.git_push_tag("alice", "acme/widgets", &format!("v{i}"), &"a".repeat(40));
+        }
+        let repo = repo(&client);
+        // A cursor made at "now": the first listing records what exists.
+        let cursor = KindCursor {
+            since: 1,
+            ..Default::default()
+        };
+        let first = refs::Refs::collect(&repo, &cursor)
+            .await
+            .expect("first poll");
+        assert!(first.changes.is_empty(), "the baseline announces nothing");
+        assert_eq!(first.state.refs.as_ref().map(|r| r.len()), Some(29));
+        g.git_delete_branch("alice", "acme/widgets", "b3");
+        let head = g.git_push("alice", "acme/widgets", "b4", 1);
+        let cursor = KindCursor {
+            since: first.since,
+            state: first.state,
+            ..Default::default()
+        };
+        let second = refs::Refs::collect(&repo, &cursor)
+            .await
+            .expect("second poll");
+        let mut changes: Vec<(String, String)> = second
+            .changes
+            .iter()
+            .map(|c| {
+                (
+                    c.change.clone(),
+                    c.data["ref"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        changes.sort();
+        assert_eq!(
+            changes,
+            [
+                ("deleted".to_string(), "refs/heads/b3".to_string()),
+                ("pushed".to_string(), "refs/heads/b4".to_string()),
+            ]
+        );
+        let pushed = second
+            .changes
+            .iter()
+            .find(|c| c.change == "pushed")
+            .unwrap();
+        assert_eq!(pushed.data["after"], head.as_str());
+        assert_eq!(
+            pushed.key,
+            refs::push_key("acme", "widgets", "refs/heads/b4", &head)
+        );
+    }
+
     fn load<S: serde::de::DeserializeOwned + Default>(v: Value) -> KindCursor<S> {
         serde_json::from_value(v).expect("an old cursor loads")
     }
@@ -875,6 +935,12 @@ mod tests {
         assert_eq!(c.state.heads.expect("heads")["main"], "aaa");
         assert_eq!(c.state.tracked["bbb"].last, 4);
         assert_eq!(c.state.tracked["bbb"].branch, "main");
+
+        let c: KindCursor<refs::State> = load(json!({ "since": 1, "state": {
+            "refs": { "refs/heads/main": "aaa" }, "listed_at": 5
+        } }));
+        assert_eq!(c.state.refs.expect("refs")["refs/heads/main"], "aaa");
+        assert_eq!((c.state.listed_at, c.state.updated_at), (5, None));
 
         let c: KindCursor<actions::State> =
             load(json!({ "since": 1, "state": { "unsupported": true } }));
