@@ -86,10 +86,14 @@ impl<'a> Fetcher<'a> {
         let (owner_name, name) = repo;
         match after {
             Some(sha) => {
+                // Held from now, not from the row's second: a row older than the index
+                // keeps (a catch-up after an outage) would not be held at all, and the
+                // listing that follows would publish its push again.
+                let now = chrono::Utc::now().timestamp().max(t);
                 let key = crate::repo::refs::push_key(owner_name, name, r#ref, sha);
-                let ok = index.reserve_as(*owner, &key, t, false);
+                let ok = index.reserve_as(*owner, &key, now, false);
                 if ok {
-                    made.push((key, t));
+                    made.push((key, now));
                 }
                 ok
             }
