@@ -37,6 +37,7 @@ fn buildbot_s_gitea_handler_takes_every_push_and_pull_request_body() {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     let mut no_head = Vec::new();
+    let mut fed = Vec::new();
     for (i, m) in every_hook(&World::new()).into_iter().enumerate() {
         let event = m.hook.event();
         if !matches!(event, "push" | "pull_request") {
@@ -55,12 +56,29 @@ fn buildbot_s_gitea_handler_takes_every_push_and_pull_request_body() {
         let path = dir.path().join(format!("{name}.json"));
         let file = json!({ "event": event, "event_type": m.hook.event_type, "body": m.hook.body });
         std::fs::write(&path, file.to_string()).unwrap();
-        if event == "push" && m.hook.body["head_commit"].is_null() {
+        let b = &m.hook.body;
+        let tag = b["ref"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("refs/tags/"));
+        let no_commits = b["commits"].as_array().is_none_or(|c| c.is_empty());
+        if event == "push" && tag && no_commits && b["head_commit"].is_null() {
             no_head.push((m.label.clone(), path.clone()));
         }
         files.push(path);
+        fed.push(m.label.clone());
     }
     assert!(files.len() > 20, "{} bodies", files.len());
+    // The refs kind's pushes and a mirror sync's are among them.
+    for label in [
+        "change ref branch pushed",
+        "change ref branch created",
+        "change ref tag created",
+        "change ref tag deleted",
+        "row mirror_sync_push: refs/heads/feature",
+        "row mirror_sync_push: refs/tags/v2.0.0",
+    ] {
+        assert!(fed.iter().any(|l| l == label), "{label} not fed: {fed:?}");
+    }
     let out = check(&py, &files);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -69,12 +87,22 @@ fn buildbot_s_gitea_handler_takes_every_push_and_pull_request_body() {
         String::from_utf8_lossy(&out.stderr)
     );
     // What it cannot take is a tag's push without commits or head commit, reported as
-    // known: the deleted tag's (as Gitea's own: `head_commit: null`), and a new tag's whose
-    // feed row was cut to `{}` (Gitea's has the tag's commit as `head_commit`; the row
-    // names none). Nothing else.
+    // known: a deleted tag's, from the feed's row and from the refs kind's listing (as
+    // Gitea's own: `head_commit: null`); a mirror sync's new tag (as Gitea's own:
+    // services/mirror/mirror_pull.go `SyncPullMirror` sends `NewPushCommits()`, no head
+    // commit); and a new tag's whose feed row was cut to `{}` (Gitea's has the tag's
+    // commit as `head_commit`; the row names none). Nothing else.
     let known: Vec<&str> = stdout.lines().filter(|l| l.starts_with("KNOWN")).collect();
     let labels: Vec<&str> = no_head.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, ["row push_tag: cut to {}", "row delete_tag"]);
+    assert_eq!(
+        labels,
+        [
+            "row push_tag: cut to {}",
+            "row delete_tag",
+            "row mirror_sync_push: refs/tags/v2.0.0",
+            "change ref tag deleted",
+        ]
+    );
     assert_eq!(known.len(), no_head.len(), "{stdout}");
     for (line, (_, path)) in known.iter().zip(&no_head) {
         assert!(line.ends_with(&*path.to_string_lossy()), "{stdout}");

@@ -1,144 +1,19 @@
 //! The webhook events added after the first set: mirror syncs (`create` / `delete` / `push`
 //! of `mirror_sync_*` rows) and `workflow_job` (the `actions` kind reading the jobs of the
-//! runs it tracks). Each payload's keys and JSON types are checked against Gitea's struct
-//! (`modules/structs/hook.go`, `modules/structs/repo_actions.go`); one end-to-end test runs
-//! both through the simulator and a real nats-server.
+//! runs it tracks): what they carry. Their keys and JSON types are checked against Gitea's
+//! structs by the one table set (`tests/support/structs.rs`, also used by
+//! `tests/webhooks_golden.rs` on every body of `support::bodies::every_hook`); one
+//! end-to-end test runs both through the simulator and a real nats-server.
 
 mod support;
 
-use gitea_nats_sourcer::gitea::ActivityRow;
 use gitea_nats_sourcer::webhook::{self, Change, Hook, RowObjects};
 use gitea_sim::NewAction;
 use serde_json::{Value, json};
+use support::bodies::{GITEA, HEAD_SHA as SHA, NEW_REF_PUSH, row};
 use support::hooks::{read_hooks, webhook_fixture};
+use support::structs::hook_diff;
 use support::{Nats, config, gitea, run as run_sourcer, stream_count, wait_for, wait_until};
-
-const GITEA: &str = "http://try.gitea.io";
-const SHA: &str = "4522cbcefc20728a5b72b3a86af35e608622c514";
-/// The push JSON of `repo_module.NewPushCommits()`: a ref a mirror sync created
-/// (`services/mirror/mirror_pull.go` `SyncPullMirror`).
-const NEW_REF_PUSH: &str = r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
-
-/// JSON types of a Go struct's fields as `encoding/json` writes them (`object|null`: a
-/// pointer).
-type Fields = &'static [(&'static str, &'static str)];
-
-/// `PushPayload`, `CreatePayload`, `DeletePayload` (go-gitea/gitea modules/structs/hook.go).
-const PUSH_PAYLOAD: Fields = &[
-    ("ref", "string"),
-    ("before", "string"),
-    ("after", "string"),
-    ("compare_url", "string"),
-    ("commits", "array"),
-    ("total_commits", "number"),
-    ("head_commit", "object|null"),
-    ("repository", "object|null"),
-    ("pusher", "object|null"),
-    ("sender", "object|null"),
-];
-const CREATE_PAYLOAD: Fields = &[
-    ("sha", "string"),
-    ("ref", "string"),
-    ("ref_type", "string"),
-    ("repository", "object|null"),
-    ("sender", "object|null"),
-];
-const DELETE_PAYLOAD: Fields = &[
-    ("ref", "string"),
-    ("ref_type", "string"),
-    ("pusher_type", "string"),
-    ("repository", "object|null"),
-    ("sender", "object|null"),
-];
-/// `WorkflowJobPayload` (modules/structs/hook.go): `pull_request` and `organization` are
-/// `omitempty` (Gitea fills no `pull_request` for a job; `organization` for an org's
-/// repository).
-const WORKFLOW_JOB_PAYLOAD: Fields = &[
-    ("action", "string"),
-    ("workflow_job", "object|null"),
-    ("organization", "object"),
-    ("repository", "object|null"),
-    ("sender", "object|null"),
-];
-/// `ActionWorkflowJob` (modules/structs/repo_actions.go): `head_branch`, `conclusion`,
-/// `runner_id` and `runner_name` are `omitempty`; `steps` a slice (`[]` from the API:
-/// `util.SliceNilAsEmpty`).
-const ACTION_WORKFLOW_JOB: Fields = &[
-    ("id", "number"),
-    ("url", "string"),
-    ("html_url", "string"),
-    ("run_id", "number"),
-    ("run_url", "string"),
-    ("name", "string"),
-    ("labels", "array|null"),
-    ("run_attempt", "number"),
-    ("head_sha", "string"),
-    ("head_branch", "string"),
-    ("status", "string"),
-    ("conclusion", "string"),
-    ("runner_id", "number"),
-    ("runner_name", "string"),
-    ("steps", "array|null"),
-    ("created_at", "string"),
-    ("started_at", "string"),
-    ("completed_at", "string"),
-];
-const OMITEMPTY: &[&str] = &[
-    "organization",
-    "head_branch",
-    "conclusion",
-    "runner_id",
-    "runner_name",
-];
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Differences between `body`'s keys and JSON types and those of a Go struct; an
-/// `omitempty` field may be absent.
-fn struct_diff(what: &str, body: &Value, fields: Fields) -> Vec<String> {
-    let Some(m) = body.as_object() else {
-        return vec![format!("{what}: not an object")];
-    };
-    let mut out = Vec::new();
-    for k in m.keys() {
-        if !fields.iter().any(|(f, _)| f == k) {
-            out.push(format!("{what}.{k}: not in Gitea's struct"));
-        }
-    }
-    for (f, ty) in fields {
-        match m.get(*f) {
-            None if OMITEMPTY.contains(f) => {}
-            None => out.push(format!("{what}.{f}: missing")),
-            Some(v) if !ty.split('|').any(|t| t == json_type(v)) => {
-                out.push(format!("{what}.{f}: {} where Gitea has {ty}", json_type(v)))
-            }
-            Some(_) => {}
-        }
-    }
-    out
-}
-
-/// A feed row of the repository of `push.json`, acted by its sender (a mirror's rows are
-/// the repository owner's).
-fn row(op_type: &str, ref_name: &str, content: &str, fx: &Value) -> ActivityRow {
-    let v = json!({
-        "id": 1, "user_id": fx["sender"]["id"], "op_type": op_type,
-        "act_user_id": fx["sender"]["id"], "act_user": fx["sender"],
-        "repo_id": fx["repository"]["id"], "repo": fx["repository"],
-        "comment_id": 0, "comment": null, "ref_name": ref_name, "is_private": false,
-        "content": content, "created": "2017-12-09T01:35:07Z",
-    });
-    ActivityRow::parse(serde_json::value::RawValue::from_string(v.to_string()).unwrap()).unwrap()
-}
 
 fn types(hooks: &[Hook]) -> Vec<&str> {
     hooks.iter().map(|h| h.event_type).collect()
@@ -182,7 +57,7 @@ fn a_mirror_sync_s_new_ref_is_push_then_create_and_a_removed_ref_delete() {
     let hooks = webhook::from_row(GITEA, &push.activity, &o).unwrap();
     assert_eq!(types(&hooks), ["push"]);
     let p = &hooks[0].body;
-    diffs.extend(struct_diff("push", p, PUSH_PAYLOAD));
+    diffs.extend(hook_diff("mirror push", &hooks[0]));
     assert_eq!(p["ref"], "refs/heads/feature");
     assert_eq!(p["before"], webhook::ZERO_SHA);
     assert_eq!(p["after"], SHA);
@@ -195,7 +70,7 @@ fn a_mirror_sync_s_new_ref_is_push_then_create_and_a_removed_ref_delete() {
     let hooks = webhook::from_row(GITEA, &create.activity, &o).unwrap();
     assert_eq!(types(&hooks), ["create"]);
     let c = &hooks[0].body;
-    diffs.extend(struct_diff("create", c, CREATE_PAYLOAD));
+    diffs.extend(hook_diff("mirror create", &hooks[0]));
     assert_eq!(
         (&c["ref"], &c["ref_type"], &c["sha"]),
         (&json!("feature"), &json!("branch"), &json!(SHA))
@@ -208,7 +83,7 @@ fn a_mirror_sync_s_new_ref_is_push_then_create_and_a_removed_ref_delete() {
     let hooks = webhook::from_row(GITEA, &delete.activity, &o).unwrap();
     assert_eq!(types(&hooks), ["delete"], "a removed ref: no push");
     let d = &hooks[0].body;
-    diffs.extend(struct_diff("delete", d, DELETE_PAYLOAD));
+    diffs.extend(hook_diff("mirror delete", &hooks[0]));
     assert_eq!(
         (&d["ref"], &d["ref_type"], &d["pusher_type"]),
         (&json!("v1.0.0"), &json!("tag"), &json!("user"))
@@ -284,12 +159,7 @@ fn workflow_job_is_the_api_s_job_with_its_status_as_action() {
     assert_eq!(types(&hooks), ["workflow_job"]);
     assert_eq!(hooks[0].event(), "workflow_job");
     let body = &hooks[0].body;
-    let mut diffs = struct_diff("workflow_job", body, WORKFLOW_JOB_PAYLOAD);
-    diffs.extend(struct_diff(
-        "workflow_job.workflow_job",
-        &body["workflow_job"],
-        ACTION_WORKFLOW_JOB,
-    ));
+    let diffs = hook_diff("workflow_job", &hooks[0]);
     assert!(diffs.is_empty(), "{diffs:#?}\n{body:#}");
     assert_eq!(body["action"], "completed");
     assert_eq!(body["workflow_job"], job);
@@ -452,8 +322,12 @@ async fn mirror_syncs_and_job_states_arrive_as_gitea_s_hooks() {
     for h in hooks.iter().filter(|h| h.event_type() == "workflow_job") {
         let b = h.json();
         assert_eq!(h.header("X-Gitea-Event"), "workflow_job");
-        diffs.extend(struct_diff("workflow_job", &b, WORKFLOW_JOB_PAYLOAD));
-        diffs.extend(struct_diff("job", &b["workflow_job"], ACTION_WORKFLOW_JOB));
+        let hook = Hook {
+            event_type: "workflow_job",
+            part: None,
+            body: b.clone(),
+        };
+        diffs.extend(hook_diff("published workflow_job", &hook));
         assert_eq!(b["action"], b["workflow_job"]["status"]);
         assert_eq!(b["organization"]["username"], "acme", "{b:#}");
         let j = &b["workflow_job"];

@@ -14,6 +14,7 @@ use gitea_nats_sourcer::webhook::{self, Change, Hook, RowObjects};
 use serde_json::{Value, json};
 
 use super::hooks::webhook_fixture;
+use super::structs::WORKFLOW_JOB_ACTIONS;
 
 /// The instance URL the fixtures' bodies name.
 pub const GITEA: &str = "http://try.gitea.io";
@@ -93,6 +94,11 @@ fn tag_content_with(fx: &Value, object: &str, commit: &str, commits: Value) -> S
 /// A deleted tag's feed row as Gitea writes it (`PushCommits(..., NewPushCommits())`).
 pub const DELETED_TAG: &str = r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
 
+/// The feed content of a mirror sync's new ref (`mirror_sync_push`): services/mirror/mirror_pull.go
+/// `SyncPullMirror` notifies `SyncPushCommits` with `repo_module.NewPushCommits()` (no commits,
+/// no head commit, no compare URL), before zeros, after the ref's commit.
+pub const NEW_REF_PUSH: &str = r#"{"Commits":null,"HeadCommit":null,"CompareURL":"","Len":0}"#;
+
 /// The content of an issue's or pull request's row: Gitea's `INDEX|TITLE` and Forgejo
 /// 13+'s JSON array.
 pub fn issue_contents(index: i64, text: &str) -> [(&'static str, String); 2] {
@@ -100,6 +106,70 @@ pub fn issue_contents(index: i64, text: &str) -> [(&'static str, String); 2] {
         ("gitea", format!("{index}|{text}")),
         ("forgejo", json!([index.to_string(), text]).to_string()),
     ]
+}
+
+/// A branch as `GET /repos/{o}/{r}/branches` lists it (routers/api/v1/repo/branch.go
+/// `ListBranches`, services/convert/convert.go `ToBranch`: `commit` is
+/// `ToPayloadCommit` of the head, without files), as the simulator's `api_branches` answers
+/// it; the refs kind's `head` is its `commit`.
+pub fn listed_branch(fx: &Value, name: &str, sha: &str) -> Value {
+    let html = fx["repository"]["html_url"].as_str().unwrap();
+    let u = &fx["sender"];
+    let who = json!({ "name": u["full_name"], "email": u["email"], "username": u["login"] });
+    json!({
+        "name": name,
+        "commit": {
+            "id": sha, "message": format!("Update {name}\n"),
+            "url": format!("{html}/commit/{sha}"),
+            "author": who, "committer": who, "verification": null,
+            "timestamp": "2017-12-09T01:35:07Z",
+            "added": null, "removed": null, "modified": null,
+        },
+        "protected": false, "required_approvals": 0, "enable_status_check": false,
+        "status_check_contexts": [], "user_can_push": true, "user_can_merge": true,
+        "effective_branch_protection_name": "",
+    })
+}
+
+/// A tag as `GET /repos/{o}/{r}/tags` lists it (services/convert/convert.go `ToTag`: `id` the
+/// ref's value, the tag object of an annotated tag; `commit` the commit it points to), as the
+/// simulator's `api_tags` answers it; the refs kind's `head` is the whole object.
+pub fn listed_tag(fx: &Value, name: &str, object: &str, commit: &str) -> Value {
+    let html = fx["repository"]["html_url"].as_str().unwrap();
+    let api = html.replacen(GITEA, &format!("{GITEA}/api/v1/repos"), 1);
+    json!({
+        "name": name, "message": "", "id": object,
+        "commit": {
+            "url": format!("{api}/git/commits/{commit}"), "sha": commit,
+            "created": "2017-12-09T01:35:07Z",
+        },
+        "zipball_url": format!("{html}/archive/{name}.zip"),
+        "tarball_url": format!("{html}/archive/{name}.tar.gz"),
+    })
+}
+
+/// A job as `/repos/{o}/{r}/actions/runs/{run}/jobs` lists it (services/convert/convert.go
+/// `ToActionWorkflowJob`): `conclusion` only once completed, `runner_id` / `runner_name`
+/// only once a runner took it (`omitempty`).
+pub fn listed_job(status: &str) -> Value {
+    let mut job = json!({
+        "id": 11, "url": "http://try.gitea.io/api/v1/repos/gogits/hello-world/actions/jobs/11",
+        "html_url": "http://try.gitea.io/gogits/hello-world/actions/runs/7/jobs/11",
+        "run_id": 7, "run_url": "http://try.gitea.io/api/v1/repos/gogits/hello-world/actions/runs/7",
+        "name": "build", "labels": ["ubuntu-latest"], "run_attempt": 1, "head_sha": HEAD_SHA,
+        "head_branch": "master", "status": status, "steps": [],
+        "created_at": "2017-12-09T01:35:07Z", "started_at": "2017-12-09T01:35:09Z",
+        "completed_at": "0001-01-01T00:00:00Z",
+    });
+    if matches!(status, "in_progress" | "completed") {
+        job["runner_id"] = json!(1);
+        job["runner_name"] = json!("runner-1");
+    }
+    if status == "completed" {
+        job["conclusion"] = json!("success");
+        job["completed_at"] = json!("2017-12-09T01:36:07Z");
+    }
+    job
 }
 
 /// One hook the sourcer made, with what it was made of.
@@ -351,6 +421,25 @@ pub fn every_hook(w: &World) -> Vec<Made> {
     );
     let r = row("create_repo", "", "", fx);
     from_row(&mut out, "row create_repo".into(), &r, &w.objects(fx, none));
+    // A mirror sync (services/mirror/mirror_pull.go `SyncPullMirror`): a new ref's push
+    // (`NewPushCommits()`: no commits, no head commit) and create, a removed ref's delete;
+    // the ref's commit read from the API (`ref_sha`).
+    for (op, r#ref, content) in [
+        ("mirror_sync_push", "refs/heads/feature", NEW_REF_PUSH),
+        ("mirror_sync_push", "refs/tags/v2.0.0", NEW_REF_PUSH),
+        ("mirror_sync_create", "refs/heads/feature", ""),
+        ("mirror_sync_create", "refs/tags/v2.0.0", ""),
+        ("mirror_sync_delete", "refs/heads/old", ""),
+        ("mirror_sync_delete", "refs/tags/v1.0.0", ""),
+    ] {
+        let r = row(op, r#ref, content, fx);
+        from_row(
+            &mut out,
+            format!("row {op}: {}", r#ref),
+            &r,
+            &w.objects(fx, none),
+        );
+    }
 
     // The repository endpoints.
     let sender = &fx["sender"];
@@ -485,6 +574,94 @@ pub fn every_hook(w: &World) -> Vec<Made> {
         );
         from_change(&mut out, label, &c, &o);
     }
+    // A job in each status the jobs endpoint answers, of an organization's repository and
+    // of a user's.
+    for status in WORKFLOW_JOB_ACTIONS {
+        for org in [true, false] {
+            let data = json!({ "job": listed_job(status),
+                "run": { "id": 7, "path": ".gitea/workflows/ci.yml@refs/heads/master",
+                         "status": "in_progress", "trigger_actor": sender } });
+            let c = Change {
+                noun: "actions_job",
+                change: status,
+                data: &data,
+            };
+            let o = RowObjects {
+                organization: if org { Some(&w.organization) } else { None },
+                ..w.objects(fx, none)
+            };
+            let label = format!(
+                "change actions_job {status}{}",
+                if org { " (org)" } else { "" }
+            );
+            from_change(&mut out, label, &c, &o);
+        }
+    }
+    // The refs kind: a ref that moved, appeared or went away between two listings, its
+    // `head` as the listing shows it (a branch's `commit`, a tag's whole object; none for a
+    // deleted ref). The annotated tag's ref names its tag object.
+    let old = fx["before"].as_str().unwrap();
+    let tag_object = "599d25c67b05717269f50ac082b34f176d085179";
+    let branch = listed_branch(fx, "master", HEAD_SHA);
+    let tag = listed_tag(fx, "v1.0.0", tag_object, HEAD_SHA);
+    for (label, r#ref, before, after, head) in [
+        (
+            "branch pushed",
+            "refs/heads/master",
+            old,
+            HEAD_SHA,
+            &branch["commit"],
+        ),
+        (
+            "branch created",
+            "refs/heads/feature",
+            webhook::ZERO_SHA,
+            HEAD_SHA,
+            &branch["commit"],
+        ),
+        (
+            "branch deleted",
+            "refs/heads/feature",
+            HEAD_SHA,
+            webhook::ZERO_SHA,
+            &Value::Null,
+        ),
+        (
+            "tag created",
+            "refs/tags/v1.0.0",
+            webhook::ZERO_SHA,
+            tag_object,
+            &tag,
+        ),
+        (
+            "tag deleted",
+            "refs/tags/v1.0.0",
+            tag_object,
+            webhook::ZERO_SHA,
+            &Value::Null,
+        ),
+    ] {
+        let change = if after == webhook::ZERO_SHA {
+            "deleted"
+        } else if before == webhook::ZERO_SHA {
+            "created"
+        } else {
+            "pushed"
+        };
+        let data = json!({ "ref": r#ref, "before": before, "after": after, "head": head,
+            "repository": fx["repository"], "seen_before": 1_512_783_000 });
+        let c = Change {
+            noun: "ref",
+            change,
+            data: &data,
+        };
+        from_change(
+            &mut out,
+            format!("change ref {label}"),
+            &c,
+            &w.objects(fx, none),
+        );
+    }
     out
 }
 
@@ -561,6 +738,7 @@ pub fn reachable_pairs(w: &World) -> BTreeSet<(String, String)> {
                 "sha": HEAD_SHA, "status": w.status,
                 "run": { "id": 7, "path": "ci.yml@refs/heads/master", "status": change,
                          "trigger_actor": sender },
+                "job": listed_job("completed"),
             });
             let o = RowObjects {
                 issue: Some(&issue),
@@ -575,6 +753,21 @@ pub fn reachable_pairs(w: &World) -> BTreeSet<(String, String)> {
                 if let Ok(hooks) = webhook::from_change(&c, &o) {
                     found.extend(pairs(&hooks));
                 }
+            }
+        }
+    }
+    // A job's hook takes its action from the job's status as the API answers it (checked
+    // by the golden test): it reaches what the API can answer.
+    for status in WORKFLOW_JOB_ACTIONS {
+        let data = json!({ "job": listed_job(status), "run": { "trigger_actor": sender } });
+        for noun in &words {
+            let c = Change {
+                noun,
+                change: status,
+                data: &data,
+            };
+            if let Ok(hooks) = webhook::from_change(&c, &w.objects(pr, &pulls)) {
+                found.extend(pairs(&hooks));
             }
         }
     }

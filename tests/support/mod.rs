@@ -571,3 +571,4 @@ pub fn lose_one_per_read(g: &FakeGitea, victims: Vec<gitea_sim::ActionId>) {
 
 pub mod bodies;
 pub mod hooks;
+pub mod structs;
