@@ -400,7 +400,16 @@ async fn every_kind_the_simulator_makes_arrives_once_in_binary_mode_with_gitea_s
     assert_eq!(merged["pull_request"]["head"]["ref"], "feature");
     let created = find(&hooks, "create", "branch").json();
     assert_eq!(created["ref"], "feature");
-    assert_eq!(created["sha"], "2222222222222222222222222222222222222222");
+    // The value the branch was created with: its push's new commit (Gitea's `CreateRef` is
+    // given `opts.NewCommitID`), not what the branch API says later.
+    let feature_push = hooks
+        .iter()
+        .filter(|h| h.event_type() == "push")
+        .map(RawMsg::json)
+        .find(|p| p["ref"] == "refs/heads/feature")
+        .expect("the push that made the branch");
+    assert_eq!(created["sha"], feature_push["after"]);
+    assert_eq!(feature_push["before"], webhook::ZERO_SHA);
     let pushes: Vec<Value> = hooks
         .iter()
         .filter(|h| h.event_type() == "push")

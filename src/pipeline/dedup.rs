@@ -25,6 +25,10 @@ pub struct RecentIndex {
     /// feed's row names its second, the `refs` kind only the listings between which the ref
     /// went away (`repo::refs`).
     spans: Mutex<HashMap<String, Vec<Span>>>,
+    /// The newest value a feed's push row gave each ref (`repo::refs::ref_key`): its new
+    /// head and the row's second. The `refs` listing takes it for the `before` of a move it
+    /// finds after it (two pushes between two listings, the first told by the feed).
+    heads: Mutex<HashMap<String, (String, i64)>>,
 }
 
 /// A span claim: `(from, to, owner)`, Unix seconds and the claimer's tag.
@@ -100,6 +104,27 @@ impl RecentIndex {
         true
     }
 
+    /// Notes that a feed row of `r#ref` (a `repo::refs::ref_key`) at second `t` moved it to
+    /// `head` (the newest row wins).
+    pub fn note_head(&self, r#ref: &str, head: &str, t: i64) {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        let e = heads
+            .entry(r#ref.to_string())
+            .or_insert_with(|| (head.to_string(), t));
+        if t >= e.1 {
+            *e = (head.to_string(), t);
+        }
+    }
+
+    /// The value a feed row gave `r#ref` at or after second `since`, if any.
+    pub fn head_since(&self, r#ref: &str, since: i64) -> Option<String> {
+        let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        heads
+            .get(r#ref)
+            .filter(|(_, t)| *t >= since)
+            .map(|(h, _)| h.clone())
+    }
+
     /// Undoes a reservation whose publish failed.
     pub fn release(&self, key: &str, t: i64) {
         let mut map = self.lock();
@@ -120,6 +145,10 @@ impl RecentIndex {
             times.retain(|&(s, _)| s >= t);
             !times.is_empty()
         });
+        self.heads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (_, at)| *at >= t);
         self.spans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -171,6 +200,15 @@ mod tests {
         assert!(!idx.claim_span(8, "d", 161, 161), "a row a second after it");
         assert!(idx.claim_span(8, "d", 170, 170), "a later deletion");
         assert!(idx.claim_span(7, "d", 100, 160), "the same owner's retry");
+        idx.note_head("r", "a", 10);
+        idx.note_head("r", "b", 12);
+        idx.note_head("r", "old", 11);
+        assert_eq!(
+            idx.head_since("r", 12).as_deref(),
+            Some("b"),
+            "the newest row's"
+        );
+        assert_eq!(idx.head_since("r", 13), None, "none after");
         idx.seed(&format!("{SPAN_PREFIX}e"), 50);
         assert!(!idx.claim_span(7, "e", 40, 60), "seeded from a cursor");
         assert!(

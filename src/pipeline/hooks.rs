@@ -41,6 +41,10 @@ pub struct Fetcher<'a> {
     /// `(repo_id, ref)` to the `(created, sha)` of the batch's `push_tag` rows: the sha a
     /// later `delete_tag` row of the same tag removed (its own row does not name it).
     tag_shas: HashMap<(i64, String), Vec<(i64, String)>>,
+    /// `(repo_id, ref)` to the `(created, sha)` of the batch's branch pushes: the value a new
+    /// branch was created with (its empty row's `create` names it; Gitea's `CreateRef` is
+    /// given the push's new commit), even when the branch is gone again by the time it is read.
+    branch_shas: HashMap<(i64, String), Vec<(i64, String)>>,
     /// A feed's claims of the pushes its rows tell (`claiming`): the owner tag it claims as
     /// in the cross-feed index, and the identities claimed, for its cursor's window.
     claims: Option<(u64, Vec<(String, i64)>)>,
@@ -55,6 +59,7 @@ impl<'a> Fetcher<'a> {
             cache: HashMap::new(),
             new_refs: HashMap::new(),
             tag_shas: HashMap::new(),
+            branch_shas: HashMap::new(),
             claims: None,
         }
     }
@@ -95,6 +100,8 @@ impl<'a> Fetcher<'a> {
                 if ok {
                     made.push((key, now));
                 }
+                let r = crate::repo::refs::ref_key(owner_name, name, r#ref);
+                index.note_head(&r, sha, t);
                 ok
             }
             None => {
@@ -117,6 +124,14 @@ impl<'a> Fetcher<'a> {
                 && let Some(sha) = webhook::pushed_sha(a)
             {
                 self.tag_shas
+                    .entry((a.repo_id, a.ref_name.clone()))
+                    .or_default()
+                    .push((a.created.timestamp(), sha));
+            }
+            if a.op_type == "commit_repo"
+                && let Some(sha) = webhook::pushed_sha(a)
+            {
+                self.branch_shas
                     .entry((a.repo_id, a.ref_name.clone()))
                     .or_default()
                     .push((a.created.timestamp(), sha));
@@ -458,14 +473,6 @@ pub async fn row_events(
             reason: &fetched.missing.join("; "),
         });
     }
-    if (needs.branch.is_some() || needs.tag.is_some()) && fetched.ref_sha.is_none() {
-        ctx.telemetry.emit(telemetry::HookIncomplete {
-            repo: &format!("{owner}/{name}"),
-            op_type: &a.op_type,
-            field: "sha",
-            reason: &fetched.missing.join("; "),
-        });
-    }
     if let Some(index) = needs.timeline {
         // The items around the row: the status change and the `commit_ref` before it.
         let since = (a.created.with_timezone(&chrono::Utc) - chrono::Duration::seconds(2))
@@ -507,6 +514,30 @@ pub async fn row_events(
         .new_refs
         .get(&(a.repo_id, a.ref_name.clone()))
         .is_some_and(|ts| ts.iter().any(|c| (c - t).abs() <= 2));
+    // A new branch's empty row: the value its push in this batch (within two seconds) gave
+    // it, before what the API says now.
+    if a.op_type == "commit_repo" && a.content.is_empty() {
+        let pushed = f
+            .branch_shas
+            .get(&(a.repo_id, a.ref_name.clone()))
+            .and_then(|p| {
+                p.iter()
+                    .filter(|(c, _)| (c - t).abs() <= 2)
+                    .min_by_key(|(c, _)| *c)
+            })
+            .map(|(_, sha)| sha.as_str());
+        if pushed.is_some() {
+            o.ref_sha = pushed;
+        }
+    }
+    if (needs.branch.is_some() || needs.tag.is_some()) && o.ref_sha.is_none() {
+        ctx.telemetry.emit(telemetry::HookIncomplete {
+            repo: &format!("{owner}/{name}"),
+            op_type: &a.op_type,
+            field: "sha",
+            reason: &fetched.missing.join("; "),
+        });
+    }
     // The latest push of this tag at or before its deletion, in this batch.
     let deleted_sha = (a.op_type == "delete_tag")
         .then(|| f.tag_shas.get(&(a.repo_id, a.ref_name.clone())))

@@ -514,6 +514,26 @@ async fn poll_kind<R: Reader>(
         ctx.index
             .claim_span(claimer, &refs::delete_key(owner, name, r#ref), from, c.t)
     });
+    // A ref that moved twice between two listings, the first move told by the feed: this
+    // push starts where that one ended.
+    for c in changes
+        .iter_mut()
+        .filter(|c| c.noun == "ref" && c.change != "deleted")
+    {
+        let r#ref = c.data["ref"].as_str().unwrap_or("").to_string();
+        let from = c.data["seen_before"].as_i64().unwrap_or(c.t);
+        let after = c.data["after"].as_str().unwrap_or("").to_string();
+        if let Some(head) = ctx
+            .index
+            .head_since(&refs::ref_key(owner, name, &r#ref), from)
+            && head != after
+        {
+            c.data["before"] = Value::String(head);
+            if c.change == "created" {
+                c.change = "pushed".to_string();
+            }
+        }
+    }
     changes.sort_by(|a, b| (a.t, a.seq, &a.id).cmp(&(b.t, b.seq, &b.id)));
     let candidates = changes
         .into_iter()

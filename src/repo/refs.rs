@@ -70,6 +70,17 @@ pub fn push_key(owner: &str, name: &str, r#ref: &str, after: &str) -> String {
     )
 }
 
+/// The key of `r#ref` in `owner/name` for the newest value the feed gave it
+/// (`RecentIndex::note_head`).
+pub fn ref_key(owner: &str, name: &str, r#ref: &str) -> String {
+    format!(
+        "{}/{}\n{}",
+        owner.to_lowercase(),
+        name.to_lowercase(),
+        r#ref
+    )
+}
+
 /// The key of `r#ref`'s deletions in `owner/name`, matched by time span.
 pub fn delete_key(owner: &str, name: &str, r#ref: &str) -> String {
     format!(

@@ -1058,7 +1058,7 @@ pub fn from_change(c: &Change<'_>, o: &RowObjects<'_>) -> Result<Vec<Hook>, Stri
 /// moved one `push`; a deleted tag `push` (after zeros) then `delete`; a deleted branch
 /// `delete` only. The listing does not tell who pushed: `pusher` and `sender` are the head
 /// commit's committer (Gitea's ghost user when it names none), and `commits` holds the head
-/// commit only (`total_commits` 1; none for a deletion).
+/// commit only (`total_commits` 1; none for a deletion or a new tag, as Gitea's).
 fn ref_hooks(d: &Value, repo: &Value, o: &RowObjects<'_>) -> Vec<Hook> {
     let r#ref = d["ref"].as_str().unwrap_or("");
     let before = d["before"].as_str().unwrap_or(ZERO_SHA);
@@ -1075,15 +1075,19 @@ fn ref_hooks(d: &Value, repo: &Value, o: &RowObjects<'_>) -> Vec<Hook> {
         d["head"].clone()
     };
     let sender = committer_user(&head["committer"]);
-    // `setting.AppURL + CompareURL`; a new or deleted ref has no compare URL (the instance's
-    // URL alone, as a deleted tag's row shows).
+    // `setting.AppURL + CompareURL`: `ComposeCompareURL(old, new)`, from zeros for a new
+    // tag (for a new branch Gitea starts at the parent of the oldest commit it lists, which
+    // a listing does not know: zeros too); a deletion has none (the instance's URL alone).
     let full = repo["full_name"].as_str().unwrap_or("");
     let app = html.strip_suffix(full).unwrap_or(html);
-    let compare_url = if before == ZERO_SHA || after == ZERO_SHA {
+    let compare_url = if after == ZERO_SHA {
         app.to_string()
     } else {
         format!("{html}/compare/{before}...{after}")
     };
+    // A new tag's push lists no commits (`NewPushCommits()`, `Commits` empty, `Len` 0) but
+    // names its commit as `head_commit`: services/repository/push.go `pushUpdates`.
+    let listed = !head.is_null() && !(is_tag && before == ZERO_SHA);
     let short = short_ref(r#ref);
     let push = || Hook {
         event_type: "push",
@@ -1093,8 +1097,8 @@ fn ref_hooks(d: &Value, repo: &Value, o: &RowObjects<'_>) -> Vec<Hook> {
             "before": before,
             "after": after,
             "compare_url": compare_url,
-            "commits": if head.is_null() { json!([]) } else { json!([head]) },
-            "total_commits": if head.is_null() { 0 } else { 1 },
+            "commits": if listed { json!([head]) } else { json!([]) },
+            "total_commits": if listed { 1 } else { 0 },
             "head_commit": head,
             "repository": repo,
             "pusher": sender,

@@ -411,6 +411,23 @@ pub fn every_hook(w: &World) -> Vec<Made> {
             let r = row(op, "", &content, cfx);
             from_row(&mut out, format!("row {op} ({format})"), &r, &o);
         }
+        // A review of type comment: its summary's `comment_pull` row, whose timeline item
+        // is a `review` (services/webhook/notifier.go `PullRequestReview`).
+        let mut r = row("comment_pull", "", &content, &w.pull_comment);
+        r.activity.comment_id = 77;
+        let timeline = [json!({ "id": 77, "type": "review", "body": "Looks close." })];
+        let o = RowObjects {
+            issue: Some(&w.pull_comment["issue"]),
+            comment: Some(&w.pull_comment["comment"]),
+            timeline: &timeline,
+            ..w.objects(&w.pull_comment, none)
+        };
+        from_row(
+            &mut out,
+            format!("row comment_pull review ({format})"),
+            &r,
+            &o,
+        );
     }
     let r = row("publish_release", "refs/tags/v1.0.0", "v1.0.0", fx);
     from_row(
@@ -718,6 +735,29 @@ pub fn reachable_pairs(w: &World) -> BTreeSet<(String, String)> {
                         }
                     }
                 }
+            }
+        }
+    }
+    // The row's comment as its timeline item, of every type the source names (a review's
+    // summary is told by its `review` item).
+    let content = issue_contents(1, "t")
+        .into_iter()
+        .map(|(_, c)| c)
+        .next()
+        .unwrap_or_default();
+    for op in &words {
+        let mut r = row(op, "", &content, pr);
+        r.activity.comment_id = 7;
+        for ty in &words {
+            let timeline = [json!({ "id": 7, "type": ty, "body": "b" })];
+            let o = RowObjects {
+                issue: Some(&issues[1]),
+                comment: Some(&w.issue_comment["comment"]),
+                timeline: &timeline,
+                ..w.objects(pr, &pulls)
+            };
+            if let Ok(hooks) = webhook::from_row(GITEA, &r.activity, &o) {
+                found.extend(pairs(&hooks));
             }
         }
     }

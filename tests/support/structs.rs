@@ -343,6 +343,7 @@ pub const EVENTS: &[(&str, &[&str], &Payload)] = &[
     ("pull_request_sync", &["synchronized"], &PULL_REQUEST),
     ("pull_request_review_approved", &["reviewed"], &PULL_REQUEST),
     ("pull_request_review_rejected", &["reviewed"], &PULL_REQUEST),
+    ("pull_request_review_comment", &["reviewed"], &PULL_REQUEST),
     (
         "release",
         &["published", "updated", "deleted"],
