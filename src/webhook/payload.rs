@@ -1087,7 +1087,8 @@ fn ref_hooks(d: &Value, repo: &Value, o: &RowObjects<'_>) -> Vec<Hook> {
     };
     // A new tag's push lists no commits (`NewPushCommits()`, `Commits` empty, `Len` 0) but
     // names its commit as `head_commit`: services/repository/push.go `pushUpdates`.
-    let listed = !head.is_null() && !(is_tag && before == ZERO_SHA);
+    let new_tag = is_tag && before == ZERO_SHA;
+    let listed = !head.is_null() && !new_tag;
     let short = short_ref(r#ref);
     let push = || Hook {
         event_type: "push",
