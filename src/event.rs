@@ -52,6 +52,41 @@ pub fn parts_id(parts: &[&[u8]]) -> String {
     short_hash(parts)
 }
 
+// Identities of refs, shared by a feed's ref rows and the `refs` kind (`repo::refs`).
+
+/// The identity of a push of `r#ref` to `after` (a new value, never zeros) in `owner/name`:
+/// shared with the feed's rows of the same push.
+pub fn push_key(owner: &str, name: &str, r#ref: &str, after: &str) -> String {
+    format!(
+        "gitea-ref-v1\n{}/{}\n{}\n{}",
+        owner.to_lowercase(),
+        name.to_lowercase(),
+        r#ref,
+        after
+    )
+}
+
+/// The key of `r#ref` in `owner/name` for the newest value the feed gave it
+/// (`pipeline::RecentIndex::note_head`).
+pub fn ref_key(owner: &str, name: &str, r#ref: &str) -> String {
+    format!(
+        "{}/{}\n{}",
+        owner.to_lowercase(),
+        name.to_lowercase(),
+        r#ref
+    )
+}
+
+/// The key of `r#ref`'s deletions in `owner/name`, matched by time span.
+pub fn delete_key(owner: &str, name: &str, r#ref: &str) -> String {
+    format!(
+        "gitea-ref-deleted-v1\n{}/{}\n{}",
+        owner.to_lowercase(),
+        name.to_lowercase(),
+        r#ref
+    )
+}
+
 /// The content hash of an action (hex, 32 characters): equal for the original and its copies.
 pub fn identity_key(a: &Activity) -> String {
     if a.comment_id != 0 && matches!(a.op_type.as_str(), "comment_issue" | "comment_pull") {

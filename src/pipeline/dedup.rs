@@ -25,7 +25,7 @@ pub struct RecentIndex {
     /// feed's row names its second, the `refs` kind only the listings between which the ref
     /// went away (`repo::refs`).
     spans: Mutex<HashMap<String, Vec<Span>>>,
-    /// The newest value a feed's push row gave each ref (`repo::refs::ref_key`): its new
+    /// The newest value a feed's push row gave each ref (`event::ref_key`): its new
     /// head and the row's second. The `refs` listing takes it for the `before` of a move it
     /// finds after it (two pushes between two listings, the first told by the feed).
     heads: Mutex<HashMap<String, (String, i64)>>,
@@ -104,7 +104,7 @@ impl RecentIndex {
         true
     }
 
-    /// Notes that a feed row of `r#ref` (a `repo::refs::ref_key`) at second `t` moved it to
+    /// Notes that a feed row of `r#ref` (a `event::ref_key`) at second `t` moved it to
     /// `head` (the newest row wins).
     pub fn note_head(&self, r#ref: &str, head: &str, t: i64) {
         let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());

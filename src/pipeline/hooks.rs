@@ -95,17 +95,17 @@ impl<'a> Fetcher<'a> {
                 // keeps (a catch-up after an outage) would not be held at all, and the
                 // listing that follows would publish its push again.
                 let now = chrono::Utc::now().timestamp().max(t);
-                let key = crate::repo::refs::push_key(owner_name, name, r#ref, sha);
+                let key = crate::event::push_key(owner_name, name, r#ref, sha);
                 let ok = index.reserve_as(*owner, &key, now, false);
                 if ok {
                     made.push((key, now));
                 }
-                let r = crate::repo::refs::ref_key(owner_name, name, r#ref);
+                let r = crate::event::ref_key(owner_name, name, r#ref);
                 index.note_head(&r, sha, t);
                 ok
             }
             None => {
-                let key = crate::repo::refs::delete_key(owner_name, name, r#ref);
+                let key = crate::event::delete_key(owner_name, name, r#ref);
                 let ok = index.claim_span(*owner, &key, t, t);
                 if ok {
                     made.push((format!("{}{key}", super::dedup::SPAN_PREFIX), t));

@@ -511,8 +511,13 @@ async fn poll_kind<R: Reader>(
         }
         let r#ref = c.data["ref"].as_str().unwrap_or("");
         let from = c.data["seen_before"].as_i64().unwrap_or(c.t);
-        ctx.index
-            .claim_span(claimer, &refs::delete_key(owner, name, r#ref), from, c.t)
+        // The feed row's second is Gitea's clock, the listings' ours.
+        ctx.index.claim_span(
+            claimer,
+            &event::delete_key(owner, name, r#ref),
+            from - refs::CLOCK_SKEW,
+            c.t + refs::CLOCK_SKEW,
+        )
     });
     // A ref that moved twice between two listings, the first move told by the feed: this
     // push starts where that one ended.
@@ -525,7 +530,7 @@ async fn poll_kind<R: Reader>(
         let after = c.data["after"].as_str().unwrap_or("").to_string();
         if let Some(head) = ctx
             .index
-            .head_since(&refs::ref_key(owner, name, &r#ref), from)
+            .head_since(&event::ref_key(owner, name, &r#ref), from)
             && head != after
         {
             c.data["before"] = Value::String(head);
@@ -914,7 +919,7 @@ mod tests {
         assert_eq!(pushed.data["after"], head.as_str());
         assert_eq!(
             pushed.key,
-            refs::push_key("acme", "widgets", "refs/heads/b4", &head)
+            event::push_key("acme", "widgets", "refs/heads/b4", &head)
         );
     }
 

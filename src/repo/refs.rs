@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Change, Collected, KindCursor, Reader, Repo, Updated, rfc3339};
+use crate::event::{delete_key, push_key};
 use crate::gitea::GiteaError;
 use crate::webhook::ZERO_SHA;
 
@@ -58,38 +59,9 @@ impl Reader for Refs {
     }
 }
 
-/// The identity of a push of `r#ref` to `after` (a new value, never zeros) in `owner/name`:
-/// shared with the feed's rows of the same push.
-pub fn push_key(owner: &str, name: &str, r#ref: &str, after: &str) -> String {
-    format!(
-        "gitea-ref-v1\n{}/{}\n{}\n{}",
-        owner.to_lowercase(),
-        name.to_lowercase(),
-        r#ref,
-        after
-    )
-}
-
-/// The key of `r#ref` in `owner/name` for the newest value the feed gave it
-/// (`RecentIndex::note_head`).
-pub fn ref_key(owner: &str, name: &str, r#ref: &str) -> String {
-    format!(
-        "{}/{}\n{}",
-        owner.to_lowercase(),
-        name.to_lowercase(),
-        r#ref
-    )
-}
-
-/// The key of `r#ref`'s deletions in `owner/name`, matched by time span.
-pub fn delete_key(owner: &str, name: &str, r#ref: &str) -> String {
-    format!(
-        "gitea-ref-deleted-v1\n{}/{}\n{}",
-        owner.to_lowercase(),
-        name.to_lowercase(),
-        r#ref
-    )
-}
+/// How far Gitea's clock (a feed row's second) may be from ours (a listing's) when a
+/// deletion is matched by time.
+pub const CLOCK_SKEW: i64 = 5;
 
 async fn collect(
     repo: &Repo<'_>,
