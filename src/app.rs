@@ -110,7 +110,9 @@ pub async fn connect(
         },
         store,
         index,
-        gitea_url: cfg.gitea.url.trim_end_matches('/').to_string(),
+        gitea_url: crate::config::without_userinfo(&cfg.gitea.url)
+            .trim_end_matches('/')
+            .to_string(),
         subject_prefix: cfg.nats.subject_prefix.clone(),
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,

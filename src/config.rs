@@ -732,6 +732,44 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
+/// `url` (or a comma-separated list of URLs, as `nats.url`) without credentials
+/// (`user:pass@`): what may be shown (`check`, errors, logs) or published (an event's
+/// `source`, a hook's `compare_url`). The URL itself, credentials and all, is used only to
+/// connect. Text that is not a URL loses everything between `://` and the last `@` of its
+/// authority.
+pub fn without_userinfo(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let trimmed = one.trim();
+            match reqwest::Url::parse(trimmed) {
+                Ok(mut u) if u.has_authority() => {
+                    let _ = u.set_username("");
+                    let _ = u.set_password(None);
+                    let mut shown = u.to_string();
+                    // `Url` adds a `/` to a bare authority: keep what was written.
+                    if !trimmed.ends_with('/') && shown.ends_with('/') && u.path() == "/" {
+                        shown.pop();
+                    }
+                    shown
+                }
+                _ => match trimmed.split_once("://") {
+                    Some((scheme, rest)) => {
+                        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                        let (authority, tail) = rest.split_at(end);
+                        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+                        format!("{scheme}://{host}{tail}")
+                    }
+                    None => trimmed
+                        .rsplit_once('@')
+                        .map_or(trimmed, |(_, h)| h)
+                        .to_string(),
+                },
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Parses `"10GiB"`, `"512 MiB"`, `"1TB"`, `"4096"`.
 pub fn parse_byte_size(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -841,7 +879,7 @@ impl Config {
         let url = reqwest::Url::parse(&self.gitea.url).map_err(|e| {
             invalid(
                 "gitea.url",
-                format!("{:?} is not a URL: {e}", self.gitea.url),
+                format!("{:?} is not a URL: {e}", without_userinfo(&self.gitea.url)),
             )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -1181,6 +1219,34 @@ mod tests {
     use super::*;
 
     const MIN: &str = "[gitea]\nurl = \"https://git.example.com/sub\"\n";
+
+    #[test]
+    fn urls_are_shown_and_published_without_their_credentials() {
+        for (url, shown) in [
+            (
+                "https://alice:s3cret@git.example.org",
+                "https://git.example.org",
+            ),
+            (
+                "https://alice:s3cret@git.example.org/",
+                "https://git.example.org/",
+            ),
+            (
+                "https://tok@git.example.org:3000/gitea",
+                "https://git.example.org:3000/gitea",
+            ),
+            ("https://git.example.org", "https://git.example.org"),
+            (
+                "nats://u:p@a:4222, nats://b:4222,tls://u2:p2@c",
+                "nats://a:4222,nats://b:4222,tls://c",
+            ),
+            ("nats://u:p@[bad", "nats://[bad"),
+        ] {
+            let got = without_userinfo(url);
+            assert_eq!(got, shown, "{url}");
+            assert!(!got.contains("s3cret") && !got.contains(":p@"), "{got}");
+        }
+    }
 
     #[test]
     fn unknown_key_is_named() {

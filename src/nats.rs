@@ -150,7 +150,7 @@ pub async fn connect_retrying(
     let opts = connect_options(cfg, telemetry)
         .await?
         .retry_on_initial_connect();
-    let url = cfg.url.clone();
+    let url = crate::config::without_userinfo(&cfg.url);
     let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
         url: url.clone(),
         message,
@@ -183,7 +183,7 @@ pub async fn connect(
     telemetry: &Telemetry,
 ) -> Result<async_nats::Client, NatsError> {
     let opts = connect_options(cfg, telemetry).await?;
-    let url = cfg.url.clone();
+    let url = crate::config::without_userinfo(&cfg.url);
     let servers = server_list(&cfg.url).map_err(|message| NatsError::Connect {
         url: url.clone(),
         message,
@@ -208,8 +208,10 @@ pub fn server_list(url: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(|u| {
-            u.parse::<async_nats::ServerAddr>()
-                .map_err(|e| format!("{u:?} is not a NATS server URL: {e}"))
+            u.parse::<async_nats::ServerAddr>().map_err(|e| {
+                let shown = crate::config::without_userinfo(u);
+                format!("{shown:?} is not a NATS server URL: {e}")
+            })
         })
         .collect()
 }

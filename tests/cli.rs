@@ -136,6 +136,12 @@ async fn check_says_the_feeds_send_no_link_and_warns_a_non_admin_token_of_the_ro
             admin,
             "{text}"
         );
+        // An admin's token is the whole instance: said as a warning.
+        assert_eq!(
+            text.contains("warn gitea token: a site admin's token reads every repository"),
+            admin,
+            "{text}"
+        );
         g.shutdown().await;
     }
 }
@@ -821,5 +827,33 @@ async fn backfill_exits_1_and_names_each_day_it_could_not_complete() {
     assert!(
         err.contains("error: backfill could not complete 1 source-days"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn check_never_prints_the_password_of_gitea_url() {
+    let nats = Nats::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The URL's credentials are sent as basic auth (the simulator, with no token of its own,
+    // takes any `Authorization`).
+    let g = gitea().await;
+    g.add_org("acme");
+    let url = g.url().replacen("://", "://alice:s3cret-in-url@", 1);
+    let cfg = write_config(
+        dir.path(),
+        &url,
+        &nats.url(),
+        "[[source]]\norg = \"acme\"\n[[source]]\nall = true",
+    );
+    let (code, text, stderr) = sourcer(&cfg, &["check"]).await;
+    assert!(
+        text.contains("warn config: a source has all = true"),
+        "{text}"
+    );
+    assert_eq!(code, Some(0), "{text}{stderr}");
+    assert!(text.contains(&format!("{} answers", g.url())), "{text}");
+    assert!(
+        !text.contains("s3cret") && !stderr.contains("s3cret"),
+        "{text}{stderr}"
     );
 }

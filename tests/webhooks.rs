@@ -1103,3 +1103,47 @@ async fn a_review_of_type_comment_is_one_pull_request_review_comment_not_pull_re
     let comment = find(&hooks, "pull_request_comment", "created").json();
     assert_eq!(comment["comment"]["body"], "Plain comment");
 }
+
+#[tokio::test]
+async fn a_password_in_gitea_url_is_in_no_published_byte() {
+    // `https://user:pass@host` is used to connect (basic auth) and never published: not in an
+    // event's `source`, a hook's `compare_url` or `html_url`, nor any header.
+    let (nats, g) = setup().await;
+    const PASSWORD: &str = "s3cret-in-url";
+    g.push_action(NewAction::new("create_repo", "alice", REPO));
+    g.git_push("alice", REPO, "main", 2);
+    g.git_push_tag("alice", REPO, "v1.0.0", &"4".repeat(40));
+    let url = g.url().replacen("://", &format!("://alice:{PASSWORD}@"), 1);
+    let cfg = config(
+        &url,
+        &nats.url(),
+        "start = \"beginning\"\nwebhooks = true",
+        &format!("[[source]]\nrepo = \"{REPO}\"\nkinds = [\"refs\"]\n"),
+    );
+    let run = run(cfg);
+    wait_hooks(
+        &nats,
+        "the pushes",
+        &[("push", ""), ("create", "tag"), ("repository", "created")],
+    )
+    .await;
+    run.stop().await;
+    let msgs = read_raw(&nats.url(), STREAM).await;
+    assert!(msgs.len() >= 6, "{}", msgs.len());
+    for m in &msgs {
+        let text = String::from_utf8_lossy(&m.payload);
+        assert!(!text.contains(PASSWORD), "{}: {text}", m.subject);
+        assert!(!text.contains("alice:"), "{}: {text}", m.subject);
+        for (k, v) in &m.headers {
+            assert!(!v.contains(PASSWORD), "{}: header {k}: {v}", m.subject);
+        }
+    }
+    let push = find(&read_hooks(&nats.url(), STREAM).await, "push", "").json();
+    assert!(
+        push["compare_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&g.url())),
+        "{}",
+        push["compare_url"]
+    );
+}

@@ -33,6 +33,11 @@ pub async fn check(path: &Path, cfg: &Config) -> anyhow::Result<()> {
     if let Some(w) = cfg.inline_token_warning(path) {
         crate::say!("warn config: {w}");
     }
+    if cfg.sources.iter().any(|s| s.all) {
+        crate::say!(
+            "warn config: a source has all = true: every org and repository the token sees is followed, private ones included, now and as they appear"
+        );
+    }
     // The command's own metrics and health: nothing serves them, the happenings still log.
     let telemetry = Telemetry::new();
     check_gitea(cfg, &telemetry, &mut r).await;
@@ -70,20 +75,28 @@ async fn check_gitea(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
         Ok(v) => r.line(
             true,
             "gitea",
-            format!("{} answers, version {v}", cfg.gitea.url),
+            format!(
+                "{} answers, version {v}",
+                crate::config::without_userinfo(&cfg.gitea.url)
+            ),
         ),
         Err(e) => return r.line(false, "gitea", e),
     }
     if client.has_token() {
         match client.current_user().await {
-            Ok(u) if u.is_admin => r.line(
-                true,
-                "gitea token",
-                format!(
-                    "belongs to {}, a site admin: every feed row is visible",
-                    u.name()
-                ),
-            ),
+            Ok(u) if u.is_admin => {
+                r.line(
+                    true,
+                    "gitea token",
+                    format!(
+                        "belongs to {}, a site admin: every feed row is visible",
+                        u.name()
+                    ),
+                );
+                crate::say!(
+                    "warn gitea token: a site admin's token reads every repository of the instance, private ones included: whoever reads the stream (or a relay receiver) reads what only their members may; prefer a read-only user that is a member of the orgs it follows (docs/least-privilege.md)"
+                );
+            }
             Ok(u) => {
                 r.line(
                     true,
@@ -180,7 +193,9 @@ async fn check_nats(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
         "nats",
         format!(
             "{} answers (server {} version {}, supported: 2.10 or newer)",
-            cfg.nats.url, info.server_name, info.version
+            crate::config::without_userinfo(&cfg.nats.url),
+            info.server_name,
+            info.version
         ),
     );
     let js = nats::jetstream(client);

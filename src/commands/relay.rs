@@ -80,7 +80,10 @@ async fn check(cfg: &RelayConfig, receivers: &[Receiver]) -> anyhow::Result<()> 
     let mut failures = 0;
     let js = match jetstream(cfg).await {
         Ok(js) => {
-            say!("ok   nats: {}", cfg.nats.url);
+            say!(
+                "ok   nats: {}",
+                crate::config::without_userinfo(&cfg.nats.url)
+            );
             Some(js)
         }
         Err(e) => {

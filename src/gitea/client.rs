@@ -127,11 +127,16 @@ impl GiteaClient {
         token: Option<Secret>,
         telemetry: Telemetry,
     ) -> Result<GiteaClient, GiteaError> {
-        let mut api = Url::parse(&cfg.url)
-            .map_err(|e| GiteaError::Request(format!("gitea.url {:?}: {e}", cfg.url)))?;
+        let mut api = Url::parse(&cfg.url).map_err(|e| {
+            let shown = crate::config::without_userinfo(&cfg.url);
+            GiteaError::Request(format!("gitea.url {shown:?}: {e}"))
+        })?;
         {
             let mut segs = api.path_segments_mut().map_err(|_| {
-                GiteaError::Request(format!("gitea.url {:?} cannot be a base", cfg.url))
+                GiteaError::Request(format!(
+                    "gitea.url {:?} cannot be a base",
+                    crate::config::without_userinfo(&cfg.url)
+                ))
             })?;
             segs.pop_if_empty().push("api").push("v1");
         }
@@ -149,7 +154,9 @@ impl GiteaClient {
             builder = builder.add_root_certificate(cert);
         }
         if cfg.tls_insecure_skip_verify {
-            telemetry.emit(telemetry::GiteaTlsUnverified { url: &cfg.url });
+            telemetry.emit(telemetry::GiteaTlsUnverified {
+                url: &crate::config::without_userinfo(&cfg.url),
+            });
             builder = builder.danger_accept_invalid_certs(true);
         }
         let http = builder
