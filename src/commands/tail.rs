@@ -144,10 +144,27 @@ pub fn hook_summary(time: &str, repo: &str, event_type: &str, payload: &[u8]) ->
     } else {
         format!(" by {sender}")
     };
-    format!(
-        "{time}  {repo:<24} hook {event_type:<28} {}{by}",
-        what.replace('\n', " ")
-    )
+    printable(format!(
+        "{time}  {repo:<24} hook {event_type:<28} {what}{by}"
+    ))
+}
+
+/// `line` as a terminal may show it: text from Gitea (titles, comments, names) may hold
+/// control characters, an escape sequence that would drive the terminal; line breaks and
+/// tabs become spaces, every other control character its `\u{..}` escape.
+fn printable(line: String) -> String {
+    if !line.chars().any(char::is_control) {
+        return line;
+    }
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Calls `each` with every message matching `filter`, until `count` were seen.
@@ -274,13 +291,13 @@ pub fn summary(payload: &[u8]) -> String {
             String::new()
         };
         let ty = s(&v["type"]);
-        return format!(
+        return printable(format!(
             "{}  {:<24} {:<31} {}",
             s(&v["time"]),
             s(&v["subject"]),
             ty.trim_start_matches("io.gitea."),
-            what.replace('\n', " ")
-        );
+            what
+        ));
     }
     let op = s(&a["op_type"]);
     let content = s(&a["content"]);
@@ -298,19 +315,38 @@ pub fn summary(payload: &[u8]) -> String {
             .collect::<String>()
             .replace('\n', " "),
     };
-    format!(
+    printable(format!(
         "{}  {:<24} {:<20} {:<10} {}",
         s(&v["time"]),
         s(&v["subject"]),
         op,
         s(&a["act_user"]["login"]),
         what
-    )
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_gitea_cannot_drive_the_terminal() {
+        let title = "Fix\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nnext\u{0}";
+        let body = serde_json::json!({
+            "action": "opened", "number": 3,
+            "issue": { "title": title }, "sender": { "login": "eve\u{1b}[31m" },
+        });
+        let line = hook_summary("t", "acme/widgets", "issues", body.to_string().as_bytes());
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains("Fix\\u{1b}[2J"), "{line}");
+        let row = serde_json::json!({
+            "time": "t", "subject": "acme/widgets",
+            "data": { "activity": { "op_type": "create_issue", "content": format!("3|{title}"),
+                                    "act_user": { "login": "eve" } } },
+        });
+        let line = summary(row.to_string().as_bytes());
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+    }
 
     #[test]
     fn hook_lines_say_what_happened() {
