@@ -210,7 +210,8 @@ impl FakeGitea {
             None => ServerZone::Fixed(offset),
         };
         let table = engine::Table::open(opts.engine).await?;
-        let world = World::new(base_url, zone, opts.seed, table.is_some(), opts.forgejo);
+        let mut world = World::new(base_url, zone, opts.seed, table.is_some(), opts.forgejo);
+        world.admin_view = opts.admin;
         let shared = Arc::new(Shared {
             opts,
             addr,

@@ -109,6 +109,10 @@ pub struct World {
     /// Play Forgejo ([`crate::SimOptions::forgejo`]): its content and ref forms at
     /// output time, hard deletions.
     forgejo: bool,
+    /// Render users as a site admin reads them ([`crate::SimOptions::admin`]):
+    /// services/convert/user.go `toUser` with `authed` fills the real e-mail address and the
+    /// admin-only fields (`last_login`, `language`, ...).
+    pub(crate) admin_view: bool,
 }
 
 impl World {
@@ -147,6 +151,7 @@ impl World {
             table_ops: mirror.then(Vec::new),
             max_rows: 1,
             forgejo,
+            admin_view: false,
         };
         w.add_user(TOKEN_USER);
         w
@@ -205,8 +210,15 @@ impl World {
         };
         let email = if is_org {
             String::new()
+        } else if self.admin_view {
+            // The address itself, which only an admin (or the user) is shown.
+            format!("{login}@mail.example.com")
         } else {
             format!("{login}@noreply.example.org")
+        };
+        let (last_login, language) = match self.admin_view && !is_org {
+            true => (fmt_time(self.offset, 1_790_000_000 + id * 60), "en-US"),
+            false => ("0001-01-01T00:00:00Z".to_string(), ""),
         };
         let base = &self.base_url;
         let avatar = format!("{base}/avatars/{:016x}{:016x}", splitmix(id as u64), id);
@@ -220,9 +232,9 @@ impl World {
             "email": email,
             "avatar_url": avatar,
             "html_url": format!("{base}/{login}"),
-            "language": "",
+            "language": language,
             "is_admin": false,
-            "last_login": "0001-01-01T00:00:00Z",
+            "last_login": last_login,
             "created": created,
             "restricted": false,
             "active": !is_org,
