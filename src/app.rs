@@ -110,6 +110,7 @@ pub async fn connect(
         },
         store,
         index,
+        no_reply: cfg.gitea.no_reply(),
         gitea_url: crate::config::without_userinfo(&cfg.gitea.url)
             .trim_end_matches('/')
             .to_string(),

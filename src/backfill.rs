@@ -303,6 +303,7 @@ pub async fn backfill(
         source: "backfill",
         telemetry: &ctx.telemetry,
         index: None,
+        no_reply: &ctx.no_reply,
         batch: ctx.batch,
         owner: 0,
     };

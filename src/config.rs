@@ -105,6 +105,10 @@ pub struct GiteaConfig {
     /// Skip verifying Gitea's TLS certificate. Dangerous; a warning is logged at every start.
     #[serde(default)]
     pub tls_insecure_skip_verify: bool,
+    /// Gitea's `[service] NO_REPLY_ADDRESS`: users' e-mail addresses are published as Gitea's
+    /// webhooks show them, `{login}@{no_reply_address}`. Default: `noreply.` and the host of
+    /// `url` (Gitea's default, `noreply.` and its `DOMAIN`).
+    pub no_reply_address: Option<String>,
     /// How often one request is retried (connect errors, timeouts, 429, 5xx, bad JSON)
     /// before the poll gives up until its next turn.
     #[serde(default = "default_retries")]
@@ -1138,6 +1142,21 @@ impl SourceConfig {
 }
 
 impl GiteaConfig {
+    /// The domain of users' placeholder e-mail addresses (`no_reply_address`, else
+    /// `noreply.` and the host of `url`).
+    pub fn no_reply(&self) -> String {
+        match &self.no_reply_address {
+            Some(a) => a.clone(),
+            None => {
+                let host = reqwest::Url::parse(&self.url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| "localhost".to_string());
+                format!("noreply.{host}")
+            }
+        }
+    }
+
     /// Reads the API token from wherever the config says, if anywhere.
     pub fn token(&self) -> Result<Option<Secret>, ConfigError> {
         if let Some(path) = &self.token_file {

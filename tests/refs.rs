@@ -252,4 +252,19 @@ async fn under_an_admin_token_the_feed_and_the_listing_publish_each_push_once() 
     .await;
     assert_each_once(&g, &nats, &want).await;
     run.stop().await;
+    // An admin's token reads users' own addresses and admin-only fields; published, every
+    // user is as Gitea's webhooks show it (the placeholder address, the fields' zero values).
+    let msgs = support::hooks::read_raw(&nats.url(), STREAM).await;
+    let mut users = 0;
+    for m in &msgs {
+        let text = String::from_utf8_lossy(&m.payload);
+        assert!(!text.contains("@mail.example.com"), "{}: {text}", m.subject);
+        assert!(
+            !text.contains("\"language\":\"en-US\""),
+            "{}: {text}",
+            m.subject
+        );
+        users += text.matches("@noreply.127.0.0.1").count();
+    }
+    assert!(users > 0, "users shown with the placeholder address");
 }

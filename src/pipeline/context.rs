@@ -22,6 +22,8 @@ pub struct Context {
     pub index: Arc<RecentIndex>,
     /// Base URL of the Gitea web UI, without a trailing `/` (CloudEvents `source`).
     pub gitea_url: String,
+    /// The domain of users' placeholder e-mail addresses (`gitea.no_reply_address`).
+    pub no_reply: String,
     pub subject_prefix: String,
     /// Trailing window, seconds.
     pub lookback: i64,
@@ -55,6 +57,7 @@ impl Context {
             source: owner,
             telemetry: &self.telemetry,
             index: Some(&self.index),
+            no_reply: &self.no_reply,
             batch: self.batch,
             owner: super::owner_tag(owner),
         }

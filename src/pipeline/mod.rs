@@ -120,6 +120,9 @@ pub struct Pipeline<'a> {
     pub telemetry: &'a crate::telemetry::Telemetry,
     /// `None`: no cross-feed matching (backfill, whose ledgers are shared by every source).
     pub index: Option<&'a RecentIndex>,
+    /// The domain of users' placeholder e-mail addresses: every user object is published as
+    /// Gitea's webhooks show it (`webhook::users`).
+    pub no_reply: &'a str,
     pub batch: usize,
     /// Who reserves in the index (see [`owner_tag`]); 0 for a pipeline without an owner.
     pub owner: u64,
@@ -236,6 +239,12 @@ impl Pipeline<'_> {
         let mut out = Vec::with_capacity(events.len());
         let mut cuts = Vec::new();
         for mut e in events {
+            // The one place every event passes: users as Gitea's webhooks show them, not as
+            // the token (an admin's) may read them.
+            if let Some(shown) = crate::webhook::users::as_webhooks_show(&e.payload, self.no_reply)
+            {
+                e.payload = bytes::Bytes::from(shown);
+            }
             match crate::publish::fit(&mut e, limit) {
                 Ok(None) => out.push(e),
                 Ok(Some(cut)) => {
@@ -385,6 +394,7 @@ mod tests {
             source: "test",
             telemetry: &TELEMETRY,
             index: Some(index),
+            no_reply: "noreply.localhost",
             batch: 2,
             owner: owner_tag("test"),
         }

@@ -22,6 +22,7 @@
 //! `[]`) or `null` where Gitea itself may send `null`.
 
 mod payload;
+pub mod users;
 
 pub use payload::{
     Change, Needs, RowObjects, from_change, from_row, index_in_url, makes_hooks, needs,
