@@ -523,6 +523,10 @@ async fn sample_events() -> Res<Vec<Event>> {
     .map_err(|e| format!("gitea client: {e}"))?;
     let spec = SourceSpec::Org(org);
     let mut events = Vec::new();
+    let prefixes = event::Prefixes {
+        public: "gitea".into(),
+        private: "gitea_private".into(),
+    };
     for page in 1..=10 {
         let p = client
             .feed_page(&spec, page, None)
@@ -530,7 +534,7 @@ async fn sample_events() -> Res<Vec<Event>> {
             .map_err(|e| format!("reading the fake Gitea's feed: {e}"))?;
         for row in &p.rows {
             events.push(
-                event::build(&gitea.url(), "gitea", row)
+                event::build(&gitea.url(), &prefixes, row)
                     .map_err(|e| format!("building an event: {e}"))?,
             );
         }

@@ -230,7 +230,7 @@ impl Target for LedgerTarget<'_> {
             .filter_map(|c| {
                 match event::build_with(
                     &self.ctx.gitea_url,
-                    &self.ctx.subject_prefix,
+                    &self.ctx.prefixes,
                     &c.item,
                     c.id.key.clone(),
                     None,

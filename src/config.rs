@@ -141,6 +141,15 @@ pub struct NatsConfig {
     /// First token of every event subject; the stream listens on `{subject_prefix}.>`.
     #[serde(default = "default_prefix")]
     pub subject_prefix: String,
+    /// JetStream stream of the events of repositories not readable anonymously (private,
+    /// internal, or of a limited or private owner; unknown counts as private), created if
+    /// missing with the settings of `stream`.
+    #[serde(default = "default_private_stream")]
+    pub private_stream: String,
+    /// First token of those events' subjects (the layout below it as `subject_prefix`'s);
+    /// the private stream listens on `{private_subject_prefix}.>`.
+    #[serde(default = "default_private_prefix")]
+    pub private_subject_prefix: String,
     /// JetStream key-value bucket that holds one cursor per source (created if missing).
     #[serde(default = "default_bucket")]
     pub cursor_bucket: String,
@@ -186,6 +195,12 @@ fn default_stream() -> String {
 fn default_prefix() -> String {
     "gitea".into()
 }
+fn default_private_stream() -> String {
+    "GITEA_PRIVATE".into()
+}
+fn default_private_prefix() -> String {
+    "gitea_private".into()
+}
 fn default_bucket() -> String {
     "gitea_cursors".into()
 }
@@ -219,6 +234,8 @@ impl Default for NatsConfig {
             url: default_nats_url(),
             stream: default_stream(),
             subject_prefix: default_prefix(),
+            private_stream: default_private_stream(),
+            private_subject_prefix: default_private_prefix(),
             cursor_bucket: default_bucket(),
             duplicate_window: default_dup_window(),
             replicas: default_replicas(),
@@ -243,6 +260,32 @@ impl NatsConfig {
         check_name("nats.stream", &self.stream, false)?;
         check_name("nats.cursor_bucket", &self.cursor_bucket, false)?;
         check_name("nats.subject_prefix", &self.subject_prefix, true)?;
+        check_name("nats.private_stream", &self.private_stream, false)?;
+        check_name(
+            "nats.private_subject_prefix",
+            &self.private_subject_prefix,
+            true,
+        )?;
+        if self.private_stream == self.stream {
+            return Err(invalid(
+                "nats.private_stream",
+                format!(
+                    "must differ from nats.stream ({:?}): private repositories' events are kept apart",
+                    self.stream
+                ),
+            ));
+        }
+        // `gitea` and `gitea.private` would put private events in the public stream too.
+        let (a, b) = (&self.subject_prefix, &self.private_subject_prefix);
+        if a == b || b.starts_with(&format!("{a}.")) || a.starts_with(&format!("{b}.")) {
+            return Err(invalid(
+                "nats.private_subject_prefix",
+                format!(
+                    "{b:?} overlaps nats.subject_prefix {a:?}: neither may be the other or below it, \
+                     or one stream would store the other's events"
+                ),
+            ));
+        }
         if self.url.trim().is_empty() {
             return Err(invalid("nats.url", "must not be empty"));
         }

@@ -156,6 +156,50 @@ pub fn escape_token(name: &str) -> String {
     out
 }
 
+pub use crate::gitea::Visibility;
+
+/// The header every event carries: `public` or `private` ([`Visibility::as_str`]).
+pub const VISIBILITY_HEADER: &str = "Gitea-Visibility";
+
+/// Who may read a feed row's event.
+/// Private when the row says so (`is_private`: the repository was
+/// private when the action happened, or was made private since, go-gitea/gitea
+/// services/feed/notifier.go and models/repo/update.go), when its repository (as it is
+/// now) is not public ([`Visibility::of_repo`]), or when the row names no repository (a
+/// deleted or hidden one: unknown counts as private).
+pub fn visibility_of(a: &Activity) -> Visibility {
+    match &a.repo {
+        Some(r) if !a.is_private => r.visibility(),
+        _ => Visibility::Private,
+    }
+}
+
+/// The two subject prefixes: public repositories' events below the first, the others below
+/// the second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefixes {
+    pub public: String,
+    pub private: String,
+}
+
+impl Prefixes {
+    /// `nats.subject_prefix` and `nats.private_subject_prefix`.
+    pub fn of_config(nats: &crate::config::NatsConfig) -> Prefixes {
+        Prefixes {
+            public: nats.subject_prefix.clone(),
+            private: nats.private_subject_prefix.clone(),
+        }
+    }
+
+    /// The prefix of events of `visibility`.
+    pub fn of(&self, visibility: Visibility) -> &str {
+        match visibility {
+            Visibility::Public => &self.public,
+            Visibility::Private => &self.private,
+        }
+    }
+}
+
 /// `{prefix}.{owner}.{repo}.{op_type}`, each name escaped.
 pub fn subject(prefix: &str, a: &Activity) -> String {
     let (owner, repo) = match a.repo_names() {
@@ -182,6 +226,9 @@ pub struct Event {
     pub created: i64,
     /// The op type, for logs and metrics.
     pub op_type: String,
+    /// Whose it is to read: decides the subject prefix (already in `subject`) and the
+    /// [`VISIBILITY_HEADER`] the publisher adds.
+    pub visibility: Visibility,
     /// CloudEvents binary mode: the message's headers (attributes as `ce-*`, the content
     /// type, and any others), besides `Nats-Msg-Id`. Empty: structured mode (the payload is
     /// the whole CloudEvent; `Content-Type: application/cloudevents+json`).
@@ -225,23 +272,17 @@ pub fn issue_index(a: &Activity) -> Option<i64> {
 /// Builds the event of one row. `gitea_url` is the base URL of the web UI (no trailing `/`).
 pub fn build(
     gitea_url: &str,
-    subject_prefix: &str,
+    prefixes: &Prefixes,
     row: &ActivityRow,
 ) -> Result<Event, serde_json::Error> {
-    build_with(
-        gitea_url,
-        subject_prefix,
-        row,
-        identity_key(&row.activity),
-        None,
-    )
+    build_with(gitea_url, prefixes, row, identity_key(&row.activity), None)
 }
 
 /// Like [`build`], with the identity key already computed (`identity_key(&row.activity)`)
 /// and the issue the row points to (enrichment).
 pub fn build_with(
     gitea_url: &str,
-    subject_prefix: &str,
+    prefixes: &Prefixes,
     row: &ActivityRow,
     key: String,
     issue: Option<&serde_json::Value>,
@@ -270,8 +311,10 @@ pub fn build_with(
     let mut buf = Vec::with_capacity(row.raw.get().len() + 512);
     serde_json::to_writer(&mut buf, &ce)?;
     let payload = Bytes::from(buf);
+    let visibility = visibility_of(a);
     Ok(Event {
-        subject: subject(subject_prefix, a),
+        subject: subject(prefixes.of(visibility), a),
+        visibility,
         id,
         key,
         payload,
@@ -285,12 +328,19 @@ pub fn build_with(
 mod tests {
     use super::*;
 
+    fn prefixes() -> Prefixes {
+        Prefixes {
+            public: "gitea".into(),
+            private: "gitea_private".into(),
+        }
+    }
+
     fn row(json: &str) -> ActivityRow {
         ActivityRow::parse(RawValue::from_string(json.to_string()).unwrap()).unwrap()
     }
 
     const PUSH: &str = r#"{"id":7,"user_id":1,"op_type":"commit_repo","act_user_id":1,
-        "repo_id":3,"repo":{"id":3,"name":"dot.files","full_name":"alice/dot.files"},
+        "repo_id":3,"repo":{"id":3,"name":"dot.files","full_name":"alice/dot.files","private":false},
         "comment_id":0,"ref_name":"refs/heads/main","is_private":false,
         "content":"{\"Commits\":[],\"CompareURL\":\"alice/dot.files/compare/a...b\",\"Len\":1}",
         "created":"2026-11-28T16:25:31+08:00","new_field":{"x":1}}"#;
@@ -345,8 +395,8 @@ mod tests {
         let copy = row(&PUSH
             .replace("\"id\":7,\"user_id\":1", "\"id\":8,\"user_id\":9")
             .replace("16:25:31", "16:25:32"));
-        let a = build("https://g", "gitea", &original).unwrap();
-        let b = build("https://g", "gitea", &copy).unwrap();
+        let a = build("https://g", &prefixes(), &original).unwrap();
+        let b = build("https://g", &prefixes(), &copy).unwrap();
         assert_eq!(a.id, b.id);
     }
 
@@ -354,10 +404,10 @@ mod tests {
     fn repeated_close_gets_distinct_ids() {
         let close = r#"{"id":1,"user_id":1,"op_type":"close_issue","act_user_id":1,"repo_id":3,
             "content":"4|","created":"2026-11-28T10:00:00+08:00"}"#;
-        let a = build("https://g", "gitea", &row(close)).unwrap();
+        let a = build("https://g", &prefixes(), &row(close)).unwrap();
         let b = build(
             "https://g",
-            "gitea",
+            &prefixes(),
             &row(&close.replace("10:00:00", "11:00:00")),
         )
         .unwrap();
@@ -367,7 +417,7 @@ mod tests {
 
     #[test]
     fn cloudevent_carries_the_raw_activity() {
-        let e = build("https://g/sub", "gitea", &row(PUSH)).unwrap();
+        let e = build("https://g/sub", &prefixes(), &row(PUSH)).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
         assert_eq!(v["specversion"], "1.0");
         assert_eq!(v["type"], "io.gitea.activity.commit_repo");

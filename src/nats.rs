@@ -22,7 +22,8 @@ pub enum NatsError {
     Bucket { bucket: String, message: String },
     #[error(
         "stream {stream} exists with subjects {subjects:?}, which do not take {wanted:?}; \
-         fix nats.stream or nats.subject_prefix, or add the subject to the stream yourself"
+         fix nats.stream or nats.subject_prefix (nats.private_stream or \
+         nats.private_subject_prefix), or add the subject to the stream yourself"
     )]
     StreamConflict {
         stream: String,
@@ -223,29 +224,74 @@ pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
     js
 }
 
-/// Creates the stream if missing; checks an existing one takes `{prefix}.>`.
+/// One of the events' streams: its name and the prefix of the subjects it takes.
+#[derive(Debug, Clone, Copy)]
+pub struct EventStream<'a> {
+    pub visibility: crate::event::Visibility,
+    pub name: &'a str,
+    pub prefix: &'a str,
+}
+
+/// The events' streams, public first: `nats.stream` (`nats.subject_prefix`) and
+/// `nats.private_stream` (`nats.private_subject_prefix`).
+pub fn event_streams(cfg: &NatsConfig) -> [EventStream<'_>; 2] {
+    use crate::event::Visibility;
+    [
+        EventStream {
+            visibility: Visibility::Public,
+            name: &cfg.stream,
+            prefix: &cfg.subject_prefix,
+        },
+        EventStream {
+            visibility: Visibility::Private,
+            name: &cfg.private_stream,
+            prefix: &cfg.private_subject_prefix,
+        },
+    ]
+}
+
+/// Creates both events' streams if missing ([`event_streams`]); checks that an existing one
+/// takes its `{prefix}.>`. Returns the public stream's info.
 pub async fn ensure_stream(
     js: &jetstream::Context,
     cfg: &NatsConfig,
 ) -> Result<stream::Info, NatsError> {
-    let wanted = format!("{}.>", cfg.subject_prefix);
+    let [public, private] = event_streams(cfg);
+    ensure_one(js, cfg, &private).await?;
+    ensure_one(js, cfg, &public).await
+}
+
+async fn ensure_one(
+    js: &jetstream::Context,
+    cfg: &NatsConfig,
+    which: &EventStream<'_>,
+) -> Result<stream::Info, NatsError> {
+    let wanted = format!("{}.>", which.prefix);
     let err = |message: String| NatsError::Stream {
-        stream: cfg.stream.clone(),
+        stream: which.name.to_string(),
         message,
     };
-    match js.get_stream(&cfg.stream).await {
+    match js.get_stream(which.name).await {
         Ok(mut s) => {
             let info = s.info().await.map_err(|e| err(e.to_string()))?.clone();
-            takes_our_subjects(&info, cfg)?;
+            takes_our_subjects(&info, which)?;
             Ok(info)
         }
         Err(e)
             if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(ref je)
                 if je.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
         {
+            let description = match which.visibility {
+                crate::event::Visibility::Public => {
+                    "Gitea activity of public repositories, published by gitea-nats-sourcer"
+                }
+                crate::event::Visibility::Private => {
+                    "Gitea activity of private repositories, published by gitea-nats-sourcer"
+                }
+            };
             let mut s = js
                 .create_stream(stream::Config {
-                    name: cfg.stream.clone(),
+                    name: which.name.to_string(),
                     subjects: vec![wanted],
                     storage: stream::StorageType::File,
                     duplicate_window: cfg.duplicate_window,
@@ -254,7 +300,7 @@ pub async fn ensure_stream(
                     // The config refuses sizes below 64 MiB; above i64::MAX means no limit.
                     max_bytes: i64::try_from(cfg.max_bytes).unwrap_or(-1),
                     discard: stream::DiscardPolicy::Old,
-                    description: Some("Gitea activity, published by gitea-nats-sourcer".into()),
+                    description: Some(description.into()),
                     ..Default::default()
                 })
                 .await
@@ -262,7 +308,8 @@ pub async fn ensure_stream(
                     let hint = if e.to_string().contains("insufficient storage") {
                         format!(
                             "; JetStream reserves nats.max_bytes ({} bytes) on each of the \
-                             nats.replicas ({}) servers: lower it or raise their max_file_store",
+                             nats.replicas ({}) servers, for each of the two streams: lower it \
+                             or raise their max_file_store",
                             cfg.max_bytes, cfg.replicas
                         )
                     } else {
@@ -276,9 +323,9 @@ pub async fn ensure_stream(
     }
 }
 
-/// Checks that an existing stream takes `{subject_prefix}.>`.
-pub fn takes_our_subjects(info: &stream::Info, cfg: &NatsConfig) -> Result<(), NatsError> {
-    let wanted = format!("{}.>", cfg.subject_prefix);
+/// Checks that an existing stream takes `{prefix}.>` of `which`.
+pub fn takes_our_subjects(info: &stream::Info, which: &EventStream<'_>) -> Result<(), NatsError> {
+    let wanted = format!("{}.>", which.prefix);
     let covers = info
         .config
         .subjects
@@ -288,7 +335,7 @@ pub fn takes_our_subjects(info: &stream::Info, cfg: &NatsConfig) -> Result<(), N
         Ok(())
     } else {
         Err(NatsError::StreamConflict {
-            stream: cfg.stream.clone(),
+            stream: which.name.to_string(),
             subjects: info.config.subjects.clone(),
             wanted,
         })
@@ -344,12 +391,15 @@ pub enum Found {
     Missing,
 }
 
-/// The stream's info if it exists (read-only; `check` uses it).
-pub async fn inspect_stream(js: &jetstream::Context, cfg: &NatsConfig) -> Result<Found, NatsError> {
-    inspect(js, &cfg.stream)
+/// An events' stream's info if it exists (read-only; `check` uses it).
+pub async fn inspect_stream(
+    js: &jetstream::Context,
+    which: &EventStream<'_>,
+) -> Result<Found, NatsError> {
+    inspect(js, which.name)
         .await
         .map_err(|message| NatsError::Stream {
-            stream: cfg.stream.clone(),
+            stream: which.name.to_string(),
             message,
         })
 }

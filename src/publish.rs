@@ -4,7 +4,8 @@
 //! after a failure is de-duplicated by the stream. `Content-Type:
 //! application/cloudevents+json` marks the structured mode (the CloudEvents NATS binding).
 //! An event larger than the server's `max_payload` is cut to fit ([`fit`]) before it is
-//! sent, never refused.
+//! sent, never refused. Every message says whose it is to read
+//! ([`crate::event::VISIBILITY_HEADER`]: `public` or `private`, as its subject's prefix).
 
 mod fit;
 
@@ -12,7 +13,7 @@ use async_nats::jetstream::{self, message::PublishMessage};
 
 pub use fit::{CUT_MARK, Cut, FitError, TRUNCATED_HEADER, fit};
 
-use crate::event::Event;
+use crate::event::{Event, VISIBILITY_HEADER};
 use crate::shutdown::Shutdown;
 
 /// The header the CloudEvents NATS protocol binding gives a structured-mode message.
@@ -100,6 +101,7 @@ impl Publisher {
             for (name, value) in &e.headers {
                 msg = msg.header(*name, value.as_str());
             }
+            msg = msg.header(VISIBILITY_HEADER, e.visibility.as_str());
             if let Some(instance) = &self.instance {
                 msg = msg.header(INSTANCE_HEADER, instance.as_str());
             }

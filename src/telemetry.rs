@@ -1495,12 +1495,41 @@ impl Happening for RelayReady {
     }
 }
 
-/// Relay: a receiver's delivery loop has its consumer and waits for events.
+/// Relay, at start: which repositories' events a receiver gets.
+pub struct RelayReceiverGets<'a> {
+    pub receiver: &'a str,
+    /// Opted in to private repositories' events (`private = true`).
+    pub private: bool,
+    pub stream: &'a str,
+    pub private_stream: &'a str,
+}
+
+impl Happening for RelayReceiverGets<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        match self.private {
+            true => tracing::info!(
+                receiver = self.receiver,
+                streams = format!("{} {}", self.stream, self.private_stream),
+                "receiver gets public and private repositories' events (private = true)"
+            ),
+            false => tracing::info!(
+                receiver = self.receiver,
+                streams = self.stream,
+                "receiver gets public repositories' events only (private repositories' need private = true)"
+            ),
+        }
+    }
+}
+
+/// Relay: a receiver's delivery loop has its consumer in one stream and waits for events.
 pub struct RelayReceiverStarted<'a> {
     pub receiver: &'a str,
     /// Scheme, host and port only: the URL may carry a token.
     pub url: &'a str,
     pub consumer: &'a str,
+    pub stream: &'a str,
+    /// `public` or `private`: whose events the stream holds.
+    pub visibility: &'a str,
 }
 
 impl Happening for RelayReceiverStarted<'_> {
@@ -1512,6 +1541,8 @@ impl Happening for RelayReceiverStarted<'_> {
             receiver = self.receiver,
             url = self.url,
             consumer = self.consumer,
+            stream = self.stream,
+            visibility = self.visibility,
             "relaying hook events to receiver"
         );
     }

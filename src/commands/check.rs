@@ -207,7 +207,9 @@ async fn check_nats(cfg: &Config, telemetry: &Telemetry, r: &mut Report) {
         ),
         Err(e) => return r.line(false, "jetstream", format!("not usable: {e}")),
     }
-    check_stream(&js, cfg, r).await;
+    for which in nats::event_streams(&cfg.nats) {
+        check_stream(&js, cfg, &which, r).await;
+    }
     check_bucket(&js, cfg, r).await;
     if cfg.ha.enabled {
         check_leases(&js, cfg, r).await;
@@ -272,11 +274,16 @@ async fn check_leases(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut
     }
 }
 
-/// The stream as it is, never created or changed here.
-async fn check_stream(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut Report) {
+/// An events' stream as it is, never created or changed here.
+async fn check_stream(
+    js: &async_nats::jetstream::Context,
+    cfg: &Config,
+    which: &nats::EventStream<'_>,
+    r: &mut Report,
+) {
     let n = &cfg.nats;
-    let what = format!("stream {}", n.stream);
-    let info = match nats::inspect_stream(js, n).await {
+    let what = format!("stream {} ({})", which.name, which.visibility.as_str());
+    let info = match nats::inspect_stream(js, which).await {
         Ok(nats::Found::Exists(info)) => info,
         Ok(nats::Found::Missing) => {
             return r.line(
@@ -285,7 +292,7 @@ async fn check_stream(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut
                 format!(
                     "missing: run will create it (subjects [\"{}.>\"], R{}, max age {}, max \
                      {} bytes, duplicate window {})",
-                    n.subject_prefix,
+                    which.prefix,
                     n.replicas,
                     humantime::format_duration(n.max_age),
                     n.max_bytes,
@@ -295,7 +302,7 @@ async fn check_stream(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut
         }
         Err(e) => return r.line(false, &what, e),
     };
-    if let Err(e) = nats::takes_our_subjects(&info, n) {
+    if let Err(e) = nats::takes_our_subjects(&info, which) {
         return r.line(false, &what, e);
     }
     let c = &info.config;

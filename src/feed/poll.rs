@@ -1038,7 +1038,7 @@ impl Target for FeedTarget<'_> {
             };
             match event::build_with(
                 &ctx.gitea_url,
-                &ctx.subject_prefix,
+                &ctx.prefixes,
                 &c.item,
                 c.id.key.clone(),
                 issue.as_ref(),

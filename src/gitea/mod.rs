@@ -8,4 +8,4 @@ pub mod types;
 
 pub use client::{FeedPage, GiteaClient};
 pub use error::GiteaError;
-pub use types::{Activity, ActivityRow};
+pub use types::{Activity, ActivityRow, Visibility};

@@ -20,6 +20,9 @@ pub struct User {
     pub full_name: String,
     /// A site admin (`is_admin`; sent for the token's own user by `GET /user`).
     pub is_admin: bool,
+    /// `public`, `limited` (signed-in users only) or `private` (members only); empty when
+    /// not sent (modules/structs/visible_type.go).
+    pub visibility: String,
 }
 
 impl User {
@@ -42,8 +45,79 @@ pub struct Repository {
     /// `OWNER/NAME`.
     pub full_name: String,
     pub owner: Option<User>,
-    pub private: bool,
+    /// Absent (`None`) in no Gitea version; absent here means not known.
+    pub private: Option<bool>,
+    /// A public repository of an owner with private visibility (services/convert/repository.go).
+    pub internal: bool,
     pub html_url: String,
+}
+
+impl Repository {
+    /// Who may read its events ([`Visibility::of_repo`], on the parsed fields).
+    pub fn visibility(&self) -> Visibility {
+        Visibility::of_flags(
+            self.private,
+            Some(self.internal),
+            self.owner.as_ref().map(|o| o.visibility.as_str()),
+        )
+    }
+}
+
+/// Who may read a repository's events: anyone (its repository is readable anonymously) or
+/// only its readers. Each goes to its own subject prefix and stream
+/// (`nats.subject_prefix`/`nats.stream`, `nats.private_subject_prefix`/`nats.private_stream`)
+/// and says which in the `Gitea-Visibility` header (`event::VISIBILITY_HEADER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+impl Visibility {
+    /// The header's and the logs' word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    /// Of a repository as the API shows it (go-gitea/gitea modules/structs/repo.go
+    /// `Repository`): public only when nobody needs to sign in to read it: not `private`,
+    /// not `internal` (services/convert/repository.go: a public repository of an owner with
+    /// private visibility), and its owner's `visibility` (modules/structs/visible_type.go)
+    /// `public`, a `limited` owner's repositories being for signed-in users only. An owner
+    /// without the field (Gitea before 1.13 sends none) is taken as public; a value that is
+    /// not an object (no repository) is private.
+    pub fn of_repo(repo: &serde_json::Value) -> Visibility {
+        let Some(r) = repo.as_object() else {
+            return Visibility::Private;
+        };
+        let owner = r
+            .get("owner")
+            .and_then(|o| o.get("visibility"))
+            .and_then(serde_json::Value::as_str);
+        Visibility::of_flags(
+            r.get("private").and_then(serde_json::Value::as_bool),
+            r.get("internal").and_then(serde_json::Value::as_bool),
+            owner,
+        )
+    }
+
+    /// The rule of [`Visibility::of_repo`] on the fields themselves: `private` (every
+    /// version sends it; without it nothing says the repository is public), `internal` and
+    /// the owner's `visibility` (absent: public).
+    pub fn of_flags(
+        private: Option<bool>,
+        internal: Option<bool>,
+        owner_visibility: Option<&str>,
+    ) -> Visibility {
+        let owner_public = owner_visibility.is_none_or(|v| v.is_empty() || v == "public");
+        match (private, internal.unwrap_or(false), owner_public) {
+            (Some(false), false, true) => Visibility::Public,
+            _ => Visibility::Private,
+        }
+    }
 }
 
 /// An issue or pull request comment (`modules/structs/issue_comment.go`).

@@ -24,7 +24,8 @@ pub struct Context {
     pub gitea_url: String,
     /// The domain of users' placeholder e-mail addresses (`gitea.no_reply_address`).
     pub no_reply: String,
-    pub subject_prefix: String,
+    /// The subject prefixes of public and private repositories' events.
+    pub prefixes: crate::event::Prefixes,
     /// Trailing window, seconds.
     pub lookback: i64,
     /// Page budget of a live poll before it switches to catch-up.

@@ -604,7 +604,8 @@ pub async fn row_events(
     let time = a.created.to_rfc3339();
     let env = Envelope {
         gitea_url: &ctx.gitea_url,
-        subject_prefix: &ctx.subject_prefix,
+        prefixes: &ctx.prefixes,
+        visibility: action.visibility,
         owner,
         repo: name,
         action_id: &action.id,
@@ -671,7 +672,8 @@ pub async fn change_events(
     let hooks = webhook::from_change(change, &o);
     let env = Envelope {
         gitea_url: &ctx.gitea_url,
-        subject_prefix: &ctx.subject_prefix,
+        prefixes: &ctx.prefixes,
+        visibility: action.visibility,
         owner,
         repo: name,
         action_id: &action.id,

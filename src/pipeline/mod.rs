@@ -334,6 +334,7 @@ mod tests {
                     created: c.id.t,
                     op_type: "test".into(),
                     headers: Vec::new(),
+                    visibility: crate::event::Visibility::Public,
                 })
                 .collect()
         }
@@ -377,6 +378,8 @@ mod tests {
         let cfg = NatsConfig {
             stream: "PIPE".into(),
             subject_prefix: "pipe".into(),
+            private_stream: "PIPE_PRIVATE".into(),
+            private_subject_prefix: "pipe_private".into(),
             duplicate_window: std::time::Duration::from_secs(1),
             ..NatsConfig::default()
         };
@@ -487,6 +490,7 @@ mod tests {
                 created: 100,
                 op_type: "test".into(),
                 headers: Vec::new(),
+                visibility: crate::event::Visibility::Public,
             })
             .collect();
         let (_trigger, shutdown) = crate::shutdown::channel();

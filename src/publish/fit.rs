@@ -61,6 +61,7 @@ pub fn wire_size(e: &Event, extra: &[(&str, &str)]) -> usize {
     let header = |name: &str, value: &str| name.len() + 2 + value.len() + 2;
     let mut len = "NATS/1.0\r\n".len() + 2;
     len += header("Nats-Msg-Id", &e.id);
+    len += header(crate::event::VISIBILITY_HEADER, e.visibility.as_str());
     if e.headers.is_empty() {
         len += header("Content-Type", super::STRUCTURED_CONTENT_TYPE);
     }
@@ -199,6 +200,7 @@ mod tests {
             created: 0,
             op_type: "comment_issue".into(),
             headers,
+            visibility: crate::event::Visibility::Public,
         }
     }
 

@@ -134,6 +134,11 @@ pub struct ReceiverConfig {
     /// (everything the stream holds). An existing consumer resumes where it was.
     #[serde(default)]
     pub start: Start,
+    /// Also deliver the events of private repositories (those not readable anonymously,
+    /// from `nats.private_stream`); off by default: a receiver gets public repositories'
+    /// events only.
+    #[serde(default)]
+    pub private: bool,
 }
 
 fn default_timeout() -> Duration {
@@ -194,6 +199,8 @@ pub struct Receiver {
     pub backoff_max: Duration,
     pub ack_wait: Duration,
     pub start: Start,
+    /// Opted in to private repositories' events.
+    pub private: bool,
 }
 
 impl Receiver {
@@ -373,6 +380,7 @@ impl RelayConfig {
                     backoff_max: r.backoff_max,
                     ack_wait: r.ack_wait,
                     start: r.start,
+                    private: r.private,
                 })
             })
             .collect()

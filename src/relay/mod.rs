@@ -1,5 +1,6 @@
 //! The relay: reads the webhook-shaped events (`{prefix}.{owner}.{repo}.hook.{event_type}`)
-//! from JetStream and delivers each, body unchanged, to the HTTP receivers teams already run
+//! from JetStream (public repositories' from `nats.stream`; private ones' from
+//! `nats.private_stream` only for a receiver with `private = true`) and delivers each, body unchanged, to the HTTP receivers teams already run
 //! (Woodpecker, Drone, Jenkins, Buildbot), with Gitea's headers and signatures, and with the
 //! retries Gitea never makes. It needs no Gitea access.
 //!
@@ -77,21 +78,28 @@ pub async fn run_with(
             .await
             .map_err(RelayError::Setup)?;
         let mut tasks = Vec::new();
+        let n = receivers.len();
         for r in receivers {
+            telemetry.emit(telemetry::RelayReceiverGets {
+                receiver: &r.name,
+                private: r.private,
+                stream: &cfg.nats.stream,
+                private_stream: &cfg.nats.private_stream,
+            });
+            let legs = worker::Leg::of(&cfg.nats, &r);
             let sender = worker::Sender::new(Arc::new(r)).map_err(RelayError::Setup)?;
-            tasks.push(tokio::spawn(worker::run(
-                js.clone(),
-                cfg.nats.stream.clone(),
-                cfg.nats.subject_prefix.clone(),
-                sender,
-                store.clone(),
-                telemetry.clone(),
-                shutdown.clone(),
-            )));
+            for leg in legs {
+                tasks.push(tokio::spawn(worker::run(
+                    js.clone(),
+                    leg,
+                    sender.clone(),
+                    store.clone(),
+                    telemetry.clone(),
+                    shutdown.clone(),
+                )));
+            }
         }
-        telemetry.emit(telemetry::RelayReady {
-            receivers: tasks.len(),
-        });
+        telemetry.emit(telemetry::RelayReady { receivers: n });
         for t in tasks {
             let _ = t.await;
         }

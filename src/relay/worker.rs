@@ -377,8 +377,7 @@ pub async fn ensure_consumer(
 /// retried after a pause; nothing here ends the relay.
 pub async fn run(
     js: jetstream::Context,
-    stream_name: String,
-    prefix: String,
+    leg: Leg,
     sender: Sender,
     dead_letters: async_nats::jetstream::kv::Store,
     telemetry: Telemetry,
@@ -387,17 +386,7 @@ pub async fn run(
     let r = sender.receiver.clone();
     let mut pause = Duration::from_millis(500);
     while !shutdown.is_fired() {
-        match serve(
-            &js,
-            &stream_name,
-            &prefix,
-            &sender,
-            &dead_letters,
-            &telemetry,
-            &mut shutdown,
-        )
-        .await
-        {
+        match serve(&js, &leg, &sender, &dead_letters, &telemetry, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 telemetry.emit(telemetry::RelayConsumerFailed {
@@ -415,10 +404,76 @@ pub async fn run(
     }
 }
 
+/// One stream a receiver's events come from: the public one, and for a receiver with
+/// `private = true` also the private one, each read by a loop of its own (with a durable
+/// consumer of the same name in each stream). Their backlogs are reported as one.
+#[derive(Clone)]
+pub struct Leg {
+    pub visibility: crate::event::Visibility,
+    pub stream: String,
+    pub prefix: String,
+    pub backlog: Arc<Backlog>,
+}
+
+impl Leg {
+    /// The legs of `receiver`: the public stream, and the private one when it opted in.
+    pub fn of(nats: &crate::config::NatsConfig, receiver: &Receiver) -> Vec<Leg> {
+        let backlog = Arc::new(Backlog::default());
+        crate::nats::event_streams(nats)
+            .into_iter()
+            .filter(|s| receiver.private || s.visibility == crate::event::Visibility::Public)
+            .map(|s| Leg {
+                visibility: s.visibility,
+                stream: s.name.to_string(),
+                prefix: s.prefix.to_string(),
+                backlog: backlog.clone(),
+            })
+            .collect()
+    }
+
+    fn slot(&self) -> usize {
+        match self.visibility {
+            crate::event::Visibility::Public => 0,
+            crate::event::Visibility::Private => 1,
+        }
+    }
+}
+
+/// A receiver's backlog over its legs: what each leg's consumer has pending, and when the
+/// event each has in hand was published (0: none).
+#[derive(Debug, Default)]
+pub struct Backlog {
+    pending: [AtomicI64; 2],
+    in_hand: [AtomicI64; 2],
+}
+
+impl Backlog {
+    /// Reports the receiver's backlog: the legs' pending summed, the oldest event in hand.
+    fn report(&self, telemetry: &Telemetry, receiver: &str) {
+        let pending = self
+            .pending
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed).max(0) as u64)
+            .sum();
+        let now = chrono::Utc::now().timestamp();
+        let oldest_age = self
+            .in_hand
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
+            .filter(|t| *t != 0)
+            .map(|t| (now - t).max(0) as f64)
+            .fold(0.0, f64::max);
+        telemetry.emit(telemetry::RelayBacklog {
+            receiver,
+            pending,
+            oldest_age,
+        });
+    }
+}
+
 async fn serve(
     js: &jetstream::Context,
-    stream_name: &str,
-    prefix: &str,
+    leg: &Leg,
     sender: &Sender,
     dead_letters: &async_nats::jetstream::kv::Store,
     telemetry: &Telemetry,
@@ -426,22 +481,25 @@ async fn serve(
 ) -> Result<(), String> {
     let r = sender.receiver.clone();
     let stream = js
-        .get_stream(stream_name)
+        .get_stream(&leg.stream)
         .await
-        .map_err(|e| format!("stream {stream_name}: {e}"))?;
-    let consumer = ensure_consumer(&stream, prefix, &r).await?;
+        .map_err(|e| format!("stream {}: {e}", leg.stream))?;
+    let consumer = ensure_consumer(&stream, &leg.prefix, &r).await?;
     telemetry.emit(telemetry::RelayReceiverStarted {
         receiver: &r.name,
         url: &r.shown,
         consumer: &r.consumer_name(),
+        stream: &leg.stream,
+        visibility: leg.visibility.as_str(),
     });
     // The backlog, from the consumer's own count, every few seconds (also while one event
     // is retried for hours); the oldest undelivered age from the event in hand.
-    let in_hand = Arc::new(AtomicI64::new(0));
+    let slot = leg.slot();
+    let in_hand = &leg.backlog.in_hand[slot];
     let _watcher = AbortOnDrop(tokio::spawn(watch_backlog(
         consumer.clone(),
         r.name.clone(),
-        in_hand.clone(),
+        leg.clone(),
         telemetry.clone(),
     )));
     // The stream sequence last acknowledged by this loop.
@@ -487,11 +545,8 @@ async fn serve(
             continue;
         }
         in_hand.store(published.max(1), Ordering::Relaxed);
-        telemetry.emit(telemetry::RelayBacklog {
-            receiver: &r.name,
-            pending: pending + 1,
-            oldest_age: (chrono::Utc::now().timestamp() - published).max(0) as f64,
-        });
+        leg.backlog.pending[slot].store(pending as i64 + 1, Ordering::Relaxed);
+        leg.backlog.report(telemetry, &r.name);
         let Some(hook) = HookEvent::from_parts(
             msg.headers.as_ref(),
             msg.subject.as_str(),
@@ -510,7 +565,7 @@ async fn serve(
             ack(&msg, AckKind::Ack).await;
             last_acked = Some(sequence);
             in_hand.store(0, Ordering::Relaxed);
-            done(telemetry, &r.name, pending);
+            done(telemetry, &r.name, leg, pending);
             continue;
         }
         let Some(outcome) = deliver(sender, &hook, Some(&msg), telemetry, shutdown).await else {
@@ -525,7 +580,7 @@ async fn serve(
         ack(&msg, AckKind::Ack).await;
         last_acked = Some(sequence);
         in_hand.store(0, Ordering::Relaxed);
-        done(telemetry, &r.name, pending);
+        done(telemetry, &r.name, leg, pending);
     }
 }
 
@@ -544,22 +599,18 @@ impl Drop for AbortOnDrop {
 async fn watch_backlog(
     mut consumer: consumer::Consumer<consumer::pull::Config>,
     receiver: String,
-    in_hand: Arc<AtomicI64>,
+    leg: Leg,
     telemetry: Telemetry,
 ) {
     loop {
         tokio::time::sleep(BACKLOG_EVERY).await;
         if let Ok(info) = consumer.info().await {
-            let published = in_hand.load(Ordering::Relaxed);
-            let oldest_age = match published {
-                0 => 0.0,
-                t => (chrono::Utc::now().timestamp() - t).max(0) as f64,
-            };
-            telemetry.emit(telemetry::RelayBacklog {
-                receiver: &receiver,
-                pending: info.num_pending + info.num_ack_pending as u64,
-                oldest_age,
-            });
+            let pending = info.num_pending + info.num_ack_pending as u64;
+            leg.backlog.pending[leg.slot()].store(
+                i64::try_from(pending).unwrap_or(i64::MAX),
+                Ordering::Relaxed,
+            );
+            leg.backlog.report(&telemetry, &receiver);
         }
     }
 }
@@ -570,13 +621,10 @@ async fn ack(msg: &jetstream::Message, kind: AckKind) {
     let _ = msg.ack_with(kind).await;
 }
 
-fn done(telemetry: &Telemetry, receiver: &str, pending: u64) {
+fn done(telemetry: &Telemetry, receiver: &str, leg: &Leg, pending: u64) {
     if pending == 0 {
-        telemetry.emit(telemetry::RelayBacklog {
-            receiver,
-            pending: 0,
-            oldest_age: 0.0,
-        });
+        leg.backlog.pending[leg.slot()].store(0, Ordering::Relaxed);
+        leg.backlog.report(telemetry, receiver);
     }
 }
 
@@ -607,6 +655,7 @@ mod tests {
             backoff_max: Duration::from_millis(100),
             ack_wait: Duration::from_secs(30),
             start: Start::New,
+            private: false,
         })
     }
 

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{RepoKind, StartAt};
-use crate::event::{self, Event, escape_token};
+use crate::event::{self, Event, Visibility, escape_token};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
 use crate::gitea::day::midnight;
@@ -338,7 +338,13 @@ fn kv_key(kind: RepoKind, owner: &str, name: &str) -> String {
     )
 }
 
-fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, serde_json::Error> {
+fn build(
+    ctx: &Context,
+    owner: &str,
+    name: &str,
+    c: &Change,
+    visibility: Visibility,
+) -> Result<Event, serde_json::Error> {
     #[derive(Serialize)]
     struct Ce<'a> {
         specversion: &'static str,
@@ -366,7 +372,7 @@ fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, se
         key: c.key.clone(),
         subject: format!(
             "{}.{}.{}.{}",
-            ctx.subject_prefix,
+            ctx.prefixes.of(visibility),
             escape_token(owner),
             escape_token(name),
             escape_token(&format!("{}_{}", c.noun, c.change))
@@ -374,6 +380,7 @@ fn build(ctx: &Context, owner: &str, name: &str, c: &Change) -> Result<Event, se
         payload: Bytes::from(serde_json::to_vec(&ce)?),
         created: c.t,
         op_type: format!("{}_{}", c.noun, c.change),
+        visibility,
         headers: Vec::new(),
     })
 }
@@ -395,6 +402,7 @@ pub async fn poll_repo(
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let mut published = 0;
+    let visibility = tokio::sync::OnceCell::new();
     for &kind in kinds {
         if shutdown.is_fired() {
             break;
@@ -405,21 +413,28 @@ pub async fn poll_repo(
         }
         let result = match kind {
             RepoKind::Issues => {
-                poll_kind::<issues::Issues>(ctx, owner, name, kind, opts, shutdown).await
+                poll_kind::<issues::Issues>(ctx, owner, name, kind, opts, &visibility, shutdown)
+                    .await
             }
             RepoKind::Comments => {
-                poll_kind::<comments::Comments>(ctx, owner, name, kind, opts, shutdown).await
+                poll_kind::<comments::Comments>(ctx, owner, name, kind, opts, &visibility, shutdown)
+                    .await
             }
             RepoKind::Releases => {
-                poll_kind::<releases::Releases>(ctx, owner, name, kind, opts, shutdown).await
+                poll_kind::<releases::Releases>(ctx, owner, name, kind, opts, &visibility, shutdown)
+                    .await
             }
             RepoKind::Statuses => {
-                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, opts, shutdown).await
+                poll_kind::<statuses::Statuses>(ctx, owner, name, kind, opts, &visibility, shutdown)
+                    .await
             }
             RepoKind::Actions => {
-                poll_kind::<actions::Actions>(ctx, owner, name, kind, opts, shutdown).await
+                poll_kind::<actions::Actions>(ctx, owner, name, kind, opts, &visibility, shutdown)
+                    .await
             }
-            RepoKind::Refs => poll_kind::<refs::Refs>(ctx, owner, name, kind, opts, shutdown).await,
+            RepoKind::Refs => {
+                poll_kind::<refs::Refs>(ctx, owner, name, kind, opts, &visibility, shutdown).await
+            }
         };
         match result {
             Ok(n) => {
@@ -467,6 +482,7 @@ async fn poll_kind<R: Reader>(
     name: &str,
     kind: RepoKind,
     opts: &Options,
+    visibility: &tokio::sync::OnceCell<Visibility>,
     shutdown: &mut Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
@@ -550,7 +566,19 @@ async fn poll_kind<R: Reader>(
             },
             item: c,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Who may read them, as the repository is now: asked once per poll of the repository,
+    // and only when there is something to publish. Not known (Gitea failed): the kind
+    // fails this poll and is read again (a public repository's change is not published as
+    // private, nor the reverse).
+    let visibility = match candidates.is_empty() {
+        true => Visibility::Private,
+        false => {
+            *visibility
+                .get_or_try_init(|| visibility_now(ctx, owner, name, &opts.updated))
+                .await?
+        }
+    };
     let mut target = KindTarget {
         ctx,
         owner,
@@ -561,6 +589,7 @@ async fn poll_kind<R: Reader>(
         revision,
         read_to: collected.since,
         webhooks: opts.webhooks,
+        visibility,
         stop: shutdown.clone(),
     };
     // The kind's cursor key names the reader: its own failed batch it may publish again.
@@ -585,6 +614,21 @@ async fn poll_kind<R: Reader>(
         });
     }
     Ok(out.published)
+}
+
+/// Who may read a repository's events ([`Visibility::of_repo`]): from the listing of this
+/// poll when it has the repository, else from `/repos/{owner}/{name}`.
+async fn visibility_now(
+    ctx: &Context,
+    owner: &str,
+    name: &str,
+    updated: &Updated,
+) -> Result<Visibility, GiteaError> {
+    if let Updated::At(listed) = updated {
+        return Ok(Visibility::of_repo(listed));
+    }
+    let repo: Value = ctx.client.get_json(&["repos", owner, name], &[]).await?;
+    Ok(Visibility::of_repo(&repo))
 }
 
 /// Where a source's repository kinds begin: its `start`, and for `start = "now"` when the
@@ -642,6 +686,8 @@ struct KindTarget<'a, S> {
     read_to: i64,
     /// Also publish each change's webhook-shaped events (`webhooks = true`).
     webhooks: bool,
+    /// Who may read the repository's events.
+    visibility: Visibility,
     /// The poll's stop: fetches for webhook payloads (reads only) are abandoned at it.
     stop: Shutdown,
 }
@@ -659,7 +705,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
             .then(|| crate::pipeline::hooks::Fetcher::new(self.ctx, &self.stop));
         let mut events = Vec::with_capacity(batch.len());
         for c in batch {
-            match build(self.ctx, self.owner, self.name, &c.item) {
+            match build(self.ctx, self.owner, self.name, &c.item, self.visibility) {
                 Ok(e) => {
                     // The change's webhook-shaped events go in the same batch, after it.
                     let more = match hooks.as_mut() {

@@ -99,7 +99,10 @@ pub fn subject(prefix: &str, owner: &str, repo: &str, event_type: &str) -> Strin
 pub struct Envelope<'a> {
     /// Base URL of the Gitea web UI, without a trailing `/`.
     pub gitea_url: &'a str,
-    pub subject_prefix: &'a str,
+    /// The subject prefixes; `visibility` picks one.
+    pub prefixes: &'a crate::event::Prefixes,
+    /// That of the action's own event: its hooks go with it.
+    pub visibility: crate::event::Visibility,
     pub owner: &'a str,
     pub repo: &'a str,
     /// The id of the action's activity (or repository) event.
@@ -130,7 +133,13 @@ pub fn to_event(env: &Envelope<'_>, hook: &Hook) -> Result<Event, serde_json::Er
         ("X-Gitea-Event-Type", hook.event_type.to_string()),
     ];
     Ok(Event {
-        subject: subject(env.subject_prefix, env.owner, env.repo, hook.event_type),
+        subject: subject(
+            env.prefixes.of(env.visibility),
+            env.owner,
+            env.repo,
+            hook.event_type,
+        ),
+        visibility: env.visibility,
         id,
         key: env.key.to_string(),
         payload: Bytes::from(body),
@@ -170,7 +179,11 @@ mod tests {
     fn binary_mode_headers_and_ids() {
         let env = Envelope {
             gitea_url: "https://g",
-            subject_prefix: "gitea",
+            prefixes: &crate::event::Prefixes {
+                public: "gitea".into(),
+                private: "gitea_private".into(),
+            },
+            visibility: crate::event::Visibility::Public,
             owner: "o",
             repo: "r",
             action_id: "abc",

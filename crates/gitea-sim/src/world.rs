@@ -535,7 +535,9 @@ impl World {
             "allow_squash_merge": true,
             "default_merge_style": "merge",
             "avatar_url": "",
-            "internal": false,
+            // go-gitea/gitea services/convert/repository.go `innerToRepo`:
+            // `Internal: !repo.IsPrivate && repo.Owner.Visibility == api.VisibleTypePrivate`.
+            "internal": !r.private && owner.visibility == Visibility::Private,
             "mirror_interval": "",
             "object_format_name": "sha1",
         });
