@@ -509,10 +509,17 @@ pub struct ControlConfig {
     /// `nats.subject_prefix`, whose subjects the stream stores.
     #[serde(default = "default_control_subject")]
     pub subject: String,
+    /// The longest range `backfill` starts: `since` at most this many days before `until`
+    /// (a wider one is refused, so a typo in a year cannot read Gitea for years).
+    #[serde(default = "default_max_backfill_days")]
+    pub max_backfill_days: u32,
 }
 
 fn default_control_subject() -> String {
     "gitea_control".into()
+}
+fn default_max_backfill_days() -> u32 {
+    366
 }
 
 impl Default for ControlConfig {
@@ -520,6 +527,7 @@ impl Default for ControlConfig {
         ControlConfig {
             enabled: false,
             subject: default_control_subject(),
+            max_backfill_days: default_max_backfill_days(),
         }
     }
 }
@@ -528,6 +536,12 @@ impl ControlConfig {
     /// Checks the prefix: a valid subject, outside the stream's subjects.
     pub fn validate(&self, nats: &NatsConfig) -> Result<(), ConfigError> {
         check_name("control.subject", &self.subject, true)?;
+        if self.max_backfill_days == 0 {
+            return Err(invalid(
+                "control.max_backfill_days",
+                "must be at least 1 (the days a backfill may span)",
+            ));
+        }
         let events = format!("{}.", nats.subject_prefix);
         if self.subject == nats.subject_prefix || self.subject.starts_with(&events) {
             return Err(invalid(

@@ -1951,12 +1951,17 @@ impl Happening for ControlUnavailable<'_> {
     }
 }
 
-/// `[control]`: one request and its outcome (`ok`, or the error code and why).
+/// `[control]`: one request, who asked and its outcome (`ok`, or the error code and why).
 pub struct ControlRequested<'a> {
     pub endpoint: &'a str,
     /// The request's body (a source spec, or a backfill's range): no secrets.
     pub body: &'a str,
     pub outcome: &'a str,
+    /// The requester's NATS user, as nats-server's `Nats-Request-Info` header names it
+    /// (`unknown` without it); never its JWT or anything else of the header.
+    pub user: &'a str,
+    /// The requester's NATS account, likewise.
+    pub account: &'a str,
 }
 
 impl Happening for ControlRequested<'_> {
@@ -1966,6 +1971,8 @@ impl Happening for ControlRequested<'_> {
             endpoint = self.endpoint,
             body,
             outcome = self.outcome,
+            user = self.user,
+            account = self.account,
             "control request"
         );
     }

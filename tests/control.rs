@@ -218,3 +218,397 @@ async fn the_control_service_lists_pauses_resumes_resets_and_backfills() {
     assert_eq!(pauses, Some(3), "since the restart: {stats}");
     running.stop().await;
 }
+
+/// A request to a micro service endpoint: its error code and description
+/// (`Nats-Service-Error-Code`, `Nats-Service-Error`), `None` when it succeeded.
+async fn refusal(
+    client: &async_nats::Client,
+    subject: &str,
+    body: &str,
+) -> Option<(String, String)> {
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{subject}: no answer within 15 s"))
+    .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    let h = answer.headers.as_ref()?;
+    let code = h.get("Nats-Service-Error-Code")?.to_string();
+    let why = h
+        .get("Nats-Service-Error")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    Some((code, why))
+}
+
+/// A backfill body for `since..=until` days before today, of `sources`.
+fn backfill_body(since_ago: i64, until_ago: i64, sources: &[&str]) -> String {
+    let today = chrono::Utc::now().date_naive();
+    serde_json::json!({
+        "since": (today - chrono::Duration::days(since_ago)).to_string(),
+        "until": (today - chrono::Duration::days(until_ago)).to_string(),
+        "sources": sources,
+    })
+    .to_string()
+}
+
+/// The sourcer with `[control]` (subject `ops.gitea`, `control_extra` appended) on one repo
+/// source, `acme/widgets`, whose first action is published once this returns.
+async fn widgets_with_control(
+    nats: &Nats,
+    g: &gitea_sim::FakeGitea,
+    control_extra: &str,
+) -> Running {
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    g.add_repo("acme", "gadgets");
+    g.push_action(NewAction::push("alice", "acme/widgets", "main", 1));
+    let cfg = config(
+        &g.url(),
+        &nats.url(),
+        "start = \"beginning\"",
+        &format!(
+            "[control]\nenabled = true\nsubject = \"ops.gitea\"\n{control_extra}\n[[source]]\nrepo = \"acme/widgets\""
+        ),
+    );
+    let running = run(cfg);
+    let url = nats.url();
+    wait_for(20, "widgets' first action published", || async {
+        events_of(&url, "acme/widgets").await == 1
+    })
+    .await;
+    running
+}
+
+#[tokio::test]
+async fn a_backfill_of_a_source_not_configured_is_refused_naming_it() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    let running = widgets_with_control(&nats, &g, "").await;
+    let client = nats.client().await;
+    // gadgets exists in Gitea but is no source here: a backfill must not read it.
+    let body = backfill_body(3, 2, &["repo:acme/widgets", "repo:acme/gadgets"]);
+    let refused = refusal(&client, "ops.gitea.backfill", &body).await;
+    let (code, why) = refused.unwrap_or_else(|| panic!("a backfill of gadgets was started"));
+    assert_eq!(code, "404", "{why}");
+    assert!(
+        why.contains("repo:acme/gadgets is not a configured source"),
+        "{why}"
+    );
+    assert!(
+        !g.requests().iter().any(|r| r.path.contains("gadgets")),
+        "gadgets was read"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_backfill_range_is_bounded_by_max_backfill_days_and_today() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    let running = widgets_with_control(&nats, &g, "max_backfill_days = 30").await;
+    let client = nats.client().await;
+    let widgets = ["repo:acme/widgets"];
+    // 31 days before until: refused, saying the key.
+    let (code, why) = refusal(
+        &client,
+        "ops.gitea.backfill",
+        &backfill_body(33, 2, &widgets),
+    )
+    .await
+    .unwrap_or_else(|| panic!("a 31-day span was started"));
+    assert_eq!(code, "400", "{why}");
+    assert!(
+        why.contains("31 days before until") && why.contains("control.max_backfill_days"),
+        "{why}"
+    );
+    // Without until (today), since a year back: refused as well.
+    let today = chrono::Utc::now().date_naive();
+    let year_ago = format!("{{\"since\": \"{}\"}}", today - chrono::Duration::days(365));
+    let (code, _) = refusal(&client, "ops.gitea.backfill", &year_ago)
+        .await
+        .unwrap_or_else(|| panic!("a year up to today was started"));
+    assert_eq!(code, "400");
+    // until after today: refused.
+    let (code, why) = refusal(
+        &client,
+        "ops.gitea.backfill",
+        &backfill_body(1, -1, &widgets),
+    )
+    .await
+    .unwrap_or_else(|| panic!("a range ending tomorrow was started"));
+    assert_eq!(code, "400", "{why}");
+    assert!(why.contains("is after today"), "{why}");
+    // Exactly 30 days before until: started.
+    let (started, code) = micro_request(
+        &client,
+        "ops.gitea.backfill",
+        &backfill_body(32, 2, &widgets),
+    )
+    .await;
+    assert_eq!(
+        (started["started"].as_bool(), code),
+        (Some(true), None),
+        "{started}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_backfill_is_refused_while_the_first_runs_and_accepted_after() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    let running = widgets_with_control(&nats, &g, "").await;
+    let client = nats.client().await;
+    // The first backfill's day reads (`date=`) answer late: it runs for seconds.
+    g.inject(
+        gitea_sim::Fault::new(gitea_sim::FaultKind::Delay(std::time::Duration::from_secs(
+            3,
+        )))
+        .times(2)
+        .on_path("date="),
+    );
+    let body = backfill_body(3, 2, &["repo:acme/widgets"]);
+    let (started, code) = micro_request(&client, "ops.gitea.backfill", &body).await;
+    assert_eq!(code, None, "{started}");
+    let (code, why) = refusal(&client, "ops.gitea.backfill", &body)
+        .await
+        .unwrap_or_else(|| panic!("a second backfill started beside the first"));
+    assert_eq!(code, "409", "{why}");
+    assert!(
+        why.contains("a backfill is running since") && why.contains("started by user unknown"),
+        "{why}"
+    );
+    // Once the first has ended, one is accepted again: the place is given back.
+    wait_for(30, "a backfill accepted after the first ended", || async {
+        refusal(&client, "ops.gitea.backfill", &body)
+            .await
+            .is_none()
+    })
+    .await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_reset_or_pause_of_a_source_is_refused_while_its_reset_is_in_flight() {
+    let nats = Nats::start().await;
+    let g = gitea().await;
+    let running = widgets_with_control(&nats, &g, "").await;
+    let client = nats.client().await;
+    // Every read of widgets answers late: a reset waits for its poll's safe point.
+    g.inject(
+        gitea_sim::Fault::new(gitea_sim::FaultKind::Delay(std::time::Duration::from_secs(
+            2,
+        )))
+        .times(1000)
+        .on_path("widgets"),
+    );
+    let subject = "ops.gitea.sources.reset";
+    // A reset sent (flushed: the server has it, and hands it to the sourcer before
+    // anything sent later), then a second reset and a pause. A reset that came while the
+    // task sat between polls is over at once: then the pair is sent again.
+    let first_answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    wait_for(
+        30,
+        "a reset and a pause refused beside a reset in flight",
+        || {
+            let client = client.clone();
+            let first_answers = first_answers.clone();
+            async move {
+                let inbox = client.new_inbox();
+                let mut first = client.subscribe(inbox.clone()).await.expect("subscribe");
+                client
+                    .publish_with_reply(subject, inbox, "repo:acme/widgets".into())
+                    .await
+                    .expect("publish");
+                client.flush().await.expect("flush");
+                let second = refusal(&client, subject, "repo:acme/widgets").await;
+                let pause = refusal(&client, "ops.gitea.sources.pause", "repo:acme/widgets").await;
+                let answer = tokio::time::timeout(std::time::Duration::from_secs(15), first.next())
+                    .await
+                    .expect("the first reset answers")
+                    .expect("an answer");
+                first_answers
+                    .lock()
+                    .expect("answers")
+                    .push(answer.headers.clone());
+                if pause.is_none() {
+                    // The reset was over already and the pause stored: lifted for the next try.
+                    refusal(&client, "ops.gitea.sources.resume", "repo:acme/widgets").await;
+                }
+                let in_flight = |r: &Option<(String, String)>| {
+                    r.as_ref().is_some_and(|(code, why)| {
+                        code == "409" && why.contains("a reset of it is in flight")
+                    })
+                };
+                in_flight(&second) && in_flight(&pause)
+            }
+        },
+    )
+    .await;
+    let last = first_answers
+        .lock()
+        .expect("answers")
+        .last()
+        .cloned()
+        .flatten();
+    assert!(
+        last.as_ref()
+            .and_then(|h| h.get("Nats-Service-Error-Code"))
+            .is_none(),
+        "the reset in flight was carried out: {last:?}"
+    );
+    // The pause was refused, not stored: widgets is not paused.
+    g.clear_faults();
+    let (list, _) = micro_request(&client, "ops.gitea.sources.list", "").await;
+    assert_eq!(list["sources"][0]["state"], "running", "{list}");
+    // Once answered, a reset of it is carried out again.
+    assert_eq!(
+        refusal(&client, subject, "repo:acme/widgets").await,
+        None,
+        "a reset after the first was answered"
+    );
+    running.stop().await;
+}
+
+/// Everything logged on this thread while the guard lives (the test's runtime is
+/// single-threaded: the sourcer's tasks log here too).
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+    /// The `control request` lines logged so far.
+    fn control_requests(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().expect("logs"))
+            .lines()
+            .filter(|l| l.contains("control request"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_control_request_is_logged_with_the_nats_user_and_account_that_sent_it() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    // The sourcer in account SRC, which exports the control subjects; an operator, ada, in
+    // account OPS, which imports them with `share: true`: nats-server tells the sourcer who
+    // asked in the `Nats-Request-Info` header.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("accounts.conf");
+    std::fs::write(
+        &conf,
+        "accounts {\n\
+           SRC {\n\
+             jetstream: enabled\n\
+             users: [{user: sourcer, password: sourcer-pw}]\n\
+             exports: [{service: \"ops.gitea.>\"}]\n\
+           }\n\
+           OPS {\n\
+             users: [{user: ada, password: ada-pw}]\n\
+             imports: [{service: {account: SRC, subject: \"ops.gitea.>\"}, share: true}]\n\
+           }\n\
+         }\n",
+    )
+    .expect("server config");
+    let nats = Nats::start_with(&["--config".into(), conf.display().to_string()]).await;
+    let g = gitea().await;
+    g.add_org("acme");
+    g.add_repo("acme", "widgets");
+    let mut cfg = config(
+        &g.url(),
+        &nats.url(),
+        "",
+        "[control]\nenabled = true\nsubject = \"ops.gitea\"\n[[source]]\nrepo = \"acme/widgets\"",
+    );
+    let password = dir.path().join("sourcer.password");
+    std::fs::write(&password, "sourcer-pw").expect("password file");
+    cfg.nats.user = Some("sourcer".into());
+    cfg.nats.password_file = Some(password);
+    let running = run(cfg);
+    let ada = async_nats::ConnectOptions::with_user_and_password("ada".into(), "ada-pw".into())
+        .name("ada-laptop")
+        .connect(nats.url())
+        .await
+        .expect("connect as ada");
+    wait_for(20, "the service answering ada", || async {
+        matches!(
+            tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                ada.request("ops.gitea.sources.list", "".into())
+            )
+            .await,
+            Ok(Ok(m)) if m.payload.starts_with(b"{\"sources\"")
+        )
+    })
+    .await;
+
+    let (_, code) = micro_request(&ada, "ops.gitea.sources.pause", "repo:acme/widgets").await;
+    assert_eq!(code, None);
+    let lines = logs.control_requests();
+    let pause = lines
+        .iter()
+        .find(|l| l.contains("endpoint=\"sources-pause\""))
+        .unwrap_or_else(|| panic!("no pause logged in {lines:#?}"));
+    assert!(
+        pause.contains("user=\"ada\"") && pause.contains("account=\"OPS\""),
+        "{pause}"
+    );
+    // A header of ada's own is replaced by the server's on the way through the import.
+    let mut forged = async_nats::HeaderMap::new();
+    forged.insert("Nats-Request-Info", r#"{"acc":"SRC","user":"mallory"}"#);
+    ada.request_with_headers("ops.gitea.sources.list", forged, "".into())
+        .await
+        .expect("list as ada");
+    let lines = logs.control_requests();
+    assert!(
+        lines.iter().all(|l| !l.contains("mallory")),
+        "a forged header was believed: {lines:#?}"
+    );
+    // Only the user and the account of the header: not the connection's name or host.
+    assert!(
+        !pause.contains("ada-laptop") && !pause.contains("127.0.0.1"),
+        "{pause}"
+    );
+    // From within the sourcer's own account no header comes: the user is unknown.
+    let own =
+        async_nats::ConnectOptions::with_user_and_password("sourcer".into(), "sourcer-pw".into())
+            .connect(nats.url())
+            .await
+            .expect("connect as sourcer");
+    let (_, code) = micro_request(&own, "ops.gitea.sources.resume", "repo:acme/widgets").await;
+    assert_eq!(code, None);
+    let lines = logs.control_requests();
+    let resume = lines
+        .iter()
+        .find(|l| l.contains("endpoint=\"sources-resume\""))
+        .unwrap_or_else(|| panic!("no resume logged in {lines:#?}"));
+    assert!(resume.contains("user=\"unknown\""), "{resume}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("sourcer-pw") || l.contains("ada-pw")),
+        "a password was logged: {lines:#?}"
+    );
+    running.stop().await;
+}

@@ -8,11 +8,17 @@
 //! | `sources-pause` | `{subject}.sources.pause` | a source spec (`repo:acme/widgets`) | stores its pause mark: every instance stops polling it at a safe point (cursor written) until resumed, across restarts, reloads and lease moves |
 //! | `sources-resume` | `{subject}.sources.resume` | a source spec | deletes the mark: it is polled again at once |
 //! | `sources-reset` | `{subject}.sources.reset` | a source spec | stops it, deletes its cursor (it starts again as `start` says), starts it again |
-//! | `backfill` | `{subject}.backfill` | `{"since": "YYYY-MM-DD", "until": ..., "sources": [...]}` | starts a backfill of that range in this process |
+//! | `backfill` | `{subject}.backfill` | `{"since": "YYYY-MM-DD", "until": ..., "sources": [...]}` | starts a backfill of that range in this process: configured sources only (404), `until` not after today, `since` at most `max_backfill_days` before it (400), one at a time (409) |
+//!
+//! Requests that change state run one at a time ([`service::Busy`]): a second backfill while
+//! one started here runs, or a pause, resume or reset of a source while one of it is in
+//! flight, is refused with 409 naming since when and who started it.
 //!
 //! Authorisation is the NATS account's: whoever may publish to a subject may ask it (grant
 //! `{subject}.sources.list` to on-call readers, `{subject}.>` to operators; see
-//! `docs/least-privilege.md`). Every request is logged with its outcome.
+//! `docs/least-privilege.md`). Every request is logged with its outcome and who asked: the
+//! user and account of nats-server's `Nats-Request-Info` header, present when the request
+//! crossed an account's service import ([`service::Requester`]), else `unknown`.
 //!
 //! The service ([`service`]) talks to the scheduler, which alone knows which sources run,
 //! through a small request channel: [`Request`]s of an [`Ask`], each answered once.
@@ -114,5 +120,21 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("enable"), "an unknown key is named: {e}");
+    }
+
+    #[test]
+    fn the_longest_backfill_is_a_typed_key_of_at_least_one_day() {
+        let on = Config::parse(&format!("{BASE}[control]\nenabled = true\n")).expect("parses");
+        assert_eq!(on.control.max_backfill_days, 366);
+        let set =
+            Config::parse(&format!("{BASE}[control]\nmax_backfill_days = 31\n")).expect("parses");
+        assert_eq!(set.control.max_backfill_days, 31);
+        for bad in ["0", "-1", "\"a year\""] {
+            let e = Config::parse(&format!("{BASE}[control]\nmax_backfill_days = {bad}\n"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("max_backfill_days"), "{bad}: {e}");
+        }
     }
 }
