@@ -45,7 +45,9 @@ async fn check_creates_nothing_and_says_run_will_create_the_stream_and_bucket() 
     let (code, text, _) = sourcer(&path, &["check"]).await;
     assert_eq!(code, Some(0), "{text}");
     for want in [
-        "ok   stream GITEA_EVENTS: missing: run will create it",
+        "ok   stream GITEA_EVENTS: missing: run will create it (public repositories' events",
+        "ok   stream GITEA_PRIVATE: missing: run will create it (private repositories' events: \
+         subjects [\"gitea_private.>\"]",
         "ok   bucket gitea_cursors: missing: run will create it",
         "version 2.",
     ] {

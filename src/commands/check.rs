@@ -282,7 +282,7 @@ async fn check_stream(
     r: &mut Report,
 ) {
     let n = &cfg.nats;
-    let what = format!("stream {} ({})", which.name, which.visibility.as_str());
+    let what = format!("stream {}", which.name);
     let info = match nats::inspect_stream(js, which).await {
         Ok(nats::Found::Exists(info)) => info,
         Ok(nats::Found::Missing) => {
@@ -290,8 +290,9 @@ async fn check_stream(
                 true,
                 &what,
                 format!(
-                    "missing: run will create it (subjects [\"{}.>\"], R{}, max age {}, max \
-                     {} bytes, duplicate window {})",
+                    "missing: run will create it ({} repositories' events: subjects [\"{}.>\"], \
+                     R{}, max age {}, max {} bytes, duplicate window {})",
+                    which.visibility.as_str(),
                     which.prefix,
                     n.replicas,
                     humantime::format_duration(n.max_age),
