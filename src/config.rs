@@ -90,7 +90,7 @@ pub struct GiteaConfig {
     /// Name of an environment variable holding the API token.
     pub token_env: Option<String>,
     /// The token inline. Discouraged: prefer `token_file` or `token_env`.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Sustained requests per second towards Gitea, shared by every source.
     #[serde(default = "default_rps")]
     pub requests_per_second: u32,
@@ -856,17 +856,25 @@ fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
     duration(d).map(Some)
 }
 
-/// A secret value: never printed by `Debug` or `Display`.
+/// A secret value (a token, a password, a webhook secret, a URL that may carry one): never
+/// printed by `Debug` or `Display`, and its memory overwritten with zeros when dropped
+/// (`zeroize`), so that a core dump or a reused allocation does not keep it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        Secret(zeroize::Zeroizing::new(value.into()))
     }
     /// The value itself, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
     }
 }
 
@@ -1230,18 +1238,18 @@ impl GiteaConfig {
                     format!("{} is empty", path.display()),
                 ));
             }
-            return Ok(Some(Secret(token)));
+            return Ok(Some(Secret::new(token)));
         }
         if let Some(var) = &self.token_env {
             return match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret(v.trim().to_string()))),
+                Ok(v) if !v.trim().is_empty() => Ok(Some(Secret::new(v.trim()))),
                 _ => Err(invalid(
                     "gitea.token_env",
                     format!("environment variable {var} is not set or empty"),
                 )),
             };
         }
-        Ok(self.token.clone().map(Secret))
+        Ok(self.token.clone())
     }
 }
 
@@ -1262,7 +1270,7 @@ pub fn read_secret_file(key: &'static str, path: &Path) -> Result<Secret, Config
         path: path.to_owned(),
         source,
     })?;
-    Ok(Secret(text.lines().next().unwrap_or("").trim().to_string()))
+    Ok(Secret::new(text.lines().next().unwrap_or("").trim()))
 }
 
 fn check_name(key: &str, value: &str, dots: bool) -> Result<(), ConfigError> {
@@ -1566,5 +1574,24 @@ mod tests {
     fn secret_is_not_printed() {
         let s = Secret::new("hunter2-token");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
+    }
+
+    /// An inline `gitea.token` is a `Secret` too: a config printed with `{:?}` (a panic, a
+    /// debug log) does not show it.
+    #[test]
+    fn an_inline_token_is_not_in_the_config_s_debug_output() {
+        let c = Config::parse(
+            "[gitea]\nurl = \"https://git.example.com\"\ntoken = \"hunter2-token\"\n\n\
+             [[source]]\norg = \"acme\"\n",
+        )
+        .expect("config");
+        assert_eq!(
+            c.gitea
+                .token()
+                .expect("token")
+                .map(|t| t.expose().to_string()),
+            Some("hunter2-token".to_string())
+        );
+        assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
     }
 }

@@ -42,7 +42,7 @@ fn refs_config(g: &FakeGitea, nats: &Nats) -> gitea_nats_sourcer::config::Config
         "webhooks = true",
         "[[source]]\norg = \"acme\"\nrepos = true\nkinds = [\"refs\"]\n",
     );
-    cfg.gitea.token = Some(TOKEN.into());
+    cfg.gitea.token = Some(gitea_nats_sourcer::config::Secret::new(TOKEN));
     cfg
 }
 

@@ -52,7 +52,7 @@ async fn metrics_and_health_endpoints_move_when_events_flow_and_never_show_the_t
         "start = \"beginning\"",
         "[[source]]\nrepo = \"metricsorg/gauges\"",
     );
-    cfg.gitea.token = Some(TOKEN.into());
+    cfg.gitea.token = Some(gitea_nats_sourcer::config::Secret::new(TOKEN));
     cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let run = run(cfg);
