@@ -74,6 +74,10 @@ pub async fn connect(
     shutdown: &mut Shutdown,
 ) -> Result<Option<Services>, RunError> {
     let token = cfg.gitea.token()?;
+    telemetry
+        .health
+        .names
+        .name_private(cfg.log.name_private_repos);
     let client = GiteaClient::new(&cfg.gitea, token, telemetry.clone())?;
     let Some(nats_client) = nats::connect_retrying(&cfg.nats, telemetry, shutdown).await? else {
         return Ok(None);

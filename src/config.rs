@@ -633,6 +633,11 @@ pub struct LogConfig {
     pub level: Option<String>,
     /// `text` (default) or `json`; `--log-format` wins when given.
     pub format: Option<LogFormat>,
+    /// Name private repositories in logs, metrics labels, `sources.list` and dead letters.
+    /// Off (the default): one known to be private is shown as `private-` and 16 hex digits
+    /// of the SHA-256 of its lower-case `owner/name` (see `names`).
+    #[serde(default)]
+    pub name_private_repos: bool,
 }
 
 /// How log lines are written.

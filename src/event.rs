@@ -211,6 +211,22 @@ pub fn subject(prefix: &str, a: &Activity) -> String {
     format!("{prefix}.{owner}.{repo}.{}", escape_token(&a.op_type))
 }
 
+/// `owner/name` of an event's subject (`{prefix}.{owner}.{repo}...`, names escaped);
+/// `None` for an event of an unknown repository (`%00`).
+pub fn repo_of_subject(subject: &str) -> Option<String> {
+    let mut t = subject.split('.').skip(1);
+    let (owner, repo) = (t.next()?, t.next()?);
+    if owner == "%00" {
+        return None;
+    }
+    let un = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(format!("{}/{}", un(owner), un(repo)))
+}
+
 /// A message ready for JetStream.
 #[derive(Debug, Clone)]
 pub struct Event {

@@ -44,6 +44,9 @@ pub struct Health {
     epoch: Instant,
     /// Milliseconds since `epoch` of the last [`Health::progress`].
     progress_ms: AtomicU64,
+    /// What the run's logs and metrics may call a repository (private ones hidden); here
+    /// because every happening is handed the health state.
+    pub names: crate::names::RepoNames,
 }
 
 impl Default for Health {
@@ -55,6 +58,7 @@ impl Default for Health {
             nats_ok: AtomicBool::new(false),
             epoch: Instant::now(),
             progress_ms: AtomicU64::new(0),
+            names: Default::default(),
         }
     }
 }

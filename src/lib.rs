@@ -7,7 +7,8 @@
 //! (`scripts/check-layers` fails on any circle).
 //! * [`config`]: the TOML config, typed and strict (repository kinds too); secrets in [`config::Secret`].
 //! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
-//! * [`metrics`], [`health`]: the Prometheus registry and readiness state.
+//! * [`metrics`], [`health`]: the Prometheus registry and readiness state; [`names`]: what
+//!   they and the logs may call a repository (private ones hidden).
 //! * [`telemetry`]: one struct per happening; its `emit` writes the log line and moves the metric, on
 //!   the run's [`telemetry::Telemetry`] handle (its metrics and health; no statics).
 //! * [`logging`]: setting up `tracing` from `[log]`.
@@ -59,6 +60,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod nats;
 pub mod pause;
 pub mod pipeline;

@@ -59,9 +59,10 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
-fn source_label(spec: &SourceSpec) -> SourceLabel {
+/// A source's label: its name, a private repository's hidden (`names`).
+fn source_label(spec: &SourceSpec, names: &crate::names::RepoNames) -> SourceLabel {
     SourceLabel {
-        source: spec.to_string(),
+        source: names.shown_source(&spec.to_string()).into_owned(),
     }
 }
 
@@ -220,7 +221,7 @@ pub struct EventCut<'a> {
 }
 
 impl Happening for EventCut<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let EventCut {
             source,
             id,
@@ -231,7 +232,7 @@ impl Happening for EventCut<'_> {
         } = self;
         m.events_truncated
             .get_or_create(&PublishedLabels {
-                source: source.to_string(),
+                source: h.names.shown_source(source).into_owned(),
                 op_type: op_type.to_string(),
             })
             .inc();
@@ -258,7 +259,7 @@ pub struct EventTooLarge<'a> {
 }
 
 impl Happening for EventTooLarge<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let EventTooLarge {
             source,
             id,
@@ -268,7 +269,7 @@ impl Happening for EventTooLarge<'_> {
         } = self;
         m.events_too_large
             .get_or_create(&PublishedLabels {
-                source: source.to_string(),
+                source: h.names.shown_source(source).into_owned(),
                 op_type: op_type.to_string(),
             })
             .inc();
@@ -311,14 +312,16 @@ pub struct WalkRealigned<'a> {
 }
 
 impl Happening for WalkRealigned<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let WalkRealigned {
             source: spec,
             second,
             rows,
             held,
         } = self;
-        m.walks_realigned.get_or_create(&source_label(spec)).inc();
+        m.walks_realigned
+            .get_or_create(&source_label(spec, &h.names))
+            .inc();
         tracing::debug!(source = %spec, second, rows, held, "read a same-second tie split by a page boundary again at another page size");
     }
 }
@@ -334,7 +337,7 @@ pub struct SecondHeldBack<'a> {
 }
 
 impl Happening for SecondHeldBack<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let SecondHeldBack {
             source: spec,
             second,
@@ -342,7 +345,7 @@ impl Happening for SecondHeldBack<'_> {
             why,
         } = self;
         m.seconds_held_back
-            .get_or_create(&source_label(spec))
+            .get_or_create(&source_label(spec, &h.names))
             .set(1);
         let at = chrono::DateTime::from_timestamp(second, 0)
             .map(|t| t.to_rfc3339())
@@ -359,14 +362,14 @@ pub struct SecondProven<'a> {
 }
 
 impl Happening for SecondProven<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let SecondProven {
             source: spec,
             second,
             waited,
         } = self;
         m.seconds_held_back
-            .get_or_create(&source_label(spec))
+            .get_or_create(&source_label(spec, &h.names))
             .set(0);
         tracing::info!(source = %spec, second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
     }
@@ -382,14 +385,16 @@ pub struct WalkUnproven<'a> {
 }
 
 impl Happening for WalkUnproven<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let WalkUnproven {
             source: spec,
             unproven,
             passes,
             why,
         } = self;
-        m.walks_unproven.get_or_create(&source_label(spec)).inc();
+        m.walks_unproven
+            .get_or_create(&source_label(spec, &h.names))
+            .inc();
         tracing::debug!(source = %spec, unproven, passes, "could not prove every row of the feed was read ({why}); the cursor stays at the unproven second and the next poll reads it again");
     }
 }
@@ -405,7 +410,7 @@ pub struct WalkIncomplete<'a> {
 }
 
 impl Happening for WalkIncomplete<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let WalkIncomplete {
             source: spec,
             day,
@@ -413,7 +418,9 @@ impl Happening for WalkIncomplete<'_> {
             unproven,
             why,
         } = self;
-        m.walks_unproven.get_or_create(&source_label(spec)).inc();
+        m.walks_unproven
+            .get_or_create(&source_label(spec, &h.names))
+            .inc();
         tracing::debug!(source = %spec, %day, read, unproven, "could not prove every row of the day was read ({why}); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
     }
 }
@@ -502,14 +509,14 @@ pub struct RepoWindowShortened<'a> {
 }
 
 impl Happening for RepoWindowShortened<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepoWindowShortened {
             owner,
             repo,
             kind,
             from,
         } = self;
-        tracing::warn!(repo = %format!("{owner}/{repo}"), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
+        tracing::warn!(repo = %h.names.shown_parts(owner, repo), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
     }
 }
 
@@ -636,12 +643,13 @@ pub struct RepositoryTakenOver<'a> {
 }
 
 impl Happening for RepositoryTakenOver<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepositoryTakenOver {
             source: spec,
             repo,
             from,
         } = self;
+        let repo = &*h.names.shown(repo);
         tracing::info!(source = %spec, repo, from, "taking {repo} over from its drained source: reading it back from where that source's window began");
     }
 }
@@ -693,13 +701,15 @@ pub struct GapDetected<'a> {
 }
 
 impl Happening for GapDetected<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let GapDetected {
             source: spec,
             from,
             to,
         } = self;
-        m.gaps_detected.get_or_create(&source_label(spec)).inc();
+        m.gaps_detected
+            .get_or_create(&source_label(spec, &h.names))
+            .inc();
         let fmt = |t: i64| {
             DateTime::from_timestamp(t, 0)
                 .map(|d| d.to_rfc3339())
@@ -751,10 +761,10 @@ impl Happening for BatchPublished<'_> {
         } = self;
         let source = spec.to_string();
         h.source_progress(&source);
-        count_published(m, &source, stored_op_types);
+        count_published(m, &h.names.shown_source(&source), stored_op_types);
         if duplicates > 0 {
             m.events_duplicate
-                .get_or_create(&source_label(spec))
+                .get_or_create(&source_label(spec, &h.names))
                 .inc_by(duplicates as u64);
         }
         tracing::info!(source = %spec, count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
@@ -835,7 +845,7 @@ pub struct PollPlanned<'a> {
 }
 
 impl Happening for PollPlanned<'_> {
-    fn emit(self, m: &Metrics, _h: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let PollPlanned {
             source: spec,
             wait,
@@ -844,7 +854,7 @@ impl Happening for PollPlanned<'_> {
             planned_rps,
         } = self;
         m.poll_wait
-            .get_or_create(&source_label(spec))
+            .get_or_create(&source_label(spec, &h.names))
             .set(wait.as_secs_f64());
         m.polls_planned_rps.set(planned_rps);
         tracing::debug!(
@@ -875,7 +885,7 @@ impl Happening for PollCompleted<'_> {
             took,
         } = self;
         m.poll_duration
-            .get_or_create(&source_label(spec))
+            .get_or_create(&source_label(spec, &h.names))
             .observe(took.as_secs_f64());
         h.poll_finished(&spec.to_string(), None);
         tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
@@ -885,7 +895,7 @@ impl Happening for PollCompleted<'_> {
 fn poll_error(m: &Metrics, h: &Health, spec: &SourceSpec, reason: &str, err: &dyn Display) {
     m.poll_errors
         .get_or_create(&SourceReasonLabels {
-            source: spec.to_string(),
+            source: h.names.shown_source(&spec.to_string()).into_owned(),
             reason: reason.into(),
         })
         .inc();
@@ -1106,14 +1116,14 @@ pub struct RepoEventSkipped<'a> {
 }
 
 impl Happening for RepoEventSkipped<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepoEventSkipped {
             owner,
             repo,
             kind,
             reason,
         } = self;
-        tracing::error!(repo = %format!("{owner}/{repo}"), kind, "skipping a change whose event cannot be built: {reason}");
+        tracing::error!(repo = %h.names.shown_parts(owner, repo), kind, "skipping a change whose event cannot be built: {reason}");
     }
 }
 
@@ -1129,12 +1139,13 @@ pub struct HookSkipped<'a> {
 }
 
 impl Happening for HookSkipped<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let HookSkipped {
             repo,
             op_type,
             reason,
         } = self;
+        let repo = &*h.names.shown(repo);
         m.hooks_skipped
             .get_or_create(&PublishedLabels {
                 source: format!("repo:{repo}"),
@@ -1162,13 +1173,14 @@ pub struct HookIncomplete<'a> {
 }
 
 impl Happening for HookIncomplete<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let HookIncomplete {
             repo,
             op_type,
             field,
             reason,
         } = self;
+        let repo = &*h.names.shown(repo);
         tracing::info!(
             repo,
             op_type,
@@ -1195,7 +1207,11 @@ impl Happening for RepoBatchPublished<'_> {
             stored_op_types,
         } = self;
         h.progress();
-        count_published(m, &format!("repo:{owner}/{repo}"), stored_op_types);
+        count_published(
+            m,
+            &format!("repo:{}", h.names.shown_parts(owner, repo)),
+            stored_op_types,
+        );
     }
 }
 
@@ -1208,14 +1224,14 @@ pub struct RepoChangesPublished<'a> {
 }
 
 impl Happening for RepoChangesPublished<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepoChangesPublished {
             owner,
             repo,
             kind,
             count,
         } = self;
-        tracing::info!(repo = %format!("{owner}/{repo}"), kind, count, "published repository changes");
+        tracing::info!(repo = %h.names.shown_parts(owner, repo), kind, count, "published repository changes");
     }
 }
 
@@ -1236,7 +1252,7 @@ pub struct RepoKindFailed<'a> {
 }
 
 impl Happening for RepoKindFailed<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         let RepoKindFailed {
             owner,
             repo,
@@ -1248,7 +1264,7 @@ impl Happening for RepoKindFailed<'_> {
             failures,
             skip_polls,
         } = self;
-        let source = format!("repo:{owner}/{repo}");
+        let source = format!("repo:{}", h.names.shown_parts(owner, repo));
         m.poll_errors
             .get_or_create(&SourceReasonLabels {
                 source: source.clone(),
@@ -1257,7 +1273,7 @@ impl Happening for RepoKindFailed<'_> {
             .inc();
         let status = status.map(|s| s.to_string()).unwrap_or_default();
         tracing::warn!(
-            repo = %format!("{owner}/{repo}"),
+            repo = %h.names.shown_parts(owner, repo),
             kind,
             url,
             status,
@@ -1278,14 +1294,14 @@ pub struct RepoKindRecovered<'a> {
 }
 
 impl Happening for RepoKindRecovered<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepoKindRecovered {
             owner,
             repo,
             kind,
             failures,
         } = self;
-        tracing::info!(repo = %format!("{owner}/{repo}"), kind, failures, "repository endpoint answers again");
+        tracing::info!(repo = %h.names.shown_parts(owner, repo), kind, failures, "repository endpoint answers again");
     }
 }
 
@@ -1298,14 +1314,14 @@ pub struct RepoKindConflict<'a> {
 }
 
 impl Happening for RepoKindConflict<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepoKindConflict {
             owner,
             repo,
             kind,
             error: err,
         } = self;
-        tracing::warn!(repo = %format!("{owner}/{repo}"), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
+        tracing::warn!(repo = %h.names.shown_parts(owner, repo), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
     }
 }
 
@@ -1374,9 +1390,9 @@ pub struct ActionsUnsupported<'a> {
 }
 
 impl Happening for ActionsUnsupported<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let ActionsUnsupported { owner, repo } = self;
-        tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
+        tracing::info!(repo = %h.names.shown_parts(owner, repo), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
     }
 }
 
@@ -1387,9 +1403,9 @@ pub struct ActionsSupported<'a> {
 }
 
 impl Happening for ActionsSupported<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let ActionsSupported { owner, repo } = self;
-        tracing::info!(repo = %format!("{owner}/{repo}"), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
+        tracing::info!(repo = %h.names.shown_parts(owner, repo), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
     }
 }
 
@@ -1402,14 +1418,14 @@ pub struct RepoChangesBeforeStart<'a> {
 }
 
 impl Happening for RepoChangesBeforeStart<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepoChangesBeforeStart {
             owner,
             repo,
             kind,
             n,
         } = self;
-        tracing::debug!(repo = %format!("{owner}/{repo}"), kind, n, "changes before the source's start not published");
+        tracing::debug!(repo = %h.names.shown_parts(owner, repo), kind, n, "changes before the source's start not published");
     }
 }
 
@@ -1575,7 +1591,7 @@ impl Happening for RelayDelivered<'_> {
             took_ms = self.took.as_millis() as u64,
             "delivered {} {}",
             self.event_type,
-            self.repo
+            h.names.shown(self.repo)
         );
     }
 }

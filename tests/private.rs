@@ -116,7 +116,10 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
  {
     let nats = Nats::start().await;
     let g = world().await;
-    let running = run(sourcer_config(&g, &nats));
+    let mut cfg = sourcer_config(&g, &nats);
+    let port = nats_harness::free_port().expect("a free port for /metrics");
+    cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
+    let running = run(cfg);
     wait_for(30, "the first polls of both orgs", || async {
         let r = g.requests();
         r.iter().any(|r| r.path.contains("/orgs/acme/repos"))
@@ -145,10 +148,11 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
     .expect("relay config");
     let receivers = relay_cfg.receivers().expect("receivers");
     let (stop_relay, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay_telemetry = Telemetry::new();
     let relay_task = tokio::spawn(relay::run_with(
         relay_cfg,
         receivers,
-        Telemetry::new(),
+        relay_telemetry.clone(),
         async {
             let _ = stopped.await;
         },
@@ -314,6 +318,28 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
             "receiver `everyone` got a private repository's event: {repo} {title:?}"
         );
     }
+    // Metrics do not name private repositories (`log.name_private_repos` is off): the
+    // releases kind counts its events under `repo:OWNER/NAME`, shown for a private one as
+    // `repo:private-` and a hash.
+    let scraped = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let relayed = relay_telemetry.metrics.encode();
+    for (what, text) in [("the sourcer's", &scraped), ("the relay's", &relayed)] {
+        for name in ["secret", "hush/tool", "hush%2Ftool"] {
+            assert!(
+                !text.contains(name),
+                "{what} metrics name a private repository ({name}):\n{text}"
+            );
+        }
+    }
+    assert!(
+        scraped.contains("source=\"repo:acme/open\"") && scraped.contains("source=\"repo:private-"),
+        "the public repository named, the private ones by hash:\n{scraped}"
+    );
     let _ = stop_relay.send(());
     relay_task
         .await

@@ -411,7 +411,7 @@ impl Endpoints {
                             })
                         });
                     json!({
-                        "source": s.source,
+                        "source": ctx.telemetry.health.names.shown_source(&s.source),
                         "state": if marked(&s.source) { json!("paused") } else { json!(s.state) },
                         "interval": s.interval,
                         "cursor": cursor,

@@ -54,6 +54,10 @@ pub async fn run_with(
     stop: impl Future<Output = ()>,
 ) -> Result<(), RelayError> {
     telemetry.health.without_gitea();
+    telemetry
+        .health
+        .names
+        .name_private(cfg.log.name_private_repos);
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
         let listener = match cfg.http.listen {

@@ -308,7 +308,8 @@ pub async fn deliver(
                     event_id: hook.event_id.clone(),
                     delivery_id: delivery::delivery_id(&hook.event_id, &r.name),
                     event_type: hook.event_type.clone(),
-                    repo: hook.repo.clone(),
+                    // A private repository's name only where the operator allows it.
+                    repo: telemetry.health.names.shown(&hook.repo).into_owned(),
                     stream_sequence: hook.sequence,
                     status: a.status,
                     reason,
@@ -547,12 +548,17 @@ async fn serve(
         in_hand.store(published.max(1), Ordering::Relaxed);
         leg.backlog.pending[slot].store(pending as i64 + 1, Ordering::Relaxed);
         leg.backlog.report(telemetry, &r.name);
-        let Some(hook) = HookEvent::from_parts(
+        let hook = HookEvent::from_parts(
             msg.headers.as_ref(),
             msg.subject.as_str(),
             msg.payload.clone(),
             sequence,
-        ) else {
+        );
+        if let Some(h) = &hook {
+            let private = leg.visibility == crate::event::Visibility::Private;
+            telemetry.health.names.learn(&h.repo, private);
+        }
+        let Some(hook) = hook else {
             telemetry.emit(telemetry::RelaySkipped {
                 receiver: &r.name,
                 subject: msg.subject.as_str(),

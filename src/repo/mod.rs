@@ -624,11 +624,16 @@ async fn visibility_now(
     name: &str,
     updated: &Updated,
 ) -> Result<Visibility, GiteaError> {
-    if let Updated::At(listed) = updated {
-        return Ok(Visibility::of_repo(listed));
-    }
-    let repo: Value = ctx.client.get_json(&["repos", owner, name], &[]).await?;
-    Ok(Visibility::of_repo(&repo))
+    let v = match updated {
+        Updated::At(listed) => Visibility::of_repo(listed),
+        _ => {
+            let repo: Value = ctx.client.get_json(&["repos", owner, name], &[]).await?;
+            Visibility::of_repo(&repo)
+        }
+    };
+    let names = &ctx.telemetry.health.names;
+    names.learn(&format!("{owner}/{name}"), v == Visibility::Private);
+    Ok(v)
 }
 
 /// Where a source's repository kinds begin: its `start`, and for `start = "now"` when the
@@ -787,8 +792,10 @@ pub async fn org_repos(
 ) -> Result<Vec<(String, String)>, GiteaError> {
     let listed = list_pages(client, org, &["orgs", org, "repos"], &[], None, 100).await?;
     let mut out = Vec::new();
+    let names = &client.telemetry().health.names;
     for r in &listed.items {
         let full = r["full_name"].as_str().unwrap_or("");
+        names.learn(full, Visibility::of_repo(r) == Visibility::Private);
         if let Some((o, n)) = full.split_once('/') {
             out.push((o.to_string(), n.to_string()));
         }
