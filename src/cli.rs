@@ -82,6 +82,10 @@ pub enum Command {
         /// Print each event's whole JSON body instead of a summary line.
         #[arg(long)]
         json: bool,
+        /// Read private repositories' events (`nats.private_stream`, FILTER below
+        /// `{private_subject_prefix}.`) instead of public ones'.
+        #[arg(long)]
+        private: bool,
     },
     /// Deliver the webhook-shaped events to HTTP receivers, as Gitea's webhooks would.
     ///

@@ -340,6 +340,35 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
         scraped.contains("source=\"repo:acme/open\"") && scraped.contains("source=\"repo:private-"),
         "the public repository named, the private ones by hash:\n{scraped}"
     );
+    // `tail` reads the public stream; `tail --private` the private one.
+    let tail_cfg = dir.path().join("sourcer.toml");
+    std::fs::write(
+        &tail_cfg,
+        format!(
+            "[gitea]\nurl = \"{}\"\n\n[nats]\nurl = \"{}\"\n",
+            g.url(),
+            nats.url()
+        ),
+    )
+    .unwrap();
+    for (args, stream) in [
+        (vec!["tail", "--all", "--json"], PUBLIC),
+        (vec!["tail", "--private", "--all", "--json"], PRIVATE),
+    ] {
+        let n = read_raw(&nats.url(), stream).await.len().to_string();
+        let mut args = args;
+        args.extend(["--count", n.as_str()]);
+        let (code, out, err) = sourcer(&tail_cfg, &args).await;
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        let secret_lines = out
+            .lines()
+            .filter(|l| l.contains("hush/tool") || l.contains("\"hush\""))
+            .count();
+        match stream {
+            PUBLIC => assert_eq!(secret_lines, 0, "{args:?} printed:\n{out}"),
+            _ => assert!(secret_lines > 0, "{args:?} printed:\n{out}"),
+        }
+    }
     let _ = stop_relay.send(());
     relay_task
         .await

@@ -131,7 +131,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             all,
             count,
             json,
-        } => tail::tail(&config, filter.as_deref(), all, count, json).await,
+            private,
+        } => {
+            let mut nats = config.nats.clone();
+            if private {
+                // The private stream, read as the public one is.
+                nats.stream = nats.private_stream.clone();
+                nats.subject_prefix = nats.private_subject_prefix.clone();
+            }
+            tail::tail(&nats, filter.as_deref(), all, count, json).await
+        }
         // Dispatched above, before the sourcer's config is read.
         Command::Relay { .. } => Ok(()),
     }

@@ -6,17 +6,17 @@ use futures::StreamExt;
 
 use anyhow::anyhow;
 
-use crate::config::{Config, NatsConfig};
+use crate::config::NatsConfig;
 use crate::nats;
 
 pub async fn tail(
-    cfg: &Config,
+    nats: &NatsConfig,
     filter: Option<&str>,
     all: bool,
     count: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
-    follow(&cfg.nats, filter, all, count, |m| {
+    follow(nats, filter, all, count, |m| {
         crate::say!(
             "{}",
             match (json, m.hook_type()) {
