@@ -181,13 +181,13 @@ pub struct RowSkipped<'a> {
 }
 
 impl Happening for RowSkipped<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RowSkipped {
             source: spec,
             url,
             reason,
         } = self;
-        tracing::warn!(source = %spec, url, "skipping a feed row that does not parse: {reason}");
+        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), url, "skipping a feed row that does not parse: {reason}");
     }
 }
 
@@ -198,12 +198,12 @@ pub struct EventSkipped<'a> {
 }
 
 impl Happening for EventSkipped<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let EventSkipped {
             source: spec,
             reason,
         } = self;
-        tracing::error!(source = %spec, "skipping an action whose event cannot be built: {reason}");
+        tracing::error!(source = %h.names.shown_source(&spec.to_string()), "skipping an action whose event cannot be built: {reason}");
     }
 }
 
@@ -290,13 +290,13 @@ pub struct WalkRestarted<'a> {
 }
 
 impl Happening for WalkRestarted<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let WalkRestarted {
             source: spec,
             pass,
             unproven,
         } = self;
-        tracing::debug!(source = %spec, pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
+        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
     }
 }
 
@@ -322,7 +322,7 @@ impl Happening for WalkRealigned<'_> {
         m.walks_realigned
             .get_or_create(&source_label(spec, &h.names))
             .inc();
-        tracing::debug!(source = %spec, second, rows, held, "read a same-second tie split by a page boundary again at another page size");
+        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), second, rows, held, "read a same-second tie split by a page boundary again at another page size");
     }
 }
 
@@ -350,7 +350,7 @@ impl Happening for SecondHeldBack<'_> {
         let at = chrono::DateTime::from_timestamp(second, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
-        tracing::warn!(source = %spec, second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed was read: {why}. The cursor waits at it (what was read is published; newer rows go out while the window has room, poll.max_window); each poll reads the trailing window once, and the second is tried hard again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
+        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed was read: {why}. The cursor waits at it (what was read is published; newer rows go out while the window has room, poll.max_window); each poll reads the trailing window once, and the second is tried hard again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
     }
 }
 
@@ -371,7 +371,7 @@ impl Happening for SecondProven<'_> {
         m.seconds_held_back
             .get_or_create(&source_label(spec, &h.names))
             .set(0);
-        tracing::info!(source = %spec, second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
     }
 }
 
@@ -395,7 +395,7 @@ impl Happening for WalkUnproven<'_> {
         m.walks_unproven
             .get_or_create(&source_label(spec, &h.names))
             .inc();
-        tracing::debug!(source = %spec, unproven, passes, "could not prove every row of the feed was read ({why}); the cursor stays at the unproven second and the next poll reads it again");
+        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), unproven, passes, "could not prove every row of the feed was read ({why}); the cursor stays at the unproven second and the next poll reads it again");
     }
 }
 
@@ -421,7 +421,7 @@ impl Happening for WalkIncomplete<'_> {
         m.walks_unproven
             .get_or_create(&source_label(spec, &h.names))
             .inc();
-        tracing::debug!(source = %spec, %day, read, unproven, "could not prove every row of the day was read ({why}); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
+        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), %day, read, unproven, "could not prove every row of the day was read ({why}); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
     }
 }
 
@@ -436,14 +436,14 @@ pub struct BackfillDayIncomplete<'a> {
 }
 
 impl Happening for BackfillDayIncomplete<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let BackfillDayIncomplete {
             source: spec,
             day,
             unproven,
             why,
         } = self;
-        tracing::warn!(source = %spec, %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole ({why}); what was read is published, the day is not marked done, run the backfill again for it");
+        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole ({why}); what was read is published, the day is not marked done, run the backfill again for it");
     }
 }
 
@@ -469,13 +469,13 @@ pub struct WindowShortened<'a> {
 }
 
 impl Happening for WindowShortened<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let WindowShortened {
             source: spec,
             from,
             max,
         } = self;
-        tracing::warn!(source = %spec, from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
+        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
     }
 }
 
@@ -489,14 +489,14 @@ pub struct WindowFull<'a> {
 }
 
 impl Happening for WindowFull<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let WindowFull {
             source: spec,
             second,
             waiting,
             max,
         } = self;
-        tracing::warn!(source = %spec, second, waiting, max, "the cursor waits below a second it could not prove whole and its window holds poll.max_window identities: newer rows wait until that second is proven (late, not lost; the cursor cannot forget what it published above the second). Said once for this second");
+        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), second, waiting, max, "the cursor waits below a second it could not prove whole and its window holds poll.max_window identities: newer rows wait until that second is proven (late, not lost; the cursor cannot forget what it published above the second). Said once for this second");
     }
 }
 
@@ -529,14 +529,14 @@ pub struct DstSpan<'a> {
 }
 
 impl Happening for DstSpan<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let DstSpan {
             source: spec,
             day,
             from,
             to,
         } = self;
-        tracing::info!(source = %spec, %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
     }
 }
 
@@ -548,9 +548,9 @@ pub struct CursorHandedOver<'a> {
 }
 
 impl Happening for CursorHandedOver<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let CursorHandedOver { from, to, position } = self;
-        tracing::info!(source = %to, from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
+        tracing::info!(source = %h.names.shown_source(&to.to_string()), from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
     }
 }
 
@@ -567,7 +567,7 @@ pub struct HistoryBeforeHandover<'a> {
 }
 
 impl Happening for HistoryBeforeHandover<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let HistoryBeforeHandover {
             from,
             to,
@@ -581,10 +581,10 @@ impl Happening for HistoryBeforeHandover<'_> {
         };
         match left_out {
             Some((lo, hi)) => {
-                tracing::info!(source = %to, from = %from, %start, left_out_from = lo, left_out_to = hi, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(lo), at(hi))
+                tracing::info!(source = %h.names.shown_source(&to.to_string()), from = %from, %start, left_out_from = lo, left_out_to = hi, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(lo), at(hi))
             }
             None => {
-                tracing::info!(source = %to, from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}")
+                tracing::info!(source = %h.names.shown_source(&to.to_string()), from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}")
             }
         }
     }
@@ -597,9 +597,9 @@ pub struct RepositoryDraining<'a> {
 }
 
 impl Happening for RepositoryDraining<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepositoryDraining { source: spec, to } = self;
-        tracing::info!(source = %spec, to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
     }
 }
 
@@ -614,7 +614,7 @@ pub struct RepositoryHandedOver<'a> {
 }
 
 impl Happening for RepositoryHandedOver<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let RepositoryHandedOver {
             source: spec,
             to,
@@ -623,10 +623,10 @@ impl Happening for RepositoryHandedOver<'_> {
         } = self;
         match held {
             None => {
-                tracing::info!(source = %spec, to = %to, from, "repository handed over to {to}")
+                tracing::info!(source = %h.names.shown_source(&spec.to_string()), to = %to, from, "repository handed over to {to}")
             }
             Some(second) => {
-                tracing::info!(source = %spec, to = %to, from, held = second, "repository handed over to {to} below a second the drain could not prove: {to} reads it again from this source's trailing window and publishes what was not published")
+                tracing::info!(source = %h.names.shown_source(&spec.to_string()), to = %to, from, held = second, "repository handed over to {to} below a second the drain could not prove: {to} reads it again from this source's trailing window and publishes what was not published")
             }
         }
     }
@@ -650,7 +650,7 @@ impl Happening for RepositoryTakenOver<'_> {
             from,
         } = self;
         let repo = &*h.names.shown(repo);
-        tracing::info!(source = %spec, repo, from, "taking {repo} over from its drained source: reading it back from where that source's window began");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), repo, from, "taking {repo} over from its drained source: reading it back from where that source's window began");
     }
 }
 
@@ -663,13 +663,13 @@ pub struct CursorCreated<'a> {
 }
 
 impl Happening for CursorCreated<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let CursorCreated {
             source: spec,
             start,
             position,
         } = self;
-        tracing::info!(source = %spec, %start, position, "no stored cursor; starting at {start}");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), %start, position, "no stored cursor; starting at {start}");
     }
 }
 
@@ -681,13 +681,13 @@ pub struct CatchUpStarted<'a> {
 }
 
 impl Happening for CatchUpStarted<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let CatchUpStarted {
             source: spec,
             from,
             to,
         } = self;
-        tracing::info!(source = %spec, %from, %to, "far behind: catching up day by day");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), %from, %to, "far behind: catching up day by day");
     }
 }
 
@@ -716,7 +716,7 @@ impl Happening for GapDetected<'_> {
                 .unwrap_or_default()
         };
         tracing::error!(
-            source = %spec, from = %fmt(from), to = %fmt(to),
+            source = %h.names.shown_source(&spec.to_string()), from = %fmt(from), to = %fmt(to),
             "history lost: the oldest row Gitea has (read from the end of the feed) is newer \
              than the cursor, so the actions between were deleted before they were read (by \
              the delete_old_actions cron, or with their repository or issue); continuing from \
@@ -767,7 +767,7 @@ impl Happening for BatchPublished<'_> {
                 .get_or_create(&source_label(spec, &h.names))
                 .inc_by(duplicates as u64);
         }
-        tracing::info!(source = %spec, count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
+        tracing::info!(source = %h.names.shown_source(&spec.to_string()), count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
     }
 }
 
@@ -789,7 +789,7 @@ impl Happening for CursorWritten<'_> {
         let newest = newest
             .and_then(|n| DateTime::parse_from_rfc3339(n).ok())
             .map(|d| d.timestamp());
-        m.cursor_written(&source, newest);
+        m.cursor_written(&h.names.shown_source(&source), newest);
     }
 }
 
@@ -812,7 +812,11 @@ impl Happening for CursorPosition<'_> {
             pinned,
         } = self;
         let source = spec.to_string();
-        m.cursor_position(&source, position, pinned.map(|(_, since)| since));
+        m.cursor_position(
+            &h.names.shown_source(&source),
+            position,
+            pinned.map(|(_, since)| since),
+        );
         h.pinned(&source, pinned);
     }
 }
@@ -858,7 +862,7 @@ impl Happening for PollPlanned<'_> {
             .set(wait.as_secs_f64());
         m.polls_planned_rps.set(planned_rps);
         tracing::debug!(
-            source = %spec,
+            source = %h.names.shown_source(&spec.to_string()),
             wait_ms = wait.as_millis() as u64,
             interval_ms = interval.as_millis() as u64,
             active,
@@ -888,7 +892,7 @@ impl Happening for PollCompleted<'_> {
             .get_or_create(&source_label(spec, &h.names))
             .observe(took.as_secs_f64());
         h.poll_finished(&spec.to_string(), None);
-        tracing::debug!(source = %spec, read, published, took_ms = took.as_millis() as u64, "poll done");
+        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), read, published, took_ms = took.as_millis() as u64, "poll done");
     }
 }
 
@@ -971,7 +975,7 @@ impl Happening for PollFailed<'_> {
             retry_in,
         } = self;
         poll_error(m, h, spec, reason, err);
-        tracing::warn!(source = %spec, reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
+        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
     }
 }
 
@@ -992,7 +996,7 @@ impl Happening for SourceRefused<'_> {
             retry_in,
         } = self;
         poll_error(m, h, spec, reason, err);
-        tracing::error!(source = %spec, retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
+        tracing::error!(source = %h.names.shown_source(&spec.to_string()), retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
     }
 }
 
@@ -1435,9 +1439,9 @@ pub struct NatsWaiting<'a> {
 }
 
 impl Happening for NatsWaiting<'_> {
-    fn emit(self, _: &Metrics, _: &Health) {
+    fn emit(self, _: &Metrics, h: &Health) {
         let spec = self.source;
-        tracing::debug!(source = %spec, "NATS is not connected; not polling Gitea until it is");
+        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), "NATS is not connected; not polling Gitea until it is");
     }
 }
 
@@ -1739,15 +1743,15 @@ pub struct LeaseAcquired<'a> {
 }
 
 impl Happening for LeaseAcquired<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         m.leases_acquired.inc();
         m.leases_held.inc();
         match self.after {
             Some(after) => {
-                tracing::info!(source = %self.source, instance = self.instance, after, "lease acquired; polling here now (the lease of {after} had expired)")
+                tracing::info!(source = %h.names.shown_source(&self.source.to_string()), instance = self.instance, after, "lease acquired; polling here now (the lease of {after} had expired)")
             }
             None => {
-                tracing::info!(source = %self.source, instance = self.instance, "lease acquired; polling here now")
+                tracing::info!(source = %h.names.shown_source(&self.source.to_string()), instance = self.instance, "lease acquired; polling here now")
             }
         }
     }
@@ -1761,10 +1765,10 @@ pub struct LeaseReleased<'a> {
 }
 
 impl Happening for LeaseReleased<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         m.leases_released.inc();
         m.leases_held.dec();
-        tracing::info!(source = %self.source, why = self.why, "lease released ({})", self.why);
+        tracing::info!(source = %h.names.shown_source(&self.source.to_string()), why = self.why, "lease released ({})", self.why);
     }
 }
 
@@ -1775,10 +1779,10 @@ pub struct LeaseLost<'a> {
 }
 
 impl Happening for LeaseLost<'_> {
-    fn emit(self, m: &Metrics, _: &Health) {
+    fn emit(self, m: &Metrics, h: &Health) {
         m.leases_lost.inc();
         m.leases_held.dec();
-        tracing::warn!(source = %self.source, "lease lost ({}); stopped polling it here", self.reason);
+        tracing::warn!(source = %h.names.shown_source(&self.source.to_string()), "lease lost ({}); stopped polling it here", self.reason);
     }
 }
 
@@ -1914,10 +1918,10 @@ pub struct SourcePaused<'a> {
 }
 
 impl Happening for SourcePaused<'_> {
-    fn emit(self, _: &Metrics, health: &Health) {
-        health.unregister(&self.source.to_string());
+    fn emit(self, _: &Metrics, h: &Health) {
+        h.unregister(&self.source.to_string());
         tracing::info!(
-            source = %self.source,
+            source = %h.names.shown_source(&self.source.to_string()),
             "source paused: not polled until `sources-resume` (its new actions wait in Gitea)"
         );
     }
@@ -1930,9 +1934,9 @@ pub struct SourceResumed<'a> {
 }
 
 impl Happening for SourceResumed<'_> {
-    fn emit(self, _: &Metrics, health: &Health) {
-        health.register(&self.source.to_string(), self.interval);
-        tracing::info!(source = %self.source, "source resumed: polling again");
+    fn emit(self, _: &Metrics, h: &Health) {
+        h.register(&self.source.to_string(), self.interval);
+        tracing::info!(source = %h.names.shown_source(&self.source.to_string()), "source resumed: polling again");
     }
 }
 
