@@ -139,13 +139,24 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
             secret.display()
         )
     };
-    let relay_cfg = RelayConfig::parse(&format!(
+    let relay_text = format!(
         "[nats]\nurl = \"{}\"\n\n{}{}",
         nats.url(),
         receiver("everyone", &everyone.url(), ""),
         receiver("insiders", &insiders.url(), "private = true"),
-    ))
-    .expect("relay config");
+    );
+    let relay_path = dir.path().join("relay.toml");
+    std::fs::write(&relay_path, &relay_text).unwrap();
+    let (code, out, err) = sourcer(&relay_path, &["relay", "check"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    for line in [
+        "ok   stream: GITEA_PRIVATE (private repositories)",
+        "info receiver everyone: gets public repositories' events only",
+        "info receiver insiders: gets public and private repositories' events",
+    ] {
+        assert!(out.contains(line), "relay check says {line:?}:\n{out}");
+    }
+    let relay_cfg = RelayConfig::parse(&relay_text).expect("relay config");
     let receivers = relay_cfg.receivers().expect("receivers");
     let (stop_relay, stopped) = tokio::sync::oneshot::channel::<()>();
     let relay_telemetry = Telemetry::new();

@@ -109,6 +109,25 @@ async fn check(cfg: &RelayConfig, receivers: &[Receiver]) -> anyhow::Result<()> 
         },
         None => None,
     };
+    // Private repositories' events come from their own stream, for the receivers that
+    // opted in (`private = true`).
+    if let Some(js) = &js
+        && receivers.iter().any(|r| r.private)
+    {
+        match js.get_stream(&cfg.nats.private_stream).await {
+            Ok(_) => say!(
+                "ok   stream: {} (private repositories)",
+                cfg.nats.private_stream
+            ),
+            Err(e) => {
+                say!(
+                    "FAIL stream: {}: {e} (a receiver has private = true; the sourcer creates it)",
+                    cfg.nats.private_stream
+                );
+                failures += 1;
+            }
+        }
+    }
     let letters = match &js {
         Some(js) => match js.get_key_value(&cfg.dead_letter_bucket).await {
             Ok(store) => dead::list(&store, None).await.unwrap_or_default(),
@@ -138,6 +157,16 @@ async fn check(cfg: &RelayConfig, receivers: &[Receiver]) -> anyhow::Result<()> 
                 );
                 failures += 1;
             }
+        }
+        match r.private {
+            true => say!(
+                "info receiver {}: gets public and private repositories' events (private = true)",
+                r.name
+            ),
+            false => say!(
+                "info receiver {}: gets public repositories' events only (private = false)",
+                r.name
+            ),
         }
         let dead = letters.iter().filter(|l| l.receiver == r.name).count();
         if let Some(s) = &stream {
