@@ -228,8 +228,13 @@ async fn read(
         Some(f) if f.starts_with(&format!("{}.", cfg.subject_prefix)) => f.to_string(),
         Some(f) => format!("{}.{f}", cfg.subject_prefix),
     };
+    // Named, with its one filter: async-nats then asks with the subject
+    // `$JS.API.CONSUMER.CREATE.{stream}.{name}.{filter}`, which a reader's permissions can
+    // limit to its prefix (docs/least-privilege.md); an unnamed one is asked for with
+    // `$JS.API.CONSUMER.CREATE.{stream}`, whatever its filter.
     let consumer = stream
         .create_consumer(OrderedConfig {
+            name: Some(format!("tail-{:016x}", rand::random::<u64>())),
             filter_subject,
             deliver_policy: if all {
                 DeliverPolicy::All

@@ -25,8 +25,12 @@ impl Nats {
         Self::start_with(&[]).await
     }
     pub async fn start_with(extra: &[String]) -> Nats {
+        Self::start_with_env(extra, &[]).await
+    }
+    /// With the environment variables `env` too (the sample accounts' passwords).
+    pub async fn start_with_env(extra: &[String], env: &[(String, String)]) -> Nats {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = LocalNats::start_with(&dir.path().join("store"), extra)
+        let server = LocalNats::start_with_env(&dir.path().join("store"), extra, env)
             .await
             .unwrap_or_else(|e| panic!("cannot start a test nats-server: {e}"));
         Nats { server, _dir: dir }

@@ -21,16 +21,38 @@ pub const INSTALL_HINT: &str = "install it with `scripts/ensure-nats-server` (a 
      under target/nats-server/), or point NATS_SERVER_BIN at a nats-server binary (2.10 or newer)";
 
 /// The least-privilege users of `packaging/nats/accounts.conf` (the sample the package
-/// ships): `(user, password)` of the sourcer, the relay, an event reader and an operator
-/// of `[control]`.
-pub const SAMPLE_USERS: [(&str, &str); 4] = [
+/// ships): `(user, password)` of the sourcer, the relay, a reader of public repositories'
+/// events, an operator of `[control]` and a reader of private repositories' events too.
+/// The passwords are the tests' own: the sample ships none, each user's is an environment
+/// variable of nats-server ([`sample_password_var`]), which [`sample_env`] sets.
+pub const SAMPLE_USERS: [(&str, &str); 5] = [
     ("sourcer", "sourcer-test-password"),
     ("relay", "relay-test-password"),
     ("reader", "reader-test-password"),
     ("operator", "operator-test-password"),
+    ("private-reader", "private-reader-test-password"),
 ];
 
-/// The sample accounts config (`packaging/nats/accounts.conf`), for `--config`.
+/// The environment variable of nats-server that holds `user`'s password in the sample
+/// accounts: `GITEA_NATS_{USER}_PASSWORD`, the user upper-cased, `-` as `_`.
+pub fn sample_password_var(user: &str) -> String {
+    format!(
+        "GITEA_NATS_{}_PASSWORD",
+        user.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// The environment a nats-server running the sample accounts needs: each of
+/// [`SAMPLE_USERS`]' password variables set to its test password.
+pub fn sample_env() -> Vec<(String, String)> {
+    SAMPLE_USERS
+        .iter()
+        .map(|(u, p)| (sample_password_var(u), p.to_string()))
+        .collect()
+}
+
+/// The sample accounts config (`packaging/nats/accounts.conf`), for `--config`, with the
+/// environment of [`sample_env`] (nats-server refuses it without).
 pub fn sample_accounts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/nats/accounts.conf")
 }
@@ -41,7 +63,8 @@ pub const PROBE_USER: (&str, &str) = ("harness-probe", "harness-probe-password")
 /// Writes into `dir` a server config holding the sample's GITEA account
 /// (`packaging/nats/gitea-account.conf`, copied beside it, as an operator includes it) and
 /// an account of the harness's own for [`PROBE_USER`], whose JetStream probes tell a
-/// cluster ready without any permission of the sample's users; returns its path.
+/// cluster ready without any permission of the sample's users; returns its path. Run it
+/// with the environment of [`sample_env`].
 pub fn sample_accounts_beside_probe(dir: &Path) -> Result<PathBuf, String> {
     let account =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/nats/gitea-account.conf");
@@ -66,6 +89,8 @@ pub struct LocalNats {
     port: u16,
     store: PathBuf,
     extra: Vec<String>,
+    /// Environment variables set for the server (the sample's passwords).
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -143,12 +168,23 @@ impl LocalNats {
     /// back: no other process can take the port between our choice and the server's bind,
     /// and no one else's listener can be mistaken for it.
     pub async fn start_with(store: &Path, extra: &[String]) -> Result<LocalNats, String> {
+        Self::start_with_env(store, extra, &[]).await
+    }
+
+    /// Like [`LocalNats::start_with`], the server with the environment variables `env` too
+    /// (the variables a config refers to: [`sample_env`] for the sample accounts).
+    pub async fn start_with_env(
+        store: &Path,
+        extra: &[String],
+        env: &[(String, String)],
+    ) -> Result<LocalNats, String> {
         let binary = find_binary()?;
         let mut n = LocalNats {
             binary,
             port: 0,
             store: store.to_owned(),
             extra: extra.to_vec(),
+            env: env.to_vec(),
             child: None,
         };
         n.restart().await?;
@@ -201,6 +237,7 @@ impl LocalNats {
             .arg("--ports_file_dir")
             .arg(&ports_dir)
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -245,6 +282,8 @@ pub struct LocalCluster {
     nodes: Vec<ClusterNode>,
     /// Extra arguments of every node (`--config FILE`).
     extra: Vec<String>,
+    /// Environment variables of every node (the sample's passwords).
+    env: Vec<(String, String)>,
     /// The user the readiness probes connect as, when the config requires one.
     probe: Option<(String, String)>,
 }
@@ -278,10 +317,22 @@ impl LocalCluster {
         extra: &[String],
         probe: Option<(&str, &str)>,
     ) -> Result<LocalCluster, String> {
+        Self::start_with_env(dir, size, extra, &[], probe).await
+    }
+
+    /// Like [`LocalCluster::start_with`], every node with the environment variables `env`
+    /// too ([`sample_env`] for the sample accounts).
+    pub async fn start_with_env(
+        dir: &Path,
+        size: usize,
+        extra: &[String],
+        env: &[(String, String)],
+        probe: Option<(&str, &str)>,
+    ) -> Result<LocalCluster, String> {
         let probe = probe.map(|(u, p)| (u.to_string(), p.to_string()));
-        match Self::start_once(&dir.join("a"), size, extra, probe.clone()).await {
+        match Self::start_once(&dir.join("a"), size, extra, env, probe.clone()).await {
             Ok(c) => Ok(c),
-            Err(first) => Self::start_once(&dir.join("b"), size, extra, probe)
+            Err(first) => Self::start_once(&dir.join("b"), size, extra, env, probe)
                 .await
                 .map_err(|second| format!("{second} (and before that: {first})")),
         }
@@ -306,6 +357,7 @@ impl LocalCluster {
         dir: &Path,
         size: usize,
         extra: &[String],
+        env: &[(String, String)],
         probe: Option<(String, String)>,
     ) -> Result<LocalCluster, String> {
         let binary = find_binary()?;
@@ -324,6 +376,7 @@ impl LocalCluster {
             name: "sourcer-test".into(),
             nodes,
             extra: extra.to_vec(),
+            env: env.to_vec(),
             probe,
         };
         // All spawned first: none can finish its JetStream start-up without the others.
@@ -537,6 +590,7 @@ impl LocalCluster {
             .arg("--ports_file_dir")
             .arg(&ports_dir)
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
