@@ -96,6 +96,25 @@ pub async fn connect(
         },
         _ = shutdown.wait() => return Ok(None),
     }
+    // The configured repositories' visibility, before anything names them (their metrics
+    // series, their first log lines): one read each. One that cannot be read stays private
+    // until its rows or its kinds tell (`names`).
+    let names = &telemetry.health.names;
+    for source in cfg.sources() {
+        if let SourceSpec::Repo { owner, name } = &source.spec {
+            let full = format!("{owner}/{name}");
+            names.assume_private(&full);
+            let path = ["repos", owner.as_str(), name.as_str()];
+            let read = tokio::select! {
+                r = client.get_json::<Value>(&path, &[]) => r,
+                _ = shutdown.wait() => return Ok(None),
+            };
+            if let Ok(repo) = read {
+                let private = crate::event::Visibility::of_repo(&repo);
+                names.learn(&full, private == crate::event::Visibility::Private);
+            }
+        }
+    }
     let instance = cfg.ha.instance_name();
     let index = Arc::new(RecentIndex::new());
     index.prune_before(

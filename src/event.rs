@@ -161,19 +161,6 @@ pub use crate::gitea::Visibility;
 /// The header every event carries: `public` or `private` ([`Visibility::as_str`]).
 pub const VISIBILITY_HEADER: &str = "Gitea-Visibility";
 
-/// Who may read a feed row's event.
-/// Private when the row says so (`is_private`: the repository was
-/// private when the action happened, or was made private since, go-gitea/gitea
-/// services/feed/notifier.go and models/repo/update.go), when its repository (as it is
-/// now) is not public ([`Visibility::of_repo`]), or when the row names no repository (a
-/// deleted or hidden one: unknown counts as private).
-pub fn visibility_of(a: &Activity) -> Visibility {
-    match &a.repo {
-        Some(r) if !a.is_private => r.visibility(),
-        _ => Visibility::Private,
-    }
-}
-
 /// The two subject prefixes: public repositories' events below the first, the others below
 /// the second.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,22 +196,6 @@ pub fn subject(prefix: &str, a: &Activity) -> String {
         None => ("%00".to_string(), format!("%00{}", a.repo_id)),
     };
     format!("{prefix}.{owner}.{repo}.{}", escape_token(&a.op_type))
-}
-
-/// `owner/name` of an event's subject (`{prefix}.{owner}.{repo}...`, names escaped);
-/// `None` for an event of an unknown repository (`%00`).
-pub fn repo_of_subject(subject: &str) -> Option<String> {
-    let mut t = subject.split('.').skip(1);
-    let (owner, repo) = (t.next()?, t.next()?);
-    if owner == "%00" {
-        return None;
-    }
-    let un = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    Some(format!("{}/{}", un(owner), un(repo)))
 }
 
 /// A message ready for JetStream.
@@ -327,7 +298,7 @@ pub fn build_with(
     let mut buf = Vec::with_capacity(row.raw.get().len() + 512);
     serde_json::to_writer(&mut buf, &ce)?;
     let payload = Bytes::from(buf);
-    let visibility = visibility_of(a);
+    let visibility = a.visibility();
     Ok(Event {
         subject: subject(prefixes.of(visibility), a),
         visibility,

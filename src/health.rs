@@ -74,6 +74,11 @@ impl Health {
     }
 
     pub fn register(&self, source: &str, interval: Duration) {
+        // A configured repository is private until read: it is named before anything of it
+        // is (its cursor, its first poll).
+        if let Some(full) = source.strip_prefix("repo:") {
+            self.names.assume_private(full);
+        }
         self.lock().insert(
             source.to_string(),
             SourceHealth {
@@ -183,7 +188,10 @@ impl Health {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, s) in sources {
+        for (name, mut s) in sources {
+            // `/readyz` is often open to anyone: a private repository is not named there.
+            let name = self.names.shown_source(&name).into_owned();
+            s.last_error = s.last_error.map(|e| self.names.scrub(&e).into_owned());
             let grace = s.interval * 3 + Duration::from_secs(120);
             let since = s.last_ok.unwrap_or(s.registered);
             // The last sign of life of a running poll: its start, or its own progress since.

@@ -9,19 +9,20 @@
 //! One not learnt yet is shown as it is.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest, Sha256};
 
-/// The repositories known to be private, and whether they may be named.
+/// The repositories whose visibility is known (or assumed), and whether private ones may be
+/// named.
 #[derive(Debug, Default)]
 pub struct RepoNames {
     /// `log.name_private_repos`.
     show_private: AtomicBool,
-    /// Lower-case `owner/name`.
-    private: RwLock<HashSet<String>>,
+    /// Lower-case `owner/name` to private (true) or public.
+    known: RwLock<HashMap<String, bool>>,
 }
 
 impl RepoNames {
@@ -30,40 +31,68 @@ impl RepoNames {
         self.show_private.store(yes, Ordering::Relaxed);
     }
 
-    /// `owner/name` is private (or not, any more).
+    /// `owner/name` is private (or public).
     pub fn learn(&self, full: &str, private: bool) {
         let key = full.to_lowercase();
-        let known = self
-            .private
-            .read()
-            .map(|s| s.contains(&key))
-            .unwrap_or(false);
-        if known == private {
+        if self.is_private(&key) == Some(private) {
             return;
         }
-        if let Ok(mut s) = self.private.write() {
-            match private {
-                true => s.insert(key),
-                false => s.remove(&key),
-            };
+        if let Ok(mut m) = self.known.write() {
+            m.insert(key, private);
+        }
+    }
+
+    /// `owner/name` is private until learnt otherwise (a configured `repo:` source, named
+    /// before anything was read of it).
+    pub fn assume_private(&self, full: &str) {
+        if let Ok(mut m) = self.known.write() {
+            m.entry(full.to_lowercase()).or_insert(true);
+        }
+    }
+
+    fn is_private(&self, lower: &str) -> Option<bool> {
+        // A poisoned lock (a panic elsewhere) hides every name: the safe side.
+        match self.known.read() {
+            Ok(m) => m.get(lower).copied(),
+            Err(_) => Some(true),
         }
     }
 
     /// What may be shown for `owner/name`.
     pub fn shown<'a>(&self, full: &'a str) -> Cow<'a, str> {
+        self.shown_as(full, false)
+    }
+
+    /// What may be shown for `owner/name` of an event that says it is `private` (or of a
+    /// repository known to be).
+    pub fn shown_as<'a>(&self, full: &'a str, private: bool) -> Cow<'a, str> {
         if self.show_private.load(Ordering::Relaxed) {
             return Cow::Borrowed(full);
         }
         let key = full.to_lowercase();
-        let private = self
-            .private
-            .read()
-            .map(|s| s.contains(&key))
-            .unwrap_or(true);
-        match private {
+        match private || self.is_private(&key) == Some(true) {
             true => Cow::Owned(hidden(&key)),
             false => Cow::Borrowed(full),
         }
+    }
+
+    /// `text` (a URL, an error) with every private repository it names as `owner/name`
+    /// replaced by what [`RepoNames::shown`] shows.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.show_private.load(Ordering::Relaxed) {
+            return Cow::Borrowed(text);
+        }
+        let Ok(m) = self.known.read() else {
+            return Cow::Owned("(hidden)".to_string());
+        };
+        let lower = text.to_lowercase();
+        let mut out = Cow::Borrowed(text);
+        for (name, _) in m.iter().filter(|(_, p)| **p) {
+            if lower.contains(name.as_str()) {
+                out = Cow::Owned(replace_ci(&out, name, &hidden(name)));
+            }
+        }
+        out
     }
 
     /// [`RepoNames::shown`] of `owner` and `name`.
@@ -87,6 +116,24 @@ impl RepoNames {
             Cow::Owned(h) => Cow::Owned(format!("{head}{h}")),
         }
     }
+}
+
+/// `text` with every ASCII-case-insensitive occurrence of `lower` replaced by `with`.
+fn replace_ci(text: &str, lower: &str, with: &str) -> String {
+    let hay = text.to_lowercase();
+    // Lower-casing may change byte lengths outside ASCII: then match exactly only.
+    if hay.len() != text.len() {
+        return text.replace(lower, with);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(i) = hay[at..].find(lower) {
+        out.push_str(&text[at..at + i]);
+        out.push_str(with);
+        at += i + lower.len();
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// `private-` and 16 hex digits of the SHA-256 of the lower-case name.
@@ -119,7 +166,21 @@ mod tests {
         n.name_private(true);
         assert_eq!(n.shown("acme/secret"), "acme/secret");
         n.name_private(false);
+        assert_eq!(
+            n.scrub("GET https://g/api/v1/repos/Acme/Secret/releases: 500"),
+            format!("GET https://g/api/v1/repos/{shown}/releases: 500")
+        );
         n.learn("acme/secret", false);
         assert_eq!(n.shown("acme/secret"), "acme/secret", "made public");
+        assert_eq!(
+            n.shown_as("acme/secret", true),
+            shown,
+            "an event that says private"
+        );
+        n.assume_private("acme/other");
+        assert!(n.shown("acme/other").starts_with("private-"));
+        n.learn("acme/other", false);
+        n.assume_private("acme/other");
+        assert_eq!(n.shown("acme/other"), "acme/other", "learnt beats assumed");
     }
 }

@@ -89,6 +89,9 @@ impl Happening for GiteaRetry<'_> {
                 reason: reason.into(),
             })
             .inc();
+        // A URL or an error may name a private repository (`/repos/{owner}/{name}/...`).
+        let url = &*h.names.scrub(url);
+        let error = h.names.scrub(&error.to_string()).into_owned();
         tracing::warn!(
             url,
             reason,
@@ -187,6 +190,7 @@ impl Happening for RowSkipped<'_> {
             url,
             reason,
         } = self;
+        let url = &*h.names.scrub(url);
         tracing::warn!(source = %h.names.shown_source(&spec.to_string()), url, "skipping a feed row that does not parse: {reason}");
     }
 }
@@ -830,7 +834,7 @@ impl Happening for PollStarted<'_> {
     fn emit(self, m: &Metrics, h: &Health) {
         let source = self.source.to_string();
         // Every per-source family shows this source at zero from its first poll on.
-        m.init_source(&source);
+        m.init_source(&h.names.shown_source(&source));
         h.poll_started(&source);
     }
 }
@@ -975,6 +979,7 @@ impl Happening for PollFailed<'_> {
             retry_in,
         } = self;
         poll_error(m, h, spec, reason, err);
+        let err = h.names.scrub(&err.to_string()).into_owned();
         tracing::warn!(source = %h.names.shown_source(&spec.to_string()), reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
     }
 }
@@ -996,6 +1001,7 @@ impl Happening for SourceRefused<'_> {
             retry_in,
         } = self;
         poll_error(m, h, spec, reason, err);
+        let err = h.names.scrub(&err.to_string()).into_owned();
         tracing::error!(source = %h.names.shown_source(&spec.to_string()), retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
     }
 }
@@ -1276,6 +1282,8 @@ impl Happening for RepoKindFailed<'_> {
             })
             .inc();
         let status = status.map(|s| s.to_string()).unwrap_or_default();
+        let url = &*h.names.scrub(url);
+        let err = h.names.scrub(&err.to_string()).into_owned();
         tracing::warn!(
             repo = %h.names.shown_parts(owner, repo),
             kind,

@@ -132,6 +132,7 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     let everyone = Receiver::start(SECRET).await;
     let insiders = Receiver::start(SECRET).await;
+    let refuser = Receiver::start(SECRET).await;
     let receiver = |name: &str, url: &str, extra: &str| {
         format!(
             "[[receiver]]\nname = \"{name}\"\nurl = \"{url}\"\nsecret_file = \"{}\"\n\
@@ -144,6 +145,10 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
         nats.url(),
         receiver("everyone", &everyone.url(), ""),
         receiver("insiders", &insiders.url(), "private = true"),
+    ) + &receiver(
+        "refuser",
+        &refuser.url(),
+        "private = true\nrepos = [\"hush/*\"]",
     );
     let relay_path = dir.path().join("relay.toml");
     std::fs::write(&relay_path, &relay_text).unwrap();
@@ -156,6 +161,9 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
     ] {
         assert!(out.contains(line), "relay check says {line:?}:\n{out}");
     }
+    // After `relay check`'s HEAD: the refuser refuses its first event, a private
+    // repository's (its `repos` filter), which becomes a dead letter.
+    refuser.script(&[(422, None)]);
     let relay_cfg = RelayConfig::parse(&relay_text).expect("relay config");
     let receivers = relay_cfg.receivers().expect("receivers");
     let (stop_relay, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -351,6 +359,39 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
         scraped.contains("source=\"repo:acme/open\"") && scraped.contains("source=\"repo:private-"),
         "the public repository named, the private ones by hash:\n{scraped}"
     );
+    // The refused private event is a dead letter that does not name its repository, and
+    // `relay redeliver` sends it again from the private stream.
+    wait_for(30, "the refuser's dead letter", || async {
+        refuser
+            .got()
+            .iter()
+            .any(|g| g.status == 422 && g.method == "POST")
+    })
+    .await;
+    let js = async_nats::jetstream::new(nats.client().await);
+    let letters = wait_letters(&js).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert!(letter.private, "{letter:?}");
+    assert!(
+        letter.repo.starts_with("private-") && !letter.repo.contains("hush"),
+        "{letter:?}"
+    );
+    let refused = refuser
+        .got()
+        .iter()
+        .find(|g| g.status == 422 && g.method == "POST")
+        .map(|g| g.header("X-Gitea-Delivery").to_string())
+        .expect("the refused delivery");
+    let (code, out, err) = sourcer(&relay_path, &["relay", "redeliver", "refuser"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        refuser
+            .delivered()
+            .iter()
+            .any(|g| g.header("X-Gitea-Delivery") == refused),
+        "redelivered from the private stream:\n{out}{err}"
+    );
     // `tail` reads the public stream; `tail --private` the private one.
     let tail_cfg = dir.path().join("sourcer.toml");
     std::fs::write(
@@ -386,4 +427,80 @@ async fn private_repositories_events_are_only_in_the_private_stream_and_reach_on
         .expect("relay task")
         .expect("relay ends without error");
     running.stop().await;
+}
+
+/// The relay's dead letters, once there is one (within 30 s).
+async fn wait_letters(
+    js: &async_nats::jetstream::Context,
+) -> Vec<gitea_nats_sourcer::relay::dead::DeadLetter> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(store) = js.get_key_value("gitea_relay_dead").await {
+            let letters = gitea_nats_sourcer::relay::dead::list(&store, None)
+                .await
+                .unwrap_or_default();
+            if !letters.is_empty() {
+                return letters;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dead letter within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A configured `repo:` source of a private repository is not named by `/metrics` or
+/// `/readyz` from its first moment (its visibility is read before it is polled), even
+/// when one of its endpoints keeps failing (a `poll_errors_total` series, a URL in the
+/// log); with `log.name_private_repos = true` it is.
+#[tokio::test]
+async fn a_configured_private_repository_is_named_nowhere_unless_allowed() {
+    for allowed in [false, true] {
+        let nats = Nats::start().await;
+        let g = gitea().await;
+        g.add_org("acme");
+        g.add_repo("acme", "vault");
+        g.set_private("acme/vault", true);
+        g.fail_endpoint("acme/vault", "releases", 500);
+        let mut cfg = config(
+            &g.url(),
+            &nats.url(),
+            "start = \"beginning\"",
+            "[[source]]\nrepo = \"acme/vault\"\nkinds = [\"releases\"]\n",
+        );
+        cfg.log.name_private_repos = allowed;
+        // The failing endpoint fails fast.
+        cfg.gitea.max_retries = 1;
+        let port = nats_harness::free_port().expect("a free port for /metrics");
+        cfg.http.listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
+        g.create_issue("acme/vault", "alice", "Rotate the keys", false);
+        let running = run(cfg);
+        let metrics = format!("http://127.0.0.1:{port}/metrics");
+        let scrape = || async {
+            match reqwest::get(&metrics).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        };
+        wait_for(30, "the failing endpoint counted", || async {
+            scrape().await.contains("releases_")
+        })
+        .await;
+        wait_stream(&nats.url(), PRIVATE, 1, "the issue's event").await;
+        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .expect("GET /readyz")
+            .text()
+            .await
+            .expect("readyz text");
+        let scraped = scrape().await;
+        let named = scraped.contains("vault") || ready.contains("vault");
+        assert_eq!(
+            named, allowed,
+            "name_private_repos = {allowed}:\n{scraped}\n{ready}"
+        );
+        running.stop().await;
+    }
 }

@@ -254,7 +254,12 @@ async fn redeliver(
     if let (Some(id), true) = (id, letters.is_empty()) {
         return Err(UsageError(format!("receiver {receiver} has no dead letter {id}")).into());
     }
-    let stream = js.get_stream(&cfg.nats.stream).await?;
+    let public = js.get_stream(&cfg.nats.stream).await?;
+    // Private repositories' letters point into the private stream.
+    let private = match letters.iter().any(|l| l.private) {
+        true => Some(js.get_stream(&cfg.nats.private_stream).await?),
+        false => None,
+    };
     // One attempt each: a person is waiting at the terminal.
     let mut once = r.clone();
     once.max_attempts = Some(1);
@@ -262,6 +267,10 @@ async fn redeliver(
     let telemetry = Telemetry::new();
     let (mut delivered, mut failed) = (0, 0);
     for l in &letters {
+        let stream = match (&private, l.private) {
+            (Some(p), true) => p,
+            _ => &public,
+        };
         let msg = match stream.get_raw_message(l.stream_sequence).await {
             Ok(m) => m,
             Err(e) => {
@@ -287,6 +296,19 @@ async fn redeliver(
             failed += 1;
             continue;
         };
+        // The sequence must still hold the letter's event (a letter of another stream, or a
+        // stream recreated since, would send something else).
+        if hook.event_id != l.event_id {
+            say!(
+                "FAIL {}: stream sequence {} of {} holds another event ({}); not sent",
+                l.event_id,
+                l.stream_sequence,
+                stream.cached_info().config.name,
+                hook.event_id
+            );
+            failed += 1;
+            continue;
+        }
         let mut never = Shutdown::never();
         match worker::deliver(&sender, &hook, None, &telemetry, &mut never).await {
             Some(Outcome::Delivered { status, .. }) => {

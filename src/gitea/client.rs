@@ -278,7 +278,16 @@ impl GiteaClient {
         let mut rows = Vec::with_capacity(served);
         for raw in raws {
             match ActivityRow::parse(raw) {
-                Ok(row) => rows.push(row),
+                Ok(row) => {
+                    // Learnt as soon as it is read: the lines about it that follow (hooks,
+                    // retries, the batch) already hide a private repository's name.
+                    if let Some((o, n)) = row.activity.repo_names() {
+                        let private = row.activity.visibility() == super::Visibility::Private;
+                        let names = &self.inner.telemetry.health.names;
+                        names.learn(&format!("{o}/{n}"), private);
+                    }
+                    rows.push(row)
+                }
                 Err(e) => self.inner.telemetry.emit(telemetry::RowSkipped {
                     source: spec,
                     url: &redact(&url),

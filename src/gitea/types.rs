@@ -181,6 +181,18 @@ impl ActivityRow {
 }
 
 impl Activity {
+    /// Who may read its event: private when the row says so (`is_private`: the repository
+    /// was private when the action happened, or was made private since, go-gitea/gitea
+    /// services/feed/notifier.go and models/repo/update.go), when its repository (as it is
+    /// now) is not public ([`Visibility::of_repo`]), or when the row names no repository (a
+    /// deleted or hidden one: unknown counts as private).
+    pub fn visibility(&self) -> Visibility {
+        match &self.repo {
+            Some(r) if !self.is_private => r.visibility(),
+            _ => Visibility::Private,
+        }
+    }
+
     /// The issue index of an issue, pull request, comment or review row's content, and the
     /// text after it. Gitea writes `INDEX|TEXT` (`services/feed/notifier.go`; a title may
     /// itself hold `|`: only the first one separates); Forgejo 13 and later a JSON array of

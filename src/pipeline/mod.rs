@@ -238,11 +238,7 @@ impl Pipeline<'_> {
         let limit = self.publisher.max_payload();
         let mut out = Vec::with_capacity(events.len());
         let mut cuts = Vec::new();
-        let names = &self.telemetry.health.names;
         for mut e in events {
-            if let Some(full) = crate::event::repo_of_subject(&e.subject) {
-                names.learn(&full, e.visibility == crate::event::Visibility::Private);
-            }
             // The one place every event passes: users as Gitea's webhooks show them, not as
             // the token (an admin's) may read them.
             if let Some(shown) = crate::webhook::users::as_webhooks_show(&e.payload, self.no_reply)

@@ -23,6 +23,10 @@ pub struct DeadLetter {
     pub repo: String,
     /// Where the event is in the stream (for `relay redeliver`).
     pub stream_sequence: u64,
+    /// The event is a private repository's: its sequence is in `nats.private_stream`
+    /// (absent in letters written before: the public stream).
+    #[serde(default)]
+    pub private: bool,
     /// The last HTTP status, if the receiver answered at all.
     pub status: Option<u16>,
     /// Why: `refused` (a 4xx or 3xx), `gave up` (retries exhausted), and the last error.

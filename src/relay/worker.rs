@@ -1,7 +1,9 @@
 //! One receiver's delivery loop: its durable consumer hands out one event at a time
 //! (`max_ack_pending = 1`, so the stream's order holds, per repository and overall, across
-//! retries and restarts); each is POSTed with Gitea's headers until a 2xx (acknowledged),
-//! a refusal or the retry budget's end (a dead letter, then acknowledged). While an event is
+//! retries and restarts; a receiver with `private = true` has one loop per stream, so the
+//! order holds within each stream, and a repository whose visibility changed may have its
+//! older events (one stream) delivered between its newer ones (the other)); each is POSTed
+//! with Gitea's headers until a 2xx (acknowledged), a refusal or the retry budget's end (a dead letter, then acknowledged). While an event is
 //! retried it is kept in progress, so JetStream does not hand it out again; a relay that
 //! dies leaves it unacknowledged, and the consumer hands it out again after `ack_wait`: at
 //! least once, with the same delivery id.
@@ -41,6 +43,8 @@ pub struct HookEvent {
     pub body: Bytes,
     /// Its stream sequence.
     pub sequence: u64,
+    /// A private repository's (`Gitea-Visibility: private`).
+    pub private: bool,
 }
 
 impl HookEvent {
@@ -66,6 +70,7 @@ impl HookEvent {
             event,
             event_type,
             repo: get("ce-subject").unwrap_or_default(),
+            private: get(crate::event::VISIBILITY_HEADER).as_deref() == Some("private"),
             body,
             sequence,
         })
@@ -309,8 +314,13 @@ pub async fn deliver(
                     delivery_id: delivery::delivery_id(&hook.event_id, &r.name),
                     event_type: hook.event_type.clone(),
                     // A private repository's name only where the operator allows it.
-                    repo: telemetry.health.names.shown(&hook.repo).into_owned(),
+                    repo: telemetry
+                        .health
+                        .names
+                        .shown_as(&hook.repo, hook.private)
+                        .into_owned(),
                     stream_sequence: hook.sequence,
+                    private: hook.private,
                     status: a.status,
                     reason,
                     body_excerpt: a.excerpt,
@@ -390,6 +400,10 @@ pub async fn run(
         match serve(&js, &leg, &sender, &dead_letters, &telemetry, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
+                // Nothing is in hand while the loop starts over: the backlog must not age.
+                leg.backlog.pending[leg.slot()].store(0, Ordering::Relaxed);
+                leg.backlog.in_hand[leg.slot()].store(0, Ordering::Relaxed);
+                leg.backlog.report(&telemetry, &r.name);
                 telemetry.emit(telemetry::RelayConsumerFailed {
                     receiver: &r.name,
                     error: &e,
@@ -554,9 +568,12 @@ async fn serve(
             msg.payload.clone(),
             sequence,
         );
-        if let Some(h) = &hook {
-            let private = leg.visibility == crate::event::Visibility::Private;
-            telemetry.health.names.learn(&h.repo, private);
+        // A private repository's event makes its name hidden; a public one's never unhides
+        // it (the public stream keeps a repository's events from before it was private).
+        if let Some(h) = &hook
+            && (h.private || leg.visibility == crate::event::Visibility::Private)
+        {
+            telemetry.health.names.learn(&h.repo, true);
         }
         let Some(hook) = hook else {
             telemetry.emit(telemetry::RelaySkipped {
@@ -673,6 +690,7 @@ mod tests {
             repo: "acme/widgets".into(),
             body: Bytes::from_static(b"{}"),
             sequence: 1,
+            private: false,
         }
     }
 
