@@ -526,6 +526,7 @@ async fn sample_events() -> Res<Vec<Event>> {
     let prefixes = event::Prefixes {
         public: "gitea".into(),
         private: "gitea_private".into(),
+        all_private: false,
     };
     for page in 1..=10 {
         let p = client

@@ -137,7 +137,7 @@ pub async fn connect(
         gitea_url: crate::config::without_userinfo(&cfg.gitea.url)
             .trim_end_matches('/')
             .to_string(),
-        prefixes: crate::event::Prefixes::of_config(&cfg.nats),
+        prefixes: crate::event::Prefixes::of_config(cfg),
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         max_window: cfg.poll.max_window,

@@ -109,6 +109,10 @@ pub struct GiteaConfig {
     /// webhooks show them, `{login}@{no_reply_address}`. Default: `noreply.` and the host of
     /// `url` (Gitea's default, `noreply.` and its `DOMAIN`).
     pub no_reply_address: Option<String>,
+    /// Gitea's `[service] REQUIRE_SIGNIN_VIEW = true`: nothing is readable anonymously, so
+    /// every event is a private repository's (the API does not tell this setting).
+    #[serde(default)]
+    pub require_signin_view: bool,
     /// How often one request is retried (connect errors, timeouts, 429, 5xx, bad JSON)
     /// before the poll gives up until its next turn.
     #[serde(default = "default_retries")]

@@ -167,14 +167,27 @@ pub const VISIBILITY_HEADER: &str = "Gitea-Visibility";
 pub struct Prefixes {
     pub public: String,
     pub private: String,
+    /// `gitea.require_signin_view`: every event is private.
+    pub all_private: bool,
 }
 
 impl Prefixes {
-    /// `nats.subject_prefix` and `nats.private_subject_prefix`.
-    pub fn of_config(nats: &crate::config::NatsConfig) -> Prefixes {
+    /// `nats.subject_prefix` and `nats.private_subject_prefix`, and whether the instance
+    /// requires signing in to read anything (`gitea.require_signin_view`).
+    pub fn of_config(config: &crate::config::Config) -> Prefixes {
         Prefixes {
-            public: nats.subject_prefix.clone(),
-            private: nats.private_subject_prefix.clone(),
+            public: config.nats.subject_prefix.clone(),
+            private: config.nats.private_subject_prefix.clone(),
+            all_private: config.gitea.require_signin_view,
+        }
+    }
+
+    /// The visibility an event of a repository of `visibility` is published with: its
+    /// own, or private when nothing of the instance is readable anonymously.
+    pub fn decide(&self, visibility: Visibility) -> Visibility {
+        match self.all_private {
+            true => Visibility::Private,
+            false => visibility,
         }
     }
 
@@ -298,7 +311,7 @@ pub fn build_with(
     let mut buf = Vec::with_capacity(row.raw.get().len() + 512);
     serde_json::to_writer(&mut buf, &ce)?;
     let payload = Bytes::from(buf);
-    let visibility = a.visibility();
+    let visibility = prefixes.decide(a.visibility());
     Ok(Event {
         subject: subject(prefixes.of(visibility), a),
         visibility,
@@ -319,6 +332,7 @@ mod tests {
         Prefixes {
             public: "gitea".into(),
             private: "gitea_private".into(),
+            all_private: false,
         }
     }
 
@@ -331,6 +345,75 @@ mod tests {
         "comment_id":0,"ref_name":"refs/heads/main","is_private":false,
         "content":"{\"Commits\":[],\"CompareURL\":\"alice/dot.files/compare/a...b\",\"Len\":1}",
         "created":"2026-11-28T16:25:31+08:00","new_field":{"x":1}}"#;
+
+    /// A public repository's row goes below the public prefix; below the private one when
+    /// it is private, names no repository, or the instance requires signing in.
+    #[test]
+    fn a_row_s_visibility_picks_its_prefix() {
+        let public = build("https://g", &prefixes(), &row(PUSH)).unwrap();
+        assert_eq!(public.visibility, Visibility::Public);
+        assert!(
+            public.subject.starts_with("gitea.alice."),
+            "{}",
+            public.subject
+        );
+        for json in [
+            PUSH.replace(r#""private":false"#, r#""private":true"#),
+            PUSH.replace(r#""is_private":false"#, r#""is_private":true"#),
+            PUSH.replace(r#","private":false"#, ""),
+        ] {
+            let e = build("https://g", &prefixes(), &row(&json)).unwrap();
+            assert_eq!(e.visibility, Visibility::Private, "{json}");
+            assert!(
+                e.subject.starts_with("gitea_private.alice."),
+                "{}",
+                e.subject
+            );
+        }
+        let signin = Prefixes {
+            all_private: true,
+            ..prefixes()
+        };
+        let e = build("https://g", &signin, &row(PUSH)).unwrap();
+        assert_eq!(e.visibility, Visibility::Private);
+    }
+
+    /// services/convert/repository.go and modules/structs/visible_type.go: anonymously
+    /// readable only when not private, not internal, and of a public owner.
+    #[test]
+    fn a_repository_is_public_only_when_anyone_may_read_it() {
+        use serde_json::json;
+        let of = |v: serde_json::Value| Visibility::of_repo(&v);
+        let owner = |vis: &str| json!({"login": "acme", "visibility": vis});
+        assert_eq!(
+            of(json!({"private": false, "internal": false, "owner": owner("public")})),
+            Visibility::Public
+        );
+        assert_eq!(
+            of(json!({"private": false})),
+            Visibility::Public,
+            "Gitea < 1.13"
+        );
+        for (repo, why) in [
+            (
+                json!({"private": true, "owner": owner("public")}),
+                "private",
+            ),
+            (json!({"private": false, "internal": true}), "internal"),
+            (
+                json!({"private": false, "owner": owner("limited")}),
+                "limited owner",
+            ),
+            (
+                json!({"private": false, "owner": owner("private")}),
+                "private owner",
+            ),
+            (json!({"owner": owner("public")}), "no private field"),
+            (json!(null), "no repository"),
+        ] {
+            assert_eq!(of(repo), Visibility::Private, "{why}");
+        }
+    }
 
     #[test]
     fn subject_escapes_dots_and_wildcards() {

@@ -633,7 +633,7 @@ async fn visibility_now(
     };
     let names = &ctx.telemetry.health.names;
     names.learn(&format!("{owner}/{name}"), v == Visibility::Private);
-    Ok(v)
+    Ok(ctx.prefixes.decide(v))
 }
 
 /// Where a source's repository kinds begin: its `start`, and for `start = "now"` when the

@@ -182,6 +182,7 @@ mod tests {
             prefixes: &crate::event::Prefixes {
                 public: "gitea".into(),
                 private: "gitea_private".into(),
+                all_private: false,
             },
             visibility: crate::event::Visibility::Public,
             owner: "o",
