@@ -76,6 +76,24 @@ impl RepoNames {
         }
     }
 
+    /// An event's subject (`{prefix}.{owner}.{repo}.{type}`, names escaped) with a private
+    /// repository's two tokens replaced by its hidden name.
+    pub fn shown_subject<'a>(&self, subject: &'a str) -> Cow<'a, str> {
+        let t: Vec<&str> = subject.splitn(4, '.').collect();
+        let [prefix, owner, repo, rest] = t[..] else {
+            return Cow::Borrowed(subject);
+        };
+        let un = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        match self.shown(&format!("{}/{}", un(owner), un(repo))) {
+            Cow::Borrowed(_) => Cow::Borrowed(subject),
+            Cow::Owned(h) => Cow::Owned(format!("{prefix}.{h}.{rest}")),
+        }
+    }
+
     /// `text` (a URL, an error) with every private repository it names as `owner/name`
     /// replaced by what [`RepoNames::shown`] shows.
     pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
@@ -169,6 +187,10 @@ mod tests {
         assert_eq!(
             n.scrub("GET https://g/api/v1/repos/Acme/Secret/releases: 500"),
             format!("GET https://g/api/v1/repos/{shown}/releases: 500")
+        );
+        assert_eq!(
+            n.shown_subject("gitea_private.acme.secret.hook.push"),
+            format!("gitea_private.{shown}.hook.push")
         );
         n.learn("acme/secret", false);
         assert_eq!(n.shown("acme/secret"), "acme/secret", "made public");

@@ -240,6 +240,8 @@ impl Happening for EventCut<'_> {
                 op_type: op_type.to_string(),
             })
             .inc();
+        let source = &*h.names.shown_source(source);
+        let subject = &*h.names.shown_subject(subject);
         tracing::warn!(
             source,
             id,
@@ -277,6 +279,8 @@ impl Happening for EventTooLarge<'_> {
                 op_type: op_type.to_string(),
             })
             .inc();
+        let source = &*h.names.shown_source(source);
+        let subject = &*h.names.shown_subject(subject);
         tracing::error!(
             source,
             id,
@@ -1156,6 +1160,7 @@ impl Happening for HookSkipped<'_> {
             reason,
         } = self;
         let repo = &*h.names.shown(repo);
+        let reason = &*h.names.scrub(reason);
         m.hooks_skipped
             .get_or_create(&PublishedLabels {
                 source: format!("repo:{repo}"),
@@ -1191,6 +1196,7 @@ impl Happening for HookIncomplete<'_> {
             reason,
         } = self;
         let repo = &*h.names.shown(repo);
+        let reason = &*h.names.scrub(reason);
         tracing::info!(
             repo,
             op_type,
