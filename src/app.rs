@@ -97,8 +97,8 @@ pub async fn connect(
         _ = shutdown.wait() => return Ok(None),
     }
     // The configured repositories' visibility, before anything names them (their metrics
-    // series, their first log lines): one read each. One that cannot be read stays private
-    // until its rows or its kinds tell (`names`).
+    // series, their first log lines): one read each. One Gitea does not answer for stays
+    // private until its rows or its kinds tell (`names`).
     let names = &telemetry.health.names;
     for source in cfg.sources() {
         if let SourceSpec::Repo { owner, name } = &source.spec {
@@ -109,9 +109,16 @@ pub async fn connect(
                 r = client.get_json::<Value>(&path, &[]) => r,
                 _ = shutdown.wait() => return Ok(None),
             };
-            if let Ok(repo) = read {
-                let private = crate::event::Visibility::of_repo(&repo);
-                names.learn(&full, private == crate::event::Visibility::Private);
+            match read {
+                Ok(repo) => {
+                    let private = crate::event::Visibility::of_repo(&repo);
+                    names.learn(&full, private == crate::event::Visibility::Private);
+                }
+                // The token cannot see it (a wrong name, or no access): nothing of it will
+                // be published, and the operator must see which source Gitea refuses.
+                Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => names.learn(&full, false),
+                // Gitea away: hidden until its rows or kinds tell.
+                Err(_) => {}
             }
         }
     }
