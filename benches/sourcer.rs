@@ -651,7 +651,7 @@ struct CatchUp {
     actions: usize,
     /// Actions the sourcer can tell apart: identical actions (same repository, kind, actor,
     /// ref, comment and content) in the same second count once; the sourcer documents that
-    /// it takes them for copies of one (README, "Limits").
+    /// it takes them for copies of one (README, "Delivery guarantee").
     distinct: usize,
     /// Seconds from spawn until the stream held `distinct` messages (or its last growth).
     secs: f64,

@@ -720,8 +720,8 @@ mod tests {
     }
 
     #[test]
-    fn every_help_line_is_the_readme_s() {
-        let readme = include_str!("../README.md");
+    fn every_help_line_is_the_operations_page_s() {
+        let readme = include_str!("../docs/operations.md");
         let m = Metrics::new();
         m.init_source("s");
         m.init_receiver("r");
@@ -747,7 +747,7 @@ mod tests {
                 readme
                     .lines()
                     .any(|l| l.starts_with(&row) && l.contains(&cell)),
-                "README.md has no row `{row}...` with the cell `{cell}`"
+                "docs/operations.md has no row `{row}...` with the cell `{cell}`"
             );
         }
     }

@@ -670,7 +670,7 @@ async fn a_gap_of_twenty_thousand_actions_over_days_is_caught_up_once_and_in_ord
     let org = g.org_names()[0].clone();
     assert_eq!(n, g.action_count());
     // The generator sometimes repeats a repeatable action (a star) by the same user within one
-    // second; the sourcer takes such a pair for an original and its copy (README, limits).
+    // second; the sourcer takes such a pair for an original and its copy (README, "Delivery guarantee").
     let want = truth_once_per_second(&g);
     let expected = want.values().sum::<usize>() as u64;
     let cfg = config(
