@@ -79,7 +79,7 @@ async fn a_quiet_org_with_ties_of_up_to_seventy_rows_is_published_whole_within_a
         .logical_actions()
         .iter()
         .filter(|a| a.repo.starts_with("quiet/"))
-        .map(|a| (identity(&a.repo, &a.op_type, &a.content, a.comment_id), 1))
+        .map(|a| (a.identity(), 1))
         .collect();
     assert_eq!(truth.len(), n, "every action has its own identity");
     let cfg = config(

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use gitea_sim::chrono_tz::Europe::Berlin;
 use gitea_sim::{FakeGitea, NewAction, SimOptions};
-use support::{Msg, Nats, config, identity, msg_identity, read_stream, run, sourcer, stream_count};
+use support::{Msg, Nats, config, msg_identity, read_stream, run, sourcer, stream_count};
 
 const STREAM: &str = "GITEA_EVENTS";
 const REPOS: [&str; 3] = ["acme/widgets", "acme/gadgets", "acme/dot.files"];
@@ -142,7 +142,7 @@ impl History {
             0
         };
         let a = a.at(at).copy_delay(delay);
-        let ident = identity(&a.repo, &a.op_type, &a.content, a.comment_id);
+        let ident = a.identity();
         let what = format!("#{seq} {} {} in {repo}", at.to_rfc3339(), a.op_type);
         self.g.push_action(a);
         self.made.push(Made {

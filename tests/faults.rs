@@ -108,20 +108,10 @@ fn env_u64(name: &str, default: u64) -> u64 {
     }
 }
 
-/// The logical identity the test compares by (the ref tells empty pushes apart).
-fn ident(repo: &str, op: &str, ref_name: &str, content: &str, comment_id: i64) -> String {
-    format!("{repo}|{op}|{ref_name}|{content}|{comment_id}")
-}
-
+/// The logical identity the test compares by (`gitea_sim::truth`: the ref tells empty pushes
+/// apart).
 fn msg_ident(m: &Msg) -> String {
-    let a = m.activity();
-    ident(
-        &m.repo(),
-        a["op_type"].as_str().unwrap_or(""),
-        a["ref_name"].as_str().unwrap_or(""),
-        a["content"].as_str().unwrap_or(""),
-        a["comment_id"].as_i64().unwrap_or(0),
-    )
+    gitea_sim::truth::of_event(&m.body)
 }
 
 /// The contract's subject escaping, written independently of the crate's.
@@ -343,7 +333,7 @@ fn record(
     hidden: bool,
     pushed_at: f64,
 ) -> (ActionId, usize) {
-    let id_text = ident(&a.repo, &a.op_type, &a.ref_name, &a.content, a.comment_id);
+    let id_text = a.identity();
     let (repo, op_type, content, copy_delay) = (
         a.repo.clone(),
         a.op_type.clone(),
@@ -781,11 +771,7 @@ async fn faults_lose_and_repeat_nothing() {
         .collect();
     {
         // Harness sanity: the simulator's truth is what the generator recorded.
-        let mut truth: Vec<String> = g
-            .logical_actions()
-            .iter()
-            .map(|a| ident(&a.repo, &a.op_type, &a.ref_name, &a.content, a.comment_id))
-            .collect();
+        let mut truth: Vec<String> = g.logical_actions().iter().map(|a| a.identity()).collect();
         let mut mine: Vec<String> = surviving.iter().map(|r| r.identity.clone()).collect();
         truth.sort();
         mine.sort();

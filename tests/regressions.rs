@@ -667,7 +667,7 @@ async fn drained_with_an_unprovable_second(live_pages: usize) {
     let missing: Vec<String> = g
         .logical_actions()
         .iter()
-        .map(|a| identity(&a.repo, &a.op_type, &a.content, a.comment_id))
+        .map(|a| a.identity())
         .filter(|i| !counts.contains_key(i))
         .collect();
     let repeated: Vec<(&String, &usize)> = counts.iter().filter(|(_, c)| **c > 1).collect();

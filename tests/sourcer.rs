@@ -37,8 +37,7 @@ fn truth(g: &FakeGitea, repo_filter: impl Fn(&str) -> bool) -> HashMap<String, u
     let mut c = HashMap::new();
     for a in g.logical_actions() {
         if repo_filter(&a.repo) {
-            *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id))
-                .or_default() += 1;
+            *c.entry(a.identity()).or_default() += 1;
         }
     }
     c

@@ -316,19 +316,10 @@ pub fn assert_no_repeats(msgs: &[Msg]) {
     assert!(repeated.is_empty(), "repeated events: {repeated:?}");
 }
 
-/// The logical identity used to compare the stream with the fake's truth.
-pub fn identity(repo: &str, op: &str, content: &str, comment_id: i64) -> String {
-    format!("{repo}|{op}|{content}|{comment_id}")
-}
-
+/// The logical identity of the action a message carries, compared with the fake's truth
+/// (`gitea_sim::truth`, shared with the fault suite, the benchmark and the demo).
 pub fn msg_identity(m: &Msg) -> String {
-    let a = m.activity();
-    identity(
-        &m.repo(),
-        a["op_type"].as_str().unwrap_or(""),
-        a["content"].as_str().unwrap_or(""),
-        a["comment_id"].as_i64().unwrap_or(0),
-    )
+    gitea_sim::truth::of_event(&m.body)
 }
 
 /// The built binary.
@@ -500,12 +491,7 @@ pub async fn read_stream_stored(nats_url: &str, stream: &str) -> Vec<StoredMsg> 
 /// repeated by the same actor within one second (the documented limit of telling copies from
 /// repeats).
 pub fn truth_once_per_second(g: &FakeGitea) -> HashMap<String, usize> {
-    let mut c = HashMap::new();
-    for a in g.distinct_actions() {
-        *c.entry(identity(&a.repo, &a.op_type, &a.content, a.comment_id))
-            .or_default() += 1;
-    }
-    c
+    gitea_sim::truth::counts(g.distinct_actions())
 }
 /// Waits until the stream's one-second duplicate window (the tests' `duplicate_window`) has
 /// passed since its newest message was stored: a repeat published from now on is stored

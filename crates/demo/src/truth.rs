@@ -1,5 +1,5 @@
 //! The demo's last word, computed: every action of the simulated Gitea against the events
-//! in the stream, by the action's content (repository, op type, content, comment id), not
+//! in the stream, by the action's content (repository, op type, ref, content, comment id: `gitea_sim::truth`), not
 //! by the sourcer's own ids, so the sentence can say the sourcer is wrong.
 
 use std::collections::HashMap;
@@ -64,11 +64,6 @@ pub async fn read_stream(
     }
 }
 
-/// How an action is told apart: repository, op type, content, comment id.
-fn identity(repo: &str, op: &str, content: &str, comment_id: i64) -> String {
-    format!("{repo}|{op}|{content}|{comment_id}")
-}
-
 /// What the simulated Gitea holds, per identity. A repeatable action repeated by the same
 /// actor with the same content within one second counts once (the documented limit: it is
 /// taken for a copy). Also: comment id and release tag to identity, for the events of the
@@ -86,7 +81,7 @@ fn truth(g: &FakeGitea) -> Truth {
         releases: HashMap::new(),
     };
     for a in g.distinct_actions() {
-        let id = identity(&a.repo, &a.op_type, &a.content, a.comment_id);
+        let id = a.identity();
         if a.comment_id != 0 {
             t.comments
                 .insert((a.repo.clone(), a.comment_id), id.clone());
@@ -125,7 +120,7 @@ impl Verdict {
     }
 }
 
-/// Compares the stream with the simulated Gitea.
+/// Compares the stream with the simulated Gitea, by `gitea_sim::truth`'s identities.
 pub fn compare(g: &FakeGitea, stored: &[Stored]) -> Verdict {
     let t = truth(g);
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -140,14 +135,8 @@ pub fn compare(g: &FakeGitea, stored: &[Stored]) -> Verdict {
             continue;
         }
         let repo = m.body["subject"].as_str().unwrap_or("").to_string();
-        let id = if let Some(op) = ty.strip_prefix("io.gitea.activity.") {
-            let a = &m.body["data"]["activity"];
-            Some(identity(
-                &repo,
-                op,
-                a["content"].as_str().unwrap_or(""),
-                a["comment_id"].as_i64().unwrap_or(0),
-            ))
+        let id = if ty.starts_with("io.gitea.activity.") {
+            Some(gitea_sim::truth::of_event(&m.body))
         } else if ty == "io.gitea.comment.created" {
             let cid = m.body["data"]["comment"]["id"].as_i64().unwrap_or(0);
             t.comments.get(&(repo.clone(), cid)).cloned()
@@ -189,7 +178,9 @@ mod tests {
             body: serde_json::json!({
                 "type": format!("io.gitea.activity.{}", a.op_type),
                 "subject": a.repo,
-                "data": {"activity": {"content": a.content, "comment_id": a.comment_id}},
+                "data": {"activity": {
+                    "op_type": a.op_type, "ref_name": a.ref_name,
+                    "content": a.content, "comment_id": a.comment_id}},
             }),
         }
     }

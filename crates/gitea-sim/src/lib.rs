@@ -149,6 +149,7 @@ mod server;
 mod shared;
 #[cfg(test)]
 mod tests;
+pub mod truth;
 mod world;
 mod zone;
 
