@@ -3,6 +3,7 @@
 //! cannot silently overwrite each other's progress (the loser gets [`StateError::Conflict`]).
 
 use async_nats::jetstream::kv;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,6 +13,11 @@ use crate::source::SourceSpec;
 pub mod cursor;
 
 use cursor::Cursor;
+
+/// The header a key-value bucket's message names its operation in (`PUT`, `DEL`, `PURGE`).
+const KV_OPERATION: &str = "KV-Operation";
+/// The header of a message the server wrote itself (a key removed or aged out).
+const NATS_MARKER_REASON: &str = "Nats-Marker-Reason";
 
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]
@@ -64,26 +70,43 @@ impl CursorStore {
 
     /// The JSON value stored under `key` and its revision; `None` when absent or deleted.
     /// Cursors, repository-kind cursors and backfill ledgers all live in the bucket this way.
+    ///
+    /// Read from the bucket's stream leader (`STREAM.MSG.GET`), not with the `DIRECT.GET`
+    /// that `kv::Store::entry` uses: every replica answers a direct get, a follower with what
+    /// it has applied so far, so an instance taking a source's lease right after another
+    /// wrote the cursor and let the lease go could read the cursor before that write and
+    /// publish again what came after it. Reads are few (a task's start, a conflict).
     pub async fn get<T: DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<(T, u64)>, StateError> {
-        let entry = self
+        let subject = format!("{}{key}", self.kv.prefix);
+        let message = match self
             .kv
-            .entry(key)
+            .stream
+            .get_last_raw_message_by_subject(&subject)
             .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
-        match entry {
-            Some(e) if e.operation == kv::Operation::Put => {
-                let value =
-                    serde_json::from_slice(&e.value).map_err(|err| StateError::CorruptKey {
-                        key: key.to_string(),
-                        message: err.to_string(),
-                    })?;
-                Ok(Some((value, e.revision)))
-            }
-            _ => Ok(None),
+        {
+            Ok(m) => m,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(StateError::Kv(e.to_string())),
+        };
+        // As `kv::Store::entry`: a message without an operation header is a put; a delete,
+        // a purge, or a server's marker (a removed or aged-out key) is no value.
+        let removed = message
+            .headers
+            .get(KV_OPERATION)
+            .is_some_and(|op| op.as_str() != "PUT")
+            || message.headers.get(NATS_MARKER_REASON).is_some();
+        if removed {
+            return Ok(None);
         }
+        let value =
+            serde_json::from_slice(&message.payload).map_err(|err| StateError::CorruptKey {
+                key: key.to_string(),
+                message: err.to_string(),
+            })?;
+        Ok(Some((value, message.sequence)))
     }
 
     /// Writes `value` under `key` if the stored revision is still `revision` (0: the key

@@ -333,3 +333,65 @@ async fn run_prunes_the_backfill_ledgers_beyond_the_streams_max_age_at_start() {
         assert!(!gone(key(d)).await, "{} kept", key(d));
     }
 }
+
+/// A cursor is read from the stream leader (`STREAM.MSG.GET`), never with `DIRECT.GET`, which
+/// every replica of a bucket answers, a follower with what it has applied so far: an instance
+/// taking a source's lease right after another wrote its cursor and let it go could read the
+/// cursor before that write and publish again what came after (copies, seen in `tests/ha.rs`
+/// once). Proven by a user that may not use `DIRECT.GET` at all: each read must still work.
+#[tokio::test]
+async fn cursors_are_read_from_the_stream_leader_never_with_a_direct_get() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("no-direct.conf");
+    std::fs::write(
+        &conf,
+        "authorization { users = [ { user: sourcer, password: s3cret, permissions: {\n\
+         publish: { allow: [\">\"], deny: [\"$JS.API.DIRECT.GET.>\"] }, subscribe: \">\" } } ] }\n",
+    )
+    .expect("write the server config");
+    let server = nats_harness::LocalNats::start_with(
+        &dir.path().join("store"),
+        &["-c".to_string(), conf.display().to_string()],
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!("cannot start a test nats-server: {e} (scripts/ensure-nats-server installs it)")
+    });
+    let client =
+        async_nats::ConnectOptions::with_user_and_password("sourcer".into(), "s3cret".into())
+            .connect(server.url())
+            .await
+            .expect("connect as sourcer");
+    let js = async_nats::jetstream::new(client);
+    let kv = js
+        .create_key_value(async_nats::jetstream::kv::Config {
+            bucket: "gitea_cursors".into(),
+            history: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("bucket");
+    assert!(
+        kv.stream.cached_info().config.allow_direct,
+        "a bucket as NATS makes them allows direct gets"
+    );
+    let store = CursorStore::new(kv);
+    let spec: gitea_nats_sourcer::source::SourceSpec = "org:acme".parse().expect("spec");
+    assert!(
+        store
+            .load(&spec)
+            .await
+            .expect("a read of no cursor")
+            .is_none()
+    );
+    let cursor = gitea_nats_sourcer::state::cursor::Cursor::new(1_700_000_000, 1_699_990_000);
+    let never = gitea_nats_sourcer::shutdown::channel().1;
+    let revision = store.save(&spec, &cursor, 0, &never).await.expect("write");
+    let stored = store
+        .load(&spec)
+        .await
+        .expect("a read of the cursor")
+        .expect("found");
+    assert_eq!(stored.revision, revision);
+    assert_eq!(stored.cursor, cursor);
+}
