@@ -562,3 +562,49 @@ pub fn lose_one_per_read(g: &FakeGitea, victims: Vec<gitea_sim::ActionId>) {
 pub mod bodies;
 pub mod hooks;
 pub mod structs;
+
+/// Sends `sig` (`-HUP`, `-TERM`) to the child.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// SIGTERM, then waits (10 s at most) for exit 0.
+pub async fn stop_child(child: std::process::Child) {
+    signal(&child, "-TERM");
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("exits within 10 s of SIGTERM")
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// Kills the child if the test ends without stopping it (a failed assertion), so that no
+/// sourcer outlives its test.
+pub struct Reaper(pub Option<std::process::Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Reaper {
+    pub fn child(&self) -> &std::process::Child {
+        self.0.as_ref().expect("running")
+    }
+    pub fn take(mut self) -> std::process::Child {
+        self.0.take().expect("running")
+    }
+}
