@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret, duration, invalid, secret_path, without_userinfo};
+use super::{ConfigError, Secret, duration, invalid, without_userinfo};
 
 /// `[gitea]`: the server and the request budget towards it.
 #[derive(Debug, Clone, Deserialize)]
@@ -114,20 +114,7 @@ impl GiteaConfig {
     /// Reads the API token from wherever the config says, if anywhere.
     pub fn token(&self) -> Result<Option<Secret>, ConfigError> {
         if let Some(path) = &self.token_file {
-            let path = &secret_path(path);
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
-                key: "gitea.token_file",
-                path: path.clone(),
-                source,
-            })?;
-            let token = text.lines().next().unwrap_or("").trim().to_string();
-            if token.is_empty() {
-                return Err(invalid(
-                    "gitea.token_file",
-                    format!("{} is empty", path.display()),
-                ));
-            }
-            return Ok(Some(Secret::new(token)));
+            return Secret::read_file("gitea.token_file", path).map(Some);
         }
         if let Some(var) = &self.token_env {
             return match std::env::var(var) {

@@ -1,10 +1,10 @@
 //! The configuration file: typed, strict, and turned into runtime settings at start.
 //!
 //! Every table uses `deny_unknown_fields`, so a typo is an error that names the key instead
-//! of a silent fall-back to a default. [`Config::load`] parses the TOML, then
-//! [`Config::validate`] checks what serde cannot (URLs, exactly one of `org`/`repo`/`user` per
-//! source, positive rates). Secrets are read by [`GiteaConfig::token`] from a file or the
-//! environment and held in [`Secret`], whose `Debug` and `Display` never show the value.
+//! of a silent fall-back to a default. [`load_toml`] (behind [`Config::load`] and the relay's
+//! `RelayConfig::load`) parses the TOML, then [`Validate`] checks what serde cannot (URLs, exactly one of `org`/`repo`/`user` per
+//! source, positive rates). Secret files are read by [`Secret::read_file`] (the Gitea
+//! token, NATS credentials, the relay's receiver files) and held in [`Secret`], whose `Debug` and `Display` never show the value.
 
 mod control;
 mod gitea;
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::source::SourceSpec;
 
@@ -32,10 +33,11 @@ pub use http::HttpConfig;
 pub use log::{LogConfig, LogFormat};
 pub use nats::{MAX_REPLICAS, MIN_MAX_BYTES, NatsConfig};
 pub use poll::{MIN_LOOKBACK, PollConfig, StartAt};
-pub use secret::{Secret, read_secret_file, secret_path};
+pub use secret::{Secret, secret_path};
 pub use source::{RepoKind, Source, SourceConfig};
+pub(crate) use values::check_name;
 pub(crate) use values::duration;
-use values::{byte_size, check_name, opt_duration};
+use values::{byte_size, opt_duration};
 pub use values::{parse_byte_size, without_userinfo};
 
 /// Where the config is read from when `--config` is not given.
@@ -55,17 +57,53 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
     #[error("cannot read the secret for `{key}` from {path}: {source}")]
     Secret {
-        key: &'static str,
+        key: String,
         path: PathBuf,
         source: std::io::Error,
     },
 }
 
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+/// The error of a value serde accepted but [`Validate`] refuses: `key` names it as written
+/// in the file (`nats.stream`, `source[2].kinds`, `receiver[0].url`).
+pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
     }
+}
+
+/// What the types alone cannot check in a config file that [`load_toml`] reads (URLs,
+/// names, bounds, settings that go together). Each error names the key at fault.
+pub trait Validate {
+    /// Checks the whole file; the first fault found is the error.
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// Reads, parses and validates the TOML file at `path` (the sourcer's config and the
+/// relay's): an unreadable file, a syntax error or an unknown key (every table uses
+/// `deny_unknown_fields`) names the file; a value [`Validate`] refuses names its key.
+pub fn load_toml<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_toml(&text).map_err(|e| match e {
+        ConfigError::Parse { message, .. } => ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        },
+        other => other,
+    })
+}
+
+/// Parses and validates TOML text, as [`load_toml`] (the file is named `<text>`).
+pub fn parse_toml<T: DeserializeOwned + Validate>(text: &str) -> Result<T, ConfigError> {
+    let config: T = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: PathBuf::from("<text>"),
+        message: e.to_string().trim().replace('\n', " "),
+    })?;
+    config.validate()?;
+    Ok(config)
 }
 
 /// The whole configuration file.
@@ -97,41 +135,27 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
 }
 
-impl Config {
-    /// Reads, parses and validates the file at `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let config = Config::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
-            other => other,
-        })?;
-        Ok(config)
-    }
-
-    /// Parses and validates TOML text.
-    pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<text>"),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
-
+impl Validate for Config {
     /// Checks what the types alone cannot.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         self.gitea.validate()?;
         self.nats.validate()?;
         self.ha.validate(&self.nats)?;
         self.control.validate(&self.nats)?;
         self.poll.validate()?;
         source::validate_sources(&self.sources)
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        load_toml(path)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_toml(text)
     }
 
     /// The `all = true` table, if any.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, byte_size, check_name, duration, invalid, read_secret_file};
+use super::{ConfigError, Secret, byte_size, check_name, duration, invalid};
 
 /// `[nats]`: the server, and where events and cursors live.
 #[derive(Debug, Clone, Deserialize)]
@@ -234,7 +234,7 @@ impl NatsConfig {
             ("nats.creds_file", &self.creds_file),
         ] {
             if let Some(path) = path {
-                read_secret_file(key, path)?;
+                Secret::read_file(key, path)?;
             }
         }
         Ok(())

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use super::ConfigError;
+use super::{ConfigError, invalid};
 
 /// A secret value (a token, a password, a webhook secret, a URL that may carry one): never
 /// printed by `Debug` or `Display`, and its memory overwritten with zeros when dropped
@@ -14,6 +14,23 @@ use super::ConfigError;
 pub struct Secret(zeroize::Zeroizing<String>);
 
 impl Secret {
+    /// Reads the secret file at `path` (a relative one in `$CREDENTIALS_DIRECTORY`, see
+    /// [`secret_path`]): its first line, surrounding white space removed. A missing or
+    /// unreadable file, or an empty first line, is an error naming `key` and the path.
+    pub fn read_file(key: &str, path: &Path) -> Result<Secret, ConfigError> {
+        let path = &secret_path(path);
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
+            key: key.to_string(),
+            path: path.clone(),
+            source,
+        })?;
+        let value = text.lines().next().unwrap_or("").trim();
+        if value.is_empty() {
+            return Err(invalid(key, format!("{} is empty", path.display())));
+        }
+        Ok(Secret::new(value))
+    }
+
     pub fn new(value: impl Into<String>) -> Self {
         Secret(zeroize::Zeroizing::new(value.into()))
     }
@@ -48,15 +65,4 @@ pub fn secret_path(path: &Path) -> PathBuf {
         Some(dir) if path.is_relative() => Path::new(&dir).join(path),
         _ => path.to_owned(),
     }
-}
-
-/// Reads a secret file (first line, trimmed) for a NATS credential.
-pub fn read_secret_file(key: &'static str, path: &Path) -> Result<Secret, ConfigError> {
-    let path = &secret_path(path);
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Secret {
-        key,
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(Secret::new(text.lines().next().unwrap_or("").trim()))
 }

@@ -291,3 +291,40 @@ fn an_inline_token_is_not_in_the_config_s_debug_output() {
     );
     assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
 }
+
+/// One reader for every secret file: missing names the key and the path, an empty first
+/// line is refused (the NATS files too, which were read without that check).
+#[test]
+fn every_secret_file_is_read_once_the_same_way() {
+    let dir = tempfile::tempdir().expect("dir");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n  \nsecond line\n").expect("write");
+    let good = dir.path().join("good");
+    std::fs::write(&good, "  s3cret \nignored\n").expect("write");
+    let missing = dir.path().join("missing");
+    assert_eq!(
+        Secret::read_file("nats.password_file", &good)
+            .expect("read")
+            .expose(),
+        "s3cret"
+    );
+    let err = Secret::read_file("nats.password_file", &empty).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Invalid { key, .. } if key == "nats.password_file"),
+        "{err}"
+    );
+    let err = Secret::read_file("receiver[0].secret_file", &missing).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Secret { key, path, .. }
+            if key == "receiver[0].secret_file" && *path == missing),
+        "{err}"
+    );
+    let c = Config::parse(&format!(
+        "{MIN}[nats]\nuser = \"u\"\npassword_file = {:?}\n",
+        empty.display().to_string()
+    ))
+    .expect("valid");
+    let err = c.check_secrets().unwrap_err();
+    assert!(err.to_string().contains("nats.password_file"), "{err}");
+    assert!(err.to_string().contains("is empty"), "{err}");
+}

@@ -94,7 +94,10 @@ pub(super) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dur
     duration(d).map(Some)
 }
 
-pub(super) fn check_name(key: &str, value: &str, dots: bool) -> Result<(), ConfigError> {
+/// The one check of a NATS name the config gives (a stream, a bucket, a receiver's name,
+/// `dots`: a subject prefix): letters, digits, `_` and `-`, and with `dots` `.` between
+/// tokens; else an error naming `key`.
+pub(crate) fn check_name(key: &str, value: &str, dots: bool) -> Result<(), ConfigError> {
     let ok = !value.is_empty()
         && value.split('.').all(|t| {
             !t.is_empty()
