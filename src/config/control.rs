@@ -19,7 +19,7 @@ pub struct ControlConfig {
     #[serde(default = "default_control_subject")]
     pub subject: String,
     /// The longest range `backfill` starts: `since` at most this many days before `until`
-    /// (a wider one is refused, so a typo in a year cannot read Gitea for years).
+    /// (a wider one is refused, so a typo in a year cannot read Gitea for years); at least 1.
     #[serde(default = "default_max_backfill_days")]
     pub max_backfill_days: u32,
 }

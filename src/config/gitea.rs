@@ -14,11 +14,14 @@ pub struct GiteaConfig {
     /// Base URL of the Gitea web UI; a path prefix (sub-URL install) is kept.
     pub url: String,
     /// File holding the API token (first line; surrounding white space is ignored). A
-    /// relative path is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+    /// relative path is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`),
+    /// as are the NATS secret files; a missing, unreadable or empty one is a config error.
     pub token_file: Option<PathBuf>,
     /// Name of an environment variable holding the API token.
     pub token_env: Option<String>,
-    /// The token inline. Discouraged: prefer `token_file` or `token_env`.
+    /// The token inline. Discouraged: prefer `token_file` or `token_env` (a warning is logged
+    /// if the config file is readable by other users). At most one of `token`, `token_file`
+    /// and `token_env`; none of them: anonymous requests.
     pub token: Option<Secret>,
     /// Sustained requests per second towards Gitea, shared by every source.
     #[serde(default = "default_rps")]
@@ -35,11 +38,14 @@ pub struct GiteaConfig {
     #[serde(default)]
     pub tls_insecure_skip_verify: bool,
     /// Gitea's `[service] NO_REPLY_ADDRESS`: users' e-mail addresses are published as Gitea's
-    /// webhooks show them, `{login}@{no_reply_address}`. Default: `noreply.` and the host of
-    /// `url` (Gitea's default, `noreply.` and its `DOMAIN`).
+    /// webhooks show them, `{login}@{no_reply_address}`, and admin-only fields (`is_admin`,
+    /// `login_name`, `last_login`, `language`, ...) at their zero values, whatever the token
+    /// may read. Default: `noreply.` and the host of `url` (Gitea's default, `noreply.` and
+    /// its `DOMAIN`).
     pub no_reply_address: Option<String>,
     /// Gitea's `[service] REQUIRE_SIGNIN_VIEW = true`: nothing is readable anonymously, so
-    /// every event is a private repository's (the API does not tell this setting).
+    /// every event is a private repository's and goes to the private stream (the API does not
+    /// tell this setting).
     #[serde(default)]
     pub require_signin_view: bool,
     /// How often one request is retried (connect errors, timeouts, 429, 5xx, bad JSON)

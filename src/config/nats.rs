@@ -11,10 +11,13 @@ use super::{ConfigError, Secret, byte_size, check_name, duration, invalid};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
-    /// Server URL; a comma-separated list is allowed.
+    /// Server URL; a comma-separated list is allowed, each a NATS URL (`nats://`, `tls://`,
+    /// `ws://`, `wss://`, or `HOST:PORT`), checked at start.
     #[serde(default = "default_nats_url")]
     pub url: String,
-    /// JetStream stream that holds the events (created if missing).
+    /// JetStream stream that holds the events, created by `run` if missing (subjects
+    /// `{subject_prefix}.>`, file storage, the bounds below); an existing stream is used as
+    /// it is.
     #[serde(default = "default_stream")]
     pub stream: String,
     /// First token of every event subject; the stream listens on `{subject_prefix}.>`.
@@ -22,14 +25,16 @@ pub struct NatsConfig {
     pub subject_prefix: String,
     /// JetStream stream of the events of repositories not readable anonymously (private,
     /// internal, or of a limited or private owner; unknown counts as private), created if
-    /// missing with the settings of `stream`.
+    /// missing with the settings of `stream`; must differ from `stream`.
     #[serde(default = "default_private_stream")]
     pub private_stream: String,
     /// First token of those events' subjects (the layout below it as `subject_prefix`'s);
-    /// the private stream listens on `{private_subject_prefix}.>`.
+    /// the private stream listens on `{private_subject_prefix}.>`. Neither prefix may be the
+    /// other or below it.
     #[serde(default = "default_private_prefix")]
     pub private_subject_prefix: String,
-    /// JetStream key-value bucket that holds one cursor per source (created if missing).
+    /// JetStream key-value bucket that holds one cursor per source (created by `run` if
+    /// missing).
     #[serde(default = "default_bucket")]
     pub cursor_bucket: String,
     /// Duplicate window of the stream when the sourcer creates it (at least one hour).
@@ -43,11 +48,13 @@ pub struct NatsConfig {
     /// window, else a retry could repeat an event the stream already dropped).
     #[serde(default = "default_max_age", deserialize_with = "duration")]
     pub max_age: Duration,
-    /// Most bytes the stream keeps when the sourcer creates it (the oldest go first): an
-    /// integer or a string like `"10GiB"`, at least [`MIN_MAX_BYTES`].
+    /// Most bytes (per replica) the stream keeps when the sourcer creates it (the oldest go
+    /// first): an integer or a string like `"512MiB"`, `"10GiB"`, `"1TB"`; at least 64 MiB
+    /// ([`MIN_MAX_BYTES`]).
     #[serde(default = "default_max_bytes", deserialize_with = "byte_size")]
     pub max_bytes: u64,
-    /// NATS credentials file (JWT and nkey seed).
+    /// NATS credentials file (JWT and nkey seed). This and the other NATS files: a relative
+    /// path is looked up in `$CREDENTIALS_DIRECTORY`, as `gitea.token_file`.
     pub creds_file: Option<PathBuf>,
     /// File holding an nkey seed.
     pub nkey_file: Option<PathBuf>,

@@ -18,18 +18,23 @@ pub struct PollConfig {
     /// Time between two polls of one source; a source may override it.
     #[serde(default = "default_interval", deserialize_with = "duration")]
     pub interval: Duration,
-    /// Where a source without a cursor begins: `now`, `beginning` or `YYYY-MM-DD`.
+    /// Where a source without a cursor begins: `now` (the rows after the newest one at start;
+    /// that row, its second and everything older are `backfill`'s), `beginning` or
+    /// `YYYY-MM-DD`; a source may override it.
     #[serde(default)]
     pub start: StartAt,
     /// Trailing window re-read on every poll, to catch rows that become visible late
-    /// and rows skipped when offset pages shift (see `state::cursor`).
+    /// and rows skipped when offset pages shift (see `state::cursor`). Below 1s is refused,
+    /// below 1m warned about at start.
     #[serde(default = "default_lookback", deserialize_with = "duration")]
     pub lookback: Duration,
     /// Random extra delay before each poll, as a fraction of the interval (0 to 0.5), so that
     /// sources do not poll in lock-step.
     #[serde(default = "default_jitter")]
     pub jitter: f64,
-    /// Pages a live poll reads before it switches to a day-by-day catch-up walk.
+    /// Pages a live poll reads to find its cursor's position before it switches to a
+    /// day-by-day catch-up walk (the trailing window below the position is read whatever its
+    /// depth).
     #[serde(default = "default_live_pages")]
     pub live_pages: usize,
     /// The most identities one cursor's trailing window keeps (about 55 bytes each in the

@@ -49,7 +49,9 @@ impl fmt::Display for RepoKind {
     }
 }
 
-/// One `[[source]]` table: exactly one of `org`, `repo`, `user`.
+/// One `[[source]]` table: exactly one of `org`, `repo`, `user` (or `all`). `run`, `check`
+/// and `backfill` without `--source` refuse a config without any (exit 2); `tail` and
+/// `cursors` accept it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
@@ -63,6 +65,7 @@ pub struct SourceConfig {
     /// the API (`/admin/orgs`, or `/user/orgs` for a token that is not an admin's, and
     /// `/repos/search`) and listed again every `poll.repos_refresh`; this table's other
     /// settings apply to each. Sources given on their own tables keep their own settings.
+    /// Alone in its table (without `org`, `repo`, `user`), in one table at most.
     #[serde(default)]
     pub all: bool,
     /// Overrides `poll.interval` for this source.
@@ -78,8 +81,8 @@ pub struct SourceConfig {
     /// and refreshed every `poll.repos_refresh`).
     #[serde(default)]
     pub repos: bool,
-    /// Attach the issue or pull request a thin feed row points to (`data.issue`); one extra
-    /// request per issue, cached.
+    /// Attach the issue or pull request a thin feed row points to (`INDEX|...`) in
+    /// `data.issue`; one extra request per issue, cached.
     #[serde(default)]
     pub enrich: bool,
     /// Overrides `poll.webhooks`: also publish webhook-shaped events for this source.

@@ -74,14 +74,17 @@ pub struct ReceiverConfig {
     /// Names the receiver in logs, metrics, its durable consumer (`relay-{name}`) and its
     /// dead letters: letters, digits, `_` and `-`.
     pub name: String,
-    /// The receiver's URL (http or https). Use `url_file` when it carries a token.
+    /// The receiver's URL (http or https). Use `url_file` when it carries a token. Exactly one
+    /// of `url` and `url_file`; logs show only its scheme, host and port.
     pub url: Option<String>,
     /// File holding the URL (first line); relative = `$CREDENTIALS_DIRECTORY`.
     pub url_file: Option<PathBuf>,
     /// File holding the webhook secret (HMAC key, first line); relative =
-    /// `$CREDENTIALS_DIRECTORY`. Without it the signature headers are empty, as Gitea sends.
+    /// `$CREDENTIALS_DIRECTORY`. Without it `X-Gitea-Signature` is empty and
+    /// `X-Hub-Signature`/`-256` are the prefix alone (`sha1=`, `sha256=`), as Gitea sends them.
     pub secret_file: Option<PathBuf>,
-    /// File holding the whole `Authorization` header value (e.g. `Bearer abc`).
+    /// File holding the whole `Authorization` header value (e.g. `Bearer abc`); relative =
+    /// `$CREDENTIALS_DIRECTORY`.
     pub authorization_file: Option<PathBuf>,
     /// `X-Gitea-Event` values to deliver (e.g. `push`, `pull_request`); default: all.
     #[serde(default)]
@@ -131,8 +134,8 @@ pub struct ReceiverConfig {
     #[serde(default)]
     pub start: Start,
     /// Also deliver the events of private repositories (those not readable anonymously,
-    /// from `nats.private_stream`); off by default: a receiver gets public repositories'
-    /// events only.
+    /// from `nats.private_stream`, through a durable consumer `relay-{name}` there); off by
+    /// default: a receiver gets public repositories' events only.
     #[serde(default)]
     pub private: bool,
 }
