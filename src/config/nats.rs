@@ -232,7 +232,7 @@ impl NatsConfig {
         Ok(())
     }
 
-    /// Reads every NATS secret file once (see [`Config::check_secrets`]).
+    /// Reads every NATS secret file once (see [`super::Config::check_secrets`]).
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
         for (key, path) in [
             ("nats.nkey_file", &self.nkey_file),
