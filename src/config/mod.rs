@@ -2,9 +2,15 @@
 //!
 //! Every table uses `deny_unknown_fields`, so a typo is an error that names the key instead
 //! of a silent fall-back to a default. [`load_toml`] (behind [`Config::load`] and the relay's
-//! `RelayConfig::load`) parses the TOML, then [`Validate`] checks what serde cannot (URLs, exactly one of `org`/`repo`/`user` per
-//! source, positive rates). Secret files are read by [`Secret::read_file`] (the Gitea
-//! token, NATS credentials, the relay's receiver files) and held in [`Secret`], whose `Debug` and `Display` never show the value.
+//! `RelayConfig::load`) parses the TOML, then [`Validate`] checks what serde cannot (URLs,
+//! exactly one of `org`/`repo`/`user` per source, positive rates); each section checks its
+//! own keys. Secret files (the Gitea token, NATS credentials, the relay's receiver files) are
+//! read by [`Secret::read_file`] and held in [`Secret`], whose `Debug` and `Display` never
+//! show the value. `docs/configuration.md` is generated from the fields' `///` comments.
+//!
+//! One file per section: `gitea`, `nats`, `poll` (and [`StartAt`]), `source` (`[[source]]`
+//! and the effective [`Source`]), `ha`, `control`, `http`, `log`; `secret` and `values`
+//! (durations, byte sizes, names, URLs without credentials) serve them all.
 
 mod control;
 mod gitea;
