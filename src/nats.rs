@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 
-use crate::config::{NatsConfig, read_secret_file, secret_path};
+use crate::config::{NatsConfig, Secret, secret_path};
 use crate::telemetry::{self, Telemetry};
 
 /// Errors of the NATS side; each names the server, stream or bucket.
@@ -105,7 +105,7 @@ pub async fn connect_options(
             async move { events.emit(telemetry::NatsEvent { event: &event }) }
         });
     // Every file below may be a relative path: a credential of the unit
-    // (`$CREDENTIALS_DIRECTORY`), as the secret files read with `read_secret_file`.
+    // (`$CREDENTIALS_DIRECTORY`), as the secret files read with `Secret::read_file`.
     if let Some(path) = &cfg.creds_file {
         let path = &secret_path(path);
         opts = opts.credentials_file(path).await.map_err(|e| {
@@ -113,17 +113,17 @@ pub async fn connect_options(
         })?;
     }
     if let Some(path) = &cfg.nkey_file {
-        let seed = read_secret_file("nats.nkey_file", path)
+        let seed = Secret::read_file("nats.nkey_file", path)
             .map_err(|e| NatsError::Credentials(e.to_string()))?;
         opts = opts.nkey(seed.expose().to_string());
     }
     if let Some(path) = &cfg.token_file {
-        let token = read_secret_file("nats.token_file", path)
+        let token = Secret::read_file("nats.token_file", path)
             .map_err(|e| NatsError::Credentials(e.to_string()))?;
         opts = opts.token(token.expose().to_string());
     }
     if let (Some(user), Some(path)) = (&cfg.user, &cfg.password_file) {
-        let pass = read_secret_file("nats.password_file", path)
+        let pass = Secret::read_file("nats.password_file", path)
             .map_err(|e| NatsError::Credentials(e.to_string()))?;
         opts = opts.user_and_password(user.clone(), pass.expose().to_string());
     }

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, HttpConfig, LogConfig, NatsConfig, Secret, secret_path};
+use crate::config::{
+    ConfigError, HttpConfig, LogConfig, NatsConfig, Secret, Validate, check_name, invalid,
+    load_toml, parse_toml, secret_path,
+};
 
 use super::glob::Glob;
 
@@ -38,13 +41,6 @@ pub const EVENTS: &[&str] = &[
     "workflow_job",
     "package",
 ];
-
-fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        message: message.into(),
-    }
-}
 
 /// The whole relay config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,14 +74,17 @@ pub struct ReceiverConfig {
     /// Names the receiver in logs, metrics, its durable consumer (`relay-{name}`) and its
     /// dead letters: letters, digits, `_` and `-`.
     pub name: String,
-    /// The receiver's URL (http or https). Use `url_file` when it carries a token.
+    /// The receiver's URL (http or https). Use `url_file` when it carries a token. Exactly one
+    /// of `url` and `url_file`; logs show only its scheme, host and port.
     pub url: Option<String>,
     /// File holding the URL (first line); relative = `$CREDENTIALS_DIRECTORY`.
     pub url_file: Option<PathBuf>,
     /// File holding the webhook secret (HMAC key, first line); relative =
-    /// `$CREDENTIALS_DIRECTORY`. Without it the signature headers are empty, as Gitea sends.
+    /// `$CREDENTIALS_DIRECTORY`. Without it `X-Gitea-Signature` is empty and
+    /// `X-Hub-Signature`/`-256` are the prefix alone (`sha1=`, `sha256=`), as Gitea sends them.
     pub secret_file: Option<PathBuf>,
-    /// File holding the whole `Authorization` header value (e.g. `Bearer abc`).
+    /// File holding the whole `Authorization` header value (e.g. `Bearer abc`); relative =
+    /// `$CREDENTIALS_DIRECTORY`.
     pub authorization_file: Option<PathBuf>,
     /// `X-Gitea-Event` values to deliver (e.g. `push`, `pull_request`); default: all.
     #[serde(default)]
@@ -135,8 +134,8 @@ pub struct ReceiverConfig {
     #[serde(default)]
     pub start: Start,
     /// Also deliver the events of private repositories (those not readable anonymously,
-    /// from `nats.private_stream`); off by default: a receiver gets public repositories'
-    /// events only.
+    /// from `nats.private_stream`, through a durable consumer `relay-{name}` there); off by
+    /// default: a receiver gets public repositories' events only.
     #[serde(default)]
     pub private: bool,
 }
@@ -216,45 +215,11 @@ impl Receiver {
     }
 }
 
-impl RelayConfig {
-    /// Reads, parses and validates the file at `path` (secret files are read by
-    /// [`RelayConfig::receivers`]).
-    pub fn load(path: &Path) -> Result<RelayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        RelayConfig::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
-            other => other,
-        })
-    }
-
-    /// Parses and validates TOML text.
-    pub fn parse(text: &str) -> Result<RelayConfig, ConfigError> {
-        let config: RelayConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<text>"),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
-
+impl Validate for RelayConfig {
     /// Checks what the types alone cannot.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         self.nats.validate()?;
-        if !valid_name(&self.dead_letter_bucket) {
-            return Err(invalid(
-                "dead_letter_bucket",
-                format!(
-                    "{:?} may hold only letters, digits, '_' and '-'",
-                    self.dead_letter_bucket
-                ),
-            ));
-        }
+        check_name("dead_letter_bucket", &self.dead_letter_bucket, false)?;
         if self.receivers.is_empty() {
             return Err(invalid(
                 "receiver",
@@ -264,12 +229,7 @@ impl RelayConfig {
         let mut names = HashSet::new();
         for (i, r) in self.receivers.iter().enumerate() {
             let key = |k: &str| format!("receiver[{i}].{k}");
-            if !valid_name(&r.name) {
-                return Err(invalid(
-                    key("name"),
-                    format!("{:?} may hold only letters, digits, '_' and '-'", r.name),
-                ));
-            }
+            check_name(&key("name"), &r.name, false)?;
             if !names.insert(r.name.as_str()) {
                 return Err(invalid(
                     key("name"),
@@ -321,6 +281,19 @@ impl RelayConfig {
         }
         Ok(())
     }
+}
+
+impl RelayConfig {
+    /// Reads, parses and validates the file at `path` (secret files are read by
+    /// [`RelayConfig::receivers`]).
+    pub fn load(path: &Path) -> Result<RelayConfig, ConfigError> {
+        load_toml(path)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<RelayConfig, ConfigError> {
+        parse_toml(text)
+    }
 
     /// The receivers, with their secret files read (a missing or empty one is a config
     /// error naming its key) and URLs parsed.
@@ -333,7 +306,7 @@ impl RelayConfig {
                 let url = match (&r.url, &r.url_file) {
                     (Some(url), _) => url.clone(),
                     (None, Some(path)) => {
-                        let url = read_secret(&key("url_file"), path)?;
+                        let url = Secret::read_file(&key("url_file"), path)?;
                         // The message must not show the file's content: it may hold a token.
                         check_url(url.expose()).map_err(|_| {
                             invalid(
@@ -352,12 +325,12 @@ impl RelayConfig {
                 let secret = r
                     .secret_file
                     .as_ref()
-                    .map(|p| read_secret(&key("secret_file"), p))
+                    .map(|p| Secret::read_file(&key("secret_file"), p))
                     .transpose()?;
                 let authorization = r
                     .authorization_file
                     .as_ref()
-                    .map(|p| read_secret(&key("authorization_file"), p))
+                    .map(|p| Secret::read_file(&key("authorization_file"), p))
                     .transpose()?;
                 let repos = r
                     .repos
@@ -387,12 +360,6 @@ impl RelayConfig {
     }
 }
 
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// An http(s) URL with a host. The message never repeats the URL (it may carry a token).
 fn check_url(url: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("is not a URL: {e}"))?;
@@ -415,18 +382,6 @@ fn shown_url(url: &str) -> String {
     }
 }
 
-/// A secret file's first line, trimmed; missing, unreadable or empty is an error naming `key`.
-fn read_secret(key: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let path = secret_path(path);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
-    let value = text.lines().next().unwrap_or("").trim();
-    if value.is_empty() {
-        return Err(invalid(key, format!("{} is empty", path.display())));
-    }
-    Ok(Secret::new(value))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +391,15 @@ mod tests {
     fn key_of(text: &str) -> String {
         match RelayConfig::parse(text).and_then(|c| c.receivers().map(|_| c)) {
             Err(ConfigError::Invalid { key, message }) => {
+                assert!(
+                    !message.contains("T0P"),
+                    "the URL's token leaked: {message}"
+                );
+                key
+            }
+            // A missing or unreadable secret file (`Secret::read_file`).
+            Err(ConfigError::Secret { key, path, source }) => {
+                let message = format!("{} {source}", path.display());
                 assert!(
                     !message.contains("T0P"),
                     "the URL's token leaked: {message}"
