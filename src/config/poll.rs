@@ -60,7 +60,7 @@ pub struct PollConfig {
     pub repos_sweep: Duration,
     /// Also publish, for every action Gitea would send a webhook for, the payload Gitea would
     /// POST, on `{prefix}.{owner}.{repo}.hook.{event_type}` (CloudEvents binary mode); a
-    /// source may override it. Costs requests: see the README's table of event types.
+    /// source may override it. Costs requests: see docs/events.md, the table of event types.
     #[serde(default)]
     pub webhooks: bool,
     /// With `webhooks`: fill each pushed commit's `added`/`removed`/`modified` from the commit

@@ -73,7 +73,7 @@ pub struct SourceConfig {
     pub interval: Option<Duration>,
     /// Overrides `poll.start` for this source.
     pub start: Option<StartAt>,
-    /// Repository endpoints polled besides the feed (opt-in; see README for their cost):
+    /// Repository endpoints polled besides the feed (opt-in; see docs/events.md for their cost):
     /// `issues`, `comments`, `releases`, `statuses`, `actions`, `refs`.
     #[serde(default)]
     pub kinds: Vec<RepoKind>,
