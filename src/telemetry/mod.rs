@@ -1,0 +1,145 @@
+//! One struct per happening (Vector's internal events): its `emit` writes the happening's
+//! log line and moves its metrics, so call sites say what happened and nothing more:
+//! `telemetry.emit(PollCompleted { .. })`, on the run's [`Telemetry`]. Happenings carry plain values (strings, numbers, times,
+//! `&dyn Display` errors, [`SourceSpec`]); this module imports nothing of the product but
+//! `source`, `metrics` and `health`, so every layer can call it. Tokens never reach this
+//! module: URLs carry none, and errors are built without them.
+//!
+//! One file per component, as vector's `src/internal_events/`; every happening is re-exported
+//! here, so call sites name it `telemetry::PollCompleted`. This file holds the trait, the
+//! handle and the helpers the components share.
+
+mod control;
+mod cursor;
+mod discovery;
+mod feed;
+mod gitea;
+mod ha;
+mod handover;
+mod hooks;
+mod lifecycle;
+mod nats;
+mod poll;
+mod relay;
+mod repo;
+mod walk;
+
+pub use control::*;
+pub use cursor::*;
+pub use discovery::*;
+pub use feed::*;
+pub use gitea::*;
+pub use ha::*;
+pub use handover::*;
+pub use hooks::*;
+pub use lifecycle::*;
+pub use nats::*;
+pub use poll::*;
+pub use relay::*;
+pub use repo::*;
+pub use walk::*;
+
+use std::sync::Arc;
+
+use crate::health::Health;
+use crate::metrics::{Metrics, PublishedLabels, SourceLabel};
+use crate::source::SourceSpec;
+
+/// A happening: what it writes to the log and the metrics it moves.
+pub trait Happening {
+    fn emit(self, m: &Metrics, h: &Health);
+}
+
+/// The metrics registry and the health state of one run, handed to what emits happenings
+/// (the Gitea client, the NATS event callback, the polls, the scheduler) and to the HTTP
+/// listener that shows them. Cheap to clone: clones share both.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+}
+
+impl Telemetry {
+    /// A fresh registry and health state.
+    pub fn new() -> Telemetry {
+        Telemetry {
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::default()),
+        }
+    }
+
+    /// Emits a happening: `telemetry.emit(PollCompleted { .. })`.
+    pub fn emit(&self, happening: impl Happening) {
+        happening.emit(&self.metrics, &self.health)
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").finish_non_exhaustive()
+    }
+}
+
+/// A source's label: its name, a private repository's hidden (`names`).
+fn source_label(spec: &SourceSpec, names: &crate::names::RepoNames) -> SourceLabel {
+    SourceLabel {
+        source: names.shown_source(&spec.to_string()).into_owned(),
+    }
+}
+
+/// Counts the events of a batch that JetStream stored (not its duplicates) by op type.
+fn count_published(m: &Metrics, source: &str, stored_op_types: &[&str]) {
+    for op_type in stored_op_types {
+        m.events_published
+            .get_or_create(&PublishedLabels {
+                source: source.to_string(),
+                op_type: op_type.to_string(),
+            })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn happenings_move_only_the_handle_they_are_emitted_into() {
+        let moved = Telemetry::new();
+        let other = Telemetry::new();
+        let clone = moved.clone();
+        // The product's families only: the process_* ones are the one process's.
+        let product = |t: &Telemetry| {
+            t.metrics
+                .encode()
+                .lines()
+                .filter(|l| !l.contains("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let before = product(&other);
+        clone.emit(RateLimitWait);
+        clone.emit(NatsConnected { connected: true });
+        assert!(
+            moved
+                .metrics
+                .encode()
+                .contains("gitea_nats_sourcer_rate_limit_waits_total 1")
+        );
+        assert!(
+            moved
+                .metrics
+                .encode()
+                .contains("gitea_nats_sourcer_nats_connected 1")
+        );
+        assert!(!moved.health.problems().iter().any(|p| p.contains("NATS")));
+        assert_eq!(product(&other), before);
+        assert!(other.health.problems().iter().any(|p| p.contains("NATS")));
+    }
+}
