@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Happening;
 use crate::health::Health;
-use crate::metrics::{ClassLabel, Metrics, ReasonLabel};
+use crate::metrics::{ClassLabel, Metrics, ReasonLabel, status_class};
 
 /// A Gitea request failed and is retried after `wait`.
 pub struct GiteaRetry<'a> {
@@ -51,12 +51,7 @@ impl Happening for GiteaResponse {
     fn emit(self, m: &Metrics, h: &Health) {
         let status = self.status;
         h.progress();
-        let class = match status {
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
+        let class = status_class(Some(status));
         m.gitea_requests
             .get_or_create(&ClassLabel {
                 class: class.into(),

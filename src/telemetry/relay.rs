@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Happening;
 use crate::health::Health;
-use crate::metrics::{Metrics, ReceiverClassLabels, ReceiverLabel};
+use crate::metrics::{Metrics, ReceiverClassLabels, ReceiverLabel, status_class};
 
 fn receiver_label(receiver: &str) -> ReceiverLabel {
     ReceiverLabel {
@@ -14,13 +14,7 @@ fn receiver_label(receiver: &str) -> ReceiverLabel {
 }
 
 fn relay_class(m: &Metrics, receiver: &str, status: Option<u16>) {
-    let class = match status {
-        Some(200..=299) => "2xx",
-        Some(300..=399) => "3xx",
-        Some(400..=499) => "4xx",
-        Some(_) => "5xx",
-        None => "error",
-    };
+    let class = status_class(status);
     m.relay_deliveries
         .get_or_create(&ReceiverClassLabels {
             receiver: receiver.to_string(),
