@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -18,7 +18,7 @@ pub struct ControlStarted<'a> {
 
 impl Happening for ControlStarted<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::info!(
+        tracing::info!(target: TARGET,
             service = self.service,
             subject = self.subject,
             "control service up (nats micro ls)"
@@ -35,7 +35,7 @@ pub struct SourcePaused<'a> {
 impl Happening for SourcePaused<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         h.unregister(&self.source.to_string());
-        tracing::info!(
+        tracing::info!(target: TARGET,
             source = %h.names.shown_source(&self.source.to_string()),
             "source paused: not polled until `sources-resume` (its new actions wait in Gitea)"
         );
@@ -51,7 +51,7 @@ pub struct SourceResumed<'a> {
 impl Happening for SourceResumed<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         h.register(&self.source.to_string(), self.interval);
-        tracing::info!(source = %h.names.shown_source(&self.source.to_string()), "source resumed: polling again");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&self.source.to_string()), "source resumed: polling again");
     }
 }
 
@@ -64,7 +64,7 @@ pub struct PausesUnread<'a> {
 
 impl Happening for PausesUnread<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             "cannot follow the pause marks in the cursor bucket (trying again in {:?}): {}",
             self.retry_in,
             self.error
@@ -79,7 +79,7 @@ pub struct ControlUnavailable<'a> {
 
 impl Happening for ControlUnavailable<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::error!(
+        tracing::error!(target: TARGET,
             "control service not started (the sourcer runs without it): {}",
             self.error
         );
@@ -102,7 +102,7 @@ pub struct ControlRequested<'a> {
 impl Happening for ControlRequested<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let body: String = self.body.chars().take(200).collect();
-        tracing::info!(
+        tracing::info!(target: TARGET,
             endpoint = self.endpoint,
             body,
             outcome = self.outcome,
@@ -128,7 +128,7 @@ pub struct ControlBackfillDone<'a> {
 impl Happening for ControlBackfillDone<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         if self.incomplete > 0 {
-            tracing::warn!(
+            tracing::warn!(target: TARGET,
                 sources = self.sources,
                 since = %self.since,
                 until = %self.until,
@@ -141,7 +141,7 @@ impl Happening for ControlBackfillDone<'_> {
             );
             return;
         }
-        tracing::info!(
+        tracing::info!(target: TARGET,
             sources = self.sources,
             since = %self.since,
             until = %self.until,
@@ -161,7 +161,7 @@ pub struct ControlBackfillFailed<'a> {
 
 impl Happening for ControlBackfillFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::error!(
+        tracing::error!(target: TARGET,
             sources = self.sources,
             "control: backfill failed: {}",
             self.error

@@ -4,7 +4,7 @@ use std::fmt::Display;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
-use super::{Happening, count_published, source_label};
+use super::{Happening, TARGET, count_published, source_label};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -23,7 +23,7 @@ impl Happening for WindowShortened<'_> {
             from,
             max,
         } = self;
-        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), from, max, "more published identities in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed (a row turning visible later than that would be missed)");
     }
 }
 
@@ -44,7 +44,7 @@ impl Happening for WindowFull<'_> {
             waiting,
             max,
         } = self;
-        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), second, waiting, max, "the cursor waits below a second it could not prove whole and its window holds poll.max_window identities: newer rows wait until that second is proven (late, not lost; the cursor cannot forget what it published above the second). Said once for this second");
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), second, waiting, max, "the cursor waits below a second it could not prove whole and its window holds poll.max_window identities: newer rows wait until that second is proven (late, not lost; the cursor cannot forget what it published above the second). Said once for this second");
     }
 }
 
@@ -64,7 +64,7 @@ impl Happening for RepoWindowShortened<'_> {
             kind,
             from,
         } = self;
-        tracing::warn!(repo = %h.names.shown_parts(owner, repo), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
+        tracing::warn!(target: TARGET, repo = %h.names.shown_parts(owner, repo), kind, from, "more published changes in the trailing window than a cursor can store; the window now starts at {from} until the burst has passed");
     }
 }
 
@@ -84,7 +84,7 @@ impl Happening for DstSpan<'_> {
             from,
             to,
         } = self;
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), %day, from, to, "the server's offset fell (daylight saving time ended): reading the end of the day, which no date= query returns, through plain paging");
     }
 }
 
@@ -103,7 +103,7 @@ impl Happening for CursorCreated<'_> {
             start,
             position,
         } = self;
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), %start, position, "no stored cursor; starting at {start}");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), %start, position, "no stored cursor; starting at {start}");
     }
 }
 
@@ -121,7 +121,7 @@ impl Happening for CatchUpStarted<'_> {
             from,
             to,
         } = self;
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), %from, %to, "far behind: catching up day by day");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), %from, %to, "far behind: catching up day by day");
     }
 }
 
@@ -149,7 +149,7 @@ impl Happening for GapDetected<'_> {
                 .map(|d| d.to_rfc3339())
                 .unwrap_or_default()
         };
-        tracing::error!(
+        tracing::error!(target: TARGET,
             source = %h.names.shown_source(&spec.to_string()), from = %fmt(from), to = %fmt(to),
             "history lost: the oldest row Gitea has (read from the end of the feed) is newer \
              than the cursor, so the actions between were deleted before they were read (by \
@@ -189,7 +189,7 @@ impl Happening for BatchPublished<'_> {
                 .get_or_create(&source_label(spec, &h.names))
                 .inc_by(duplicates as u64);
         }
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), count = stored, duplicates, newest = %newest.to_rfc3339(), "published");
     }
 }
 

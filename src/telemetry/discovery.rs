@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -18,7 +18,7 @@ pub struct IssueSearchFailed<'a> {
 
 impl Happening for IssueSearchFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             org = self.org,
             reason = self.reason,
             "cannot search the changed issues of {} ({}); its quiet repositories wait for their turn",
@@ -38,7 +38,7 @@ pub struct RepoSearchFailed<'a> {
 
 impl Happening for RepoSearchFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             org = self.org,
             reason = self.reason,
             "cannot list the repositories of {} by update time ({}); each is asked on its own this poll",
@@ -58,10 +58,10 @@ impl Happening for SourcesDiscovered<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let names = |l: &[SourceSpec]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         if !self.added.is_empty() {
-            tracing::info!(sources = ?names(self.added), "{} source(s) found (all = true); starting them", self.added.len());
+            tracing::info!(target: TARGET, sources = ?names(self.added), "{} source(s) found (all = true); starting them", self.added.len());
         }
         if !self.gone.is_empty() {
-            tracing::warn!(sources = ?names(self.gone), "{} source(s) no longer visible to the token (deleted, or access revoked); stopping them, their cursors are kept", self.gone.len());
+            tracing::warn!(target: TARGET, sources = ?names(self.gone), "{} source(s) no longer visible to the token (deleted, or access revoked); stopping them, their cursors are kept", self.gone.len());
         }
     }
 }
@@ -75,7 +75,7 @@ pub struct DiscoveryFailed<'a> {
 
 impl Happening for DiscoveryFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             "cannot list the orgs and repositories the token sees ({}); the sources found before go on; trying again in {:?}",
             self.error,
             self.retry_in

@@ -1,6 +1,6 @@
 //! Feed rows and the events built from them: pages read, rows and events skipped, events cut.
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::{Metrics, PublishedLabels};
 use crate::source::SourceSpec;
@@ -32,7 +32,7 @@ impl Happening for RowSkipped<'_> {
             reason,
         } = self;
         let url = &*h.names.scrub(url);
-        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), url, "skipping a feed row that does not parse: {reason}");
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), url, "skipping a feed row that does not parse: {reason}");
     }
 }
 
@@ -48,7 +48,7 @@ impl Happening for EventSkipped<'_> {
             source: spec,
             reason,
         } = self;
-        tracing::error!(source = %h.names.shown_source(&spec.to_string()), "skipping an action whose event cannot be built: {reason}");
+        tracing::error!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), "skipping an action whose event cannot be built: {reason}");
     }
 }
 
@@ -83,7 +83,7 @@ impl Happening for EventCut<'_> {
             .inc();
         let source = &*h.names.shown_source(source);
         let subject = &*h.names.shown_subject(subject);
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             source,
             id,
             subject,
@@ -122,7 +122,7 @@ impl Happening for EventTooLarge<'_> {
             .inc();
         let source = &*h.names.shown_source(source);
         let subject = &*h.names.shown_subject(subject);
-        tracing::error!(
+        tracing::error!(target: TARGET,
             source,
             id,
             subject,

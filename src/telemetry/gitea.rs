@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::{ClassLabel, Metrics, ReasonLabel, status_class};
 
@@ -33,7 +33,7 @@ impl Happening for GiteaRetry<'_> {
         // A URL or an error may name a private repository (`/repos/{owner}/{name}/...`).
         let url = &*h.names.scrub(url);
         let error = h.names.scrub(&error.to_string()).into_owned();
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             url,
             reason,
             wait_ms = wait.as_millis() as u64,
@@ -83,7 +83,7 @@ pub struct GiteaTlsUnverified<'a> {
 impl Happening for GiteaTlsUnverified<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let url = self.url;
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             url,
             "gitea.tls_insecure_skip_verify is on: Gitea's TLS certificate is NOT verified; anyone on the path can read the token"
         );
@@ -96,6 +96,6 @@ pub struct RateLimitWait;
 impl Happening for RateLimitWait {
     fn emit(self, m: &Metrics, _: &Health) {
         m.rate_limit_waits.inc();
-        tracing::trace!("waiting for the Gitea rate limit");
+        tracing::trace!(target: TARGET, "waiting for the Gitea rate limit");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -21,10 +21,10 @@ impl Happening for LeaseAcquired<'_> {
         m.leases_held.inc();
         match self.after {
             Some(after) => {
-                tracing::info!(source = %h.names.shown_source(&self.source.to_string()), instance = self.instance, after, "lease acquired; polling here now (the lease of {after} had expired)")
+                tracing::info!(target: TARGET, source = %h.names.shown_source(&self.source.to_string()), instance = self.instance, after, "lease acquired; polling here now (the lease of {after} had expired)")
             }
             None => {
-                tracing::info!(source = %h.names.shown_source(&self.source.to_string()), instance = self.instance, "lease acquired; polling here now")
+                tracing::info!(target: TARGET, source = %h.names.shown_source(&self.source.to_string()), instance = self.instance, "lease acquired; polling here now")
             }
         }
     }
@@ -41,7 +41,7 @@ impl Happening for LeaseReleased<'_> {
     fn emit(self, m: &Metrics, h: &Health) {
         m.leases_released.inc();
         m.leases_held.dec();
-        tracing::info!(source = %h.names.shown_source(&self.source.to_string()), why = self.why, "lease released ({})", self.why);
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&self.source.to_string()), why = self.why, "lease released ({})", self.why);
     }
 }
 
@@ -55,7 +55,7 @@ impl Happening for LeaseLost<'_> {
     fn emit(self, m: &Metrics, h: &Health) {
         m.leases_lost.inc();
         m.leases_held.dec();
-        tracing::warn!(source = %h.names.shown_source(&self.source.to_string()), "lease lost ({}); stopped polling it here", self.reason);
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&self.source.to_string()), "lease lost ({}); stopped polling it here", self.reason);
     }
 }
 
@@ -66,7 +66,7 @@ pub struct LeaseBucketFailed<'a> {
 
 impl Happening for LeaseBucketFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!("lease bucket: {}; trying again", self.error);
+        tracing::warn!(target: TARGET, "lease bucket: {}; trying again", self.error);
     }
 }
 
@@ -77,7 +77,7 @@ pub struct SourcesDiffer<'a> {
 
 impl Happening for SourcesDiffer<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(instances = ?self.instances, "these instances run with another source list than this one: a source only some know may go unpolled; give every instance the same [[source]] tables (and reload them all)");
+        tracing::warn!(target: TARGET, instances = ?self.instances, "these instances run with another source list than this one: a source only some know may go unpolled; give every instance the same [[source]] tables (and reload them all)");
     }
 }
 
@@ -89,6 +89,6 @@ pub struct InstancesChanged<'a> {
 impl Happening for InstancesChanged<'_> {
     fn emit(self, m: &Metrics, _: &Health) {
         m.ha_instances.set(self.instances.len() as i64);
-        tracing::info!(instances = ?self.instances, "{} instance(s) share the sources", self.instances.len());
+        tracing::info!(target: TARGET, instances = ?self.instances, "{} instance(s) share the sources", self.instances.len());
     }
 }

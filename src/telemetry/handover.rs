@@ -3,7 +3,7 @@
 
 use std::fmt::Display;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -18,7 +18,7 @@ pub struct CursorHandedOver<'a> {
 impl Happening for CursorHandedOver<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         let CursorHandedOver { from, to, position } = self;
-        tracing::info!(source = %h.names.shown_source(&to.to_string()), from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&to.to_string()), from = %from, position, "no stored cursor; taking the repository over from {from} where its cursor is");
     }
 }
 
@@ -49,10 +49,10 @@ impl Happening for HistoryBeforeHandover<'_> {
         };
         match left_out {
             Some((lo, hi)) => {
-                tracing::info!(source = %h.names.shown_source(&to.to_string()), from = %from, %start, left_out_from = lo, left_out_to = hi, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(lo), at(hi))
+                tracing::info!(target: TARGET, source = %h.names.shown_source(&to.to_string()), from = %from, %start, left_out_from = lo, left_out_to = hi, "no stored cursor; taking the repository over from {from}, and publishing its history from {start}: all but what {from} published, from {} to {}", at(lo), at(hi))
             }
             None => {
-                tracing::info!(source = %h.names.shown_source(&to.to_string()), from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}")
+                tracing::info!(target: TARGET, source = %h.names.shown_source(&to.to_string()), from = %from, %start, "no stored cursor; {from} published nothing of the repository that this source's start leaves out: starting at {start}")
             }
         }
     }
@@ -67,7 +67,7 @@ pub struct RepositoryDraining<'a> {
 impl Happening for RepositoryDraining<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         let RepositoryDraining { source: spec, to } = self;
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), to = %to, "source removed; polling its repository to the head of its feed once more before {to} takes it over");
     }
 }
 
@@ -91,10 +91,10 @@ impl Happening for RepositoryHandedOver<'_> {
         } = self;
         match held {
             None => {
-                tracing::info!(source = %h.names.shown_source(&spec.to_string()), to = %to, from, "repository handed over to {to}")
+                tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), to = %to, from, "repository handed over to {to}")
             }
             Some(second) => {
-                tracing::info!(source = %h.names.shown_source(&spec.to_string()), to = %to, from, held = second, "repository handed over to {to} below a second the drain could not prove: {to} reads it again from this source's trailing window and publishes what was not published")
+                tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), to = %to, from, held = second, "repository handed over to {to} below a second the drain could not prove: {to} reads it again from this source's trailing window and publishes what was not published")
             }
         }
     }
@@ -118,6 +118,6 @@ impl Happening for RepositoryTakenOver<'_> {
             from,
         } = self;
         let repo = &*h.names.shown(repo);
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), repo, from, "taking {repo} over from its drained source: reading it back from where that source's window began");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), repo, from, "taking {repo} over from its drained source: reading it back from where that source's window began");
     }
 }

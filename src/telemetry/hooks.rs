@@ -1,6 +1,6 @@
 //! Webhook-shaped events that cannot be built, or go out incomplete.
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::{Metrics, PublishedLabels};
 
@@ -30,7 +30,7 @@ impl Happening for HookSkipped<'_> {
                 op_type: op_type.to_string(),
             })
             .inc();
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             repo,
             op_type,
             "publishing the action without its webhook-shaped event: {reason}"
@@ -60,7 +60,7 @@ impl Happening for HookIncomplete<'_> {
         } = self;
         let repo = &*h.names.shown(repo);
         let reason = &*h.names.scrub(reason);
-        tracing::info!(
+        tracing::info!(target: TARGET,
             repo,
             op_type,
             field,

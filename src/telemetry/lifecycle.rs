@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -14,9 +14,9 @@ pub struct Ready {
 impl Happening for Ready {
     fn emit(self, _: &Metrics, _: &Health) {
         let sources = self.sources;
-        tracing::info!(sources, "running");
+        tracing::info!(target: TARGET, sources, "running");
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-            tracing::debug!("sd_notify READY: {e}");
+            tracing::debug!(target: TARGET, "sd_notify READY: {e}");
         }
     }
 }
@@ -26,7 +26,7 @@ pub struct Stopping;
 
 impl Happening for Stopping {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::info!("shutting down");
+        tracing::info!(target: TARGET, "shutting down");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     }
 }
@@ -45,7 +45,7 @@ pub struct WatchdogWithheld;
 
 impl Happening for WatchdogWithheld {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::error!(
+        tracing::error!(target: TARGET,
             "a poll is running and made no progress (no Gitea answer, no acknowledged batch) within the watchdog interval; withholding the systemd watchdog ping so the service is restarted"
         );
     }
@@ -65,7 +65,7 @@ impl Happening for Reloaded {
             removed,
             changed,
         } = self;
-        tracing::info!(
+        tracing::info!(target: TARGET,
             added,
             removed,
             changed,
@@ -83,7 +83,7 @@ pub struct ReloadFailed<'a> {
 impl Happening for ReloadFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let err = self.error;
-        tracing::error!("config reload (SIGHUP) failed, keeping the running config: {err}");
+        tracing::error!(target: TARGET, "config reload (SIGHUP) failed, keeping the running config: {err}");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     }
 }
@@ -96,7 +96,7 @@ pub struct ReloadAbandoned {
 impl Happening for ReloadAbandoned {
     fn emit(self, _: &Metrics, _: &Health) {
         let tasks = self.tasks;
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             tasks,
             "config reload (SIGHUP): a stopped source did not reach a safe point in time; abandoning it (its cursor stays at its last acknowledged batch)"
         );
@@ -111,7 +111,7 @@ pub struct ReloadNeedsRestart<'a> {
 impl Happening for ReloadNeedsRestart<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let section = self.section;
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
         );
     }

@@ -45,6 +45,10 @@ use crate::health::Health;
 use crate::metrics::{Metrics, PublishedLabels, SourceLabel};
 use crate::source::SourceSpec;
 
+/// The target of every happening's log line: the module the happenings were written in
+/// before it was split by component, so `RUST_LOG` filters and log readers see it unchanged.
+const TARGET: &str = "gitea_nats_sourcer::telemetry";
+
 /// A happening: what it writes to the log and the metrics it moves.
 pub trait Happening {
     fn emit(self, m: &Metrics, h: &Health);
@@ -108,6 +112,11 @@ fn count_published(m: &Metrics, source: &str, stored_op_types: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn happenings_log_under_the_module_s_own_target() {
+        assert_eq!(format!("{TARGET}::tests"), module_path!());
+    }
 
     #[test]
     fn happenings_move_only_the_handle_they_are_emitted_into() {

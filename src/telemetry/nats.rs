@@ -1,6 +1,6 @@
 //! The NATS connection.
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -13,7 +13,7 @@ pub struct NatsWaiting<'a> {
 impl Happening for NatsWaiting<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         let spec = self.source;
-        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), "NATS is not connected; not polling Gitea until it is");
+        tracing::debug!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), "NATS is not connected; not polling Gitea until it is");
     }
 }
 
@@ -40,13 +40,13 @@ impl Happening for NatsEvent<'_> {
         match self.event {
             async_nats::Event::Connected => {
                 NatsConnected { connected: true }.emit(m, h);
-                tracing::info!("NATS connected")
+                tracing::info!(target: TARGET, "NATS connected")
             }
             async_nats::Event::Disconnected => {
                 NatsConnected { connected: false }.emit(m, h);
-                tracing::warn!("NATS disconnected; reconnecting")
+                tracing::warn!(target: TARGET, "NATS disconnected; reconnecting")
             }
-            other => tracing::info!("NATS: {other}"),
+            other => tracing::info!(target: TARGET, "NATS: {other}"),
         }
     }
 }

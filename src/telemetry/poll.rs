@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use super::{Happening, source_label};
+use super::{Happening, TARGET, source_label};
 use crate::health::Health;
 use crate::metrics::{Metrics, SourceReasonLabels};
 use crate::source::SourceSpec;
@@ -48,7 +48,7 @@ impl Happening for PollPlanned<'_> {
             .get_or_create(&source_label(spec, &h.names))
             .set(wait.as_secs_f64());
         m.polls_planned_rps.set(planned_rps);
-        tracing::debug!(
+        tracing::debug!(target: TARGET,
             source = %h.names.shown_source(&spec.to_string()),
             wait_ms = wait.as_millis() as u64,
             interval_ms = interval.as_millis() as u64,
@@ -79,7 +79,7 @@ impl Happening for PollCompleted<'_> {
             .get_or_create(&source_label(spec, &h.names))
             .observe(took.as_secs_f64());
         h.poll_finished(&spec.to_string(), None);
-        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), read, published, took_ms = took.as_millis() as u64, "poll done");
+        tracing::debug!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), read, published, took_ms = took.as_millis() as u64, "poll done");
     }
 }
 
@@ -103,7 +103,7 @@ pub struct NatsSetupFailed<'a> {
 impl Happening for NatsSetupFailed<'_> {
     fn emit(self, m: &Metrics, _: &Health) {
         m.nats_setup_failures.inc();
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             retry_in_ms = self.retry_in.as_millis() as u64,
             "cannot set up JetStream yet (stream, bucket or cursors); retrying: {}",
             self.error
@@ -121,7 +121,7 @@ impl Happening for LedgersPruned<'_> {
         let (Some(first), Some(last)) = (self.days.first(), self.days.last()) else {
             return;
         };
-        tracing::info!(
+        tracing::info!(target: TARGET,
             count = self.days.len(),
             from = %first,
             to = %last,
@@ -137,7 +137,7 @@ pub struct LedgersPruneFailed<'a> {
 
 impl Happening for LedgersPruneFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             "cannot delete old backfill ledgers (tried again in an hour): {}",
             self.error
         );
@@ -163,7 +163,7 @@ impl Happening for PollFailed<'_> {
         } = self;
         poll_error(m, h, spec, reason, err);
         let err = h.names.scrub(&err.to_string()).into_owned();
-        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), reason, retry_in_s = retry_in.as_secs(), "poll failed: {err}");
     }
 }
 
@@ -185,6 +185,6 @@ impl Happening for SourceRefused<'_> {
         } = self;
         poll_error(m, h, spec, reason, err);
         let err = h.names.scrub(&err.to_string()).into_owned();
-        tracing::error!(source = %h.names.shown_source(&spec.to_string()), retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
+        tracing::error!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), retry_in_s = retry_in.as_secs(), "source refused by Gitea (token or name?); it waits, the others go on: {err}");
     }
 }

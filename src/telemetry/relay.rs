@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use super::Happening;
+use super::{Happening, TARGET};
 use crate::health::Health;
 use crate::metrics::{Metrics, ReceiverClassLabels, ReceiverLabel, status_class};
 
@@ -30,9 +30,9 @@ pub struct RelayReady {
 
 impl Happening for RelayReady {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::info!(receivers = self.receivers, "relay running");
+        tracing::info!(target: TARGET, receivers = self.receivers, "relay running");
         if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
-            tracing::debug!("sd_notify READY: {e}");
+            tracing::debug!(target: TARGET, "sd_notify READY: {e}");
         }
     }
 }
@@ -49,12 +49,12 @@ pub struct RelayReceiverGets<'a> {
 impl Happening for RelayReceiverGets<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         match self.private {
-            true => tracing::info!(
+            true => tracing::info!(target: TARGET,
                 receiver = self.receiver,
                 streams = format!("{} {}", self.stream, self.private_stream),
                 "receiver gets public and private repositories' events (private = true)"
             ),
-            false => tracing::info!(
+            false => tracing::info!(target: TARGET,
                 receiver = self.receiver,
                 streams = self.stream,
                 "receiver gets public repositories' events only (private repositories' need private = true)"
@@ -79,7 +79,7 @@ impl Happening for RelayReceiverStarted<'_> {
         h.progress();
         // Every relay family shows this receiver at zero from the start of its loop.
         m.init_receiver(self.receiver);
-        tracing::info!(
+        tracing::info!(target: TARGET,
             receiver = self.receiver,
             url = self.url,
             consumer = self.consumer,
@@ -109,7 +109,7 @@ impl Happening for RelayDelivered<'_> {
         m.relay_delivery_duration
             .get_or_create(&receiver_label(self.receiver))
             .observe(self.took.as_secs_f64());
-        tracing::info!(
+        tracing::info!(target: TARGET,
             receiver = self.receiver,
             event_id = self.event_id,
             status = self.status,
@@ -140,7 +140,7 @@ impl Happening for RelayRetry<'_> {
         m.relay_retries
             .get_or_create(&receiver_label(self.receiver))
             .inc();
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             receiver = self.receiver,
             event_id = self.event_id,
             attempt = self.attempt,
@@ -166,7 +166,7 @@ impl Happening for RelayDeadLettered<'_> {
         m.relay_dead_letters
             .get_or_create(&receiver_label(self.receiver))
             .inc();
-        tracing::error!(
+        tracing::error!(target: TARGET,
             receiver = self.receiver,
             event_id = self.event_id,
             "dead letter: {}",
@@ -206,7 +206,7 @@ impl Happening for RelayRedelivered<'_> {
         m.relay_redeliveries
             .get_or_create(&receiver_label(self.receiver))
             .inc();
-        tracing::info!(
+        tracing::info!(target: TARGET,
             receiver = self.receiver,
             sequence = self.sequence,
             delivered = self.delivered,
@@ -229,7 +229,7 @@ pub struct RelaySkipped<'a> {
 
 impl Happening for RelaySkipped<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             receiver = self.receiver,
             subject = self.subject,
             "not delivered: {}",
@@ -247,7 +247,7 @@ pub struct RelayConsumerFailed<'a> {
 
 impl Happening for RelayConsumerFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             receiver = self.receiver,
             wait_ms = self.wait.as_millis() as u64,
             "relay consumer failed, starting it again: {}",

@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use super::{Happening, count_published};
+use super::{Happening, TARGET, count_published};
 use crate::health::Health;
 use crate::metrics::{Metrics, SourceReasonLabels};
 
@@ -22,7 +22,7 @@ impl Happening for RepoEventSkipped<'_> {
             kind,
             reason,
         } = self;
-        tracing::error!(repo = %h.names.shown_parts(owner, repo), kind, "skipping a change whose event cannot be built: {reason}");
+        tracing::error!(target: TARGET, repo = %h.names.shown_parts(owner, repo), kind, "skipping a change whose event cannot be built: {reason}");
     }
 }
 
@@ -67,7 +67,7 @@ impl Happening for RepoChangesPublished<'_> {
             kind,
             count,
         } = self;
-        tracing::info!(repo = %h.names.shown_parts(owner, repo), kind, count, "published repository changes");
+        tracing::info!(target: TARGET, repo = %h.names.shown_parts(owner, repo), kind, count, "published repository changes");
     }
 }
 
@@ -110,7 +110,7 @@ impl Happening for RepoKindFailed<'_> {
         let status = status.map(|s| s.to_string()).unwrap_or_default();
         let url = &*h.names.scrub(url);
         let err = h.names.scrub(&err.to_string()).into_owned();
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             repo = %h.names.shown_parts(owner, repo),
             kind,
             url,
@@ -139,7 +139,7 @@ impl Happening for RepoKindRecovered<'_> {
             kind,
             failures,
         } = self;
-        tracing::info!(repo = %h.names.shown_parts(owner, repo), kind, failures, "repository endpoint answers again");
+        tracing::info!(target: TARGET, repo = %h.names.shown_parts(owner, repo), kind, failures, "repository endpoint answers again");
     }
 }
 
@@ -159,7 +159,7 @@ impl Happening for RepoKindConflict<'_> {
             kind,
             error: err,
         } = self;
-        tracing::warn!(repo = %h.names.shown_parts(owner, repo), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
+        tracing::warn!(target: TARGET, repo = %h.names.shown_parts(owner, repo), kind, "cursor written elsewhere meanwhile; read again next poll: {err}");
     }
 }
 
@@ -186,7 +186,7 @@ impl Happening for RepoListFailed<'_> {
                 reason: format!("repos_{reason}"),
             })
             .inc();
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             org,
             reason,
             kept,
@@ -211,7 +211,7 @@ impl Happening for ListTruncated<'_> {
             pages,
             items,
         } = self;
-        tracing::warn!(
+        tracing::warn!(target: TARGET,
             of = what,
             path,
             pages,
@@ -230,7 +230,7 @@ pub struct ActionsUnsupported<'a> {
 impl Happening for ActionsUnsupported<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         let ActionsUnsupported { owner, repo } = self;
-        tracing::info!(repo = %h.names.shown_parts(owner, repo), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
+        tracing::info!(target: TARGET, repo = %h.names.shown_parts(owner, repo), "this Gitea has no Actions API (404); the actions kind is skipped for this repository");
     }
 }
 
@@ -243,7 +243,7 @@ pub struct ActionsSupported<'a> {
 impl Happening for ActionsSupported<'_> {
     fn emit(self, _: &Metrics, h: &Health) {
         let ActionsSupported { owner, repo } = self;
-        tracing::info!(repo = %h.names.shown_parts(owner, repo), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
+        tracing::info!(target: TARGET, repo = %h.names.shown_parts(owner, repo), "this Gitea answers on its Actions API now; the actions kind polls it for this repository");
     }
 }
 
@@ -263,6 +263,6 @@ impl Happening for RepoChangesBeforeStart<'_> {
             kind,
             n,
         } = self;
-        tracing::debug!(repo = %h.names.shown_parts(owner, repo), kind, n, "changes before the source's start not published");
+        tracing::debug!(target: TARGET, repo = %h.names.shown_parts(owner, repo), kind, n, "changes before the source's start not published");
     }
 }

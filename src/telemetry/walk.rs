@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 
-use super::{Happening, source_label};
+use super::{Happening, TARGET, source_label};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::source::SourceSpec;
@@ -21,7 +21,7 @@ impl Happening for WalkRestarted<'_> {
             pass,
             unproven,
         } = self;
-        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
+        tracing::debug!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), pass, unproven, "a row of a second split by a page boundary (or of shifted pages) may be hidden; reading again");
     }
 }
 
@@ -47,7 +47,7 @@ impl Happening for WalkRealigned<'_> {
         m.walks_realigned
             .get_or_create(&source_label(spec, &h.names))
             .inc();
-        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), second, rows, held, "read a same-second tie split by a page boundary again at another page size");
+        tracing::debug!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), second, rows, held, "read a same-second tie split by a page boundary again at another page size");
     }
 }
 
@@ -75,7 +75,7 @@ impl Happening for SecondHeldBack<'_> {
         let at = chrono::DateTime::from_timestamp(second, 0)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default();
-        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed was read: {why}. The cursor waits at it (what was read is published; newer rows go out while the window has room, poll.max_window); each poll reads the trailing window once, and the second is tried hard again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), second, at, retry_in = ?retry_in, "cannot prove every row of this second of the feed was read: {why}. The cursor waits at it (what was read is published; newer rows go out while the window has room, poll.max_window); each poll reads the trailing window once, and the second is tried hard again, at other alignments, after a wait that doubles up to 15 min. Said once for this second");
     }
 }
 
@@ -96,7 +96,7 @@ impl Happening for SecondProven<'_> {
         m.seconds_held_back
             .get_or_create(&source_label(spec, &h.names))
             .set(0);
-        tracing::info!(source = %h.names.shown_source(&spec.to_string()), second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
+        tracing::info!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), second, waited = ?waited, "the held-back second is proven whole; the cursor moves on");
     }
 }
 
@@ -120,7 +120,7 @@ impl Happening for WalkUnproven<'_> {
         m.walks_unproven
             .get_or_create(&source_label(spec, &h.names))
             .inc();
-        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), unproven, passes, "could not prove every row of the feed was read ({why}); the cursor stays at the unproven second and the next poll reads it again");
+        tracing::debug!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), unproven, passes, "could not prove every row of the feed was read ({why}); the cursor stays at the unproven second and the next poll reads it again");
     }
 }
 
@@ -146,7 +146,7 @@ impl Happening for WalkIncomplete<'_> {
         m.walks_unproven
             .get_or_create(&source_label(spec, &h.names))
             .inc();
-        tracing::debug!(source = %h.names.shown_source(&spec.to_string()), %day, read, unproven, "could not prove every row of the day was read ({why}); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
+        tracing::debug!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), %day, read, unproven, "could not prove every row of the day was read ({why}); publishing what was read, the cursor stays at the unproven second and the next poll reads the day again");
     }
 }
 
@@ -168,7 +168,7 @@ impl Happening for BackfillDayIncomplete<'_> {
             unproven,
             why,
         } = self;
-        tracing::warn!(source = %h.names.shown_source(&spec.to_string()), %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole ({why}); what was read is published, the day is not marked done, run the backfill again for it");
+        tracing::warn!(target: TARGET, source = %h.names.shown_source(&spec.to_string()), %day, unproven, "backfill could not complete the day: second {unproven} could not be proven whole ({why}); what was read is published, the day is not marked done, run the backfill again for it");
     }
 }
 
@@ -182,6 +182,6 @@ pub struct BackfillWithOwner<'a> {
 impl Happening for BackfillWithOwner<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let BackfillWithOwner { source, with } = self;
-        tracing::info!(source = %source, with = %with, "backfill of {source} also backfills {with}: that source publishes its repository");
+        tracing::info!(target: TARGET, source = %source, with = %with, "backfill of {source} also backfills {with}: that source publishes its repository");
     }
 }
