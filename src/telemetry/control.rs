@@ -168,3 +168,18 @@ impl Happening for ControlBackfillFailed<'_> {
         );
     }
 }
+
+/// `[control]`: an answer could not be sent back (the requester is gone, NATS away).
+pub struct ControlAnswerUnsent<'a> {
+    /// The endpoint asked.
+    pub endpoint: &'a str,
+    /// Why the answer was not sent.
+    pub error: &'a dyn Display,
+}
+
+impl Happening for ControlAnswerUnsent<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let ControlAnswerUnsent { endpoint, error } = self;
+        tracing::debug!(target: "gitea_nats_sourcer::control::service", endpoint, "control: the answer was not sent: {error}");
+    }
+}

@@ -1,4 +1,7 @@
-//! Feed rows and the events built from them: pages read, rows and events skipped, events cut.
+//! Feed rows and the events built from them: pages read, rows and events skipped, events cut,
+//! issues fetched for `enrich`.
+
+use std::fmt::Display;
 
 use super::{Happening, TARGET};
 use crate::health::Health;
@@ -128,5 +131,49 @@ impl Happening for EventTooLarge<'_> {
             subject,
             "skipping an event that cannot be published: {error}"
         );
+    }
+}
+
+/// The log target of enrichment's happenings (where they were logged before).
+const ENRICH: &str = "gitea_nats_sourcer::pipeline::enrich";
+
+/// `enrich`: an issue's fetch was abandoned at shutdown; the event goes out without it.
+pub struct EnrichmentAbandoned<'a> {
+    /// The repository's owner.
+    pub owner: &'a str,
+    /// The repository's name.
+    pub name: &'a str,
+    /// The issue's index.
+    pub index: i64,
+}
+
+impl Happening for EnrichmentAbandoned<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let EnrichmentAbandoned { owner, name, index } = self;
+        tracing::debug!(target: ENRICH, repo = %format!("{owner}/{name}"), index, "enrichment abandoned at shutdown");
+    }
+}
+
+/// `enrich`: an issue could not be fetched; the event goes out without it.
+pub struct EnrichmentSkipped<'a> {
+    /// The repository's owner.
+    pub owner: &'a str,
+    /// The repository's name.
+    pub name: &'a str,
+    /// The issue's index.
+    pub index: i64,
+    /// Why the fetch failed.
+    pub error: &'a dyn Display,
+}
+
+impl Happening for EnrichmentSkipped<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let EnrichmentSkipped {
+            owner,
+            name,
+            index,
+            error,
+        } = self;
+        tracing::warn!(target: ENRICH, repo = %format!("{owner}/{name}"), index, "enrichment skipped: {error}");
     }
 }

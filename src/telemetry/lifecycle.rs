@@ -1,4 +1,4 @@
-//! The run's lifecycle: ready, stopping, the watchdog, config reloads.
+//! The run's lifecycle: ready, stopping, the watchdog, config reloads, the HTTP listener.
 
 use std::fmt::Display;
 
@@ -114,5 +114,18 @@ impl Happening for ReloadNeedsRestart<'_> {
         tracing::warn!(target: TARGET,
             "config reload (SIGHUP): [{section}] changed; it takes effect only after a restart"
         );
+    }
+}
+
+/// The HTTP listener (`/metrics`, `/healthz`, `/readyz`) failed; the run goes on without it.
+pub struct HttpFailed<'a> {
+    /// Why it failed.
+    pub error: &'a dyn Display,
+}
+
+impl Happening for HttpFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let error = self.error;
+        tracing::error!(target: "gitea_nats_sourcer::http", "HTTP listener failed: {error}");
     }
 }

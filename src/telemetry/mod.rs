@@ -9,6 +9,7 @@
 //! here, so call sites name it `telemetry::PollCompleted`. This file holds the trait, the
 //! handle and the helpers the components share.
 
+mod command;
 mod control;
 mod cursor;
 mod discovery;
@@ -24,6 +25,7 @@ mod relay;
 mod repo;
 mod walk;
 
+pub use command::*;
 pub use control::*;
 pub use cursor::*;
 pub use discovery::*;
@@ -52,6 +54,17 @@ const TARGET: &str = "gitea_nats_sourcer::telemetry";
 /// A happening: what it writes to the log and the metrics it moves.
 pub trait Happening {
     fn emit(self, m: &Metrics, h: &Health);
+}
+
+/// A happening before any run's [`Telemetry`] exists (the config is being read, signals
+/// are set up): it writes its log line and moves no metric.
+pub trait Logged {
+    fn log(self);
+}
+
+/// Emits a happening that needs no run: `telemetry::log(ConfigWarning { .. })`.
+pub fn log(happening: impl Logged) {
+    happening.log()
 }
 
 /// The metrics registry and the health state of one run, handed to what emits happenings

@@ -185,3 +185,17 @@ impl Happening for BackfillWithOwner<'_> {
         tracing::info!(target: TARGET, source = %source, with = %with, "backfill of {source} also backfills {with}: that source publishes its repository");
     }
 }
+
+/// A backfill finished a day of a source: the progress line (written in place on a
+/// terminal instead).
+pub struct BackfillProgress<'a> {
+    /// The line, as the terminal shows it.
+    pub line: &'a str,
+}
+
+impl Happening for BackfillProgress<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let line = self.line;
+        tracing::info!(target: "gitea_nats_sourcer::backfill", "{line}");
+    }
+}
