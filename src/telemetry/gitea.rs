@@ -99,3 +99,27 @@ impl Happening for RateLimitWait {
         tracing::trace!(target: TARGET, "waiting for the Gitea rate limit");
     }
 }
+
+/// The log target of the setup's happenings below (where they are logged today).
+const APP: &str = "gitea_nats_sourcer::app";
+
+/// At start, the page size Gitea serves was learned (`Ok`), or could not be read and the
+/// client keeps `using` (`Err`).
+pub struct GiteaPageSize<'a> {
+    /// The page size learned, or why it could not be read.
+    pub learned: Result<usize, &'a dyn Display>,
+    /// The page size the client uses when none was learned.
+    pub using: usize,
+}
+
+impl Happening for GiteaPageSize<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let using = self.using;
+        match self.learned {
+            Ok(n) => tracing::debug!(target: APP, page_limit = n, "Gitea page size"),
+            Err(e) => {
+                tracing::warn!(target: APP, "cannot read Gitea's page size, using {using}: {e}")
+            }
+        }
+    }
+}

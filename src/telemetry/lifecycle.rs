@@ -1,6 +1,7 @@
 //! The run's lifecycle: ready, stopping, the watchdog, config reloads, the HTTP listener.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use super::{Happening, TARGET};
 use crate::health::Health;
@@ -127,5 +128,81 @@ impl Happening for HttpFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let error = self.error;
         tracing::error!(target: "gitea_nats_sourcer::http", "HTTP listener failed: {error}");
+    }
+}
+
+/// The log target of the scheduler's happenings below (where they are logged today).
+const SCHEDULER: &str = "gitea_nats_sourcer::scheduler";
+
+/// At shutdown, polls did not stop within the drain time and are abandoned (their cursors
+/// stay at the last acknowledged batch).
+pub struct PollsAbandoned;
+
+impl Happening for PollsAbandoned {
+    fn emit(self, _: &Metrics, _: &Health) {
+        tracing::warn!(
+            target: SCHEDULER,
+            "polls did not stop in time; abandoning them (their cursors stay at the last acknowledged batch)"
+        );
+    }
+}
+
+/// At shutdown, the last NATS flush failed (`error`) or had no answer within `within`
+/// (`error` is then `None`); every acknowledged batch is stored already.
+pub struct NatsFlushFailed<'a> {
+    /// Why the flush failed, if it answered.
+    pub error: Option<&'a dyn Display>,
+    /// How long the flush was waited for.
+    pub within: Duration,
+}
+
+impl Happening for NatsFlushFailed<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let within = self.within;
+        match self.error {
+            Some(e) => tracing::debug!(target: SCHEDULER, "NATS flush at shutdown: {e}"),
+            None => {
+                tracing::debug!(target: SCHEDULER, "NATS flush at shutdown: no answer within {within:?}")
+            }
+        }
+    }
+}
+
+/// The stored cursors could not be listed (`error`) or did not come within `within`
+/// (`error` is then `None`), so the drains the sources taken here bring are not started now.
+pub struct DrainCursorsUnread<'a> {
+    /// Why the cursors could not be listed, if the bucket answered.
+    pub error: Option<&'a dyn Display>,
+    /// How long the list was waited for.
+    pub within: Duration,
+}
+
+impl Happening for DrainCursorsUnread<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let within = self.within;
+        match self.error {
+            Some(e) => tracing::warn!(
+                target: SCHEDULER,
+                "cannot read the stored cursors for the drains the sources taken here bring \
+                 ({e}); none started now"
+            ),
+            None => tracing::warn!(
+                target: SCHEDULER,
+                "the stored cursors did not come within {within:?}; no drain started now"
+            ),
+        }
+    }
+}
+
+/// SIGHUP cannot be listened for; a config change needs a restart.
+pub struct SighupUnavailable<'a> {
+    /// Why the signal handler could not be installed.
+    pub error: &'a dyn Display,
+}
+
+impl Happening for SighupUnavailable<'_> {
+    fn emit(self, _: &Metrics, _: &Health) {
+        let error = self.error;
+        tracing::warn!(target: SCHEDULER, "cannot listen for SIGHUP ({error}); reload by restarting");
     }
 }

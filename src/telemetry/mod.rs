@@ -131,6 +131,72 @@ mod tests {
         assert_eq!(format!("{TARGET}::tests"), module_path!());
     }
 
+    /// The text log lines `f` writes (no time, no colours), at every level to `DEBUG`.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .without_time()
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn happenings_log_the_lines_and_targets_their_call_sites_logged() {
+        let t = Telemetry::new();
+        let out = logged(|| {
+            log(ConfigWarning {
+                warning: "poll.lookback is short",
+            });
+            log(SigtermUnavailable { error: &"denied" });
+            t.emit(HttpFailed {
+                error: &"address in use",
+            });
+            t.emit(EnrichmentSkipped {
+                owner: "acme",
+                name: "widgets",
+                index: 7,
+                error: &"HTTP 500",
+            });
+            t.emit(NatsFlushFailed {
+                error: None,
+                within: std::time::Duration::from_secs(5),
+            });
+            t.emit(GiteaPageSize {
+                learned: Err(&"HTTP 404"),
+                using: 50,
+            });
+            t.emit(NatsWaiting {
+                source: &"org:acme".parse().unwrap(),
+            });
+        });
+        let expected = [
+            " WARN gitea_nats_sourcer::commands: poll.lookback is short",
+            " WARN gitea_nats_sourcer::commands: cannot listen for SIGTERM (denied); only SIGINT stops the sourcer",
+            "ERROR gitea_nats_sourcer::http: HTTP listener failed: address in use",
+            " WARN gitea_nats_sourcer::pipeline::enrich: enrichment skipped: HTTP 500 repo=acme/widgets index=7",
+            "DEBUG gitea_nats_sourcer::scheduler: NATS flush at shutdown: no answer within 5s",
+            " WARN gitea_nats_sourcer::app: cannot read Gitea's page size, using 50: HTTP 404",
+            "DEBUG gitea_nats_sourcer::telemetry: NATS is not connected; not polling Gitea until it is source=org:acme",
+        ];
+        assert_eq!(out.lines().collect::<Vec<_>>(), expected);
+    }
+
     #[test]
     fn happenings_move_only_the_handle_they_are_emitted_into() {
         let moved = Telemetry::new();
