@@ -121,7 +121,7 @@ pub struct ControlBackfillDone<'a> {
     pub days: usize,
     pub published: usize,
     pub skipped: usize,
-    /// Source-days it could not complete (each logged as [`BackfillDayIncomplete`]).
+    /// Source-days it could not complete (each logged as [`BackfillDayIncomplete`](super::BackfillDayIncomplete)).
     pub incomplete: usize,
 }
 

@@ -1,12 +1,14 @@
 //! One struct per happening (Vector's internal events): its `emit` writes the happening's
 //! log line and moves its metrics, so call sites say what happened and nothing more:
-//! `telemetry.emit(PollCompleted { .. })`, on the run's [`Telemetry`]. Happenings carry plain values (strings, numbers, times,
-//! `&dyn Display` errors, [`SourceSpec`]); this module imports nothing of the product but
-//! `source`, `metrics` and `health`, so every layer can call it. Tokens never reach this
-//! module: URLs carry none, and errors are built without them.
+//! `telemetry.emit(PollCompleted { .. })`, on the run's [`Telemetry`], or
+//! `telemetry::log(ConfigWarning { .. })` before there is a run. Happenings carry plain
+//! values (strings, numbers, times, `&dyn Display` errors, [`SourceSpec`]); this module
+//! imports nothing of the product but `source`, `names`, `metrics` and `health`, so every
+//! layer can call it. Tokens never reach this module: URLs carry none, and errors are built
+//! without them.
 //!
 //! One file per component, as vector's `src/internal_events/`; every happening is re-exported
-//! here, so call sites name it `telemetry::PollCompleted`. This file holds the trait, the
+//! here, so call sites name it `telemetry::PollCompleted`. This file holds the traits, the
 //! handle and the helpers the components share.
 
 mod command;
