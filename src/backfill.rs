@@ -400,7 +400,8 @@ pub async fn backfill(
             if terminal {
                 eprint!("\r{line}\x1b[K");
             } else {
-                tracing::info!("{line}");
+                ctx.telemetry
+                    .emit(telemetry::BackfillProgress { line: &line });
             }
         }
     }

@@ -13,7 +13,7 @@ use axum::routing::get;
 
 use crate::metrics::Format;
 use crate::shutdown::Shutdown;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{self, Telemetry};
 
 /// OpenMetrics when the scraper's `Accept` asks for it (Prometheus does), else the 0.0.4
 /// text format (curl, older scrapers).
@@ -61,10 +61,10 @@ pub async fn serve(
     telemetry: Telemetry,
     mut shutdown: Shutdown,
 ) {
-    let r = axum::serve(listener, router(telemetry))
+    let r = axum::serve(listener, router(telemetry.clone()))
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await;
     if let Err(e) = r {
-        tracing::error!("HTTP listener failed: {e}");
+        telemetry.emit(telemetry::HttpFailed { error: &e });
     }
 }

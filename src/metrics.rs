@@ -67,6 +67,18 @@ pub mod process;
 /// Status classes of `gitea_requests_total` (and the relay's deliveries).
 pub const CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
 
+/// The status class label of an HTTP answer (one of [`CLASSES`]): `2xx`, `3xx`, `4xx`,
+/// `5xx` (anything else a server answers), or `error` when there was no answer.
+pub fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(_) => "5xx",
+        None => "error",
+    }
+}
+
 /// Every reason a Gitea request can fail with (`GiteaError::reason`): the label values of
 /// `gitea_retries_total`, and with [`POLL_REASONS`] those of `poll_errors_total`.
 pub const GITEA_REASONS: [&str; 10] = [
@@ -636,6 +648,23 @@ mod tests {
         );
         assert!(!before.contains("org:acme"));
         assert!(before.contains("gitea_nats_sourcer_nats_connected 0"));
+    }
+
+    #[test]
+    fn every_status_has_one_class_of_the_labels() {
+        let cases = [
+            (Some(200), "2xx"),
+            (Some(204), "2xx"),
+            (Some(302), "3xx"),
+            (Some(404), "4xx"),
+            (Some(503), "5xx"),
+            (Some(100), "5xx"),
+            (None, "error"),
+        ];
+        for (status, class) in cases {
+            assert_eq!(status_class(status), class, "{status:?}");
+            assert!(CLASSES.contains(&class));
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod tail;
 use crate::cli::{Cli, Command, CursorsCommand};
 use crate::config::{Config, ConfigError, LogFormat};
 use crate::logging;
+use crate::telemetry;
 
 /// Prints a line to stdout, ignoring a closed pipe (`tail | head` must not panic).
 #[macro_export]
@@ -86,10 +87,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         .unwrap_or(LogFormat::Text);
     logging::init(format, Some(&config.log));
     if let Some(w) = config.inline_token_warning(&cli.config) {
-        tracing::warn!("{w}");
+        telemetry::log(telemetry::ConfigWarning { warning: &w });
     }
     for w in config.warnings() {
-        tracing::warn!("{w}");
+        telemetry::log(telemetry::ConfigWarning { warning: &w });
     }
     // What each command needs of the config beyond parsing: secrets readable for every
     // command that talks to Gitea or NATS; a source for `run`, `check` (it proves `run` will
@@ -218,7 +219,7 @@ pub async fn stop_signal() {
                 }
             }
             Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM ({e}); only SIGINT stops the sourcer");
+                telemetry::log(telemetry::SigtermUnavailable { error: &e });
                 let _ = tokio::signal::ctrl_c().await;
             }
         }

@@ -310,7 +310,10 @@ impl Endpoints {
             .map(|v| Bytes::from(v.to_string()))
             .map_err(|(code, status)| service::error::Error { status, code });
         if let Err(e) = req.respond(response).await {
-            tracing::debug!(endpoint, "control: the answer was not sent: {e}");
+            self.ctx.telemetry.emit(telemetry::ControlAnswerUnsent {
+                endpoint,
+                error: &e,
+            });
         }
     }
 }

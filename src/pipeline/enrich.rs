@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::event;
 use crate::gitea::{ActivityRow, GiteaClient};
 use crate::shutdown::Shutdown;
+use crate::telemetry;
 
 /// How many issues are kept.
 const CAPACITY: usize = 2048;
@@ -101,7 +102,9 @@ impl IssueCache {
             r = fetch => Some(r),
         };
         let Some(fetched) = fetched else {
-            tracing::debug!(repo = %format!("{owner}/{name}"), index, "enrichment abandoned at shutdown");
+            client
+                .telemetry()
+                .emit(telemetry::EnrichmentAbandoned { owner, name, index });
             return None;
         };
         match fetched {
@@ -110,7 +113,12 @@ impl IssueCache {
                 Some(v)
             }
             Err(e) => {
-                tracing::warn!(repo = %format!("{owner}/{name}"), index, "enrichment skipped: {e}");
+                client.telemetry().emit(telemetry::EnrichmentSkipped {
+                    owner,
+                    name,
+                    index,
+                    error: &e,
+                });
                 None
             }
         }
