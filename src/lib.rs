@@ -5,12 +5,15 @@
 //!
 //! The map, in layers: each module uses only those above it in this list
 //! (`scripts/check-layers` fails on any circle).
-//! * [`config`]: the TOML config, typed and strict (repository kinds too); secrets in [`config::Secret`].
+//! * [`config`]: the TOML config, typed and strict, one file per section; one loader
+//!   (`config::load_toml`) for it and the relay's; secrets in [`config::Secret`];
+//!   `docs/configuration.md` is generated from its `///` comments.
 //! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
 //! * [`metrics`], [`health`]: the Prometheus registry and readiness state; [`names`]: what
 //!   they and the logs may call a repository (private ones hidden).
-//! * [`telemetry`]: one struct per happening; its `emit` writes the log line and moves the metric, on
-//!   the run's [`telemetry::Telemetry`] handle (its metrics and health; no statics).
+//! * [`telemetry`]: one struct per happening, one file per component; its `emit` writes the log
+//!   line and moves the metric, on the run's [`telemetry::Telemetry`] handle (its metrics and
+//!   health; no statics), or `telemetry::log` before a run has one.
 //! * [`logging`]: setting up `tracing` from `[log]`.
 //! * [`shutdown`]: the shutdown signal passed into every task.
 //! * [`cadence`]: when each source polls next, within the request budget (active sources first).
