@@ -5,8 +5,11 @@
 //! * `id`: the identity of an action and the event ids derived from it ([`identity_key`],
 //!   [`event_id`], ...).
 //! * `activity`: the CloudEvent of one feed row ([`build`]).
+//! * [`hook`]: the payloads Gitea's webhooks would POST for an action (a feed row or a
+//!   repository change), as binary-mode events.
 
 mod activity;
+pub mod hook;
 mod id;
 
 pub use activity::{build, build_with, issue_index};

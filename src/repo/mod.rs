@@ -715,7 +715,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
                     // The change's webhook-shaped events go in the same batch, after it.
                     let more = match hooks.as_mut() {
                         Some(f) => {
-                            let change = crate::webhook::Change {
+                            let change = crate::event::hook::Change {
                                 noun: c.item.noun,
                                 change: &c.item.change,
                                 data: &c.item.data,
