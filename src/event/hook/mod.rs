@@ -23,6 +23,7 @@
 
 mod payload;
 pub mod users;
+pub mod wire;
 
 pub use payload::{
     Change, Needs, RowObjects, from_change, from_row, index_in_url, makes_hooks, needs,
@@ -119,18 +120,21 @@ pub fn to_event(env: &Envelope<'_>, hook: &Hook) -> Result<Event, serde_json::Er
     let id = hook_id(env.action_id, hook.event_type, hook.part);
     let body = serde_json::to_vec(&hook.body)?;
     let headers = vec![
-        ("ce-specversion", "1.0".to_string()),
-        ("ce-id", id.clone()),
-        ("ce-type", format!("io.gitea.webhook.{}", hook.event_type)),
+        (wire::CE_SPECVERSION, "1.0".to_string()),
+        (wire::CE_ID, id.clone()),
         (
-            "ce-source",
+            wire::CE_TYPE,
+            format!("io.gitea.webhook.{}", hook.event_type),
+        ),
+        (
+            wire::CE_SOURCE,
             format!("{}/{}/{}", env.gitea_url, env.owner, env.repo),
         ),
-        ("ce-subject", format!("{}/{}", env.owner, env.repo)),
-        ("ce-time", env.time.to_string()),
-        ("Content-Type", "application/json".to_string()),
-        ("X-Gitea-Event", hook.event().to_string()),
-        ("X-Gitea-Event-Type", hook.event_type.to_string()),
+        (wire::CE_SUBJECT, format!("{}/{}", env.owner, env.repo)),
+        (wire::CE_TIME, env.time.to_string()),
+        (wire::CONTENT_TYPE, "application/json".to_string()),
+        (wire::GITEA_EVENT, hook.event().to_string()),
+        (wire::GITEA_EVENT_TYPE, hook.event_type.to_string()),
     ];
     Ok(Event {
         subject: subject(
