@@ -1,34 +1,17 @@
 //! The CloudEvent of one activity row (structured mode: the row as Gitea wrote it, in `data`).
 
-use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Event, Prefixes, escape_token, event_id, identity_key};
+use super::{Envelope, Event, Prefixes, RepoName, event_id, identity_key, subject};
 use crate::gitea::{Activity, ActivityRow};
 
-/// `{prefix}.{owner}.{repo}.{op_type}`, each name escaped.
-pub fn subject(prefix: &str, a: &Activity) -> String {
-    let (owner, repo) = match a.repo_names() {
-        Some((o, r)) => (escape_token(o), escape_token(r)),
-        // The repository was deleted or is hidden: keep the event, under a token no real
-        // name can produce, so it is neither lost nor confused with a repository.
-        None => ("%00".to_string(), format!("%00{}", a.repo_id)),
-    };
-    format!("{prefix}.{owner}.{repo}.{}", escape_token(&a.op_type))
-}
-
-#[derive(Serialize)]
-struct CloudEvent<'a> {
-    specversion: &'static str,
-    id: &'a str,
-    source: String,
-    #[serde(rename = "type")]
-    ty: String,
-    subject: String,
-    time: String,
-    datacontenttype: &'static str,
-    data: Data<'a>,
+/// The row's repository, or its id alone when the row names none.
+fn repo_name(a: &Activity) -> RepoName<'_> {
+    match a.repo_names() {
+        Some((owner, name)) => RepoName::Named(owner, name),
+        None => RepoName::Unnamed(a.repo_id),
+    }
 }
 
 #[derive(Serialize)]
@@ -72,31 +55,23 @@ pub fn build_with(
 ) -> Result<Event, serde_json::Error> {
     let a = &row.activity;
     let id = event_id(&key, a);
-    let (source, subject_name) = match a.repo_names() {
-        Some((o, r)) => (format!("{gitea_url}/{o}/{r}"), format!("{o}/{r}")),
-        None => (gitea_url.to_string(), format!("repo_id:{}", a.repo_id)),
-    };
-    let ce = CloudEvent {
-        specversion: "1.0",
+    let repo = repo_name(a);
+    let time = a.created.to_rfc3339();
+    let envelope = Envelope {
         id: &id,
-        source,
+        source: repo.source(gitea_url),
         ty: format!("io.gitea.activity.{}", a.op_type),
-        subject: subject_name,
-        time: a.created.to_rfc3339(),
-        datacontenttype: "application/json",
-        data: Data {
-            activity: &row.raw,
-            issue,
-        },
+        subject: repo.full_name(),
+        time: &time,
     };
-    // Sized up front: `Bytes::from(Vec)` keeps the Vec's capacity, and a doubling Vec would
-    // hold up to twice the payload for as long as the event lives.
-    let mut buf = Vec::with_capacity(row.raw.get().len() + 512);
-    serde_json::to_writer(&mut buf, &ce)?;
-    let payload = Bytes::from(buf);
+    let data = Data {
+        activity: &row.raw,
+        issue,
+    };
+    let payload = envelope.structured(&data, row.raw.get().len() + 512)?;
     let visibility = prefixes.decide(a.visibility());
     Ok(Event {
-        subject: subject(prefixes.of(visibility), a),
+        subject: subject(prefixes.of(visibility), repo, &[&a.op_type]),
         visibility,
         id,
         key,
@@ -110,7 +85,7 @@ pub fn build_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Visibility;
+    use crate::event::{Visibility, escape_token};
 
     fn prefixes() -> Prefixes {
         Prefixes {
@@ -165,7 +140,7 @@ mod tests {
     fn subject_escapes_dots_and_wildcards() {
         let r = row(PUSH);
         assert_eq!(
-            subject("gitea", &r.activity),
+            subject("gitea", repo_name(&r.activity), &[&r.activity.op_type]),
             "gitea.alice.dot%2Efiles.commit_repo"
         );
         assert_eq!(escape_token("a b*>"), "a%20b%2A%3E");
@@ -207,5 +182,32 @@ mod tests {
         assert_eq!(v["time"], "2026-11-28T16:25:31+08:00");
         assert_eq!(v["data"]["activity"]["new_field"]["x"], 1);
         assert_eq!(v["id"], e.id.as_str());
+    }
+
+    /// The bytes `build` wrote before the envelope was shared, for a named and an unnamed
+    /// repository.
+    #[test]
+    fn a_row_s_event_is_byte_for_byte_as_before() {
+        let e = build("https://g", &prefixes(), &row(PUSH)).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&e.payload).unwrap(),
+            format!(
+                r#"{{"specversion":"1.0","id":"{}","source":"https://g/alice/dot.files","type":"io.gitea.activity.commit_repo","subject":"alice/dot.files","time":"2026-11-28T16:25:31+08:00","datacontenttype":"application/json","data":{{"activity":{PUSH}}}}}"#,
+                e.id
+            )
+        );
+        let gone = PUSH.replace(
+            r#""repo":{"id":3,"name":"dot.files","full_name":"alice/dot.files","private":false},"#,
+            "",
+        );
+        let e = build("https://g", &prefixes(), &row(&gone)).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&e.payload).unwrap(),
+            format!(
+                r#"{{"specversion":"1.0","id":"{}","source":"https://g","type":"io.gitea.activity.commit_repo","subject":"repo_id:3","time":"2026-11-28T16:25:31+08:00","datacontenttype":"application/json","data":{{"activity":{gone}}}}}"#,
+                e.id
+            )
+        );
+        assert_eq!(e.subject, "gitea_private.%00.%003.commit_repo");
     }
 }

@@ -4,21 +4,30 @@
 //! * [`Event`]: one message ready for JetStream; [`Prefixes`] and [`Visibility`] pick its subject.
 //! * `id`: the identity of an action and the event ids derived from it ([`identity_key`],
 //!   [`event_id`], ...).
+//! * [`Envelope`]: the CloudEvents attributes every event has, written [`Envelope::structured`]
+//!   (activity and repository-change events: the JSON body) or [`Envelope::binary`] (hook
+//!   events: `ce-*` headers); [`subject`]: the NATS subject of every event.
 //! * `activity`: the CloudEvent of one feed row ([`build`]).
+//! * `change`: the CloudEvent of one repository endpoint's change ([`RepoChange`]).
 //! * [`hook`]: the payloads Gitea's webhooks would POST for an action (a feed row or a
 //!   repository change), as binary-mode events.
 
 mod activity;
+mod change;
 pub mod hook;
 mod id;
 
 pub use activity::{build, build_with, issue_index};
+pub use change::RepoChange;
 pub use id::{
     comment_key, delete_key, event_id, identity_key, is_repeatable, parts_id, push_key, ref_key,
     release_key, timed_id,
 };
 
 use bytes::Bytes;
+use serde::Serialize;
+
+use hook::wire;
 
 /// Escapes one subject token: every byte outside `[A-Za-z0-9_-]` becomes `%XX`
 /// ([`crate::source::ESCAPED`]).
@@ -29,6 +38,130 @@ pub fn escape_token(name: &str) -> String {
         return "%00".to_string();
     }
     out
+}
+
+/// The CloudEvents spec version every event follows.
+const SPECVERSION: &str = "1.0";
+
+/// `datacontenttype` of structured events and `Content-Type` of binary ones: the data is JSON.
+const DATA_CONTENT_TYPE: &str = "application/json";
+
+/// The repository an event is of, as its subject and its CloudEvents attributes name it.
+#[derive(Debug, Clone, Copy)]
+pub enum RepoName<'a> {
+    /// `owner` and `name`, as Gitea spells them.
+    Named(&'a str, &'a str),
+    /// A feed row naming no repository (deleted, or hidden from the token): its id.
+    Unnamed(i64),
+}
+
+impl RepoName<'_> {
+    /// The CloudEvents `source`: the repository's web page (the instance's when unnamed).
+    pub fn source(self, gitea_url: &str) -> String {
+        match self {
+            RepoName::Named(owner, name) => format!("{gitea_url}/{owner}/{name}"),
+            RepoName::Unnamed(_) => gitea_url.to_string(),
+        }
+    }
+
+    /// The CloudEvents `subject`: `owner/name`, or `repo_id:{id}` when unnamed.
+    pub fn full_name(self) -> String {
+        match self {
+            RepoName::Named(owner, name) => format!("{owner}/{name}"),
+            RepoName::Unnamed(id) => format!("repo_id:{id}"),
+        }
+    }
+}
+
+/// `{prefix}.{owner}.{name}.{kind}`: the subject of every event, each name escaped
+/// ([`escape_token`]). `kind` is one token (`commit_repo`, `issue_labeled`) or more
+/// (`["hook", "push"]`), each escaped.
+pub fn subject(prefix: &str, repo: RepoName<'_>, kind: &[&str]) -> String {
+    let mut out = match repo {
+        RepoName::Named(owner, name) => {
+            format!("{prefix}.{}.{}", escape_token(owner), escape_token(name))
+        }
+        // Keep the event under tokens no real name can produce, so it is neither lost nor
+        // confused with a repository.
+        RepoName::Unnamed(id) => format!("{prefix}.%00.%00{id}"),
+    };
+    for token in kind {
+        out.push('.');
+        out.push_str(&escape_token(token));
+    }
+    out
+}
+
+/// The CloudEvents attributes of one event, besides `specversion` and `datacontenttype`
+/// (the same for every event).
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// `id`: the event id, also its `Nats-Msg-Id`.
+    pub id: &'a str,
+    /// `source`: the repository's web page ([`RepoName::source`]).
+    pub source: String,
+    /// `type`: `io.gitea.activity.{op_type}`, `io.gitea.{noun}.{change}` or
+    /// `io.gitea.webhook.{event_type}`.
+    pub ty: String,
+    /// `subject`: the repository's full name ([`RepoName::full_name`]).
+    pub subject: String,
+    /// `time`: when the action happened, RFC 3339.
+    pub time: &'a str,
+}
+
+/// The JSON of a structured event, its keys in this order.
+#[derive(Serialize)]
+struct Structured<'a, D> {
+    specversion: &'static str,
+    id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    ty: &'a str,
+    subject: &'a str,
+    time: &'a str,
+    datacontenttype: &'static str,
+    data: &'a D,
+}
+
+impl Envelope<'_> {
+    /// CloudEvents structured mode: the whole event as JSON, `data` in it. `capacity`: the
+    /// size expected, to reserve up front (`Bytes::from(Vec)` keeps the Vec's capacity, and a
+    /// doubling Vec would hold up to twice the payload for as long as the event lives).
+    pub fn structured<D: Serialize>(
+        &self,
+        data: &D,
+        capacity: usize,
+    ) -> Result<Bytes, serde_json::Error> {
+        let mut buf = Vec::with_capacity(capacity);
+        serde_json::to_writer(
+            &mut buf,
+            &Structured {
+                specversion: SPECVERSION,
+                id: self.id,
+                source: &self.source,
+                ty: &self.ty,
+                subject: &self.subject,
+                time: self.time,
+                datacontenttype: DATA_CONTENT_TYPE,
+                data,
+            },
+        )?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// CloudEvents binary mode: the attributes as `ce-*` headers and the content type, in
+    /// this order (the body is the data alone).
+    pub fn binary(self) -> Vec<(&'static str, String)> {
+        vec![
+            (wire::CE_SPECVERSION, SPECVERSION.to_string()),
+            (wire::CE_ID, self.id.to_string()),
+            (wire::CE_TYPE, self.ty),
+            (wire::CE_SOURCE, self.source),
+            (wire::CE_SUBJECT, self.subject),
+            (wire::CE_TIME, self.time.to_string()),
+            (wire::CONTENT_TYPE, DATA_CONTENT_TYPE.to_string()),
+        ]
+    }
 }
 
 pub use crate::gitea::Visibility;

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::Context;
 use crate::event::Event;
-use crate::event::hook::{self as webhook, Envelope, Hook, Needs, RowObjects};
+use crate::event::hook::{self as webhook, Action, Hook, Needs, RowObjects};
 use crate::gitea::ActivityRow;
 use crate::shutdown::Shutdown;
 use crate::telemetry;
@@ -388,7 +388,7 @@ fn objects<'o>(
 
 fn events(
     ctx: &Context,
-    env: &Envelope<'_>,
+    env: &Action<'_>,
     op_type: &str,
     hooks: Result<Vec<Hook>, String>,
     missing: &[String],
@@ -602,7 +602,7 @@ pub async fn row_events(
         }
     }
     let time = a.created.to_rfc3339();
-    let env = Envelope {
+    let env = Action {
         gitea_url: &ctx.gitea_url,
         prefixes: &ctx.prefixes,
         visibility: action.visibility,
@@ -670,7 +670,7 @@ pub async fn change_events(
     }
     let o = objects(&fetched, None, None);
     let hooks = webhook::from_change(change, &o);
-    let env = Envelope {
+    let env = Action {
         gitea_url: &ctx.gitea_url,
         prefixes: &ctx.prefixes,
         visibility: action.visibility,
