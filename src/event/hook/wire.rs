@@ -78,3 +78,60 @@ impl HookMessage {
 fn text(h: &HeaderMap, name: impl IntoHeaderName) -> Option<String> {
     h.get(name).map(|v| v.as_str().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::hook::{Action, Hook, to_event};
+    use crate::event::{Prefixes, Visibility};
+
+    /// What `to_event` writes, `parse` reads back: every field, for a public and a private
+    /// repository's hook, with the headers the publisher stores (`publish.rs`).
+    #[test]
+    fn a_hook_event_written_by_to_event_parses_back_field_for_field() {
+        let prefixes = Prefixes {
+            public: "gitea".into(),
+            private: "gitea_private".into(),
+            all_private: false,
+        };
+        let hook = Hook {
+            event_type: "pull_request_sync",
+            part: Some(3),
+            body: serde_json::json!({"action": "synchronized", "number": 3}),
+        };
+        for visibility in [Visibility::Public, Visibility::Private] {
+            let action = Action {
+                gitea_url: "https://g",
+                prefixes: &prefixes,
+                visibility,
+                owner: "alice",
+                repo: "dot.files",
+                action_id: "abc",
+                key: "k",
+                time: "2026-01-02T03:04:05+08:00",
+                created: 1,
+            };
+            let e = to_event(&action, &hook).unwrap();
+            let mut headers = HeaderMap::new();
+            for (name, value) in &e.headers {
+                headers.insert(*name, value.as_str());
+            }
+            headers.insert(VISIBILITY_HEADER, e.visibility.as_str());
+            headers.insert(NATS_MESSAGE_ID, e.id.as_str());
+            let parsed = HookMessage::parse(Some(&headers), &e.subject, e.payload.clone(), 42);
+            assert_eq!(
+                parsed,
+                Some(HookMessage {
+                    event_id: e.id.clone(),
+                    event: "pull_request".into(),
+                    event_type: "pull_request_sync".into(),
+                    repo: "alice/dot.files".into(),
+                    body: e.payload.clone(),
+                    sequence: 42,
+                    private: visibility == Visibility::Private,
+                }),
+                "{visibility:?}"
+            );
+        }
+    }
+}
