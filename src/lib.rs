@@ -75,4 +75,3 @@ pub mod shutdown;
 pub mod source;
 pub mod state;
 pub mod telemetry;
-pub mod webhook;

@@ -40,7 +40,7 @@ async fn stream(nats: &Nats) -> jetstream::Context {
 async fn publish(js: &jetstream::Context, repo: &str, n: usize, event_type: &str, refuse: bool) {
     let (owner, name) = repo.split_once('/').expect("owner/name");
     let id = format!("test-{owner}-{name}-{n}");
-    let coarse = gitea_nats_sourcer::webhook::coarse(match event_type {
+    let coarse = gitea_nats_sourcer::event::hook::coarse(match event_type {
         "push" => "push",
         "issues" => "issues",
         _ => "pull_request",
@@ -66,7 +66,7 @@ async fn publish(js: &jetstream::Context, repo: &str, n: usize, event_type: &str
     ] {
         h.insert(k, v.as_str());
     }
-    let subject = gitea_nats_sourcer::webhook::subject("gitea", owner, name, event_type);
+    let subject = gitea_nats_sourcer::event::hook::subject("gitea", owner, name, event_type);
     js.publish_with_headers(subject, h, serde_json::to_vec(&body).unwrap().into())
         .await
         .expect("publish")

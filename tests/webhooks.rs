@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use gitea_nats_sourcer::webhook;
+use gitea_nats_sourcer::event::hook as webhook;
 use gitea_sim::{FakeGitea, NewAction, SimOptions};
 use serde::Deserialize;
 use serde_json::Value;

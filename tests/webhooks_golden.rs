@@ -10,7 +10,7 @@ mod support;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use gitea_nats_sourcer::webhook::{self, Change, Hook, RowObjects};
+use gitea_nats_sourcer::event::hook::{self as webhook, Change, Hook, RowObjects};
 use serde_json::{Value, json};
 use support::bodies::{
     self, DELETED_TAG, GITEA, World, api_fixture, every_hook, push_content, row, tag_content,

@@ -7,7 +7,7 @@
 
 mod support;
 
-use gitea_nats_sourcer::webhook::{self, Change, Hook, RowObjects};
+use gitea_nats_sourcer::event::hook::{self as webhook, Change, Hook, RowObjects};
 use gitea_sim::NewAction;
 use serde_json::{Value, json};
 use support::bodies::{GITEA, HEAD_SHA as SHA, NEW_REF_PUSH, row};

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use crate::cli::{DeadLettersCommand, RelayCommand};
 use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
+use crate::event::hook::wire::HookMessage;
 use crate::logging;
 use crate::relay::config::{DEFAULT_RELAY_CONFIG_PATH, Receiver, RelayConfig};
-use crate::relay::worker::{self, HookEvent, Outcome, Sender};
+use crate::relay::worker::{self, Outcome, Sender};
 use crate::relay::{self as service, dead};
 use crate::say;
 use crate::shutdown::Shutdown;
@@ -283,7 +284,7 @@ async fn redeliver(
                 continue;
             }
         };
-        let Some(hook) = HookEvent::from_parts(
+        let Some(hook) = HookMessage::parse(
             Some(&msg.headers),
             msg.subject.as_str(),
             msg.payload,

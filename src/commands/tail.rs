@@ -7,6 +7,7 @@ use futures::StreamExt;
 use anyhow::anyhow;
 
 use crate::config::NatsConfig;
+use crate::event::hook::wire;
 use crate::nats;
 
 pub async fn tail(
@@ -44,7 +45,7 @@ impl Delivered<'_> {
 
     /// `X-Gitea-Event-Type` of a webhook-shaped event (binary mode); `None` for the others.
     pub fn hook_type(&self) -> Option<&str> {
-        self.header("X-Gitea-Event-Type")
+        self.header(wire::GITEA_EVENT_TYPE)
     }
 }
 
@@ -52,8 +53,8 @@ impl Delivered<'_> {
 pub fn line(m: &Delivered<'_>) -> String {
     match m.hook_type() {
         Some(ty) => hook_summary(
-            m.header("ce-time").unwrap_or(""),
-            m.header("ce-subject").unwrap_or(""),
+            m.header(wire::CE_TIME).unwrap_or(""),
+            m.header(wire::CE_SUBJECT).unwrap_or(""),
             ty,
             m.payload,
         ),

@@ -2,11 +2,11 @@
 //! event and published in the same batch (the cursor moves only after both are acked, so a
 //! kill between them loses neither; a re-publish has the same ids).
 //!
-//! The objects a payload needs (`webhook::needs`) are fetched here, once per batch (a
+//! The objects a payload needs (`event::hook::needs`) are fetched here, once per batch (a
 //! [`Fetcher`] lives for one `Target::build`): every object is fetched at most once however
 //! many actions of the batch name it. Objects are read as they are *now*; the payload
 //! builders set what the action itself tells (an `opened` issue is open, a `closed` pull
-//! request closed, merged or not: `webhook::from_row`), the rest is as read.
+//! request closed, merged or not: `event::hook::from_row`), the rest is as read.
 //!
 //! An object that cannot be read (a deleted issue: 404; a server error) leaves that hook
 //! event out with a logged reason (`telemetry::HookSkipped`); the action's own event is
@@ -18,10 +18,10 @@ use serde_json::Value;
 
 use super::Context;
 use crate::event::Event;
+use crate::event::hook::{self as webhook, Action, Hook, Needs, RowObjects};
 use crate::gitea::ActivityRow;
 use crate::shutdown::Shutdown;
 use crate::telemetry;
-use crate::webhook::{self, Envelope, Hook, Needs, RowObjects};
 
 /// What the webhook events of a source ask for.
 #[derive(Debug, Clone, Copy)]
@@ -388,7 +388,7 @@ fn objects<'o>(
 
 fn events(
     ctx: &Context,
-    env: &Envelope<'_>,
+    env: &Action<'_>,
     op_type: &str,
     hooks: Result<Vec<Hook>, String>,
     missing: &[String],
@@ -602,7 +602,7 @@ pub async fn row_events(
         }
     }
     let time = a.created.to_rfc3339();
-    let env = Envelope {
+    let env = Action {
         gitea_url: &ctx.gitea_url,
         prefixes: &ctx.prefixes,
         visibility: action.visibility,
@@ -670,7 +670,7 @@ pub async fn change_events(
     }
     let o = objects(&fetched, None, None);
     let hooks = webhook::from_change(change, &o);
-    let env = Envelope {
+    let env = Action {
         gitea_url: &ctx.gitea_url,
         prefixes: &ctx.prefixes,
         visibility: action.visibility,

@@ -121,7 +121,7 @@ pub struct Pipeline<'a> {
     /// `None`: no cross-feed matching (backfill, whose ledgers are shared by every source).
     pub index: Option<&'a RecentIndex>,
     /// The domain of users' placeholder e-mail addresses: every user object is published as
-    /// Gitea's webhooks show it (`webhook::users`).
+    /// Gitea's webhooks show it (`event::hook::users`).
     pub no_reply: &'a str,
     pub batch: usize,
     /// Who reserves in the index (see [`owner_tag`]); 0 for a pipeline without an owner.
@@ -241,7 +241,8 @@ impl Pipeline<'_> {
         for mut e in events {
             // The one place every event passes: users as Gitea's webhooks show them, not as
             // the token (an admin's) may read them.
-            if let Some(shown) = crate::webhook::users::as_webhooks_show(&e.payload, self.no_reply)
+            if let Some(shown) =
+                crate::event::hook::users::as_webhooks_show(&e.payload, self.no_reply)
             {
                 e.payload = bytes::Bytes::from(shown);
             }

@@ -8,6 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::config::Secret;
+use crate::event::hook::wire;
 
 /// A UUID-shaped id, stable per (event id, receiver): every attempt and every redelivery of
 /// the same event to the same receiver carries it, so a receiver can drop a repeat; two
@@ -84,8 +85,8 @@ pub fn headers(
     let mut h = vec![
         ("Content-Type", "application/json".to_string()),
         ("X-Gitea-Delivery", delivery.to_string()),
-        ("X-Gitea-Event", event.to_string()),
-        ("X-Gitea-Event-Type", event_type.to_string()),
+        (wire::GITEA_EVENT, event.to_string()),
+        (wire::GITEA_EVENT_TYPE, event_type.to_string()),
         ("X-Gitea-Signature", sha256.clone()),
         ("X-Gitea-Hook-Installation-Target-Type", target.clone()),
         ("X-Gogs-Delivery", delivery.to_string()),

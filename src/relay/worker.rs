@@ -18,6 +18,7 @@ use backon::BackoffBuilder;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::event::hook::wire::HookMessage;
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, Telemetry};
 
@@ -27,55 +28,6 @@ use super::delivery::{self, Verdict};
 
 /// How much of a receiver's answer a dead letter keeps.
 const EXCERPT: usize = 512;
-
-/// One hook event as read from the stream.
-#[derive(Debug, Clone)]
-pub struct HookEvent {
-    /// `ce-id`.
-    pub event_id: String,
-    /// `X-Gitea-Event`.
-    pub event: String,
-    /// `X-Gitea-Event-Type`.
-    pub event_type: String,
-    /// `owner/name` (`ce-subject`).
-    pub repo: String,
-    /// The body, forwarded byte for byte.
-    pub body: Bytes,
-    /// Its stream sequence.
-    pub sequence: u64,
-    /// A private repository's (`Gitea-Visibility: private`).
-    pub private: bool,
-}
-
-impl HookEvent {
-    /// Reads a stored message's headers; `None` when it is not a hook event (no
-    /// `X-Gitea-Event`).
-    pub fn from_parts(
-        headers: Option<&async_nats::HeaderMap>,
-        subject: &str,
-        body: Bytes,
-        sequence: u64,
-    ) -> Option<HookEvent> {
-        let h = headers?;
-        let get = |n: &str| h.get(n).map(|v| v.as_str().to_string());
-        let event = get("X-Gitea-Event").filter(|e| !e.is_empty())?;
-        let event_type = get("X-Gitea-Event-Type")
-            .or_else(|| subject.rsplit('.').next().map(str::to_string))
-            .unwrap_or_else(|| event.clone());
-        let event_id = get("ce-id")
-            .or_else(|| get("Nats-Msg-Id"))
-            .unwrap_or_else(|| format!("seq-{sequence}"));
-        Some(HookEvent {
-            event_id,
-            event,
-            event_type,
-            repo: get("ce-subject").unwrap_or_default(),
-            private: get(crate::event::VISIBILITY_HEADER).as_deref() == Some("private"),
-            body,
-            sequence,
-        })
-    }
-}
 
 /// The outcome of one attempt.
 #[derive(Debug)]
@@ -116,7 +68,7 @@ impl Sender {
     }
 
     /// One attempt to deliver `hook`.
-    pub async fn attempt(&self, hook: &HookEvent) -> Attempt {
+    pub async fn attempt(&self, hook: &HookMessage) -> Attempt {
         let r = &self.receiver;
         let id = delivery::delivery_id(&hook.event_id, &r.name);
         let method = match r.method {
@@ -236,7 +188,7 @@ async fn keeping<F: Future>(
 /// event stays unacknowledged and is handed out again).
 pub async fn deliver(
     sender: &Sender,
-    hook: &HookEvent,
+    hook: &HookMessage,
     msg: Option<&jetstream::Message>,
     telemetry: &Telemetry,
     shutdown: &mut Shutdown,
@@ -562,7 +514,7 @@ async fn serve(
         in_hand.store(published.max(1), Ordering::Relaxed);
         leg.backlog.pending[slot].store(pending as i64 + 1, Ordering::Relaxed);
         leg.backlog.report(telemetry, &r.name);
-        let hook = HookEvent::from_parts(
+        let hook = HookMessage::parse(
             msg.headers.as_ref(),
             msg.subject.as_str(),
             msg.payload.clone(),
@@ -682,8 +634,8 @@ mod tests {
         })
     }
 
-    fn hook() -> HookEvent {
-        HookEvent {
+    fn hook() -> HookMessage {
+        HookMessage {
             event_id: "e1".into(),
             event: "push".into(),
             event_type: "push".into(),

@@ -33,13 +33,12 @@ mod statuses;
 
 pub use actions::RECHECK_SECS as ACTIONS_RECHECK_SECS;
 
-use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{RepoKind, StartAt};
-use crate::event::{self, Event, Visibility, escape_token};
+use crate::event::{self, Event, Visibility};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
 use crate::gitea::day::midnight;
@@ -345,44 +344,18 @@ fn build(
     c: &Change,
     visibility: Visibility,
 ) -> Result<Event, serde_json::Error> {
-    #[derive(Serialize)]
-    struct Ce<'a> {
-        specversion: &'static str,
-        id: &'a str,
-        source: String,
-        #[serde(rename = "type")]
-        ty: String,
-        subject: String,
-        time: &'a str,
-        datacontenttype: &'static str,
-        data: &'a Value,
-    }
-    let ce = Ce {
-        specversion: "1.0",
+    event::RepoChange {
+        owner,
+        name,
         id: &c.id,
-        source: format!("{}/{owner}/{name}", ctx.gitea_url),
-        ty: format!("io.gitea.{}.{}", c.noun, c.change),
-        subject: format!("{owner}/{name}"),
+        key: &c.key,
+        noun: c.noun,
+        change: &c.change,
         time: &c.time,
-        datacontenttype: "application/json",
-        data: &c.data,
-    };
-    Ok(Event {
-        id: c.id.clone(),
-        key: c.key.clone(),
-        subject: format!(
-            "{}.{}.{}.{}",
-            ctx.prefixes.of(visibility),
-            escape_token(owner),
-            escape_token(name),
-            escape_token(&format!("{}_{}", c.noun, c.change))
-        ),
-        payload: Bytes::from(serde_json::to_vec(&ce)?),
         created: c.t,
-        op_type: format!("{}_{}", c.noun, c.change),
-        visibility,
-        headers: Vec::new(),
-    })
+        data: &c.data,
+    }
+    .to_event(&ctx.gitea_url, &ctx.prefixes, visibility)
 }
 
 /// Polls `kinds` of one repository: read, publish new changes oldest first, move each
@@ -715,7 +688,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
                     // The change's webhook-shaped events go in the same batch, after it.
                     let more = match hooks.as_mut() {
                         Some(f) => {
-                            let change = crate::webhook::Change {
+                            let change = crate::event::hook::Change {
                                 noun: c.item.noun,
                                 change: &c.item.change,
                                 data: &c.item.data,

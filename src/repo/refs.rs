@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Change, Collected, KindCursor, Reader, Repo, Updated, rfc3339};
+use crate::event::hook::ZERO_SHA;
 use crate::event::{delete_key, push_key};
 use crate::gitea::GiteaError;
-use crate::webhook::ZERO_SHA;
 
 /// The `refs` reader.
 pub struct Refs;

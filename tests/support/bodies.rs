@@ -9,8 +9,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
+use gitea_nats_sourcer::event::hook::{self as webhook, Change, Hook, RowObjects};
 use gitea_nats_sourcer::gitea::ActivityRow;
-use gitea_nats_sourcer::webhook::{self, Change, Hook, RowObjects};
 use serde_json::{Value, json};
 
 use super::hooks::webhook_fixture;
@@ -682,11 +682,11 @@ pub fn every_hook(w: &World) -> Vec<Made> {
     out
 }
 
-/// Every lowercase word (`[a-z_]+`) the non-test source of `src/webhook/payload.rs` names
+/// Every lowercase word (`[a-z_]+`) the non-test source of `src/event/hook/payload.rs` names
 /// in a string literal: the op types, nouns, changes and run statuses it matches on
 /// include them all.
 pub fn source_words() -> BTreeSet<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/webhook/payload.rs");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/event/hook/payload.rs");
     let text = std::fs::read_to_string(&path).unwrap();
     let code = text.split("#[cfg(test)]").next().unwrap_or("");
     code.split('"')

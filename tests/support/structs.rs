@@ -4,7 +4,7 @@
 //! of its end-to-end run.
 #![allow(dead_code)]
 
-use gitea_nats_sourcer::webhook::Hook;
+use gitea_nats_sourcer::event::hook::Hook;
 use serde_json::Value;
 
 use super::hooks::kind;

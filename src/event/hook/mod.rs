@@ -23,6 +23,7 @@
 
 mod payload;
 pub mod users;
+pub mod wire;
 
 pub use payload::{
     Change, Needs, RowObjects, from_change, from_row, index_in_url, makes_hooks, needs,
@@ -32,7 +33,7 @@ pub use payload::{
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::event::{self, Event, escape_token};
+use crate::event::{self, Envelope, Event, RepoName};
 
 /// Forty zeros: `before` of a new ref, `after` of a deleted one.
 pub const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
@@ -85,53 +86,51 @@ pub fn hook_id(action_id: &str, event_type: &str, part: Option<i64>) -> String {
     ])
 }
 
-/// `{prefix}.{owner}.{repo}.hook.{event_type}`, names escaped as in activity subjects.
+/// `{prefix}.{owner}.{repo}.hook.{event_type}` ([`event::subject`]).
 pub fn subject(prefix: &str, owner: &str, repo: &str, event_type: &str) -> String {
-    format!(
-        "{prefix}.{}.{}.hook.{}",
-        escape_token(owner),
-        escape_token(repo),
-        escape_token(event_type)
-    )
+    event::subject(prefix, RepoName::Named(owner, repo), &["hook", event_type])
 }
 
-/// Where a hook event is published and what it says of itself.
-pub struct Envelope<'a> {
+/// The action a hook belongs to: where its events are published and what they say of
+/// themselves.
+pub struct Action<'a> {
     /// Base URL of the Gitea web UI, without a trailing `/`.
     pub gitea_url: &'a str,
     /// The subject prefixes; `visibility` picks one.
     pub prefixes: &'a crate::event::Prefixes,
     /// That of the action's own event: its hooks go with it.
     pub visibility: crate::event::Visibility,
+    /// The repository's owner, as Gitea spells it.
     pub owner: &'a str,
+    /// The repository's name, as Gitea spells it.
     pub repo: &'a str,
     /// The id of the action's activity (or repository) event.
     pub action_id: &'a str,
     /// The identity key of the action (de-duplication is the activity event's).
     pub key: &'a str,
-    /// When the action happened: RFC 3339 as Gitea wrote it, and Unix seconds.
+    /// When the action happened, RFC 3339 as Gitea wrote it.
     pub time: &'a str,
+    /// When the action happened, Unix seconds.
     pub created: i64,
 }
 
 /// The message of one hook: CloudEvents binary mode, the body as Gitea would POST it.
-pub fn to_event(env: &Envelope<'_>, hook: &Hook) -> Result<Event, serde_json::Error> {
+pub fn to_event(env: &Action<'_>, hook: &Hook) -> Result<Event, serde_json::Error> {
     let id = hook_id(env.action_id, hook.event_type, hook.part);
     let body = serde_json::to_vec(&hook.body)?;
-    let headers = vec![
-        ("ce-specversion", "1.0".to_string()),
-        ("ce-id", id.clone()),
-        ("ce-type", format!("io.gitea.webhook.{}", hook.event_type)),
-        (
-            "ce-source",
-            format!("{}/{}/{}", env.gitea_url, env.owner, env.repo),
-        ),
-        ("ce-subject", format!("{}/{}", env.owner, env.repo)),
-        ("ce-time", env.time.to_string()),
-        ("Content-Type", "application/json".to_string()),
-        ("X-Gitea-Event", hook.event().to_string()),
-        ("X-Gitea-Event-Type", hook.event_type.to_string()),
-    ];
+    let repo = RepoName::Named(env.owner, env.repo);
+    let mut headers = Envelope {
+        id: &id,
+        source: repo.source(env.gitea_url),
+        ty: format!("io.gitea.webhook.{}", hook.event_type),
+        subject: repo.full_name(),
+        time: env.time,
+    }
+    .binary();
+    headers.extend([
+        (wire::GITEA_EVENT, hook.event().to_string()),
+        (wire::GITEA_EVENT_TYPE, hook.event_type.to_string()),
+    ]);
     Ok(Event {
         subject: subject(
             env.prefixes.of(env.visibility),
@@ -177,7 +176,7 @@ mod tests {
 
     #[test]
     fn binary_mode_headers_and_ids() {
-        let env = Envelope {
+        let env = Action {
             gitea_url: "https://g",
             prefixes: &crate::event::Prefixes {
                 public: "gitea".into(),
