@@ -18,9 +18,12 @@
 //! * [`shutdown`]: the shutdown signal passed into every task.
 //! * [`cadence`]: when each source polls next, within the request budget (active sources first).
 //! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.
-//! * [`event`]: pure functions from an activity row to a CloudEvents message (id, subject).
-//! * [`webhook`]: pure functions from an action (a feed row or a repository change) and the
-//!   Gitea objects it names to the payloads Gitea's webhooks would POST, as binary-mode events.
+//! * [`event`]: the event model, pure functions from what Gitea says to the messages published:
+//!   identities and ids; one CloudEvents [`event::Envelope`] (structured JSON for activity rows
+//!   and repository changes, binary `ce-*` headers for hook events) and one [`event::subject`];
+//!   [`event::hook`]: the payloads Gitea's webhooks would POST for an action (a feed row or a
+//!   repository change); [`event::hook::wire`]: their header names and `HookMessage::parse`,
+//!   which the relay and `tail` read them back with.
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
 //! * [`state`]: cursors in the key-value bucket (compare-and-set) and the cursor design (`state::cursor`).
 //! * [`nats`]: connecting, and creating or checking the stream and bucket.
