@@ -19,7 +19,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, SeenSet, Span, TakenOver};
+use crate::state::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, MAX_OFFSET, SeenSet, Span, TakenOver};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -991,9 +991,6 @@ impl FeedPoller {
     }
 }
 
-/// The most a server's offset can be east of UTC (UTC+14:00).
-const MAX_OFFSET: i32 = 14 * 3600;
-
 /// A feed cursor as the pipeline's target.
 struct FeedTarget<'a> {
     poller: &'a FeedPoller,
@@ -1094,7 +1091,7 @@ impl Target for FeedTarget<'_> {
         let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
         cursor.advance(to, lookback);
         let max = self.poller.ctx.max_window;
-        if let Some(from) = cursor.bound_window(max, self.cap) {
+        if let Some(from) = cursor.bound(max, self.cap) {
             self.poller.ctx.telemetry.emit(telemetry::WindowShortened {
                 source: &self.poller.source.spec,
                 from,
