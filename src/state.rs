@@ -10,8 +10,10 @@ use serde::de::DeserializeOwned;
 use crate::source::SourceSpec;
 
 pub mod cursor;
+mod key;
 
 use cursor::Cursor;
+pub use key::{Key, NotAKey};
 
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +121,10 @@ impl CursorStore {
 
     /// The stored cursor of a source, if any.
     pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StateError> {
-        match self.get::<Cursor>(&spec.kv_key()).await {
+        match self
+            .get::<Cursor>(&Key::Cursor(spec.clone()).to_string())
+            .await
+        {
             Ok(v) => Ok(v.map(|(cursor, revision)| Stored { cursor, revision })),
             Err(StateError::CorruptKey { message, .. }) => Err(StateError::Corrupt {
                 source_spec: spec.clone(),
@@ -152,8 +157,9 @@ impl CursorStore {
         };
         let mut retry = crate::shutdown::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
+        let key = Key::Cursor(spec.clone()).to_string();
         loop {
-            match self.put(&spec.kv_key(), cursor, revision).await {
+            match self.put(&key, cursor, revision).await {
                 Ok(r) => return Ok(r),
                 Err(StateError::Taken { .. }) if uncertain => {
                     return match self.load(spec).await? {
@@ -178,7 +184,7 @@ impl CursorStore {
     pub async fn reset(&self, spec: &SourceSpec) -> Result<bool, StateError> {
         let existed = self.load(spec).await?.is_some();
         self.kv
-            .purge(spec.kv_key())
+            .purge(Key::Cursor(spec.clone()).to_string())
             .await
             .map_err(|e| StateError::Kv(e.to_string()))?;
         Ok(existed)
@@ -200,7 +206,7 @@ impl CursorStore {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
-            let Some(spec) = SourceSpec::from_kv_key(&key) else {
+            let Ok(Key::Cursor(spec)) = key.parse() else {
                 continue;
             };
             if let Some(stored) = self.load(&spec).await? {
@@ -228,7 +234,7 @@ impl CursorStore {
         days.sort();
         for day in &days {
             self.kv
-                .purge(format!("backfill/{}", day.format("%Y-%m-%d")))
+                .purge(Key::Ledger(*day).to_string())
                 .await
                 .map_err(|e| StateError::Kv(e.to_string()))?;
         }
@@ -237,7 +243,7 @@ impl CursorStore {
 }
 
 /// A pause of a source (`[control]` `sources-pause`), stored beside its cursor under
-/// `paused.` + its key ([`pause_key`]): every instance on the bucket leaves the source alone
+/// [`Key::Paused`] (`paused.` + its key): every instance on the bucket leaves the source alone
 /// until the mark is deleted, across restarts, reloads and lease moves.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PauseMark {
@@ -247,24 +253,11 @@ pub struct PauseMark {
     pub by: String,
 }
 
-/// The key of a source's pause mark: `paused.repo/acme/widgets` (a first token of its own,
-/// so that one watch of `paused.>` follows every mark and no cursor key matches it).
-pub fn pause_key(spec: &SourceSpec) -> String {
-    format!("{PAUSED}{}", spec.kv_key())
-}
-
-/// The prefix of pause marks' keys.
-const PAUSED: &str = "paused.";
-
-/// The source of a pause mark's key; `None` for any other key.
-pub fn paused_source(key: &str) -> Option<SourceSpec> {
-    SourceSpec::from_kv_key(key.strip_prefix(PAUSED)?)
-}
-
 impl CursorStore {
     /// Stores a pause mark for `spec`; `false` when it was paused already (the mark stays).
     pub async fn pause(&self, spec: &SourceSpec, mark: &PauseMark) -> Result<bool, StateError> {
-        match self.put(&pause_key(spec), mark, 0).await {
+        let key = Key::Paused(spec.clone()).to_string();
+        match self.put(&key, mark, 0).await {
             Ok(_) => Ok(true),
             Err(StateError::Taken { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -273,16 +266,17 @@ impl CursorStore {
 
     /// Deletes the pause mark of `spec` (whatever its value); `false` when it was not paused.
     pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StateError> {
+        let key = Key::Paused(spec.clone()).to_string();
         let entry = self
             .kv
-            .entry(pause_key(spec))
+            .entry(&key)
             .await
             .map_err(|e| StateError::Kv(e.to_string()))?;
         if !entry.is_some_and(|e| e.operation == kv::Operation::Put) {
             return Ok(false);
         }
         self.kv
-            .purge(pause_key(spec))
+            .purge(&key)
             .await
             .map_err(|e| StateError::Kv(e.to_string()))?;
         Ok(true)
@@ -295,7 +289,7 @@ impl CursorStore {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
-            let Some(spec) = paused_source(&key) else {
+            let Ok(Key::Paused(spec)) = key.parse() else {
                 continue;
             };
             let entry = self
@@ -314,7 +308,7 @@ impl CursorStore {
     /// The changes of pause marks from now on (puts and deletions of `paused.>`).
     pub async fn watch_pauses(&self) -> Result<kv::Watch, StateError> {
         self.kv
-            .watch(format!("{PAUSED}>"))
+            .watch(Key::every_pause())
             .await
             .map_err(|e| StateError::Kv(e.to_string()))
     }
@@ -322,8 +316,10 @@ impl CursorStore {
 
 /// The day of a backfill ledger key (`backfill/2026-10-01`), `None` for any other key.
 pub fn ledger_day(key: &str) -> Option<chrono::NaiveDate> {
-    let day = key.strip_prefix("backfill/")?;
-    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+    match key.parse() {
+        Ok(Key::Ledger(day)) => Some(day),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

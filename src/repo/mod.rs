@@ -46,7 +46,7 @@ use crate::gitea::day::midnight;
 use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
-use crate::source::kv_escape;
+use crate::state::Key;
 use crate::state::cursor::{Identity, MAX_OFFSET, MAX_SEEN, SeenSet, Window};
 use crate::telemetry;
 
@@ -357,12 +357,7 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 fn kv_key(kind: RepoKind, owner: &str, name: &str) -> String {
-    format!(
-        "kind/{}/{}/{}",
-        kind.name(),
-        kv_escape(owner),
-        kv_escape(name)
-    )
+    Key::kind(kind.name(), owner, name).to_string()
 }
 
 fn build(
