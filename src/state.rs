@@ -15,31 +15,58 @@ mod key;
 use cursor::Cursor;
 pub use key::{Key, NotAKey};
 
+/// An error of the NATS client (or of encoding a value for it), kept as it came.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// A cursor was written by someone else since it was read.
     #[error(
         "the cursor of {source_spec} was changed by someone else (another sourcer on the same \
          bucket?); not overwriting it"
     )]
     Conflict { source_spec: SourceSpec },
+    /// The bucket failed a read, write, deletion or watch (NATS side: no answer, no leader,
+    /// a server restarting), or a value could not be encoded: worth another try.
     #[error("cursor bucket: {0}")]
-    Kv(String),
+    Kv(#[source] BoxError),
+    /// Another key than a cursor was written by someone else since it was read.
     #[error(
         "{key} in the cursor bucket was changed by someone else (another sourcer or backfill at \
          once?); not overwriting it"
     )]
     Taken { key: String },
-    #[error("{key} in the cursor bucket is not valid JSON ({message}); delete it to start it over")]
-    CorruptKey { key: String, message: String },
+    /// A stored value that is not the JSON expected under its key.
+    #[error("{key} in the cursor bucket is not valid JSON ({source}); delete it to start it over")]
+    CorruptKey {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored cursor that is not the JSON of a cursor.
     #[error(
-        "the stored cursor of {source_spec} is not valid JSON ({message}); reset it with \
+        "the stored cursor of {source_spec} is not valid JSON ({source}); reset it with \
              `cursors reset {source_spec}`"
     )]
     Corrupt {
         source_spec: SourceSpec,
-        message: String,
+        #[source]
+        source: serde_json::Error,
     },
+}
+
+impl StateError {
+    /// Whether trying again may succeed: the bucket failed (NATS side). A conflict or a
+    /// corrupt value stays what it is.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StateError::Kv(_))
+    }
+}
+
+/// A failure of the bucket, its source kept.
+fn kv(e: impl std::error::Error + Send + Sync + 'static) -> StateError {
+    StateError::Kv(Box::new(e))
 }
 
 /// How long [`CursorStore::save`] tries a cursor write again that failed on the NATS side:
@@ -70,17 +97,13 @@ impl CursorStore {
         &self,
         key: &str,
     ) -> Result<Option<(T, u64)>, StateError> {
-        let entry = self
-            .kv
-            .entry(key)
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let entry = self.kv.entry(key).await.map_err(kv)?;
         match entry {
             Some(e) if e.operation == kv::Operation::Put => {
                 let value =
-                    serde_json::from_slice(&e.value).map_err(|err| StateError::CorruptKey {
+                    serde_json::from_slice(&e.value).map_err(|source| StateError::CorruptKey {
                         key: key.to_string(),
-                        message: err.to_string(),
+                        source,
                     })?;
                 Ok(Some((value, e.revision)))
             }
@@ -96,7 +119,7 @@ impl CursorStore {
         value: &T,
         revision: u64,
     ) -> Result<u64, StateError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StateError::Kv(e.to_string()))?;
+        let bytes = serde_json::to_vec(value).map_err(kv)?;
         let taken = || StateError::Taken {
             key: key.to_string(),
         };
@@ -107,7 +130,7 @@ impl CursorStore {
                 .await
                 .map_err(|e| match e.kind() {
                     kv::CreateErrorKind::AlreadyExists => taken(),
-                    _ => StateError::Kv(e.to_string()),
+                    _ => kv(e),
                 });
         }
         self.kv
@@ -115,20 +138,18 @@ impl CursorStore {
             .await
             .map_err(|e| match e.kind() {
                 kv::UpdateErrorKind::WrongLastRevision => taken(),
-                _ => StateError::Kv(e.to_string()),
+                _ => kv(e),
             })
     }
 
     /// The stored cursor of a source, if any.
     pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StateError> {
-        match self
-            .get::<Cursor>(&Key::Cursor(spec.clone()).to_string())
-            .await
-        {
+        let key = Key::Cursor(spec.clone()).to_string();
+        match self.get::<Cursor>(&key).await {
             Ok(v) => Ok(v.map(|(cursor, revision)| Stored { cursor, revision })),
-            Err(StateError::CorruptKey { message, .. }) => Err(StateError::Corrupt {
+            Err(StateError::CorruptKey { source, .. }) => Err(StateError::Corrupt {
                 source_spec: spec.clone(),
-                message,
+                source,
             }),
             Err(e) => Err(e),
         }
@@ -183,10 +204,8 @@ impl CursorStore {
     /// Deletes a source's cursor: it starts over as `poll.start` says.
     pub async fn reset(&self, spec: &SourceSpec) -> Result<bool, StateError> {
         let existed = self.load(spec).await?.is_some();
-        self.kv
-            .purge(Key::Cursor(spec.clone()).to_string())
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let key = Key::Cursor(spec.clone()).to_string();
+        self.kv.purge(&key).await.map_err(kv)?;
         Ok(existed)
     }
 
@@ -195,10 +214,10 @@ impl CursorStore {
         self.kv
             .keys()
             .await
-            .map_err(|e| StateError::Kv(e.to_string()))?
+            .map_err(kv)?
             .try_collect()
             .await
-            .map_err(|e| StateError::Kv(e.to_string()))
+            .map_err(kv)
     }
 
     /// Every stored cursor, ordered by source.
@@ -233,10 +252,8 @@ impl CursorStore {
             .collect();
         days.sort();
         for day in &days {
-            self.kv
-                .purge(Key::Ledger(*day).to_string())
-                .await
-                .map_err(|e| StateError::Kv(e.to_string()))?;
+            let key = Key::Ledger(*day).to_string();
+            self.kv.purge(&key).await.map_err(kv)?;
         }
         Ok(days)
     }
@@ -267,18 +284,11 @@ impl CursorStore {
     /// Deletes the pause mark of `spec` (whatever its value); `false` when it was not paused.
     pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StateError> {
         let key = Key::Paused(spec.clone()).to_string();
-        let entry = self
-            .kv
-            .entry(&key)
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let entry = self.kv.entry(&key).await.map_err(kv)?;
         if !entry.is_some_and(|e| e.operation == kv::Operation::Put) {
             return Ok(false);
         }
-        self.kv
-            .purge(&key)
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        self.kv.purge(&key).await.map_err(kv)?;
         Ok(true)
     }
 
@@ -292,11 +302,7 @@ impl CursorStore {
             let Ok(Key::Paused(spec)) = key.parse() else {
                 continue;
             };
-            let entry = self
-                .kv
-                .entry(&key)
-                .await
-                .map_err(|e| StateError::Kv(e.to_string()))?;
+            let entry = self.kv.entry(&key).await.map_err(kv)?;
             if let Some(e) = entry.filter(|e| e.operation == kv::Operation::Put) {
                 out.push((spec, serde_json::from_slice(&e.value).ok()));
             }
@@ -307,10 +313,7 @@ impl CursorStore {
 
     /// The changes of pause marks from now on (puts and deletions of `paused.>`).
     pub async fn watch_pauses(&self) -> Result<kv::Watch, StateError> {
-        self.kv
-            .watch(Key::every_pause())
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))
+        self.kv.watch(Key::every_pause()).await.map_err(kv)
     }
 }
 
@@ -324,7 +327,17 @@ pub fn ledger_day(key: &str) -> Option<chrono::NaiveDate> {
 
 #[cfg(test)]
 mod tests {
-    use super::ledger_day;
+    use super::*;
+
+    #[test]
+    fn a_bucket_failure_keeps_its_source_and_is_retryable_a_conflict_is_not() {
+        let e = StateError::Kv(Box::new(std::io::Error::other("timed out")));
+        assert_eq!(e.to_string(), "cursor bucket: timed out");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.is_retryable());
+        let spec: SourceSpec = "org:acme".parse().unwrap();
+        assert!(!StateError::Conflict { source_spec: spec }.is_retryable());
+    }
 
     #[test]
     fn ledger_keys_are_told_from_other_keys() {
