@@ -21,22 +21,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// A cursor was written by someone else since it was read.
-    #[error(
-        "the cursor of {source_spec} was changed by someone else (another sourcer on the same \
-         bucket?); not overwriting it"
-    )]
-    Conflict { source_spec: SourceSpec },
+    /// `key` was written by someone else since it was read (compare-and-set lost).
+    #[error("{}", conflict(key))]
+    Conflict { key: String },
     /// The bucket failed a read, write, deletion or watch (NATS side: no answer, no leader,
     /// a server restarting), or a value could not be encoded: worth another try.
     #[error("cursor bucket: {0}")]
     Kv(#[source] BoxError),
-    /// Another key than a cursor was written by someone else since it was read.
-    #[error(
-        "{key} in the cursor bucket was changed by someone else (another sourcer or backfill at \
-         once?); not overwriting it"
-    )]
-    Taken { key: String },
     /// A stored value that is not the JSON expected under its key.
     #[error("{key} in the cursor bucket is not valid JSON ({source}); delete it to start it over")]
     CorruptKey {
@@ -61,6 +52,20 @@ impl StateError {
     /// corrupt value stays what it is.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StateError::Kv(_))
+    }
+}
+
+/// The message of a [`StateError::Conflict`] on `key`.
+fn conflict(key: &str) -> String {
+    match key.parse() {
+        Ok(Key::Cursor(spec)) => format!(
+            "the cursor of {spec} was changed by someone else (another sourcer on the same \
+             bucket?); not overwriting it"
+        ),
+        _ => format!(
+            "{key} in the cursor bucket was changed by someone else (another sourcer or \
+             backfill at once?); not overwriting it"
+        ),
     }
 }
 
@@ -120,7 +125,7 @@ impl CursorStore {
         revision: u64,
     ) -> Result<u64, StateError> {
         let bytes = serde_json::to_vec(value).map_err(kv)?;
-        let taken = || StateError::Taken {
+        let taken = || StateError::Conflict {
             key: key.to_string(),
         };
         if revision == 0 {
@@ -173,22 +178,18 @@ impl CursorStore {
         revision: u64,
         stop: &crate::shutdown::Shutdown,
     ) -> Result<u64, StateError> {
-        let conflict = || StateError::Conflict {
-            source_spec: spec.clone(),
-        };
         let mut retry = crate::shutdown::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
         let key = Key::Cursor(spec.clone()).to_string();
         loop {
             match self.put(&key, cursor, revision).await {
                 Ok(r) => return Ok(r),
-                Err(StateError::Taken { .. }) if uncertain => {
+                Err(e @ StateError::Conflict { .. }) if uncertain => {
                     return match self.load(spec).await? {
                         Some(stored) if stored.cursor == *cursor => Ok(stored.revision),
-                        _ => Err(conflict()),
+                        _ => Err(e),
                     };
                 }
-                Err(StateError::Taken { .. }) => return Err(conflict()),
                 Err(StateError::Kv(e)) => {
                     let failed = format!("the cursor write of {spec} failed: {e}");
                     if !retry.pause(stop, &failed).await {
@@ -276,7 +277,7 @@ impl CursorStore {
         let key = Key::Paused(spec.clone()).to_string();
         match self.put(&key, mark, 0).await {
             Ok(_) => Ok(true),
-            Err(StateError::Taken { .. }) => Ok(false),
+            Err(StateError::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -336,7 +337,23 @@ mod tests {
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.is_retryable());
         let spec: SourceSpec = "org:acme".parse().unwrap();
-        assert!(!StateError::Conflict { source_spec: spec }.is_retryable());
+        let conflict = StateError::Conflict {
+            key: Key::Cursor(spec).to_string(),
+        };
+        assert!(!conflict.is_retryable());
+        assert_eq!(
+            conflict.to_string(),
+            "the cursor of org:acme was changed by someone else (another sourcer on the same \
+             bucket?); not overwriting it"
+        );
+        let ledger = StateError::Conflict {
+            key: "backfill/2026-10-01".into(),
+        };
+        assert_eq!(
+            ledger.to_string(),
+            "backfill/2026-10-01 in the cursor bucket was changed by someone else (another \
+             sourcer or backfill at once?); not overwriting it"
+        );
     }
 
     #[test]
