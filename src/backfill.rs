@@ -205,7 +205,7 @@ impl LiveCursors {
 }
 
 fn ledger_key(day: NaiveDate) -> String {
-    format!("backfill/{}", day.format("%Y-%m-%d"))
+    crate::state::Key::Ledger(day).to_string()
 }
 
 /// A day's ledger as the pipeline's target.

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::{CursorStore, paused_source};
+use crate::state::{CursorStore, Key};
 use crate::telemetry::{self, Telemetry};
 
 /// [`Pauses::state`] of `spec` in `k`.
@@ -158,7 +158,7 @@ async fn follow_once(store: &CursorStore, pauses: &Pauses) -> String {
             Ok(e) => e,
             Err(e) => return e.to_string(),
         };
-        let Some(spec) = paused_source(&entry.key) else {
+        let Ok(Key::Paused(spec)) = entry.key.parse() else {
             continue;
         };
         let paused = entry.operation == async_nats::jetstream::kv::Operation::Put;
@@ -207,7 +207,7 @@ mod tests {
         let acme = SourceSpec::org("acme").expect("spec");
         let widgets = SourceSpec::repo("acme", "dot.files").expect("spec");
         // Paused before the process starts, by hand, with a value that is no mark.
-        kv.put(crate::state::pause_key(&acme), "ops".into())
+        kv.put(Key::Paused(acme.clone()).to_string(), "ops".into())
             .await
             .expect("put");
         let pauses = Pauses::new();

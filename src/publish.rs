@@ -21,11 +21,68 @@ pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 
 /// A batch that could not be published completely; the cursor must not move past it.
 #[derive(Debug, thiserror::Error)]
-#[error("publishing to JetStream failed after {acked} of {total} events: {message}")]
+#[error(
+    "publishing to JetStream failed after {acked} of {total} events: {}",
+    reason(kind, source.as_deref())
+)]
 pub struct PublishError {
+    /// Where it failed.
+    pub kind: PublishErrorKind,
+    /// Events acknowledged before the failure (the first ones of the batch).
     pub acked: usize,
+    /// Events in the batch.
     pub total: usize,
-    pub message: String,
+    /// The NATS client's error (`None` for [`PublishErrorKind::Fenced`]).
+    #[source]
+    pub source: Option<crate::state::BoxError>,
+}
+
+/// Where publishing a batch failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishErrorKind {
+    /// Sending a message (no connection, no stream).
+    Send,
+    /// Waiting for an ack (timed out, refused).
+    Ack,
+    /// The lease may be gone (`[ha]`): nothing more was sent after `sent` messages.
+    Fenced { sent: usize },
+}
+
+/// The last part of a [`PublishError`]'s message.
+fn reason(
+    kind: &PublishErrorKind,
+    source: Option<&(dyn std::error::Error + Send + Sync)>,
+) -> String {
+    match (kind, source) {
+        (PublishErrorKind::Fenced { sent }, _) => {
+            format!("the lease may be gone: stopped after sending {sent} of the batch")
+        }
+        (_, Some(e)) => e.to_string(),
+        (_, None) => "no reason given".to_string(),
+    }
+}
+
+impl PublishError {
+    /// A failure of the NATS client while sending or awaiting acks.
+    pub fn nats(
+        kind: PublishErrorKind,
+        acked: usize,
+        total: usize,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        PublishError {
+            kind,
+            acked,
+            total,
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// Whether the same batch may be published again: NATS failed it (sent or acked). A
+    /// fenced publisher may no longer hold the source, so it must not.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self.kind, PublishErrorKind::Fenced { .. })
+    }
 }
 
 /// What a batch did.
@@ -78,21 +135,17 @@ impl Publisher {
         fence: &Shutdown,
     ) -> Result<BatchOutcome, PublishError> {
         let total = events.len();
-        let fail = |acked, e: &dyn std::fmt::Display| PublishError {
-            acked,
-            total,
-            message: e.to_string(),
-        };
         let mut pending = Vec::with_capacity(total);
         for e in events {
             if fence.lease_passed() {
-                return Err(fail(
-                    0,
-                    &format_args!(
-                        "the lease may be gone: stopped after sending {} of the batch",
-                        pending.len()
-                    ),
-                ));
+                return Err(PublishError {
+                    kind: PublishErrorKind::Fenced {
+                        sent: pending.len(),
+                    },
+                    acked: 0,
+                    total,
+                    source: None,
+                });
             }
             let mut msg = PublishMessage::build().payload(e.payload.clone());
             if e.headers.is_empty() {
@@ -110,12 +163,14 @@ impl Publisher {
                 .js
                 .send_publish(e.subject.clone(), msg)
                 .await
-                .map_err(|err| fail(0, &err))?;
+                .map_err(|err| PublishError::nats(PublishErrorKind::Send, 0, total, err))?;
             pending.push(ack);
         }
         let mut out = BatchOutcome::default();
         for (i, ack) in pending.into_iter().enumerate() {
-            let ack = ack.await.map_err(|err| fail(i, &err))?;
+            let ack = ack
+                .await
+                .map_err(|err| PublishError::nats(PublishErrorKind::Ack, i, total, err))?;
             out.duplicate.push(ack.duplicate);
             if ack.duplicate {
                 out.duplicates += 1;
@@ -124,5 +179,38 @@ impl Publisher {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nats_failure_keeps_its_source_and_may_be_retried_a_fenced_one_may_not() {
+        let e = PublishError::nats(
+            PublishErrorKind::Ack,
+            1,
+            3,
+            std::io::Error::other("timed out"),
+        );
+        assert_eq!(
+            e.to_string(),
+            "publishing to JetStream failed after 1 of 3 events: timed out"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.is_retryable());
+        let fenced = PublishError {
+            kind: PublishErrorKind::Fenced { sent: 2 },
+            acked: 0,
+            total: 3,
+            source: None,
+        };
+        assert_eq!(
+            fenced.to_string(),
+            "publishing to JetStream failed after 0 of 3 events: the lease may be gone: \
+             stopped after sending 2 of the batch"
+        );
+        assert!(!fenced.is_retryable());
     }
 }

@@ -1281,9 +1281,10 @@ mod tests {
     fn a_nats_side_failure_backs_off_at_most_two_seconds_a_gitea_one_up_to_five_minutes() {
         let interval = Duration::from_millis(200);
         let publish = PollError::Publish(PublishError {
+            kind: crate::publish::PublishErrorKind::Ack,
             acked: 0,
             total: 3,
-            message: "timed out: didn't receive ack in time".into(),
+            source: Some("timed out: didn't receive ack in time".into()),
         });
         let kv = PollError::State(crate::state::StateError::Kv("timed out".into()));
         let gitea = PollError::Gitea(crate::gitea::GiteaError::Status {

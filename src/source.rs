@@ -95,8 +95,9 @@ impl SourceSpec {
         !matches!(self, SourceSpec::Org(_))
     }
 
-    /// The key of this source in the cursor bucket. KV keys allow `[-/_=.A-Za-z0-9]`;
-    /// names are escaped so that every spec maps to exactly one valid key.
+    /// This source in bucket keys (its cursor's key, and after a prefix its pause mark's
+    /// and lease's: `state::Key`). KV keys allow `[-/_=.A-Za-z0-9]`; names are escaped so
+    /// that every spec maps to exactly one valid key.
     pub fn kv_key(&self) -> String {
         match self {
             SourceSpec::Repo { owner, name } => {
@@ -132,7 +133,7 @@ pub(crate) fn kv_escape(name: &str) -> String {
         .replace('%', "=")
 }
 
-fn kv_unescape(s: &str) -> Option<String> {
+pub(crate) fn kv_unescape(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -11,8 +11,13 @@ use serde::de::DeserializeOwned;
 use crate::source::SourceSpec;
 
 pub mod cursor;
+mod key;
 
 use cursor::Cursor;
+pub use key::{Key, NotAKey};
+
+/// An error of the NATS client (or of encoding a value for it), kept as it came.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The header a key-value bucket's message names its operation in (`PUT`, `DEL`, `PURGE`).
 const KV_OPERATION: &str = "KV-Operation";
@@ -22,28 +27,57 @@ const NATS_MARKER_REASON: &str = "Nats-Marker-Reason";
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error(
-        "the cursor of {source_spec} was changed by someone else (another sourcer on the same \
-         bucket?); not overwriting it"
-    )]
-    Conflict { source_spec: SourceSpec },
+    /// `key` was written by someone else since it was read (compare-and-set lost).
+    #[error("{}", conflict(key))]
+    Conflict { key: String },
+    /// The bucket failed a read, write, deletion or watch (NATS side: no answer, no leader,
+    /// a server restarting), or a value could not be encoded: worth another try.
     #[error("cursor bucket: {0}")]
-    Kv(String),
+    Kv(#[source] BoxError),
+    /// A stored value that is not the JSON expected under its key.
+    #[error("{key} in the cursor bucket is not valid JSON ({source}); delete it to start it over")]
+    CorruptKey {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored cursor that is not the JSON of a cursor.
     #[error(
-        "{key} in the cursor bucket was changed by someone else (another sourcer or backfill at \
-         once?); not overwriting it"
-    )]
-    Taken { key: String },
-    #[error("{key} in the cursor bucket is not valid JSON ({message}); delete it to start it over")]
-    CorruptKey { key: String, message: String },
-    #[error(
-        "the stored cursor of {source_spec} is not valid JSON ({message}); reset it with \
+        "the stored cursor of {source_spec} is not valid JSON ({source}); reset it with \
              `cursors reset {source_spec}`"
     )]
     Corrupt {
         source_spec: SourceSpec,
-        message: String,
+        #[source]
+        source: serde_json::Error,
     },
+}
+
+impl StateError {
+    /// Whether trying again may succeed: the bucket failed (NATS side). A conflict or a
+    /// corrupt value stays what it is.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StateError::Kv(_))
+    }
+}
+
+/// The message of a [`StateError::Conflict`] on `key`.
+fn conflict(key: &str) -> String {
+    match key.parse() {
+        Ok(Key::Cursor(spec)) => format!(
+            "the cursor of {spec} was changed by someone else (another sourcer on the same \
+             bucket?); not overwriting it"
+        ),
+        _ => format!(
+            "{key} in the cursor bucket was changed by someone else (another sourcer or \
+             backfill at once?); not overwriting it"
+        ),
+    }
+}
+
+/// A failure of the bucket, its source kept.
+fn kv(e: impl std::error::Error + Send + Sync + 'static) -> StateError {
+    StateError::Kv(Box::new(e))
 }
 
 /// How long [`CursorStore::save`] tries a cursor write again that failed on the NATS side:
@@ -89,7 +123,7 @@ impl CursorStore {
         {
             Ok(m) => m,
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-            Err(e) => return Err(StateError::Kv(e.to_string())),
+            Err(e) => return Err(kv(e)),
         };
         // As `kv::Store::entry`: a message without an operation header is a put; a delete,
         // a purge, or a server's marker (a removed or aged-out key) is no value.
@@ -102,9 +136,9 @@ impl CursorStore {
             return Ok(None);
         }
         let value =
-            serde_json::from_slice(&message.payload).map_err(|err| StateError::CorruptKey {
+            serde_json::from_slice(&message.payload).map_err(|source| StateError::CorruptKey {
                 key: key.to_string(),
-                message: err.to_string(),
+                source,
             })?;
         Ok(Some((value, message.sequence)))
     }
@@ -117,8 +151,8 @@ impl CursorStore {
         value: &T,
         revision: u64,
     ) -> Result<u64, StateError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StateError::Kv(e.to_string()))?;
-        let taken = || StateError::Taken {
+        let bytes = serde_json::to_vec(value).map_err(kv)?;
+        let taken = || StateError::Conflict {
             key: key.to_string(),
         };
         if revision == 0 {
@@ -128,7 +162,7 @@ impl CursorStore {
                 .await
                 .map_err(|e| match e.kind() {
                     kv::CreateErrorKind::AlreadyExists => taken(),
-                    _ => StateError::Kv(e.to_string()),
+                    _ => kv(e),
                 });
         }
         self.kv
@@ -136,17 +170,18 @@ impl CursorStore {
             .await
             .map_err(|e| match e.kind() {
                 kv::UpdateErrorKind::WrongLastRevision => taken(),
-                _ => StateError::Kv(e.to_string()),
+                _ => kv(e),
             })
     }
 
     /// The stored cursor of a source, if any.
     pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StateError> {
-        match self.get::<Cursor>(&spec.kv_key()).await {
+        let key = Key::Cursor(spec.clone()).to_string();
+        match self.get::<Cursor>(&key).await {
             Ok(v) => Ok(v.map(|(cursor, revision)| Stored { cursor, revision })),
-            Err(StateError::CorruptKey { message, .. }) => Err(StateError::Corrupt {
+            Err(StateError::CorruptKey { source, .. }) => Err(StateError::Corrupt {
                 source_spec: spec.clone(),
-                message,
+                source,
             }),
             Err(e) => Err(e),
         }
@@ -170,21 +205,18 @@ impl CursorStore {
         revision: u64,
         stop: &crate::shutdown::Shutdown,
     ) -> Result<u64, StateError> {
-        let conflict = || StateError::Conflict {
-            source_spec: spec.clone(),
-        };
         let mut retry = crate::shutdown::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
+        let key = Key::Cursor(spec.clone()).to_string();
         loop {
-            match self.put(&spec.kv_key(), cursor, revision).await {
+            match self.put(&key, cursor, revision).await {
                 Ok(r) => return Ok(r),
-                Err(StateError::Taken { .. }) if uncertain => {
+                Err(e @ StateError::Conflict { .. }) if uncertain => {
                     return match self.load(spec).await? {
                         Some(stored) if stored.cursor == *cursor => Ok(stored.revision),
-                        _ => Err(conflict()),
+                        _ => Err(e),
                     };
                 }
-                Err(StateError::Taken { .. }) => return Err(conflict()),
                 Err(StateError::Kv(e)) => {
                     let failed = format!("the cursor write of {spec} failed: {e}");
                     if !retry.pause(stop, &failed).await {
@@ -200,10 +232,8 @@ impl CursorStore {
     /// Deletes a source's cursor: it starts over as `poll.start` says.
     pub async fn reset(&self, spec: &SourceSpec) -> Result<bool, StateError> {
         let existed = self.load(spec).await?.is_some();
-        self.kv
-            .purge(spec.kv_key())
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let key = Key::Cursor(spec.clone()).to_string();
+        self.kv.purge(&key).await.map_err(kv)?;
         Ok(existed)
     }
 
@@ -212,10 +242,10 @@ impl CursorStore {
         self.kv
             .keys()
             .await
-            .map_err(|e| StateError::Kv(e.to_string()))?
+            .map_err(kv)?
             .try_collect()
             .await
-            .map_err(|e| StateError::Kv(e.to_string()))
+            .map_err(kv)
     }
 
     /// Every stored cursor, ordered by source.
@@ -223,7 +253,7 @@ impl CursorStore {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
-            let Some(spec) = SourceSpec::from_kv_key(&key) else {
+            let Ok(Key::Cursor(spec)) = key.parse() else {
                 continue;
             };
             if let Some(stored) = self.load(&spec).await? {
@@ -250,17 +280,15 @@ impl CursorStore {
             .collect();
         days.sort();
         for day in &days {
-            self.kv
-                .purge(format!("backfill/{}", day.format("%Y-%m-%d")))
-                .await
-                .map_err(|e| StateError::Kv(e.to_string()))?;
+            let key = Key::Ledger(*day).to_string();
+            self.kv.purge(&key).await.map_err(kv)?;
         }
         Ok(days)
     }
 }
 
 /// A pause of a source (`[control]` `sources-pause`), stored beside its cursor under
-/// `paused.` + its key ([`pause_key`]): every instance on the bucket leaves the source alone
+/// [`Key::Paused`] (`paused.` + its key): every instance on the bucket leaves the source alone
 /// until the mark is deleted, across restarts, reloads and lease moves.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PauseMark {
@@ -270,44 +298,25 @@ pub struct PauseMark {
     pub by: String,
 }
 
-/// The key of a source's pause mark: `paused.repo/acme/widgets` (a first token of its own,
-/// so that one watch of `paused.>` follows every mark and no cursor key matches it).
-pub fn pause_key(spec: &SourceSpec) -> String {
-    format!("{PAUSED}{}", spec.kv_key())
-}
-
-/// The prefix of pause marks' keys.
-const PAUSED: &str = "paused.";
-
-/// The source of a pause mark's key; `None` for any other key.
-pub fn paused_source(key: &str) -> Option<SourceSpec> {
-    SourceSpec::from_kv_key(key.strip_prefix(PAUSED)?)
-}
-
 impl CursorStore {
     /// Stores a pause mark for `spec`; `false` when it was paused already (the mark stays).
     pub async fn pause(&self, spec: &SourceSpec, mark: &PauseMark) -> Result<bool, StateError> {
-        match self.put(&pause_key(spec), mark, 0).await {
+        let key = Key::Paused(spec.clone()).to_string();
+        match self.put(&key, mark, 0).await {
             Ok(_) => Ok(true),
-            Err(StateError::Taken { .. }) => Ok(false),
+            Err(StateError::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// Deletes the pause mark of `spec` (whatever its value); `false` when it was not paused.
     pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StateError> {
-        let entry = self
-            .kv
-            .entry(pause_key(spec))
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        let key = Key::Paused(spec.clone()).to_string();
+        let entry = self.kv.entry(&key).await.map_err(kv)?;
         if !entry.is_some_and(|e| e.operation == kv::Operation::Put) {
             return Ok(false);
         }
-        self.kv
-            .purge(pause_key(spec))
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))?;
+        self.kv.purge(&key).await.map_err(kv)?;
         Ok(true)
     }
 
@@ -318,14 +327,10 @@ impl CursorStore {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
-            let Some(spec) = paused_source(&key) else {
+            let Ok(Key::Paused(spec)) = key.parse() else {
                 continue;
             };
-            let entry = self
-                .kv
-                .entry(&key)
-                .await
-                .map_err(|e| StateError::Kv(e.to_string()))?;
+            let entry = self.kv.entry(&key).await.map_err(kv)?;
             if let Some(e) = entry.filter(|e| e.operation == kv::Operation::Put) {
                 out.push((spec, serde_json::from_slice(&e.value).ok()));
             }
@@ -336,22 +341,47 @@ impl CursorStore {
 
     /// The changes of pause marks from now on (puts and deletions of `paused.>`).
     pub async fn watch_pauses(&self) -> Result<kv::Watch, StateError> {
-        self.kv
-            .watch(format!("{PAUSED}>"))
-            .await
-            .map_err(|e| StateError::Kv(e.to_string()))
+        self.kv.watch(Key::every_pause()).await.map_err(kv)
     }
 }
 
 /// The day of a backfill ledger key (`backfill/2026-10-01`), `None` for any other key.
 pub fn ledger_day(key: &str) -> Option<chrono::NaiveDate> {
-    let day = key.strip_prefix("backfill/")?;
-    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()
+    match key.parse() {
+        Ok(Key::Ledger(day)) => Some(day),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ledger_day;
+    use super::*;
+
+    #[test]
+    fn a_bucket_failure_keeps_its_source_and_is_retryable_a_conflict_is_not() {
+        let e = StateError::Kv(Box::new(std::io::Error::other("timed out")));
+        assert_eq!(e.to_string(), "cursor bucket: timed out");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.is_retryable());
+        let spec: SourceSpec = "org:acme".parse().unwrap();
+        let conflict = StateError::Conflict {
+            key: Key::Cursor(spec).to_string(),
+        };
+        assert!(!conflict.is_retryable());
+        assert_eq!(
+            conflict.to_string(),
+            "the cursor of org:acme was changed by someone else (another sourcer on the same \
+             bucket?); not overwriting it"
+        );
+        let ledger = StateError::Conflict {
+            key: "backfill/2026-10-01".into(),
+        };
+        assert_eq!(
+            ledger.to_string(),
+            "backfill/2026-10-01 in the cursor bucket was changed by someone else (another \
+             sourcer or backfill at once?); not overwriting it"
+        );
+    }
 
     #[test]
     fn ledger_keys_are_told_from_other_keys() {

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 
@@ -19,7 +18,7 @@ use crate::pipeline::{
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, SeenSet, Span, TakenOver};
+use crate::state::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, MAX_OFFSET, SeenSet, Span, TakenOver};
 use crate::state::{StateError, Stored};
 use crate::telemetry::{self, Telemetry};
 
@@ -42,23 +41,32 @@ pub struct PollReport {
     pub held: Option<i64>,
 }
 
-/// Polls one source's feed; keeps its cursor between polls.
+/// Polls one source's feed; keeps its cursor between polls. One task owns it and polls it
+/// through `&mut self`: its state is plain fields.
 pub struct FeedPoller {
+    /// What every poll shares (client, store, publisher, settings).
     ctx: Arc<Context>,
+    /// The source polled.
     source: Source,
-    state: Option<Stored>,
+    /// The cursor as last read or written (meaningful while `loaded`).
+    stored: Stored,
+    /// Whether `stored` holds the source's cursor: not before the first poll, nor after a
+    /// conflict or a failed take-over record (it is read again at the next poll).
+    loaded: bool,
+    /// What the poll under way (or the last one) did.
+    report: PollReport,
     /// When this source was configured in this process (start or reload).
     configured_at: chrono::DateTime<chrono::Utc>,
     /// The position of the cursor as last read or written (`i64::MIN`: not yet): where an
     /// org or user source last published a repository it now leaves to a `repo:` source.
-    committed_position: AtomicI64,
+    committed_position: i64,
     /// Repositories (`owner/name`, lowercase) with a row in the trailing window, gathered
     /// since [`Self::take_active`] was last called.
-    active: std::sync::Mutex<HashSet<String>>,
+    active: HashSet<String>,
     /// The second this source could not prove whole, while it waits below it.
-    held: std::sync::Mutex<Option<HeldBack>>,
+    held: Option<HeldBack>,
     /// The held second whose full window was told (`i64::MIN`: none), so it is said once.
-    window_full: AtomicI64,
+    window_full: i64,
 }
 
 /// A second of the feed that walks could not prove whole (why, as the reads tell:
@@ -99,30 +107,35 @@ impl FeedPoller {
         FeedPoller {
             ctx,
             source,
-            state: None,
+            stored: Stored {
+                cursor: Cursor::new(0, 0),
+                revision: 0,
+            },
+            loaded: false,
+            report: PollReport::default(),
             configured_at: chrono::Utc::now(),
-            committed_position: AtomicI64::new(i64::MIN),
-            active: Default::default(),
-            held: Default::default(),
-            window_full: AtomicI64::new(i64::MIN),
+            committed_position: i64::MIN,
+            active: HashSet::new(),
+            held: None,
+            window_full: i64::MIN,
         }
     }
 
     /// Whether this poll's walks try hard to prove every second: no second is held back,
     /// or its wait is over.
     fn patient(&self) -> bool {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.is_none_or(|h| std::time::Instant::now() >= h.next_try)
+        self.held
+            .is_none_or(|h| std::time::Instant::now() >= h.next_try)
     }
 
     /// Notes how a walk ended: a second it could not prove is held back (told once per
     /// second, tried hard again after a doubling wait) and recorded in the cursor as
     /// pinned (written with it); `None` (every second proven up to the head) releases a
     /// held second.
-    fn note_unproven(&self, cursor: &mut Cursor, unproven: Option<i64>, why: walk::Why) {
-        cursor.pin(unproven, chrono::Utc::now());
+    fn note_unproven(&mut self, unproven: Option<i64>, why: walk::Why) {
+        self.stored.cursor.pin(unproven, chrono::Utc::now());
         let now = std::time::Instant::now();
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let held = &mut self.held;
         match (unproven, *held) {
             (None, None) => {}
             (None, Some(h)) => {
@@ -170,70 +183,71 @@ impl FeedPoller {
 
     /// The repositories that had a row in the trailing window (or newer) in the polls since
     /// the last call: where the feed shows activity.
-    pub fn take_active(&self) -> HashSet<String> {
-        std::mem::take(&mut *self.active.lock().unwrap_or_else(|e| e.into_inner()))
+    pub fn take_active(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.active)
     }
 
     /// The cursor as last written or read.
     pub fn cursor(&self) -> Option<&Cursor> {
-        self.state.as_ref().map(|s| &s.cursor)
+        self.loaded.then_some(&self.stored.cursor)
     }
 
     /// One poll of the feed. On error the cursor stays where the last acknowledged batch
     /// left it.
     pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
-        let mut report = PollReport::default();
-        let mut stored = match self.state.take() {
-            Some(s) => s,
-            None => match self.ctx.store.load(&self.source.spec).await? {
+        self.report = PollReport::default();
+        if !self.loaded {
+            self.stored = match self.ctx.store.load(&self.source.spec).await? {
                 // A cursor handed over to another source is that source's history now.
                 Some(s) if s.cursor.handed_to.is_none() => {
-                    self.committed_position
-                        .store(s.cursor.position, Ordering::Relaxed);
+                    self.committed_position = s.cursor.position;
                     s
                 }
                 _ => match self.initial(shutdown).await? {
                     Some(s) => s,
                     None => {
-                        report.stopped = true;
-                        return Ok(report);
+                        self.report.stopped = true;
+                        return Ok(self.report);
                     }
                 },
-            },
-        };
-        self.record_takeovers(&mut stored, shutdown).await?;
-        let result = self.poll_with(&mut stored, &mut report, shutdown).await;
+            };
+            self.loaded = true;
+        }
+        if let Err(e) = self.record_takeovers(shutdown).await {
+            // The cursor is read again at the next poll.
+            self.loaded = false;
+            return Err(e);
+        }
+        let result = self.poll_with(shutdown).await;
         // Keep the cursor for the next poll unless someone else wrote it: then re-read.
-        if !matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
-            let pinned = stored.cursor.pinned.as_ref();
+        if matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
+            self.loaded = false;
+        } else {
+            let pinned = self.stored.cursor.pinned.as_ref();
             self.ctx.telemetry.emit(telemetry::CursorPosition {
                 source: &self.source.spec,
-                position: stored.cursor.position,
+                position: self.stored.cursor.position,
                 pinned: pinned.map(|p| (p.second, p.since)),
             });
-            self.state = Some(stored);
         }
         result?;
-        Ok(report)
+        Ok(self.report)
     }
 
     /// Records the repositories drained `repo:` sources hand over to this source (see
     /// [`Cursor::taken_over`]) and tells each drain they are recorded. Unrecorded (the write
     /// failed) they wait for the next poll.
-    async fn record_takeovers(
-        &self,
-        stored: &mut Stored,
-        shutdown: &Shutdown,
-    ) -> Result<(), PollError> {
+    async fn record_takeovers(&mut self, shutdown: &Shutdown) -> Result<(), PollError> {
         let offers = self.ctx.takeovers.take(&self.source.spec);
         if offers.is_empty() {
             return Ok(());
         }
+        let cursor = &mut self.stored.cursor;
         for o in &offers {
-            stored.cursor.taken_over.retain(|t| t.repo != o.taken.repo);
-            stored.cursor.taken_over.push(o.taken.clone());
+            cursor.taken_over.retain(|t| t.repo != o.taken.repo);
+            cursor.taken_over.push(o.taken.clone());
         }
-        if let Err(e) = self.commit(stored, shutdown).await {
+        if let Err(e) = self.commit(shutdown).await {
             // The cursor is read again at the next poll (this one's is dropped).
             self.ctx.takeovers.put_back(&self.source.spec, offers);
             return Err(e);
@@ -289,29 +303,25 @@ impl FeedPoller {
 
     /// After a walk that read the taken-over repositories in `published` back to where they
     /// are read from: see [`Cursor::settle_taken`].
-    fn settle_taken(&self, cursor: &mut Cursor, published: &[String], unproven: Option<i64>) {
+    fn settle_taken(&mut self, published: &[String], unproven: Option<i64>) {
         if published.is_empty() {
             return;
         }
+        let cursor = &mut self.stored.cursor;
         let cutoff = cursor.cutoff(self.ctx.lookback);
         cursor.settle_taken(unproven, cutoff, |repo| published.iter().any(|r| r == repo));
     }
 
-    async fn poll_with(
-        &self,
-        stored: &mut Stored,
-        report: &mut PollReport,
-        shutdown: &mut Shutdown,
-    ) -> Result<(), PollError> {
-        let ctx = &self.ctx;
-        let published = self.taken_published(&stored.cursor);
-        let read_from = self.read_from(&stored.cursor);
+    async fn poll_with(&mut self, shutdown: &mut Shutdown) -> Result<(), PollError> {
+        let ctx = self.ctx.clone();
+        let published = self.taken_published(&self.stored.cursor);
+        let read_from = self.read_from(&self.stored.cursor);
         let depth = Depth {
             cutoff: read_from,
             max_pages: ctx.live_pages,
             // A taken-over repository read back further than the window: live only if that
             // far is within `live_pages`, else day by day (one day in memory at a time).
-            settled: Some(stored.cursor.position.min(read_from)),
+            settled: Some(self.stored.cursor.position.min(read_from)),
             read_ahead: false,
             patient: self.patient(),
         };
@@ -321,14 +331,14 @@ impl FeedPoller {
         )
         .await?;
         match walked {
-            None => report.stopped = true,
+            None => self.report.stopped = true,
             Some(LiveWalk::Done {
                 rows,
                 exhausted,
                 unproven,
                 why,
             }) => {
-                report.read += rows.len();
+                self.report.read += rows.len();
                 // A walk that reached the end of the feed above the cursor suggests history
                 // Gitea no longer has; only Gitea's oldest row tells (the walk may have
                 // ended early: an empty page, rows deleted under it).
@@ -337,61 +347,78 @@ impl FeedPoller {
                         .iter()
                         .map(ActivityRow::created_unix)
                         .min()
-                        .is_some_and(|oldest| Self::gap_possible(&stored.cursor, oldest))
+                        .is_some_and(|oldest| Self::gap_possible(&self.stored.cursor, oldest))
                 {
                     let oldest =
                         read(shutdown, walk::oldest_row(&ctx.client, &self.source.spec)).await?;
                     match oldest {
                         None => {
-                            report.stopped = true;
+                            self.report.stopped = true;
                             return Ok(());
                         }
                         Some(Some(oldest)) => Self::check_gap(
-                            &self.ctx.telemetry,
+                            &ctx.telemetry,
                             &self.source.spec,
-                            &mut stored.cursor,
+                            &mut self.stored.cursor,
                             oldest.created_unix(),
                         ),
                         Some(None) => {}
                     }
                 }
                 let newest = rows.iter().map(ActivityRow::created_unix).max();
-                let before = (
-                    stored.cursor.position,
-                    stored.cursor.seen.len(),
-                    stored.cursor.gap.clone(),
-                    stored.cursor.pinned.clone(),
-                    stored.cursor.taken_over.len(),
-                );
-                let cap = self.own_unproven(&stored.cursor, unproven);
-                self.process(stored, rows, cap, report, shutdown).await?;
-                if let Some(newest) = newest
-                    && !report.stopped
-                {
-                    let to = cap.map_or(newest, |u| newest.min(u));
-                    stored.cursor.advance(to, ctx.lookback);
+                let moved = |c: &Cursor| {
+                    (
+                        c.position,
+                        c.seen.len(),
+                        c.gap.clone(),
+                        c.pinned.clone(),
+                        c.taken_over.len(),
+                    )
+                };
+                let before = moved(&self.stored.cursor);
+                let cap = self.own_unproven(&self.stored.cursor, unproven);
+                self.process(rows, cap, shutdown).await?;
+                let stopped = self.report.stopped;
+                let to = newest
+                    .filter(|_| !stopped)
+                    .map(|newest| cap.map_or(newest, |u| newest.min(u)));
+                self.report.caught_up = !stopped && unproven.is_none();
+                if !stopped {
+                    self.report.held = unproven;
                 }
-                report.caught_up = !report.stopped && unproven.is_none();
-                if !report.stopped {
-                    report.held = unproven;
-                    self.note_unproven(&mut stored.cursor, unproven, why);
-                    self.settle_taken(&mut stored.cursor, &published, unproven);
-                }
-                if (
-                    stored.cursor.position,
-                    stored.cursor.seen.len(),
-                    stored.cursor.gap.clone(),
-                    stored.cursor.pinned.clone(),
-                    stored.cursor.taken_over.len(),
-                ) != before
-                {
-                    self.commit(stored, shutdown).await?;
-                }
+                let then = |p: &mut Self| {
+                    if !stopped {
+                        p.note_unproven(unproven, why);
+                        p.settle_taken(&published, unproven);
+                    }
+                };
+                self.settle(to, then, |c| moved(c) != before, shutdown)
+                    .await?;
             }
             Some(LiveWalk::TooDeep { newest }) => {
-                self.catch_up(stored, newest, &published, report, shutdown)
-                    .await?
+                self.catch_up(newest, &published, shutdown).await?
             }
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor up to `to` (`None`: it stays), lets `then` record what else the
+    /// poll learnt (it sees the moved cursor), and writes the cursor when `write` says so.
+    /// The one place the cursor moves: after an acknowledged batch, and after a walk or a
+    /// catch-up's day.
+    async fn settle(
+        &mut self,
+        to: Option<i64>,
+        then: impl FnOnce(&mut Self),
+        write: impl FnOnce(&Cursor) -> bool,
+        stop: &Shutdown,
+    ) -> Result<(), PollError> {
+        if let Some(to) = to {
+            self.stored.cursor.advance(to, self.ctx.lookback);
+        }
+        then(self);
+        if write(&self.stored.cursor) {
+            self.commit(stop).await?;
         }
         Ok(())
     }
@@ -444,7 +471,14 @@ impl FeedPoller {
             }
         }
         stored.cursor.handed_to = Some(to.to_string());
-        self.commit(&mut stored, stop).await?;
+        write_cursor(
+            &self.ctx,
+            &self.source.spec,
+            &mut self.committed_position,
+            &mut stored,
+            stop,
+        )
+        .await?;
         self.ctx.telemetry.emit(telemetry::RepositoryHandedOver {
             source: &self.source.spec,
             to,
@@ -460,7 +494,7 @@ impl FeedPoller {
     /// cross-feed index) nor skips what it had not reached yet. When its own `start` asks
     /// for older history than that source published, it starts there instead and leaves
     /// out only what that source published ([`Self::history_before`]).
-    async fn handover(&self, stop: &Shutdown) -> Result<Option<Stored>, PollError> {
+    async fn handover(&mut self, stop: &Shutdown) -> Result<Option<Stored>, PollError> {
         let SourceSpec::Repo { owner, name } = &self.source.spec else {
             return Ok(None);
         };
@@ -516,7 +550,14 @@ impl FeedPoller {
             cursor,
             revision: self.stored_revision().await?,
         };
-        self.commit(&mut stored, stop).await?;
+        write_cursor(
+            &self.ctx,
+            &self.source.spec,
+            &mut self.committed_position,
+            &mut stored,
+            stop,
+        )
+        .await?;
         Ok(Some(stored))
     }
 
@@ -564,11 +605,11 @@ impl FeedPoller {
 
     /// Creates the cursor of a source that has none, as `start` says (or from the source
     /// that published its repository until now: [`Self::handover`]).
-    async fn initial(&self, shutdown: &mut Shutdown) -> Result<Option<Stored>, PollError> {
+    async fn initial(&mut self, shutdown: &mut Shutdown) -> Result<Option<Stored>, PollError> {
         if let Some(stored) = self.handover(shutdown).await? {
             return Ok(Some(stored));
         }
-        let ctx = &self.ctx;
+        let ctx = self.ctx.clone();
         let spec = &self.source.spec;
         let Some(first) = read(shutdown, ctx.client.feed_page(spec, 1, None)).await? else {
             return Ok(None);
@@ -617,29 +658,40 @@ impl FeedPoller {
             cursor,
             revision: self.stored_revision().await?,
         };
-        self.commit(&mut stored, shutdown).await?;
+        write_cursor(
+            &ctx,
+            spec,
+            &mut self.committed_position,
+            &mut stored,
+            shutdown,
+        )
+        .await?;
         Ok(Some(stored))
     }
 
     /// Far behind: walk history one day at a time, oldest first. A day that cannot be proven
     /// whole stops the catch-up there (the cursor stays below it; the next poll retries).
     async fn catch_up(
-        &self,
-        stored: &mut Stored,
+        &mut self,
         newest: DateTime<FixedOffset>,
         published: &[String],
-        report: &mut PollReport,
         shutdown: &mut Shutdown,
     ) -> Result<(), PollError> {
-        let ctx = &self.ctx;
-        let spec = &self.source.spec;
+        let ctx = self.ctx.clone();
+        let spec = self.source.spec.clone();
+        let spec = &spec;
         let Some(oldest) = read(shutdown, walk::oldest_row(&ctx.client, spec)).await? else {
-            report.stopped = true;
+            self.report.stopped = true;
             return Ok(());
         };
         let Some(oldest) = oldest else { return Ok(()) };
-        let cursor = &mut stored.cursor;
-        Self::check_gap(&ctx.telemetry, spec, cursor, oldest.created_unix());
+        Self::check_gap(
+            &ctx.telemetry,
+            spec,
+            &mut self.stored.cursor,
+            oldest.created_unix(),
+        );
+        let cursor = &self.stored.cursor;
         let from = self.read_from(cursor).max(oldest.created_unix());
         // The local date of `from`: offsets differ across daylight saving time, so take the
         // earliest date any known offset gives (a day read twice costs only requests).
@@ -657,7 +709,7 @@ impl FeedPoller {
             .min()
             .unwrap_or(newest.date_naive());
         let last_day = newest.date_naive();
-        self.ctx.telemetry.emit(telemetry::CatchUpStarted {
+        ctx.telemetry.emit(telemetry::CatchUpStarted {
             source: spec,
             from: first_day,
             to: last_day,
@@ -675,12 +727,12 @@ impl FeedPoller {
         // seconds from there on.
         let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day)
             .patient(self.patient())
-            .proven_below(stored.cursor.position)
+            .proven_below(self.stored.cursor.position)
             .ahead(before_last);
         let mut taken = 0;
         loop {
             if shutdown.is_fired() {
-                report.stopped = true;
+                self.report.stopped = true;
                 return Ok(());
             }
             let next = tokio::select! {
@@ -689,7 +741,7 @@ impl FeedPoller {
                 n = ahead.next() => Some(n),
             };
             let Some(next) = next else {
-                report.stopped = true;
+                self.report.stopped = true;
                 return Ok(());
             };
             let Some((_, walked)) = next else {
@@ -703,34 +755,35 @@ impl FeedPoller {
                 break;
             };
             taken += 1;
-            if !self.take_day(stored, walked?, report, shutdown).await? {
+            if !self.take_day(walked?, shutdown).await? {
                 return Ok(());
             }
         }
         drop(ahead);
         if shutdown.is_fired() {
-            report.stopped = true;
+            self.report.stopped = true;
             return Ok(());
         }
         // The last day is read from the head down to the cursor's cutoff, as a live poll
         // reads: `date=` would read the whole of today again at every poll of a source
         // whose trailing window is deeper than `live_pages`, and no day after it can hide
         // the end of it.
-        let Some(walked) = self.head(stored, shutdown).await? else {
-            report.stopped = true;
+        let Some(walked) = self.head(shutdown).await? else {
+            self.report.stopped = true;
             return Ok(());
         };
-        if self.take_day(stored, walked, report, shutdown).await? {
+        if self.take_day(walked, shutdown).await? {
             // Only a second of a taken-over repository, below the cutoff, may be unproven.
-            if report.held.is_none() {
-                let was_pinned = stored.cursor.pinned.is_some();
-                self.note_unproven(&mut stored.cursor, None, walk::Why::default());
+            if self.report.held.is_none() {
+                let was_pinned = self.stored.cursor.pinned.is_some();
+                self.note_unproven(None, walk::Why::default());
                 if was_pinned {
-                    self.commit(stored, shutdown).await?;
+                    self.commit(shutdown).await?;
                 }
             }
             // Written with the next change of the cursor: read back once more at worst.
-            self.settle_taken(&mut stored.cursor, published, report.held);
+            let held = self.report.held;
+            self.settle_taken(published, held);
         }
         Ok(())
     }
@@ -738,52 +791,47 @@ impl FeedPoller {
     /// Publishes one day of a catch-up and moves the cursor over it. `false`: stop the
     /// catch-up here (shutdown, or a second of the day not proven whole).
     async fn take_day(
-        &self,
-        stored: &mut Stored,
+        &mut self,
         walked: Walked,
-        report: &mut PollReport,
         shutdown: &mut Shutdown,
     ) -> Result<bool, PollError> {
-        report.read += walked.rows.len();
-        report.days += 1;
-        let before = stored.cursor.clone();
-        let newest_read = walked.rows.iter().map(ActivityRow::created_unix).max();
-        let cap = self.own_unproven(&stored.cursor, walked.unproven);
-        self.process(stored, walked.rows, cap, report, shutdown)
-            .await?;
+        let Walked {
+            rows,
+            unproven,
+            why,
+        } = walked;
+        self.report.read += rows.len();
+        self.report.days += 1;
+        let before = self.stored.cursor.clone();
+        let newest_read = rows.iter().map(ActivityRow::created_unix).max();
+        let cap = self.own_unproven(&self.stored.cursor, unproven);
+        self.process(rows, cap, shutdown).await?;
         // Every row of the day is held (or the cursor stops below the unproven second):
         // rows another source publishes move the position too, so a source whose newest
         // rows are all another's does not read today again at every poll.
-        if let Some(newest) = newest_read
-            && !report.stopped
-        {
-            let to = cap.map_or(newest, |u| newest.min(u));
-            stored.cursor.advance(to, self.ctx.lookback);
-        }
-        if !report.stopped && walked.unproven.is_some() {
-            self.note_unproven(&mut stored.cursor, walked.unproven, walked.why);
-        }
-        if stored.cursor != before {
-            self.commit(stored, shutdown).await?;
-        }
-        if !report.stopped
-            && let Some(u) = walked.unproven
-        {
+        let stopped = self.report.stopped;
+        let to = newest_read
+            .filter(|_| !stopped)
+            .map(|newest| cap.map_or(newest, |u| newest.min(u)));
+        let then = |p: &mut Self| {
+            if !stopped && unproven.is_some() {
+                p.note_unproven(unproven, why);
+            }
+        };
+        self.settle(to, then, |c| *c != before, shutdown).await?;
+        if !stopped && let Some(u) = unproven {
             // The oldest of the catch-up (a second below the cutoff, of a taken-over
             // repository only, does not stop it).
-            report.held = Some(report.held.map_or(u, |h| h.min(u)));
+            let held = &mut self.report.held;
+            *held = Some(held.map_or(u, |h| h.min(u)));
         }
-        Ok(!report.stopped && cap.is_none())
+        Ok(!stopped && cap.is_none())
     }
 
     /// Every row from the head of the feed down to the cursor's cutoff, however deep.
-    async fn head(
-        &self,
-        stored: &Stored,
-        shutdown: &mut Shutdown,
-    ) -> Result<Option<Walked>, PollError> {
+    async fn head(&self, shutdown: &mut Shutdown) -> Result<Option<Walked>, PollError> {
         let depth = Depth {
-            cutoff: self.read_from(&stored.cursor),
+            cutoff: self.read_from(&self.stored.cursor),
             max_pages: usize::MAX,
             settled: None,
             read_ahead: true,
@@ -814,40 +862,36 @@ impl FeedPoller {
     /// writing the cursor after each acknowledged batch; never moves the cursor past the
     /// unproven second (what a tie still hides there comes with a later poll: late, not lost).
     async fn process(
-        &self,
-        stored: &mut Stored,
+        &mut self,
         rows: Vec<ActivityRow>,
         unproven: Option<i64>,
-        report: &mut PollReport,
         shutdown: &Shutdown,
     ) -> Result<(), PollError> {
-        let ctx = &self.ctx;
-        let cutoff = stored.cursor.cutoff(ctx.lookback);
+        let ctx = self.ctx.clone();
+        let cursor = &self.stored.cursor;
+        let cutoff = cursor.cutoff(ctx.lookback);
         // Cloned so that no lock is held across the awaits below (reload may write it).
         let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
         // A taken-over repository is read back from further than the cutoff.
         let taken = |r: &ActivityRow| {
             let (owner, name) = r.activity.repo_names()?;
-            stored
-                .cursor
-                .taken(&format!("{owner}/{name}").to_lowercase())
+            cursor.taken(&format!("{owner}/{name}").to_lowercase())
         };
         let rows: Vec<ActivityRow> = rows
             .into_iter()
             .filter(|r| {
                 (r.created_unix() >= cutoff || taken(r).is_some_and(|t| r.created_unix() >= t.from))
-                    && stored.cursor.owns(&r.activity.created)
-                    && !stored.cursor.published_elsewhere(&r.activity.created)
+                    && cursor.owns(&r.activity.created)
+                    && !cursor.published_elsewhere(&r.activity.created)
                     && owners.publishes(&self.source.spec, r)
             })
             .collect();
         // Only an org source sweeping its repositories' kinds asks where the feed is active.
         let s = &self.source;
         if s.repos && !s.kinds.is_empty() && !s.repos_sweep.is_zero() {
-            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
             for r in &rows {
                 if let Some((owner, name)) = r.activity.repo_names() {
-                    active.insert(format!("{owner}/{name}").to_lowercase());
+                    self.active.insert(format!("{owner}/{name}").to_lowercase());
                 }
             }
         }
@@ -864,23 +908,22 @@ impl FeedPoller {
             })
             .collect();
         if let Some(second) = unproven {
-            self.admit_within_window(&stored.cursor.seen, second, &mut candidates);
+            self.admit_within_window(second, &mut candidates);
         }
+        let owner = self.source.spec.to_string();
         let mut target = FeedTarget {
             poller: self,
-            stored,
             cap: unproven,
             shutdown,
             claims: Vec::new(),
         };
-        let owner = self.source.spec.to_string();
         let out = ctx
             .pipeline(&owner)
             .run(&mut target, candidates, shutdown)
             .await?;
-        report.published += out.published;
-        report.duplicates += out.duplicates;
-        report.stopped |= out.stopped;
+        self.report.published += out.published;
+        self.report.duplicates += out.duplicates;
+        self.report.stopped |= out.stopped;
         Ok(())
     }
 
@@ -891,12 +934,8 @@ impl FeedPoller {
     /// again: late, not lost). Without it the window grew without bound (about 18,000
     /// identities exceed 1 MiB: the cursor's writes failed, and a restart published the
     /// window again).
-    fn admit_within_window(
-        &self,
-        seen: &SeenSet,
-        second: i64,
-        candidates: &mut Vec<Pending<ActivityRow>>,
-    ) {
+    fn admit_within_window(&mut self, second: i64, candidates: &mut Vec<Pending<ActivityRow>>) {
+        let seen = &self.stored.cursor.seen;
         let mut room = self.ctx.max_window.saturating_sub(seen.len());
         let before = candidates.len();
         candidates.retain(|c| {
@@ -908,9 +947,9 @@ impl FeedPoller {
             admit
         });
         let waiting = before - candidates.len();
-        let told = self.window_full.swap(
+        let told = std::mem::replace(
+            &mut self.window_full,
             if waiting > 0 { second } else { i64::MIN },
-            Ordering::Relaxed,
         );
         if waiting > 0 && told != second {
             self.ctx.telemetry.emit(telemetry::WindowFull {
@@ -950,54 +989,69 @@ impl FeedPoller {
         }
     }
 
-    async fn commit(&self, stored: &mut Stored, stop: &Shutdown) -> Result<(), PollError> {
-        stored.cursor.updated_at = chrono::Utc::now();
-        let others = self
-            .ctx
-            .owners
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .left_to_others(&self.source.spec);
-        // A repository newly left to another source was last published by this one up to
-        // the position of this cursor's previous write (this process skipped it since).
-        // A cursor being created has published nothing of it: its own position.
-        let previous = match self.committed_position.load(Ordering::Relaxed) {
-            i64::MIN => stored.cursor.position,
-            p => p,
-        };
-        let mut left: Vec<LeftTo> = Vec::with_capacity(others.len());
-        for repo in others {
-            let from = stored
-                .cursor
-                .left_to
-                .iter()
-                .find(|l| l.repo == repo)
-                .map_or(previous, |l| l.from);
-            left.push(LeftTo { repo, from });
-        }
-        stored.cursor.left_to = left;
-        stored.revision = self
-            .ctx
-            .store
-            .save(&self.source.spec, &stored.cursor, stored.revision, stop)
-            .await?;
-        self.committed_position
-            .store(stored.cursor.position, Ordering::Relaxed);
-        self.ctx.telemetry.emit(telemetry::CursorWritten {
-            source: &self.source.spec,
-            newest: stored.cursor.newest.as_deref(),
-        });
-        Ok(())
+    /// Writes the cursor (see [`write_cursor`]).
+    async fn commit(&mut self, stop: &Shutdown) -> Result<(), PollError> {
+        write_cursor(
+            &self.ctx,
+            &self.source.spec,
+            &mut self.committed_position,
+            &mut self.stored,
+            stop,
+        )
+        .await
     }
 }
 
-/// The most a server's offset can be east of UTC (UTC+14:00).
-const MAX_OFFSET: i32 = 14 * 3600;
+/// Writes a source's cursor: the repositories it now leaves to other sources first
+/// (`left_to`, from `committed_position`, the position of its previous write), then the
+/// cursor with compare-and-set; `committed_position` becomes the position written.
+async fn write_cursor(
+    ctx: &Context,
+    spec: &SourceSpec,
+    committed_position: &mut i64,
+    stored: &mut Stored,
+    stop: &Shutdown,
+) -> Result<(), PollError> {
+    stored.cursor.updated_at = chrono::Utc::now();
+    let others = ctx
+        .owners
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .left_to_others(spec);
+    // A repository newly left to another source was last published by this one up to
+    // the position of this cursor's previous write (this process skipped it since).
+    // A cursor being created has published nothing of it: its own position.
+    let previous = match *committed_position {
+        i64::MIN => stored.cursor.position,
+        p => p,
+    };
+    let mut left: Vec<LeftTo> = Vec::with_capacity(others.len());
+    for repo in others {
+        let from = stored
+            .cursor
+            .left_to
+            .iter()
+            .find(|l| l.repo == repo)
+            .map_or(previous, |l| l.from);
+        left.push(LeftTo { repo, from });
+    }
+    stored.cursor.left_to = left;
+    stored.revision = ctx
+        .store
+        .save(spec, &stored.cursor, stored.revision, stop)
+        .await?;
+    *committed_position = stored.cursor.position;
+    ctx.telemetry.emit(telemetry::CursorWritten {
+        source: spec,
+        newest: stored.cursor.newest.as_deref(),
+    });
+    Ok(())
+}
 
 /// A feed cursor as the pipeline's target.
 struct FeedTarget<'a> {
-    poller: &'a FeedPoller,
-    stored: &'a mut Stored,
+    /// The poller: its cursor moves and is written with every batch.
+    poller: &'a mut FeedPoller,
     /// The oldest unproven second: the position never passes it.
     cap: Option<i64>,
     /// This source's stop: enrichment fetches (reads only) are abandoned at it.
@@ -1011,11 +1065,11 @@ impl Target for FeedTarget<'_> {
     type Item = ActivityRow;
 
     fn seen(&mut self) -> &mut SeenSet {
-        &mut self.stored.cursor.seen
+        &mut self.poller.stored.cursor.seen
     }
 
     async fn build(&mut self, batch: &[Pending<ActivityRow>]) -> Vec<Event> {
-        let p = self.poller;
+        let p = &*self.poller;
         let ctx = &p.ctx;
         let mut events = Vec::with_capacity(batch.len());
         let mut hooks = p.source.webhooks.then(|| {
@@ -1054,7 +1108,7 @@ impl Target for FeedTarget<'_> {
                 }
                 // Serialising a parsed row cannot fail in practice; if it does, the row is
                 // skipped loudly rather than blocking the source forever.
-                Err(e) => self.poller.ctx.telemetry.emit(telemetry::EventSkipped {
+                Err(e) => ctx.telemetry.emit(telemetry::EventSkipped {
                     source: &p.source.spec,
                     reason: &e.to_string(),
                 }),
@@ -1070,8 +1124,7 @@ impl Target for FeedTarget<'_> {
         events: &[Event],
         outcome: &BatchOutcome,
     ) -> Result<(), PollError> {
-        let lookback = self.poller.ctx.lookback;
-        let cursor = &mut self.stored.cursor;
+        let cursor = &mut self.poller.stored.cursor;
         cursor.published += outcome.stored as u64;
         for (key, t) in std::mem::take(&mut self.claims) {
             cursor.seen.insert(&key, t);
@@ -1091,17 +1144,21 @@ impl Target for FeedTarget<'_> {
             return Ok(());
         };
         cursor.newest = Some(last.item.activity.created.to_rfc3339());
-        let to = self.cap.map_or(last.id.t, |c| last.id.t.min(c));
-        cursor.advance(to, lookback);
+        let cap = self.cap;
+        let to = cap.map_or(last.id.t, |c| last.id.t.min(c));
         let max = self.poller.ctx.max_window;
-        if let Some(from) = cursor.bound_window(max, self.cap) {
-            self.poller.ctx.telemetry.emit(telemetry::WindowShortened {
-                source: &self.poller.source.spec,
-                from,
-                max,
-            });
-        }
-        self.poller.commit(self.stored, self.shutdown).await?;
+        let bound = |p: &mut FeedPoller| {
+            if let Some(from) = p.stored.cursor.bound(max, cap) {
+                p.ctx.telemetry.emit(telemetry::WindowShortened {
+                    source: &p.source.spec,
+                    from,
+                    max,
+                });
+            }
+        };
+        self.poller
+            .settle(Some(to), bound, |_| true, self.shutdown)
+            .await?;
         self.poller.ctx.telemetry.emit(telemetry::BatchPublished {
             source: &self.poller.source.spec,
             stored: outcome.stored,

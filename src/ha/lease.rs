@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HaConfig;
 use crate::source::{SourceSpec, kv_escape};
+use crate::state::Key;
 
 /// What goes wrong with the lease bucket.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +104,7 @@ pub fn instance_key(instance: &str) -> String {
 
 /// The key of a source's lease.
 pub fn lease_key(spec: &SourceSpec) -> String {
-    format!("lease/{}", spec.kv_key())
+    Key::Lease(spec.clone()).to_string()
 }
 
 /// Whether a server version (`2.11.0`, `v2.10.26`) has per-message TTL (2.11+); an
@@ -271,9 +272,7 @@ impl LeaseBucket {
                 let entry = Entry { holder, revision };
                 if key.starts_with("instance/") {
                     view.instances.insert(entry.holder.instance.clone(), entry);
-                } else if let Some(spec) =
-                    key.strip_prefix("lease/").and_then(SourceSpec::from_kv_key)
-                {
+                } else if let Ok(Key::Lease(spec)) = key.parse() {
                     view.leases.insert(spec, entry);
                 }
             }

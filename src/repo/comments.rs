@@ -56,7 +56,7 @@ async fn collect(
         .list_all(&["issues", "comments"], &query, None, 200)
         .await?;
     let mut changes = Vec::new();
-    let mut since = cursor.since;
+    let mut since = cursor.position;
     for c in listed.items {
         let id = c["id"].as_i64().unwrap_or(0);
         let (Some(created), Some(updated)) = (unix(&c["created_at"]), unix(&c["updated_at"]))
@@ -99,7 +99,7 @@ async fn collect(
     }
     if !listed.complete {
         // Some comments were not read: read the same span again next poll.
-        since = cursor.since;
+        since = cursor.position;
     }
     Ok(Collected {
         changes,

@@ -70,7 +70,7 @@ async fn collect(
     let issues = repo.list_all(&["issues"], &query, None, 200).await?;
     let complete = issues.complete;
     let mut changes = Vec::new();
-    let mut since = cursor.since;
+    let mut since = cursor.position;
     for issue in issues.items {
         let Some(updated) = unix(&issue["updated_at"]) else {
             continue;
@@ -145,7 +145,7 @@ async fn collect(
     }
     if !complete {
         // Some issues were not read (newest first: the oldest): read the span again.
-        since = cursor.since;
+        since = cursor.position;
     }
     Ok(Collected {
         changes,

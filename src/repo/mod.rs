@@ -45,23 +45,23 @@ use crate::gitea::day::midnight;
 use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
 use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
-use crate::source::kv_escape;
-use crate::state::cursor::{Identity, MAX_SEEN, SeenSet};
+use crate::state::Key;
+use crate::state::cursor::{Identity, MAX_OFFSET, MAX_SEEN, SeenSet, Window};
 use crate::telemetry;
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
-/// (`issues::State`, `releases::State`, ...).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "S: Serialize",
-    deserialize = "S: Deserialize<'de> + Default"
-))]
+/// (`issues::State`, `releases::State`, ...). Stored as today's JSON (see its
+/// `Serialize`): `since`, `seen`, `state`, `published`, then the start fields when set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de> + Default"))]
 pub struct KindCursor<S = Value> {
-    /// Unix seconds of the newest change read.
-    pub since: i64,
-    /// Identities published with `t >= since - lookback`.
-    #[serde(default)]
-    pub seen: SeenSet,
+    /// Position (`since`: Unix seconds of the newest change read), start (`floor`:
+    /// `start = "now"`, Unix seconds of the cursor's creation, changes before it, read in
+    /// the trailing window of the first poll, are never published; `floor_day`: changes
+    /// whose own local date is before it are never published) and trailing window (the
+    /// identities published with `t >= since - lookback`, and `window_floor`).
+    #[serde(flatten)]
+    pub window: Window,
     /// Kind-specific memory (known releases, tracked heads, runs in progress). Absent or
     /// `null` (a cursor written before the kind had state) is the kind's default.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -69,19 +69,59 @@ pub struct KindCursor<S = Value> {
     /// Events published in total.
     #[serde(default)]
     pub published: u64,
-    /// `start = "now"`: Unix seconds of the cursor's creation; changes before it (read in
-    /// the trailing window of the first poll) are never published.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor: Option<i64>,
-    /// `start = "YYYY-MM-DD"`: changes whose own local date (in the offset of their own
-    /// Gitea timestamp) is before this day are never published.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_day: Option<NaiveDate>,
-    /// Set when more identities than the window can keep fell in it: reading starts here
-    /// instead of `since - lookback` (what is below was forgotten; reading it again would
-    /// publish it again).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window_floor: Option<i64>,
+}
+
+impl<S> std::ops::Deref for KindCursor<S> {
+    type Target = Window;
+
+    fn deref(&self) -> &Window {
+        &self.window
+    }
+}
+
+impl<S> std::ops::DerefMut for KindCursor<S> {
+    fn deref_mut(&mut self) -> &mut Window {
+        &mut self.window
+    }
+}
+
+impl<S: Serialize> Serialize for KindCursor<S> {
+    /// Field by field as kinds' cursors have always been stored (their start fields last,
+    /// and only when set), so that a stored cursor is written back byte for byte.
+    fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
+        /// The stored form.
+        #[derive(Serialize)]
+        struct Stored<'a, S> {
+            /// [`Window::position`].
+            since: i64,
+            /// [`Window::seen`].
+            seen: &'a SeenSet,
+            /// [`KindCursor::state`].
+            state: &'a S,
+            /// [`KindCursor::published`].
+            published: u64,
+            /// [`Window::floor`], when set.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            floor: Option<i64>,
+            /// [`Window::floor_day`].
+            #[serde(skip_serializing_if = "Option::is_none")]
+            floor_day: Option<NaiveDate>,
+            /// [`Window::window_floor`], when set.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            window_floor: Option<i64>,
+        }
+        let w = &self.window;
+        Stored {
+            since: w.position,
+            seen: &w.seen,
+            state: &self.state,
+            published: self.published,
+            floor: (w.floor != 0).then_some(w.floor),
+            floor_day: w.floor_day,
+            window_floor: (w.window_floor != 0).then_some(w.window_floor),
+        }
+        .serialize(z)
+    }
 }
 
 impl<S> KindCursor<S> {
@@ -89,31 +129,18 @@ impl<S> KindCursor<S> {
     /// exists without announcing it: a cursor created at "now" (or by a version that kept
     /// no start). From a start date on, the listing is announced, `floor_day` filtering.
     pub fn first_listing_is_baseline(&self) -> bool {
-        self.since > 0 && self.floor_day.is_none()
+        self.position > 0 && self.floor_day.is_none()
     }
 
-    /// Whether `c` is at or after where this kind's history begins.
+    /// Whether `c` is at or after where this kind's history begins (in the offset Gitea
+    /// wrote its own time with).
     fn admits(&self, c: &Change) -> bool {
-        if self.floor.is_some_and(|f| c.t < f) {
-            return false;
-        }
-        let Some(day) = self.floor_day else {
-            return true;
-        };
-        match chrono::DateTime::parse_from_rfc3339(&c.time) {
-            // The change's instant in the offset Gitea wrote its own time with.
-            Ok(own) => chrono::DateTime::from_timestamp(c.t, 0)
-                .is_some_and(|t| t.with_timezone(own.offset()).date_naive() >= day),
-            // No offset to tell its local date: only what is on or after `day` in every
-            // zone (its latest midnight).
-            Err(_) => c.t >= midnight(day, MIN_OFFSET),
-        }
+        let offset = chrono::DateTime::parse_from_rfc3339(&c.time)
+            .ok()
+            .map(|own| *own.offset());
+        self.owns_at(c.t, offset)
     }
 }
-
-/// The most western and eastern UTC offsets there are (seconds).
-const MIN_OFFSET: i32 = -12 * 3600;
-const MAX_OFFSET: i32 = 14 * 3600;
 
 /// Added to the server's known offset when a start date is turned into an instant: the
 /// offset at that date may be another (daylight saving time), so start earlier, never later.
@@ -329,12 +356,7 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 fn kv_key(kind: RepoKind, owner: &str, name: &str) -> String {
-    format!(
-        "kind/{}/{}/{}",
-        kind.name(),
-        kv_escape(owner),
-        kv_escape(name)
-    )
+    Key::kind(kind.name(), owner, name).to_string()
 }
 
 fn build(
@@ -471,9 +493,7 @@ async fn poll_kind<R: Reader>(
         Some(stored) => stored,
         None => (new_cursor(&repo, opts.start).await?, 0),
     };
-    repo.from = (cursor.since - ctx.lookback)
-        .max(cursor.window_floor.unwrap_or(0))
-        .max(0);
+    repo.from = cursor.window_start(ctx.lookback).max(0);
     let read = R::collect(&repo, &cursor);
     let collected = tokio::select! {
         biased;
@@ -573,9 +593,8 @@ async fn poll_kind<R: Reader>(
         .await?;
     if !out.stopped {
         let cursor = &mut target.cursor;
-        cursor.since = cursor.since.max(collected.since);
+        cursor.advance(collected.since, ctx.lookback);
         cursor.state = collected.state;
-        cursor.seen.retain_from(cursor.since - ctx.lookback);
         ctx.store.put(&target.key, cursor, target.revision).await?;
     }
     if out.published > 0 {
@@ -633,8 +652,8 @@ async fn new_cursor<S: Default>(
         StartAt::Now => {
             let now = chrono::Utc::now().timestamp();
             let began = start.source_began.map_or(now, |t| t.min(now));
-            cursor.since = began - 1;
-            cursor.floor = Some(began);
+            cursor.position = began - 1;
+            cursor.floor = began;
         }
         StartAt::Date(day) => {
             // Local midnight of `day` at the server's offset (pushed east by the margin:
@@ -643,7 +662,7 @@ async fn new_cursor<S: Default>(
             let offset = server_offset(repo)
                 .await?
                 .map_or(MAX_OFFSET, |o| o.saturating_add(DST_MARGIN).min(MAX_OFFSET));
-            cursor.since = midnight(day, offset);
+            cursor.position = midnight(day, offset);
             cursor.floor_day = Some(day);
         }
     }
@@ -729,14 +748,13 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
     ) -> Result<(), PollError> {
         let cursor = &mut self.cursor;
         cursor.published += outcome.stored as u64;
-        if let Some(last) = batch.last() {
-            // Everything read up to this change is published; the trailing window re-reads
-            // what shares its second.
-            cursor.since = cursor.since.max(last.id.t.min(self.read_to));
-        }
-        cursor.seen.retain_from(cursor.since - self.ctx.lookback);
-        if let Some(from) = cursor.seen.bound(MAX_SEEN, None) {
-            cursor.window_floor = Some(cursor.window_floor.unwrap_or(0).max(from));
+        // Everything read up to the batch's last change is published; the trailing window
+        // re-reads what shares its second.
+        let to = batch
+            .last()
+            .map_or(cursor.position, |last| last.id.t.min(self.read_to));
+        cursor.advance(to, self.ctx.lookback);
+        if let Some(from) = cursor.bound(MAX_SEEN, None) {
             self.ctx.telemetry.emit(telemetry::RepoWindowShortened {
                 owner: self.owner,
                 repo: self.name,
@@ -874,7 +892,10 @@ mod tests {
         assert_eq!(published, 30);
         g.delete_release("acme/widgets", ids[3]);
         let cursor = KindCursor {
-            since: first.since,
+            window: Window {
+                position: first.since,
+                ..Default::default()
+            },
             state: first.state,
             ..Default::default()
         };
@@ -901,7 +922,10 @@ mod tests {
         let repo = repo(&client);
         // A cursor made at "now": the first listing records what exists.
         let cursor = KindCursor {
-            since: 1,
+            window: Window {
+                position: 1,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let first = refs::Refs::collect(&repo, &cursor)
@@ -912,7 +936,10 @@ mod tests {
         g.git_delete_branch("alice", "acme/widgets", "b3");
         let head = g.git_push("alice", "acme/widgets", "b4", 1);
         let cursor = KindCursor {
-            since: first.since,
+            window: Window {
+                position: first.since,
+                ..Default::default()
+            },
             state: first.state,
             ..Default::default()
         };
@@ -949,6 +976,32 @@ mod tests {
         );
     }
 
+    /// Kinds' cursors as the code before `Window` wrote them (bytes from its serializer).
+    const STORED_KIND_FULL: &str = r#"{"since":1764583200,"seen":[{"k":"issue_label/acme/widgets/7/3","t":1764583100}],"state":{"known":[1,2],"repo_id":42},"published":9,"floor":1764500000,"floor_day":"2025-11-30","window_floor":1764583050}"#;
+    const STORED_KIND_NEW: &str = r#"{"since":7,"seen":[],"state":null,"published":0}"#;
+
+    #[test]
+    fn stored_kind_cursors_load_and_are_written_back_byte_for_byte() {
+        for stored in [STORED_KIND_FULL, STORED_KIND_NEW] {
+            let c: KindCursor = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_string(&c).unwrap(), stored);
+        }
+        let c: KindCursor = serde_json::from_str(STORED_KIND_FULL).unwrap();
+        assert_eq!(
+            (
+                c.position,
+                c.floor,
+                c.window_floor,
+                c.seen.len(),
+                c.published
+            ),
+            (1_764_583_200, 1_764_500_000, 1_764_583_050, 1, 9)
+        );
+        assert_eq!(c.window_start(300), 1_764_583_050);
+        let c: KindCursor = serde_json::from_str(STORED_KIND_NEW).unwrap();
+        assert_eq!((c.floor, c.window_floor), (0, 0), "unset");
+    }
+
     fn load<S: serde::de::DeserializeOwned + Default>(v: Value) -> KindCursor<S> {
         serde_json::from_value(v).expect("an old cursor loads")
     }
@@ -958,7 +1011,7 @@ mod tests {
         let seen = json!([{ "k": "abc", "t": 5 }]);
         let c: KindCursor<issues::State> =
             load(json!({ "since": 7, "seen": seen, "state": null, "published": 3 }));
-        assert_eq!((c.since, c.seen.len(), c.published), (7, 1, 3));
+        assert_eq!((c.position, c.seen.len(), c.published), (7, 1, 3));
         let c: KindCursor<issues::State> = load(json!({ "since": 7 }));
         assert_eq!(c.state, issues::State {});
 

@@ -45,7 +45,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The identity of a published row inside the trailing window (the stored form).
@@ -185,7 +185,7 @@ fn is_zero_u8(v: &u8) -> bool {
     *v == 0
 }
 
-/// The [`Cursor::floor_rule`] of cursors written now: the cursor publishes every row it owns.
+/// The [`Window::floor_rule`] of cursors written now: the cursor publishes every row it owns.
 pub const FLOOR_RULE: u8 = 1;
 
 /// History that Gitea no longer has (the `delete_old_actions` cron ran before we read it).
@@ -199,33 +199,115 @@ pub struct Gap {
     pub detected_at: DateTime<Utc>,
 }
 
-/// Where a source has been published up to. Stored as JSON in the cursor bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cursor {
-    /// `created` (Unix seconds) of the newest row covered; 0 = nothing yet.
+/// The most western UTC offset there is (seconds; UTC-12:00).
+pub const MIN_OFFSET: i32 = -12 * 3600;
+/// The most eastern UTC offset there is (seconds; UTC+14:00): a start date's earliest
+/// instant is its midnight there.
+pub const MAX_OFFSET: i32 = 14 * 3600;
+
+/// The trailing window of a cursor, shared by the feed's [`Cursor`] and the repository
+/// kinds' cursors (`repo::KindCursor`), flattened into both: where it stands, where its
+/// history begins, and the identities published inside it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// `created` (Unix seconds) of the newest row covered; 0 = nothing yet. A kind's cursor
+    /// stores it as `since`.
+    #[serde(alias = "since")]
     pub position: i64,
-    /// Rows older than this are never published (start date or "now"); Unix seconds.
-    #[serde(default)]
+    /// Rows older than this are never published (start date or "now"); Unix seconds, 0:
+    /// none (a kind's cursor then leaves it out).
+    #[serde(default, deserialize_with = "zero_if_null")]
     pub floor: i64,
-    /// How `floor` was set. `0` (absent: cursors written before issue 22): a `start = "now"`
-    /// cursor's floor lies `lookback` below the newest row at install, and the rows from
-    /// there up to that row were counted as published without being published; `backfill`
-    /// publishes them ([`Cursor::published_live`]). [`FLOOR_RULE`] since: every row at or
-    /// after `floor` is this cursor's to publish, and it publishes it.
+    /// How `floor` was set (feed cursors only). `0` (absent: cursors written before issue
+    /// 22): a `start = "now"` cursor's floor lies `lookback` below the newest row at
+    /// install, and the rows from there up to that row were counted as published without
+    /// being published; `backfill` publishes them ([`Cursor::published_live`]).
+    /// [`FLOOR_RULE`] since: every row at or after `floor` is this cursor's to publish, and
+    /// it publishes it.
     #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub floor_rule: u8,
     /// `start = "YYYY-MM-DD"`: rows whose local date (as Gitea wrote `created`) is earlier
     /// are never published. `floor` is then the earliest instant that date can begin at
     /// (offsets differ across daylight saving time), and this is the exact rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub floor_day: Option<chrono::NaiveDate>,
+    pub floor_day: Option<NaiveDate>,
     /// Published identities with `t >= position - lookback`.
     #[serde(default)]
     pub seen: SeenSet,
-    /// Set when more identities than [`MAX_SEEN`] fell in the window: the window starts
-    /// here instead (what is below was forgotten, so it must not be read again).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// Set when more identities than the window may keep fell in it: the window starts
+    /// here instead (what is below was forgotten, so it must not be read again). 0: not set.
+    #[serde(
+        default,
+        deserialize_with = "zero_if_null",
+        skip_serializing_if = "is_zero"
+    )]
     pub window_floor: i64,
+}
+
+/// A number stored as an `Option<i64>` (absent or `null`: 0).
+fn zero_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.unwrap_or_default())
+}
+
+impl Window {
+    /// Where the trailing window begins: `lookback` below the position, or higher when the
+    /// window had to forget its oldest seconds.
+    pub fn window_start(&self, lookback: i64) -> i64 {
+        (self.position - lookback).max(self.window_floor)
+    }
+
+    /// The oldest `created` a poll still needs to read.
+    pub fn cutoff(&self, lookback: i64) -> i64 {
+        self.window_start(lookback).max(self.floor)
+    }
+
+    /// Moves the position forward (never back) and forgets identities below the window.
+    pub fn advance(&mut self, position: i64, lookback: i64) {
+        if position > self.position {
+            self.position = position;
+        }
+        self.seen.retain_from(self.position - lookback);
+    }
+
+    /// Keeps the window's identities within `max` (at most [`MAX_SEEN`]), never forgetting a
+    /// second at or above `keep_from`; returns where the window now starts when it had to
+    /// forget the oldest seconds.
+    pub fn bound(&mut self, max: usize, keep_from: Option<i64>) -> Option<i64> {
+        let from = self.seen.bound(max.min(MAX_SEEN), keep_from)?;
+        self.window_floor = self.window_floor.max(from);
+        Some(from)
+    }
+
+    /// Whether a row created at `created` is this cursor's to publish (at or after its start);
+    /// older rows belong to `backfill`.
+    pub fn owns(&self, created: &DateTime<FixedOffset>) -> bool {
+        self.owns_at(created.timestamp(), Some(*created.offset()))
+    }
+
+    /// [`Window::owns`] for a change at `t` (Unix seconds) whose Gitea time carried
+    /// `offset`: its local date is the one in that offset. Without an offset (`None`: the
+    /// time did not parse) only what is on or after the start date in every zone is owned
+    /// (from its latest midnight, the one at [`MIN_OFFSET`]).
+    pub fn owns_at(&self, t: i64, offset: Option<FixedOffset>) -> bool {
+        if t < self.floor {
+            return false;
+        }
+        let Some(day) = self.floor_day else {
+            return true;
+        };
+        let offset = offset.or(FixedOffset::east_opt(MIN_OFFSET));
+        DateTime::from_timestamp(t, 0)
+            .zip(offset)
+            .is_some_and(|(u, o)| u.with_timezone(&o).date_naive() >= day)
+    }
+}
+
+/// Where a source has been published up to. Stored as JSON in the cursor bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Position, start and trailing window (stored as top-level fields, as they always were).
+    #[serde(flatten)]
+    pub window: Window,
     /// The last gap found, if any.
     #[serde(default)]
     pub gap: Option<Gap>,
@@ -268,6 +350,20 @@ pub struct Cursor {
     /// `cursors list`, `check` and the metrics of a restarted process can tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned: Option<Pinned>,
+}
+
+impl std::ops::Deref for Cursor {
+    type Target = Window;
+
+    fn deref(&self) -> &Window {
+        &self.window
+    }
+}
+
+impl std::ops::DerefMut for Cursor {
+    fn deref_mut(&mut self) -> &mut Window {
+        &mut self.window
+    }
 }
 
 /// A cursor whose position waits below a second it could not prove whole.
@@ -335,12 +431,14 @@ impl Cursor {
     /// A cursor at `position` that publishes nothing older than `floor`.
     pub fn new(position: i64, floor: i64) -> Cursor {
         Cursor {
-            position,
-            floor,
-            floor_rule: FLOOR_RULE,
-            floor_day: None,
-            seen: SeenSet::default(),
-            window_floor: 0,
+            window: Window {
+                position,
+                floor,
+                floor_rule: FLOOR_RULE,
+                floor_day: None,
+                seen: SeenSet::default(),
+                window_floor: 0,
+            },
             gap: None,
             published: 0,
             newest: None,
@@ -367,29 +465,6 @@ impl Cursor {
                 position: self.position,
             }),
         };
-    }
-
-    /// The oldest `created` a poll still needs to read.
-    pub fn cutoff(&self, lookback: i64) -> i64 {
-        (self.position - lookback)
-            .max(self.floor)
-            .max(self.window_floor)
-    }
-
-    /// Keeps the window's identities within `max` (at most [`MAX_SEEN`]), never forgetting a
-    /// second at or above `keep_from`; returns where the window now starts when it had to
-    /// forget the oldest seconds.
-    pub fn bound_window(&mut self, max: usize, keep_from: Option<i64>) -> Option<i64> {
-        let from = self.seen.bound(max.min(MAX_SEEN), keep_from)?;
-        self.window_floor = self.window_floor.max(from);
-        Some(from)
-    }
-
-    /// Whether a row created at `created` is this cursor's to publish (at or after its start);
-    /// older rows belong to `backfill`.
-    pub fn owns(&self, created: &chrono::DateTime<chrono::FixedOffset>) -> bool {
-        created.timestamp() >= self.floor
-            && self.floor_day.is_none_or(|d| created.date_naive() >= d)
     }
 
     /// Whether a row created at `created` is published by this cursor's source live (or will
@@ -443,14 +518,6 @@ impl Cursor {
             t.from < cutoff
         });
     }
-
-    /// Moves the position forward (never back) and forgets identities below the window.
-    pub fn advance(&mut self, position: i64, lookback: i64) {
-        if position > self.position {
-            self.position = position;
-        }
-        self.seen.retain_from(self.position - lookback);
-    }
 }
 
 #[cfg(test)]
@@ -463,6 +530,54 @@ mod tests {
             t,
             repeatable,
         }
+    }
+
+    /// Feed cursors as the code before `Window` wrote them (bytes from its serializer).
+    const STORED_FULL: &str = r#"{"position":1764583200,"floor":1764500000,"floor_rule":1,"floor_day":"2025-11-30","seen":[{"k":"push/acme/widgets/abc","t":1764583100},{"k":"create_issue/acme/widgets/7","t":1764583200}],"window_floor":1764583050,"gap":{"from":1,"to":2,"detected_at":"2026-12-01T10:00:00Z"},"published":42,"newest":"2026-12-01T11:00:00+01:00","updated_at":"2026-12-01T10:00:00Z","handed_to":"org:acme","left_to":[{"repo":"acme/x","from":5}],"published_before":{"from":3,"from_day":"2025-01-02","to":9},"taken_over":[{"repo":"acme/y","from":6,"seen":[{"k":"k","t":7}]}],"created_at":"2026-12-01T10:00:00Z","pinned":{"second":1764583201,"since":"2026-12-01T10:00:00Z","position":1764583200}}"#;
+    const STORED_NEW: &str = r#"{"position":0,"floor":0,"floor_rule":1,"seen":[],"gap":null,"published":0,"newest":null,"updated_at":"2026-12-01T10:00:00Z","created_at":"2026-12-01T10:00:00Z"}"#;
+
+    #[test]
+    fn stored_cursors_load_and_are_written_back_byte_for_byte() {
+        for stored in [STORED_FULL, STORED_NEW] {
+            let c: Cursor = serde_json::from_str(stored).unwrap();
+            assert_eq!(serde_json::to_string(&c).unwrap(), stored);
+        }
+        let c: Cursor = serde_json::from_str(STORED_FULL).unwrap();
+        assert_eq!(
+            (
+                c.position,
+                c.floor,
+                c.floor_rule,
+                c.window_floor,
+                c.seen.len()
+            ),
+            (1_764_583_200, 1_764_500_000, 1, 1_764_583_050, 2)
+        );
+        assert_eq!(c.floor_day, chrono::NaiveDate::from_ymd_opt(2025, 11, 30));
+        assert_eq!(c.cutoff(300), 1_764_583_050, "the window's own floor");
+        assert_eq!(c.cutoff(10), 1_764_583_190);
+    }
+
+    #[test]
+    fn a_start_date_owns_by_the_rows_local_date_or_without_an_offset_by_its_latest_midnight() {
+        let mut w = Window {
+            floor: 100,
+            ..Window::default()
+        };
+        assert!(!w.owns_at(99, None));
+        assert!(w.owns_at(100, None));
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        w.floor_day = Some(day);
+        let utc_midnight = day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+        let plus2 = FixedOffset::east_opt(2 * 3600).unwrap();
+        // 23:00 UTC on March 1st is March 2nd at UTC+2, not at UTC.
+        assert!(w.owns_at(utc_midnight - 3600, Some(plus2)));
+        assert!(!w.owns_at(utc_midnight - 3600, FixedOffset::east_opt(0)));
+        let created = DateTime::parse_from_rfc3339("2026-03-02T01:00:00+02:00").unwrap();
+        assert!(w.owns(&created));
+        // No offset: only from the latest midnight there is (UTC-12).
+        assert!(!w.owns_at(utc_midnight, None));
+        assert!(w.owns_at(utc_midnight + 12 * 3600, None));
     }
 
     #[test]
@@ -507,7 +622,10 @@ mod tests {
         // Beginning and start dates never had a window to leave.
         assert!(
             Cursor {
-                floor_rule: 0,
+                window: Window {
+                    floor_rule: 0,
+                    ..Cursor::new(0, 0).window
+                },
                 ..Cursor::new(0, 0)
             }
             .published_live(&at(5), 300)
