@@ -217,9 +217,8 @@ async fn setup_retrying(
             error: &err,
             retry_in,
         });
-        tokio::select! {
-            _ = tokio::time::sleep(retry_in) => {}
-            _ = shutdown.wait() => return Ok(None),
+        if !shutdown.sleep(retry_in).await {
+            return Ok(None);
         }
     }
 }

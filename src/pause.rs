@@ -136,9 +136,8 @@ pub async fn follow(
             error: &error,
             retry_in,
         });
-        tokio::select! {
-            _ = tokio::time::sleep(retry_in) => {}
-            _ = shutdown.wait() => return,
+        if !shutdown.sleep(retry_in).await {
+            return;
         }
     }
 }

@@ -650,9 +650,8 @@ async fn drain(
     let mut wait = Duration::ZERO;
     let mut held = None;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait() => return,
+        if !shutdown.sleep(wait).await {
+            return;
         }
         wait = interval;
         if nats.connection_state() != async_nats::connection::State::Connected {
@@ -693,9 +692,8 @@ async fn drain(
                     error: &e,
                     retry_in: interval,
                 });
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = shutdown.wait() => return,
+                if !shutdown.sleep(interval).await {
+                    return;
                 }
             }
         }
@@ -955,9 +953,8 @@ async fn watchdog_loop(telemetry: Telemetry, mut shutdown: Shutdown) {
         } else {
             telemetry.emit(telemetry::WatchdogWithheld);
         }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait() => break,
+        if !shutdown.sleep(every).await {
+            break;
         }
     }
 }
@@ -1184,9 +1181,8 @@ async fn discovery_loop(
                 DISCOVERY_RETRY
             }
         };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait() => break,
+        if !shutdown.sleep(wait).await {
+            break;
         }
     }
 }
@@ -1199,9 +1195,8 @@ const STANDBY_PROBE_EVERY: Duration = Duration::from_secs(30);
 /// requests, and its Gitea state would otherwise stay as it was when it last polled).
 async fn standby_probe_loop(ctx: Arc<Context>, mut shutdown: Shutdown) {
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(STANDBY_PROBE_EVERY) => {}
-            _ = shutdown.wait() => break,
+        if !shutdown.sleep(STANDBY_PROBE_EVERY).await {
+            break;
         }
         if ctx.telemetry.metrics.leases_held.get() > 0 {
             continue;
@@ -1253,9 +1248,8 @@ async fn ledger_prune_loop(
                 .telemetry
                 .emit(telemetry::LedgersPruneFailed { error: &e }),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(LEDGER_PRUNE_EVERY) => {}
-            _ = shutdown.wait() => break,
+        if !shutdown.sleep(LEDGER_PRUNE_EVERY).await {
+            break;
         }
     }
 }
@@ -1263,9 +1257,8 @@ async fn ledger_prune_loop(
 async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {
     let keep = index_keep(lookback);
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = shutdown.wait() => break,
+        if !shutdown.sleep(Duration::from_secs(60)).await {
+            break;
         }
         ctx.index
             .prune_before(chrono::Utc::now().timestamp() - keep.as_secs() as i64);

@@ -174,6 +174,15 @@ impl Shutdown {
             }
         }
     }
+
+    /// Sleeps `d` unless shutdown comes first: `true` when the sleep ran out, `false` when
+    /// shutdown came (stop then).
+    pub async fn sleep(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.wait() => false,
+        }
+    }
 }
 
 /// Tries again within a wall-clock bound (a NATS election: publishing and cursor writes),
@@ -208,11 +217,7 @@ impl RetryWithin {
             return false;
         }
         tracing::debug!("{failed}; trying again in {delay:?}");
-        let mut stop = stop.clone();
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => true,
-            _ = stop.wait() => false,
-        }
+        stop.clone().sleep(delay).await
     }
 }
 
@@ -239,6 +244,25 @@ mod tests {
         drop(trigger);
         assert!(fires_soon(&shutdown).await);
         assert!(!fires_soon(&Shutdown::never()).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleep_runs_out_or_ends_early_at_shutdown() {
+        let (trigger, mut shutdown) = channel();
+        let start = tokio::time::Instant::now();
+        assert!(shutdown.sleep(Duration::from_secs(5)).await, "ran out");
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        let fire = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            trigger.fire();
+        });
+        let start = tokio::time::Instant::now();
+        assert!(
+            !shutdown.sleep(Duration::from_secs(60)).await,
+            "shutdown came"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        fire.await.expect("task");
     }
 
     #[tokio::test]

@@ -186,12 +186,16 @@ async fn run_exits_0_within_10s_of_sigterm_and_never_logs_the_token() {
         "events published by the binary",
     )
     .await;
-    wait_for(30, "the refused source is reported with its URL", || async {
-        std::fs::read_to_string(&log_path)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.contains("source refused") && l.contains("acme/gone"))
-    })
+    wait_for(
+        30,
+        "the refused source is reported with its URL",
+        || async {
+            std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("source refused") && l.contains("acme/gone"))
+        },
+    )
     .await;
     // ps must not show the token either: it is read from a file, never an argument.
     let cmdline =

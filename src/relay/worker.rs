@@ -409,9 +409,8 @@ pub async fn run(
                     error: &e,
                     wait: pause,
                 });
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.wait() => return,
+                if !shutdown.sleep(pause).await {
+                    return;
                 }
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
