@@ -79,7 +79,7 @@ pub struct Config {
 }
 
 /// `[gitea]`: the server and the request budget towards it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GiteaConfig {
     /// Base URL of the Gitea web UI; a path prefix (sub-URL install) is kept.
@@ -133,7 +133,7 @@ fn default_retries() -> usize {
 }
 
 /// `[nats]`: the server, and where events and cursors live.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     /// Server URL; a comma-separated list is allowed.
@@ -462,7 +462,7 @@ impl Default for PollConfig {
 }
 
 /// `[http]`: metrics and health endpoints.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address for `/metrics`, `/healthz` and `/readyz`, e.g. `127.0.0.1:9464`; off when absent.
@@ -629,7 +629,7 @@ pub fn host_name() -> String {
 }
 
 /// `[log]`: logging defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// Level filter in `RUST_LOG` syntax (e.g. `info`, `gitea_nats_sourcer=debug`);

@@ -44,7 +44,6 @@
 //! `gitea-nats-demo`, the demo (`scripts/demo`). Tests and the benchmark use the first two as
 //! dev-dependencies.
 
-pub mod app;
 pub mod backfill;
 pub mod cadence;
 pub mod cli;
@@ -67,7 +66,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod relay;
 pub mod repo;
-pub mod scheduler;
+pub mod run;
 pub mod shutdown;
 pub mod source;
 pub mod state;

@@ -1,6 +1,6 @@
-//! The application's services, between the polls and the scheduler: connecting to NATS and
-//! Gitea and building the shared [`Context`] ([`connect`]), and one poll of one source: its
-//! feed, then its repository kinds ([`SourcePoller`]).
+//! The run's services, between the polls and the supervisor: connecting to NATS and Gitea
+//! and building the shared [`Context`] ([`connect`]), and one poll of one source: its feed,
+//! then its repository kinds ([`SourcePoller`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use crate::state::{CursorStore, StateError};
 use crate::telemetry::{self, Telemetry};
 use serde_json::Value;
 
-/// Errors that stop [`connect`] and `scheduler::run` (everything else is retried or logged
+/// Errors that stop [`connect`] and [`super::run`] (everything else is retried or logged
 /// per source).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -96,42 +96,11 @@ pub async fn connect(
         },
         _ = shutdown.wait() => return Ok(None),
     }
-    // The configured repositories' visibility, before anything names them (their metrics
-    // series, their first log lines): one read each. One Gitea does not answer for stays
-    // private until its rows or its kinds tell (`names`).
-    let names = &telemetry.health.names;
-    for source in cfg.sources() {
-        if let SourceSpec::Repo { owner, name } = &source.spec {
-            let full = format!("{owner}/{name}");
-            names.assume_private(&full);
-            let path = ["repos", owner.as_str(), name.as_str()];
-            let read = tokio::select! {
-                r = client.get_json::<Value>(&path, &[]) => r,
-                _ = shutdown.wait() => return Ok(None),
-            };
-            match read {
-                Ok(repo) => {
-                    let private = crate::event::Visibility::of_repo(&repo);
-                    names.learn(&full, private == crate::event::Visibility::Private);
-                }
-                // The token cannot see it (a wrong name, or no access): nothing of it will
-                // be published, and the operator must see which source Gitea refuses.
-                Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => names.learn(&full, false),
-                // Gitea away: hidden until its rows or kinds tell.
-                Err(_) => {}
-            }
-        }
+    if !learn_visibility(cfg, &client, telemetry, shutdown).await {
+        return Ok(None);
     }
     let instance = cfg.ha.instance_name();
-    let index = Arc::new(RecentIndex::new());
-    index.prune_before(
-        chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
-    );
-    for stored in stored {
-        for (k, t) in stored.cursor.seen.iter() {
-            index.seed(k, t);
-        }
-    }
+    let index = seeded_index(cfg.poll.lookback, stored);
     let ctx = Arc::new(Context {
         client,
         publisher: match cfg.ha.enabled {
@@ -166,6 +135,53 @@ pub async fn connect(
         leases,
         instance,
     }))
+}
+
+/// The configured repositories' visibility, before anything names them (their metrics
+/// series, their first log lines): one read each. One Gitea does not answer for stays
+/// private until its rows or its kinds tell (`names`). `false` when shutdown came first.
+async fn learn_visibility(
+    cfg: &Config,
+    client: &GiteaClient,
+    telemetry: &Telemetry,
+    shutdown: &mut Shutdown,
+) -> bool {
+    let names = &telemetry.health.names;
+    for source in cfg.sources() {
+        if let SourceSpec::Repo { owner, name } = &source.spec {
+            let full = format!("{owner}/{name}");
+            names.assume_private(&full);
+            let path = ["repos", owner.as_str(), name.as_str()];
+            let read = tokio::select! {
+                r = client.get_json::<Value>(&path, &[]) => r,
+                _ = shutdown.wait() => return false,
+            };
+            match read {
+                Ok(repo) => {
+                    let private = crate::event::Visibility::of_repo(&repo);
+                    names.learn(&full, private == crate::event::Visibility::Private);
+                }
+                // The token cannot see it (a wrong name, or no access): nothing of it will
+                // be published, and the operator must see which source Gitea refuses.
+                Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => names.learn(&full, false),
+                // Gitea away: hidden until its rows or kinds tell.
+                Err(_) => {}
+            }
+        }
+    }
+    true
+}
+
+/// The cross-feed index, seeded with the identities the stored cursors remember.
+fn seeded_index(lookback: Duration, stored: Vec<crate::state::Stored>) -> Arc<RecentIndex> {
+    let index = Arc::new(RecentIndex::new());
+    index.prune_before(chrono::Utc::now().timestamp() - index_keep(lookback).as_secs() as i64);
+    for stored in stored {
+        for (k, t) in stored.cursor.seen.iter() {
+            index.seed(k, t);
+        }
+    }
+    index
 }
 
 /// What setup yields: the cursor store, the stored cursors, the lease bucket (`[ha]`).
