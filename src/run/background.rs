@@ -8,18 +8,19 @@ use tokio::task::JoinHandle;
 
 use super::services::{Services, index_keep};
 use crate::config::Config;
+use crate::ha::HeldLeases;
 use crate::pipeline::Context;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::telemetry::{self, Telemetry};
 
 /// Starts the tasks that run beside the sources until shutdown: the index prune, the
-/// watchdog, the pause follower, the ledger prune and (`standby`: under `[ha]`) the standby
-/// probe.
+/// watchdog, the pause follower, the ledger prune and, under `[ha]` (`held`: the leases
+/// held here), the standby probe.
 pub(super) fn start(
     services: &Services,
     cfg: &Config,
-    standby: bool,
+    held: Option<HeldLeases>,
     shutdown: &Shutdown,
 ) -> Vec<JoinHandle<()>> {
     let telemetry = services.ctx.telemetry.clone();
@@ -43,9 +44,10 @@ pub(super) fn start(
             shutdown.clone(),
         )),
     ];
-    if standby {
+    if let Some(held) = held {
         tasks.push(tokio::spawn(standby_probe_loop(
             services.ctx.clone(),
+            held,
             shutdown.clone(),
         )));
     }
@@ -122,12 +124,12 @@ const STANDBY_PROBE_EVERY: Duration = Duration::from_secs(30);
 /// `[ha]`: while this instance polls nothing (a standby), asks Gitea its version now and
 /// then, so that `/readyz` tells whether it could take over (a standby makes no other
 /// requests, and its Gitea state would otherwise stay as it was when it last polled).
-async fn standby_probe_loop(ctx: Arc<Context>, mut shutdown: Shutdown) {
+async fn standby_probe_loop(ctx: Arc<Context>, held: HeldLeases, mut shutdown: Shutdown) {
     loop {
         if !shutdown.sleep(STANDBY_PROBE_EVERY).await {
             break;
         }
-        if ctx.telemetry.metrics.leases_held.get() > 0 {
+        if held.any() {
             continue;
         }
         // The outcome is recorded by the client (its requests move the Gitea health).

@@ -134,7 +134,12 @@ impl Supervisor {
                 s.running.insert(r.source.spec.clone(), r);
             }
         }
-        s.background = background::start(&s.services, &cfg, s.ha.is_some(), shutdown);
+        s.background = background::start(
+            &s.services,
+            &cfg,
+            s.ha.as_ref().map(Ha::held_leases),
+            shutdown,
+        );
         telemetry.emit(telemetry::Ready {
             sources: s.running.len(),
         });
