@@ -153,3 +153,69 @@ fn stop_tasks(stopping: Vec<Running>, done: Option<oneshot::Sender<()>>) -> watc
     });
     rx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn running(parent: &crate::shutdown::Shutdown, ends_after: Option<Duration>) -> Running {
+        let source = Config::parse(
+            "[gitea]\nurl = \"https://git.example.com\"\n[[source]]\norg = \"acme\"\n",
+        )
+        .expect("config")
+        .sources()
+        .remove(0);
+        let (trigger, mut stop) = parent.child();
+        let task = tokio::spawn(async move {
+            stop.wait().await;
+            // The safe point comes this long after the stop (never, with `None`).
+            match ends_after {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        });
+        Running {
+            source,
+            trigger,
+            task,
+            deadline: None,
+            drains_to: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_is_answered_once_the_task_has_ended() {
+        let (_process, shutdown) = crate::shutdown::channel();
+        let (done, answered) = oneshot::channel();
+        let start = tokio::time::Instant::now();
+        let ended = stop_tasks(
+            vec![running(&shutdown, Some(Duration::from_millis(300)))],
+            Some(done),
+        );
+        answered.await.expect("answered");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(300),
+            "at its safe point"
+        );
+        assert!(*ended.borrow(), "ended before the answer");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_does_not_stop_is_aborted_after_the_drain_and_then_answered() {
+        let (_process, shutdown) = crate::shutdown::channel();
+        let (done, answered) = oneshot::channel();
+        let start = tokio::time::Instant::now();
+        let mut ended = stop_tasks(
+            vec![
+                running(&shutdown, None),
+                running(&shutdown, Some(Duration::ZERO)),
+            ],
+            Some(done),
+        );
+        ended.wait_for(|e| *e).await.expect("ended");
+        assert_eq!(start.elapsed(), DRAIN);
+        answered.await.expect("answered");
+    }
+}

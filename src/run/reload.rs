@@ -249,3 +249,68 @@ impl Supervisor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str, sources: &str) -> Config {
+        Config::parse(&format!(
+            "[gitea]\nurl = \"https://git.example.com\"\n{extra}\n{sources}"
+        ))
+        .expect("config")
+    }
+
+    fn wanted(c: &Config) -> HashMap<SourceSpec, Source> {
+        c.sources()
+            .into_iter()
+            .map(|s| (s.spec.clone(), s))
+            .collect()
+    }
+
+    const TWO: &str = "[[source]]\norg = \"acme\"\n[[source]]\nrepo = \"acme/widgets\"\n";
+
+    #[test]
+    fn a_changed_section_that_needs_a_restart_is_named_and_sources_are_not_sections() {
+        let old = config("", TWO);
+        assert!(needs_restart(&old, &old.clone()).is_empty());
+        assert!(needs_restart(&old, &config("", "[[source]]\norg = \"other\"\n")).is_empty());
+        let new = config(
+            "requests_per_second = 3\n[nats]\nurl = \"nats://other:4222\"\n[http]\nlisten = \"127.0.0.1:9464\"\n[log]\nlevel = \"debug\"\n",
+            TWO,
+        );
+        assert_eq!(
+            needs_restart(&old, &new),
+            vec!["gitea", "nats", "http", "log"]
+        );
+    }
+
+    #[test]
+    fn removed_and_changed_sources_stop_unchanged_ones_go_on() {
+        let old = config("", TWO);
+        let running = wanted(&old);
+        let acme = SourceSpec::org("acme").expect("spec");
+        let widgets = SourceSpec::repo("acme", "widgets").expect("spec");
+        assert!(
+            stale(running.iter(), &wanted(&old)).is_empty(),
+            "same config"
+        );
+        // `acme` changes its interval; `widgets` is removed; `globex` is new (not stale).
+        let new = config(
+            "",
+            "[[source]]\norg = \"acme\"\ninterval = \"77s\"\n[[source]]\norg = \"globex\"\n",
+        );
+        let mut stopped = stale(running.iter(), &wanted(&new));
+        stopped.sort_by_key(|s| s.to_string());
+        let mut expected = vec![acme.clone(), widgets.clone()];
+        expected.sort_by_key(|s| s.to_string());
+        assert_eq!(stopped, expected);
+        // A drained repository configured again: its drain stops first.
+        let draining = [
+            widgets.clone(),
+            SourceSpec::repo("acme", "gone").expect("spec"),
+        ];
+        assert_eq!(drains_again(draining.iter(), &wanted(&old)), vec![widgets]);
+        assert!(drains_again(draining.iter(), &wanted(&new)).is_empty());
+    }
+}

@@ -301,21 +301,29 @@ mod tests {
     use super::*;
     use crate::publish::PublishError;
 
-    #[test]
-    fn a_nats_side_failure_backs_off_at_most_two_seconds_a_gitea_one_up_to_five_minutes() {
-        let interval = Duration::from_millis(200);
-        let publish = PollError::Publish(PublishError {
+    fn publish() -> PollError {
+        PollError::Publish(PublishError {
             acked: 0,
             total: 3,
             message: "timed out: didn't receive ack in time".into(),
-        });
-        let kv = PollError::State(crate::state::StateError::Kv("timed out".into()));
-        let gitea = PollError::Gitea(crate::gitea::GiteaError::Status {
+        })
+    }
+
+    fn gitea(status: u16) -> PollError {
+        PollError::Gitea(crate::gitea::GiteaError::Status {
             url: "http://gitea/api/v1/repos/a/b/activities/feeds".into(),
-            status: 500,
+            status,
             message: "boom".into(),
             retry_after: None,
-        });
+        })
+    }
+
+    #[test]
+    fn a_nats_side_failure_backs_off_at_most_two_seconds_a_gitea_one_up_to_five_minutes() {
+        let interval = Duration::from_millis(200);
+        let publish = publish();
+        let kv = PollError::State(crate::state::StateError::Kv("timed out".into()));
+        let gitea = gitea(500);
         let delays = |e: &PollError| -> Vec<u64> {
             (1..=12)
                 .map(|n| retry_delay(interval, n, e).as_millis() as u64)
@@ -334,5 +342,51 @@ mod tests {
             Duration::from_secs(60),
             "never shorter than the interval"
         );
+    }
+
+    #[test]
+    fn the_error_policy_doubles_up_to_its_cap_and_tells_a_refusal_from_a_failure() {
+        let interval = Duration::from_secs(10);
+        let waits: Vec<u64> = (1..=8)
+            .map(|n| error_policy(&gitea(500), n, interval, 0.0).0.as_secs())
+            .collect();
+        assert_eq!(waits, vec![10, 20, 40, 80, 160, 300, 300, 300]);
+        // The doubling stops at 2^10 however many failures came.
+        let long = Duration::from_millis(1);
+        assert_eq!(
+            error_policy(&gitea(500), u32::MAX, long, 0.0).0,
+            Duration::from_millis(1024)
+        );
+        for status in [401, 403, 404] {
+            assert_eq!(
+                error_policy(&gitea(status), 1, interval, 0.0).1,
+                Happening::Refused
+            );
+        }
+        assert_eq!(
+            error_policy(&gitea(500), 1, interval, 0.0).1,
+            Happening::Failed
+        );
+        assert_eq!(
+            error_policy(&publish(), 1, interval, 0.0).1,
+            Happening::Failed
+        );
+    }
+
+    #[test]
+    fn jitter_lengthens_a_wait_by_less_than_its_fraction_and_never_shortens_it() {
+        let d = Duration::from_secs(100);
+        assert_eq!(with_jitter(d, 0.0), d);
+        assert_eq!(with_jitter(d, -1.0), d);
+        for failures in 1..=4 {
+            for _ in 0..200 {
+                let (wait, _) = error_policy(&gitea(500), failures, d, 0.25);
+                let base = retry_delay(d, failures, &gitea(500));
+                assert!(
+                    wait >= base && wait < base.mul_f64(1.25),
+                    "{wait:?} for {base:?}"
+                );
+            }
+        }
     }
 }
