@@ -66,6 +66,7 @@ pub mod pipeline;
 pub mod publish;
 pub mod relay;
 pub mod repo;
+pub mod retry;
 pub mod run;
 pub mod shutdown;
 pub mod source;

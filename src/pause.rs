@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::retry::Doubling;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, paused_source};
@@ -114,6 +115,12 @@ impl Pauses {
     }
 }
 
+/// Between two attempts of [`follow`]: 0.5 s, doubled per failure, at most 8 s.
+const FOLLOW_RETRY: Doubling = Doubling {
+    from: Duration::from_millis(500),
+    cap: Duration::from_secs(8),
+};
+
 /// Follows the pause marks of `store` into `pauses` until shutdown: a watch from now on,
 /// then one reading of every mark (so that nothing put between the two is missed), then the
 /// watch's changes. When the watch or the reading fails (NATS away), it starts over after a
@@ -131,7 +138,7 @@ pub async fn follow(
             _ = shutdown.wait() => return,
         };
         failures = failures.saturating_add(1);
-        let retry_in = Duration::from_millis(250 * 2u64.pow(failures.min(5)));
+        let retry_in = FOLLOW_RETRY.after(failures);
         telemetry.emit(telemetry::PausesUnread {
             error: &error,
             retry_in,

@@ -185,42 +185,6 @@ impl Shutdown {
     }
 }
 
-/// Tries again within a wall-clock bound (a NATS election: publishing and cursor writes),
-/// pausing 0.1 s doubled per attempt, at most 1 s, between attempts; gives up at a stop.
-pub struct RetryWithin {
-    delays: backon::ExponentialBackoff,
-    until: tokio::time::Instant,
-}
-
-impl RetryWithin {
-    /// Attempts until `within` from now has passed.
-    pub fn new(within: Duration) -> RetryWithin {
-        RetryWithin {
-            delays: backon::BackoffBuilder::build(
-                backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(1))
-                    .without_max_times(),
-            ),
-            until: tokio::time::Instant::now() + within,
-        }
-    }
-
-    /// Pauses before the next attempt (logging `failed` at debug level with the pause);
-    /// `false`, at once, when `stop` has fired or the pause would end past the bound, or
-    /// when `stop` fires during it: give up then.
-    pub async fn pause(&mut self, stop: &Shutdown, failed: &str) -> bool {
-        let Some(delay) = self.delays.next() else {
-            return false;
-        };
-        if stop.is_fired() || tokio::time::Instant::now() + delay >= self.until {
-            return false;
-        }
-        tracing::debug!("{failed}; trying again in {delay:?}");
-        stop.clone().sleep(delay).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,7 +150,7 @@ impl CursorStore {
         let conflict = || StateError::Conflict {
             source_spec: spec.clone(),
         };
-        let mut retry = crate::shutdown::RetryWithin::new(SAVE_RETRY);
+        let mut retry = crate::retry::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
         loop {
             match self.put(&spec.kv_key(), cursor, revision).await {

@@ -13,6 +13,7 @@ use crate::nats::{self, NatsError};
 use crate::pipeline::{Context, Owners, PollError, RecentIndex};
 use crate::publish::Publisher;
 use crate::repo;
+use crate::retry::{Doubling, with_jitter};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError};
@@ -184,6 +185,13 @@ fn seeded_index(lookback: Duration, stored: Vec<crate::state::Stored>) -> Arc<Re
     index
 }
 
+/// Between two attempts of the setup: 0.5 s, doubled per failure, at most 30 s (before
+/// the jitter).
+const SETUP_RETRY: Doubling = Doubling {
+    from: Duration::from_millis(500),
+    cap: Duration::from_secs(30),
+};
+
 /// What setup yields: the cursor store, the stored cursors, the lease bucket (`[ha]`).
 type Setup = (CursorStore, Vec<crate::state::Stored>, Option<LeaseBucket>);
 
@@ -199,13 +207,7 @@ async fn setup_retrying(
     telemetry: &Telemetry,
     shutdown: &mut Shutdown,
 ) -> Result<Option<Setup>, RunError> {
-    let mut delays = backon::BackoffBuilder::build(
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(500))
-            .with_max_delay(Duration::from_secs(30))
-            .with_jitter()
-            .without_max_times(),
-    );
+    let mut failures: u32 = 0;
     loop {
         let attempt = async {
             nats::ensure_stream(js, &cfg.nats).await?;
@@ -227,8 +229,9 @@ async fn setup_retrying(
             },
             _ = shutdown.wait() => return Ok(None),
         };
-        // The builder has no maximum of attempts: it never runs out.
-        let retry_in = delays.next().unwrap_or(Duration::from_secs(30));
+        failures = failures.saturating_add(1);
+        // Lengthened by up to as much again, so that instances started together spread.
+        let retry_in = with_jitter(SETUP_RETRY.after(failures), 1.0);
         telemetry.emit(telemetry::NatsSetupFailed {
             error: &err,
             retry_in,

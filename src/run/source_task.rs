@@ -12,6 +12,7 @@ use super::services::SourcePoller;
 use crate::config::Source;
 use crate::feed::PollReport;
 use crate::pipeline::{Context, PollError};
+use crate::retry::{Doubling, with_jitter};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::telemetry::{self, Telemetry};
@@ -283,17 +284,12 @@ fn retry_delay(interval: Duration, failures: u32, e: &PollError) -> Duration {
         }
         _ => MAX_BACKOFF.max(interval),
     };
-    interval
-        .saturating_mul(1 << failures.saturating_sub(1).min(10))
-        .min(cap)
-}
-
-/// `d` lengthened by a random part (below `jitter`) of itself.
-fn with_jitter(d: Duration, jitter: f64) -> Duration {
-    if jitter <= 0.0 {
-        return d;
+    // Doubled at most ten times, whatever the cap.
+    Doubling {
+        from: interval,
+        cap: cap.min(interval.saturating_mul(1 << 10)),
     }
-    d.mul_f64(1.0 + rand::rng().random_range(0.0..jitter))
+    .after(failures)
 }
 
 #[cfg(test)]
