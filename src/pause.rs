@@ -36,6 +36,7 @@ fn view(k: &Known, spec: &SourceSpec) -> (bool, bool) {
 struct Known {
     /// The marks have been read once.
     loaded: bool,
+    /// The sources with a mark.
     paused: HashSet<SourceSpec>,
     /// Sources whose task here idles because of its mark.
     idle: HashSet<SourceSpec>,
@@ -45,6 +46,7 @@ struct Known {
 /// known yet, sources wait for [`follow`]'s first reading.
 #[derive(Clone, Debug, Default)]
 pub struct Pauses {
+    /// What is known, watched by the sources' tasks.
     known: Arc<watch::Sender<Known>>,
 }
 

@@ -20,7 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// Fires once; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
+    /// Cancelled when shutdown is asked for (this one's trigger or a parent's).
     token: CancellationToken,
+    /// A lease's validity, when polled under one (`[ha]`).
     deadline: Option<Deadline>,
 }
 
@@ -28,6 +30,7 @@ pub struct Shutdown {
 /// by clones.
 #[derive(Clone, Debug)]
 pub struct Deadline {
+    /// When it was made: `at` counts from here.
     base: Instant,
     /// Nanoseconds after `base`; 0 once expired for good.
     at: Arc<AtomicU64>,
@@ -86,6 +89,7 @@ impl Deadline {
 /// stops instead of waiting forever.
 #[derive(Debug)]
 pub struct Trigger {
+    /// The token its [`Shutdown`]s wait on.
     token: CancellationToken,
 }
 

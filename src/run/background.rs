@@ -185,6 +185,7 @@ async fn ledger_prune_loop(
     }
 }
 
+/// Forgets cross-feed identities that no poll can meet again, every minute.
 async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {
     let keep = index_keep(lookback);
     loop {

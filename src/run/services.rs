@@ -57,7 +57,9 @@ impl RunError {
 
 /// Connected and ready services, built from the config.
 pub struct Services {
+    /// What every poll shares: the Gitea client, the publisher, the cursor store, telemetry.
     pub ctx: Arc<Context>,
+    /// The NATS connection (its state tells a source whether to poll).
     pub nats: async_nats::Client,
     /// The lease bucket, with `[ha] enabled`.
     pub leases: Option<LeaseBucket>,
@@ -242,7 +244,6 @@ async fn setup_retrying(
     }
 }
 
-/// Forgets cross-feed identities that no poll can meet again.
 /// How long the cross-feed index keeps identities.
 pub fn index_keep(lookback: Duration) -> Duration {
     lookback.max(Duration::from_secs(1800)) * 2
@@ -251,8 +252,11 @@ pub fn index_keep(lookback: Duration) -> Duration {
 /// Polls one source: its feed, then the repository kinds (`kinds`) of its repository or of
 /// its org's repositories. Keeps the feed's cursor between polls.
 pub struct SourcePoller {
+    /// The run's shared context.
     ctx: Arc<Context>,
+    /// The source's feed, with its cursor.
     feed: FeedPoller,
+    /// The source and its settings.
     source: Source,
     /// An org source's repositories (for `kinds`) and when they were listed.
     repos: Option<(Instant, Vec<(String, String)>)>,
