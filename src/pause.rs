@@ -1,6 +1,6 @@
 //! Pauses of sources, kept in the cursor bucket and followed by every instance on it.
 //!
-//! `[control]`'s `sources-pause` stores a [`PauseMark`] under `paused.` + the source's key;
+//! `[control]`'s `sources-pause` stores a [`PauseMark`](crate::state::PauseMark) under `paused.` + the source's key;
 //! `sources-resume` deletes it. One watch per process ([`follow`]) keeps [`Pauses`] up to
 //! date, and each source's task looks there: a paused source's task idles (no requests, no
 //! publishing) until its mark is gone, and a pause that comes during a poll stops that poll

@@ -4,9 +4,9 @@
 //!
 //! * [`services`]: connecting ([`connect`]), the shared [`Services`], one poll of one source
 //!   ([`SourcePoller`]), and [`RunError`].
-//! * `supervisor`: the [`Supervisor`](supervisor::Supervisor), which owns the run's tasks and
-//!   answers what comes to it (SIGHUP, a discovery, an `[ha]` order, a control request);
-//!   `reload` and `orders` are its answers to a new config and to the coordinator.
+//! * `supervisor`: the `Supervisor`, which owns the run's tasks and answers what comes to it
+//!   (SIGHUP, a discovery, an `[ha]` order, a control request); `reload` and `orders` are
+//!   its answers to a new config and to the coordinator.
 //! * `source_task`: one source's task ([`SourceTask`]): its polls, apart from the policy on
 //!   failure.
 //! * `drain`: the drains of removed `repo:` sources into the org that covers them.
