@@ -371,14 +371,19 @@ pub async fn backfill(
                         });
                         totals.incomplete.push(incomplete);
                     }
-                    let out = publish_day(
+                    let target = LedgerTarget {
                         ctx,
-                        &pipeline,
                         spec,
+                        key,
+                        ledger,
+                        rev,
+                    };
+                    let out = publish_day(
+                        &pipeline,
+                        target,
                         day,
                         walked,
                         (&live, &owners),
-                        (key, ledger, rev),
                         complete_before,
                         shutdown,
                     )
@@ -413,18 +418,16 @@ pub async fn backfill(
 
 /// Publishes one walked day of one source against the day's ledger, and marks the day done
 /// for the source when it was proven whole and is over everywhere.
-#[allow(clippy::too_many_arguments)]
 async fn publish_day(
-    ctx: &Context,
     pipeline: &Pipeline<'_>,
-    spec: &SourceSpec,
+    mut target: LedgerTarget<'_>,
     day: NaiveDate,
     walked: walk::Walked,
     (live, owners): (&LiveCursors, &Owners),
-    (key, ledger, rev): (String, Ledger, u64),
     complete_before: NaiveDate,
     shutdown: &Shutdown,
 ) -> Result<crate::pipeline::Outcome, PollError> {
+    let (ctx, spec) = (target.ctx, target.spec);
     // The server's local day: rows `date=` returns from the next day (a 23-hour day) are
     // that day's. Rows another source publishes, and rows a live cursor published, are not
     // this backfill's.
@@ -435,13 +438,6 @@ async fn publish_day(
         .filter(|r| owners.publishes(spec, r) && !live.published(spec, r))
         .collect();
     let candidates = feed_candidates(rows);
-    let mut target = LedgerTarget {
-        ctx,
-        spec,
-        key,
-        ledger,
-        rev,
-    };
     let out = pipeline.run(&mut target, candidates, shutdown).await?;
     if !out.stopped && walked.unproven.is_none() && day < complete_before {
         target.ledger.done.push(spec.to_string());

@@ -50,7 +50,6 @@
 //! `gitea-nats-demo`, the demo (`scripts/demo`). Tests and the benchmark use the first two as
 //! dev-dependencies.
 
-pub mod app;
 pub mod backfill;
 pub mod cadence;
 pub mod cli;
@@ -73,7 +72,8 @@ pub mod pipeline;
 pub mod publish;
 pub mod relay;
 pub mod repo;
-pub mod scheduler;
+pub mod retry;
+pub mod run;
 pub mod shutdown;
 pub mod source;
 pub mod state;

@@ -1,6 +1,6 @@
 //! Pauses of sources, kept in the cursor bucket and followed by every instance on it.
 //!
-//! `[control]`'s `sources-pause` stores a [`PauseMark`] under `paused.` + the source's key;
+//! `[control]`'s `sources-pause` stores a [`PauseMark`](crate::state::PauseMark) under `paused.` + the source's key;
 //! `sources-resume` deletes it. One watch per process ([`follow`]) keeps [`Pauses`] up to
 //! date, and each source's task looks there: a paused source's task idles (no requests, no
 //! publishing) until its mark is gone, and a pause that comes during a poll stops that poll
@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::retry::Doubling;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, Key};
@@ -35,6 +36,7 @@ fn view(k: &Known, spec: &SourceSpec) -> (bool, bool) {
 struct Known {
     /// The marks have been read once.
     loaded: bool,
+    /// The sources with a mark.
     paused: HashSet<SourceSpec>,
     /// Sources whose task here idles because of its mark.
     idle: HashSet<SourceSpec>,
@@ -44,6 +46,7 @@ struct Known {
 /// known yet, sources wait for [`follow`]'s first reading.
 #[derive(Clone, Debug, Default)]
 pub struct Pauses {
+    /// What is known, watched by the sources' tasks.
     known: Arc<watch::Sender<Known>>,
 }
 
@@ -114,6 +117,12 @@ impl Pauses {
     }
 }
 
+/// Between two attempts of [`follow`]: 0.5 s, doubled per failure, at most 8 s.
+const FOLLOW_RETRY: Doubling = Doubling {
+    from: Duration::from_millis(500),
+    cap: Duration::from_secs(8),
+};
+
 /// Follows the pause marks of `store` into `pauses` until shutdown: a watch from now on,
 /// then one reading of every mark (so that nothing put between the two is missed), then the
 /// watch's changes. When the watch or the reading fails (NATS away), it starts over after a
@@ -131,14 +140,13 @@ pub async fn follow(
             _ = shutdown.wait() => return,
         };
         failures = failures.saturating_add(1);
-        let retry_in = Duration::from_millis(250 * 2u64.pow(failures.min(5)));
+        let retry_in = FOLLOW_RETRY.after(failures);
         telemetry.emit(telemetry::PausesUnread {
             error: &error,
             retry_in,
         });
-        tokio::select! {
-            _ = tokio::time::sleep(retry_in) => {}
-            _ = shutdown.wait() => return,
+        if !shutdown.sleep(retry_in).await {
+            return;
         }
     }
 }

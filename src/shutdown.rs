@@ -20,7 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// Fires once; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Shutdown {
+    /// Cancelled when shutdown is asked for (this one's trigger or a parent's).
     token: CancellationToken,
+    /// A lease's validity, when polled under one (`[ha]`).
     deadline: Option<Deadline>,
 }
 
@@ -28,6 +30,7 @@ pub struct Shutdown {
 /// by clones.
 #[derive(Clone, Debug)]
 pub struct Deadline {
+    /// When it was made: `at` counts from here.
     base: Instant,
     /// Nanoseconds after `base`; 0 once expired for good.
     at: Arc<AtomicU64>,
@@ -86,6 +89,7 @@ impl Deadline {
 /// stops instead of waiting forever.
 #[derive(Debug)]
 pub struct Trigger {
+    /// The token its [`Shutdown`]s wait on.
     token: CancellationToken,
 }
 
@@ -174,44 +178,13 @@ impl Shutdown {
             }
         }
     }
-}
 
-/// Tries again within a wall-clock bound (a NATS election: publishing and cursor writes),
-/// pausing 0.1 s doubled per attempt, at most 1 s, between attempts; gives up at a stop.
-pub struct RetryWithin {
-    delays: backon::ExponentialBackoff,
-    until: tokio::time::Instant,
-}
-
-impl RetryWithin {
-    /// Attempts until `within` from now has passed.
-    pub fn new(within: Duration) -> RetryWithin {
-        RetryWithin {
-            delays: backon::BackoffBuilder::build(
-                backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(1))
-                    .without_max_times(),
-            ),
-            until: tokio::time::Instant::now() + within,
-        }
-    }
-
-    /// Pauses before the next attempt (logging `failed` at debug level with the pause);
-    /// `false`, at once, when `stop` has fired or the pause would end past the bound, or
-    /// when `stop` fires during it: give up then.
-    pub async fn pause(&mut self, stop: &Shutdown, failed: &str) -> bool {
-        let Some(delay) = self.delays.next() else {
-            return false;
-        };
-        if stop.is_fired() || tokio::time::Instant::now() + delay >= self.until {
-            return false;
-        }
-        tracing::debug!("{failed}; trying again in {delay:?}");
-        let mut stop = stop.clone();
+    /// Sleeps `d` unless shutdown comes first: `true` when the sleep ran out, `false` when
+    /// shutdown came (stop then).
+    pub async fn sleep(&mut self, d: Duration) -> bool {
         tokio::select! {
-            _ = tokio::time::sleep(delay) => true,
-            _ = stop.wait() => false,
+            _ = tokio::time::sleep(d) => true,
+            _ = self.wait() => false,
         }
     }
 }
@@ -239,6 +212,25 @@ mod tests {
         drop(trigger);
         assert!(fires_soon(&shutdown).await);
         assert!(!fires_soon(&Shutdown::never()).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleep_runs_out_or_ends_early_at_shutdown() {
+        let (trigger, mut shutdown) = channel();
+        let start = tokio::time::Instant::now();
+        assert!(shutdown.sleep(Duration::from_secs(5)).await, "ran out");
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        let fire = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            trigger.fire();
+        });
+        let start = tokio::time::Instant::now();
+        assert!(
+            !shutdown.sleep(Duration::from_secs(60)).await,
+            "shutdown came"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        fire.await.expect("task");
     }
 
     #[tokio::test]

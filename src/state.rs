@@ -205,7 +205,7 @@ impl CursorStore {
         revision: u64,
         stop: &crate::shutdown::Shutdown,
     ) -> Result<u64, StateError> {
-        let mut retry = crate::shutdown::RetryWithin::new(SAVE_RETRY);
+        let mut retry = crate::retry::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
         let key = Key::Cursor(spec.clone()).to_string();
         loop {

@@ -1,4 +1,4 @@
-//! The sourcer end to end, in-process: a real nats-server, the fake Gitea, `scheduler::run`.
+//! The sourcer end to end, in-process: a real nats-server, the fake Gitea, `run::run`.
 //! Each test is named for the property it asserts.
 
 mod support;
@@ -553,7 +553,7 @@ async fn a_stream_with_conflicting_subjects_is_reported_not_changed() {
     let cfg = config(&g.url(), &nats.url(), "", "[[source]]\norg = \"acme\"");
     let err = tokio::time::timeout(
         Duration::from_secs(10),
-        gitea_nats_sourcer::scheduler::run(cfg, std::future::pending()),
+        gitea_nats_sourcer::run::run(cfg, std::future::pending()),
     )
     .await
     .expect("fails fast")

@@ -109,11 +109,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         .map_err(config_failed)?;
     match cli.command {
         Command::Run => {
-            crate::scheduler::run_with_reload(config, Some(cli.config.clone()), stop_signal())
+            crate::run::run_with_reload(config, Some(cli.config.clone()), stop_signal())
                 .await
                 .map_err(|e| match e {
                     // A config error (exit 2), with the same message.
-                    crate::app::RunError::Config(c) => anyhow::Error::new(c),
+                    crate::run::RunError::Config(c) => anyhow::Error::new(c),
                     e => anyhow::Error::new(e),
                 })
         }
@@ -163,7 +163,7 @@ async fn backfill(
     };
     let (trigger, mut shutdown) = crate::shutdown::channel();
     let work = async {
-        let Some(services) = crate::app::connect(
+        let Some(services) = crate::run::connect(
             &config,
             &crate::telemetry::Telemetry::new(),
             &mut shutdown.clone(),

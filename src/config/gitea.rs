@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ConfigError, Secret, duration, invalid, without_userinfo};
 
 /// `[gitea]`: the server and the request budget towards it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GiteaConfig {
     /// Base URL of the Gitea web UI; a path prefix (sub-URL install) is kept.

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// `[log]`: logging defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// Level filter in `RUST_LOG` syntax (e.g. `info`, `gitea_nats_sourcer=debug`);

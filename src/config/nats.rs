@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{ConfigError, Secret, byte_size, check_name, duration, invalid};
 
 /// `[nats]`: the server, and where events and cursors live.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     /// Server URL; a comma-separated list is allowed, each a NATS URL (`nats://`, `tls://`,

@@ -88,17 +88,11 @@ impl GiteaError {
     }
 }
 
-/// Parses `Retry-After`: delta-seconds or an HTTP date. Capped at 10 minutes, so that a
+/// Parses `Retry-After` ([`crate::retry::retry_after`]), capped at 10 minutes, so that a
 /// misconfigured proxy cannot park a source for a day.
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     const CAP: Duration = Duration::from_secs(600);
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(CAP));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = at.with_timezone(&chrono::Utc) - now;
-    Some(wait.to_std().unwrap_or(Duration::ZERO).min(CAP))
+    crate::retry::retry_after(value, now, CAP)
 }
 
 #[cfg(test)]

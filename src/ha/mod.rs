@@ -21,6 +21,8 @@ pub mod assign;
 pub mod lease;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -59,6 +61,24 @@ pub struct Ha {
     pub orders: mpsc::UnboundedReceiver<Order>,
     ctl: mpsc::UnboundedSender<Ctl>,
     task: tokio::task::JoinHandle<()>,
+    /// How many leases the coordinator holds.
+    held: HeldLeases,
+}
+
+/// How many leases this instance holds, as the coordinator last changed them; cheap to
+/// clone (a standby probe asks it).
+#[derive(Clone, Debug, Default)]
+pub struct HeldLeases(Arc<AtomicUsize>);
+
+impl HeldLeases {
+    /// Whether this instance holds any lease.
+    pub fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+
+    fn set(&self, n: usize) {
+        self.0.store(n, Ordering::Relaxed);
+    }
 }
 
 impl Ha {
@@ -74,6 +94,7 @@ impl Ha {
     ) -> Ha {
         let (orders_tx, orders) = mpsc::unbounded_channel();
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let held = HeldLeases::default();
         let c = Coordinator {
             bucket,
             holder: Holder {
@@ -93,12 +114,20 @@ impl Ha {
             holders: BTreeMap::new(),
             drift: None,
             shutdown,
+            held_count: held.clone(),
         };
         Ha {
             orders,
             ctl,
             task: tokio::spawn(c.run(ctl_rx)),
+            held,
         }
+    }
+
+    /// The count of leases held here, for whoever must know whether this instance is a
+    /// standby.
+    pub fn held_leases(&self) -> HeldLeases {
+        self.held.clone()
     }
 
     /// The configured sources changed (a reload).
@@ -150,6 +179,8 @@ struct Coordinator {
     /// The instances last reported with another source list than this one's.
     drift: Option<Vec<String>>,
     shutdown: Shutdown,
+    /// `held`'s size, shared with [`Ha::held_leases`].
+    held_count: HeldLeases,
 }
 
 /// What the watch of the bucket reports: something was deleted or a new key appeared.
@@ -366,6 +397,7 @@ impl Coordinator {
                         generation: self.generation,
                     },
                 );
+                self.held_count.set(self.held.len());
                 let _ = self.orders.send(Order::Start {
                     spec: spec.clone(),
                     deadline,
@@ -477,6 +509,7 @@ impl Coordinator {
     fn lose(&mut self, lost: Vec<(SourceSpec, String)>) {
         for (spec, reason) in lost {
             if let Some(held) = self.held.remove(&spec) {
+                self.held_count.set(self.held.len());
                 held.deadline.expire();
                 self.telemetry.emit(telemetry::LeaseLost {
                     source: &spec,
@@ -503,6 +536,7 @@ impl Coordinator {
         let Some(held) = self.held.remove(spec) else {
             return;
         };
+        self.held_count.set(self.held.len());
         held.deadline.expire();
         match self
             .delete_own(&lease_key(spec), &held.value, held.revision)
@@ -551,6 +585,7 @@ impl Coordinator {
             self.heartbeat = 0;
         }
         let held = std::mem::take(&mut self.held);
+        self.held_count.set(0);
         let this = &*self;
         futures::future::join_all(held.iter().map(|(spec, h)| async move {
             h.deadline.expire();

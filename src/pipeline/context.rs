@@ -5,12 +5,12 @@
 use std::sync::{Arc, RwLock};
 
 use super::Pipeline;
-use super::backoff::FailureBackoff;
 use super::dedup::RecentIndex;
 use super::enrich::IssueCache;
 use super::owners::{Owners, Takeovers};
 use crate::gitea::{GiteaClient, GiteaError};
 use crate::publish::{PublishError, Publisher};
+use crate::retry::SkipAfterFailures;
 use crate::state::{CursorStore, StateError};
 use crate::telemetry::Telemetry;
 
@@ -43,7 +43,7 @@ pub struct Context {
     /// The run's metrics and health (the client's too).
     pub telemetry: Telemetry,
     /// Repository kinds that keep failing, skipped for a while (this run's, not the process's).
-    pub failing: FailureBackoff,
+    pub failing: SkipAfterFailures,
     /// When each source polls next, within the request budget.
     pub cadence: crate::cadence::Cadence,
     /// Which sources are paused (marks in the bucket, followed by the scheduler).

@@ -3,7 +3,7 @@
 //! process-wide cross-feed index ([`RecentIndex`]), the issue cache of `enrich = true`
 //! ([`enrich::IssueCache`]), the webhook-shaped events built beside each action's own
 //! ([`hooks`], `webhooks = true`), which source publishes which repository ([`Owners`]), the
-//! backoff of repository kinds that keep failing ([`backoff`]), and why a poll does not finish
+//! backoff of repository kinds that keep failing ([`crate::retry::SkipAfterFailures`]), and why a poll does not finish
 //! ([`PollError`]).
 //!
 //! Given candidates sorted oldest first, it
@@ -22,7 +22,6 @@
 //! A crash between a batch's acks and its state write re-publishes at most that batch; its
 //! ids are derived from the actions, so JetStream's duplicate window absorbs the repeat.
 
-pub mod backoff;
 pub mod context;
 pub mod dedup;
 pub mod enrich;
@@ -275,7 +274,7 @@ impl Pipeline<'_> {
         events: &[Event],
         shutdown: &Shutdown,
     ) -> Result<BatchOutcome, crate::publish::PublishError> {
-        let mut retry = crate::shutdown::RetryWithin::new(PUBLISH_RETRY);
+        let mut retry = crate::retry::RetryWithin::new(PUBLISH_RETRY);
         loop {
             let e = match self.publisher.publish_all(events, shutdown).await {
                 Ok(o) => return Ok(o),

@@ -133,25 +133,11 @@ pub fn verdict(status: u16, retry_after: Option<&str>, now: SystemTime) -> Verdi
 /// `give_up_after`). The worker caps it further at the receiver's `give_up_after`.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// `Retry-After`: delta-seconds or an HTTP date (RFC 9110 §10.2.3), capped at
-/// [`MAX_RETRY_AFTER`] (a value from outside must not overflow a deadline: a receiver's
-/// `18446744073709551615` once killed its delivery loop); a date in the past is zero;
-/// anything else is ignored.
+/// `Retry-After` ([`crate::retry::retry_after`]), capped at [`MAX_RETRY_AFTER`] (a value
+/// from outside must not overflow a deadline: a receiver's `18446744073709551615` once
+/// killed its delivery loop); a date in the past is zero; anything else is ignored.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
-    }
-    // More digits than a u64 holds: still a number of seconds, and more than the cap.
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(MAX_RETRY_AFTER);
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(now)
-            .unwrap_or(Duration::ZERO)
-            .min(MAX_RETRY_AFTER),
-    )
+    crate::retry::retry_after(value, now.into(), MAX_RETRY_AFTER)
 }
 
 /// The status class label of metrics: `2xx`, `4xx`, `5xx`, or `error` (no answer).

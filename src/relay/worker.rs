@@ -336,6 +336,12 @@ pub async fn ensure_consumer(
     }
 }
 
+/// Between two attempts of a receiver's consumer: 0.5 s, doubled per failure, at most 30 s.
+const CONSUMER_RETRY: crate::retry::Doubling = crate::retry::Doubling {
+    from: Duration::from_millis(500),
+    cap: Duration::from_secs(30),
+};
+
 /// The loop of one receiver until shutdown. Failures of the consumer (NATS gone) are
 /// retried after a pause; nothing here ends the relay.
 pub async fn run(
@@ -347,7 +353,7 @@ pub async fn run(
     mut shutdown: Shutdown,
 ) {
     let r = sender.receiver.clone();
-    let mut pause = Duration::from_millis(500);
+    let mut failures: u32 = 0;
     while !shutdown.is_fired() {
         match serve(&js, &leg, &sender, &dead_letters, &telemetry, &mut shutdown).await {
             Ok(()) => return,
@@ -356,16 +362,16 @@ pub async fn run(
                 leg.backlog.pending[leg.slot()].store(0, Ordering::Relaxed);
                 leg.backlog.in_hand[leg.slot()].store(0, Ordering::Relaxed);
                 leg.backlog.report(&telemetry, &r.name);
+                failures = failures.saturating_add(1);
+                let pause = CONSUMER_RETRY.after(failures);
                 telemetry.emit(telemetry::RelayConsumerFailed {
                     receiver: &r.name,
                     error: &e,
                     wait: pause,
                 });
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.wait() => return,
+                if !shutdown.sleep(pause).await {
+                    return;
                 }
-                pause = (pause * 2).min(Duration::from_secs(30));
             }
         }
     }

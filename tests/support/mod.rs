@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use gitea_nats_sourcer::config::Config;
-use gitea_nats_sourcer::scheduler;
+use gitea_nats_sourcer::run;
 use gitea_sim::{FakeGitea, SimOptions};
 use nats_harness::LocalNats;
 
@@ -95,12 +95,12 @@ jitter = 0.0
 /// The sourcer running in-process.
 pub struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), gitea_nats_sourcer::app::RunError>>,
+    task: tokio::task::JoinHandle<Result<(), gitea_nats_sourcer::run::RunError>>,
 }
 
 pub fn run(cfg: Config) -> Running {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(scheduler::run(cfg, async {
+    let task = tokio::spawn(run::run(cfg, async {
         let _ = rx.await;
     }));
     Running {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use gitea_nats_sourcer::commands::{stop_signal, tail};
 use gitea_nats_sourcer::config::{Config, LogFormat};
-use gitea_nats_sourcer::{logging, nats, scheduler};
+use gitea_nats_sourcer::{logging, nats, run};
 use gitea_sim::{FakeGitea, HistorySpec, NewAction, SimOptions};
 use nats_harness::LocalNats;
 
@@ -228,7 +228,7 @@ async fn run_demo(
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let sourcer = tokio::spawn(scheduler::run(cfg.clone(), async {
+    let sourcer = tokio::spawn(run::run(cfg.clone(), async {
         let _ = stop_rx.await;
     }));
     let (relay, relay_text) = relay_demo::start(

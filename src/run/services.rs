@@ -1,6 +1,6 @@
-//! The application's services, between the polls and the scheduler: connecting to NATS and
-//! Gitea and building the shared [`Context`] ([`connect`]), and one poll of one source: its
-//! feed, then its repository kinds ([`SourcePoller`]).
+//! The run's services, between the polls and the supervisor: connecting to NATS and Gitea
+//! and building the shared [`Context`] ([`connect`]), and one poll of one source: its feed,
+//! then its repository kinds ([`SourcePoller`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +13,14 @@ use crate::nats::{self, NatsError};
 use crate::pipeline::{Context, Owners, PollError, RecentIndex};
 use crate::publish::Publisher;
 use crate::repo;
+use crate::retry::{Doubling, with_jitter};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::state::{CursorStore, StateError};
 use crate::telemetry::{self, Telemetry};
 use serde_json::Value;
 
-/// Errors that stop [`connect`] and `scheduler::run` (everything else is retried or logged
+/// Errors that stop [`connect`] and [`super::run`] (everything else is retried or logged
 /// per source).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -56,7 +57,9 @@ impl RunError {
 
 /// Connected and ready services, built from the config.
 pub struct Services {
+    /// What every poll shares: the Gitea client, the publisher, the cursor store, telemetry.
     pub ctx: Arc<Context>,
+    /// The NATS connection (its state tells a source whether to poll).
     pub nats: async_nats::Client,
     /// The lease bucket, with `[ha] enabled`.
     pub leases: Option<LeaseBucket>,
@@ -96,42 +99,11 @@ pub async fn connect(
         },
         _ = shutdown.wait() => return Ok(None),
     }
-    // The configured repositories' visibility, before anything names them (their metrics
-    // series, their first log lines): one read each. One Gitea does not answer for stays
-    // private until its rows or its kinds tell (`names`).
-    let names = &telemetry.health.names;
-    for source in cfg.sources() {
-        if let SourceSpec::Repo { owner, name } = &source.spec {
-            let full = format!("{owner}/{name}");
-            names.assume_private(&full);
-            let path = ["repos", owner.as_str(), name.as_str()];
-            let read = tokio::select! {
-                r = client.get_json::<Value>(&path, &[]) => r,
-                _ = shutdown.wait() => return Ok(None),
-            };
-            match read {
-                Ok(repo) => {
-                    let private = crate::event::Visibility::of_repo(&repo);
-                    names.learn(&full, private == crate::event::Visibility::Private);
-                }
-                // The token cannot see it (a wrong name, or no access): nothing of it will
-                // be published, and the operator must see which source Gitea refuses.
-                Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => names.learn(&full, false),
-                // Gitea away: hidden until its rows or kinds tell.
-                Err(_) => {}
-            }
-        }
+    if !learn_visibility(cfg, &client, telemetry, shutdown).await {
+        return Ok(None);
     }
     let instance = cfg.ha.instance_name();
-    let index = Arc::new(RecentIndex::new());
-    index.prune_before(
-        chrono::Utc::now().timestamp() - index_keep(cfg.poll.lookback).as_secs() as i64,
-    );
-    for stored in stored {
-        for (k, t) in stored.cursor.seen.iter() {
-            index.seed(k, t);
-        }
-    }
+    let index = seeded_index(cfg.poll.lookback, stored);
     let ctx = Arc::new(Context {
         client,
         publisher: match cfg.ha.enabled {
@@ -168,6 +140,60 @@ pub async fn connect(
     }))
 }
 
+/// The configured repositories' visibility, before anything names them (their metrics
+/// series, their first log lines): one read each. One Gitea does not answer for stays
+/// private until its rows or its kinds tell (`names`). `false` when shutdown came first.
+async fn learn_visibility(
+    cfg: &Config,
+    client: &GiteaClient,
+    telemetry: &Telemetry,
+    shutdown: &mut Shutdown,
+) -> bool {
+    let names = &telemetry.health.names;
+    for source in cfg.sources() {
+        if let SourceSpec::Repo { owner, name } = &source.spec {
+            let full = format!("{owner}/{name}");
+            names.assume_private(&full);
+            let path = ["repos", owner.as_str(), name.as_str()];
+            let read = tokio::select! {
+                r = client.get_json::<Value>(&path, &[]) => r,
+                _ = shutdown.wait() => return false,
+            };
+            match read {
+                Ok(repo) => {
+                    let private = crate::event::Visibility::of_repo(&repo);
+                    names.learn(&full, private == crate::event::Visibility::Private);
+                }
+                // The token cannot see it (a wrong name, or no access): nothing of it will
+                // be published, and the operator must see which source Gitea refuses.
+                Err(e) if matches!(e.status(), Some(401 | 403 | 404)) => names.learn(&full, false),
+                // Gitea away: hidden until its rows or kinds tell.
+                Err(_) => {}
+            }
+        }
+    }
+    true
+}
+
+/// The cross-feed index, seeded with the identities the stored cursors remember.
+fn seeded_index(lookback: Duration, stored: Vec<crate::state::Stored>) -> Arc<RecentIndex> {
+    let index = Arc::new(RecentIndex::new());
+    index.prune_before(chrono::Utc::now().timestamp() - index_keep(lookback).as_secs() as i64);
+    for stored in stored {
+        for (k, t) in stored.cursor.seen.iter() {
+            index.seed(k, t);
+        }
+    }
+    index
+}
+
+/// Between two attempts of the setup: 0.5 s, doubled per failure, at most 30 s (before
+/// the jitter).
+const SETUP_RETRY: Doubling = Doubling {
+    from: Duration::from_millis(500),
+    cap: Duration::from_secs(30),
+};
+
 /// What setup yields: the cursor store, the stored cursors, the lease bucket (`[ha]`).
 type Setup = (CursorStore, Vec<crate::state::Stored>, Option<LeaseBucket>);
 
@@ -183,13 +209,7 @@ async fn setup_retrying(
     telemetry: &Telemetry,
     shutdown: &mut Shutdown,
 ) -> Result<Option<Setup>, RunError> {
-    let mut delays = backon::BackoffBuilder::build(
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(500))
-            .with_max_delay(Duration::from_secs(30))
-            .with_jitter()
-            .without_max_times(),
-    );
+    let mut failures: u32 = 0;
     loop {
         let attempt = async {
             nats::ensure_stream(js, &cfg.nats).await?;
@@ -211,20 +231,19 @@ async fn setup_retrying(
             },
             _ = shutdown.wait() => return Ok(None),
         };
-        // The builder has no maximum of attempts: it never runs out.
-        let retry_in = delays.next().unwrap_or(Duration::from_secs(30));
+        failures = failures.saturating_add(1);
+        // Lengthened by up to as much again, so that instances started together spread.
+        let retry_in = with_jitter(SETUP_RETRY.after(failures), 1.0);
         telemetry.emit(telemetry::NatsSetupFailed {
             error: &err,
             retry_in,
         });
-        tokio::select! {
-            _ = tokio::time::sleep(retry_in) => {}
-            _ = shutdown.wait() => return Ok(None),
+        if !shutdown.sleep(retry_in).await {
+            return Ok(None);
         }
     }
 }
 
-/// Forgets cross-feed identities that no poll can meet again.
 /// How long the cross-feed index keeps identities.
 pub fn index_keep(lookback: Duration) -> Duration {
     lookback.max(Duration::from_secs(1800)) * 2
@@ -233,8 +252,11 @@ pub fn index_keep(lookback: Duration) -> Duration {
 /// Polls one source: its feed, then the repository kinds (`kinds`) of its repository or of
 /// its org's repositories. Keeps the feed's cursor between polls.
 pub struct SourcePoller {
+    /// The run's shared context.
     ctx: Arc<Context>,
+    /// The source's feed, with its cursor.
     feed: FeedPoller,
+    /// The source and its settings.
     source: Source,
     /// An org source's repositories (for `kinds`) and when they were listed.
     repos: Option<(Instant, Vec<(String, String)>)>,
