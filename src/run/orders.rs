@@ -11,6 +11,7 @@ use super::supervisor::{Running, Supervisor, unhanded};
 use crate::ha::Order;
 use crate::shutdown::Deadline;
 use crate::source::SourceSpec;
+use crate::telemetry;
 
 /// How long reading the stored cursors may take when leases are taken (for the drains
 /// they bring along).
@@ -55,16 +56,23 @@ impl Supervisor {
         match tokio::time::timeout(LIST_TIMEOUT, self.services.ctx.store.list()).await {
             Ok(Ok(list)) => Some(unhanded(list)),
             Ok(Err(e)) => {
-                tracing::warn!(
-                    "cannot read the stored cursors for the drains the sources taken here bring \
-                     ({e}); none started now"
-                );
+                self.services
+                    .ctx
+                    .telemetry
+                    .emit(telemetry::DrainCursorsUnread {
+                        error: Some(&e),
+                        within: LIST_TIMEOUT,
+                    });
                 None
             }
             Err(_) => {
-                tracing::warn!(
-                    "the stored cursors did not come within {LIST_TIMEOUT:?}; no drain started now"
-                );
+                self.services
+                    .ctx
+                    .telemetry
+                    .emit(telemetry::DrainCursorsUnread {
+                        error: None,
+                        within: LIST_TIMEOUT,
+                    });
                 None
             }
         }

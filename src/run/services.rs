@@ -94,8 +94,11 @@ pub async fn connect(
     };
     tokio::select! {
         r = client.learn_page_limit() => match r {
-            Ok(n) => tracing::debug!(page_limit = n, "Gitea page size"),
-            Err(e) => tracing::warn!("cannot read Gitea's page size, using {}: {e}", client.page_limit()),
+            Ok(n) => telemetry.emit(telemetry::GiteaPageSize { learned: Ok(n), using: n }),
+            Err(e) => telemetry.emit(telemetry::GiteaPageSize {
+                learned: Err(&e),
+                using: client.page_limit(),
+            }),
         },
         _ = shutdown.wait() => return Ok(None),
     }

@@ -154,7 +154,7 @@ impl Supervisor {
             ));
             (rx, task)
         });
-        s.hup = hangup_signal(s.config_path.is_some());
+        s.hup = hangup_signal(s.config_path.is_some(), &s.services.ctx.telemetry);
         Ok(s)
     }
 
@@ -375,9 +375,7 @@ impl Supervisor {
             tasks.iter().map(|t| t.abort_handle()).collect();
         let drained = tokio::time::timeout(DRAIN, futures::future::join_all(tasks)).await;
         if drained.is_err() {
-            tracing::warn!(
-                "polls did not stop in time; abandoning them (their cursors stay at the last acknowledged batch)"
-            );
+            self.services.ctx.telemetry.emit(telemetry::PollsAbandoned);
             // Aborted before their leases go: a new holder must not meet them still running.
             for a in &aborts {
                 a.abort();
@@ -394,10 +392,17 @@ impl Supervisor {
         }
         // Bounded: with NATS down a flush waits for a reconnect that may never come. Every
         // acknowledged batch is already stored; this only speeds up unacknowledged writes.
+        let telemetry = &self.services.ctx.telemetry;
         match tokio::time::timeout(FLUSH, self.services.nats.flush()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!("NATS flush at shutdown: {e}"),
-            Err(_) => tracing::debug!("NATS flush at shutdown: no answer within {FLUSH:?}"),
+            Ok(Err(e)) => telemetry.emit(telemetry::NatsFlushFailed {
+                error: Some(&e),
+                within: FLUSH,
+            }),
+            Err(_) => telemetry.emit(telemetry::NatsFlushFailed {
+                error: None,
+                within: FLUSH,
+            }),
         }
     }
 }
@@ -435,13 +440,13 @@ async fn next_found(d: &mut Option<Discovery>) -> Option<Vec<SourceSpec>> {
 }
 
 /// SIGHUP on Unix when reloading is possible; otherwise a stream that never yields.
-fn hangup_signal(enabled: bool) -> Hangup {
+fn hangup_signal(enabled: bool, telemetry: &telemetry::Telemetry) -> Hangup {
     #[cfg(unix)]
     if enabled {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::hangup()) {
             Ok(s) => return Hangup(Some(s)),
-            Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reload by restarting"),
+            Err(e) => telemetry.emit(telemetry::SighupUnavailable { error: &e }),
         }
     }
     let _ = enabled;
