@@ -3,19 +3,24 @@
 //! Turns a Gitea (or Forgejo) server into a stream of CloudEvents on NATS JetStream, by
 //! polling its activity feeds instead of waiting for webhooks.
 //!
-//! The map, in layers: each module uses only those above it in this list
-//! (`scripts/check-layers` fails on any circle).
+//! The map, in layers: each module uses only those of its own line and above it in this list
+//! (`scripts/check-layers` fails on any module used from above, and on any circle).
+//! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
+//! * [`shutdown`]: the shutdown signal passed into every task, raced at its waits (`Shutdown::sleep`).
+//! * [`retry`]: every retry schedule (`Doubling`, `RetryWithin`, `SkipAfterFailures`) and the one
+//!   `Retry-After` parser.
+//! * [`state`]: the key-value bucket: cursors written with compare-and-set and read from the
+//!   stream leader, the cursor design with its window shared by feed and kind cursors
+//!   (`state::cursor`), and its keyspace (`state::Key`).
 //! * [`config`]: the TOML config, typed and strict, one file per section; one loader
 //!   (`config::load_toml`) for it and the relay's; secrets in [`config::Secret`];
 //!   `docs/configuration.md` is generated from its `///` comments.
-//! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
 //! * [`metrics`], [`health`]: the Prometheus registry and readiness state; [`names`]: what
 //!   they and the logs may call a repository (private ones hidden).
 //! * [`telemetry`]: one struct per happening, one file per component; its `emit` writes the log
 //!   line and moves the metric, on the run's [`telemetry::Telemetry`] handle (its metrics and
 //!   health; no statics), or `telemetry::log` before a run has one.
 //! * [`logging`]: setting up `tracing` from `[log]`.
-//! * [`shutdown`]: the shutdown signal passed into every task.
 //! * [`cadence`]: when each source polls next, within the request budget (active sources first).
 //! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.
 //! * [`event`]: the event model, pure functions from what Gitea says to the messages published:
@@ -25,7 +30,6 @@
 //!   repository change); [`event::hook::wire`]: their header names and `HookMessage::parse`,
 //!   which the relay and `tail` read them back with.
 //! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
-//! * [`state`]: cursors in the key-value bucket (compare-and-set) and the cursor design (`state::cursor`).
 //! * [`nats`]: connecting, and creating or checking the stream and bucket.
 //! * [`pause`]: pauses of sources, marks in the cursor bucket that every instance follows (a
 //!   paused source's task idles until its mark is gone, across restarts and lease moves).
@@ -36,11 +40,13 @@
 //! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
 //! * [`ha`]: `[ha]`: leases in a KV bucket so several instances share the sources (which
 //!   instance polls which source, renewals, fencing deadlines, releases at a safe point).
-//! * [`app`]: the services: `connect`, and one poll of one source (its feed, then its repository kinds).
 //! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! * [`control`]: `[control]`, the NATS micro service (list, pause, resume, reset sources;
-//!   backfill); it asks the scheduler through a request channel.
-//! * [`scheduler`]: `run`: one task per source, intervals with jitter, backoff, reload, drains, watchdog.
+//!   backfill); it asks the run's supervisor through a request channel.
+//! * [`run`]: `run`: `connect` and the services; the `Supervisor` that owns the run (one
+//!   `SourceTask` per source, reload, drains, `[ha]` orders, `[control]` requests) and its
+//!   background tasks (watchdog, discovery, standby probe, prunes); each `SourceTask` keeps its
+//!   poll apart from its error policy.
 //! * [`relay`]: the `relay` command's service: hook events from JetStream to HTTP receivers as
 //!   Gitea's webhooks (headers, signatures, retries, dead letters); it needs no Gitea.
 //! * [`cli`], [`commands`]: the command line and each command.
