@@ -217,12 +217,22 @@ mod tests {
     fn a_two_mebibyte_comment_is_cut_below_the_limit_keeping_urls_and_saying_so() {
         let body = "é".repeat(1 << 20); // 2 MiB of two-byte characters
         let url = "https://gitea.example.com/acme/widgets/issues/7#issuecomment-9";
-        let payload = serde_json::json!({
-            "specversion": "1.0",
-            "id": "0123456789abcdef0123456789abcdef",
-            "data": {"activity": {"content": format!("7|{body}"),
-                     "comment": {"body": body, "html_url": url}}},
-        });
+        // An activity event as the event model writes it (structured mode).
+        let envelope = crate::event::Envelope {
+            id: "0123456789abcdef0123456789abcdef",
+            source: "https://gitea.example.com/acme/widgets".into(),
+            ty: "io.gitea.activity.comment_issue".into(),
+            subject: "acme/widgets".into(),
+            time: "2026-12-07T12:00:00Z",
+        };
+        let data = serde_json::json!({"activity": {"content": format!("7|{body}"),
+                     "comment": {"body": body, "html_url": url}}});
+        let payload: Value = envelope
+            .structured(&data, 0)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        assert_eq!(payload["data"]["activity"]["comment"]["html_url"], url);
         for limit in [512 * 1024, 1 << 20] {
             let mut e = event(payload.clone(), Vec::new());
             let cut = fit(&mut e, limit).ok().flatten();
@@ -263,7 +273,7 @@ mod tests {
     fn a_webhook_shaped_event_is_marked_in_its_headers_and_its_body_keeps_gitea_s_keys() {
         let body = "x".repeat(3 << 20);
         let payload = serde_json::json!({"action": "created", "comment": {"body": body, "id": 9}});
-        let mut e = event(payload, vec![("ce-id", "a".into())]);
+        let mut e = event(payload, vec![(crate::event::hook::wire::CE_ID, "a".into())]);
         let cut = fit(&mut e, 1 << 20).ok().flatten();
         assert!(cut.is_some_and(|c| c.to <= 1 << 20));
         let v: Value = serde_json::from_slice(&e.payload).unwrap_or_default();
