@@ -7,6 +7,8 @@ use async_nats::jetstream::{self, kv, stream};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::{BoxError, WorkError};
+
 /// What is kept of a delivery that failed for good. No secret is in it: the URL is not,
 /// and errors are recorded without their URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +53,14 @@ pub async fn bucket(
     js: &jetstream::Context,
     name: &str,
     replicas: usize,
-) -> Result<kv::Store, String> {
+) -> Result<kv::Store, WorkError> {
+    let bucket_err = |creating: bool| {
+        move |e: BoxError| WorkError::Bucket {
+            name: name.to_string(),
+            creating,
+            source: e,
+        }
+    };
     match js.get_key_value(name).await {
         Ok(store) => Ok(store),
         Err(e) if e.kind() == jetstream::context::KeyValueErrorKind::GetBucket => js
@@ -65,33 +74,38 @@ pub async fn bucket(
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("dead-letter bucket {name}: cannot create it: {e}")),
-        Err(e) => Err(format!("dead-letter bucket {name}: {e}")),
+            .map_err(|e| bucket_err(true)(e.into())),
+        Err(e) => Err(bucket_err(false)(e.into())),
     }
 }
 
 /// Stores a record (a repeat of the same event overwrites its record).
-pub async fn put(store: &kv::Store, letter: &DeadLetter) -> Result<(), String> {
-    let value = serde_json::to_vec(letter).map_err(|e| e.to_string())?;
+pub async fn put(store: &kv::Store, letter: &DeadLetter) -> Result<(), WorkError> {
+    let value = serde_json::to_vec(letter).map_err(|e| failed("")(e.into()))?;
     store
         .put(letter.key(), value.into())
         .await
         .map(|_| ())
-        .map_err(|e| format!("cannot store the dead letter: {e}"))
+        .map_err(|e| failed("cannot store the dead letter: ")(e.into()))
+}
+
+/// A dead-letter error: `what` went wrong (a prefix of the message, or none), and why.
+fn failed(what: &'static str) -> impl Fn(BoxError) -> WorkError {
+    move |source| WorkError::DeadLetter { what, source }
 }
 
 /// Every record, of one receiver or of all, oldest key order.
-pub async fn list(store: &kv::Store, receiver: Option<&str>) -> Result<Vec<DeadLetter>, String> {
-    let mut keys = store.keys().await.map_err(|e| e.to_string())?;
+pub async fn list(store: &kv::Store, receiver: Option<&str>) -> Result<Vec<DeadLetter>, WorkError> {
+    let mut keys = store.keys().await.map_err(|e| failed("")(e.into()))?;
     let mut out = Vec::new();
     while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| e.to_string())?;
+        let key = key.map_err(|e| failed("")(e.into()))?;
         if let Some(r) = receiver
             && !key.starts_with(&format!("{r}."))
         {
             continue;
         }
-        if let Some(value) = store.get(&key).await.map_err(|e| e.to_string())?
+        if let Some(value) = store.get(&key).await.map_err(|e| failed("")(e.into()))?
             && let Ok(letter) = serde_json::from_slice::<DeadLetter>(&value)
         {
             out.push(letter);
@@ -104,9 +118,9 @@ pub async fn list(store: &kv::Store, receiver: Option<&str>) -> Result<Vec<DeadL
 }
 
 /// Removes a record (after a successful redelivery).
-pub async fn remove(store: &kv::Store, letter: &DeadLetter) -> Result<(), String> {
+pub async fn remove(store: &kv::Store, letter: &DeadLetter) -> Result<(), WorkError> {
     store
         .purge(letter.key())
         .await
-        .map_err(|e| format!("cannot remove the dead letter: {e}"))
+        .map_err(|e| failed("cannot remove the dead letter: ")(e.into()))
 }

@@ -33,8 +33,64 @@ pub enum RelayError {
     Nats(#[from] NatsError),
     #[error("cannot listen on {0} for [http]: {1}")]
     Listen(SocketAddr, std::io::Error),
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Work(#[from] WorkError),
+}
+
+/// An error of the NATS client or of encoding, kept as it came.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a receiver's loop, its consumer or the dead-letter bucket failed at; each keeps the
+/// client's error as its source. The loop starts over after a pause on any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// The events' stream could not be looked up.
+    #[error("stream {stream}: {source}")]
+    Stream {
+        stream: String,
+        #[source]
+        source: BoxError,
+    },
+    /// The receiver's durable consumer could not be created or updated (`action`).
+    #[error("consumer {name}: cannot {action} it: {source}")]
+    ConsumerSetup {
+        name: String,
+        action: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// The consumer's messages could not be read.
+    #[error("consumer {name}: {source}")]
+    Consumer {
+        name: String,
+        #[source]
+        source: BoxError,
+    },
+    /// The consumer's message stream ended (the server closed it).
+    #[error("the consumer's message stream ended")]
+    ConsumerEnded,
+    /// The dead-letter bucket could not be opened, or created (`created`).
+    #[error("dead-letter bucket {name}: {}{source}", if *.creating { "cannot create it: " } else { "" })]
+    Bucket {
+        name: String,
+        creating: bool,
+        #[source]
+        source: BoxError,
+    },
+    /// A dead letter could not be encoded, stored, listed, read or removed.
+    #[error("{what}{source}")]
+    DeadLetter {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A receiver's HTTP client could not be built.
+    #[error("receiver {receiver}: cannot build the HTTP client: {source}")]
+    Client {
+        receiver: String,
+        #[source]
+        source: reqwest::Error,
+    },
 }
 
 /// Runs the relay until `stop` completes: every receiver's loop, and the HTTP listener.
@@ -78,9 +134,7 @@ pub async fn run_with(
         };
         telemetry.emit(telemetry::NatsConnected { connected: true });
         let js = crate::nats::jetstream(client);
-        let store = dead::bucket(&js, &cfg.dead_letter_bucket, cfg.nats.replicas)
-            .await
-            .map_err(RelayError::Setup)?;
+        let store = dead::bucket(&js, &cfg.dead_letter_bucket, cfg.nats.replicas).await?;
         let mut tasks = Vec::new();
         let n = receivers.len();
         for r in receivers {
@@ -91,7 +145,7 @@ pub async fn run_with(
                 private_stream: &cfg.nats.private_stream,
             });
             let legs = worker::Leg::of(&cfg.nats, &r);
-            let sender = worker::Sender::new(Arc::new(r)).map_err(RelayError::Setup)?;
+            let sender = worker::Sender::new(Arc::new(r))?;
             for leg in legs {
                 tasks.push(tokio::spawn(worker::run(
                     js.clone(),

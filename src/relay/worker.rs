@@ -22,6 +22,7 @@ use crate::event::hook::wire::HookMessage;
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, Telemetry};
 
+use super::WorkError;
 use super::config::{Method, Receiver, Start};
 use super::dead::{self, DeadLetter};
 use super::delivery::{self, Verdict};
@@ -50,7 +51,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(receiver: Arc<Receiver>) -> Result<Sender, String> {
+    pub fn new(receiver: Arc<Receiver>) -> Result<Sender, WorkError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("gitea-nats-relay/", env!("CARGO_PKG_VERSION")))
             // A redirect is the receiver's answer, not a place to resend the body to (a
@@ -58,11 +59,9 @@ impl Sender {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(receiver.timeout)
             .build()
-            .map_err(|e| {
-                format!(
-                    "receiver {}: cannot build the HTTP client: {e}",
-                    receiver.name
-                )
+            .map_err(|source| WorkError::Client {
+                receiver: receiver.name.clone(),
+                source,
             })?;
         Ok(Sender { client, receiver })
     }
@@ -294,7 +293,7 @@ pub async fn ensure_consumer(
     stream: &jetstream::stream::Stream,
     prefix: &str,
     receiver: &Receiver,
-) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
+) -> Result<consumer::Consumer<consumer::pull::Config>, WorkError> {
     let name = receiver.consumer_name();
     let config = consumer::pull::Config {
         durable_name: Some(name.clone()),
@@ -327,12 +326,20 @@ pub async fn ensure_consumer(
             stream
                 .update_consumer(config)
                 .await
-                .map_err(|e| format!("consumer {name}: cannot update it: {e}"))
+                .map_err(|e| WorkError::ConsumerSetup {
+                    name: name.clone(),
+                    action: "update",
+                    source: e.into(),
+                })
         }
         Err(_) => stream
             .create_consumer(config)
             .await
-            .map_err(|e| format!("consumer {name}: cannot create it: {e}")),
+            .map_err(|e| WorkError::ConsumerSetup {
+                name: name.clone(),
+                action: "create",
+                source: e.into(),
+            }),
     }
 }
 
@@ -451,12 +458,15 @@ async fn serve(
     dead_letters: &async_nats::jetstream::kv::Store,
     telemetry: &Telemetry,
     shutdown: &mut Shutdown,
-) -> Result<(), String> {
+) -> Result<(), WorkError> {
     let r = sender.receiver.clone();
     let stream = js
         .get_stream(&leg.stream)
         .await
-        .map_err(|e| format!("stream {}: {e}", leg.stream))?;
+        .map_err(|e| WorkError::Stream {
+            stream: leg.stream.clone(),
+            source: e.into(),
+        })?;
     let consumer = ensure_consumer(&stream, &leg.prefix, &r).await?;
     telemetry.emit(telemetry::RelayReceiverStarted {
         receiver: &r.name,
@@ -477,18 +487,23 @@ async fn serve(
     )));
     // The stream sequence last acknowledged by this loop.
     let mut last_acked: Option<u64> = None;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| format!("consumer {}: {e}", r.consumer_name()))?;
+    let mut messages = consumer.messages().await.map_err(|e| WorkError::Consumer {
+        name: r.consumer_name(),
+        source: e.into(),
+    })?;
     loop {
         let next = tokio::select! {
             m = messages.next() => m,
             _ = shutdown.wait() => return Ok(()),
         };
         let msg = match next {
-            None => return Err("the consumer's message stream ended".into()),
-            Some(Err(e)) => return Err(format!("consumer {}: {e}", r.consumer_name())),
+            None => return Err(WorkError::ConsumerEnded),
+            Some(Err(e)) => {
+                return Err(WorkError::Consumer {
+                    name: r.consumer_name(),
+                    source: e.into(),
+                });
+            }
             Some(Ok(m)) => m,
         };
         let (sequence, pending, published, delivered) = match msg.info() {
