@@ -53,8 +53,8 @@ type Res<T> = Result<T, String>;
 const BINARY: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
 const STREAM: &str = "GITEA_EVENTS";
 const BUCKET: &str = "gitea_cursors";
-/// The sourcer's publish batch (`run::connect`, `batch: 512`).
-const BATCH: usize = 512;
+/// The sourcer's publish batch.
+const BATCH: usize = gitea_nats_sourcer::pipeline::BATCH;
 /// Gitea's `MAX_RESPONSE_ITEMS` in the fake (the page maximum).
 const PAGE_MAX: f64 = 50.0;
 const SERIAL_MSGS: usize = 5_000;

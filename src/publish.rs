@@ -1,5 +1,6 @@
 //! Pipelined publishing to JetStream: every message of a batch is sent before any ack is
-//! awaited (the context bounds how many are in flight), then all acks are awaited. Only
+//! awaited (the batch, `pipeline::BATCH`, bounds how many are in flight), then all acks are
+//! awaited. Only
 //! then may the caller move the cursor. `Nats-Msg-Id` = the event id, so a batch retried
 //! after a failure is de-duplicated by the stream. `Content-Type:
 //! application/cloudevents+json` marks the structured mode (the CloudEvents NATS binding).

@@ -37,6 +37,10 @@ use crate::publish::{BatchOutcome, Publisher};
 use crate::shutdown::Shutdown;
 use crate::state::cursor::{Identity, SeenSet};
 
+/// Events per pipelined batch in a run: all are sent before any acknowledgement is awaited,
+/// and the cursor is written after each batch (so a kill re-publishes at most one).
+pub const BATCH: usize = 512;
+
 /// How long a batch's publishing is tried again when NATS fails it (see
 /// [`Pipeline::run`]): longer than a stream leader's election.
 pub const PUBLISH_RETRY: std::time::Duration = std::time::Duration::from_secs(30);

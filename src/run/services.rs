@@ -123,7 +123,7 @@ pub async fn connect(
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         max_window: cfg.poll.max_window,
-        batch: 512,
+        batch: crate::pipeline::BATCH,
         issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
         takeovers: Default::default(),
