@@ -271,7 +271,7 @@ pub async fn backfill(
     sources: &[SourceSpec],
     since: NaiveDate,
     until: NaiveDate,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<Totals, PollError> {
     // Cloned so that no lock is held across the awaits below (a reload may write it).
     let owners = ctx.owners.read().unwrap_or_else(|e| e.into_inner()).clone();

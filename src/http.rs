@@ -56,11 +56,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, std::io::
     tokio::net::TcpListener::bind(addr).await
 }
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    telemetry: Telemetry,
-    mut shutdown: Shutdown,
-) {
+pub async fn serve(listener: tokio::net::TcpListener, telemetry: Telemetry, shutdown: Shutdown) {
     let r = axum::serve(listener, router(telemetry.clone()))
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await;

@@ -146,7 +146,7 @@ pub async fn connect_options(
 pub async fn connect_retrying(
     cfg: &NatsConfig,
     telemetry: &Telemetry,
-    shutdown: &mut crate::shutdown::Shutdown,
+    shutdown: &crate::shutdown::Shutdown,
 ) -> Result<Option<async_nats::Client>, NatsError> {
     let opts = connect_options(cfg, telemetry)
         .await?

@@ -127,12 +127,7 @@ const FOLLOW_RETRY: Doubling = Doubling {
 /// then one reading of every mark (so that nothing put between the two is missed), then the
 /// watch's changes. When the watch or the reading fails (NATS away), it starts over after a
 /// pause, keeping what it knew; sources whose marks were never read wait.
-pub async fn follow(
-    store: CursorStore,
-    pauses: Pauses,
-    telemetry: Telemetry,
-    mut shutdown: Shutdown,
-) {
+pub async fn follow(store: CursorStore, pauses: Pauses, telemetry: Telemetry, shutdown: Shutdown) {
     let mut failures: u32 = 0;
     loop {
         let error = tokio::select! {

@@ -166,7 +166,7 @@ impl Shutdown {
 
     /// Completes when shutdown is asked for (or the trigger is dropped, or the deadline
     /// passes).
-    pub async fn wait(&mut self) {
+    pub async fn wait(&self) {
         let Some(deadline) = self.deadline.clone() else {
             return self.token.cancelled().await;
         };
@@ -181,7 +181,7 @@ impl Shutdown {
 
     /// Sleeps `d` unless shutdown comes first: `true` when the sleep ran out, `false` when
     /// shutdown came (stop then).
-    pub async fn sleep(&mut self, d: Duration) -> bool {
+    pub async fn sleep(&self, d: Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => true,
             _ = self.wait() => false,
@@ -195,7 +195,7 @@ mod tests {
     use std::time::Duration;
 
     async fn fires_soon(s: &Shutdown) -> bool {
-        let mut s = s.clone();
+        let s = s.clone();
         tokio::time::timeout(Duration::from_millis(50), s.wait())
             .await
             .is_ok()
@@ -216,7 +216,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn sleep_runs_out_or_ends_early_at_shutdown() {
-        let (trigger, mut shutdown) = channel();
+        let (trigger, shutdown) = channel();
         let start = tokio::time::Instant::now();
         assert!(shutdown.sleep(Duration::from_secs(5)).await, "ran out");
         assert_eq!(start.elapsed(), Duration::from_secs(5));

@@ -161,19 +161,15 @@ async fn backfill(
         true => config.sources().into_iter().map(|s| s.spec).collect(),
         false => sources,
     };
-    let (trigger, mut shutdown) = crate::shutdown::channel();
+    let (trigger, shutdown) = crate::shutdown::channel();
     let work = async {
-        let Some(services) = crate::run::connect(
-            &config,
-            &crate::telemetry::Telemetry::new(),
-            &mut shutdown.clone(),
-        )
-        .await?
+        let Some(services) =
+            crate::run::connect(&config, &crate::telemetry::Telemetry::new(), &shutdown).await?
         else {
             return Ok(None);
         };
         let totals =
-            crate::backfill::backfill(&services.ctx, &specs, since, until, &mut shutdown).await?;
+            crate::backfill::backfill(&services.ctx, &specs, since, until, &shutdown).await?;
         anyhow::Ok(Some(totals))
     };
     tokio::pin!(work);

@@ -310,8 +310,8 @@ async fn redeliver(
             failed += 1;
             continue;
         }
-        let mut never = Shutdown::never();
-        match worker::deliver(&sender, &hook, None, &telemetry, &mut never).await {
+        let never = Shutdown::never();
+        match worker::deliver(&sender, &hook, None, &telemetry, &never).await {
             Some(Outcome::Delivered { status, .. }) => {
                 dead::remove(&store, l).await.map_err(anyhow::Error::msg)?;
                 say!(

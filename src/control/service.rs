@@ -240,7 +240,7 @@ pub async fn start(
     nats: async_nats::Client,
     ctx: Arc<Context>,
     instance: String,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<Control, async_nats::Error> {
     let svc = nats
         .service_builder()
@@ -544,12 +544,12 @@ impl Endpoints {
                 let claim = self.busy.claim_backfill(by)?;
                 let names: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
                 let ctx = ctx.clone();
-                let mut stop = shutdown.clone();
+                let stop = shutdown.clone();
                 let since = b.since;
                 tokio::spawn(async move {
                     // Held until the backfill ends (or its task is dropped at shutdown).
                     let _claim = claim;
-                    let r = crate::backfill::backfill(&ctx, &specs, since, until, &mut stop).await;
+                    let r = crate::backfill::backfill(&ctx, &specs, since, until, &stop).await;
                     let sources = specs
                         .iter()
                         .map(|s| s.to_string())

@@ -92,7 +92,7 @@ const HELD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 
 /// Races a Gitea read against shutdown: `None` when shutdown won. Reads only, so
 /// abandoning one loses nothing.
 async fn read<T>(
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
     f: impl Future<Output = Result<T, GiteaError>>,
 ) -> Result<Option<T>, PollError> {
     tokio::select! {
@@ -194,7 +194,7 @@ impl FeedPoller {
 
     /// One poll of the feed. On error the cursor stays where the last acknowledged batch
     /// left it.
-    pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
+    pub async fn poll(&mut self, shutdown: &Shutdown) -> Result<PollReport, PollError> {
         self.report = PollReport::default();
         if !self.loaded {
             self.stored = match self.ctx.store.load(&self.source.spec).await? {
@@ -312,7 +312,7 @@ impl FeedPoller {
         cursor.settle_taken(unproven, cutoff, |repo| published.iter().any(|r| r == repo));
     }
 
-    async fn poll_with(&mut self, shutdown: &mut Shutdown) -> Result<(), PollError> {
+    async fn poll_with(&mut self, shutdown: &Shutdown) -> Result<(), PollError> {
         let ctx = self.ctx.clone();
         let published = self.taken_published(&self.stored.cursor);
         let read_from = self.read_from(&self.stored.cursor);
@@ -459,7 +459,7 @@ impl FeedPoller {
             seen: stored.cursor.seen.clone(),
             published_before: stored.cursor.published_before.clone(),
         };
-        let mut stop_wait = stop.clone();
+        let stop_wait = stop.clone();
         loop {
             let recorded = self.ctx.takeovers.offer(to, taken.clone());
             tokio::select! {
@@ -605,7 +605,7 @@ impl FeedPoller {
 
     /// Creates the cursor of a source that has none, as `start` says (or from the source
     /// that published its repository until now: [`Self::handover`]).
-    async fn initial(&mut self, shutdown: &mut Shutdown) -> Result<Option<Stored>, PollError> {
+    async fn initial(&mut self, shutdown: &Shutdown) -> Result<Option<Stored>, PollError> {
         if let Some(stored) = self.handover(shutdown).await? {
             return Ok(Some(stored));
         }
@@ -675,7 +675,7 @@ impl FeedPoller {
         &mut self,
         newest: DateTime<FixedOffset>,
         published: &[String],
-        shutdown: &mut Shutdown,
+        shutdown: &Shutdown,
     ) -> Result<(), PollError> {
         let ctx = self.ctx.clone();
         let spec = self.source.spec.clone();
@@ -790,11 +790,7 @@ impl FeedPoller {
 
     /// Publishes one day of a catch-up and moves the cursor over it. `false`: stop the
     /// catch-up here (shutdown, or a second of the day not proven whole).
-    async fn take_day(
-        &mut self,
-        walked: Walked,
-        shutdown: &mut Shutdown,
-    ) -> Result<bool, PollError> {
+    async fn take_day(&mut self, walked: Walked, shutdown: &Shutdown) -> Result<bool, PollError> {
         let Walked {
             rows,
             unproven,
@@ -829,7 +825,7 @@ impl FeedPoller {
     }
 
     /// Every row from the head of the feed down to the cursor's cutoff, however deep.
-    async fn head(&self, shutdown: &mut Shutdown) -> Result<Option<Walked>, PollError> {
+    async fn head(&self, shutdown: &Shutdown) -> Result<Option<Walked>, PollError> {
         let depth = Depth {
             cutoff: self.read_from(&self.stored.cursor),
             max_pages: usize::MAX,

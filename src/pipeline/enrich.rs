@@ -128,7 +128,7 @@ impl IssueCache {
 /// Completes when `s` fires; never without one.
 async fn fired(s: Option<Shutdown>) {
     match s {
-        Some(mut s) => s.wait().await,
+        Some(s) => s.wait().await,
         None => std::future::pending().await,
     }
 }

@@ -154,7 +154,7 @@ impl<'a> Fetcher<'a> {
             return v.clone();
         }
         let client = &self.ctx.client;
-        let mut stop = self.stop.clone();
+        let stop = self.stop.clone();
         let r = tokio::select! {
             biased;
             _ = stop.wait() => return Err("abandoned at shutdown".to_string()),
@@ -172,7 +172,7 @@ impl<'a> Fetcher<'a> {
             return absent(v.clone());
         }
         let client = &self.ctx.client;
-        let mut stop = self.stop.clone();
+        let stop = self.stop.clone();
         let r = tokio::select! {
             biased;
             _ = stop.wait() => return Err("abandoned at shutdown".to_string()),
@@ -200,7 +200,7 @@ impl<'a> Fetcher<'a> {
         let mut items = Vec::new();
         let mut result = Ok(());
         for page in 1..=10 {
-            let mut stop = self.stop.clone();
+            let stop = self.stop.clone();
             let p = tokio::select! {
                 biased;
                 _ = stop.wait() => return Err("abandoned at shutdown".to_string()),

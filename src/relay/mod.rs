@@ -114,7 +114,7 @@ pub async fn run_with(
         .health
         .names
         .name_private(cfg.log.name_private_repos);
-    let (trigger, mut shutdown) = crate::shutdown::channel();
+    let (trigger, shutdown) = crate::shutdown::channel();
     let work = async {
         let listener = match cfg.http.listen {
             Some(addr) => Some(
@@ -127,8 +127,7 @@ pub async fn run_with(
         if let Some(l) = listener {
             tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
         }
-        let Some(client) =
-            crate::nats::connect_retrying(&cfg.nats, &telemetry, &mut shutdown).await?
+        let Some(client) = crate::nats::connect_retrying(&cfg.nats, &telemetry, &shutdown).await?
         else {
             return Ok(());
         };

@@ -165,7 +165,7 @@ pub enum Outcome {
 async fn keeping<F: Future>(
     msg: Option<&jetstream::Message>,
     tick: &mut tokio::time::Interval,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
     fut: F,
 ) -> Option<F::Output> {
     tokio::pin!(fut);
@@ -190,7 +190,7 @@ pub async fn deliver(
     hook: &HookMessage,
     msg: Option<&jetstream::Message>,
     telemetry: &Telemetry,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Option<Outcome> {
     let r = &sender.receiver;
     let started = Instant::now();
@@ -357,12 +357,12 @@ pub async fn run(
     sender: Sender,
     dead_letters: async_nats::jetstream::kv::Store,
     telemetry: Telemetry,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
     let r = sender.receiver.clone();
     let mut failures: u32 = 0;
     while !shutdown.is_fired() {
-        match serve(&js, &leg, &sender, &dead_letters, &telemetry, &mut shutdown).await {
+        match serve(&js, &leg, &sender, &dead_letters, &telemetry, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 // Nothing is in hand while the loop starts over: the backlog must not age.
@@ -457,7 +457,7 @@ async fn serve(
     sender: &Sender,
     dead_letters: &async_nats::jetstream::kv::Store,
     telemetry: &Telemetry,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<(), WorkError> {
     let r = sender.receiver.clone();
     let stream = js
@@ -705,7 +705,7 @@ mod tests {
             &hook(),
             None,
             &Telemetry::new(),
-            &mut Shutdown::never(),
+            &Shutdown::never(),
         )
         .await;
         match outcome {

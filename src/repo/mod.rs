@@ -394,7 +394,7 @@ pub async fn poll_repo(
     name: &str,
     kinds: &[RepoKind],
     opts: &Options,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<usize, PollError> {
     let mut published = 0;
     let visibility = tokio::sync::OnceCell::new();
@@ -478,7 +478,7 @@ async fn poll_kind<R: Reader>(
     kind: RepoKind,
     opts: &Options,
     visibility: &tokio::sync::OnceCell<Visibility>,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<usize, PollError> {
     let key = kv_key(kind, owner, name);
     let stored = ctx.store.get::<KindCursor<R::State>>(&key).await?;

@@ -56,7 +56,7 @@ pub(super) fn start(
 
 /// Pings the systemd watchdog (when enabled) while progress is made within its interval
 /// or no poll runs (see [`crate::health::Health::progress`]).
-async fn watchdog_loop(telemetry: Telemetry, mut shutdown: Shutdown) {
+async fn watchdog_loop(telemetry: Telemetry, shutdown: Shutdown) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
     };
@@ -83,7 +83,7 @@ pub(super) async fn discovery_loop(
     ctx: Arc<Context>,
     every: Duration,
     found: tokio::sync::mpsc::Sender<Vec<SourceSpec>>,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
     loop {
         let listed = tokio::select! {
@@ -124,7 +124,7 @@ const STANDBY_PROBE_EVERY: Duration = Duration::from_secs(30);
 /// `[ha]`: while this instance polls nothing (a standby), asks Gitea its version now and
 /// then, so that `/readyz` tells whether it could take over (a standby makes no other
 /// requests, and its Gitea state would otherwise stay as it was when it last polled).
-async fn standby_probe_loop(ctx: Arc<Context>, held: HeldLeases, mut shutdown: Shutdown) {
+async fn standby_probe_loop(ctx: Arc<Context>, held: HeldLeases, shutdown: Shutdown) {
     loop {
         if !shutdown.sleep(STANDBY_PROBE_EVERY).await {
             break;
@@ -147,7 +147,7 @@ async fn ledger_prune_loop(
     ctx: Arc<Context>,
     js: async_nats::jetstream::Context,
     stream: String,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
     loop {
         let pruned = async {
@@ -186,7 +186,7 @@ async fn ledger_prune_loop(
 }
 
 /// Forgets cross-feed identities that no poll can meet again, every minute.
-async fn prune_loop(ctx: Arc<Context>, lookback: Duration, mut shutdown: Shutdown) {
+async fn prune_loop(ctx: Arc<Context>, lookback: Duration, shutdown: Shutdown) {
     let keep = index_keep(lookback);
     loop {
         if !shutdown.sleep(Duration::from_secs(60)).await {

@@ -108,7 +108,7 @@ async fn drain(
     source: Source,
     to: SourceSpec,
     nats: async_nats::Client,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
     let spec = source.spec.clone();
     let interval = source.interval;
@@ -123,7 +123,7 @@ async fn drain(
         if nats.connection_state() != async_nats::connection::State::Connected {
             continue;
         }
-        match poller.poll(&mut shutdown).await {
+        match poller.poll(&shutdown).await {
             Ok(r) if r.stopped => return,
             Ok(r) if r.caught_up => break,
             // A second it cannot prove may stay so (a tie no alignment serves whole, a feed

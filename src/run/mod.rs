@@ -52,7 +52,7 @@ pub async fn run_with_reload(
     config_path: Option<PathBuf>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let (trigger, mut shutdown) = shutdown::channel();
+    let (trigger, shutdown) = shutdown::channel();
     let telemetry = Telemetry::new();
     let work = async {
         // Served from the start: while NATS is not there yet, `/healthz` says the process
@@ -63,7 +63,7 @@ pub async fn run_with_reload(
                 .map_err(|e| RunError::Listen(addr, e))?;
             tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
         }
-        let Some(services) = connect(&cfg, &telemetry, &mut shutdown).await? else {
+        let Some(services) = connect(&cfg, &telemetry, &shutdown).await? else {
             return Ok(());
         };
         services.ctx.telemetry.emit(telemetry::NatsConnected {

@@ -174,7 +174,7 @@ mod tests {
         .expect("config")
         .sources()
         .remove(0);
-        let (trigger, mut stop) = parent.child();
+        let (trigger, stop) = parent.child();
         let task = tokio::spawn(async move {
             stop.wait().await;
             // The safe point comes this long after the stop (never, with `None`).

@@ -74,7 +74,7 @@ pub struct Services {
 pub async fn connect(
     cfg: &Config,
     telemetry: &Telemetry,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<Option<Services>, RunError> {
     let token = cfg.gitea.token()?;
     telemetry
@@ -150,7 +150,7 @@ async fn learn_visibility(
     cfg: &Config,
     client: &GiteaClient,
     telemetry: &Telemetry,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> bool {
     let names = &telemetry.health.names;
     for source in cfg.sources() {
@@ -210,7 +210,7 @@ async fn setup_retrying(
     cfg: &Config,
     server_version: &str,
     telemetry: &Telemetry,
-    shutdown: &mut Shutdown,
+    shutdown: &Shutdown,
 ) -> Result<Option<Setup>, RunError> {
     let mut failures: u32 = 0;
     loop {
@@ -292,7 +292,7 @@ impl SourcePoller {
 
     /// One poll: the feed, then (unless it stopped) the repository kinds. On error the
     /// feed's cursor stays where the last acknowledged batch left it.
-    pub async fn poll(&mut self, shutdown: &mut Shutdown) -> Result<PollReport, PollError> {
+    pub async fn poll(&mut self, shutdown: &Shutdown) -> Result<PollReport, PollError> {
         let mut report = self.feed.poll(shutdown).await?;
         if !self.source.kinds.is_empty() && !report.stopped {
             report.published += self.poll_repositories(shutdown).await?;
@@ -489,7 +489,7 @@ impl SourcePoller {
     }
 
     /// The repository endpoints (`kinds`) of this source's repository or org repositories.
-    async fn poll_repositories(&mut self, shutdown: &mut Shutdown) -> Result<usize, PollError> {
+    async fn poll_repositories(&mut self, shutdown: &Shutdown) -> Result<usize, PollError> {
         let repos = match &self.source.spec {
             SourceSpec::Repo { owner, name } => vec![(owner.clone(), name.clone())],
             SourceSpec::Org(org) => {

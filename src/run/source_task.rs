@@ -179,8 +179,8 @@ impl SourceTask {
     /// point, as a lease's end does.
     async fn poll_until_paused(&mut self) -> (Result<PollReport, PollError>, u64) {
         let pauses = self.ctx.pauses.clone();
-        let (pause_stop, mut poll_shutdown) = self.shutdown.child();
-        let poll = crate::cadence::count_requests(self.poller.poll(&mut poll_shutdown));
+        let (pause_stop, poll_shutdown) = self.shutdown.child();
+        let poll = crate::cadence::count_requests(self.poller.poll(&poll_shutdown));
         tokio::pin!(poll);
         tokio::select! {
             r = &mut poll => r,

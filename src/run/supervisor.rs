@@ -336,7 +336,7 @@ impl Supervisor {
             self.config.poll.jitter,
         );
         let polled = source.clone();
-        let mut stop = shutdown.clone();
+        let stop = shutdown.clone();
         let task = tokio::spawn(async move {
             if let Some(mut ended) = after {
                 tokio::select! {
