@@ -3,7 +3,7 @@
 //! 1. **Raw limit**: acknowledged JetStream publishes against a private nats-server, with
 //!    real event payloads (CloudEvents built by `event::build` from fake Gitea rows) and a
 //!    unique `Nats-Msg-Id` each: pipelined in batches of 512 (all sent, then all acks
-//!    awaited, as `src/publish.rs` does) and serial (one ack awaited before the next send).
+//!    awaited, as `src/nats/publish.rs` does) and serial (one ack awaited before the next send).
 //! 2. **Catch-up end to end**: the fake Gitea (in this process) with a generated history, the
 //!    release binary `gitea-nats-sourcer run` as a child process with `start = "beginning"`,
 //!    timed until the stream holds one message per logical action; the child's peak RSS
@@ -54,7 +54,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_gitea-nats-sourcer");
 const STREAM: &str = "GITEA_EVENTS";
 const BUCKET: &str = "gitea_cursors";
 /// The sourcer's publish batch.
-const BATCH: usize = gitea_nats_sourcer::pipeline::BATCH;
+const BATCH: usize = gitea_nats_sourcer::poll::pipeline::BATCH;
 /// Gitea's `MAX_RESPONSE_ITEMS` in the fake (the page maximum).
 const PAGE_MAX: f64 = 50.0;
 const SERIAL_MSGS: usize = 5_000;

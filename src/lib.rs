@@ -4,43 +4,50 @@
 //! polling its activity feeds instead of waiting for webhooks.
 //!
 //! The map, in layers: each module uses only those of its own line and above it in this list
-//! (`scripts/check-layers` fails on any module used from above, and on any circle).
+//! (`scripts/check-layers` fails on any module used from above, and on any circle). The folders
+//! are the map: `ls src` lists these modules and nothing else.
+//!
+//! Foundations:
 //! * [`source`]: source specs (`repo:OWNER/NAME`, `org:NAME`, `user:NAME`) and their names.
 //! * [`shutdown`]: the shutdown signal passed into every task, raced at its waits (`Shutdown::sleep`).
 //! * [`retry`]: every retry schedule (`Doubling`, `RetryWithin`, `SkipAfterFailures`) and the one
 //!   `Retry-After` parser.
-//! * [`state`]: the key-value bucket: cursors written with compare-and-set and read from the
+//! * [`store`]: the key-value bucket: cursors written with compare-and-set and read from the
 //!   stream leader, the cursor design with its window shared by feed and kind cursors
-//!   (`state::cursor`), and its keyspace (`state::Key`).
+//!   (`store::cursor`), and its keyspace (`store::Key`).
 //! * [`config`]: the TOML config, typed and strict, one file per section; one loader
 //!   (`config::load_toml`) for it and the relay's; secrets in [`config::Secret`];
 //!   `docs/configuration.md` is generated from its `///` comments.
-//! * [`metrics`], [`health`]: the Prometheus registry and readiness state; [`names`]: what
-//!   they and the logs may call a repository (private ones hidden).
 //! * [`telemetry`]: one struct per happening, one file per component; its `emit` writes the log
 //!   line and moves the metric, on the run's [`telemetry::Telemetry`] handle (its metrics and
-//!   health; no statics), or `telemetry::log` before a run has one.
-//! * [`logging`]: setting up `tracing` from `[log]`.
-//! * [`cadence`]: when each source polls next, within the request budget (active sources first).
-//! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types, server days.
+//!   health; no statics), or `telemetry::log` before a run has one. Beside them the Prometheus
+//!   registry ([`telemetry::metrics`]), readiness ([`telemetry::health`]), what metrics and logs
+//!   may call a repository ([`telemetry::names`]: private ones hidden), `tracing` set up from
+//!   `[log]` ([`telemetry::logging`]) and `/metrics`, `/healthz`, `/readyz` ([`telemetry::http`]).
+//!
+//! The two sides:
+//! * [`gitea`]: the one HTTP client towards Gitea (rate limit, retries, paging), its types,
+//!   server days, and [`gitea::cadence`]: when each source polls next within the request budget.
 //! * [`event`]: the event model, pure functions from what Gitea says to the messages published:
 //!   identities and ids; one CloudEvents [`event::Envelope`] (structured JSON for activity rows
 //!   and repository changes, binary `ce-*` headers for hook events) and one [`event::subject`];
 //!   [`event::hook`]: the payloads Gitea's webhooks would POST for an action (a feed row or a
 //!   repository change); [`event::hook::wire`]: their header names and `HookMessage::parse`,
 //!   which the relay and `tail` read them back with.
-//! * [`publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
-//! * [`nats`]: connecting, and creating or checking the stream and bucket.
-//! * [`pause`]: pauses of sources, marks in the cursor bucket that every instance follows (a
-//!   paused source's task idles until its mark is gone, across restarts and lease moves).
-//! * [`pipeline`]: the one publish pipeline and what polls share: `Context`, cross-feed index, issue cache, ownership.
-//! * [`feed`]: walking a source's feed without losing or repeating rows: evidence, page walks, one feed poll.
-//! * [`repo`]: repository endpoints (labels, edits, releases, statuses, Actions runs), beside `feed`.
-//! * [`discovery`]: `[[source]] all = true`: the orgs and repositories the token can see.
-//! * [`backfill`]: publishing a range of days once, with a ledger per day in the bucket.
+//! * [`nats`]: connecting, creating or checking the streams and the bucket, and
+//!   [`nats::publish`]: pipelined JetStream publishing with `Nats-Msg-Id`.
+//!
+//! Polling, once:
+//! * [`poll`]: [`poll::pipeline`], the one publish pipeline and what polls share (`Context`,
+//!   cross-feed index, issue cache, ownership); [`poll::feed`], walking a source's feed without
+//!   losing or repeating rows (evidence, page walks, one feed poll); [`poll::repo`], the
+//!   repository endpoints (labels, edits, releases, statuses, Actions runs); [`poll::discovery`]
+//!   (`[[source]] all = true`); [`poll::backfill`], a range of days once, with a ledger per day;
+//!   [`poll::pause`], marks in the bucket that every instance's task for a source follows.
+//!
+//! Running:
 //! * [`ha`]: `[ha]`: leases in a KV bucket so several instances share the sources (which
 //!   instance polls which source, renewals, fencing deadlines, releases at a safe point).
-//! * [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! * [`control`]: `[control]`, the NATS micro service (list, pause, resume, reset sources;
 //!   backfill); it asks the run's supervisor through a request channel.
 //! * [`run`]: `run`: `connect` and the services; the `Supervisor` that owns the run (one
@@ -56,31 +63,19 @@
 //! `gitea-nats-demo`, the demo (`scripts/demo`). Tests and the benchmark use the first two as
 //! dev-dependencies.
 
-pub mod backfill;
-pub mod cadence;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod control;
-pub mod discovery;
 pub mod event;
-pub mod feed;
 pub mod gitea;
 pub mod ha;
-pub mod health;
-pub mod http;
-pub mod logging;
-pub mod metrics;
-pub mod names;
 pub mod nats;
-pub mod pause;
-pub mod pipeline;
-pub mod publish;
+pub mod poll;
 pub mod relay;
-pub mod repo;
 pub mod retry;
 pub mod run;
 pub mod shutdown;
 pub mod source;
-pub mod state;
+pub mod store;
 pub mod telemetry;

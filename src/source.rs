@@ -96,7 +96,7 @@ impl SourceSpec {
     }
 
     /// This source in bucket keys (its cursor's key, and after a prefix its pause mark's
-    /// and lease's: `state::Key`). KV keys allow `[-/_=.A-Za-z0-9]`; names are escaped so
+    /// and lease's: `store::Key`). KV keys allow `[-/_=.A-Za-z0-9]`; names are escaped so
     /// that every spec maps to exactly one valid key.
     pub fn kv_key(&self) -> String {
         match self {

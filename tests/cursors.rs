@@ -46,7 +46,7 @@ async fn a_failed_cursor_write_mid_catch_up_loses_nothing() {
     // Polls go on failing at the cursor write; let a few happen, then lift the limit. Each
     // poll tries its write again for `SAVE_RETRY` (30 s) before it fails and the next begins.
     let n = g.requests().len();
-    let deadline = gitea_nats_sourcer::state::SAVE_RETRY.as_secs() + 30;
+    let deadline = gitea_nats_sourcer::store::SAVE_RETRY.as_secs() + 30;
     wait_for(deadline, "polls after the failed write", || async {
         g.requests().len() > n + 3
     })
@@ -111,7 +111,7 @@ async fn a_burst_larger_than_a_cursor_can_remember_still_moves_the_cursor() {
     let c = cursor_of(&nats.url(), "repo:acme/widgets")
         .await
         .expect("a cursor");
-    assert!(c.seen.len() <= gitea_nats_sourcer::state::cursor::MAX_SEEN);
+    assert!(c.seen.len() <= gitea_nats_sourcer::store::cursor::MAX_SEEN);
     let msgs = read_stream(&nats.url(), STREAM).await;
     assert_eq!(msgs.len(), n as usize);
     assert_no_repeats(&msgs);

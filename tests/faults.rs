@@ -44,7 +44,7 @@ const STREAM: &str = "GITEA_EVENTS";
 const DEFAULT_SEED: u64 = 20_261_128;
 const DEFAULT_SOAK_SECS: u64 = 40;
 /// The sourcer's batch size: at most this many events re-published per kill.
-const BATCH: usize = gitea_nats_sourcer::pipeline::BATCH;
+const BATCH: usize = gitea_nats_sourcer::poll::pipeline::BATCH;
 /// Owner of the repositories that get a source of their own (and no cursor) at a restart.
 const FRESH_OWNER: &str = "dave";
 const DEFAULT_CHILD_LOG: &str = "debug,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info";

@@ -169,7 +169,7 @@ async fn a_held_second_keeps_the_window_within_max_window_and_loses_nothing() {
         );
     }
     let window =
-        |c: Option<gitea_nats_sourcer::state::cursor::Cursor>| c.map_or(0, |c| c.seen.len());
+        |c: Option<gitea_nats_sourcer::store::cursor::Cursor>| c.map_or(0, |c| c.seen.len());
     // A walk under the hook ends (it publishes what fits), then more polls' worth of reads:
     // the window fills up to its bound, and stays there.
     wait_for(60, "newer rows published", || async {

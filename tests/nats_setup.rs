@@ -6,7 +6,7 @@
 mod support;
 
 use gitea_nats_sourcer::nats;
-use gitea_nats_sourcer::state::CursorStore;
+use gitea_nats_sourcer::store::CursorStore;
 use std::time::Duration;
 use support::*;
 
@@ -384,7 +384,7 @@ async fn cursors_are_read_from_the_stream_leader_never_with_a_direct_get() {
             .expect("a read of no cursor")
             .is_none()
     );
-    let cursor = gitea_nats_sourcer::state::cursor::Cursor::new(1_700_000_000, 1_699_990_000);
+    let cursor = gitea_nats_sourcer::store::cursor::Cursor::new(1_700_000_000, 1_699_990_000);
     let never = gitea_nats_sourcer::shutdown::channel().1;
     let revision = store.save(&spec, &cursor, 0, &never).await.expect("write");
     let stored = store

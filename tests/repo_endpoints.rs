@@ -652,7 +652,7 @@ async fn actions_enabled_after_a_404_is_asked_again_after_the_recheck_interval_a
     age_actions_check(
         &nats,
         "acme/widgets",
-        gitea_nats_sourcer::repo::ACTIONS_RECHECK_SECS,
+        gitea_nats_sourcer::poll::repo::ACTIONS_RECHECK_SECS,
     )
     .await;
     wait_type(&nats, "io.gitea.actions_run.queued", 1).await;

@@ -378,7 +378,7 @@ async fn check_bucket(js: &async_nats::jetstream::Context, cfg: &Config, r: &mut
         Ok(kv) => kv,
         Err(e) => return r.line(false, &what, e),
     };
-    let store = crate::state::CursorStore::new(kv);
+    let store = crate::store::CursorStore::new(kv);
     match store.list().await {
         Ok(list) => {
             r.line(true, &what, format!("{} cursors", list.len()));

@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::nats;
 use crate::source::SourceSpec;
-use crate::state::CursorStore;
+use crate::store::CursorStore;
 
 async fn open(cfg: &Config) -> anyhow::Result<CursorStore> {
     let client = nats::connect(&cfg.nats, &crate::telemetry::Telemetry::new()).await?;
@@ -23,7 +23,7 @@ pub fn fmt_time(t: i64) -> String {
 }
 
 /// What a pinned cursor waits for: the second (RFC 3339 and Unix) and since when, or `None`.
-pub fn pinned_note(c: &crate::state::cursor::Cursor) -> Option<String> {
+pub fn pinned_note(c: &crate::store::cursor::Cursor) -> Option<String> {
     let p = c.pinned.as_ref()?;
     Some(format!(
         "PINNED waiting for {} (unix {}) since {}",
@@ -128,7 +128,7 @@ pub async fn reset(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
 
 pub async fn pause(cfg: &Config, spec: &SourceSpec) -> anyhow::Result<()> {
     let store = open(cfg).await?;
-    let mark = crate::state::PauseMark {
+    let mark = crate::store::PauseMark {
         at: chrono::Utc::now(),
         by: format!("cursors pause on {}", crate::config::host_name()),
     };

@@ -9,8 +9,8 @@ pub mod tail;
 
 use crate::cli::{Cli, Command, CursorsCommand};
 use crate::config::{Config, ConfigError, LogFormat};
-use crate::logging;
 use crate::telemetry;
+use crate::telemetry::logging;
 
 /// Prints a line to stdout, ignoring a closed pipe (`tail | head` must not panic).
 #[macro_export]
@@ -44,7 +44,7 @@ pub struct Reported(pub String);
 /// each day named on stderr (they are not marked done; running it again reads them again).
 #[derive(Debug, thiserror::Error)]
 #[error("backfill could not complete {} source-days (not marked done; run the backfill again for them): {}", .0.len(), .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))]
-pub struct BackfillIncomplete(pub Vec<crate::backfill::Incomplete>);
+pub struct BackfillIncomplete(pub Vec<crate::poll::backfill::Incomplete>);
 
 /// The exit code of a command's error: 2 for a [`UsageError`] or a [`ConfigError`], 1 for
 /// anything else (a [`BackfillIncomplete`] included). Only the outermost error counts: a config
@@ -169,7 +169,7 @@ async fn backfill(
             return Ok(None);
         };
         let totals =
-            crate::backfill::backfill(&services.ctx, &specs, since, until, &shutdown).await?;
+            crate::poll::backfill::backfill(&services.ctx, &specs, since, until, &shutdown).await?;
         anyhow::Ok(Some(totals))
     };
     tokio::pin!(work);
@@ -253,13 +253,14 @@ mod tests {
 
     #[test]
     fn an_incomplete_backfill_exits_1_and_names_each_day() {
-        let incomplete =
-            anyhow::Error::new(BackfillIncomplete(vec![crate::backfill::Incomplete {
+        let incomplete = anyhow::Error::new(BackfillIncomplete(vec![
+            crate::poll::backfill::Incomplete {
                 source: crate::source::SourceSpec::Org("acme".into()),
                 day: chrono::NaiveDate::from_ymd_opt(2025, 12, 3).unwrap_or_default(),
                 unproven: 1_764_727_200,
-                why: crate::feed::walk::Why::Changed,
-            }]));
+                why: crate::poll::feed::walk::Why::Changed,
+            },
+        ]));
         assert_eq!(exit_code(&incomplete), FAILED);
         assert_eq!(
             message(&incomplete).as_deref(),

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use crate::cli::{DeadLettersCommand, RelayCommand};
 use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
 use crate::event::hook::wire::HookMessage;
-use crate::logging;
 use crate::relay::config::{DEFAULT_RELAY_CONFIG_PATH, Receiver, RelayConfig};
 use crate::relay::worker::{self, Outcome, Sender};
 use crate::relay::{self as service, dead};
 use crate::say;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Telemetry;
+use crate::telemetry::logging;
 
 use super::{Reported, UsageError, stop_signal};
 

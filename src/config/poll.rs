@@ -24,7 +24,7 @@ pub struct PollConfig {
     #[serde(default)]
     pub start: StartAt,
     /// Trailing window re-read on every poll, to catch rows that become visible late
-    /// and rows skipped when offset pages shift (see `state::cursor`). Below 1s is refused,
+    /// and rows skipped when offset pages shift (see `store::cursor`). Below 1s is refused,
     /// below 1m warned about at start.
     #[serde(default = "default_lookback", deserialize_with = "duration")]
     pub lookback: Duration,
@@ -90,7 +90,7 @@ fn default_live_pages() -> usize {
     8
 }
 fn default_max_window() -> usize {
-    crate::state::cursor::MAX_SEEN
+    crate::store::cursor::MAX_SEEN
 }
 
 impl Default for PollConfig {
@@ -132,12 +132,12 @@ impl PollConfig {
         if self.live_pages == 0 {
             return Err(invalid("poll.live_pages", "must be at least 1"));
         }
-        if !(10..=crate::state::cursor::MAX_SEEN).contains(&self.max_window) {
+        if !(10..=crate::store::cursor::MAX_SEEN).contains(&self.max_window) {
             return Err(invalid(
                 "poll.max_window",
                 format!(
                     "must be between 10 and {} (more would not fit a cursor in 1 MiB)",
-                    crate::state::cursor::MAX_SEEN
+                    crate::store::cursor::MAX_SEEN
                 ),
             ));
         }

@@ -36,7 +36,7 @@ pub enum Ask {
     /// Every configured source and its state here.
     List,
     /// Stop the source's task here at a safe point, until [`Ask::Start`] (a reset's stop:
-    /// not stored; a pause is a mark in the bucket, see [`crate::pause`]).
+    /// not stored; a pause is a mark in the bucket, see [`crate::poll::pause`]).
     Stop(SourceSpec),
     /// Start a task stopped by [`Ask::Stop`] again (under the lease it had, under `[ha]`).
     Start(SourceSpec),

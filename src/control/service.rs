@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 
 use super::{Answer, Ask, Control, Request, State};
 use crate::config::ControlConfig;
-use crate::pipeline::Context;
+use crate::poll::pipeline::Context;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::PauseMark;
+use crate::store::PauseMark;
 use crate::telemetry;
 
 /// The service's name, as `nats micro ls` shows it.
@@ -549,7 +549,8 @@ impl Endpoints {
                 tokio::spawn(async move {
                     // Held until the backfill ends (or its task is dropped at shutdown).
                     let _claim = claim;
-                    let r = crate::backfill::backfill(&ctx, &specs, since, until, &stop).await;
+                    let r =
+                        crate::poll::backfill::backfill(&ctx, &specs, since, until, &stop).await;
                     let sources = specs
                         .iter()
                         .map(|s| s.to_string())

@@ -438,7 +438,7 @@ impl GiteaClient {
                 self.inner.limiter.until_ready().await;
             }
         }
-        crate::cadence::note_request();
+        crate::gitea::cadence::note_request();
         let shown = redact(&url);
         let mut req = self.inner.http.get(url);
         if let Some(token) = &self.inner.token {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HaConfig;
 use crate::source::{SourceSpec, kv_escape};
-use crate::state::Key;
+use crate::store::Key;
 
 /// What goes wrong with the lease bucket.
 #[derive(Debug, thiserror::Error)]

@@ -142,7 +142,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// The status class label of metrics: `2xx`, `4xx`, `5xx`, or `error` (no answer).
 pub fn class(status: Option<u16>) -> &'static str {
-    crate::metrics::status_class(status)
+    crate::telemetry::metrics::status_class(status)
 }
 
 /// The first `max` bytes of a body as text, for a dead letter (lossy, never panics on a cut

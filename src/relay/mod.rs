@@ -118,14 +118,18 @@ pub async fn run_with(
     let work = async {
         let listener = match cfg.http.listen {
             Some(addr) => Some(
-                crate::http::bind(addr)
+                crate::telemetry::http::bind(addr)
                     .await
                     .map_err(|e| RelayError::Listen(addr, e))?,
             ),
             None => None,
         };
         if let Some(l) = listener {
-            tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
+            tokio::spawn(crate::telemetry::http::serve(
+                l,
+                telemetry.clone(),
+                shutdown.clone(),
+            ));
         }
         let Some(client) = crate::nats::connect_retrying(&cfg.nats, &telemetry, &shutdown).await?
         else {

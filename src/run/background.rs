@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::services::{Services, index_keep};
 use crate::config::Config;
 use crate::ha::HeldLeases;
-use crate::pipeline::Context;
+use crate::poll::pipeline::Context;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
 use crate::telemetry::{self, Telemetry};
@@ -31,7 +31,7 @@ pub(super) fn start(
             shutdown.clone(),
         )),
         tokio::spawn(watchdog_loop(telemetry.clone(), shutdown.clone())),
-        tokio::spawn(crate::pause::follow(
+        tokio::spawn(crate::poll::pause::follow(
             services.ctx.store.clone(),
             services.ctx.pauses.clone(),
             telemetry,
@@ -55,7 +55,7 @@ pub(super) fn start(
 }
 
 /// Pings the systemd watchdog (when enabled) while progress is made within its interval
-/// or no poll runs (see [`crate::health::Health::progress`]).
+/// or no poll runs (see [`crate::telemetry::health::Health::progress`]).
 async fn watchdog_loop(telemetry: Telemetry, shutdown: Shutdown) {
     let Some(period) = sd_notify::watchdog_enabled() else {
         return;
@@ -87,7 +87,7 @@ pub(super) async fn discovery_loop(
 ) {
     loop {
         let listed = tokio::select! {
-            r = crate::discovery::discover(&ctx.client) => r,
+            r = crate::poll::discovery::discover(&ctx.client) => r,
             _ = shutdown.wait() => break,
         };
         let wait = match listed {

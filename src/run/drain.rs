@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::services::{Services, SourcePoller};
 use super::supervisor::Running;
 use crate::config::{Config, Source};
-use crate::pipeline::Context;
+use crate::poll::pipeline::Context;
 use crate::shutdown::{Deadline, Shutdown};
 use crate::source::SourceSpec;
 use crate::telemetry;
@@ -102,7 +102,7 @@ pub(super) fn start_drains(
 /// One drain (see [`start_drains`]): polls until a poll reaches the head with every row
 /// proven, or reports a second it cannot prove (held back), then hands the repository over
 /// to `to` (which reads it back from this cursor's trailing window, see
-/// [`crate::feed::poll::FeedPoller::hand_over`]) and marks the cursor handed over.
+/// [`crate::poll::feed::poll::FeedPoller::hand_over`]) and marks the cursor handed over.
 async fn drain(
     ctx: Arc<Context>,
     source: Source,

@@ -58,10 +58,14 @@ pub async fn run_with_reload(
         // Served from the start: while NATS is not there yet, `/healthz` says the process
         // lives, `/readyz` that it is not ready, `/metrics` what setup tried.
         if let Some(addr) = cfg.http.listen {
-            let l = crate::http::bind(addr)
+            let l = crate::telemetry::http::bind(addr)
                 .await
                 .map_err(|e| RunError::Listen(addr, e))?;
-            tokio::spawn(crate::http::serve(l, telemetry.clone(), shutdown.clone()));
+            tokio::spawn(crate::telemetry::http::serve(
+                l,
+                telemetry.clone(),
+                shutdown.clone(),
+            ));
         }
         let Some(services) = connect(&cfg, &telemetry, &shutdown).await? else {
             return Ok(());

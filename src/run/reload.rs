@@ -10,7 +10,7 @@ use super::DRAIN;
 use super::drain::start_drains;
 use super::supervisor::Supervisor;
 use crate::config::{Config, ConfigError, Source};
-use crate::pipeline::Owners;
+use crate::poll::pipeline::Owners;
 use crate::shutdown::Deadline;
 use crate::source::SourceSpec;
 use crate::telemetry;

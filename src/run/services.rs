@@ -6,17 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, ConfigError, Source};
-use crate::feed::{FeedPoller, PollReport};
 use crate::gitea::{GiteaClient, GiteaError};
 use crate::ha::lease::LeaseBucket;
+use crate::nats::publish::Publisher;
 use crate::nats::{self, NatsError};
-use crate::pipeline::{Context, Owners, PollError, RecentIndex};
-use crate::publish::Publisher;
-use crate::repo;
+use crate::poll::feed::{FeedPoller, PollReport};
+use crate::poll::pipeline::{Context, Owners, PollError, RecentIndex};
+use crate::poll::repo;
 use crate::retry::{Doubling, with_jitter};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::{CursorStore, StateError};
+use crate::store::{CursorStore, StoreError};
 use crate::telemetry::{self, Telemetry};
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ pub enum RunError {
     #[error(transparent)]
     Nats(#[from] NatsError),
     #[error(transparent)]
-    State(#[from] StateError),
+    State(#[from] StoreError),
     #[error(transparent)]
     Lease(#[from] crate::ha::lease::LeaseError),
     #[error("cannot listen on http.listen {0}: {1}")]
@@ -47,7 +47,7 @@ impl RunError {
             RunError::Config(_) | RunError::Listen(..) => true,
             RunError::State(e) => matches!(
                 e,
-                StateError::Corrupt { .. } | StateError::CorruptKey { .. }
+                StoreError::Corrupt { .. } | StoreError::CorruptKey { .. }
             ),
             RunError::Lease(e) => e.is_permanent(),
             RunError::Gitea(_) => false,
@@ -123,17 +123,17 @@ pub async fn connect(
         lookback: cfg.poll.lookback.as_secs() as i64,
         live_pages: cfg.poll.live_pages,
         max_window: cfg.poll.max_window,
-        batch: crate::pipeline::BATCH,
-        issues: crate::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
+        batch: crate::poll::pipeline::BATCH,
+        issues: crate::poll::pipeline::enrich::IssueCache::cancelled_by(shutdown.clone()),
         owners: std::sync::RwLock::new(Owners::new(cfg.sources().iter().map(|s| &s.spec))),
         takeovers: Default::default(),
         telemetry: telemetry.clone(),
         failing: Default::default(),
-        cadence: crate::cadence::Cadence::new(
+        cadence: crate::gitea::cadence::Cadence::new(
             f64::from(cfg.gitea.requests_per_second),
             cfg.poll.max_interval,
         ),
-        pauses: crate::pause::Pauses::new(),
+        pauses: crate::poll::pause::Pauses::new(),
     });
     Ok(Some(Services {
         ctx,
@@ -179,7 +179,7 @@ async fn learn_visibility(
 }
 
 /// The cross-feed index, seeded with the identities the stored cursors remember.
-fn seeded_index(lookback: Duration, stored: Vec<crate::state::Stored>) -> Arc<RecentIndex> {
+fn seeded_index(lookback: Duration, stored: Vec<crate::store::Stored>) -> Arc<RecentIndex> {
     let index = Arc::new(RecentIndex::new());
     index.prune_before(chrono::Utc::now().timestamp() - index_keep(lookback).as_secs() as i64);
     for stored in stored {
@@ -198,7 +198,7 @@ const SETUP_RETRY: Doubling = Doubling {
 };
 
 /// What setup yields: the cursor store, the stored cursors, the lease bucket (`[ha]`).
-type Setup = (CursorStore, Vec<crate::state::Stored>, Option<LeaseBucket>);
+type Setup = (CursorStore, Vec<crate::store::Stored>, Option<LeaseBucket>);
 
 /// The stream, the bucket, the stored cursors and (with `[ha]`) the lease bucket, tried again until they can be had (a
 /// server still starting, a cluster without a JetStream leader or quorum: a service started

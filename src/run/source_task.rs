@@ -10,8 +10,8 @@ use rand::Rng;
 
 use super::services::SourcePoller;
 use crate::config::Source;
-use crate::feed::PollReport;
-use crate::pipeline::{Context, PollError};
+use crate::poll::feed::PollReport;
+use crate::poll::pipeline::{Context, PollError};
 use crate::retry::{Doubling, with_jitter};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
@@ -180,7 +180,7 @@ impl SourceTask {
     async fn poll_until_paused(&mut self) -> (Result<PollReport, PollError>, u64) {
         let pauses = self.ctx.pauses.clone();
         let (pause_stop, poll_shutdown) = self.shutdown.child();
-        let poll = crate::cadence::count_requests(self.poller.poll(&poll_shutdown));
+        let poll = crate::gitea::cadence::count_requests(self.poller.poll(&poll_shutdown));
         tokio::pin!(poll);
         tokio::select! {
             r = &mut poll => r,
@@ -296,11 +296,11 @@ fn retry_delay(interval: Duration, failures: u32, e: &PollError) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::publish::PublishError;
+    use crate::nats::publish::PublishError;
 
     fn publish() -> PollError {
         PollError::Publish(PublishError {
-            kind: crate::publish::PublishErrorKind::Ack,
+            kind: crate::nats::publish::PublishErrorKind::Ack,
             acked: 0,
             total: 3,
             source: Some("timed out: didn't receive ack in time".into()),
@@ -320,7 +320,7 @@ mod tests {
     fn a_nats_side_failure_backs_off_at_most_two_seconds_a_gitea_one_up_to_five_minutes() {
         let interval = Duration::from_millis(200);
         let publish = publish();
-        let kv = PollError::State(crate::state::StateError::Kv("timed out".into()));
+        let kv = PollError::State(crate::store::StoreError::Kv("timed out".into()));
         let gitea = gitea(500);
         let delays = |e: &PollError| -> Vec<u64> {
             (1..=12)

@@ -249,7 +249,7 @@ impl Supervisor {
     /// the sources, stops one's task for a reset (at a safe point, or aborted after
     /// [`DRAIN`]), or starts it again (under the lease's deadline it was stopped with).
     /// Pauses are not asked here: they are marks in the bucket that every source's task
-    /// follows ([`crate::pause`]).
+    /// follows ([`crate::poll::pause`]).
     async fn control_answer(&mut self, ask: Ask) -> Answer {
         let configured =
             |spec: &SourceSpec| self.config.sources().into_iter().find(|s| s.spec == *spec);
@@ -408,7 +408,7 @@ impl Supervisor {
 }
 
 /// The stored cursors' sources that have not handed their repository over.
-pub(super) fn unhanded(list: Vec<(SourceSpec, crate::state::Stored)>) -> Vec<SourceSpec> {
+pub(super) fn unhanded(list: Vec<(SourceSpec, crate::store::Stored)>) -> Vec<SourceSpec> {
     list.into_iter()
         .filter(|(_, s)| s.cursor.handed_to.is_none())
         .map(|(spec, _)| spec)

@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// `[control]`: the micro service answers on NATS.
 pub struct ControlStarted<'a> {

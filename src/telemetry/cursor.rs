@@ -5,9 +5,9 @@ use std::fmt::Display;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use super::{Happening, TARGET, count_published, source_label};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// A feed cursor's window holds more identities than it can store.
 pub struct WindowShortened<'a> {

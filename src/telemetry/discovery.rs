@@ -4,9 +4,9 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// `repos_sweep`: the search for an org's changed issues failed (its quiet repositories
 /// wait for their turn in the sweep; the next search asks from the same time).

@@ -4,9 +4,9 @@
 use std::fmt::Display;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::{Metrics, PublishedLabels};
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, PublishedLabels};
 
 /// A page of a source's feed was read: progress of that source's poll (readiness judges a
 /// long poll, such as a catch-up whose day takes longer than 15 minutes, by it).
@@ -135,7 +135,7 @@ impl Happening for EventTooLarge<'_> {
 }
 
 /// The log target of enrichment's happenings (where they were logged before).
-const ENRICH: &str = "gitea_nats_sourcer::pipeline::enrich";
+const ENRICH: &str = "gitea_nats_sourcer::poll::pipeline::enrich";
 
 /// `enrich`: an issue's fetch was abandoned at shutdown; the event goes out without it.
 pub struct EnrichmentAbandoned<'a> {

@@ -4,8 +4,8 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::{ClassLabel, Metrics, ReasonLabel, status_class};
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{ClassLabel, Metrics, ReasonLabel, status_class};
 
 /// A Gitea request failed and is retried after `wait`.
 pub struct GiteaRetry<'a> {

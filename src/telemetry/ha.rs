@@ -3,9 +3,9 @@
 use std::fmt::Display;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// `[ha]`: this instance took a source's lease and starts polling it.
 pub struct LeaseAcquired<'a> {

@@ -4,9 +4,9 @@
 use std::fmt::Display;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// A new `repo:` source takes its repository over from the source that published it.
 pub struct CursorHandedOver<'a> {

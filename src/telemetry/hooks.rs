@@ -1,8 +1,8 @@
 //! Webhook-shaped events that cannot be built, or go out incomplete.
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::{Metrics, PublishedLabels};
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, PublishedLabels};
 
 /// The webhook-shaped event of an action cannot be built (an object it needs could not be
 /// read: a 404 for a deleted issue, a server error): the action's own event is published

@@ -4,8 +4,8 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// Every source is started.
 pub struct Ready {
@@ -127,7 +127,7 @@ pub struct HttpFailed<'a> {
 impl Happening for HttpFailed<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let error = self.error;
-        tracing::error!(target: "gitea_nats_sourcer::http", "HTTP listener failed: {error}");
+        tracing::error!(target: "gitea_nats_sourcer::telemetry::http", "HTTP listener failed: {error}");
     }
 }
 

@@ -11,6 +11,12 @@
 //! here, so call sites name it `telemetry::PollCompleted`. This file holds the traits, the
 //! handle and the helpers the components share.
 
+pub mod health;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod names;
+
 mod command;
 mod control;
 mod cursor;
@@ -45,9 +51,9 @@ pub use walk::*;
 
 use std::sync::Arc;
 
-use crate::health::Health;
-use crate::metrics::{Metrics, PublishedLabels, SourceLabel};
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, PublishedLabels, SourceLabel};
 
 /// The target of every happening's log line: the module the happenings were written in
 /// before it was split by component, so `RUST_LOG` filters and log readers see it unchanged.
@@ -106,7 +112,7 @@ impl std::fmt::Debug for Telemetry {
 }
 
 /// A source's label: its name, a private repository's hidden (`names`).
-fn source_label(spec: &SourceSpec, names: &crate::names::RepoNames) -> SourceLabel {
+fn source_label(spec: &SourceSpec, names: &crate::telemetry::names::RepoNames) -> SourceLabel {
     SourceLabel {
         source: names.shown_source(&spec.to_string()).into_owned(),
     }
@@ -190,8 +196,8 @@ mod tests {
         let expected = [
             " WARN gitea_nats_sourcer::commands: poll.lookback is short",
             " WARN gitea_nats_sourcer::commands: cannot listen for SIGTERM (denied); only SIGINT stops the sourcer",
-            "ERROR gitea_nats_sourcer::http: HTTP listener failed: address in use",
-            " WARN gitea_nats_sourcer::pipeline::enrich: enrichment skipped: HTTP 500 repo=acme/widgets index=7",
+            "ERROR gitea_nats_sourcer::telemetry::http: HTTP listener failed: address in use",
+            " WARN gitea_nats_sourcer::poll::pipeline::enrich: enrichment skipped: HTTP 500 repo=acme/widgets index=7",
             "DEBUG gitea_nats_sourcer::scheduler: NATS flush at shutdown: no answer within 5s",
             " WARN gitea_nats_sourcer::app: cannot read Gitea's page size, using 50: HTTP 404",
             "DEBUG gitea_nats_sourcer::telemetry: NATS is not connected; not polling Gitea until it is source=org:acme",

@@ -1,9 +1,9 @@
 //! The NATS connection.
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// A source waits for NATS before polling Gitea.
 pub struct NatsWaiting<'a> {

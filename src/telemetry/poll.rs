@@ -4,9 +4,9 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::{Happening, TARGET, source_label};
-use crate::health::Health;
-use crate::metrics::{Metrics, SourceReasonLabels};
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, SourceReasonLabels};
 
 /// A poll of a source starts.
 pub struct PollStarted<'a> {

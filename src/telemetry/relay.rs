@@ -4,8 +4,8 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use super::{Happening, TARGET};
-use crate::health::Health;
-use crate::metrics::{Metrics, ReceiverClassLabels, ReceiverLabel, status_class};
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, ReceiverClassLabels, ReceiverLabel, status_class};
 
 fn receiver_label(receiver: &str) -> ReceiverLabel {
     ReceiverLabel {

@@ -3,8 +3,8 @@
 use std::fmt::Display;
 
 use super::{Happening, TARGET, count_published};
-use crate::health::Health;
-use crate::metrics::{Metrics, SourceReasonLabels};
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::{Metrics, SourceReasonLabels};
 
 /// A repository change whose event cannot be built is skipped.
 pub struct RepoEventSkipped<'a> {

@@ -3,9 +3,9 @@
 use chrono::NaiveDate;
 
 use super::{Happening, TARGET, source_label};
-use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::source::SourceSpec;
+use crate::telemetry::health::Health;
+use crate::telemetry::metrics::Metrics;
 
 /// A walk reads the feed again (a row may be hidden by a page boundary).
 pub struct WalkRestarted<'a> {
@@ -196,6 +196,6 @@ pub struct BackfillProgress<'a> {
 impl Happening for BackfillProgress<'_> {
     fn emit(self, _: &Metrics, _: &Health) {
         let line = self.line;
-        tracing::info!(target: "gitea_nats_sourcer::backfill", "{line}");
+        tracing::info!(target: "gitea_nats_sourcer::poll::backfill", "{line}");
     }
 }

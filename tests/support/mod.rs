@@ -353,12 +353,12 @@ pub async fn wait_stream(nats_url: &str, stream: &str, n: u64, what: &str) {
 pub async fn cursor_of(
     nats_url: &str,
     spec: &str,
-) -> Option<gitea_nats_sourcer::state::cursor::Cursor> {
+) -> Option<gitea_nats_sourcer::store::cursor::Cursor> {
     let client = async_nats::connect(nats_url).await.expect("connect");
     let js = async_nats::jetstream::new(client);
     let kv = js.get_key_value("gitea_cursors").await.ok()?;
     let spec: gitea_nats_sourcer::source::SourceSpec = spec.parse().expect("spec");
-    let store = gitea_nats_sourcer::state::CursorStore::new(kv);
+    let store = gitea_nats_sourcer::store::CursorStore::new(kv);
     store.load(&spec).await.ok().flatten().map(|s| s.cursor)
 }
 

@@ -7,7 +7,7 @@
 //! attributes (`default`, `default = "fn"`, `rename`, `deserialize_with`), `pub field: Type,`
 //! lines, enums with a `#[default]` variant, and `fn default_x() -> T { expr }` functions
 //! whose expression is a literal, `"text".into()`, `Duration::from_secs(..)` or an integer
-//! expression of literals and constants (`2 << 30`, `crate::state::cursor::MAX_SEEN`).
+//! expression of literals and constants (`2 << 30`, `crate::store::cursor::MAX_SEEN`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::Parser;
 use gitea_nats_sourcer::commands::{stop_signal, tail};
 use gitea_nats_sourcer::config::{Config, LogFormat};
-use gitea_nats_sourcer::{logging, nats, run};
+use gitea_nats_sourcer::telemetry::logging;
+use gitea_nats_sourcer::{nats, run};
 use gitea_sim::{FakeGitea, HistorySpec, NewAction, SimOptions};
 use nats_harness::LocalNats;
 

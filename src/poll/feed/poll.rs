@@ -1,6 +1,6 @@
 //! One poll of one source: read the feed above the cursor's cutoff (or catch up day by day
 //! when far behind), publish what is new oldest first, wait for every ack, move the cursor.
-//! The design is in `state::cursor`.
+//! The design is in `store::cursor`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,14 +12,14 @@ use crate::config::{Source, StartAt};
 use crate::event::{self, Event};
 use crate::gitea::day::midnight;
 use crate::gitea::{ActivityRow, GiteaError};
-use crate::pipeline::{
+use crate::nats::publish::BatchOutcome;
+use crate::poll::pipeline::{
     Context, Pending, PollError, Target, feed_candidates, hooks, stored_op_types,
 };
-use crate::publish::BatchOutcome;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, MAX_OFFSET, SeenSet, Span, TakenOver};
-use crate::state::{StateError, Stored};
+use crate::store::cursor::{Cursor, FLOOR_RULE, Gap, LeftTo, MAX_OFFSET, SeenSet, Span, TakenOver};
+use crate::store::{StoreError, Stored};
 use crate::telemetry::{self, Telemetry};
 
 /// What one poll did.
@@ -220,7 +220,7 @@ impl FeedPoller {
         }
         let result = self.poll_with(shutdown).await;
         // Keep the cursor for the next poll unless someone else wrote it: then re-read.
-        if matches!(result, Err(PollError::State(StateError::Conflict { .. }))) {
+        if matches!(result, Err(PollError::State(StoreError::Conflict { .. }))) {
             self.loaded = false;
         } else {
             let pinned = self.stored.cursor.pinned.as_ref();
@@ -1069,7 +1069,7 @@ impl Target for FeedTarget<'_> {
         let ctx = &p.ctx;
         let mut events = Vec::with_capacity(batch.len());
         let mut hooks = p.source.webhooks.then(|| {
-            let owner = crate::pipeline::owner_tag(&p.source.spec.to_string());
+            let owner = crate::poll::pipeline::owner_tag(&p.source.spec.to_string());
             let mut f = hooks::Fetcher::new(ctx, self.shutdown).claiming(owner);
             f.scan(batch.iter().map(|c| &c.item));
             f

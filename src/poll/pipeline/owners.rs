@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use crate::gitea::ActivityRow;
 use crate::source::SourceSpec;
-use crate::state::cursor::TakenOver;
+use crate::store::cursor::TakenOver;
 
 /// Each repository's actions are published by exactly one source: its `repo:` source if
 /// there is one, else its org's `org:` source, else a `user:` source. The same action read
@@ -146,7 +146,7 @@ impl Owners {
 }
 
 /// Repositories drained `repo:` sources offer to the org or user source taking them over:
-/// that source records each in its cursor ([`crate::state::cursor::Cursor::taken_over`])
+/// that source records each in its cursor ([`crate::store::cursor::Cursor::taken_over`])
 /// before its next poll and answers; only then is the drained cursor marked handed over, so
 /// a restart between the two drains the repository again rather than forgetting where the
 /// taker must read it from.
@@ -199,7 +199,7 @@ impl Takeovers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::cursor::SeenSet;
+    use crate::store::cursor::SeenSet;
 
     fn taken(repo: &str, from: i64) -> TakenOver {
         TakenOver {

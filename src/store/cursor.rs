@@ -468,7 +468,7 @@ impl Cursor {
     }
 
     /// Whether a row created at `created` is published by this cursor's source live (or will
-    /// be): the rows it [owns](Cursor::owns), less those of a `start = "now"` cursor written
+    /// be): the rows it [owns](Window::owns), less those of a `start = "now"` cursor written
     /// before [`FLOOR_RULE`] that lie in the `lookback` window at its install (from `floor` to
     /// `floor + lookback`, the newest row then): it counted them as published without
     /// publishing them, so they are `backfill`'s. (Were `lookback` changed since, the window

@@ -33,9 +33,9 @@ pub use dedup::RecentIndex;
 pub use owners::Owners;
 
 use crate::event::Event;
-use crate::publish::{BatchOutcome, Publisher};
+use crate::nats::publish::{BatchOutcome, Publisher};
 use crate::shutdown::Shutdown;
-use crate::state::cursor::{Identity, SeenSet};
+use crate::store::cursor::{Identity, SeenSet};
 
 /// Events per pipelined batch in a run: all are sent before any acknowledgement is awaited,
 /// and the cursor is written after each batch (so a kill re-publishes at most one).
@@ -234,10 +234,10 @@ impl Pipeline<'_> {
     }
 
     /// Cuts the events larger than the server's `max_payload` to fit
-    /// ([`crate::publish::fit`]); one that cannot be made to fit is left out with a logged
+    /// ([`crate::nats::publish::fit`]); one that cannot be made to fit is left out with a logged
     /// reason (it would otherwise fail its batch at every try and stop its source for good).
     /// Returns the events, and the cuts by index.
-    fn fit(&self, events: Vec<Event>) -> (Vec<Event>, Vec<(usize, crate::publish::Cut)>) {
+    fn fit(&self, events: Vec<Event>) -> (Vec<Event>, Vec<(usize, crate::nats::publish::Cut)>) {
         let limit = self.publisher.max_payload();
         let mut out = Vec::with_capacity(events.len());
         let mut cuts = Vec::new();
@@ -249,7 +249,7 @@ impl Pipeline<'_> {
             {
                 e.payload = bytes::Bytes::from(shown);
             }
-            match crate::publish::fit(&mut e, limit) {
+            match crate::nats::publish::fit(&mut e, limit) {
                 Ok(None) => out.push(e),
                 Ok(Some(cut)) => {
                     cuts.push((out.len(), cut));
@@ -277,7 +277,7 @@ impl Pipeline<'_> {
         &self,
         events: &[Event],
         shutdown: &Shutdown,
-    ) -> Result<BatchOutcome, crate::publish::PublishError> {
+    ) -> Result<BatchOutcome, crate::nats::publish::PublishError> {
         let mut retry = crate::retry::RetryWithin::new(PUBLISH_RETRY);
         loop {
             let e = match self.publisher.publish_all(events, shutdown).await {
@@ -306,7 +306,7 @@ mod tests {
 
     use super::*;
     use crate::config::NatsConfig;
-    use crate::state::StateError;
+    use crate::store::StoreError;
 
     /// A target that records what the pipeline asked of it; its commit fails on request.
     #[derive(Default)]
@@ -350,7 +350,7 @@ mod tests {
             _outcome: &BatchOutcome,
         ) -> Result<(), PollError> {
             if self.fail_commit == Some(self.commits.len()) {
-                return Err(PollError::State(StateError::Kv(
+                return Err(PollError::State(StoreError::Kv(
                     "test: commit refused".into(),
                 )));
             }

@@ -1,6 +1,6 @@
 //! Cursors in the JetStream key-value bucket: one key per source, written with
 //! compare-and-set on the revision that was read, so two sourcers polling the same source
-//! cannot silently overwrite each other's progress (the loser gets [`StateError::Conflict`]).
+//! cannot silently overwrite each other's progress (the loser gets [`StoreError::Conflict`]).
 
 use async_nats::jetstream::kv;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
@@ -26,7 +26,7 @@ const NATS_MARKER_REASON: &str = "Nats-Marker-Reason";
 
 /// Errors of reading or writing cursors.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub enum StoreError {
     /// `key` was written by someone else since it was read (compare-and-set lost).
     #[error("{}", conflict(key))]
     Conflict { key: String },
@@ -53,15 +53,15 @@ pub enum StateError {
     },
 }
 
-impl StateError {
+impl StoreError {
     /// Whether trying again may succeed: the bucket failed (NATS side). A conflict or a
     /// corrupt value stays what it is.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StateError::Kv(_))
+        matches!(self, StoreError::Kv(_))
     }
 }
 
-/// The message of a [`StateError::Conflict`] on `key`.
+/// The message of a [`StoreError::Conflict`] on `key`.
 fn conflict(key: &str) -> String {
     match key.parse() {
         Ok(Key::Cursor(spec)) => format!(
@@ -76,8 +76,8 @@ fn conflict(key: &str) -> String {
 }
 
 /// A failure of the bucket, its source kept.
-fn kv(e: impl std::error::Error + Send + Sync + 'static) -> StateError {
-    StateError::Kv(Box::new(e))
+fn kv(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Kv(Box::new(e))
 }
 
 /// How long [`CursorStore::save`] tries a cursor write again that failed on the NATS side:
@@ -113,7 +113,7 @@ impl CursorStore {
     pub async fn get<T: DeserializeOwned>(
         &self,
         key: &str,
-    ) -> Result<Option<(T, u64)>, StateError> {
+    ) -> Result<Option<(T, u64)>, StoreError> {
         let subject = format!("{}{key}", self.kv.prefix);
         let message = match self
             .kv
@@ -136,7 +136,7 @@ impl CursorStore {
             return Ok(None);
         }
         let value =
-            serde_json::from_slice(&message.payload).map_err(|source| StateError::CorruptKey {
+            serde_json::from_slice(&message.payload).map_err(|source| StoreError::CorruptKey {
                 key: key.to_string(),
                 source,
             })?;
@@ -150,9 +150,9 @@ impl CursorStore {
         key: &str,
         value: &T,
         revision: u64,
-    ) -> Result<u64, StateError> {
+    ) -> Result<u64, StoreError> {
         let bytes = serde_json::to_vec(value).map_err(kv)?;
-        let taken = || StateError::Conflict {
+        let taken = || StoreError::Conflict {
             key: key.to_string(),
         };
         if revision == 0 {
@@ -175,11 +175,11 @@ impl CursorStore {
     }
 
     /// The stored cursor of a source, if any.
-    pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StateError> {
+    pub async fn load(&self, spec: &SourceSpec) -> Result<Option<Stored>, StoreError> {
         let key = Key::Cursor(spec.clone()).to_string();
         match self.get::<Cursor>(&key).await {
             Ok(v) => Ok(v.map(|(cursor, revision)| Stored { cursor, revision })),
-            Err(StateError::CorruptKey { source, .. }) => Err(StateError::Corrupt {
+            Err(StoreError::CorruptKey { source, .. }) => Err(StoreError::Corrupt {
                 source_spec: spec.clone(),
                 source,
             }),
@@ -204,23 +204,23 @@ impl CursorStore {
         cursor: &Cursor,
         revision: u64,
         stop: &crate::shutdown::Shutdown,
-    ) -> Result<u64, StateError> {
+    ) -> Result<u64, StoreError> {
         let mut retry = crate::retry::RetryWithin::new(SAVE_RETRY);
         let mut uncertain = false;
         let key = Key::Cursor(spec.clone()).to_string();
         loop {
             match self.put(&key, cursor, revision).await {
                 Ok(r) => return Ok(r),
-                Err(e @ StateError::Conflict { .. }) if uncertain => {
+                Err(e @ StoreError::Conflict { .. }) if uncertain => {
                     return match self.load(spec).await? {
                         Some(stored) if stored.cursor == *cursor => Ok(stored.revision),
                         _ => Err(e),
                     };
                 }
-                Err(StateError::Kv(e)) => {
+                Err(StoreError::Kv(e)) => {
                     let failed = format!("the cursor write of {spec} failed: {e}");
                     if !retry.pause(stop, &failed).await {
-                        return Err(StateError::Kv(e));
+                        return Err(StoreError::Kv(e));
                     }
                     uncertain = true;
                 }
@@ -230,7 +230,7 @@ impl CursorStore {
     }
 
     /// Deletes a source's cursor: it starts over as `poll.start` says.
-    pub async fn reset(&self, spec: &SourceSpec) -> Result<bool, StateError> {
+    pub async fn reset(&self, spec: &SourceSpec) -> Result<bool, StoreError> {
         let existed = self.load(spec).await?.is_some();
         let key = Key::Cursor(spec.clone()).to_string();
         self.kv.purge(&key).await.map_err(kv)?;
@@ -238,7 +238,7 @@ impl CursorStore {
     }
 
     /// Every key in the bucket (cursors, repository kinds' cursors, ledgers, pause marks).
-    async fn keys(&self) -> Result<Vec<String>, StateError> {
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
         self.kv
             .keys()
             .await
@@ -249,7 +249,7 @@ impl CursorStore {
     }
 
     /// Every stored cursor, ordered by source.
-    pub async fn list(&self) -> Result<Vec<(SourceSpec, Stored)>, StateError> {
+    pub async fn list(&self) -> Result<Vec<(SourceSpec, Stored)>, StoreError> {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
@@ -271,7 +271,7 @@ impl CursorStore {
     pub async fn prune_backfill_ledgers(
         &self,
         keep_from: chrono::NaiveDate,
-    ) -> Result<Vec<chrono::NaiveDate>, StateError> {
+    ) -> Result<Vec<chrono::NaiveDate>, StoreError> {
         let keys = self.keys().await?;
         let mut days: Vec<chrono::NaiveDate> = keys
             .iter()
@@ -300,17 +300,17 @@ pub struct PauseMark {
 
 impl CursorStore {
     /// Stores a pause mark for `spec`; `false` when it was paused already (the mark stays).
-    pub async fn pause(&self, spec: &SourceSpec, mark: &PauseMark) -> Result<bool, StateError> {
+    pub async fn pause(&self, spec: &SourceSpec, mark: &PauseMark) -> Result<bool, StoreError> {
         let key = Key::Paused(spec.clone()).to_string();
         match self.put(&key, mark, 0).await {
             Ok(_) => Ok(true),
-            Err(StateError::Conflict { .. }) => Ok(false),
+            Err(StoreError::Conflict { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// Deletes the pause mark of `spec` (whatever its value); `false` when it was not paused.
-    pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StateError> {
+    pub async fn resume(&self, spec: &SourceSpec) -> Result<bool, StoreError> {
         let key = Key::Paused(spec.clone()).to_string();
         let entry = self.kv.entry(&key).await.map_err(kv)?;
         if !entry.is_some_and(|e| e.operation == kv::Operation::Put) {
@@ -323,7 +323,7 @@ impl CursorStore {
     /// Every paused source and its mark, ordered by source. The key is the pause: a value
     /// that is not a [`PauseMark`] (one put by hand, say) pauses the source all the same and
     /// comes back as `None`.
-    pub async fn pauses(&self) -> Result<Vec<(SourceSpec, Option<PauseMark>)>, StateError> {
+    pub async fn pauses(&self) -> Result<Vec<(SourceSpec, Option<PauseMark>)>, StoreError> {
         let keys = self.keys().await?;
         let mut out = Vec::new();
         for key in keys {
@@ -340,7 +340,7 @@ impl CursorStore {
     }
 
     /// The changes of pause marks from now on (puts and deletions of `paused.>`).
-    pub async fn watch_pauses(&self) -> Result<kv::Watch, StateError> {
+    pub async fn watch_pauses(&self) -> Result<kv::Watch, StoreError> {
         self.kv.watch(Key::every_pause()).await.map_err(kv)
     }
 }
@@ -359,12 +359,12 @@ mod tests {
 
     #[test]
     fn a_bucket_failure_keeps_its_source_and_is_retryable_a_conflict_is_not() {
-        let e = StateError::Kv(Box::new(std::io::Error::other("timed out")));
+        let e = StoreError::Kv(Box::new(std::io::Error::other("timed out")));
         assert_eq!(e.to_string(), "cursor bucket: timed out");
         assert!(std::error::Error::source(&e).is_some());
         assert!(e.is_retryable());
         let spec: SourceSpec = "org:acme".parse().unwrap();
-        let conflict = StateError::Conflict {
+        let conflict = StoreError::Conflict {
             key: Key::Cursor(spec).to_string(),
         };
         assert!(!conflict.is_retryable());
@@ -373,7 +373,7 @@ mod tests {
             "the cursor of org:acme was changed by someone else (another sourcer on the same \
              bucket?); not overwriting it"
         );
-        let ledger = StateError::Conflict {
+        let ledger = StoreError::Conflict {
             key: "backfill/2026-10-01".into(),
         };
         assert_eq!(

@@ -9,9 +9,9 @@ use super::dedup::RecentIndex;
 use super::enrich::IssueCache;
 use super::owners::{Owners, Takeovers};
 use crate::gitea::{GiteaClient, GiteaError};
-use crate::publish::{PublishError, Publisher};
+use crate::nats::publish::{PublishError, Publisher};
 use crate::retry::SkipAfterFailures;
-use crate::state::{CursorStore, StateError};
+use crate::store::{CursorStore, StoreError};
 use crate::telemetry::Telemetry;
 
 /// What every source's poller shares.
@@ -45,9 +45,9 @@ pub struct Context {
     /// Repository kinds that keep failing, skipped for a while (this run's, not the process's).
     pub failing: SkipAfterFailures,
     /// When each source polls next, within the request budget.
-    pub cadence: crate::cadence::Cadence,
+    pub cadence: crate::gitea::cadence::Cadence,
     /// Which sources are paused (marks in the bucket, followed by the scheduler).
-    pub pauses: crate::pause::Pauses,
+    pub pauses: crate::poll::pause::Pauses,
 }
 
 impl Context {
@@ -73,7 +73,7 @@ pub enum PollError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error(transparent)]
-    State(#[from] StateError),
+    State(#[from] StoreError),
 }
 
 impl PollError {
@@ -82,7 +82,7 @@ impl PollError {
         match self {
             PollError::Gitea(e) => e.reason(),
             PollError::Publish(_) => "publish",
-            PollError::State(StateError::Conflict { .. }) => "cursor_conflict",
+            PollError::State(StoreError::Conflict { .. }) => "cursor_conflict",
             PollError::State(_) => "cursor",
         }
     }

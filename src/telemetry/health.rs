@@ -46,7 +46,7 @@ pub struct Health {
     progress_ms: AtomicU64,
     /// What the run's logs and metrics may call a repository (private ones hidden); here
     /// because every happening is handed the health state.
-    pub names: crate::names::RepoNames,
+    pub names: crate::telemetry::names::RepoNames,
 }
 
 impl Default for Health {

@@ -1,6 +1,6 @@
 //! Walking Gitea's activity feeds without losing or repeating actions: the walk's evidence
 //! (`evidence`), the page walks (`walk`) and one poll of one source's feed (`poll`). The
-//! cursor design is in `state::cursor`; what feed and repository polls share is in
+//! cursor design is in `store::cursor`; what feed and repository polls share is in
 //! `pipeline`.
 
 pub mod evidence;

@@ -35,7 +35,7 @@ pub struct PublishError {
     pub total: usize,
     /// The NATS client's error (`None` for [`PublishErrorKind::Fenced`]).
     #[source]
-    pub source: Option<crate::state::BoxError>,
+    pub source: Option<crate::store::BoxError>,
 }
 
 /// Where publishing a batch failed.

@@ -5,7 +5,7 @@
 //! JetStream's duplicate window forgets ids after `duplicate_window`, so it cannot protect a
 //! month-old range run twice. Instead each day has a **ledger** in the cursor bucket
 //! (`backfill/{YYYY-MM-DD}`, one per server day, shared by all sources): the identities
-//! (`state::cursor::Seen`) published for that day by any backfill, and the sources whose day
+//! (`store::cursor::Seen`) published for that day by any backfill, and the sources whose day
 //! is complete. A backfill skips complete days, skips identities already in the ledger
 //! (matching copies from other feeds a second late, as the live poll does), and writes the
 //! ledger with compare-and-set after every acknowledged batch, so a crash or a second run
@@ -41,14 +41,14 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{self, Event};
-use crate::feed::walk;
 use crate::gitea::ActivityRow;
-use crate::pipeline::owners::Owners;
-use crate::pipeline::{Context, Pending, Pipeline, PollError, Target, feed_candidates};
-use crate::publish::BatchOutcome;
+use crate::nats::publish::BatchOutcome;
+use crate::poll::feed::walk;
+use crate::poll::pipeline::owners::Owners;
+use crate::poll::pipeline::{Context, Pending, Pipeline, PollError, Target, feed_candidates};
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::cursor::{Cursor, SeenSet};
+use crate::store::cursor::{Cursor, SeenSet};
 use crate::telemetry;
 
 /// What one day's ledger holds.
@@ -205,7 +205,7 @@ impl LiveCursors {
 }
 
 fn ledger_key(day: NaiveDate) -> String {
-    crate::state::Key::Ledger(day).to_string()
+    crate::store::Key::Ledger(day).to_string()
 }
 
 /// A day's ledger as the pipeline's target.
@@ -426,7 +426,7 @@ async fn publish_day(
     (live, owners): (&LiveCursors, &Owners),
     complete_before: NaiveDate,
     shutdown: &Shutdown,
-) -> Result<crate::pipeline::Outcome, PollError> {
+) -> Result<crate::poll::pipeline::Outcome, PollError> {
     let (ctx, spec) = (target.ctx, target.spec);
     // The server's local day: rows `date=` returns from the next day (a 23-hour day) are
     // that day's. Rows another source publishes, and rows a live cursor published, are not

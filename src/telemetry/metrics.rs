@@ -6,7 +6,7 @@
 //! zero series per known label value (every status class and retry reason at once, every
 //! source at its first poll, every receiver when its loop starts), so `absent()` alerts
 //! and ratios work before anything moved. Beside them: `build_info` and the standard
-//! `process_*` metrics ([`crate::metrics::process`]). The scrape answers OpenMetrics or
+//! `process_*` metrics ([`crate::telemetry::metrics::process`]). The scrape answers OpenMetrics or
 //! the 0.0.4 text format, as the scraper's `Accept` header asks ([`Format`]).
 
 use std::collections::HashMap;
@@ -750,7 +750,7 @@ mod tests {
 
     #[test]
     fn every_help_line_is_the_operations_page_s() {
-        let readme = include_str!("../docs/operations.md");
+        let readme = include_str!("../../docs/operations.md");
         let m = Metrics::new();
         m.init_source("s");
         m.init_receiver("r");

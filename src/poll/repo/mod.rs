@@ -42,11 +42,11 @@ use crate::event::{self, Event, Visibility};
 use crate::gitea::GiteaClient;
 use crate::gitea::GiteaError;
 use crate::gitea::day::midnight;
-use crate::pipeline::{Context, Pending, PollError, Target, stored_op_types};
-use crate::publish::BatchOutcome;
+use crate::nats::publish::BatchOutcome;
+use crate::poll::pipeline::{Context, Pending, PollError, Target, stored_op_types};
 use crate::shutdown::Shutdown;
-use crate::state::Key;
-use crate::state::cursor::{Identity, MAX_OFFSET, MAX_SEEN, SeenSet, Window};
+use crate::store::Key;
+use crate::store::cursor::{Identity, MAX_OFFSET, MAX_SEEN, SeenSet, Window};
 use crate::telemetry;
 
 /// The cursor of one kind of one repository; `S` is the kind's own state
@@ -457,7 +457,7 @@ pub async fn poll_repo(
                     skip_polls: skip,
                 });
             }
-            Err(PollError::State(e @ crate::state::StateError::Conflict { .. })) => {
+            Err(PollError::State(e @ crate::store::StoreError::Conflict { .. })) => {
                 ctx.telemetry.emit(telemetry::RepoKindConflict {
                     owner,
                     repo: name,
@@ -513,7 +513,7 @@ async fn poll_kind<R: Reader>(
     }
     // A ref's deletion the feed already told (its row's second falls between the listing
     // that last saw the ref and this one) is not told again (`refs`).
-    let claimer = crate::pipeline::owner_tag(&key);
+    let claimer = crate::poll::pipeline::owner_tag(&key);
     changes.retain(|c| {
         if c.noun != "ref" || c.change != "deleted" {
             return true;
@@ -699,7 +699,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
     async fn build(&mut self, batch: &[Pending<Change>]) -> Vec<Event> {
         let mut hooks = self
             .webhooks
-            .then(|| crate::pipeline::hooks::Fetcher::new(self.ctx, &self.stop));
+            .then(|| crate::poll::pipeline::hooks::Fetcher::new(self.ctx, &self.stop));
         let mut events = Vec::with_capacity(batch.len());
         for c in batch {
             match build(self.ctx, self.owner, self.name, &c.item, self.visibility) {
@@ -712,7 +712,7 @@ impl<S: Serialize + Send + Sync> Target for KindTarget<'_, S> {
                                 change: &c.item.change,
                                 data: &c.item.data,
                             };
-                            crate::pipeline::hooks::change_events(
+                            crate::poll::pipeline::hooks::change_events(
                                 f,
                                 self.owner,
                                 self.name,

@@ -1,6 +1,6 @@
 //! Pauses of sources, kept in the cursor bucket and followed by every instance on it.
 //!
-//! `[control]`'s `sources-pause` stores a [`PauseMark`](crate::state::PauseMark) under `paused.` + the source's key;
+//! `[control]`'s `sources-pause` stores a [`PauseMark`](crate::store::PauseMark) under `paused.` + the source's key;
 //! `sources-resume` deletes it. One watch per process ([`follow`]) keeps [`Pauses`] up to
 //! date, and each source's task looks there: a paused source's task idles (no requests, no
 //! publishing) until its mark is gone, and a pause that comes during a poll stops that poll
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::retry::Doubling;
 use crate::shutdown::Shutdown;
 use crate::source::SourceSpec;
-use crate::state::{CursorStore, Key};
+use crate::store::{CursorStore, Key};
 use crate::telemetry::{self, Telemetry};
 
 /// [`Pauses::state`] of `spec` in `k`.
@@ -239,7 +239,7 @@ mod tests {
         };
         assert!(within(&pauses, &acme, true).await, "read at the start");
         assert!(within(&pauses, &widgets, false).await);
-        let mark = crate::state::PauseMark {
+        let mark = crate::store::PauseMark {
             at: chrono::Utc::now(),
             by: "test".into(),
         };

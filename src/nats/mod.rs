@@ -1,6 +1,8 @@
-//! The NATS side: connecting (auth and TLS from `[nats]`), and making sure the stream and the
-//! cursor bucket exist with sensible settings. An existing stream whose subjects do not take
-//! our events is reported, never changed.
+//! The NATS side: connecting (auth and TLS from `[nats]`), making sure the streams and the
+//! cursor bucket exist with sensible settings (an existing stream whose subjects do not take
+//! our events is reported, never changed), and publishing to them ([`publish`]).
+
+pub mod publish;
 
 use std::time::Duration;
 
@@ -473,7 +475,7 @@ pub fn placement(info: &stream::Info) -> String {
 
 /// The first day whose backfill ledger (`backfill/YYYY-MM-DD`) may still be needed, given the
 /// stream's `max_age`: a ledger of an earlier day only guards events the stream has already
-/// dropped, so it can be pruned ([`crate::state::CursorStore::prune_backfill_ledgers`]).
+/// dropped, so it can be pruned ([`crate::store::CursorStore::prune_backfill_ledgers`]).
 /// Two days of margin cover the server's time zone (days are Gitea's, not UTC) and the day
 /// being partly inside the window. `None` for a stream without `max_age`: keep every ledger.
 pub fn ledgers_needed_from(

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::gitea::{GiteaClient, GiteaError};
-use crate::repo::list_pages;
+use crate::poll::repo::list_pages;
 use crate::source::SourceSpec;
 
 /// At most this many pages of each list (of 50 by default: 25,000 orgs or repositories).

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::metrics::Format;
 use crate::shutdown::Shutdown;
+use crate::telemetry::metrics::Format;
 use crate::telemetry::{self, Telemetry};
 
 /// OpenMetrics when the scraper's `Accept` asks for it (Prometheus does), else the 0.0.4
