@@ -12,7 +12,7 @@
 //! copy's `created` is a second later. Actions that can recur with identical content (close
 //! and reopen, star, watch, a branch deleted twice, a push without commits, a release or
 //! rename) also hash `created` ([`is_repeatable`]); for those the sourcer matches copies to
-//! originals within one second (see `feed::dedup`).
+//! originals within one second (see `poll::pipeline::dedup`).
 
 use sha2::{Digest, Sha256};
 

@@ -24,7 +24,7 @@
 //!   walk (a deletion could have pulled a row past us) the walk starts over; a row skipped
 //!   anyway is inside the window and is read by the next poll.
 //! * Copies across feeds: identities are content, not row ids; the process-wide
-//!   `feed::dedup::RecentIndex` matches a copy to an original published by another source,
+//!   `poll::pipeline::dedup::RecentIndex` matches a copy to an original published by another source,
 //!   and JetStream's duplicate window (same `Nats-Msg-Id`) backs it up.
 //!
 //! The cursor moves only after JetStream acknowledged every event at or before its new
