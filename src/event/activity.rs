@@ -1,8 +1,5 @@
 //! The CloudEvent of one activity row (structured mode: the row as Gitea wrote it, in `data`).
 
-use serde::Serialize;
-use serde_json::value::RawValue;
-
 use super::{Envelope, Event, Prefixes, RepoName, event_id, identity_key, subject};
 use crate::gitea::{Activity, ActivityRow};
 
@@ -12,14 +9,6 @@ fn repo_name(a: &Activity) -> RepoName<'_> {
         Some((owner, name)) => RepoName::Named(owner, name),
         None => RepoName::Unnamed(a.repo_id),
     }
-}
-
-#[derive(Serialize)]
-struct Data<'a> {
-    activity: &'a RawValue,
-    /// With `enrich = true`: the issue or pull request a thin row points to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    issue: Option<&'a serde_json::Value>,
 }
 
 /// The issue index a row's content names (`INDEX|...`, Forgejo's `["INDEX",...]`), for
@@ -64,11 +53,19 @@ pub fn build_with(
         subject: repo.full_name(),
         time: &time,
     };
-    let data = Data {
-        activity: &row.raw,
-        issue,
-    };
-    let payload = envelope.structured(&data, row.raw.get().len() + 512)?;
+    // `data`: `{"activity":ROW}`, with `"issue"` after it when enriched; the row copied in
+    // as Gitea sent it.
+    let raw = row.raw();
+    let payload = envelope.structured_with(raw.len() + 512, |out| {
+        out.extend_from_slice(b"{\"activity\":");
+        out.extend_from_slice(raw);
+        if let Some(issue) = issue {
+            out.extend_from_slice(b",\"issue\":");
+            serde_json::to_writer(&mut *out, issue)?;
+        }
+        out.push(b'}');
+        Ok(())
+    })?;
     let visibility = prefixes.decide(a.visibility());
     Ok(Event {
         subject: subject(prefixes.of(visibility), repo, &[&a.op_type]),
@@ -86,6 +83,7 @@ pub fn build_with(
 mod tests {
     use super::*;
     use crate::event::{Visibility, escape_token};
+    use serde_json::value::RawValue;
 
     fn prefixes() -> Prefixes {
         Prefixes {

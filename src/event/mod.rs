@@ -109,20 +109,6 @@ pub struct Envelope<'a> {
     pub time: &'a str,
 }
 
-/// The JSON of a structured event, its keys in this order.
-#[derive(Serialize)]
-struct Structured<'a, D> {
-    specversion: &'static str,
-    id: &'a str,
-    source: &'a str,
-    #[serde(rename = "type")]
-    ty: &'a str,
-    subject: &'a str,
-    time: &'a str,
-    datacontenttype: &'static str,
-    data: &'a D,
-}
-
 impl Envelope<'_> {
     /// CloudEvents structured mode: the whole event as JSON, `data` in it. `capacity`: the
     /// size expected, to reserve up front (`Bytes::from(Vec)` keeps the Vec's capacity, and a
@@ -132,20 +118,37 @@ impl Envelope<'_> {
         data: &D,
         capacity: usize,
     ) -> Result<Bytes, serde_json::Error> {
+        self.structured_with(capacity, |out| serde_json::to_writer(out, data))
+    }
+
+    /// [`Envelope::structured`] with `data` written by `write_data` (one JSON value), so a
+    /// value already in JSON (a feed row) is copied in, not serialised again. The keys in
+    /// this order: `specversion`, `id`, `source`, `type`, `subject`, `time`,
+    /// `datacontenttype`, `data`.
+    pub fn structured_with(
+        &self,
+        capacity: usize,
+        write_data: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+    ) -> Result<Bytes, serde_json::Error> {
         let mut buf = Vec::with_capacity(capacity);
-        serde_json::to_writer(
-            &mut buf,
-            &Structured {
-                specversion: SPECVERSION,
-                id: self.id,
-                source: &self.source,
-                ty: &self.ty,
-                subject: &self.subject,
-                time: self.time,
-                datacontenttype: DATA_CONTENT_TYPE,
-                data,
-            },
-        )?;
+        buf.extend_from_slice(b"{\"specversion\":");
+        serde_json::to_writer(&mut buf, SPECVERSION)?;
+        for (key, value) in [
+            ("id", self.id),
+            ("source", &self.source),
+            ("type", &self.ty),
+            ("subject", &self.subject),
+            ("time", self.time),
+            ("datacontenttype", DATA_CONTENT_TYPE),
+        ] {
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(key.as_bytes());
+            buf.extend_from_slice(b"\":");
+            serde_json::to_writer(&mut buf, value)?;
+        }
+        buf.extend_from_slice(b",\"data\":");
+        write_data(&mut buf)?;
+        buf.push(b'}');
         Ok(Bytes::from(buf))
     }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
 use chrono::NaiveDate;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -268,8 +269,17 @@ impl GiteaClient {
             query.push((k, v.to_string()));
         }
         let url = self.url(&spec.feed_path(), &query)?;
+        // The rows stay slices of the page's body: read once, not copied row by row.
         let (raws, headers) = self
-            .with_retries(&url, || self.fetch::<Vec<Box<RawValue>>>(url.clone()))
+            .with_retries(&url, || {
+                self.fetch_as(url.clone(), |body| {
+                    // A borrowed `RawValue` is a slice of the body it was read from.
+                    Ok(serde_json::from_slice::<Vec<&RawValue>>(&body)?
+                        .into_iter()
+                        .map(|r| body.slice_ref(r.get().as_bytes()))
+                        .collect::<Vec<Bytes>>())
+                })
+            })
             .await?;
         self.inner
             .telemetry
@@ -277,7 +287,7 @@ impl GiteaClient {
         let served = raws.len();
         let mut rows = Vec::with_capacity(served);
         for raw in raws {
-            match ActivityRow::parse(raw) {
+            match ActivityRow::from_json(raw) {
                 Ok(row) => {
                     // Learnt as soon as it is read: the lines about it that follow (hooks,
                     // retries, the batch) already hide a private repository's name.
@@ -431,6 +441,16 @@ impl GiteaClient {
 
     /// One attempt: wait for the rate limit, send, classify, decode.
     async fn fetch<T: DeserializeOwned>(&self, url: Url) -> Result<(T, HeaderMap), GiteaError> {
+        self.fetch_as(url, |body| serde_json::from_slice(&body))
+            .await
+    }
+
+    /// One attempt, its body decoded by `decode` (which may keep slices of it).
+    async fn fetch_as<T>(
+        &self,
+        url: Url,
+        decode: impl FnOnce(Bytes) -> Result<T, serde_json::Error>,
+    ) -> Result<(T, HeaderMap), GiteaError> {
         {
             let _turn = self.inner.turn.lock().await;
             if self.inner.limiter.check().is_err() {
@@ -461,7 +481,7 @@ impl GiteaClient {
         let resp = check_status(&shown, resp).await?;
         let headers = resp.headers().clone();
         let body = read_body(&shown, resp, MAX_BODY).await?;
-        let value = serde_json::from_slice(&body).map_err(|e| GiteaError::Decode {
+        let value = decode(Bytes::from(body)).map_err(|e| GiteaError::Decode {
             url: shown.clone(),
             message: e.to_string(),
         })?;

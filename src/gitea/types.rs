@@ -4,6 +4,7 @@
 //! default and unknown fields are ignored, so any version's JSON parses. Only what the
 //! sourcer needs is typed; the raw JSON of an activity is kept and published as Gitea sent it.
 
+use bytes::Bytes;
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -164,14 +165,26 @@ pub struct Activity {
 #[derive(Debug, Clone)]
 pub struct ActivityRow {
     pub activity: Activity,
-    pub raw: Box<RawValue>,
+    /// The row's JSON, one value: a slice of the page it was read from (shared, not copied).
+    raw: Bytes,
 }
 
 impl ActivityRow {
     /// Parses one feed row, keeping its raw JSON.
     pub fn parse(raw: Box<RawValue>) -> Result<ActivityRow, serde_json::Error> {
-        let activity = serde_json::from_str(raw.get())?;
+        ActivityRow::from_json(Bytes::from(String::from(Box::<str>::from(raw))))
+    }
+
+    /// Parses one feed row from its JSON (one value, as a page's slice holds it), keeping
+    /// the bytes.
+    pub fn from_json(raw: Bytes) -> Result<ActivityRow, serde_json::Error> {
+        let activity = serde_json::from_slice(&raw)?;
         Ok(ActivityRow { activity, raw })
+    }
+
+    /// The row's JSON as Gitea sent it.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
     }
 
     /// `created` as Unix seconds.

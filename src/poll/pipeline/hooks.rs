@@ -447,7 +447,7 @@ pub async fn row_events(
         });
         return Vec::new();
     };
-    let raw: Value = serde_json::from_str(row.raw.get()).unwrap_or_default();
+    let raw: Value = serde_json::from_slice(row.raw()).unwrap_or_default();
     let row_comment = raw.get("comment").filter(|c| c.is_object());
     let mut needs = needs;
     if row_comment.is_some() {
