@@ -7,6 +7,12 @@ use clap::Parser;
 use gitea_nats_sourcer::cli::Cli;
 use gitea_nats_sourcer::commands;
 
+/// jemalloc, not the system's malloc: the hot path allocates per event (rows, bodies,
+/// subjects, ids), and glibc's malloc and free took a fifth of a catch-up's CPU
+/// (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
