@@ -560,12 +560,18 @@ async fn read_body(url: &str, mut resp: Response, limit: usize) -> Result<Vec<u8
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_big());
     }
-    let mut body = Vec::new();
+    // Sized to the announced length: a page's rows live on as slices of this body, and a
+    // Vec grown by doubling would keep up to twice the bytes for as long as they do.
+    let announced = resp.content_length().unwrap_or(0) as usize;
+    let mut body = Vec::with_capacity(announced);
     while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(url, e))? {
         if body.len() + chunk.len() > limit {
             return Err(too_big());
         }
         body.extend_from_slice(&chunk);
+    }
+    if body.capacity() > body.len() + body.len() / 8 {
+        body.shrink_to_fit();
     }
     Ok(body)
 }

@@ -170,21 +170,23 @@ impl Pipeline<'_> {
             taken.insert(&c.id.key, c.id.t);
             fresh.push(c);
         }
-        let mut at = 0;
-        while at < fresh.len() {
+        // Each batch is taken off the front and dropped once committed: a day of rows is
+        // let go batch by batch as it is published, not held until its last batch.
+        while !fresh.is_empty() {
             // Before every batch: shutdown, or (under a lease) a lease this process may no
             // longer hold: a fenced-out holder publishes nothing more.
             if shutdown.is_fired() {
-                self.release(&fresh[at..]);
+                self.release(&fresh);
                 out.stopped = true;
                 break;
             }
-            let end = (at + self.batch.max(1)).min(fresh.len());
-            let batch = &fresh[at..end];
-            let (events, cuts) = self.fit(target.build(batch).await);
+            let n = self.batch.max(1).min(fresh.len());
+            let batch: Vec<Pending<T::Item>> = fresh.drain(..n).collect();
+            let (events, cuts) = self.fit(target.build(&batch).await);
             // Building may have taken a while (enrichment asks Gitea): look again.
             if shutdown.is_fired() {
-                self.release(&fresh[at..]);
+                self.release(&batch);
+                self.release(&fresh);
                 out.stopped = true;
                 break;
             }
@@ -193,7 +195,7 @@ impl Pipeline<'_> {
                 Err(e) => {
                     // This batch may be stored without its ack having arrived: it stays
                     // reserved for this source's retry; the later ones were never sent.
-                    self.release(&fresh[end..]);
+                    self.release(&fresh);
                     if shutdown.lease_passed() {
                         // Fenced out mid-batch: the next holder publishes it (same ids). What
                         // was sent of it may be stored, so it stays reserved, as above.
@@ -203,7 +205,7 @@ impl Pipeline<'_> {
                     return Err(e.into());
                 }
             };
-            for c in batch {
+            for c in &batch {
                 target.seen().insert(&c.id.key, c.id.t);
             }
             // Told once per event: when JetStream stored it (not for a duplicate).
@@ -220,15 +222,14 @@ impl Pipeline<'_> {
                     });
                 }
             }
-            if let Err(e) = target.commit(batch, &events, &outcome).await {
+            if let Err(e) = target.commit(&batch, &events, &outcome).await {
                 // This batch is in the stream (a retry is de-duplicated by its ids); the
                 // later ones were never published: free them for the retry.
-                self.release(&fresh[end..]);
+                self.release(&fresh);
                 return Err(e);
             }
             out.published += outcome.stored;
             out.duplicates += outcome.duplicates;
-            at = end;
         }
         Ok(out)
     }
