@@ -328,7 +328,7 @@ pub async fn backfill(
         // What earlier backfills proved of each day: the walks prove only above it.
         let walker = walk::DayWalker::new(&ctx.client, spec, look_ahead_until).proven_in(proven);
         let expected = todo.len();
-        let mut ahead = walker.ahead(todo.clone());
+        let mut ahead = walker.ahead(todo.clone(), &ctx.read_ahead);
         let mut walked_days = 0;
         for &day in &days {
             if shutdown.is_fired() {

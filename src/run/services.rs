@@ -134,6 +134,7 @@ pub async fn connect(
             cfg.poll.max_interval,
         ),
         pauses: crate::poll::pause::Pauses::new(),
+        read_ahead: Default::default(),
     });
     Ok(Some(Services {
         ctx,

@@ -728,7 +728,7 @@ impl FeedPoller {
         let mut ahead = walk::DayWalker::new(&ctx.client, spec, last_day)
             .patient(self.patient())
             .proven_below(self.stored.cursor.position)
-            .ahead(before_last);
+            .ahead(before_last, &ctx.read_ahead);
         let mut taken = 0;
         loop {
             if shutdown.is_fired() {
@@ -791,10 +791,12 @@ impl FeedPoller {
     /// Publishes one day of a catch-up and moves the cursor over it. `false`: stop the
     /// catch-up here (shutdown, or a second of the day not proven whole).
     async fn take_day(&mut self, walked: Walked, shutdown: &Shutdown) -> Result<bool, PollError> {
+        // `_held`: the day's bytes count against the read-ahead budget until it is published.
         let Walked {
             rows,
             unproven,
             why,
+            held: _held,
         } = walked;
         self.report.read += rows.len();
         self.report.days += 1;
@@ -848,6 +850,7 @@ impl FeedPoller {
                 rows,
                 unproven,
                 why,
+                held: None,
             },
             // Not with `usize::MAX` pages; were it so, nothing was read and nothing moves.
             LiveWalk::TooDeep { .. } => Walked::default(),

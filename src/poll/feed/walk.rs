@@ -8,10 +8,12 @@
 //! (`unproven`), and the caller must not move a cursor past it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use futures::StreamExt;
 
+use super::ahead::{Held, ReadAhead};
 pub use super::evidence::Why;
 use super::evidence::{self, PageShape, Run};
 use crate::gitea::day::midnight;
@@ -58,6 +60,19 @@ pub struct Walked {
     pub unproven: Option<i64>,
     /// Why `unproven` is (meaningless without it).
     pub why: evidence::Why,
+    /// A day walked ahead ([`DayWalker::ahead`]): its bytes, counted against the process's
+    /// [`ReadAhead`] until this is dropped (keep it until the day is published).
+    pub held: Option<Held>,
+}
+
+impl Walked {
+    /// What its rows take in memory, about: each row's JSON and its decoded content.
+    pub fn bytes(&self) -> usize {
+        self.rows
+            .iter()
+            .map(|r| r.raw().len() + r.activity.content.len())
+            .sum()
+    }
 }
 
 /// Rows gathered over the runs of one walk, de-duplicated by row id.
@@ -703,6 +718,7 @@ async fn walk_day_from(
         rows: got.rows,
         unproven,
         why,
+        held: None,
     })
 }
 
@@ -833,6 +849,7 @@ pub async fn walk_span(
         rows,
         unproven,
         why,
+        held: None,
     })
 }
 
@@ -1060,11 +1077,12 @@ impl DayWalker {
     }
 
     /// Walks `days` (oldest first, each one later than the one before) ahead of their use,
-    /// in a task of its own: see [`DaysAhead`].
-    pub fn ahead(self, days: Vec<NaiveDate>) -> DaysAhead {
+    /// in a task of its own, within the process's `budget` of bytes: see [`DaysAhead`].
+    pub fn ahead(self, days: Vec<NaiveDate>, budget: &ReadAhead) -> DaysAhead {
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let task = tokio::spawn(self.produce(days, tx));
-        DaysAhead { rx, task }
+        let wanted = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(self.produce(days, tx, budget.clone(), wanted.clone()));
+        DaysAhead { rx, task, wanted }
     }
 
     /// The task behind [`Self::ahead`]: walks the days in order, each with
@@ -1075,6 +1093,8 @@ impl DayWalker {
         mut self,
         days: Vec<NaiveDate>,
         tx: tokio::sync::mpsc::Sender<(NaiveDate, Result<Walked, GiteaError>)>,
+        budget: ReadAhead,
+        wanted: Arc<tokio::sync::Notify>,
     ) {
         let mut pending: Option<(NaiveDate, Walked)> = None;
         // The first page of each day is read while the day before is walked, so the walk of
@@ -1082,6 +1102,28 @@ impl DayWalker {
         // total) and the budget stays busy across the change of day.
         let mut first: Option<FeedPage> = None;
         for (i, &day) in days.iter().enumerate() {
+            if budget.is_full() {
+                // The process holds its budget of days ahead: hand the finished day over
+                // without the next walk's hint (one more request for the offset after it),
+                // so that nothing waits on a day only this task holds, then wait for room,
+                // or until the consumer asks for a day: what it waits for is not read
+                // ahead, and a consumer is never left waiting on the budget (two sources'
+                // days could hold it while both wait).
+                if let Some((d, w)) = pending.take() {
+                    let Ok(slot) = tx.reserve().await else { return };
+                    let done = self.finish(d, w, None).await;
+                    let ok = done.is_ok();
+                    slot.send((d, done));
+                    if !ok {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = budget.room() => {}
+                    _ = wanted.notified() => {}
+                }
+            }
             // A day is walked only once the consumer has taken the one handed over before:
             // it holds one day, this task the pending one and the one it walks.
             let Ok(slot) = tx.reserve().await else { return };
@@ -1108,7 +1150,10 @@ impl DayWalker {
             // A failed early read is read again by the walk of its day.
             first = next_first.ok().flatten();
             let (next, failed) = match walked {
-                Ok(w) => (Some((day, w)), None),
+                Ok(mut w) => {
+                    w.held = Some(budget.hold(w.bytes()));
+                    (Some((day, w)), None)
+                }
                 Err(e) => (None, Some(e)),
             };
             let slot = match pending.take() {
@@ -1154,16 +1199,22 @@ impl DayWalker {
 /// and walks a day only once the consumer has taken the one handed over before. So at
 /// most two days are in memory beside the one being published (one finished and waiting
 /// or handed over, one being walked, and the first page of the next), however long the
-/// gap. Walks only read: dropping this (an unproven day, an error, shutdown) stops the task
+/// gap; and, across the process, a day is walked ahead only while the days walked ahead
+/// and not yet published are within the [`ReadAhead`] budget (over it, the finished day
+/// is handed over at once and the walk waits for room, or for the consumer to ask for a
+/// day: then a source holds the day it publishes and the one being walked). Walks only read: dropping this (an unproven day, an error, shutdown) stops the task
 /// and loses nothing.
 pub struct DaysAhead {
     rx: tokio::sync::mpsc::Receiver<(NaiveDate, Result<Walked, GiteaError>)>,
     task: tokio::task::JoinHandle<()>,
+    /// Told by [`DaysAhead::next`]: the consumer waits for a day.
+    wanted: Arc<tokio::sync::Notify>,
 }
 
 impl DaysAhead {
     /// The next day, in the order given; `None` after the last one (or after an error).
     pub async fn next(&mut self) -> Option<(NaiveDate, Result<Walked, GiteaError>)> {
+        self.wanted.notify_one();
         self.rx.recv().await
     }
 }
@@ -1176,7 +1227,6 @@ impl Drop for DaysAhead {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
@@ -1385,6 +1435,60 @@ mod tests {
             g.shutdown().await;
         }
         assert!(hidden_c > 0, "no seed hid C: the test proves nothing");
+    }
+
+    /// Two catch-ups walking ahead under a budget each of their days alone exceeds: every
+    /// day still arrives, in order (a walk that waited for room while holding a finished
+    /// day nobody else could publish would wait forever), and nothing stays counted.
+    #[tokio::test]
+    async fn walks_ahead_over_a_shared_byte_budget_deliver_every_day_and_release_it() {
+        let (g, client, spec) = gitea(5, 10).await;
+        g.add_repo("acme", "gadgets");
+        let other: SourceSpec = "repo:acme/gadgets".parse().expect("spec");
+        let now = g.now();
+        let days: Vec<NaiveDate> = (1..=5)
+            .rev()
+            .map(|d| (now - chrono::Duration::days(d)).date_naive())
+            .collect();
+        for d in 1..=5 {
+            for (i, repo) in (0..12).flat_map(|i| [(i, REPO), (i, "acme/gadgets")]) {
+                g.push_action(
+                    NewAction::push("bob", repo, "main", 1)
+                        .at(now - chrono::Duration::days(d) + chrono::Duration::seconds(i)),
+                );
+            }
+        }
+        let budget = ReadAhead::new(1);
+        let take_all = |spec: SourceSpec| {
+            let ahead =
+                DayWalker::new(&client, &spec, now.date_naive()).ahead(days.clone(), &budget);
+            async move {
+                let mut ahead = ahead;
+                let (mut seen, mut rows, mut holding) = (Vec::new(), 0, None);
+                while let Some((day, w)) = ahead.next().await {
+                    let w = w.expect("day walk");
+                    seen.push(day);
+                    rows += w.rows.len();
+                    // Held until the next day arrives, as a day is held while published.
+                    holding = Some(w);
+                }
+                drop(holding);
+                (seen, rows)
+            }
+        };
+        let both = async { tokio::join!(take_all(spec.clone()), take_all(other)) };
+        let ((a, a_rows), (b, b_rows)) =
+            tokio::time::timeout(std::time::Duration::from_secs(60), both)
+                .await
+                .expect("every day arrives under the budget");
+        assert_eq!((a, b), (days.clone(), days));
+        assert_eq!((a_rows, b_rows), (60, 60));
+        assert_eq!(
+            budget.held(),
+            0,
+            "every day's bytes are released once dropped"
+        );
+        g.shutdown().await;
     }
 
     #[tokio::test]

@@ -48,6 +48,8 @@ pub struct Context {
     pub cadence: crate::gitea::cadence::Cadence,
     /// Which sources are paused (marks in the bucket, followed by the scheduler).
     pub pauses: crate::poll::pause::Pauses,
+    /// The bytes of days walked ahead by catch-ups and backfills, process-wide.
+    pub read_ahead: crate::poll::feed::ahead::ReadAhead,
 }
 
 impl Context {
