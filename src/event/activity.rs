@@ -1,6 +1,6 @@
 //! The CloudEvent of one activity row (structured mode: the row as Gitea wrote it, in `data`).
 
-use super::{Envelope, Event, Prefixes, RepoName, event_id, identity_key, subject};
+use super::{Envelope, Event, Prefixes, RepoName, identity_key, is_repeatable, subject, timed_id};
 use crate::gitea::{Activity, ActivityRow};
 
 /// The row's repository, or its id alone when the row names none.
@@ -30,20 +30,34 @@ pub fn build(
     prefixes: &Prefixes,
     row: &ActivityRow,
 ) -> Result<Event, serde_json::Error> {
-    build_with(gitea_url, prefixes, row, identity_key(&row.activity), None)
+    let a = &row.activity;
+    build_with(
+        gitea_url,
+        prefixes,
+        row,
+        identity_key(a),
+        is_repeatable(a),
+        None,
+    )
 }
 
-/// Like [`build`], with the identity key already computed (`identity_key(&row.activity)`)
-/// and the issue the row points to (enrichment).
+/// Like [`build`], with the identity already computed (`identity_key(&row.activity)` and
+/// `is_repeatable(&row.activity)`, as the pipeline's candidates hold them) and the issue the
+/// row points to (enrichment).
 pub fn build_with(
     gitea_url: &str,
     prefixes: &Prefixes,
     row: &ActivityRow,
     key: String,
+    repeatable: bool,
     issue: Option<&serde_json::Value>,
 ) -> Result<Event, serde_json::Error> {
     let a = &row.activity;
-    let id = event_id(&key, a);
+    // `event_id`, from the identity at hand.
+    let id = match repeatable {
+        true => timed_id(&key, a.created.timestamp()),
+        false => key.clone(),
+    };
     let repo = repo_name(a);
     let time = a.created.to_rfc3339();
     let envelope = Envelope {

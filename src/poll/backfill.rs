@@ -233,6 +233,7 @@ impl Target for LedgerTarget<'_> {
                     &self.ctx.prefixes,
                     &c.item,
                     c.id.key.clone(),
+                    c.id.repeatable,
                     None,
                 ) {
                     Ok(e) => Some(e),

@@ -201,6 +201,11 @@ impl LocalNats {
     }
 
     /// Whether the process is running.
+    /// The server's process id, while it runs (for the benchmark's CPU figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }

@@ -21,9 +21,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// Gitea's (the 4 KB `content` of a push row is skipped, never decoded).
 pub fn as_webhooks_show(payload: &[u8], no_reply: &str) -> Option<Vec<u8>> {
     // A user object has a `login`: nothing to read in a payload without one.
-    if memchr::memmem::find(payload, b"\"login\":").is_none() {
-        return None;
-    }
+    memchr::memmem::find(payload, b"\"login\":")?;
     let mut scan = Scan {
         json: payload,
         at: 0,

@@ -1094,6 +1094,7 @@ impl Target for FeedTarget<'_> {
                 &ctx.prefixes,
                 &c.item,
                 c.id.key.clone(),
+                c.id.repeatable,
                 issue.as_ref(),
             ) {
                 Ok(e) => {

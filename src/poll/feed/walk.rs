@@ -66,11 +66,11 @@ pub struct Walked {
 }
 
 impl Walked {
-    /// What its rows take in memory, about: each row's JSON and its decoded content.
+    /// What its rows take in memory, about: each row's JSON and any content decoded beside it.
     pub fn bytes(&self) -> usize {
         self.rows
             .iter()
-            .map(|r| r.raw().len() + r.activity.content.len())
+            .map(|r| r.raw().len() + r.activity.content.decoded_len())
             .sum()
     }
 }

@@ -58,13 +58,18 @@ pub fn feed_candidates(
 ) -> Vec<Pending<crate::gitea::ActivityRow>> {
     rows.sort_by_key(|r| (r.created_unix(), r.activity.id));
     rows.into_iter()
-        .map(|row| Pending {
+        .map(|mut row| Pending {
             id: Identity {
                 key: crate::event::identity_key(&row.activity),
                 t: row.created_unix(),
                 repeatable: crate::event::is_repeatable(&row.activity),
             },
-            item: row,
+            item: {
+                // Decoded for the identity; a day of candidates waits for its batches, and
+                // its event is built from the row's JSON.
+                row.activity.content.forget_decoded();
+                row
+            },
         })
         .collect()
 }
