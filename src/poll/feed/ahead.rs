@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 /// The bytes of walked days that wait for (or are in) their publication may reach this
 /// before a walk ahead waits. A day being walked is not counted (it must be read whole to
 /// be proven), nor one a source publishes without reading ahead.
-pub const READ_AHEAD_BYTES: usize = 8 << 20;
+pub const READ_AHEAD_BYTES: usize = 16 << 20;
 
 /// A process-wide budget of bytes held by days walked ahead (see the module's comment).
 #[derive(Clone)]
