@@ -168,6 +168,29 @@ mod tests {
         assert_eq!(a.id, b.id);
     }
 
+    /// A push read from a feed holds its long content undecoded: its identity, repeatable
+    /// flag and event are those of the same row decoded at once.
+    #[test]
+    fn a_row_held_undecoded_has_the_identity_and_event_of_the_decoded_row() {
+        let commits: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"Sha1":"{i:040}","Message":"fix <b> & \"q\" é\n"}}"#))
+            .collect();
+        let content = format!(
+            r#"{{"Commits":[{}],"CompareURL":"a/b/compare/1...2","Len":40}}"#,
+            commits.join(",")
+        );
+        let json = serde_json::json!({"id": 1, "op_type": "commit_repo", "repo_id": 3,
+            "content": content, "created": "2026-11-28T16:25:31+08:00"});
+        let held = ActivityRow::from_json(bytes::Bytes::from(json.to_string())).unwrap();
+        assert_eq!(held.activity.content.decoded_len(), 0);
+        let eager: crate::gitea::Activity = serde_json::from_value(json).unwrap();
+        assert_eq!(identity_key(&held.activity), identity_key(&eager));
+        assert_eq!(is_repeatable(&held.activity), is_repeatable(&eager));
+        assert!(!is_repeatable(&eager), "a push naming its commits");
+        let e = build("https://g", &prefixes(), &held).unwrap();
+        assert_eq!(e.id, crate::event::event_id(&identity_key(&eager), &eager));
+    }
+
     #[test]
     fn repeated_close_gets_distinct_ids() {
         let close = r#"{"id":1,"user_id":1,"op_type":"close_issue","act_user_id":1,"repo_id":3,
