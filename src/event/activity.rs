@@ -1,6 +1,8 @@
 //! The CloudEvent of one activity row (structured mode: the row as Gitea wrote it, in `data`).
 
-use super::{Envelope, Event, Prefixes, RepoName, identity_key, is_repeatable, subject, timed_id};
+use super::{
+    Envelope, Event, Prefixes, RepoName, event_id_of, identity_key, is_repeatable, subject,
+};
 use crate::gitea::{Activity, ActivityRow};
 
 /// The row's repository, or its id alone when the row names none.
@@ -53,11 +55,7 @@ pub fn build_with(
     issue: Option<&serde_json::Value>,
 ) -> Result<Event, serde_json::Error> {
     let a = &row.activity;
-    // `event_id`, from the identity at hand.
-    let id = match repeatable {
-        true => timed_id(&key, a.created.timestamp()),
-        false => key.clone(),
-    };
+    let id = event_id_of(&key, repeatable, a.created.timestamp());
     let repo = repo_name(a);
     let time = a.created.to_rfc3339();
     let envelope = Envelope {
@@ -172,15 +170,7 @@ mod tests {
     /// flag and event are those of the same row decoded at once.
     #[test]
     fn a_row_held_undecoded_has_the_identity_and_event_of_the_decoded_row() {
-        let commits: Vec<String> = (0..40)
-            .map(|i| format!(r#"{{"Sha1":"{i:040}","Message":"fix <b> & \"q\" é\n"}}"#))
-            .collect();
-        let content = format!(
-            r#"{{"Commits":[{}],"CompareURL":"a/b/compare/1...2","Len":40}}"#,
-            commits.join(",")
-        );
-        let json = serde_json::json!({"id": 1, "op_type": "commit_repo", "repo_id": 3,
-            "content": content, "created": "2026-11-28T16:25:31+08:00"});
+        let (_, json) = crate::gitea::types::tests::long_push_row();
         let held = ActivityRow::from_json(bytes::Bytes::from(json.to_string())).unwrap();
         assert_eq!(held.activity.content.decoded_len(), 0);
         let eager: crate::gitea::Activity = serde_json::from_value(json).unwrap();

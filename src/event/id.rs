@@ -128,10 +128,16 @@ pub fn is_repeatable(a: &Activity) -> bool {
 
 /// The event id: the `Nats-Msg-Id` and the CloudEvents `id`.
 pub fn event_id(key: &str, a: &Activity) -> String {
-    if !is_repeatable(a) {
-        return key.to_string();
+    event_id_of(key, is_repeatable(a), a.created.timestamp())
+}
+
+/// [`event_id`] from an identity already taken: its key, whether it is repeatable
+/// ([`is_repeatable`]) and when it happened (Unix seconds).
+pub fn event_id_of(key: &str, repeatable: bool, t: i64) -> String {
+    match repeatable {
+        true => timed_id(key, t),
+        false => key.to_string(),
     }
-    timed_id(key, a.created.timestamp())
 }
 
 /// The id of a repeatable action: its content key and when it happened.

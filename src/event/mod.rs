@@ -20,8 +20,8 @@ mod id;
 pub use activity::{build, build_with, issue_index};
 pub use change::RepoChange;
 pub use id::{
-    comment_key, delete_key, event_id, identity_key, is_repeatable, parts_id, push_key, ref_key,
-    release_key, timed_id,
+    comment_key, delete_key, event_id, event_id_of, identity_key, is_repeatable, parts_id,
+    push_key, ref_key, release_key, timed_id,
 };
 
 use bytes::Bytes;

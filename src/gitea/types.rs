@@ -341,14 +341,12 @@ impl Default for ApiSettings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A long content is held as the row's own bytes until read and reads as the decoded
-    /// text would; once forgotten it decodes again the same (its identity:
-    /// `event::activity`'s tests).
-    #[test]
-    fn a_long_content_is_held_undecoded_and_reads_as_decoded() {
+    /// A push row naming 40 commits (its content about 4 KB, with escapes and non-ASCII),
+    /// and that content.
+    pub(crate) fn long_push_row() -> (String, serde_json::Value) {
         let commits: Vec<String> = (0..40)
             .map(|i| format!(r#"{{"Sha1":"{i:040}","Message":"fix <b> & \"q\" é\n"}}"#))
             .collect();
@@ -358,6 +356,15 @@ mod tests {
         );
         let row = serde_json::json!({"id": 1, "op_type": "commit_repo", "repo_id": 3,
             "content": content, "created": "2026-11-28T16:25:31+08:00"});
+        (content, row)
+    }
+
+    /// A long content is held as the row's own bytes until read and reads as the decoded
+    /// text would; once forgotten it decodes again the same (its identity:
+    /// `event::activity`'s tests).
+    #[test]
+    fn a_long_content_is_held_undecoded_and_reads_as_decoded() {
+        let (content, row) = long_push_row();
         let mut read = ActivityRow::from_json(Bytes::from(row.to_string())).expect("row");
         assert_eq!(
             read.activity.content.decoded_len(),

@@ -141,7 +141,8 @@ impl Scan<'_> {
     fn object(&mut self, depth: usize) -> Option<()> {
         self.at += 1;
         let mut login = None;
-        let mut fields: Vec<(&'static str, std::ops::Range<usize>)> = Vec::new();
+        // The e-mail (`None`) and the admin-only fields (their zero values) of the object.
+        let mut fields: Vec<(Option<Zero>, std::ops::Range<usize>)> = Vec::new();
         self.space();
         if self.peek()? == b'}' {
             self.at += 1;
@@ -159,12 +160,10 @@ impl Scan<'_> {
             let span = self.value(depth)?;
             if key == b"login" {
                 login = Some(span);
-            } else if let Some(name) = ["email"]
-                .into_iter()
-                .chain(ADMIN_ONLY.iter().map(|(k, _)| *k))
-                .find(|k| k.as_bytes() == key)
-            {
-                fields.push((name, span));
+            } else if key == b"email" {
+                fields.push((None, span));
+            } else if let Some((_, zero)) = ADMIN_ONLY.iter().find(|(k, _)| k.as_bytes() == key) {
+                fields.push((Some(*zero), span));
             }
             self.space();
             match self.peek()? {
@@ -180,13 +179,13 @@ impl Scan<'_> {
         let Ok(Value::String(login)) = serde_json::from_slice(self.json.get(login)?) else {
             return Some(());
         };
-        if !fields.iter().any(|(k, _)| *k == "email") {
+        if !fields.iter().any(|(zero, _)| zero.is_none()) {
             return Some(());
         }
-        for (name, span) in fields {
-            let new = match name {
-                "email" => Value::String(format!("{}@{}", login.to_lowercase(), self.no_reply)),
-                _ => ADMIN_ONLY.iter().find(|(k, _)| *k == name)?.1.value(),
+        for (zero, span) in fields {
+            let new = match zero {
+                None => Value::String(format!("{}@{}", login.to_lowercase(), self.no_reply)),
+                Some(zero) => zero.value(),
             };
             let old: Value = serde_json::from_slice(self.json.get(span.clone())?).ok()?;
             if old != new {

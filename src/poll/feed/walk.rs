@@ -1111,10 +1111,7 @@ impl DayWalker {
                 // days could hold it while both wait).
                 if let Some((d, w)) = pending.take() {
                     let Ok(slot) = tx.reserve().await else { return };
-                    let done = self.finish(d, w, None).await;
-                    let ok = done.is_ok();
-                    slot.send((d, done));
-                    if !ok {
+                    if !self.hand_over(slot, d, w, None).await {
                         return;
                     }
                 }
@@ -1163,10 +1160,7 @@ impl DayWalker {
                         .as_ref()
                         .filter(|(n, _)| d.succ_opt() == Some(*n))
                         .map(|(_, w)| w);
-                    let done = self.finish(d, w, hint).await;
-                    let ok = done.is_ok();
-                    slot.send((d, done));
-                    if !ok {
+                    if !self.hand_over(slot, d, w, hint).await {
                         return;
                     }
                     None
@@ -1188,6 +1182,21 @@ impl DayWalker {
             let done = self.finish(d, w, None).await;
             let _ = tx.send((d, done)).await;
         }
+    }
+
+    /// Finishes day `d` (`hint`: the walk of the day after it) and hands it over in `slot`;
+    /// `false` when finishing failed (the error is handed over: the walks end).
+    async fn hand_over(
+        &mut self,
+        slot: tokio::sync::mpsc::Permit<'_, (NaiveDate, Result<Walked, GiteaError>)>,
+        d: NaiveDate,
+        w: Walked,
+        hint: Option<&Walked>,
+    ) -> bool {
+        let done = self.finish(d, w, hint).await;
+        let ok = done.is_ok();
+        slot.send((d, done));
+        ok
     }
 }
 
