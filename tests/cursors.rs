@@ -18,11 +18,19 @@ async fn a_failed_cursor_write_mid_catch_up_loses_nothing() {
     let g = gitea().await;
     g.add_org("acme");
     g.add_repo("acme", "widgets");
+    // Yesterday from 10:00, server time: every row on one server day, so the first batch is
+    // 512 rows whatever the hour the test runs (rows up to "now" crossed the server's
+    // midnight at 16:00 UTC in a +08:00 zone, and a first day of 181 rows wrote its cursor
+    // before the 8 KiB limit could refuse it: the test waited for 512 in vain).
     let now = g.now();
+    let ten = (now.date_naive() - chrono::Days::new(1))
+        .and_hms_opt(10, 0, 0)
+        .and_then(|t| t.and_local_timezone(*now.offset()).single())
+        .expect("yesterday 10:00 in the server's zone");
     for i in 0..1200 {
         g.push_action(
             NewAction::push("bob", "acme/widgets", "main", 1)
-                .at(now - chrono::Duration::seconds(1300 - i)),
+                .at(ten + chrono::Duration::seconds(i)),
         );
     }
     let js = async_nats::jetstream::new(nats.client().await);
